@@ -1,0 +1,333 @@
+//! Blocks, headers, commit certificates and the header chain.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError, MAX_BLOCK_BYTES};
+use crate::crypto::{Domain, Hash32, PublicKey, Signature};
+use crate::entry::{EntryId, SignedEntry};
+use crate::genesis::{ChainId, Genesis};
+use crate::merkle;
+
+/// Block hash: SHA-256 of the header's canonical bytes under the header tag.
+pub type BlockHash = Hash32;
+
+/// A block header. Height 1 is the first block; its `prev_hash` is the
+/// chain id, which ties every chain to its genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// Height, from 1.
+    pub height: u64,
+    /// Hash of the previous header (the chain id at height 1).
+    pub prev_hash: Hash32,
+    /// The proposer's clock (ms since the Unix epoch); strictly increasing.
+    pub time_ms: i64,
+    /// Who proposed (sealed) the block.
+    pub proposer: PublicKey,
+    /// RFC 9162 Merkle root over the entry ids, in block order.
+    pub entries_root: Hash32,
+    /// How many entries.
+    pub entry_count: u32,
+}
+
+impl Header {
+    /// Canonical bytes.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// The block hash.
+    pub fn hash(&self) -> BlockHash {
+        Hash32::digest_in(Domain::Header, &self.canonical_bytes())
+    }
+}
+
+/// A block: header and entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    /// The header.
+    pub header: Header,
+    /// The entries, in order.
+    pub entries: Vec<SignedEntry>,
+}
+
+/// One validator's precommit signature in a commit certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitSignature {
+    /// The validator's key.
+    pub validator: PublicKey,
+    /// Its signature over the vote bytes.
+    pub signature: Signature,
+}
+
+/// Proof that more than 2/3 of the voting power committed a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitCertificate {
+    /// Height.
+    pub height: u64,
+    /// Consensus round that decided it.
+    pub round: u32,
+    /// The block committed.
+    pub block_hash: BlockHash,
+    /// Precommit signatures, sorted by validator key.
+    pub signatures: Vec<CommitSignature>,
+}
+
+/// The bytes a validator signs to precommit `block_hash` at `height`/`round`.
+pub fn vote_bytes(chain_id: &ChainId, height: u64, round: u32, block_hash: &BlockHash) -> Vec<u8> {
+    codec::encode(&(chain_id, height, round, block_hash))
+}
+
+/// Why a block or header is not the next one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// Wrong chain.
+    #[error("block {height} belongs to chain {got}, not {expected}")]
+    WrongChain {
+        /// Height.
+        height: u64,
+        /// Expected chain id.
+        expected: String,
+        /// Found chain id.
+        got: String,
+    },
+    /// Height does not follow.
+    #[error("expected height {expected}, found {got}")]
+    WrongHeight {
+        /// Expected.
+        expected: u64,
+        /// Found.
+        got: u64,
+    },
+    /// The previous hash does not link.
+    #[error("block {height} does not link to the block before it (prev_hash {got}, expected {expected})")]
+    BrokenLink {
+        /// Height.
+        height: u64,
+        /// Expected.
+        expected: String,
+        /// Found.
+        got: String,
+    },
+    /// Time did not move forward.
+    #[error("block {height} has time {time_ms}, not after the previous block's {prev_ms}")]
+    TimeNotIncreasing {
+        /// Height.
+        height: u64,
+        /// This block's time.
+        time_ms: i64,
+        /// Previous block's time.
+        prev_ms: i64,
+    },
+    /// Entry count or Merkle root do not match the entries.
+    #[error("block {height}'s header does not match its entries ({what})")]
+    EntriesMismatch {
+        /// Height.
+        height: u64,
+        /// What differs.
+        what: &'static str,
+    },
+    /// Too many entries.
+    #[error("block {height} has {count} entries, more than the limit of {max}")]
+    TooManyEntries {
+        /// Height.
+        height: u64,
+        /// Count.
+        count: usize,
+        /// Limit.
+        max: u32,
+    },
+    /// Certificate problems.
+    #[error("block {height}: {reason}")]
+    Certificate {
+        /// Height.
+        height: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The Merkle root over entry ids.
+pub fn entries_root(ids: &[EntryId]) -> Hash32 {
+    let leaves: Vec<[u8; 32]> = ids.iter().map(|h| h.0).collect();
+    Hash32(merkle::root(&leaves))
+}
+
+impl Block {
+    /// Builds a block over `entries` on top of `prev` (`None` for height 1).
+    pub fn seal(
+        chain_id: ChainId,
+        prev: Option<&Header>,
+        time_ms: i64,
+        proposer: PublicKey,
+        entries: Vec<SignedEntry>,
+    ) -> Block {
+        let ids: Vec<EntryId> = entries.iter().map(|e| e.id()).collect();
+        let (height, prev_hash) = match prev {
+            Some(p) => (p.height + 1, p.hash()),
+            None => (1, chain_id),
+        };
+        Block {
+            header: Header {
+                chain_id,
+                height,
+                prev_hash,
+                time_ms,
+                proposer,
+                entries_root: entries_root(&ids),
+                entry_count: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+            },
+            entries,
+        }
+    }
+
+    /// Entry ids in order.
+    pub fn entry_ids(&self) -> Vec<EntryId> {
+        self.entries.iter().map(|e| e.id()).collect()
+    }
+
+    /// Canonical bytes.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes untrusted canonical bytes.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        codec::decode::<Self, MAX_BLOCK_BYTES>("block", bytes)
+    }
+
+    /// Checks that the header commits to exactly these entries.
+    pub fn check_entries(&self, ids: &[EntryId]) -> Result<(), BlockError> {
+        let height = self.header.height;
+        if ids.len() != self.header.entry_count as usize {
+            return Err(BlockError::EntriesMismatch {
+                height,
+                what: "entry count",
+            });
+        }
+        if entries_root(ids) != self.header.entries_root {
+            return Err(BlockError::EntriesMismatch {
+                height,
+                what: "Merkle root",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `header` follows `prev` (`None`: it is block 1 of `chain_id`).
+pub fn check_link(
+    chain_id: &ChainId,
+    prev: Option<&Header>,
+    header: &Header,
+) -> Result<(), BlockError> {
+    if &header.chain_id != chain_id {
+        return Err(BlockError::WrongChain {
+            height: header.height,
+            expected: chain_id.to_hex(),
+            got: header.chain_id.to_hex(),
+        });
+    }
+    let (expected_height, expected_prev) = match prev {
+        Some(p) => (p.height + 1, p.hash()),
+        None => (1, *chain_id),
+    };
+    if header.height != expected_height {
+        return Err(BlockError::WrongHeight {
+            expected: expected_height,
+            got: header.height,
+        });
+    }
+    if header.prev_hash != expected_prev {
+        return Err(BlockError::BrokenLink {
+            height: header.height,
+            expected: expected_prev.to_hex(),
+            got: header.prev_hash.to_hex(),
+        });
+    }
+    if let Some(p) = prev {
+        if header.time_ms <= p.time_ms {
+            return Err(BlockError::TimeNotIncreasing {
+                height: header.height,
+                time_ms: header.time_ms,
+                prev_ms: p.time_ms,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks a run of headers from height 1.
+pub fn check_header_chain(chain_id: &ChainId, headers: &[Header]) -> Result<(), BlockError> {
+    let mut prev = None;
+    for h in headers {
+        check_link(chain_id, prev, h)?;
+        prev = Some(h);
+    }
+    Ok(())
+}
+
+impl CommitCertificate {
+    /// Verifies the certificate for `header` against the genesis validator
+    /// set: every signature valid, from distinct validators, with more than
+    /// 2/3 of the total voting power. Returns the power that signed.
+    pub fn verify(&self, genesis: &Genesis, header: &Header) -> Result<u64, BlockError> {
+        let bad = |reason: String| BlockError::Certificate {
+            height: header.height,
+            reason,
+        };
+        if self.height != header.height {
+            return Err(bad(format!(
+                "the commit certificate is for height {}, not {}",
+                self.height, header.height
+            )));
+        }
+        let hash = header.hash();
+        if self.block_hash != hash {
+            return Err(bad("the commit certificate is for a different block".into()));
+        }
+        let bytes = vote_bytes(&header.chain_id, self.height, self.round, &self.block_hash);
+        let mut power: u64 = 0;
+        let mut prev: Option<&PublicKey> = None;
+        for s in &self.signatures {
+            if prev.is_some_and(|p| p >= &s.validator) {
+                return Err(bad(
+                    "commit signatures must be sorted by validator, each once".into(),
+                ));
+            }
+            prev = Some(&s.validator);
+            let v = genesis
+                .validators
+                .iter()
+                .find(|v| v.public_key == s.validator)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "commit signer {} is not a validator in genesis",
+                        s.validator.short()
+                    ))
+                })?;
+            s.validator
+                .verify(Domain::Vote, &bytes, &s.signature)
+                .map_err(|_| {
+                    bad(format!(
+                        "the commit signature of validator `{}` is forged or for another block",
+                        v.name
+                    ))
+                })?;
+            power = power.saturating_add(v.power);
+        }
+        let total = genesis.total_power();
+        // More than 2/3: 3 * power > 2 * total, in u128 so it cannot overflow.
+        if u128::from(power) * 3 <= u128::from(total) * 2 {
+            return Err(bad(format!(
+                "the commit certificate carries {power} of {total} voting power; more than 2/3 is needed"
+            )));
+        }
+        Ok(power)
+    }
+}

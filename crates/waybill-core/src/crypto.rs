@@ -1,0 +1,269 @@
+//! Hashes, keys and domain-separated signatures.
+//!
+//! All three are fixed-size byte strings. In human-readable forms (JSON,
+//! TOML) they are lower-case hex; in canonical bytes they are raw bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// Why a hex key, hash or signature did not parse, or a signature did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// The text is not hex of the right length.
+    #[error("`{text}` is not a valid {what}: expected {len} hex digits")]
+    BadHex {
+        /// What was being parsed.
+        what: &'static str,
+        /// The input, shortened.
+        text: String,
+        /// Hex digits expected.
+        len: usize,
+    },
+    /// The bytes are not a valid ed25519 public key.
+    #[error("{0} is not a valid ed25519 public key")]
+    BadPublicKey(String),
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// The domain a signature belongs to. The tag is prepended to the signed
+/// bytes, so a signature made for one purpose is worthless for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// An author's signature on an entry.
+    Entry,
+    /// A co-signature on an entry (membership changes).
+    Cosign,
+    /// A block header's hash.
+    Header,
+    /// An auditor's signature on an audit bundle.
+    Bundle,
+    /// A validator's consensus vote.
+    Vote,
+    /// The chain id (hash of the genesis).
+    Genesis,
+}
+
+impl Domain {
+    /// The tag bytes.
+    pub const fn tag(self) -> &'static [u8] {
+        match self {
+            Domain::Entry => b"waybill/v1/entry\0",
+            Domain::Cosign => b"waybill/v1/cosign\0",
+            Domain::Header => b"waybill/v1/header\0",
+            Domain::Bundle => b"waybill/v1/bundle\0",
+            Domain::Vote => b"waybill/v1/vote\0",
+            Domain::Genesis => b"waybill/v1/genesis\0",
+        }
+    }
+}
+
+/// A SHA-256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash32(pub [u8; 32]);
+
+impl Hash32 {
+    /// SHA-256 of `bytes`.
+    pub fn digest(bytes: &[u8]) -> Self {
+        Hash32(Sha256::digest(bytes).into())
+    }
+
+    /// SHA-256 of `domain tag || bytes`.
+    pub fn digest_in(domain: Domain, bytes: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(domain.tag());
+        h.update(bytes);
+        Hash32(h.finalize().into())
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 8 hex digits, for people.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+/// An ed25519 public key (32 bytes). Validity as a curve point is checked
+/// when it is used to verify, and by genesis validation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// The dalek verifying key, or an error if the bytes are not a point.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::BadPublicKey(self.to_hex()))
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 8 hex digits, for people.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+
+    /// Verifies `signature` over `domain tag || message` (strict: rejects
+    /// small-order keys and non-canonical signatures, so signatures are not
+    /// malleable and entry ids are unique).
+    pub fn verify(
+        &self,
+        domain: Domain,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let key = self.verifying_key()?;
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        let mut buf = Vec::with_capacity(domain.tag().len() + message.len());
+        buf.extend_from_slice(domain.tag());
+        buf.extend_from_slice(message);
+        key.verify_strict(&buf, &sig)
+            .map_err(|_| CryptoError::BadSignature)
+    }
+}
+
+impl From<&VerifyingKey> for PublicKey {
+    fn from(k: &VerifyingKey) -> Self {
+        PublicKey(k.to_bytes())
+    }
+}
+
+/// An ed25519 signature (64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; 64]);
+
+/// Signs `domain tag || message`. Deterministic (RFC 8032), so pure.
+pub fn sign(key: &SigningKey, domain: Domain, message: &[u8]) -> Signature {
+    let mut buf = Vec::with_capacity(domain.tag().len() + message.len());
+    buf.extend_from_slice(domain.tag());
+    buf.extend_from_slice(message);
+    Signature(key.sign(&buf).to_bytes())
+}
+
+/// The public key of a signing key.
+pub fn public_key(key: &SigningKey) -> PublicKey {
+    PublicKey(key.verifying_key().to_bytes())
+}
+
+macro_rules! hex_bytes {
+    ($ty:ident, $len:expr, $what:expr) => {
+        impl FromStr for $ty {
+            type Err = CryptoError;
+            fn from_str(s: &str) -> Result<Self, CryptoError> {
+                let bad = || CryptoError::BadHex {
+                    what: $what,
+                    text: s.chars().take(140).collect(),
+                    len: $len * 2,
+                };
+                if s.len() != $len * 2 {
+                    return Err(bad());
+                }
+                let mut out = [0u8; $len];
+                hex::decode_to_slice(s, &mut out).map_err(|_| bad())?;
+                Ok($ty(out))
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($ty), hex::encode(self.0))
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(self.0))
+                } else {
+                    // A fixed-size tuple: no length prefix in canonical bytes.
+                    use serde::ser::SerializeTuple;
+                    let mut t = s.serialize_tuple($len)?;
+                    for b in &self.0 {
+                        t.serialize_element(b)?;
+                    }
+                    t.end()
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let s = String::deserialize(d)?;
+                    s.parse().map_err(de::Error::custom)
+                } else {
+                    struct V;
+                    impl<'de> de::Visitor<'de> for V {
+                        type Value = $ty;
+                        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                            write!(f, "{} bytes", $len)
+                        }
+                        fn visit_seq<A: de::SeqAccess<'de>>(
+                            self,
+                            mut seq: A,
+                        ) -> Result<$ty, A::Error> {
+                            let mut out = [0u8; $len];
+                            for (i, b) in out.iter_mut().enumerate() {
+                                *b = seq
+                                    .next_element()?
+                                    .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                            }
+                            Ok($ty(out))
+                        }
+                    }
+                    d.deserialize_tuple($len, V)
+                }
+            }
+        }
+    };
+}
+
+hex_bytes!(Hash32, 32, "sha256 hash");
+hex_bytes!(PublicKey, 32, "ed25519 public key");
+hex_bytes!(Signature, 64, "ed25519 signature");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_separate_signatures() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let pk = public_key(&key);
+        let sig = sign(&key, Domain::Entry, b"hello");
+        assert!(pk.verify(Domain::Entry, b"hello", &sig).is_ok());
+        assert!(pk.verify(Domain::Cosign, b"hello", &sig).is_err());
+        assert!(pk.verify(Domain::Entry, b"hellp", &sig).is_err());
+    }
+
+    #[test]
+    fn hex_forms() {
+        let h = Hash32::digest(b"abc");
+        assert_eq!(
+            h.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(h.to_hex().parse::<Hash32>().unwrap(), h);
+        assert_eq!(h.to_hex().to_uppercase().parse::<Hash32>().unwrap(), h);
+        assert!("abcd".parse::<Hash32>().is_err());
+        let json = serde_json::to_string(&h).unwrap();
+        assert_eq!(json, format!("\"{}\"", h.to_hex()));
+        assert_eq!(crate::codec::encode(&h), h.0.to_vec());
+    }
+}

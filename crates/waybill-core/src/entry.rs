@@ -1,0 +1,420 @@
+//! Entries: the signed records the ledger keeps.
+//!
+//! Bodies are extended, never repurposed: a new kind of record is a new
+//! variant at the end of [`Body`], and a changed shape is a new versioned
+//! variant, so old entries keep their bytes, ids and signatures.
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError, MAX_ENTRY_BYTES};
+use crate::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
+use crate::crypto::{self, CryptoError, Domain, Hash32, PublicKey, Signature};
+use crate::genesis::{MemberSpec, Role};
+use crate::gs1::{Gln, Gtin, LotId, ShipmentId};
+
+/// The entry format version this code writes and accepts.
+pub const ENTRY_VERSION: u16 = 1;
+
+/// An entry id: SHA-256 of the canonical bytes of the [`SignedEntry`].
+pub type EntryId = Hash32;
+
+/// One record, as its author signs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Format version ([`ENTRY_VERSION`]).
+    pub version: u16,
+    /// The chain this entry is for (hash of the genesis).
+    pub chain_id: Hash32,
+    /// The author's public key; must be an active member.
+    pub author: PublicKey,
+    /// The author's sequence number: exactly one more than their last.
+    pub nonce: u64,
+    /// When the author says the event happened (ms since the Unix epoch).
+    /// Shown, never trusted for ordering.
+    pub recorded_at_ms: i64,
+    /// What is recorded.
+    pub body: Body,
+}
+
+/// An entry with its author's signature and any co-signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedEntry {
+    /// The entry.
+    pub entry: Entry,
+    /// The author's signature over `Domain::Entry || canonical(entry)`.
+    pub signature: Signature,
+    /// Co-signatures over `Domain::Cosign || canonical(entry)`, sorted by
+    /// key, without duplicates and without the author.
+    pub cosignatures: Vec<Cosignature>,
+}
+
+/// One co-signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cosignature {
+    /// Who co-signs.
+    pub signer: PublicKey,
+    /// Their signature.
+    pub signature: Signature,
+}
+
+/// What an entry records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    /// A lot comes into being.
+    Produce(Produce),
+    /// Custody of lots leaves the author in a shipment.
+    Dispatch(Dispatch),
+    /// The consignee, or the named carrier taking over, accepts a shipment.
+    Receive(Receive),
+    /// The consignee or carrier refuses a shipment; custody returns to the sender.
+    Reject(Reject),
+    /// A cross-border payment record.
+    Payment(Payment),
+    /// An admin change to the membership, co-signed by an admin quorum.
+    Membership(MembershipChange),
+}
+
+impl Body {
+    /// A short name for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Produce(_) => "produce",
+            Body::Dispatch(_) => "dispatch",
+            Body::Receive(_) => "receive",
+            Body::Reject(_) => "reject",
+            Body::Payment(_) => "payment",
+            Body::Membership(_) => "membership",
+        }
+    }
+}
+
+/// A reference to an off-chain document: only its digest is on the ledger.
+/// Digests of documents that name a person must be salted by the author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocRef {
+    /// SHA-256 of the document bytes (salted where it names a person).
+    pub sha256: Hash32,
+    /// IANA media type, e.g. `application/pdf`.
+    pub media_type: String,
+    /// Where the document can be fetched, if anywhere.
+    pub uri: Option<String>,
+    /// What it is, e.g. `fairtrade certificate`.
+    pub label: Option<String>,
+}
+
+/// A product description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// The trade item's GTIN, if it has one.
+    pub gtin: Option<Gtin>,
+    /// A free product id when there is no GTIN (or as well).
+    pub id: Option<String>,
+    /// What it is, for people.
+    pub description: String,
+}
+
+/// An amount of product with its UN/CEFACT unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quantity {
+    /// How much (up to three decimals).
+    pub value: Decimal3,
+    /// UN/CEFACT Recommendation 20 unit code.
+    pub unit: UnitCode,
+}
+
+/// A point on Earth in micro-degrees (WGS 84).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoPoint {
+    /// Latitude × 10⁶, in [-90e6, 90e6].
+    pub lat_micro: i32,
+    /// Longitude × 10⁶, in [-180e6, 180e6].
+    pub lon_micro: i32,
+}
+
+/// A place: a GLN, a country, a name, or any of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// GS1 Global Location Number.
+    pub gln: Option<Gln>,
+    /// ISO 3166-1 alpha-2 country.
+    pub country: Option<Country>,
+    /// A name for people, e.g. `Port of Buenaventura`.
+    pub name: Option<String>,
+    /// Coordinates.
+    pub geo: Option<GeoPoint>,
+}
+
+/// A lot it was made from and how much of it was used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// The input lot; the author must hold it.
+    pub lot: LotId,
+    /// How much of it is consumed, in the input lot's unit.
+    pub quantity: Decimal3,
+}
+
+/// A lot comes into being.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Produce {
+    /// The new lot's id; must be unused.
+    pub lot: LotId,
+    /// What it is.
+    pub product: Product,
+    /// How much.
+    pub quantity: Quantity,
+    /// Where it was produced.
+    pub origin: Location,
+    /// When it was produced (ms since the Unix epoch, the author's claim).
+    pub produced_at_ms: i64,
+    /// Certificates (organic, fair trade, phytosanitary, …).
+    pub certificates: Vec<DocRef>,
+    /// Other documents.
+    pub documents: Vec<DocRef>,
+    /// Lots it was made from; they are consumed by the given quantities.
+    pub inputs: Vec<Input>,
+}
+
+/// Custody leaves the author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dispatch {
+    /// Shipment id (an SSCC or a free id); must be unused.
+    pub shipment: ShipmentId,
+    /// The lots shipped; the author must hold each, none in transit.
+    pub lots: Vec<LotId>,
+    /// Who is to receive them (a member).
+    pub consignee: PublicKey,
+    /// Who carries them (a member with the carrier role), if recorded.
+    pub carrier: Option<PublicKey>,
+    /// Where from.
+    pub from: Location,
+    /// Where to.
+    pub to: Location,
+    /// Bill of lading, packing list, … as digests.
+    pub documents: Vec<DocRef>,
+}
+
+/// A shipment is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receive {
+    /// The shipment.
+    pub shipment: ShipmentId,
+    /// Where it was received.
+    pub at: Location,
+    /// Receipt documents.
+    pub documents: Vec<DocRef>,
+}
+
+/// A shipment is refused; custody returns to its sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reject {
+    /// The shipment.
+    pub shipment: ShipmentId,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// How a payment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// A SWIFT credit transfer (the UETR tracks it).
+    SwiftTransfer,
+    /// A SEPA credit transfer.
+    SepaTransfer,
+    /// A documentary letter of credit.
+    LetterOfCredit,
+    /// Documentary collection.
+    DocumentaryCollection,
+    /// Open account.
+    OpenAccount,
+    /// Anything else.
+    Other,
+}
+
+/// A payment's state when recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Instructed, not yet settled.
+    Initiated,
+    /// Settled with the payee.
+    Settled,
+}
+
+/// What the payee received when it differs from what was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settlement {
+    /// Amount in the settlement currency's minor units.
+    pub amount_minor: u64,
+    /// Settlement currency.
+    pub currency: Currency,
+    /// Units of settlement currency per unit of payment currency.
+    pub fx_rate: FxRate,
+}
+
+/// Customs data for the goods paid for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Customs {
+    /// Harmonized System codes of the goods.
+    pub hs_codes: Vec<HsCode>,
+    /// Digest of the customs declaration (salted: it names people).
+    pub declaration_sha256: Option<Hash32>,
+}
+
+/// A cross-border payment record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// The payment's UETR (a UUID v4); must be unused.
+    pub payment_id: Uetr,
+    /// Who pays: must be the author.
+    pub payer: PublicKey,
+    /// Who is paid: a member.
+    pub payee: PublicKey,
+    /// Amount in the currency's minor units; more than zero.
+    pub amount_minor: u64,
+    /// ISO 4217 currency.
+    pub currency: Currency,
+    /// Settlement, when converted.
+    pub settlement: Option<Settlement>,
+    /// Incoterms 2020 rule of the sale.
+    pub incoterm: Incoterm,
+    /// The shipments paid for; each must exist.
+    pub shipments: Vec<ShipmentId>,
+    /// Customs data.
+    pub customs: Option<Customs>,
+    /// How it was paid.
+    pub method: PaymentMethod,
+    /// Its state.
+    pub status: PaymentStatus,
+}
+
+/// A change to the membership.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MembershipChange {
+    /// A new member.
+    Add(MemberSpec),
+    /// A member leaves; its key signs nothing after this block.
+    Remove {
+        /// The member's key.
+        public_key: PublicKey,
+    },
+    /// A member replaces its key; the old key signs nothing after this block.
+    RotateKey {
+        /// The current key.
+        old: PublicKey,
+        /// The new key.
+        new: PublicKey,
+    },
+    /// A member's roles change.
+    SetRoles {
+        /// The member's key.
+        public_key: PublicKey,
+        /// The new roles.
+        roles: Vec<Role>,
+    },
+}
+
+impl Entry {
+    /// Canonical bytes of the entry (what the author signs).
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Signs the entry as its author.
+    pub fn sign(self, key: &SigningKey) -> SignedEntry {
+        let signature = crypto::sign(key, Domain::Entry, &self.canonical_bytes());
+        SignedEntry {
+            entry: self,
+            signature,
+            cosignatures: Vec::new(),
+        }
+    }
+}
+
+/// Why a signed entry's signatures or shape are wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The author's key is not a valid key.
+    #[error("the author key {0} is not a valid ed25519 key")]
+    BadAuthorKey(PublicKey),
+    /// The author's signature does not verify.
+    #[error("the author's signature does not verify (the entry was changed after signing, or signed by another key)")]
+    BadSignature,
+    /// A co-signature does not verify.
+    #[error("the co-signature of {0} does not verify")]
+    BadCosignature(PublicKey),
+    /// Co-signatures must be sorted by key with no duplicates.
+    #[error("co-signatures must be sorted by key, each key once, and must not include the author")]
+    CosignatureOrder,
+}
+
+impl SignedEntry {
+    /// Canonical bytes of the signed entry.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes untrusted canonical bytes.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        codec::decode::<Self, MAX_ENTRY_BYTES>("entry", bytes)
+    }
+
+    /// The entry id.
+    pub fn id(&self) -> EntryId {
+        Hash32::digest(&self.canonical_bytes())
+    }
+
+    /// Adds a co-signature, keeping the list sorted.
+    pub fn cosign(&mut self, key: &SigningKey) {
+        let signer = crypto::public_key(key);
+        if signer == self.entry.author {
+            return;
+        }
+        let signature = crypto::sign(key, Domain::Cosign, &self.entry.canonical_bytes());
+        self.cosignatures.retain(|c| c.signer != signer);
+        self.cosignatures.push(Cosignature { signer, signature });
+        self.cosignatures.sort_by(|a, b| a.signer.cmp(&b.signer));
+    }
+
+    /// Checks the author's signature and every co-signature.
+    pub fn verify_signatures(&self) -> Result<(), SignatureError> {
+        let bytes = self.entry.canonical_bytes();
+        self.entry
+            .author
+            .verify(Domain::Entry, &bytes, &self.signature)
+            .map_err(|e| match e {
+                CryptoError::BadPublicKey(_) => SignatureError::BadAuthorKey(self.entry.author),
+                _ => SignatureError::BadSignature,
+            })?;
+        let mut prev: Option<&PublicKey> = None;
+        for c in &self.cosignatures {
+            if c.signer == self.entry.author || prev.is_some_and(|p| p >= &c.signer) {
+                return Err(SignatureError::CosignatureOrder);
+            }
+            prev = Some(&c.signer);
+            c.signer
+                .verify(Domain::Cosign, &bytes, &c.signature)
+                .map_err(|_| SignatureError::BadCosignature(c.signer))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,393 @@
+//! The genesis file: the chain's name, members, validators and parameters.
+//!
+//! Humans edit it as TOML. The chain id is the SHA-256 of its canonical
+//! encoding (under the genesis domain tag), so every signature, which
+//! commits to the chain id, is worthless on any other chain.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::codes::Country;
+use crate::crypto::{Domain, Hash32, PublicKey};
+use crate::gs1::CompanyPrefix;
+
+/// A chain id: the hash of the genesis.
+pub type ChainId = Hash32;
+
+/// What a member may record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Produces lots from nothing recorded (farms, mines, fisheries).
+    Producer,
+    /// Makes lots from input lots (roasters, mills, factories).
+    Processor,
+    /// Carries shipments.
+    Carrier,
+    /// Holds and redistributes goods.
+    Distributor,
+    /// Sells to consumers.
+    Retailer,
+    /// Records payments.
+    Payer,
+    /// Exports signed audit bundles.
+    Auditor,
+    /// Changes the membership, with a quorum of admins.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 8] = [
+        Role::Producer,
+        Role::Processor,
+        Role::Carrier,
+        Role::Distributor,
+        Role::Retailer,
+        Role::Payer,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
+    /// The role's name as written in genesis.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Processor => "processor",
+            Role::Carrier => "carrier",
+            Role::Distributor => "distributor",
+            Role::Retailer => "retailer",
+            Role::Payer => "payer",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether the role handles goods (may hold custody).
+    pub fn handles_goods(self) -> bool {
+        matches!(
+            self,
+            Role::Producer | Role::Processor | Role::Carrier | Role::Distributor | Role::Retailer
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown role `{s}`; roles are {}",
+                    Role::ALL.map(|r| r.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// A member organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSpec {
+    /// Organisation name.
+    pub name: String,
+    /// Its signing key.
+    pub public_key: PublicKey,
+    /// What it may record.
+    pub roles: Vec<Role>,
+    /// Where it is registered.
+    #[serde(default)]
+    pub country: Option<Country>,
+    /// GS1 company prefixes it owns: when non-empty, every GTIN it records
+    /// must carry one of them.
+    #[serde(default)]
+    pub gs1_company_prefixes: Vec<CompanyPrefix>,
+}
+
+impl MemberSpec {
+    /// Whether the member has `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A consensus validator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorSpec {
+    /// Who runs it, for people.
+    pub name: String,
+    /// Its consensus signing key.
+    pub public_key: PublicKey,
+    /// Voting power (> 0).
+    pub power: u64,
+    /// libp2p addresses where it listens, as hints for peers.
+    #[serde(default)]
+    pub p2p: Vec<String>,
+}
+
+/// Consensus timeouts and block limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusParams {
+    /// Propose timeout (ms).
+    #[serde(default = "default_propose_ms")]
+    pub timeout_propose_ms: u64,
+    /// Prevote timeout (ms).
+    #[serde(default = "default_vote_ms")]
+    pub timeout_prevote_ms: u64,
+    /// Precommit timeout (ms).
+    #[serde(default = "default_vote_ms")]
+    pub timeout_precommit_ms: u64,
+    /// Most entries in one block.
+    #[serde(default = "default_max_entries")]
+    pub max_block_entries: u32,
+}
+
+fn default_propose_ms() -> u64 {
+    1000
+}
+fn default_vote_ms() -> u64 {
+    500
+}
+fn default_max_entries() -> u32 {
+    10_000
+}
+
+impl Default for ConsensusParams {
+    fn default() -> Self {
+        ConsensusParams {
+            timeout_propose_ms: default_propose_ms(),
+            timeout_prevote_ms: default_vote_ms(),
+            timeout_precommit_ms: default_vote_ms(),
+            max_block_entries: default_max_entries(),
+        }
+    }
+}
+
+/// Membership governance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Governance {
+    /// Admin signatures a membership change needs. Unset: more than half
+    /// of the admins at the time.
+    #[serde(default)]
+    pub admin_threshold: Option<u32>,
+}
+
+/// The genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// The chain's name, for people.
+    pub chain_name: String,
+    /// Members at the start.
+    #[serde(default)]
+    pub members: Vec<MemberSpec>,
+    /// The validator set.
+    #[serde(default)]
+    pub validators: Vec<ValidatorSpec>,
+    /// Consensus parameters.
+    #[serde(default)]
+    pub consensus: ConsensusParams,
+    /// Governance parameters.
+    #[serde(default)]
+    pub governance: Governance,
+}
+
+/// Why a genesis is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    /// Not valid TOML or wrong shape.
+    #[error("the genesis file is not valid: {0}")]
+    Parse(String),
+    /// Empty chain name.
+    #[error("chain_name must not be empty")]
+    EmptyChainName,
+    /// No members.
+    #[error("the genesis has no members; add at least one [[members]] entry")]
+    NoMembers,
+    /// A member without a name.
+    #[error("member #{0} has an empty name")]
+    EmptyMemberName(usize),
+    /// Two members share a key.
+    #[error("members `{first}` and `{second}` have the same public key {key}; every member needs its own key")]
+    DuplicateMemberKey {
+        /// First member.
+        first: String,
+        /// Second member.
+        second: String,
+        /// The key.
+        key: PublicKey,
+    },
+    /// Two members share a name.
+    #[error("two members are named `{0}`; names must be unique")]
+    DuplicateMemberName(String),
+    /// A member without roles.
+    #[error("member `{0}` has no roles; give it at least one of producer, processor, carrier, distributor, retailer, payer, auditor, admin")]
+    NoRoles(String),
+    /// A role listed twice.
+    #[error("member `{0}` lists role `{1}` twice")]
+    DuplicateRole(String, Role),
+    /// A key that is not a curve point.
+    #[error("the public key of `{0}` is not a valid ed25519 key")]
+    BadKey(String),
+    /// No validators.
+    #[error("the validator set is empty; add at least one [[validators]] entry")]
+    NoValidators,
+    /// Two validators share a key.
+    #[error("validators `{0}` and `{1}` have the same public key")]
+    DuplicateValidatorKey(String, String),
+    /// A validator without power.
+    #[error("validator `{0}` has voting power 0; power must be at least 1")]
+    ZeroPower(String),
+    /// Total power overflows.
+    #[error("total voting power overflows")]
+    PowerOverflow,
+    /// The admin threshold cannot be met.
+    #[error("governance.admin_threshold is {threshold} but there are {admins} admins; it must be between 1 and the number of admins")]
+    BadAdminThreshold {
+        /// Threshold.
+        threshold: u32,
+        /// Admins.
+        admins: usize,
+    },
+    /// Bad consensus parameters.
+    #[error("consensus parameter {0} must be more than zero")]
+    BadConsensusParam(&'static str),
+}
+
+impl Genesis {
+    /// Parses and validates a TOML genesis.
+    pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
+        let g: Genesis = toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))?;
+        g.validate()?;
+        Ok(g)
+    }
+
+    /// The TOML form.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks everything a genesis must satisfy.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.chain_name.trim().is_empty() {
+            return Err(GenesisError::EmptyChainName);
+        }
+        if self.members.is_empty() {
+            return Err(GenesisError::NoMembers);
+        }
+        let mut names = BTreeSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if m.name.trim().is_empty() {
+                return Err(GenesisError::EmptyMemberName(i + 1));
+            }
+            if !names.insert(m.name.as_str()) {
+                return Err(GenesisError::DuplicateMemberName(m.name.clone()));
+            }
+            if let Some(first) = self.members[..i]
+                .iter()
+                .find(|o| o.public_key == m.public_key)
+            {
+                return Err(GenesisError::DuplicateMemberKey {
+                    first: first.name.clone(),
+                    second: m.name.clone(),
+                    key: m.public_key,
+                });
+            }
+            if m.public_key.verifying_key().is_err() {
+                return Err(GenesisError::BadKey(m.name.clone()));
+            }
+            if m.roles.is_empty() {
+                return Err(GenesisError::NoRoles(m.name.clone()));
+            }
+            let mut seen = BTreeSet::new();
+            for r in &m.roles {
+                if !seen.insert(*r) {
+                    return Err(GenesisError::DuplicateRole(m.name.clone(), *r));
+                }
+            }
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        let mut total: u64 = 0;
+        for (i, v) in self.validators.iter().enumerate() {
+            if let Some(first) = self.validators[..i]
+                .iter()
+                .find(|o| o.public_key == v.public_key)
+            {
+                return Err(GenesisError::DuplicateValidatorKey(
+                    first.name.clone(),
+                    v.name.clone(),
+                ));
+            }
+            if v.public_key.verifying_key().is_err() {
+                return Err(GenesisError::BadKey(v.name.clone()));
+            }
+            if v.power == 0 {
+                return Err(GenesisError::ZeroPower(v.name.clone()));
+            }
+            total = total
+                .checked_add(v.power)
+                .ok_or(GenesisError::PowerOverflow)?;
+        }
+        if let Some(t) = self.governance.admin_threshold {
+            let admins = self.members.iter().filter(|m| m.has(Role::Admin)).count();
+            if t == 0 || t as usize > admins {
+                return Err(GenesisError::BadAdminThreshold {
+                    threshold: t,
+                    admins,
+                });
+            }
+        }
+        let c = &self.consensus;
+        for (name, v) in [
+            ("timeout_propose_ms", c.timeout_propose_ms),
+            ("timeout_prevote_ms", c.timeout_prevote_ms),
+            ("timeout_precommit_ms", c.timeout_precommit_ms),
+            ("max_block_entries", u64::from(c.max_block_entries)),
+        ] {
+            if v == 0 {
+                return Err(GenesisError::BadConsensusParam(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Canonical bytes.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> ChainId {
+        Hash32::digest_in(Domain::Genesis, &self.canonical_bytes())
+    }
+
+    /// The member with this key in genesis.
+    pub fn member(&self, key: &PublicKey) -> Option<&MemberSpec> {
+        self.members.iter().find(|m| &m.public_key == key)
+    }
+
+    /// Total voting power.
+    pub fn total_power(&self) -> u64 {
+        self.validators
+            .iter()
+            .map(|v| v.power)
+            .fold(0u64, u64::saturating_add)
+    }
+}

@@ -1,0 +1,32 @@
+//! Waybill's pure ledger core.
+//!
+//! Everything a node, a consumer or an auditor needs to judge the ledger:
+//! identifiers, entry and block types, the one canonical codec, hashing and
+//! signatures, Merkle proofs, genesis, the rules (the state transition) and
+//! trail and bundle verification.
+//!
+//! Architecture invariant: this crate performs no I/O. It reads no clock,
+//! disk, network or randomness; callers pass time and keys in. So every
+//! rule is testable deterministically and the CLI can verify offline.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod block;
+pub mod bundle;
+pub mod codec;
+pub mod codes;
+pub mod crypto;
+pub mod entry;
+mod error;
+pub mod genesis;
+pub mod gs1;
+pub mod merkle;
+pub mod rules;
+pub mod state;
+pub mod trail;
+
+pub use error::IdError;

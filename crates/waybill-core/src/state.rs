@@ -1,0 +1,335 @@
+//! Ledger state: what the rules need to judge the next entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::codes::{Decimal3, Uetr, UnitCode};
+use crate::crypto::{Hash32, PublicKey};
+use crate::entry::EntryId;
+use crate::genesis::{ChainId, Genesis, MemberSpec, Role};
+use crate::gs1::{LotId, ShipmentId};
+
+/// A member as the ledger knows it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    /// Name, key, roles, prefixes.
+    pub spec: MemberSpec,
+    /// Height of the block that removed or rotated out this key (it signs
+    /// nothing after it); `None` while active.
+    pub removed_at: Option<u64>,
+}
+
+impl MemberRecord {
+    /// Whether the key may sign.
+    pub fn active(&self) -> bool {
+        self.removed_at.is_none()
+    }
+}
+
+/// Where a lot is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LotStatus {
+    /// Held by its custodian.
+    Held,
+    /// In a shipment that is not yet received.
+    InTransit {
+        /// The shipment.
+        shipment: ShipmentId,
+    },
+    /// Fully used up as an input.
+    Consumed,
+}
+
+/// A lot's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotState {
+    /// Who produced it.
+    pub producer: PublicKey,
+    /// Who holds it (during transit: the sender, then the carrier once it
+    /// takes over).
+    pub custodian: PublicKey,
+    /// Where it is.
+    pub status: LotStatus,
+    /// Its unit.
+    pub unit: UnitCode,
+    /// What is left of it.
+    pub remaining: Decimal3,
+    /// The entry that produced it.
+    pub produced_by: EntryId,
+}
+
+/// How far a shipment has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShipmentStage {
+    /// Sent, not yet taken over.
+    Dispatched,
+    /// The carrier has taken it over.
+    WithCarrier,
+    /// The consignee has it.
+    Delivered,
+    /// Refused; custody went back to the sender.
+    Rejected,
+}
+
+impl ShipmentStage {
+    /// Whether it is still open.
+    pub fn open(self) -> bool {
+        matches!(self, ShipmentStage::Dispatched | ShipmentStage::WithCarrier)
+    }
+}
+
+/// A shipment's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentState {
+    /// Who sent it.
+    pub sender: PublicKey,
+    /// Who is to receive it.
+    pub consignee: PublicKey,
+    /// Who carries it.
+    pub carrier: Option<PublicKey>,
+    /// Every lot in it.
+    pub lots: Vec<LotId>,
+    /// How far it has got.
+    pub stage: ShipmentStage,
+}
+
+/// A recorded payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentState {
+    /// Who paid.
+    pub payer: PublicKey,
+    /// Who was paid.
+    pub payee: PublicKey,
+    /// The entry that recorded it.
+    pub recorded_by: EntryId,
+}
+
+/// Read access to ledger state, so rules run the same over the committed
+/// state and over a block's pending changes.
+pub trait View {
+    /// The chain.
+    fn chain_id(&self) -> &ChainId;
+    /// Fixed admin threshold from genesis, if any.
+    fn admin_threshold(&self) -> Option<u32>;
+    /// A member by key (active or not).
+    fn member(&self, key: &PublicKey) -> Option<&MemberRecord>;
+    /// Active admins.
+    fn active_admins(&self) -> BTreeSet<PublicKey>;
+    /// The author's last nonce (0 if none).
+    fn nonce(&self, key: &PublicKey) -> u64;
+    /// A lot.
+    fn lot(&self, id: &LotId) -> Option<&LotState>;
+    /// A shipment.
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState>;
+    /// A payment.
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState>;
+}
+
+/// Writes produced by applying entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New last nonces.
+    pub nonces: BTreeMap<PublicKey, u64>,
+    /// Changed or new members.
+    pub members: BTreeMap<PublicKey, MemberRecord>,
+    /// Changed or new lots.
+    pub lots: BTreeMap<LotId, LotState>,
+    /// Changed or new shipments.
+    pub shipments: BTreeMap<ShipmentId, ShipmentState>,
+    /// New payments.
+    pub payments: BTreeMap<Uetr, PaymentState>,
+}
+
+impl Changes {
+    /// Folds `later` on top of these changes.
+    pub fn merge(&mut self, later: Changes) {
+        self.nonces.extend(later.nonces);
+        self.members.extend(later.members);
+        self.lots.extend(later.lots);
+        self.shipments.extend(later.shipments);
+        self.payments.extend(later.payments);
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.nonces.is_empty()
+            && self.members.is_empty()
+            && self.lots.is_empty()
+            && self.shipments.is_empty()
+            && self.payments.is_empty()
+    }
+}
+
+/// The committed state after some height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// Fixed admin threshold from genesis.
+    pub admin_threshold: Option<u32>,
+    /// Members by key.
+    pub members: BTreeMap<PublicKey, MemberRecord>,
+    /// Last nonce by author.
+    pub nonces: BTreeMap<PublicKey, u64>,
+    /// Lots.
+    pub lots: BTreeMap<LotId, LotState>,
+    /// Shipments.
+    pub shipments: BTreeMap<ShipmentId, ShipmentState>,
+    /// Payments.
+    pub payments: BTreeMap<Uetr, PaymentState>,
+}
+
+impl State {
+    /// The state before the first block.
+    pub fn genesis(genesis: &Genesis) -> Self {
+        State {
+            chain_id: genesis.chain_id(),
+            admin_threshold: genesis.governance.admin_threshold,
+            members: genesis
+                .members
+                .iter()
+                .map(|m| {
+                    (
+                        m.public_key,
+                        MemberRecord {
+                            spec: m.clone(),
+                            removed_at: None,
+                        },
+                    )
+                })
+                .collect(),
+            nonces: BTreeMap::new(),
+            lots: BTreeMap::new(),
+            shipments: BTreeMap::new(),
+            payments: BTreeMap::new(),
+        }
+    }
+
+    /// Applies changes.
+    pub fn commit(&mut self, changes: Changes) {
+        self.nonces.extend(changes.nonces);
+        self.members.extend(changes.members);
+        self.lots.extend(changes.lots);
+        self.shipments.extend(changes.shipments);
+        self.payments.extend(changes.payments);
+    }
+
+    /// A hash of the whole state (for determinism checks and diagnostics).
+    pub fn digest(&self) -> Hash32 {
+        Hash32::digest(&codec::encode(self))
+    }
+}
+
+impl View for State {
+    fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+    fn admin_threshold(&self) -> Option<u32> {
+        self.admin_threshold
+    }
+    fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
+        self.members.get(key)
+    }
+    fn active_admins(&self) -> BTreeSet<PublicKey> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.active() && m.spec.has(Role::Admin))
+            .map(|(k, _)| *k)
+            .collect()
+    }
+    fn nonce(&self, key: &PublicKey) -> u64 {
+        self.nonces.get(key).copied().unwrap_or(0)
+    }
+    fn lot(&self, id: &LotId) -> Option<&LotState> {
+        self.lots.get(id)
+    }
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
+        self.shipments.get(id)
+    }
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
+        self.payments.get(id)
+    }
+}
+
+/// A view of `base` with pending changes on top (a block being built or
+/// checked). Dropping it discards the changes.
+#[derive(Debug)]
+pub struct Overlay<'a, V: View> {
+    base: &'a V,
+    pending: Changes,
+}
+
+impl<'a, V: View> Overlay<'a, V> {
+    /// An overlay with no changes.
+    pub fn new(base: &'a V) -> Self {
+        Overlay {
+            base,
+            pending: Changes::default(),
+        }
+    }
+
+    /// Adds changes.
+    pub fn push(&mut self, changes: Changes) {
+        self.pending.merge(changes);
+    }
+
+    /// The accumulated changes.
+    pub fn into_changes(self) -> Changes {
+        self.pending
+    }
+
+    /// The accumulated changes, borrowed.
+    pub fn changes(&self) -> &Changes {
+        &self.pending
+    }
+}
+
+impl<V: View> View for Overlay<'_, V> {
+    fn chain_id(&self) -> &ChainId {
+        self.base.chain_id()
+    }
+    fn admin_threshold(&self) -> Option<u32> {
+        self.base.admin_threshold()
+    }
+    fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
+        self.pending
+            .members
+            .get(key)
+            .or_else(|| self.base.member(key))
+    }
+    fn active_admins(&self) -> BTreeSet<PublicKey> {
+        let mut admins = self.base.active_admins();
+        for (k, m) in &self.pending.members {
+            if m.active() && m.spec.has(Role::Admin) {
+                admins.insert(*k);
+            } else {
+                admins.remove(k);
+            }
+        }
+        admins
+    }
+    fn nonce(&self, key: &PublicKey) -> u64 {
+        self.pending
+            .nonces
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| self.base.nonce(key))
+    }
+    fn lot(&self, id: &LotId) -> Option<&LotState> {
+        self.pending.lots.get(id).or_else(|| self.base.lot(id))
+    }
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
+        self.pending
+            .shipments
+            .get(id)
+            .or_else(|| self.base.shipment(id))
+    }
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
+        self.pending
+            .payments
+            .get(id)
+            .or_else(|| self.base.payment(id))
+    }
+}

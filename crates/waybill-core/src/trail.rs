@@ -1,0 +1,573 @@
+//! Trails: a lot's provenance and custody with the proofs to check them,
+//! and the verifier a consumer runs trusting only the genesis.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::{CommitCertificate, Header};
+use crate::crypto::{Hash32, PublicKey};
+use crate::entry::{Body, EntryId, Location, SignedEntry};
+use crate::genesis::Genesis;
+use crate::gs1::{LotId, ShipmentId};
+use crate::merkle;
+use crate::rules::{self, Mode};
+use crate::state::{LotStatus, Overlay, State, View};
+
+/// The trail format version.
+pub const TRAIL_VERSION: u16 = 1;
+
+/// One entry of a trail with what proves it is on the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrailItem {
+    /// The entry.
+    pub entry: SignedEntry,
+    /// Its position in the block.
+    pub index: u32,
+    /// The block's header.
+    pub header: Header,
+    /// RFC 9162 inclusion proof of the entry id under `header.entries_root`.
+    pub proof: Vec<Hash32>,
+    /// The block's commit certificate (from consensus; absent on a local
+    /// ledger).
+    pub certificate: Option<CommitCertificate>,
+}
+
+/// Everything that touches a lot or its ancestors, in chain order, plus
+/// every membership change (so roles can be checked at each point).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trail {
+    /// Format version ([`TRAIL_VERSION`]).
+    pub version: u16,
+    /// The chain.
+    pub chain_id: Hash32,
+    /// The lot asked about.
+    pub lot: LotId,
+    /// The height of the ledger when the trail was made.
+    pub tip_height: u64,
+    /// The entries, ordered by (height, index).
+    pub items: Vec<TrailItem>,
+}
+
+/// How strict verification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Require a valid commit certificate (> 2/3 of the voting power) on
+    /// every block. Off only for a local, single-operator ledger.
+    pub require_certificates: bool,
+}
+
+/// What failed, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrailError {
+    /// Trail format.
+    #[error("trail format version {0} is not supported (expected {TRAIL_VERSION})")]
+    Version(u16),
+    /// Chain mismatch.
+    #[error("the trail is for chain {got}, but the genesis given is chain {expected}")]
+    WrongChain {
+        /// From genesis.
+        expected: String,
+        /// From the trail.
+        got: String,
+    },
+    /// Empty or out-of-order items.
+    #[error("the trail's entries are not in chain order at entry #{0}")]
+    Order(usize),
+    /// A problem with one entry.
+    #[error("entry #{item} ({kind} at height {height}, id {id}): {reason}")]
+    Item {
+        /// 1-based position in the trail.
+        item: usize,
+        /// Entry kind.
+        kind: &'static str,
+        /// Block height.
+        height: u64,
+        /// Short entry id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No production entry for the lot.
+    #[error("the trail has no production entry for lot {0}: its origin is missing")]
+    MissingOrigin(LotId),
+}
+
+/// One custody event, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodyStep {
+    /// Block height.
+    pub height: u64,
+    /// Block time.
+    pub block_time_ms: i64,
+    /// The author's claimed time.
+    pub recorded_at_ms: i64,
+    /// `produce`, `dispatch`, `receive`, `reject`.
+    pub kind: String,
+    /// The lot(s) of this trail it moves.
+    pub lots: Vec<LotId>,
+    /// Shipment, if any.
+    pub shipment: Option<ShipmentId>,
+    /// Who recorded it.
+    pub by: String,
+    /// Who gave up custody (dispatch), or `None`.
+    pub from: Option<String>,
+    /// Who gets custody (consignee), or `None`.
+    pub to: Option<String>,
+    /// Where, for people.
+    pub place: Option<String>,
+    /// Entry id.
+    pub entry_id: EntryId,
+}
+
+/// A lot's origin, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The lot.
+    pub lot: LotId,
+    /// Product description.
+    pub product: String,
+    /// GTIN, if any.
+    pub gtin: Option<String>,
+    /// Quantity with unit.
+    pub quantity: String,
+    /// Producer name.
+    pub producer: String,
+    /// Where.
+    pub origin: Location,
+    /// Claimed production time.
+    pub produced_at_ms: i64,
+    /// Certificates (labels or digests).
+    pub certificates: Vec<String>,
+    /// Lots it was made from.
+    pub inputs: Vec<(LotId, String)>,
+    /// Block height of the production entry.
+    pub height: u64,
+}
+
+/// A payment in the trail, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentLine {
+    /// UETR.
+    pub payment_id: String,
+    /// Payer name.
+    pub payer: String,
+    /// Payee name.
+    pub payee: String,
+    /// Amount with currency.
+    pub amount: String,
+    /// Settlement, if converted.
+    pub settlement: Option<String>,
+    /// Incoterm.
+    pub incoterm: String,
+    /// Shipments paid for.
+    pub shipments: Vec<ShipmentId>,
+    /// Block height.
+    pub height: u64,
+}
+
+/// A verified trail, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailReport {
+    /// The lot.
+    pub lot: LotId,
+    /// Chain name from genesis.
+    pub chain_name: String,
+    /// Chain id.
+    pub chain_id: Hash32,
+    /// The lot's origin and then its ancestors' (breadth first).
+    pub origins: Vec<Origin>,
+    /// Custody events for the lot and its ancestors, in chain order.
+    pub custody: Vec<CustodyStep>,
+    /// Payments for the shipments in the trail.
+    pub payments: Vec<PaymentLine>,
+    /// Who holds the lot now, per the trail.
+    pub custodian: String,
+    /// `held`, `in transit in <shipment>`, `consumed`.
+    pub status: String,
+    /// Entries checked.
+    pub entries: usize,
+    /// Blocks whose commit certificates were verified.
+    pub certified_blocks: usize,
+    /// Blocks without a certificate (local ledger).
+    pub uncertified_blocks: usize,
+    /// The ledger height when the trail was made.
+    pub tip_height: u64,
+    /// Members at the end of the trail (after membership changes), by key.
+    #[serde(skip)]
+    pub final_members: BTreeMap<PublicKey, (String, Vec<crate::genesis::Role>)>,
+}
+
+/// Verifies a trail against the genesis: chain, order, inclusion proofs,
+/// certificates (per `policy`), signatures, and every custody rule replayed
+/// over the lot and its ancestors.
+pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailReport, TrailError> {
+    if trail.version != TRAIL_VERSION {
+        return Err(TrailError::Version(trail.version));
+    }
+    let chain_id = genesis.chain_id();
+    if trail.chain_id != chain_id {
+        return Err(TrailError::WrongChain {
+            expected: chain_id.to_hex(),
+            got: trail.chain_id.to_hex(),
+        });
+    }
+
+    // Proofs first: every item must be on the chain before its content counts.
+    let mut ids = Vec::with_capacity(trail.items.len());
+    let mut headers: BTreeMap<u64, Hash32> = BTreeMap::new();
+    let mut certified = BTreeSet::new();
+    let mut uncertified = BTreeSet::new();
+    let mut last: Option<(u64, u32)> = None;
+    for (i, item) in trail.items.iter().enumerate() {
+        let pos = (item.header.height, item.index);
+        if last.is_some_and(|l| l >= pos) {
+            return Err(TrailError::Order(i + 1));
+        }
+        last = Some(pos);
+        let id = item.entry.id();
+        let fail = |reason: String| TrailError::Item {
+            item: i + 1,
+            kind: item.entry.entry.body.kind(),
+            height: item.header.height,
+            id: id.short(),
+            reason,
+        };
+        if item.header.chain_id != chain_id {
+            return Err(fail("its block header is for another chain".into()));
+        }
+        if item.header.height == 0 || item.header.height > trail.tip_height {
+            return Err(fail(format!(
+                "its block height is outside the trail's range 1..={}",
+                trail.tip_height
+            )));
+        }
+        let hash = item.header.hash();
+        if let Some(h) = headers.insert(item.header.height, hash) {
+            if h != hash {
+                return Err(fail(
+                    "two different headers are given for the same height".into(),
+                ));
+            }
+        }
+        let proof: Vec<[u8; 32]> = item.proof.iter().map(|h| h.0).collect();
+        merkle::verify_inclusion(
+            &id.0,
+            u64::from(item.index),
+            u64::from(item.header.entry_count),
+            &proof,
+            &item.header.entries_root.0,
+        )
+        .map_err(|e| fail(format!("its inclusion proof does not match the block header: {e}; the entry was altered or is not in that block")))?;
+        match &item.certificate {
+            Some(cert) => {
+                if !certified.contains(&item.header.height) {
+                    cert.verify(genesis, &item.header)
+                        .map_err(|e| fail(e.to_string()))?;
+                    certified.insert(item.header.height);
+                }
+            }
+            None if policy.require_certificates => {
+                return Err(fail(
+                    "its block has no commit certificate, so it is not proven final".into(),
+                ))
+            }
+            None => {
+                uncertified.insert(item.header.height);
+            }
+        }
+        item.entry
+            .verify_signatures()
+            .map_err(|e| fail(e.to_string()))?;
+        ids.push(id);
+    }
+
+    // Scope: the lot and its ancestors, from the production entries.
+    let mut produced: BTreeMap<&LotId, usize> = BTreeMap::new();
+    for (i, item) in trail.items.iter().enumerate() {
+        if let Body::Produce(p) = &item.entry.entry.body {
+            produced.insert(&p.lot, i);
+        }
+    }
+    let mut scope = BTreeSet::new();
+    let mut order = Vec::new();
+    let mut queue = std::collections::VecDeque::from([trail.lot.clone()]);
+    while let Some(lot) = queue.pop_front() {
+        if !scope.insert(lot.clone()) {
+            continue;
+        }
+        order.push(lot.clone());
+        match produced.get(&lot) {
+            Some(&i) => {
+                if let Body::Produce(p) = &trail.items[i].entry.entry.body {
+                    queue.extend(p.inputs.iter().map(|x| x.lot.clone()));
+                }
+            }
+            None => return Err(TrailError::MissingOrigin(lot)),
+        }
+    }
+
+    // Replay the rules over the scope.
+    let base = State::genesis(genesis);
+    let mut state = Overlay::new(&base);
+    let mut custody = Vec::new();
+    let mut payments = Vec::new();
+    let mut shipments_seen = BTreeSet::new();
+    for (i, item) in trail.items.iter().enumerate() {
+        let e = &item.entry.entry;
+        let fail = |reason: String| TrailError::Item {
+            item: i + 1,
+            kind: e.body.kind(),
+            height: item.header.height,
+            id: ids[i].short(),
+            reason,
+        };
+        let name = |k: &PublicKey| {
+            state
+                .member(k)
+                .map(|m| m.spec.name.clone())
+                .unwrap_or_else(|| k.short())
+        };
+        let by = name(&e.author);
+        let in_scope = |lots: &[LotId]| {
+            lots.iter()
+                .filter(|l| scope.contains(*l))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let step = |kind: &str,
+                    lots: Vec<LotId>,
+                    shipment: Option<ShipmentId>,
+                    from: Option<String>,
+                    to: Option<String>,
+                    place: Option<String>| CustodyStep {
+            height: item.header.height,
+            block_time_ms: item.header.time_ms,
+            recorded_at_ms: e.recorded_at_ms,
+            kind: kind.into(),
+            lots,
+            shipment,
+            by: by.clone(),
+            from,
+            to,
+            place,
+            entry_id: ids[i],
+        };
+        let new_step = match &e.body {
+            Body::Produce(p) => {
+                let mut lots = in_scope(std::slice::from_ref(&p.lot));
+                lots.extend(in_scope(
+                    &p.inputs.iter().map(|x| x.lot.clone()).collect::<Vec<_>>(),
+                ));
+                Some(step(
+                    "produce",
+                    lots,
+                    None,
+                    None,
+                    Some(by.clone()),
+                    place(&p.origin),
+                ))
+            }
+            Body::Dispatch(d) => {
+                shipments_seen.insert(d.shipment.clone());
+                Some(step(
+                    "dispatch",
+                    in_scope(&d.lots),
+                    Some(d.shipment.clone()),
+                    Some(by.clone()),
+                    Some(name(&d.consignee)),
+                    place(&d.from),
+                ))
+            }
+            Body::Receive(r) => {
+                let lots = state
+                    .shipment(&r.shipment)
+                    .map(|s| in_scope(&s.lots))
+                    .unwrap_or_default();
+                Some(step(
+                    "receive",
+                    lots,
+                    Some(r.shipment.clone()),
+                    None,
+                    Some(by.clone()),
+                    place(&r.at),
+                ))
+            }
+            Body::Reject(r) => {
+                let (lots, sender) = state
+                    .shipment(&r.shipment)
+                    .map(|s| (in_scope(&s.lots), Some(name(&s.sender))))
+                    .unwrap_or_default();
+                Some(step(
+                    "reject",
+                    lots,
+                    Some(r.shipment.clone()),
+                    Some(by.clone()),
+                    sender,
+                    Some(r.reason.clone()),
+                ))
+            }
+            Body::Payment(p) => {
+                if !p.shipments.iter().any(|s| shipments_seen.contains(s)) {
+                    return Err(fail(
+                        "a payment in a trail must pay for a shipment of the trail".into(),
+                    ));
+                }
+                payments.push(PaymentLine {
+                    payment_id: p.payment_id.to_string(),
+                    payer: by.clone(),
+                    payee: name(&p.payee),
+                    amount: money(p.amount_minor, &p.currency),
+                    settlement: p.settlement.as_ref().map(|s| {
+                        format!("{} at {}", money(s.amount_minor, &s.currency), s.fx_rate)
+                    }),
+                    incoterm: p.incoterm.to_string(),
+                    shipments: p.shipments.clone(),
+                    height: item.header.height,
+                });
+                None
+            }
+            Body::Membership(_) => None,
+        };
+        let changes = rules::apply_verified(
+            &state,
+            &item.entry,
+            ids[i],
+            item.header.height,
+            Mode::Trail { scope: &scope },
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        if let Some(s) = new_step {
+            if !s.lots.is_empty() {
+                custody.push(s);
+            }
+        }
+        state.push(changes);
+    }
+
+    let lot_state = state
+        .lot(&trail.lot)
+        .ok_or_else(|| TrailError::MissingOrigin(trail.lot.clone()))?;
+    let custodian = state
+        .member(&lot_state.custodian)
+        .map(|m| m.spec.name.clone())
+        .unwrap_or_else(|| lot_state.custodian.short());
+    let status = match &lot_state.status {
+        LotStatus::Held => "held".to_string(),
+        LotStatus::InTransit { shipment } => format!("in transit (shipment {shipment})"),
+        LotStatus::Consumed => "consumed (made into other lots)".to_string(),
+    };
+    let mut origins = Vec::new();
+    for lot in &order {
+        if let Some(&i) = produced.get(lot) {
+            let item = &trail.items[i];
+            if let Body::Produce(p) = &item.entry.entry.body {
+                origins.push(Origin {
+                    lot: p.lot.clone(),
+                    product: p.product.description.clone(),
+                    gtin: p.product.gtin.as_ref().map(|g| g.to_string()),
+                    quantity: format!("{} {}", p.quantity.value, p.quantity.unit),
+                    producer: state
+                        .member(&item.entry.entry.author)
+                        .map(|m| m.spec.name.clone())
+                        .unwrap_or_default(),
+                    origin: p.origin.clone(),
+                    produced_at_ms: p.produced_at_ms,
+                    certificates: p
+                        .certificates
+                        .iter()
+                        .map(|c| {
+                            c.label
+                                .clone()
+                                .unwrap_or_else(|| format!("sha256:{}", c.sha256.short()))
+                        })
+                        .collect(),
+                    inputs: p
+                        .inputs
+                        .iter()
+                        .map(|x| (x.lot.clone(), x.quantity.to_string()))
+                        .collect(),
+                    height: item.header.height,
+                });
+            }
+        }
+    }
+    let final_members = state_members(&state, genesis, trail);
+    Ok(TrailReport {
+        lot: trail.lot.clone(),
+        chain_name: genesis.chain_name.clone(),
+        chain_id,
+        origins,
+        custody,
+        payments,
+        custodian,
+        status,
+        entries: trail.items.len(),
+        certified_blocks: certified.len(),
+        uncertified_blocks: uncertified.len(),
+        tip_height: trail.tip_height,
+        final_members,
+    })
+}
+
+fn state_members<V: View>(
+    state: &V,
+    genesis: &Genesis,
+    trail: &Trail,
+) -> BTreeMap<PublicKey, (String, Vec<crate::genesis::Role>)> {
+    let mut keys: BTreeSet<PublicKey> = genesis.members.iter().map(|m| m.public_key).collect();
+    for item in &trail.items {
+        if let Body::Membership(crate::entry::MembershipChange::Add(spec)) = &item.entry.entry.body
+        {
+            keys.insert(spec.public_key);
+        }
+        if let Body::Membership(crate::entry::MembershipChange::RotateKey { new, .. }) =
+            &item.entry.entry.body
+        {
+            keys.insert(*new);
+        }
+    }
+    keys.into_iter()
+        .filter_map(|k| {
+            state
+                .member(&k)
+                .filter(|m| m.active())
+                .map(|m| (k, (m.spec.name.clone(), m.spec.roles.clone())))
+        })
+        .collect()
+}
+
+fn place(l: &Location) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(n) = &l.name {
+        parts.push(n.clone());
+    }
+    if let Some(c) = &l.country {
+        parts.push(c.to_string());
+    }
+    if let Some(g) = &l.gln {
+        parts.push(format!("GLN {g}"));
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join(", "))
+    }
+}
+
+/// Formats minor units with the currency's exponent: `1234567 EUR` → `12345.67 EUR`.
+pub fn money(minor: u64, currency: &crate::codes::Currency) -> String {
+    let exp = currency.exponent();
+    if exp == 0 {
+        return format!("{minor} {currency}");
+    }
+    let div = 10u64.pow(exp);
+    format!(
+        "{}.{:0width$} {currency}",
+        minor / div,
+        minor % div,
+        width = exp as usize
+    )
+}

@@ -1,0 +1,63 @@
+//! The on-disk layout of a ledger directory:
+//!
+//! ```text
+//! DIR/WAYBILL-LEDGER   marker: store format and chain id (TOML)
+//! DIR/db/              the sled database
+//! ```
+//!
+//! Nothing is created in a directory that lacks the marker, except by
+//! [`create_dir`], which refuses a non-empty directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use waybill_core::genesis::Genesis;
+
+use crate::ledger::{Ledger, STORE_FORMAT};
+use crate::{SledBackend, StoreError};
+
+/// The marker file's name.
+pub const MARKER_FILE: &str = "WAYBILL-LEDGER";
+
+/// A ledger on disk.
+pub type DataDir = Ledger<SledBackend>;
+
+fn io(dir: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("{}: {e}", dir.display()))
+}
+
+/// Creates a new ledger for `genesis` in `dir` (which must not exist or be empty).
+pub fn create_dir(dir: &Path, genesis: Genesis) -> Result<DataDir, StoreError> {
+    if dir.exists() {
+        let mut entries = fs::read_dir(dir).map_err(|e| io(dir, e))?;
+        if entries.next().is_some() {
+            return Err(StoreError::AlreadyExists(dir.display().to_string()));
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let backend = SledBackend::open(&db_path(dir))?;
+    let ledger = Ledger::create(backend, genesis)?;
+    let marker = format!(
+        "# A Waybill ledger. Do not edit.\nstore_format = {STORE_FORMAT}\nchain_id = \"{}\"\n",
+        ledger.chain_id()
+    );
+    // The marker goes last: a directory without it was never a usable ledger.
+    let tmp = dir.join(format!("{MARKER_FILE}.tmp"));
+    fs::write(&tmp, marker).map_err(|e| io(dir, e))?;
+    fs::rename(&tmp, dir.join(MARKER_FILE)).map_err(|e| io(dir, e))?;
+    Ok(ledger)
+}
+
+/// Opens an existing ledger, verifying its tip.
+pub fn open_dir(dir: &Path) -> Result<DataDir, StoreError> {
+    let marker = dir.join(MARKER_FILE);
+    if !marker.is_file() || !db_path(dir).is_dir() {
+        return Err(StoreError::NotALedger(dir.display().to_string()));
+    }
+    let backend = SledBackend::open(&db_path(dir))?;
+    Ledger::open(backend)
+}
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join("db")
+}
