@@ -1,1 +1,537 @@
-fn main() {}
+//! `waybill`: the command-line client of the Waybill ledger.
+//!
+//! Makes keys and genesis files, signs entries, keeps a local ledger,
+//! looks up a lot's verified origin and custody, exports signed audit
+//! bundles and verifies them offline with only the genesis file.
+
+#![forbid(unsafe_code)]
+
+mod demo;
+mod keys;
+mod ledger_cmd;
+mod record;
+mod report;
+mod util;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use waybill_core::codes::Country;
+use waybill_core::crypto::{self, PublicKey};
+use waybill_core::genesis::{
+    ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
+};
+use waybill_core::gs1::CompanyPrefix;
+
+/// Waybill: a permissioned supply-chain traceability ledger.
+///
+/// Start with `waybill demo` to see the whole flow: a coffee lot from a
+/// Colombian cooperative, roasted in Germany, shipped, sold and paid for,
+/// then looked up and audited with proofs checked against the genesis.
+#[derive(Parser, Debug)]
+#[command(name = "waybill", version, about, long_about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Make and inspect ed25519 keys (PKCS#8 PEM files).
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Make and inspect genesis files (who the members and validators are).
+    #[command(subcommand)]
+    Genesis(GenesisCmd),
+    /// Build and sign an entry, written as JSON.
+    #[command(subcommand)]
+    Record(record::RecordCmd),
+    /// Check one signed entry's signature, chain and shape against a genesis.
+    Verify {
+        /// The entry (JSON from `waybill record`).
+        entry: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify an audit bundle offline, trusting only the genesis file.
+    VerifyBundle {
+        /// The bundle (from `waybill export`).
+        bundle: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+        /// Fail unless every block carries a consensus commit certificate.
+        #[arg(long)]
+        require_certificates: bool,
+        /// Print the verified trail as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A local ledger: create, append entries, check, status.
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCmd),
+    /// Show a lot's verified origin, custody chain and payments.
+    Lookup {
+        /// The lot: (01)GTIN(10)LOT, a GS1 Digital Link URI, or a free id.
+        lot: String,
+        /// The local ledger.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every lot made from a lot, directly or not, and where each is (recall scope).
+    TraceForward {
+        /// The lot.
+        lot: String,
+        /// The local ledger.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a lot's trail as an audit bundle signed with an auditor's key.
+    Export {
+        /// The lot.
+        lot: String,
+        /// The local ledger.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The auditor's key.
+        #[arg(long, short = 'k')]
+        key: PathBuf,
+        /// Where to write the bundle.
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+    },
+    /// Run the coffee story end to end in a temporary directory.
+    Demo {
+        /// Keep the demo's files in this directory instead of a temporary one.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Generate a key. Encrypted with a passphrase (prompt or WAYBILL_PASSPHRASE)
+    /// unless --insecure-plaintext.
+    New {
+        /// Where to write it (refuses to overwrite).
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+        /// Store it unencrypted (throw-away demo keys only).
+        #[arg(long)]
+        insecure_plaintext: bool,
+    },
+    /// Show a key's public key.
+    Show {
+        /// The key file.
+        key: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the public key as an SPKI PEM block (for OpenSSL).
+        #[arg(long, conflicts_with = "json")]
+        pem: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GenesisCmd {
+    /// Make a genesis file.
+    ///
+    /// Example:
+    ///   waybill genesis init --chain-name coffee \
+    ///     --member 'name=Andes Coffee Cooperative,key=andes.pem,roles=producer,country=CO' \
+    ///     --validator 'name=validator-1,key=<hex>' --out genesis.toml
+    Init {
+        /// The chain's name.
+        #[arg(long)]
+        chain_name: String,
+        /// A member: name=…,key=HEX|KEY.pem,roles=r1+r2[,country=CC][,prefix=P1+P2]
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// A validator: name=…,key=HEX|KEY.pem[,power=N][,p2p=ADDR]
+        #[arg(long = "validator", required = true)]
+        validators: Vec<String>,
+        /// Admin signatures a membership change needs (default: more than half of the admins).
+        #[arg(long)]
+        admin_threshold: Option<u32>,
+        /// Where to write it (refuses to overwrite).
+        #[arg(long, short = 'o')]
+        out: PathBuf,
+    },
+    /// Show a genesis: members, validators, chain id.
+    Show {
+        /// The genesis file.
+        genesis: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the chain id (SHA-256 of the genesis' canonical encoding).
+    Hash {
+        /// The genesis file.
+        genesis: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> Result<ExitCode> {
+    match cmd {
+        Cmd::Key(KeyCmd::New {
+            out,
+            insecure_plaintext,
+        }) => {
+            if out.exists() {
+                bail!(
+                    "{} already exists; refusing to overwrite a key",
+                    out.display()
+                );
+            }
+            let key = keys::generate();
+            let pass = if insecure_plaintext {
+                None
+            } else {
+                let p = util::passphrase("New passphrase: ").map_err(|e| {
+                    anyhow!("{e}; or pass --insecure-plaintext for a throw-away key")
+                })?;
+                if std::env::var(util::PASSPHRASE_ENV).is_err() {
+                    let again = util::passphrase("Repeat passphrase: ")?;
+                    if *again != *p {
+                        bail!("the passphrases differ");
+                    }
+                }
+                Some(p)
+            };
+            let pem = keys::to_pem(&key, pass.as_deref().map(|s| s.as_str()))?;
+            write_new_private(&out, pem.as_bytes())?;
+            println!("{}", crypto::public_key(&key));
+            eprintln!(
+                "wrote {}{}",
+                out.display(),
+                if insecure_plaintext {
+                    " (unencrypted)"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Key(KeyCmd::Show { key, json, pem }) => {
+            let k = util::read_key(&key)?;
+            let pk = crypto::public_key(&k);
+            if pem {
+                print!("{}", keys::public_key_pem(&k.verifying_key()));
+            } else if json {
+                println!("{}", serde_json::json!({ "public_key": pk.to_hex() }));
+            } else {
+                println!("{pk}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Genesis(GenesisCmd::Init {
+            chain_name,
+            members,
+            validators,
+            admin_threshold,
+            out,
+        }) => {
+            if out.exists() {
+                bail!("{} already exists; refusing to overwrite", out.display());
+            }
+            let g = Genesis {
+                chain_name,
+                members: members
+                    .iter()
+                    .map(|m| parse_member(m))
+                    .collect::<Result<_>>()?,
+                validators: validators
+                    .iter()
+                    .map(|v| parse_validator(v))
+                    .collect::<Result<_>>()?,
+                consensus: ConsensusParams::default(),
+                governance: Governance { admin_threshold },
+            };
+            g.validate()?;
+            util::write_out(Some(&out), &g.to_toml())?;
+            println!("{}", g.chain_id());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Genesis(GenesisCmd::Show { genesis, json }) => {
+            let g = util::read_genesis(&genesis)?;
+            if json {
+                let mut v = serde_json::to_value(&g)?;
+                v["chain_id"] = serde_json::Value::String(g.chain_id().to_hex());
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                report::print_genesis(&g);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Genesis(GenesisCmd::Hash { genesis }) => {
+            println!("{}", util::read_genesis(&genesis)?.chain_id());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Record(r) => {
+            record::run(r)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify {
+            entry,
+            genesis,
+            json,
+        } => {
+            let g = util::read_genesis(&genesis)?;
+            let e = util::read_entry(&entry)?;
+            let result = verify_entry(&g, &e);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": result.is_ok(),
+                        "entry_id": e.id().to_hex(),
+                        "kind": e.entry.body.kind(),
+                        "author": e.entry.author.to_hex(),
+                        "nonce": e.entry.nonce,
+                        "error": result.as_ref().err().map(|e| e.to_string()),
+                    })
+                );
+            }
+            match result {
+                Ok(()) => {
+                    if !json {
+                        println!(
+                            "VERIFIED: {} entry {} by {} (nonce {}), signed for chain {}",
+                            e.entry.body.kind(),
+                            e.id().short(),
+                            util::name_of(&g, &e.entry.author),
+                            e.entry.nonce,
+                            g.chain_name
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(err) => {
+                    if !json {
+                        println!("FAILED: {err}");
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::VerifyBundle {
+            bundle,
+            genesis,
+            require_certificates,
+            json,
+        } => {
+            let g = util::read_genesis(&genesis)?;
+            let bytes = util::read_limited(
+                &bundle,
+                waybill_core::bundle::MAX_BUNDLE_BYTES as u64,
+                "bundle",
+            )?;
+            match waybill_core::bundle::Bundle::verify_file(&bytes, &g, require_certificates) {
+                Ok((b, report)) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&report::bundle_json(&b, &report))?
+                        );
+                    } else {
+                        report::print_trail(&report);
+                        println!(
+                            "VERIFIED: audit bundle signed by {} at {}; {}",
+                            report
+                                .final_members
+                                .get(&b.body.exporter)
+                                .map(|m| m.0.clone())
+                                .unwrap_or_default(),
+                            util::fmt_time(b.body.exported_at_ms),
+                            report::finality(&report)
+                        );
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "ok": false, "error": e.to_string() })
+                        );
+                    } else {
+                        println!("FAILED: {e}");
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Ledger(l) => ledger_cmd::run(l),
+        Cmd::Lookup {
+            lot,
+            data_dir,
+            json,
+        } => ledger_cmd::lookup(&lot, &data_dir, json),
+        Cmd::TraceForward {
+            lot,
+            data_dir,
+            json,
+        } => ledger_cmd::trace_forward(&lot, &data_dir, json),
+        Cmd::Export {
+            lot,
+            data_dir,
+            key,
+            out,
+        } => ledger_cmd::export(&lot, &data_dir, &key, &out),
+        Cmd::Demo { keep } => demo::run(keep),
+    }
+}
+
+/// Chain, shape and signatures of one entry (no state).
+fn verify_entry(g: &Genesis, e: &waybill_core::entry::SignedEntry) -> Result<()> {
+    let chain = g.chain_id();
+    if e.entry.chain_id != chain {
+        bail!(
+            "the entry is for chain {}, but the genesis is chain {} ({})",
+            e.entry.chain_id,
+            chain,
+            g.chain_name
+        );
+    }
+    waybill_core::rules::check_shape(e)?;
+    e.verify_signatures()?;
+    if g.member(&e.entry.author).is_none() {
+        eprintln!("note: the author is not a genesis member (it may have been added later by a membership change)");
+    }
+    Ok(())
+}
+
+/// Writes a private key file readable only by its owner.
+fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn fields(spec: &str) -> Result<Vec<(String, String)>> {
+    spec.split(',')
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow!("`{kv}` in `{spec}` is not key=value"))
+        })
+        .collect()
+}
+
+fn key_arg(v: &str) -> Result<PublicKey> {
+    if let Ok(k) = v.parse::<PublicKey>() {
+        return Ok(k);
+    }
+    let path = std::path::Path::new(v);
+    if path.exists() {
+        return Ok(crypto::public_key(&util::read_key(path)?));
+    }
+    bail!("key `{v}` is neither 64 hex digits nor a key file")
+}
+
+fn parse_member(spec: &str) -> Result<MemberSpec> {
+    let mut m = MemberSpec {
+        name: String::new(),
+        public_key: PublicKey([0; 32]),
+        roles: Vec::new(),
+        country: None,
+        gs1_company_prefixes: Vec::new(),
+    };
+    let mut have_key = false;
+    for (k, v) in fields(spec)? {
+        match k.as_str() {
+            "name" => m.name = v,
+            "key" => {
+                m.public_key = key_arg(&v)?;
+                have_key = true;
+            }
+            "roles" => {
+                m.roles = v
+                    .split('+')
+                    .map(|r| r.trim().parse::<Role>().map_err(|e| anyhow!("{e}")))
+                    .collect::<Result<_>>()?
+            }
+            "country" => m.country = Some(v.parse::<Country>()?),
+            "prefix" => {
+                m.gs1_company_prefixes = v
+                    .split('+')
+                    .map(|p| p.parse::<CompanyPrefix>().map_err(|e| anyhow!("{e}")))
+                    .collect::<Result<_>>()?
+            }
+            other => bail!("unknown member field `{other}`; use name, key, roles, country, prefix"),
+        }
+    }
+    if !have_key {
+        bail!("member `{spec}` has no key=…");
+    }
+    Ok(m)
+}
+
+fn parse_validator(spec: &str) -> Result<ValidatorSpec> {
+    let mut v = ValidatorSpec {
+        name: String::new(),
+        public_key: PublicKey([0; 32]),
+        power: 1,
+        p2p: Vec::new(),
+    };
+    let mut have_key = false;
+    for (k, val) in fields(spec)? {
+        match k.as_str() {
+            "name" => v.name = val,
+            "key" => {
+                v.public_key = key_arg(&val)?;
+                have_key = true;
+            }
+            "power" => {
+                v.power = val
+                    .parse()
+                    .map_err(|_| anyhow!("power `{val}` is not a whole number"))?
+            }
+            "p2p" => v.p2p.push(val),
+            other => bail!("unknown validator field `{other}`; use name, key, power, p2p"),
+        }
+    }
+    if !have_key {
+        bail!("validator `{spec}` has no key=…");
+    }
+    Ok(v)
+}

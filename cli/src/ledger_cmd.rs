@@ -1,0 +1,336 @@
+//! The local ledger commands: `ledger init|append|check|status`, `lookup`,
+//! `trace-forward`, `export`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use ed25519_dalek::SigningKey;
+use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
+use waybill_core::crypto::{self, PublicKey};
+use waybill_core::genesis::Role;
+use waybill_core::gs1::LotId;
+use waybill_core::state::LotStatus;
+use waybill_core::trail::{self, Policy};
+use waybill_store::{DataDir, StoreError};
+
+use crate::{keys, report, util};
+
+/// The key that seals blocks of a local ledger (no consensus), kept in
+/// the ledger directory.
+pub const SEALER_FILE: &str = "sealer.pem";
+
+/// `waybill ledger …`.
+#[derive(Subcommand, Debug)]
+pub enum LedgerCmd {
+    /// Create a local ledger for a genesis in a new or empty directory.
+    Init {
+        /// The directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+    },
+    /// Check entries against the rules and the stored state and seal them
+    /// into one block. All or nothing: one bad entry and nothing is written.
+    Append {
+        /// The directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Entry files (JSON from `waybill record`), in order.
+        #[arg(required = true)]
+        entries: Vec<PathBuf>,
+    },
+    /// Re-verify the whole stored chain from genesis.
+    Check {
+        /// The directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Height, tip, chain, counts.
+    Status {
+        /// The directory.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Opens a ledger directory with the path in errors.
+pub fn open(dir: &Path) -> Result<DataDir> {
+    waybill_store::open_dir(dir)
+        .with_context(|| format!("cannot open the ledger in {}", dir.display()))
+}
+
+/// Creates a ledger and its sealer key.
+pub fn init(dir: &Path, genesis: waybill_core::genesis::Genesis) -> Result<DataDir> {
+    let ledger = waybill_store::create_dir(dir, genesis)?;
+    let sealer = keys::generate();
+    let pem = keys::to_pem(&sealer, None)?;
+    std::fs::write(dir.join(SEALER_FILE), pem.as_bytes())
+        .with_context(|| format!("cannot write the sealer key in {}", dir.display()))?;
+    Ok(ledger)
+}
+
+fn sealer(dir: &Path) -> Result<SigningKey> {
+    let path = dir.join(SEALER_FILE);
+    let pem = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    keys::from_pem(&pem, || Err(keys::KeyError::PassphraseRequired))
+        .map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn parse_lot(lot: &str) -> Result<LotId> {
+    lot.parse::<LotId>().map_err(|e| anyhow!("{e}"))
+}
+
+/// Runs `waybill ledger …`.
+pub fn run(cmd: LedgerCmd) -> Result<ExitCode> {
+    match cmd {
+        LedgerCmd::Init { data_dir, genesis } => {
+            let g = util::read_genesis(&genesis)?;
+            let ledger = init(&data_dir, g)?;
+            println!(
+                "created a ledger for chain {} ({}) in {}",
+                ledger.genesis().chain_name,
+                ledger.chain_id(),
+                data_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LedgerCmd::Append { data_dir, entries } => {
+            let mut ledger = open(&data_dir)?;
+            let parsed = entries
+                .iter()
+                .map(|p| util::read_entry(p))
+                .collect::<Result<Vec<_>>>()?;
+            let max = ledger.genesis().consensus.max_block_entries as usize;
+            if parsed.len() > max {
+                bail!(
+                    "{} entries given; a block holds at most {max}",
+                    parsed.len()
+                );
+            }
+            let sealer = sealer(&data_dir)?;
+            let header = match ledger.append_entries(
+                parsed,
+                util::now_ms(),
+                crypto::public_key(&sealer),
+            ) {
+                Ok(h) => h,
+                Err(StoreError::Rule { index, error, .. }) => {
+                    bail!(
+                        "{} rejected: {error}\nnothing was written; the ledger is still at height {}",
+                        entries.get(index).map(|p| p.display().to_string()).unwrap_or_default(),
+                        ledger.height()
+                    )
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!(
+                "sealed block {} ({} entries, hash {})",
+                header.height,
+                header.entry_count,
+                header.hash().short()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LedgerCmd::Check { data_dir, json } => {
+            let ledger = open(&data_dir)?;
+            let r = ledger.check()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ok": true,
+                        "blocks": r.blocks,
+                        "entries": r.entries,
+                        "certified_blocks": r.certified,
+                        "tip_hash": r.tip_hash.map(|h| h.to_hex()),
+                        "state_digest": r.state_digest.to_hex(),
+                    })
+                );
+            } else {
+                println!(
+                    "OK: {} blocks and {} entries re-verified from genesis (links, Merkle roots, signatures, rules, state)",
+                    r.blocks, r.entries
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LedgerCmd::Status { data_dir, json } => {
+            let ledger = open(&data_dir)?;
+            let s = ledger.state();
+            let v = serde_json::json!({
+                "chain_name": ledger.genesis().chain_name,
+                "chain_id": ledger.chain_id().to_hex(),
+                "height": ledger.height(),
+                "tip_hash": ledger.tip().map(|h| h.hash().to_hex()),
+                "lots": s.lots.len(),
+                "shipments": s.shipments.len(),
+                "payments": s.payments.len(),
+                "members": s.members.values().filter(|m| m.active()).count(),
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "chain {} ({})\nheight {}\nlots {}, shipments {}, payments {}, members {}",
+                    ledger.genesis().chain_name,
+                    ledger.chain_id(),
+                    ledger.height(),
+                    s.lots.len(),
+                    s.shipments.len(),
+                    s.payments.len(),
+                    v["members"]
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `waybill lookup`.
+pub fn lookup(lot: &str, dir: &Path, json: bool) -> Result<ExitCode> {
+    let lot = parse_lot(lot)?;
+    let ledger = open(dir)?;
+    let trail = ledger.trail(&lot)?;
+    match trail::verify(
+        ledger.genesis(),
+        &trail,
+        Policy {
+            require_certificates: false,
+        },
+    ) {
+        Ok(r) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report::trail_json(&r, true, None))?
+                );
+            } else {
+                report::print_trail(&r);
+                println!("VERIFIED: {} entries; {}", r.entries, report::finality(&r));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "lot": lot.to_string(), "error": e.to_string() })
+                );
+            } else {
+                println!("FAILED: {e}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `waybill trace-forward`.
+pub fn trace_forward(lot: &str, dir: &Path, json: bool) -> Result<ExitCode> {
+    let lot = parse_lot(lot)?;
+    let ledger = open(dir)?;
+    let lots = ledger.forward(&lot)?;
+    let name = |k: &PublicKey| {
+        ledger
+            .state()
+            .members
+            .get(k)
+            .map(|m| m.spec.name.clone())
+            .unwrap_or_else(|| k.short())
+    };
+    let rows: Vec<_> = lots
+        .iter()
+        .map(|(id, s)| {
+            let status = match &s.status {
+                LotStatus::Held => "held".to_string(),
+                LotStatus::InTransit { shipment } => format!("in transit ({shipment})"),
+                LotStatus::Consumed => "consumed".to_string(),
+            };
+            (
+                id.to_string(),
+                name(&s.custodian),
+                status,
+                format!("{} {}", s.remaining, s.unit),
+            )
+        })
+        .collect();
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(l, c, s, q)| serde_json::json!({ "lot": l, "custodian": c, "status": s, "remaining": q }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "lot": lot.to_string(), "made_from_it": v })
+            )?
+        );
+    } else if rows.is_empty() {
+        println!("no lots were made from {lot}");
+    } else {
+        println!(
+            "{} lots were made from {lot} (directly or not):",
+            rows.len()
+        );
+        for (l, c, s, q) in rows {
+            println!("  {l}  {q}  {s}, custodian {c}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `waybill export`.
+pub fn export(lot: &str, dir: &Path, key: &Path, out: &Path) -> Result<ExitCode> {
+    let lot = parse_lot(lot)?;
+    let ledger = open(dir)?;
+    let key = util::read_key(key)?;
+    let me = crypto::public_key(&key);
+    match ledger.state().members.get(&me) {
+        Some(m) if m.active() && m.spec.has(Role::Auditor) => {}
+        Some(m) => bail!(
+            "`{}` is not an active auditor; only auditors export bundles",
+            m.spec.name
+        ),
+        None => bail!("the key {} is not a member of this chain", me.short()),
+    }
+    let trail = ledger.trail(&lot)?;
+    // Never sign what does not verify.
+    trail::verify(
+        ledger.genesis(),
+        &trail,
+        Policy {
+            require_certificates: false,
+        },
+    )
+    .map_err(|e| {
+        anyhow!("the ledger's trail for {lot} does not verify, so it was not exported: {e}")
+    })?;
+    let bundle = BundleBody {
+        format: BUNDLE_FORMAT.into(),
+        version: BUNDLE_VERSION,
+        chain_name: ledger.genesis().chain_name.clone(),
+        chain_id: ledger.chain_id(),
+        exported_at_ms: util::now_ms(),
+        exporter: me,
+        certificates_required: false,
+        trail,
+    }
+    .sign(&key);
+    util::write_out(Some(out), &bundle.to_file_text())?;
+    println!(
+        "exported {} entries for {lot} to {}",
+        bundle.body.trail.items.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,534 @@
+//! `waybill record …`: build and sign entries.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Subcommand};
+use waybill_core::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
+use waybill_core::crypto::{self, Hash32, PublicKey};
+use waybill_core::entry::{
+    Body, Customs, Dispatch, DocRef, Entry, GeoPoint, Input, Location, Payment, PaymentMethod,
+    PaymentStatus, Produce, Product, Quantity, Receive, Reject, Settlement, SignedEntry,
+    ENTRY_VERSION,
+};
+use waybill_core::genesis::Genesis;
+use waybill_core::gs1::{Gln, Gtin, LotId, ShipmentId};
+
+use crate::util;
+
+/// Options every `record` command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The chain's genesis file (entries are signed for its chain id).
+    #[arg(long, short = 'g', value_name = "GENESIS.toml")]
+    pub genesis: PathBuf,
+    /// The author's key file (PKCS#8 PEM). Passphrase from WAYBILL_PASSPHRASE or a prompt.
+    #[arg(long, short = 'k', value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// The author's next nonce (last + 1). Or give --data-dir to take it from a local ledger.
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// A local ledger to read the author's next nonce from.
+    #[arg(long, value_name = "DIR", conflicts_with = "nonce")]
+    pub data_dir: Option<PathBuf>,
+    /// When the event happened (RFC 3339 or ms since 1970); default now.
+    #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
+    pub recorded_at: Option<i64>,
+    /// Write the signed entry here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// A place given on the command line.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PlaceArgs {
+    /// ISO 3166-1 alpha-2 country, e.g. CO.
+    #[arg(long)]
+    pub country: Option<Country>,
+    /// A place name, e.g. "Port of Buenaventura".
+    #[arg(long)]
+    pub place: Option<String>,
+    /// GS1 Global Location Number (13 digits).
+    #[arg(long)]
+    pub gln: Option<Gln>,
+}
+
+impl PlaceArgs {
+    fn location(&self) -> Location {
+        Location {
+            gln: self.gln.clone(),
+            country: self.country,
+            name: self.place.clone(),
+            geo: None,
+        }
+    }
+}
+
+/// What to record.
+#[derive(Subcommand, Debug)]
+pub enum RecordCmd {
+    /// A lot comes into being (harvest, catch, or made from input lots).
+    Produce(ProduceArgs),
+    /// Custody of lots leaves you in a shipment.
+    Dispatch(DispatchArgs),
+    /// You accept a shipment (as its consignee, or as its carrier taking over).
+    Receive(ReceiveArgs),
+    /// You refuse a shipment; custody returns to the sender.
+    Reject(RejectArgs),
+    /// A cross-border payment record.
+    Pay(PayArgs),
+}
+
+/// `record produce`.
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The new lot: (01)GTIN(10)LOT, a GS1 Digital Link URI, or a free id.
+    #[arg(long)]
+    lot: LotId,
+    /// What it is, e.g. "Green coffee, washed arabica".
+    #[arg(long)]
+    product: String,
+    /// The product's GTIN.
+    #[arg(long)]
+    gtin: Option<Gtin>,
+    /// How much, e.g. 600 or 12.5.
+    #[arg(long)]
+    quantity: Decimal3,
+    /// UN/CEFACT unit code: KGM, TNE, LTR, EA, H87, MTR, …
+    #[arg(long)]
+    unit: UnitCode,
+    #[command(flatten)]
+    origin: PlaceArgs,
+    /// Latitude in decimal degrees.
+    #[arg(long, allow_hyphen_values = true, requires = "lon")]
+    lat: Option<f64>,
+    /// Longitude in decimal degrees.
+    #[arg(long, allow_hyphen_values = true, requires = "lat")]
+    lon: Option<f64>,
+    /// When it was produced (default: --recorded-at).
+    #[arg(long, value_parser = util::parse_time)]
+    produced_at: Option<i64>,
+    /// An input lot and the quantity used, LOT=QTY (repeat for each input).
+    #[arg(long = "input", value_name = "LOT=QTY")]
+    inputs: Vec<String>,
+    /// A certificate document: FILE[:LABEL] (its SHA-256 goes on the ledger, not the file).
+    #[arg(long = "certificate", value_name = "FILE[:LABEL]")]
+    certificates: Vec<String>,
+    /// Another document: FILE[:LABEL].
+    #[arg(long = "document", value_name = "FILE[:LABEL]")]
+    documents: Vec<String>,
+}
+
+/// `record dispatch`.
+#[derive(Args, Debug)]
+pub struct DispatchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Shipment id: (00)SSCC or a free id.
+    #[arg(long)]
+    shipment: ShipmentId,
+    /// A lot in the shipment (repeat).
+    #[arg(long = "lot", required = true)]
+    lots: Vec<LotId>,
+    /// Who receives it: a member name from genesis or a public key.
+    #[arg(long)]
+    consignee: String,
+    /// Who carries it: a member with the carrier role.
+    #[arg(long)]
+    carrier: Option<String>,
+    /// Origin country.
+    #[arg(long)]
+    from_country: Option<Country>,
+    /// Origin place name.
+    #[arg(long)]
+    from_place: Option<String>,
+    /// Destination country.
+    #[arg(long)]
+    to_country: Option<Country>,
+    /// Destination place name.
+    #[arg(long)]
+    to_place: Option<String>,
+    /// A document (bill of lading, …): FILE[:LABEL].
+    #[arg(long = "document", value_name = "FILE[:LABEL]")]
+    documents: Vec<String>,
+}
+
+/// `record receive`.
+#[derive(Args, Debug)]
+pub struct ReceiveArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The shipment.
+    #[arg(long)]
+    shipment: ShipmentId,
+    #[command(flatten)]
+    at: PlaceArgs,
+    /// A document: FILE[:LABEL].
+    #[arg(long = "document", value_name = "FILE[:LABEL]")]
+    documents: Vec<String>,
+}
+
+/// `record reject`.
+#[derive(Args, Debug)]
+pub struct RejectArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The shipment.
+    #[arg(long)]
+    shipment: ShipmentId,
+    /// Why.
+    #[arg(long)]
+    reason: String,
+}
+
+/// `record pay`.
+#[derive(Args, Debug)]
+pub struct PayArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The payment's UETR (UUID v4); default a fresh one.
+    #[arg(long)]
+    payment_id: Option<Uetr>,
+    /// Who is paid: a member name or public key. (The payer is you.)
+    #[arg(long)]
+    payee: String,
+    /// Amount in major units, e.g. 10890.00.
+    #[arg(long)]
+    amount: String,
+    /// ISO 4217 currency, e.g. EUR.
+    #[arg(long)]
+    currency: Currency,
+    /// What the payee received, in major units of --settlement-currency.
+    #[arg(long, requires_all = ["settlement_currency", "fx_rate"])]
+    settlement_amount: Option<String>,
+    /// Settlement currency.
+    #[arg(long, requires = "settlement_amount")]
+    settlement_currency: Option<Currency>,
+    /// Settlement currency units per payment currency unit.
+    #[arg(long, requires = "settlement_amount")]
+    fx_rate: Option<FxRate>,
+    /// Incoterms 2020 rule: EXW FCA CPT CIP DAP DPU DDP FAS FOB CFR CIF.
+    #[arg(long)]
+    incoterm: Incoterm,
+    /// A shipment paid for (repeat).
+    #[arg(long = "shipment")]
+    shipments: Vec<ShipmentId>,
+    /// HS code of the goods (repeat).
+    #[arg(long = "hs-code")]
+    hs_codes: Vec<HsCode>,
+    /// The customs declaration file (its salted digest goes on the ledger).
+    #[arg(long)]
+    customs_declaration: Option<PathBuf>,
+    /// How it was paid.
+    #[arg(long, value_enum, default_value = "swift-transfer")]
+    method: Method,
+    /// Its state.
+    #[arg(long, value_enum, default_value = "settled")]
+    status: Status,
+}
+
+/// Payment methods on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Method {
+    /// SWIFT credit transfer.
+    SwiftTransfer,
+    /// SEPA credit transfer.
+    SepaTransfer,
+    /// Letter of credit.
+    LetterOfCredit,
+    /// Documentary collection.
+    DocumentaryCollection,
+    /// Open account.
+    OpenAccount,
+    /// Other.
+    Other,
+}
+
+/// Payment states on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Status {
+    /// Instructed.
+    Initiated,
+    /// Settled.
+    Settled,
+}
+
+/// Parses a major-unit amount into minor units of `currency`.
+pub fn minor_units(amount: &str, currency: &Currency) -> Result<u64> {
+    let exp = currency.exponent();
+    let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
+    let bad = || {
+        anyhow!("`{amount}` is not an amount in {currency} (at most {exp} decimals, e.g. 1234.50)")
+    };
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if frac.len() > exp as usize || (amount.contains('.') && frac.is_empty()) {
+        return Err(bad());
+    }
+    let digits = format!("{int}{frac:0<width$}", width = exp as usize);
+    digits.parse::<u64>().map_err(|_| bad())
+}
+
+fn doc_refs(specs: &[String]) -> Result<Vec<DocRef>> {
+    specs
+        .iter()
+        .map(|s| {
+            let (file, label) = match s.split_once(':') {
+                Some((f, l)) => (f, Some(l.to_string())),
+                None => (s.as_str(), None),
+            };
+            let bytes =
+                std::fs::read(file).with_context(|| format!("cannot read document {file}"))?;
+            let media_type = match file
+                .rsplit('.')
+                .next()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("pdf") => "application/pdf",
+                Some("json") => "application/json",
+                Some("xml") => "application/xml",
+                Some("txt") => "text/plain",
+                Some("jpg" | "jpeg") => "image/jpeg",
+                Some("png") => "image/png",
+                _ => "application/octet-stream",
+            };
+            Ok(DocRef {
+                sha256: Hash32::digest(&bytes),
+                media_type: media_type.into(),
+                uri: None,
+                label,
+            })
+        })
+        .collect()
+}
+
+fn geo(lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>> {
+    match (lat, lon) {
+        (Some(lat), Some(lon)) => {
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                bail!(
+                    "coordinates out of range: latitude must be within ±90, longitude within ±180"
+                );
+            }
+            // In range, so the rounded micro-degrees fit an i32.
+            Ok(Some(GeoPoint {
+                lat_micro: (lat * 1e6).round() as i32,
+                lon_micro: (lon * 1e6).round() as i32,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Signs `body` as the author in `common` and writes it.
+fn finish(common: &Common, body: impl FnOnce(&Genesis, &PublicKey) -> Result<Body>) -> Result<()> {
+    let genesis = util::read_genesis(&common.genesis)?;
+    let key = util::read_key(&common.key)?;
+    let body = body(&genesis, &crypto::public_key(&key))?;
+    let entry = sign_entry(
+        &genesis,
+        &key,
+        common.nonce,
+        common.data_dir.as_deref(),
+        common.recorded_at,
+        body,
+    )?;
+    let text = serde_json::to_string_pretty(&entry)? + "\n";
+    util::write_out(common.out.as_deref(), &text)?;
+    if common.out.is_some() {
+        eprintln!(
+            "signed {} entry {} (nonce {})",
+            entry.entry.body.kind(),
+            entry.id().short(),
+            entry.entry.nonce
+        );
+    }
+    Ok(())
+}
+
+/// Builds and signs an entry.
+pub fn sign_entry(
+    genesis: &Genesis,
+    key: &ed25519_dalek::SigningKey,
+    nonce: Option<u64>,
+    data_dir: Option<&std::path::Path>,
+    recorded_at: Option<i64>,
+    body: Body,
+) -> Result<SignedEntry> {
+    let author = crypto::public_key(key);
+    let nonce = match (nonce, data_dir) {
+        (Some(n), _) => n,
+        (None, Some(dir)) => {
+            let ledger = waybill_store::open_dir(dir)?;
+            if ledger.chain_id() != genesis.chain_id() {
+                bail!("the ledger in {} is for another chain than the genesis given", dir.display());
+            }
+            waybill_core::state::View::nonce(ledger.state(), &author) + 1
+        }
+        (None, None) => bail!("give --nonce N (the author's last nonce + 1) or --data-dir DIR to read it from a ledger"),
+    };
+    Ok(Entry {
+        version: ENTRY_VERSION,
+        chain_id: genesis.chain_id(),
+        author,
+        nonce,
+        recorded_at_ms: recorded_at.unwrap_or_else(util::now_ms),
+        body,
+    }
+    .sign(key))
+}
+
+/// Runs a `record` command.
+pub fn run(cmd: RecordCmd) -> Result<()> {
+    match cmd {
+        RecordCmd::Produce(a) => finish(&a.common, |_, _| {
+            let inputs = a
+                .inputs
+                .iter()
+                .map(|s| {
+                    let (lot, qty) = s
+                        .rsplit_once('=')
+                        .ok_or_else(|| anyhow!("--input `{s}` must be LOT=QUANTITY"))?;
+                    Ok(Input {
+                        lot: lot.parse().map_err(|e| anyhow!("--input `{s}`: {e}"))?,
+                        quantity: qty.parse().map_err(|e| anyhow!("--input `{s}`: {e}"))?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut origin = a.origin.location();
+            origin.geo = geo(a.lat, a.lon)?;
+            Ok(Body::Produce(Produce {
+                lot: a.lot.clone(),
+                product: Product {
+                    gtin: a.gtin.clone().or_else(|| a.lot.gtin().cloned()),
+                    id: None,
+                    description: a.product.clone(),
+                },
+                quantity: Quantity {
+                    value: a.quantity,
+                    unit: a.unit,
+                },
+                origin,
+                produced_at_ms: a
+                    .produced_at
+                    .or(a.common.recorded_at)
+                    .unwrap_or_else(util::now_ms),
+                certificates: doc_refs(&a.certificates)?,
+                documents: doc_refs(&a.documents)?,
+                inputs,
+            }))
+        }),
+        RecordCmd::Dispatch(a) => finish(&a.common, |g, _| {
+            Ok(Body::Dispatch(Dispatch {
+                shipment: a.shipment.clone(),
+                lots: a.lots.clone(),
+                consignee: util::party(g, &a.consignee)?,
+                carrier: a
+                    .carrier
+                    .as_deref()
+                    .map(|c| util::party(g, c))
+                    .transpose()?,
+                from: Location {
+                    country: a.from_country,
+                    name: a.from_place.clone(),
+                    ..Location::default()
+                },
+                to: Location {
+                    country: a.to_country,
+                    name: a.to_place.clone(),
+                    ..Location::default()
+                },
+                documents: doc_refs(&a.documents)?,
+            }))
+        }),
+        RecordCmd::Receive(a) => finish(&a.common, |_, _| {
+            Ok(Body::Receive(Receive {
+                shipment: a.shipment.clone(),
+                at: a.at.location(),
+                documents: doc_refs(&a.documents)?,
+            }))
+        }),
+        RecordCmd::Reject(a) => finish(&a.common, |_, _| {
+            Ok(Body::Reject(Reject {
+                shipment: a.shipment.clone(),
+                reason: a.reason.clone(),
+            }))
+        }),
+        RecordCmd::Pay(a) => finish(&a.common, |g, me| {
+            let settlement = match (&a.settlement_amount, a.settlement_currency, a.fx_rate) {
+                (Some(amount), Some(currency), Some(fx_rate)) => Some(Settlement {
+                    amount_minor: minor_units(amount, &currency)?,
+                    currency,
+                    fx_rate,
+                }),
+                _ => None,
+            };
+            let customs = if a.hs_codes.is_empty() && a.customs_declaration.is_none() {
+                None
+            } else {
+                let declaration_sha256 = match &a.customs_declaration {
+                    Some(p) => {
+                        let bytes = std::fs::read(p)
+                            .with_context(|| format!("cannot read {}", p.display()))?;
+                        // Salted: a declaration names people, so its plain
+                        // digest could be confirmed by guessing.
+                        let mut salt = [0u8; 16];
+                        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+                        let mut salted = salt.to_vec();
+                        salted.extend_from_slice(&bytes);
+                        eprintln!(
+                            "customs declaration salt (keep it with the document): {}",
+                            hex::encode(salt)
+                        );
+                        Some(Hash32::digest(&salted))
+                    }
+                    None => None,
+                };
+                Some(Customs {
+                    hs_codes: a.hs_codes.clone(),
+                    declaration_sha256,
+                })
+            };
+            Ok(Body::Payment(Payment {
+                payment_id: match &a.payment_id {
+                    Some(p) => p.clone(),
+                    None => new_uetr()?,
+                },
+                payer: *me,
+                payee: util::party(g, &a.payee)?,
+                amount_minor: minor_units(&a.amount, &a.currency)?,
+                currency: a.currency,
+                settlement,
+                incoterm: a.incoterm,
+                shipments: a.shipments.clone(),
+                customs,
+                method: match a.method {
+                    Method::SwiftTransfer => PaymentMethod::SwiftTransfer,
+                    Method::SepaTransfer => PaymentMethod::SepaTransfer,
+                    Method::LetterOfCredit => PaymentMethod::LetterOfCredit,
+                    Method::DocumentaryCollection => PaymentMethod::DocumentaryCollection,
+                    Method::OpenAccount => PaymentMethod::OpenAccount,
+                    Method::Other => PaymentMethod::Other,
+                },
+                status: match a.status {
+                    Status::Initiated => PaymentStatus::Initiated,
+                    Status::Settled => PaymentStatus::Settled,
+                },
+            }))
+        }),
+    }
+}
+
+/// A fresh random UETR.
+pub fn new_uetr() -> Result<Uetr> {
+    let mut bytes = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    Uetr::from_uuid(uuid::Builder::from_random_bytes(bytes).into_uuid()).map_err(|e| anyhow!("{e}"))
+}
