@@ -48,6 +48,20 @@ enum Cmd {
     /// Build and sign an entry, written as JSON.
     #[command(subcommand)]
     Record(record::RecordCmd),
+    /// Add your co-signature to a membership change (admins).
+    Cosign {
+        /// The entry file; rewritten in place unless --out.
+        entry: PathBuf,
+        /// Your admin key.
+        #[arg(long, short = 'k')]
+        key: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+        /// Write here instead of rewriting the entry file.
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+    },
     /// Check one signed entry's signature, chain and shape against a genesis.
     Verify {
         /// The entry (JSON from `waybill record`).
@@ -297,6 +311,15 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Record(r) => {
             record::run(r)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Cosign {
+            entry,
+            key,
+            genesis,
+            out,
+        } => {
+            record::cosign(&entry, &key, &genesis, out.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify {

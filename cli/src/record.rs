@@ -6,12 +6,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use waybill_core::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
 use waybill_core::crypto::{self, Hash32, PublicKey};
+use waybill_core::entry::MembershipChange;
 use waybill_core::entry::{
     Body, Customs, Dispatch, DocRef, Entry, GeoPoint, Input, Location, Payment, PaymentMethod,
     PaymentStatus, Produce, Product, Quantity, Receive, Reject, Settlement, SignedEntry,
     ENTRY_VERSION,
 };
-use waybill_core::genesis::Genesis;
+use waybill_core::genesis::{Genesis, MemberSpec, Role};
 use waybill_core::gs1::{Gln, Gtin, LotId, ShipmentId};
 
 use crate::util;
@@ -77,6 +78,72 @@ pub enum RecordCmd {
     Reject(RejectArgs),
     /// A cross-border payment record.
     Pay(PayArgs),
+    /// A membership change (admins only; needs co-signatures from an admin
+    /// quorum: pass the file around with `waybill cosign`).
+    Member(MemberArgs),
+}
+
+/// `record member`.
+#[derive(Args, Debug)]
+pub struct MemberArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    change: MemberChange,
+}
+
+/// A membership change.
+#[derive(Subcommand, Debug)]
+pub enum MemberChange {
+    /// Add a member.
+    Add {
+        /// Organisation name.
+        #[arg(long)]
+        name: String,
+        /// Its public key (64 hex digits).
+        #[arg(long)]
+        public_key: PublicKey,
+        /// Its roles, e.g. producer+payer.
+        #[arg(long)]
+        roles: String,
+        /// ISO 3166-1 alpha-2 country.
+        #[arg(long)]
+        country: Option<Country>,
+        /// GS1 company prefixes it owns (repeat).
+        #[arg(long = "prefix")]
+        prefixes: Vec<waybill_core::gs1::CompanyPrefix>,
+    },
+    /// Remove a member: its key signs nothing after this block.
+    Remove {
+        /// The member's key.
+        #[arg(long)]
+        public_key: PublicKey,
+    },
+    /// Replace a member's key: the old key signs nothing after this block.
+    RotateKey {
+        /// The current key.
+        #[arg(long)]
+        old: PublicKey,
+        /// The new key.
+        #[arg(long)]
+        new: PublicKey,
+    },
+    /// Change a member's roles.
+    SetRoles {
+        /// The member's key.
+        #[arg(long)]
+        public_key: PublicKey,
+        /// The new roles, e.g. carrier+payer.
+        #[arg(long)]
+        roles: String,
+    },
+}
+
+/// Parses `a+b+c` roles.
+pub fn parse_roles(s: &str) -> Result<Vec<Role>> {
+    s.split('+')
+        .map(|r| r.trim().parse::<Role>().map_err(|e| anyhow!("{e}")))
+        .collect()
 }
 
 /// `record produce`.
@@ -461,6 +528,7 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
                 reason: a.reason.clone(),
             }))
         }),
+        RecordCmd::Member(a) => finish(&a.common, |_, _| member_body(&a.change)),
         RecordCmd::Pay(a) => finish(&a.common, |g, me| {
             let settlement = match (&a.settlement_amount, a.settlement_currency, a.fx_rate) {
                 (Some(amount), Some(currency), Some(fx_rate)) => Some(Settlement {
@@ -524,6 +592,72 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
             }))
         }),
     }
+}
+
+fn member_body(change: &MemberChange) -> Result<Body> {
+    Ok(Body::Membership(match change {
+        MemberChange::Add {
+            name,
+            public_key,
+            roles,
+            country,
+            prefixes,
+        } => MembershipChange::Add(MemberSpec {
+            name: name.clone(),
+            public_key: *public_key,
+            roles: parse_roles(roles)?,
+            country: *country,
+            gs1_company_prefixes: prefixes.clone(),
+        }),
+        MemberChange::Remove { public_key } => MembershipChange::Remove {
+            public_key: *public_key,
+        },
+        MemberChange::RotateKey { old, new } => MembershipChange::RotateKey {
+            old: *old,
+            new: *new,
+        },
+        MemberChange::SetRoles { public_key, roles } => MembershipChange::SetRoles {
+            public_key: *public_key,
+            roles: parse_roles(roles)?,
+        },
+    }))
+}
+
+/// `waybill cosign`: adds the key's co-signature to an entry file.
+pub fn cosign(
+    entry: &std::path::Path,
+    key: &std::path::Path,
+    genesis: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    let g = util::read_genesis(genesis)?;
+    let mut e = util::read_entry(entry)?;
+    if e.entry.chain_id != g.chain_id() {
+        bail!(
+            "{} is for another chain than {}",
+            entry.display(),
+            genesis.display()
+        );
+    }
+    if !matches!(e.entry.body, Body::Membership(_)) {
+        bail!(
+            "only membership changes are co-signed; {} is a {} entry",
+            entry.display(),
+            e.entry.body.kind()
+        );
+    }
+    e.verify_signatures().map_err(|err| {
+        anyhow!(
+            "{} does not verify, so it was not co-signed: {err}",
+            entry.display()
+        )
+    })?;
+    let key = util::read_key(key)?;
+    e.cosign(&key);
+    let text = serde_json::to_string_pretty(&e)? + "\n";
+    util::write_out(Some(out.unwrap_or(entry)), &text)?;
+    eprintln!("co-signed; {} co-signatures now", e.cosignatures.len());
+    Ok(())
 }
 
 /// A fresh random UETR.
