@@ -27,8 +27,17 @@ pub fn with_check_digit(body: &str) -> Result<String> {
     Ok(format!("{body}{d}"))
 }
 
-/// The example consortium's members: (file stem, name, roles, country, GS1 prefix).
-pub const MEMBERS: &[(&str, &str, &[Role], &str, Option<&str>)] = &[
+/// A demo member: (file stem, name, roles, country, GS1 prefix).
+pub type DemoMember = (
+    &'static str,
+    &'static str,
+    &'static [Role],
+    &'static str,
+    Option<&'static str>,
+);
+
+/// The example consortium's members.
+pub const MEMBERS: &[DemoMember] = &[
     (
         "cooperative",
         "Cooperativa Cafetera del Huila",

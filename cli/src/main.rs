@@ -38,6 +38,7 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Cmd {
     /// Make and inspect ed25519 keys (PKCS#8 PEM files).
     #[command(subcommand)]

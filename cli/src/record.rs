@@ -566,7 +566,7 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
             };
             Ok(Body::Payment(Payment {
                 payment_id: match &a.payment_id {
-                    Some(p) => p.clone(),
+                    Some(p) => *p,
                     None => new_uetr()?,
                 },
                 payer: *me,

@@ -83,12 +83,9 @@ fn config_limited<const N: usize>() -> impl bincode::config::Config {
 /// Encoding our own types cannot fail: they contain no maps with
 /// non-deterministic order and no unsupported serde features.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    match bincode::serde::encode_to_vec(value, config()) {
-        Ok(bytes) => bytes,
-        // serde types in this crate have no unencodable shapes; an empty
-        // vector can never verify or decode, so this fails closed.
-        Err(_) => Vec::new(),
-    }
+    // serde types in this crate have no unencodable shapes; an empty
+    // vector can never verify or decode, so a failure fails closed.
+    bincode::serde::encode_to_vec(value, config()).unwrap_or_default()
 }
 
 /// Encodes a value canonically, reporting encoder failures.

@@ -392,7 +392,7 @@ impl SignedEntry {
         let signature = crypto::sign(key, Domain::Cosign, &self.entry.canonical_bytes());
         self.cosignatures.retain(|c| c.signer != signer);
         self.cosignatures.push(Cosignature { signer, signature });
-        self.cosignatures.sort_by(|a, b| a.signer.cmp(&b.signer));
+        self.cosignatures.sort_by_key(|c| c.signer);
     }
 
     /// Checks the author's signature and every co-signature.

@@ -332,7 +332,7 @@ fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
         Body::Reject(r) => fx.shipments.push(r.shipment.clone()),
         Body::Payment(p) => {
             fx.shipments = p.shipments.clone();
-            fx.payment = Some(p.payment_id.clone());
+            fx.payment = Some(p.payment_id);
         }
         Body::Membership(_) => fx.membership = true,
     }
@@ -900,7 +900,7 @@ impl<V: View> Ctx<'_, V> {
             }
         }
         if self.view.payment(&p.payment_id).is_some() {
-            return Err(RuleError::PaymentExists(p.payment_id.clone()));
+            return Err(RuleError::PaymentExists(p.payment_id));
         }
         let payee = self
             .view
@@ -924,7 +924,7 @@ impl<V: View> Ctx<'_, V> {
             }
         }
         changes.payments.insert(
-            p.payment_id.clone(),
+            p.payment_id,
             PaymentState {
                 payer: p.payer,
                 payee: p.payee,

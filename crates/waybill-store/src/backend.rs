@@ -37,12 +37,17 @@ impl WriteBatch {
     }
 }
 
+/// Key-value pairs from a scan.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// An ordered key-value store.
 pub trait Backend: Send + Sync {
     /// A point read.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every pair whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
     /// Applies the batch atomically and makes it durable before returning.
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
 }
@@ -50,7 +55,7 @@ pub trait Backend: Send + Sync {
 /// An in-memory backend.
 #[derive(Debug, Default)]
 pub struct MemBackend {
-    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    map: Mutex<Map>,
 }
 
 impl MemBackend {
@@ -59,7 +64,7 @@ impl MemBackend {
         Self::default()
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>>, StoreError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Map>, StoreError> {
         self.map
             .lock()
             .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))
@@ -71,7 +76,7 @@ impl Backend for MemBackend {
         Ok(self.lock()?.get(key).cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         Ok(self
             .lock()?
             .range(prefix.to_vec()..)
@@ -129,7 +134,7 @@ impl Backend for SledBackend {
         Ok(self.db.get(key).map_err(sled_err)?.map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         self.db
             .scan_prefix(prefix)
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(sled_err))

@@ -51,8 +51,18 @@ pub fn create_dir(dir: &Path, genesis: Genesis) -> Result<DataDir, StoreError> {
 /// Opens an existing ledger, verifying its tip.
 pub fn open_dir(dir: &Path) -> Result<DataDir, StoreError> {
     let marker = dir.join(MARKER_FILE);
-    if !marker.is_file() || !db_path(dir).is_dir() {
+    if !marker.is_file() {
         return Err(StoreError::NotALedger(dir.display().to_string()));
+    }
+    // sled creates a database wherever it is pointed: open only one that
+    // exists, so a damaged directory is reported, never written to.
+    let db = db_path(dir);
+    if !db.is_dir() || !db.join("conf").is_file() || !db.join("db").is_file() {
+        return Err(StoreError::Corrupt(format!(
+            "{} has a {MARKER_FILE} marker but no database in {}",
+            dir.display(),
+            db.display()
+        )));
     }
     let backend = SledBackend::open(&db_path(dir))?;
     Ledger::open(backend)

@@ -473,7 +473,7 @@ impl<B: Backend> Ledger<B> {
     /// Every lot made from `lot`, directly or not (the recall scope), with
     /// where each is now.
     pub fn forward(&self, lot: &LotId) -> Result<Vec<(LotId, LotState)>, StoreError> {
-        if self.state.lots.get(lot).is_none() {
+        if !self.state.lots.contains_key(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
         let mut seen = BTreeSet::from([lot.clone()]);
@@ -496,7 +496,7 @@ impl<B: Backend> Ledger<B> {
     /// the payments for their shipments, and every membership change,
     /// each with its header, inclusion proof and certificate.
     pub fn trail(&self, lot: &LotId) -> Result<Trail, StoreError> {
-        if self.state.lots.get(lot).is_none() {
+        if !self.state.lots.contains_key(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
         let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
@@ -573,11 +573,11 @@ impl<B: Backend> Ledger<B> {
         blocks: &'a mut BTreeMap<u64, Block>,
         (height, index): (u64, u32),
     ) -> Result<&'a SignedEntry, StoreError> {
-        if !blocks.contains_key(&height) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(height) {
             let b = self
                 .block(height)?
                 .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
-            blocks.insert(height, b);
+            slot.insert(b);
         }
         blocks
             .get(&height)
