@@ -31,7 +31,14 @@ use waybill_core::gs1::CompanyPrefix;
 /// Colombian cooperative, roasted in Germany, shipped, sold and paid for,
 /// then looked up and audited with proofs checked against the genesis.
 #[derive(Parser, Debug)]
-#[command(name = "waybill", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "waybill",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    after_long_help = HELP_WORKFLOW
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -197,8 +204,29 @@ enum GenesisCmd {
     Hash {
         /// The genesis file.
         genesis: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
+
+const HELP_WORKFLOW: &str = "\
+A typical flow:
+  waybill key new --out coop.pem                    # one key per organisation
+  waybill genesis init --chain-name coffee --member 'name=Coop,key=coop.pem,roles=producer' \\
+      --validator 'name=v1,key=<hex>' --out genesis.toml
+  waybill ledger init --data-dir ledger --genesis genesis.toml
+  waybill record produce -g genesis.toml -k coop.pem --data-dir ledger \\
+      --lot '(01)07709998000018(10)LOT1' --product 'Green coffee' \\
+      --quantity 600 --unit KGM -o e.json
+  waybill ledger append --data-dir ledger e.json
+  waybill lookup '(01)07709998000018(10)LOT1' --data-dir ledger
+  waybill export '(01)07709998000018(10)LOT1' --data-dir ledger -k auditor.pem -o bundle.json
+  waybill verify-bundle bundle.json -g genesis.toml
+
+Keys are read with their passphrase from WAYBILL_PASSPHRASE or a prompt.
+Lots: (01)GTIN(10)LOT, (01)GTIN(21)SERIAL, (00)SSCC, a GS1 Digital Link URI, or a free id.
+Exit codes: 0 success, 1 verification FAILED, 2 error (bad input, nothing changed).";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -306,8 +334,16 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Genesis(GenesisCmd::Hash { genesis }) => {
-            println!("{}", util::read_genesis(&genesis)?.chain_id());
+        Cmd::Genesis(GenesisCmd::Hash { genesis, json }) => {
+            let g = util::read_genesis(&genesis)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "chain_name": g.chain_name, "chain_id": g.chain_id().to_hex() })
+                );
+            } else {
+                println!("{}", g.chain_id());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Record(r) => {
