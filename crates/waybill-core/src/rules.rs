@@ -649,6 +649,12 @@ impl<V: View> Ctx<'_, V> {
     /// The lot's current state (pending changes first), or `None` when a
     /// trail leaves it out legitimately.
     fn lot(&self, changes: &Changes, id: &LotId) -> Result<Option<LotState>, RuleError> {
+        // A trail holds only the history of its scope: a lot outside it (a
+        // by-product shipped with an ancestor, say) has a partial history
+        // there, so it is not judged at all.
+        if self.scope.is_some_and(|s| !s.contains(id)) {
+            return Ok(None);
+        }
         if let Some(l) = changes.lots.get(id).or_else(|| self.view.lot(id)) {
             return Ok(Some(l.clone()));
         }

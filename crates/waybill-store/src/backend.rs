@@ -109,18 +109,37 @@ fn sled_err(e: sled::Error) -> StoreError {
 
 impl SledBackend {
     /// Opens (or creates) a sled database in `dir`.
+    ///
+    /// sled holds an exclusive file lock while open, and may release it a
+    /// moment after a previous handle is dropped, so a busy lock is retried
+    /// for up to a second before it is reported as in use.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot open the database in {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        Ok(SledBackend { db })
+        let mut tries = 0;
+        loop {
+            match sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => return Ok(SledBackend { db }),
+                Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                    tries += 1;
+                    if tries >= 20 {
+                        return Err(StoreError::Backend(format!(
+                            "the database in {} is in use by another process (a running node or command); stop it first",
+                            dir.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open the database in {}: {e}",
+                        dir.display()
+                    )))
+                }
+            }
+        }
     }
 
     /// Bytes on disk.

@@ -355,27 +355,33 @@ impl<B: Backend> Ledger<B> {
         b
     }
 
+    /// Decodes the value at `ns ‖ height`; undecodable bytes are
+    /// corruption of that block.
+    fn get_at<T: Serialize + DeserializeOwned>(
+        &self,
+        what: &'static str,
+        ns: u8,
+        height: u64,
+    ) -> Result<Option<T>, StoreError> {
+        get_decoded(&self.backend, what, &keys::at_height(ns, height)).map_err(|e| match e {
+            StoreError::Codec(c) => StoreError::Corrupt(format!("block {height}: {c}")),
+            other => other,
+        })
+    }
+
     /// A header by height.
     pub fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
-        get_decoded(
-            &self.backend,
-            "header",
-            &keys::at_height(ns::HEADER, height),
-        )
+        self.get_at("header", ns::HEADER, height)
     }
 
     /// A block by height.
     pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
-        get_decoded(&self.backend, "block", &keys::at_height(ns::BLOCK, height))
+        self.get_at("block", ns::BLOCK, height)
     }
 
     /// A block's commit certificate, if it has one.
     pub fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StoreError> {
-        get_decoded(
-            &self.backend,
-            "certificate",
-            &keys::at_height(ns::CERT, height),
-        )
+        self.get_at("certificate", ns::CERT, height)
     }
 
     /// A block's entry ids.

@@ -9,12 +9,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use waybill_core::block::{vote_bytes, CommitCertificate, CommitSignature, Header};
 use waybill_core::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
-use waybill_core::crypto::{self, PublicKey};
+use waybill_core::crypto::{self, Domain, PublicKey};
 use waybill_core::entry::{
     Body, Customs, Dispatch, Entry, Input, Location, Payment, PaymentMethod, PaymentStatus,
     Produce, Product, Quantity, Receive, Reject, Settlement, SignedEntry, ENTRY_VERSION,
@@ -25,7 +27,8 @@ use waybill_core::genesis::{
 use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
 use waybill_core::rules;
 use waybill_core::state::{LotStatus, ShipmentStage, State};
-use waybill_store::{Backend, Ledger};
+use waybill_core::trail::{self, Policy, Trail};
+use waybill_store::{open_dir, Backend, DataDir, Ledger, StoreError};
 
 /// Block times start here (2023-11-14).
 pub const T0: i64 = 1_700_000_000_000;
@@ -136,7 +139,12 @@ impl Consortium {
 
     /// The members that may hold goods.
     pub fn handlers(&self) -> [&Party; 4] {
-        [&self.producer, &self.processor, &self.carrier, &self.retailer]
+        [
+            &self.producer,
+            &self.processor,
+            &self.carrier,
+            &self.retailer,
+        ]
     }
 
     /// Every member.
@@ -408,7 +416,14 @@ impl Signer {
     ) -> SignedEntry {
         self.sign(
             who,
-            payment_body(payment_id, &who.pk, &payee.pk, amount_minor, shipments, false),
+            payment_body(
+                payment_id,
+                &who.pk,
+                &payee.pk,
+                amount_minor,
+                shipments,
+                false,
+            ),
         )
     }
 }
@@ -499,7 +514,7 @@ impl<'c> Workload<'c> {
             self.counter += 1;
             let n = self.counter;
             let id = if n % 3 == 0 {
-                LotId::batch(gtin(n), &format!("{}{n}", self.prefix.replace('-', "")))
+                LotId::batch(gtin(n), &format!("{}{n}", self.short_prefix()))
                     .expect("a valid batch id")
             } else {
                 lot(&format!("{}L{n}", self.prefix))
@@ -523,6 +538,14 @@ impl<'c> Workload<'c> {
                 return id;
             }
         }
+    }
+
+    /// Eight hex digits standing for the prefix (GS1 lot values are short).
+    fn short_prefix(&self) -> String {
+        let h = self.prefix.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        format!("{h:08x}")
     }
 
     fn holders(&self) -> Vec<Party> {
@@ -732,7 +755,7 @@ pub fn append_block<B: Backend>(
     c: &Consortium,
     ledger: &mut Ledger<B>,
     entries: Vec<SignedEntry>,
-) -> waybill_core::block::Header {
+) -> Header {
     let time = next_time(ledger);
     ledger
         .append_entries(entries, time, c.validator.pk)
@@ -768,4 +791,111 @@ pub fn listing(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
+}
+
+// ---------------------------------------------------------------------------
+// Reopening sled
+
+/// Whether `e` is sled's "could not acquire lock" on open.
+pub fn is_lock_contention(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(m) if m.contains("could not acquire lock"))
+}
+
+/// `open_dir`, waiting out sled 0.34's lock release after a drop.
+///
+/// Dropping a `sled::Db` does not wait for its background threads, which
+/// hold the database's file lock a little longer, so an immediate reopen
+/// in the same process can fail with "could not acquire lock"
+/// (spacejam/sled#1234, #1289). Only that error is retried, for at most
+/// five seconds; every other result is returned as is.
+pub fn reopen(dir: &Path) -> Result<DataDir, StoreError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match open_dir(dir) {
+            Err(e) if is_lock_contention(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `sled::open`, with the same wait as [`reopen`].
+pub fn sled_open(path: &Path) -> sled::Db {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::open(path) {
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other.expect("open the raw sled database"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trails
+
+/// The lot of a trail and its ancestors, found as the verifier finds them
+/// (from the production entries in the trail).
+pub fn trail_scope(t: &Trail) -> BTreeSet<LotId> {
+    let produced: BTreeMap<&LotId, &Produce> = t
+        .items
+        .iter()
+        .filter_map(|i| match &i.entry.entry.body {
+            Body::Produce(p) => Some((&p.lot, p)),
+            _ => None,
+        })
+        .collect();
+    let mut scope = BTreeSet::new();
+    let mut todo = vec![t.lot.clone()];
+    while let Some(l) = todo.pop() {
+        if scope.insert(l.clone()) {
+            if let Some(p) = produced.get(&l) {
+                todo.extend(p.inputs.iter().map(|i| i.lot.clone()));
+            }
+        }
+    }
+    scope
+}
+
+/// Verifies a trail against the genesis; panics on any failure.
+pub fn verify_trail(c: &Consortium, t: &Trail) {
+    let policy = Policy {
+        require_certificates: false,
+    };
+    match trail::verify(&c.genesis, t, policy) {
+        Ok(report) => {
+            assert_eq!(report.lot, t.lot);
+            assert_eq!(report.origins.first().map(|o| &o.lot), Some(&t.lot));
+        }
+        Err(e) => panic!("the trail of {} does not verify: {e}", t.lot),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+/// A commit certificate for `header` signed by the consortium's validator
+/// (all of the voting power).
+pub fn certify(c: &Consortium, header: &Header) -> CommitCertificate {
+    certify_with(&c.validator, header)
+}
+
+/// A commit certificate for `header` signed by `signer` as if a validator.
+pub fn certify_with(signer: &Party, header: &Header) -> CommitCertificate {
+    let hash = header.hash();
+    let bytes = vote_bytes(&header.chain_id, header.height, 0, &hash);
+    CommitCertificate {
+        height: header.height,
+        round: 0,
+        block_hash: hash,
+        signatures: vec![CommitSignature {
+            validator: signer.pk,
+            signature: crypto::sign(&signer.key, Domain::Vote, &bytes),
+        }],
+    }
 }
