@@ -145,11 +145,13 @@ impl Bundle {
             });
         }
         let chain_id = genesis.chain_id();
-        if b.chain_id != chain_id || b.trail.chain_id != chain_id {
-            return Err(BundleError::WrongChain {
-                expected: chain_id.to_hex(),
-                got: b.chain_id.to_hex(),
-            });
+        for got in [b.chain_id, b.trail.chain_id] {
+            if got != chain_id {
+                return Err(BundleError::WrongChain {
+                    expected: chain_id.to_hex(),
+                    got: got.to_hex(),
+                });
+            }
         }
         b.exporter
             .verify(Domain::Bundle, &codec::encode(b), &bundle.signature)

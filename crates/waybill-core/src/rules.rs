@@ -15,7 +15,7 @@ use crate::entry::{
 use crate::genesis::{MemberSpec, Role};
 use crate::gs1::{Gtin, LotId, ShipmentId};
 use crate::state::{
-    Changes, LotState, LotStatus, MemberRecord, Overlay, PaymentState, ShipmentStage,
+    same_member, Changes, LotState, LotStatus, MemberRecord, Overlay, PaymentState, ShipmentStage,
     ShipmentState, View,
 };
 
@@ -296,6 +296,12 @@ pub fn apply_block_with_ids<V: View>(
     height: u64,
     check_signatures: bool,
 ) -> Result<Applied, (usize, RuleError)> {
+    if ids.len() != entries.len() {
+        return Err((
+            ids.len().min(entries.len()),
+            RuleError::BadField("internal: entry ids do not match the entries".into()),
+        ));
+    }
     let mut overlay = Overlay::new(view);
     let mut effects = Vec::with_capacity(entries.len());
     for (i, (e, id)) in entries.iter().zip(ids).enumerate() {
@@ -596,7 +602,12 @@ pub fn apply_verified<V: View>(
     }
     let mut changes = Changes::default();
     if matches!(mode, Mode::Ledger) {
-        let expected = view.nonce(&e.author).saturating_add(1);
+        let expected = view.nonce(&e.author).checked_add(1).ok_or_else(|| {
+            RuleError::BadField(format!(
+                "`{}` has used every nonce; rotate its key",
+                author.spec.name
+            ))
+        })?;
         if e.nonce < expected {
             return Err(RuleError::NonceReplayed {
                 name: author.spec.name.clone(),
@@ -658,10 +669,7 @@ impl<V: View> Ctx<'_, V> {
         if let Some(l) = changes.lots.get(id).or_else(|| self.view.lot(id)) {
             return Ok(Some(l.clone()));
         }
-        match self.scope {
-            Some(scope) if !scope.contains(id) => Ok(None),
-            _ => Err(RuleError::UnknownLot(id.clone())),
-        }
+        Err(RuleError::UnknownLot(id.clone()))
     }
 
     fn check_gtin(&self, gtin: &Gtin) -> Result<(), RuleError> {
@@ -691,7 +699,7 @@ impl<V: View> Ctx<'_, V> {
             }
             LotStatus::Held => {}
         }
-        if &lot.custodian != self.author {
+        if !same_member(self.view, &lot.custodian, self.author) {
             return Err(RuleError::NotCustodian {
                 lot: id.clone(),
                 author: self.author_spec.name.clone(),
@@ -784,7 +792,7 @@ impl<V: View> Ctx<'_, V> {
         if self.view.shipment(&d.shipment).is_some() {
             return Err(RuleError::ShipmentExists(d.shipment.clone()));
         }
-        if &d.consignee == self.author {
+        if same_member(self.view, &d.consignee, self.author) {
             return Err(RuleError::BadCounterparty {
                 what: "consignee",
                 key: d.consignee,
@@ -836,9 +844,11 @@ impl<V: View> Ctx<'_, V> {
                 },
             });
         }
-        let is_consignee = &s.consignee == self.author;
-        let is_carrier =
-            s.carrier.as_ref() == Some(self.author) && s.stage == ShipmentStage::Dispatched;
+        let is_consignee = same_member(self.view, &s.consignee, self.author);
+        let is_carrier = s.stage == ShipmentStage::Dispatched
+            && s.carrier
+                .as_ref()
+                .is_some_and(|c| same_member(self.view, c, self.author));
         if !is_consignee && !is_carrier {
             return Err(RuleError::NotConsignee {
                 shipment: id.clone(),
@@ -858,7 +868,7 @@ impl<V: View> Ctx<'_, V> {
 
     fn receive(&self, r: &Receive, changes: &mut Changes) -> Result<(), RuleError> {
         let mut s = self.open_shipment(&r.shipment, "receive")?;
-        let delivered = &s.consignee == self.author;
+        let delivered = same_member(self.view, &s.consignee, self.author);
         for id in &s.lots {
             let Some(mut lot) = self.lot(changes, id)? else {
                 continue;
@@ -981,6 +991,13 @@ impl<V: View> Ctx<'_, V> {
         };
         match m {
             MembershipChange::Add(spec) => {
+                if let Some(k) = self.view.active_member_named(&spec.name) {
+                    return Err(RuleError::Membership(format!(
+                        "an active member is already named `{}` (key {}); names identify members to people and must be unique",
+                        spec.name,
+                        k.short()
+                    )));
+                }
                 if self.view.member(&spec.public_key).is_some() {
                     return Err(RuleError::Membership(format!(
                         "the key {} is already, or was once, a member's key; use a fresh key",
@@ -992,6 +1009,7 @@ impl<V: View> Ctx<'_, V> {
                     MemberRecord {
                         spec: spec.clone(),
                         removed_at: None,
+                        rotated_to: None,
                     },
                 );
             }
@@ -1016,12 +1034,14 @@ impl<V: View> Ctx<'_, V> {
                 let mut spec = rec.spec.clone();
                 spec.public_key = *new;
                 rec.removed_at = Some(self.height);
+                rec.rotated_to = Some(*new);
                 changes.members.insert(*old, rec);
                 changes.members.insert(
                     *new,
                     MemberRecord {
                         spec,
                         removed_at: None,
+                        rotated_to: None,
                     },
                 );
             }

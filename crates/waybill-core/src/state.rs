@@ -19,6 +19,9 @@ pub struct MemberRecord {
     /// Height of the block that removed or rotated out this key (it signs
     /// nothing after it); `None` while active.
     pub removed_at: Option<u64>,
+    /// The key that replaced this one, if it was rotated out. Custody and
+    /// open shipments of the old key pass to the new one.
+    pub rotated_to: Option<PublicKey>,
 }
 
 impl MemberRecord {
@@ -26,6 +29,23 @@ impl MemberRecord {
     pub fn active(&self) -> bool {
         self.removed_at.is_none()
     }
+}
+
+/// Whether `holder` is `key` or an earlier key of the same member (rotated
+/// into `key`, directly or through several rotations).
+pub fn same_member<V: View + ?Sized>(view: &V, holder: &PublicKey, key: &PublicKey) -> bool {
+    let mut k = *holder;
+    // Rotation chains are short; the bound guards against a corrupt cycle.
+    for _ in 0..64 {
+        if &k == key {
+            return true;
+        }
+        match view.member(&k).and_then(|m| m.rotated_to) {
+            Some(next) => k = next,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// Where a lot is.
@@ -117,6 +137,8 @@ pub trait View {
     fn member(&self, key: &PublicKey) -> Option<&MemberRecord>;
     /// Active admins.
     fn active_admins(&self) -> BTreeSet<PublicKey>;
+    /// The key of the active member with this name, if any.
+    fn active_member_named(&self, name: &str) -> Option<PublicKey>;
     /// The author's last nonce (0 if none).
     fn nonce(&self, key: &PublicKey) -> u64;
     /// A lot.
@@ -196,6 +218,7 @@ impl State {
                         MemberRecord {
                             spec: m.clone(),
                             removed_at: None,
+                            rotated_to: None,
                         },
                     )
                 })
@@ -238,6 +261,12 @@ impl View for State {
             .filter(|(_, m)| m.active() && m.spec.has(Role::Admin))
             .map(|(k, _)| *k)
             .collect()
+    }
+    fn active_member_named(&self, name: &str) -> Option<PublicKey> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.active() && m.spec.name == name)
+            .map(|(k, _)| *k)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)
@@ -309,6 +338,22 @@ impl<V: View> View for Overlay<'_, V> {
             }
         }
         admins
+    }
+    fn active_member_named(&self, name: &str) -> Option<PublicKey> {
+        if let Some((k, _)) = self
+            .pending
+            .members
+            .iter()
+            .find(|(_, m)| m.active() && m.spec.name == name)
+        {
+            return Some(*k);
+        }
+        self.base.active_member_named(name).filter(|k| {
+            self.pending
+                .members
+                .get(k)
+                .is_none_or(|m| m.active() && m.spec.name == name)
+        })
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.pending

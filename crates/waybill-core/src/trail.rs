@@ -506,7 +506,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         status,
         entries: trail.items.len(),
         certified_blocks: certified.len(),
-        uncertified_blocks: uncertified.len(),
+        uncertified_blocks: uncertified.difference(&certified).count(),
         tip_height: trail.tip_height,
         final_members,
     })

@@ -5,12 +5,12 @@
 //! Every test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::SigningKey;
-use waybill_core::block::Block;
+use waybill_core::block::{self, Block, CommitCertificate, CommitSignature, Header};
 use waybill_core::codes::{Currency, Decimal3, Incoterm, Uetr, UnitCode};
-use waybill_core::crypto::{self, Hash32, PublicKey};
+use waybill_core::crypto::{self, Domain, Hash32, PublicKey};
 use waybill_core::entry::{
     Body, Dispatch, DocRef, Entry, Input, Location, MembershipChange, Payment, PaymentMethod,
     PaymentStatus, Produce, Product, Quantity, Receive, Reject, SignedEntry, ENTRY_VERSION,
@@ -19,8 +19,10 @@ use waybill_core::genesis::{
     ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
 };
 use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::merkle;
 use waybill_core::rules::{self, RuleError};
 use waybill_core::state::{Changes, State, View};
+use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
 
 /// A fixed base time (2023-11-14T22:13:20Z), so every entry is reproducible.
 pub const T0: i64 = 1_700_000_000_000;
@@ -145,11 +147,12 @@ impl Consortium {
             members,
             validators: validators
                 .iter()
-                .map(|(v, power)| ValidatorSpec {
+                .enumerate()
+                .map(|(i, (v, power))| ValidatorSpec {
                     name: v.name.clone(),
                     public_key: v.pk,
                     power: *power,
-                    p2p: vec![format!("/ip4/127.0.0.1/tcp/{}", 26000 + u64::from(v.key.to_bytes()[0]))],
+                    p2p: vec![format!("/ip4/127.0.0.1/tcp/{}", 26656 + i)],
                 })
                 .collect(),
             consensus: ConsensusParams::default(),
@@ -463,7 +466,11 @@ impl Ledger {
             Ok(c) => c,
             Err(err) => panic!("{} entry refused: {err} ({err:?})", e.entry.body.kind()),
         };
-        assert_eq!(self.state.digest(), before, "apply must not change the state");
+        assert_eq!(
+            self.state.digest(),
+            before,
+            "apply must not change the state"
+        );
         self.state.commit(changes.clone());
         self.height += 1;
         changes
@@ -548,5 +555,113 @@ impl Chain {
         let block = Block::seal(self.chain_id(), prev, time_ms, proposer.pk, entries);
         self.blocks.push(block);
         self.blocks.last().unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Certificates and trails, as consensus and a store would make them.
+
+/// A commit certificate for `header` signed (round 0) by the validators of
+/// `c` at the indices `signers`.
+pub fn commit_certificate(c: &Consortium, header: &Header, signers: &[usize]) -> CommitCertificate {
+    let round = 0;
+    let hash = header.hash();
+    let bytes = block::vote_bytes(&header.chain_id, header.height, round, &hash);
+    let mut signatures: Vec<CommitSignature> = signers
+        .iter()
+        .map(|&i| {
+            let v = &c.validators[i].0;
+            CommitSignature {
+                validator: v.pk,
+                signature: crypto::sign(&v.key, Domain::Vote, &bytes),
+            }
+        })
+        .collect();
+    signatures.sort_by_key(|s| s.validator);
+    CommitCertificate {
+        height: header.height,
+        round,
+        block_hash: hash,
+        signatures,
+    }
+}
+
+/// Assembles the trail of `lot_id` the way the store does: every entry that
+/// changed the lot or one of its ancestors (their productions, productions
+/// that consume them, dispatches carrying them), every entry naming one of
+/// those shipments (receipts, rejections, payments), and every membership
+/// change; each with its header, its inclusion proof and, with `signers`, a
+/// commit certificate; ordered by (height, index).
+pub fn store_trail(
+    c: &Consortium,
+    chain: &Chain,
+    lot_id: &LotId,
+    signers: Option<&[usize]>,
+) -> Trail {
+    let blocks = &chain.blocks;
+    let all = || {
+        blocks
+            .iter()
+            .flat_map(|b| b.entries.iter().enumerate().map(move |(i, e)| (b, i, e)))
+    };
+    // The lot and its ancestors.
+    let mut scope = BTreeSet::new();
+    let mut queue = vec![lot_id.clone()];
+    while let Some(l) = queue.pop() {
+        if !scope.insert(l.clone()) {
+            continue;
+        }
+        for (_, _, e) in all() {
+            if let Body::Produce(p) = &e.entry.body {
+                if p.lot == l {
+                    queue.extend(p.inputs.iter().map(|i| i.lot.clone()));
+                }
+            }
+        }
+    }
+    let shipments: BTreeSet<ShipmentId> = all()
+        .filter_map(|(_, _, e)| match &e.entry.body {
+            Body::Dispatch(d) if d.lots.iter().any(|l| scope.contains(l)) => {
+                Some(d.shipment.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut items = Vec::new();
+    for (b, index, e) in all() {
+        let wanted = match &e.entry.body {
+            Body::Produce(p) => {
+                scope.contains(&p.lot) || p.inputs.iter().any(|i| scope.contains(&i.lot))
+            }
+            Body::Dispatch(d) => shipments.contains(&d.shipment),
+            Body::Receive(r) => shipments.contains(&r.shipment),
+            Body::Reject(r) => shipments.contains(&r.shipment),
+            Body::Payment(p) => p.shipments.iter().any(|s| shipments.contains(s)),
+            Body::Membership(_) => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let leaves: Vec<[u8; 32]> = b.entry_ids().iter().map(|h| h.0).collect();
+        let proof = merkle::inclusion_proof(&leaves, index)
+            .unwrap()
+            .into_iter()
+            .map(Hash32)
+            .collect();
+        items.push(TrailItem {
+            entry: e.clone(),
+            index: u32::try_from(index).unwrap(),
+            header: b.header.clone(),
+            proof,
+            certificate: signers.map(|v| commit_certificate(c, &b.header, v)),
+        });
+    }
+    items.sort_by_key(|i| (i.header.height, i.index));
+    Trail {
+        version: TRAIL_VERSION,
+        chain_id: chain.chain_id(),
+        lot: lot_id.clone(),
+        tip_height: blocks.last().map_or(0, |b| b.header.height),
+        items,
     }
 }

@@ -1,0 +1,702 @@
+//! The canonical codec as seen from outside: generated signed entries round
+//! trip through canonical bytes and JSON; no single-byte change to a signed
+//! entry ever yields an entry that verifies; malformed, truncated, padded,
+//! oversized and non-canonical input is refused with a `CodecError`.
+
+mod support;
+
+use proptest::prelude::*;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use support::*;
+use waybill_core::codec::{CodecError, MAX_ENTRY_BYTES};
+use waybill_core::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
+use waybill_core::crypto::{self, Hash32, PublicKey};
+use waybill_core::entry::{
+    Body, Customs, Dispatch, DocRef, Entry, GeoPoint, Input, Location, MembershipChange, Payment,
+    PaymentMethod, PaymentStatus, Produce, Product, Quantity, Receive, Reject, Settlement,
+    SignedEntry,
+};
+use waybill_core::genesis::{MemberSpec, Role};
+use waybill_core::gs1::{gs1_check_digit, CompanyPrefix, Gln, Gtin, LotId, ShipmentId, Sscc};
+
+// ---------------------------------------------------------------------------
+// Generators
+
+fn digits(n: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(0u8..10, n)
+        .prop_map(|ds| ds.into_iter().map(|d| char::from(b'0' + d)).collect())
+}
+
+fn with_check(body: String) -> String {
+    let c = gs1_check_digit(&body).unwrap();
+    format!("{body}{c}")
+}
+
+fn gtin() -> impl Strategy<Value = Gtin> {
+    digits(13).prop_map(|b| with_check(b).parse().unwrap())
+}
+
+fn gln() -> impl Strategy<Value = Gln> {
+    digits(12).prop_map(|b| with_check(b).parse().unwrap())
+}
+
+fn sscc() -> impl Strategy<Value = Sscc> {
+    digits(17).prop_map(|b| with_check(b).parse().unwrap())
+}
+
+fn free_id() -> impl Strategy<Value = String> {
+    // Never starts like a GS1 form: no `(`, `:` or `/`.
+    "[A-Za-z][A-Za-z0-9._+-]{0,40}"
+}
+
+fn lot_id() -> impl Strategy<Value = LotId> {
+    prop_oneof![
+        (gtin(), "[A-Za-z0-9_%&()*+,./:;<=>?!-]{1,20}")
+            .prop_map(|(g, l)| LotId::batch(g, &l).unwrap()),
+        (gtin(), "[A-Za-z0-9]{1,20}").prop_map(|(g, s)| LotId::serial(g, &s).unwrap()),
+        sscc().prop_map(LotId::Sscc),
+        free_id().prop_map(|s| LotId::free(&s).unwrap()),
+    ]
+}
+
+fn shipment_id() -> impl Strategy<Value = ShipmentId> {
+    prop_oneof![
+        sscc().prop_map(ShipmentId::Sscc),
+        free_id().prop_map(|s| ShipmentId::free(&s).unwrap()),
+    ]
+}
+
+fn text() -> impl Strategy<Value = String> {
+    "\\PC{0,30}"
+}
+
+fn hash() -> impl Strategy<Value = Hash32> {
+    any::<[u8; 32]>().prop_map(Hash32)
+}
+
+fn public_key() -> impl Strategy<Value = PublicKey> {
+    prop_oneof![
+        any::<u8>().prop_map(|s| crypto::public_key(&key(s))),
+        any::<[u8; 32]>().prop_map(PublicKey),
+    ]
+}
+
+fn country() -> impl Strategy<Value = Country> {
+    let all: Vec<Country> = Country::all().collect();
+    prop::sample::select(all)
+}
+
+fn currency_s() -> impl Strategy<Value = Currency> {
+    prop::sample::select(vec!["EUR", "USD", "COP", "JPY", "BHD", "CHF", "XAU", "BRL"])
+        .prop_map(|c| c.parse().unwrap())
+}
+
+fn decimal() -> impl Strategy<Value = Decimal3> {
+    any::<u64>().prop_map(Decimal3::from_milli)
+}
+
+fn fx_rate() -> impl Strategy<Value = FxRate> {
+    (1u128..).prop_map(|n| FxRate::from_nano(n).unwrap())
+}
+
+fn uetr_s() -> impl Strategy<Value = Uetr> {
+    any::<u128>().prop_map(|x| {
+        let v4 = (x & !(0xf << 76)) | (0x4 << 76);
+        let rfc = (v4 & !(0x3 << 62)) | (0x2 << 62);
+        Uetr::from_uuid(uuid::Uuid::from_u128(rfc)).unwrap()
+    })
+}
+
+fn hs_code() -> impl Strategy<Value = HsCode> {
+    (6usize..=10)
+        .prop_flat_map(digits)
+        .prop_map(|d| d.parse().unwrap())
+}
+
+fn doc_ref() -> impl Strategy<Value = DocRef> {
+    (
+        hash(),
+        "[a-z]{1,10}/[a-z.+-]{1,20}",
+        prop::option::of(text()),
+        prop::option::of(text()),
+    )
+        .prop_map(|(sha256, media_type, uri, label)| DocRef {
+            sha256,
+            media_type,
+            uri,
+            label,
+        })
+}
+
+fn docs() -> impl Strategy<Value = Vec<DocRef>> {
+    prop::collection::vec(doc_ref(), 0..3)
+}
+
+fn location() -> impl Strategy<Value = Location> {
+    (
+        prop::option::of(gln()),
+        prop::option::of(country()),
+        prop::option::of(text()),
+        prop::option::of((any::<i32>(), any::<i32>())),
+    )
+        .prop_map(|(gln, country, name, geo)| Location {
+            gln,
+            country,
+            name,
+            geo: geo.map(|(lat_micro, lon_micro)| GeoPoint {
+                lat_micro,
+                lon_micro,
+            }),
+        })
+}
+
+fn produce_s() -> impl Strategy<Value = Produce> {
+    (
+        lot_id(),
+        (
+            prop::option::of(gtin()),
+            prop::option::of(free_id()),
+            text(),
+        ),
+        (decimal(), prop::sample::select(UnitCode::ALL.to_vec())),
+        location(),
+        any::<i64>(),
+        docs(),
+        docs(),
+        prop::collection::vec((lot_id(), decimal()), 0..3),
+    )
+        .prop_map(
+            |(
+                lot,
+                (gtin, id, description),
+                (value, unit),
+                origin,
+                produced_at_ms,
+                certificates,
+                documents,
+                inputs,
+            )| Produce {
+                lot,
+                product: Product {
+                    gtin,
+                    id,
+                    description,
+                },
+                quantity: Quantity { value, unit },
+                origin,
+                produced_at_ms,
+                certificates,
+                documents,
+                inputs: inputs
+                    .into_iter()
+                    .map(|(lot, quantity)| Input { lot, quantity })
+                    .collect(),
+            },
+        )
+}
+
+fn dispatch_s() -> impl Strategy<Value = Dispatch> {
+    (
+        shipment_id(),
+        prop::collection::vec(lot_id(), 0..4),
+        public_key(),
+        prop::option::of(public_key()),
+        location(),
+        location(),
+        docs(),
+    )
+        .prop_map(
+            |(shipment, lots, consignee, carrier, from, to, documents)| Dispatch {
+                shipment,
+                lots,
+                consignee,
+                carrier,
+                from,
+                to,
+                documents,
+            },
+        )
+}
+
+fn payment_s() -> impl Strategy<Value = Payment> {
+    (
+        (uetr_s(), public_key(), public_key()),
+        (any::<u64>(), currency_s()),
+        prop::option::of((any::<u64>(), currency_s(), fx_rate())),
+        prop::sample::select(Incoterm::ALL.to_vec()),
+        prop::collection::vec(shipment_id(), 0..3),
+        prop::option::of((
+            prop::collection::vec(hs_code(), 0..3),
+            prop::option::of(hash()),
+        )),
+        prop::sample::select(vec![
+            PaymentMethod::SwiftTransfer,
+            PaymentMethod::SepaTransfer,
+            PaymentMethod::LetterOfCredit,
+            PaymentMethod::DocumentaryCollection,
+            PaymentMethod::OpenAccount,
+            PaymentMethod::Other,
+        ]),
+        prop::bool::ANY,
+    )
+        .prop_map(
+            |(
+                (payment_id, payer, payee),
+                (amount_minor, currency),
+                settlement,
+                incoterm,
+                shipments,
+                customs,
+                method,
+                settled,
+            )| Payment {
+                payment_id,
+                payer,
+                payee,
+                amount_minor,
+                currency,
+                settlement: settlement.map(|(amount_minor, currency, fx_rate)| Settlement {
+                    amount_minor,
+                    currency,
+                    fx_rate,
+                }),
+                incoterm,
+                shipments,
+                customs: customs.map(|(hs_codes, declaration_sha256)| Customs {
+                    hs_codes,
+                    declaration_sha256,
+                }),
+                method,
+                status: if settled {
+                    PaymentStatus::Settled
+                } else {
+                    PaymentStatus::Initiated
+                },
+            },
+        )
+}
+
+fn roles() -> impl Strategy<Value = Vec<Role>> {
+    prop::sample::subsequence(Role::ALL.to_vec(), 0..=8)
+}
+
+fn membership_s() -> impl Strategy<Value = MembershipChange> {
+    let spec = (
+        text(),
+        public_key(),
+        roles(),
+        prop::option::of(country()),
+        prop::collection::vec(
+            (4usize..=12)
+                .prop_flat_map(digits)
+                .prop_map(|d| d.parse::<CompanyPrefix>().unwrap()),
+            0..3,
+        ),
+    )
+        .prop_map(
+            |(name, public_key, roles, country, gs1_company_prefixes)| MemberSpec {
+                name,
+                public_key,
+                roles,
+                country,
+                gs1_company_prefixes,
+            },
+        );
+    prop_oneof![
+        spec.prop_map(MembershipChange::Add),
+        public_key().prop_map(|public_key| MembershipChange::Remove { public_key }),
+        (public_key(), public_key())
+            .prop_map(|(old, new)| MembershipChange::RotateKey { old, new }),
+        (public_key(), roles())
+            .prop_map(|(public_key, roles)| MembershipChange::SetRoles { public_key, roles }),
+    ]
+}
+
+fn body() -> impl Strategy<Value = Body> {
+    prop_oneof![
+        produce_s().prop_map(Body::Produce),
+        dispatch_s().prop_map(Body::Dispatch),
+        (shipment_id(), location(), docs()).prop_map(|(shipment, at, documents)| Body::Receive(
+            Receive {
+                shipment,
+                at,
+                documents
+            }
+        )),
+        (shipment_id(), text())
+            .prop_map(|(shipment, reason)| Body::Reject(Reject { shipment, reason })),
+        payment_s().prop_map(Body::Payment),
+        membership_s().prop_map(Body::Membership),
+    ]
+}
+
+/// A signed entry by the key of seed `author`, co-signed by `cosigners`.
+fn signed_entry() -> impl Strategy<Value = SignedEntry> {
+    (
+        any::<u8>(),
+        any::<u16>(),
+        hash(),
+        any::<u64>(),
+        any::<i64>(),
+        body(),
+        prop::collection::vec(any::<u8>(), 0..3),
+    )
+        .prop_map(
+            |(author, version, chain_id, nonce, recorded_at_ms, body, cosigners)| {
+                let k = key(author);
+                let e = Entry {
+                    version,
+                    chain_id,
+                    author: crypto::public_key(&k),
+                    nonce,
+                    recorded_at_ms,
+                    body,
+                };
+                let mut s = e.sign(&k);
+                for c in cosigners {
+                    s.cosign(&key(c));
+                }
+                s
+            },
+        )
+}
+
+// ---------------------------------------------------------------------------
+// Round trips
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn canonical_bytes_round_trip(e in signed_entry()) {
+        let bytes = e.canonical_bytes();
+        prop_assert!(bytes.len() <= MAX_ENTRY_BYTES);
+        let back = SignedEntry::from_canonical_bytes(&bytes).unwrap();
+        prop_assert_eq!(&back, &e);
+        prop_assert_eq!(back.canonical_bytes(), bytes);
+        prop_assert_eq!(back.id(), e.id());
+        prop_assert!(back.verify_signatures().is_ok());
+    }
+
+    #[test]
+    fn json_round_trip(e in signed_entry()) {
+        let json = serde_json::to_string(&e).unwrap();
+        let back: SignedEntry = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(&back, &e);
+        prop_assert_eq!(back.id(), e.id());
+        let pretty = serde_json::to_string_pretty(&e).unwrap();
+        let back: SignedEntry = serde_json::from_str(&pretty).unwrap();
+        prop_assert_eq!(back, e);
+    }
+
+    #[test]
+    fn a_random_byte_change_never_verifies(
+        e in signed_entry(),
+        pos in any::<prop::sample::Index>(),
+        value in any::<u8>(),
+    ) {
+        let bytes = e.canonical_bytes();
+        let i = pos.index(bytes.len());
+        let mut changed = bytes.clone();
+        changed[i] = if value == bytes[i] { value ^ 0x80 } else { value };
+        prop_assert!(verifies(&changed).is_none(), "byte {} changed, entry still verifies", i);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = SignedEntry::from_canonical_bytes(&bytes);
+    }
+}
+
+/// The decoded entry if the bytes decode to one whose signatures verify.
+fn verifies(bytes: &[u8]) -> Option<SignedEntry> {
+    SignedEntry::from_canonical_bytes(bytes)
+        .ok()
+        .filter(|d| d.verify_signatures().is_ok())
+}
+
+// ---------------------------------------------------------------------------
+// Every single-byte change fails
+
+/// A few fixed signed entries covering every body kind and co-signatures.
+fn fixed_entries() -> Vec<SignedEntry> {
+    let c = Consortium::new();
+    let chain = c.chain_id();
+    let mut p = produce_body("GREEN-1", "600");
+    p.lot = LotId::batch(BRAND_GTIN.parse().unwrap(), "HARVEST(24)").unwrap();
+    p.product.gtin = Some(BRAND_GTIN.parse().unwrap());
+    p.origin = Location {
+        gln: Some("9506000134352".parse().unwrap()),
+        country: Some("CO".parse().unwrap()),
+        name: Some("Huila, Colombia — finca".into()),
+        geo: Some(GeoPoint {
+            lat_micro: 2_535_000,
+            lon_micro: -75_527_000,
+        }),
+    };
+    p.certificates = vec![doc("fairtrade certificate")];
+    p.inputs = vec![Input {
+        lot: lot("CHERRY-1"),
+        quantity: dec("1200.5"),
+    }];
+    let mut pay = payment_body(uetr(42), &c.payer.pk, &c.processor.pk, 1_234_567, &["S-1"]);
+    pay.settlement = Some(Settlement {
+        amount_minor: 1_333_333,
+        currency: currency("USD"),
+        fx_rate: "1.08".parse().unwrap(),
+    });
+    pay.customs = Some(Customs {
+        hs_codes: vec!["0901.21".parse().unwrap()],
+        declaration_sha256: Some(Hash32::digest(b"declaration")),
+    });
+    let membership = cosigned(
+        signed(
+            chain,
+            &c.admins[0],
+            1,
+            rotate_key(&c.producer.pk, &crypto::public_key(&key(21))),
+        ),
+        &[&c.admins[1], &c.admins[2]],
+    );
+    vec![
+        signed(chain, &c.producer, 1, Body::Produce(p)),
+        signed(
+            chain,
+            &c.producer,
+            2,
+            dispatch(
+                "(00)106141411234567897",
+                &["GREEN-1", "GREEN-2"],
+                &c.processor.pk,
+                Some(&c.carrier.pk),
+            ),
+        ),
+        signed(chain, &c.carrier, 1, receive("S-1")),
+        signed(chain, &c.processor, 1, reject("S-1", "wet beans")),
+        signed(chain, &c.payer, 1, Body::Payment(pay)),
+        membership,
+    ]
+}
+
+#[test]
+fn every_single_byte_change_fails_verification() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    let mut checked = 0usize;
+    let mut decoded_but_bad_signature = 0usize;
+    for e in fixed_entries() {
+        let bytes = e.canonical_bytes();
+        assert_eq!(verifies(&bytes), Some(e.clone()));
+        for i in 0..bytes.len() {
+            let random = loop {
+                let v = u8::try_from(rng.next_u32() & 0xff).unwrap();
+                if v != bytes[i] {
+                    break v;
+                }
+            };
+            for new in [bytes[i] ^ 0x01, random] {
+                let mut changed = bytes.clone();
+                changed[i] = new;
+                if let Ok(d) = SignedEntry::from_canonical_bytes(&changed) {
+                    assert_ne!(d, e, "byte {i} changed but decoded to the same entry");
+                    assert!(
+                        d.verify_signatures().is_err(),
+                        "{} entry: byte {i} changed from {:#04x} to {new:#04x} and it still verifies",
+                        e.entry.body.kind(),
+                        bytes[i]
+                    );
+                    decoded_but_bad_signature += 1;
+                }
+                checked += 1;
+            }
+        }
+    }
+    // Most changes still decode; the signatures are what catches them.
+    assert!(checked > 2000, "{checked}");
+    assert!(
+        decoded_but_bad_signature > checked / 4,
+        "{decoded_but_bad_signature} of {checked}"
+    );
+}
+
+#[test]
+fn a_changed_cosignature_fails() {
+    let e = fixed_entries().pop().unwrap();
+    assert_eq!(e.cosignatures.len(), 2);
+    let mut bad = e.clone();
+    bad.cosignatures[1].signature.0[63] ^= 0x10;
+    assert!(verifies(&bad.canonical_bytes()).is_none());
+    // Swapping the two co-signatures breaks the required order.
+    let mut swapped = e.clone();
+    swapped.cosignatures.swap(0, 1);
+    assert!(swapped.verify_signatures().is_err());
+    // Dropping one still verifies (and then counts one admin less).
+    let mut fewer = e;
+    fewer.cosignatures.pop();
+    assert!(fewer.verify_signatures().is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// Malformed input
+
+#[test]
+fn trailing_bytes_are_rejected() {
+    for e in fixed_entries() {
+        let mut bytes = e.canonical_bytes();
+        bytes.push(0);
+        let err = SignedEntry::from_canonical_bytes(&bytes).unwrap_err();
+        assert!(
+            matches!(err, CodecError::TrailingBytes { extra: 1, .. }),
+            "{err:?}"
+        );
+        assert_mentions(&err, &["trailing"]);
+        bytes.extend_from_slice(&e.canonical_bytes());
+        assert!(matches!(
+            SignedEntry::from_canonical_bytes(&bytes),
+            Err(CodecError::TrailingBytes { .. })
+        ));
+    }
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    for e in fixed_entries() {
+        let bytes = e.canonical_bytes();
+        for n in 0..bytes.len() {
+            let err = SignedEntry::from_canonical_bytes(&bytes[..n]).unwrap_err();
+            assert!(matches!(err, CodecError::Malformed { .. }), "{n}: {err:?}");
+            assert_mentions(&err, &["entry"]);
+        }
+    }
+}
+
+#[test]
+fn oversize_input_is_rejected_before_decoding() {
+    let bytes = vec![0u8; MAX_ENTRY_BYTES + 1];
+    let err = SignedEntry::from_canonical_bytes(&bytes).unwrap_err();
+    assert!(
+        matches!(err, CodecError::TooLarge { len, limit, .. } if len == MAX_ENTRY_BYTES + 1 && limit == MAX_ENTRY_BYTES),
+        "{err:?}"
+    );
+    assert_mentions(&err, &[&MAX_ENTRY_BYTES.to_string()]);
+
+    // A real, validly signed entry that is too big.
+    let c = Consortium::new();
+    let mut p = produce_body("GREEN-1", "600");
+    p.product.description = "ß".repeat(MAX_ENTRY_BYTES / 2);
+    let e = signed(c.chain_id(), &c.producer, 1, Body::Produce(p));
+    let bytes = e.canonical_bytes();
+    assert!(bytes.len() > MAX_ENTRY_BYTES);
+    assert!(matches!(
+        SignedEntry::from_canonical_bytes(&bytes),
+        Err(CodecError::TooLarge { .. })
+    ));
+    // Exactly at the limit is accepted.
+    let mut p = produce_body("GREEN-1", "600");
+    let base = signed(c.chain_id(), &c.producer, 1, Body::Produce(p.clone()))
+        .canonical_bytes()
+        .len();
+    p.product
+        .description
+        .push_str(&"x".repeat(MAX_ENTRY_BYTES - base));
+    let e = signed(c.chain_id(), &c.producer, 1, Body::Produce(p));
+    assert_eq!(e.canonical_bytes().len(), MAX_ENTRY_BYTES);
+    assert_eq!(
+        SignedEntry::from_canonical_bytes(&e.canonical_bytes()).unwrap(),
+        e
+    );
+}
+
+#[test]
+fn a_length_prefix_bomb_is_rejected() {
+    let e = &fixed_entries()[3];
+    let bytes = e.canonical_bytes();
+    // The reject reason is the last field: a u64 length then the text.
+    let reason = b"wet beans";
+    let at = bytes.len() - 8 /* no cosignatures */ - 64 - reason.len() - 8;
+    assert_eq!(&bytes[at + 8..at + 8 + reason.len()], reason);
+    let mut bomb = bytes.clone();
+    bomb[at..at + 8].copy_from_slice(&(u64::MAX / 2).to_be_bytes());
+    assert!(matches!(
+        SignedEntry::from_canonical_bytes(&bomb),
+        Err(CodecError::Malformed { .. })
+    ));
+}
+
+/// A value that decodes from a different spelling (`600.0` for `600`, a
+/// GTIN-13 for its GTIN-14 form) must be refused, or two byte strings (two
+/// entry ids) would carry one signed entry.
+#[test]
+fn non_canonical_spellings_are_rejected() {
+    let c = Consortium::new();
+    let e = signed(c.chain_id(), &c.producer, 1, produce("GREEN-1", "600"));
+    let bytes = e.canonical_bytes();
+
+    let respell = |from: &str, to: &str| -> Vec<u8> {
+        let mut pat = (from.len() as u64).to_be_bytes().to_vec();
+        pat.extend_from_slice(from.as_bytes());
+        let at = bytes
+            .windows(pat.len())
+            .position(|w| w == pat.as_slice())
+            .unwrap_or_else(|| panic!("{from} not found"));
+        let mut out = bytes[..at].to_vec();
+        out.extend_from_slice(&(to.len() as u64).to_be_bytes());
+        out.extend_from_slice(to.as_bytes());
+        out.extend_from_slice(&bytes[at + pat.len()..]);
+        out
+    };
+    for (from, to) in [("600", "600.0"), ("600", "0600"), ("KGM", "kgm")] {
+        let changed = respell(from, to);
+        let err = SignedEntry::from_canonical_bytes(&changed).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::NotCanonical { .. } | CodecError::Malformed { .. }
+            ),
+            "{from} -> {to}: {err:?}"
+        );
+    }
+    let err = SignedEntry::from_canonical_bytes(&respell("600", "600.000")).unwrap_err();
+    assert!(matches!(err, CodecError::NotCanonical { .. }), "{err:?}");
+    assert_mentions(&err, &["canonical"]);
+
+    let mut p = produce_body("GREEN-1", "600");
+    p.lot = LotId::batch(BRAND_GTIN.parse().unwrap(), "L1").unwrap();
+    let e = signed(c.chain_id(), &c.brand, 1, Body::Produce(p));
+    let bytes = e.canonical_bytes();
+    let canonical = format!("(01){BRAND_GTIN}(10)L1");
+    let mut pat = (canonical.len() as u64).to_be_bytes().to_vec();
+    pat.extend_from_slice(canonical.as_bytes());
+    let at = bytes
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .unwrap();
+    let other = format!("01/{BRAND_GTIN}/10/L1");
+    let mut changed = bytes[..at].to_vec();
+    changed.extend_from_slice(&(other.len() as u64).to_be_bytes());
+    changed.extend_from_slice(other.as_bytes());
+    changed.extend_from_slice(&bytes[at + pat.len()..]);
+    assert!(matches!(
+        SignedEntry::from_canonical_bytes(&changed),
+        Err(CodecError::NotCanonical { .. })
+    ));
+}
+
+#[test]
+fn json_of_fixed_entries_round_trips() {
+    for e in fixed_entries() {
+        let json = serde_json::to_string_pretty(&e).unwrap();
+        let back: SignedEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.id(), e.id());
+    }
+    // Unknown fields are refused, not ignored.
+    let e = &fixed_entries()[2];
+    let mut v: serde_json::Value = serde_json::to_value(e).unwrap();
+    v["entry"]["extra"] = serde_json::json!(1);
+    assert!(serde_json::from_value::<SignedEntry>(v).is_err());
+}
