@@ -288,38 +288,20 @@ pub struct PayArgs {
     /// The customs declaration file (its salted digest goes on the ledger).
     #[arg(long)]
     customs_declaration: Option<PathBuf>,
-    /// How it was paid.
-    #[arg(long, value_enum, default_value = "swift-transfer")]
-    method: Method,
-    /// Its state.
-    #[arg(long, value_enum, default_value = "settled")]
-    status: Status,
+    /// How it was paid: swift_transfer, sepa_transfer, letter_of_credit,
+    /// documentary_collection, open_account, other.
+    #[arg(long, value_parser = serde_name::<PaymentMethod>, default_value = "swift_transfer")]
+    method: PaymentMethod,
+    /// Its state: initiated or settled.
+    #[arg(long, value_parser = serde_name::<PaymentStatus>, default_value = "settled")]
+    status: PaymentStatus,
 }
 
-/// Payment methods on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Method {
-    /// SWIFT credit transfer.
-    SwiftTransfer,
-    /// SEPA credit transfer.
-    SepaTransfer,
-    /// Letter of credit.
-    LetterOfCredit,
-    /// Documentary collection.
-    DocumentaryCollection,
-    /// Open account.
-    OpenAccount,
-    /// Other.
-    Other,
-}
-
-/// Payment states on the command line.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum Status {
-    /// Instructed.
-    Initiated,
-    /// Settled.
-    Settled,
+/// Parses a snake_case name into a core enum through its serde form, so
+/// the command line accepts exactly the names the JSON uses.
+fn serde_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.replace('-', "_")))
+        .map_err(|e| e.to_string())
 }
 
 /// Parses a major-unit amount into minor units of `currency`.
@@ -577,18 +559,8 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
                 incoterm: a.incoterm,
                 shipments: a.shipments.clone(),
                 customs,
-                method: match a.method {
-                    Method::SwiftTransfer => PaymentMethod::SwiftTransfer,
-                    Method::SepaTransfer => PaymentMethod::SepaTransfer,
-                    Method::LetterOfCredit => PaymentMethod::LetterOfCredit,
-                    Method::DocumentaryCollection => PaymentMethod::DocumentaryCollection,
-                    Method::OpenAccount => PaymentMethod::OpenAccount,
-                    Method::Other => PaymentMethod::Other,
-                },
-                status: match a.status {
-                    Status::Initiated => PaymentStatus::Initiated,
-                    Status::Settled => PaymentStatus::Settled,
-                },
+                method: a.method,
+                status: a.status,
             }))
         }),
     }
