@@ -19,7 +19,8 @@ use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
 use waybill_core::state::View;
 use waybill_core::trail::{self, Policy};
 
-use crate::{keys, ledger_cmd, record, report, util};
+use crate::{ledger_cmd, record, report, util};
+use waybill_keys as keys;
 
 /// A GS1 key from its digits without the check digit.
 pub fn with_check_digit(body: &str) -> Result<String> {

@@ -15,7 +15,8 @@ use waybill_core::state::LotStatus;
 use waybill_core::trail::{self, Policy};
 use waybill_store::{DataDir, StoreError};
 
-use crate::{keys, report, util};
+use crate::{report, util};
+use waybill_keys as keys;
 
 /// The key that seals blocks of a local ledger (no consensus), kept in
 /// the ledger directory.

@@ -7,11 +7,12 @@
 #![forbid(unsafe_code)]
 
 mod demo;
-mod keys;
 mod ledger_cmd;
 mod record;
 mod report;
 mod util;
+
+use waybill_keys as keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

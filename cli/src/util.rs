@@ -11,7 +11,7 @@ use waybill_core::entry::SignedEntry;
 use waybill_core::genesis::Genesis;
 use zeroize::Zeroizing;
 
-use crate::keys::{self, KeyError};
+use waybill_keys::{self as keys, KeyError};
 
 /// Environment variable that supplies the key passphrase to scripts.
 pub const PASSPHRASE_ENV: &str = "WAYBILL_PASSPHRASE";
