@@ -78,9 +78,59 @@ pub struct CommitCertificate {
     pub signatures: Vec<CommitSignature>,
 }
 
-/// The bytes a validator signs to precommit `block_hash` at `height`/`round`.
-pub fn vote_bytes(chain_id: &ChainId, height: u64, round: u32, block_hash: &BlockHash) -> Vec<u8> {
-    codec::encode(&(chain_id, height, round, block_hash))
+/// A consensus vote's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VoteKind {
+    /// First round of voting.
+    Prevote,
+    /// Second round; a quorum of precommits for a block commits it.
+    Precommit,
+}
+
+/// The bytes a validator signs (under [`Domain::Vote`]) to vote at
+/// `height`/`round` for `value` (`None`: nil). The same bytes are signed by
+/// the consensus engine's signer and checked by offline certificate
+/// verification, so a commit certificate verifies with only the genesis.
+pub fn vote_bytes(
+    chain_id: &ChainId,
+    kind: VoteKind,
+    height: u64,
+    round: i64,
+    value: Option<&BlockHash>,
+    validator: &PublicKey,
+) -> Vec<u8> {
+    codec::encode(&(chain_id, kind, height, round, value, validator))
+}
+
+/// The bytes `validator` signs to precommit `block_hash`.
+pub fn precommit_bytes(
+    chain_id: &ChainId,
+    height: u64,
+    round: u32,
+    block_hash: &BlockHash,
+    validator: &PublicKey,
+) -> Vec<u8> {
+    vote_bytes(
+        chain_id,
+        VoteKind::Precommit,
+        height,
+        i64::from(round),
+        Some(block_hash),
+        validator,
+    )
+}
+
+/// The bytes a proposer signs (under [`Domain::Proposal`]) to propose
+/// `value` at `height`/`round` (`pol_round`: -1 when none).
+pub fn proposal_bytes(
+    chain_id: &ChainId,
+    height: u64,
+    round: i64,
+    pol_round: i64,
+    value: &BlockHash,
+    proposer: &PublicKey,
+) -> Vec<u8> {
+    codec::encode(&(chain_id, height, round, pol_round, value, proposer))
 }
 
 /// Why a block or header is not the next one.
@@ -291,7 +341,6 @@ impl CommitCertificate {
         if self.block_hash != hash {
             return Err(bad("the commit certificate is for a different block".into()));
         }
-        let bytes = vote_bytes(&header.chain_id, self.height, self.round, &self.block_hash);
         let mut power: u64 = 0;
         let mut prev: Option<&PublicKey> = None;
         for s in &self.signatures {
@@ -311,6 +360,13 @@ impl CommitCertificate {
                         s.validator.short()
                     ))
                 })?;
+            let bytes = precommit_bytes(
+                &header.chain_id,
+                self.height,
+                self.round,
+                &self.block_hash,
+                &s.validator,
+            );
             s.validator
                 .verify(Domain::Vote, &bytes, &s.signature)
                 .map_err(|_| {

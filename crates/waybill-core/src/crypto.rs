@@ -45,6 +45,12 @@ pub enum Domain {
     Bundle,
     /// A validator's consensus vote.
     Vote,
+    /// A consensus proposal.
+    Proposal,
+    /// A proposer's signature over a streamed block.
+    ProposalPart,
+    /// A validator's signed proof that it owns a network identity.
+    ValidatorProof,
     /// The chain id (hash of the genesis).
     Genesis,
 }
@@ -58,6 +64,9 @@ impl Domain {
             Domain::Header => b"waybill/v1/header\0",
             Domain::Bundle => b"waybill/v1/bundle\0",
             Domain::Vote => b"waybill/v1/vote\0",
+            Domain::Proposal => b"waybill/v1/proposal\0",
+            Domain::ProposalPart => b"waybill/v1/proposal-part\0",
+            Domain::ValidatorProof => b"waybill/v1/validator-proof\0",
             Domain::Genesis => b"waybill/v1/genesis\0",
         }
     }

@@ -375,10 +375,16 @@ fn block_and_vote_bytes() {
         sha256_hex(&b.canonical_bytes()),
         "eb99d467c5da54ec3bba4794f0a6745e56e6188a12744729955319410a054cf0"
     );
-    let vote = block::vote_bytes(&header.chain_id, header.height, 3, &header.hash());
+    let vote = block::precommit_bytes(
+        &header.chain_id,
+        header.height,
+        3,
+        &header.hash(),
+        &header.proposer,
+    );
     assert_eq!(
         sha256_hex(&vote),
-        "0db117c75055cc990e22b27f03c0a301a7c3de20922db0612895e2c81d6edbdf"
+        "3ab678b57d58e1bd2bf335880b7925be4a5a09709fe2e9e66d571a05171dd4ae"
     );
 }
 

@@ -574,7 +574,13 @@ fn a_non_validator_commit_signer_fails() {
     let header = t.items[0].header.clone();
     let outsider = s.c.outsider.clone();
     with_first_certificate(&mut t, |c| {
-        let bytes = block::vote_bytes(&header.chain_id, c.height, c.round, &c.block_hash);
+        let bytes = block::precommit_bytes(
+            &header.chain_id,
+            c.height,
+            c.round,
+            &c.block_hash,
+            &outsider.pk,
+        );
         c.signatures.push(CommitSignature {
             validator: outsider.pk,
             signature: crypto::sign(&outsider.key, Domain::Vote, &bytes),

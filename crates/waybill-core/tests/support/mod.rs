@@ -566,11 +566,12 @@ impl Chain {
 pub fn commit_certificate(c: &Consortium, header: &Header, signers: &[usize]) -> CommitCertificate {
     let round = 0;
     let hash = header.hash();
-    let bytes = block::vote_bytes(&header.chain_id, header.height, round, &hash);
     let mut signatures: Vec<CommitSignature> = signers
         .iter()
         .map(|&i| {
             let v = &c.validators[i].0;
+            let bytes =
+                block::precommit_bytes(&header.chain_id, header.height, round, &hash, &v.pk);
             CommitSignature {
                 validator: v.pk,
                 signature: crypto::sign(&v.key, Domain::Vote, &bytes),

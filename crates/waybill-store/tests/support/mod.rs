@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use waybill_core::block::{vote_bytes, CommitCertificate, CommitSignature, Header};
+use waybill_core::block::{precommit_bytes, CommitCertificate, CommitSignature, Header};
 use waybill_core::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
 use waybill_core::crypto::{self, Domain, PublicKey};
 use waybill_core::entry::{
@@ -888,7 +888,7 @@ pub fn certify(c: &Consortium, header: &Header) -> CommitCertificate {
 /// A commit certificate for `header` signed by `signer` as if a validator.
 pub fn certify_with(signer: &Party, header: &Header) -> CommitCertificate {
     let hash = header.hash();
-    let bytes = vote_bytes(&header.chain_id, header.height, 0, &hash);
+    let bytes = precommit_bytes(&header.chain_id, header.height, 0, &hash, &signer.pk);
     CommitCertificate {
         height: header.height,
         round: 0,
