@@ -1,16 +1,20 @@
 //! `waybill-node`: a Waybill ledger node.
 //!
-//! This release has the offline half: `check` re-verifies a stored chain.
-//! Running a consensus node (`init`, `run`) arrives with the consensus and
-//! network crates.
+//! `init` makes a data directory and a `node.toml`; `run` runs the node
+//! (consensus, entry gossip, HTTP API); `check` re-verifies a stored chain
+//! offline; `peer-id` prints the libp2p peer id of a key.
 
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use waybill_core::crypto;
+use waybill_node::{Config, Shared};
 
 /// A Waybill ledger node.
 #[derive(Parser, Debug)]
@@ -28,6 +32,39 @@ enum Cmd {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+    },
+    /// Create a node: its ledger directory (empty chain for the genesis)
+    /// and a node.toml with sensible defaults that you then edit (peers).
+    Init {
+        /// The data directory to create (must not exist or be empty).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The chain's genesis file.
+        #[arg(long, value_name = "FILE")]
+        genesis: PathBuf,
+        /// The node's key (a validator key, or a member key for a full node).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the configuration.
+        #[arg(long, value_name = "FILE", default_value = "node.toml")]
+        config: PathBuf,
+    },
+    /// Print the libp2p peer id of a public key (64 hex digits), as used in
+    /// `/p2p/<peer id>` of peer addresses.
+    PeerId {
+        /// The public key.
+        public_key: String,
+    },
+    /// Run the node from its configuration file (node.toml): open the
+    /// ledger, read the key (an encrypted key's passphrase comes from
+    /// WAYBILL_PASSPHRASE), join consensus and entry gossip, and serve the
+    /// HTTP API until Ctrl-C or SIGTERM.
+    ///
+    /// Log verbosity follows RUST_LOG (default `info`).
+    Run {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE", default_value = "node.toml")]
+        config: PathBuf,
     },
 }
 
@@ -61,5 +98,106 @@ fn run(cmd: Cmd) -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Run { config } => run_node(&config),
+        Cmd::PeerId { public_key } => {
+            let key: crypto::PublicKey = public_key.parse()?;
+            println!("{}", waybill_consensus::peer_id(&key)?);
+            Ok(())
+        }
+        Cmd::Init {
+            data_dir,
+            genesis,
+            key,
+            config,
+        } => {
+            if config.exists() {
+                bail!(
+                    "{} already exists; refusing to overwrite it",
+                    config.display()
+                );
+            }
+            let text = std::fs::read_to_string(&genesis)
+                .with_context(|| format!("cannot read {}", genesis.display()))?;
+            let g = waybill_core::genesis::Genesis::from_toml(&text)
+                .with_context(|| format!("genesis file {}", genesis.display()))?;
+            let abs =
+                |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            let ledger = waybill_store::create_dir(&data_dir, g)?;
+            let toml = format!(
+                "# waybill-node configuration. Peers: add the other nodes' addresses,\n\
+                 # each ending in /p2p/<peer id> (`waybill-node peer-id <public key>`).\n\
+                 data_dir = {:?}\ngenesis = {:?}\nkey = {:?}\n\n\
+                 [api]\nlisten = \"127.0.0.1:7070\"\n\n\
+                 [gossip]\nlisten = [\"/ip4/0.0.0.0/tcp/7171\"]\npeers = []\n\n\
+                 [consensus]\nlisten = \"/ip4/0.0.0.0/tcp/7272\"\npeers = []\n",
+                abs(&data_dir).display().to_string(),
+                abs(&genesis).display().to_string(),
+                abs(&key).display().to_string(),
+            );
+            std::fs::write(&config, toml)
+                .with_context(|| format!("cannot write {}", config.display()))?;
+            println!(
+                "created {} for chain {} and wrote {}",
+                data_dir.display(),
+                ledger.chain_id(),
+                config.display()
+            );
+            Ok(())
+        }
     }
+}
+
+fn run_node(path: &std::path::Path) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::load(path)?;
+    let genesis = config.load_genesis()?;
+    let key = config.load_key()?;
+    let me = crypto::public_key(&key);
+    let ledger = waybill_store::open_dir(&config.data_dir).with_context(|| {
+        format!(
+            "cannot open the ledger in {} (create it with `waybill ledger init --data-dir {} --genesis {}`)",
+            config.data_dir.display(),
+            config.data_dir.display(),
+            config.genesis.display()
+        )
+    })?;
+    if ledger.chain_id() != genesis.chain_id() {
+        bail!(
+            "the ledger in {} is chain {}, but the genesis {} is chain {}; point the config at the matching genesis",
+            config.data_dir.display(),
+            ledger.chain_id(),
+            config.genesis.display(),
+            genesis.chain_id()
+        );
+    }
+    let validator = genesis.validators.iter().find(|v| v.public_key == me);
+    match validator {
+        Some(v) => tracing::info!(key = %me, "this node is validator `{}`", v.name),
+        None => {
+            tracing::info!(key = %me, "this node's key is not a validator: running as a full node")
+        }
+    }
+    if !config.api.listen.ip().is_loopback() {
+        tracing::warn!(
+            "the HTTP API listens on {}, not on loopback: anyone who can reach it may submit entries",
+            config.api.listen
+        );
+    }
+    let timeouts = config.consensus.timeouts(&genesis);
+    tracing::info!(
+        chain = %genesis.chain_name,
+        height = ledger.height(),
+        ?timeouts,
+        "ledger opened"
+    );
+    let shared = Arc::new(Shared::new(ledger, config.mempool.into()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(waybill_node::node::run(config, genesis, key, shared))
 }

@@ -51,6 +51,8 @@ pub enum Domain {
     ProposalPart,
     /// A validator's signed proof that it owns a network identity.
     ValidatorProof,
+    /// A consensus vote extension.
+    VoteExtension,
     /// The chain id (hash of the genesis).
     Genesis,
 }
@@ -67,6 +69,7 @@ impl Domain {
             Domain::Proposal => b"waybill/v1/proposal\0",
             Domain::ProposalPart => b"waybill/v1/proposal-part\0",
             Domain::ValidatorProof => b"waybill/v1/validator-proof\0",
+            Domain::VoteExtension => b"waybill/v1/vote-extension\0",
             Domain::Genesis => b"waybill/v1/genesis\0",
         }
     }

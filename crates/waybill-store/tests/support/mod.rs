@@ -513,7 +513,7 @@ impl<'c> Workload<'c> {
         loop {
             self.counter += 1;
             let n = self.counter;
-            let id = if n % 3 == 0 {
+            let id = if n.is_multiple_of(3) {
                 LotId::batch(gtin(n), &format!("{}{n}", self.short_prefix()))
                     .expect("a valid batch id")
             } else {
@@ -529,7 +529,7 @@ impl<'c> Workload<'c> {
         loop {
             self.counter += 1;
             let n = self.counter;
-            let id = if n % 5 == 0 {
+            let id = if n.is_multiple_of(5) {
                 sscc_shipment(self.rng.next_u64())
             } else {
                 shipment(&format!("{}S{n}", self.prefix))

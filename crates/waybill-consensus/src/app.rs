@@ -1,0 +1,511 @@
+//! The application loop: answers every message of the consensus engine.
+//!
+//! Blocks are built from the node's mempool and checked entry by entry
+//! against the ledger state by the node (the [`App`] trait); this loop
+//! carries them through consensus: proposal parts out and in, decisions
+//! committed durably before they are acknowledged, decided blocks served
+//! to peers that sync.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
+use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate as MCert, Context as _, ExtendedCommitCertificate, ExtendedCommitSignature,
+    LinearTimeouts, Round, Validity, VoteExtensionPolicy,
+};
+use malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use tracing::{debug, error, info, warn};
+use waybill_core::block::{Block, CommitCertificate, CommitSignature};
+use waybill_core::crypto::{self, Domain, PublicKey};
+
+use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
+use crate::signing::{part_message, Signature, WaybillSigner};
+
+/// What the node provides to consensus. Implementations do their own
+/// locking; `commit` must be durable before it returns.
+pub trait App: Send + Sync + 'static {
+    /// The last committed height (0 before the first block).
+    fn committed_height(&self) -> u64;
+    /// Builds the next block on top of the tip from the mempool.
+    fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, String>;
+    /// Checks a block fully against the tip and the state. `live`: also
+    /// check its time against the local clock (not for synced blocks).
+    fn check_block(&self, block: &Block, live: bool) -> Result<(), String>;
+    /// Commits a decided block with its certificate, durably.
+    fn commit(&self, block: Block, certificate: CommitCertificate) -> Result<(), String>;
+    /// A committed block and its certificate, to serve to syncing peers.
+    fn committed(&self, height: u64) -> Result<Option<(Block, Option<CommitCertificate>)>, String>;
+}
+
+/// Per-node settings the loop needs.
+pub(crate) struct LoopConfig {
+    pub ctx: WaybillCtx,
+    pub signer: Option<WaybillSigner>,
+    pub validator_set: ValidatorSet,
+    pub timeouts: LinearTimeouts,
+    pub target_time: Option<Duration>,
+}
+
+/// Most proposal-part streams buffered at once (bounds memory under spam).
+const MAX_STREAMS: usize = 256;
+/// Most decided values served in one sync response.
+const MAX_SYNC_BATCH: u64 = 50;
+
+struct Loop<A: App> {
+    cfg: LoopConfig,
+    app: Arc<A>,
+    height: Height,
+    /// Block bodies seen for the current and future heights, by hash.
+    blocks: HashMap<BlockHash, Block>,
+    /// Values seen per (height, round), re-offered when a round starts.
+    seen: BTreeMap<(Height, Round), Vec<ProposedValue<WaybillCtx>>>,
+    /// What we proposed per (height, round): asked twice, we answer the same.
+    built: HashMap<(Height, Round), LocallyProposedValue<WaybillCtx>>,
+    /// The signed part of each value, for restreaming.
+    parts: HashMap<(Height, BlockHash), ProposalPart>,
+    /// Complete parts for future heights.
+    early: Vec<ProposalPart>,
+    /// Streams being reassembled, by (publisher, stream id).
+    streams: HashMap<(PeerId, StreamId), Vec<StreamMessage<ProposalPart>>>,
+    next_stream: u64,
+    /// Heights whose commit failed: restart them (and sync).
+    failed: Option<Height>,
+}
+
+impl<A: App> Loop<A> {
+    fn params(&self) -> HeightParams<WaybillCtx> {
+        HeightParams::new(
+            self.cfg.validator_set.clone(),
+            self.cfg.timeouts,
+            self.cfg.target_time,
+        )
+        .with_vote_extension_policy(VoteExtensionPolicy::Disabled)
+    }
+
+    fn stream(&mut self, part: ProposalPart) -> [StreamMessage<ProposalPart>; 2] {
+        self.next_stream = self.next_stream.wrapping_add(1);
+        let mut id = part.height.0.to_be_bytes().to_vec();
+        id.extend_from_slice(&self.next_stream.to_be_bytes());
+        let id = StreamId::new(Bytes::from(id));
+        [
+            StreamMessage::new(id.clone(), 0, StreamContent::Data(part)),
+            StreamMessage::new(id, 1, StreamContent::Fin),
+        ]
+    }
+
+    /// Reassembles a stream; the part once every message up to `Fin` is in.
+    fn reassemble(
+        &mut self,
+        publisher: PeerId,
+        msg: StreamMessage<ProposalPart>,
+    ) -> Option<ProposalPart> {
+        let key = (publisher, msg.stream_id.clone());
+        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
+            warn!("too many open proposal streams; dropping a part");
+            return None;
+        }
+        let buf = self.streams.entry(key.clone()).or_default();
+        if buf.len() >= 8 {
+            return None;
+        }
+        buf.push(msg);
+        let fin = buf.iter().find(|m| m.is_fin())?.sequence;
+        if (0..fin).any(|s| !buf.iter().any(|m| m.sequence == s)) {
+            return None;
+        }
+        let buf = self.streams.remove(&key)?;
+        buf.into_iter().find_map(|m| m.content.into_data())
+    }
+
+    /// Checks a complete part: proposer for the round, its signature, the
+    /// block's header, and every rule (through the node). An invalid block
+    /// still yields a value, marked invalid, so consensus votes nil.
+    fn validate(&mut self, p: &ProposalPart) -> Option<ProposedValue<WaybillCtx>> {
+        let expected = self
+            .cfg
+            .ctx
+            .select_proposer(&self.cfg.validator_set, p.height, p.round)
+            .address;
+        if expected != p.proposer {
+            warn!(height = %p.height, round = %p.round, "proposal part from {} who is not the proposer", p.proposer);
+            return None;
+        }
+        let block = match Block::from_canonical_bytes(&p.block) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(height = %p.height, "undecodable proposed block: {e}");
+                return None;
+            }
+        };
+        let hash = BlockHash(block.header.hash());
+        let msg = part_message(
+            &self.cfg.ctx.chain_id,
+            p.height.0,
+            p.round,
+            p.pol_round,
+            &p.proposer,
+            &hash,
+        );
+        if p.proposer
+            .0
+            .verify(
+                Domain::ProposalPart,
+                &msg,
+                &crypto::Signature(p.signature.0),
+            )
+            .is_err()
+        {
+            warn!(height = %p.height, "proposal part with a bad signature from {}", p.proposer);
+            return None;
+        }
+        let header_ok = block.header.height == p.height.0 && block.header.proposer == p.proposer.0;
+        // A re-proposed (locked) value may be older than the clock skew allows.
+        let live = p.pol_round == Round::Nil;
+        let verdict = if header_ok {
+            tokio::task::block_in_place(|| self.app.check_block(&block, live))
+        } else {
+            Err("the block's header does not match the proposal".into())
+        };
+        let validity = match &verdict {
+            Ok(()) => Validity::Valid,
+            Err(e) => {
+                warn!(height = %p.height, round = %p.round, "voting nil on block {hash}: {e}");
+                Validity::Invalid
+            }
+        };
+        self.blocks.insert(hash, block);
+        self.parts.insert((p.height, hash), p.clone());
+        let pv = ProposedValue {
+            height: p.height,
+            round: p.round,
+            valid_round: p.pol_round,
+            proposer: p.proposer,
+            value: hash,
+            validity,
+        };
+        self.seen
+            .entry((p.height, p.round))
+            .or_default()
+            .push(pv.clone());
+        Some(pv)
+    }
+
+    fn prune(&mut self, decided: Height) {
+        self.seen.retain(|(h, _), _| *h > decided);
+        self.built.retain(|(h, _), _| *h > decided);
+        self.parts.retain(|(h, _), _| *h > decided);
+        let keep: Vec<BlockHash> = self.parts.keys().map(|(_, v)| *v).collect();
+        self.blocks.retain(|k, _| keep.contains(k));
+        self.early.retain(|p| p.height > decided);
+    }
+}
+
+/// Converts the engine's certificate into the ledger's.
+pub fn to_ledger_certificate(c: &MCert<WaybillCtx>) -> CommitCertificate {
+    let mut signatures: Vec<CommitSignature> = c
+        .commit_signatures
+        .iter()
+        .map(|s| CommitSignature {
+            validator: s.address.0,
+            signature: crypto::Signature(s.signature.0),
+        })
+        .collect();
+    signatures.sort_by_key(|s| s.validator);
+    signatures.dedup_by_key(|s| s.validator);
+    CommitCertificate {
+        height: c.height.0,
+        round: c.round.as_u32().unwrap_or(0),
+        block_hash: c.value_id.0,
+        signatures,
+    }
+}
+
+/// Converts a stored certificate back for serving sync.
+pub fn to_engine_certificate(c: &CommitCertificate) -> ExtendedCommitCertificate<WaybillCtx> {
+    ExtendedCommitCertificate {
+        height: Height(c.height),
+        round: Round::new(c.round),
+        value_id: BlockHash(c.block_hash),
+        commit_signatures: c
+            .signatures
+            .iter()
+            .map(|s| {
+                ExtendedCommitSignature::new(Address(s.validator), Signature(s.signature.0), None)
+            })
+            .collect(),
+    }
+}
+
+/// Runs until the engine's channel closes.
+pub(crate) async fn run<A: App>(
+    cfg: LoopConfig,
+    app: Arc<A>,
+    mut channels: Channels<WaybillCtx>,
+) -> eyre::Result<()> {
+    let mut s = Loop {
+        cfg,
+        app,
+        height: Height(1),
+        blocks: HashMap::new(),
+        seen: BTreeMap::new(),
+        built: HashMap::new(),
+        parts: HashMap::new(),
+        early: Vec::new(),
+        streams: HashMap::new(),
+        next_stream: 0,
+        failed: None,
+    };
+    while let Some(msg) = channels.consensus.recv().await {
+        match msg {
+            AppMsg::ConsensusReady { reply } => {
+                s.height = Height(s.app.committed_height().saturating_add(1));
+                info!(height = %s.height, "consensus ready");
+                let _ = reply.send((s.height, s.params()));
+            }
+            AppMsg::StartedRound {
+                height,
+                round,
+                proposer,
+                role,
+                reply_value,
+            } => {
+                debug!(%height, %round, %proposer, ?role, "round started");
+                s.height = height;
+                for p in std::mem::take(&mut s.early) {
+                    if p.height == height {
+                        let _ = s.validate(&p);
+                    } else if p.height > height {
+                        s.early.push(p);
+                    }
+                }
+                let seen = s.seen.get(&(height, round)).cloned().unwrap_or_default();
+                let _ = reply_value.send(seen);
+            }
+            AppMsg::GetValue {
+                height,
+                round,
+                reply,
+                ..
+            } => {
+                let Some(me) = s.cfg.signer.as_ref().map(|x| x.address()) else {
+                    error!("asked to propose, but this node has no validator key");
+                    continue;
+                };
+                if let Some(v) = s.built.get(&(height, round)).cloned() {
+                    let part = s.parts.get(&(height, v.value)).cloned();
+                    let _ = reply.send(v);
+                    if let Some(part) = part {
+                        for m in s.stream(part) {
+                            channels
+                                .network
+                                .send(NetworkMsg::PublishProposalPart(m))
+                                .await?;
+                        }
+                    }
+                    continue;
+                }
+                let app = s.app.clone();
+                let block = match tokio::task::block_in_place(|| app.build_block(height.0, me.0)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        error!(%height, "cannot build a block: {e}");
+                        continue;
+                    }
+                };
+                let hash = BlockHash(block.header.hash());
+                let pol_round = Round::Nil;
+                let msg = part_message(&s.cfg.ctx.chain_id, height.0, round, pol_round, &me, &hash);
+                let Some(signature) = s
+                    .cfg
+                    .signer
+                    .as_ref()
+                    .map(|x| x.sign_in(Domain::ProposalPart, &msg))
+                else {
+                    continue;
+                };
+                let part = ProposalPart {
+                    height,
+                    round,
+                    pol_round,
+                    proposer: me,
+                    block: Bytes::from(block.canonical_bytes()),
+                    signature,
+                };
+                debug!(%height, %round, entries = block.entries.len(), "proposing block {hash}");
+                s.blocks.insert(hash, block);
+                s.parts.insert((height, hash), part.clone());
+                let v = LocallyProposedValue::new(height, round, hash);
+                s.built.insert((height, round), v.clone());
+                let _ = reply.send(v);
+                for m in s.stream(part) {
+                    channels
+                        .network
+                        .send(NetworkMsg::PublishProposalPart(m))
+                        .await?;
+                }
+            }
+            AppMsg::ExtendVote { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            AppMsg::VerifyVoteExtensions {
+                extensions, reply, ..
+            } => {
+                // Extensions are disabled: any that arrive are refused.
+                let verdicts = extensions
+                    .into_iter()
+                    .map(|(addr, _)| {
+                        (
+                            addr,
+                            Err(malachitebft_app_channel::app::consensus::VoteExtensionError::InvalidVoteExtension),
+                        )
+                    })
+                    .collect();
+                let _ = reply.send(verdicts);
+            }
+            AppMsg::RestreamProposal {
+                height, value_id, ..
+            } => {
+                if let Some(part) = s.parts.get(&(height, value_id)).cloned() {
+                    for m in s.stream(part) {
+                        channels
+                            .network
+                            .send(NetworkMsg::PublishProposalPart(m))
+                            .await?;
+                    }
+                }
+            }
+            AppMsg::GetHistoryMinHeight { reply } => {
+                let min = if s.app.committed_height() > 0 {
+                    Height(1)
+                } else {
+                    Height(0)
+                };
+                let _ = reply.send(min);
+            }
+            AppMsg::ReceivedProposalPart {
+                from,
+                published_by,
+                part,
+                reply,
+            } => {
+                let mut out = None;
+                if let Some(p) = s.reassemble(published_by.unwrap_or(from), part) {
+                    if p.height > s.height {
+                        if s.early.len() < MAX_STREAMS {
+                            s.early.push(p);
+                        }
+                    } else if p.height == s.height {
+                        out = s.validate(&p);
+                    }
+                }
+                let _ = reply.send(out);
+            }
+            AppMsg::Decided {
+                certificate, reply, ..
+            } => {
+                let height = certificate.height;
+                match s.blocks.get(&certificate.value_id).cloned() {
+                    Some(block) => {
+                        let cert = to_ledger_certificate(&certificate);
+                        let app = s.app.clone();
+                        match tokio::task::block_in_place(|| app.commit(block, cert)) {
+                            Ok(()) => info!(%height, block = %certificate.value_id, "committed"),
+                            Err(e) => {
+                                error!(%height, "cannot commit the decided block: {e}");
+                                s.failed = Some(height);
+                            }
+                        }
+                    }
+                    None => {
+                        warn!(%height, "decided block {} is not here; will sync it", certificate.value_id);
+                        s.failed = Some(height);
+                    }
+                }
+                let _ = reply.send(());
+            }
+            AppMsg::Finalized {
+                certificate,
+                evidence,
+                reply,
+                ..
+            } => {
+                let height = certificate.height;
+                if !evidence.is_empty() {
+                    warn!(%height, "misbehaviour evidence: {:?}", evidence);
+                }
+                if s.failed.take() == Some(height) || s.app.committed_height() < height.0 {
+                    let _ = reply.send(Next::Restart(height, s.params()));
+                    continue;
+                }
+                s.prune(height);
+                s.height = Height(height.0.saturating_add(1));
+                let _ = reply.send(Next::Start(s.height, s.params()));
+            }
+            AppMsg::GetDecidedValues { range, reply } => {
+                let tip = s.app.committed_height();
+                let start = range.start().0.max(1);
+                let end = range
+                    .end()
+                    .0
+                    .min(tip)
+                    .min(start.saturating_add(MAX_SYNC_BATCH - 1));
+                let mut out = Vec::new();
+                for h in start..=end {
+                    match s.app.committed(h) {
+                        Ok(Some((block, Some(cert)))) => out.push(RawDecidedValue::new(
+                            Bytes::from(block.canonical_bytes()),
+                            to_engine_certificate(&cert),
+                        )),
+                        Ok(_) => break,
+                        Err(e) => {
+                            error!(height = h, "cannot read a committed block for a peer: {e}");
+                            break;
+                        }
+                    }
+                }
+                let _ = reply.send(out);
+            }
+            AppMsg::ProcessSyncedValue {
+                height,
+                round,
+                proposer,
+                value_bytes,
+                reply,
+            } => {
+                let block = match Block::from_canonical_bytes(&value_bytes) {
+                    Ok(b) if b.header.height == height.0 => b,
+                    _ => {
+                        let _ = reply.send(SyncedValueOutcome::PeerFault);
+                        continue;
+                    }
+                };
+                let hash = BlockHash(block.header.hash());
+                let app = s.app.clone();
+                let validity = match tokio::task::block_in_place(|| app.check_block(&block, false))
+                {
+                    Ok(()) => Validity::Valid,
+                    Err(e) => {
+                        warn!(%height, "synced block {hash} is invalid: {e}");
+                        Validity::Invalid
+                    }
+                };
+                s.blocks.insert(hash, block);
+                let _ = reply.send(SyncedValueOutcome::Verdict(ProposedValue {
+                    height,
+                    round,
+                    valid_round: Round::Nil,
+                    proposer,
+                    value: hash,
+                    validity,
+                }));
+            }
+        }
+    }
+    Err(eyre::eyre!("the consensus engine stopped"))
+}

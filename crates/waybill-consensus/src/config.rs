@@ -1,0 +1,65 @@
+//! The engine's configuration, built in code from the node's settings.
+
+use std::time::Duration;
+
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, NodeConfig, P2pConfig, PubSubProtocol, ValuePayload, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::net::Multiaddr;
+
+/// What the engine reads.
+#[derive(Clone, Debug)]
+pub(crate) struct EngineConfig {
+    pub moniker: String,
+    pub consensus: ConsensusConfig,
+    pub value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+impl EngineConfig {
+    /// A permissioned setup: only the configured peers (each pinned by
+    /// `/p2p/<peer id>`) may connect; values travel as proposal parts;
+    /// lagging nodes sync decided blocks.
+    pub fn new(moniker: &str, listen: Multiaddr, peers: Vec<Multiaddr>) -> Self {
+        let consensus = ConsensusConfig {
+            enabled: true,
+            value_payload: ValuePayload::ProposalAndParts,
+            p2p: P2pConfig {
+                listen_addr: listen,
+                persistent_peers: peers,
+                persistent_peers_only: true,
+                protocol: PubSubProtocol::default(),
+                ..P2pConfig::default()
+            },
+            ..ConsensusConfig::default()
+        };
+        let value_sync = ValueSyncConfig {
+            enabled: true,
+            status_update_interval: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(5),
+            ..ValueSyncConfig::default()
+        };
+        EngineConfig {
+            moniker: moniker.to_string(),
+            consensus,
+            value_sync,
+        }
+    }
+}

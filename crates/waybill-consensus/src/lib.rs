@@ -1,0 +1,212 @@
+//! Waybill's BFT consensus on Malachite (Tendermint).
+//!
+//! [`start`] runs the Malachite engine with Waybill's context (validators
+//! from genesis, the block hash as the value, ed25519 votes whose bytes are
+//! defined in `waybill-core`) and an application loop that asks the node
+//! (through [`App`]) to build, check and commit blocks. A decided block is
+//! committed with its commit certificate before consensus moves on, so
+//! every stored block carries proof of finality that verifies offline.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod app;
+mod codec;
+mod config;
+mod ctx;
+mod signing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::LinearTimeouts;
+use malachitebft_app_channel::app::types::Keypair;
+use malachitebft_app_channel::{
+    start_engine, ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, RequestContext,
+    Signer, SyncContext, WalContext,
+};
+use waybill_core::crypto::{self, PublicKey};
+use waybill_core::genesis::Genesis;
+
+pub use app::{to_engine_certificate, to_ledger_certificate, App};
+pub use malachitebft_app_channel::app::net::{Multiaddr, PeerId};
+
+use crate::codec::WaybillCodec;
+use crate::config::EngineConfig;
+use crate::ctx::{Address, Validator, ValidatorSet, WaybillCtx};
+use crate::signing::{VerifyKey, WaybillSigner, WaybillVerifier};
+
+/// Failures to start consensus.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsensusError {
+    /// A genesis validator key is not a valid key.
+    #[error("validator `{0}` in genesis has an invalid key")]
+    BadValidatorKey(String),
+    /// The engine did not start.
+    #[error("the consensus engine failed to start: {0}")]
+    Engine(String),
+}
+
+/// How to run consensus on this node.
+#[derive(Clone)]
+pub struct ConsensusConfig {
+    /// The chain.
+    pub genesis: Genesis,
+    /// This node's key: its network identity, and its signing key if it is
+    /// a validator in genesis (otherwise the node follows as a full node).
+    pub key: SigningKey,
+    /// Where the consensus network listens (`/ip4/…/tcp/…`).
+    pub listen: Multiaddr,
+    /// Peers, each with `/p2p/<peer id>` (see [`peer_id`]).
+    pub peers: Vec<Multiaddr>,
+    /// Directory for the write-ahead log.
+    pub wal_dir: PathBuf,
+    /// Propose / prevote / precommit timeouts.
+    pub timeouts: (Duration, Duration, Duration),
+    /// Minimum time between blocks (none: as fast as consensus goes).
+    pub block_interval: Option<Duration>,
+    /// A name for logs.
+    pub moniker: String,
+}
+
+/// A running consensus engine and its application loop.
+pub struct Consensus {
+    engine: EngineHandle,
+    app_task: tokio::task::JoinHandle<eyre::Result<()>>,
+    /// Whether this node votes.
+    pub is_validator: bool,
+}
+
+impl Consensus {
+    /// Stops the engine and the loop. Safe at any point: the engine syncs
+    /// its WAL before every signed message, and a committed block was
+    /// flushed before it was acknowledged.
+    pub async fn shutdown(self) {
+        let _ = self
+            .engine
+            .actor
+            .kill_and_wait(Some(Duration::from_secs(5)))
+            .await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.engine.handle).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.app_task).await;
+    }
+
+    /// Waits until the loop ends (it only ends when the engine stops).
+    pub async fn stopped(&mut self) -> String {
+        match (&mut self.app_task).await {
+            Ok(Ok(())) => "the consensus loop ended".into(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("the consensus loop failed: {e}"),
+        }
+    }
+}
+
+/// The libp2p peer id (base58, as in `/p2p/<id>`) of a node key: a node's
+/// network identity is its node key, so peer ids follow from genesis.
+pub fn peer_id(key: &PublicKey) -> Result<String, ConsensusError> {
+    let ed = libp2p_identity::ed25519::PublicKey::try_from_bytes(&key.0)
+        .map_err(|_| ConsensusError::BadValidatorKey(key.short()))?;
+    Ok(libp2p_identity::PublicKey::from(ed)
+        .to_peer_id()
+        .to_base58())
+}
+
+fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
+    genesis
+        .validators
+        .iter()
+        .map(|v| {
+            let vk = v
+                .public_key
+                .verifying_key()
+                .map_err(|_| ConsensusError::BadValidatorKey(v.name.clone()))?;
+            Ok(Validator {
+                address: Address(v.public_key),
+                public_key: VerifyKey(vk),
+                voting_power: v.power,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(ValidatorSet::new)
+}
+
+/// Starts the engine and the application loop.
+pub async fn start<A: App>(cfg: ConsensusConfig, app: Arc<A>) -> Result<Consensus, ConsensusError> {
+    let chain_id = cfg.genesis.chain_id();
+    let ctx = WaybillCtx { chain_id };
+    let vset = validator_set(&cfg.genesis)?;
+    let me = crypto::public_key(&cfg.key);
+    let is_validator = cfg.genesis.validators.iter().any(|v| v.public_key == me);
+    let engine_cfg = EngineConfig::new(&cfg.moniker, cfg.listen.clone(), cfg.peers.clone());
+    let keypair = Keypair::ed25519_from_bytes(cfg.key.to_bytes())
+        .map_err(|e| ConsensusError::Engine(e.to_string()))?;
+    let peer = keypair.public().to_peer_id();
+    let verifier = WaybillVerifier { chain_id };
+    let (identity, consensus_ctx, signer) = if is_validator {
+        let signer = WaybillSigner::new(cfg.key.clone(), chain_id);
+        let proof = signer
+            .sign_validator_proof(me.0.to_vec(), peer.to_bytes())
+            .await
+            .map_err(|e| ConsensusError::Engine(e.to_string()))?;
+        let proof_bytes = WaybillCodec
+            .encode(&proof)
+            .map_err(|e| ConsensusError::Engine(e.to_string()))?;
+        let identity = NetworkIdentity::new_validator(
+            cfg.moniker.clone(),
+            keypair,
+            signer.address().to_string(),
+            proof_bytes,
+        );
+        let cc = ConsensusContext::new_validator(
+            signer.address(),
+            Box::new(verifier),
+            Box::new(WaybillSigner::new(cfg.key.clone(), chain_id)),
+        );
+        (identity, cc, Some(signer))
+    } else {
+        let identity = NetworkIdentity::new(cfg.moniker.clone(), keypair, None);
+        let cc = ConsensusContext::new_full_node(Address(me), Box::new(verifier));
+        (identity, cc, None)
+    };
+    let (channels, engine) = start_engine(
+        ctx.clone(),
+        engine_cfg,
+        WalContext::new(
+            cfg.wal_dir
+                .join(format!("consensus-v{}.wal", codec::WAL_FORMAT)),
+            WaybillCodec,
+        ),
+        NetworkContext::new(identity, WaybillCodec),
+        consensus_ctx,
+        SyncContext::new(WaybillCodec),
+        RequestContext::new(100),
+    )
+    .await
+    .map_err(|e| ConsensusError::Engine(e.to_string()))?;
+    let (propose, prevote, precommit) = cfg.timeouts;
+    let timeouts = LinearTimeouts {
+        propose,
+        prevote,
+        precommit,
+        ..LinearTimeouts::default()
+    };
+    let loop_cfg = app::LoopConfig {
+        ctx,
+        signer,
+        validator_set: vset,
+        timeouts,
+        target_time: cfg.block_interval,
+    };
+    let app_task = tokio::spawn(app::run(loop_cfg, app, channels));
+    Ok(Consensus {
+        engine,
+        app_task,
+        is_validator,
+    })
+}

@@ -1,0 +1,603 @@
+//! The task that owns the swarm.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::allow_block_list::{self, AllowedPeers};
+use libp2p::core::transport::ListenerId;
+use libp2p::core::upgrade;
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{
+    self, IdentTopic, IdentityTransform, MessageAcceptance, MessageAuthenticity, MessageId,
+    PeerScoreParams, PeerScoreThresholds, PublishError, TopicScoreParams, ValidationMode,
+    WhitelistSubscriptionFilter,
+};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{connection_limits, identify, identity, noise, tcp, yamux, Multiaddr, PeerId};
+use libp2p::{Swarm, Transport};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use waybill_core::crypto::Hash32;
+use waybill_core::entry::SignedEntry;
+
+use crate::redial::Slot;
+use crate::{topic_name, validate, NetError, FRAME_OVERHEAD};
+
+/// Identify's protocol version: peers that speak another are logged.
+const PROTOCOL_VERSION: &str = "/waybill/net/1.0.0";
+/// TCP connect plus noise and yamux negotiation must finish within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connections are kept while idle (peers out of the gossip mesh still
+/// receive flood-published entries); a dead one is replaced by a re-dial.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How often the re-dial schedule is checked.
+const REDIAL_TICK: Duration = Duration::from_millis(500);
+/// Connection handshakes in progress at once, each way.
+const MAX_PENDING: u32 = 64;
+/// Connections per peer: two allows a simultaneous dial from both sides.
+const MAX_PER_PEER: u32 = 2;
+
+/// Weight of an invalid message in a peer's score. The penalty is the
+/// square of the (decaying) count times this: one invalid message costs
+/// -10 (out of the gossip mesh), two -40, three -90, below the graylist
+/// threshold of -80, where everything from the peer is ignored until the
+/// count decays below 2.83 (about 12 s after three; longer after more).
+const INVALID_MESSAGE_WEIGHT: f64 = -10.0;
+/// Per-second decay of the invalid-message count (half-life about 138 s).
+const INVALID_MESSAGE_DECAY: f64 = 0.995;
+
+/// A request from a handle.
+pub(crate) enum Command {
+    Publish {
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    TopicPeers {
+        reply: oneshot::Sender<usize>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+type Gossipsub = gossipsub::Behaviour<IdentityTransform, WhitelistSubscriptionFilter>;
+
+/// The composed behaviour. The allow list comes first: it refuses a
+/// connection to or from any other peer as soon as noise has named it.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    allowed: allow_block_list::Behaviour<AllowedPeers>,
+    limits: connection_limits::Behaviour,
+    gossipsub: Gossipsub,
+    identify: identify::Behaviour,
+}
+
+/// What the event loop is made from.
+pub(crate) struct Setup {
+    pub(crate) keypair: identity::Keypair,
+    pub(crate) allowed: HashSet<PeerId>,
+    pub(crate) peers: Vec<Multiaddr>,
+    pub(crate) chain_id: Hash32,
+    pub(crate) max_entry_bytes: usize,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) entries: mpsc::Sender<SignedEntry>,
+    pub(crate) connected: Arc<AtomicUsize>,
+    pub(crate) dropped: Arc<AtomicU64>,
+}
+
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    topic: IdentTopic,
+    allowed: HashSet<PeerId>,
+    chain_id: Hash32,
+    max_entry_bytes: usize,
+    slots: Vec<Slot>,
+    commands: mpsc::Receiver<Command>,
+    entries: mpsc::Sender<SignedEntry>,
+    connected: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// An error with its sources, for logs (libp2p's outer messages alone,
+/// such as "Dial error", say little).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn config_error(what: &str, e: impl std::fmt::Display) -> NetError {
+    NetError::Config(format!("{what}: {e}"))
+}
+
+fn gossipsub_behaviour(
+    keypair: &identity::Keypair,
+    topic: &IdentTopic,
+    max_entry_bytes: usize,
+) -> Result<Gossipsub, NetError> {
+    let config = gossipsub::ConfigBuilder::default()
+        // Hold every message until the application has judged it.
+        .validate_messages()
+        // Every message is signed by its publisher's (genesis) key.
+        .validation_mode(ValidationMode::Strict)
+        // One id per byte string, whoever publishes it: an entry submitted
+        // at two nodes spreads once.
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(Hash32::digest(&m.data).0))
+        .max_transmit_size(max_entry_bytes.saturating_add(FRAME_OVERHEAD))
+        .heartbeat_interval(Duration::from_secs(1))
+        .build()
+        .map_err(|e| config_error("gossipsub", e))?;
+    let filter = WhitelistSubscriptionFilter(std::iter::once(topic.hash()).collect());
+    let mut gossipsub = Gossipsub::new_with_subscription_filter(
+        MessageAuthenticity::Signed(keypair.clone()),
+        config,
+        filter,
+    )
+    .map_err(|e| config_error("gossipsub", e))?;
+
+    // Score only what matters in a small permissioned network: invalid
+    // messages. The default delivery-rate penalties would punish honest
+    // peers on a quiet chain; colocation penalties would punish members
+    // behind one NAT.
+    let topic_score = TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: INVALID_MESSAGE_WEIGHT,
+        invalid_message_deliveries_decay: INVALID_MESSAGE_DECAY,
+        ..TopicScoreParams::default()
+    };
+    let params = PeerScoreParams {
+        topics: HashMap::from([(topic.hash(), topic_score)]),
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    };
+    gossipsub
+        .with_peer_score(params, PeerScoreThresholds::default())
+        .map_err(|e| config_error("gossipsub peer score", e))?;
+    gossipsub
+        .subscribe(topic)
+        .map_err(|e| config_error("gossipsub subscription", e))?;
+    Ok(gossipsub)
+}
+
+impl EventLoop {
+    pub(crate) fn new(setup: Setup) -> Result<Self, NetError> {
+        let Setup {
+            keypair,
+            allowed,
+            peers,
+            chain_id,
+            max_entry_bytes,
+            commands,
+            entries,
+            connected,
+            dropped,
+        } = setup;
+        let local = keypair.public().to_peer_id();
+        let topic = IdentTopic::new(topic_name(&chain_id));
+
+        let noise = noise::Config::new(&keypair).map_err(|e| config_error("noise", e))?;
+        let transport = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            .upgrade(upgrade::Version::V1)
+            .authenticate(noise)
+            .multiplex(yamux::Config::default())
+            .timeout(HANDSHAKE_TIMEOUT)
+            .boxed();
+
+        let mut allow = allow_block_list::Behaviour::<AllowedPeers>::default();
+        for peer in &allowed {
+            allow.allow_peer(*peer);
+        }
+        let most = u32::try_from(allowed.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(MAX_PER_PEER);
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_pending_incoming(Some(MAX_PENDING))
+            .with_max_pending_outgoing(Some(MAX_PENDING))
+            .with_max_established(Some(most.max(1)))
+            .with_max_established_per_peer(Some(MAX_PER_PEER));
+        let behaviour = Behaviour {
+            allowed: allow,
+            limits: connection_limits::Behaviour::new(limits),
+            gossipsub: gossipsub_behaviour(&keypair, &topic, max_entry_bytes)?,
+            identify: identify::Behaviour::new(identify::Config::new(
+                PROTOCOL_VERSION.into(),
+                keypair.public(),
+            )),
+        };
+        let swarm = Swarm::new(
+            transport,
+            behaviour,
+            local,
+            libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(IDLE_TIMEOUT),
+        );
+
+        let now = Instant::now();
+        let slots = peers
+            .into_iter()
+            .map(|addr| Slot::new(addr, now))
+            .collect::<Vec<_>>();
+        for slot in &slots {
+            if let Some(peer) = slot.peer {
+                if !allowed.contains(&peer) {
+                    tracing::warn!(addr = %slot.addr, %peer, "configured peer is not an allowed key; dials to it will be refused");
+                }
+            }
+        }
+        Ok(EventLoop {
+            swarm,
+            topic,
+            allowed,
+            chain_id,
+            max_entry_bytes,
+            slots,
+            commands,
+            entries,
+            connected,
+            dropped,
+        })
+    }
+
+    /// Binds every listen address and waits until each has reported an
+    /// address, handling any other event meanwhile.
+    pub(crate) async fn listen(
+        &mut self,
+        addrs: Vec<Multiaddr>,
+        timeout: Duration,
+    ) -> Result<(), NetError> {
+        let mut pending: HashMap<ListenerId, Multiaddr> = HashMap::new();
+        for addr in addrs {
+            let id = self
+                .swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            pending.insert(id, addr);
+        }
+        let deadline = Instant::now() + timeout;
+        while !pending.is_empty() {
+            let Ok(event) = tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await
+            else {
+                let addr = pending.into_values().next();
+                return Err(NetError::Listen {
+                    addr: addr.unwrap_or_else(Multiaddr::empty),
+                    reason: format!("not bound within {} s", timeout.as_secs()),
+                });
+            };
+            match event {
+                SwarmEvent::NewListenAddr {
+                    listener_id,
+                    address,
+                } => {
+                    tracing::info!(%address, "entry network listening");
+                    pending.remove(&listener_id);
+                }
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } if pending.contains_key(&listener_id) => {
+                    let addr = pending
+                        .remove(&listener_id)
+                        .unwrap_or_else(Multiaddr::empty);
+                    let reason = match reason {
+                        Ok(()) => "listener closed".to_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    return Err(NetError::Listen { addr, reason });
+                }
+                SwarmEvent::ListenerError { listener_id, error }
+                    if pending.contains_key(&listener_id) =>
+                {
+                    let addr = pending
+                        .remove(&listener_id)
+                        .unwrap_or_else(Multiaddr::empty);
+                    return Err(NetError::Listen {
+                        addr,
+                        reason: error.to_string(),
+                    });
+                }
+                other => self.on_swarm_event(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs until shutdown or until every handle is gone.
+    pub(crate) async fn run(mut self) {
+        let mut redial = tokio::time::interval(REDIAL_TICK);
+        redial.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut ack = None;
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        ack = Some(reply);
+                        break;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = redial.tick() => self.redial(),
+            }
+        }
+        let EventLoop { swarm, .. } = self;
+        // Dropping the swarm closes every connection and listener.
+        drop(swarm);
+        self.connected.store(0, Ordering::Relaxed);
+        tracing::info!("entry network stopped");
+        if let Some(reply) = ack {
+            let _ = reply.send(());
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { bytes, reply } => {
+                let _ = reply.send(self.publish(bytes));
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::TopicPeers { reply } => {
+                let hash = self.topic.hash();
+                let count = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count();
+                let _ = reply.send(count);
+            }
+            // Handled by `run`.
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn publish(&mut self, bytes: Vec<u8>) -> Result<(), NetError> {
+        let len = bytes.len();
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
+            Ok(id) => {
+                tracing::debug!(message = %id, len, "entry published");
+                Ok(())
+            }
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                tracing::debug!(
+                    len,
+                    "no peer subscribed to the entry topic yet; entry not gossiped"
+                );
+                Ok(())
+            }
+            Err(PublishError::Duplicate) => {
+                tracing::debug!(len, "entry already gossiped");
+                Ok(())
+            }
+            Err(PublishError::MessageTooLarge) => Err(NetError::TooLarge {
+                len,
+                limit: self.max_entry_bytes,
+            }),
+            Err(e) => Err(NetError::Publish(e.to_string())),
+        }
+    }
+
+    /// Dials every configured peer whose turn has come.
+    fn redial(&mut self) {
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if !slot.due(now) {
+                continue;
+            }
+            let opts = match slot.peer {
+                Some(peer) if self.swarm.is_connected(&peer) => {
+                    slot.skip(now);
+                    continue;
+                }
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(vec![slot.addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id()
+                    .address(slot.addr.clone())
+                    .build(),
+            };
+            let id = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    tracing::debug!(addr = %slot.addr, "dialing peer");
+                    slot.dialing(id, now);
+                }
+                Err(e) => {
+                    let wait = slot.failed(now);
+                    tracing::debug!(addr = %slot.addr, error = %chain(&e), retry_in = ?wait, "cannot dial peer");
+                }
+            }
+        }
+    }
+
+    fn update_connected(&self) {
+        let n = self
+            .swarm
+            .connected_peers()
+            .filter(|p| self.allowed.contains(p))
+            .count();
+        self.connected.store(n, Ordering::Relaxed);
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        let now = Instant::now();
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossipsub(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocol_version != PROTOCOL_VERSION => {
+                tracing::warn!(peer = %peer_id, version = %info.protocol_version, "peer speaks another entry-network version");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                if !self.allowed.contains(&peer_id) {
+                    // The allow list refuses these before they are
+                    // established; this is the second lock on the door.
+                    tracing::warn!(peer = %peer_id, addr = %endpoint.get_remote_address(), "disconnecting a peer whose key is not allowed");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                if let Some(slot) = self.slots.iter_mut().find(|s| s.is_dial(connection_id)) {
+                    slot.established(connection_id, peer_id, now);
+                }
+                tracing::info!(peer = %peer_id, addr = %endpoint.get_remote_address(), "peer connected");
+                self.update_connected();
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                cause,
+                ..
+            } => {
+                if let Some(slot) = self
+                    .slots
+                    .iter_mut()
+                    .find(|s| s.is_connection(connection_id) || s.is_dial(connection_id))
+                {
+                    let wait = slot.closed(now);
+                    tracing::debug!(addr = %slot.addr, retry_in = ?wait, "connection to configured peer closed");
+                }
+                match cause {
+                    Some(e) => {
+                        tracing::info!(peer = %peer_id, error = %chain(&e), "peer connection closed")
+                    }
+                    None => tracing::debug!(peer = %peer_id, "peer connection closed"),
+                }
+                self.update_connected();
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                if let Some(slot) = self.slots.iter_mut().find(|s| s.is_dial(connection_id)) {
+                    let wait = slot.failed(now);
+                    tracing::warn!(addr = %slot.addr, error = %chain(&error), retry_in = ?wait, "dial failed");
+                } else {
+                    tracing::debug!(peer = ?peer_id, error = %chain(&error), "outgoing connection failed");
+                }
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                peer_id,
+                ..
+            } => {
+                tracing::debug!(from = %send_back_addr, peer = ?peer_id, error = %chain(&error), "incoming connection refused or failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "entry network listening");
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => match reason {
+                Ok(()) => tracing::info!(?addresses, "listener closed"),
+                Err(e) => tracing::warn!(?addresses, error = %e, "listener failed"),
+            },
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(error = %error, "listener error");
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossipsub(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let verdict = if message.topic != self.topic.hash() {
+                    Err(format!("message for topic {}", message.topic))
+                } else {
+                    validate::check(&message.data, &self.chain_id, self.max_entry_bytes)
+                        .map_err(|e| e.to_string())
+                };
+                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+                match verdict {
+                    Ok(entry) => {
+                        gossipsub.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Accept,
+                        );
+                        self.deliver(entry);
+                    }
+                    Err(reason) => {
+                        gossipsub.report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Reject,
+                        );
+                        tracing::warn!(peer = %propagation_source, len = message.data.len(), %reason, "rejected a gossiped message");
+                    }
+                }
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                tracing::debug!(peer = %peer_id, %topic, "peer subscribed");
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                tracing::debug!(peer = %peer_id, %topic, "peer unsubscribed");
+            }
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                tracing::warn!(peer = %peer_id, "peer does not speak gossipsub");
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => {
+                tracing::warn!(peer = %peer_id, ?failed_messages, "peer is too slow to take messages");
+            }
+        }
+    }
+
+    /// Hands an accepted entry to the consumer without ever waiting.
+    fn deliver(&mut self, entry: SignedEntry) {
+        match self.entries.try_send(entry) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(entry)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(entry = %entry.id().short(), dropped = n, "entry receiver is full; entry dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::debug!("entry receiver closed; entry not delivered");
+            }
+        }
+    }
+}

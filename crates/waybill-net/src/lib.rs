@@ -1,0 +1,343 @@
+//! Waybill's entry gossip: a permissioned libp2p swarm that floods submitted
+//! entries to every node's mempool.
+//!
+//! It is separate from Malachite's consensus network: consensus orders
+//! blocks, this network only makes sure every validator sees every entry.
+//! TCP, noise, yamux and gossipsub, with these rules:
+//!
+//! - **Only genesis keys connect.** A node's libp2p identity is its ed25519
+//!   member/validator key; a connection from or to any peer whose key is not
+//!   in [`NetConfig::allowed`] is refused once noise has authenticated it.
+//! - **Nothing spreads unchecked.** Every gossiped message is held until it
+//!   passes a bounded canonical decode, the stateless rules
+//!   ([`waybill_core::rules::check_shape`]), every signature and the chain id;
+//!   only then is it forwarded and delivered. A peer that sends anything
+//!   else is penalised by gossipsub's peer score and, after a few, ignored.
+//! - **Bounded everything.** Message size, connections, the command queue
+//!   and the delivery queue; a slow consumer loses entries (counted in
+//!   [`NetHandle::dropped_entries`]), it never stalls the swarm.
+//!
+//! Delivery is at most once per message id (the sha256 of the bytes) within
+//! gossipsub's duplicate window (a minute); the mempool must still dedupe by
+//! entry id. A node does not receive the entries it publishes itself.
+//!
+//! The shape follows rust-libp2p's file-sharing example: [`start`] spawns a
+//! task that owns the swarm and returns a cloneable [`NetHandle`] that talks
+//! to it over a bounded channel, plus the receiver of accepted entries.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod event_loop;
+mod redial;
+mod validate;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::{identity, Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use waybill_core::codec::MAX_ENTRY_BYTES;
+use waybill_core::crypto::{Hash32, PublicKey};
+use waybill_core::entry::SignedEntry;
+
+use crate::event_loop::{Command, EventLoop};
+
+/// How many accepted entries wait for the consumer before new ones are dropped.
+pub const DELIVERY_QUEUE: usize = 4096;
+/// How many commands from handles wait for the event loop.
+const COMMAND_QUEUE: usize = 256;
+/// Bytes a gossipsub frame adds around an entry (source, sequence number,
+/// topic, signature, protobuf framing: about 250; the rest is margin).
+pub const FRAME_OVERHEAD: usize = 1024;
+/// How long `start` waits for its listeners to bind.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The gossipsub topic for a chain's entries.
+pub fn topic_name(chain_id: &Hash32) -> String {
+    format!("waybill/entries/v1/{}", chain_id.to_hex())
+}
+
+/// How to run this node's entry network.
+#[derive(Clone)]
+pub struct NetConfig {
+    /// This node's ed25519 secret key seed: the same key as its validator
+    /// or member key, so its libp2p peer id follows from genesis.
+    pub secret: [u8; 32],
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/27000`
+    /// (`/ip4/127.0.0.1/tcp/0` picks a free port; see [`NetHandle::listen_addrs`]).
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and re-dial with backoff when disconnected.
+    /// An address may end in `/p2p/<peer id>`; IP addresses only (no DNS).
+    pub peers: Vec<Multiaddr>,
+    /// Genesis validator and member keys: the only peers that may connect.
+    pub allowed: Vec<PublicKey>,
+    /// The chain id; the topic is `waybill/entries/v1/<chain id hex>`.
+    pub chain_id: Hash32,
+    /// Largest entry accepted or published, in canonical bytes (default
+    /// [`MAX_ENTRY_BYTES`]).
+    pub max_entry_bytes: usize,
+}
+
+impl NetConfig {
+    /// A config that listens nowhere and dials no one yet, with the default
+    /// entry size limit.
+    pub fn new(secret: [u8; 32], chain_id: Hash32, allowed: Vec<PublicKey>) -> Self {
+        NetConfig {
+            secret,
+            listen: Vec::new(),
+            peers: Vec::new(),
+            allowed,
+            chain_id,
+            max_entry_bytes: MAX_ENTRY_BYTES,
+        }
+    }
+}
+
+impl fmt::Debug for NetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetConfig")
+            .field("secret", &"<redacted>")
+            .field("listen", &self.listen)
+            .field("peers", &self.peers)
+            .field("allowed", &self.allowed.len())
+            .field("chain_id", &self.chain_id)
+            .field("max_entry_bytes", &self.max_entry_bytes)
+            .finish()
+    }
+}
+
+/// What went wrong starting or using the network.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A key is not a valid ed25519 key.
+    #[error("{what} is not a valid ed25519 key: {reason}")]
+    BadKey {
+        /// Which key.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The config cannot work.
+    #[error("invalid network config: {0}")]
+    Config(String),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The entry is larger than `max_entry_bytes`.
+    #[error("the entry is {len} bytes, more than the network limit of {limit} bytes")]
+    TooLarge {
+        /// Its size in canonical bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The entry would be rejected by every peer, so it is not sent.
+    #[error("the entry is not valid for gossip: {0}")]
+    Invalid(String),
+    /// Gossipsub refused to publish.
+    #[error("cannot publish the entry: {0}")]
+    Publish(String),
+    /// The network task has stopped (after `shutdown`, or a failure).
+    #[error("the entry network has stopped")]
+    Stopped,
+}
+
+/// A cloneable handle to the running network.
+#[derive(Clone)]
+pub struct NetHandle {
+    commands: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    chain_id: Hash32,
+    max_entry_bytes: usize,
+    connected: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for NetHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetHandle")
+            .field("peer_id", &self.peer_id)
+            .field("connected", &self.connected_peers())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetHandle {
+    /// Floods an entry to every node (its canonical bytes, as
+    /// [`SignedEntry::canonical_bytes`] gives them).
+    ///
+    /// The entry is checked first exactly as peers will check it (size,
+    /// shape, signatures, chain id), so this node is never penalised for an
+    /// entry of its own. With no peers subscribed yet the entry cannot go
+    /// anywhere: that is logged and `Ok` (the mempool keeps it; consensus
+    /// does not depend on gossip). Publishing an entry again within the
+    /// duplicate window is also `Ok`: it is already on its way.
+    pub async fn publish(&self, entry: &SignedEntry) -> Result<(), NetError> {
+        let bytes = entry.canonical_bytes();
+        if bytes.len() > self.max_entry_bytes {
+            return Err(NetError::TooLarge {
+                len: bytes.len(),
+                limit: self.max_entry_bytes,
+            });
+        }
+        validate::check(&bytes, &self.chain_id, self.max_entry_bytes)
+            .map_err(|e| NetError::Invalid(e.to_string()))?;
+        self.publish_raw(bytes).await
+    }
+
+    /// Publishes bytes as they are, unchecked: only for tests of what peers
+    /// do with bad messages.
+    #[doc(hidden)]
+    pub async fn publish_raw(&self, bytes: Vec<u8>) -> Result<(), NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Publish { bytes, reply })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// This node's libp2p peer id (derived from its key).
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses actually bound (a port 0 is resolved). Empty once the
+    /// network has stopped.
+    pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::ListenAddrs { reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// How many allowed peers are connected now.
+    pub fn connected_peers(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// How many connected peers subscribe to this chain's entry topic (the
+    /// peers a publish reaches directly). 0 once the network has stopped.
+    pub async fn topic_peers(&self) -> usize {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::TopicPeers { reply })
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        answer.await.unwrap_or(0)
+    }
+
+    /// How many accepted entries were dropped because the receiver was full.
+    pub fn dropped_entries(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Stops the network: closes every connection and listener, ends the
+    /// task and closes the entry receiver. Other clones of the handle get
+    /// [`NetError::Stopped`] afterwards.
+    pub async fn shutdown(self) {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = answer.await;
+        }
+    }
+}
+
+/// The libp2p peer id of a member or validator key.
+pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, NetError> {
+    let pk =
+        identity::ed25519::PublicKey::try_from_bytes(&key.0).map_err(|e| NetError::BadKey {
+            what: format!("allowed key {}", key.to_hex()),
+            reason: e.to_string(),
+        })?;
+    Ok(PeerId::from_public_key(&identity::PublicKey::from(pk)))
+}
+
+/// Starts the entry network: binds the listen addresses (waiting until they
+/// are bound, so [`NetHandle::listen_addrs`] is complete), subscribes to
+/// the chain's topic, dials the configured peers and spawns the task that
+/// owns the swarm. Accepted entries from peers arrive on the receiver.
+///
+/// Must be called inside a tokio runtime. The task runs until
+/// [`NetHandle::shutdown`] or until every handle is dropped.
+pub async fn start(
+    config: NetConfig,
+) -> Result<(NetHandle, mpsc::Receiver<SignedEntry>), NetError> {
+    let NetConfig {
+        mut secret,
+        listen,
+        peers,
+        allowed,
+        chain_id,
+        max_entry_bytes,
+    } = config;
+    if max_entry_bytes == 0 {
+        return Err(NetError::Config(
+            "max_entry_bytes must be more than 0".into(),
+        ));
+    }
+    // `ed25519_from_bytes` zeroizes the seed it is given.
+    let keypair =
+        identity::Keypair::ed25519_from_bytes(&mut secret).map_err(|e| NetError::BadKey {
+            what: "this node's secret key".into(),
+            reason: e.to_string(),
+        })?;
+    let peer_id = keypair.public().to_peer_id();
+    let allowed: HashSet<PeerId> = allowed.iter().map(peer_id_of).collect::<Result<_, _>>()?;
+
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (entries_tx, entries_rx) = mpsc::channel(DELIVERY_QUEUE);
+    let connected = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
+
+    let mut event_loop = EventLoop::new(event_loop::Setup {
+        keypair,
+        allowed,
+        peers,
+        chain_id,
+        max_entry_bytes,
+        commands: commands_rx,
+        entries: entries_tx,
+        connected: connected.clone(),
+        dropped: dropped.clone(),
+    })?;
+    event_loop.listen(listen, LISTEN_TIMEOUT).await?;
+    tokio::spawn(event_loop.run());
+
+    let handle = NetHandle {
+        commands: commands_tx,
+        peer_id,
+        chain_id,
+        max_entry_bytes,
+        connected,
+        dropped,
+    };
+    Ok((handle, entries_rx))
+}

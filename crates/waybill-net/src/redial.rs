@@ -1,0 +1,149 @@
+//! Keeping the configured peers connected: dial at start, re-dial with
+//! exponential backoff after a failed dial or a lost connection.
+
+use std::time::Duration;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+use tokio::time::Instant;
+
+/// First wait after a failure.
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between attempts.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A connection that lived this long was healthy: the backoff starts over.
+const STABLE: Duration = Duration::from_secs(30);
+/// A dial that has reported nothing for this long is given up on (the
+/// transport times out long before; this only guards against a lost event).
+const STALE_DIAL: Duration = Duration::from_secs(120);
+
+/// Where one configured peer stands.
+#[derive(Debug)]
+enum State {
+    /// Not connected through this address; try again at `next`.
+    Idle { next: Instant },
+    /// A dial is under way since `since`.
+    Dialing { conn: ConnectionId, since: Instant },
+    /// Connected through this address since `since`.
+    Connected { conn: ConnectionId, since: Instant },
+}
+
+/// One configured peer address.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) addr: Multiaddr,
+    /// From a trailing `/p2p/<id>`, or learned from the first connection.
+    pub(crate) peer: Option<PeerId>,
+    state: State,
+    backoff: Duration,
+}
+
+impl Slot {
+    pub(crate) fn new(addr: Multiaddr, now: Instant) -> Self {
+        let peer = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(peer),
+            _ => None,
+        };
+        Slot {
+            addr,
+            peer,
+            state: State::Idle { next: now },
+            backoff: MIN_BACKOFF,
+        }
+    }
+
+    /// Whether a dial is due now.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        match self.state {
+            State::Idle { next } => next <= now,
+            State::Dialing { since, .. } => now.saturating_duration_since(since) >= STALE_DIAL,
+            State::Connected { .. } => false,
+        }
+    }
+
+    /// The peer is connected some other way (it dialed us): check later.
+    pub(crate) fn skip(&mut self, now: Instant) {
+        self.state = State::Idle {
+            next: now + MIN_BACKOFF,
+        };
+    }
+
+    pub(crate) fn dialing(&mut self, conn: ConnectionId, now: Instant) {
+        self.state = State::Dialing { conn, since: now };
+    }
+
+    /// A dial could not start or failed: wait, then try again.
+    pub(crate) fn failed(&mut self, now: Instant) -> Duration {
+        let wait = self.backoff;
+        self.state = State::Idle { next: now + wait };
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    /// Whether `conn` is this slot's dial.
+    pub(crate) fn is_dial(&self, conn: ConnectionId) -> bool {
+        matches!(self.state, State::Dialing { conn: c, .. } if c == conn)
+    }
+
+    /// Whether `conn` is this slot's live connection.
+    pub(crate) fn is_connection(&self, conn: ConnectionId) -> bool {
+        matches!(self.state, State::Connected { conn: c, .. } if c == conn)
+    }
+
+    pub(crate) fn established(&mut self, conn: ConnectionId, peer: PeerId, now: Instant) {
+        self.peer = Some(peer);
+        self.state = State::Connected { conn, since: now };
+    }
+
+    /// The connection closed: re-dial soon if it had been healthy, else back off.
+    pub(crate) fn closed(&mut self, now: Instant) -> Duration {
+        if let State::Connected { since, .. } = self.state {
+            if now.saturating_duration_since(since) >= STABLE {
+                self.backoff = MIN_BACKOFF;
+            }
+        }
+        self.failed(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap_and_resets_after_a_stable_connection() {
+        let now = Instant::now();
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let mut slot = Slot::new(addr, now);
+        assert!(slot.due(now));
+        assert_eq!(slot.peer, None);
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            waits.push(slot.failed(now).as_secs());
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert!(!slot.due(now));
+        let conn = ConnectionId::new_unchecked(7);
+        slot.dialing(conn, now);
+        assert!(slot.is_dial(conn));
+        assert!(!slot.due(now));
+        assert!(slot.due(now + STALE_DIAL));
+        let peer = PeerId::random();
+        slot.established(conn, peer, now);
+        assert!(slot.is_connection(conn));
+        assert_eq!(slot.peer, Some(peer));
+        // A flapping connection keeps backing off ...
+        assert_eq!(slot.closed(now + Duration::from_secs(1)).as_secs(), 60);
+        // ... a healthy one starts over.
+        slot.established(conn, peer, now);
+        assert_eq!(slot.closed(now + STABLE).as_secs(), 1);
+    }
+
+    #[test]
+    fn a_p2p_suffix_names_the_peer() {
+        let peer = PeerId::random();
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}").parse().unwrap();
+        assert_eq!(Slot::new(addr, Instant::now()).peer, Some(peer));
+    }
+}

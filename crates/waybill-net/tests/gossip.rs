@@ -1,0 +1,273 @@
+//! The entry network on loopback: flooding, the allow list, validation and
+//! size limits. Every node listens on a free port; every wait is bounded.
+
+mod support;
+
+use support::*;
+use waybill_net::{peer_id_of, NetError};
+
+/// Starts `b` dialing nothing, then `a` and `c` dialing `b`: A – B – C.
+async fn line() -> (Node, Node, Node) {
+    let allowed = [1, 2, 3];
+    let b = start(config(2, &allowed), &[], false).await;
+    // One with the peer id in the address, one without.
+    let a = start(config(1, &allowed), &[&b], true).await;
+    let c = start(config(3, &allowed), &[&b], false).await;
+    wait_until("the line has formed", || async {
+        a.handle.topic_peers().await == 1
+            && b.handle.topic_peers().await == 2
+            && c.handle.topic_peers().await == 1
+    })
+    .await;
+    (a, b, c)
+}
+
+/// Starts `b`, then `a` dialing it, both allowing keys 1 and 2.
+async fn pair(config_b: waybill_net::NetConfig) -> (Node, Node) {
+    let b = start(config_b, &[], false).await;
+    let a = start(config(1, &[1, 2]), &[&b], true).await;
+    wait_until("the pair has connected", || async {
+        a.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 1
+    })
+    .await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_published_at_one_end_of_a_line_arrives_at_the_other_exactly_once() {
+    let (mut a, mut b, mut c) = line().await;
+    assert_eq!(a.handle.peer_id(), peer_id_of(&pk(1)).unwrap());
+    assert_eq!(a.handle.connected_peers(), 1);
+    assert_eq!(b.handle.connected_peers(), 2);
+    assert_eq!(c.handle.connected_peers(), 1);
+
+    let entry = produce_entry(chain(), 1, 1, 0);
+    a.handle.publish(&entry).await.unwrap();
+    assert_eq!(next_entry(&mut c).await, entry);
+    assert_eq!(next_entry(&mut b).await, entry);
+    // Publishing it again is not an error and sends nothing new.
+    a.handle.publish(&entry).await.unwrap();
+    assert_quiet(&mut c, "C after the first copy").await;
+    assert_quiet(&mut b, "B after the first copy").await;
+    // A publisher does not receive its own entries.
+    assert_quiet(&mut a, "A").await;
+
+    // The other way round, from a different author.
+    let back = produce_entry(chain(), 3, 1, 0);
+    c.handle.publish(&back).await.unwrap();
+    assert_eq!(next_entry(&mut a).await, back);
+    assert_eq!(next_entry(&mut b).await, back);
+    assert_eq!(a.handle.dropped_entries(), 0);
+    shutdown(vec![a, b, c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_checks_the_entry_and_needs_no_peers() {
+    let mut small = config(1, &[1, 2]);
+    small.max_entry_bytes = 400;
+    let node = start(small, &[], false).await;
+    assert_eq!(node.handle.topic_peers().await, 0);
+    // No one to send to: logged, not an error.
+    node.handle
+        .publish(&produce_entry(chain(), 1, 1, 0))
+        .await
+        .unwrap();
+    // What peers would reject is refused here, before it costs us score.
+    let err = node
+        .handle
+        .publish(&produce_entry(other_chain(), 1, 2, 0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetError::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("chain"), "{err}");
+    let mut forged = produce_entry(chain(), 1, 3, 0);
+    forged.signature.0[0] ^= 1;
+    let err = node.handle.publish(&forged).await.unwrap_err();
+    assert!(matches!(err, NetError::Invalid(_)), "{err}");
+    let err = node
+        .handle
+        .publish(&produce_entry(chain(), 1, 4, 500))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NetError::TooLarge { limit: 400, .. }),
+        "{err}"
+    );
+    shutdown(vec![node]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_key_is_not_allowed_cannot_connect_or_inject_entries() {
+    let members = [1, 2];
+    // X is an outsider that would accept the members.
+    let x = start(config(9, &[1, 2, 9]), &[], false).await;
+    let b = start(config(2, &members), &[], false).await;
+    // A dials B and, by mistake, X: its own allow list refuses X.
+    let mut a = start(config(1, &members), &[&b, &x], false).await;
+    // Y is another outsider that dials both members, A by its peer id.
+    let mut cy = config(8, &[1, 2, 8]);
+    cy.peers.extend(addrs(&a, true).await);
+    cy.peers.extend(addrs(&b, false).await);
+    let y = start(cy, &[], false).await;
+    let mut b = b;
+    wait_until("A and B are connected", || async {
+        a.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 1
+    })
+    .await;
+
+    // Y keeps trying to inject entries, valid ones included (even one a
+    // member signed), for a few seconds.
+    for nonce in 1..=10u64 {
+        y.handle
+            .publish(&produce_entry(chain(), 8, nonce, 0))
+            .await
+            .unwrap();
+        y.handle
+            .publish(&produce_entry(chain(), 1, 100 + nonce, 0))
+            .await
+            .unwrap();
+        x.handle
+            .publish(&produce_entry(chain(), 9, nonce, 0))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    wait_until("the outsiders have no connections", || async {
+        x.handle.connected_peers() == 0 && y.handle.connected_peers() == 0
+    })
+    .await;
+    assert_eq!(x.handle.topic_peers().await, 0);
+    assert_eq!(y.handle.topic_peers().await, 0);
+    assert_eq!(a.handle.connected_peers(), 1);
+    assert_eq!(b.handle.connected_peers(), 1);
+
+    // The members still talk, and only their own entry arrives.
+    let entry = produce_entry(chain(), 2, 1, 0);
+    b.handle.publish(&entry).await.unwrap();
+    assert_eq!(next_entry(&mut a).await, entry);
+    assert_quiet(&mut a, "A after the members' entry").await;
+    assert_quiet(&mut b, "B").await;
+    shutdown(vec![a, b, x, y]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badly_signed_and_malformed_messages_are_rejected_and_never_delivered() {
+    let (a, mut b) = pair(config(2, &[1, 2])).await;
+
+    let mut forged = produce_entry(chain(), 1, 1, 0);
+    forged.signature.0[10] ^= 0x40;
+    a.handle
+        .publish_raw(forged.canonical_bytes())
+        .await
+        .unwrap();
+    a.handle
+        .publish_raw(b"definitely not an entry".to_vec())
+        .await
+        .unwrap();
+    // Messages on one connection arrive in order: once the good entry is
+    // here, the bad ones were judged before it.
+    let good = produce_entry(chain(), 1, 2, 0);
+    a.handle.publish(&good).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, good);
+    assert_quiet(&mut b, "B after the good entry").await;
+    shutdown(vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_for_another_chain_or_of_a_bad_shape_are_rejected() {
+    let (a, mut b) = pair(config(2, &[1, 2])).await;
+
+    let foreign = produce_entry(other_chain(), 1, 1, 0);
+    a.handle
+        .publish_raw(foreign.canonical_bytes())
+        .await
+        .unwrap();
+    // Correctly signed, but a format version this code does not accept.
+    let mut entry = produce_entry(chain(), 1, 2, 0).entry;
+    entry.version = 99;
+    let wrong_version = entry.sign(&key(1));
+    a.handle
+        .publish_raw(wrong_version.canonical_bytes())
+        .await
+        .unwrap();
+    let good = produce_entry(chain(), 1, 3, 0);
+    a.handle.publish(&good).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, good);
+    assert_quiet(&mut b, "B after the good entry").await;
+    shutdown(vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_are_not_delivered() {
+    let mut small = config(2, &[1, 2]);
+    small.max_entry_bytes = 600;
+    let (a, mut b) = pair(small).await;
+
+    let big = produce_entry(chain(), 1, 1, 700);
+    let fits = produce_entry(chain(), 1, 2, 0);
+    assert!(big.canonical_bytes().len() > 600);
+    assert!(fits.canonical_bytes().len() <= 600);
+    // A's limit is the default, so it sends; B's validation refuses it.
+    a.handle.publish(&big).await.unwrap();
+    a.handle.publish(&fits).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, fits);
+    // B will not even publish it.
+    assert!(matches!(
+        b.handle.publish(&big).await,
+        Err(NetError::TooLarge { limit: 600, .. })
+    ));
+    // Far over B's frame limit: dropped when read, never validated.
+    a.handle.publish_raw(vec![0xab; 10_000]).await.unwrap();
+    assert_quiet(&mut b, "B after the oversized frame").await;
+    shutdown(vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_keeps_sending_invalid_messages_is_ignored() {
+    let allowed = [1, 2, 3];
+    let mut b = start(config(2, &allowed), &[], false).await;
+    let a = start(config(1, &allowed), &[&b], true).await;
+    let c = start(config(3, &allowed), &[&b], true).await;
+    wait_until("A and C are connected to B", || async {
+        b.handle.topic_peers().await == 2
+    })
+    .await;
+
+    for i in 0..3u8 {
+        a.handle.publish_raw(vec![0xee, i]).await.unwrap();
+    }
+    // A's score at B is now below the graylist threshold: even its valid
+    // entries are ignored for a while.
+    let from_a = produce_entry(chain(), 1, 1, 0);
+    a.handle.publish(&from_a).await.unwrap();
+    // C is unaffected; its entry is the only one B delivers.
+    let from_c = produce_entry(chain(), 3, 1, 0);
+    c.handle.publish(&from_c).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, from_c);
+    assert_quiet(&mut b, "B after C's entry").await;
+    shutdown(vec![a, b, c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_peer_is_redialed() {
+    let (a, b) = pair(config(2, &[1, 2])).await;
+    let b_addr = b.handle.listen_addrs().await;
+    shutdown(vec![b]).await;
+    wait_until("A has noticed B is gone", || async {
+        a.handle.connected_peers() == 0
+    })
+    .await;
+
+    // B comes back on the same address; A dials it again by itself.
+    let mut again = config(2, &[1, 2]);
+    again.listen = b_addr;
+    let mut b = start(again, &[], false).await;
+    wait_until("A has re-dialed B", || async {
+        a.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 1
+    })
+    .await;
+    let entry = produce_entry(chain(), 1, 1, 0);
+    a.handle.publish(&entry).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, entry);
+    shutdown(vec![a, b]).await;
+}

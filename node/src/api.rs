@@ -1,0 +1,574 @@
+//! The node's HTTP API (JSON), on loopback by default.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/entries` | body: a signed entry as JSON (what `waybill record` writes). 202 `{"status":"accepted","id"}`; 200 `{"status":"pending","id"}` if it already waits; 400 unparsable JSON; 413 body too large; 415 not `Content-Type: application/json`; 422 `{"status":"rejected","error"}` when it breaks a rule; 503 mempool full |
+//! | `GET /v1/entries/{id}` | `{"id","status":"final","entry","height","index"}` or `{"id","status":"pending","entry"}`; 404 unknown; 400 bad id |
+//! | `GET /v1/lots/{lot}/trail` | the lot's trail (`waybill_core::trail::Trail`) with proofs; 404 unknown lot; 400 bad lot id |
+//! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, with custodian, status and what is left |
+//! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; 404 beyond the tip |
+//! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
+//! | `GET /metrics` | Prometheus / OpenMetrics text |
+//!
+//! Lot ids go in the path URL-encoded (`(01)…(10)…`, a free id, or a GS1
+//! Digital Link with its slashes as `%2F`). Every error is JSON
+//! `{"error": "<a sentence>"}` with a 4xx or 5xx status; bad input never
+//! panics the node. Ledger work runs on the blocking pool, taking the
+//! ledger's read lock briefly.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use waybill_core::crypto::{Hash32, PublicKey};
+use waybill_core::entry::SignedEntry;
+use waybill_core::gs1::LotId;
+use waybill_core::state::LotStatus;
+use waybill_store::{Backend, StoreError};
+
+use crate::mempool::MempoolError;
+use crate::metrics::{self as m, HttpLabels};
+use crate::shared::{EntryStatus, ReadError, Shared, SubmitError};
+
+/// How the router is set up.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Largest request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// Where accepted entries go to be gossiped (a bounded channel; when
+    /// it is full the entry stays accepted and a warning is logged).
+    pub gossip: Option<mpsc::Sender<SignedEntry>>,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            max_body_bytes: 256 * 1024,
+            gossip: None,
+        }
+    }
+}
+
+struct AppState<B: Backend> {
+    shared: Arc<Shared<B>>,
+    gossip: Option<mpsc::Sender<SignedEntry>>,
+}
+
+impl<B: Backend> Clone for AppState<B> {
+    fn clone(&self) -> Self {
+        AppState {
+            shared: Arc::clone(&self.shared),
+            gossip: self.gossip.clone(),
+        }
+    }
+}
+
+/// The API's routes over `shared`.
+pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions) -> Router {
+    let state = AppState {
+        shared,
+        gossip: options.gossip,
+    };
+    Router::new()
+        .route("/v1/entries", post(submit::<B>))
+        .route("/v1/entries/{id}", get(entry::<B>))
+        .route("/v1/lots/{lot}/trail", get(trail::<B>))
+        .route("/v1/lots/{lot}/forward", get(forward::<B>))
+        .route("/v1/blocks/{height}", get(block::<B>))
+        .route("/v1/status", get(status::<B>))
+        .route("/metrics", get(metrics::<B>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), track::<B>))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+// ---------------------------------------------------------------------------
+// Responses
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!("API request failed: {e}");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the node failed: {e}"),
+    )
+}
+
+fn read_error(e: ReadError) -> Response {
+    match e {
+        ReadError::Store(StoreError::UnknownLot(lot)) => error(
+            StatusCode::NOT_FOUND,
+            format!("lot {lot} is not on this ledger"),
+        ),
+        ReadError::Unavailable(msg) => error(StatusCode::SERVICE_UNAVAILABLE, msg),
+        other => internal(other),
+    }
+}
+
+/// Runs ledger work on the blocking pool; a panic there becomes a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(internal(format!("a request task failed ({e})"))),
+    }
+}
+
+fn path_rejection(r: PathRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("the URL path is not valid: {}", r.body_text()),
+    )
+}
+
+fn parse_lot(text: &str) -> Result<LotId, Response> {
+    text.parse::<LotId>().map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a lot id: {e}", shorten(text)),
+        )
+    })
+}
+
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(100).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn submit<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let metrics = &st.shared.metrics;
+    let body = match body {
+        Ok(b) => b,
+        Err(r) => {
+            let status = r.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                metrics.submission("rejected", "too_large");
+                return error(
+                    status,
+                    "the request body is larger than this node accepts (api.max_body_bytes); an entry is at most 64 KiB in canonical form",
+                );
+            }
+            metrics.submission("rejected", "bad_body");
+            return error(
+                status,
+                format!("the request body could not be read: {}", r.body_text()),
+            );
+        }
+    };
+    if !is_json(&headers) {
+        metrics.submission("rejected", "content_type");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the signed entry as JSON with the header `Content-Type: application/json`",
+        );
+    }
+    let entry: SignedEntry = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            metrics.submission("rejected", "bad_json");
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a signed entry: {e} (make entries with `waybill record`)"),
+            );
+        }
+    };
+    let for_gossip = st.gossip.as_ref().map(|_| entry.clone());
+    let shared = Arc::clone(&st.shared);
+    let result = blocking(move || Ok(shared.submit(entry))).await;
+    match result {
+        Err(resp) => resp,
+        Ok(Ok(id)) => {
+            if let (Some(tx), Some(e)) = (&st.gossip, for_gossip) {
+                if let Err(err) = tx.try_send(e) {
+                    st.shared.metrics.gossip_queue_full.inc();
+                    tracing::warn!(entry = %id, "accepted entry not gossiped: {err}");
+                }
+            }
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": "accepted", "id": id.to_hex() })),
+            )
+                .into_response()
+        }
+        Ok(Err(SubmitError::Mempool(MempoolError::Duplicate(id)))) => (
+            StatusCode::OK,
+            Json(json!({ "status": "pending", "id": id.to_hex() })),
+        )
+            .into_response(),
+        Ok(Err(SubmitError::Mempool(MempoolError::Rule(e)))) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "status": "rejected", "error": e.to_string() })),
+        )
+            .into_response(),
+        Ok(Err(e @ SubmitError::Mempool(MempoolError::Full { .. }))) => {
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+        Ok(Err(e @ SubmitError::Unavailable(_))) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+    }
+}
+
+async fn entry<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Path(text) = match id {
+        Ok(p) => p,
+        Err(r) => return path_rejection(r),
+    };
+    let Ok(id) = text.parse::<Hash32>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is not an entry id; an entry id is 64 hex digits",
+                shorten(&text)
+            ),
+        );
+    };
+    let shared = Arc::clone(&st.shared);
+    match blocking(move || shared.entry_status(&id).map_err(read_error)).await {
+        Err(r) => r,
+        Ok(EntryStatus::Final {
+            entry,
+            height,
+            index,
+        }) => Json(json!({
+            "id": id.to_hex(),
+            "status": "final",
+            "entry": entry,
+            "height": height,
+            "index": index,
+        }))
+        .into_response(),
+        Ok(EntryStatus::Pending(entry)) => Json(json!({
+            "id": id.to_hex(),
+            "status": "pending",
+            "entry": entry,
+        }))
+        .into_response(),
+        Ok(EntryStatus::Unknown) => error(
+            StatusCode::NOT_FOUND,
+            format!("entry {id} is neither on this ledger nor waiting in its mempool"),
+        ),
+    }
+}
+
+async fn trail<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    lot: Result<Path<String>, PathRejection>,
+) -> Response {
+    let lot = match lot
+        .map_err(path_rejection)
+        .and_then(|Path(l)| parse_lot(&l))
+    {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let shared = Arc::clone(&st.shared);
+    let body = blocking(move || {
+        let ledger = shared
+            .read()
+            .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+        let trail = ledger
+            .trail(&lot)
+            .map_err(|e| read_error(ReadError::Store(e)))?;
+        drop(ledger);
+        serde_json::to_vec(&trail).map_err(internal)
+    })
+    .await;
+    match body {
+        Ok(b) => json_bytes(StatusCode::OK, b),
+        Err(r) => r,
+    }
+}
+
+async fn forward<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    lot: Result<Path<String>, PathRejection>,
+) -> Response {
+    let lot = match lot
+        .map_err(path_rejection)
+        .and_then(|Path(l)| parse_lot(&l))
+    {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let shared = Arc::clone(&st.shared);
+    let body = blocking(move || {
+        let ledger = shared
+            .read()
+            .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+        let lots = ledger
+            .forward(&lot)
+            .map_err(|e| read_error(ReadError::Store(e)))?;
+        let name = |k: &PublicKey| ledger.state().members.get(k).map(|m| m.spec.name.clone());
+        let rows: Vec<Value> = lots
+            .iter()
+            .map(|(id, s)| {
+                let (status, shipment) = match &s.status {
+                    LotStatus::Held => ("held", None),
+                    LotStatus::InTransit { shipment } => ("in_transit", Some(shipment.to_string())),
+                    LotStatus::Consumed => ("consumed", None),
+                };
+                json!({
+                    "lot": id.to_string(),
+                    "custodian": name(&s.custodian),
+                    "custodian_key": s.custodian.to_hex(),
+                    "status": status,
+                    "shipment": shipment,
+                    "remaining": s.remaining.to_string(),
+                    "unit": s.unit.to_string(),
+                })
+            })
+            .collect();
+        Ok(json!({ "lot": lot.to_string(), "made_from_it": rows }))
+    })
+    .await;
+    match body {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn block<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    height: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Path(text) = match height {
+        Ok(p) => p,
+        Err(r) => return path_rejection(r),
+    };
+    let height = match text.parse::<u64>() {
+        Ok(h) if h >= 1 => h,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`{}` is not a block height; heights are whole numbers from 1",
+                    shorten(&text)
+                ),
+            )
+        }
+    };
+    let shared = Arc::clone(&st.shared);
+    let body = blocking(move || {
+        let ledger = shared
+            .read()
+            .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+        let store = |e| read_error(ReadError::Store(e));
+        let Some(block) = ledger.block(height).map_err(store)? else {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "block {height} is not on this ledger (its height is {})",
+                    ledger.height()
+                ),
+            ));
+        };
+        let cert = ledger.certificate(height).map_err(store)?;
+        drop(ledger);
+        let hash = block.header.hash();
+        serde_json::to_vec(&json!({
+            "hash": hash.to_hex(),
+            "block": block,
+            "certificate": cert,
+        }))
+        .map_err(internal)
+    })
+    .await;
+    match body {
+        Ok(b) => json_bytes(StatusCode::OK, b),
+        Err(r) => r,
+    }
+}
+
+async fn status<B: Backend + 'static>(State(st): State<AppState<B>>) -> Response {
+    let shared = Arc::clone(&st.shared);
+    let body = blocking(move || {
+        let ledger = shared
+            .read()
+            .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+        let tip = ledger.tip().cloned();
+        let (entries, bytes, limits) = {
+            let pool = shared.pool();
+            (pool.len(), pool.bytes(), pool.limits())
+        };
+        drop(ledger);
+        let g = &shared.genesis;
+        Ok(json!({
+            "chain_name": g.chain_name,
+            "chain_id": shared.chain_id.to_hex(),
+            "height": tip.as_ref().map_or(0, |t| t.height),
+            "tip_hash": tip.as_ref().map(|t| t.hash().to_hex()),
+            "tip_time_ms": tip.as_ref().map(|t| t.time_ms),
+            "validators": g.validators.iter().map(|v| json!({
+                "name": v.name,
+                "public_key": v.public_key.to_hex(),
+                "power": v.power,
+            })).collect::<Vec<_>>(),
+            "gossip_peers": shared.peers.load(std::sync::atomic::Ordering::Relaxed),
+            "mempool": {
+                "entries": entries,
+                "bytes": bytes,
+                "max_entries": limits.max_entries,
+                "max_bytes": limits.max_bytes,
+            },
+            "uptime_s": shared.started.elapsed().as_secs(),
+            "version": env!("CARGO_PKG_VERSION"),
+        }))
+    })
+    .await;
+    match body {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn metrics<B: Backend + 'static>(State(st): State<AppState<B>>) -> Response {
+    let shared = Arc::clone(&st.shared);
+    let text = blocking(move || {
+        let met = &shared.metrics;
+        {
+            let ledger = shared
+                .read()
+                .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+            m::set(&met.height, ledger.height());
+            let pool = shared.pool();
+            m::set(&met.mempool_entries, pool.len());
+            m::set(&met.mempool_bytes, pool.bytes());
+        }
+        m::set(
+            &met.peers,
+            shared.peers.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        m::set(&met.uptime_seconds, shared.started.elapsed().as_secs());
+        met.encode().map_err(internal)
+    })
+    .await;
+    match text {
+        Ok(t) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(m::CONTENT_TYPE),
+            )],
+            t,
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "there is no endpoint {method} {}; the API has /v1/entries, /v1/entries/{{id}}, /v1/lots/{{lot}}/trail, /v1/lots/{{lot}}/forward, /v1/blocks/{{height}}, /v1/status and /metrics",
+            shorten(uri.path())
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", shorten(uri.path())),
+    )
+}
+
+/// Counts every request by route template, method and status.
+async fn track<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    };
+    let resp = next.run(req).await;
+    st.shared
+        .metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            route,
+            method: method.to_owned(),
+            status: resp.status().as_u16(),
+        })
+        .inc();
+    resp
+}

@@ -1,0 +1,35 @@
+//! `waybill-node` as a library: configuration, the mempool, the state the
+//! node's tasks share, the HTTP API and metrics.
+//!
+//! The binary (`main.rs`) wires these together; consensus and gossip call
+//! into [`shared::Shared`]:
+//!
+//! - gossip: [`shared::Shared::submit`] for entries that arrive from
+//!   peers (gossipsub forwards them itself: do not republish), and
+//!   [`shared::Shared::set_peers`]; the API hands accepted entries to a
+//!   bounded channel ([`api::ApiOptions::gossip`]) for publishing;
+//! - consensus: [`shared::Shared::height`], [`shared::Shared::propose`],
+//!   [`shared::Shared::validate_block`] with [`shared::check_block_time`],
+//!   [`shared::Shared::commit_block`], [`shared::Shared::committed`], and
+//!   [`shared::Shared::subscribe`] to wait for commits.
+//!
+//! `Shared`'s methods block (locks, disk flushes): call them from
+//! `tokio::task::spawn_blocking` in async code.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod api;
+pub mod config;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod shared;
+
+pub use api::{router, ApiOptions};
+pub use config::Config;
+pub use mempool::{Limits, Mempool, MempoolError};
+pub use shared::{check_block_time, Committed, Shared, SubmitError};

@@ -1,0 +1,861 @@
+//! The mempool: signed entries waiting for a block.
+//!
+//! A pure data structure (no I/O, no clock, no locks): the caller passes
+//! the committed state (any [`View`], normally the ledger's
+//! [`State`](waybill_core::state::State)) and height in. Entries are kept
+//! in acceptance order, and every entry was checked with the rules against
+//! the committed state *plus the changes of every entry accepted before
+//! it*, so any
+//! prefix of the pool in acceptance order is a valid block on top of the
+//! committed state ([`Mempool::take`] hands out such a prefix).
+//!
+//! - De-duplicated by entry id.
+//! - Per author, entries are consecutive nonces (the rules demand exactly
+//!   last + 1, and the last includes the author's pending entries).
+//! - Bounded by entry count and total canonical bytes: when full, new
+//!   entries are refused ([`MempoolError::Full`]); nothing is evicted.
+//! - [`Mempool::on_commit`] removes committed entries and re-checks the
+//!   rest, in order, against the new state, dropping those that no longer
+//!   pass (their nonce was used by another entry, their lot moved, ...).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use waybill_core::codes::Uetr;
+use waybill_core::crypto::{Hash32, PublicKey};
+use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::genesis::{ChainId, Role};
+use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::rules::{self, Mode, RuleError};
+use waybill_core::state::{Changes, LotState, MemberRecord, PaymentState, ShipmentState, View};
+
+/// How much the pool may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries.
+    pub max_entries: usize,
+    /// Most bytes, counting each entry's canonical encoding.
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: 100_000,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why an entry was not accepted into the pool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    /// The same entry is already waiting.
+    #[error("entry {0} is already waiting in the mempool")]
+    Duplicate(EntryId),
+    /// No room.
+    #[error(
+        "the mempool is full ({entries} entries, {bytes} bytes waiting; the limits are \
+         {max_entries} entries and {max_bytes} bytes); try again after the next block"
+    )]
+    Full {
+        /// Entries waiting.
+        entries: usize,
+        /// Bytes waiting.
+        bytes: usize,
+        /// The entry limit.
+        max_entries: usize,
+        /// The byte limit.
+        max_bytes: usize,
+    },
+    /// The entry breaks a rule (against the committed state plus the
+    /// entries already waiting).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+}
+
+/// An entry the pool dropped when it re-checked after a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The entry id.
+    pub id: EntryId,
+    /// Who signed it.
+    pub author: PublicKey,
+    /// Why it no longer passes.
+    pub error: RuleError,
+}
+
+/// What [`Mempool::on_commit`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recheck {
+    /// Entries removed because they were committed.
+    pub committed: usize,
+    /// Entries dropped because they no longer pass the rules.
+    pub dropped: Vec<Dropped>,
+}
+
+#[derive(Debug, Clone)]
+struct Waiting {
+    id: EntryId,
+    entry: SignedEntry,
+    bytes: usize,
+}
+
+/// The pool. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Mempool {
+    limits: Limits,
+    /// In acceptance order.
+    queue: Vec<Waiting>,
+    /// Entry id → position in `queue`.
+    index: HashMap<EntryId, usize>,
+    /// Author → nonce → entry id.
+    by_author: BTreeMap<PublicKey, BTreeMap<u64, EntryId>>,
+    /// The changes of every waiting entry, merged in order.
+    pending: Changes,
+    bytes: usize,
+}
+
+impl Mempool {
+    /// An empty pool.
+    pub fn new(limits: Limits) -> Self {
+        Mempool {
+            limits,
+            queue: Vec::new(),
+            index: HashMap::new(),
+            by_author: BTreeMap::new(),
+            pending: Changes::default(),
+            bytes: 0,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Entries waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Bytes waiting (canonical encoding).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A waiting entry.
+    pub fn get(&self, id: &EntryId) -> Option<&SignedEntry> {
+        self.index.get(id).map(|&i| &self.queue[i].entry)
+    }
+
+    /// Whether an entry waits.
+    pub fn contains(&self, id: &EntryId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// An author's waiting entries, by nonce.
+    pub fn by_author(&self, author: &PublicKey) -> impl Iterator<Item = (u64, EntryId)> + '_ {
+        self.by_author
+            .get(author)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(n, id)| (*n, *id)))
+    }
+
+    /// The changes of every waiting entry, merged in acceptance order.
+    pub fn pending(&self) -> &Changes {
+        &self.pending
+    }
+
+    /// A view of `committed` with the waiting entries applied: what the
+    /// next entry is checked against.
+    pub fn view<'a>(&'a self, committed: &'a dyn View) -> PendingView<'a> {
+        PendingView {
+            base: committed,
+            pending: &self.pending,
+        }
+    }
+
+    /// Checks `entry` (signatures and every rule) against `committed` (the
+    /// state after block `height`) plus the waiting entries, and adds it.
+    pub fn insert(
+        &mut self,
+        entry: SignedEntry,
+        committed: &dyn View,
+        height: u64,
+    ) -> Result<EntryId, MempoolError> {
+        self.add(entry, committed, height, true)
+    }
+
+    /// Like [`Mempool::insert`] for an entry whose signatures the caller
+    /// has verified already (e.g. outside a lock); the rules are still
+    /// checked.
+    pub fn insert_verified(
+        &mut self,
+        entry: SignedEntry,
+        committed: &dyn View,
+        height: u64,
+    ) -> Result<EntryId, MempoolError> {
+        self.add(entry, committed, height, false)
+    }
+
+    fn add(
+        &mut self,
+        entry: SignedEntry,
+        committed: &dyn View,
+        height: u64,
+        check_signatures: bool,
+    ) -> Result<EntryId, MempoolError> {
+        let encoded = entry.canonical_bytes();
+        // The entry id is the hash of the canonical bytes.
+        let id = Hash32::digest(&encoded);
+        if self.index.contains_key(&id) {
+            return Err(MempoolError::Duplicate(id));
+        }
+        let size = encoded.len();
+        if self.queue.len() >= self.limits.max_entries
+            || self.bytes.saturating_add(size) > self.limits.max_bytes
+        {
+            return Err(MempoolError::Full {
+                entries: self.queue.len(),
+                bytes: self.bytes,
+                max_entries: self.limits.max_entries,
+                max_bytes: self.limits.max_bytes,
+            });
+        }
+        if check_signatures {
+            entry.verify_signatures().map_err(RuleError::from)?;
+        }
+        let changes = rules::apply_verified(
+            &self.view(committed),
+            &entry,
+            id,
+            height.saturating_add(1),
+            Mode::Ledger,
+        )?;
+        self.pending.merge(changes);
+        self.push(Waiting {
+            id,
+            entry,
+            bytes: size,
+        });
+        Ok(id)
+    }
+
+    fn push(&mut self, w: Waiting) {
+        self.index.insert(w.id, self.queue.len());
+        self.by_author
+            .entry(w.entry.entry.author)
+            .or_default()
+            .insert(w.entry.entry.nonce, w.id);
+        self.bytes += w.bytes;
+        self.queue.push(w);
+    }
+
+    /// Up to `max` entries in acceptance order, for a proposal. They stay
+    /// in the pool until [`Mempool::on_commit`] sees them committed.
+    pub fn take(&self, max: usize) -> Vec<SignedEntry> {
+        self.queue
+            .iter()
+            .take(max)
+            .map(|w| w.entry.clone())
+            .collect()
+    }
+
+    /// Like [`Mempool::take`], also stopping before the entries' canonical
+    /// bytes would exceed `max_bytes`.
+    pub fn take_within(&self, max: usize, max_bytes: usize) -> Vec<SignedEntry> {
+        let mut total = 0usize;
+        self.queue
+            .iter()
+            .take(max)
+            .take_while(|w| {
+                total = total.saturating_add(w.bytes);
+                total <= max_bytes
+            })
+            .map(|w| w.entry.clone())
+            .collect()
+    }
+
+    /// After block `height` was committed with entries `committed`, leaving
+    /// state `state`: removes the committed entries and re-checks the rest
+    /// in acceptance order against the new state, dropping the ones that no
+    /// longer pass. Rebuilds the pending changes.
+    pub fn on_commit(&mut self, committed: &[EntryId], state: &dyn View, height: u64) -> Recheck {
+        let committed: HashSet<&EntryId> = committed.iter().collect();
+        let old = std::mem::take(&mut self.queue);
+        self.index.clear();
+        self.by_author.clear();
+        self.pending = Changes::default();
+        self.bytes = 0;
+        let mut report = Recheck::default();
+        for w in old {
+            if committed.contains(&w.id) {
+                report.committed += 1;
+                continue;
+            }
+            // Signatures were verified on insert and do not depend on state.
+            match rules::apply_verified(
+                &self.view(state),
+                &w.entry,
+                w.id,
+                height.saturating_add(1),
+                Mode::Ledger,
+            ) {
+                Ok(changes) => {
+                    self.pending.merge(changes);
+                    self.push(w);
+                }
+                Err(error) => report.dropped.push(Dropped {
+                    id: w.id,
+                    author: w.entry.entry.author,
+                    error,
+                }),
+            }
+        }
+        report
+    }
+}
+
+/// The committed state with the pool's pending changes on top.
+///
+/// The same semantics as [`waybill_core::state::Overlay`], but borrowing
+/// the changes instead of owning them, so that checking one entry does not
+/// copy the whole pool's changes.
+#[derive(Clone, Copy)]
+pub struct PendingView<'a> {
+    base: &'a dyn View,
+    pending: &'a Changes,
+}
+
+impl std::fmt::Debug for PendingView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingView")
+            .field("pending", self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl View for PendingView<'_> {
+    fn chain_id(&self) -> &ChainId {
+        self.base.chain_id()
+    }
+    fn admin_threshold(&self) -> Option<u32> {
+        self.base.admin_threshold()
+    }
+    fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
+        self.pending
+            .members
+            .get(key)
+            .or_else(|| self.base.member(key))
+    }
+    fn active_admins(&self) -> BTreeSet<PublicKey> {
+        let mut admins = self.base.active_admins();
+        for (k, m) in &self.pending.members {
+            if m.active() && m.spec.has(Role::Admin) {
+                admins.insert(*k);
+            } else {
+                admins.remove(k);
+            }
+        }
+        admins
+    }
+    fn active_member_named(&self, name: &str) -> Option<PublicKey> {
+        if let Some((k, _)) = self
+            .pending
+            .members
+            .iter()
+            .find(|(_, m)| m.active() && m.spec.name == name)
+        {
+            return Some(*k);
+        }
+        self.base.active_member_named(name).filter(|k| {
+            self.pending
+                .members
+                .get(k)
+                .is_none_or(|m| m.active() && m.spec.name == name)
+        })
+    }
+    fn nonce(&self, key: &PublicKey) -> u64 {
+        self.pending
+            .nonces
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| self.base.nonce(key))
+    }
+    fn lot(&self, id: &LotId) -> Option<&LotState> {
+        self.pending.lots.get(id).or_else(|| self.base.lot(id))
+    }
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
+        self.pending
+            .shipments
+            .get(id)
+            .or_else(|| self.base.shipment(id))
+    }
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
+        self.pending
+            .payments
+            .get(id)
+            .or_else(|| self.base.payment(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use waybill_core::codes::{Decimal3, UnitCode};
+    use waybill_core::crypto;
+    use waybill_core::entry::{
+        Body, Dispatch, Entry, Location, Produce, Product, Quantity, Receive, ENTRY_VERSION,
+    };
+    use waybill_core::genesis::{Genesis, MemberSpec, ValidatorSpec};
+    use waybill_core::state::{LotStatus, Overlay, State};
+
+    struct Party {
+        key: SigningKey,
+        pk: PublicKey,
+    }
+
+    fn party(seed: u8) -> Party {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        Party {
+            pk: crypto::public_key(&key),
+            key,
+        }
+    }
+
+    struct World {
+        state: State,
+        producer: Party,
+        retailer: Party,
+        carrier: Party,
+        admin: Party,
+    }
+
+    fn world() -> World {
+        let producer = party(1);
+        let retailer = party(2);
+        let carrier = party(3);
+        let admin = party(4);
+        let member = |name: &str, p: &Party, role: Role| MemberSpec {
+            name: name.into(),
+            public_key: p.pk,
+            roles: vec![role],
+            country: None,
+            gs1_company_prefixes: Vec::new(),
+        };
+        let genesis = Genesis {
+            chain_name: "mempool-tests".into(),
+            members: vec![
+                member("Producer", &producer, Role::Producer),
+                member("Retailer", &retailer, Role::Retailer),
+                member("Carrier", &carrier, Role::Carrier),
+                member("Admin", &admin, Role::Admin),
+            ],
+            validators: vec![ValidatorSpec {
+                name: "v".into(),
+                public_key: party(100).pk,
+                power: 1,
+                p2p: Vec::new(),
+            }],
+            consensus: Default::default(),
+            governance: Default::default(),
+        };
+        genesis.validate().unwrap();
+        World {
+            state: State::genesis(&genesis),
+            producer,
+            retailer,
+            carrier,
+            admin,
+        }
+    }
+
+    fn lot(s: &str) -> LotId {
+        s.parse().unwrap()
+    }
+
+    fn ship(s: &str) -> ShipmentId {
+        s.parse().unwrap()
+    }
+
+    fn sign(w: &World, who: &Party, nonce: u64, body: Body) -> SignedEntry {
+        Entry {
+            version: ENTRY_VERSION,
+            chain_id: w.state.chain_id,
+            author: who.pk,
+            nonce,
+            recorded_at_ms: 1_700_000_000_000,
+            body,
+        }
+        .sign(&who.key)
+    }
+
+    fn produce(w: &World, nonce: u64, l: &str) -> SignedEntry {
+        sign(
+            w,
+            &w.producer,
+            nonce,
+            Body::Produce(Produce {
+                lot: lot(l),
+                product: Product {
+                    gtin: None,
+                    id: None,
+                    description: format!("coffee {l}"),
+                },
+                quantity: Quantity {
+                    value: Decimal3::from_milli(1_000_000),
+                    unit: UnitCode::Kgm,
+                },
+                origin: Location::default(),
+                produced_at_ms: 1_700_000_000_000,
+                certificates: Vec::new(),
+                documents: Vec::new(),
+                inputs: Vec::new(),
+            }),
+        )
+    }
+
+    fn dispatch(w: &World, who: &Party, nonce: u64, s: &str, l: &str, to: &Party) -> SignedEntry {
+        sign(
+            w,
+            who,
+            nonce,
+            Body::Dispatch(Dispatch {
+                shipment: ship(s),
+                lots: vec![lot(l)],
+                consignee: to.pk,
+                carrier: None,
+                from: Location::default(),
+                to: Location::default(),
+                documents: Vec::new(),
+            }),
+        )
+    }
+
+    fn receive(w: &World, who: &Party, nonce: u64, s: &str) -> SignedEntry {
+        sign(
+            w,
+            who,
+            nonce,
+            Body::Receive(Receive {
+                shipment: ship(s),
+                at: Location::default(),
+                documents: Vec::new(),
+            }),
+        )
+    }
+
+    /// Commits `entries` as block `height` to `state` (as the ledger would).
+    fn commit(state: &mut State, entries: &[SignedEntry], height: u64) -> Vec<EntryId> {
+        let applied = rules::apply_block(&*state, entries, height).unwrap();
+        state.commit(applied.changes);
+        entries.iter().map(|e| e.id()).collect()
+    }
+
+    #[test]
+    fn next_nonces_of_waiting_authors_are_accepted() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let a = produce(&w, 1, "LOT-A");
+        let b = produce(&w, 2, "LOT-B");
+        let c = produce(&w, 3, "LOT-C");
+        let ida = pool.insert(a.clone(), &w.state, 0).unwrap();
+        let idb = pool.insert(b.clone(), &w.state, 0).unwrap();
+        let idc = pool.insert(c.clone(), &w.state, 0).unwrap();
+        assert_eq!((ida, idb, idc), (a.id(), b.id(), c.id()));
+        assert_eq!(pool.len(), 3);
+        assert_eq!(
+            pool.bytes(),
+            [&a, &b, &c]
+                .iter()
+                .map(|e| e.canonical_bytes().len())
+                .sum::<usize>()
+        );
+        assert_eq!(pool.get(&idb), Some(&b));
+        assert!(pool.contains(&idc));
+        assert_eq!(
+            pool.by_author(&w.producer.pk).collect::<Vec<_>>(),
+            vec![(1, ida), (2, idb), (3, idc)]
+        );
+        assert_eq!(pool.view(&w.state).nonce(&w.producer.pk), 3);
+
+        // A replayed nonce and a gap are refused with the rule's error.
+        let replay = produce(&w, 2, "LOT-X");
+        assert!(matches!(
+            pool.insert(replay, &w.state, 0),
+            Err(MempoolError::Rule(RuleError::NonceReplayed {
+                got: 2,
+                expected: 4,
+                ..
+            }))
+        ));
+        let gap = produce(&w, 9, "LOT-Y");
+        assert!(matches!(
+            pool.insert(gap, &w.state, 0),
+            Err(MempoolError::Rule(RuleError::NonceGap {
+                got: 9,
+                expected: 4,
+                ..
+            }))
+        ));
+        assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let a = produce(&w, 1, "LOT-A");
+        let id = pool.insert(a.clone(), &w.state, 0).unwrap();
+        assert_eq!(
+            pool.insert(a, &w.state, 0),
+            Err(MempoolError::Duplicate(id))
+        );
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn rules_see_the_waiting_entries() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        pool.insert(produce(&w, 1, "LOT-A"), &w.state, 0).unwrap();
+        // The lot exists only in the pool, yet may be dispatched by its holder...
+        pool.insert(
+            dispatch(&w, &w.producer, 2, "SHIP-1", "LOT-A", &w.retailer),
+            &w.state,
+            0,
+        )
+        .unwrap();
+        // ...and received by the consignee.
+        pool.insert(receive(&w, &w.retailer, 1, "SHIP-1"), &w.state, 0)
+            .unwrap();
+        // Now the retailer holds it: the producer can no longer ship it.
+        let err = pool
+            .insert(
+                dispatch(&w, &w.producer, 3, "SHIP-2", "LOT-A", &w.carrier),
+                &w.state,
+                0,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, MempoolError::Rule(RuleError::NotCustodian { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("does not hold lot LOT-A"), "{err}");
+        // A lot nobody made.
+        let err = pool
+            .insert(
+                dispatch(&w, &w.producer, 3, "SHIP-3", "LOT-NONE", &w.carrier),
+                &w.state,
+                0,
+            )
+            .unwrap_err();
+        assert!(matches!(err, MempoolError::Rule(RuleError::UnknownLot(_))));
+        // The refused entries changed nothing: nonce 3 is still next.
+        pool.insert(produce(&w, 3, "LOT-B"), &w.state, 0).unwrap();
+        assert_eq!(pool.len(), 4);
+        // A prefix in acceptance order is a valid block.
+        let block = pool.take(10);
+        assert_eq!(block.len(), 4);
+        rules::apply_block(&w.state, &block, 1).unwrap();
+    }
+
+    #[test]
+    fn bad_signatures_are_refused() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let mut e = produce(&w, 1, "LOT-A");
+        e.signature.0[0] ^= 1;
+        let err = pool.insert(e, &w.state, 0).unwrap_err();
+        assert!(
+            matches!(err, MempoolError::Rule(RuleError::Signature(_))),
+            "{err}"
+        );
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn bounded_by_count_and_bytes() {
+        let w = world();
+        let mut pool = Mempool::new(Limits {
+            max_entries: 2,
+            max_bytes: usize::MAX,
+        });
+        pool.insert(produce(&w, 1, "LOT-A"), &w.state, 0).unwrap();
+        pool.insert(produce(&w, 2, "LOT-B"), &w.state, 0).unwrap();
+        let err = pool
+            .insert(produce(&w, 3, "LOT-C"), &w.state, 0)
+            .unwrap_err();
+        assert!(matches!(err, MempoolError::Full { entries: 2, .. }));
+        assert!(err.to_string().contains("the mempool is full"), "{err}");
+
+        let one = produce(&w, 1, "LOT-A").canonical_bytes().len();
+        let mut pool = Mempool::new(Limits {
+            max_entries: 100,
+            max_bytes: one * 2 + one / 2,
+        });
+        pool.insert(produce(&w, 1, "LOT-A"), &w.state, 0).unwrap();
+        pool.insert(produce(&w, 2, "LOT-B"), &w.state, 0).unwrap();
+        assert!(matches!(
+            pool.insert(produce(&w, 3, "LOT-C"), &w.state, 0),
+            Err(MempoolError::Full { .. })
+        ));
+        assert_eq!(pool.len(), 2);
+        assert!(pool.bytes() <= pool.limits().max_bytes);
+
+        // A commit makes room again.
+        let mut state = w.state.clone();
+        let ids = commit(&mut state, &pool.take(1), 1);
+        let r = pool.on_commit(&ids, &state, 1);
+        assert_eq!(r.committed, 1);
+        assert!(r.dropped.is_empty());
+        pool.insert(produce(&w, 3, "LOT-C"), &state, 1).unwrap();
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn take_keeps_order_and_does_not_remove() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let es: Vec<_> = (1..=5)
+            .map(|n| produce(&w, n, &format!("LOT-{n}")))
+            .collect();
+        for e in &es {
+            pool.insert(e.clone(), &w.state, 0).unwrap();
+        }
+        assert_eq!(pool.take(3), es[..3].to_vec());
+        assert_eq!(pool.take(100), es);
+        assert_eq!(pool.len(), 5);
+        let one = es[0].canonical_bytes().len();
+        assert_eq!(pool.take_within(100, one * 2), es[..2].to_vec());
+        assert_eq!(pool.take_within(1, usize::MAX), es[..1].to_vec());
+        assert!(pool.take_within(100, one - 1).is_empty());
+    }
+
+    #[test]
+    fn on_commit_removes_committed_and_rebuilds_pending() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let es: Vec<_> = (1..=4)
+            .map(|n| produce(&w, n, &format!("LOT-{n}")))
+            .collect();
+        for e in &es {
+            pool.insert(e.clone(), &w.state, 0).unwrap();
+        }
+        let mut state = w.state.clone();
+        let ids = commit(&mut state, &pool.take(2), 1);
+        let r = pool.on_commit(&ids, &state, 1);
+        assert_eq!(r.committed, 2);
+        assert!(r.dropped.is_empty());
+        assert_eq!(pool.take(10), es[2..].to_vec());
+        assert_eq!(
+            pool.bytes(),
+            es[2..]
+                .iter()
+                .map(|e| e.canonical_bytes().len())
+                .sum::<usize>()
+        );
+        assert!(pool.get(&es[0].id()).is_none());
+        // The pending changes are exactly those of the rest.
+        let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
+        assert_eq!(pool.pending(), &rest.changes);
+        assert_eq!(
+            pool.by_author(&w.producer.pk)
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        // The next nonce follows the pool.
+        pool.insert(produce(&w, 5, "LOT-5"), &state, 1).unwrap();
+    }
+
+    #[test]
+    fn on_commit_drops_entries_that_became_invalid() {
+        let w = world();
+        let mut state = w.state.clone();
+        commit(&mut state, &[produce(&w, 1, "LOT-A")], 1);
+
+        let mut pool = Mempool::new(Limits::default());
+        // Nonce 2 makes another lot; nonce 3 ships LOT-A to the retailer.
+        let other = produce(&w, 2, "LOT-B");
+        let ours = dispatch(&w, &w.producer, 3, "SHIP-1", "LOT-A", &w.retailer);
+        pool.insert(other.clone(), &state, 1).unwrap();
+        pool.insert(ours.clone(), &state, 1).unwrap();
+        let later = produce(&w, 4, "LOT-C");
+        pool.insert(later.clone(), &state, 1).unwrap();
+
+        // Another proposer's block: the producer's nonce 2 ships LOT-A
+        // elsewhere, by a different path (to the carrier, SHIP-2).
+        let theirs = dispatch(&w, &w.producer, 2, "SHIP-2", "LOT-A", &w.carrier);
+        let ids = commit(&mut state, &[theirs], 2);
+        let r = pool.on_commit(&ids, &state, 2);
+        assert_eq!(r.committed, 0);
+        let reasons: Vec<_> = r.dropped.iter().map(|d| (d.id, d.error.clone())).collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert_eq!(reasons[0].0, other.id());
+        assert!(matches!(
+            reasons[0].1,
+            RuleError::NonceReplayed { got: 2, .. }
+        ));
+        assert_eq!(reasons[1].0, ours.id());
+        assert!(
+            matches!(reasons[1].1, RuleError::LotInTransit { .. }),
+            "{:?}",
+            reasons[1].1
+        );
+        // LOT-C's production (nonce 4) now has a gap: nonce 3 was dropped.
+        assert_eq!(reasons[2].0, later.id());
+        assert!(matches!(reasons[2].1, RuleError::NonceGap { got: 4, .. }));
+        assert!(pool.is_empty());
+        assert_eq!(pool.bytes(), 0);
+        assert!(pool.pending().is_empty());
+        assert_eq!(
+            state.lots.get(&lot("LOT-A")).map(|l| &l.status),
+            Some(&LotStatus::InTransit {
+                shipment: ship("SHIP-2")
+            })
+        );
+        // Nonce 3 is free again for the producer.
+        pool.insert(produce(&w, 3, "LOT-D"), &state, 2).unwrap();
+    }
+
+    #[test]
+    fn pending_view_matches_overlay() {
+        let w = world();
+        let entries = vec![
+            produce(&w, 1, "LOT-A"),
+            dispatch(&w, &w.producer, 2, "SHIP-1", "LOT-A", &w.retailer),
+            receive(&w, &w.retailer, 1, "SHIP-1"),
+        ];
+        let mut overlay = Overlay::new(&w.state);
+        let mut pool = Mempool::new(Limits::default());
+        for e in &entries {
+            let c = rules::apply(&overlay, e, e.id(), 1).unwrap();
+            overlay.push(c);
+            pool.insert(e.clone(), &w.state, 0).unwrap();
+        }
+        let view = pool.view(&w.state);
+        for p in [&w.producer, &w.retailer, &w.carrier, &w.admin] {
+            assert_eq!(view.nonce(&p.pk), overlay.nonce(&p.pk));
+            assert_eq!(view.member(&p.pk), overlay.member(&p.pk));
+        }
+        assert_eq!(view.active_admins(), overlay.active_admins());
+        assert_eq!(
+            view.active_member_named("Retailer"),
+            overlay.active_member_named("Retailer")
+        );
+        assert_eq!(view.lot(&lot("LOT-A")), overlay.lot(&lot("LOT-A")));
+        assert_eq!(
+            view.shipment(&ship("SHIP-1")),
+            overlay.shipment(&ship("SHIP-1"))
+        );
+        assert_eq!(view.chain_id(), overlay.chain_id());
+        assert_eq!(pool.pending(), overlay.changes());
+    }
+}

@@ -1,0 +1,224 @@
+//! Prometheus metrics (OpenMetrics text exposition at `GET /metrics`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use waybill_core::rules::RuleError;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of `waybill_submissions_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubmissionLabels {
+    /// `accepted` or `rejected`.
+    pub outcome: &'static str,
+    /// Why it was rejected (`none` when accepted): a rule's name,
+    /// `duplicate`, `mempool_full`, `bad_json`, `too_large`, ...
+    pub reason: &'static str,
+}
+
+/// Labels of `waybill_http_requests_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template, e.g. `/v1/entries/{id}` (`unmatched` for none).
+    pub route: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The response status code.
+    pub status: u16,
+}
+
+/// The node's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Committed height.
+    pub height: Gauge,
+    /// Blocks committed by this process.
+    pub blocks_committed: Counter,
+    /// Entries finalized by this process.
+    pub entries_finalized: Counter,
+    /// Entries waiting in the mempool.
+    pub mempool_entries: Gauge,
+    /// Bytes waiting in the mempool.
+    pub mempool_bytes: Gauge,
+    /// Mempool entries dropped when re-checked after a commit.
+    pub mempool_dropped: Counter,
+    /// Entries offered to this node, by outcome and reason.
+    pub submissions: Family<SubmissionLabels, Counter>,
+    /// Accepted entries not handed to gossip because its queue was full.
+    pub gossip_queue_full: Counter,
+    /// Connected gossip peers.
+    pub peers: Gauge,
+    /// Seconds since the node started.
+    pub uptime_seconds: Gauge,
+    /// HTTP requests by route, method and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics, registered under the `waybill_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("waybill");
+        let m = Metrics {
+            registry: Registry::default(),
+            height: Gauge::default(),
+            blocks_committed: Counter::default(),
+            entries_finalized: Counter::default(),
+            mempool_entries: Gauge::default(),
+            mempool_bytes: Gauge::default(),
+            mempool_dropped: Counter::default(),
+            submissions: Family::default(),
+            gossip_queue_full: Counter::default(),
+            peers: Gauge::default(),
+            uptime_seconds: Gauge::default(),
+            http_requests: Family::default(),
+        };
+        registry.register("height", "Committed block height", m.height.clone());
+        registry.register(
+            "blocks_committed",
+            "Blocks committed since the node started",
+            m.blocks_committed.clone(),
+        );
+        registry.register(
+            "entries_finalized",
+            "Entries finalized since the node started",
+            m.entries_finalized.clone(),
+        );
+        registry.register(
+            "mempool_entries",
+            "Entries waiting in the mempool",
+            m.mempool_entries.clone(),
+        );
+        registry.register(
+            "mempool_bytes",
+            "Bytes (canonical encoding) waiting in the mempool",
+            m.mempool_bytes.clone(),
+        );
+        registry.register(
+            "mempool_dropped",
+            "Mempool entries dropped because they no longer passed the rules after a commit",
+            m.mempool_dropped.clone(),
+        );
+        registry.register(
+            "submissions",
+            "Entries offered to this node, by outcome and reason",
+            m.submissions.clone(),
+        );
+        registry.register(
+            "gossip_queue_full",
+            "Accepted entries not passed to gossip because its queue was full",
+            m.gossip_queue_full.clone(),
+        );
+        registry.register("gossip_peers", "Connected gossip peers", m.peers.clone());
+        registry.register(
+            "uptime_seconds",
+            "Seconds since the node started",
+            m.uptime_seconds.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            m.http_requests.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one offered entry.
+    pub fn submission(&self, outcome: &'static str, reason: &'static str) {
+        self.submissions
+            .get_or_create(&SubmissionLabels { outcome, reason })
+            .inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Sets a gauge from an unsigned count.
+pub fn set(gauge: &Gauge, v: impl TryInto<i64>) {
+    gauge.set(v.try_into().unwrap_or(i64::MAX));
+}
+
+/// A short, stable name for a rule error, for metric labels.
+pub fn rule_reason(e: &RuleError) -> &'static str {
+    match e {
+        RuleError::UnsupportedVersion { .. } => "unsupported_version",
+        RuleError::WrongChain { .. } => "wrong_chain",
+        RuleError::TooLarge(_) => "too_large",
+        RuleError::BadField(_) => "bad_field",
+        RuleError::Signature(_) => "bad_signature",
+        RuleError::UnknownAuthor(_) => "unknown_author",
+        RuleError::AuthorRemoved { .. } => "author_removed",
+        RuleError::MissingRole { .. } => "missing_role",
+        RuleError::NonceReplayed { .. } => "nonce_replayed",
+        RuleError::NonceGap { .. } => "nonce_gap",
+        RuleError::LotExists(_) => "lot_exists",
+        RuleError::ForeignGtin { .. } => "foreign_gtin",
+        RuleError::UnknownLot(_) => "unknown_lot",
+        RuleError::DuplicateLot(_) => "duplicate_lot",
+        RuleError::NotCustodian { .. } => "not_custodian",
+        RuleError::LotInTransit { .. } => "lot_in_transit",
+        RuleError::LotConsumed(_) => "lot_consumed",
+        RuleError::InsufficientQuantity { .. } => "insufficient_quantity",
+        RuleError::ShipmentExists(_) => "shipment_exists",
+        RuleError::UnknownShipment(_) => "unknown_shipment",
+        RuleError::BadCounterparty { .. } => "bad_counterparty",
+        RuleError::ShipmentClosed { .. } => "shipment_closed",
+        RuleError::NotConsignee { .. } => "not_consignee",
+        RuleError::PayerNotAuthor => "payer_not_author",
+        RuleError::ZeroAmount => "zero_amount",
+        RuleError::PaymentExists(_) => "payment_exists",
+        RuleError::AdminQuorum { .. } => "admin_quorum",
+        RuleError::CosignerNotAdmin(_) => "cosigner_not_admin",
+        RuleError::UnexpectedCosignatures => "unexpected_cosignatures",
+        RuleError::Membership(_) => "membership",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_metric() {
+        let m = Metrics::new();
+        set(&m.height, 7u64);
+        m.submission("rejected", "nonce_replayed");
+        m.http_requests
+            .get_or_create(&HttpLabels {
+                route: "/v1/status".into(),
+                method: "GET".into(),
+                status: 200,
+            })
+            .inc();
+        let text = m.encode().unwrap();
+        assert!(text.contains("waybill_height 7\n"), "{text}");
+        assert!(
+            text.contains(
+                "waybill_submissions_total{outcome=\"rejected\",reason=\"nonce_replayed\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "waybill_http_requests_total{route=\"/v1/status\",method=\"GET\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

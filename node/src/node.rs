@@ -1,0 +1,231 @@
+//! A running node: the ledger, the HTTP API, entry gossip and consensus,
+//! wired together.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ed25519_dalek::SigningKey;
+use waybill_consensus::{App, ConsensusConfig as EngineSettings};
+use waybill_core::block::{Block, CommitCertificate};
+use waybill_core::crypto::{self, PublicKey};
+use waybill_core::genesis::Genesis;
+use waybill_store::SledBackend;
+
+use crate::api;
+use crate::config::Config;
+use crate::shared::{check_block_time, Shared};
+
+/// The node as consensus sees it.
+pub struct NodeApp {
+    shared: Arc<Shared<SledBackend>>,
+    max_clock_skew_ms: u64,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl App for NodeApp {
+    fn committed_height(&self) -> u64 {
+        self.shared.height()
+    }
+
+    fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, String> {
+        self.shared
+            .propose(height, now_ms(), proposer)
+            .map_err(|e| e.to_string())
+    }
+
+    fn check_block(&self, block: &Block, live: bool) -> Result<(), String> {
+        if live {
+            check_block_time(&block.header, now_ms(), self.max_clock_skew_ms)
+                .map_err(|e| e.to_string())?;
+        }
+        self.shared.validate_block(block).map_err(|e| e.to_string())
+    }
+
+    fn commit(&self, block: Block, certificate: CommitCertificate) -> Result<(), String> {
+        self.shared
+            .commit_block(block, Some(certificate))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn committed(&self, height: u64) -> Result<Option<(Block, Option<CommitCertificate>)>, String> {
+        self.shared.committed(height).map_err(|e| e.to_string())
+    }
+}
+
+fn multiaddrs(what: &str, list: &[String]) -> Result<Vec<waybill_consensus::Multiaddr>> {
+    list.iter()
+        .map(|a| {
+            a.parse()
+                .map_err(|e| anyhow!("{what} address `{a}` is not a libp2p multiaddress: {e}"))
+        })
+        .collect()
+}
+
+/// Runs the node until Ctrl-C or SIGTERM.
+pub async fn run(
+    config: Config,
+    genesis: Genesis,
+    key: SigningKey,
+    shared: Arc<Shared<SledBackend>>,
+) -> Result<()> {
+    let me = crypto::public_key(&key);
+    let chain_id = genesis.chain_id();
+
+    // Entry gossip: only genesis keys may connect.
+    let allowed: Vec<PublicKey> = genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key)
+        .chain(genesis.members.iter().map(|m| m.public_key))
+        .collect();
+    let mut net_cfg = waybill_net::NetConfig::new(key.to_bytes(), chain_id, allowed);
+    net_cfg.listen = multiaddrs("gossip.listen", &config.gossip.listen)?
+        .into_iter()
+        .map(|a| a.to_string().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("gossip.listen: {e}"))?;
+    net_cfg.peers = config
+        .gossip
+        .peers
+        .iter()
+        .map(|a| a.parse().map_err(|e| anyhow!("gossip peer `{a}`: {e}")))
+        .collect::<Result<_>>()?;
+    let (net, mut from_peers) = waybill_net::start(net_cfg)
+        .await
+        .context("cannot start entry gossip")?;
+    tracing::info!(peer_id = %net.peer_id(), addrs = ?net.listen_addrs().await, "entry gossip started");
+
+    // Entries from peers go to the mempool (gossipsub forwards them itself).
+    let inbound = {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            while let Some(entry) = from_peers.recv().await {
+                let shared = Arc::clone(&shared);
+                let id = entry.id();
+                match tokio::task::spawn_blocking(move || shared.submit(entry)).await {
+                    Ok(Ok(_)) => tracing::debug!(entry = %id, "entry from a peer accepted"),
+                    Ok(Err(e)) => {
+                        tracing::debug!(entry = %id, "entry from a peer not accepted: {e}")
+                    }
+                    Err(e) => tracing::error!("mempool task failed: {e}"),
+                }
+            }
+        })
+    };
+    // Entries accepted by the API are published.
+    let (to_gossip, mut gossip_rx) = tokio::sync::mpsc::channel(4096);
+    let outbound = {
+        let net = net.clone();
+        tokio::spawn(async move {
+            while let Some(entry) = gossip_rx.recv().await {
+                if let Err(e) = net.publish(&entry).await {
+                    tracing::warn!("cannot gossip entry {}: {e}", entry.id());
+                }
+            }
+        })
+    };
+    let peers_gauge = {
+        let (net, shared) = (net.clone(), Arc::clone(&shared));
+        tokio::spawn(async move {
+            loop {
+                shared.set_peers(net.connected_peers());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+
+    // Consensus.
+    let t = config.consensus.timeouts(&genesis);
+    let settings = EngineSettings {
+        genesis: genesis.clone(),
+        key: key.clone(),
+        listen: config
+            .consensus
+            .listen
+            .parse()
+            .map_err(|e| anyhow!("consensus.listen `{}`: {e}", config.consensus.listen))?,
+        peers: multiaddrs("consensus peer", &config.consensus.peers)?,
+        wal_dir: config.data_dir.join("consensus"),
+        timeouts: (t.propose, t.prevote, t.precommit),
+        block_interval: config
+            .consensus
+            .block_interval_ms
+            .map(Duration::from_millis),
+        moniker: me.short(),
+    };
+    let app = Arc::new(NodeApp {
+        shared: Arc::clone(&shared),
+        max_clock_skew_ms: config.consensus.max_clock_skew_ms,
+    });
+    let mut consensus = waybill_consensus::start(settings, app)
+        .await
+        .context("cannot start consensus")?;
+    tracing::info!(
+        validator = consensus.is_validator,
+        "consensus started at height {}",
+        shared.height() + 1
+    );
+
+    // The HTTP API.
+    let router = api::router(
+        Arc::clone(&shared),
+        api::ApiOptions {
+            max_body_bytes: config.api.max_body_bytes,
+            gossip: Some(to_gossip),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
+    tracing::info!("HTTP API on http://{}", config.api.listen);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(api::serve(listener, router, async {
+        let _ = stop_rx.await;
+    }));
+
+    let outcome = tokio::select! {
+        _ = shutdown_signal() => Ok(()),
+        reason = consensus.stopped() => Err(anyhow!("consensus stopped: {reason}")),
+    };
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), api_task).await;
+    consensus.shutdown().await;
+    net.shutdown().await;
+    inbound.abort();
+    outbound.abort();
+    peers_gauge.abort();
+    if let Err(e) = &outcome {
+        bail!("{e}");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,381 @@
+//! What the node's tasks share: the ledger, the mempool, the committed
+//! height, peer count and metrics.
+//!
+//! Lock order: the ledger before the mempool, always. The mempool is only
+//! touched while the ledger is locked (read for submissions and queries,
+//! write for commits), so the mempool is always in step with the ledger's
+//! state: a reader never sees an entry neither pending nor final.
+//!
+//! Every method blocks (locks; [`Shared::commit_block`] flushes to disk):
+//! call them from `tokio::task::spawn_blocking` in async code.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use waybill_core::block::{Block, BlockHash, CommitCertificate, Header};
+use waybill_core::codec::MAX_BLOCK_BYTES;
+use waybill_core::crypto::PublicKey;
+use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::genesis::{ChainId, Genesis};
+use waybill_core::rules::RuleError;
+use waybill_store::{Backend, Ledger, StoreError};
+
+use crate::mempool::{Limits, Mempool, MempoolError, Recheck};
+use crate::metrics::{self, Metrics};
+
+/// Room left in a block for its header and framing.
+const BLOCK_OVERHEAD: usize = 4096;
+
+/// Why an entry was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// Refused by the mempool: a rule, a duplicate, or no room.
+    #[error(transparent)]
+    Mempool(#[from] MempoolError),
+    /// The node cannot take entries (an earlier failure poisoned its state).
+    #[error("the node cannot accept entries: {0}")]
+    Unavailable(String),
+}
+
+impl From<RuleError> for SubmitError {
+    fn from(e: RuleError) -> Self {
+        SubmitError::Mempool(MempoolError::Rule(e))
+    }
+}
+
+/// Why a block was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The ledger refused the block (link, rules, certificate) or could
+    /// not store it. Nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The node's state is unusable (an earlier failure poisoned it).
+    #[error("the node's ledger is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A ledger read that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The store failed or holds corrupt data.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The node's state is unusable.
+    #[error("the node's ledger is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why no block was proposed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// Consensus asked for a height that is not the next one.
+    #[error("cannot propose block {height}: the next block is {next}")]
+    NotNext {
+        /// Asked for.
+        height: u64,
+        /// The next height.
+        next: u64,
+    },
+    /// The node's state is unusable.
+    #[error("the node's ledger is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A proposed block's time is too far from this node's clock.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "block {height} has time {time_ms}, {skew_ms} ms from this node's clock ({now_ms}); \
+     at most {max_skew_ms} ms (consensus.max_clock_skew_ms) is accepted"
+)]
+pub struct ClockSkew {
+    /// The block's height.
+    pub height: u64,
+    /// Its time.
+    pub time_ms: i64,
+    /// This node's clock.
+    pub now_ms: i64,
+    /// The difference.
+    pub skew_ms: u64,
+    /// The limit.
+    pub max_skew_ms: u64,
+}
+
+/// Checks a proposed block's time against this node's clock `now_ms`:
+/// a validator does not vote for a block more than `max_skew_ms` away.
+/// (That it follows the previous block's time is checked by
+/// [`Shared::validate_block`].) Not for blocks replayed by sync.
+pub fn check_block_time(header: &Header, now_ms: i64, max_skew_ms: u64) -> Result<(), ClockSkew> {
+    let skew_ms = header.time_ms.abs_diff(now_ms);
+    if skew_ms > max_skew_ms {
+        return Err(ClockSkew {
+            height: header.height,
+            time_ms: header.time_ms,
+            now_ms,
+            skew_ms,
+            max_skew_ms,
+        });
+    }
+    Ok(())
+}
+
+/// What [`Shared::commit_block`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The new height.
+    pub height: u64,
+    /// The block's hash.
+    pub hash: BlockHash,
+    /// Entries in the block.
+    pub entries: usize,
+    /// What the mempool removed and dropped.
+    pub mempool: Recheck,
+}
+
+/// Where an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// In a committed block.
+    Final {
+        /// The entry.
+        entry: SignedEntry,
+        /// Block height.
+        height: u64,
+        /// Position in the block.
+        index: u32,
+    },
+    /// Waiting in the mempool.
+    Pending(SignedEntry),
+    /// Unknown to this node.
+    Unknown,
+}
+
+/// The node's shared state, generic over the ledger's backend.
+#[derive(Debug)]
+pub struct Shared<B: Backend> {
+    /// The genesis (a copy of the ledger's).
+    pub genesis: Genesis,
+    /// The chain id.
+    pub chain_id: ChainId,
+    /// The ledger. Take the read guard briefly; never hold it across an
+    /// `.await`.
+    pub ledger: RwLock<Ledger<B>>,
+    /// The mempool. Lock it only while holding the ledger lock.
+    pub mempool: Mutex<Mempool>,
+    /// The committed height; subscribe to be woken on each commit.
+    pub decided: watch::Sender<u64>,
+    /// Connected gossip peers (set by the gossip task).
+    pub peers: AtomicUsize,
+    /// When the node started.
+    pub started: Instant,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+fn poisoned<T>(_: PoisonError<T>) -> String {
+    "a task panicked while holding the ledger lock; restart the node".to_owned()
+}
+
+impl<B: Backend> Shared<B> {
+    /// Shares `ledger` with an empty mempool of `limits`.
+    pub fn new(ledger: Ledger<B>, limits: Limits) -> Self {
+        let height = ledger.height();
+        let metrics = Metrics::new();
+        metrics::set(&metrics.height, height);
+        Shared {
+            genesis: ledger.genesis().clone(),
+            chain_id: ledger.chain_id(),
+            ledger: RwLock::new(ledger),
+            mempool: Mutex::new(Mempool::new(limits)),
+            decided: watch::channel(height).0,
+            peers: AtomicUsize::new(0),
+            started: Instant::now(),
+            metrics,
+        }
+    }
+
+    /// The ledger, for reading.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Ledger<B>>, String> {
+        self.ledger.read().map_err(poisoned)
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, Ledger<B>>, String> {
+        self.ledger.write().map_err(poisoned)
+    }
+
+    /// The mempool. Call only while holding a ledger guard (lock order).
+    /// The mempool is rebuilt on every commit, so a poisoned lock is
+    /// recovered rather than reported.
+    pub fn pool(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The committed height.
+    pub fn height(&self) -> u64 {
+        *self.decided.borrow()
+    }
+
+    /// A receiver woken on every commit with the new height.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.decided.subscribe()
+    }
+
+    /// Sets the number of connected gossip peers.
+    pub fn set_peers(&self, n: usize) {
+        self.peers.store(n, Ordering::Relaxed);
+        metrics::set(&self.metrics.peers, n);
+    }
+
+    /// Offers an entry: signatures (outside any lock), then the rules
+    /// against the committed state plus the mempool. On success the entry
+    /// waits in the mempool; the caller gossips it.
+    pub fn submit(&self, entry: SignedEntry) -> Result<EntryId, SubmitError> {
+        let result = self.submit_inner(entry);
+        match &result {
+            Ok(_) => self.metrics.submission("accepted", "none"),
+            Err(SubmitError::Mempool(MempoolError::Rule(e))) => {
+                self.metrics.submission("rejected", metrics::rule_reason(e));
+            }
+            Err(SubmitError::Mempool(MempoolError::Duplicate(_))) => {
+                self.metrics.submission("rejected", "duplicate");
+            }
+            Err(SubmitError::Mempool(MempoolError::Full { .. })) => {
+                self.metrics.submission("rejected", "mempool_full");
+            }
+            Err(SubmitError::Unavailable(_)) => self.metrics.submission("rejected", "unavailable"),
+        }
+        result
+    }
+
+    fn submit_inner(&self, entry: SignedEntry) -> Result<EntryId, SubmitError> {
+        entry.verify_signatures().map_err(RuleError::from)?;
+        let ledger = self.read().map_err(SubmitError::Unavailable)?;
+        let mut pool = self.pool();
+        let id = pool.insert_verified(entry, ledger.state(), ledger.height())?;
+        metrics::set(&self.metrics.mempool_entries, pool.len());
+        metrics::set(&self.metrics.mempool_bytes, pool.bytes());
+        Ok(id)
+    }
+
+    /// Where an entry is: final, pending or unknown (one consistent look).
+    pub fn entry_status(&self, id: &EntryId) -> Result<EntryStatus, ReadError> {
+        let ledger = self.read().map_err(ReadError::Unavailable)?;
+        if let Some(l) = ledger.entry(id)? {
+            return Ok(EntryStatus::Final {
+                entry: l.entry,
+                height: l.height,
+                index: l.index,
+            });
+        }
+        let pool = self.pool();
+        Ok(match pool.get(id) {
+            Some(e) => EntryStatus::Pending(e.clone()),
+            None => EntryStatus::Unknown,
+        })
+    }
+
+    /// Up to `max` waiting entries in acceptance order (a valid block on
+    /// top of the committed state), within the block size limit.
+    pub fn take(&self, max: usize) -> Result<Vec<SignedEntry>, String> {
+        let _ledger = self.read()?;
+        let pool = self.pool();
+        Ok(pool.take_within(max, MAX_BLOCK_BYTES - BLOCK_OVERHEAD))
+    }
+
+    /// Seals block `height` (the next one) from the mempool, for the
+    /// proposer: at most the genesis's `max_block_entries`, within the
+    /// block size limit, at `time_ms` (moved just past the tip's time if
+    /// the clock is behind it). Not committed.
+    pub fn propose(
+        &self,
+        height: u64,
+        time_ms: i64,
+        proposer: PublicKey,
+    ) -> Result<Block, ProposeError> {
+        let ledger = self.read().map_err(ProposeError::Unavailable)?;
+        let next = ledger.height() + 1;
+        if height != next {
+            return Err(ProposeError::NotNext { height, next });
+        }
+        let max = self.genesis.consensus.max_block_entries as usize;
+        let entries = self
+            .pool()
+            .take_within(max, MAX_BLOCK_BYTES - BLOCK_OVERHEAD);
+        Ok(ledger.seal(entries, time_ms, proposer))
+    }
+
+    /// Fully validates a proposed block against the tip and the committed
+    /// state (links, size, Merkle root, signatures, every rule), without
+    /// committing it: a validator votes only for blocks that pass.
+    pub fn validate_block(&self, block: &Block) -> Result<(), ReadError> {
+        let ledger = self.read().map_err(ReadError::Unavailable)?;
+        ledger.validate_block(block)?;
+        Ok(())
+    }
+
+    /// A committed block and its certificate (for peers that sync).
+    pub fn committed(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, Option<CommitCertificate>)>, ReadError> {
+        let ledger = self.read().map_err(ReadError::Unavailable)?;
+        let Some(block) = ledger.block(height)? else {
+            return Ok(None);
+        };
+        let cert = ledger.certificate(height)?;
+        Ok(Some((block, cert)))
+    }
+
+    /// The tip header.
+    pub fn tip(&self) -> Result<Option<Header>, String> {
+        Ok(self.read()?.tip().cloned())
+    }
+
+    /// Commits a decided block (with its certificate, once consensus
+    /// provides one): appends it durably, removes its entries from the
+    /// mempool and re-checks the rest, then publishes the new height on
+    /// [`Shared::decided`]. A refused block changes nothing.
+    pub fn commit_block(
+        &self,
+        block: Block,
+        cert: Option<CommitCertificate>,
+    ) -> Result<Committed, CommitError> {
+        let ids = block.entry_ids();
+        let hash = block.header.hash();
+        let mut ledger = self.write().map_err(CommitError::Unavailable)?;
+        ledger.append(block, cert)?;
+        let height = ledger.height();
+        let recheck = {
+            let mut pool = self.pool();
+            let r = pool.on_commit(&ids, ledger.state(), height);
+            metrics::set(&self.metrics.mempool_entries, pool.len());
+            metrics::set(&self.metrics.mempool_bytes, pool.bytes());
+            r
+        };
+        drop(ledger);
+        for d in &recheck.dropped {
+            tracing::info!(
+                entry = %d.id,
+                author = %d.author,
+                "dropped from the mempool after block {height}: {}",
+                d.error
+            );
+        }
+        metrics::set(&self.metrics.height, height);
+        self.metrics.blocks_committed.inc();
+        self.metrics.entries_finalized.inc_by(ids.len() as u64);
+        self.metrics
+            .mempool_dropped
+            .inc_by(recheck.dropped.len() as u64);
+        self.decided.send_replace(height);
+        tracing::debug!(height, entries = ids.len(), hash = %hash, "block committed");
+        Ok(Committed {
+            height,
+            hash,
+            entries: ids.len(),
+            mempool: recheck,
+        })
+    }
+}

@@ -1,0 +1,536 @@
+//! The HTTP API end to end: a node on 127.0.0.1:0, entries submitted over
+//! HTTP, blocks committed by calling `Shared::commit_block` directly (no
+//! consensus yet).
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+use waybill_core::gs1::LotId;
+use waybill_core::rules::RuleError;
+use waybill_core::trail::{self, Policy, Trail};
+use waybill_node::Limits;
+
+fn error_of(v: &Value) -> &str {
+    v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error sentence in {v}"))
+}
+
+#[tokio::test]
+async fn accepted_then_pending_then_final() {
+    let mut node = TestNode::start(Limits::default()).await;
+    let mut s = Signer::new(&node.c);
+    let e = s.produce(&node.c.producer, &lot("LOT-A"), 600_000, &[]);
+    let id = e.id().to_hex();
+
+    let (status, v) = node.submit(&e).await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["status"], "accepted");
+    assert_eq!(v["id"], id);
+    // Accepted entries are handed to gossip.
+    assert_eq!(node.gossip.try_recv().ok(), Some(e.clone()));
+
+    let (status, v) = node.get(&format!("/v1/entries/{id}")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "pending");
+    assert_eq!(v["entry"], serde_json::to_value(&e).unwrap());
+
+    // The same entry again: still pending, not gossiped twice.
+    let (status, v) = node.submit(&e).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "pending");
+    assert!(node.gossip.try_recv().is_err());
+
+    let mut decided = node.shared.subscribe();
+    let committed = node.commit(100).await;
+    assert_eq!(committed.height, 1);
+    assert_eq!(committed.entries, 1);
+    assert_eq!(committed.mempool.committed, 1);
+    assert!(decided.has_changed().unwrap());
+    assert_eq!(*decided.borrow_and_update(), 1);
+
+    let (status, v) = node.get(&format!("/v1/entries/{id}")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "final");
+    assert_eq!(v["height"], 1);
+    assert_eq!(v["index"], 0);
+    assert_eq!(v["entry"], serde_json::to_value(&e).unwrap());
+    assert_eq!(node.shared.pool().len(), 0);
+
+    // Once final, the same entry is a replay.
+    let (status, v) = node.submit(&e).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(error_of(&v).contains("was already used"), "{v}");
+}
+
+#[tokio::test]
+async fn rule_breaking_entries_are_rejected_and_never_in_a_block() {
+    let node = TestNode::start(Limits::default()).await;
+    let mut s = Signer::new(&node.c);
+    let produce = s.produce(&node.c.producer, &lot("LOT-A"), 600_000, &[]);
+    assert_eq!(node.submit(&produce).await.0, 202);
+
+    // The retailer does not hold LOT-A.
+    let bad = s.dispatch(
+        &node.c.retailer,
+        &shipment("SHIP-1"),
+        &[lot("LOT-A")],
+        &node.c.carrier,
+    );
+    let (status, v) = node.submit(&bad).await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["status"], "rejected");
+    let expected = RuleError::NotCustodian {
+        lot: lot("LOT-A"),
+        author: node.c.retailer.name.into(),
+        custodian: node.c.producer.name.into(),
+    }
+    .to_string();
+    assert_eq!(error_of(&v), expected);
+
+    // A lot nobody made.
+    let unknown = s.sign_with_nonce(
+        &node.c.producer,
+        2,
+        dispatch_body(&shipment("SHIP-2"), &[lot("LOT-NONE")], &node.c.retailer.pk),
+    );
+    let (status, v) = node.submit(&unknown).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(error_of(&v).contains("LOT-NONE does not exist"), "{v}");
+
+    // A forged signature.
+    let mut forged = s.sign_with_nonce(&node.c.producer, 2, produce_body(&lot("LOT-F"), 1, &[]));
+    forged.signature.0[5] ^= 0x40;
+    let (status, v) = node.submit(&forged).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(error_of(&v).contains("signature does not verify"), "{v}");
+
+    node.commit(100).await;
+    let (_, block) = node.get("/v1/blocks/1").await;
+    let ids: Vec<String> = block["block"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            serde_json::from_value::<waybill_core::entry::SignedEntry>(e.clone())
+                .unwrap()
+                .id()
+                .to_hex()
+        })
+        .collect();
+    assert_eq!(ids, vec![produce.id().to_hex()]);
+    for e in [&bad, &unknown, &forged] {
+        let (status, v) = node.get(&format!("/v1/entries/{}", e.id())).await;
+        assert_eq!(status, 404, "{v}");
+        assert!(
+            error_of(&v).contains("neither on this ledger nor waiting"),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn replayed_and_skipped_nonces_are_rejected() {
+    let node = TestNode::start(Limits::default()).await;
+    let mut s = Signer::new(&node.c);
+    let first = s.produce(&node.c.producer, &lot("LOT-A"), 1_000, &[]);
+    assert_eq!(node.submit(&first).await.0, 202);
+    // The next nonce of an author with an entry waiting is accepted.
+    let second = s.produce(&node.c.producer, &lot("LOT-B"), 1_000, &[]);
+    assert_eq!(node.submit(&second).await.0, 202);
+
+    let replay = s.sign_with_nonce(&node.c.producer, 1, produce_body(&lot("LOT-C"), 1_000, &[]));
+    let (status, v) = node.submit(&replay).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        error_of(&v).contains("nonce 1 of `Finca La Esperanza` was already used"),
+        "{v}"
+    );
+    assert!(error_of(&v).contains("the next nonce is 3"), "{v}");
+
+    let gap = s.sign_with_nonce(&node.c.producer, 7, produce_body(&lot("LOT-D"), 1_000, &[]));
+    let (status, v) = node.submit(&gap).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(error_of(&v).contains("skips ahead"), "{v}");
+
+    // After the commit, a replay of a committed nonce is still refused.
+    node.commit(100).await;
+    let (status, _) = node.submit(&replay).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let node = TestNode::start(Limits::default()).await;
+    let json = Some("application/json");
+
+    let (status, v) = node
+        .post_raw("/v1/entries", json, b"{not json".to_vec())
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        error_of(&v).starts_with("the body is not a signed entry: key must be a string"),
+        "{v}"
+    );
+
+    let (status, v) = node
+        .post_raw(
+            "/v1/entries",
+            json,
+            br#"{"entry": 1, "signature": "00"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_of(&v).contains("invalid type"), "{v}");
+
+    let (status, v) = node.post_raw("/v1/entries", json, Vec::new()).await;
+    assert_eq!(status, 400, "{v}");
+
+    let (status, v) = node
+        .post_raw("/v1/entries", json, vec![0xff, 0xfe, 0x00])
+        .await;
+    assert_eq!(status, 400, "{v}");
+
+    let (status, v) = node
+        .post_raw("/v1/entries", Some("text/plain"), b"{}".to_vec())
+        .await;
+    assert_eq!(status, 415, "{v}");
+    assert!(
+        error_of(&v).contains("Content-Type: application/json"),
+        "{v}"
+    );
+    let (status, _) = node.post_raw("/v1/entries", None, b"{}".to_vec()).await;
+    assert_eq!(status, 415);
+
+    // 2 MB: refused before it is parsed.
+    let huge = format!("{{\"x\": \"{}\"}}", "a".repeat(2 * 1024 * 1024)).into_bytes();
+    let (status, v) = node.post_raw("/v1/entries", json, huge).await;
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        error_of(&v).contains("larger than this node accepts"),
+        "{v}"
+    );
+
+    // Paths.
+    let (status, v) = node.get("/v1/entries/xyz").await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_of(&v).contains("64 hex digits"), "{v}");
+    let (status, v) = node.get(&format!("/v1/entries/{}", "ab".repeat(32))).await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = node.get("/v1/blocks/abc").await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _) = node.get("/v1/blocks/0").await;
+    assert_eq!(status, 400);
+    let (status, v) = node.get("/v1/blocks/99999999999999999999999").await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = node.get("/v1/blocks/1").await;
+    assert_eq!(status, 404, "{v}");
+    assert!(error_of(&v).contains("its height is 0"), "{v}");
+    let (status, v) = node.get("/v1/lots/%2801%29123/trail").await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_of(&v).contains("is not a lot id"), "{v}");
+    let (status, v) = node.get("/v1/lots/NOPE-1/trail").await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(error_of(&v), "lot NOPE-1 is not on this ledger");
+    let (status, v) = node.get("/v1/lots/NOPE-1/forward").await;
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = node.get("/v1/lots/%FF%FE/trail").await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = node.get("/v2/nothing").await;
+    assert_eq!(status, 404, "{v}");
+    assert!(
+        error_of(&v).contains("there is no endpoint GET /v2/nothing"),
+        "{v}"
+    );
+    let r = node
+        .client
+        .delete(node.url("/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert!(error_of(&v).contains("DELETE is not allowed"), "{v}");
+
+    // Nothing got in.
+    assert_eq!(node.shared.pool().len(), 0);
+    let (status, v) = node.get("/v1/status").await;
+    assert_eq!(status, 200);
+    assert_eq!(v["mempool"]["entries"], 0);
+}
+
+#[tokio::test]
+async fn full_mempool_answers_503() {
+    let node = TestNode::start(Limits {
+        max_entries: 1,
+        max_bytes: 1 << 20,
+    })
+    .await;
+    let mut s = Signer::new(&node.c);
+    let a = s.produce(&node.c.producer, &lot("LOT-A"), 1_000, &[]);
+    let b = s.produce(&node.c.producer, &lot("LOT-B"), 1_000, &[]);
+    assert_eq!(node.submit(&a).await.0, 202);
+    let (status, v) = node.submit(&b).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(error_of(&v).contains("the mempool is full"), "{v}");
+    node.commit(10).await;
+    assert_eq!(node.submit(&b).await.0, 202);
+}
+
+/// Green coffee produced, shipped to the roaster, received, roasted into a
+/// new lot; returns (green, roasted).
+async fn coffee_story<B: waybill_store::Backend + 'static>(node: &TestNode<B>) -> (LotId, LotId) {
+    let c = &node.c;
+    let mut s = Signer::new(c);
+    let green = LotId::batch(gtin(1), "GREEN-1").unwrap();
+    let roasted = LotId::batch(gtin(2), "ROAST-1").unwrap();
+    let ship = shipment("SHIP-1");
+    let entries = vec![
+        s.produce(&c.producer, &green, 600_000, &[]),
+        s.dispatch(
+            &c.producer,
+            &ship,
+            std::slice::from_ref(&green),
+            &c.processor,
+        ),
+    ];
+    for e in &entries {
+        assert_eq!(node.submit(e).await.0, 202);
+    }
+    node.commit(100).await;
+    let receive = s.receive(&c.processor, &ship);
+    assert_eq!(node.submit(&receive).await.0, 202);
+    // The roast consumes part of the green lot, in the same block as the receipt.
+    let roast = s.produce(&c.processor, &roasted, 480_000, &[(green.clone(), 500_000)]);
+    assert_eq!(node.submit(&roast).await.0, 202);
+    let committed = node.commit(100).await;
+    assert_eq!((committed.height, committed.entries), (2, 2));
+    (green, roasted)
+}
+
+#[tokio::test]
+async fn trail_verifies_and_forward_finds_the_roast() {
+    let node = TestNode::start(Limits::default()).await;
+    let (green, roasted) = coffee_story(&node).await;
+
+    for form in [roasted.to_string(), roasted.digital_link().unwrap()] {
+        let path = format!("/v1/lots/{}/trail", encode_segment(&form));
+        let (status, v) = node.get(&path).await;
+        assert_eq!(status, 200, "{form}: {v}");
+        let t: Trail = serde_json::from_value(v).unwrap();
+        assert_eq!(t.lot, roasted);
+        assert_eq!(t.tip_height, 2);
+        assert_eq!(t.items.len(), 4);
+        let report = trail::verify(
+            &node.c.genesis,
+            &t,
+            Policy {
+                require_certificates: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("the served trail does not verify: {e}"));
+        assert_eq!(report.lot, roasted);
+        // A node that edits the trail is caught.
+        let mut forged = t.clone();
+        forged.items.remove(1);
+        assert!(trail::verify(
+            &node.c.genesis,
+            &forged,
+            Policy {
+                require_certificates: false
+            }
+        )
+        .is_err());
+    }
+
+    let (status, v) = node
+        .get(&format!(
+            "/v1/lots/{}/forward",
+            encode_segment(&green.to_string())
+        ))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["lot"], green.to_string());
+    let made = v["made_from_it"].as_array().unwrap();
+    assert_eq!(made.len(), 1, "{v}");
+    assert_eq!(made[0]["lot"], roasted.to_string());
+    assert_eq!(made[0]["custodian"], node.c.processor.name);
+    assert_eq!(made[0]["custodian_key"], node.c.processor.pk.to_hex());
+    assert_eq!(made[0]["status"], "held");
+    assert_eq!(made[0]["remaining"], "480");
+    assert_eq!(made[0]["unit"], "KGM");
+    let (_, v) = node
+        .get(&format!(
+            "/v1/lots/{}/forward",
+            encode_segment(&roasted.to_string())
+        ))
+        .await;
+    assert_eq!(v["made_from_it"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn blocks_status_and_metrics() {
+    let node = TestNode::start(Limits::default()).await;
+    coffee_story(&node).await;
+    node.shared.set_peers(3);
+
+    let (status, v) = node.get("/v1/blocks/2").await;
+    assert_eq!(status, 200, "{v}");
+    let block: waybill_core::block::Block = serde_json::from_value(v["block"].clone()).unwrap();
+    assert_eq!(block.header.height, 2);
+    assert_eq!(block.entries.len(), 2);
+    assert_eq!(v["hash"], block.header.hash().to_hex());
+    assert!(v["certificate"].is_null());
+    let (_, v1) = node.get("/v1/blocks/1").await;
+    assert_eq!(block.header.prev_hash.to_hex(), v1["hash"]);
+
+    let (status, v) = node.get("/v1/status").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["chain_name"], "waybill-node-tests");
+    assert_eq!(v["chain_id"], node.c.chain_id.to_hex());
+    assert_eq!(v["height"], 2);
+    assert_eq!(v["tip_hash"], block.header.hash().to_hex());
+    assert_eq!(
+        v["validators"][0]["public_key"],
+        node.c.validator.pk.to_hex()
+    );
+    assert_eq!(v["validators"][0]["power"], 1);
+    assert_eq!(v["gossip_peers"], 3);
+    assert_eq!(v["mempool"]["entries"], 0);
+    assert_eq!(v["mempool"]["max_entries"], 100_000);
+    assert!(v["uptime_s"].is_u64());
+
+    // One rejection, to see it counted.
+    let mut s = Signer::new(&node.c);
+    let replay = s.produce(&node.c.producer, &lot("LOT-X"), 1, &[]);
+    assert_eq!(node.submit(&replay).await.0, 422);
+
+    let (status, ct, text) = node.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let samples = parse_exposition(&text);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("{name} missing in:\n{text}"))
+    };
+    assert_eq!(value("waybill_height"), 2.0);
+    assert_eq!(value("waybill_entries_finalized_total"), 4.0);
+    assert_eq!(value("waybill_blocks_committed_total"), 2.0);
+    assert_eq!(value("waybill_mempool_entries"), 0.0);
+    assert_eq!(value("waybill_gossip_peers"), 3.0);
+    assert_eq!(
+        value("waybill_submissions_total{outcome=\"accepted\",reason=\"none\"}"),
+        4.0
+    );
+    assert_eq!(
+        value("waybill_submissions_total{outcome=\"rejected\",reason=\"nonce_replayed\"}"),
+        1.0
+    );
+    assert!(
+        value("waybill_http_requests_total{route=\"/v1/entries\",method=\"POST\",status=\"202\"}")
+            >= 4.0
+    );
+    assert_eq!(
+        value("waybill_http_requests_total{route=\"/v1/blocks/{height}\",method=\"GET\",status=\"200\"}"),
+        2.0
+    );
+}
+
+/// Parses an OpenMetrics text exposition into (series, value) pairs,
+/// checking its shape on the way.
+fn parse_exposition(text: &str) -> Vec<(String, f64)> {
+    assert!(text.ends_with("# EOF\n"), "no EOF marker");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            assert!(
+                line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF",
+                "bad comment line {line:?}"
+            );
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        assert!(series.starts_with("waybill_"), "{line:?}");
+        out.push((series.to_owned(), value));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_commit_drops_pending_entries_it_made_invalid() {
+    let node = TestNode::start(Limits::default()).await;
+    let c = &node.c;
+    let mut s = Signer::new(c);
+    let l = lot("LOT-A");
+    assert_eq!(
+        node.submit(&s.produce(&c.producer, &l, 1_000, &[])).await.0,
+        202
+    );
+    node.commit(10).await;
+
+    // This node holds a dispatch of LOT-A to the retailer (nonce 2)...
+    let ours = s.sign_with_nonce(
+        &c.producer,
+        2,
+        dispatch_body(
+            &shipment("SHIP-1"),
+            std::slice::from_ref(&l),
+            &c.retailer.pk,
+        ),
+    );
+    assert_eq!(node.submit(&ours).await.0, 202);
+    // ...while another proposer's block ships LOT-A to the carrier.
+    let theirs = s.sign_with_nonce(
+        &c.producer,
+        2,
+        dispatch_body(&shipment("SHIP-2"), std::slice::from_ref(&l), &c.carrier.pk),
+    );
+    let committed = node.commit_entries(vec![theirs.clone()]).await;
+    assert_eq!(committed.mempool.committed, 0);
+    assert_eq!(committed.mempool.dropped.len(), 1);
+    assert_eq!(committed.mempool.dropped[0].id, ours.id());
+
+    let (status, _) = node.get(&format!("/v1/entries/{}", ours.id())).await;
+    assert_eq!(status, 404);
+    let (status, v) = node.get(&format!("/v1/entries/{}", theirs.id())).await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("final")));
+    // The pool is empty and the dropped entry never reaches a block.
+    let committed = node.commit(10).await;
+    assert_eq!(committed.entries, 0);
+    let (_, text) = (0, node.get_text("/metrics").await.2);
+    assert!(text.contains("waybill_mempool_dropped_total 1\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_sled_ledger_serves_the_same_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start_sled(&dir.path().join("ledger"), Limits::default()).await;
+    let (_, roasted) = coffee_story(&node).await;
+    let (status, v) = node
+        .get(&format!(
+            "/v1/lots/{}/trail",
+            encode_segment(&roasted.to_string())
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let t: Trail = serde_json::from_value(v).unwrap();
+    trail::verify(
+        &node.c.genesis,
+        &t,
+        Policy {
+            require_certificates: false,
+        },
+    )
+    .unwrap();
+    let report = node.shared.read().unwrap().check().unwrap();
+    assert_eq!((report.blocks, report.entries), (2, 4));
+}

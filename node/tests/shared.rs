@@ -1,0 +1,199 @@
+//! `Shared`, as consensus will call it: propose, validate, commit.
+
+mod support;
+
+use std::sync::Arc;
+
+use support::*;
+use waybill_core::block::{CommitCertificate, CommitSignature};
+use waybill_core::crypto::Signature;
+use waybill_node::shared::{CommitError, ProposeError, Shared};
+use waybill_node::{check_block_time, Limits, MempoolError, SubmitError};
+use waybill_store::{Ledger, MemBackend, StoreError};
+
+fn shared(c: &Consortium) -> Shared<MemBackend> {
+    let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
+    Shared::new(ledger, Limits::default())
+}
+
+#[test]
+fn propose_takes_the_mempool_in_order_up_to_the_genesis_limit() {
+    let c = Consortium::with_max_block_entries(2);
+    let sh = shared(&c);
+    let mut s = Signer::new(&c);
+    let es: Vec<_> = (1..=3)
+        .map(|n| s.produce(&c.producer, &lot(&format!("LOT-{n}")), 1_000, &[]))
+        .collect();
+    for e in &es {
+        sh.submit(e.clone()).unwrap();
+    }
+    assert_eq!(
+        sh.propose(2, T0, c.validator.pk),
+        Err(ProposeError::NotNext { height: 2, next: 1 })
+    );
+    let block = sh.propose(1, T0, c.validator.pk).unwrap();
+    assert_eq!(block.header.height, 1);
+    assert_eq!(block.header.proposer, c.validator.pk);
+    assert_eq!(block.entries, es[..2].to_vec());
+    sh.validate_block(&block).unwrap();
+    // Proposing does not take entries out of the pool.
+    assert_eq!(sh.pool().len(), 3);
+
+    let mut decided = sh.subscribe();
+    let done = sh.commit_block(block.clone(), None).unwrap();
+    assert_eq!(
+        (done.height, done.entries, done.mempool.committed),
+        (1, 2, 2)
+    );
+    assert_eq!(done.hash, block.header.hash());
+    assert_eq!(*decided.borrow_and_update(), 1);
+    assert_eq!(sh.height(), 1);
+    assert_eq!(sh.pool().len(), 1);
+    assert_eq!(sh.committed(1).unwrap(), Some((block, None)));
+    assert_eq!(sh.committed(2).unwrap(), None);
+
+    // The clock behind the tip: the block time still moves forward.
+    let next = sh.propose(2, T0 - 5, c.validator.pk).unwrap();
+    assert_eq!(next.header.time_ms, T0 + 1);
+    assert_eq!(next.entries, es[2..].to_vec());
+}
+
+#[test]
+fn a_refused_block_changes_nothing() {
+    let c = Consortium::new();
+    let sh = shared(&c);
+    let mut s = Signer::new(&c);
+    let good = s.produce(&c.producer, &lot("LOT-A"), 1_000, &[]);
+    sh.submit(good.clone()).unwrap();
+    // A block from a faulty proposer: an entry that breaks a rule.
+    let bad = s.dispatch(
+        &c.retailer,
+        &shipment("SHIP-1"),
+        &[lot("LOT-A")],
+        &c.carrier,
+    );
+    let block = sh
+        .read()
+        .unwrap()
+        .seal(vec![good.clone(), bad], T0, c.validator.pk);
+    let err = sh.validate_block(&block).unwrap_err().to_string();
+    assert!(err.contains("entry #1"), "{err}");
+    assert!(err.contains("does not hold lot LOT-A"), "{err}");
+    let err = sh.commit_block(block, None).unwrap_err();
+    assert!(
+        matches!(err, CommitError::Store(StoreError::Rule { index: 1, .. })),
+        "{err}"
+    );
+    assert_eq!(sh.height(), 0);
+    assert_eq!(sh.pool().len(), 1);
+
+    // A certificate for another height is refused too.
+    let block = sh.propose(1, T0, c.validator.pk).unwrap();
+    let cert = CommitCertificate {
+        height: 7,
+        round: 0,
+        block_hash: block.header.hash(),
+        signatures: vec![CommitSignature {
+            validator: c.validator.pk,
+            signature: Signature([0; 64]),
+        }],
+    };
+    let err = sh
+        .commit_block(block.clone(), Some(cert))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the commit certificate is for height 7"),
+        "{err}"
+    );
+    assert_eq!((sh.height(), sh.pool().len()), (0, 1));
+    assert_eq!(sh.read().unwrap().height(), 0);
+
+    sh.commit_block(block, None).unwrap();
+    assert_eq!((sh.height(), sh.pool().len()), (1, 0));
+}
+
+#[test]
+fn submit_reports_every_refusal() {
+    let c = Consortium::new();
+    let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
+    let sh = Shared::new(
+        ledger,
+        Limits {
+            max_entries: 1,
+            max_bytes: 1 << 20,
+        },
+    );
+    let mut s = Signer::new(&c);
+    let a = s.produce(&c.producer, &lot("LOT-A"), 1_000, &[]);
+    let id = sh.submit(a.clone()).unwrap();
+    assert_eq!(id, a.id());
+    assert_eq!(
+        sh.submit(a.clone()),
+        Err(SubmitError::Mempool(MempoolError::Duplicate(id)))
+    );
+    let b = s.produce(&c.producer, &lot("LOT-B"), 1_000, &[]);
+    assert!(matches!(
+        sh.submit(b),
+        Err(SubmitError::Mempool(MempoolError::Full { .. }))
+    ));
+    let mut forged = s.produce(&c.carrier, &lot("LOT-C"), 1_000, &[]);
+    forged.signature.0[0] ^= 1;
+    let err = sh.submit(forged).unwrap_err().to_string();
+    assert!(err.contains("signature does not verify"), "{err}");
+}
+
+#[test]
+fn block_time_must_be_near_the_local_clock() {
+    let c = Consortium::new();
+    let sh = shared(&c);
+    let block = sh.propose(1, T0, c.validator.pk).unwrap();
+    check_block_time(&block.header, T0 + 2_000, 2_000).unwrap();
+    check_block_time(&block.header, T0 - 2_000, 2_000).unwrap();
+    let err = check_block_time(&block.header, T0 + 2_001, 2_000).unwrap_err();
+    assert_eq!(err.skew_ms, 2_001);
+    assert!(
+        err.to_string().contains("consensus.max_clock_skew_ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shared_is_usable_across_threads() {
+    let c = Consortium::new();
+    let sh = Arc::new(shared(&c));
+    let mut s = Signer::new(&c);
+    let entries: Vec<_> = (1..=50)
+        .map(|n| s.produce(&c.producer, &lot(&format!("LOT-{n}")), 1_000, &[]))
+        .collect();
+    // Submit in order from one thread while another commits blocks.
+    let submitter = {
+        let sh = Arc::clone(&sh);
+        std::thread::spawn(move || {
+            for e in entries {
+                sh.submit(e).unwrap();
+            }
+        })
+    };
+    let committer = {
+        let sh = Arc::clone(&sh);
+        let pk = c.validator.pk;
+        std::thread::spawn(move || {
+            let mut total = 0;
+            let mut h = 0;
+            while total < 50 {
+                h += 1;
+                let block = sh.propose(h, T0 + h as i64, pk).unwrap();
+                total += sh.commit_block(block, None).unwrap().entries;
+                std::thread::yield_now();
+            }
+            h
+        })
+    };
+    submitter.join().unwrap();
+    let height = committer.join().unwrap();
+    assert_eq!(sh.height(), height);
+    assert_eq!(sh.pool().len(), 0);
+    let report = sh.read().unwrap().check().unwrap();
+    assert_eq!(report.entries, 50);
+}
