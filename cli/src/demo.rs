@@ -1,9 +1,11 @@
-//! `waybill demo`: the coffee story end to end on a local ledger.
+//! `waybill demo`: the coffee story end to end on four real validator
+//! nodes that agree by BFT consensus.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use waybill_core::bundle::{Bundle, BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
 use waybill_core::codes::{Decimal3, UnitCode};
@@ -12,15 +14,12 @@ use waybill_core::entry::{
     Body, Customs, Dispatch, DocRef, GeoPoint, Input, Location, Payment, PaymentMethod,
     PaymentStatus, Produce, Product, Quantity, Receive, Settlement, SignedEntry,
 };
-use waybill_core::genesis::{
-    ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
-};
+use waybill_core::genesis::{MemberSpec, Role};
 use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
-use waybill_core::state::View;
 use waybill_core::trail::{self, Policy};
 
-use crate::{ledger_cmd, record, report, util};
-use waybill_keys as keys;
+use crate::{record, report, util};
+use waybill_node::testnet;
 
 /// A GS1 key from its digits without the check digit.
 pub fn with_check_digit(body: &str) -> Result<String> {
@@ -100,47 +99,6 @@ impl Actors {
     }
 }
 
-/// Builds the example genesis for the given member keys and validator keys.
-pub fn example_genesis(
-    member_keys: &[crypto::PublicKey],
-    validators: &[crypto::PublicKey],
-) -> Result<Genesis> {
-    let members = MEMBERS
-        .iter()
-        .zip(member_keys)
-        .map(|((_, name, roles, country, prefix), key)| {
-            Ok(MemberSpec {
-                name: (*name).into(),
-                public_key: *key,
-                roles: roles.to_vec(),
-                country: Some(country.parse()?),
-                gs1_company_prefixes: match prefix {
-                    Some(p) => vec![p.parse()?],
-                    None => vec![],
-                },
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let g = Genesis {
-        chain_name: "andes-to-europe-coffee".into(),
-        members,
-        validators: validators
-            .iter()
-            .enumerate()
-            .map(|(i, k)| ValidatorSpec {
-                name: format!("validator-{}", i + 1),
-                public_key: *k,
-                power: 1,
-                p2p: vec![],
-            })
-            .collect(),
-        consensus: ConsensusParams::default(),
-        governance: Governance::default(),
-    };
-    g.validate()?;
-    Ok(g)
-}
-
 fn doc(label: &str, content: &str, media: &str) -> DocRef {
     DocRef {
         sha256: Hash32::digest(content.as_bytes()),
@@ -170,62 +128,94 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     println!("Waybill demo: one lot of Colombian coffee, from the farm to a German shelf.");
     println!("working in {}\n", dir.display());
 
-    // 1. Keys and genesis.
-    let keys_dir = dir.join("keys");
-    std::fs::create_dir_all(&keys_dir)?;
-    let mut member_keys = Vec::new();
-    for (stem, name, roles, country, _) in MEMBERS {
-        let k = keys::generate();
-        let pem = keys::to_pem(&k, None)?;
-        std::fs::write(keys_dir.join(format!("{stem}.pem")), pem.as_bytes())?;
+    // 1. A four-validator consortium on this machine: keys, genesis and a
+    //    node.toml per node, on free loopback ports.
+    let node_bin = node_binary()?;
+    let members: Vec<testnet::MemberDef> = MEMBERS
+        .iter()
+        .map(|(stem, name, roles, country, prefix)| {
+            Ok(testnet::MemberDef {
+                stem: (*stem).into(),
+                spec: MemberSpec {
+                    name: (*name).into(),
+                    public_key: crypto::PublicKey([0; 32]),
+                    roles: roles.to_vec(),
+                    country: Some(country.parse()?),
+                    gs1_company_prefixes: match prefix {
+                        Some(p) => vec![p.parse()?],
+                        None => vec![],
+                    },
+                },
+            })
+        })
+        .collect::<Result<_>>()?;
+    let net = testnet::generate(dir, "andes-to-europe-coffee", &members, 4, &[], 200)?;
+    let genesis = net.genesis.clone();
+    let genesis_path = net.genesis_path.clone();
+    for m in &genesis.members {
         println!(
-            "  key for {name} ({}, {country}): {}",
-            roles
+            "  member {:<34} {}  {}",
+            m.name,
+            m.public_key.short(),
+            m.roles
                 .iter()
                 .map(|r| r.as_str())
                 .collect::<Vec<_>>()
-                .join("+"),
-            crypto::public_key(&k).short()
+                .join("+")
         );
-        member_keys.push(k);
     }
-    let validator = keys::generate();
-    let actors = Actors { keys: member_keys };
-    let pks: Vec<_> = actors.keys.iter().map(crypto::public_key).collect();
-    let genesis = example_genesis(&pks, &[crypto::public_key(&validator)])?;
-    let genesis_path = dir.join("genesis.toml");
-    std::fs::write(&genesis_path, genesis.to_toml())?;
     println!(
         "\n1. genesis {} written; chain id {}",
         genesis_path.display(),
         genesis.chain_id()
     );
-
-    let data_dir = dir.join("ledger");
-    if data_dir.exists() {
-        std::fs::remove_dir_all(&data_dir)?;
+    let mut keys_by_stem = Vec::new();
+    for (stem, ..) in MEMBERS {
+        let path = net
+            .member_keys
+            .get(*stem)
+            .ok_or_else(|| anyhow!("no key for {stem}"))?;
+        keys_by_stem.push(util::read_key(path)?);
     }
-    let mut ledger = ledger_cmd::init(&data_dir, genesis.clone())?;
-    println!("2. local ledger created in {}\n", data_dir.display());
+    let actors = Actors { keys: keys_by_stem };
+
+    // 2. Four real node processes.
+    let mut cluster = testnet::Cluster::new(net, &node_bin);
+    cluster.start_all()?;
+    let names: Vec<String> = cluster.net.nodes.iter().map(|n| n.name.clone()).collect();
+    for n in &names {
+        cluster
+            .wait_height(n, 1, Duration::from_secs(60))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    println!(
+        "2. four validators are running and agreeing (APIs on {})\n",
+        cluster
+            .net
+            .nodes
+            .iter()
+            .map(|n| n.api.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let t0: i64 = util::now_ms();
     let day = 86_400_000i64;
     let mut step = 3;
+    let mut nonces: std::collections::BTreeMap<crypto::PublicKey, u64> = Default::default();
+    let apis: Vec<std::net::SocketAddr> = cluster.net.nodes.iter().map(|n| n.api).collect();
     let mut record = |who: &str, body: Body, at: i64, what: String| -> Result<SignedEntry> {
         let key = actors.key(who)?;
-        let nonce = ledger.state().nonce(&crypto::public_key(key)) + 1;
+        let me = crypto::public_key(key);
+        let nonce = nonces.get(&me).copied().unwrap_or(0) + 1;
         let e = record::sign_entry(&genesis, key, Some(nonce), None, Some(at), body)?;
-        let header = ledger
-            .append_entries(
-                vec![e.clone()],
-                util::now_ms(),
-                crypto::public_key(&validator),
-            )
-            .context(what.clone())?;
+        nonces.insert(me, nonce);
+        // Each step goes to a different node; gossip brings it to the rest.
+        let api = apis[(step - 3) % apis.len()];
+        let height = submit_and_wait(api, &e).with_context(|| what.clone())?;
         println!(
-            "{step}. {what}\n     entry {} sealed in block {}",
-            e.id().short(),
-            header.height
+            "{step}. {what}\n     entry {} sent to node {api}, final in block {height}",
+            e.id().short()
         );
         step += 1;
         Ok(e)
@@ -418,18 +408,19 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         "The retailer receives it".into(),
     )?;
 
-    // The consumer's view: the trail with every proof checked.
+    // The consumer's view, from another node, checked against the genesis.
     let link = roasted
         .digital_link()
         .unwrap_or_else(|| roasted.to_string());
-    println!("\nA shopper scans {link}:\n");
     let lot: LotId = link.parse()?;
-    let trail = ledger.trail(&lot)?;
+    let via = apis[2];
+    println!("\nA shopper scans {link}; node {via} answers:\n");
+    let trail = fetch_trail(via, &lot)?;
     let r = trail::verify(
         &genesis,
         &trail,
         Policy {
-            require_certificates: false,
+            require_certificates: true,
         },
     )
     .map_err(|e| anyhow!("the demo trail failed to verify: {e}"))?;
@@ -449,14 +440,14 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         chain_id: genesis.chain_id(),
         exported_at_ms: util::now_ms(),
         exporter: crypto::public_key(auditor),
-        certificates_required: false,
+        certificates_required: true,
         trail,
     }
     .sign(auditor);
     let bundle_path = dir.join("audit-bundle.json");
     let text = bundle.to_file_text();
     std::fs::write(&bundle_path, &text)?;
-    let (_, br) = Bundle::verify_file(text.as_bytes(), &genesis, false)
+    let (_, br) = Bundle::verify_file(text.as_bytes(), &genesis, true)
         .map_err(|e| anyhow!("the demo bundle failed to verify: {e}"))?;
     println!(
         "The auditor exported {} ({} entries, {} bytes), signed by Kessler Supply Chain Audit.",
@@ -465,21 +456,123 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         text.len()
     );
     println!(
-        "VERIFIED offline with only {}: signature, proofs and custody chain.",
+        "VERIFIED offline with only {}: signature, proofs, commit certificates and custody chain.",
         genesis_path.display()
     );
-    let check = ledger.check()?;
+
+    // Every node holds the same chain.
+    let mut tips = Vec::new();
+    for api in &apis {
+        let (h, _) =
+            testnet::status(*api).ok_or_else(|| anyhow!("node {api} stopped answering"))?;
+        tips.push(h);
+    }
+    let common = tips.iter().copied().min().unwrap_or(0);
+    let mut hashes = std::collections::BTreeSet::new();
+    for api in &apis {
+        let (code, body) = testnet::http_get(
+            *api,
+            &format!("/v1/blocks/{common}"),
+            Duration::from_secs(5),
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if code != 200 {
+            bail!("node {api} has no block {common}");
+        }
+        hashes.insert(v["hash"].as_str().unwrap_or_default().to_string());
+    }
+    if hashes.len() != 1 {
+        bail!("the nodes disagree at height {common}: {hashes:?}");
+    }
+    println!("\nAll four nodes hold the same block at height {common}.");
+    let clean = cluster.stop_all(Duration::from_secs(10));
     println!(
-        "\nLedger check: {} blocks, {} entries re-verified from genesis.",
-        check.blocks, check.entries
+        "Nodes stopped{}.",
+        if clean {
+            " cleanly"
+        } else {
+            " (some had to be killed)"
+        }
     );
     if keep.is_some() {
         println!(
-            "\nTry: waybill lookup '{lot}' --data-dir {}\n     waybill verify-bundle {} --genesis {}",
-            data_dir.display(),
+            "\nTry: waybill verify-bundle {} --genesis {} --require-certificates",
             bundle_path.display(),
             genesis_path.display()
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Finds the `waybill-node` binary: next to this one, or on PATH.
+fn node_binary() -> Result<PathBuf> {
+    let name = format!("waybill-node{}", std::env::consts::EXE_SUFFIX);
+    if let Ok(me) = std::env::current_exe() {
+        if let Some(dir) = me.parent() {
+            let p = dir.join(&name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&paths) {
+            let p = d.join(&name);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    bail!("the demo runs real nodes, but no `waybill-node` binary is next to `waybill` or on PATH; build both with `cargo build --workspace`")
+}
+
+/// Submits an entry and waits until it is final; returns its block height.
+fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
+    let body = serde_json::to_string(e)?;
+    let (code, text) = testnet::http_post_json(api, "/v1/entries", &body, Duration::from_secs(10))?;
+    if !(200..300).contains(&code) {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        bail!(
+            "node {api} refused the entry: {}",
+            v["error"].as_str().unwrap_or(&text)
+        );
+    }
+    let path = format!("/v1/entries/{}", e.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok((200, text)) = testnet::http_get(api, &path, Duration::from_secs(5)) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if v["status"] == "final" {
+                return v["height"]
+                    .as_u64()
+                    .ok_or_else(|| anyhow!("node {api} gave no height"));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("entry {} was not final within 30 s", e.id().short())
+}
+
+/// Fetches a lot's trail from a node (to be verified, never trusted).
+fn fetch_trail(api: std::net::SocketAddr, lot: &LotId) -> Result<waybill_core::trail::Trail> {
+    let enc: String = lot
+        .to_string()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let (code, text) = testnet::http_get(
+        api,
+        &format!("/v1/lots/{enc}/trail"),
+        Duration::from_secs(10),
+    )?;
+    if code != 200 {
+        bail!("node {api} answered {code} for the trail of {lot}: {text}");
+    }
+    serde_json::from_str(&text).map_err(|e| anyhow!("node {api} sent a malformed trail: {e}"))
 }

@@ -28,6 +28,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod shared;
+pub mod testnet;
 
 pub use api::{router, ApiOptions};
 pub use config::Config;
