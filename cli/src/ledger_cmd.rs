@@ -9,7 +9,7 @@ use clap::Subcommand;
 use ed25519_dalek::SigningKey;
 use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
 use waybill_core::crypto::{self, PublicKey};
-use waybill_core::genesis::Role;
+use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
 use waybill_core::state::LotStatus;
 use waybill_core::trail::{self, Policy};
@@ -198,13 +198,23 @@ pub fn run(cmd: LedgerCmd) -> Result<ExitCode> {
     }
 }
 
-/// `waybill lookup`.
-pub fn lookup(lot: &str, dir: &Path, json: bool) -> Result<ExitCode> {
+/// The genesis to verify against: the file given, or the ledger's own copy.
+fn trusted_genesis(ledger: &DataDir, genesis: Option<&Path>) -> Result<Genesis> {
+    match genesis {
+        Some(p) => util::read_genesis(p),
+        None => Ok(ledger.genesis().clone()),
+    }
+}
+
+/// `waybill lookup --data-dir` (`genesis`: verify against this file
+/// instead of the ledger's copy).
+pub fn lookup(lot: &str, dir: &Path, genesis: Option<&Path>, json: bool) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let ledger = open(dir)?;
+    let g = trusted_genesis(&ledger, genesis)?;
     let trail = ledger.trail(&lot)?;
     match trail::verify(
-        ledger.genesis(),
+        &g,
         &trail,
         Policy {
             require_certificates: false,
@@ -290,10 +300,18 @@ pub fn trace_forward(lot: &str, dir: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `waybill export`.
-pub fn export(lot: &str, dir: &Path, key: &Path, out: &Path) -> Result<ExitCode> {
+/// `waybill export --data-dir` (`genesis`: verify against this file
+/// instead of the ledger's copy).
+pub fn export(
+    lot: &str,
+    dir: &Path,
+    genesis: Option<&Path>,
+    key: &Path,
+    out: &Path,
+) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let ledger = open(dir)?;
+    let g = trusted_genesis(&ledger, genesis)?;
     let key = util::read_key(key)?;
     let me = crypto::public_key(&key);
     match ledger.state().members.get(&me) {
@@ -307,7 +325,7 @@ pub fn export(lot: &str, dir: &Path, key: &Path, out: &Path) -> Result<ExitCode>
     let trail = ledger.trail(&lot)?;
     // Never sign what does not verify.
     trail::verify(
-        ledger.genesis(),
+        &g,
         &trail,
         Policy {
             require_certificates: false,
@@ -319,8 +337,8 @@ pub fn export(lot: &str, dir: &Path, key: &Path, out: &Path) -> Result<ExitCode>
     let bundle = BundleBody {
         format: BUNDLE_FORMAT.into(),
         version: BUNDLE_VERSION,
-        chain_name: ledger.genesis().chain_name.clone(),
-        chain_id: ledger.chain_id(),
+        chain_name: g.chain_name.clone(),
+        chain_id: g.chain_id(),
         exported_at_ms: util::now_ms(),
         exporter: me,
         certificates_required: false,

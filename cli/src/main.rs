@@ -8,6 +8,8 @@
 
 mod demo;
 mod ledger_cmd;
+mod node_client;
+mod node_cmd;
 mod record;
 mod report;
 mod util;
@@ -99,35 +101,127 @@ enum Cmd {
     /// A local ledger: create, append entries, check, status.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCmd),
+    /// Send signed entries to a node; with --wait, until they are in a block.
+    ///
+    /// Each file is checked to be a signed entry, then POSTed to the node's
+    /// `/v1/entries` in the order given (an author's entries must go in
+    /// nonce order). The node checks the rules at once: an accepted entry
+    /// waits in its mempool for the next block, a rejected one prints the
+    /// node's rule message, changes nothing, and stops the run (later files
+    /// are not sent). Submitting the same file again is safe.
+    ///
+    /// Examples:
+    ///   waybill submit produce.json --node http://127.0.0.1:8080
+    ///   waybill submit dispatch.json receive.json --node http://127.0.0.1:8080 --wait
+    ///
+    /// "final" is the node's word here; `waybill lookup --node … --genesis …`
+    /// proves it with the block's commit certificate.
+    /// Exit codes: 0 all accepted (and final, with --wait); 2 a rejection,
+    /// a refusal, an unreachable node, or --wait timed out.
+    #[command(verbatim_doc_comment)]
+    Submit {
+        /// Entry files (JSON from `waybill record`), sent in this order.
+        #[arg(required = true, value_name = "ENTRY.json")]
+        entries: Vec<PathBuf>,
+        /// The node's HTTP API, e.g. http://127.0.0.1:8080 (plain http://).
+        #[arg(long, value_name = "URL")]
+        node: String,
+        /// Wait until every entry is final (in a committed block) and print its height.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits for all entries together, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 30, requires = "wait",
+              value_parser = clap::value_parser!(u64).range(0..=86_400))]
+        timeout: u64,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a lot's verified origin, custody chain and payments.
+    ///
+    /// From a local ledger (--data-dir) or from a node (--node URL
+    /// --genesis FILE). A node is not trusted: its trail is verified here,
+    /// trusting only the genesis file: every signature, Merkle inclusion
+    /// proof and custody step, and a commit certificate signed by more than
+    /// 2/3 of the genesis voting power on every block. Prints VERIFIED, or
+    /// FAILED and exactly what failed (exit code 1).
+    ///
+    /// Examples:
+    ///   waybill lookup '(01)07709998000018(10)LOT1' --data-dir ledger
+    ///   waybill lookup https://id.gs1.org/01/07709998000018/10/LOT1 \
+    ///       --node http://127.0.0.1:8080 --genesis genesis.toml
+    ///
+    /// A trail shows everything up to what the node served; it cannot show
+    /// that a node left out the latest entries about the lot.
+    #[command(verbatim_doc_comment, group(
+        clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
+    ))]
     Lookup {
         /// The lot: (01)GTIN(10)LOT, a GS1 Digital Link URI, or a free id.
         lot: String,
-        /// The local ledger.
+        /// A local ledger (its blocks carry no commit certificates).
         #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
+        data_dir: Option<PathBuf>,
+        /// A node's HTTP API, e.g. http://127.0.0.1:8080; needs --genesis.
+        #[arg(long, value_name = "URL", requires = "genesis")]
+        node: Option<String>,
+        /// The genesis file: the only thing trusted. Required with --node;
+        /// with --data-dir it replaces the ledger's own copy.
+        #[arg(long, short = 'g', value_name = "FILE")]
+        genesis: Option<PathBuf>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
     /// List every lot made from a lot, directly or not, and where each is (recall scope).
+    ///
+    /// From a local ledger (--data-dir) or a node (--node URL). A node's
+    /// list is its claim: nothing in it is proof-checked (a node could
+    /// leave lots out); verify any lot in it with `waybill lookup --node`.
+    #[command(group(
+        clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
+    ))]
     TraceForward {
         /// The lot.
         lot: String,
-        /// The local ledger.
+        /// A local ledger.
         #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
+        data_dir: Option<PathBuf>,
+        /// A node's HTTP API, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        node: Option<String>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Export a lot's trail as an audit bundle signed with an auditor's key.
+    ///
+    /// From a local ledger (--data-dir) or a node (--node URL --genesis
+    /// FILE). A node's trail is verified first, with a commit certificate
+    /// required on every block, and only then signed; the bundle says so
+    /// (`certificates_required`), so `waybill verify-bundle` demands them
+    /// too. A trail that fails verification is not exported (exit code 1).
+    ///
+    /// Example:
+    ///   waybill export '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 \
+    ///       --genesis genesis.toml --key auditor.pem --out bundle.json
+    ///   waybill verify-bundle bundle.json --genesis genesis.toml --require-certificates
+    #[command(verbatim_doc_comment, group(
+        clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
+    ))]
     Export {
         /// The lot.
         lot: String,
-        /// The local ledger.
+        /// A local ledger.
         #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
+        data_dir: Option<PathBuf>,
+        /// A node's HTTP API, e.g. http://127.0.0.1:8080; needs --genesis.
+        #[arg(long, value_name = "URL", requires = "genesis")]
+        node: Option<String>,
+        /// The genesis file: the only thing trusted. Required with --node;
+        /// with --data-dir it replaces the ledger's own copy.
+        #[arg(long, short = 'g', value_name = "FILE")]
+        genesis: Option<PathBuf>,
         /// The auditor's key.
         #[arg(long, short = 'k')]
         key: PathBuf,
@@ -224,6 +318,14 @@ A typical flow:
   waybill lookup '(01)07709998000018(10)LOT1' --data-dir ledger
   waybill export '(01)07709998000018(10)LOT1' --data-dir ledger -k auditor.pem -o bundle.json
   waybill verify-bundle bundle.json -g genesis.toml
+
+With a network of nodes (Malachite BFT; every block has a commit certificate):
+  waybill submit e.json --node http://127.0.0.1:8080 --wait     # the node checks the rules
+  waybill lookup '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 -g genesis.toml
+  waybill export '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 -g genesis.toml \\
+      -k auditor.pem -o bundle.json
+  waybill verify-bundle bundle.json -g genesis.toml --require-certificates
+A node is never trusted: its trails are verified here against the genesis file.
 
 Keys are read with their passphrase from WAYBILL_PASSPHRASE or a prompt.
 Lots: (01)GTIN(10)LOT, (01)GTIN(21)SERIAL, (00)SSCC, a GS1 Digital Link URI, or a free id.
@@ -451,24 +553,55 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Ledger(l) => ledger_cmd::run(l),
+        Cmd::Submit {
+            entries,
+            node,
+            wait,
+            timeout,
+            json,
+        } => node_cmd::submit(&entries, &node, wait, timeout, json),
         Cmd::Lookup {
             lot,
             data_dir,
+            node,
+            genesis,
             json,
-        } => ledger_cmd::lookup(&lot, &data_dir, json),
+        } => match (node, data_dir) {
+            (Some(url), _) => node_cmd::lookup(&lot, &url, &need_genesis(genesis)?, json),
+            (None, Some(dir)) => ledger_cmd::lookup(&lot, &dir, genesis.as_deref(), json),
+            (None, None) => bail!("give --data-dir DIR or --node URL"),
+        },
         Cmd::TraceForward {
             lot,
             data_dir,
+            node,
             json,
-        } => ledger_cmd::trace_forward(&lot, &data_dir, json),
+        } => match (node, data_dir) {
+            (Some(url), _) => node_cmd::trace_forward(&lot, &url, json),
+            (None, Some(dir)) => ledger_cmd::trace_forward(&lot, &dir, json),
+            (None, None) => bail!("give --data-dir DIR or --node URL"),
+        },
         Cmd::Export {
             lot,
             data_dir,
+            node,
+            genesis,
             key,
             out,
-        } => ledger_cmd::export(&lot, &data_dir, &key, &out),
+        } => match (node, data_dir) {
+            (Some(url), _) => node_cmd::export(&lot, &url, &need_genesis(genesis)?, &key, &out),
+            (None, Some(dir)) => ledger_cmd::export(&lot, &dir, genesis.as_deref(), &key, &out),
+            (None, None) => bail!("give --data-dir DIR or --node URL"),
+        },
         Cmd::Demo { keep } => demo::run(keep),
     }
+}
+
+/// `--genesis`, which clap already demands with `--node`.
+fn need_genesis(genesis: Option<PathBuf>) -> Result<PathBuf> {
+    genesis.ok_or_else(|| {
+        anyhow!("--node needs --genesis FILE: what a node serves is checked against it")
+    })
 }
 
 /// Chain, shape and signatures of one entry (no state).

@@ -1,0 +1,466 @@
+//! A small blocking client for a node's HTTP API (see `node/src/api.rs`).
+//!
+//! It only moves bytes: nothing a node answers is trusted here. Trails are
+//! verified by the caller against the genesis file; everything else a node
+//! says (an entry's status, a forward scope) is reported as the node's word.
+//!
+//! Plain HTTP only (no TLS stack is built in): integrity does not depend on
+//! the transport, because every trail is checked against the genesis.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use waybill_core::bundle::MAX_BUNDLE_BYTES;
+use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::gs1::LotId;
+use waybill_core::trail::Trail;
+
+/// How long to wait for a TCP connection to the node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one ordinary request may take (a trail may be large).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest answer read for small requests (status, submit, entry).
+const SMALL_ANSWER: u64 = 4 * 1024 * 1024;
+/// Largest trail read: what fits in an audit bundle.
+const TRAIL_ANSWER: u64 = MAX_BUNDLE_BYTES as u64;
+
+/// A node's API at a base URL.
+pub struct Node {
+    /// The base URL without a trailing slash, as shown in messages.
+    base: String,
+    client: Client,
+}
+
+/// An HTTP answer, read in full (within a limit).
+pub struct Reply {
+    /// The status code.
+    pub status: StatusCode,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+}
+
+impl Reply {
+    /// The node's error sentence (`{"error": "…"}`), or the body's text.
+    pub fn message(&self) -> String {
+        if let Ok(v) = serde_json::from_slice::<Value>(&self.body) {
+            if let Some(e) = v.get("error").and_then(Value::as_str) {
+                return e.to_owned();
+            }
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        if text.is_empty() {
+            "(no message)".to_owned()
+        } else {
+            clip(text, 300)
+        }
+    }
+
+    /// The body as a JSON value, or why it is not one.
+    pub fn json(&self) -> Result<Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("it is not JSON ({e})"))
+    }
+}
+
+/// What the node said about a submitted entry.
+pub enum Submitted {
+    /// 202: taken into its mempool.
+    Accepted,
+    /// 200: it was already waiting there.
+    Pending,
+    /// 422: it breaks a rule; the node's rule message.
+    Rejected(String),
+}
+
+/// What the node says about one entry (`GET /v1/entries/{id}`).
+pub enum EntryState {
+    /// In a committed block at this height (the node's word).
+    Final {
+        /// Block height.
+        height: u64,
+    },
+    /// Waiting in the mempool.
+    Pending,
+    /// 404: neither on its ledger nor in its mempool.
+    Unknown(String),
+}
+
+impl Node {
+    /// A client for the node at `url` (`http://host:port`, optionally with
+    /// a path prefix).
+    pub fn new(url: &str) -> Result<Node> {
+        let example = "give one like http://127.0.0.1:8080";
+        if !url.contains("://") {
+            bail!("`{url}` is not a node URL: it has no scheme; {example}");
+        }
+        let parsed =
+            Url::parse(url).map_err(|e| anyhow!("`{url}` is not a node URL ({e}); {example}"))?;
+        match parsed.scheme() {
+            "http" => {}
+            "https" => bail!(
+                "`{url}`: this waybill speaks plain http:// only (it has no TLS stack); \
+                 reach the node over http:// (on loopback, or through a tunnel). \
+                 Nothing a node serves is trusted anyway: trails are verified against the genesis file"
+            ),
+            other => bail!("`{url}`: the scheme must be http://, not {other}://; {example}"),
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            bail!("`{url}` names no host; {example}");
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            bail!("`{url}` must not have a query (?…) or a fragment (#…); {example}");
+        }
+        let client = Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Node {
+            base: parsed.as_str().trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    /// The base URL, for messages.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// The URL of an API path, each segment percent-encoded.
+    fn endpoint(&self, segments: &[&str]) -> Result<Url> {
+        let mut s = self.base.clone();
+        for seg in segments {
+            s.push('/');
+            s.push_str(&encode_segment(seg));
+        }
+        Url::parse(&s).map_err(|e| anyhow!("cannot build the request URL {s}: {e}"))
+    }
+
+    /// Sends a request and reads the answer (at most `limit` bytes).
+    fn send(&self, req: RequestBuilder, limit: u64, what: &str) -> Result<Reply> {
+        let resp = req.send().map_err(|e| self.transport(&e, what))?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("elsewhere");
+            bail!(
+                "the node at {} answered {what} with a redirect ({status}) to {}; give --node the node's own API URL",
+                self.base,
+                clip(to, 200)
+            );
+        }
+        let mut body = Vec::new();
+        resp.take(limit.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                anyhow!(
+                    "the node at {} stopped answering while sending {what}: {}",
+                    self.base,
+                    root_cause(&e)
+                )
+            })?;
+        if body.len() as u64 > limit {
+            bail!(
+                "the node at {} sent more than {limit} bytes for {what}; refusing to read more",
+                self.base
+            );
+        }
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
+        })
+    }
+
+    /// A transport failure as a sentence.
+    fn transport(&self, e: &reqwest::Error, what: &str) -> anyhow::Error {
+        if e.is_timeout() {
+            anyhow!(
+                "the node at {} did not answer {what} in time: {}",
+                self.base,
+                root_cause(e)
+            )
+        } else {
+            anyhow!("cannot reach the node at {}: {}", self.base, root_cause(e))
+        }
+    }
+
+    /// An unexpected status as a sentence.
+    pub fn http_error(&self, reply: &Reply, what: &str) -> anyhow::Error {
+        anyhow!(
+            "the node at {} answered {what} with HTTP {}: {}",
+            self.base,
+            reply.status,
+            reply.message()
+        )
+    }
+
+    /// `GET` an API path.
+    pub fn get(
+        &self,
+        segments: &[&str],
+        limit: u64,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Reply> {
+        let url = self.endpoint(segments)?;
+        self.send(self.client.get(url).timeout(timeout), limit, what)
+    }
+
+    /// `POST /v1/entries`.
+    pub fn submit(&self, entry: &SignedEntry) -> Result<Submitted> {
+        let id = entry.id();
+        let body = serde_json::to_vec(entry).context("cannot encode the entry as JSON")?;
+        let url = self.endpoint(&["v1", "entries"])?;
+        let req = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let what = format!("the submission of entry {}", id.short());
+        let reply = self.send(req, SMALL_ANSWER, &what)?;
+        let answered_id = || -> Result<EntryId> {
+            let v = reply.json().map_err(|e| {
+                anyhow!(
+                    "the node at {} accepted entry {} but its answer is not usable: {e}",
+                    self.base,
+                    id.short()
+                )
+            })?;
+            let got = v
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<EntryId>().ok());
+            match got {
+                Some(got) if got == id => Ok(id),
+                Some(got) => bail!(
+                    "the node at {} answered with entry id {got} for an entry whose id is {id}",
+                    self.base
+                ),
+                None => bail!(
+                    "the node at {} answered the submission of entry {} without a valid id",
+                    self.base,
+                    id.short()
+                ),
+            }
+        };
+        match reply.status {
+            StatusCode::ACCEPTED => answered_id().map(|_| Submitted::Accepted),
+            StatusCode::OK => answered_id().map(|_| Submitted::Pending),
+            StatusCode::UNPROCESSABLE_ENTITY => Ok(Submitted::Rejected(reply.message())),
+            StatusCode::SERVICE_UNAVAILABLE => bail!(
+                "the node at {} cannot take entries now: {}{}",
+                self.base,
+                reply.message(),
+                reply
+                    .retry_after
+                    .as_deref()
+                    .map(|s| format!("; it asks to try again after {} s", clip(s, 20)))
+                    .unwrap_or_default()
+            ),
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE => bail!(
+                "the node at {} refused the entry (HTTP {}): {}",
+                self.base,
+                reply.status,
+                reply.message()
+            ),
+            _ => Err(self.http_error(&reply, &what)),
+        }
+    }
+
+    /// `GET /v1/entries/{id}`, within `timeout`.
+    pub fn entry_state(&self, id: &EntryId, timeout: Duration) -> Result<EntryState> {
+        let what = format!("the status of entry {}", id.short());
+        let reply = self.get(
+            &["v1", "entries", &id.to_hex()],
+            SMALL_ANSWER,
+            timeout,
+            &what,
+        )?;
+        match reply.status {
+            StatusCode::OK => {
+                let v = reply
+                    .json()
+                    .map_err(|e| anyhow!("the node at {}'s answer for {what}: {e}", self.base))?;
+                match v.get("status").and_then(Value::as_str) {
+                    Some("final") => match v.get("height").and_then(Value::as_u64) {
+                        Some(height) => Ok(EntryState::Final { height }),
+                        None => bail!(
+                            "the node at {} says entry {} is final but gives no block height",
+                            self.base,
+                            id.short()
+                        ),
+                    },
+                    Some("pending") => Ok(EntryState::Pending),
+                    other => bail!(
+                        "the node at {} answered {what} with an unknown status {}",
+                        self.base,
+                        other.map_or_else(|| "(none)".to_owned(), |s| format!("`{}`", clip(s, 40)))
+                    ),
+                }
+            }
+            StatusCode::NOT_FOUND => Ok(EntryState::Unknown(reply.message())),
+            _ => Err(self.http_error(&reply, &what)),
+        }
+    }
+
+    /// `GET /v1/lots/{lot}/trail`: the trail as the node serves it, or why
+    /// what it served is not a trail (`Ok(Err(…))`, a verification failure:
+    /// the node answered, but not with something that can be checked).
+    pub fn trail(&self, lot: &LotId) -> Result<Result<Trail, String>> {
+        let text = lot_segment(lot)?;
+        let what = format!("the request for the trail of {lot}");
+        let reply = self.get(
+            &["v1", "lots", &text, "trail"],
+            TRAIL_ANSWER,
+            REQUEST_TIMEOUT,
+            &what,
+        )?;
+        match reply.status {
+            StatusCode::OK => Ok(serde_json::from_slice::<Trail>(&reply.body)
+                .map_err(|e| format!("the node's answer is not a valid trail: {e}"))),
+            StatusCode::NOT_FOUND => bail!(
+                "lot {lot} was not found at the node at {}: {}",
+                self.base,
+                reply.message()
+            ),
+            StatusCode::BAD_REQUEST => bail!(
+                "the node at {} refused the lot id {lot}: {}",
+                self.base,
+                reply.message()
+            ),
+            _ => Err(self.http_error(&reply, &what)),
+        }
+    }
+
+    /// `GET /v1/lots/{lot}/forward`: the node's JSON answer.
+    pub fn forward(&self, lot: &LotId) -> Result<Value> {
+        let text = lot_segment(lot)?;
+        let what = format!("the request for the lots made from {lot}");
+        let reply = self.get(
+            &["v1", "lots", &text, "forward"],
+            TRAIL_ANSWER,
+            REQUEST_TIMEOUT,
+            &what,
+        )?;
+        match reply.status {
+            StatusCode::OK => reply
+                .json()
+                .map_err(|e| anyhow!("the node at {}'s answer to {what}: {e}", self.base)),
+            StatusCode::NOT_FOUND => bail!(
+                "lot {lot} was not found at the node at {}: {}",
+                self.base,
+                reply.message()
+            ),
+            StatusCode::BAD_REQUEST => bail!(
+                "the node at {} refused the lot id {lot}: {}",
+                self.base,
+                reply.message()
+            ),
+            _ => Err(self.http_error(&reply, &what)),
+        }
+    }
+}
+
+/// A lot id as it goes into a URL path (before encoding). `.` and `..`
+/// are valid free ids, but URL paths cannot carry them as a segment.
+fn lot_segment(lot: &LotId) -> Result<String> {
+    let text = lot.to_string();
+    if text == "." || text == ".." {
+        bail!(
+            "the lot id `{text}` cannot be asked of a node (a URL path cannot carry it); use --data-dir with a local ledger"
+        );
+    }
+    Ok(text)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so a
+/// segment never splits (`/` becomes `%2F`) or changes meaning.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The innermost cause of an error: the sentence that says what happened
+/// ("Connection refused (os error 111)") rather than where.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// At most `max` characters of `s`.
+fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_encoded_whole() {
+        assert_eq!(
+            encode_segment("(01)07709998000018(10)LOT1"),
+            "%2801%2907709998000018%2810%29LOT1"
+        );
+        assert_eq!(encode_segment("x/y%z"), "x%2Fy%25z");
+        assert_eq!(encode_segment("A-b.c_d~9"), "A-b.c_d~9");
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        for bad in [
+            "127.0.0.1:8080",
+            "https://node.example",
+            "ftp://node.example",
+            "http://",
+            "http://node.example/?x=1",
+            "not a url",
+        ] {
+            assert!(Node::new(bad).is_err(), "{bad}");
+        }
+        let n = Node::new("http://127.0.0.1:8080/").expect("a valid URL");
+        assert_eq!(n.url(), "http://127.0.0.1:8080");
+        let u = n
+            .endpoint(&["v1", "lots", "x/y", "trail"])
+            .expect("a valid endpoint");
+        assert_eq!(u.as_str(), "http://127.0.0.1:8080/v1/lots/x%2Fy/trail");
+        let p = Node::new("http://127.0.0.1:8080/waybill/").expect("a valid URL");
+        assert_eq!(
+            p.endpoint(&["v1", "status"]).expect("endpoint").as_str(),
+            "http://127.0.0.1:8080/waybill/v1/status"
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! The commands that talk to a node: `submit`, and `lookup`, `export`,
+//! `trace-forward` with `--node URL`.
+//!
+//! Only the genesis file is trusted. A trail from a node is verified here
+//! with commit certificates required, and must be the trail of the lot
+//! asked for; what cannot be proof-checked (an entry's status, a forward
+//! scope) is shown as the node's word.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::{json, Value};
+use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
+use waybill_core::crypto;
+use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::genesis::{Genesis, Role};
+use waybill_core::gs1::LotId;
+use waybill_core::trail::{self, Policy, Trail, TrailReport};
+
+use crate::node_client::{EntryState, Node, Submitted};
+use crate::{report, util};
+
+/// How often `submit --wait` asks about an entry.
+const POLL_EVERY: Duration = Duration::from_millis(100);
+/// Longest single status request while waiting.
+const POLL_REQUEST: Duration = Duration::from_secs(10);
+
+fn parse_lot(lot: &str) -> Result<LotId> {
+    lot.parse::<LotId>().map_err(|e| anyhow!("{e}"))
+}
+
+/// Fetches `lot`'s trail from the node and verifies it against `genesis`
+/// with certificates required. `Err` of the inner result says exactly
+/// what failed (the node answered, but what it served does not verify).
+fn fetch_verified(
+    node: &Node,
+    genesis: &Genesis,
+    lot: &LotId,
+) -> Result<Result<(Trail, TrailReport), String>> {
+    let trail = match node.trail(lot)? {
+        Ok(t) => t,
+        Err(why) => return Ok(Err(why)),
+    };
+    Ok(check_trail(genesis, lot, trail))
+}
+
+/// The checks on a node's trail: it is the lot asked for, and it verifies
+/// against the genesis with a commit certificate on every block.
+fn check_trail(
+    genesis: &Genesis,
+    lot: &LotId,
+    trail: Trail,
+) -> Result<(Trail, TrailReport), String> {
+    if &trail.lot != lot {
+        return Err(format!(
+            "the node answered with the trail of lot {}, not of {lot} that was asked for",
+            trail.lot
+        ));
+    }
+    match trail::verify(
+        genesis,
+        &trail,
+        Policy {
+            require_certificates: true,
+        },
+    ) {
+        Ok(r) => Ok((trail, r)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `waybill lookup LOT --node URL --genesis G`.
+pub fn lookup(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCode> {
+    let lot = parse_lot(lot)?;
+    let g = util::read_genesis(genesis)?;
+    let node = Node::new(url)?;
+    match fetch_verified(&node, &g, &lot)? {
+        Ok((_, r)) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report::trail_json(
+                        &r,
+                        true,
+                        Some(("node", json!(node.url())))
+                    ))?
+                );
+            } else {
+                report::print_trail(&r);
+                println!(
+                    "VERIFIED: {} entries from the node at {}; {}",
+                    r.entries,
+                    node.url(),
+                    report::finality(&r)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "ok": false,
+                        "lot": lot.to_string(),
+                        "node": node.url(),
+                        "error": why,
+                    }))?
+                );
+            } else {
+                println!("FAILED: {why}");
+                println!(
+                    "The node at {} served a trail for {lot} that does not verify against the genesis {}; do not trust it.",
+                    node.url(),
+                    genesis.display()
+                );
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `waybill export LOT --node URL --genesis G --key K --out B`.
+pub fn export(lot: &str, url: &str, genesis: &Path, key: &Path, out: &Path) -> Result<ExitCode> {
+    let lot = parse_lot(lot)?;
+    let g = util::read_genesis(genesis)?;
+    let node = Node::new(url)?;
+    let key = util::read_key(key)?;
+    let me = crypto::public_key(&key);
+    let (trail, report) = match fetch_verified(&node, &g, &lot)? {
+        Ok(x) => x,
+        Err(why) => {
+            // Never sign what does not verify.
+            println!("FAILED: {why}");
+            println!(
+                "The node at {} served a trail for {lot} that does not verify against the genesis {}, so nothing was exported.",
+                node.url(),
+                genesis.display()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    // Membership changes are all in the trail, so its final members are
+    // who is a member now (as of the trail's height).
+    match report.final_members.get(&me) {
+        Some((_, roles)) if roles.contains(&Role::Auditor) => {}
+        Some((name, _)) => bail!(
+            "`{name}` is not an active auditor on chain {}; only auditors export bundles",
+            g.chain_name
+        ),
+        None => bail!(
+            "the key {} is not an active member of chain {}",
+            me.short(),
+            g.chain_name
+        ),
+    }
+    let bundle = BundleBody {
+        format: BUNDLE_FORMAT.into(),
+        version: BUNDLE_VERSION,
+        chain_name: g.chain_name.clone(),
+        chain_id: g.chain_id(),
+        exported_at_ms: util::now_ms(),
+        exporter: me,
+        certificates_required: true,
+        trail,
+    }
+    .sign(&key);
+    util::write_out(Some(out), &bundle.to_file_text())?;
+    println!(
+        "exported {} entries for {lot} from the node at {} to {} (commit certificates of {} blocks verified; the bundle requires them)",
+        bundle.body.trail.items.len(),
+        node.url(),
+        out.display(),
+        report.certified_blocks
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row of the node's `/forward` answer, read leniently.
+struct ForwardRow {
+    lot: String,
+    custodian: String,
+    status: String,
+    remaining: String,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// `waybill trace-forward LOT --node URL`.
+pub fn trace_forward(lot: &str, url: &str, json: bool) -> Result<ExitCode> {
+    let lot = parse_lot(lot)?;
+    let node = Node::new(url)?;
+    let answer = node.forward(&lot)?;
+    let bad = |what: &str| {
+        anyhow!(
+            "the node at {}'s answer about the lots made from {lot} is not usable: {what}",
+            node.url()
+        )
+    };
+    match text(&answer, "lot").map(|l| l.parse::<LotId>()) {
+        Some(Ok(l)) if l == lot => {}
+        Some(Ok(l)) => {
+            return Err(bad(&format!(
+                "it is about lot {l}, not {lot} that was asked for"
+            )))
+        }
+        _ => return Err(bad("it does not name the lot")),
+    }
+    let rows = answer
+        .get("made_from_it")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("it has no `made_from_it` list"))?;
+    let rows: Vec<ForwardRow> = rows
+        .iter()
+        .map(|r| {
+            let status = match (text(r, "status").as_deref(), text(r, "shipment")) {
+                (Some("in_transit"), Some(s)) => format!("in transit ({s})"),
+                (Some("in_transit"), None) => "in transit".to_owned(),
+                (Some(s), _) => s.to_owned(),
+                (None, _) => "status unknown".to_owned(),
+            };
+            ForwardRow {
+                lot: text(r, "lot").unwrap_or_else(|| "?".to_owned()),
+                custodian: text(r, "custodian")
+                    .or_else(|| text(r, "custodian_key").map(|k| format!("key {k}")))
+                    .unwrap_or_else(|| "unknown".to_owned()),
+                status,
+                remaining: format!(
+                    "{} {}",
+                    text(r, "remaining").unwrap_or_else(|| "?".to_owned()),
+                    text(r, "unit").unwrap_or_default()
+                )
+                .trim_end()
+                .to_owned(),
+            }
+        })
+        .collect();
+    let note = "the node's claim, not proof-checked: a node could leave lots out or add some; check each lot with `waybill lookup LOT --node URL --genesis G`";
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "lot": r.lot,
+                    "custodian": r.custodian,
+                    "status": r.status,
+                    "remaining": r.remaining,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "lot": lot.to_string(),
+                "made_from_it": v,
+                "node": node.url(),
+                "verified": false,
+                "note": note,
+            }))?
+        );
+    } else {
+        if rows.is_empty() {
+            println!("the node at {} reports no lots made from {lot}", node.url());
+        } else {
+            println!(
+                "{} lots were made from {lot} (directly or not), as the node at {} reports:",
+                rows.len(),
+                node.url()
+            );
+            for r in &rows {
+                println!(
+                    "  {}  {}  {}, custodian {}",
+                    r.lot, r.remaining, r.status, r.custodian
+                );
+            }
+        }
+        println!("Note: this recall scope is {note}.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One entry's progress through `submit`.
+struct Sent {
+    file: PathBuf,
+    id: EntryId,
+    /// `accepted`, `pending`, `final`, `rejected`.
+    status: &'static str,
+    height: Option<u64>,
+    error: Option<String>,
+}
+
+impl Sent {
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "file": self.file.display().to_string(),
+            "id": self.id.to_hex(),
+            "status": self.status,
+        });
+        if let Some(h) = self.height {
+            v["height"] = json!(h);
+        }
+        if let Some(e) = &self.error {
+            v["error"] = json!(e);
+        }
+        v
+    }
+}
+
+/// `waybill submit ENTRY… --node URL [--wait] [--timeout SECS]`.
+pub fn submit(
+    files: &[PathBuf],
+    url: &str,
+    wait: bool,
+    timeout_s: u64,
+    json: bool,
+) -> Result<ExitCode> {
+    let node = Node::new(url)?;
+    // Read every file before sending anything: a typo sends nothing.
+    let entries = files
+        .iter()
+        .map(|p| util::read_entry(p))
+        .collect::<Result<Vec<SignedEntry>>>()?;
+    let mut sent: Vec<Sent> = Vec::new();
+    let result = submit_all(&node, files, &entries, wait, timeout_s, json, &mut sent);
+    if json {
+        let v = json!({
+            "ok": result.is_ok(),
+            "node": node.url(),
+            "entries": sent.iter().map(Sent::to_json).collect::<Vec<_>>(),
+            "error": result.as_ref().err().map(|e| format!("{e:#}")),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn submit_all(
+    node: &Node,
+    files: &[PathBuf],
+    entries: &[SignedEntry],
+    wait: bool,
+    timeout_s: u64,
+    json: bool,
+    sent: &mut Vec<Sent>,
+) -> Result<()> {
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
+    for (i, (file, entry)) in files.iter().zip(entries).enumerate() {
+        let id = entry.id();
+        let not_sent = || {
+            let rest: Vec<_> = files[i + 1..]
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            if rest.is_empty() {
+                String::new()
+            } else {
+                format!("\nnot sent: {}", rest.join(", "))
+            }
+        };
+        let outcome = node
+            .submit(entry)
+            .map_err(|e| anyhow!("{e}\n{} was not accepted{}", file.display(), not_sent()))?;
+        let (status, height) = match outcome {
+            Submitted::Accepted => ("accepted", None),
+            Submitted::Pending => ("pending", None),
+            Submitted::Rejected(rule) => {
+                // Submitting again what is already on the ledger breaks the
+                // nonce rule; that is not a failure.
+                if let Ok(EntryState::Final { height }) = node.entry_state(&id, POLL_REQUEST) {
+                    ("final", Some(height))
+                } else {
+                    sent.push(Sent {
+                        file: file.clone(),
+                        id,
+                        status: "rejected",
+                        height: None,
+                        error: Some(rule.clone()),
+                    });
+                    bail!(
+                        "the node at {} rejected {} (entry {}): {rule}\nnothing was recorded for it{}",
+                        node.url(),
+                        file.display(),
+                        id.short(),
+                        not_sent()
+                    );
+                }
+            }
+        };
+        say(match (status, height) {
+            ("final", Some(h)) => {
+                format!("final     {id}  {}  (already in block {h})", file.display())
+            }
+            ("pending", _) => format!(
+                "pending   {id}  {}  (already waiting in the node's mempool)",
+                file.display()
+            ),
+            _ => format!("accepted  {id}  {}", file.display()),
+        });
+        sent.push(Sent {
+            file: file.clone(),
+            id,
+            status,
+            height,
+            error: None,
+        });
+    }
+    if !wait {
+        return Ok(());
+    }
+    let timeout = Duration::from_secs(timeout_s);
+    let started = Instant::now();
+    for s in sent.iter_mut() {
+        if s.status == "final" {
+            continue;
+        }
+        let height = wait_final(node, &s.id, &s.file, started, timeout)?;
+        s.status = "final";
+        s.height = Some(height);
+        say(format!(
+            "final     {}  {}  block {height}",
+            s.id,
+            s.file.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Polls the node until `id` is final or `timeout` after `started` passes.
+fn wait_final(
+    node: &Node,
+    id: &EntryId,
+    file: &Path,
+    started: Instant,
+    timeout: Duration,
+) -> Result<u64> {
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        let last_error = match node.entry_state(id, left.clamp(Duration::from_millis(500), POLL_REQUEST)) {
+            Ok(EntryState::Final { height }) => return Ok(height),
+            Ok(EntryState::Pending) => None,
+            Ok(EntryState::Unknown(msg)) => bail!(
+                "entry {} ({}) left the node's mempool without being committed: {msg}\n\
+                 it no longer passes the rules (its nonce or its lot may have been used by another entry); \
+                 record it again",
+                id.short(),
+                file.display()
+            ),
+            // The node may be restarting: keep asking until the deadline.
+            Err(e) => Some(format!("{e:#}")),
+        };
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            let why = match last_error {
+                Some(e) => format!("the last attempt to ask failed: {e}"),
+                None => "the node still has it waiting in its mempool".to_owned(),
+            };
+            bail!(
+                "entry {} ({}) was accepted but is not final after {} s: {why}\n\
+                 it may still be committed; wait longer with --timeout (submitting the same file again is safe)",
+                id.short(),
+                file.display(),
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(POLL_EVERY.min(left));
+    }
+}

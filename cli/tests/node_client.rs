@@ -1,0 +1,1127 @@
+//! `waybill` against a node's HTTP API: `lookup`, `export` and
+//! `trace-forward` with `--node`, and `submit`.
+//!
+//! The node is a stand-in: an in-process axum server on 127.0.0.1 that
+//! serves trails of a ledger built here with real commit certificates
+//! (four validators, power 40/30/20/10), honestly and in ways that lie.
+//! Each way of answering lives under its own path prefix
+//! (`http://127.0.0.1:PORT/<scenario>`), so one server serves them all.
+//! The CLI must trust only the genesis file: every lie is FAILED (exit 1)
+//! with a message naming what is wrong.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use common::{fails, ok, run, s, Out};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use waybill_core::block::{precommit_bytes, CommitCertificate, CommitSignature, Header};
+use waybill_core::codes::{Decimal3, UnitCode};
+use waybill_core::crypto::{self, Domain, PublicKey};
+use waybill_core::entry::{
+    Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Receive, SignedEntry,
+    ENTRY_VERSION,
+};
+use waybill_core::genesis::{
+    ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
+};
+use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::state::LotStatus;
+use waybill_core::trail::Trail;
+use waybill_store::{Ledger, MemBackend};
+
+/// The green coffee lot.
+const GREEN: &str = "(01)07709998000018(10)LOT1";
+/// Another lot of the producer, never processed.
+const OTHER: &str = "(01)07709998000018(10)LOT2";
+/// The roasted lot, made from the green one.
+const ROASTED: &str = "(01)04061234000026(10)R1";
+/// The roasted lot as a GS1 Digital Link (slashes and a colon in a URL path).
+const ROASTED_LINK: &str = "https://id.gs1.org/01/04061234000026/10/R1";
+/// A free id with a slash and a percent sign.
+const SAMPLE: &str = "SAMPLE/2026%1";
+/// Sea shipment: producer -> roaster, by the carrier.
+const SEA: &str = "(00)077099980000000018";
+/// Road shipment: roaster -> retailer.
+const ROAD: &str = "(00)040612340000000026";
+/// Block times start here.
+const T0: i64 = 1_700_000_000_000;
+
+// ---------------------------------------------------------------------------
+// The consortium and its ledger
+
+struct Party {
+    name: &'static str,
+    key: SigningKey,
+    pk: PublicKey,
+}
+
+impl Party {
+    fn new(name: &'static str, seed: u8) -> Party {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let pk = crypto::public_key(&key);
+        Party { name, key, pk }
+    }
+}
+
+struct World {
+    genesis: Genesis,
+    producer: Party,
+    roaster: Party,
+    carrier: Party,
+    retailer: Party,
+    auditor: Party,
+    /// Validators and their voting power (total 100; more than 66 commits).
+    validators: Vec<(Party, u64)>,
+}
+
+impl World {
+    fn new() -> World {
+        let producer = Party::new("Cooperativa del Huila", 1);
+        let roaster = Party::new("Hanseatic Roasters", 2);
+        let carrier = Party::new("Atlantic Ocean Lines", 3);
+        let retailer = Party::new("Frischmarkt Retail", 4);
+        let auditor = Party::new("Kessler Audit", 5);
+        let validators = vec![
+            (Party::new("validator-1", 101), 40),
+            (Party::new("validator-2", 102), 30),
+            (Party::new("validator-3", 103), 20),
+            (Party::new("validator-4", 104), 10),
+        ];
+        let member = |p: &Party, role: Role, country: &str| MemberSpec {
+            name: p.name.to_owned(),
+            public_key: p.pk,
+            roles: vec![role],
+            country: Some(country.parse().expect("a country code")),
+            gs1_company_prefixes: Vec::new(),
+        };
+        let genesis = Genesis {
+            chain_name: "node-client-tests".into(),
+            members: vec![
+                member(&producer, Role::Producer, "CO"),
+                member(&roaster, Role::Processor, "DE"),
+                member(&carrier, Role::Carrier, "DK"),
+                member(&retailer, Role::Retailer, "DE"),
+                member(&auditor, Role::Auditor, "CH"),
+            ],
+            validators: validators
+                .iter()
+                .map(|(v, power)| ValidatorSpec {
+                    name: v.name.to_owned(),
+                    public_key: v.pk,
+                    power: *power,
+                    p2p: Vec::new(),
+                })
+                .collect(),
+            consensus: ConsensusParams::default(),
+            governance: Governance::default(),
+        };
+        genesis.validate().expect("the test genesis is valid");
+        World {
+            genesis,
+            producer,
+            roaster,
+            carrier,
+            retailer,
+            auditor,
+            validators,
+        }
+    }
+
+    /// A commit certificate for `header` signed by every validator.
+    fn certify(&self, header: &Header) -> CommitCertificate {
+        let hash = header.hash();
+        let mut signatures: Vec<CommitSignature> = self
+            .validators
+            .iter()
+            .map(|(v, _)| CommitSignature {
+                validator: v.pk,
+                signature: crypto::sign(
+                    &v.key,
+                    Domain::Vote,
+                    &precommit_bytes(&header.chain_id, header.height, 0, &hash, &v.pk),
+                ),
+            })
+            .collect();
+        signatures.sort_by_key(|s| s.validator);
+        CommitCertificate {
+            height: header.height,
+            round: 0,
+            block_hash: hash,
+            signatures,
+        }
+    }
+}
+
+fn lot(s: &str) -> LotId {
+    s.parse().expect("a valid lot id")
+}
+
+fn shipment(s: &str) -> ShipmentId {
+    s.parse().expect("a valid shipment id")
+}
+
+fn kg(milli: u64) -> Quantity {
+    Quantity {
+        value: Decimal3::from_milli(milli),
+        unit: UnitCode::Kgm,
+    }
+}
+
+fn produce(lot_id: &str, milli: u64, inputs: &[(&str, u64)]) -> Body {
+    let l = lot(lot_id);
+    Body::Produce(Produce {
+        product: Product {
+            gtin: l.gtin().cloned(),
+            id: None,
+            description: format!("coffee {lot_id}"),
+        },
+        lot: l,
+        quantity: kg(milli),
+        origin: Location {
+            country: Some("CO".parse().expect("a country code")),
+            name: Some("Pitalito".into()),
+            ..Location::default()
+        },
+        produced_at_ms: T0,
+        certificates: Vec::new(),
+        documents: Vec::new(),
+        inputs: inputs
+            .iter()
+            .map(|(l, q)| Input {
+                lot: lot(l),
+                quantity: Decimal3::from_milli(*q),
+            })
+            .collect(),
+    })
+}
+
+fn dispatch(ship: &str, lots: &[&str], to: &PublicKey, carrier: Option<&PublicKey>) -> Body {
+    Body::Dispatch(Dispatch {
+        shipment: shipment(ship),
+        lots: lots.iter().map(|l| lot(l)).collect(),
+        consignee: *to,
+        carrier: carrier.copied(),
+        from: Location::default(),
+        to: Location::default(),
+        documents: Vec::new(),
+    })
+}
+
+fn receive(ship: &str) -> Body {
+    Body::Receive(Receive {
+        shipment: shipment(ship),
+        at: Location {
+            name: Some("Hamburg".into()),
+            ..Location::default()
+        },
+        documents: Vec::new(),
+    })
+}
+
+/// The coffee story on a ledger where every block has a commit certificate:
+/// green coffee (and two other lots) produced, shipped by sea, received,
+/// roasted, shipped by road and received by the retailer.
+fn build_ledger(w: &World) -> Ledger<MemBackend> {
+    let mut ledger = Ledger::create(MemBackend::new(), w.genesis.clone()).expect("a fresh ledger");
+    let mut nonces: HashMap<PublicKey, u64> = HashMap::new();
+    let mut sign = |who: &Party, body: Body| {
+        let n = nonces.entry(who.pk).or_insert(0);
+        *n += 1;
+        Entry {
+            version: ENTRY_VERSION,
+            chain_id: w.genesis.chain_id(),
+            author: who.pk,
+            nonce: *n,
+            recorded_at_ms: T0 + i64::try_from(*n).unwrap_or(0),
+            body,
+        }
+        .sign(&who.key)
+    };
+    let blocks: Vec<Vec<SignedEntry>> = vec![
+        vec![
+            sign(&w.producer, produce(GREEN, 600_000, &[])),
+            sign(&w.producer, produce(OTHER, 100_000, &[])),
+            sign(&w.producer, produce(SAMPLE, 1_000, &[])),
+        ],
+        vec![sign(
+            &w.producer,
+            dispatch(SEA, &[GREEN], &w.roaster.pk, Some(&w.carrier.pk)),
+        )],
+        vec![sign(&w.roaster, receive(SEA))],
+        vec![sign(
+            &w.roaster,
+            produce(ROASTED, 480_000, &[(GREEN, 600_000)]),
+        )],
+        vec![sign(
+            &w.roaster,
+            dispatch(ROAD, &[ROASTED], &w.retailer.pk, None),
+        )],
+        vec![sign(&w.retailer, receive(ROAD))],
+    ];
+    for (i, entries) in blocks.into_iter().enumerate() {
+        let time = T0 + 1000 * i64::try_from(i).unwrap_or(0);
+        let block = ledger.seal(entries, time, w.validators[0].0.pk);
+        let cert = w.certify(&block.header);
+        ledger
+            .append(block, Some(cert))
+            .unwrap_or_else(|e| panic!("block {} does not append: {e}", i + 1));
+    }
+    ledger
+}
+
+// ---------------------------------------------------------------------------
+// Lies
+
+/// The trail's JSON with `f` applied to its typed form.
+fn altered(trail: &Trail, f: impl FnOnce(&mut Trail)) -> Value {
+    let mut t = trail.clone();
+    f(&mut t);
+    serde_json::to_value(&t).expect("a trail serializes")
+}
+
+/// Every way of answering `GET /v1/lots/{lot}/trail`, by scenario name:
+/// the lot asked for → the JSON served.
+fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<LotId, Value>> {
+    let trail = |l: &str| ledger.trail(&lot(l)).expect("a trail");
+    let honest: HashMap<LotId, Value> = [GREEN, OTHER, ROASTED, SAMPLE]
+        .iter()
+        .map(|l| (lot(l), serde_json::to_value(trail(l)).expect("serialize")))
+        .collect();
+    let roasted = trail(ROASTED);
+    let mut all = HashMap::new();
+    let only_roasted = |v: Value| HashMap::from([(lot(ROASTED), v)]);
+
+    // The roast's quantity changed in the JSON (480 kg -> 900 kg).
+    let mut tampered = serde_json::to_value(&roasted).expect("serialize");
+    let items = tampered["items"].as_array_mut().expect("items");
+    let roast = items
+        .iter_mut()
+        .find(|i| i["entry"]["entry"]["body"]["produce"]["lot"] == json!(ROASTED))
+        .expect("the roast is in the trail");
+    let q = &mut roast["entry"]["entry"]["body"]["produce"]["quantity"]["value"];
+    assert_eq!(*q, json!("480"), "the quantity's JSON form changed");
+    *q = json!("900");
+    all.insert("tampered".to_owned(), only_roasted(tampered));
+
+    // The roaster's receipt of the sea shipment left out.
+    all.insert(
+        "missing-receipt".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            t.items.retain(
+                |i| !matches!(&i.entry.entry.body, Body::Receive(r) if r.shipment == shipment(SEA)),
+            )
+        })),
+    );
+
+    // One byte of validator-2's precommit signature on block 2 flipped.
+    let v2 = w.validators[1].0.pk;
+    all.insert(
+        "forged-signature".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            for item in t.items.iter_mut().filter(|i| i.header.height == 2) {
+                let cert = item.certificate.as_mut().expect("certified");
+                let sig = cert
+                    .signatures
+                    .iter_mut()
+                    .find(|s| s.validator == v2)
+                    .expect("validator-2 signed");
+                sig.signature.0[10] ^= 0x01;
+            }
+        })),
+    );
+
+    // Block 4's certificate without validator-1 (40 of 100): 60 < 2/3.
+    let v1 = w.validators[0].0.pk;
+    all.insert(
+        "weak-certificate".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            for item in t.items.iter_mut().filter(|i| i.header.height == 4) {
+                let cert = item.certificate.as_mut().expect("certified");
+                cert.signatures.retain(|s| s.validator != v1);
+            }
+        })),
+    );
+
+    // No certificates at all (what a local ledger serves).
+    all.insert(
+        "no-certificates".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            for item in &mut t.items {
+                item.certificate = None;
+            }
+        })),
+    );
+
+    // A valid trail, but of another lot, whatever is asked.
+    let other = serde_json::to_value(trail(OTHER)).expect("serialize");
+    all.insert("another-lot".to_owned(), only_roasted(other));
+
+    // Not a trail at all.
+    all.insert(
+        "garbage".to_owned(),
+        only_roasted(json!({ "hello": "world" })),
+    );
+
+    all.insert("honest".to_owned(), honest);
+    all
+}
+
+// ---------------------------------------------------------------------------
+// The stand-in node
+
+struct Served {
+    /// Scenario → lot → trail JSON.
+    trails: HashMap<String, HashMap<LotId, Value>>,
+    /// Lot → the node's `/forward` answer.
+    forward: HashMap<LotId, Value>,
+    /// Entry ids POSTed to `accepting`.
+    submitted: Mutex<Vec<String>>,
+    /// Status requests seen by `accepting`.
+    polls: AtomicUsize,
+}
+
+fn api_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+async fn trail(
+    State(st): State<Arc<Served>>,
+    UrlPath((scenario, lot_text)): UrlPath<(String, String)>,
+) -> Response {
+    let Ok(l) = lot_text.parse::<LotId>() else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            format!("`{lot_text}` is not a lot id"),
+        );
+    };
+    let Some(trails) = st.trails.get(&scenario) else {
+        return api_error(StatusCode::NOT_FOUND, "no such scenario");
+    };
+    // Every liar answers for the roasted lot with its lie.
+    let body = trails.get(&l).or_else(|| {
+        (scenario != "honest")
+            .then(|| trails.get(&lot(ROASTED)))
+            .flatten()
+    });
+    match body {
+        Some(v) => Json(v.clone()).into_response(),
+        None => api_error(
+            StatusCode::NOT_FOUND,
+            format!("lot {l} is not on this ledger"),
+        ),
+    }
+}
+
+async fn forward(
+    State(st): State<Arc<Served>>,
+    UrlPath((_scenario, lot_text)): UrlPath<(String, String)>,
+) -> Response {
+    match lot_text
+        .parse::<LotId>()
+        .ok()
+        .and_then(|l| st.forward.get(&l))
+    {
+        Some(v) => Json(v.clone()).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, format!("lot {lot_text} is unknown")),
+    }
+}
+
+async fn submit(
+    State(st): State<Arc<Served>>,
+    UrlPath(scenario): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        != Some("application/json")
+    {
+        return api_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send JSON with Content-Type: application/json",
+        );
+    }
+    let entry: SignedEntry = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, format!("not a signed entry: {e}")),
+    };
+    let id = entry.id().to_hex();
+    match scenario.as_str() {
+        "rejecting" => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "status": "rejected",
+                "error": "lot (01)07709998000018(10)LOT1 is already in transit in shipment (00)077099980000000018",
+            })),
+        )
+            .into_response(),
+        "full" => {
+            let mut r = api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the mempool is full (10000 entries)",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            r
+        }
+        "wrong-id" => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "accepted", "id": "00".repeat(32) })),
+        )
+            .into_response(),
+        _ => {
+            st.submitted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id.clone());
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "status": "accepted", "id": id })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn entry_status(
+    State(st): State<Arc<Served>>,
+    UrlPath((scenario, id)): UrlPath<(String, String)>,
+) -> Response {
+    let known = st
+        .submitted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&id);
+    match scenario.as_str() {
+        // Final after a few polls.
+        "accepting" if known => {
+            if st.polls.fetch_add(1, Ordering::SeqCst) < 3 {
+                Json(json!({ "id": id, "status": "pending" })).into_response()
+            } else {
+                Json(json!({ "id": id, "status": "final", "height": 7, "index": 0 }))
+                    .into_response()
+            }
+        }
+        "stuck" if known => Json(json!({ "id": id, "status": "pending" })).into_response(),
+        _ => api_error(
+            StatusCode::NOT_FOUND,
+            format!("entry {id} is neither on this ledger nor waiting in its mempool"),
+        ),
+    }
+}
+
+/// The node's `/forward` answer for `l`, as `node/src/api.rs` builds it.
+fn forward_json(ledger: &Ledger<MemBackend>, l: &LotId) -> Value {
+    let rows: Vec<Value> = ledger
+        .forward(l)
+        .expect("forward")
+        .iter()
+        .map(|(id, s)| {
+            let (status, shipment) = match &s.status {
+                LotStatus::Held => ("held", None),
+                LotStatus::InTransit { shipment } => ("in_transit", Some(shipment.to_string())),
+                LotStatus::Consumed => ("consumed", None),
+            };
+            json!({
+                "lot": id.to_string(),
+                "custodian": ledger.state().members.get(&s.custodian).map(|m| m.spec.name.clone()),
+                "custodian_key": s.custodian.to_hex(),
+                "status": status,
+                "shipment": shipment,
+                "remaining": s.remaining.to_string(),
+                "unit": s.unit.to_string(),
+            })
+        })
+        .collect();
+    json!({ "lot": l.to_string(), "made_from_it": rows })
+}
+
+/// Starts the stand-in node on a background thread; returns its address.
+fn start(served: Served) -> String {
+    let app = Router::new()
+        .route("/{scenario}/v1/lots/{lot}/trail", get(trail))
+        .route("/{scenario}/v1/lots/{lot}/forward", get(forward))
+        .route("/{scenario}/v1/entries", axum::routing::post(submit))
+        .route("/{scenario}/v1/entries/{id}", get(entry_status))
+        .with_state(Arc::new(served));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1:0");
+            tx.send(listener.local_addr().expect("local address"))
+                .expect("send the address");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    let addr = rx.recv().expect("the server started");
+    format!("http://{addr}")
+}
+
+/// The ledger, the stand-in node serving it, and the files the CLI needs.
+struct Fixture {
+    dir: TempDir,
+    base: String,
+    genesis: PathBuf,
+    auditor_key: PathBuf,
+    producer_key: PathBuf,
+    world: World,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let world = World::new();
+        let ledger = build_ledger(&world);
+        let forward = [GREEN, ROASTED, OTHER]
+            .iter()
+            .map(|l| (lot(l), forward_json(&ledger, &lot(l))))
+            .collect();
+        let base = start(Served {
+            trails: scenarios(&ledger, &world),
+            forward,
+            submitted: Mutex::new(Vec::new()),
+            polls: AtomicUsize::new(0),
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let genesis = dir.path().join("genesis.toml");
+        std::fs::write(&genesis, world.genesis.to_toml()).expect("write genesis");
+        let write_key = |name: &str, key: &SigningKey| {
+            let path = dir.path().join(name);
+            let pem = waybill_keys::to_pem(key, None).expect("PEM");
+            std::fs::write(&path, pem.as_bytes()).expect("write key");
+            path
+        };
+        let auditor_key = write_key("auditor.pem", &world.auditor.key);
+        let producer_key = write_key("producer.pem", &world.producer.key);
+        Fixture {
+            dir,
+            base,
+            genesis,
+            auditor_key,
+            producer_key,
+            world,
+        }
+    }
+
+    /// The node URL of a scenario.
+    fn node(&self, scenario: &str) -> String {
+        format!("{}/{scenario}", self.base)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `waybill lookup LOT --node … --genesis …` (not run).
+    fn lookup(&self, scenario: &str, l: &str) -> assert_cmd::Command {
+        let mut c = wb();
+        c.args([
+            "lookup",
+            l,
+            "--node",
+            &self.node(scenario),
+            "--genesis",
+            &s(&self.genesis),
+        ]);
+        c
+    }
+
+    /// Writes a signed entry file.
+    fn entry_file(&self, name: &str, e: &SignedEntry) -> PathBuf {
+        let path = self.path(name);
+        let text = serde_json::to_string_pretty(e).expect("serialize") + "\n";
+        std::fs::write(&path, text).expect("write entry");
+        path
+    }
+
+    /// A fresh entry by the producer (nonce `n`).
+    fn new_entry(&self, n: u64, lot_id: &str) -> SignedEntry {
+        Entry {
+            version: ENTRY_VERSION,
+            chain_id: self.world.genesis.chain_id(),
+            author: self.world.producer.pk,
+            nonce: n,
+            recorded_at_ms: T0,
+            body: produce(lot_id, 5_000, &[]),
+        }
+        .sign(&self.world.producer.key)
+    }
+}
+
+/// A `waybill` process that cannot be sent through a proxy.
+fn wb() -> assert_cmd::Command {
+    let mut c = common::wb();
+    for v in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// Exit code 1 with `FAILED: …` naming the problem (every needle, any case).
+fn failed(out: &Out, needles: &[&str]) {
+    assert_eq!(out.code, Some(1), "expected exit code 1 (FAILED):\n{out}");
+    assert!(!out.stderr.contains("panicked"), "{out}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED: "))
+        .unwrap_or_else(|| panic!("no FAILED line:\n{out}"));
+    let lower = line.to_lowercase();
+    for n in needles {
+        assert!(
+            lower.contains(&n.to_lowercase()),
+            "the FAILED line does not say {n:?}:\n{out}"
+        );
+    }
+    assert!(!out.stdout.contains("VERIFIED"), "{out}");
+    println!("{line}");
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn honest_node_verifies() {
+    let f = Fixture::new();
+    let out = ok(&mut f.lookup("honest", ROASTED));
+    for needle in [
+        "Lot (01)04061234000026(10)R1",
+        "Origin",
+        "Custody",
+        "by Cooperativa del Huila",
+        "Now: held by Frischmarkt Retail",
+        "VERIFIED: ",
+        "commit certificates of 6 blocks verified (BFT-final)",
+    ] {
+        assert!(out.stdout.contains(needle), "no {needle:?}:\n{out}");
+    }
+
+    // The Digital Link form goes through the URL path percent-encoded.
+    let out = ok(&mut f.lookup("honest", ROASTED_LINK));
+    assert!(out.stdout.contains("VERIFIED"), "{out}");
+    // So does a free id with a slash and a percent sign.
+    let out = ok(&mut f.lookup("honest", SAMPLE));
+    assert!(out.stdout.contains("Lot SAMPLE/2026%1"), "{out}");
+
+    let j = ok(f.lookup("honest", GREEN).arg("--json")).json();
+    assert_eq!(j["ok"], json!(true), "{j}");
+    assert_eq!(j["lot"], json!(GREEN), "{j}");
+    assert_eq!(j["status"], json!("consumed (made into other lots)"), "{j}");
+    assert_eq!(j["uncertified_blocks"], json!(0), "{j}");
+    assert_eq!(j["node"], json!(f.node("honest")), "{j}");
+}
+
+#[test]
+fn every_lie_fails() {
+    let f = Fixture::new();
+    let cases: &[(&str, &[&str])] = &[
+        ("tampered", &["inclusion proof", "altered"]),
+        (
+            "missing-receipt",
+            &["produce", "(01)07709998000018(10)LOT1"],
+        ),
+        ("forged-signature", &["validator-2", "forged", "height 2"]),
+        (
+            "weak-certificate",
+            &["60 of 100 voting power", "more than 2/3"],
+        ),
+        ("no-certificates", &["no commit certificate"]),
+        ("another-lot", &["trail of lot (01)07709998000018(10)LOT2"]),
+        ("garbage", &["not a valid trail"]),
+    ];
+    for (scenario, needles) in cases {
+        let out = run(&mut f.lookup(scenario, ROASTED));
+        failed(&out, needles);
+        assert!(out.stdout.contains("do not trust it"), "{out}");
+
+        let j = run(f.lookup(scenario, ROASTED).arg("--json"));
+        assert_eq!(j.code, Some(1), "{j}");
+        let v = j.json();
+        assert_eq!(v["ok"], json!(false), "{scenario}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+}
+
+#[test]
+fn the_missing_receipt_is_a_custody_failure() {
+    // The produce that consumes the green lot fails the custody rules:
+    // without the receipt, the roaster never held it.
+    let f = Fixture::new();
+    let out = run(&mut f.lookup("missing-receipt", ROASTED));
+    failed(&out, &["entry #"]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED"))
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        ["transit", "hold", "held", "custod"]
+            .iter()
+            .any(|n| line.contains(n)),
+        "the message does not say custody is broken:\n{out}"
+    );
+}
+
+#[test]
+fn export_from_a_node_then_verify_bundle() {
+    let f = Fixture::new();
+    let bundle = f.path("bundle.json");
+    let out = ok(wb().args([
+        "export",
+        ROASTED,
+        "--node",
+        &f.node("honest"),
+        "--genesis",
+        &s(&f.genesis),
+        "--key",
+        &s(&f.auditor_key),
+        "--out",
+        &s(&bundle),
+    ]));
+    assert!(out.stdout.contains("exported"), "{out}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).expect("read bundle"))
+        .expect("JSON");
+    assert_eq!(v["body"]["certificates_required"], json!(true), "{v}");
+
+    let out = ok(wb().args([
+        "verify-bundle",
+        &s(&bundle),
+        "--genesis",
+        &s(&f.genesis),
+        "--require-certificates",
+    ]));
+    assert!(out.stdout.contains("VERIFIED"), "{out}");
+    assert!(out.stdout.contains("BFT-final"), "{out}");
+
+    // Nothing is signed from a lying node.
+    let never = f.path("never.json");
+    let out = run(wb().args([
+        "export",
+        ROASTED,
+        "--node",
+        &f.node("weak-certificate"),
+        "--genesis",
+        &s(&f.genesis),
+        "--key",
+        &s(&f.auditor_key),
+        "--out",
+        &s(&never),
+    ]));
+    failed(&out, &["voting power"]);
+    assert!(out.stdout.contains("nothing was exported"), "{out}");
+    assert!(!never.exists());
+
+    // Only an auditor exports.
+    fails(
+        wb().args([
+            "export",
+            ROASTED,
+            "--node",
+            &f.node("honest"),
+            "--genesis",
+            &s(&f.genesis),
+            "--key",
+            &s(&f.producer_key),
+            "--out",
+            &s(&never),
+        ]),
+        &["not an active auditor"],
+    );
+    assert!(!never.exists());
+}
+
+#[test]
+fn trace_forward_from_a_node_is_the_nodes_claim() {
+    let f = Fixture::new();
+    let out = ok(wb().args(["trace-forward", GREEN, "--node", &f.node("honest")]));
+    assert!(out.stdout.contains(ROASTED), "{out}");
+    assert!(out.stdout.contains("Frischmarkt Retail"), "{out}");
+    assert!(out.stdout.contains("not proof-checked"), "{out}");
+    let j = ok(wb().args([
+        "trace-forward",
+        GREEN,
+        "--json",
+        "--node",
+        &f.node("honest"),
+    ]))
+    .json();
+    assert_eq!(j["verified"], json!(false), "{j}");
+    assert_eq!(j["made_from_it"][0]["lot"], json!(ROASTED), "{j}");
+    let out = ok(wb().args(["trace-forward", OTHER, "--node", &f.node("honest")]));
+    assert!(out.stdout.contains("no lots made from"), "{out}");
+}
+
+#[test]
+fn unknown_lots_and_bad_arguments() {
+    let f = Fixture::new();
+    // 404: an error (exit 2), not a verification failure.
+    let out = fails(
+        &mut f.lookup("honest", "NEVER-MADE"),
+        &["lot NEVER-MADE was not found at the node"],
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    // A bad lot id is refused before anything is sent.
+    fails(&mut f.lookup("honest", "(01)12345"), &["GTIN", "digits"]);
+    // --node and --data-dir exclude each other; one is needed.
+    fails(
+        wb().args([
+            "lookup",
+            ROASTED,
+            "--node",
+            &f.node("honest"),
+            "--genesis",
+            &s(&f.genesis),
+            "--data-dir",
+            &s(&f.path("ledger")),
+        ]),
+        &["cannot be used with"],
+    );
+    fails(wb().args(["lookup", ROASTED]), &["--data-dir", "--node"]);
+    fails(
+        wb().args(["trace-forward", ROASTED]),
+        &["--data-dir", "--node"],
+    );
+    // --node needs --genesis: a node is never trusted.
+    fails(
+        wb().args(["lookup", ROASTED, "--node", &f.node("honest")]),
+        &["--genesis"],
+    );
+    fails(
+        wb().args([
+            "export",
+            ROASTED,
+            "--node",
+            &f.node("honest"),
+            "-k",
+            &s(&f.auditor_key),
+            "-o",
+            &s(&f.path("b.json")),
+        ]),
+        &["--genesis"],
+    );
+    fails(
+        wb().args([
+            "lookup",
+            ROASTED,
+            "--node",
+            "https://node.example",
+            "-g",
+            &s(&f.genesis),
+        ]),
+        &["plain http://"],
+    );
+}
+
+#[test]
+fn an_unreachable_node_is_a_clear_error() {
+    let f = Fixture::new();
+    // A port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = fails(
+        wb().args(["lookup", ROASTED, "--node", &url, "-g", &s(&f.genesis)]),
+        &["cannot reach the node at"],
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(out.stderr.contains(&url), "{out}");
+    let e = f.entry_file("e.json", &f.new_entry(9, "NEW-1"));
+    fails(
+        wb().args(["submit", &s(&e), "--node", &url]),
+        &["cannot reach the node at"],
+    );
+    fails(
+        wb().args(["trace-forward", GREEN, "--node", &url]),
+        &["cannot reach the node at"],
+    );
+}
+
+#[test]
+fn submit_rejected_shows_the_rule() {
+    let f = Fixture::new();
+    let e1 = f.entry_file("e1.json", &f.new_entry(9, "NEW-1"));
+    let e2 = f.entry_file("e2.json", &f.new_entry(10, "NEW-2"));
+    let out = fails(
+        wb().args(["submit", &s(&e1), &s(&e2), "--node", &f.node("rejecting")]),
+        &["is already in transit in shipment (00)077099980000000018"],
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(out.stderr.contains("rejected"), "{out}");
+    assert!(out.stderr.contains("e1.json"), "{out}");
+    // The run stops: the second file was not sent.
+    assert!(out.stderr.contains("not sent"), "{out}");
+
+    let j = run(wb().args(["submit", &s(&e1), "--json", "--node", &f.node("rejecting")]));
+    assert_eq!(j.code, Some(2), "{j}");
+    let v = j.json();
+    assert_eq!(v["ok"], json!(false), "{v}");
+    assert_eq!(v["entries"][0]["status"], json!("rejected"), "{v}");
+    assert!(
+        v["entries"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("already in transit")),
+        "{v}"
+    );
+
+    // A full mempool, and a node that answers with another id.
+    fails(
+        wb().args(["submit", &s(&e1), "--node", &f.node("full")]),
+        &["mempool is full", "try again after 5 s"],
+    );
+    fails(
+        wb().args(["submit", &s(&e1), "--node", &f.node("wrong-id")]),
+        &["answered with entry id"],
+    );
+    // A file that is not an entry is refused before anything is sent.
+    let junk = f.path("junk.json");
+    std::fs::write(&junk, "{\"hello\": 1}\n").expect("write");
+    fails(
+        wb().args(["submit", &s(&junk), "--node", &f.node("accepting")]),
+        &["not a valid signed entry"],
+    );
+}
+
+#[test]
+fn submit_and_wait_until_final() {
+    let f = Fixture::new();
+    let entry = f.new_entry(9, "NEW-1");
+    let id = entry.id().to_hex();
+    let e = f.entry_file("e.json", &entry);
+    let out = ok(wb().args(["submit", &s(&e), "--node", &f.node("accepting")]));
+    assert!(out.stdout.contains(&format!("accepted  {id}")), "{out}");
+
+    let out = ok(wb().args(["submit", &s(&e), "--wait", "--node", &f.node("accepting")]));
+    assert!(out.stdout.contains(&format!("accepted  {id}")), "{out}");
+    assert!(out.stdout.contains("block 7"), "{out}");
+
+    let j = ok(wb().args([
+        "submit",
+        &s(&e),
+        "--wait",
+        "--json",
+        "--node",
+        &f.node("accepting"),
+    ]))
+    .json();
+    assert_eq!(j["ok"], json!(true), "{j}");
+    assert_eq!(j["entries"][0]["id"], json!(id), "{j}");
+    assert_eq!(j["entries"][0]["status"], json!("final"), "{j}");
+    assert_eq!(j["entries"][0]["height"], json!(7), "{j}");
+}
+
+#[test]
+fn submit_wait_times_out_clearly() {
+    let f = Fixture::new();
+    let e = f.entry_file("e.json", &f.new_entry(9, "NEW-1"));
+    let started = std::time::Instant::now();
+    let out = fails(
+        wb().args([
+            "submit",
+            &s(&e),
+            "--wait",
+            "--timeout",
+            "1",
+            "--node",
+            &f.node("stuck"),
+        ]),
+        &["is not final after 1 s"],
+    );
+    assert!(out.stdout.contains("accepted"), "{out}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the timeout was not kept"
+    );
+    // --timeout means nothing without --wait.
+    fails(
+        wb().args([
+            "submit",
+            &s(&e),
+            "--timeout",
+            "5",
+            "--node",
+            &f.node("stuck"),
+        ]),
+        &["--wait"],
+    );
+}
+
+#[test]
+fn help_teaches_node_mode() {
+    for cmd in ["lookup", "export", "trace-forward", "submit"] {
+        let out = ok(wb().args([cmd, "--help"]));
+        assert!(out.stdout.contains("--node"), "{cmd}:\n{out}");
+        assert!(
+            out.stdout.contains("http://127.0.0.1:8080"),
+            "{cmd}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn data_dir_mode_is_unchanged_and_takes_a_genesis() {
+    // The local mode still works without --genesis, and with one it
+    // verifies against that file instead of the ledger's own copy.
+    let net = common::Net::new(&[]);
+    net.produce_green(common::Nonce::Given(1));
+    let data = s(&net.data);
+    let out = ok(wb().args(["lookup", GREEN, "--data-dir", &data]));
+    assert!(out.stdout.contains("VERIFIED"), "{out}");
+    assert!(out.stdout.contains("not BFT-final"), "{out}");
+    let out = ok(wb().args(["lookup", GREEN, "--data-dir", &data, "-g", &s(&net.genesis)]));
+    assert!(out.stdout.contains("VERIFIED"), "{out}");
+
+    let other = net.path("other-genesis.toml");
+    ok(&mut common::genesis_init_cmd(
+        net.dir.path(),
+        "another-chain",
+        &net.validator,
+        &other,
+    ));
+    let out = run(wb().args(["lookup", GREEN, "--data-dir", &data, "-g", &s(&other)]));
+    failed(&out, &["the trail is for chain"]);
+    fails(
+        wb().args([
+            "export",
+            GREEN,
+            "--data-dir",
+            &data,
+            "-g",
+            &s(&other),
+            "-k",
+            &s(&net.key("auditor")),
+            "-o",
+            &s(&net.path("never.json")),
+        ]),
+        &["does not verify"],
+    );
+    assert!(!net.path("never.json").exists());
+}
