@@ -328,6 +328,8 @@ impl Cluster {
                 std::env::var("WAYBILL_NODE_LOG")
                     .unwrap_or_else(|_| "info,libp2p=warn,arc_malachitebft=warn".into()),
             )
+            // The log is a file: no colour codes in it.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -381,7 +383,12 @@ impl Cluster {
     /// Stops every running node.
     pub fn stop_all(&mut self, timeout: Duration) -> bool {
         let names: Vec<String> = self.procs.keys().cloned().collect();
-        names.iter().fold(true, |ok, n| self.stop(n, timeout) && ok)
+        // Every node is stopped, even after one fails to exit cleanly.
+        let mut all_ok = true;
+        for n in &names {
+            all_ok &= self.stop(n, timeout);
+        }
+        all_ok
     }
 
     /// Whether a node's process has exited.

@@ -102,7 +102,13 @@ pub(crate) struct EventLoop {
     entries: mpsc::Sender<SignedEntry>,
     connected: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
+    /// Entries published while no peer was subscribed: sent as soon as one
+    /// subscribes (bounded; the oldest go first when full).
+    unsent: std::collections::VecDeque<Vec<u8>>,
 }
+
+/// Most entries kept for a peer to come.
+const MAX_UNSENT: usize = 10_000;
 
 /// An error with its sources, for logs (libp2p's outer messages alone,
 /// such as "Dial error", say little).
@@ -249,6 +255,7 @@ impl EventLoop {
             entries,
             connected,
             dropped,
+            unsent: std::collections::VecDeque::new(),
         })
     }
 
@@ -376,6 +383,7 @@ impl EventLoop {
 
     fn publish(&mut self, bytes: Vec<u8>) -> Result<(), NetError> {
         let len = bytes.len();
+        let bytes_copy = bytes.clone();
         match self
             .swarm
             .behaviour_mut()
@@ -389,8 +397,12 @@ impl EventLoop {
             Err(PublishError::NoPeersSubscribedToTopic) => {
                 tracing::debug!(
                     len,
-                    "no peer subscribed to the entry topic yet; entry not gossiped"
+                    "no peer subscribed to the entry topic yet; the entry waits for one"
                 );
+                if self.unsent.len() >= MAX_UNSENT {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back(bytes_copy);
                 Ok(())
             }
             Err(PublishError::Duplicate) => {
@@ -571,6 +583,18 @@ impl EventLoop {
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 tracing::debug!(peer = %peer_id, %topic, "peer subscribed");
+                if topic == self.topic.hash() && !self.unsent.is_empty() {
+                    let waiting = std::mem::take(&mut self.unsent);
+                    tracing::debug!(
+                        entries = waiting.len(),
+                        "sending entries that waited for a peer"
+                    );
+                    for bytes in waiting {
+                        if let Err(e) = self.publish(bytes) {
+                            tracing::warn!("cannot gossip a waiting entry: {e}");
+                        }
+                    }
+                }
             }
             gossipsub::Event::Unsubscribed { peer_id, topic } => {
                 tracing::debug!(peer = %peer_id, %topic, "peer unsubscribed");

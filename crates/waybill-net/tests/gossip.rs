@@ -271,3 +271,16 @@ async fn a_lost_peer_is_redialed() {
     assert_eq!(next_entry(&mut b).await, entry);
     shutdown(vec![a, b]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_published_before_any_peer_arrives_is_sent_when_one_subscribes() {
+    // A node alone accepts an entry (its API already said yes)...
+    let a = start(config(1, &[1, 2]), &[], false).await;
+    let entry = produce_entry(chain(), 1, 1, 0);
+    a.handle.publish(&entry).await.unwrap();
+    assert_eq!(a.handle.topic_peers().await, 0);
+    // ...and sends it as soon as a peer joins the topic.
+    let mut b = start(config(2, &[1, 2]), &[&a], true).await;
+    assert_eq!(next_entry(&mut b).await, entry);
+    shutdown(vec![a, b]).await;
+}

@@ -1,0 +1,782 @@
+//! End to end on real `waybill-node` processes: four validators agreeing by
+//! BFT consensus on loopback, entries gossiped and finalised, one crashed
+//! validator tolerated and caught up, two crashed validators halting the
+//! chain (safety over liveness), and a full node joining late and syncing
+//! the whole certified chain.
+//!
+//! Each test makes its own network in a temporary directory
+//! (`waybill_node::testnet`); the processes are killed when the test ends,
+//! also on failure, and a failing test prints the tail of every node's log.
+//! Every wait is bounded by the test's total time budget. Set
+//! `WAYBILL_NODE_LOG` to change the nodes' `RUST_LOG`.
+
+#[path = "support/coffee.rs"]
+mod coffee;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use coffee::*;
+use serde_json::Value;
+use waybill_core::block::{self, Block, CommitCertificate};
+use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::gs1::LotId;
+use waybill_core::trail::{self, Policy, Trail, TrailReport};
+use waybill_node::testnet::{self, Cluster};
+
+const BIN: &str = env!("CARGO_BIN_EXE_waybill-node");
+/// Short, so heights advance quickly.
+const BLOCK_INTERVAL_MS: u64 = 150;
+const VALIDATORS: [&str; 4] = ["v1", "v2", "v3", "v4"];
+
+/// The tests run one at a time: each runs four or five node processes and
+/// makes timing assertions (a halted chain stays halted for seconds), which
+/// two clusters on a two-core machine would make flaky.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A block as `GET /v1/blocks/{h}` serves it.
+struct Served {
+    hash: String,
+    block: Block,
+    certificate: Option<CommitCertificate>,
+}
+
+/// A running test network with its member keys and a time budget, in a
+/// temporary directory (removed after the processes are killed, unless
+/// `WAYBILL_KEEP_TESTNET` is set).
+struct Net {
+    cluster: Cluster,
+    signers: Signers,
+    deadline: Instant,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if std::env::var_os("WAYBILL_KEEP_TESTNET").is_some() {
+            if let Some(d) = self.dir.take() {
+                eprintln!("keeping {}", d.keep().display());
+            }
+        }
+        if !std::thread::panicking() {
+            return;
+        }
+        for n in &self.cluster.net.nodes {
+            let log = self.cluster.log(&n.name);
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "----- last {} lines of {}'s log -----\n{}",
+                tail.len(),
+                n.name,
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+impl Net {
+    /// Generates a network in a new temporary directory (not started).
+    fn generate(chain: &str, full_nodes: &[&str], budget: Duration) -> Net {
+        let dir = tempfile::Builder::new()
+            .prefix("waybill-cluster-")
+            .tempdir()
+            .expect("a temporary directory");
+        let net = testnet::generate(
+            dir.path(),
+            chain,
+            &members(),
+            4,
+            full_nodes,
+            BLOCK_INTERVAL_MS,
+        )
+        .unwrap_or_else(|e| panic!("cannot generate the network: {e}"));
+        let signers = Signers::load(&net);
+        Net {
+            cluster: Cluster::new(net, Path::new(BIN)),
+            signers,
+            deadline: Instant::now() + budget,
+            dir: Some(dir),
+        }
+    }
+
+    /// `d`, or less if the test's budget runs out sooner.
+    fn within(&self, d: Duration) -> Duration {
+        d.min(self.deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn api(&self, name: &str) -> SocketAddr {
+        self.cluster
+            .node(name)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .api
+    }
+
+    fn start(&mut self, name: &str) {
+        self.cluster
+            .start(name)
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    }
+
+    /// A node's committed height (it must answer).
+    fn height(&self, name: &str) -> u64 {
+        let addr = self.api(name);
+        for _ in 0..5 {
+            if let Some((h, _)) = testnet::status(addr) {
+                return h;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{name} does not answer GET /v1/status on {addr}");
+    }
+
+    fn max_height(&self, names: &[&str]) -> u64 {
+        names.iter().map(|n| self.height(n)).max().unwrap_or(0)
+    }
+
+    fn min_height(&self, names: &[&str]) -> u64 {
+        names.iter().map(|n| self.height(n)).min().unwrap_or(0)
+    }
+
+    /// Waits until `name` has committed `height`; returns its height.
+    fn wait_height(&mut self, name: &str, height: u64, timeout: Duration) -> u64 {
+        let t = self.within(timeout);
+        self.cluster
+            .wait_height(name, height, t)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Polls `done` every 100 ms until it is true, or panics with `what`.
+    fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+        let end = Instant::now() + self.within(timeout);
+        loop {
+            if done() {
+                return;
+            }
+            assert!(Instant::now() < end, "timed out after {timeout:?}: {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Submits an entry; it must be accepted (202).
+    fn submit(&self, name: &str, e: &SignedEntry) {
+        let (code, v) = post_entry(self.api(name), e);
+        assert_eq!(
+            code,
+            202,
+            "{name} did not accept the {} entry {}: {v}",
+            e.entry.body.kind(),
+            e.id()
+        );
+        assert_eq!(v["status"], "accepted", "{v}");
+        assert_eq!(v["id"], e.id().to_hex(), "{v}");
+    }
+
+    /// `GET /v1/entries/{id}` on `name`.
+    fn entry_status(&self, name: &str, id: &EntryId) -> (u16, Value) {
+        get_json(self.api(name), &format!("/v1/entries/{}", id.to_hex()))
+    }
+
+    /// Waits until `e` is final on every node of `names`, at the same
+    /// height and position everywhere; returns the height.
+    fn wait_final(&self, names: &[&str], e: &SignedEntry, timeout: Duration) -> u64 {
+        let id = e.id();
+        let mut at: Option<(u64, u64)> = None;
+        for name in names {
+            let mut last = Value::Null;
+            self.wait_until(
+                &format!("{} entry {id} final on {name}", e.entry.body.kind()),
+                timeout,
+                || {
+                    let (code, v) = self.entry_status(name, &id);
+                    let fin = code == 200 && v["status"] == "final";
+                    last = v;
+                    fin
+                },
+            );
+            assert_eq!(last["entry"], serde_json::to_value(e).unwrap());
+            let here = (
+                last["height"].as_u64().expect("a height"),
+                last["index"].as_u64().expect("an index"),
+            );
+            match at {
+                None => at = Some(here),
+                Some(first) => assert_eq!(
+                    first, here,
+                    "entry {id} is final at (height, index) {first:?} on {} but {here:?} on {name}",
+                    names[0]
+                ),
+            }
+        }
+        at.map(|(h, _)| h).unwrap_or(0)
+    }
+
+    /// `GET /v1/blocks/{h}`: the block, or `None` beyond the tip (404).
+    fn block(&self, name: &str, h: u64) -> Option<Served> {
+        let (code, v) = get_json(self.api(name), &format!("/v1/blocks/{h}"));
+        if code == 404 {
+            return None;
+        }
+        assert_eq!(code, 200, "GET /v1/blocks/{h} on {name}: {v}");
+        Some(Served {
+            hash: v["hash"].as_str().expect("a hash").to_string(),
+            block: serde_json::from_value(v["block"].clone())
+                .unwrap_or_else(|e| panic!("block {h} from {name} does not parse: {e}")),
+            certificate: serde_json::from_value(v["certificate"].clone())
+                .unwrap_or_else(|e| panic!("certificate {h} from {name} does not parse: {e}")),
+        })
+    }
+
+    /// Asserts that every node of `names` serves the same block hash at
+    /// every height from 1 to `upto`, that the blocks link up, and that
+    /// each node's copy carries a commit certificate that verifies against
+    /// the genesis. Returns every entry id in chain order.
+    fn assert_same_chain(&self, names: &[&str], upto: u64) -> Vec<EntryId> {
+        let genesis = &self.cluster.net.genesis;
+        let mut prev = genesis.chain_id();
+        let mut ids = Vec::new();
+        for h in 1..=upto {
+            let mut first: Option<String> = None;
+            for name in names {
+                let b = self
+                    .block(name, h)
+                    .unwrap_or_else(|| panic!("{name} has no block {h} (asked up to {upto})"));
+                let header = &b.block.header;
+                assert_eq!(b.hash, header.hash().to_hex(), "{name} block {h}: hash");
+                assert_eq!(header.height, h, "{name} block {h}: height");
+                assert_eq!(header.prev_hash, prev, "{name} block {h}: prev_hash");
+                assert_eq!(
+                    header.entries_root,
+                    block::entries_root(&b.block.entry_ids()),
+                    "{name} block {h}: entries root"
+                );
+                let cert = b
+                    .certificate
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{name} block {h} has no commit certificate"));
+                assert_eq!(
+                    cert.block_hash,
+                    header.hash(),
+                    "{name} block {h}: certificate"
+                );
+                cert.verify(genesis, header).unwrap_or_else(|e| {
+                    panic!("{name} block {h}: the certificate does not verify: {e}")
+                });
+                match &first {
+                    None => {
+                        ids.extend(b.block.entry_ids());
+                        first = Some(b.hash.clone());
+                    }
+                    Some(f) => assert_eq!(
+                        f, &b.hash,
+                        "block {h}: {} has {f} but {name} has {}",
+                        names[0], b.hash
+                    ),
+                }
+            }
+            prev = first
+                .as_deref()
+                .unwrap_or_default()
+                .parse()
+                .expect("a block hash");
+        }
+        ids
+    }
+
+    /// The lot's trail from `name`, verified against the genesis with
+    /// certificates required; every item must carry a certificate.
+    fn verified_trail(&self, name: &str, lot: &LotId) -> (Trail, TrailReport) {
+        let path = format!("/v1/lots/{}/trail", encode_segment(&lot.to_string()));
+        let (code, v) = get_json(self.api(name), &path);
+        assert_eq!(code, 200, "GET {path} on {name}: {v}");
+        let t: Trail = serde_json::from_value(v).expect("a trail");
+        let report = trail::verify(
+            &self.cluster.net.genesis,
+            &t,
+            Policy {
+                require_certificates: true,
+            },
+        )
+        .unwrap_or_else(|e| panic!("the trail of {lot} from {name} does not verify: {e}"));
+        for (i, item) in t.items.iter().enumerate() {
+            assert!(
+                item.certificate.is_some(),
+                "trail item #{} (height {}) from {name} has no certificate",
+                i + 1,
+                item.header.height
+            );
+        }
+        assert_eq!(report.uncertified_blocks, 0);
+        (t, report)
+    }
+
+    /// Stops a node with SIGTERM; it must exit by itself with status 0.
+    fn stop_gracefully(&mut self, name: &str) {
+        let t = self.within(Duration::from_secs(30));
+        let started = Instant::now();
+        assert!(
+            self.cluster.stop(name, t),
+            "{name} did not exit with status 0 within {t:?} of SIGTERM"
+        );
+        eprintln!("{name} stopped in {:?}", started.elapsed());
+    }
+
+    /// Runs `waybill-node check` on a stopped node's data dir; returns
+    /// (blocks, entries, certified blocks) from its report.
+    fn check(&self, name: &str) -> (u64, u64, u64) {
+        let dir = &self
+            .cluster
+            .node(name)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .data_dir;
+        let out = Command::new(BIN)
+            .arg("check")
+            .arg("--data-dir")
+            .arg(dir)
+            .output()
+            .expect("run waybill-node check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "waybill-node check on {name}'s data dir failed ({}):\n{stdout}\n{stderr}",
+            out.status
+        );
+        let num = |marker: &str| -> u64 {
+            let at = stdout
+                .find(marker)
+                .unwrap_or_else(|| panic!("no `{marker}` in check's report: {stdout}"));
+            stdout[..at]
+                .rsplit(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or_else(|| panic!("no number before `{marker}` in: {stdout}"))
+        };
+        let r = (
+            num(" blocks and "),
+            num(" entries re-verified"),
+            num(" blocks carry commit certificates"),
+        );
+        eprintln!("{name}: {}", stdout.trim());
+        r
+    }
+
+    /// Stops every node of `names` gracefully and checks each data dir:
+    /// the whole chain re-verifies and every block is certified. Returns
+    /// the heights found.
+    fn stop_and_check(&mut self, names: &[&str], min_height: u64) -> Vec<u64> {
+        for n in names {
+            self.stop_gracefully(n);
+        }
+        names
+            .iter()
+            .map(|n| {
+                let (blocks, _, certified) = self.check(n);
+                assert!(
+                    blocks >= min_height,
+                    "{n}'s data dir has {blocks} blocks, fewer than the {min_height} it served"
+                );
+                assert_eq!(
+                    certified, blocks,
+                    "{n}: every stored block must carry a commit certificate"
+                );
+                blocks
+            })
+            .collect()
+    }
+}
+
+/// The green-coffee lot, its sea shipment, and the five entries of its
+/// journey: produced, dispatched with a carrier, picked up by the carrier,
+/// received by the roaster, paid for by the bank.
+struct Story {
+    green: LotId,
+    sea: waybill_core::gs1::ShipmentId,
+    entries: Vec<SignedEntry>,
+}
+
+fn green_coffee_story(s: &mut Signers, lot_suffix: &str) -> Story {
+    let green = gs1_lot("770999800001", &format!("HUILA-{lot_suffix}"));
+    let sea = ship(&format!("SEA-{lot_suffix}"));
+    let (roaster, carrier, coop, bank) =
+        (s.pk("roaster"), s.pk("carrier"), s.pk("coop"), s.pk("bank"));
+    let entries = vec![
+        s.sign(
+            "coop",
+            produce(&green, "Green coffee, washed Arabica, Huila", 600, &[]),
+        ),
+        s.sign(
+            "coop",
+            dispatch(
+                &sea,
+                &[&green],
+                &roaster,
+                Some(&carrier),
+                place("Port of Buenaventura", "CO"),
+                place("Port of Hamburg", "DE"),
+            ),
+        ),
+        s.sign(
+            "carrier",
+            receive(&sea, place("Port of Buenaventura", "CO")),
+        ),
+        s.sign("roaster", receive(&sea, place("Hamburg roastery", "DE"))),
+        s.sign(
+            "bank",
+            payment(uetr(0x5eed_0001), &bank, &coop, 1_234_500, "EUR", &[&sea]),
+        ),
+    ];
+    Story {
+        green,
+        sea,
+        entries,
+    }
+}
+
+fn ids(entries: &[&SignedEntry]) -> BTreeSet<EntryId> {
+    entries.iter().map(|e| e.id()).collect()
+}
+
+/// Scenarios 1 and 2 on one four-validator network.
+///
+/// 1. Entries submitted to v1 become final on all four; every height has
+///    the same certified block everywhere; the lot's trail served by v3
+///    verifies with certificates required; an entry that breaks a rule is
+///    refused with the rule's message (422) and is never in a block.
+/// 2. With v4 crashed (SIGKILL) the other three keep finalising; v4
+///    restarts from its data dir and catches up to the same chain. With v3
+///    and v4 crashed no block is finalised (no quorum) until v3 returns.
+///
+/// At the end every node stops on SIGTERM with status 0 and `waybill-node
+/// check` re-verifies each data dir, every block certified.
+#[test]
+fn four_validators_agree_finalise_and_survive_crashes() {
+    let _one = one_cluster_at_a_time();
+    let started = Instant::now();
+    let mut n = Net::generate("coffee-e2e", &[], Duration::from_secs(150));
+    n.cluster.start_all().unwrap();
+    for v in VALIDATORS {
+        n.wait_height(v, 2, Duration::from_secs(60));
+    }
+    eprintln!("[{:?}] four validators committing", started.elapsed());
+
+    // --- 1. Entries become final everywhere.
+    let story = green_coffee_story(&mut n.signers, "2611-07");
+    for e in &story.entries {
+        n.submit("v1", e);
+    }
+    let mut last_final = 0;
+    for e in &story.entries {
+        last_final = last_final.max(n.wait_final(&VALIDATORS, e, Duration::from_secs(30)));
+    }
+    eprintln!(
+        "[{:?}] the five story entries are final (last at height {last_final})",
+        started.elapsed()
+    );
+
+    // A rule-breaking entry sent to v2: a carrier may not record a produce.
+    let bad_lot = lot("SMUGGLED-1");
+    let bad = n.signers.sign_with_nonce(
+        "carrier",
+        n.signers.next_nonce("carrier"),
+        produce(&bad_lot, "Coffee of unknown origin", 100, &[]),
+    );
+    let (code, v) = post_entry(n.api("v2"), &bad);
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(v["status"], "rejected", "{v}");
+    let msg = v["error"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(name_of("carrier")) && msg.contains("may not record a produce entry"),
+        "the refusal does not give the rule: {msg}"
+    );
+
+    // The same chain, block by block, on all four; the entries are in it,
+    // the refused one is not.
+    n.wait_until(
+        "all four past the story's last block",
+        Duration::from_secs(20),
+        || n.min_height(&VALIDATORS) >= last_final + 2,
+    );
+    let common = n.min_height(&VALIDATORS);
+    let chain_ids: BTreeSet<EntryId> = n
+        .assert_same_chain(&VALIDATORS, common)
+        .into_iter()
+        .collect();
+    let story_refs: Vec<&SignedEntry> = story.entries.iter().collect();
+    assert!(ids(&story_refs).is_subset(&chain_ids));
+    assert!(
+        !chain_ids.contains(&bad.id()),
+        "the refused entry is in a block"
+    );
+    for v in VALIDATORS {
+        let (code, body) = n.entry_status(v, &bad.id());
+        assert_eq!(code, 404, "the refused entry is known to {v}: {body}");
+    }
+    let (code, body) = get_json(
+        n.api("v2"),
+        &format!("/v1/lots/{}/trail", encode_segment(&bad_lot.to_string())),
+    );
+    assert_eq!(code, 404, "a refused entry's lot has a trail: {body}");
+    eprintln!(
+        "[{:?}] heights 1..={common} identical and certified on all four",
+        started.elapsed()
+    );
+
+    // The trail served by v3 verifies against the genesis alone.
+    let (t, report) = n.verified_trail("v3", &story.green);
+    let trail_ids: BTreeSet<EntryId> = t.items.iter().map(|i| i.entry.id()).collect();
+    assert_eq!(
+        trail_ids,
+        ids(&story_refs),
+        "the trail holds exactly the story"
+    );
+    assert!(!trail_ids.contains(&bad.id()));
+    assert_eq!(report.custodian, name_of("roaster"));
+    assert_eq!(report.status, "held");
+    assert_eq!(report.payments.len(), 1);
+    assert_eq!(report.payments[0].shipments, vec![story.sea.clone()]);
+
+    // --- 2a. One validator crashes: the other three go on.
+    n.cluster.kill("v4");
+    let three = ["v1", "v2", "v3"];
+    let at_kill = n.max_height(&three);
+    for v in three {
+        n.wait_height(v, at_kill + 5, Duration::from_secs(30));
+    }
+    let roasted = lot("HH-R-4471");
+    let roast = n.signers.sign(
+        "roaster",
+        produce(
+            &roasted,
+            "Roasted coffee beans, Huila single origin",
+            480,
+            &[(&story.green, 600)],
+        ),
+    );
+    n.submit("v1", &roast);
+    n.wait_final(&three, &roast, Duration::from_secs(30));
+    eprintln!(
+        "[{:?}] v4 down: heights {at_kill}..{} finalised by three, the roast entry final",
+        started.elapsed(),
+        n.min_height(&three)
+    );
+
+    // v4 restarts from its data dir and catches up.
+    let at_restart = n.max_height(&three);
+    n.start("v4");
+    n.wait_height("v4", at_restart, Duration::from_secs(60));
+    let common = n.min_height(&VALIDATORS);
+    n.assert_same_chain(&VALIDATORS, common);
+    n.wait_final(&["v4"], &roast, Duration::from_secs(10));
+    eprintln!(
+        "[{:?}] v4 restarted at {at_restart} and caught up; 1..={common} identical",
+        started.elapsed()
+    );
+
+    // --- 2b. Two validators crash: no quorum, no block.
+    let two = ["v1", "v2"];
+    let before = n.max_height(&two);
+    n.cluster.kill("v3");
+    n.cluster.kill("v4");
+    let killed = Instant::now();
+    let road = ship("ROAD-HH-4471");
+    let to_shop = n.signers.sign(
+        "roaster",
+        dispatch(
+            &road,
+            &[&roasted],
+            &n.signers.pk("retailer"),
+            None,
+            place("Hamburg roastery", "DE"),
+            place("Frischmarkt Berlin", "DE"),
+        ),
+    );
+    n.submit("v2", &to_shop);
+    let mut samples: Vec<(Duration, u64)> = Vec::new();
+    while killed.elapsed() < Duration::from_millis(5600) {
+        samples.push((killed.elapsed(), n.max_height(&two)));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let halted = samples.iter().map(|s| s.1).max().unwrap_or(before);
+    assert!(
+        halted <= before + 1,
+        "with two of four validators down, v1/v2 went from {before} to {halted}: {samples:?}"
+    );
+    // After the block in flight at the kill (if any), nothing for 4 s.
+    let window: Vec<&(Duration, u64)> = samples
+        .iter()
+        .filter(|s| s.0 >= Duration::from_millis(1000))
+        .collect();
+    let span = match (window.first(), window.last()) {
+        (Some(a), Some(b)) => b.0 - a.0,
+        _ => Duration::ZERO,
+    };
+    assert!(
+        span >= Duration::from_secs(4),
+        "too few height samples to judge: {samples:?}"
+    );
+    assert!(
+        window.iter().all(|s| s.1 == halted),
+        "the height moved while two of four validators were down: {samples:?}"
+    );
+    for v in two {
+        let (code, body) = n.entry_status(v, &to_shop.id());
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["status"], "pending", "without quorum: {body}");
+    }
+    eprintln!(
+        "[{:?}] v3+v4 down: halted at {halted} (was {before}) for {:?}",
+        started.elapsed(),
+        killed.elapsed()
+    );
+
+    // v3 returns: progress resumes, and the waiting entry is finalised.
+    n.start("v3");
+    for v in ["v1", "v2", "v3"] {
+        n.wait_height(v, halted + 3, Duration::from_secs(60));
+    }
+    n.wait_final(&["v1", "v2", "v3"], &to_shop, Duration::from_secs(30));
+    eprintln!("[{:?}] v3 back: progress resumed", started.elapsed());
+
+    // v4 returns too; the retailer's receipt goes to it (it crashed twice).
+    n.start("v4");
+    n.wait_height("v4", n.max_height(&three), Duration::from_secs(60));
+    let at_shop = n.signers.sign(
+        "retailer",
+        receive(&road, place("Frischmarkt Berlin", "DE")),
+    );
+    n.submit("v4", &at_shop);
+    n.wait_final(&VALIDATORS, &at_shop, Duration::from_secs(30));
+    let common = n.min_height(&VALIDATORS);
+    let chain_ids = n.assert_same_chain(&VALIDATORS, common);
+    // The refused entry never made it into a block, crashes or not.
+    assert!(
+        !chain_ids.contains(&bad.id()),
+        "the refused entry is in a block"
+    );
+    for v in VALIDATORS {
+        assert_eq!(
+            n.entry_status(v, &bad.id()).0,
+            404,
+            "{v} knows the refused entry"
+        );
+    }
+    let (t, report) = n.verified_trail("v4", &roasted);
+    let want = ids(&[
+        &story.entries[0],
+        &story.entries[1],
+        &story.entries[2],
+        &story.entries[3],
+        &story.entries[4],
+        &roast,
+        &to_shop,
+        &at_shop,
+    ]);
+    let got: BTreeSet<EntryId> = t.items.iter().map(|i| i.entry.id()).collect();
+    assert_eq!(got, want, "the roasted lot's trail: its whole history");
+    assert_eq!(report.custodian, name_of("retailer"));
+    assert_eq!(report.status, "held");
+    eprintln!(
+        "[{:?}] all four back; 1..={common} identical; the roasted lot's trail verifies",
+        started.elapsed()
+    );
+
+    // Graceful shutdown, then an offline re-verification of every data dir.
+    let heights = n.stop_and_check(&VALIDATORS, common);
+    eprintln!(
+        "[{:?}] stopped on SIGTERM; check passed on all four ({heights:?} blocks)",
+        started.elapsed()
+    );
+}
+
+/// Scenario 3: a full node (the auditor's) started only after the four
+/// validators made more than 20 blocks syncs the whole chain, follows new
+/// blocks, takes an entry for gossip, and its data dir re-verifies with
+/// every block certified.
+#[test]
+fn a_full_node_joining_late_syncs_the_certified_chain() {
+    let _one = one_cluster_at_a_time();
+    let started = Instant::now();
+    let mut n = Net::generate("coffee-e2e-sync", &["auditor"], Duration::from_secs(120));
+    let all = ["v1", "v2", "v3", "v4", "auditor"];
+    for v in VALIDATORS {
+        n.start(v);
+    }
+    for v in VALIDATORS {
+        n.wait_height(v, 1, Duration::from_secs(60));
+    }
+    let story = green_coffee_story(&mut n.signers, "2612-01");
+    for (i, e) in story.entries.iter().enumerate() {
+        n.submit(VALIDATORS[i % 4], e);
+        // Each waits for the previous: entries from several nodes may
+        // arrive at a proposer out of order otherwise.
+        n.wait_final(&VALIDATORS, e, Duration::from_secs(30));
+    }
+    for v in VALIDATORS {
+        n.wait_height(v, 20, Duration::from_secs(60));
+    }
+    let at_join = n.max_height(&VALIDATORS);
+    eprintln!(
+        "[{:?}] validators at {at_join}; starting the full node",
+        started.elapsed()
+    );
+
+    n.start("auditor");
+    n.wait_height("auditor", at_join, Duration::from_secs(60));
+    eprintln!(
+        "[{:?}] the full node synced to {at_join}",
+        started.elapsed()
+    );
+    n.wait_height("auditor", at_join + 5, Duration::from_secs(30));
+    for e in &story.entries {
+        n.wait_final(&["auditor"], e, Duration::from_secs(5));
+    }
+
+    // An entry submitted to the full node is gossiped and finalised (the
+    // full node never proposes: only gossip brings it to a validator).
+    n.wait_until(
+        "the full node connected to the four validators' entry gossip",
+        Duration::from_secs(20),
+        || get_json(n.api("auditor"), "/v1/status").1["gossip_peers"].as_u64() >= Some(4),
+    );
+    let roast = n.signers.sign(
+        "roaster",
+        produce(
+            &lot("HH-R-5001"),
+            "Roasted coffee beans",
+            250,
+            &[(&story.green, 300)],
+        ),
+    );
+    n.submit("auditor", &roast);
+    n.wait_final(&all, &roast, Duration::from_secs(30));
+
+    let common = n.min_height(&all);
+    n.assert_same_chain(&all, common);
+    let (t, _) = n.verified_trail("auditor", &story.green);
+    assert_eq!(
+        t.items.len(),
+        6,
+        "the green lot's trail: the story and the roast"
+    );
+    eprintln!(
+        "[{:?}] 1..={common} identical on all five; the trail from the full node verifies",
+        started.elapsed()
+    );
+
+    let heights = n.stop_and_check(&all, common);
+    eprintln!(
+        "[{:?}] stopped on SIGTERM; check passed ({heights:?} blocks)",
+        started.elapsed()
+    );
+}
