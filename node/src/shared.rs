@@ -14,8 +14,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockW
 use std::time::Instant;
 
 use tokio::sync::watch;
+use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockHash, CommitCertificate, Header};
-use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};

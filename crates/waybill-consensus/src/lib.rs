@@ -42,6 +42,11 @@ use crate::config::EngineConfig;
 use crate::ctx::{Address, Validator, ValidatorSet, WaybillCtx};
 use crate::signing::{VerifyKey, WaybillSigner, WaybillVerifier};
 
+/// Largest block a proposer may build, in canonical bytes. A block travels
+/// as one proposal part in one gossip message, and the engine's message
+/// limit is 4 MiB, so blocks stay under it with room for the framing.
+pub const MAX_PROPOSED_BLOCK_BYTES: usize = 3 * 1024 * 1024 + 512 * 1024;
+
 /// Failures to start consensus.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
