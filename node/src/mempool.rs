@@ -18,15 +18,12 @@
 //!   rest, in order, against the new state, dropping those that no longer
 //!   pass (their nonce was used by another entry, their lot moved, ...).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use waybill_core::codes::Uetr;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
-use waybill_core::genesis::{ChainId, Role};
-use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules::{self, Mode, RuleError};
-use waybill_core::state::{Changes, LotState, MemberRecord, PaymentState, ShipmentState, View};
+use waybill_core::state::{Changes, Overlay, View};
 
 /// How much the pool may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,10 +171,7 @@ impl Mempool {
     /// A view of `committed` with the waiting entries applied: what the
     /// next entry is checked against.
     pub fn view<'a>(&'a self, committed: &'a dyn View) -> PendingView<'a> {
-        PendingView {
-            base: committed,
-            pending: &self.pending,
-        }
+        Overlay::over(committed, &self.pending)
     }
 
     /// Checks `entry` (signatures and every rule) against `committed` (the
@@ -322,87 +316,7 @@ impl Mempool {
 }
 
 /// The committed state with the pool's pending changes on top.
-///
-/// The same semantics as [`waybill_core::state::Overlay`], but borrowing
-/// the changes instead of owning them, so that checking one entry does not
-/// copy the whole pool's changes.
-#[derive(Clone, Copy)]
-pub struct PendingView<'a> {
-    base: &'a dyn View,
-    pending: &'a Changes,
-}
-
-impl std::fmt::Debug for PendingView<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingView")
-            .field("pending", self.pending)
-            .finish_non_exhaustive()
-    }
-}
-
-impl View for PendingView<'_> {
-    fn chain_id(&self) -> &ChainId {
-        self.base.chain_id()
-    }
-    fn admin_threshold(&self) -> Option<u32> {
-        self.base.admin_threshold()
-    }
-    fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
-        self.pending
-            .members
-            .get(key)
-            .or_else(|| self.base.member(key))
-    }
-    fn active_admins(&self) -> BTreeSet<PublicKey> {
-        let mut admins = self.base.active_admins();
-        for (k, m) in &self.pending.members {
-            if m.active() && m.spec.has(Role::Admin) {
-                admins.insert(*k);
-            } else {
-                admins.remove(k);
-            }
-        }
-        admins
-    }
-    fn active_member_named(&self, name: &str) -> Option<PublicKey> {
-        if let Some((k, _)) = self
-            .pending
-            .members
-            .iter()
-            .find(|(_, m)| m.active() && m.spec.name == name)
-        {
-            return Some(*k);
-        }
-        self.base.active_member_named(name).filter(|k| {
-            self.pending
-                .members
-                .get(k)
-                .is_none_or(|m| m.active() && m.spec.name == name)
-        })
-    }
-    fn nonce(&self, key: &PublicKey) -> u64 {
-        self.pending
-            .nonces
-            .get(key)
-            .copied()
-            .unwrap_or_else(|| self.base.nonce(key))
-    }
-    fn lot(&self, id: &LotId) -> Option<&LotState> {
-        self.pending.lots.get(id).or_else(|| self.base.lot(id))
-    }
-    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
-        self.pending
-            .shipments
-            .get(id)
-            .or_else(|| self.base.shipment(id))
-    }
-    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
-        self.pending
-            .payments
-            .get(id)
-            .or_else(|| self.base.payment(id))
-    }
-}
+pub type PendingView<'a> = Overlay<'a, dyn View + 'a>;
 
 #[cfg(test)]
 mod tests {
@@ -413,7 +327,8 @@ mod tests {
     use waybill_core::entry::{
         Body, Dispatch, Entry, Location, Produce, Product, Quantity, Receive, ENTRY_VERSION,
     };
-    use waybill_core::genesis::{Genesis, MemberSpec, ValidatorSpec};
+    use waybill_core::genesis::{Genesis, MemberSpec, Role, ValidatorSpec};
+    use waybill_core::gs1::{LotId, ShipmentId};
     use waybill_core::state::{LotStatus, Overlay, State};
 
     struct Party {

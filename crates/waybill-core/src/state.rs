@@ -283,30 +283,41 @@ impl View for State {
 }
 
 /// A view of `base` with pending changes on top (a block being built or
-/// checked). Dropping it discards the changes.
+/// checked, or a mempool's waiting entries). Dropping it discards the
+/// changes. The changes are owned, or borrowed when the view is only read
+/// (no copy of a large pool's changes per check).
 #[derive(Debug)]
-pub struct Overlay<'a, V: View> {
+pub struct Overlay<'a, V: View + ?Sized> {
     base: &'a V,
-    pending: Changes,
+    pending: std::borrow::Cow<'a, Changes>,
 }
 
-impl<'a, V: View> Overlay<'a, V> {
+impl<'a, V: View + ?Sized> Overlay<'a, V> {
     /// An overlay with no changes.
     pub fn new(base: &'a V) -> Self {
         Overlay {
             base,
-            pending: Changes::default(),
+            pending: std::borrow::Cow::Owned(Changes::default()),
+        }
+    }
+
+    /// A read-only view of `base` with `changes` on top, without copying
+    /// them (they are copied only if more are pushed).
+    pub fn over(base: &'a V, changes: &'a Changes) -> Self {
+        Overlay {
+            base,
+            pending: std::borrow::Cow::Borrowed(changes),
         }
     }
 
     /// Adds changes.
     pub fn push(&mut self, changes: Changes) {
-        self.pending.merge(changes);
+        self.pending.to_mut().merge(changes);
     }
 
     /// The accumulated changes.
     pub fn into_changes(self) -> Changes {
-        self.pending
+        self.pending.into_owned()
     }
 
     /// The accumulated changes, borrowed.
@@ -315,7 +326,7 @@ impl<'a, V: View> Overlay<'a, V> {
     }
 }
 
-impl<V: View> View for Overlay<'_, V> {
+impl<V: View + ?Sized> View for Overlay<'_, V> {
     fn chain_id(&self) -> &ChainId {
         self.base.chain_id()
     }
