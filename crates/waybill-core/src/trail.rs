@@ -487,7 +487,20 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
                     inputs: p
                         .inputs
                         .iter()
-                        .map(|x| (x.lot.clone(), x.quantity.to_string()))
+                        .map(|x| {
+                            // Inputs are drawn in the input lot's own unit.
+                            let unit = produced.get(&x.lot).and_then(|&j| {
+                                match &trail.items[j].entry.entry.body {
+                                    Body::Produce(ip) => Some(ip.quantity.unit),
+                                    _ => None,
+                                }
+                            });
+                            let q = match unit {
+                                Some(u) => format!("{} {u}", x.quantity),
+                                None => x.quantity.to_string(),
+                            };
+                            (x.lot.clone(), q)
+                        })
                         .collect(),
                     height: item.header.height,
                 });
