@@ -190,7 +190,7 @@ fn check_story_report(s: &Story, r: &TrailReport, t: &Trail) {
     assert_eq!(roasted.producer, c.processor.name);
     assert_eq!(roasted.product, "Roasted coffee, Hamburg blend");
     assert_eq!(roasted.quantity, "500 KGM");
-    assert_eq!(roasted.inputs, vec![(lot(GREEN), "600".to_string())]);
+    assert_eq!(roasted.inputs, vec![(lot(GREEN), "600 KGM".to_string())]);
     assert_eq!(roasted.height, 5);
     assert_eq!(green.lot, lot(GREEN));
     assert_eq!(green.producer, c.producer.name);
