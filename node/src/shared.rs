@@ -20,7 +20,7 @@ use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::rules::RuleError;
-use waybill_store::{Backend, Ledger, StoreError};
+use waybill_store::{Backend, Ledger, StoreError, Validated};
 
 use crate::mempool::{Limits, Mempool, MempoolError, Recheck};
 use crate::metrics::{self, Metrics};
@@ -172,7 +172,14 @@ pub struct Shared<B: Backend> {
     pub started: Instant,
     /// Metrics.
     pub metrics: Metrics,
+    /// Blocks validated for the next height (a proposal per round, a
+    /// synced block), so the decided one is committed without checking
+    /// its signatures and rules again.
+    validated: Mutex<Vec<Validated>>,
 }
+
+/// Most validated blocks kept for the next height.
+const MAX_VALIDATED: usize = 16;
 
 fn poisoned<T>(_: PoisonError<T>) -> String {
     "a task panicked while holding the ledger lock; restart the node".to_owned()
@@ -193,6 +200,7 @@ impl<B: Backend> Shared<B> {
             peers: AtomicUsize::new(0),
             started: Instant::now(),
             metrics,
+            validated: Mutex::new(Vec::new()),
         }
     }
 
@@ -311,7 +319,15 @@ impl<B: Backend> Shared<B> {
     /// committing it: a validator votes only for blocks that pass.
     pub fn validate_block(&self, block: &Block) -> Result<(), ReadError> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
-        ledger.validate_block(block)?;
+        let checked = ledger.validate(block)?;
+        let mut kept = self
+            .validated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= MAX_VALIDATED {
+            kept.remove(0);
+        }
+        kept.push(checked);
         Ok(())
     }
 
@@ -345,7 +361,19 @@ impl<B: Backend> Shared<B> {
         let ids = block.entry_ids();
         let hash = block.header.hash();
         let mut ledger = self.write().map_err(CommitError::Unavailable)?;
-        ledger.append(block, cert)?;
+        let checked = {
+            let mut kept = self
+                .validated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let found = kept
+                .iter()
+                .position(|v| v.block_hash() == hash)
+                .map(|i| kept.swap_remove(i));
+            kept.clear();
+            found
+        };
+        ledger.append_validated(block, cert, checked)?;
         let height = ledger.height();
         let recheck = {
             let mut pool = self.pool();

@@ -33,6 +33,22 @@ pub struct Located {
     pub index: u32,
 }
 
+/// A block validated against a tip (see [`Ledger::validate`]).
+#[derive(Debug, Clone)]
+pub struct Validated {
+    tip: Option<Hash32>,
+    block: Hash32,
+    ids: Vec<EntryId>,
+    applied: Applied,
+}
+
+impl Validated {
+    /// The hash of the block it is for.
+    pub fn block_hash(&self) -> Hash32 {
+        self.block
+    }
+}
+
 /// What a full integrity check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
@@ -251,7 +267,39 @@ impl<B: Backend> Ledger<B> {
         block: Block,
         cert: Option<CommitCertificate>,
     ) -> Result<Applied, StoreError> {
-        let (ids, applied) = self.validate_block(&block)?;
+        self.append_validated(block, cert, None)
+    }
+
+    /// Validates a block as [`Ledger::validate_block`] does and keeps the
+    /// result, so committing the same block on the same tip later need not
+    /// verify its signatures and rules a second time.
+    pub fn validate(&self, block: &Block) -> Result<Validated, StoreError> {
+        let (ids, applied) = self.validate_block(block)?;
+        Ok(Validated {
+            tip: self.tip.as_ref().map(|h| h.hash()),
+            block: block.header.hash(),
+            ids,
+            applied,
+        })
+    }
+
+    /// Commits a block, reusing `checked` when it was made for this very
+    /// block (same header and entry ids) on the current tip; otherwise the
+    /// block is validated in full.
+    pub fn append_validated(
+        &mut self,
+        block: Block,
+        cert: Option<CommitCertificate>,
+        checked: Option<Validated>,
+    ) -> Result<Applied, StoreError> {
+        let tip = self.tip.as_ref().map(|h| h.hash());
+        let reusable = checked.filter(|v| {
+            v.tip == tip && v.block == block.header.hash() && v.ids == block.entry_ids()
+        });
+        let (ids, applied) = match reusable {
+            Some(v) => (v.ids, v.applied),
+            None => self.validate_block(&block)?,
+        };
         if let Some(c) = &cert {
             c.verify(&self.genesis, &block.header)?;
         }

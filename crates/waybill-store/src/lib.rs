@@ -22,7 +22,7 @@ mod ledger;
 
 pub use backend::{Backend, MemBackend, SledBackend, WriteBatch};
 pub use datadir::{create_dir, open_dir, DataDir, MARKER_FILE};
-pub use ledger::{CheckReport, Ledger, Located};
+pub use ledger::{CheckReport, Ledger, Located, Validated};
 
 use waybill_core::block::BlockError;
 use waybill_core::codec::CodecError;

@@ -1293,3 +1293,42 @@ fn rolled_back_tip_record_is_found_by_check() {
         other => panic!("expected Corrupt, got {other:?}"),
     }
 }
+
+/// A block validated earlier is committed without a second check only on
+/// the tip it was checked against, and only for the same entries.
+#[test]
+fn a_stale_or_mismatched_validation_is_not_reused() {
+    let c = Consortium::new();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    let mut s = Signer::new(&c);
+    let a = ledger.seal(
+        vec![s.sign(&c.producer, produce_body(&lot("A"), 1_000, &[]))],
+        next_time(&ledger),
+        c.validator.pk,
+    );
+    let checked_a = ledger.validate(&a).expect("A is valid");
+
+    // Same header, other entries: the earlier check is not trusted.
+    let mut forged = a.clone();
+    forged.entries = vec![s.sign(&c.producer, produce_body(&lot("B"), 1_000, &[]))];
+    let err = ledger
+        .append_validated(forged, None, Some(checked_a.clone()))
+        .expect_err("entries that do not match the header are refused");
+    assert!(matches!(err, StoreError::Block(_)), "{err}");
+    assert_eq!(ledger.height(), 0);
+
+    // Another block takes the height: A's check is now stale.
+    let mut s2 = Signer::new(&c);
+    let other = ledger.seal(
+        vec![s2.sign(&c.producer, produce_body(&lot("C"), 1_000, &[]))],
+        next_time(&ledger),
+        c.validator.pk,
+    );
+    ledger.append(other, None).expect("C commits");
+    let err = ledger
+        .append_validated(a, None, Some(checked_a))
+        .expect_err("a block checked against an old tip is re-checked");
+    assert!(matches!(err, StoreError::Block(_)), "{err}");
+    assert_eq!(ledger.height(), 1);
+    ledger.check().expect("still consistent");
+}
