@@ -18,7 +18,7 @@ use waybill_core::genesis::{MemberSpec, Role};
 use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
 use waybill_core::trail::{self, Policy};
 
-use crate::{record, report, util};
+use crate::{node_client, record, report, util};
 use waybill_node::testnet;
 
 /// A GS1 key from its digits without the check digit.
@@ -526,27 +526,19 @@ fn node_binary() -> Result<PathBuf> {
     bail!("the demo runs real nodes, but no `waybill-node` binary is next to `waybill` or on PATH; build both with `cargo build --workspace`")
 }
 
-/// Submits an entry and waits until it is final; returns its block height.
+/// Submits an entry through the CLI's node client and waits until it is
+/// final; returns its block height.
 fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
-    let body = serde_json::to_string(e)?;
-    let (code, text) = testnet::http_post_json(api, "/v1/entries", &body, Duration::from_secs(10))?;
-    if !(200..300).contains(&code) {
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        bail!(
-            "node {api} refused the entry: {}",
-            v["error"].as_str().unwrap_or(&text)
-        );
+    let node = node_client::Node::new(&format!("http://{api}"))?;
+    if let node_client::Submitted::Rejected(why) = node.submit(e)? {
+        bail!("node {api} refused the entry: {why}");
     }
-    let path = format!("/v1/entries/{}", e.id());
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Ok((200, text)) = testnet::http_get(api, &path, Duration::from_secs(5)) {
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            if v["status"] == "final" {
-                return v["height"]
-                    .as_u64()
-                    .ok_or_else(|| anyhow!("node {api} gave no height"));
-            }
+        if let node_client::EntryState::Final { height } =
+            node.entry_state(&e.id(), Duration::from_secs(5))?
+        {
+            return Ok(height);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -555,24 +547,7 @@ fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
 
 /// Fetches a lot's trail from a node (to be verified, never trusted).
 fn fetch_trail(api: std::net::SocketAddr, lot: &LotId) -> Result<waybill_core::trail::Trail> {
-    let enc: String = lot
-        .to_string()
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let (code, text) = testnet::http_get(
-        api,
-        &format!("/v1/lots/{enc}/trail"),
-        Duration::from_secs(10),
-    )?;
-    if code != 200 {
-        bail!("node {api} answered {code} for the trail of {lot}: {text}");
-    }
-    serde_json::from_str(&text).map_err(|e| anyhow!("node {api} sent a malformed trail: {e}"))
+    node_client::Node::new(&format!("http://{api}"))?
+        .trail(lot)?
+        .map_err(|e| anyhow!("node {api}: {e}"))
 }
