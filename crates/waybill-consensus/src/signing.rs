@@ -214,11 +214,10 @@ impl Verifier<WaybillCtx> for WaybillVerifier {
             .decoded_public_key()
             .map_err(|e| Error::from_source(e.to_string()))?;
         // The proof's preimage is fixed by Malachite (no domain prefix).
-        let ok = key
-            .0
-            .verify_strict(
+        let ok = waybill_core::crypto::PublicKey(key.0.to_bytes())
+            .verify_raw(
                 &proof.preimage(),
-                &ed25519_dalek::Signature::from_bytes(&proof.signature.0),
+                &waybill_core::crypto::Signature(proof.signature.0),
             )
             .is_ok();
         Ok(VerificationResult::from_bool(ok))

@@ -308,7 +308,7 @@ impl Genesis {
                     key: m.public_key,
                 });
             }
-            if m.public_key.verifying_key().is_err() {
+            if m.public_key.check_registrable().is_err() {
                 return Err(GenesisError::BadKey(m.name.clone()));
             }
             if m.roles.is_empty() {
@@ -335,7 +335,7 @@ impl Genesis {
                     v.name.clone(),
                 ));
             }
-            if v.public_key.verifying_key().is_err() {
+            if v.public_key.check_registrable().is_err() {
                 return Err(GenesisError::BadKey(v.name.clone()));
             }
             if v.power == 0 {

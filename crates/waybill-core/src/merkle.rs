@@ -176,6 +176,54 @@ pub fn inclusion_proofs_all(leaves: &[Hash]) -> Vec<Vec<Hash>> {
         .collect()
 }
 
+/// The tree's interior nodes, level 1 (the leaves' parents) up to and
+/// including the root, level after level: what a store keeps beside the
+/// leaves so that [`inclusion_proof_stored`] needs no rehashing. About one
+/// hash per leaf; empty for trees of fewer than two leaves.
+#[must_use]
+pub fn interior_nodes(leaves: &[Hash]) -> Vec<Hash> {
+    build_levels(leaves).into_iter().skip(1).flatten().collect()
+}
+
+/// [`inclusion_proof`] from the leaves and their stored
+/// [`interior_nodes`], in O(log n). Returns `None` if `index` is out of
+/// range or `interior` has the wrong length for `leaves.len()` leaves.
+#[must_use]
+pub fn inclusion_proof_stored(
+    leaves: &[Hash],
+    interior: &[Hash],
+    index: usize,
+) -> Option<Vec<Hash>> {
+    let n = leaves.len();
+    if index >= n {
+        return None;
+    }
+    let mut expected = 0usize;
+    let mut size = n;
+    while size > 1 {
+        size = size.div_ceil(2);
+        expected += size;
+    }
+    if interior.len() != expected {
+        return None;
+    }
+    let mut proof = Vec::new();
+    if let Some(sibling) = leaves.get(index ^ 1) {
+        proof.push(leaf_hash(sibling));
+    }
+    let (mut offset, mut size, mut level) = (0usize, n.div_ceil(2), 1u32);
+    while size > 1 {
+        let sibling = (index >> level) ^ 1;
+        if sibling < size {
+            proof.push(*interior.get(offset + sibling)?);
+        }
+        offset += size;
+        size = size.div_ceil(2);
+        level += 1;
+    }
+    Some(proof)
+}
+
 /// Builds all levels of the tree bottom-up: level 0 is the leaf hashes, and
 /// each following level pairs adjacent nodes, carrying an unpaired last node
 /// up unchanged. The last level holds the root (none for an empty tree).
@@ -268,6 +316,26 @@ fn proof_len(index: u64, tree_size: u64) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stored_interior_proofs_equal_computed_ones() {
+        for n in 0..=70usize {
+            let leaves: Vec<Hash> = (0..n).map(|i| [i as u8; 32]).collect();
+            let interior = interior_nodes(&leaves);
+            for i in 0..n {
+                assert_eq!(
+                    inclusion_proof_stored(&leaves, &interior, i),
+                    inclusion_proof(&leaves, i),
+                    "n={n} i={i}"
+                );
+            }
+            assert_eq!(inclusion_proof_stored(&leaves, &interior, n), None);
+            if n > 1 {
+                assert_eq!(interior.last(), Some(&root(&leaves)));
+                assert_eq!(inclusion_proof_stored(&leaves, &interior[1..], 0), None);
+            }
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -535,9 +535,9 @@ fn check_member_spec(spec: &MemberSpec) -> Result<(), RuleError> {
     }
     check_text("member name", &spec.name, 200)?;
     check_roles(&format!("member `{}`", spec.name), &spec.roles)?;
-    if spec.public_key.verifying_key().is_err() {
+    if spec.public_key.check_registrable().is_err() {
         return Err(RuleError::Membership(format!(
-            "the key of `{}` is not a valid ed25519 key",
+            "the key of `{}` is not a valid ed25519 key (a canonical point not of small order)",
             spec.name
         )));
     }
@@ -1026,9 +1026,9 @@ impl<V: View> Ctx<'_, V> {
                         new.short()
                     )));
                 }
-                if new.verifying_key().is_err() {
+                if new.check_registrable().is_err() {
                     return Err(RuleError::Membership(format!(
-                        "the new key {new} is not a valid ed25519 key"
+                        "the new key {new} is not a valid ed25519 key (a canonical point not of small order)"
                     )));
                 }
                 let mut spec = rec.spec.clone();

@@ -150,7 +150,7 @@ pub trait View {
 }
 
 /// Writes produced by applying entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     /// New last nonces.
     pub nonces: BTreeMap<PublicKey, u64>,
