@@ -46,6 +46,9 @@ type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 pub trait Backend: Send + Sync {
     /// A point read.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A point read that lends the value to `f` instead of copying it
+    /// (for taking a slice of a large value).
+    fn read<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, StoreError>;
     /// Every pair whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
     /// Applies the batch atomically and makes it durable before returning.
@@ -76,6 +79,10 @@ impl Backend for MemBackend {
         Ok(self.lock()?.get(key).cloned())
     }
 
+    fn read<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, StoreError> {
+        Ok(self.lock()?.get(key).map(|v| f(v)))
+    }
+
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {
         Ok(self
             .lock()?
@@ -96,6 +103,11 @@ impl Backend for MemBackend {
         Ok(())
     }
 }
+
+/// sled's page cache. The state and indexes live in the ledger's own
+/// memory, so sled caches only recently read blocks; its default (1 GiB)
+/// would dominate a node's memory.
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The sled backend: one tree, one `apply_batch` and one `flush` per commit.
 #[derive(Debug, Clone)]
@@ -118,6 +130,7 @@ impl SledBackend {
         loop {
             match sled::Config::new()
                 .path(dir)
+                .cache_capacity(SLED_CACHE_BYTES)
                 .mode(sled::Mode::HighThroughput)
                 .open()
             {
@@ -151,6 +164,10 @@ impl SledBackend {
 impl Backend for SledBackend {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get(key).map_err(sled_err)?.map(|v| v.to_vec()))
+    }
+
+    fn read<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, StoreError> {
+        Ok(self.db.get(key).map_err(sled_err)?.map(|v| f(&v)))
     }
 
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError> {

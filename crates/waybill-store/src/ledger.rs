@@ -1,26 +1,54 @@
 //! The ledger over a backend: append blocks, read them back, build trails,
 //! re-verify everything.
+//!
+//! # Layout
+//!
+//! A block is written as five values in one atomic, flushed batch: the
+//! canonical block, its header, its *map* (entry ids, the offset of each
+//! entry inside the block bytes, the Merkle tree's interior nodes), its
+//! certificate, and its *delta* (the state changes and index additions).
+//! Nothing is written per entry, so a block of a thousand entries costs the
+//! same handful of keys as a block of one.
+//!
+//! The state and the lookup indexes live in memory. They are persisted as
+//! the deltas plus a snapshot, rewritten whenever the deltas written since
+//! the last one outgrow it (so snapshots cost amortised constant time per
+//! byte of delta, and opening replays at most about a snapshot's worth of
+//! deltas). Deltas a snapshot covers are deleted with it.
+//!
+//! Reading one entry takes a slice of its block's value and decodes only
+//! that entry; its inclusion proof comes from the stored interior nodes in
+//! O(log n), with no rehashing.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::mpsc;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use waybill_core::block::{self, Block, CommitCertificate, Header};
 use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::{Body, EntryId, SignedEntry};
+use waybill_core::entry::{self, Body, EntryId, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::gs1::LotId;
 use waybill_core::merkle;
 use waybill_core::rules::{self, Applied, RuleError};
-use waybill_core::state::{LotState, State};
+use waybill_core::state::{Changes, LotState, State};
 use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
 
 use crate::backend::{Backend, WriteBatch};
+use crate::index::{IdIndex, Index, IndexDelta, Position};
 use crate::keys::{self, ns};
 use crate::StoreError;
 
 /// The store layout version.
-pub const STORE_FORMAT: u32 = 1;
+pub const STORE_FORMAT: u32 = 2;
+
+/// Deltas written since the last snapshot must reach this many bytes (and
+/// the snapshot's own size) before a new snapshot is written.
+const SNAPSHOT_MIN_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Blocks with fewer entries are verified on one thread.
+const PARALLEL_MIN_ENTRIES: usize = 128;
 
 /// An entry with its position on the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +59,14 @@ pub struct Located {
     pub height: u64,
     /// Position in the block.
     pub index: u32,
+}
+
+/// A block whose contents were checked without the state (see
+/// [`check_contents`]): entry count and Merkle root, and every signature.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    block: Hash32,
+    ids: Vec<EntryId>,
 }
 
 /// A block validated against a tip (see [`Ledger::validate`]).
@@ -64,14 +100,41 @@ pub struct CheckReport {
     pub state_digest: Hash32,
 }
 
-/// A ledger: genesis, committed state, tip, over a backend.
+/// One block's state changes and index additions.
+#[derive(Debug, Serialize, Deserialize)]
+struct Delta {
+    changes: Changes,
+    index: IndexDelta,
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    height: u64,
+    state: &'a State,
+    index: &'a Index,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    height: u64,
+    state: State,
+    index: Index,
+}
+
+/// A ledger: genesis, committed state, indexes, tip, over a backend.
 #[derive(Debug)]
 pub struct Ledger<B: Backend> {
     backend: B,
     genesis: Genesis,
     chain_id: ChainId,
     state: State,
+    index: Index,
+    ids: IdIndex,
     tip: Option<Header>,
+    snapshot_height: u64,
+    snapshot_bytes: u64,
+    delta_bytes: u64,
+    snapshot_error: Option<String>,
 }
 
 fn get_decoded<B: Backend, T: Serialize + DeserializeOwned>(
@@ -85,6 +148,139 @@ fn get_decoded<B: Backend, T: Serialize + DeserializeOwned>(
     }
 }
 
+fn corrupt_at(height: u64) -> impl Fn(String) -> StoreError {
+    move |what| StoreError::Corrupt(format!("block {height}: {what}"))
+}
+
+/// A block's map value: `n` (u32), `n` ids, `n + 1` offsets (u32) of the
+/// entries in the block's canonical bytes, then the Merkle interior nodes.
+struct BlockMap<'a> {
+    n: usize,
+    bytes: &'a [u8],
+}
+
+impl<'a> BlockMap<'a> {
+    fn encode(ids: &[EntryId], offsets: &[u32], interior: &[merkle::Hash]) -> Vec<u8> {
+        let n = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let mut out = Vec::with_capacity(4 + ids.len() * 36 + 4 + interior.len() * 32);
+        out.extend_from_slice(&n.to_be_bytes());
+        for id in ids {
+            out.extend_from_slice(&id.0);
+        }
+        for o in offsets {
+            out.extend_from_slice(&o.to_be_bytes());
+        }
+        for h in interior {
+            out.extend_from_slice(h);
+        }
+        out
+    }
+
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let n = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let fixed = 4 + n.checked_mul(36)?.checked_add(4)?;
+        if bytes.len() < fixed || !(bytes.len() - fixed).is_multiple_of(32) {
+            return None;
+        }
+        Some(BlockMap { n, bytes })
+    }
+
+    fn id(&self, i: usize) -> Option<EntryId> {
+        let start = 4 + i * 32;
+        (i < self.n).then(|| {
+            let mut a = [0u8; 32];
+            a.copy_from_slice(&self.bytes[start..start + 32]);
+            Hash32(a)
+        })
+    }
+
+    fn leaves(&self) -> Vec<merkle::Hash> {
+        self.bytes[4..4 + self.n * 32]
+            .chunks_exact(32)
+            .map(|c| {
+                let mut a = [0u8; 32];
+                a.copy_from_slice(c);
+                a
+            })
+            .collect()
+    }
+
+    fn offset(&self, i: usize) -> Option<usize> {
+        let start = 4 + self.n * 32 + i * 4;
+        (i <= self.n).then(|| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&self.bytes[start..start + 4]);
+            u32::from_be_bytes(a) as usize
+        })
+    }
+
+    fn interior(&self) -> Vec<merkle::Hash> {
+        self.bytes[4 + self.n * 36 + 4..]
+            .chunks_exact(32)
+            .map(|c| {
+                let mut a = [0u8; 32];
+                a.copy_from_slice(c);
+                a
+            })
+            .collect()
+    }
+}
+
+/// Checks what a block's contents promise without the state: the entry
+/// count and Merkle root against its header, and every signature (in
+/// batches, on all cores). Needs no ledger, so it can run ahead of the
+/// block's turn to be applied.
+pub fn check_contents(block: &Block) -> Result<Checked, StoreError> {
+    let entries = &block.entries;
+    let ids: Vec<EntryId> = entries.iter().map(SignedEntry::id).collect();
+    block.check_entries(&ids)?;
+    verify_signatures(entries).map_err(|(index, error)| StoreError::Rule {
+        index,
+        id: ids.get(index).map(|i| i.short()).unwrap_or_default(),
+        error: RuleError::from(error),
+    })?;
+    Ok(Checked {
+        block: block.header.hash(),
+        ids,
+    })
+}
+
+/// Batch-verifies the signatures of `entries`, split across the cores.
+/// The error names the first bad entry, as one-at-a-time checking would.
+fn verify_signatures(entries: &[SignedEntry]) -> Result<(), (usize, entry::SignatureError)> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(entries.len() / PARALLEL_MIN_ENTRIES).max(1);
+    if threads == 1 {
+        return entry::verify_batch(entries, rand_core::OsRng);
+    }
+    let chunk = entries.len().div_ceil(threads);
+    let results: Vec<Result<(), (usize, entry::SignatureError)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                s.spawn(move || {
+                    entry::verify_batch(part, rand_core::OsRng).map_err(|(i, e)| (c * chunk + i, e))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                // A panicking verifier thread is treated as a failed check
+                // of its first entry: fail closed.
+                h.join()
+                    .unwrap_or(Err((0, entry::SignatureError::BadSignature)))
+            })
+            .collect()
+    });
+    results
+        .into_iter()
+        .filter_map(Result::err)
+        .min_by_key(|(i, _)| *i)
+        .map_or(Ok(()), Err)
+}
+
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.
     pub fn create(backend: B, genesis: Genesis) -> Result<Self, StoreError> {
@@ -96,9 +292,6 @@ impl<B: Backend> Ledger<B> {
         let mut batch = WriteBatch::default();
         batch.put(keys::FORMAT.to_vec(), STORE_FORMAT.to_be_bytes().to_vec());
         batch.put(keys::GENESIS.to_vec(), genesis.canonical_bytes());
-        for (k, m) in &state.members {
-            batch.put(keys::key_key(ns::MEMBER, k), codec::encode(m));
-        }
         batch.put(keys::TIP.to_vec(), 0u64.to_be_bytes().to_vec());
         backend.commit(batch)?;
         Ok(Ledger {
@@ -106,12 +299,20 @@ impl<B: Backend> Ledger<B> {
             chain_id: genesis.chain_id(),
             genesis,
             state,
+            index: Index::default(),
+            ids: IdIndex::default(),
             tip: None,
+            snapshot_height: 0,
+            snapshot_bytes: 0,
+            delta_bytes: 0,
+            snapshot_error: None,
         })
     }
 
-    /// Opens a ledger, loading its state and verifying its tip block
-    /// (entries match the header, the header links to its parent).
+    /// Opens a ledger: loads the latest snapshot, replays the deltas after
+    /// it, rebuilds the id index, and verifies the tip block (entries
+    /// match the header, the header links to its parent, nothing is
+    /// stored beyond it).
     pub fn open(backend: B) -> Result<Self, StoreError> {
         let format = backend
             .get(keys::FORMAT)?
@@ -134,44 +335,92 @@ impl<B: Backend> Ledger<B> {
             ),
             None => return Err(StoreError::Corrupt("the store has no tip record".into())),
         };
-        let mut state = State::genesis(&genesis);
-        state.members = load_map(&backend, ns::MEMBER, "member", |k| {
-            Some(PublicKey(k.try_into().ok()?))
-        })?;
-        state.nonces = load_map(&backend, ns::NONCE, "nonce", |k| {
-            Some(PublicKey(k.try_into().ok()?))
-        })?;
-        state.lots = load_map(&backend, ns::LOT, "lot", |k| {
-            std::str::from_utf8(k).ok()?.parse().ok()
-        })?;
-        state.shipments = load_map(&backend, ns::SHIPMENT, "shipment", |k| {
-            std::str::from_utf8(k).ok()?.parse().ok()
-        })?;
-        state.payments = load_map(&backend, ns::PAYMENT, "payment", |k| {
-            std::str::from_utf8(k).ok()?.parse().ok()
-        })?;
+        let (snapshot_height, snapshot_bytes, mut state, mut index) = match backend
+            .get(keys::SNAPSHOT)?
+        {
+            Some(bytes) => {
+                let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
+                if snap.height > tip_height || snap.state.chain_id != chain_id {
+                    return Err(StoreError::Corrupt(format!(
+                            "the state snapshot is for block {}, beyond the tip {tip_height} or of another chain",
+                            snap.height
+                        )));
+                }
+                (snap.height, bytes.len() as u64, snap.state, snap.index)
+            }
+            None => (0, 0, State::genesis(&genesis), Index::default()),
+        };
+        let mut delta_bytes = 0u64;
+        for h in snapshot_height + 1..=tip_height {
+            let corrupt = corrupt_at(h);
+            let bytes = backend
+                .get(&keys::at_height(ns::DELTA, h))?
+                .ok_or_else(|| corrupt("its state delta is missing".into()))?;
+            let delta: Delta =
+                codec::decode_trusted("delta", &bytes).map_err(|e| corrupt(e.to_string()))?;
+            delta_bytes += bytes.len() as u64;
+            state.commit(delta.changes);
+            index.apply(h, &delta.index);
+        }
+        let mut ids = IdIndex::default();
+        for h in 1..=tip_height {
+            let found = backend.read(&keys::at_height(ns::MAP, h), |bytes| {
+                let map = BlockMap::parse(bytes)?;
+                ids.reserve(map.n);
+                for i in 0..map.n {
+                    ids.insert(&map.id(i)?, (h, u32::try_from(i).ok()?));
+                }
+                Some(())
+            })?;
+            if found.flatten().is_none() {
+                return Err(corrupt_at(h)(
+                    "its entry map is missing or malformed".into(),
+                ));
+            }
+        }
         let mut ledger = Ledger {
             backend,
             genesis,
             chain_id,
             state,
+            index,
+            ids,
             tip: None,
+            snapshot_height,
+            snapshot_bytes,
+            delta_bytes,
+            snapshot_error: None,
         };
+        if ledger
+            .backend
+            .get(&keys::at_height(ns::BLOCK, tip_height + 1))?
+            .is_some()
+        {
+            return Err(corrupt_at(tip_height + 1)(format!(
+                "it is stored beyond the recorded tip {tip_height}"
+            )));
+        }
         if tip_height > 0 {
-            let header = ledger.header(tip_height)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("the tip header {tip_height} is missing"))
-            })?;
-            let block = ledger.block(tip_height)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("the tip block {tip_height} is missing"))
-            })?;
+            let corrupt = corrupt_at(tip_height);
+            let header = ledger
+                .header(tip_height)?
+                .ok_or_else(|| corrupt("the tip header is missing".into()))?;
+            let block = ledger
+                .block(tip_height)?
+                .ok_or_else(|| corrupt("the tip block is missing".into()))?;
             if block.header != header {
-                return Err(StoreError::Corrupt(format!(
-                    "the tip block {tip_height} does not match its stored header"
-                )));
+                return Err(corrupt(
+                    "the tip block does not match its stored header".into(),
+                ));
             }
+            let ids = block.entry_ids();
             block
-                .check_entries(&block.entry_ids())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                .check_entries(&ids)
+                .map_err(|e| corrupt(e.to_string()))?;
+            if ledger.entry_ids(tip_height)?.as_deref() != Some(&ids[..]) {
+                return Err(corrupt("the entry map differs from the block".into()));
+            }
             let prev = if tip_height > 1 {
                 Some(ledger.header(tip_height - 1)?.ok_or_else(|| {
                     StoreError::Corrupt(format!("header {} is missing", tip_height - 1))
@@ -180,7 +429,7 @@ impl<B: Backend> Ledger<B> {
                 None
             };
             block::check_link(&chain_id, prev.as_ref(), &header)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                .map_err(|e| corrupt(e.to_string()))?;
             ledger.tip = Some(header);
         }
         Ok(ledger)
@@ -216,6 +465,12 @@ impl<B: Backend> Ledger<B> {
         &self.backend
     }
 
+    /// Why the last snapshot could not be written, if it failed (the
+    /// ledger stays correct without it; opening just replays more).
+    pub fn snapshot_error(&self) -> Option<&str> {
+        self.snapshot_error.as_deref()
+    }
+
     /// Checks one entry against the committed state, as if it were the
     /// first entry of the next block.
     pub fn check_entry(&self, entry: &SignedEntry) -> Result<(), RuleError> {
@@ -234,6 +489,12 @@ impl<B: Backend> Ledger<B> {
     /// Validates a block fully against the tip and the state, without
     /// committing it. Returns what it would change.
     pub fn validate_block(&self, block: &Block) -> Result<(Vec<EntryId>, Applied), StoreError> {
+        self.check_shape(block)?;
+        let checked = check_contents(block)?;
+        self.apply_rules(block, checked.ids)
+    }
+
+    fn check_shape(&self, block: &Block) -> Result<(), StoreError> {
         block::check_link(&self.chain_id, self.tip.as_ref(), &block.header)?;
         let max = self.genesis.consensus.max_block_entries;
         if block.entries.len() > max as usize {
@@ -244,14 +505,20 @@ impl<B: Backend> Ledger<B> {
             }
             .into());
         }
-        let ids = block.entry_ids();
-        block.check_entries(&ids)?;
+        Ok(())
+    }
+
+    fn apply_rules(
+        &self,
+        block: &Block,
+        ids: Vec<EntryId>,
+    ) -> Result<(Vec<EntryId>, Applied), StoreError> {
         let applied = rules::apply_block_with_ids(
             &self.state,
             &block.entries,
             &ids,
             block.header.height,
-            true,
+            false,
         )
         .map_err(|(index, error)| StoreError::Rule {
             index,
@@ -274,7 +541,24 @@ impl<B: Backend> Ledger<B> {
     /// result, so committing the same block on the same tip later need not
     /// verify its signatures and rules a second time.
     pub fn validate(&self, block: &Block) -> Result<Validated, StoreError> {
-        let (ids, applied) = self.validate_block(block)?;
+        self.check_shape(block)?;
+        let checked = check_contents(block)?;
+        self.validate_checked(block, checked)
+    }
+
+    /// [`Ledger::validate`] for a block whose contents were checked
+    /// already (by [`check_contents`], perhaps on another thread while the
+    /// previous block was being committed).
+    pub fn validate_checked(
+        &self,
+        block: &Block,
+        checked: Checked,
+    ) -> Result<Validated, StoreError> {
+        if checked.block != block.header.hash() {
+            return self.validate(block);
+        }
+        self.check_shape(block)?;
+        let (ids, applied) = self.apply_rules(block, checked.ids)?;
         Ok(Validated {
             tip: self.tip.as_ref().map(|h| h.hash()),
             block: block.header.hash(),
@@ -293,9 +577,9 @@ impl<B: Backend> Ledger<B> {
         checked: Option<Validated>,
     ) -> Result<Applied, StoreError> {
         let tip = self.tip.as_ref().map(|h| h.hash());
-        let reusable = checked.filter(|v| {
-            v.tip == tip && v.block == block.header.hash() && v.ids == block.entry_ids()
-        });
+        let hash = block.header.hash();
+        let reusable =
+            checked.filter(|v| v.tip == tip && v.block == hash && v.ids == block.entry_ids());
         let (ids, applied) = match reusable {
             Some(v) => (v.ids, v.applied),
             None => self.validate_block(&block)?,
@@ -303,11 +587,54 @@ impl<B: Backend> Ledger<B> {
         if let Some(c) = &cert {
             c.verify(&self.genesis, &block.header)?;
         }
-        let batch = self.block_batch(&block, &ids, cert.as_ref(), &applied);
+        let delta = IndexDelta::of_block(&block.entries, &applied.effects);
+        let (batch, delta_len) = self.block_batch(&block, &ids, cert.as_ref(), &applied, &delta)?;
         self.backend.commit(batch)?;
+        let h = block.header.height;
         self.state.commit(applied.changes.clone());
+        self.index.apply(h, &delta);
+        for (i, id) in ids.iter().enumerate() {
+            self.ids
+                .insert(id, (h, u32::try_from(i).unwrap_or(u32::MAX)));
+        }
         self.tip = Some(block.header);
+        self.delta_bytes += delta_len;
+        if self.delta_bytes >= self.snapshot_bytes.max(SNAPSHOT_MIN_BYTES) {
+            if let Err(e) = self.snapshot() {
+                self.snapshot_error = Some(e.to_string());
+            }
+        }
         Ok(applied)
+    }
+
+    /// Writes a snapshot of the state and indexes at the tip and deletes
+    /// the deltas it covers. Done automatically as deltas accumulate; call
+    /// it before a planned shutdown to make the next open quick.
+    pub fn snapshot(&mut self) -> Result<(), StoreError> {
+        let h = self.height();
+        if h == self.snapshot_height {
+            return Ok(());
+        }
+        let bytes = codec::try_encode(
+            "snapshot",
+            &SnapshotRef {
+                height: h,
+                state: &self.state,
+                index: &self.index,
+            },
+        )?;
+        let len = bytes.len() as u64;
+        let mut batch = WriteBatch::default();
+        batch.put(keys::SNAPSHOT.to_vec(), bytes);
+        for old in self.snapshot_height + 1..=h {
+            batch.delete(keys::at_height(ns::DELTA, old));
+        }
+        self.backend.commit(batch)?;
+        self.snapshot_height = h;
+        self.snapshot_bytes = len;
+        self.delta_bytes = 0;
+        self.snapshot_error = None;
+        Ok(())
     }
 
     /// Seals `entries` into a block at `time_ms` and commits it (a local
@@ -330,77 +657,48 @@ impl<B: Backend> Ledger<B> {
         ids: &[EntryId],
         cert: Option<&CommitCertificate>,
         applied: &Applied,
-    ) -> WriteBatch {
+        index: &IndexDelta,
+    ) -> Result<(WriteBatch, u64), StoreError> {
         let h = block.header.height;
+        let header_bytes = block.header.canonical_bytes();
+        let block_bytes = block.canonical_bytes();
+        // The block's canonical bytes are its header's, the entry count
+        // (u64) and each entry's canonical bytes in turn.
+        let mut offsets = Vec::with_capacity(block.entries.len() + 1);
+        let mut at = header_bytes.len() + 8;
+        for e in &block.entries {
+            offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
+            at += codec::encode(e).len();
+        }
+        offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
+        if at != block_bytes.len() || block_bytes.len() > u32::MAX as usize {
+            return Err(StoreError::Backend(format!(
+                "internal: block {h} does not encode as its header and entries"
+            )));
+        }
+        let leaves: Vec<merkle::Hash> = ids.iter().map(|i| i.0).collect();
+        let interior = merkle::interior_nodes(&leaves);
+        let delta = codec::try_encode(
+            "delta",
+            &Delta {
+                changes: applied.changes.clone(),
+                index: index.clone(),
+            },
+        )?;
+        let delta_len = delta.len() as u64;
         let mut b = WriteBatch::default();
-        b.put(keys::at_height(ns::BLOCK, h), block.canonical_bytes());
+        b.put(keys::at_height(ns::BLOCK, h), block_bytes);
+        b.put(keys::at_height(ns::HEADER, h), header_bytes);
         b.put(
-            keys::at_height(ns::HEADER, h),
-            block.header.canonical_bytes(),
-        );
-        b.put(
-            keys::at_height(ns::IDS, h),
-            ids.iter().flat_map(|i| i.0).collect::<Vec<u8>>(),
+            keys::at_height(ns::MAP, h),
+            BlockMap::encode(ids, &offsets, &interior),
         );
         if let Some(c) = cert {
             b.put(keys::at_height(ns::CERT, h), codec::encode(c));
         }
-        for (index, (fx, e)) in applied.effects.iter().zip(&block.entries).enumerate() {
-            let pos = keys::position(h, u32::try_from(index).unwrap_or(u32::MAX));
-            b.put(keys::entry_key(&fx.id), pos.to_vec());
-            let mut k = keys::key_key(ns::BY_AUTHOR, &e.entry.author);
-            k.extend_from_slice(&pos);
-            b.put(k, Vec::new());
-            for lot in &fx.lots {
-                let mut k = keys::text_prefix(ns::BY_LOT, &lot.to_string());
-                k.extend_from_slice(&pos);
-                b.put(k, Vec::new());
-            }
-            for s in &fx.shipments {
-                let mut k = keys::text_prefix(ns::BY_SHIPMENT, &s.to_string());
-                k.extend_from_slice(&pos);
-                b.put(k, Vec::new());
-            }
-            if let Some(p) = &fx.payment {
-                let mut k = keys::text_prefix(ns::BY_PAYMENT, &p.to_string());
-                k.extend_from_slice(&pos);
-                b.put(k, Vec::new());
-            }
-            for (input, made) in &fx.made_from {
-                let mut k = keys::text_prefix(ns::MADE_FROM, &input.to_string());
-                k.extend_from_slice(made.to_string().as_bytes());
-                b.put(k, Vec::new());
-            }
-            if fx.membership {
-                let mut k = vec![ns::MEMBERSHIP];
-                k.extend_from_slice(&pos);
-                b.put(k, Vec::new());
-            }
-        }
-        let c = &applied.changes;
-        for (k, v) in &c.nonces {
-            b.put(keys::key_key(ns::NONCE, k), codec::encode(v));
-        }
-        for (k, v) in &c.members {
-            b.put(keys::key_key(ns::MEMBER, k), codec::encode(v));
-        }
-        for (k, v) in &c.lots {
-            b.put(keys::text_key(ns::LOT, &k.to_string()), codec::encode(v));
-        }
-        for (k, v) in &c.shipments {
-            b.put(
-                keys::text_key(ns::SHIPMENT, &k.to_string()),
-                codec::encode(v),
-            );
-        }
-        for (k, v) in &c.payments {
-            b.put(
-                keys::text_key(ns::PAYMENT, &k.to_string()),
-                codec::encode(v),
-            );
-        }
+        b.put(keys::at_height(ns::DELTA, h), delta);
         b.put(keys::TIP.to_vec(), h.to_be_bytes().to_vec());
-        b
+        Ok((b, delta_len))
     }
 
     /// Decodes the value at `ns ‖ height`; undecodable bytes are
@@ -432,96 +730,115 @@ impl<B: Backend> Ledger<B> {
         self.get_at("certificate", ns::CERT, height)
     }
 
+    /// Reads block `height`'s map with `f`.
+    fn with_map<T>(
+        &self,
+        height: u64,
+        f: impl FnOnce(&BlockMap<'_>) -> Option<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let found = self
+            .backend
+            .read(&keys::at_height(ns::MAP, height), |bytes| {
+                BlockMap::parse(bytes).map(|m| f(&m))
+            })?;
+        match found {
+            None => Ok(None),
+            Some(Some(Some(v))) => Ok(Some(v)),
+            Some(_) => Err(corrupt_at(height)("its entry map is malformed".into())),
+        }
+    }
+
     /// A block's entry ids.
     pub fn entry_ids(&self, height: u64) -> Result<Option<Vec<EntryId>>, StoreError> {
-        let Some(bytes) = self.backend.get(&keys::at_height(ns::IDS, height))? else {
+        self.with_map(height, |m| (0..m.n).map(|i| m.id(i)).collect())
+    }
+
+    /// The entry at a position, decoded from a slice of its block.
+    pub fn entry_at_position(
+        &self,
+        (height, index): Position,
+    ) -> Result<Option<SignedEntry>, StoreError> {
+        let i = index as usize;
+        let Some(range) = self.with_map(height, |m| {
+            if i >= m.n {
+                return Some(None);
+            }
+            Some(Some((m.offset(i)?, m.offset(i + 1)?)))
+        })?
+        else {
             return Ok(None);
         };
-        if bytes.len() % 32 != 0 {
-            return Err(StoreError::Corrupt(format!(
-                "the entry ids of block {height} are malformed"
-            )));
-        }
-        Ok(Some(
-            bytes
-                .chunks_exact(32)
-                .map(|c| {
-                    let mut a = [0u8; 32];
-                    a.copy_from_slice(c);
-                    Hash32(a)
-                })
-                .collect(),
-        ))
+        let Some((start, end)) = range else {
+            return Ok(None);
+        };
+        let corrupt = corrupt_at(height);
+        let bytes = self
+            .backend
+            .read(&keys::at_height(ns::BLOCK, height), |b| {
+                b.get(start..end).map(<[u8]>::to_vec)
+            })?
+            .ok_or_else(|| corrupt("it is missing".into()))?
+            .ok_or_else(|| corrupt("an entry lies outside the block".into()))?;
+        SignedEntry::from_canonical_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| corrupt(format!("entry {index}: {e}")))
     }
 
     /// An entry by id.
     pub fn entry(&self, id: &EntryId) -> Result<Option<Located>, StoreError> {
-        let Some(pos) = self.backend.get(&keys::entry_key(id))? else {
-            return Ok(None);
-        };
-        let (height, index) = keys::parse_position(&pos)
-            .ok_or_else(|| StoreError::Corrupt("an entry position is malformed".into()))?;
-        let block = self
-            .block(height)?
-            .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
-        let entry = block
-            .entries
-            .into_iter()
-            .nth(index as usize)
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("entry {index} of block {height} is missing"))
-            })?;
-        Ok(Some(Located {
-            entry,
-            height,
-            index,
-        }))
-    }
-
-    fn positions(&self, prefix: &[u8]) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.backend
-            .scan_prefix(prefix)?
-            .into_iter()
-            .map(|(k, _)| {
-                keys::parse_position(&k)
-                    .ok_or_else(|| StoreError::Corrupt("an index key is malformed".into()))
-            })
-            .collect()
+        for (height, index) in self.ids.candidates(id) {
+            let same = self
+                .with_map(height, |m| Some(m.id(index as usize) == Some(*id)))?
+                .unwrap_or(false);
+            if !same {
+                continue;
+            }
+            let entry = self
+                .entry_at_position((height, index))?
+                .ok_or_else(|| corrupt_at(height)(format!("entry {index} is missing")))?;
+            if entry.id() != *id {
+                return Err(corrupt_at(height)(format!(
+                    "entry {index} differs from its id"
+                )));
+            }
+            return Ok(Some(Located {
+                entry,
+                height,
+                index,
+            }));
+        }
+        Ok(None)
     }
 
     /// Positions of the entries that touched a lot.
-    pub fn positions_by_lot(&self, lot: &LotId) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.positions(&keys::text_prefix(ns::BY_LOT, &lot.to_string()))
+    pub fn positions_by_lot(&self, lot: &LotId) -> Result<Vec<Position>, StoreError> {
+        Ok(self.index.by_lot(lot).to_vec())
     }
 
     /// Positions of the entries that named a shipment.
-    pub fn positions_by_shipment(&self, shipment: &str) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.positions(&keys::text_prefix(ns::BY_SHIPMENT, shipment))
+    pub fn positions_by_shipment(&self, shipment: &str) -> Result<Vec<Position>, StoreError> {
+        Ok(shipment
+            .parse()
+            .map(|s| self.index.by_shipment(&s).to_vec())
+            .unwrap_or_default())
     }
 
     /// Positions of the entry that recorded a payment.
-    pub fn positions_by_payment(&self, payment: &str) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.positions(&keys::text_prefix(ns::BY_PAYMENT, payment))
+    pub fn positions_by_payment(&self, payment: &str) -> Result<Vec<Position>, StoreError> {
+        Ok(payment
+            .parse()
+            .map(|p| self.index.by_payment(&p).to_vec())
+            .unwrap_or_default())
     }
 
     /// Positions of an author's entries.
-    pub fn positions_by_author(&self, author: &PublicKey) -> Result<Vec<(u64, u32)>, StoreError> {
-        self.positions(&keys::key_key(ns::BY_AUTHOR, author))
+    pub fn positions_by_author(&self, author: &PublicKey) -> Result<Vec<Position>, StoreError> {
+        Ok(self.index.by_author(author).to_vec())
     }
 
     /// Lots made directly from `lot`.
     pub fn made_from(&self, lot: &LotId) -> Result<Vec<LotId>, StoreError> {
-        let prefix = keys::text_prefix(ns::MADE_FROM, &lot.to_string());
-        self.backend
-            .scan_prefix(&prefix)?
-            .into_iter()
-            .map(|(k, _)| {
-                std::str::from_utf8(&k[prefix.len()..])
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| StoreError::Corrupt("a made-from index key is malformed".into()))
-            })
-            .collect()
+        Ok(self.index.made_from(lot).cloned().collect())
     }
 
     /// Every lot made from `lot`, directly or not (the recall scope), with
@@ -534,12 +851,12 @@ impl<B: Backend> Ledger<B> {
         let mut queue = VecDeque::from([lot.clone()]);
         let mut out = Vec::new();
         while let Some(l) = queue.pop_front() {
-            for m in self.made_from(&l)? {
+            for m in self.index.made_from(&l) {
                 if seen.insert(m.clone()) {
-                    if let Some(s) = self.state.lots.get(&m) {
+                    if let Some(s) = self.state.lots.get(m) {
                         out.push((m.clone(), s.clone()));
                     }
-                    queue.push_back(m);
+                    queue.push_back(m.clone());
                 }
             }
         }
@@ -553,17 +870,15 @@ impl<B: Backend> Ledger<B> {
         if !self.state.lots.contains_key(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
-        let mut blocks: BTreeMap<u64, Block> = BTreeMap::new();
+        let mut entries: BTreeMap<Position, SignedEntry> = BTreeMap::new();
         let mut scope = BTreeSet::new();
         let mut queue = VecDeque::from([lot.clone()]);
-        let mut positions = BTreeSet::new();
         while let Some(l) = queue.pop_front() {
             if !scope.insert(l.clone()) {
                 continue;
             }
-            for pos in self.positions_by_lot(&l)? {
-                positions.insert(pos);
-                let e = self.entry_at(&mut blocks, pos)?;
+            for pos in self.index.by_lot(&l) {
+                let e = self.load(&mut entries, *pos)?;
                 if let Body::Produce(p) = &e.entry.body {
                     if p.lot == l {
                         queue.extend(p.inputs.iter().map(|i| i.lot.clone()));
@@ -572,45 +887,46 @@ impl<B: Backend> Ledger<B> {
             }
         }
         let mut shipments = BTreeSet::new();
-        for pos in positions.clone() {
-            let e = self.entry_at(&mut blocks, pos)?;
+        for e in entries.values() {
             if let Body::Dispatch(d) = &e.entry.body {
-                shipments.insert(d.shipment.to_string());
+                shipments.insert(d.shipment.clone());
             }
         }
+        let mut positions: BTreeSet<Position> = entries.keys().copied().collect();
         for s in &shipments {
-            positions.extend(self.positions_by_shipment(s)?);
+            positions.extend(self.index.by_shipment(s));
         }
-        positions.extend(self.positions(&[ns::MEMBERSHIP])?);
+        positions.extend(self.index.membership());
 
         let mut items = Vec::with_capacity(positions.len());
-        let mut proofs: BTreeMap<u64, Vec<[u8; 32]>> = BTreeMap::new();
+        let mut blocks: BTreeMap<u64, (Header, Option<CommitCertificate>)> = BTreeMap::new();
         for (height, index) in positions {
-            let entry = self.entry_at(&mut blocks, (height, index))?.clone();
-            let leaves = match proofs.get(&height) {
-                Some(l) => l.clone(),
-                None => {
-                    let ids = self.entry_ids(height)?.ok_or_else(|| {
-                        StoreError::Corrupt(format!("the entry ids of block {height} are missing"))
-                    })?;
-                    let l: Vec<[u8; 32]> = ids.iter().map(|i| i.0).collect();
-                    proofs.insert(height, l.clone());
-                    l
-                }
+            let entry = match entries.remove(&(height, index)) {
+                Some(e) => e,
+                None => self.load(&mut BTreeMap::new(), (height, index))?.clone(),
             };
-            let proof = merkle::inclusion_proof(&leaves, index as usize).ok_or_else(|| {
-                StoreError::Corrupt(format!("entry {index} is outside block {height}"))
-            })?;
-            let header = blocks
+            let corrupt = corrupt_at(height);
+            let proof = self
+                .with_map(height, |m| {
+                    merkle::inclusion_proof_stored(&m.leaves(), &m.interior(), index as usize)
+                })?
+                .ok_or_else(|| corrupt(format!("no inclusion proof for entry {index}")))?;
+            if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(height) {
+                let header = self
+                    .header(height)?
+                    .ok_or_else(|| corrupt("its header is missing".into()))?;
+                slot.insert((header, self.certificate(height)?));
+            }
+            let (header, certificate) = blocks
                 .get(&height)
-                .map(|b| b.header.clone())
-                .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+                .cloned()
+                .ok_or_else(|| corrupt("its header is missing".into()))?;
             items.push(TrailItem {
                 entry,
                 index,
                 header,
                 proof: proof.into_iter().map(Hash32).collect(),
-                certificate: self.certificate(height)?,
+                certificate,
             });
         }
         Ok(Trail {
@@ -622,37 +938,83 @@ impl<B: Backend> Ledger<B> {
         })
     }
 
-    fn entry_at<'a>(
+    fn load<'a>(
         &self,
-        blocks: &'a mut BTreeMap<u64, Block>,
-        (height, index): (u64, u32),
+        cache: &'a mut BTreeMap<Position, SignedEntry>,
+        pos: Position,
     ) -> Result<&'a SignedEntry, StoreError> {
-        if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(height) {
-            let b = self
-                .block(height)?
-                .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
-            slot.insert(b);
+        if let std::collections::btree_map::Entry::Vacant(slot) = cache.entry(pos) {
+            let e = self
+                .entry_at_position(pos)?
+                .ok_or_else(|| corrupt_at(pos.0)(format!("entry {} is missing", pos.1)))?;
+            slot.insert(e);
         }
-        blocks
-            .get(&height)
-            .and_then(|b| b.entries.get(index as usize))
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("entry {index} of block {height} is missing"))
-            })
+        cache
+            .get(&pos)
+            .ok_or_else(|| corrupt_at(pos.0)(format!("entry {} is missing", pos.1)))
     }
 
     /// Re-verifies the whole stored chain from genesis: every header link,
     /// Merkle root, signature, rule and certificate, and that the state
-    /// rebuilt from the blocks equals the stored state.
+    /// and indexes rebuilt from the blocks equal the ones in use.
+    ///
+    /// Blocks are read and their signatures verified on other threads,
+    /// ahead of the thread that applies the rules in order.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let tip = self.height();
+        if self
+            .backend
+            .get(&keys::at_height(ns::BLOCK, tip + 1))?
+            .is_some()
+        {
+            return Err(corrupt_at(tip + 1)(format!(
+                "it is stored beyond the recorded tip {tip}"
+            )));
+        }
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::sync_channel::<Result<(Block, Vec<EntryId>), StoreError>>(4);
+            s.spawn(move || {
+                for h in 1..=tip {
+                    let item = self.read_checked(h);
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            self.check_in_order(tip, rx)
+        })
+    }
+
+    /// A stored block, with its contents checked (for [`Ledger::check`]).
+    fn read_checked(&self, h: u64) -> Result<(Block, Vec<EntryId>), StoreError> {
+        let corrupt = corrupt_at(h);
+        let block = self.block(h)?.ok_or_else(|| corrupt("missing".into()))?;
+        if block.header.height != h {
+            return Err(corrupt(format!(
+                "it holds block {} instead",
+                block.header.height
+            )));
+        }
+        let checked = check_contents(&block).map_err(|e| corrupt(e.to_string()))?;
+        Ok((block, checked.ids))
+    }
+
+    fn check_in_order(
+        &self,
+        tip: u64,
+        blocks: mpsc::Receiver<Result<(Block, Vec<EntryId>), StoreError>>,
+    ) -> Result<CheckReport, StoreError> {
         let mut state = State::genesis(&self.genesis);
+        let mut index = Index::default();
         let mut prev: Option<Header> = None;
         let mut entries = 0u64;
         let mut certified = 0u64;
-        let tip = self.height();
         for h in 1..=tip {
-            let corrupt = |what: String| StoreError::Corrupt(format!("block {h}: {what}"));
-            let block = self.block(h)?.ok_or_else(|| corrupt("missing".into()))?;
+            let corrupt = corrupt_at(h);
+            let (block, ids) = blocks
+                .recv()
+                .map_err(|_| corrupt("the reader stopped".into()))??;
             let header = self
                 .header(h)?
                 .ok_or_else(|| corrupt("header missing".into()))?;
@@ -661,20 +1023,17 @@ impl<B: Backend> Ledger<B> {
             }
             block::check_link(&self.chain_id, prev.as_ref(), &header)
                 .map_err(|e| corrupt(e.to_string()))?;
-            let ids = block.entry_ids();
-            block
-                .check_entries(&ids)
-                .map_err(|e| corrupt(e.to_string()))?;
             if self.entry_ids(h)?.as_deref() != Some(&ids[..]) {
-                return Err(corrupt("the entry id index differs from the block".into()));
+                return Err(corrupt("the entry map differs from the block".into()));
             }
-            let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, h, true)
+            let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, h, false)
                 .map_err(|(i, e)| corrupt(format!("entry #{i} breaks a rule: {e}")))?;
             if let Some(c) = self.certificate(h)? {
                 c.verify(&self.genesis, &header)
                     .map_err(|e| corrupt(e.to_string()))?;
                 certified += 1;
             }
+            index.apply(h, &IndexDelta::of_block(&block.entries, &applied.effects));
             state.commit(applied.changes);
             entries += ids.len() as u64;
             prev = Some(header);
@@ -682,6 +1041,11 @@ impl<B: Backend> Ledger<B> {
         if state != self.state {
             return Err(StoreError::Corrupt(
                 "the stored state differs from the state rebuilt from the blocks".into(),
+            ));
+        }
+        if index != self.index {
+            return Err(StoreError::Corrupt(
+                "the stored indexes differ from the indexes rebuilt from the blocks".into(),
             ));
         }
         Ok(CheckReport {
@@ -703,19 +1067,4 @@ fn hex_or_len(b: &[u8]) -> String {
     } else {
         format!("({} bytes)", b.len())
     }
-}
-
-fn load_map<B: Backend, K: Ord, V: Serialize + DeserializeOwned>(
-    backend: &B,
-    ns: u8,
-    what: &'static str,
-    parse: impl Fn(&[u8]) -> Option<K>,
-) -> Result<BTreeMap<K, V>, StoreError> {
-    let mut out = BTreeMap::new();
-    for (k, v) in backend.scan_prefix(&[ns])? {
-        let key = parse(&k[1..])
-            .ok_or_else(|| StoreError::Corrupt(format!("a stored {what} key is malformed")))?;
-        out.insert(key, codec::decode_trusted(what, &v)?);
-    }
-    Ok(out)
 }

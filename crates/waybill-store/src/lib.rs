@@ -17,12 +17,14 @@
 
 mod backend;
 mod datadir;
+mod index;
 pub mod keys;
 mod ledger;
 
 pub use backend::{Backend, MemBackend, SledBackend, WriteBatch};
 pub use datadir::{create_dir, open_dir, DataDir, MARKER_FILE};
-pub use ledger::{CheckReport, Ledger, Located, Validated};
+pub use index::Position;
+pub use ledger::{check_contents, CheckReport, Checked, Ledger, Located, Validated, STORE_FORMAT};
 
 use waybill_core::block::BlockError;
 use waybill_core::codec::CodecError;
