@@ -118,12 +118,17 @@ pub fn generate(
         member_keys.insert(m.stem.clone(), path);
         member_signing.insert(m.stem.clone(), key);
     }
-    let mut node_keys: Vec<(String, PathBuf, SigningKey, bool)> = Vec::new();
+    let mut node_keys: Vec<NodeKey> = Vec::new();
     for i in 1..=validators {
         let key = waybill_keys::generate();
         let path = keys_dir.join(format!("validator-{i}.pem"));
         write_key(&path, &key)?;
-        node_keys.push((format!("v{i}"), path, key, true));
+        node_keys.push(NodeKey {
+            name: format!("v{i}"),
+            path,
+            key,
+            validator: true,
+        });
     }
     for stem in full_nodes {
         let key = member_signing
@@ -131,17 +136,22 @@ pub fn generate(
             .cloned()
             .ok_or_else(|| TestnetError::Other(format!("no member `{stem}` for a full node")))?;
         let path = member_keys.get(*stem).cloned().unwrap_or_default();
-        node_keys.push(((*stem).to_string(), path, key, false));
+        node_keys.push(NodeKey {
+            name: (*stem).to_string(),
+            path,
+            key,
+            validator: false,
+        });
     }
     let genesis = Genesis {
         chain_name: chain_name.into(),
         members: specs,
         validators: node_keys
             .iter()
-            .filter(|n| n.3)
-            .map(|(name, _, key, _)| ValidatorSpec {
-                name: name.clone(),
-                public_key: crypto::public_key(key),
+            .filter(|n| n.validator)
+            .map(|n| ValidatorSpec {
+                name: n.name.clone(),
+                public_key: crypto::public_key(&n.key),
                 power: 1,
                 p2p: vec![],
             })
@@ -149,6 +159,61 @@ pub fn generate(
         consensus: ConsensusParams::default(),
         governance: Governance::default(),
     };
+    write_network(dir, genesis, node_keys, member_keys, block_interval_ms)
+}
+
+/// Writes a network in `dir` for a genesis made elsewhere: one validator
+/// node per key in `validator_keys` (`v1`, `v2`, ... in that order), each
+/// of which must be a validator in `genesis`. The caller keeps the member
+/// keys (`Testnet::member_keys` is empty). All nodes list each other as
+/// peers.
+pub fn from_genesis(
+    dir: &Path,
+    genesis: Genesis,
+    validator_keys: &[SigningKey],
+    block_interval_ms: u64,
+) -> Result<Testnet, TestnetError> {
+    let keys_dir = dir.join("keys");
+    std::fs::create_dir_all(&keys_dir).map_err(io(keys_dir.display()))?;
+    let mut node_keys = Vec::new();
+    for (i, key) in validator_keys.iter().enumerate() {
+        let pk = crypto::public_key(key);
+        if !genesis.validators.iter().any(|v| v.public_key == pk) {
+            return Err(TestnetError::Other(format!(
+                "validator key {} (number {}) is not a validator in the genesis",
+                pk.short(),
+                i + 1
+            )));
+        }
+        let path = keys_dir.join(format!("validator-{}.pem", i + 1));
+        write_key(&path, key)?;
+        node_keys.push(NodeKey {
+            name: format!("v{}", i + 1),
+            path,
+            key: key.clone(),
+            validator: true,
+        });
+    }
+    write_network(dir, genesis, node_keys, BTreeMap::new(), block_interval_ms)
+}
+
+/// A node's key as the network writer needs it.
+struct NodeKey {
+    name: String,
+    path: PathBuf,
+    key: SigningKey,
+    validator: bool,
+}
+
+/// Validates `genesis`, writes it, and writes each node's data directory
+/// and `node.toml` on free loopback ports.
+fn write_network(
+    dir: &Path,
+    genesis: Genesis,
+    node_keys: Vec<NodeKey>,
+    member_keys: BTreeMap<String, PathBuf>,
+    block_interval_ms: u64,
+) -> Result<Testnet, TestnetError> {
     genesis
         .validate()
         .map_err(|e| TestnetError::Other(e.to_string()))?;
@@ -158,19 +223,19 @@ pub fn generate(
     let ports = free_ports(node_keys.len() * 3)?;
     let addr = |i: usize, which: usize| ports.get(i * 3 + which).copied().unwrap_or(0);
     let mut nodes = Vec::new();
-    for (i, (name, key_path, key, validator)) in node_keys.iter().enumerate() {
-        let node_dir = dir.join("nodes").join(name);
+    for (i, node) in node_keys.iter().enumerate() {
+        let node_dir = dir.join("nodes").join(&node.name);
         std::fs::create_dir_all(&node_dir).map_err(io(node_dir.display()))?;
         let data_dir = node_dir.join("data");
         waybill_store::create_dir(&data_dir, genesis.clone())
             .map_err(|e| TestnetError::Other(e.to_string()))?;
         let mut gossip_peers = Vec::new();
         let mut consensus_peers = Vec::new();
-        for (j, (_, _, other, _)) in node_keys.iter().enumerate() {
+        for (j, other) in node_keys.iter().enumerate() {
             if i == j {
                 continue;
             }
-            let pid = waybill_consensus::peer_id(&crypto::public_key(other))
+            let pid = waybill_consensus::peer_id(&crypto::public_key(&other.key))
                 .map_err(|e| TestnetError::Other(e.to_string()))?;
             gossip_peers.push(format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{pid}\"", addr(j, 1)));
             consensus_peers.push(format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{pid}\"", addr(j, 2)));
@@ -184,7 +249,7 @@ pub fn generate(
              block_interval_ms = {block_interval_ms}\n",
             data_dir.display().to_string(),
             genesis_path.display().to_string(),
-            key_path.display().to_string(),
+            node.path.display().to_string(),
             addr(i, 1),
             gossip_peers.join(", "),
             addr(i, 2),
@@ -193,12 +258,12 @@ pub fn generate(
         let config_path = node_dir.join("node.toml");
         std::fs::write(&config_path, config).map_err(io(config_path.display()))?;
         nodes.push(NodeDef {
-            name: name.clone(),
+            name: node.name.clone(),
             config: config_path,
             data_dir,
             api,
-            public_key: crypto::public_key(key),
-            validator: *validator,
+            public_key: crypto::public_key(&node.key),
+            validator: node.validator,
         });
     }
     Ok(Testnet {
@@ -297,6 +362,11 @@ impl Cluster {
             procs: BTreeMap::new(),
             logs,
         }
+    }
+
+    /// The process id of a running node.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.procs.get(name).map(Child::id)
     }
 
     /// The node definition.
