@@ -3,6 +3,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /v1/entries` | body: a signed entry as JSON (what `waybill record` writes). 202 `{"status":"accepted","id"}`; 200 `{"status":"pending","id"}` if it already waits; 400 unparsable JSON; 413 body too large; 415 not `Content-Type: application/json`; 422 `{"status":"rejected","error"}` when it breaks a rule; 503 mempool full |
+//! | `POST /v1/entries/batch` | body: a JSON array of 1 to 1000 signed entries (at most 32 times `api.max_body_bytes`). Each entry is checked and gossiped as by `POST /v1/entries`, in array order (so an author's consecutive nonces may go in one batch). 200 `{"accepted","results":[…]}` with one result per entry: `{"status":"accepted","id"}`, `{"status":"pending","id"}`, `{"status":"rejected","error"}`, or, once the mempool is full (or the node unavailable), `{"status":"full"|"unavailable","error"}` for that entry and `{"status":"not_attempted"}` for the rest (resend them later; `Retry-After` is set); 400 not a JSON array of signed entries, empty or too many; 413; 415 |
 //! | `GET /v1/entries/{id}` | `{"id","status":"final","entry","height","index"}` or `{"id","status":"pending","entry"}`; 404 unknown; 400 bad id |
 //! | `GET /v1/lots/{lot}/trail` | the lot's trail (`waybill_core::trail::Trail`) with proofs; 404 unknown lot; 400 bad lot id |
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, with custodian, status and what is left |
@@ -38,6 +39,16 @@ use waybill_store::{Backend, StoreError};
 use crate::mempool::MempoolError;
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{EntryStatus, ReadError, Shared, SubmitError};
+
+/// Most entries in one `POST /v1/entries/batch`.
+pub const MAX_BATCH_ENTRIES: usize = 1000;
+
+/// A batch's body may be this many times `max_body_bytes`.
+pub const BATCH_BODY_FACTOR: usize = 32;
+
+/// How long a batch waits for room in the gossip queue before the rest of
+/// its accepted entries are left to the proposer's own mempool.
+const BATCH_GOSSIP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How the router is set up.
 #[derive(Debug, Clone)]
@@ -80,6 +91,12 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
     };
     Router::new()
         .route("/v1/entries", post(submit::<B>))
+        .route(
+            "/v1/entries/batch",
+            post(submit_batch::<B>).layer(DefaultBodyLimit::max(
+                options.max_body_bytes.saturating_mul(BATCH_BODY_FACTOR),
+            )),
+        )
         .route("/v1/entries/{id}", get(entry::<B>))
         .route("/v1/lots/{lot}/trail", get(trail::<B>))
         .route("/v1/lots/{lot}/forward", get(forward::<B>))
@@ -191,11 +208,13 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-async fn submit<B: Backend + 'static>(
-    State(st): State<AppState<B>>,
-    headers: HeaderMap,
+/// The body of a submission, if it is readable JSON (counting refusals).
+fn json_body<B: Backend>(
+    st: &AppState<B>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+    too_large: &str,
+) -> Result<Bytes, Response> {
     let metrics = &st.shared.metrics;
     let body = match body {
         Ok(b) => b,
@@ -203,25 +222,40 @@ async fn submit<B: Backend + 'static>(
             let status = r.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 metrics.submission("rejected", "too_large");
-                return error(
-                    status,
-                    "the request body is larger than this node accepts (api.max_body_bytes); an entry is at most 64 KiB in canonical form",
-                );
+                return Err(error(status, too_large));
             }
             metrics.submission("rejected", "bad_body");
-            return error(
+            return Err(error(
                 status,
                 format!("the request body could not be read: {}", r.body_text()),
-            );
+            ));
         }
     };
-    if !is_json(&headers) {
+    if !is_json(headers) {
         metrics.submission("rejected", "content_type");
-        return error(
+        return Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the signed entry as JSON with the header `Content-Type: application/json`",
-        );
+            "send signed entries as JSON with the header `Content-Type: application/json`",
+        ));
     }
+    Ok(body)
+}
+
+async fn submit<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let metrics = &st.shared.metrics;
+    let body = match json_body(
+        &st,
+        &headers,
+        body,
+        "the request body is larger than this node accepts (api.max_body_bytes); an entry is at most 64 KiB in canonical form",
+    ) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let entry: SignedEntry = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {
@@ -270,6 +304,150 @@ async fn submit<B: Backend + 'static>(
             error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
     }
+}
+
+/// One entry's outcome in a batch.
+enum BatchOutcome {
+    Accepted(Hash32),
+    Pending(Hash32),
+    Rejected(String),
+    /// The mempool is full or the node unavailable: the rest of the batch
+    /// was not attempted.
+    Stopped(&'static str, String),
+    NotAttempted,
+}
+
+async fn submit_batch<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let metrics = &st.shared.metrics;
+    let body = match json_body(
+        &st,
+        &headers,
+        body,
+        "the request body is larger than this node accepts for a batch (32 times api.max_body_bytes); send fewer entries per batch",
+    ) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let entries: Vec<SignedEntry> = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            metrics.submission("rejected", "bad_json");
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body is not a JSON array of signed entries: {e} (make entries with `waybill record`)"
+                ),
+            );
+        }
+    };
+    if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
+        metrics.submission("rejected", "bad_batch");
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a batch holds 1 to {MAX_BATCH_ENTRIES} entries, this one {}",
+                entries.len()
+            ),
+        );
+    }
+    let shared = Arc::clone(&st.shared);
+    let keep = st.gossip.is_some();
+    // Entries are checked in array order; the accepted ones come back for
+    // gossip, in the same order.
+    let result = blocking(move || {
+        let mut outcomes = Vec::with_capacity(entries.len());
+        let mut accepted = Vec::new();
+        let mut stopped = false;
+        for entry in entries {
+            if stopped {
+                outcomes.push(BatchOutcome::NotAttempted);
+                continue;
+            }
+            let for_gossip = keep.then(|| entry.clone());
+            outcomes.push(match shared.submit(entry) {
+                Ok(id) => {
+                    accepted.extend(for_gossip);
+                    BatchOutcome::Accepted(id)
+                }
+                Err(SubmitError::Mempool(MempoolError::Duplicate(id))) => BatchOutcome::Pending(id),
+                Err(SubmitError::Mempool(MempoolError::Rule(e))) => {
+                    BatchOutcome::Rejected(e.to_string())
+                }
+                Err(e @ SubmitError::Mempool(MempoolError::Full { .. })) => {
+                    stopped = true;
+                    BatchOutcome::Stopped("full", e.to_string())
+                }
+                Err(e @ SubmitError::Unavailable(_)) => {
+                    stopped = true;
+                    BatchOutcome::Stopped("unavailable", e.to_string())
+                }
+            });
+        }
+        Ok((outcomes, accepted))
+    })
+    .await;
+    let (outcomes, accepted) = match result {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if let Some(tx) = &st.gossip {
+        // Unlike a single entry, a batch waits (briefly) for room in the
+        // gossip queue: a full queue slows the submitter down instead of
+        // leaving a thousand entries to one proposer.
+        let deadline = tokio::time::Instant::now() + BATCH_GOSSIP_WAIT;
+        let mut waiting = true;
+        for e in accepted {
+            let sent = if waiting {
+                match tokio::time::timeout_at(deadline, tx.reserve()).await {
+                    Ok(Ok(permit)) => {
+                        permit.send(e);
+                        true
+                    }
+                    Ok(Err(_)) => false,
+                    Err(_) => {
+                        waiting = false;
+                        tx.try_send(e).is_ok()
+                    }
+                }
+            } else {
+                tx.try_send(e).is_ok()
+            };
+            if !sent {
+                st.shared.metrics.gossip_queue_full.inc();
+            }
+        }
+        if !waiting {
+            tracing::warn!("the gossip queue stayed full; some accepted entries were not gossiped");
+        }
+    }
+    let mut full = false;
+    let mut count = 0usize;
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .map(|o| match o {
+            BatchOutcome::Accepted(id) => {
+                count += 1;
+                json!({ "status": "accepted", "id": id.to_hex() })
+            }
+            BatchOutcome::Pending(id) => json!({ "status": "pending", "id": id.to_hex() }),
+            BatchOutcome::Rejected(e) => json!({ "status": "rejected", "error": e }),
+            BatchOutcome::Stopped(status, e) => {
+                full = true;
+                json!({ "status": status, "error": e })
+            }
+            BatchOutcome::NotAttempted => json!({ "status": "not_attempted" }),
+        })
+        .collect();
+    let mut r = Json(json!({ "accepted": count, "results": results })).into_response();
+    if full {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    r
 }
 
 async fn entry<B: Backend + 'static>(
@@ -527,7 +705,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     error(
         StatusCode::NOT_FOUND,
         format!(
-            "there is no endpoint {method} {}; the API has /v1/entries, /v1/entries/{{id}}, /v1/lots/{{lot}}/trail, /v1/lots/{{lot}}/forward, /v1/blocks/{{height}}, /v1/status and /metrics",
+            "there is no endpoint {method} {}; the API has /v1/entries, /v1/entries/batch, /v1/entries/{{id}}, /v1/lots/{{lot}}/trail, /v1/lots/{{lot}}/forward, /v1/blocks/{{height}}, /v1/status and /metrics",
             shorten(uri.path())
         ),
     )

@@ -534,3 +534,171 @@ async fn a_sled_ledger_serves_the_same_api() {
     let report = node.shared.read().unwrap().check().unwrap();
     assert_eq!((report.blocks, report.entries), (2, 4));
 }
+
+/// POSTs a JSON array of entries to the batch route.
+async fn submit_batch<B: waybill_store::Backend + 'static>(
+    node: &TestNode<B>,
+    entries: &[&waybill_core::entry::SignedEntry],
+) -> (u16, Value) {
+    let body = serde_json::to_vec(entries).unwrap();
+    node.post_raw("/v1/entries/batch", Some("application/json"), body)
+        .await
+}
+
+#[tokio::test]
+async fn a_batch_is_checked_entry_by_entry_in_order() {
+    let mut node = TestNode::start(Limits::default()).await;
+    let mut s = Signer::new(&node.c);
+    let c = node.c.clone();
+    // A dependent sequence in one batch: made, shipped, received.
+    let a = s.produce(&c.producer, &lot("LOT-A"), 600_000, &[]);
+    let ship = s.dispatch(
+        &c.producer,
+        &shipment("SHIP-1"),
+        &[lot("LOT-A")],
+        &c.retailer,
+    );
+    let recv = s.receive(&c.retailer, &shipment("SHIP-1"));
+    // The retailer's next nonce, but it does not hold LOT-B.
+    let bad = s.dispatch(
+        &c.retailer,
+        &shipment("SHIP-2"),
+        &[lot("LOT-B")],
+        &c.carrier,
+    );
+    let b = s.produce(&c.producer, &lot("LOT-B"), 1_000, &[]);
+    let (status, v) = submit_batch(&node, &[&a, &ship, &recv, &bad, &b, &a]).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], 4, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    for (r, e) in results.iter().zip([&a, &ship, &recv]) {
+        assert_eq!(r["status"], "accepted", "{v}");
+        assert_eq!(r["id"], e.id().to_hex());
+    }
+    assert_eq!(results[3]["status"], "rejected", "{v}");
+    assert!(
+        results[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("LOT-B does not exist"),
+        "{v}"
+    );
+    // A refused entry does not stop the batch: LOT-B is still made.
+    assert_eq!(results[4]["status"], "accepted", "{v}");
+    // The same entry twice: the second time it is already waiting.
+    assert_eq!(results[5]["status"], "pending", "{v}");
+    assert_eq!(results[5]["id"], a.id().to_hex());
+
+    // Accepted entries are gossiped once each, in order.
+    for e in [&a, &ship, &recv, &b] {
+        assert_eq!(node.gossip.try_recv().ok().as_ref(), Some(e));
+    }
+    assert!(node.gossip.try_recv().is_err());
+
+    // They are in the mempool in batch order, and make a valid block.
+    let committed = node.commit(100).await;
+    assert_eq!(committed.entries, 4);
+    let (status, v) = node.get(&format!("/v1/entries/{}", recv.id())).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "final");
+    assert_eq!(v["index"], 2);
+    // The refused one never made it anywhere.
+    let (status, _) = node.get(&format!("/v1/entries/{}", bad.id())).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_batch_stops_where_the_mempool_is_full() {
+    let node = TestNode::start(Limits {
+        max_entries: 2,
+        max_bytes: 1 << 20,
+    })
+    .await;
+    let mut s = Signer::new(&node.c);
+    let es: Vec<_> = (1..=4)
+        .map(|n| s.produce(&node.c.producer, &lot(&format!("LOT-{n}")), 1_000, &[]))
+        .collect();
+    let (status, v) = submit_batch(&node, &es.iter().collect::<Vec<_>>()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    let statuses: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["accepted", "accepted", "full", "not_attempted"]);
+    assert!(
+        v["results"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the mempool is full"),
+        "{v}"
+    );
+    // After a block, the rest goes in.
+    node.commit(10).await;
+    let (status, v) = submit_batch(&node, &[&es[2], &es[3]]).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+}
+
+#[tokio::test]
+async fn bad_batches_get_json_errors() {
+    let node = TestNode::start(Limits::default()).await;
+    let json = Some("application/json");
+    let mut s = Signer::new(&node.c);
+    let a = s.produce(&node.c.producer, &lot("LOT-A"), 1_000, &[]);
+
+    // Not JSON, not an array, an array with something else in it.
+    for body in [
+        b"[{not json".to_vec(),
+        serde_json::to_vec(&a).unwrap(),
+        format!("[{}, 5]", serde_json::to_string(&a).unwrap()).into_bytes(),
+    ] {
+        let (status, v) = node.post_raw("/v1/entries/batch", json, body).await;
+        assert_eq!(status, 400, "{v}");
+        assert!(
+            error_of(&v).starts_with("the body is not a JSON array of signed entries"),
+            "{v}"
+        );
+    }
+    // Nothing was accepted from a batch that did not parse.
+    assert_eq!(node.shared.pool().len(), 0);
+
+    // Empty, and one entry too many.
+    let (status, v) = node
+        .post_raw("/v1/entries/batch", json, b"[]".to_vec())
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_of(&v).contains("1 to 1000 entries"), "{v}");
+    let many = vec![&a; waybill_node::api::MAX_BATCH_ENTRIES + 1];
+    let (status, v) = submit_batch(&node, &many).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(error_of(&v).contains("this one 1001"), "{v}");
+    assert_eq!(node.shared.pool().len(), 0);
+
+    // Content type, size, method.
+    let (status, v) = node
+        .post_raw("/v1/entries/batch", Some("text/plain"), b"[]".to_vec())
+        .await;
+    assert_eq!(status, 415, "{v}");
+    let limit = MAX_BODY * waybill_node::api::BATCH_BODY_FACTOR;
+    let huge = format!("[\"{}\"]", "a".repeat(limit)).into_bytes();
+    let (status, v) = node.post_raw("/v1/entries/batch", json, huge).await;
+    assert_eq!(status, 413, "{v}");
+    assert!(error_of(&v).contains("for a batch"), "{v}");
+    // A batch larger than a single entry may be is fine.
+    let two = format!("[\"{}\"]", "a".repeat(MAX_BODY)).into_bytes();
+    let (status, v) = node.post_raw("/v1/entries/batch", json, two).await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = node.get("/v1/entries/batch").await;
+    assert_eq!(status, 405, "{v}");
+
+    // The refusals were counted.
+    let (_, _, text) = node.get_text("/metrics").await;
+    assert!(
+        text.contains("reason=\"bad_batch\""),
+        "no bad_batch count in:\n{text}"
+    );
+}
