@@ -1,10 +1,12 @@
 //! `waybill-bench`: measures the machine's limits (signature verification,
-//! hashing, sled batch writes) and the ingest pipeline in the same run, and
-//! reports each figure as the median of several runs.
+//! hashing, sled batch writes), the ingest pipeline and a four-validator
+//! network on loopback in the same run, and reports each figure as the
+//! median of several runs (the network scenario runs once).
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod network;
 mod workload;
 
 use std::hint::black_box;
@@ -39,7 +41,40 @@ struct Args {
     /// Workload seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Run only these scenarios (comma-separated): limits, ingest, network.
+    /// Default: all of them.
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Network: offered entries/s in the fixed-rate phase (default 5000;
+    /// quick 2000).
+    #[arg(long)]
+    network_rate: Option<f64>,
+    /// Network: seconds per phase (default 20; quick 6).
+    #[arg(long)]
+    network_secs: Option<f64>,
+    /// Network: entries per request (1: `POST /v1/entries` per entry;
+    /// more: `POST /v1/entries/batch`).
+    #[arg(long, default_value_t = 100)]
+    network_batch: usize,
+    /// Network saturation: most unfinalised entries per node.
+    #[arg(long, default_value_t = 4_000)]
+    network_window: usize,
+    /// Network: the nodes' block_interval_ms.
+    #[arg(long, default_value_t = 250)]
+    network_block_ms: u64,
+    /// Network: keep the nodes' keys, configs, ledgers and logs here.
+    #[arg(long)]
+    network_keep: Option<PathBuf>,
 }
+
+/// Scenario names for `--only`.
+const SCENARIOS: [&str; 3] = ["limits", "ingest", "network"];
+
+/// Most entries/s the network's saturation phase can measure: it signs
+/// this many entries per second of the phase up front (about 0.1 ms of
+/// CPU each), and reports if it ran out. Quick: `SATURATION_CAP_QUICK`.
+const SATURATION_CAP: f64 = 15_000.0;
+const SATURATION_CAP_QUICK: f64 = 6_000.0;
 
 const BLOCK_ENTRIES: usize = 1_000;
 const BATCH: usize = 256;
@@ -317,6 +352,28 @@ fn main() -> Result<()> {
     if scale == 0 {
         bail!("--scale must be at least 1");
     }
+    let selected: Vec<&str> = match &args.only {
+        None => SCENARIOS.to_vec(),
+        Some(list) => {
+            let mut v = Vec::new();
+            for name in list.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                let Some(known) = SCENARIOS.iter().find(|s| **s == name) else {
+                    bail!(
+                        "--only: there is no scenario `{name}`; the scenarios are {}",
+                        SCENARIOS.join(", ")
+                    );
+                };
+                v.push(*known);
+            }
+            if v.is_empty() {
+                bail!("--only needs at least one of {}", SCENARIOS.join(", "));
+            }
+            v
+        }
+    };
+    let run_limits = selected.contains(&"limits");
+    let run_ingest = selected.contains(&"ingest");
+    let run_network = selected.contains(&"network");
     let window = Duration::from_millis(if args.quick { 300 } else { 1_000 });
     let sled_batches = if args.quick { 10 } else { 30 };
     let cores = std::thread::available_parallelism()
@@ -326,18 +383,48 @@ fn main() -> Result<()> {
     let commit = git_commit();
     let total = Instant::now();
 
-    eprintln!("generating {scale} entries (seed {})...", args.seed);
+    let net_rate = args
+        .network_rate
+        .unwrap_or(if args.quick { 2_000.0 } else { 5_000.0 });
+    let net_secs = args
+        .network_secs
+        .unwrap_or(if args.quick { 6.0 } else { 20.0 });
+    if !(net_rate > 0.0 && net_secs > 0.0 && net_secs.is_finite()) {
+        bail!("--network-rate and --network-secs must be positive");
+    }
+    let net_opts = network::Options {
+        seed: args.seed,
+        rate: net_rate,
+        phase: Duration::from_secs_f64(net_secs),
+        batch: args.network_batch,
+        window: args.network_window,
+        saturation_entries: ((if args.quick {
+            SATURATION_CAP_QUICK
+        } else {
+            SATURATION_CAP
+        }) * net_secs
+            / network::NODES as f64)
+            .ceil() as usize,
+        block_interval_ms: args.network_block_ms,
+        keep: args.network_keep.clone(),
+    };
+
     let consortium = workload::Consortium::new()?;
-    let entries = workload::Workload::new(&consortium, args.seed).take(scale)?;
-    let encoded: Vec<Vec<u8>> = entries.iter().map(SignedEntry::canonical_bytes).collect();
-    let mean_bytes = encoded.iter().map(Vec::len).sum::<usize>() as f64 / scale as f64;
-    let with_inputs = entries
-        .iter()
-        .filter(|e| {
-            matches!(&e.entry.body, waybill_core::entry::Body::Produce(p) if !p.inputs.is_empty())
-        })
-        .count();
-    drop(entries);
+    let mut encoded: Vec<Vec<u8>> = Vec::new();
+    let mut mean_bytes = f64::NAN;
+    let mut with_inputs = 0;
+    if run_ingest {
+        eprintln!("generating {scale} entries (seed {})...", args.seed);
+        let entries = workload::Workload::new(&consortium, args.seed).take(scale)?;
+        encoded = entries.iter().map(SignedEntry::canonical_bytes).collect();
+        mean_bytes = encoded.iter().map(Vec::len).sum::<usize>() as f64 / scale as f64;
+        with_inputs = entries
+            .iter()
+            .filter(|e| {
+                matches!(&e.entry.body, waybill_core::entry::Body::Produce(p) if !p.inputs.is_empty())
+            })
+            .count();
+    }
 
     let set = sig_set();
     let mut single = Vec::new();
@@ -348,110 +435,174 @@ fn main() -> Result<()> {
     let mut ing = Vec::new();
     let mut keys = Vec::new();
     let mut disk = Vec::new();
-    for run in 1..=runs {
-        eprintln!("run {run}/{runs}...");
-        single.push(verify_single(&set, window)?);
-        batch.push(verify_batch(&set, window)?);
-        batch_all.push(verify_batch_all_cores(&set, window, cores)?);
-        sha.push(sha256(window)?);
-        sled.push(sled_batch(sled_batches)?);
-        let r = ingest(&consortium, &encoded)?;
-        ing.push(r.entries_per_s);
-        keys.push(r.keys_per_entry);
-        disk.push(r.disk_bytes_per_entry);
+    if run_limits || run_ingest {
+        for run in 1..=runs {
+            eprintln!("run {run}/{runs}...");
+            if run_limits {
+                single.push(verify_single(&set, window)?);
+                batch.push(verify_batch(&set, window)?);
+                batch_all.push(verify_batch_all_cores(&set, window, cores)?);
+                sha.push(sha256(window)?);
+                sled.push(sled_batch(sled_batches)?);
+            }
+            if run_ingest {
+                let r = ingest(&consortium, &encoded)?;
+                ing.push(r.entries_per_s);
+                keys.push(r.keys_per_entry);
+                disk.push(r.disk_bytes_per_entry);
+            }
+        }
     }
 
-    let all_cores = median(&batch_all);
-    let figures = vec![
-        Figure {
-            name: "limit.verify_single",
-            runs: single,
-            unit: "sig/s",
-            ratio: None,
-            note: Some("ed25519 verify_strict, 200-byte messages, one core".into()),
-        },
-        Figure {
-            name: "limit.verify_batch",
-            runs: batch,
-            unit: "sig/s",
-            ratio: None,
-            note: Some(format!("verify_batch of {BATCH}, one core")),
-        },
-        Figure {
-            name: "limit.verify_batch_all_cores",
-            runs: batch_all,
-            unit: "sig/s",
-            ratio: None,
-            note: Some(format!("verify_batch of {BATCH}, {cores} threads")),
-        },
-        Figure {
-            name: "limit.sha256",
-            runs: sha,
-            unit: "msg/s",
-            ratio: None,
-            note: Some("SHA-256 of 200-byte messages, one core".into()),
-        },
-        Figure {
-            name: "limit.sled_batch",
-            runs: sled,
-            unit: "values/s",
-            ratio: None,
-            note: Some(format!(
-                "200-byte values, apply_batch of 1000 + flush, {sled_batches} batches"
-            )),
-        },
-        Figure {
-            name: "ingest",
-            runs: ing.clone(),
-            unit: "entries/s",
-            ratio: Some((median(&ing) / all_cores, "limit.verify_batch_all_cores")),
-            note: Some(format!(
-                "{scale} entries in blocks of {BLOCK_ENTRIES}: decode, verify, rules, apply, flushed sled; check() passed"
-            )),
-        },
-        Figure {
-            name: "ingest.keys_per_entry",
-            runs: keys,
-            unit: "keys/entry",
-            ratio: None,
-            note: Some("distinct sled keys added by the ingest (full scan), per entry".into()),
-        },
-        Figure {
-            name: "ingest.disk_bytes_per_entry",
-            runs: disk,
-            unit: "bytes/entry",
-            ratio: None,
-            note: Some("SledBackend::size_on_disk after ingest, per entry".into()),
-        },
-    ];
+    // Throughput is compared with batch verification on all cores, when
+    // the limits were measured in this run.
+    let all_cores = run_limits.then(|| median(&batch_all));
+    let ratio_of = |v: f64| all_cores.map(|l| (v / l, "limit.verify_batch_all_cores"));
+    let mut figures = Vec::new();
+    if run_limits {
+        figures.extend([
+            Figure {
+                name: "limit.verify_single",
+                runs: single,
+                unit: "sig/s",
+                ratio: None,
+                note: Some("ed25519 verify_strict, 200-byte messages, one core".into()),
+            },
+            Figure {
+                name: "limit.verify_batch",
+                runs: batch,
+                unit: "sig/s",
+                ratio: None,
+                note: Some(format!("verify_batch of {BATCH}, one core")),
+            },
+            Figure {
+                name: "limit.verify_batch_all_cores",
+                runs: batch_all,
+                unit: "sig/s",
+                ratio: None,
+                note: Some(format!("verify_batch of {BATCH}, {cores} threads")),
+            },
+            Figure {
+                name: "limit.sha256",
+                runs: sha,
+                unit: "msg/s",
+                ratio: None,
+                note: Some("SHA-256 of 200-byte messages, one core".into()),
+            },
+            Figure {
+                name: "limit.sled_batch",
+                runs: sled,
+                unit: "values/s",
+                ratio: None,
+                note: Some(format!(
+                    "200-byte values, apply_batch of 1000 + flush, {sled_batches} batches"
+                )),
+            },
+        ]);
+    }
+    if run_ingest {
+        figures.extend([
+            Figure {
+                name: "ingest",
+                runs: ing.clone(),
+                unit: "entries/s",
+                ratio: ratio_of(median(&ing)),
+                note: Some(format!(
+                    "{scale} entries in blocks of {BLOCK_ENTRIES}: decode, verify, rules, apply, flushed sled; check() passed"
+                )),
+            },
+            Figure {
+                name: "ingest.keys_per_entry",
+                runs: keys,
+                unit: "keys/entry",
+                ratio: None,
+                note: Some("distinct sled keys added by the ingest (full scan), per entry".into()),
+            },
+            Figure {
+                name: "ingest.disk_bytes_per_entry",
+                runs: disk,
+                unit: "bytes/entry",
+                ratio: None,
+                note: Some("SledBackend::size_on_disk after ingest, per entry".into()),
+            },
+        ]);
+    }
+    let mut net_report = None;
+    if run_network {
+        let r = network::run(&net_opts)?;
+        figures.extend(network_figures(&r, &ratio_of));
+        net_report = Some(r);
+    }
 
     println!("machine: {cores} cores, {cpu}, commit {commit}");
+    if run_ingest {
+        println!(
+            "workload: {scale} entries, seed {}, mean {mean_bytes:.0} bytes/entry, {with_inputs} productions with inputs; {runs} runs, medians",
+            args.seed
+        );
+    }
+    if let Some(r) = &net_report {
+        println!(
+            "network: {} validators on loopback, block_interval_ms {}, {} per request, mean {:.0} JSON bytes/entry ({} racing carrier hand-overs left out); run once; {} entries checked on every node up to height {} (signing {:.1} s, check {:.1} s)",
+            network::NODES,
+            r.options.block_interval_ms,
+            if r.options.batch == 1 {
+                "1 entry".to_string()
+            } else {
+                format!("up to {} entries", r.options.batch)
+            },
+            r.mean_json_bytes,
+            r.left_out,
+            r.checked_entries,
+            r.height,
+            r.generate_s,
+            r.check_s,
+        );
+    }
     println!(
-        "workload: {scale} entries, seed {}, mean {mean_bytes:.0} bytes/entry, {with_inputs} productions with inputs; {runs} runs, medians",
-        args.seed
+        "{:<30} {:>12} {:<12} {:<40} note",
+        "figure", "value", "unit", "ratio"
     );
-    println!("{:<30} {:>12} {:<12} ratio", "figure", "value", "unit");
     for f in &figures {
         let ratio = f
             .ratio
             .map(|(r, of)| format!("{r:.3} x {of}"))
             .unwrap_or_default();
         println!(
-            "{:<30} {:>12} {:<12} {ratio}",
+            "{:<30} {:>12} {:<12} {ratio:<40} {}",
             f.name,
             fmt_value(f.median()),
-            f.unit
+            f.unit,
+            f.note.as_deref().unwrap_or("")
         );
     }
     println!("total wall time: {:.1} s", total.elapsed().as_secs_f64());
 
     if let Some(path) = &args.json_out {
+        let network = net_report.as_ref().map(|r| {
+            json!({
+                "validators": network::NODES,
+                "rate": r.options.rate,
+                "phase_s": r.options.phase.as_secs_f64(),
+                "batch": r.options.batch,
+                "window": r.options.window,
+                "block_interval_ms": r.options.block_interval_ms,
+                "mean_entry_json_bytes": r.mean_json_bytes,
+                "height": r.height,
+                "checked_entries": r.checked_entries,
+                "fixed": phase_json(&r.fixed, &r.fixed_blocks),
+                "saturation": phase_json(&r.saturation, &r.saturation_blocks),
+            })
+        });
         let doc = json!({
             "machine": { "cores": cores, "cpu": cpu, "commit": commit },
             "config": {
                 "quick": args.quick, "scale": scale, "runs": runs, "seed": args.seed,
+                "scenarios": selected,
                 "block_entries": BLOCK_ENTRIES, "verify_batch_size": BATCH,
-                "mean_entry_bytes": mean_bytes, "productions_with_inputs": with_inputs,
+                "mean_entry_bytes": if run_ingest { Some(mean_bytes) } else { None },
+                "productions_with_inputs": with_inputs,
+                "network": network,
             },
             "figures": figures.iter().map(|f| json!({
                 "name": f.name,
@@ -466,4 +617,109 @@ fn main() -> Result<()> {
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+fn phase_json(p: &network::Phase, b: &network::Blocks) -> serde_json::Value {
+    json!({
+        "entries": p.entries,
+        "offered_per_s": p.offered_per_s,
+        "finalised_per_s": p.finalised_per_s,
+        "p50_ms": p.p50_ms, "p95_ms": p.p95_ms, "p99_ms": p.p99_ms, "max_ms": p.max_ms,
+        "mempool_full_answers": p.full,
+        "lag_ms": p.lag_ms,
+        "ran_out": p.ran_out,
+        "blocks": b.count,
+        "block_entries_mean": b.mean_entries,
+        "block_entries_max": b.max_entries,
+        "block_interval_ms": b.mean_interval_ms,
+    })
+}
+
+fn network_figures(
+    r: &network::NetworkReport,
+    ratio_of: &dyn Fn(f64) -> Option<(f64, &'static str)>,
+) -> Vec<Figure> {
+    let once = "once per invocation";
+    let (f, s) = (&r.fixed, &r.saturation);
+    let ms = |name: &'static str, v: f64, what: &str| Figure {
+        name,
+        runs: vec![v],
+        unit: "ms",
+        ratio: None,
+        note: Some(format!("{what}; {once}")),
+    };
+    vec![
+        Figure {
+            name: "network.fixed.finalised",
+            runs: vec![f.finalised_per_s],
+            unit: "entries/s",
+            ratio: ratio_of(f.finalised_per_s),
+            note: Some(format!(
+                "offered {:.0}/s for {:.0} s ({:.0}/s achieved, {} entries, lag {:.0} ms); last 80% of the phase; {once}",
+                r.options.rate,
+                r.options.phase.as_secs_f64(),
+                f.offered_per_s,
+                f.entries,
+                f.lag_ms.max(0.0),
+            )),
+        },
+        ms(
+            "network.fixed.p50_ms",
+            f.p50_ms,
+            "finality latency, due time -> block first reported committed",
+        ),
+        ms("network.fixed.p95_ms", f.p95_ms, "finality latency"),
+        ms(
+            "network.fixed.p99_ms",
+            f.p99_ms,
+            &format!("finality latency (max {:.0} ms)", f.max_ms),
+        ),
+        Figure {
+            name: "network.saturation.finalised",
+            runs: vec![s.finalised_per_s],
+            unit: "entries/s",
+            ratio: ratio_of(s.finalised_per_s),
+            note: Some(format!(
+                "at most {} unfinalised entries per node for {:.0} s, last 80%; {} entries; mempool-full answers {}{}; {once}",
+                r.options.window,
+                r.options.phase.as_secs_f64(),
+                s.entries,
+                s.full,
+                if s.ran_out { "; RAN OUT of generated entries" } else { "" },
+            )),
+        },
+        ms(
+            "network.saturation.p50_ms",
+            s.p50_ms,
+            "finality latency at saturation, send -> committed",
+        ),
+        ms(
+            "network.saturation.p99_ms",
+            s.p99_ms,
+            &format!("finality latency at saturation (max {:.0} ms)", s.max_ms),
+        ),
+        Figure {
+            name: "network.block_entries",
+            runs: vec![r.saturation_blocks.mean_entries],
+            unit: "entries",
+            ratio: None,
+            note: Some(format!(
+                "mean per block at saturation (max {}, {} blocks); fixed rate: mean {:.0}, max {}; {once}",
+                r.saturation_blocks.max_entries,
+                r.saturation_blocks.count,
+                r.fixed_blocks.mean_entries,
+                r.fixed_blocks.max_entries,
+            )),
+        },
+        Figure {
+            name: "network.block_interval_ms",
+            runs: vec![r.saturation_blocks.mean_interval_ms],
+            unit: "ms",
+            ratio: None,
+            note: Some(format!(
+                "mean at saturation; fixed rate: {:.0} ms; block_interval_ms {}; {once}",
+                r.fixed_blocks.mean_interval_ms, r.options.block_interval_ms,
+            )),
+        },
+    ]
 }

@@ -67,75 +67,141 @@ pub struct Consortium {
     carriers: Vec<Party>,
     retailers: Vec<Party>,
     payers: Vec<Party>,
-    /// The only validator (proposes every block).
+    /// The first validator (with [`Consortium::new`], the only one, which
+    /// proposes every block).
     pub validator: Party,
+    /// Every validator, in genesis order (`validator` is the first).
+    validators: Vec<Party>,
     by_key: BTreeMap<PublicKey, (Party, Role)>,
 }
 
 impl Consortium {
-    /// 12 producers, 4 processors, 3 carriers, 6 retailers, 2 payers.
+    /// 12 producers, 4 processors, 3 carriers, 6 retailers, 2 payers and
+    /// one validator.
     pub fn new() -> Result<Self> {
-        let mut seed = 0u8;
-        let mut group = |role: &str, n: usize| -> Vec<Party> {
-            (0..n)
-                .map(|i| {
-                    seed += 1;
-                    Party::new(format!("{role} {i}"), seed)
-                })
-                .collect()
-        };
-        let producers = group("Producer", 12);
-        let processors = group("Processor", 4);
-        let carriers = group("Carrier", 3);
-        let retailers = group("Retailer", 6);
-        let payers = group("Payer", 2);
-        let validator = Party::new("Validator One".into(), 200);
-        let mut members = Vec::new();
-        let mut by_key = BTreeMap::new();
-        for (parties, role, country) in [
-            (&producers, Role::Producer, "CO"),
-            (&processors, Role::Processor, "CO"),
-            (&carriers, Role::Carrier, "PA"),
-            (&retailers, Role::Retailer, "DE"),
-            (&payers, Role::Payer, "CO"),
-        ] {
-            for p in parties {
-                members.push(MemberSpec {
-                    name: p.name.clone(),
-                    public_key: p.pk,
-                    roles: vec![role],
-                    country: Some(parse::<Country>("country", country)?),
-                    gs1_company_prefixes: Vec::new(),
-                });
-                by_key.insert(p.pk, (p.clone(), role));
-            }
+        Self::groups(1, 1)?
+            .pop()
+            .ok_or_else(|| anyhow!("internal: no consortium group"))
+    }
+
+    /// One chain whose genesis holds `groups` disjoint groups of members
+    /// (each as many as [`Consortium::new`]: 12 producers, 4 processors, 3
+    /// carriers, 6 retailers, 2 payers) and `validators` validators, all
+    /// with fixed keys. Returns one `Consortium` per group: the same genesis
+    /// and validators, but only that group's members as parties, so a
+    /// [`Workload`] over one group never touches another group's members,
+    /// nonces, lots or shipments (give each group its own seed: free lot
+    /// and shipment ids carry it). `groups(1, 1)` is [`Consortium::new`].
+    pub fn groups(groups: usize, validators: usize) -> Result<Vec<Self>> {
+        const SIZES: [(&str, Role, &str, usize); 5] = [
+            ("Producer", Role::Producer, "CO", 12),
+            ("Processor", Role::Processor, "CO", 4),
+            ("Carrier", Role::Carrier, "PA", 3),
+            ("Retailer", Role::Retailer, "DE", 6),
+            ("Payer", Role::Payer, "CO", 2),
+        ];
+        let per_group: usize = SIZES.iter().map(|s| s.3).sum();
+        if groups == 0 || validators == 0 || groups * per_group > 199 || validators > 56 {
+            return Err(anyhow!(
+                "a benchmark consortium has 1 to 7 groups and 1 to 56 validators"
+            ));
         }
+        // Member keys are seeds 1, 2, ... in group, then role order (one
+        // group: exactly the keys and names `new` always had); validator
+        // keys are seeds 200, 201, ...
+        let mut seed = 0u8;
+        let mut index = [0usize; 5];
+        let mut members = Vec::new();
+        let mut parties: Vec<[Vec<Party>; 5]> = Vec::new();
+        for _ in 0..groups {
+            let mut group: [Vec<Party>; 5] = Default::default();
+            for (r, (label, role, country, n)) in SIZES.iter().enumerate() {
+                for _ in 0..*n {
+                    seed += 1;
+                    let p = Party::new(format!("{label} {}", index[r]), seed);
+                    index[r] += 1;
+                    members.push(MemberSpec {
+                        name: p.name.clone(),
+                        public_key: p.pk,
+                        roles: vec![*role],
+                        country: Some(parse::<Country>("country", country)?),
+                        gs1_company_prefixes: Vec::new(),
+                    });
+                    group[r].push(p);
+                }
+            }
+            parties.push(group);
+        }
+        let vparties: Vec<Party> = (0..validators)
+            .map(|i| {
+                let name = if i == 0 {
+                    "Validator One".to_string()
+                } else {
+                    format!("Validator {}", i + 1)
+                };
+                Party::new(name, 200 + i as u8)
+            })
+            .collect();
         let genesis = Genesis {
             chain_name: "waybill-bench".into(),
             members,
-            validators: vec![ValidatorSpec {
-                name: validator.name.clone(),
-                public_key: validator.pk,
-                power: 1,
-                p2p: Vec::new(),
-            }],
+            validators: vparties
+                .iter()
+                .map(|v| ValidatorSpec {
+                    name: v.name.clone(),
+                    public_key: v.pk,
+                    power: 1,
+                    p2p: Vec::new(),
+                })
+                .collect(),
             consensus: ConsensusParams::default(),
             governance: Governance::default(),
         };
         genesis
             .validate()
             .context("the benchmark genesis is invalid")?;
-        Ok(Consortium {
-            chain_id: genesis.chain_id(),
-            genesis,
-            producers,
-            processors,
-            carriers,
-            retailers,
-            payers,
-            validator,
-            by_key,
-        })
+        let chain_id = genesis.chain_id();
+        let validator = vparties
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("internal: no validator"))?;
+        parties
+            .into_iter()
+            .map(|[producers, processors, carriers, retailers, payers]| {
+                let mut by_key = BTreeMap::new();
+                for (ps, (_, role, _, _)) in
+                    [&producers, &processors, &carriers, &retailers, &payers]
+                        .into_iter()
+                        .zip(SIZES.iter())
+                {
+                    for p in ps {
+                        by_key.insert(p.pk, (p.clone(), *role));
+                    }
+                }
+                Ok(Consortium {
+                    genesis: genesis.clone(),
+                    chain_id,
+                    producers,
+                    processors,
+                    carriers,
+                    retailers,
+                    payers,
+                    validator: validator.clone(),
+                    validators: vparties.clone(),
+                    by_key,
+                })
+            })
+            .collect()
+    }
+
+    /// The validators' signing keys, in genesis order.
+    pub fn validator_keys(&self) -> Vec<SigningKey> {
+        self.validators.iter().map(|v| v.key.clone()).collect()
+    }
+
+    /// The signing key of one of this group's members.
+    pub fn member_key(&self, pk: &PublicKey) -> Option<&SigningKey> {
+        self.by_key.get(pk).map(|(p, _)| &p.key)
     }
 
     fn handlers(&self) -> impl Iterator<Item = &Party> {
