@@ -200,6 +200,15 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), api_task).await;
     consensus.shutdown().await;
     net.shutdown().await;
+    // A snapshot now makes the next start replay no state deltas.
+    match shared.ledger.write() {
+        Ok(mut ledger) => {
+            if let Err(e) = ledger.snapshot() {
+                tracing::warn!("could not write a state snapshot at shutdown: {e}");
+            }
+        }
+        Err(_) => tracing::warn!("the ledger lock is poisoned; no snapshot at shutdown"),
+    }
     inbound.abort();
     outbound.abort();
     peers_gauge.abort();

@@ -53,12 +53,18 @@ pub trait Backend: Send + Sync {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StoreError>;
     /// Applies the batch atomically and makes it durable before returning.
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError>;
+    /// The snapshot: one large value kept beside the ordered store, so
+    /// replacing it frees the old one at once.
+    fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the snapshot atomically and durably.
+    fn write_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError>;
 }
 
 /// An in-memory backend.
 #[derive(Debug, Default)]
 pub struct MemBackend {
     map: Mutex<Map>,
+    snapshot: Mutex<Option<Vec<u8>>>,
 }
 
 impl MemBackend {
@@ -92,6 +98,23 @@ impl Backend for MemBackend {
             .collect())
     }
 
+    fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .snapshot
+            .lock()
+            .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))?
+            .clone())
+    }
+
+    fn write_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        *self
+            .snapshot
+            .lock()
+            .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))? =
+            Some(bytes.to_vec());
+        Ok(())
+    }
+
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut map = self.lock()?;
         for (k, v) in batch.ops {
@@ -107,13 +130,17 @@ impl Backend for MemBackend {
 /// sled's page cache. The state and indexes live in the ledger's own
 /// memory, so sled caches only recently read blocks; its default (1 GiB)
 /// would dominate a node's memory.
-const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The sled backend: one tree, one `apply_batch` and one `flush` per commit.
 #[derive(Debug, Clone)]
 pub struct SledBackend {
     db: sled::Db,
+    dir: std::path::PathBuf,
 }
+
+/// The snapshot's file name inside the database directory.
+pub const SNAPSHOT_FILE: &str = "waybill-snapshot";
 
 fn sled_err(e: sled::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -134,7 +161,12 @@ impl SledBackend {
                 .mode(sled::Mode::HighThroughput)
                 .open()
             {
-                Ok(db) => return Ok(SledBackend { db }),
+                Ok(db) => {
+                    return Ok(SledBackend {
+                        db,
+                        dir: dir.to_path_buf(),
+                    })
+                }
                 Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
                     tries += 1;
                     if tries >= 20 {
@@ -155,9 +187,10 @@ impl SledBackend {
         }
     }
 
-    /// Bytes on disk.
+    /// Bytes on disk (sled's files and the snapshot).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(sled_err)
+        let snapshot = std::fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
+        Ok(self.db.size_on_disk().map_err(sled_err)? + snapshot)
     }
 }
 
@@ -187,6 +220,37 @@ impl Backend for SledBackend {
         }
         self.db.apply_batch(b).map_err(sled_err)?;
         self.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.dir.join(SNAPSHOT_FILE);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Backend(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    fn write_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write as _;
+        let path = self.dir.join(SNAPSHOT_FILE);
+        let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Backend(format!("cannot {what} {}: {e}", tmp.display()))
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+        f.write_all(bytes).map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("sync", e))?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(|e| io("rename", e))?;
+        // The rename is durable once the directory is.
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("sync the directory of", e))?;
         Ok(())
     }
 }

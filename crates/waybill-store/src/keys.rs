@@ -8,8 +8,6 @@ pub const GENESIS: &[u8] = b"G";
 pub const TIP: &[u8] = b"T";
 /// The store format version.
 pub const FORMAT: &[u8] = b"V";
-/// The latest snapshot of the state and indexes.
-pub const SNAPSHOT: &[u8] = b"Z";
 
 /// Namespaces of per-block values.
 pub mod ns {

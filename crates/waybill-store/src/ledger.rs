@@ -11,7 +11,8 @@
 //! same handful of keys as a block of one.
 //!
 //! The state and the lookup indexes live in memory. They are persisted as
-//! the deltas plus a snapshot, rewritten whenever the deltas written since
+//! the deltas plus a snapshot (a file beside the database, replaced
+//! atomically, so an old one never lingers), rewritten whenever the deltas written since
 //! the last one outgrow it (so snapshots cost amortised constant time per
 //! byte of delta, and opening replays at most about a snapshot's worth of
 //! deltas). Deltas a snapshot covers are deleted with it.
@@ -336,7 +337,7 @@ impl<B: Backend> Ledger<B> {
             None => return Err(StoreError::Corrupt("the store has no tip record".into())),
         };
         let (snapshot_height, snapshot_bytes, mut state, mut index) = match backend
-            .get(keys::SNAPSHOT)?
+            .read_snapshot()?
         {
             Some(bytes) => {
                 let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
@@ -351,6 +352,17 @@ impl<B: Backend> Ledger<B> {
             }
             None => (0, 0, State::genesis(&genesis), Index::default()),
         };
+        if snapshot_height > 0
+            && backend
+                .get(&keys::at_height(ns::DELTA, snapshot_height))?
+                .is_some()
+        {
+            let mut batch = WriteBatch::default();
+            for h in 1..=snapshot_height {
+                batch.delete(keys::at_height(ns::DELTA, h));
+            }
+            backend.commit(batch)?;
+        }
         let mut delta_bytes = 0u64;
         for h in snapshot_height + 1..=tip_height {
             let corrupt = corrupt_at(h);
@@ -624,8 +636,11 @@ impl<B: Backend> Ledger<B> {
             },
         )?;
         let len = bytes.len() as u64;
+        // The snapshot is durable before the deltas it covers go; a crash
+        // in between leaves deltas that opening deletes.
+        self.backend.write_snapshot(&bytes)?;
+        drop(bytes);
         let mut batch = WriteBatch::default();
-        batch.put(keys::SNAPSHOT.to_vec(), bytes);
         for old in self.snapshot_height + 1..=h {
             batch.delete(keys::at_height(ns::DELTA, old));
         }

@@ -21,7 +21,7 @@ mod index;
 pub mod keys;
 mod ledger;
 
-pub use backend::{Backend, MemBackend, SledBackend, WriteBatch};
+pub use backend::{Backend, MemBackend, SledBackend, WriteBatch, SNAPSHOT_FILE};
 pub use datadir::{create_dir, open_dir, DataDir, MARKER_FILE};
 pub use index::Position;
 pub use ledger::{check_contents, CheckReport, Checked, Ledger, Located, Validated, STORE_FORMAT};

@@ -1276,7 +1276,6 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
     let ids: Vec<_> = entries.iter().map(|e| e.id()).collect();
     drop(ledger);
     with_raw_db(&dir, |db| {
-        assert!(db.get(b"Z").expect("get").is_some(), "a snapshot is stored");
         for h in 1..=6 {
             assert!(
                 db.get(key(b'D', h)).expect("get").is_none(),
@@ -1290,6 +1289,8 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
             );
         }
     });
+    let snapshot_file = dir.join("db").join(waybill_store::SNAPSHOT_FILE);
+    assert!(snapshot_file.is_file(), "a snapshot is stored");
     let ledger = reopen(&dir).expect("reopen");
     assert_eq!(ledger.height(), height);
     assert_eq!(ledger.state(), &state);
@@ -1310,7 +1311,7 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
     // A damaged snapshot is corruption: on open, or at the latest in
     // check(). (A change to a value that later deltas overwrite is
     // harmless and goes unseen: the state in use is still right.)
-    let damaged = get_raw_dir(&dir, b"Z");
+    let damaged = fs::read(&snapshot_file).expect("read the snapshot");
     let damages: [fn(&mut Vec<u8>); 3] = [
         |s| s.truncate(s.len() - 7),
         |s| {
@@ -1320,11 +1321,9 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
         |s| s[9] ^= 1,
     ];
     for damage in damages {
-        with_raw_db(&dir, |db| {
-            let mut snap = damaged.clone();
-            damage(&mut snap);
-            db.insert(b"Z", snap).expect("insert");
-        });
+        let mut snap = damaged.clone();
+        damage(&mut snap);
+        fs::write(&snapshot_file, snap).expect("write the snapshot");
         let err = match reopen(&dir) {
             Err(e) => e,
             Ok(l) => l
@@ -1333,12 +1332,6 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
         };
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     }
-}
-
-fn get_raw_dir(dir: &Path, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    with_raw_db(dir, |db| out = get_raw(db, key));
-    out
 }
 
 /// Regression: bytes that do not decode at all (not a re-encoded value)
@@ -1441,4 +1434,39 @@ fn a_stale_or_mismatched_validation_is_not_reused() {
     assert!(matches!(err, StoreError::Block(_)), "{err}");
     assert_eq!(ledger.height(), 1);
     ledger.check().expect("still consistent");
+}
+
+#[test]
+fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
+    let c = Consortium::new();
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let entries = workload(&c, 29, 60);
+    append_in_blocks(&c, &mut ledger, &entries[..40], 10);
+    let delta_2 = {
+        let mut out = None;
+        drop(ledger);
+        with_raw_db(&dir, |db| out = Some(get_raw(db, &key(b'D', 2))));
+        out.expect("delta 2")
+    };
+    let mut ledger = reopen(&dir).expect("reopen");
+    ledger.snapshot().expect("snapshot");
+    append_in_blocks(&c, &mut ledger, &entries[40..], 10);
+    drop(ledger);
+    // As if the process died after writing the snapshot file but before
+    // deleting the deltas it covers.
+    with_raw_db(&dir, |db| {
+        db.insert(key(b'D', 2), delta_2.clone()).expect("insert");
+        db.insert(key(b'D', 4), delta_2.clone()).expect("insert");
+    });
+    let ledger = reopen(&dir).expect("reopen");
+    ledger.check().expect("check");
+    drop(ledger);
+    with_raw_db(&dir, |db| {
+        for h in 1..=4 {
+            assert!(db.get(key(b'D', h)).expect("get").is_none(), "delta {h}");
+        }
+        assert!(db.get(key(b'D', 5)).expect("get").is_some(), "delta 5 is kept");
+    });
 }
