@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod big;
+mod ingest;
 mod network;
 mod workload;
 
@@ -20,7 +22,6 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use waybill_core::entry::SignedEntry;
-use waybill_store::Backend;
 
 /// Waybill benchmarks: hardware limits and the ingest pipeline.
 #[derive(Debug, Parser)]
@@ -41,10 +42,18 @@ struct Args {
     /// Workload seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Run only these scenarios (comma-separated): limits, ingest, network.
-    /// Default: all of them.
+    /// Run only these scenarios (comma-separated): limits, ingest, network,
+    /// ledger (lookup, verify-chain, storage and export on one large
+    /// ledger; those four names select it too). Default: all of them.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// Entries in the large ledger (default 1000000; quick 100000).
+    #[arg(long)]
+    ledger_scale: Option<usize>,
+    /// Keep the large ledger, its node's configuration and logs here
+    /// (must not exist) instead of a temporary directory.
+    #[arg(long)]
+    ledger_keep: Option<PathBuf>,
     /// Network: offered entries/s in the fixed-rate phase (default 5000;
     /// quick 2000).
     #[arg(long)]
@@ -68,7 +77,7 @@ struct Args {
 }
 
 /// Scenario names for `--only`.
-const SCENARIOS: [&str; 3] = ["limits", "ingest", "network"];
+const SCENARIOS: [&str; 4] = ["limits", "ingest", "network", "ledger"];
 
 /// Most entries/s the network's saturation phase can measure: it signs
 /// this many entries per second of the phase up front (about 0.1 ms of
@@ -240,73 +249,6 @@ fn sled_batch(batches: usize) -> Result<f64> {
     Ok(n as f64 / el)
 }
 
-struct IngestRun {
-    entries_per_s: f64,
-    keys_per_entry: f64,
-    disk_bytes_per_entry: f64,
-}
-
-fn ingest(c: &workload::Consortium, encoded: &[Vec<u8>]) -> Result<IngestRun> {
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let path = dir.path().join("ledger");
-    let mut ledger = waybill_store::create_dir(&path, c.genesis.clone())
-        .context("creating the ledger directory")?;
-    let keys_before = ledger
-        .backend()
-        .scan_prefix(&[])
-        .context("scanning the new store")?
-        .len();
-    let mut time_ms = workload::T0;
-    let start = Instant::now();
-    for chunk in encoded.chunks(BLOCK_ENTRIES) {
-        let entries = chunk
-            .iter()
-            .map(|b| SignedEntry::from_canonical_bytes(b))
-            .collect::<Result<Vec<_>, _>>()
-            .context("decoding an entry")?;
-        time_ms += 1_000;
-        ledger
-            .append_entries(entries, time_ms, c.validator.pk)
-            .with_context(|| format!("appending block {}", ledger.height() + 1))?;
-    }
-    let el = start.elapsed().as_secs_f64();
-
-    // Correctness: the whole chain re-verifies and holds every entry.
-    let n = encoded.len() as u64;
-    let report = ledger
-        .check()
-        .context("the ingested ledger fails its integrity check")?;
-    if report.entries != n {
-        bail!(
-            "the ingested ledger holds {} entries, {} were appended",
-            report.entries,
-            n
-        );
-    }
-    let blocks = encoded.len().div_ceil(BLOCK_ENTRIES) as u64;
-    if report.blocks != blocks || ledger.height() != blocks {
-        bail!(
-            "the ingested ledger has {} blocks (height {}), expected {blocks}",
-            report.blocks,
-            ledger.height()
-        );
-    }
-    let keys_after = ledger
-        .backend()
-        .scan_prefix(&[])
-        .context("scanning the store")?
-        .len();
-    let disk = ledger
-        .backend()
-        .size_on_disk()
-        .context("sled size on disk")?;
-    Ok(IngestRun {
-        entries_per_s: n as f64 / el,
-        keys_per_entry: (keys_after - keys_before) as f64 / n as f64,
-        disk_bytes_per_entry: disk as f64 / n as f64,
-    })
-}
-
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -357,6 +299,10 @@ fn main() -> Result<()> {
         Some(list) => {
             let mut v = Vec::new();
             for name in list.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+                let name = match name {
+                    "lookup" | "verify-chain" | "storage" | "export" => "ledger",
+                    other => other,
+                };
                 let Some(known) = SCENARIOS.iter().find(|s| **s == name) else {
                     bail!(
                         "--only: there is no scenario `{name}`; the scenarios are {}",
@@ -374,6 +320,13 @@ fn main() -> Result<()> {
     let run_limits = selected.contains(&"limits");
     let run_ingest = selected.contains(&"ingest");
     let run_network = selected.contains(&"network");
+    let run_ledger = selected.contains(&"ledger");
+    let ledger_scale = args
+        .ledger_scale
+        .unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
+    if ledger_scale < 1_000 {
+        bail!("--ledger-scale must be at least 1000");
+    }
     let window = Duration::from_millis(if args.quick { 300 } else { 1_000 });
     let sled_batches = if args.quick { 10 } else { 30 };
     let cores = std::thread::available_parallelism()
@@ -446,7 +399,13 @@ fn main() -> Result<()> {
                 sled.push(sled_batch(sled_batches)?);
             }
             if run_ingest {
-                let r = ingest(&consortium, &encoded)?;
+                let r = ingest::run(
+                    &consortium.genesis,
+                    consortium.validator.pk,
+                    &encoded,
+                    BLOCK_ENTRIES,
+                    workload::T0,
+                )?;
                 ing.push(r.entries_per_s);
                 keys.push(r.keys_per_entry);
                 disk.push(r.disk_bytes_per_entry);
@@ -534,7 +493,27 @@ fn main() -> Result<()> {
         net_report = Some(r);
     }
 
+    let mut big_report = None;
+    if run_ledger {
+        let r = big::run(&big::BigOpts {
+            scale: ledger_scale,
+            requests: if args.quick { 50 } else { 200 },
+            cli_runs: if args.quick { 5 } else { 20 },
+            seed: args.seed,
+            block_entries: BLOCK_ENTRIES,
+            keep: args.ledger_keep.clone(),
+        })?;
+        figures.extend(big_figures(&r, &ratio_of));
+        big_report = Some(r);
+    }
+
     println!("machine: {cores} cores, {cpu}, commit {commit}");
+    if let Some(r) = &big_report {
+        println!(
+            "large ledger: {} entries (generated in {:.1} s, written at {:.0} entries/s with a certificate per block), run once; lookup trail {} items, export trail {} items",
+            r.entries, r.generate_s, r.build_entries_per_s, r.trail_items, r.export_items
+        );
+    }
     if run_ingest {
         println!(
             "workload: {scale} entries, seed {}, mean {mean_bytes:.0} bytes/entry, {with_inputs} productions with inputs; {runs} runs, medians",
@@ -603,6 +582,7 @@ fn main() -> Result<()> {
                 "mean_entry_bytes": if run_ingest { Some(mean_bytes) } else { None },
                 "productions_with_inputs": with_inputs,
                 "network": network,
+                "ledger_entries": big_report.as_ref().map(|r| r.entries),
             },
             "figures": figures.iter().map(|f| json!({
                 "name": f.name,
@@ -721,5 +701,47 @@ fn network_figures(
                 r.fixed_blocks.mean_interval_ms, r.options.block_interval_ms,
             )),
         },
+    ]
+}
+
+fn one(
+    name: &'static str,
+    value: f64,
+    unit: &'static str,
+    ratio: Option<(f64, &'static str)>,
+    note: String,
+) -> Figure {
+    Figure {
+        name,
+        runs: vec![value],
+        unit,
+        ratio,
+        note: Some(note),
+    }
+}
+
+fn big_figures(
+    r: &big::BigReport,
+    ratio_of: &dyn Fn(f64) -> Option<(f64, &'static str)>,
+) -> Vec<Figure> {
+    let n = r.entries;
+    vec![
+        one("verify_chain", r.check_entries_per_s, "entries/s", ratio_of(r.check_entries_per_s),
+            format!("`waybill-node check` over {n} entries: open, every signature, rule, root, link and certificate; state and indexes compared")),
+        one("storage.disk_bytes_per_entry", r.disk_bytes_per_entry, "bytes/entry",
+            Some((r.disk_bytes_per_entry / r.canonical_bytes_per_entry, "canonical entry bytes")),
+            format!("data directory size / {n} entries; canonical entries average {:.0} bytes", r.canonical_bytes_per_entry)),
+        one("storage.node_rss_mb", r.rss_bytes as f64 / 1_048_576.0, "MiB", None,
+            format!("waybill-node resident memory once serving the {n}-entry ledger")),
+        one("lookup.node_p50_ms", r.trail_p50_ms, "ms", None,
+            format!("GET /v1/lots/{{lot}}/trail, {} items (20 hops, 3 input levels), new connection each, client-timed", r.trail_items)),
+        one("lookup.node_p99_ms", r.trail_p99_ms, "ms", None, "as above, 99th percentile".into()),
+        one("lookup.cli_p50_ms", r.cli_p50_ms, "ms", None,
+            "`waybill lookup --node`: process start, fetch, full local verification, VERIFIED".into()),
+        one("lookup.cli_p99_ms", r.cli_p99_ms, "ms", None, "as above, 99th percentile".into()),
+        one("export.export_ms", r.export_ms, "ms", None,
+            format!("`waybill export --node` of a {}-item trail: fetch, verify, sign, write", r.export_items)),
+        one("export.verify_bundle_ms", r.verify_bundle_ms, "ms", None,
+            "`waybill verify-bundle --require-certificates` of that bundle".into()),
     ]
 }

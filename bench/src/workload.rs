@@ -72,6 +72,8 @@ pub struct Consortium {
     pub validator: Party,
     /// Every validator, in genesis order (`validator` is the first).
     validators: Vec<Party>,
+    /// An auditor (signs audit bundles; records nothing).
+    auditor: Party,
     by_key: BTreeMap<PublicKey, (Party, Role)>,
 }
 
@@ -132,6 +134,14 @@ impl Consortium {
             }
             parties.push(group);
         }
+        let auditor = Party::new("Auditor".into(), 250);
+        members.push(MemberSpec {
+            name: auditor.name.clone(),
+            public_key: auditor.pk,
+            roles: vec![Role::Auditor],
+            country: Some(parse::<Country>("country", "DE")?),
+            gs1_company_prefixes: Vec::new(),
+        });
         let vparties: Vec<Party> = (0..validators)
             .map(|i| {
                 let name = if i == 0 {
@@ -188,10 +198,16 @@ impl Consortium {
                     payers,
                     validator: validator.clone(),
                     validators: vparties.clone(),
+                    auditor: auditor.clone(),
                     by_key,
                 })
             })
             .collect()
+    }
+
+    /// The auditor's signing key.
+    pub fn auditor_key(&self) -> &SigningKey {
+        &self.auditor.key
     }
 
     /// The validators' signing keys, in genesis order.
@@ -280,9 +296,13 @@ pub struct Workload<'c> {
     rng: ChaCha8Rng,
     prefix: String,
     counter: u64,
-    held: BTreeMap<PublicKey, BTreeSet<LotId>>,
-    open: BTreeSet<ShipmentId>,
+    held: BTreeMap<PublicKey, Bag<LotId>>,
+    open: Bag<ShipmentId>,
     shipments: Vec<ShipmentId>,
+    /// Lots and shipments of a planned story, which the random traffic
+    /// must leave alone.
+    reserved_lots: BTreeSet<LotId>,
+    reserved_shipments: BTreeSet<ShipmentId>,
 }
 
 impl<'c> Workload<'c> {
@@ -296,8 +316,10 @@ impl<'c> Workload<'c> {
             prefix: format!("w{seed}-"),
             counter: 0,
             held: BTreeMap::new(),
-            open: BTreeSet::new(),
+            open: Bag::default(),
             shipments: Vec::new(),
+            reserved_lots: BTreeSet::new(),
+            reserved_shipments: BTreeSet::new(),
         }
     }
 
@@ -321,10 +343,13 @@ impl<'c> Workload<'c> {
             .ok_or_else(|| anyhow!("internal: pick from an empty group"))
     }
 
-    fn pick_set<T: Clone + Ord>(&mut self, set: &BTreeSet<T>) -> Result<T> {
-        let i = self.below(set.len() as u64) as usize;
-        set.iter()
-            .nth(i)
+    /// A random lot held by `who`.
+    fn pick_held(&mut self, who: &PublicKey) -> Result<LotId> {
+        let n = self.held.get(who).map_or(0, Bag::len);
+        let i = self.below(n as u64) as usize;
+        self.held
+            .get(who)
+            .and_then(|b| b.get(i))
             .cloned()
             .ok_or_else(|| anyhow!("internal: pick from an empty set"))
     }
@@ -411,13 +436,14 @@ impl<'c> Workload<'c> {
         } else {
             self.pick(&c.producers)?
         };
-        let Some(held) = self.held.get(&who.pk).filter(|s| !s.is_empty()).cloned() else {
+        let held = self.held.get(&who.pk).map_or(0, Bag::len);
+        if held == 0 {
             return Ok(None);
-        };
-        let want = 1 + self.below(2.min(held.len() as u64)) as usize;
+        }
+        let want = 1 + self.below(2.min(held as u64)) as usize;
         let mut inputs: Vec<(LotId, u64)> = Vec::new();
         while inputs.len() < want {
-            let l = self.pick_set(&held)?;
+            let l = self.pick_held(&who.pk)?;
             if inputs.iter().any(|(x, _)| x == &l) {
                 continue;
             }
@@ -452,11 +478,11 @@ impl<'c> Workload<'c> {
         }
         let i = self.below(holders.len() as u64) as usize;
         let who = holders[i];
-        let held = self.held.get(&who.pk).cloned().unwrap_or_default();
-        let n = 1 + self.below(3.min(held.len() as u64)) as usize;
+        let held = self.held.get(&who.pk).map_or(0, Bag::len);
+        let n = 1 + self.below(3.min(held as u64)) as usize;
         let mut lots: Vec<LotId> = Vec::new();
         while lots.len() < n {
-            let l = self.pick_set(&held)?;
+            let l = self.pick_held(&who.pk)?;
             if !lots.contains(&l) {
                 lots.push(l);
             }
@@ -505,8 +531,7 @@ impl<'c> Workload<'c> {
         let i = self.below(self.open.len() as u64) as usize;
         let id = self
             .open
-            .iter()
-            .nth(i)
+            .get(i)
             .cloned()
             .ok_or_else(|| anyhow!("internal: open shipment missing"))?;
         let s = self
@@ -593,7 +618,9 @@ impl<'c> Workload<'c> {
     }
 
     fn apply(&mut self, e: &SignedEntry) -> Result<()> {
-        let changes = rules::apply(&self.state, e, e.id(), 1)
+        // The generator signed the entry itself; the rules are what could
+        // go wrong. (The scenarios verify every signature.)
+        let changes = rules::apply_verified(&self.state, e, e.id(), 1, rules::Mode::Ledger)
             .map_err(|err| anyhow!("internal: the workload made an invalid entry: {err}"))?;
         for (id, l) in &changes.lots {
             if let Some(old) = self.state.lots.get(id) {
@@ -601,21 +628,286 @@ impl<'c> Workload<'c> {
                     set.remove(id);
                 }
             }
-            if l.status == LotStatus::Held {
-                self.held.entry(l.custodian).or_default().insert(id.clone());
+            if l.status == LotStatus::Held && !self.reserved_lots.contains(id) {
+                self.held.entry(l.custodian).or_default().insert(id);
             }
         }
         for (id, s) in &changes.shipments {
+            if self.reserved_shipments.contains(id) {
+                continue;
+            }
             if !self.state.shipments.contains_key(id) {
                 self.shipments.push(id.clone());
             }
             if s.stage.open() {
-                self.open.insert(id.clone());
+                self.open.insert(id);
             } else {
                 self.open.remove(id);
             }
         }
         self.state.commit(changes);
         Ok(())
+    }
+}
+
+/// A planned story: who records what, in order. Its lots and shipments
+/// are reserved, so the random traffic around it cannot disturb it.
+pub struct Story {
+    steps: std::collections::VecDeque<(Party, Body)>,
+    /// The lot whose trail the story builds.
+    pub lot: LotId,
+}
+
+impl Story {
+    /// Entries still to record.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+impl<'c> Workload<'c> {
+    /// Plans a deep story: eight raw lots, processed over three levels of
+    /// inputs (8 → 4 → 2 → 1) by three processors, each level shipped to
+    /// the next processor, then `hops` custody hops of the final lot
+    /// between carriers and retailers, every fourth one paid for.
+    pub fn plan_story(&mut self, hops: usize) -> Result<Story> {
+        let c = self.c;
+        let mut steps = std::collections::VecDeque::new();
+        let processors: Vec<Party> = c.processors.iter().take(3).cloned().collect();
+        if processors.len() < 3 || c.producers.is_empty() || c.payers.is_empty() {
+            return Err(anyhow!(
+                "internal: the story needs 3 processors, producers and a payer"
+            ));
+        }
+        let mut level: Vec<(LotId, u64)> = Vec::new();
+        for i in 0..8 {
+            let lot = self.fresh_lot()?;
+            let milli = 10_000 + 1_000 * i as u64;
+            let who = c.producers[i % c.producers.len()].clone();
+            steps.push_back((who, produce_body(&lot, milli, &[])?));
+            level.push((lot, milli));
+        }
+        let mut holders: Vec<Party> = (0..8)
+            .map(|i| c.producers[i % c.producers.len()].clone())
+            .collect();
+        for next in &processors {
+            // Ship every lot of this level to the next processor.
+            for (i, (lot, _)) in level.iter().enumerate() {
+                let from = holders[i].clone();
+                let shipment = self.fresh_shipment()?;
+                self.reserved_shipments.insert(shipment.clone());
+                steps.push_back((
+                    from,
+                    dispatch_body(&shipment, vec![lot.clone()], next.pk, None),
+                ));
+                steps.push_back((next.clone(), receive_body(&shipment)));
+            }
+            // Process pairs of them into the next level.
+            let mut made = Vec::new();
+            for pair in level.chunks(2) {
+                let lot = self.fresh_lot()?;
+                let milli: u64 = pair.iter().map(|(_, q)| q / 2).sum();
+                steps.push_back((next.clone(), produce_body(&lot, milli, pair)?));
+                made.push((lot, milli));
+            }
+            holders = vec![next.clone(); made.len()];
+            level = made;
+        }
+        let (lot, _) = level
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("internal: the story made no final lot"))?;
+        let path: Vec<Party> = c
+            .carriers
+            .iter()
+            .zip(&c.retailers)
+            .flat_map(|(a, b)| [a.clone(), b.clone()])
+            .collect();
+        let mut holder = processors[2].clone();
+        for hop in 0..hops {
+            let to = path[hop % path.len()].clone();
+            let to = if to.pk == holder.pk {
+                path[(hop + 1) % path.len()].clone()
+            } else {
+                to
+            };
+            let shipment = self.fresh_shipment()?;
+            self.reserved_shipments.insert(shipment.clone());
+            steps.push_back((
+                holder.clone(),
+                dispatch_body(&shipment, vec![lot.clone()], to.pk, None),
+            ));
+            steps.push_back((to.clone(), receive_body(&shipment)));
+            if hop % 4 == 3 {
+                let payment = self.story_payment(&shipment, to.pk)?;
+                steps.push_back((c.payers[0].clone(), payment));
+            }
+            holder = to;
+        }
+        for (_, body) in &steps {
+            if let Body::Produce(p) = body {
+                self.reserved_lots.insert(p.lot.clone());
+            }
+        }
+        Ok(Story { steps, lot })
+    }
+
+    fn story_payment(&mut self, shipment: &ShipmentId, payee: PublicKey) -> Result<Body> {
+        let bits = (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64());
+        Ok(Body::Payment(Payment {
+            payment_id: uetr(bits)?,
+            payer: self.c.payers[0].pk,
+            payee,
+            amount_minor: 125_000,
+            currency: parse::<Currency>("currency", "USD")?,
+            settlement: None,
+            incoterm: Incoterm::Fob,
+            shipments: vec![shipment.clone()],
+            customs: None,
+            method: PaymentMethod::SwiftTransfer,
+            status: PaymentStatus::Settled,
+        }))
+    }
+
+    /// Records the story's next step, if any.
+    pub fn next_story_entry(&mut self, story: &mut Story) -> Result<Option<SignedEntry>> {
+        let Some((who, body)) = story.steps.pop_front() else {
+            return Ok(None);
+        };
+        let e = self.sign(&who, body);
+        self.apply(&e)?;
+        Ok(Some(e))
+    }
+}
+
+fn dispatch_body(
+    shipment: &ShipmentId,
+    lots: Vec<LotId>,
+    consignee: PublicKey,
+    carrier: Option<PublicKey>,
+) -> Body {
+    Body::Dispatch(Dispatch {
+        shipment: shipment.clone(),
+        lots,
+        consignee,
+        carrier,
+        from: Location::default(),
+        to: Location::default(),
+        documents: Vec::new(),
+    })
+}
+
+fn receive_body(shipment: &ShipmentId) -> Body {
+    Body::Receive(Receive {
+        shipment: shipment.clone(),
+        at: Location::default(),
+        documents: Vec::new(),
+    })
+}
+
+/// A commit certificate for `header` signed by `c`'s first validator (the
+/// whole voting power of a one-validator consortium).
+pub fn certify(
+    c: &Consortium,
+    header: &waybill_core::block::Header,
+) -> waybill_core::block::CommitCertificate {
+    use waybill_core::block::{precommit_bytes, CommitCertificate, CommitSignature};
+    let hash = header.hash();
+    let v = &c.validator;
+    let bytes = precommit_bytes(&header.chain_id, header.height, 0, &hash, &v.pk);
+    CommitCertificate {
+        height: header.height,
+        round: 0,
+        block_hash: hash,
+        signatures: vec![CommitSignature {
+            validator: v.pk,
+            signature: crypto::sign(&v.key, crypto::Domain::Vote, &bytes),
+        }],
+    }
+}
+
+impl<'c> Workload<'c> {
+    /// `n` entries of random traffic with the entries of `stories` spread
+    /// evenly through them (taking turns), then whatever is left of them.
+    pub fn take_with_stories(
+        &mut self,
+        n: usize,
+        stories: &mut [Story],
+    ) -> Result<Vec<SignedEntry>> {
+        let total: usize = stories.iter().map(Story::len).sum();
+        let every = (n / (total + 1)).max(1);
+        let mut out = Vec::with_capacity(n + total);
+        let mut turn = 0usize;
+        let mut next_story = |w: &mut Self, stories: &mut [Story]| -> Result<Option<SignedEntry>> {
+            for _ in 0..stories.len() {
+                turn = (turn + 1) % stories.len();
+                if let Some(e) = w.next_story_entry(&mut stories[turn])? {
+                    return Ok(Some(e));
+                }
+            }
+            Ok(None)
+        };
+        for i in 0..n {
+            let e = if i % every == every / 2 {
+                match next_story(self, stories)? {
+                    Some(e) => e,
+                    None => self.next_entry()?,
+                }
+            } else {
+                self.next_entry()?
+            };
+            out.push(e);
+        }
+        while let Some(e) = next_story(self, stories)? {
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
+
+/// A set that picks a random member in O(1): members in a vector, with
+/// their places in a map; removal swaps the last member in.
+#[derive(Debug, Clone)]
+struct Bag<T: Ord + Clone> {
+    items: Vec<T>,
+    place: BTreeMap<T, usize>,
+}
+
+impl<T: Ord + Clone> Default for Bag<T> {
+    fn default() -> Self {
+        Bag {
+            items: Vec::new(),
+            place: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Ord + Clone> Bag<T> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(i)
+    }
+
+    fn insert(&mut self, item: &T) {
+        if !self.place.contains_key(item) {
+            self.place.insert(item.clone(), self.items.len());
+            self.items.push(item.clone());
+        }
+    }
+
+    fn remove(&mut self, item: &T) {
+        if let Some(i) = self.place.remove(item) {
+            self.items.swap_remove(i);
+            if let Some(moved) = self.items.get(i) {
+                self.place.insert(moved.clone(), i);
+            }
+        }
     }
 }
