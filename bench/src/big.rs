@@ -173,7 +173,10 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     let root = match &opts.keep {
         Some(dir) => {
             if dir.exists() {
-                bail!("--ledger-keep {}: choose a directory that does not exist", dir.display());
+                bail!(
+                    "--ledger-keep {}: choose a directory that does not exist",
+                    dir.display()
+                );
             }
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             dir.clone()
