@@ -537,6 +537,19 @@ fn main() -> Result<()> {
             r.generate_s,
             r.check_s,
         );
+        let counters: Vec<String> = r
+            .node_counters
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.0}"))
+            .collect();
+        println!(
+            "network node counters (sum over nodes): {}",
+            if counters.is_empty() {
+                "none".to_string()
+            } else {
+                counters.join(", ")
+            }
+        );
     }
     println!(
         "{:<30} {:>12} {:<12} {:<40} note",
@@ -569,6 +582,8 @@ fn main() -> Result<()> {
                 "mean_entry_json_bytes": r.mean_json_bytes,
                 "height": r.height,
                 "checked_entries": r.checked_entries,
+                "left_out_handovers": r.left_out,
+                "node_counters": r.node_counters.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
                 "fixed": phase_json(&r.fixed, &r.fixed_blocks),
                 "saturation": phase_json(&r.saturation, &r.saturation_blocks),
             })
@@ -612,6 +627,7 @@ fn phase_json(p: &network::Phase, b: &network::Blocks) -> serde_json::Value {
         "block_entries_mean": b.mean_entries,
         "block_entries_max": b.max_entries,
         "block_interval_ms": b.mean_interval_ms,
+        "block_own_share": b.own_share,
     })
 }
 
@@ -684,11 +700,13 @@ fn network_figures(
             unit: "entries",
             ratio: None,
             note: Some(format!(
-                "mean per block at saturation (max {}, {} blocks); fixed rate: mean {:.0}, max {}; {once}",
+                "mean per block at saturation (max {}, {} blocks, {:.0}% from the proposer's own clients); fixed rate: mean {:.0}, max {}, {:.0}% own; {once}",
                 r.saturation_blocks.max_entries,
                 r.saturation_blocks.count,
+                r.saturation_blocks.own_share * 100.0,
                 r.fixed_blocks.mean_entries,
                 r.fixed_blocks.max_entries,
+                r.fixed_blocks.own_share * 100.0,
             )),
         },
         Figure {

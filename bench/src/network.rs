@@ -107,6 +107,10 @@ pub struct Blocks {
     pub max_entries: usize,
     /// Mean time between consecutive blocks (ms).
     pub mean_interval_ms: f64,
+    /// Share of the blocks' entries that their proposer's own node
+    /// received from the load generator (1.0: no proposer included an
+    /// entry it only had by gossip).
+    pub own_share: f64,
 }
 
 /// The scenario's results.
@@ -134,6 +138,11 @@ pub struct NetworkReport {
     pub check_s: f64,
     /// Racing carrier hand-overs left out of the generated workload.
     pub left_out: usize,
+    /// The nodes' own counters at the end, summed over the nodes: entries
+    /// refused (by reason; the load generator's were all accepted, so
+    /// these came by gossip), dropped from mempools after a commit, and
+    /// not gossiped for a full queue.
+    pub node_counters: Vec<(String, f64)>,
 }
 
 // ---------------------------------------------------------------------------
@@ -513,8 +522,10 @@ struct Track {
     finalised: Vec<AtomicUsize>,
     /// Entries of each group submitted and accepted.
     accepted: Vec<AtomicUsize>,
-    /// (height, first seen ns, entries) of each block.
-    blocks: Mutex<Vec<(u64, u64, usize)>>,
+    /// Each block seen.
+    blocks: Mutex<Vec<Seen>>,
+    /// Validator key → its node (and group) index.
+    node_of: HashMap<PublicKey, usize>,
     /// Highest height first seen.
     seen_height: AtomicU64,
     /// Set on the first failure: everyone stops.
@@ -545,6 +556,17 @@ impl Track {
     }
 }
 
+/// A block as the fetcher saw it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    height: u64,
+    /// First seen committed, ns since `Track::base`.
+    at: u64,
+    entries: usize,
+    /// Entries from the proposer's own group (submitted to its node).
+    own: usize,
+}
+
 /// `GET /v1/status` → height.
 fn height_of(conn: &mut Conn) -> Result<u64> {
     let (code, body) = conn.get("/v1/status")?;
@@ -564,7 +586,13 @@ struct LightBlockMsg {
 
 #[derive(Deserialize)]
 struct LightBlock {
+    header: LightHeader,
     entries: Vec<LightSigned>,
+}
+
+#[derive(Deserialize)]
+struct LightHeader {
+    proposer: PublicKey,
 }
 
 #[derive(Deserialize)]
@@ -623,7 +651,7 @@ fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u64, u64, us
         .map(|a| Conn::new(*a, Duration::from_secs(30)))
         .collect();
     for (height, t, node) in rx {
-        let r = (|| -> Result<usize> {
+        let r = (|| -> Result<(usize, usize)> {
             let (code, body) = conns[node].get(&format!("/v1/blocks/{height}"))?;
             if code != 200 {
                 bail!(
@@ -633,6 +661,8 @@ fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u64, u64, us
             }
             let b: LightBlockMsg = serde_json::from_slice(&body)
                 .with_context(|| format!("decoding block {height}"))?;
+            let proposer = track.node_of.get(&b.block.header.proposer).copied();
+            let mut own = 0;
             for e in &b.block.entries {
                 let Some(&i) = track.index.get(&(e.entry.author, e.entry.nonce)) else {
                     bail!(
@@ -641,6 +671,9 @@ fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u64, u64, us
                         e.entry.nonce
                     );
                 };
+                if proposer == Some(usize::from(track.group_of[i])) {
+                    own += 1;
+                }
                 if track.final_at[i]
                     .compare_exchange(UNSET, t, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
@@ -654,14 +687,21 @@ fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u64, u64, us
                     );
                 }
             }
-            Ok(b.block.entries.len())
+            Ok((b.block.entries.len(), own))
         })();
         match r {
-            Ok(n) => track
-                .blocks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((height, t, n)),
+            Ok((entries, own)) => {
+                track
+                    .blocks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Seen {
+                        height,
+                        at: t,
+                        entries,
+                        own,
+                    })
+            }
             Err(e) => {
                 track.fail(format!("{e:#}"));
                 return;
@@ -967,31 +1007,36 @@ fn count_final(track: &Track, ranges: &[(usize, usize)], from_ns: u64, to_ns: u6
 }
 
 fn block_stats(track: &Track, from_ns: u64, to_ns: u64) -> Blocks {
-    let mut blocks: Vec<(u64, u64, usize)> = track
+    let mut blocks: Vec<Seen> = track
         .blocks
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .filter(|b| b.1 >= from_ns && b.1 <= to_ns)
+        .filter(|b| b.at >= from_ns && b.at <= to_ns)
         .copied()
         .collect();
-    blocks.sort();
+    blocks.sort_by_key(|b| b.height);
     let count = blocks.len();
-    if count == 0 {
+    let (Some(first), Some(last)) = (blocks.first(), blocks.last()) else {
         return Blocks::default();
-    }
-    let total: usize = blocks.iter().map(|b| b.2).sum();
+    };
+    let total: usize = blocks.iter().map(|b| b.entries).sum();
+    let own: usize = blocks.iter().map(|b| b.own).sum();
     let interval = if count > 1 {
-        let span = blocks[count - 1].1.saturating_sub(blocks[0].1) as f64 / 1e6;
-        span / (blocks[count - 1].0 - blocks[0].0) as f64
+        last.at.saturating_sub(first.at) as f64 / 1e6 / (last.height - first.height) as f64
     } else {
         f64::NAN
     };
     Blocks {
         count,
         mean_entries: total as f64 / count as f64,
-        max_entries: blocks.iter().map(|b| b.2).max().unwrap_or(0),
+        max_entries: blocks.iter().map(|b| b.entries).max().unwrap_or(0),
         mean_interval_ms: interval,
+        own_share: if total > 0 {
+            own as f64 / total as f64
+        } else {
+            f64::NAN
+        },
     }
 }
 
@@ -1142,6 +1187,71 @@ fn warm_up(groups: &[Group], addrs: &[SocketAddr]) -> Result<()> {
     }
 }
 
+/// The counters of interest from every node's `/metrics`, summed:
+/// entries accepted (from the load generator and by gossip) and refused
+/// (by reason; the load generator's were all accepted, so these came by
+/// gossip), dropped from mempools after a commit, and not gossiped for a
+/// full queue.
+fn node_counters(addrs: &[SocketAddr]) -> Result<Vec<(String, f64)>> {
+    let mut sums: Vec<(String, f64)> = Vec::new();
+    for a in addrs {
+        let (code, body) = Conn::new(*a, Duration::from_secs(10)).get("/metrics")?;
+        if code != 200 {
+            bail!("{a}: /metrics answered {code}");
+        }
+        let text = String::from_utf8_lossy(&body);
+        for line in text.lines() {
+            let wanted = line.starts_with("waybill_submissions_total{")
+                || line.starts_with("waybill_mempool_dropped_total")
+                || line.starts_with("waybill_gossip_queue_full_total");
+            if !wanted {
+                continue;
+            }
+            let Some((name, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let v: f64 = value.parse().unwrap_or(0.0);
+            let name = name
+                .trim_start_matches("waybill_")
+                .replace(
+                    "submissions_total{outcome=\"rejected\",reason=",
+                    "rejected{",
+                )
+                .replace(
+                    "submissions_total{outcome=\"accepted\",reason=\"none\"}",
+                    "accepted",
+                );
+            match sums.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, s)) => *s += v,
+                None => sums.push((name, v)),
+            }
+        }
+    }
+    Ok(sums)
+}
+
+/// Gossip losses the nodes logged, summed: entries the entry network
+/// dropped because the node did not take them fast enough, and entries
+/// the node could not publish (libp2p send queues full).
+fn log_counters(logs: &Path, names: &[String]) -> Vec<(String, f64)> {
+    let mut dropped = 0.0;
+    let mut unpublished = 0.0;
+    for n in names {
+        let text = std::fs::read_to_string(logs.join(format!("{n}.log"))).unwrap_or_default();
+        for line in text.lines() {
+            if line.contains("entry receiver is full; entry dropped") {
+                dropped += 1.0;
+            } else if line.contains("cannot gossip entry") {
+                unpublished += 1.0;
+            }
+        }
+    }
+    vec![
+        ("log:gossip_inbound_dropped".into(), dropped),
+        ("log:gossip_not_published".into(), unpublished),
+    ]
+}
+
 /// Runs the scenario.
 pub fn run(opts: &Options) -> Result<NetworkReport> {
     if opts.batch == 0 || opts.batch > 1000 {
@@ -1269,6 +1379,12 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         // The warm-up entry of each group.
         accepted: (0..NODES).map(|_| AtomicUsize::new(1)).collect(),
         blocks: Mutex::new(Vec::new()),
+        node_of: c0
+            .validator_keys()
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (waybill_core::crypto::public_key(k), i))
+            .collect(),
         seen_height: AtomicU64::new(
             addrs
                 .iter()
@@ -1497,7 +1613,9 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     }
     let checked_entries = check_chains(&addrs, &genesis, height, &expected)?;
     let check_s = t.elapsed().as_secs_f64();
+    let mut node_counters = node_counters(&addrs)?;
     cluster.stop_all(Duration::from_secs(10));
+    node_counters.extend(log_counters(&logs, &names));
     Ok(NetworkReport {
         fixed,
         saturation,
@@ -1510,5 +1628,6 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         generate_s,
         check_s,
         left_out: groups.iter().map(|g| g.left_out).sum(),
+        node_counters,
     })
 }
