@@ -277,8 +277,10 @@ fn git_commit() -> String {
 fn fmt_value(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
-    } else {
+    } else if v >= 0.1 || v == 0.0 {
         format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
     }
 }
 
