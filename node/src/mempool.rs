@@ -70,6 +70,19 @@ pub enum MempoolError {
     Rule(#[from] RuleError),
 }
 
+/// What became of an entry from a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FromPeer {
+    /// It waits in the pool.
+    Accepted(EntryId),
+    /// It is ahead of its author's next nonce and parked until the entries
+    /// before it arrive (gossip does not keep one author's order).
+    Parked(EntryId),
+}
+
+/// Most parked entries, as a share of the pool's entry limit.
+const PARKED_SHARE: usize = 4;
+
 /// An entry the pool dropped when it re-checked after a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dropped {
@@ -110,6 +123,9 @@ pub struct Mempool {
     /// The changes of every waiting entry, merged in order.
     pending: Changes,
     bytes: usize,
+    /// Verified entries from peers whose nonce skips ahead, by author and
+    /// nonce, until the gap fills.
+    parked: BTreeMap<(PublicKey, u64), Waiting>,
 }
 
 impl Mempool {
@@ -122,7 +138,13 @@ impl Mempool {
             by_author: BTreeMap::new(),
             pending: Changes::default(),
             bytes: 0,
+            parked: BTreeMap::new(),
         }
+    }
+
+    /// Entries parked for an earlier nonce.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
     }
 
     /// The limits.
@@ -195,6 +217,51 @@ impl Mempool {
         height: u64,
     ) -> Result<EntryId, MempoolError> {
         self.add(entry, committed, height, false)
+    }
+
+    /// Like [`Mempool::insert_verified`] for an entry from a peer: one
+    /// ahead of its author's next nonce is parked (within a bound) rather
+    /// than refused, and joins the pool when the entries before it do.
+    pub fn insert_from_peer(
+        &mut self,
+        entry: SignedEntry,
+        committed: &dyn View,
+        height: u64,
+    ) -> Result<FromPeer, MempoolError> {
+        let author = entry.entry.author;
+        let nonce = entry.entry.nonce;
+        match self.add(entry.clone(), committed, height, false) {
+            Err(MempoolError::Rule(RuleError::NonceGap { expected, .. })) => {
+                let id = entry.id();
+                if self.parked.len() >= self.limits.max_entries / PARKED_SHARE {
+                    return Err(MempoolError::Rule(RuleError::NonceGap {
+                        name: author.short(),
+                        got: nonce,
+                        expected,
+                    }));
+                }
+                let bytes = entry.canonical_bytes().len();
+                self.parked
+                    .insert((author, nonce), Waiting { id, entry, bytes });
+                Ok(FromPeer::Parked(id))
+            }
+            Ok(id) => {
+                self.unpark(&author, nonce, committed, height);
+                Ok(FromPeer::Accepted(id))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves `author`'s parked entries that now follow `nonce` into the
+    /// pool, in nonce order; one that breaks a rule is dropped.
+    fn unpark(&mut self, author: &PublicKey, mut nonce: u64, committed: &dyn View, height: u64) {
+        while let Some(w) = self.parked.remove(&(*author, nonce.saturating_add(1))) {
+            nonce = nonce.saturating_add(1);
+            if self.add(w.entry, committed, height, false).is_err() {
+                break;
+            }
+        }
     }
 
     fn add(
@@ -309,6 +376,24 @@ impl Mempool {
                     author: w.entry.entry.author,
                     error,
                 }),
+            }
+        }
+        // Parked entries: gone stale (their nonce is used) or now next.
+        let parked: Vec<(PublicKey, u64)> = self.parked.keys().copied().collect();
+        for (author, nonce) in parked {
+            let last = self
+                .by_author
+                .get(&author)
+                .and_then(|m| m.keys().next_back().copied())
+                .unwrap_or_else(|| state.nonce(&author));
+            if nonce <= last {
+                self.parked.remove(&(author, nonce));
+            } else if nonce == last + 1 {
+                if let Some(w) = self.parked.remove(&(author, nonce)) {
+                    if self.add(w.entry, state, height, false).is_ok() {
+                        self.unpark(&author, nonce, state, height);
+                    }
+                }
             }
         }
         report
@@ -520,6 +605,73 @@ mod tests {
             }))
         ));
         assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn entries_from_peers_ahead_of_their_nonce_wait_for_the_gap() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let e: Vec<SignedEntry> = (1..=4)
+            .map(|n| produce(&w, n, &format!("LOT-{n}")))
+            .collect();
+        // 3 and 4 arrive first: parked, not in the pool, not proposed.
+        for x in [&e[3], &e[2]] {
+            assert_eq!(
+                pool.insert_from_peer(x.clone(), &w.state, 0),
+                Ok(FromPeer::Parked(x.id()))
+            );
+        }
+        assert_eq!((pool.len(), pool.parked()), (0, 2));
+        assert!(pool.take(10).is_empty());
+        // 1 fills nothing yet (2 is missing); 2 releases 3 and 4 in order.
+        assert_eq!(
+            pool.insert_from_peer(e[0].clone(), &w.state, 0),
+            Ok(FromPeer::Accepted(e[0].id()))
+        );
+        assert_eq!((pool.len(), pool.parked()), (1, 2));
+        assert_eq!(
+            pool.insert_from_peer(e[1].clone(), &w.state, 0),
+            Ok(FromPeer::Accepted(e[1].id()))
+        );
+        assert_eq!((pool.len(), pool.parked()), (4, 0));
+        assert_eq!(pool.take(10), e);
+
+        // A parked entry whose gap a block fills joins on commit; one whose
+        // nonce a block used is dropped.
+        let mut pool = Mempool::new(Limits::default());
+        let mut state = w.state.clone();
+        assert_eq!(
+            pool.insert_from_peer(e[2].clone(), &state, 0),
+            Ok(FromPeer::Parked(e[2].id()))
+        );
+        let other = produce(&w, 3, "LOT-OTHER");
+        assert_eq!(
+            pool.insert_from_peer(other.clone(), &state, 0),
+            Ok(FromPeer::Parked(other.id())),
+            "a second entry for the same nonce replaces the first while parked"
+        );
+        let ids = commit(&mut state, &e[..2], 1);
+        pool.on_commit(&ids, &state, 1);
+        assert_eq!((pool.len(), pool.parked()), (1, 0));
+        assert_eq!(pool.take(1), vec![other]);
+
+        // Parking is bounded; API submissions with a gap are still refused.
+        let mut pool = Mempool::new(Limits {
+            max_entries: 4,
+            max_bytes: 1 << 20,
+        });
+        assert!(matches!(
+            pool.insert_from_peer(e[2].clone(), &w.state, 0),
+            Ok(FromPeer::Parked(_))
+        ));
+        assert!(matches!(
+            pool.insert_from_peer(e[3].clone(), &w.state, 0),
+            Err(MempoolError::Rule(RuleError::NonceGap { .. }))
+        ));
+        assert!(matches!(
+            pool.insert(e[3].clone(), &w.state, 0),
+            Err(MempoolError::Rule(RuleError::NonceGap { .. }))
+        ));
     }
 
     #[test]

@@ -69,6 +69,9 @@ fn multiaddrs(what: &str, list: &[String]) -> Result<Vec<waybill_consensus::Mult
         .collect()
 }
 
+/// Most entries from peers offered to the mempool at once.
+const INBOUND_BATCH: usize = 1024;
+
 /// Runs the node until Ctrl-C or SIGTERM.
 pub async fn run(
     config: Config,
@@ -107,13 +110,24 @@ pub async fn run(
     let inbound = {
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            while let Some(entry) = from_peers.recv().await {
+            // The gossip layer verified every signature before accepting
+            // (and forwarding) an entry, so the mempool checks the rules
+            // only, for everything that has arrived, under one lock.
+            while let Some(first) = from_peers.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < INBOUND_BATCH {
+                    match from_peers.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
                 let shared = Arc::clone(&shared);
-                let id = entry.id();
-                match tokio::task::spawn_blocking(move || shared.submit(entry)).await {
-                    Ok(Ok(_)) => tracing::debug!(entry = %id, "entry from a peer accepted"),
-                    Ok(Err(e)) => {
-                        tracing::debug!(entry = %id, "entry from a peer not accepted: {e}")
+                let n = batch.len();
+                match tokio::task::spawn_blocking(move || shared.submit_verified_batch(batch)).await
+                {
+                    Ok(results) => {
+                        let accepted = results.iter().filter(|r| r.is_ok()).count();
+                        tracing::debug!(accepted, refused = n - accepted, "entries from peers");
                     }
                     Err(e) => tracing::error!("mempool task failed: {e}"),
                 }

@@ -22,7 +22,7 @@ use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::rules::RuleError;
 use waybill_store::{Backend, Ledger, StoreError, Validated};
 
-use crate::mempool::{Limits, Mempool, MempoolError, Recheck};
+use crate::mempool::{FromPeer, Limits, Mempool, MempoolError, Recheck};
 use crate::metrics::{self, Metrics};
 
 /// Room left in a block for its header and framing.
@@ -241,7 +241,50 @@ impl<B: Backend> Shared<B> {
     /// waits in the mempool; the caller gossips it.
     pub fn submit(&self, entry: SignedEntry) -> Result<EntryId, SubmitError> {
         let result = self.submit_inner(entry);
-        match &result {
+        self.count_submission(&result);
+        result
+    }
+
+    /// Offers entries whose signatures were verified already, by the
+    /// gossip layer that delivered them: the rules only, with the locks
+    /// taken once for all of them. One result per entry, in order.
+    pub fn submit_verified_batch(
+        &self,
+        entries: Vec<SignedEntry>,
+    ) -> Vec<Result<FromPeer, SubmitError>> {
+        let ledger = match self.read() {
+            Ok(l) => l,
+            Err(e) => {
+                return entries
+                    .iter()
+                    .map(|_| Err(SubmitError::Unavailable(e.clone())))
+                    .collect()
+            }
+        };
+        let mut pool = self.pool();
+        let results: Vec<Result<FromPeer, SubmitError>> = entries
+            .into_iter()
+            .map(|e| {
+                pool.insert_from_peer(e, ledger.state(), ledger.height())
+                    .map_err(SubmitError::from)
+            })
+            .collect();
+        metrics::set(&self.metrics.mempool_entries, pool.len());
+        metrics::set(&self.metrics.mempool_bytes, pool.bytes());
+        drop(pool);
+        drop(ledger);
+        for r in &results {
+            match r {
+                Ok(FromPeer::Parked(_)) => self.metrics.submission("parked", "nonce_gap"),
+                Ok(FromPeer::Accepted(id)) => self.count_submission(&Ok(*id)),
+                Err(e) => self.count_submission(&Err(e.clone())),
+            }
+        }
+        results
+    }
+
+    fn count_submission(&self, result: &Result<EntryId, SubmitError>) {
+        match result {
             Ok(_) => self.metrics.submission("accepted", "none"),
             Err(SubmitError::Mempool(MempoolError::Rule(e))) => {
                 self.metrics.submission("rejected", metrics::rule_reason(e));
@@ -254,7 +297,6 @@ impl<B: Backend> Shared<B> {
             }
             Err(SubmitError::Unavailable(_)) => self.metrics.submission("rejected", "unavailable"),
         }
-        result
     }
 
     fn submit_inner(&self, entry: SignedEntry) -> Result<EntryId, SubmitError> {
@@ -319,7 +361,18 @@ impl<B: Backend> Shared<B> {
     /// committing it: a validator votes only for blocks that pass.
     pub fn validate_block(&self, block: &Block) -> Result<(), ReadError> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
-        let checked = ledger.validate(block)?;
+        // Entries this node holds in its mempool had their signatures
+        // verified on the way in; a block usually consists of them.
+        let known: std::collections::HashSet<EntryId> = {
+            let pool = self.pool();
+            block
+                .entries
+                .iter()
+                .map(SignedEntry::id)
+                .filter(|id| pool.contains(id))
+                .collect()
+        };
+        let checked = ledger.validate_known(block, &|id| known.contains(id))?;
         let mut kept = self
             .validated
             .lock()

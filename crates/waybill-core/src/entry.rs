@@ -443,6 +443,15 @@ pub fn verify_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
     entries: &[SignedEntry],
     rng: R,
 ) -> Result<(), (usize, SignatureError)> {
+    let refs: Vec<&SignedEntry> = entries.iter().collect();
+    verify_batch_refs(&refs, rng)
+}
+
+/// [`verify_batch`] over borrowed entries (a selection of a block's).
+pub fn verify_batch_refs<R: rand_core::RngCore + rand_core::CryptoRng>(
+    entries: &[&SignedEntry],
+    rng: R,
+) -> Result<(), (usize, SignatureError)> {
     let mut batch = BatchVerifier::new();
     for (i, e) in entries.iter().enumerate() {
         e.queue_signatures(&mut batch).map_err(|err| (i, err))?;

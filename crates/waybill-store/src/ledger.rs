@@ -232,13 +232,34 @@ impl<'a> BlockMap<'a> {
 /// batches, on all cores). Needs no ledger, so it can run ahead of the
 /// block's turn to be applied.
 pub fn check_contents(block: &Block) -> Result<Checked, StoreError> {
+    check_contents_known(block, &|_| false)
+}
+
+/// [`check_contents`], skipping the signatures of entries for which
+/// `known` says they were verified already (a node's mempool holds only
+/// verified entries, and an id fixes the exact bytes, signatures
+/// included, so the verdict cannot differ).
+pub fn check_contents_known(
+    block: &Block,
+    known: &(dyn Fn(&EntryId) -> bool + Sync),
+) -> Result<Checked, StoreError> {
     let entries = &block.entries;
     let ids: Vec<EntryId> = entries.iter().map(SignedEntry::id).collect();
     block.check_entries(&ids)?;
-    verify_signatures(entries).map_err(|(index, error)| StoreError::Rule {
-        index,
-        id: ids.get(index).map(|i| i.short()).unwrap_or_default(),
-        error: RuleError::from(error),
+    let (picked, refs): (Vec<usize>, Vec<&SignedEntry>) = entries
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .filter(|(_, (_, id))| !known(id))
+        .map(|(i, (e, _))| (i, e))
+        .unzip();
+    verify_signatures(&refs).map_err(|(k, error)| {
+        let index = picked.get(k).copied().unwrap_or(0);
+        StoreError::Rule {
+            index,
+            id: ids.get(index).map(|i| i.short()).unwrap_or_default(),
+            error: RuleError::from(error),
+        }
     })?;
     Ok(Checked {
         block: block.header.hash(),
@@ -248,11 +269,11 @@ pub fn check_contents(block: &Block) -> Result<Checked, StoreError> {
 
 /// Batch-verifies the signatures of `entries`, split across the cores.
 /// The error names the first bad entry, as one-at-a-time checking would.
-fn verify_signatures(entries: &[SignedEntry]) -> Result<(), (usize, entry::SignatureError)> {
+fn verify_signatures(entries: &[&SignedEntry]) -> Result<(), (usize, entry::SignatureError)> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cores.min(entries.len() / PARALLEL_MIN_ENTRIES).max(1);
     if threads == 1 {
-        return entry::verify_batch(entries, rand_core::OsRng);
+        return entry::verify_batch_refs(entries, rand_core::OsRng);
     }
     let chunk = entries.len().div_ceil(threads);
     let results: Vec<Result<(), (usize, entry::SignatureError)>> = std::thread::scope(|s| {
@@ -261,7 +282,8 @@ fn verify_signatures(entries: &[SignedEntry]) -> Result<(), (usize, entry::Signa
             .enumerate()
             .map(|(c, part)| {
                 s.spawn(move || {
-                    entry::verify_batch(part, rand_core::OsRng).map_err(|(i, e)| (c * chunk + i, e))
+                    entry::verify_batch_refs(part, rand_core::OsRng)
+                        .map_err(|(i, e)| (c * chunk + i, e))
                 })
             })
             .collect();
@@ -553,8 +575,18 @@ impl<B: Backend> Ledger<B> {
     /// result, so committing the same block on the same tip later need not
     /// verify its signatures and rules a second time.
     pub fn validate(&self, block: &Block) -> Result<Validated, StoreError> {
+        self.validate_known(block, &|_| false)
+    }
+
+    /// [`Ledger::validate`], skipping the signatures of entries `known` to
+    /// be verified already (see [`check_contents_known`]).
+    pub fn validate_known(
+        &self,
+        block: &Block,
+        known: &(dyn Fn(&EntryId) -> bool + Sync),
+    ) -> Result<Validated, StoreError> {
         self.check_shape(block)?;
-        let checked = check_contents(block)?;
+        let checked = check_contents_known(block, known)?;
         self.validate_checked(block, checked)
     }
 

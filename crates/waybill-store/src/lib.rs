@@ -24,7 +24,10 @@ mod ledger;
 pub use backend::{Backend, MemBackend, SledBackend, WriteBatch, SNAPSHOT_FILE};
 pub use datadir::{create_dir, open_dir, DataDir, MARKER_FILE};
 pub use index::Position;
-pub use ledger::{check_contents, CheckReport, Checked, Ledger, Located, Validated, STORE_FORMAT};
+pub use ledger::{
+    check_contents, check_contents_known, CheckReport, Checked, Ledger, Located, Validated,
+    STORE_FORMAT,
+};
 
 use waybill_core::block::BlockError;
 use waybill_core::codec::CodecError;

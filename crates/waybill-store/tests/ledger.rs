@@ -1467,6 +1467,9 @@ fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
         for h in 1..=4 {
             assert!(db.get(key(b'D', h)).expect("get").is_none(), "delta {h}");
         }
-        assert!(db.get(key(b'D', 5)).expect("get").is_some(), "delta 5 is kept");
+        assert!(
+            db.get(key(b'D', 5)).expect("get").is_some(),
+            "delta 5 is kept"
+        );
     });
 }
