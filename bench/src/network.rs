@@ -90,6 +90,12 @@ pub struct Phase {
     pub max_ms: f64,
     /// Requests answered "mempool full" (retried).
     pub full: u64,
+    /// Submission requests sent.
+    pub requests: usize,
+    /// Their round-trip time, median (ms).
+    pub rtt_p50_ms: f64,
+    /// 99th percentile (ms).
+    pub rtt_p99_ms: f64,
     /// How far behind its schedule the load generator ended (fixed rate).
     pub lag_ms: f64,
     /// Whether the saturation phase ran out of generated entries.
@@ -533,6 +539,8 @@ struct Track {
     failure: Mutex<Option<String>>,
     stop: AtomicBool,
     full: AtomicU64,
+    /// Round-trip time of each submission request (ms), this phase.
+    rtts: Mutex<Vec<f64>>,
 }
 
 impl Track {
@@ -729,6 +737,25 @@ struct BatchResult {
 /// returns how many, from `from`, were accepted (fewer: the mempool was
 /// full; resend the rest). A refusal or an unexpected answer fails.
 fn send(
+    conn: &mut Conn,
+    track: &Track,
+    group: usize,
+    g: &Group,
+    from: usize,
+    to: usize,
+    single: bool,
+) -> Result<usize> {
+    let t = Instant::now();
+    let r = send_request(conn, track, group, g, from, to, single);
+    track
+        .rtts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(t.elapsed().as_secs_f64() * 1e3);
+    r
+}
+
+fn send_request(
     conn: &mut Conn,
     track: &Track,
     group: usize,
@@ -1396,6 +1423,7 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         failure: Mutex::new(None),
         stop: AtomicBool::new(false),
         full: AtomicU64::new(0),
+        rtts: Mutex::new(Vec::new()),
     };
 
     let outcome = std::thread::scope(|s| -> Result<_> {
@@ -1453,6 +1481,8 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
             let sent = sent.into_iter().collect::<Result<Vec<_>>>()?;
             let fixed_sent_ns = sent.iter().map(|s| s.last_ns).max().unwrap_or(0);
             let fixed_full = track.full.swap(0, Ordering::SeqCst);
+            let fixed_rtts =
+                std::mem::take(&mut *track.rtts.lock().unwrap_or_else(|p| p.into_inner()));
             drain(track, Duration::from_secs(60) + opts.phase)?;
             let start_ns = u64::try_from(start.duration_since(track.base).as_nanos()).unwrap_or(0);
 
@@ -1504,11 +1534,13 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
             let sent2 = sent2.into_iter().collect::<Result<Vec<_>>>()?;
             let sat_to = track.now_ns().max(sat_from + 1);
             let sat_full = track.full.swap(0, Ordering::SeqCst);
+            let sat_rtts =
+                std::mem::take(&mut *track.rtts.lock().unwrap_or_else(|p| p.into_inner()));
             drain(track, Duration::from_secs(120))?;
             let drained_ns = track.now_ns();
             Ok((
-                (sent, fixed_sent_ns, fixed_full, start_ns),
-                (sent2, sat_from, sat_to, sat_full, drained_ns),
+                (sent, fixed_sent_ns, fixed_full, start_ns, fixed_rtts),
+                (sent2, sat_from, sat_to, sat_full, drained_ns, sat_rtts),
             ))
         })();
         track.stop.store(true, Ordering::SeqCst);
@@ -1517,8 +1549,8 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         result
     });
     let (
-        (sent, fixed_sent_ns, fixed_full, fixed_start_ns),
-        (sent2, sat_from, sat_to, sat_full, _drained_ns),
+        (sent, fixed_sent_ns, fixed_full, fixed_start_ns, mut fixed_rtts),
+        (sent2, sat_from, sat_to, sat_full, _drained_ns, mut sat_rtts),
     ) = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -1562,6 +1594,12 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         p99_ms: percentile(&lat, 99.0),
         max_ms: lat.last().copied().unwrap_or(f64::NAN),
         full: fixed_full,
+        requests: fixed_rtts.len(),
+        rtt_p50_ms: {
+            fixed_rtts.sort_by(|a, b| a.total_cmp(b));
+            percentile(&fixed_rtts, 50.0)
+        },
+        rtt_p99_ms: percentile(&fixed_rtts, 99.0),
         lag_ms: (fixed_sent_ns as f64 - fixed_start_ns as f64) / 1e6 - fixed_dur_s * 1e3,
         ran_out: false,
     };
@@ -1585,6 +1623,12 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         p99_ms: percentile(&lat2, 99.0),
         max_ms: lat2.last().copied().unwrap_or(f64::NAN),
         full: sat_full,
+        requests: sat_rtts.len(),
+        rtt_p50_ms: {
+            sat_rtts.sort_by(|a, b| a.total_cmp(b));
+            percentile(&sat_rtts, 50.0)
+        },
+        rtt_p99_ms: percentile(&sat_rtts, 99.0),
         lag_ms: 0.0,
         ran_out: sent2.iter().any(|s| s.n >= opts.saturation_entries),
     };
