@@ -1379,7 +1379,13 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     // Entry gossip carries entries only once the peers' subscriptions are
     // known (an entry published to nobody is lost for that peer): each
     // group's first entry goes to its node, and the load starts once every
-    // node holds all of them.
+    // node holds all of them. Blocks from here on are read, so the first
+    // entries are seen final too, whenever their block comes.
+    let before_warm_up = addrs
+        .iter()
+        .filter_map(|a| testnet::status(*a).map(|s| s.0))
+        .min()
+        .unwrap_or(0);
     warm_up(&groups, &addrs).with_context(|| {
         format!(
             "the network did not spread the first entries (logs in {})",
@@ -1412,13 +1418,7 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
             .enumerate()
             .map(|(i, k)| (waybill_core::crypto::public_key(k), i))
             .collect(),
-        seen_height: AtomicU64::new(
-            addrs
-                .iter()
-                .filter_map(|a| testnet::status(*a).map(|s| s.0))
-                .max()
-                .unwrap_or(0),
-        ),
+        seen_height: AtomicU64::new(before_warm_up),
         abort: AtomicBool::new(false),
         failure: Mutex::new(None),
         stop: AtomicBool::new(false),
