@@ -524,7 +524,7 @@ fn main() -> Result<()> {
     }
     if let Some(r) = &net_report {
         println!(
-            "network: {} validators on loopback, block_interval_ms {}, {} per request, mean {:.0} JSON bytes/entry ({} racing carrier hand-overs left out); run once; {} entries checked on every node up to height {} (signing {:.1} s, check {:.1} s)",
+            "network: {} validators on loopback, block_interval_ms {}, {} per request, mean {:.0} JSON bytes/entry ({} racing carrier hand-overs left out); run once; {} entries checked on every node up to height {} ({} blocks decided after round 0, highest round {}; signing {:.1} s, check {:.1} s)",
             network::NODES,
             r.options.block_interval_ms,
             if r.options.batch == 1 {
@@ -536,6 +536,8 @@ fn main() -> Result<()> {
             r.left_out,
             r.checked_entries,
             r.height,
+            r.late_rounds,
+            r.max_round,
             r.generate_s,
             r.check_s,
         );
@@ -585,6 +587,8 @@ fn main() -> Result<()> {
                 "height": r.height,
                 "checked_entries": r.checked_entries,
                 "left_out_handovers": r.left_out,
+                "blocks_after_round_0": r.late_rounds,
+                "max_round": r.max_round,
                 "node_counters": r.node_counters.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
                 "fixed": phase_json(&r.fixed, &r.fixed_blocks),
                 "saturation": phase_json(&r.saturation, &r.saturation_blocks),

@@ -149,6 +149,11 @@ pub struct NetworkReport {
     /// these came by gossip), dropped from mempools after a commit, and
     /// not gossiped for a full queue.
     pub node_counters: Vec<(String, f64)>,
+    /// Blocks decided after round 0 (each cost at least one consensus
+    /// timeout).
+    pub late_rounds: usize,
+    /// The highest decision round.
+    pub max_round: u32,
 }
 
 // ---------------------------------------------------------------------------
@@ -1074,17 +1079,26 @@ struct FullBlockMsg {
     certificate: Option<CommitCertificate>,
 }
 
+/// One node's chain as read back.
+struct Chain {
+    hashes: Vec<Hash32>,
+    ids: Vec<EntryId>,
+    /// The consensus round each block was decided in (its certificate's).
+    rounds: Vec<u32>,
+}
+
 /// Reads blocks 1..=height from one node and verifies each: hash, entry
-/// root, link, certificate. Returns the block hashes and entry ids.
+/// root, link, certificate.
 fn read_chain(
     addr: SocketAddr,
     genesis: &waybill_core::genesis::Genesis,
     height: u64,
-) -> Result<(Vec<Hash32>, Vec<EntryId>)> {
+) -> Result<Chain> {
     let chain_id = genesis.chain_id();
     let mut conn = Conn::new(addr, Duration::from_secs(60));
     let mut hashes = Vec::new();
     let mut ids = Vec::new();
+    let mut rounds = Vec::new();
     let mut prev: Option<block::Header> = None;
     for h in 1..=height {
         let (code, body) = conn.get(&format!("/v1/blocks/{h}"))?;
@@ -1108,22 +1122,28 @@ fn read_chain(
             .ok_or_else(|| anyhow!("{addr}: block {h} has no commit certificate"))?;
         cert.verify(genesis, header)
             .map_err(|e| anyhow!("{addr}: block {h}: {e}"))?;
+        rounds.push(cert.round);
         hashes.push(m.hash);
         ids.extend(block_ids);
         prev = Some(m.block.header);
     }
-    Ok((hashes, ids))
+    Ok(Chain {
+        hashes,
+        ids,
+        rounds,
+    })
 }
 
 /// Every node holds the same chain up to `height`, every block verifies,
 /// and every accepted entry is on it exactly once (and nothing else).
+/// Returns the entries found and node 1's decision rounds.
 fn check_chains(
     addrs: &[SocketAddr],
     genesis: &waybill_core::genesis::Genesis,
     height: u64,
     expected: &HashSet<EntryId>,
-) -> Result<usize> {
-    let chains: Vec<Result<(Vec<Hash32>, Vec<EntryId>)>> = std::thread::scope(|s| {
+) -> Result<(usize, Vec<u32>)> {
+    let chains: Vec<Result<Chain>> = std::thread::scope(|s| {
         let handles: Vec<_> = addrs
             .iter()
             .map(|a| s.spawn(move || read_chain(*a, genesis, height)))
@@ -1137,9 +1157,9 @@ fn check_chains(
             })
             .collect()
     });
-    let chains = chains.into_iter().collect::<Result<Vec<_>>>()?;
-    let (first_hashes, _) = &chains[0];
-    for (n, (hashes, ids)) in chains.iter().enumerate() {
+    let mut chains = chains.into_iter().collect::<Result<Vec<_>>>()?;
+    let first_hashes = &chains[0].hashes;
+    for (n, Chain { hashes, ids, .. }) in chains.iter().enumerate() {
         if let Some(h) = (0..height as usize).find(|&i| hashes[i] != first_hashes[i]) {
             bail!(
                 "node {} has block {} with hash {}, node 1 has {}",
@@ -1172,7 +1192,8 @@ fn check_chains(
             );
         }
     }
-    Ok(expected.len())
+    let rounds = chains.swap_remove(0).rounds;
+    Ok((expected.len(), rounds))
 }
 
 /// Sends each group's first entry to its node and waits until every node
@@ -1655,7 +1676,7 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     for n in &names {
         cluster.wait_height(n, height, Duration::from_secs(60))?;
     }
-    let checked_entries = check_chains(&addrs, &genesis, height, &expected)?;
+    let (checked_entries, rounds) = check_chains(&addrs, &genesis, height, &expected)?;
     let check_s = t.elapsed().as_secs_f64();
     let mut node_counters = node_counters(&addrs)?;
     cluster.stop_all(Duration::from_secs(10));
@@ -1673,5 +1694,7 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         check_s,
         left_out: groups.iter().map(|g| g.left_out).sum(),
         node_counters,
+        late_rounds: rounds.iter().filter(|r| **r > 0).count(),
+        max_round: rounds.iter().copied().max().unwrap_or(0),
     })
 }
