@@ -622,8 +622,19 @@ impl<B: Backend> Ledger<B> {
     ) -> Result<Applied, StoreError> {
         let tip = self.tip.as_ref().map(|h| h.hash());
         let hash = block.header.hash();
-        let reusable =
-            checked.filter(|v| v.tip == tip && v.block == hash && v.ids == block.entry_ids());
+        // Each entry is encoded once here: its id (to match `checked`)
+        // and its length (for the block map) both come from that.
+        let encoded: Vec<(EntryId, usize)> = block
+            .entries
+            .iter()
+            .map(|e| {
+                let bytes = codec::encode(e);
+                (Hash32::digest(&bytes), bytes.len())
+            })
+            .collect();
+        let reusable = checked.filter(|v| {
+            v.tip == tip && v.block == hash && v.ids.iter().eq(encoded.iter().map(|(id, _)| id))
+        });
         let (ids, applied) = match reusable {
             Some(v) => (v.ids, v.applied),
             None => self.validate_block(&block)?,
@@ -632,7 +643,9 @@ impl<B: Backend> Ledger<B> {
             c.verify(&self.genesis, &block.header)?;
         }
         let delta = IndexDelta::of_block(&block.entries, &applied.effects);
-        let (batch, delta_len) = self.block_batch(&block, &ids, cert.as_ref(), &applied, &delta)?;
+        let lens: Vec<usize> = encoded.iter().map(|(_, len)| *len).collect();
+        let (batch, delta_len) =
+            self.block_batch(&block, &ids, &lens, cert.as_ref(), &applied, &delta)?;
         self.backend.commit(batch)?;
         let h = block.header.height;
         self.state.commit(applied.changes.clone());
@@ -702,6 +715,7 @@ impl<B: Backend> Ledger<B> {
         &self,
         block: &Block,
         ids: &[EntryId],
+        entry_lens: &[usize],
         cert: Option<&CommitCertificate>,
         applied: &Applied,
         index: &IndexDelta,
@@ -713,9 +727,9 @@ impl<B: Backend> Ledger<B> {
         // (u64) and each entry's canonical bytes in turn.
         let mut offsets = Vec::with_capacity(block.entries.len() + 1);
         let mut at = header_bytes.len() + 8;
-        for e in &block.entries {
+        for len in entry_lens {
             offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
-            at += codec::encode(e).len();
+            at += len;
         }
         offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
         if at != block_bytes.len() || block_bytes.len() > u32::MAX as usize {
