@@ -1278,6 +1278,14 @@ fn node_counters(addrs: &[SocketAddr]) -> Result<Vec<(String, f64)>> {
     Ok(sums)
 }
 
+/// A log line's numeric field `name` (e.g. `entries=`), 1 if it has none.
+fn field(line: &str, name: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0)
+}
+
 /// Gossip losses the nodes logged, summed: entries the entry network
 /// dropped because the node did not take them fast enough, and entries
 /// the node could not publish (libp2p send queues full).
@@ -1287,10 +1295,10 @@ fn log_counters(logs: &Path, names: &[String]) -> Vec<(String, f64)> {
     for n in names {
         let text = std::fs::read_to_string(logs.join(format!("{n}.log"))).unwrap_or_default();
         for line in text.lines() {
-            if line.contains("entry receiver is full; entry dropped") {
-                dropped += 1.0;
-            } else if line.contains("cannot gossip entry") {
-                unpublished += 1.0;
+            if line.contains("entry receiver is full; entries dropped") {
+                dropped += field(line, "entries=");
+            } else if line.contains("cannot gossip entries") {
+                unpublished += field(line, "entries=");
             }
         }
     }

@@ -55,9 +55,10 @@ const BATCH_GOSSIP_WAIT: std::time::Duration = std::time::Duration::from_secs(2)
 pub struct ApiOptions {
     /// Largest request body (413 beyond).
     pub max_body_bytes: usize,
-    /// Where accepted entries go to be gossiped (a bounded channel; when
-    /// it is full the entry stays accepted and a warning is logged).
-    pub gossip: Option<mpsc::Sender<SignedEntry>>,
+    /// Where accepted entries go to be gossiped, those of one request
+    /// together (a bounded channel; when it is full the entries stay
+    /// accepted and a warning is logged).
+    pub gossip: Option<mpsc::Sender<Vec<SignedEntry>>>,
 }
 
 impl Default for ApiOptions {
@@ -71,7 +72,7 @@ impl Default for ApiOptions {
 
 struct AppState<B: Backend> {
     shared: Arc<Shared<B>>,
-    gossip: Option<mpsc::Sender<SignedEntry>>,
+    gossip: Option<mpsc::Sender<Vec<SignedEntry>>>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -273,7 +274,7 @@ async fn submit<B: Backend + 'static>(
         Err(resp) => resp,
         Ok(Ok(id)) => {
             if let (Some(tx), Some(e)) = (&st.gossip, for_gossip) {
-                if let Err(err) = tx.try_send(e) {
+                if let Err(err) = tx.try_send(vec![e]) {
                     st.shared.metrics.gossip_queue_full.inc();
                     tracing::warn!(entry = %id, "accepted entry not gossiped: {err}");
                 }
@@ -356,33 +357,32 @@ async fn submit_batch<B: Backend + 'static>(
     }
     let shared = Arc::clone(&st.shared);
     let keep = st.gossip.is_some();
-    // Entries are checked in array order; the accepted ones come back for
-    // gossip, in the same order.
+    // Entries are checked in array order (signatures in one batch); the
+    // accepted ones come back for gossip, in the same order.
     let result = blocking(move || {
-        let mut outcomes = Vec::with_capacity(entries.len());
+        let for_gossip = keep.then(|| entries.clone());
+        let results = shared.submit_batch(entries);
         let mut accepted = Vec::new();
-        let mut stopped = false;
-        for entry in entries {
-            if stopped {
-                outcomes.push(BatchOutcome::NotAttempted);
-                continue;
-            }
-            let for_gossip = keep.then(|| entry.clone());
-            outcomes.push(match shared.submit(entry) {
-                Ok(id) => {
-                    accepted.extend(for_gossip);
+        let mut outcomes = Vec::with_capacity(results.len());
+        for (i, result) in results.into_iter().enumerate() {
+            outcomes.push(match result {
+                None => BatchOutcome::NotAttempted,
+                Some(Ok(id)) => {
+                    if let Some(e) = for_gossip.as_ref().and_then(|all| all.get(i)) {
+                        accepted.push(e.clone());
+                    }
                     BatchOutcome::Accepted(id)
                 }
-                Err(SubmitError::Mempool(MempoolError::Duplicate(id))) => BatchOutcome::Pending(id),
-                Err(SubmitError::Mempool(MempoolError::Rule(e))) => {
+                Some(Err(SubmitError::Mempool(MempoolError::Duplicate(id)))) => {
+                    BatchOutcome::Pending(id)
+                }
+                Some(Err(SubmitError::Mempool(MempoolError::Rule(e)))) => {
                     BatchOutcome::Rejected(e.to_string())
                 }
-                Err(e @ SubmitError::Mempool(MempoolError::Full { .. })) => {
-                    stopped = true;
+                Some(Err(e @ SubmitError::Mempool(MempoolError::Full { .. }))) => {
                     BatchOutcome::Stopped("full", e.to_string())
                 }
-                Err(e @ SubmitError::Unavailable(_)) => {
-                    stopped = true;
+                Some(Err(e @ SubmitError::Unavailable(_))) => {
                     BatchOutcome::Stopped("unavailable", e.to_string())
                 }
             });
@@ -394,34 +394,24 @@ async fn submit_batch<B: Backend + 'static>(
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if let Some(tx) = &st.gossip {
+    if let (Some(tx), false) = (&st.gossip, accepted.is_empty()) {
         // Unlike a single entry, a batch waits (briefly) for room in the
         // gossip queue: a full queue slows the submitter down instead of
         // leaving a thousand entries to one proposer.
-        let deadline = tokio::time::Instant::now() + BATCH_GOSSIP_WAIT;
-        let mut waiting = true;
-        for e in accepted {
-            let sent = if waiting {
-                match tokio::time::timeout_at(deadline, tx.reserve()).await {
-                    Ok(Ok(permit)) => {
-                        permit.send(e);
-                        true
-                    }
-                    Ok(Err(_)) => false,
-                    Err(_) => {
-                        waiting = false;
-                        tx.try_send(e).is_ok()
-                    }
-                }
-            } else {
-                tx.try_send(e).is_ok()
-            };
-            if !sent {
-                st.shared.metrics.gossip_queue_full.inc();
+        let n = accepted.len() as u64;
+        let sent = match tokio::time::timeout(BATCH_GOSSIP_WAIT, tx.reserve()).await {
+            Ok(Ok(permit)) => {
+                permit.send(accepted);
+                true
             }
-        }
-        if !waiting {
-            tracing::warn!("the gossip queue stayed full; some accepted entries were not gossiped");
+            Ok(Err(_)) | Err(_) => false,
+        };
+        if !sent {
+            st.shared.metrics.gossip_queue_full.inc_by(n);
+            tracing::warn!(
+                entries = n,
+                "the gossip queue stayed full; accepted entries were not gossiped"
+            );
         }
     }
     let mut full = false;

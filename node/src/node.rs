@@ -70,7 +70,15 @@ fn multiaddrs(what: &str, list: &[String]) -> Result<Vec<waybill_consensus::Mult
 }
 
 /// Most entries from peers offered to the mempool at once.
-const INBOUND_BATCH: usize = 1024;
+const INBOUND_BATCH: usize = 4096;
+/// Requests' accepted entries waiting to be gossiped.
+const GOSSIP_QUEUE: usize = 1024;
+/// How long accepted entries wait for others to share a gossip message.
+/// Short against consensus (hundreds of ms), long enough at high rates to
+/// carry hundreds of entries per message.
+const GOSSIP_LINGER: Duration = Duration::from_millis(5);
+/// Most entries collected for gossip at once (more go in further messages).
+const GOSSIP_BATCH: usize = waybill_net::wire::MAX_BATCH_ENTRIES;
 
 /// Runs the node until Ctrl-C or SIGTERM.
 pub async fn run(
@@ -113,11 +121,10 @@ pub async fn run(
             // The gossip layer verified every signature before accepting
             // (and forwarding) an entry, so the mempool checks the rules
             // only, for everything that has arrived, under one lock.
-            while let Some(first) = from_peers.recv().await {
-                let mut batch = vec![first];
+            while let Some(mut batch) = from_peers.recv().await {
                 while batch.len() < INBOUND_BATCH {
                     match from_peers.try_recv() {
-                        Ok(e) => batch.push(e),
+                        Ok(more) => batch.extend(more),
                         Err(_) => break,
                     }
                 }
@@ -134,14 +141,24 @@ pub async fn run(
             }
         })
     };
-    // Entries accepted by the API are published.
-    let (to_gossip, mut gossip_rx) = tokio::sync::mpsc::channel(4096);
+    // Entries accepted by the API are published, those that arrive within
+    // a few milliseconds of each other in one message. The API verified
+    // their signatures.
+    let (to_gossip, mut gossip_rx) =
+        tokio::sync::mpsc::channel::<Vec<waybill_core::entry::SignedEntry>>(GOSSIP_QUEUE);
     let outbound = {
         let net = net.clone();
         tokio::spawn(async move {
-            while let Some(entry) = gossip_rx.recv().await {
-                if let Err(e) = net.publish(&entry).await {
-                    tracing::warn!("cannot gossip entry {}: {e}", entry.id());
+            while let Some(mut batch) = gossip_rx.recv().await {
+                let deadline = tokio::time::Instant::now() + GOSSIP_LINGER;
+                while batch.len() < GOSSIP_BATCH {
+                    match tokio::time::timeout_at(deadline, gossip_rx.recv()).await {
+                        Ok(Some(more)) => batch.extend(more),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                if let Err(e) = net.publish_verified(&batch).await {
+                    tracing::warn!(entries = batch.len(), "cannot gossip entries: {e}");
                 }
             }
         })

@@ -29,7 +29,7 @@ async fn accepted_then_pending_then_final() {
     assert_eq!(v["status"], "accepted");
     assert_eq!(v["id"], id);
     // Accepted entries are handed to gossip.
-    assert_eq!(node.gossip.try_recv().ok(), Some(e.clone()));
+    assert_eq!(node.gossip.try_recv().ok(), Some(vec![e.clone()]));
 
     let (status, v) = node.get(&format!("/v1/entries/{id}")).await;
     assert_eq!(status, 200, "{v}");
@@ -590,10 +590,11 @@ async fn a_batch_is_checked_entry_by_entry_in_order() {
     assert_eq!(results[5]["status"], "pending", "{v}");
     assert_eq!(results[5]["id"], a.id().to_hex());
 
-    // Accepted entries are gossiped once each, in order.
-    for e in [&a, &ship, &recv, &b] {
-        assert_eq!(node.gossip.try_recv().ok().as_ref(), Some(e));
-    }
+    // Accepted entries are gossiped once each, in order, together.
+    assert_eq!(
+        node.gossip.try_recv().ok(),
+        Some(vec![a.clone(), ship.clone(), recv.clone(), b.clone()])
+    );
     assert!(node.gossip.try_recv().is_err());
 
     // They are in the mempool in batch order, and make a valid block.

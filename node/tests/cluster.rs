@@ -760,6 +760,22 @@ fn a_full_node_joining_late_syncs_the_certified_chain() {
     );
     n.submit("auditor", &roast);
     n.wait_final(&all, &roast, Duration::from_secs(30));
+    // Many at once go out as one gossip message (checked by one batch
+    // verification at each validator) and are final everywhere too.
+    let lots: Vec<LotId> = (0..40).map(|i| lot(&format!("HH-B-{i:04}"))).collect();
+    let batch: Vec<SignedEntry> = lots
+        .iter()
+        .map(|l| {
+            n.signers
+                .sign("coop", produce(l, "Green coffee, washed", 60, &[]))
+        })
+        .collect();
+    let (code, v) = post_batch(n.api("auditor"), &batch);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["accepted"], batch.len(), "{v}");
+    for e in &batch {
+        n.wait_final(&all, e, Duration::from_secs(30));
+    }
 
     let common = n.min_height(&all);
     n.assert_same_chain(&all, common);

@@ -197,3 +197,58 @@ fn shared_is_usable_across_threads() {
     let report = sh.read().unwrap().check().unwrap();
     assert_eq!(report.entries, 50);
 }
+
+#[test]
+fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
+    let c = Consortium::new();
+    let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
+    let sh = Shared::new(
+        ledger,
+        Limits {
+            max_entries: 4,
+            max_bytes: 1 << 20,
+        },
+    );
+    let mut s = Signer::new(&c);
+    let a = s.produce(&c.producer, &lot("LOT-A"), 1_000, &[]);
+    // A forged signature in the middle of the batch: that entry alone is
+    // refused, with the error single verification gives.
+    let mut forged = s.produce(&c.carrier, &lot("LOT-F"), 1_000, &[]);
+    forged.signature.0[3] ^= 1;
+    let b = s.produce(&c.producer, &lot("LOT-B"), 1_000, &[]);
+    let gap = s.produce(&c.retailer, &lot("LOT-G"), 1_000, &[]);
+    let results = sh.submit_batch(vec![a.clone(), forged.clone(), a.clone(), b.clone()]);
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0], Some(Ok(a.id())));
+    assert_eq!(
+        results[1],
+        Some(Err(sh.submit(forged.clone()).unwrap_err())),
+        "the same refusal as one by one"
+    );
+    assert!(
+        format!("{:?}", results[1]).contains("Signature"),
+        "{results:?}"
+    );
+    assert_eq!(
+        results[2],
+        Some(Err(SubmitError::Mempool(MempoolError::Duplicate(a.id()))))
+    );
+    assert_eq!(results[3], Some(Ok(b.id())));
+    assert_eq!(sh.pool().len(), 2);
+
+    // Once the pool is full, the rest are not attempted.
+    let more: Vec<_> = (1..=4)
+        .map(|n| s.produce(&c.producer, &lot(&format!("LOT-M{n}")), 1_000, &[]))
+        .collect();
+    let mut batch = more.clone();
+    batch.push(gap);
+    let results = sh.submit_batch(batch);
+    assert_eq!(results[0], Some(Ok(more[0].id())));
+    assert_eq!(results[1], Some(Ok(more[1].id())));
+    assert!(matches!(
+        results[2],
+        Some(Err(SubmitError::Mempool(MempoolError::Full { .. })))
+    ));
+    assert_eq!(results[3..], [None, None]);
+    assert_eq!(sh.pool().len(), 4);
+}

@@ -1,6 +1,6 @@
 //! The task that owns the swarm.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,8 @@ use crate::redial::Slot;
 use crate::{topic_name, validate, NetError, FRAME_OVERHEAD};
 
 /// Identify's protocol version: peers that speak another are logged.
-const PROTOCOL_VERSION: &str = "/waybill/net/1.0.0";
+/// Version 2: unsigned gossipsub messages, each a batch of entries.
+const PROTOCOL_VERSION: &str = "/waybill/net/2.0.0";
 /// TCP connect plus noise and yamux negotiation must finish within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections are kept while idle (peers out of the gossip mesh still
@@ -49,8 +50,18 @@ const INVALID_MESSAGE_WEIGHT: f64 = -10.0;
 /// Per-second decay of the invalid-message count (half-life about 138 s).
 const INVALID_MESSAGE_DECAY: f64 = 0.995;
 
+/// Messages checked at once, each on the blocking pool (the two cores of
+/// a small validator; the swarm keeps running meanwhile).
+const MAX_CHECKING: usize = 2;
+/// Messages waiting for a check; beyond this they are ignored (neither
+/// forwarded nor penalised) and a warning is logged.
+const MAX_WAITING: usize = 4096;
+/// Most bytes of batches kept for a peer to come.
+const MAX_UNSENT_BYTES: usize = 32 * 1024 * 1024;
+
 /// A request from a handle.
 pub(crate) enum Command {
+    /// One batch, framed (see [`crate::wire`]).
     Publish {
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<(), NetError>>,
@@ -85,10 +96,28 @@ pub(crate) struct Setup {
     pub(crate) peers: Vec<Multiaddr>,
     pub(crate) chain_id: Hash32,
     pub(crate) max_entry_bytes: usize,
+    pub(crate) max_message_bytes: usize,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) entries: mpsc::Sender<SignedEntry>,
+    pub(crate) entries: mpsc::Sender<Vec<SignedEntry>>,
     pub(crate) connected: Arc<AtomicUsize>,
     pub(crate) dropped: Arc<AtomicU64>,
+}
+
+/// A message waiting for its check.
+struct Unchecked {
+    seq: u64,
+    id: MessageId,
+    source: PeerId,
+    data: Vec<u8>,
+}
+
+/// A message's check, back from the blocking pool.
+struct Checked {
+    seq: u64,
+    id: MessageId,
+    source: PeerId,
+    len: usize,
+    verdict: validate::Verdict,
 }
 
 pub(crate) struct EventLoop {
@@ -97,18 +126,31 @@ pub(crate) struct EventLoop {
     allowed: HashSet<PeerId>,
     chain_id: Hash32,
     max_entry_bytes: usize,
+    max_message_bytes: usize,
     slots: Vec<Slot>,
     commands: mpsc::Receiver<Command>,
-    entries: mpsc::Sender<SignedEntry>,
+    entries: mpsc::Sender<Vec<SignedEntry>>,
     connected: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
-    /// Entries published while no peer was subscribed: sent as soon as one
-    /// subscribes (bounded; the oldest go first when full).
-    unsent: std::collections::VecDeque<Vec<u8>>,
+    /// Batches published while no peer was subscribed: sent as soon as one
+    /// subscribes (bounded by bytes; the oldest go first when full).
+    unsent: VecDeque<Vec<u8>>,
+    unsent_bytes: usize,
+    /// Messages received and not yet checked, oldest first.
+    waiting: VecDeque<Unchecked>,
+    /// Checks running on the blocking pool.
+    checking: usize,
+    /// The sequence number of the next message received.
+    next_seq: u64,
+    /// The sequence number of the next message to deliver: checks finish
+    /// in any order, entries are delivered in the order their messages
+    /// arrived (which keeps one publisher's entries in order).
+    next_delivery: u64,
+    /// Checked messages waiting for an earlier one's check.
+    ready: std::collections::BTreeMap<u64, Vec<SignedEntry>>,
+    checked_tx: mpsc::Sender<Checked>,
+    checked_rx: mpsc::Receiver<Checked>,
 }
-
-/// Most entries kept for a peer to come.
-const MAX_UNSENT: usize = 10_000;
 
 /// An error with its sources, for logs (libp2p's outer messages alone,
 /// such as "Dial error", say little).
@@ -128,29 +170,36 @@ fn config_error(what: &str, e: impl std::fmt::Display) -> NetError {
 }
 
 fn gossipsub_behaviour(
-    keypair: &identity::Keypair,
     topic: &IdentTopic,
-    max_entry_bytes: usize,
+    max_message_bytes: usize,
 ) -> Result<Gossipsub, NetError> {
     let config = gossipsub::ConfigBuilder::default()
         // Hold every message until the application has judged it.
         .validate_messages()
-        // Every message is signed by its publisher's (genesis) key.
-        .validation_mode(ValidationMode::Strict)
-        // One id per byte string, whoever publishes it: an entry submitted
-        // at two nodes spreads once.
+        // Messages are not signed by their publisher, and carry no source
+        // or sequence number (a signed message is refused). Signing adds
+        // nothing here and cost a signature check per copy received:
+        // - every peer is authenticated by noise with its genesis key and
+        //   refused unless that key is allowed, so each message comes from
+        //   a known member over an authenticated connection;
+        // - what a message says is authenticated end to end: every entry
+        //   carries its author's (and co-signers') signatures, checked
+        //   before the message is accepted or forwarded, and a message
+        //   with a bad one costs the peer that sent it its score;
+        // - the publisher's identity served nothing else: message ids come
+        //   from the content, and no rule depends on who gossiped an entry.
+        .validation_mode(ValidationMode::Anonymous)
+        // One id per byte string, whoever publishes it: the same batch
+        // arriving over several peers is checked and delivered once.
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(Hash32::digest(&m.data).0))
-        .max_transmit_size(max_entry_bytes.saturating_add(FRAME_OVERHEAD))
+        .max_transmit_size(max_message_bytes.saturating_add(FRAME_OVERHEAD))
         .heartbeat_interval(Duration::from_secs(1))
         .build()
         .map_err(|e| config_error("gossipsub", e))?;
     let filter = WhitelistSubscriptionFilter(std::iter::once(topic.hash()).collect());
-    let mut gossipsub = Gossipsub::new_with_subscription_filter(
-        MessageAuthenticity::Signed(keypair.clone()),
-        config,
-        filter,
-    )
-    .map_err(|e| config_error("gossipsub", e))?;
+    let mut gossipsub =
+        Gossipsub::new_with_subscription_filter(MessageAuthenticity::Anonymous, config, filter)
+            .map_err(|e| config_error("gossipsub", e))?;
 
     // Score only what matters in a small permissioned network: invalid
     // messages. The default delivery-rate penalties would punish honest
@@ -188,6 +237,7 @@ impl EventLoop {
             peers,
             chain_id,
             max_entry_bytes,
+            max_message_bytes,
             commands,
             entries,
             connected,
@@ -219,7 +269,7 @@ impl EventLoop {
         let behaviour = Behaviour {
             allowed: allow,
             limits: connection_limits::Behaviour::new(limits),
-            gossipsub: gossipsub_behaviour(&keypair, &topic, max_entry_bytes)?,
+            gossipsub: gossipsub_behaviour(&topic, max_message_bytes)?,
             identify: identify::Behaviour::new(identify::Config::new(
                 PROTOCOL_VERSION.into(),
                 keypair.public(),
@@ -244,18 +294,28 @@ impl EventLoop {
                 }
             }
         }
+        let (checked_tx, checked_rx) = mpsc::channel(MAX_CHECKING);
         Ok(EventLoop {
             swarm,
             topic,
             allowed,
             chain_id,
             max_entry_bytes,
+            max_message_bytes,
             slots,
             commands,
             entries,
             connected,
             dropped,
-            unsent: std::collections::VecDeque::new(),
+            unsent: VecDeque::new(),
+            unsent_bytes: 0,
+            waiting: VecDeque::new(),
+            checking: 0,
+            next_seq: 0,
+            next_delivery: 0,
+            ready: std::collections::BTreeMap::new(),
+            checked_tx,
+            checked_rx,
         })
     }
 
@@ -342,6 +402,7 @@ impl EventLoop {
                     Some(command) => self.on_command(command),
                     None => break,
                 },
+                Some(checked) = self.checked_rx.recv() => self.on_checked(checked),
                 _ = redial.tick() => self.redial(),
             }
         }
@@ -383,6 +444,8 @@ impl EventLoop {
 
     fn publish(&mut self, bytes: Vec<u8>) -> Result<(), NetError> {
         let len = bytes.len();
+        // Kept in case no peer is subscribed yet (rare: only while the
+        // network forms).
         let bytes_copy = bytes.clone();
         match self
             .swarm
@@ -391,27 +454,31 @@ impl EventLoop {
             .publish(self.topic.clone(), bytes)
         {
             Ok(id) => {
-                tracing::debug!(message = %id, len, "entry published");
+                tracing::debug!(message = %id, len, "entries published");
                 Ok(())
             }
             Err(PublishError::NoPeersSubscribedToTopic) => {
                 tracing::debug!(
                     len,
-                    "no peer subscribed to the entry topic yet; the entry waits for one"
+                    "no peer subscribed to the entry topic yet; the entries wait for one"
                 );
-                if self.unsent.len() >= MAX_UNSENT {
-                    self.unsent.pop_front();
+                while self.unsent_bytes.saturating_add(len) > MAX_UNSENT_BYTES {
+                    match self.unsent.pop_front() {
+                        Some(old) => self.unsent_bytes -= old.len(),
+                        None => break,
+                    }
                 }
+                self.unsent_bytes += len;
                 self.unsent.push_back(bytes_copy);
                 Ok(())
             }
             Err(PublishError::Duplicate) => {
-                tracing::debug!(len, "entry already gossiped");
+                tracing::debug!(len, "entries already gossiped");
                 Ok(())
             }
             Err(PublishError::MessageTooLarge) => Err(NetError::TooLarge {
                 len,
-                limit: self.max_entry_bytes,
+                limit: self.max_message_bytes,
             }),
             Err(e) => Err(NetError::Publish(e.to_string())),
         }
@@ -555,43 +622,51 @@ impl EventLoop {
                 message_id,
                 message,
             } => {
-                let verdict = if message.topic != self.topic.hash() {
-                    Err(format!("message for topic {}", message.topic))
-                } else {
-                    validate::check(&message.data, &self.chain_id, self.max_entry_bytes)
-                        .map_err(|e| e.to_string())
-                };
-                let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
-                match verdict {
-                    Ok(entry) => {
-                        gossipsub.report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Accept,
-                        );
-                        self.deliver(entry);
-                    }
-                    Err(reason) => {
-                        gossipsub.report_message_validation_result(
+                if message.topic != self.topic.hash() {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
                             &message_id,
                             &propagation_source,
                             MessageAcceptance::Reject,
                         );
-                        tracing::warn!(peer = %propagation_source, len = message.data.len(), %reason, "rejected a gossiped message");
-                    }
+                    tracing::warn!(peer = %propagation_source, topic = %message.topic, "rejected a message for another topic");
+                    return;
                 }
+                if self.waiting.len() >= MAX_WAITING {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Ignore,
+                        );
+                    tracing::warn!(peer = %propagation_source, "too many gossiped messages waiting for their check; one ignored");
+                    return;
+                }
+                self.waiting.push_back(Unchecked {
+                    seq: self.next_seq,
+                    id: message_id,
+                    source: propagation_source,
+                    data: message.data,
+                });
+                self.next_seq += 1;
+                self.start_checks();
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 tracing::debug!(peer = %peer_id, %topic, "peer subscribed");
                 if topic == self.topic.hash() && !self.unsent.is_empty() {
                     let waiting = std::mem::take(&mut self.unsent);
+                    self.unsent_bytes = 0;
                     tracing::debug!(
-                        entries = waiting.len(),
+                        messages = waiting.len(),
                         "sending entries that waited for a peer"
                     );
                     for bytes in waiting {
                         if let Err(e) = self.publish(bytes) {
-                            tracing::warn!("cannot gossip a waiting entry: {e}");
+                            tracing::warn!("cannot gossip waiting entries: {e}");
                         }
                     }
                 }
@@ -611,16 +686,86 @@ impl EventLoop {
         }
     }
 
-    /// Hands an accepted entry to the consumer without ever waiting.
-    fn deliver(&mut self, entry: SignedEntry) {
-        match self.entries.try_send(entry) {
+    /// Starts checks for waiting messages, as many as may run at once.
+    fn start_checks(&mut self) {
+        while self.checking < MAX_CHECKING {
+            let Some(Unchecked {
+                seq,
+                id,
+                source,
+                data,
+            }) = self.waiting.pop_front()
+            else {
+                return;
+            };
+            self.checking += 1;
+            let tx = self.checked_tx.clone();
+            let chain_id = self.chain_id;
+            let (max_entry, max_message) = (self.max_entry_bytes, self.max_message_bytes);
+            tokio::task::spawn_blocking(move || {
+                let verdict = validate::check_batch(&data, &chain_id, max_entry, max_message);
+                // At most MAX_CHECKING results are ever unread, so this
+                // never waits; after shutdown it fails, which is fine.
+                let _ = tx.blocking_send(Checked {
+                    seq,
+                    id,
+                    source,
+                    len: data.len(),
+                    verdict,
+                });
+            });
+        }
+    }
+
+    /// Reports a check to gossipsub (accepted messages are forwarded) and
+    /// delivers the entries that passed.
+    fn on_checked(&mut self, checked: Checked) {
+        self.checking = self.checking.saturating_sub(1);
+        let Checked {
+            seq,
+            id,
+            source,
+            len,
+            verdict,
+        } = checked;
+        let acceptance = match &verdict.refusal {
+            None => MessageAcceptance::Accept,
+            Some(reason) => {
+                tracing::warn!(peer = %source, len, %reason, kept = verdict.entries.len(), "rejected a gossiped message; entries in it that pass on their own are kept");
+                MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+        self.ready.insert(seq, verdict.entries);
+        while let Some(entries) = self.ready.remove(&self.next_delivery) {
+            self.next_delivery += 1;
+            if !entries.is_empty() {
+                self.deliver(entries);
+            }
+        }
+        self.start_checks();
+    }
+
+    /// Hands accepted entries to the consumer without ever waiting.
+    fn deliver(&mut self, entries: Vec<SignedEntry>) {
+        match self.entries.try_send(entries) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(entry)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::warn!(entry = %entry.id().short(), dropped = n, "entry receiver is full; entry dropped");
+            Err(mpsc::error::TrySendError::Full(entries)) => {
+                let n = self
+                    .dropped
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed)
+                    + entries.len() as u64;
+                tracing::warn!(
+                    entries = entries.len(),
+                    dropped = n,
+                    "entry receiver is full; entries dropped"
+                );
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::debug!("entry receiver closed; entry not delivered");
+                tracing::debug!("entry receiver closed; entries not delivered");
             }
         }
     }

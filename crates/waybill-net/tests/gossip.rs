@@ -4,6 +4,7 @@
 mod support;
 
 use support::*;
+use waybill_net::wire::encode_entries;
 use waybill_net::{peer_id_of, NetError};
 
 /// Starts `b` dialing nothing, then `a` and `c` dialing `b`: A – B – C.
@@ -157,7 +158,7 @@ async fn badly_signed_and_malformed_messages_are_rejected_and_never_delivered() 
     let mut forged = produce_entry(chain(), 1, 1, 0);
     forged.signature.0[10] ^= 0x40;
     a.handle
-        .publish_raw(forged.canonical_bytes())
+        .publish_raw(encode_entries(&[forged]))
         .await
         .unwrap();
     a.handle
@@ -179,7 +180,7 @@ async fn entries_for_another_chain_or_of_a_bad_shape_are_rejected() {
 
     let foreign = produce_entry(other_chain(), 1, 1, 0);
     a.handle
-        .publish_raw(foreign.canonical_bytes())
+        .publish_raw(encode_entries(&[foreign]))
         .await
         .unwrap();
     // Correctly signed, but a format version this code does not accept.
@@ -187,7 +188,7 @@ async fn entries_for_another_chain_or_of_a_bad_shape_are_rejected() {
     entry.version = 99;
     let wrong_version = entry.sign(&key(1));
     a.handle
-        .publish_raw(wrong_version.canonical_bytes())
+        .publish_raw(encode_entries(&[wrong_version]))
         .await
         .unwrap();
     let good = produce_entry(chain(), 1, 3, 0);
@@ -201,6 +202,7 @@ async fn entries_for_another_chain_or_of_a_bad_shape_are_rejected() {
 async fn oversized_messages_are_not_delivered() {
     let mut small = config(2, &[1, 2]);
     small.max_entry_bytes = 600;
+    small.max_message_bytes = 2000;
     let (a, mut b) = pair(small).await;
 
     let big = produce_entry(chain(), 1, 1, 700);
@@ -236,6 +238,9 @@ async fn a_peer_that_keeps_sending_invalid_messages_is_ignored() {
     for i in 0..3u8 {
         a.handle.publish_raw(vec![0xee, i]).await.unwrap();
     }
+    // B checks messages off its swarm task, so the penalties land a moment
+    // after the messages; what A sends meanwhile still gets through.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     // A's score at B is now below the graylist threshold: even its valid
     // entries are ignored for a while.
     let from_a = produce_entry(chain(), 1, 1, 0);
@@ -283,4 +288,89 @@ async fn an_entry_published_before_any_peer_arrives_is_sent_when_one_subscribes(
     let mut b = start(config(2, &[1, 2]), &[&a], true).await;
     assert_eq!(next_entry(&mut b).await, entry);
     shutdown(vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_arrives_whole_in_order_at_the_other_end_of_a_line() {
+    let (a, mut b, mut c) = line().await;
+    let batch: Vec<_> = (1..=50).map(|n| produce_entry(chain(), 1, n, 0)).collect();
+    a.handle.publish_batch(&batch).await.unwrap();
+    assert_eq!(next_batch(&mut c).await, batch);
+    assert_eq!(next_batch(&mut b).await, batch);
+    // The same batch again is a duplicate message: nothing new arrives.
+    a.handle.publish_verified(&batch).await.unwrap();
+    assert_quiet(&mut c, "C after the first copy").await;
+    assert_quiet(&mut b, "B after the first copy").await;
+    shutdown(vec![a, b, c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_split_to_fit_the_message_limit() {
+    let mut b_cfg = config(2, &[1, 2]);
+    b_cfg.max_entry_bytes = 600;
+    b_cfg.max_message_bytes = 2000;
+    let b = start(b_cfg, &[], false).await;
+    let mut a_cfg = config(1, &[1, 2]);
+    a_cfg.max_entry_bytes = 600;
+    a_cfg.max_message_bytes = 2000;
+    let a = start(a_cfg, &[&b], true).await;
+    let mut b = b;
+    wait_until("the pair has connected", || async {
+        a.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 1
+    })
+    .await;
+    let batch: Vec<_> = (1..=12).map(|n| produce_entry(chain(), 1, n, 0)).collect();
+    let one = batch[0].canonical_bytes().len() + waybill_net::wire::ENTRY_HEADER;
+    let per_message = (2000 - waybill_net::wire::BATCH_HEADER) / one;
+    assert!((2..12).contains(&per_message), "{per_message}");
+    a.handle.publish_batch(&batch).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < batch.len() {
+        let part = next_batch(&mut b).await;
+        assert!(part.len() <= per_message, "{} > {per_message}", part.len());
+        got.extend(part);
+    }
+    got.sort_by_key(|e| e.entry.nonce);
+    assert_eq!(got, batch);
+    shutdown(vec![a, b]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_forged_signature_is_not_forwarded_but_its_good_entries_are_kept() {
+    let (a, mut b, mut c) = line().await;
+    let good_1 = produce_entry(chain(), 1, 1, 0);
+    let mut forged = produce_entry(chain(), 3, 1, 0);
+    forged.signature.0[7] ^= 0x10;
+    let good_2 = produce_entry(chain(), 1, 2, 0);
+    // Only a faulty node sends this: publishing checks every entry.
+    a.handle
+        .publish_raw(encode_entries(&[
+            good_1.clone(),
+            forged.clone(),
+            good_2.clone(),
+        ]))
+        .await
+        .unwrap();
+    // B refuses the message (so it does not reach C) but keeps the
+    // entries whose authors signed them.
+    assert_eq!(
+        next_batch(&mut b).await,
+        vec![good_1.clone(), good_2.clone()]
+    );
+
+    // An honest publisher's batch with a forgery in it: the good entries
+    // go, the forgery is named.
+    let good_3 = produce_entry(chain(), 1, 3, 0);
+    let err = a
+        .handle
+        .publish_batch(&[forged.clone(), good_3.clone()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetError::Invalid(_)), "{err}");
+    assert!(err.to_string().contains("signature"), "{err}");
+    assert_eq!(next_batch(&mut b).await, vec![good_3.clone()]);
+    assert_eq!(next_batch(&mut c).await, vec![good_3]);
+    assert_quiet(&mut c, "C: the refused batch was not forwarded").await;
+    assert_quiet(&mut b, "B").await;
+    shutdown(vec![a, b, c]).await;
 }

@@ -407,3 +407,20 @@ pub fn post_entry(addr: SocketAddr, e: &SignedEntry) -> (u16, serde_json::Value)
     });
     (code, v)
 }
+
+/// POSTs signed entries as a JSON array to `/v1/entries/batch` → (status, JSON).
+pub fn post_batch(addr: SocketAddr, entries: &[SignedEntry]) -> (u16, serde_json::Value) {
+    let body = serde_json::to_vec(entries).expect("batch JSON");
+    let (code, text) = request(
+        addr,
+        "POST",
+        "/v1/entries/batch",
+        Some(&body),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("POST /v1/entries/batch on {addr} failed: {e}"));
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("POST /v1/entries/batch on {addr} answered {code} with non-JSON ({e}): {text}")
+    });
+    (code, v)
+}

@@ -235,7 +235,8 @@ pub struct TestNode<B: Backend + 'static = MemBackend> {
     pub shared: Arc<Shared<B>>,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub gossip: mpsc::Receiver<SignedEntry>,
+    /// What the API handed to gossip, one request's entries at a time.
+    pub gossip: mpsc::Receiver<Vec<SignedEntry>>,
 }
 
 /// The largest request body the test node accepts.

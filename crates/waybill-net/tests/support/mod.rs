@@ -2,6 +2,7 @@
 //! signed entries, nodes on loopback and bounded waits.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
@@ -88,7 +89,10 @@ pub fn config(seed: u8, allowed: &[u8]) -> NetConfig {
 /// A running node.
 pub struct Node {
     pub handle: NetHandle,
-    pub entries: mpsc::Receiver<SignedEntry>,
+    /// Delivered batches.
+    pub entries: mpsc::Receiver<Vec<SignedEntry>>,
+    /// Entries of a delivered batch not looked at yet.
+    pub buffered: VecDeque<SignedEntry>,
 }
 
 /// Logs to the test output when `RUST_LOG` is set (e.g. `RUST_LOG=waybill_net=debug`).
@@ -121,7 +125,11 @@ pub async fn start(mut config: NetConfig, peers: &[&Node], with_peer_id: bool) -
     }
     let (handle, entries) = waybill_net::start(config).await.unwrap();
     assert!(!handle.listen_addrs().await.is_empty());
-    Node { handle, entries }
+    Node {
+        handle,
+        entries,
+        buffered: VecDeque::new(),
+    }
 }
 
 /// Waits until `check` holds, or fails the test after [`WAIT`].
@@ -137,18 +145,37 @@ where
     }
 }
 
+/// The next delivered batch (all of it), failing the test after [`WAIT`].
+pub async fn next_batch(node: &mut Node) -> Vec<SignedEntry> {
+    assert!(
+        node.buffered.is_empty(),
+        "entries of the last batch are left"
+    );
+    let batch = timeout(WAIT, node.entries.recv())
+        .await
+        .expect("no batch delivered in time")
+        .expect("entry receiver closed");
+    assert!(!batch.is_empty(), "an empty batch was delivered");
+    batch
+}
+
 /// The next delivered entry, failing the test after [`WAIT`].
 pub async fn next_entry(node: &mut Node) -> SignedEntry {
-    timeout(WAIT, node.entries.recv())
-        .await
-        .expect("no entry delivered in time")
-        .expect("entry receiver closed")
+    if node.buffered.is_empty() {
+        node.buffered = next_batch(node).await.into();
+    }
+    node.buffered.pop_front().expect("a batch is never empty")
 }
 
 /// Asserts that nothing is delivered for [`QUIET`].
 pub async fn assert_quiet(node: &mut Node, what: &str) {
+    assert!(
+        node.buffered.is_empty(),
+        "{what}: unexpected entries delivered: {:?}",
+        node.buffered
+    );
     if let Ok(Some(e)) = timeout(QUIET, node.entries.recv()).await {
-        panic!("{what}: unexpected entry delivered: {e:?}");
+        panic!("{what}: unexpected entries delivered: {e:?}");
     }
 }
 
