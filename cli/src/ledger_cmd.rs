@@ -11,7 +11,7 @@ use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
-use waybill_core::state::LotStatus;
+use waybill_core::state::{LotStatus, View};
 use waybill_core::trail::{self, Policy};
 use waybill_store::{DataDir, StoreError};
 
@@ -168,16 +168,16 @@ pub fn run(cmd: LedgerCmd) -> Result<ExitCode> {
         }
         LedgerCmd::Status { data_dir, json } => {
             let ledger = open(&data_dir)?;
-            let s = ledger.state();
+            let s = ledger.state().counts();
             let v = serde_json::json!({
                 "chain_name": ledger.genesis().chain_name,
                 "chain_id": ledger.chain_id().to_hex(),
                 "height": ledger.height(),
                 "tip_hash": ledger.tip().map(|h| h.hash().to_hex()),
-                "lots": s.lots.len(),
-                "shipments": s.shipments.len(),
-                "payments": s.payments.len(),
-                "members": s.members.values().filter(|m| m.active()).count(),
+                "lots": s.lots,
+                "shipments": s.shipments,
+                "payments": s.payments,
+                "members": s.members,
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -187,10 +187,10 @@ pub fn run(cmd: LedgerCmd) -> Result<ExitCode> {
                     ledger.genesis().chain_name,
                     ledger.chain_id(),
                     ledger.height(),
-                    s.lots.len(),
-                    s.shipments.len(),
-                    s.payments.len(),
-                    v["members"]
+                    s.lots,
+                    s.shipments,
+                    s.payments,
+                    s.members
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -254,8 +254,7 @@ pub fn trace_forward(lot: &str, dir: &Path, json: bool) -> Result<ExitCode> {
     let name = |k: &PublicKey| {
         ledger
             .state()
-            .members
-            .get(k)
+            .member(k)
             .map(|m| m.spec.name.clone())
             .unwrap_or_else(|| k.short())
     };
@@ -314,7 +313,7 @@ pub fn export(
     let g = trusted_genesis(&ledger, genesis)?;
     let key = util::read_key(key)?;
     let me = crypto::public_key(&key);
-    match ledger.state().members.get(&me) {
+    match ledger.state().member(&me) {
         Some(m) if m.active() && m.spec.has(Role::Auditor) => {}
         Some(m) => bail!(
             "`{}` is not an active auditor; only auditors export bundles",

@@ -37,7 +37,7 @@ use waybill_core::genesis::{
     ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
 };
 use waybill_core::gs1::{LotId, ShipmentId};
-use waybill_core::state::LotStatus;
+use waybill_core::state::{LotStatus, View};
 use waybill_core::trail::Trail;
 use waybill_store::{Ledger, MemBackend};
 
@@ -537,7 +537,7 @@ fn forward_json(ledger: &Ledger<MemBackend>, l: &LotId) -> Value {
             };
             json!({
                 "lot": id.to_string(),
-                "custodian": ledger.state().members.get(&s.custodian).map(|m| m.spec.name.clone()),
+                "custodian": ledger.state().member(&s.custodian).map(|m| m.spec.name.clone()),
                 "custodian_key": s.custodian.to_hex(),
                 "status": status,
                 "shipment": shipment,

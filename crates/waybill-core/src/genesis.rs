@@ -267,7 +267,15 @@ pub enum GenesisError {
     /// Bad consensus parameters.
     #[error("consensus parameter {0} must be more than zero")]
     BadConsensusParam(&'static str),
+    /// `max_block_entries` above [`MAX_BLOCK_ENTRIES`].
+    #[error("max_block_entries is {0}; at most {MAX_BLOCK_ENTRIES} are allowed")]
+    TooManyBlockEntries(u32),
 }
+
+/// The most entries a genesis may allow in one block (2^20). Stores pack an
+/// entry's index in its block into 24 bits, and a block this large is far
+/// beyond what one consensus message carries anyway.
+pub const MAX_BLOCK_ENTRIES: u32 = 1 << 20;
 
 impl Genesis {
     /// Parses and validates a TOML genesis.
@@ -364,6 +372,9 @@ impl Genesis {
             if v == 0 {
                 return Err(GenesisError::BadConsensusParam(name));
             }
+        }
+        if c.max_block_entries > MAX_BLOCK_ENTRIES {
+            return Err(GenesisError::TooManyBlockEntries(c.max_block_entries));
         }
         Ok(())
     }

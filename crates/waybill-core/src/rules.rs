@@ -666,8 +666,11 @@ impl<V: View> Ctx<'_, V> {
         if self.scope.is_some_and(|s| !s.contains(id)) {
             return Ok(None);
         }
-        if let Some(l) = changes.lots.get(id).or_else(|| self.view.lot(id)) {
+        if let Some(l) = changes.lots.get(id) {
             return Ok(Some(l.clone()));
+        }
+        if let Some(l) = self.view.lot(id) {
+            return Ok(Some(l.into_owned()));
         }
         Err(RuleError::UnknownLot(id.clone()))
     }
@@ -863,7 +866,7 @@ impl<V: View> Ctx<'_, V> {
                 },
             });
         }
-        Ok(s.clone())
+        Ok(s.into_owned())
     }
 
     fn receive(&self, r: &Receive, changes: &mut Changes) -> Result<(), RuleError> {

@@ -1,5 +1,6 @@
 //! Ledger state: what the rules need to judge the next entry.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -141,12 +142,13 @@ pub trait View {
     fn active_member_named(&self, name: &str) -> Option<PublicKey>;
     /// The author's last nonce (0 if none).
     fn nonce(&self, key: &PublicKey) -> u64;
-    /// A lot.
-    fn lot(&self, id: &LotId) -> Option<&LotState>;
+    /// A lot (borrowed where the view holds it decoded, owned where it
+    /// keeps a compact form).
+    fn lot(&self, id: &LotId) -> Option<Cow<'_, LotState>>;
     /// A shipment.
-    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState>;
+    fn shipment(&self, id: &ShipmentId) -> Option<Cow<'_, ShipmentState>>;
     /// A payment.
-    fn payment(&self, id: &Uetr) -> Option<&PaymentState>;
+    fn payment(&self, id: &Uetr) -> Option<Cow<'_, PaymentState>>;
 }
 
 /// Writes produced by applying entries.
@@ -271,14 +273,14 @@ impl View for State {
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)
     }
-    fn lot(&self, id: &LotId) -> Option<&LotState> {
-        self.lots.get(id)
+    fn lot(&self, id: &LotId) -> Option<Cow<'_, LotState>> {
+        self.lots.get(id).map(Cow::Borrowed)
     }
-    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
-        self.shipments.get(id)
+    fn shipment(&self, id: &ShipmentId) -> Option<Cow<'_, ShipmentState>> {
+        self.shipments.get(id).map(Cow::Borrowed)
     }
-    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
-        self.payments.get(id)
+    fn payment(&self, id: &Uetr) -> Option<Cow<'_, PaymentState>> {
+        self.payments.get(id).map(Cow::Borrowed)
     }
 }
 
@@ -373,19 +375,22 @@ impl<V: View + ?Sized> View for Overlay<'_, V> {
             .copied()
             .unwrap_or_else(|| self.base.nonce(key))
     }
-    fn lot(&self, id: &LotId) -> Option<&LotState> {
-        self.pending.lots.get(id).or_else(|| self.base.lot(id))
+    fn lot(&self, id: &LotId) -> Option<Cow<'_, LotState>> {
+        match self.pending.lots.get(id) {
+            Some(l) => Some(Cow::Borrowed(l)),
+            None => self.base.lot(id),
+        }
     }
-    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
-        self.pending
-            .shipments
-            .get(id)
-            .or_else(|| self.base.shipment(id))
+    fn shipment(&self, id: &ShipmentId) -> Option<Cow<'_, ShipmentState>> {
+        match self.pending.shipments.get(id) {
+            Some(s) => Some(Cow::Borrowed(s)),
+            None => self.base.shipment(id),
+        }
     }
-    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
-        self.pending
-            .payments
-            .get(id)
-            .or_else(|| self.base.payment(id))
+    fn payment(&self, id: &Uetr) -> Option<Cow<'_, PaymentState>> {
+        match self.pending.payments.get(id) {
+            Some(p) => Some(Cow::Borrowed(p)),
+            None => self.base.payment(id),
+        }
     }
 }

@@ -438,3 +438,16 @@ fn example_genesis_file_chain_id() {
         g.chain_id()
     );
 }
+
+#[test]
+fn genesis_caps_block_entries() {
+    use waybill_core::genesis::{GenesisError, MAX_BLOCK_ENTRIES};
+    let mut g = fixture_genesis();
+    g.consensus.max_block_entries = MAX_BLOCK_ENTRIES;
+    g.validate().unwrap();
+    g.consensus.max_block_entries = MAX_BLOCK_ENTRIES + 1;
+    assert!(matches!(
+        g.validate(),
+        Err(GenesisError::TooManyBlockEntries(n)) if n == MAX_BLOCK_ENTRIES + 1
+    ));
+}

@@ -864,7 +864,7 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
                 let new = state.lot(id).unwrap();
                 assert!(new.remaining <= old.remaining, "remaining of {id} grew");
                 if old.status == LotStatus::Consumed {
-                    assert_eq!(new, old, "a consumed lot changed");
+                    assert_eq!(&*new, old, "a consumed lot changed");
                 }
             }
             if let (Ok(()), ROp::Produce { inputs, .. }) = (decisions.last().unwrap(), &op) {

@@ -5,7 +5,9 @@
 //! occasional snapshots; the id index is rebuilt from each block's id list
 //! when the ledger opens.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashTable;
 
 use serde::{Deserialize, Serialize};
 use waybill_core::codes::Uetr;
@@ -21,12 +23,12 @@ pub type Position = (u64, u32);
 /// block) of the entries that touched them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IndexDelta {
-    lots: Vec<(LotId, Vec<u32>)>,
-    shipments: Vec<(ShipmentId, Vec<u32>)>,
-    payments: Vec<(Uetr, Vec<u32>)>,
-    authors: Vec<(PublicKey, Vec<u32>)>,
-    made_from: Vec<(LotId, LotId)>,
-    membership: Vec<u32>,
+    pub(crate) lots: Vec<(LotId, Vec<u32>)>,
+    pub(crate) shipments: Vec<(ShipmentId, Vec<u32>)>,
+    pub(crate) payments: Vec<(Uetr, Vec<u32>)>,
+    pub(crate) authors: Vec<(PublicKey, Vec<u32>)>,
+    pub(crate) made_from: Vec<(LotId, LotId)>,
+    pub(crate) membership: Vec<u32>,
 }
 
 fn group<K: Ord>(map: BTreeMap<K, Vec<u32>>) -> Vec<(K, Vec<u32>)> {
@@ -70,75 +72,20 @@ impl IndexDelta {
     }
 }
 
-/// The indexes by lot, shipment, payment, author, made-from and
-/// membership, each in chain order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Index {
-    lots: BTreeMap<LotId, Vec<Position>>,
-    shipments: BTreeMap<ShipmentId, Vec<Position>>,
-    payments: BTreeMap<Uetr, Vec<Position>>,
-    authors: BTreeMap<PublicKey, Vec<Position>>,
-    made_from: BTreeMap<LotId, BTreeSet<LotId>>,
-    membership: Vec<Position>,
-}
-
-fn add<K: Ord + Clone>(map: &mut BTreeMap<K, Vec<Position>>, h: u64, adds: &[(K, Vec<u32>)]) {
-    for (k, idx) in adds {
-        let v = map.entry(k.clone()).or_default();
-        v.extend(idx.iter().map(|i| (h, *i)));
-    }
-}
-
-impl Index {
-    /// Folds in block `height`'s additions.
-    pub(crate) fn apply(&mut self, height: u64, d: &IndexDelta) {
-        add(&mut self.lots, height, &d.lots);
-        add(&mut self.shipments, height, &d.shipments);
-        add(&mut self.payments, height, &d.payments);
-        add(&mut self.authors, height, &d.authors);
-        for (input, made) in &d.made_from {
-            self.made_from
-                .entry(input.clone())
-                .or_default()
-                .insert(made.clone());
-        }
-        self.membership
-            .extend(d.membership.iter().map(|i| (height, *i)));
-    }
-
-    pub(crate) fn by_lot(&self, lot: &LotId) -> &[Position] {
-        self.lots.get(lot).map_or(&[], Vec::as_slice)
-    }
-
-    pub(crate) fn by_shipment(&self, s: &ShipmentId) -> &[Position] {
-        self.shipments.get(s).map_or(&[], Vec::as_slice)
-    }
-
-    pub(crate) fn by_payment(&self, p: &Uetr) -> &[Position] {
-        self.payments.get(p).map_or(&[], Vec::as_slice)
-    }
-
-    pub(crate) fn by_author(&self, a: &PublicKey) -> &[Position] {
-        self.authors.get(a).map_or(&[], Vec::as_slice)
-    }
-
-    pub(crate) fn made_from(&self, lot: &LotId) -> impl Iterator<Item = &LotId> {
-        self.made_from.get(lot).into_iter().flatten()
-    }
-
-    pub(crate) fn membership(&self) -> &[Position] {
-        &self.membership
-    }
-}
-
-/// Entry id → position, in memory: the first 8 bytes of the id map to a
-/// position, and the rare ids whose first 8 bytes are taken (by chance or
-/// by grinding) live in a second, exact map. A hit in the first map is a
-/// candidate the caller confirms against the block's id list.
+/// Entry id → position, in memory. Every entry is numbered in chain order
+/// (its ordinal); the index keeps each entry's id prefix (its first 8
+/// bytes, already uniformly random) by ordinal, where each block starts,
+/// and a hash table of ordinals hashed by prefix. That is 8 bytes per entry
+/// plus 4 per table slot. A lookup yields every ordinal with the same
+/// prefix; the caller confirms each against the block's id list, so a
+/// collision (by chance or by grinding) costs a second look, never a wrong
+/// answer.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
-    short: HashMap<u64, Position>,
-    full: HashMap<EntryId, Position>,
+    prefixes: Vec<u64>,
+    /// `starts[h - 1]`: the ordinal of block `h`'s first entry.
+    starts: Vec<u64>,
+    table: HashTable<u32>,
 }
 
 fn prefix(id: &EntryId) -> u64 {
@@ -148,28 +95,83 @@ fn prefix(id: &EntryId) -> u64 {
 }
 
 impl IdIndex {
-    pub(crate) fn insert(&mut self, id: &EntryId, pos: Position) {
-        match self.short.entry(prefix(id)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(pos);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.full.insert(*id, pos);
-            }
+    /// Adds the next block's ids (block `starts.len() + 1`).
+    pub(crate) fn push_block(&mut self, ids: impl ExactSizeIterator<Item = EntryId>) {
+        let IdIndex {
+            prefixes,
+            starts,
+            table,
+        } = self;
+        starts.push(prefixes.len() as u64);
+        table.reserve(ids.len(), |&o| {
+            prefixes.get(o as usize).copied().unwrap_or_default()
+        });
+        for id in ids {
+            let hash = prefix(&id);
+            let ordinal = u32::try_from(prefixes.len()).unwrap_or(u32::MAX);
+            prefixes.push(hash);
+            let prefixes = &*prefixes;
+            table.insert_unique(hash, ordinal, |&o| {
+                prefixes.get(o as usize).copied().unwrap_or_default()
+            });
         }
     }
 
-    /// Candidate positions for `id`: the exact one if it had a collision,
-    /// then the short-key one.
-    pub(crate) fn candidates(&self, id: &EntryId) -> impl Iterator<Item = Position> {
-        self.full
-            .get(id)
-            .copied()
-            .into_iter()
-            .chain(self.short.get(&prefix(id)).copied())
+    /// Candidate positions for `id`: every entry with its prefix.
+    pub(crate) fn candidates(&self, id: &EntryId) -> impl Iterator<Item = Position> + '_ {
+        let p = prefix(id);
+        self.table
+            .iter_hash(p)
+            .filter(move |&&o| self.prefixes.get(o as usize) == Some(&p))
+            .filter_map(|&o| self.position(u64::from(o)))
     }
 
-    pub(crate) fn reserve(&mut self, n: usize) {
-        self.short.reserve(n);
+    fn position(&self, ordinal: u64) -> Option<Position> {
+        let h = self.starts.partition_point(|&s| s <= ordinal);
+        let start = self.starts.get(h.checked_sub(1)?)?;
+        Some((h as u64, u32::try_from(ordinal - start).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_core::crypto::Hash32;
+
+    fn id(prefix: u64, rest: u8) -> EntryId {
+        let mut b = [rest; 32];
+        b[..8].copy_from_slice(&prefix.to_be_bytes());
+        Hash32(b)
+    }
+
+    #[test]
+    fn positions_survive_empty_blocks_and_growth() {
+        let mut ids = IdIndex::default();
+        let mut all = Vec::new();
+        for h in 1..=300u64 {
+            // Every third block is empty; the others grow, to force rehashes.
+            let n = if h % 3 == 0 { 0 } else { h as usize % 50 };
+            let block: Vec<EntryId> = (0..n).map(|i| id(h * 1000 + i as u64, 1)).collect();
+            all.extend(block.iter().enumerate().map(|(i, e)| (*e, (h, i as u32))));
+            ids.push_block(block.into_iter());
+        }
+        for (e, pos) in &all {
+            assert_eq!(ids.candidates(e).collect::<Vec<_>>(), vec![*pos]);
+        }
+        assert_eq!(ids.candidates(&id(7, 1)).count(), 0);
+    }
+
+    #[test]
+    fn ids_sharing_a_prefix_are_all_candidates() {
+        let mut ids = IdIndex::default();
+        ids.push_block([id(42, 1), id(43, 1)].into_iter());
+        ids.push_block([].into_iter());
+        ids.push_block([id(42, 2)].into_iter());
+        // Both entries filed under prefix 42 come back, for the caller to
+        // tell apart by the full id.
+        let mut found: Vec<_> = ids.candidates(&id(42, 9)).collect();
+        found.sort();
+        assert_eq!(found, vec![(1, 0), (3, 0)]);
+        assert_eq!(ids.candidates(&id(43, 1)).collect::<Vec<_>>(), vec![(1, 1)]);
     }
 }

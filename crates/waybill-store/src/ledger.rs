@@ -33,16 +33,17 @@ use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::gs1::LotId;
 use waybill_core::merkle;
 use waybill_core::rules::{self, Applied, RuleError};
-use waybill_core::state::{Changes, LotState, State};
+use waybill_core::state::{Changes, LotState, View};
 use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
 
 use crate::backend::{Backend, WriteBatch};
-use crate::index::{IdIndex, Index, IndexDelta, Position};
+use crate::committed::{Committed, Stored, StoredRef};
+use crate::index::{IdIndex, IndexDelta, Position};
 use crate::keys::{self, ns};
 use crate::StoreError;
 
 /// The store layout version.
-pub const STORE_FORMAT: u32 = 2;
+pub const STORE_FORMAT: u32 = 3;
 
 /// Deltas written since the last snapshot must reach this many bytes (and
 /// the snapshot's own size) before a new snapshot is written.
@@ -111,15 +112,13 @@ struct Delta {
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
     height: u64,
-    state: &'a State,
-    index: &'a Index,
+    state: StoredRef<'a>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     height: u64,
-    state: State,
-    index: Index,
+    state: Stored,
 }
 
 /// A ledger: genesis, committed state, indexes, tip, over a backend.
@@ -128,8 +127,7 @@ pub struct Ledger<B: Backend> {
     backend: B,
     genesis: Genesis,
     chain_id: ChainId,
-    state: State,
-    index: Index,
+    state: Committed,
     ids: IdIndex,
     tip: Option<Header>,
     snapshot_height: u64,
@@ -311,7 +309,7 @@ impl<B: Backend> Ledger<B> {
         if backend.get(keys::GENESIS)?.is_some() || !backend.scan_prefix(&[])?.is_empty() {
             return Err(StoreError::AlreadyExists("the store".into()));
         }
-        let state = State::genesis(&genesis);
+        let state = Committed::genesis(&genesis);
         let mut batch = WriteBatch::default();
         batch.put(keys::FORMAT.to_vec(), STORE_FORMAT.to_be_bytes().to_vec());
         batch.put(keys::GENESIS.to_vec(), genesis.canonical_bytes());
@@ -322,7 +320,6 @@ impl<B: Backend> Ledger<B> {
             chain_id: genesis.chain_id(),
             genesis,
             state,
-            index: Index::default(),
             ids: IdIndex::default(),
             tip: None,
             snapshot_height: 0,
@@ -358,21 +355,21 @@ impl<B: Backend> Ledger<B> {
             ),
             None => return Err(StoreError::Corrupt("the store has no tip record".into())),
         };
-        let (snapshot_height, snapshot_bytes, mut state, mut index) = match backend
-            .read_snapshot()?
-        {
+        let (snapshot_height, snapshot_bytes, mut state) = match backend.read_snapshot()? {
             Some(bytes) => {
                 let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
                     .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
-                if snap.height > tip_height || snap.state.chain_id != chain_id {
+                if snap.height > tip_height || snap.state.chain_id() != &chain_id {
                     return Err(StoreError::Corrupt(format!(
                             "the state snapshot is for block {}, beyond the tip {tip_height} or of another chain",
                             snap.height
                         )));
                 }
-                (snap.height, bytes.len() as u64, snap.state, snap.index)
+                let state = Committed::from_stored(snap.state)
+                    .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
+                (snap.height, bytes.len() as u64, state)
             }
-            None => (0, 0, State::genesis(&genesis), Index::default()),
+            None => (0, 0, Committed::genesis(&genesis)),
         };
         if snapshot_height > 0
             && backend
@@ -394,17 +391,14 @@ impl<B: Backend> Ledger<B> {
             let delta: Delta =
                 codec::decode_trusted("delta", &bytes).map_err(|e| corrupt(e.to_string()))?;
             delta_bytes += bytes.len() as u64;
-            state.commit(delta.changes);
-            index.apply(h, &delta.index);
+            state.apply(h, delta.changes, &delta.index);
         }
         let mut ids = IdIndex::default();
         for h in 1..=tip_height {
             let found = backend.read(&keys::at_height(ns::MAP, h), |bytes| {
                 let map = BlockMap::parse(bytes)?;
-                ids.reserve(map.n);
-                for i in 0..map.n {
-                    ids.insert(&map.id(i)?, (h, u32::try_from(i).ok()?));
-                }
+                let block_ids = (0..map.n).map(|i| map.id(i)).collect::<Option<Vec<_>>>()?;
+                ids.push_block(block_ids.into_iter());
                 Some(())
             })?;
             if found.flatten().is_none() {
@@ -418,7 +412,6 @@ impl<B: Backend> Ledger<B> {
             genesis,
             chain_id,
             state,
-            index,
             ids,
             tip: None,
             snapshot_height,
@@ -480,7 +473,7 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// The committed state.
-    pub fn state(&self) -> &State {
+    pub fn state(&self) -> &Committed {
         &self.state
     }
 
@@ -648,12 +641,8 @@ impl<B: Backend> Ledger<B> {
             self.block_batch(&block, &ids, &lens, cert.as_ref(), &applied, &delta)?;
         self.backend.commit(batch)?;
         let h = block.header.height;
-        self.state.commit(applied.changes.clone());
-        self.index.apply(h, &delta);
-        for (i, id) in ids.iter().enumerate() {
-            self.ids
-                .insert(id, (h, u32::try_from(i).unwrap_or(u32::MAX)));
-        }
+        self.state.apply(h, applied.changes.clone(), &delta);
+        self.ids.push_block(ids.iter().copied());
         self.tip = Some(block.header);
         self.delta_bytes += delta_len;
         if self.delta_bytes >= self.snapshot_bytes.max(SNAPSHOT_MIN_BYTES) {
@@ -676,8 +665,7 @@ impl<B: Backend> Ledger<B> {
             "snapshot",
             &SnapshotRef {
                 height: h,
-                state: &self.state,
-                index: &self.index,
+                state: self.state.stored(),
             },
         )?;
         let len = bytes.len() as u64;
@@ -873,14 +861,14 @@ impl<B: Backend> Ledger<B> {
 
     /// Positions of the entries that touched a lot.
     pub fn positions_by_lot(&self, lot: &LotId) -> Result<Vec<Position>, StoreError> {
-        Ok(self.index.by_lot(lot).to_vec())
+        Ok(self.state.by_lot(lot))
     }
 
     /// Positions of the entries that named a shipment.
     pub fn positions_by_shipment(&self, shipment: &str) -> Result<Vec<Position>, StoreError> {
         Ok(shipment
             .parse()
-            .map(|s| self.index.by_shipment(&s).to_vec())
+            .map(|s| self.state.by_shipment(&s))
             .unwrap_or_default())
     }
 
@@ -888,36 +876,36 @@ impl<B: Backend> Ledger<B> {
     pub fn positions_by_payment(&self, payment: &str) -> Result<Vec<Position>, StoreError> {
         Ok(payment
             .parse()
-            .map(|p| self.index.by_payment(&p).to_vec())
+            .map(|p| self.state.by_payment(&p))
             .unwrap_or_default())
     }
 
     /// Positions of an author's entries.
     pub fn positions_by_author(&self, author: &PublicKey) -> Result<Vec<Position>, StoreError> {
-        Ok(self.index.by_author(author).to_vec())
+        Ok(self.state.by_author(author))
     }
 
     /// Lots made directly from `lot`.
     pub fn made_from(&self, lot: &LotId) -> Result<Vec<LotId>, StoreError> {
-        Ok(self.index.made_from(lot).cloned().collect())
+        Ok(self.state.made_from(lot))
     }
 
     /// Every lot made from `lot`, directly or not (the recall scope), with
     /// where each is now.
     pub fn forward(&self, lot: &LotId) -> Result<Vec<(LotId, LotState)>, StoreError> {
-        if !self.state.lots.contains_key(lot) {
+        if !self.state.has_lot(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
         let mut seen = BTreeSet::from([lot.clone()]);
         let mut queue = VecDeque::from([lot.clone()]);
         let mut out = Vec::new();
         while let Some(l) = queue.pop_front() {
-            for m in self.index.made_from(&l) {
+            for m in self.state.made_from(&l) {
                 if seen.insert(m.clone()) {
-                    if let Some(s) = self.state.lots.get(m) {
-                        out.push((m.clone(), s.clone()));
+                    if let Some(s) = self.state.lot(&m) {
+                        out.push((m.clone(), s.into_owned()));
                     }
-                    queue.push_back(m.clone());
+                    queue.push_back(m);
                 }
             }
         }
@@ -928,7 +916,7 @@ impl<B: Backend> Ledger<B> {
     /// the payments for their shipments, and every membership change,
     /// each with its header, inclusion proof and certificate.
     pub fn trail(&self, lot: &LotId) -> Result<Trail, StoreError> {
-        if !self.state.lots.contains_key(lot) {
+        if !self.state.has_lot(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
         let mut entries: BTreeMap<Position, SignedEntry> = BTreeMap::new();
@@ -938,8 +926,8 @@ impl<B: Backend> Ledger<B> {
             if !scope.insert(l.clone()) {
                 continue;
             }
-            for pos in self.index.by_lot(&l) {
-                let e = self.load(&mut entries, *pos)?;
+            for pos in self.state.by_lot(&l) {
+                let e = self.load(&mut entries, pos)?;
                 if let Body::Produce(p) = &e.entry.body {
                     if p.lot == l {
                         queue.extend(p.inputs.iter().map(|i| i.lot.clone()));
@@ -955,9 +943,9 @@ impl<B: Backend> Ledger<B> {
         }
         let mut positions: BTreeSet<Position> = entries.keys().copied().collect();
         for s in &shipments {
-            positions.extend(self.index.by_shipment(s));
+            positions.extend(self.state.by_shipment(s));
         }
-        positions.extend(self.index.membership());
+        positions.extend(self.state.membership());
 
         let mut items = Vec::with_capacity(positions.len());
         let mut blocks: BTreeMap<u64, (Header, Option<CommitCertificate>)> = BTreeMap::new();
@@ -1066,8 +1054,7 @@ impl<B: Backend> Ledger<B> {
         tip: u64,
         blocks: mpsc::Receiver<Result<(Block, Vec<EntryId>), StoreError>>,
     ) -> Result<CheckReport, StoreError> {
-        let mut state = State::genesis(&self.genesis);
-        let mut index = Index::default();
+        let mut state = Committed::genesis(&self.genesis);
         let mut prev: Option<Header> = None;
         let mut entries = 0u64;
         let mut certified = 0u64;
@@ -1094,19 +1081,14 @@ impl<B: Backend> Ledger<B> {
                     .map_err(|e| corrupt(e.to_string()))?;
                 certified += 1;
             }
-            index.apply(h, &IndexDelta::of_block(&block.entries, &applied.effects));
-            state.commit(applied.changes);
+            let delta = IndexDelta::of_block(&block.entries, &applied.effects);
+            state.apply(h, applied.changes, &delta);
             entries += ids.len() as u64;
             prev = Some(header);
         }
         if state != self.state {
             return Err(StoreError::Corrupt(
-                "the stored state differs from the state rebuilt from the blocks".into(),
-            ));
-        }
-        if index != self.index {
-            return Err(StoreError::Corrupt(
-                "the stored indexes differ from the indexes rebuilt from the blocks".into(),
+                "the stored state or indexes differ from those rebuilt from the blocks".into(),
             ));
         }
         Ok(CheckReport {

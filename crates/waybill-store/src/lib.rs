@@ -16,12 +16,14 @@
 )]
 
 mod backend;
+mod committed;
 mod datadir;
 mod index;
 pub mod keys;
 mod ledger;
 
 pub use backend::{Backend, MemBackend, SledBackend, WriteBatch, SNAPSHOT_FILE};
+pub use committed::{Committed, Counts};
 pub use datadir::{create_dir, open_dir, DataDir, MARKER_FILE};
 pub use index::Position;
 pub use ledger::{

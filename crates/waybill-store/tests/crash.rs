@@ -52,7 +52,7 @@ fn crash_child() {
     // Nonces, lots, holders and open shipments all come from the stored
     // state, so the entries stay valid whatever height the last child
     // reached; new ids carry the start height so they never repeat.
-    let mut w = Workload::resume(&c, ledger.state(), start, &format!("h{start}-"));
+    let mut w = Workload::resume(&c, &ledger.state().to_state(), start, &format!("h{start}-"));
     println!("READY {start}");
     loop {
         let entries = w.take(ENTRIES_PER_BLOCK);

@@ -209,7 +209,11 @@ fn assert_lookups<B: Backend>(ledger: &Ledger<B>, x: &Expected) {
         assert_eq!(fwd_lots.len(), fwd.len(), "forward lists each lot once");
         assert_eq!(fwd_lots, x.forward(lot), "forward {lot}");
         for (l, s) in &fwd {
-            assert_eq!(Some(s), ledger.state().lots.get(l), "forward state of {l}");
+            assert_eq!(
+                Some(s),
+                ledger.state().to_state().lots.get(l),
+                "forward state of {l}"
+            );
         }
     }
 }
@@ -221,7 +225,7 @@ fn assert_trails<B: Backend>(
     step: usize,
 ) -> BTreeMap<LotId, trail::Trail> {
     let mut out = BTreeMap::new();
-    for lot in ledger.state().lots.keys().step_by(step.max(1)) {
+    for lot in ledger.state().to_state().lots.keys().step_by(step.max(1)) {
         let t = ledger.trail(lot).expect("trail");
         assert_eq!(t.tip_height, ledger.height());
         assert_eq!(&t.lot, lot);
@@ -349,7 +353,7 @@ fn assert_recall<B: Backend>(c: &Consortium, ledger: &Ledger<B>, r: &Recall) {
     let made: BTreeSet<LotId> = ledger.made_from(&r.a1).expect("made").into_iter().collect();
     assert_eq!(made, set(&[&r.b, &r.e]));
     // Where each is now: A1, A2, C consumed; B partly used and held; D at the retailer.
-    let state = |l: &LotId| ledger.state().lots[l].clone();
+    let state = |l: &LotId| ledger.state().to_state().lots[l].clone();
     assert_eq!(state(&r.a1).status, LotStatus::Consumed);
     assert_eq!(state(&r.a2).status, LotStatus::Consumed);
     assert_eq!(state(&r.c).status, LotStatus::Consumed);
@@ -407,7 +411,7 @@ fn build<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> Expected {
     x.record_all(&pos, &entries);
     assert_recall(c, ledger, &r);
 
-    let mut w = Workload::resume(c, ledger.state(), 7, "w7-");
+    let mut w = Workload::resume(c, &ledger.state().to_state(), 7, "w7-");
     let entries = w.take(WORKLOAD);
     let pos = append_varied(c, ledger, &entries);
     x.record_all(&pos, &entries);
@@ -431,9 +435,10 @@ fn mem_ledger_appends_looks_up_and_checks() {
     assert_lookups(&ledger, &x);
     assert_trails(&c, &ledger, 1);
     assert_check(&ledger, x.entries.len());
-    assert!(ledger.state().lots.len() > 100, "many lots");
+    assert!(ledger.state().to_state().lots.len() > 100, "many lots");
     let delivered_via_carrier = ledger
         .state()
+        .to_state()
         .shipments
         .values()
         .filter(|s| s.carrier.is_some() && s.stage == ShipmentStage::Delivered)
@@ -491,7 +496,7 @@ fn sled_ledger_survives_reopen_with_identical_state_and_lookups() {
     assert_check(&ledger, x.entries.len());
 
     // It keeps going after a reopen, and reopens again.
-    let mut w = Workload::resume(&c, ledger.state(), 8, "w8-");
+    let mut w = Workload::resume(&c, &ledger.state().to_state(), 8, "w8-");
     let entries = w.take(150);
     let pos = append_varied(&c, &mut ledger, &entries);
     x.record_all(&pos, &entries);
@@ -697,7 +702,7 @@ fn assert_rejects_and_changes_nothing<B: Backend>(
         for id in &ids {
             assert_eq!(ledger.entry(id).expect("lookup"), None);
         }
-        s.reset(ledger.state());
+        s.reset(&ledger.state().to_state());
     }
     // A block that does not follow the tip is refused too.
     let before = dump(ledger);
@@ -710,7 +715,7 @@ fn assert_rejects_and_changes_nothing<B: Backend>(
     ));
     assert_eq!(dump(ledger), before);
     assert_eq!(ledger.state().digest(), digest);
-    s.reset(ledger.state());
+    s.reset(&ledger.state().to_state());
 }
 
 fn start<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> (Signer, usize) {
@@ -752,7 +757,7 @@ fn sled_block_with_one_invalid_entry_is_rejected_whole_and_on_disk() {
         "nothing of the refused blocks reached the disk"
     );
     assert_check(&ledger, n);
-    let mut s = Signer::from_state(ledger.state());
+    let mut s = Signer::from_state(&ledger.state().to_state());
     let e = s.produce(&c.producer, &lot("AFTER"), 1_000, &[]);
     append_block(&c, &mut ledger, vec![e]);
     assert_check(&ledger, n + 1);
@@ -818,7 +823,7 @@ fn certificates_are_verified_stored_and_served_by_both_backends() {
     let mut disk = create_dir(tmp.path(), c.genesis.clone()).expect("create");
     let n = assert_certificates(&c, &mut disk);
     // An uncertified block after them is fine for a local ledger.
-    let mut s = Signer::from_state(disk.state());
+    let mut s = Signer::from_state(&disk.state().to_state());
     append_block(
         &c,
         &mut disk,
@@ -1268,7 +1273,7 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
     append_in_blocks(&c, &mut ledger, &entries[60..], 10);
     let height = ledger.height();
     let state = ledger.state().clone();
-    let lots: Vec<_> = state.lots.keys().cloned().collect();
+    let lots: Vec<_> = state.to_state().lots.keys().cloned().collect();
     let trails: Vec<_> = lots
         .iter()
         .map(|l| ledger.trail(l).expect("trail"))

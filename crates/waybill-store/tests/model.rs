@@ -57,7 +57,7 @@ fn assert_same_lookups<A: Backend, B: Backend>(
         prop_assert_eq!(a.block(h).expect("mem"), b.block(h).expect("sled"));
         prop_assert_eq!(a.entry_ids(h).expect("mem"), b.entry_ids(h).expect("sled"));
     }
-    for lot in a.state().lots.keys() {
+    for lot in a.state().to_state().lots.keys() {
         prop_assert_eq!(
             a.positions_by_lot(lot).expect("mem"),
             b.positions_by_lot(lot).expect("sled")
@@ -122,7 +122,7 @@ fn run(
     prop_assert_eq!(ra.state_digest, mem.state().digest());
     prop_assert_eq!(ra.entries, entries.len() as u64);
     assert_same_lookups(&mem, &disk, &entries)?;
-    for lot in mem.state().lots.keys().step_by(trail_step) {
+    for lot in mem.state().to_state().lots.keys().step_by(trail_step) {
         let ta = mem.trail(lot).expect("mem trail");
         let tb = disk.trail(lot).expect("sled trail");
         prop_assert_eq!(&ta, &tb);
