@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::SignedEntry;
 use waybill_core::gs1::LotId;
-use waybill_core::state::{LotStatus, View};
+use waybill_core::state::LotStatus;
 use waybill_store::{Backend, StoreError};
 
 use crate::mempool::MempoolError;
@@ -533,7 +533,7 @@ async fn forward<B: Backend + 'static>(
         let lots = ledger
             .forward(&lot)
             .map_err(|e| read_error(ReadError::Store(e)))?;
-        let name = |k: &PublicKey| ledger.state().member(k).map(|m| m.spec.name.clone());
+        let name = |k: &PublicKey| ledger.state().members.get(k).map(|m| m.spec.name.clone());
         let rows: Vec<Value> = lots
             .iter()
             .map(|(id, s)| {

@@ -244,7 +244,8 @@ struct Pay {
 pub struct Committed {
     chain_id: ChainId,
     admin_threshold: Option<u32>,
-    members: BTreeMap<PublicKey, MemberRecord>,
+    /// Members by key, active or not (few, so kept as they are).
+    pub members: BTreeMap<PublicKey, MemberRecord>,
     nonces: HashMap<PublicKey, u64>,
     keys: Vec<PublicKey>,
     key_numbers: HashMap<PublicKey, u32>,
