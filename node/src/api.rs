@@ -46,10 +46,6 @@ pub const MAX_BATCH_ENTRIES: usize = 1000;
 /// A batch's body may be this many times `max_body_bytes`.
 pub const BATCH_BODY_FACTOR: usize = 32;
 
-/// How long a batch waits for room in the gossip queue before the rest of
-/// its accepted entries are left to the proposer's own mempool.
-const BATCH_GOSSIP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// How the router is set up.
 #[derive(Debug, Clone)]
 pub struct ApiOptions {
@@ -267,24 +263,23 @@ async fn submit<B: Backend + 'static>(
             );
         }
     };
-    let for_gossip = st.gossip.as_ref().map(|_| entry.clone());
     let shared = Arc::clone(&st.shared);
-    let result = blocking(move || Ok(shared.submit(entry))).await;
+    let gossip = st.gossip.clone();
+    let result = blocking(move || {
+        let mut results = shared.submit_batch(vec![entry], gossip.as_ref());
+        results
+            .pop()
+            .flatten()
+            .ok_or_else(|| internal("the mempool gave no answer for the entry".to_owned()))
+    })
+    .await;
     match result {
         Err(resp) => resp,
-        Ok(Ok(id)) => {
-            if let (Some(tx), Some(e)) = (&st.gossip, for_gossip) {
-                if let Err(err) = tx.try_send(vec![e]) {
-                    st.shared.metrics.gossip_queue_full.inc();
-                    tracing::warn!(entry = %id, "accepted entry not gossiped: {err}");
-                }
-            }
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "status": "accepted", "id": id.to_hex() })),
-            )
-                .into_response()
-        }
+        Ok(Ok(id)) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "accepted", "id": id.to_hex() })),
+        )
+            .into_response(),
         Ok(Err(SubmitError::Mempool(MempoolError::Duplicate(id)))) => (
             StatusCode::OK,
             Json(json!({ "status": "pending", "id": id.to_hex() })),
@@ -356,23 +351,16 @@ async fn submit_batch<B: Backend + 'static>(
         );
     }
     let shared = Arc::clone(&st.shared);
-    let keep = st.gossip.is_some();
+    let gossip = st.gossip.clone();
     // Entries are checked in array order (signatures in one batch); the
-    // accepted ones come back for gossip, in the same order.
+    // accepted ones go to gossip together, in the same order.
     let result = blocking(move || {
-        let for_gossip = keep.then(|| entries.clone());
-        let results = shared.submit_batch(entries);
-        let mut accepted = Vec::new();
-        let mut outcomes = Vec::with_capacity(results.len());
-        for (i, result) in results.into_iter().enumerate() {
-            outcomes.push(match result {
+        let outcomes = shared
+            .submit_batch(entries, gossip.as_ref())
+            .into_iter()
+            .map(|result| match result {
                 None => BatchOutcome::NotAttempted,
-                Some(Ok(id)) => {
-                    if let Some(e) = for_gossip.as_ref().and_then(|all| all.get(i)) {
-                        accepted.push(e.clone());
-                    }
-                    BatchOutcome::Accepted(id)
-                }
+                Some(Ok(id)) => BatchOutcome::Accepted(id),
                 Some(Err(SubmitError::Mempool(MempoolError::Duplicate(id)))) => {
                     BatchOutcome::Pending(id)
                 }
@@ -385,35 +373,15 @@ async fn submit_batch<B: Backend + 'static>(
                 Some(Err(e @ SubmitError::Unavailable(_))) => {
                     BatchOutcome::Stopped("unavailable", e.to_string())
                 }
-            });
-        }
-        Ok((outcomes, accepted))
+            })
+            .collect::<Vec<_>>();
+        Ok(outcomes)
     })
     .await;
-    let (outcomes, accepted) = match result {
+    let outcomes = match result {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    if let (Some(tx), false) = (&st.gossip, accepted.is_empty()) {
-        // Unlike a single entry, a batch waits (briefly) for room in the
-        // gossip queue: a full queue slows the submitter down instead of
-        // leaving a thousand entries to one proposer.
-        let n = accepted.len() as u64;
-        let sent = match tokio::time::timeout(BATCH_GOSSIP_WAIT, tx.reserve()).await {
-            Ok(Ok(permit)) => {
-                permit.send(accepted);
-                true
-            }
-            Ok(Err(_)) | Err(_) => false,
-        };
-        if !sent {
-            st.shared.metrics.gossip_queue_full.inc_by(n);
-            tracing::warn!(
-                entries = n,
-                "the gossip queue stayed full; accepted entries were not gossiped"
-            );
-        }
-    }
     let mut full = false;
     let mut count = 0usize;
     let results: Vec<Value> = outcomes

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockHash, CommitCertificate, Header};
 use waybill_core::crypto::{BatchVerifier, PublicKey};
@@ -274,11 +274,19 @@ impl<B: Backend> Shared<B> {
     /// of single verification), then the rules with the locks taken once.
     /// After an entry that finds the mempool full (or the node
     /// unavailable) the rest are not attempted (`None`).
+    ///
+    /// The accepted entries are handed to `gossip` (without waiting; a
+    /// full queue is counted and logged) before the mempool lock is
+    /// released, so peers receive each node's entries in the order it
+    /// accepted them, and an author's entries arrive in nonce order
+    /// instead of waiting parked for the ones before them.
     pub fn submit_batch(
         &self,
         entries: Vec<SignedEntry>,
+        gossip: Option<&mpsc::Sender<Vec<SignedEntry>>>,
     ) -> Vec<Option<Result<EntryId, SubmitError>>> {
         let signatures = verify_each(&entries);
+        let mut accepted = Vec::new();
         let mut results: Vec<Option<Result<EntryId, SubmitError>>> =
             Vec::with_capacity(entries.len());
         {
@@ -293,9 +301,16 @@ impl<B: Backend> Shared<B> {
                 let result = match (&ledger, pool.as_mut(), signature) {
                     (Err(e), _, _) => Err(e.clone()),
                     (_, _, Err(e)) => Err(SubmitError::from(RuleError::from(e))),
-                    (Ok(ledger), Some(pool), Ok(())) => pool
-                        .insert_verified(entry, ledger.state(), ledger.height())
-                        .map_err(SubmitError::from),
+                    (Ok(ledger), Some(pool), Ok(())) => {
+                        let copy = gossip.map(|_| entry.clone());
+                        let r = pool
+                            .insert_verified(entry, ledger.state(), ledger.height())
+                            .map_err(SubmitError::from);
+                        if r.is_ok() {
+                            accepted.extend(copy);
+                        }
+                        r
+                    }
                     (Ok(_), None, Ok(())) => Err(SubmitError::Unavailable(
                         "the mempool is unavailable".into(),
                     )),
@@ -310,6 +325,13 @@ impl<B: Backend> Shared<B> {
             if let Some(pool) = &pool {
                 metrics::set(&self.metrics.mempool_entries, pool.len());
                 metrics::set(&self.metrics.mempool_bytes, pool.bytes());
+            }
+            if let (Some(tx), false) = (gossip, accepted.is_empty()) {
+                let n = accepted.len() as u64;
+                if let Err(e) = tx.try_send(accepted) {
+                    self.metrics.gossip_queue_full.inc_by(n);
+                    tracing::warn!(entries = n, "accepted entries not gossiped: {e}");
+                }
             }
         }
         for r in results.iter().flatten() {

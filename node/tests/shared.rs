@@ -217,7 +217,14 @@ fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
     forged.signature.0[3] ^= 1;
     let b = s.produce(&c.producer, &lot("LOT-B"), 1_000, &[]);
     let gap = s.produce(&c.retailer, &lot("LOT-G"), 1_000, &[]);
-    let results = sh.submit_batch(vec![a.clone(), forged.clone(), a.clone(), b.clone()]);
+    let (tx, mut gossiped) = tokio::sync::mpsc::channel(4);
+    let results = sh.submit_batch(
+        vec![a.clone(), forged.clone(), a.clone(), b.clone()],
+        Some(&tx),
+    );
+    // Only the accepted ones go to gossip, together and in order.
+    assert_eq!(gossiped.try_recv().ok(), Some(vec![a.clone(), b.clone()]));
+    assert!(gossiped.try_recv().is_err());
     assert_eq!(results.len(), 4);
     assert_eq!(results[0], Some(Ok(a.id())));
     assert_eq!(
@@ -242,7 +249,7 @@ fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
         .collect();
     let mut batch = more.clone();
     batch.push(gap);
-    let results = sh.submit_batch(batch);
+    let results = sh.submit_batch(batch, None);
     assert_eq!(results[0], Some(Ok(more[0].id())));
     assert_eq!(results[1], Some(Ok(more[1].id())));
     assert!(matches!(

@@ -142,12 +142,14 @@ pub(crate) struct EventLoop {
     checking: usize,
     /// The sequence number of the next message received.
     next_seq: u64,
-    /// The sequence number of the next message to deliver: checks finish
-    /// in any order, entries are delivered in the order their messages
-    /// arrived (which keeps one publisher's entries in order).
+    /// The sequence number of the next message to report and deliver:
+    /// checks finish in any order, but messages are forwarded (reported to
+    /// gossipsub) and delivered in the order they arrived, which keeps one
+    /// publisher's entries in order for this node and for the peers it
+    /// forwards to.
     next_delivery: u64,
     /// Checked messages waiting for an earlier one's check.
-    ready: std::collections::BTreeMap<u64, Vec<SignedEntry>>,
+    ready: std::collections::BTreeMap<u64, Checked>,
     checked_tx: mpsc::Sender<Checked>,
     checked_rx: mpsc::Receiver<Checked>,
 }
@@ -717,16 +719,27 @@ impl EventLoop {
         }
     }
 
-    /// Reports a check to gossipsub (accepted messages are forwarded) and
-    /// delivers the entries that passed.
+    /// Takes a finished check; reports it to gossipsub (accepted messages
+    /// are forwarded) and delivers the entries that passed, in arrival
+    /// order.
     fn on_checked(&mut self, checked: Checked) {
         self.checking = self.checking.saturating_sub(1);
+        self.ready.insert(checked.seq, checked);
+        while let Some(next) = self.ready.remove(&self.next_delivery) {
+            self.next_delivery += 1;
+            self.report(next);
+        }
+        self.start_checks();
+    }
+
+    /// Reports one message's check and delivers its good entries.
+    fn report(&mut self, checked: Checked) {
         let Checked {
-            seq,
             id,
             source,
             len,
             verdict,
+            ..
         } = checked;
         let acceptance = match &verdict.refusal {
             None => MessageAcceptance::Accept,
@@ -739,14 +752,9 @@ impl EventLoop {
             .behaviour_mut()
             .gossipsub
             .report_message_validation_result(&id, &source, acceptance);
-        self.ready.insert(seq, verdict.entries);
-        while let Some(entries) = self.ready.remove(&self.next_delivery) {
-            self.next_delivery += 1;
-            if !entries.is_empty() {
-                self.deliver(entries);
-            }
+        if !verdict.entries.is_empty() {
+            self.deliver(verdict.entries);
         }
-        self.start_checks();
     }
 
     /// Hands accepted entries to the consumer without ever waiting.
