@@ -1009,7 +1009,8 @@ mod tests {
     #[test]
     fn a_corrupt_snapshot_is_refused() {
         let (c, _) = sample();
-        let cases: Vec<(&str, Box<dyn Fn(&mut Stored)>)> = vec![
+        type Corruption = Box<dyn Fn(&mut Stored)>;
+        let cases: Vec<(&str, Corruption)> = vec![
             ("key out of range", Box::new(|s| s.lots[0].producer = 99)),
             (
                 "carrier out of range",

@@ -80,7 +80,7 @@ impl IndexDelta {
 /// prefix; the caller confirms each against the block's id list, so a
 /// collision (by chance or by grinding) costs a second look, never a wrong
 /// answer.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct IdIndex {
     prefixes: Vec<u64>,
     /// `starts[h - 1]`: the ordinal of block `h`'s first entry.
@@ -117,6 +117,38 @@ impl IdIndex {
         }
     }
 
+    /// The prefixes and block starts, for a snapshot.
+    pub(crate) fn stored(&self) -> (&[u64], &[u64]) {
+        (&self.prefixes, &self.starts)
+    }
+
+    /// Rebuilds from a snapshot's prefixes and block starts.
+    pub(crate) fn from_stored(prefixes: Vec<u64>, starts: Vec<u64>) -> Result<Self, String> {
+        let ordered = starts.first().is_none_or(|&s| s == 0)
+            && starts.windows(2).all(|w| w[0] <= w[1])
+            && starts.last().is_none_or(|&s| s <= prefixes.len() as u64);
+        if !ordered || (starts.is_empty() && !prefixes.is_empty()) {
+            return Err("its entry id index is malformed".into());
+        }
+        let mut table = HashTable::with_capacity(prefixes.len());
+        for (o, &p) in prefixes.iter().enumerate() {
+            let o = u32::try_from(o).map_err(|_| "its entry id index is too large".to_string())?;
+            table.insert_unique(p, o, |&o| {
+                prefixes.get(o as usize).copied().unwrap_or_default()
+            });
+        }
+        Ok(IdIndex {
+            prefixes,
+            starts,
+            table,
+        })
+    }
+
+    /// Blocks indexed.
+    pub(crate) fn blocks(&self) -> u64 {
+        self.starts.len() as u64
+    }
+
     /// Candidate positions for `id`: every entry with its prefix.
     pub(crate) fn candidates(&self, id: &EntryId) -> impl Iterator<Item = Position> + '_ {
         let p = prefix(id);
@@ -130,6 +162,12 @@ impl IdIndex {
         let h = self.starts.partition_point(|&s| s <= ordinal);
         let start = self.starts.get(h.checked_sub(1)?)?;
         Some((h as u64, u32::try_from(ordinal - start).ok()?))
+    }
+}
+
+impl PartialEq for IdIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.prefixes == other.prefixes && self.starts == other.starts
     }
 }
 
@@ -159,6 +197,27 @@ mod tests {
             assert_eq!(ids.candidates(e).collect::<Vec<_>>(), vec![*pos]);
         }
         assert_eq!(ids.candidates(&id(7, 1)).count(), 0);
+    }
+
+    #[test]
+    fn the_stored_form_round_trips_and_bad_ones_are_refused() {
+        let mut ids = IdIndex::default();
+        ids.push_block([id(1, 1), id(2, 1)].into_iter());
+        ids.push_block([].into_iter());
+        ids.push_block([id(3, 1)].into_iter());
+        let (p, s) = ids.stored();
+        let back = IdIndex::from_stored(p.to_vec(), s.to_vec()).expect("reloads");
+        assert_eq!(back, ids);
+        assert_eq!(back.blocks(), 3);
+        assert_eq!(back.candidates(&id(3, 1)).collect::<Vec<_>>(), vec![(3, 0)]);
+        for (prefixes, starts) in [
+            (vec![1, 2, 3], vec![1, 2, 2]),
+            (vec![1, 2, 3], vec![0, 2, 1]),
+            (vec![1, 2, 3], vec![0, 2, 4]),
+            (vec![1], vec![]),
+        ] {
+            assert!(IdIndex::from_stored(prefixes, starts).is_err());
+        }
     }
 
     #[test]

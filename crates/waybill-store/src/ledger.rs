@@ -109,16 +109,22 @@ struct Delta {
     index: IndexDelta,
 }
 
+/// The snapshot: state and indexes, and each entry's id prefix with where
+/// each block starts (so opening reads no block maps the snapshot covers).
 #[derive(Serialize)]
 struct SnapshotRef<'a> {
     height: u64,
     state: StoredRef<'a>,
+    id_prefixes: &'a [u64],
+    block_starts: &'a [u64],
 }
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     height: u64,
     state: Stored,
+    id_prefixes: Vec<u64>,
+    block_starts: Vec<u64>,
 }
 
 /// A ledger: genesis, committed state, indexes, tip, over a backend.
@@ -355,7 +361,7 @@ impl<B: Backend> Ledger<B> {
             ),
             None => return Err(StoreError::Corrupt("the store has no tip record".into())),
         };
-        let (snapshot_height, snapshot_bytes, mut state) = match backend.read_snapshot()? {
+        let (snapshot_height, snapshot_bytes, mut state, mut ids) = match backend.read_snapshot()? {
             Some(bytes) => {
                 let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
                     .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
@@ -365,11 +371,15 @@ impl<B: Backend> Ledger<B> {
                             snap.height
                         )));
                 }
-                let state = Committed::from_stored(snap.state)
-                    .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
-                (snap.height, bytes.len() as u64, state)
+                let bad = |e: String| StoreError::Corrupt(format!("the state snapshot: {e}"));
+                let state = Committed::from_stored(snap.state).map_err(bad)?;
+                let ids = IdIndex::from_stored(snap.id_prefixes, snap.block_starts).map_err(bad)?;
+                if ids.blocks() != snap.height {
+                    return Err(bad("its entry id index does not cover its blocks".into()));
+                }
+                (snap.height, bytes.len() as u64, state, ids)
             }
-            None => (0, 0, Committed::genesis(&genesis)),
+            None => (0, 0, Committed::genesis(&genesis), IdIndex::default()),
         };
         if snapshot_height > 0
             && backend
@@ -393,8 +403,7 @@ impl<B: Backend> Ledger<B> {
             delta_bytes += bytes.len() as u64;
             state.apply(h, delta.changes, &delta.index);
         }
-        let mut ids = IdIndex::default();
-        for h in 1..=tip_height {
+        for h in snapshot_height + 1..=tip_height {
             let found = backend.read(&keys::at_height(ns::MAP, h), |bytes| {
                 let map = BlockMap::parse(bytes)?;
                 let block_ids = (0..map.n).map(|i| map.id(i)).collect::<Option<Vec<_>>>()?;
@@ -666,6 +675,8 @@ impl<B: Backend> Ledger<B> {
             &SnapshotRef {
                 height: h,
                 state: self.state.stored(),
+                id_prefixes: self.ids.stored().0,
+                block_starts: self.ids.stored().1,
             },
         )?;
         let len = bytes.len() as u64;
@@ -1055,6 +1066,7 @@ impl<B: Backend> Ledger<B> {
         blocks: mpsc::Receiver<Result<(Block, Vec<EntryId>), StoreError>>,
     ) -> Result<CheckReport, StoreError> {
         let mut state = Committed::genesis(&self.genesis);
+        let mut ids_index = IdIndex::default();
         let mut prev: Option<Header> = None;
         let mut entries = 0u64;
         let mut certified = 0u64;
@@ -1083,12 +1095,18 @@ impl<B: Backend> Ledger<B> {
             }
             let delta = IndexDelta::of_block(&block.entries, &applied.effects);
             state.apply(h, applied.changes, &delta);
+            ids_index.push_block(ids.iter().copied());
             entries += ids.len() as u64;
             prev = Some(header);
         }
         if state != self.state {
             return Err(StoreError::Corrupt(
                 "the stored state or indexes differ from those rebuilt from the blocks".into(),
+            ));
+        }
+        if ids_index != self.ids {
+            return Err(StoreError::Corrupt(
+                "the entry id index differs from the one rebuilt from the blocks".into(),
             ));
         }
         Ok(CheckReport {
