@@ -204,7 +204,8 @@ impl Mempool {
         committed: &dyn View,
         height: u64,
     ) -> Result<EntryId, MempoolError> {
-        self.add(entry, committed, height, true)
+        self.add(entry, None, committed, height, true)
+            .map_err(|(e, _)| e)
     }
 
     /// Like [`Mempool::insert`] for an entry whose signatures the caller
@@ -216,7 +217,8 @@ impl Mempool {
         committed: &dyn View,
         height: u64,
     ) -> Result<EntryId, MempoolError> {
-        self.add(entry, committed, height, false)
+        self.add(entry, None, committed, height, false)
+            .map_err(|(e, _)| e)
     }
 
     /// Like [`Mempool::insert_verified`] for an entry from a peer: one
@@ -228,11 +230,26 @@ impl Mempool {
         committed: &dyn View,
         height: u64,
     ) -> Result<FromPeer, MempoolError> {
+        self.insert_from_peer_known(entry, None, committed, height)
+    }
+
+    /// Like [`Mempool::insert_from_peer`], with the entry's id and the
+    /// length of its canonical bytes when the caller knows them (the
+    /// gossip layer hashed the bytes it received), which saves encoding
+    /// the entry again. They must be right: the id is what the pool and
+    /// blocks know the entry by.
+    pub fn insert_from_peer_known(
+        &mut self,
+        entry: SignedEntry,
+        known: Option<(EntryId, usize)>,
+        committed: &dyn View,
+        height: u64,
+    ) -> Result<FromPeer, MempoolError> {
         let author = entry.entry.author;
         let nonce = entry.entry.nonce;
-        match self.add(entry.clone(), committed, height, false) {
-            Err(MempoolError::Rule(RuleError::NonceGap { expected, .. })) => {
-                let id = entry.id();
+        match self.add(entry, known, committed, height, false) {
+            Err((MempoolError::Rule(RuleError::NonceGap { expected, .. }), Some(w))) => {
+                let Waiting { id, entry, bytes } = w;
                 if self.parked.len() >= self.limits.max_entries / PARKED_SHARE {
                     return Err(MempoolError::Rule(RuleError::NonceGap {
                         name: author.short(),
@@ -240,7 +257,6 @@ impl Mempool {
                         expected,
                     }));
                 }
-                let bytes = entry.canonical_bytes().len();
                 self.parked
                     .insert((author, nonce), Waiting { id, entry, bytes });
                 Ok(FromPeer::Parked(id))
@@ -249,7 +265,7 @@ impl Mempool {
                 self.unpark(&author, nonce, committed, height);
                 Ok(FromPeer::Accepted(id))
             }
-            Err(e) => Err(e),
+            Err((e, _)) => Err(e),
         }
     }
 
@@ -258,46 +274,68 @@ impl Mempool {
     fn unpark(&mut self, author: &PublicKey, mut nonce: u64, committed: &dyn View, height: u64) {
         while let Some(w) = self.parked.remove(&(*author, nonce.saturating_add(1))) {
             nonce = nonce.saturating_add(1);
-            if self.add(w.entry, committed, height, false).is_err() {
+            if self
+                .add(w.entry, Some((w.id, w.bytes)), committed, height, false)
+                .is_err()
+            {
                 break;
             }
         }
     }
 
+    /// Adds an entry after checking it; on a refusal, the error and (once
+    /// its id is known) the entry back, so a caller can park it.
     fn add(
         &mut self,
         entry: SignedEntry,
+        known: Option<(EntryId, usize)>,
         committed: &dyn View,
         height: u64,
         check_signatures: bool,
-    ) -> Result<EntryId, MempoolError> {
-        let encoded = entry.canonical_bytes();
+    ) -> Result<EntryId, (MempoolError, Option<Waiting>)> {
         // The entry id is the hash of the canonical bytes.
-        let id = Hash32::digest(&encoded);
+        let (id, size) = known.unwrap_or_else(|| {
+            let encoded = entry.canonical_bytes();
+            (Hash32::digest(&encoded), encoded.len())
+        });
         if self.index.contains_key(&id) {
-            return Err(MempoolError::Duplicate(id));
+            return Err((MempoolError::Duplicate(id), None));
         }
-        let size = encoded.len();
         if self.queue.len() >= self.limits.max_entries
             || self.bytes.saturating_add(size) > self.limits.max_bytes
         {
-            return Err(MempoolError::Full {
-                entries: self.queue.len(),
-                bytes: self.bytes,
-                max_entries: self.limits.max_entries,
-                max_bytes: self.limits.max_bytes,
-            });
+            return Err((
+                MempoolError::Full {
+                    entries: self.queue.len(),
+                    bytes: self.bytes,
+                    max_entries: self.limits.max_entries,
+                    max_bytes: self.limits.max_bytes,
+                },
+                None,
+            ));
         }
         if check_signatures {
-            entry.verify_signatures().map_err(RuleError::from)?;
+            if let Err(e) = entry.verify_signatures() {
+                return Err((RuleError::from(e).into(), None));
+            }
         }
-        let changes = rules::apply_verified(
+        let changes = match rules::apply_verified(
             &self.view(committed),
             &entry,
             id,
             height.saturating_add(1),
             Mode::Ledger,
-        )?;
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                let back = Waiting {
+                    id,
+                    entry,
+                    bytes: size,
+                };
+                return Err((e.into(), Some(back)));
+            }
+        };
         self.pending.merge(changes);
         self.push(Waiting {
             id,
@@ -390,7 +428,10 @@ impl Mempool {
                 self.parked.remove(&(author, nonce));
             } else if nonce == last + 1 {
                 if let Some(w) = self.parked.remove(&(author, nonce)) {
-                    if self.add(w.entry, state, height, false).is_ok() {
+                    if self
+                        .add(w.entry, Some((w.id, w.bytes)), state, height, false)
+                        .is_ok()
+                    {
                         self.unpark(&author, nonce, state, height);
                     }
                 }

@@ -174,8 +174,8 @@ pub struct Shared<B: Backend> {
     pub metrics: Metrics,
     /// Blocks validated for the next height (a proposal per round, a
     /// synced block), so the decided one is committed without checking
-    /// its signatures and rules again.
-    validated: Mutex<Vec<Validated>>,
+    /// its signatures and rules again (with the block's entry ids).
+    validated: Mutex<Vec<(Validated, Vec<EntryId>)>>,
 }
 
 /// Each entry's signature verdict, as [`SignedEntry::verify_signatures`]
@@ -341,11 +341,12 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Offers entries whose signatures were verified already, by the
-    /// gossip layer that delivered them: the rules only, with the locks
-    /// taken once for all of them. One result per entry, in order.
+    /// gossip layer that delivered them (with their ids, hashed from the
+    /// bytes received): the rules only, with the locks taken once for all
+    /// of them. One result per entry, in order.
     pub fn submit_verified_batch(
         &self,
-        entries: Vec<SignedEntry>,
+        entries: Vec<waybill_net::Received>,
     ) -> Vec<Result<FromPeer, SubmitError>> {
         let ledger = match self.read() {
             Ok(l) => l,
@@ -360,8 +361,13 @@ impl<B: Backend> Shared<B> {
         let results: Vec<Result<FromPeer, SubmitError>> = entries
             .into_iter()
             .map(|e| {
-                pool.insert_from_peer(e, ledger.state(), ledger.height())
-                    .map_err(SubmitError::from)
+                pool.insert_from_peer_known(
+                    e.entry,
+                    Some((e.id, e.len)),
+                    ledger.state(),
+                    ledger.height(),
+                )
+                .map_err(SubmitError::from)
             })
             .collect();
         metrics::set(&self.metrics.mempool_entries, pool.len());
@@ -458,14 +464,10 @@ impl<B: Backend> Shared<B> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
         // Entries this node holds in its mempool had their signatures
         // verified on the way in; a block usually consists of them.
+        let ids = block.entry_ids();
         let known: std::collections::HashSet<EntryId> = {
             let pool = self.pool();
-            block
-                .entries
-                .iter()
-                .map(SignedEntry::id)
-                .filter(|id| pool.contains(id))
-                .collect()
+            ids.iter().filter(|id| pool.contains(id)).copied().collect()
         };
         let checked = ledger.validate_known(block, &|id| known.contains(id))?;
         let mut kept = self
@@ -475,7 +477,7 @@ impl<B: Backend> Shared<B> {
         if kept.len() >= MAX_VALIDATED {
             kept.remove(0);
         }
-        kept.push(checked);
+        kept.push((checked, ids));
         Ok(())
     }
 
@@ -506,20 +508,22 @@ impl<B: Backend> Shared<B> {
         block: Block,
         cert: Option<CommitCertificate>,
     ) -> Result<Committed, CommitError> {
-        let ids = block.entry_ids();
         let hash = block.header.hash();
         let mut ledger = self.write().map_err(CommitError::Unavailable)?;
-        let checked = {
+        let (checked, ids) = {
             let mut kept = self
                 .validated
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let found = kept
                 .iter()
-                .position(|v| v.block_hash() == hash)
+                .position(|(v, _)| v.block_hash() == hash)
                 .map(|i| kept.swap_remove(i));
             kept.clear();
-            found
+            match found {
+                Some((v, ids)) => (Some(v), ids),
+                None => (None, block.entry_ids()),
+            }
         };
         ledger.append_validated(block, cert, checked)?;
         let height = ledger.height();

@@ -21,10 +21,9 @@ use libp2p::{Swarm, Transport};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use waybill_core::crypto::Hash32;
-use waybill_core::entry::SignedEntry;
 
 use crate::redial::Slot;
-use crate::{topic_name, validate, NetError, FRAME_OVERHEAD};
+use crate::{topic_name, validate, NetError, Received, FRAME_OVERHEAD};
 
 /// Identify's protocol version: peers that speak another are logged.
 /// Version 2: unsigned gossipsub messages, each a batch of entries.
@@ -98,7 +97,7 @@ pub(crate) struct Setup {
     pub(crate) max_entry_bytes: usize,
     pub(crate) max_message_bytes: usize,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) entries: mpsc::Sender<Vec<SignedEntry>>,
+    pub(crate) entries: mpsc::Sender<Vec<Received>>,
     pub(crate) connected: Arc<AtomicUsize>,
     pub(crate) dropped: Arc<AtomicU64>,
 }
@@ -129,7 +128,7 @@ pub(crate) struct EventLoop {
     max_message_bytes: usize,
     slots: Vec<Slot>,
     commands: mpsc::Receiver<Command>,
-    entries: mpsc::Sender<Vec<SignedEntry>>,
+    entries: mpsc::Sender<Vec<Received>>,
     connected: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
     /// Batches published while no peer was subscribed: sent as soon as one
@@ -758,7 +757,7 @@ impl EventLoop {
     }
 
     /// Hands accepted entries to the consumer without ever waiting.
-    fn deliver(&mut self, entries: Vec<SignedEntry>) {
+    fn deliver(&mut self, entries: Vec<Received>) {
         match self.entries.try_send(entries) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(entries)) => {

@@ -77,6 +77,18 @@ pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 /// How long `start` waits for its listeners to bind.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An entry as it arrived from a peer, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The entry.
+    pub entry: SignedEntry,
+    /// Its id: the sha256 of the canonical bytes it arrived as (so the
+    /// receiver need not encode it again).
+    pub id: Hash32,
+    /// The length of those bytes.
+    pub len: usize,
+}
+
 /// The gossipsub topic for a chain's entries.
 pub fn topic_name(chain_id: &Hash32) -> String {
     format!("waybill/entries/v2/{}", chain_id.to_hex())
@@ -402,13 +414,14 @@ pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, NetError> {
 /// are bound, so [`NetHandle::listen_addrs`] is complete), subscribes to
 /// the chain's topic, dials the configured peers and spawns the task that
 /// owns the swarm. Accepted entries from peers arrive on the receiver, a
-/// batch at a time (the good entries of one message, in its order).
+/// batch at a time (the good entries of one message, in its order), each
+/// with its id.
 ///
 /// Must be called inside a tokio runtime. The task runs until
 /// [`NetHandle::shutdown`] or until every handle is dropped.
 pub async fn start(
     config: NetConfig,
-) -> Result<(NetHandle, mpsc::Receiver<Vec<SignedEntry>>), NetError> {
+) -> Result<(NetHandle, mpsc::Receiver<Vec<Received>>), NetError> {
     let NetConfig {
         mut secret,
         listen,

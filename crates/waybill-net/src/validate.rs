@@ -4,7 +4,7 @@ use waybill_core::crypto::{BatchVerifier, Hash32};
 use waybill_core::entry::SignedEntry;
 use waybill_core::rules;
 
-use crate::wire;
+use crate::{wire, Received};
 
 /// Why a gossiped message (or one entry in it) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +79,7 @@ pub(crate) fn check(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Verdict {
     /// Every entry of the batch that passed every check, in batch order.
-    pub(crate) entries: Vec<SignedEntry>,
+    pub(crate) entries: Vec<Received>,
     /// The first problem found. Any problem rejects the whole message: it
     /// is not forwarded, and the peer that sent it is penalised, since a
     /// peer checks a batch before it forwards it and an honest one never
@@ -130,7 +130,11 @@ pub(crate) fn check_batch(
             Ok(e)
         });
         match checked {
-            Ok(e) => entries.push(e),
+            Ok(entry) => entries.push(Received {
+                id: Hash32::digest(part),
+                len: part.len(),
+                entry,
+            }),
             Err(r) => {
                 refusal.get_or_insert(r);
             }
@@ -140,7 +144,7 @@ pub(crate) fn check_batch(
     // stay in the batch; if one is bad, the batch fails and the entries
     // kept are checked one by one.
     if batch.verify(rand_core::OsRng).is_err() {
-        entries.retain(|e| match e.verify_signatures() {
+        entries.retain(|r| match r.entry.verify_signatures() {
             Ok(()) => true,
             Err(err) => {
                 refusal.get_or_insert(Refusal::Signature(err.to_string()));
@@ -238,13 +242,15 @@ mod tests {
         };
         let good: Vec<SignedEntry> = (1..=20).map(|n| make((n % 3) as u8 + 1, n)).collect();
         let bytes = crate::wire::encode_entries(&good);
-        assert_eq!(
-            check_batch(&bytes, &chain, 1024, 1 << 20),
-            Verdict {
-                entries: good.clone(),
-                refusal: None
-            }
-        );
+        let entries_of = |v: &Verdict| -> Vec<SignedEntry> {
+            v.entries.iter().map(|r| r.entry.clone()).collect()
+        };
+        let v = check_batch(&bytes, &chain, 1024, 1 << 20);
+        assert_eq!(v.refusal, None);
+        assert_eq!(entries_of(&v), good);
+        for (r, e) in v.entries.iter().zip(&good) {
+            assert_eq!((r.id, r.len), (e.id(), e.canonical_bytes().len()));
+        }
 
         // One forged signature: the message is refused, the rest kept.
         let mut forged = good.clone();
@@ -253,7 +259,7 @@ mod tests {
         assert!(matches!(v.refusal, Some(Refusal::Signature(_))), "{v:?}");
         let mut kept = good.clone();
         kept.remove(7);
-        assert_eq!(v.entries, kept);
+        assert_eq!(entries_of(&v), kept);
 
         // An entry for another chain, and one that is not canonical.
         let mut mixed: Vec<Vec<u8>> = good.iter().map(SignedEntry::canonical_bytes).collect();
@@ -264,7 +270,7 @@ mod tests {
             matches!(v.refusal, Some(Refusal::WrongChain { .. })),
             "{v:?}"
         );
-        assert_eq!(v.entries, good[2..].to_vec());
+        assert_eq!(entries_of(&v), good[2..].to_vec());
 
         // Bad framing or size: nothing at all.
         let v = check_batch(&bytes[..bytes.len() - 1], &chain, 1024, 1 << 20);

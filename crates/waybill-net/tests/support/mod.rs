@@ -90,7 +90,7 @@ pub fn config(seed: u8, allowed: &[u8]) -> NetConfig {
 pub struct Node {
     pub handle: NetHandle,
     /// Delivered batches.
-    pub entries: mpsc::Receiver<Vec<SignedEntry>>,
+    pub entries: mpsc::Receiver<Vec<waybill_net::Received>>,
     /// Entries of a delivered batch not looked at yet.
     pub buffered: VecDeque<SignedEntry>,
 }
@@ -157,6 +157,14 @@ pub async fn next_batch(node: &mut Node) -> Vec<SignedEntry> {
         .expect("entry receiver closed");
     assert!(!batch.is_empty(), "an empty batch was delivered");
     batch
+        .into_iter()
+        .map(|r| {
+            // The id and length come from the bytes that arrived.
+            assert_eq!(r.id, r.entry.id());
+            assert_eq!(r.len, r.entry.canonical_bytes().len());
+            r.entry
+        })
+        .collect()
 }
 
 /// The next delivered entry, failing the test after [`WAIT`].
