@@ -370,15 +370,24 @@ impl Committed {
     /// Folds in block `height`: its state changes, then its index
     /// additions. Every path that builds this structure (commit, opening,
     /// the integrity check) goes through here, so numbering agrees.
-    pub(crate) fn apply(&mut self, height: u64, changes: Changes, index: &IndexDelta) {
-        self.nonces.extend(changes.nonces);
-        self.members.extend(changes.members);
-        for (id, l) in changes.lots {
+    pub(crate) fn apply(&mut self, height: u64, changes: &Changes, index: &IndexDelta) {
+        self.nonces
+            .extend(changes.nonces.iter().map(|(k, n)| (*k, *n)));
+        self.members
+            .extend(changes.members.iter().map(|(k, m)| (*k, m.clone())));
+        // The index names mostly the lots and shipments just changed; a
+        // block-sized memo spares a second lookup in the large tables.
+        let mut lots: HashMap<&LotId, u32> = HashMap::with_capacity(changes.lots.len());
+        let mut ships: HashMap<&ShipmentId, u32> = HashMap::with_capacity(changes.shipments.len());
+        for (id, l) in &changes.lots {
             let status = match &l.status {
                 LotStatus::Held => HELD,
                 LotStatus::Consumed => CONSUMED,
                 LotStatus::InTransit { shipment } => {
-                    IN_TRANSIT.saturating_add(self.ship_number(shipment))
+                    let n = *ships
+                        .entry(shipment)
+                        .or_insert_with(|| self.ship_number(shipment));
+                    IN_TRANSIT.saturating_add(n)
                 }
             };
             let lot = Lot {
@@ -389,49 +398,54 @@ impl Committed {
                 remaining: l.remaining,
                 produced_by: l.produced_by,
             };
-            let n = self.lot_number(&id) as usize;
-            if let Some(slot) = self.lots.get_mut(n) {
+            let n = self.lot_number(id);
+            lots.insert(id, n);
+            if let Some(slot) = self.lots.get_mut(n as usize) {
                 if slot.status == ABSENT {
                     self.lot_count += 1;
                 }
                 *slot = lot;
             }
         }
-        for (id, s) in changes.shipments {
+        for (id, s) in &changes.shipments {
             let ship = Ship {
                 sender: self.key_number(&s.sender),
                 consignee: self.key_number(&s.consignee),
                 carrier: s.carrier.map_or(NO_KEY, |c| self.key_number(&c)),
                 stage: Some(s.stage),
-                lots: s.lots.iter().map(|l| self.lot_number(l)).collect(),
+                lots: s
+                    .lots
+                    .iter()
+                    .map(|l| *lots.entry(l).or_insert_with(|| self.lot_number(l)))
+                    .collect(),
             };
-            let n = self.ship_number(&id) as usize;
-            if let Some(slot) = self.ships.get_mut(n) {
+            let n = *ships.entry(id).or_insert_with(|| self.ship_number(id));
+            if let Some(slot) = self.ships.get_mut(n as usize) {
                 if slot.stage.is_none() {
                     self.ship_count += 1;
                 }
                 *slot = ship;
             }
         }
-        for (id, p) in changes.payments {
+        for (id, p) in &changes.payments {
             let pay = Pay {
                 payer: self.key_number(&p.payer),
                 payee: self.key_number(&p.payee),
                 recorded_by: p.recorded_by,
             };
-            self.payments.insert(id, pay);
+            self.payments.insert(*id, pay);
         }
 
         let at = |i: &u32| pack(height, *i);
         for (lot, idx) in &index.lots {
-            let n = self.lot_number(lot) as usize;
-            if let Some(v) = self.lot_positions.get_mut(n) {
+            let n = *lots.entry(lot).or_insert_with(|| self.lot_number(lot));
+            if let Some(v) = self.lot_positions.get_mut(n as usize) {
                 v.extend(idx.iter().map(at));
             }
         }
         for (s, idx) in &index.shipments {
-            let n = self.ship_number(s) as usize;
-            if let Some(v) = self.ship_positions.get_mut(n) {
+            let n = *ships.entry(s).or_insert_with(|| self.ship_number(s));
+            if let Some(v) = self.ship_positions.get_mut(n as usize) {
                 v.extend(idx.iter().map(at));
             }
         }
@@ -448,7 +462,8 @@ impl Committed {
                 .extend(idx.iter().map(at));
         }
         for (input, made) in &index.made_from {
-            let (i, m) = (self.lot_number(input), self.lot_number(made));
+            let i = *lots.entry(input).or_insert_with(|| self.lot_number(input));
+            let m = *lots.entry(made).or_insert_with(|| self.lot_number(made));
             let list = self.made_from.entry(i).or_default();
             if !list.contains(&m) {
                 list.push(m);
@@ -924,9 +939,9 @@ mod tests {
         };
         let mut c = Committed::starting_from(empty());
         let mut s = empty();
-        c.apply(4, first.clone(), &first_index);
+        c.apply(4, &first, &first_index);
         s.commit(first);
-        c.apply(5, second.clone(), &second_index);
+        c.apply(5, &second, &second_index);
         s.commit(second);
         (c, s)
     }

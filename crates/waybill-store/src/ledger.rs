@@ -102,6 +102,14 @@ pub struct CheckReport {
     pub state_digest: Hash32,
 }
 
+/// A stored block read and checked by [`Ledger::check`]'s reader thread:
+/// its header, map and signatures match, its certificate (if any) verifies.
+struct ReadBlock {
+    block: Block,
+    ids: Vec<EntryId>,
+    certified: bool,
+}
+
 /// One block's state changes and index additions.
 #[derive(Debug, Serialize, Deserialize)]
 struct Delta {
@@ -401,7 +409,7 @@ impl<B: Backend> Ledger<B> {
             let delta: Delta =
                 codec::decode_trusted("delta", &bytes).map_err(|e| corrupt(e.to_string()))?;
             delta_bytes += bytes.len() as u64;
-            state.apply(h, delta.changes, &delta.index);
+            state.apply(h, &delta.changes, &delta.index);
         }
         for h in snapshot_height + 1..=tip_height {
             let found = backend.read(&keys::at_height(ns::MAP, h), |bytes| {
@@ -650,7 +658,7 @@ impl<B: Backend> Ledger<B> {
             self.block_batch(&block, &ids, &lens, cert.as_ref(), &applied, &delta)?;
         self.backend.commit(batch)?;
         let h = block.header.height;
-        self.state.apply(h, applied.changes.clone(), &delta);
+        self.state.apply(h, &applied.changes, &delta);
         self.ids.push_block(ids.iter().copied());
         self.tip = Some(block.header);
         self.delta_bytes += delta_len;
@@ -1032,7 +1040,7 @@ impl<B: Backend> Ledger<B> {
             )));
         }
         std::thread::scope(|s| {
-            let (tx, rx) = mpsc::sync_channel::<Result<(Block, Vec<EntryId>), StoreError>>(4);
+            let (tx, rx) = mpsc::sync_channel::<Result<ReadBlock, StoreError>>(4);
             s.spawn(move || {
                 for h in 1..=tip {
                     let item = self.read_checked(h);
@@ -1047,7 +1055,7 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// A stored block, with its contents checked (for [`Ledger::check`]).
-    fn read_checked(&self, h: u64) -> Result<(Block, Vec<EntryId>), StoreError> {
+    fn read_checked(&self, h: u64) -> Result<ReadBlock, StoreError> {
         let corrupt = corrupt_at(h);
         let block = self.block(h)?.ok_or_else(|| corrupt("missing".into()))?;
         if block.header.height != h {
@@ -1056,14 +1064,35 @@ impl<B: Backend> Ledger<B> {
                 block.header.height
             )));
         }
+        let header = self
+            .header(h)?
+            .ok_or_else(|| corrupt("header missing".into()))?;
+        if header != block.header {
+            return Err(corrupt("the stored header differs from the block's".into()));
+        }
         let checked = check_contents(&block).map_err(|e| corrupt(e.to_string()))?;
-        Ok((block, checked.ids))
+        if self.entry_ids(h)?.as_deref() != Some(&checked.ids[..]) {
+            return Err(corrupt("the entry map differs from the block".into()));
+        }
+        let certified = match self.certificate(h)? {
+            Some(c) => {
+                c.verify(&self.genesis, &header)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                true
+            }
+            None => false,
+        };
+        Ok(ReadBlock {
+            block,
+            ids: checked.ids,
+            certified,
+        })
     }
 
     fn check_in_order(
         &self,
         tip: u64,
-        blocks: mpsc::Receiver<Result<(Block, Vec<EntryId>), StoreError>>,
+        blocks: mpsc::Receiver<Result<ReadBlock, StoreError>>,
     ) -> Result<CheckReport, StoreError> {
         let mut state = Committed::genesis(&self.genesis);
         let mut ids_index = IdIndex::default();
@@ -1072,32 +1101,23 @@ impl<B: Backend> Ledger<B> {
         let mut certified = 0u64;
         for h in 1..=tip {
             let corrupt = corrupt_at(h);
-            let (block, ids) = blocks
+            let ReadBlock {
+                block,
+                ids,
+                certified: has_certificate,
+            } = blocks
                 .recv()
                 .map_err(|_| corrupt("the reader stopped".into()))??;
-            let header = self
-                .header(h)?
-                .ok_or_else(|| corrupt("header missing".into()))?;
-            if header != block.header {
-                return Err(corrupt("the stored header differs from the block's".into()));
-            }
-            block::check_link(&self.chain_id, prev.as_ref(), &header)
+            block::check_link(&self.chain_id, prev.as_ref(), &block.header)
                 .map_err(|e| corrupt(e.to_string()))?;
-            if self.entry_ids(h)?.as_deref() != Some(&ids[..]) {
-                return Err(corrupt("the entry map differs from the block".into()));
-            }
             let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, h, false)
                 .map_err(|(i, e)| corrupt(format!("entry #{i} breaks a rule: {e}")))?;
-            if let Some(c) = self.certificate(h)? {
-                c.verify(&self.genesis, &header)
-                    .map_err(|e| corrupt(e.to_string()))?;
-                certified += 1;
-            }
+            certified += u64::from(has_certificate);
             let delta = IndexDelta::of_block(&block.entries, &applied.effects);
-            state.apply(h, applied.changes, &delta);
+            state.apply(h, &applied.changes, &delta);
             ids_index.push_block(ids.iter().copied());
             entries += ids.len() as u64;
-            prev = Some(header);
+            prev = Some(block.header);
         }
         if state != self.state {
             return Err(StoreError::Corrupt(
