@@ -12,10 +12,11 @@
 //!
 //! The state and the lookup indexes live in memory. They are persisted as
 //! the deltas plus a snapshot (a file beside the database, replaced
-//! atomically, so an old one never lingers), rewritten whenever the deltas written since
-//! the last one outgrow it (so snapshots cost amortised constant time per
-//! byte of delta, and opening replays at most about a snapshot's worth of
-//! deltas). Deltas a snapshot covers are deleted with it.
+//! atomically, so an old one never lingers), rewritten whenever the deltas
+//! written since the last one reach half its size (so snapshots cost
+//! amortised constant time per byte of delta, and the deltas kept, which
+//! opening replays, stay under about half a snapshot on disk). Deltas a
+//! snapshot covers are deleted with it.
 //!
 //! Reading one entry takes a slice of its block's value and decodes only
 //! that entry; its inclusion proof comes from the stored interior nodes in
@@ -46,7 +47,7 @@ use crate::StoreError;
 pub const STORE_FORMAT: u32 = 3;
 
 /// Deltas written since the last snapshot must reach this many bytes (and
-/// the snapshot's own size) before a new snapshot is written.
+/// half the snapshot's size) before a new snapshot is written.
 const SNAPSHOT_MIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Blocks with fewer entries are verified on one thread.
@@ -662,7 +663,7 @@ impl<B: Backend> Ledger<B> {
         self.ids.push_block(ids.iter().copied());
         self.tip = Some(block.header);
         self.delta_bytes += delta_len;
-        if self.delta_bytes >= self.snapshot_bytes.max(SNAPSHOT_MIN_BYTES) {
+        if self.delta_bytes >= (self.snapshot_bytes / 2).max(SNAPSHOT_MIN_BYTES) {
             if let Err(e) = self.snapshot() {
                 self.snapshot_error = Some(e.to_string());
             }
