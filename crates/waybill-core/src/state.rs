@@ -49,6 +49,28 @@ pub fn same_member<V: View + ?Sized>(view: &V, holder: &PublicKey, key: &PublicK
     false
 }
 
+/// The active admins among `members` (for [`View::active_admins`] over a
+/// full member map).
+pub fn active_admins_in(members: &BTreeMap<PublicKey, MemberRecord>) -> BTreeSet<PublicKey> {
+    members
+        .iter()
+        .filter(|(_, m)| m.active() && m.spec.has(Role::Admin))
+        .map(|(k, _)| *k)
+        .collect()
+}
+
+/// The key of the active member named `name` among `members` (for
+/// [`View::active_member_named`] over a full member map).
+pub fn active_member_named_in(
+    members: &BTreeMap<PublicKey, MemberRecord>,
+    name: &str,
+) -> Option<PublicKey> {
+    members
+        .iter()
+        .find(|(_, m)| m.active() && m.spec.name == name)
+        .map(|(k, _)| *k)
+}
+
 /// Where a lot is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LotStatus {
@@ -258,17 +280,10 @@ impl View for State {
         self.members.get(key)
     }
     fn active_admins(&self) -> BTreeSet<PublicKey> {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.active() && m.spec.has(Role::Admin))
-            .map(|(k, _)| *k)
-            .collect()
+        active_admins_in(&self.members)
     }
     fn active_member_named(&self, name: &str) -> Option<PublicKey> {
-        self.members
-            .iter()
-            .find(|(_, m)| m.active() && m.spec.name == name)
-            .map(|(k, _)| *k)
+        active_member_named_in(&self.members, name)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)

@@ -30,11 +30,11 @@ use waybill_core::codec;
 use waybill_core::codes::{Decimal3, Uetr, UnitCode};
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::EntryId;
-use waybill_core::genesis::{ChainId, Genesis, Role};
+use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{
-    Changes, LotState, LotStatus, MemberRecord, PaymentState, ShipmentStage, ShipmentState, State,
-    View,
+    active_admins_in, active_member_named_in, Changes, LotState, LotStatus, MemberRecord,
+    PaymentState, ShipmentStage, ShipmentState, State, View,
 };
 
 use crate::index::{IndexDelta, Position};
@@ -803,17 +803,10 @@ impl View for Committed {
         self.members.get(key)
     }
     fn active_admins(&self) -> BTreeSet<PublicKey> {
-        self.members
-            .iter()
-            .filter(|(_, m)| m.active() && m.spec.has(Role::Admin))
-            .map(|(k, _)| *k)
-            .collect()
+        active_admins_in(&self.members)
     }
     fn active_member_named(&self, name: &str) -> Option<PublicKey> {
-        self.members
-            .iter()
-            .find(|(_, m)| m.active() && m.spec.name == name)
-            .map(|(k, _)| *k)
+        active_member_named_in(&self.members, name)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)
