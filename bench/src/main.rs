@@ -23,6 +23,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use waybill_core::entry::SignedEntry;
 
+// The node's allocator, so the in-process ingest scenario runs as the node does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Waybill benchmarks: hardware limits and the ingest pipeline.
 #[derive(Debug, Parser)]
 #[command(version)]

@@ -21,6 +21,9 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use waybill_core::codes::Country;
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{

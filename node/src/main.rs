@@ -16,6 +16,10 @@ use tracing_subscriber::EnvFilter;
 use waybill_core::crypto;
 use waybill_node::{Config, Shared};
 
+// mimalloc: see the workspace Cargo.toml for why and how it is configured.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Waybill ledger node.
 #[derive(Parser, Debug)]
 #[command(name = "waybill-node", version, about, max_term_width = 100)]

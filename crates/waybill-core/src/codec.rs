@@ -9,6 +9,7 @@
 //! Nothing else in the workspace calls bincode, so the format can be swapped
 //! here alone (with a visible change to the golden-hash fixtures).
 
+use bincode::error::EncodeError;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// Largest encoded entry accepted from outside (64 KiB).
@@ -85,7 +86,7 @@ fn config_limited<const N: usize>() -> impl bincode::config::Config {
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     // serde types in this crate have no unencodable shapes; an empty
     // vector can never verify or decode, so a failure fails closed.
-    bincode::serde::encode_to_vec(value, config()).unwrap_or_default()
+    encode_sized(value).unwrap_or_default()
 }
 
 /// Encodes a value canonically, reporting encoder failures.
@@ -93,10 +94,41 @@ pub fn try_encode<T: Serialize + ?Sized>(
     what: &'static str,
     value: &T,
 ) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError::Encode {
+    encode_sized(value).map_err(|e| CodecError::Encode {
         what,
         reason: e.to_string(),
     })
+}
+
+/// The length of a value's canonical encoding, found without building it.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    // As in `encode`: our types always encode; 0 is never a valid length.
+    size_of_encoding(value).unwrap_or(0)
+}
+
+fn size_of_encoding<T: Serialize + ?Sized>(value: &T) -> Result<usize, EncodeError> {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config())?;
+    Ok(size.bytes_written)
+}
+
+/// Encodes into a buffer of exactly the right size. Serde's `encode_to_vec`
+/// grows its vector from empty, and the copies and reallocations cost more
+/// than the extra pass that measures first.
+fn encode_sized<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    let mut out = ExactVec(Vec::with_capacity(size_of_encoding(value)?));
+    bincode::serde::encode_into_writer(value, &mut out, config())?;
+    Ok(out.0)
+}
+
+struct ExactVec(Vec<u8>);
+
+impl bincode::enc::write::Writer for ExactVec {
+    #[inline(always)]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// Decodes canonical bytes of at most `LIMIT` bytes, rejecting trailing
@@ -164,6 +196,17 @@ mod tests {
             decode::<(u32, String, Vec<u8>), 1024>("tuple", &bytes[..bytes.len() - 1]),
             Err(CodecError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        let v: (u32, String, Vec<u64>, Option<[u8; 3]>) =
+            (7, "coffee".into(), vec![1, 2, 3], Some([1, 2, 3]));
+        assert_eq!(encoded_len(&v), encode(&v).len());
+        assert_eq!(encoded_len(&v), 4 + 8 + 6 + 8 + 24 + 1 + 3);
+        let long = "x".repeat(100_000);
+        assert_eq!(encoded_len(&long), encode(&long).len());
+        assert_eq!(encode(&long).capacity(), 100_008);
     }
 
     #[test]

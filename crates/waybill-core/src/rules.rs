@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::codec::MAX_ENTRY_BYTES;
+use crate::codec::{self, MAX_ENTRY_BYTES};
 use crate::codes::{Decimal3, Uetr};
 use crate::crypto::PublicKey;
 use crate::entry::{
@@ -422,7 +422,7 @@ pub fn check_shape(entry: &SignedEntry) -> Result<(), RuleError> {
     if e.version != ENTRY_VERSION {
         return Err(RuleError::UnsupportedVersion { got: e.version });
     }
-    let len = entry.canonical_bytes().len();
+    let len = codec::encoded_len(entry);
     if len > MAX_ENTRY_BYTES {
         return Err(RuleError::TooLarge(len));
     }

@@ -256,6 +256,17 @@ pub fn check_contents_known(
     block: &Block,
     known: &(dyn Fn(&EntryId) -> bool + Sync),
 ) -> Result<Checked, StoreError> {
+    check_contents_with(block, known, true)
+}
+
+/// [`check_contents_known`], verifying signatures on the calling thread
+/// alone when `parallel` is false (for callers that already keep every
+/// core busy with one block each).
+fn check_contents_with(
+    block: &Block,
+    known: &(dyn Fn(&EntryId) -> bool + Sync),
+    parallel: bool,
+) -> Result<Checked, StoreError> {
     let entries = &block.entries;
     let ids: Vec<EntryId> = entries.iter().map(SignedEntry::id).collect();
     block.check_entries(&ids)?;
@@ -266,7 +277,12 @@ pub fn check_contents_known(
         .filter(|(_, (_, id))| !known(id))
         .map(|(i, (e, _))| (i, e))
         .unzip();
-    verify_signatures(&refs).map_err(|(k, error)| {
+    let verdict = if parallel {
+        verify_signatures(&refs)
+    } else {
+        entry::verify_batch_refs(&refs, rand_core::OsRng)
+    };
+    verdict.map_err(|(k, error)| {
         let index = picked.get(k).copied().unwrap_or(0);
         StoreError::Rule {
             index,
@@ -1040,18 +1056,32 @@ impl<B: Backend> Ledger<B> {
                 "it is stored beyond the recorded tip {tip}"
             )));
         }
+        // One reader per core takes every `workers`-th block, so block h
+        // comes from reader (h - 1) % workers: the in-order thread receives
+        // blocks in order without a reorder buffer, and each reader runs at
+        // most two blocks ahead of it.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 16);
         std::thread::scope(|s| {
-            let (tx, rx) = mpsc::sync_channel::<Result<ReadBlock, StoreError>>(4);
-            s.spawn(move || {
-                for h in 1..=tip {
-                    let item = self.read_checked(h);
-                    let failed = item.is_err();
-                    if tx.send(item).is_err() || failed {
-                        return;
-                    }
-                }
-            });
-            self.check_in_order(tip, rx)
+            let readers: Vec<mpsc::Receiver<Result<ReadBlock, StoreError>>> = (0..workers)
+                .map(|k| {
+                    let (tx, rx) = mpsc::sync_channel(2);
+                    s.spawn(move || {
+                        let mut h = k as u64 + 1;
+                        while h <= tip {
+                            let item = self.read_checked(h);
+                            let failed = item.is_err();
+                            if tx.send(item).is_err() || failed {
+                                return;
+                            }
+                            h += workers as u64;
+                        }
+                    });
+                    rx
+                })
+                .collect();
+            self.check_in_order(tip, &readers)
         })
     }
 
@@ -1071,7 +1101,8 @@ impl<B: Backend> Ledger<B> {
         if header != block.header {
             return Err(corrupt("the stored header differs from the block's".into()));
         }
-        let checked = check_contents(&block).map_err(|e| corrupt(e.to_string()))?;
+        let checked =
+            check_contents_with(&block, &|_| false, false).map_err(|e| corrupt(e.to_string()))?;
         if self.entry_ids(h)?.as_deref() != Some(&checked.ids[..]) {
             return Err(corrupt("the entry map differs from the block".into()));
         }
@@ -1093,7 +1124,7 @@ impl<B: Backend> Ledger<B> {
     fn check_in_order(
         &self,
         tip: u64,
-        blocks: mpsc::Receiver<Result<ReadBlock, StoreError>>,
+        readers: &[mpsc::Receiver<Result<ReadBlock, StoreError>>],
     ) -> Result<CheckReport, StoreError> {
         let mut state = Committed::genesis(&self.genesis);
         let mut ids_index = IdIndex::default();
@@ -1106,7 +1137,9 @@ impl<B: Backend> Ledger<B> {
                 block,
                 ids,
                 certified: has_certificate,
-            } = blocks
+            } = readers
+                .get(((h - 1) % readers.len() as u64) as usize)
+                .ok_or_else(|| corrupt("no reader for this block".into()))?
                 .recv()
                 .map_err(|_| corrupt("the reader stopped".into()))??;
             block::check_link(&self.chain_id, prev.as_ref(), &block.header)

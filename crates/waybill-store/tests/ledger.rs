@@ -1154,6 +1154,33 @@ fn tampered_entry_in_a_stored_block_is_found() {
 }
 
 #[test]
+fn check_names_the_first_of_two_tampered_blocks() {
+    // Blocks are read by one thread per core, each taking every n-th
+    // height; the report must still name the lowest bad height, whichever
+    // reader finds its fault first.
+    // (The tip block is checked on open, so both stay below it.)
+    for (first, second) in [(2, 3), (3, 4), (1, 4)] {
+        let (_tmp, dir) = tamper_fixture();
+        with_raw_db(&dir, |db| {
+            for h in [first, second] {
+                let k = key(b'B', h);
+                let mut block: Block =
+                    codec::decode_trusted("block", &get_raw(db, &k)).expect("decode");
+                block.entries[0].entry.recorded_at_ms += 1;
+                db.insert(k, codec::encode(&block)).expect("insert");
+            }
+        });
+        let ledger = reopen(&dir).expect("the tampering is in blocks, not the state");
+        match ledger.check() {
+            Err(StoreError::Corrupt(m)) => {
+                assert!(names_block(&m, first), "should name block {first}: {m}")
+            }
+            other => panic!("expected Corrupt naming block {first}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn entry_removed_from_a_stored_block_is_found() {
     tamper_block(TAMPER_HEIGHT, |b| {
         b.entries.pop();
