@@ -17,11 +17,15 @@
 //! - [`Mempool::on_commit`] removes committed entries and re-checks the
 //!   rest, in order, against the new state, dropping those that no longer
 //!   pass (their nonce was used by another entry, their lot moved, ...).
+//!   When the block is exactly the front of the pool (the usual case: a
+//!   proposer takes its pool's front, and gossip keeps pools in step) the
+//!   view the rest were checked against is unchanged, so the re-check is
+//!   skipped; see [`Mempool::on_commit`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::entry::{Body, EntryId, SignedEntry};
 use waybill_core::rules::{self, Mode, RuleError};
 use waybill_core::state::{Changes, Overlay, View};
 
@@ -110,18 +114,29 @@ struct Waiting {
     bytes: usize,
 }
 
+/// Entries whose changes may stay in the pending set after they were
+/// committed, beyond twice the waiting entries, before a full re-check
+/// rebuilds it (this bounds its memory under endless load).
+const STALE_PENDING_SLACK: usize = 8192;
+
 /// The pool. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Mempool {
     limits: Limits,
     /// In acceptance order.
-    queue: Vec<Waiting>,
-    /// Entry id → position in `queue`.
-    index: HashMap<EntryId, usize>,
+    queue: VecDeque<Waiting>,
+    /// Sequence number of `queue[0]`; entries are numbered on arrival.
+    front: u64,
+    /// Entry id → sequence number.
+    index: HashMap<EntryId, u64>,
     /// Author → nonce → entry id.
     by_author: BTreeMap<PublicKey, BTreeMap<u64, EntryId>>,
-    /// The changes of every waiting entry, merged in order.
+    /// The changes of every waiting entry, merged in order, on top of
+    /// those of `stale` entries committed since the last rebuild (whose
+    /// values the committed state now holds too).
     pending: Changes,
+    /// Committed entries whose changes are still in `pending`.
+    stale: usize,
     bytes: usize,
     /// Verified entries from peers whose nonce skips ahead, by author and
     /// nonce, until the gap fills.
@@ -133,10 +148,12 @@ impl Mempool {
     pub fn new(limits: Limits) -> Self {
         Mempool {
             limits,
-            queue: Vec::new(),
+            queue: VecDeque::new(),
+            front: 0,
             index: HashMap::new(),
             by_author: BTreeMap::new(),
             pending: Changes::default(),
+            stale: 0,
             bytes: 0,
             parked: BTreeMap::new(),
         }
@@ -169,7 +186,8 @@ impl Mempool {
 
     /// A waiting entry.
     pub fn get(&self, id: &EntryId) -> Option<&SignedEntry> {
-        self.index.get(id).map(|&i| &self.queue[i].entry)
+        let i = self.index.get(id)?.checked_sub(self.front)?;
+        self.queue.get(usize::try_from(i).ok()?).map(|w| &w.entry)
     }
 
     /// Whether an entry waits.
@@ -185,7 +203,9 @@ impl Mempool {
             .flat_map(|m| m.iter().map(|(n, id)| (*n, *id)))
     }
 
-    /// The changes of every waiting entry, merged in acceptance order.
+    /// The changes of every waiting entry, merged in acceptance order, on
+    /// top of changes of entries committed since, which equal the
+    /// committed state's values. Read it through [`Mempool::view`].
     pub fn pending(&self) -> &Changes {
         &self.pending
     }
@@ -346,13 +366,14 @@ impl Mempool {
     }
 
     fn push(&mut self, w: Waiting) {
-        self.index.insert(w.id, self.queue.len());
+        self.index
+            .insert(w.id, self.front + self.queue.len() as u64);
         self.by_author
             .entry(w.entry.entry.author)
             .or_default()
             .insert(w.entry.entry.nonce, w.id);
         self.bytes += w.bytes;
-        self.queue.push(w);
+        self.queue.push_back(w);
     }
 
     /// Up to `max` entries in acceptance order, for a proposal. They stay
@@ -384,12 +405,71 @@ impl Mempool {
     /// state `state`: removes the committed entries and re-checks the rest
     /// in acceptance order against the new state, dropping the ones that no
     /// longer pass. Rebuilds the pending changes.
+    ///
+    /// When the block is exactly the front of the pool and changes no
+    /// membership, the rest are not re-checked: they were checked against
+    /// the state before the block plus the changes of those same entries,
+    /// in the same order, which is the state after the block. (Membership
+    /// changes record the height, which a waiting entry only guessed.) The
+    /// pending set then keeps the committed entries' changes, equal to the
+    /// new state's values, until it is rebuilt.
     pub fn on_commit(&mut self, committed: &[EntryId], state: &dyn View, height: u64) -> Recheck {
+        let report = if self.is_front(committed)
+            && self.stale + committed.len()
+                <= 2 * (self.queue.len() - committed.len()) + STALE_PENDING_SLACK
+        {
+            self.drop_front(committed.len())
+        } else {
+            self.recheck(committed, state, height)
+        };
+        self.unpark_after_commit(state, height);
+        report
+    }
+
+    /// Whether `committed` is the pool's first entries, in order, none of
+    /// them changing membership.
+    fn is_front(&self, committed: &[EntryId]) -> bool {
+        committed.len() <= self.queue.len()
+            && self
+                .queue
+                .iter()
+                .zip(committed)
+                .all(|(w, id)| w.id == *id && !matches!(w.entry.entry.body, Body::Membership(_)))
+    }
+
+    /// Removes the first `n` entries, keeping the pending changes.
+    fn drop_front(&mut self, n: usize) -> Recheck {
+        for w in self.queue.drain(..n) {
+            self.index.remove(&w.id);
+            if let Some(nonces) = self.by_author.get_mut(&w.entry.entry.author) {
+                nonces.remove(&w.entry.entry.nonce);
+                if nonces.is_empty() {
+                    self.by_author.remove(&w.entry.entry.author);
+                }
+            }
+            self.bytes -= w.bytes;
+        }
+        self.front += n as u64;
+        self.stale += n;
+        if self.queue.is_empty() {
+            self.pending = Changes::default();
+            self.stale = 0;
+        }
+        Recheck {
+            committed: n,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Removes the committed entries and re-checks the rest in order.
+    fn recheck(&mut self, committed: &[EntryId], state: &dyn View, height: u64) -> Recheck {
         let committed: HashSet<&EntryId> = committed.iter().collect();
         let old = std::mem::take(&mut self.queue);
+        self.front += old.len() as u64;
         self.index.clear();
         self.by_author.clear();
         self.pending = Changes::default();
+        self.stale = 0;
         self.bytes = 0;
         let mut report = Recheck::default();
         for w in old {
@@ -416,7 +496,12 @@ impl Mempool {
                 }),
             }
         }
-        // Parked entries: gone stale (their nonce is used) or now next.
+        report
+    }
+
+    /// Parked entries after a commit: gone stale (their nonce is used) or
+    /// now next.
+    fn unpark_after_commit(&mut self, state: &dyn View, height: u64) {
         let parked: Vec<(PublicKey, u64)> = self.parked.keys().copied().collect();
         for (author, nonce) in parked {
             let last = self
@@ -437,7 +522,6 @@ impl Mempool {
                 }
             }
         }
-        report
     }
 }
 
@@ -846,8 +930,28 @@ mod tests {
         assert!(pool.take_within(100, one - 1).is_empty());
     }
 
+    /// The pool's view of `state` equals `state` with `changes` on top,
+    /// for everything the test entries touch.
+    fn assert_same_view(
+        w: &World,
+        pool: &Mempool,
+        state: &State,
+        changes: &Changes,
+        lots: &[&str],
+    ) {
+        let view = pool.view(state);
+        let expected = Overlay::over(state as &dyn View, changes);
+        for p in [&w.producer, &w.retailer, &w.carrier, &w.admin] {
+            assert_eq!(view.nonce(&p.pk), expected.nonce(&p.pk));
+            assert_eq!(view.member(&p.pk), expected.member(&p.pk));
+        }
+        for l in lots {
+            assert_eq!(view.lot(&lot(l)), expected.lot(&lot(l)), "{l}");
+        }
+    }
+
     #[test]
-    fn on_commit_removes_committed_and_rebuilds_pending() {
+    fn on_commit_of_the_front_keeps_the_rest_without_a_recheck() {
         let w = world();
         let mut pool = Mempool::new(Limits::default());
         let es: Vec<_> = (1..=4)
@@ -862,6 +966,7 @@ mod tests {
         assert_eq!(r.committed, 2);
         assert!(r.dropped.is_empty());
         assert_eq!(pool.take(10), es[2..].to_vec());
+        assert_eq!(pool.len(), 2);
         assert_eq!(
             pool.bytes(),
             es[2..]
@@ -870,9 +975,18 @@ mod tests {
                 .sum::<usize>()
         );
         assert!(pool.get(&es[0].id()).is_none());
-        // The pending changes are exactly those of the rest.
+        assert_eq!(pool.get(&es[3].id()), Some(&es[3]));
+        // The view is the new state with the rest on top, though the
+        // pending set still holds the committed entries' changes.
         let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
-        assert_eq!(pool.pending(), &rest.changes);
+        assert_ne!(pool.pending(), &rest.changes);
+        assert_same_view(
+            &w,
+            &pool,
+            &state,
+            &rest.changes,
+            &["LOT-1", "LOT-2", "LOT-3", "LOT-4"],
+        );
         assert_eq!(
             pool.by_author(&w.producer.pk)
                 .map(|(n, _)| n)
@@ -880,7 +994,42 @@ mod tests {
             vec![3, 4]
         );
         // The next nonce follows the pool.
-        pool.insert(produce(&w, 5, "LOT-5"), &state, 1).unwrap();
+        let fifth = produce(&w, 5, "LOT-5");
+        pool.insert(fifth.clone(), &state, 1).unwrap();
+        assert_eq!(pool.get(&fifth.id()), Some(&fifth));
+        // Committing the rest empties the pending set.
+        let ids = commit(&mut state, &pool.take(10), 2);
+        let r = pool.on_commit(&ids, &state, 2);
+        assert_eq!((r.committed, pool.len()), (3, 0));
+        assert!(pool.pending().is_empty());
+        assert!(pool.by_author(&w.producer.pk).next().is_none());
+    }
+
+    #[test]
+    fn on_commit_of_anything_but_the_front_rechecks_and_rebuilds_pending() {
+        let w = world();
+        let mut pool = Mempool::new(Limits::default());
+        let es: Vec<_> = (1..=4)
+            .map(|n| produce(&w, n, &format!("LOT-{n}")))
+            .collect();
+        for e in &es {
+            pool.insert(e.clone(), &w.state, 0).unwrap();
+        }
+        // A block with the first entry and a competing second one (nonce 2,
+        // another lot) that this pool never saw.
+        let mut state = w.state.clone();
+        let block = vec![es[0].clone(), produce(&w, 2, "LOT-X")];
+        let ids = commit(&mut state, &block, 1);
+        let r = pool.on_commit(&ids, &state, 1);
+        assert_eq!(r.committed, 1);
+        assert_eq!(
+            r.dropped.iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![es[1].id()]
+        );
+        assert_eq!(pool.take(10), es[2..].to_vec());
+        let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
+        assert_eq!(pool.pending(), &rest.changes);
+        assert_eq!(pool.get(&es[2].id()), Some(&es[2]));
     }
 
     #[test]
