@@ -120,6 +120,16 @@ async fn rule_breaking_entries_are_rejected_and_never_in_a_block() {
         })
         .collect();
     assert_eq!(ids, vec![produce.id().to_hex()]);
+    // The answer's three fields: the block, its certificate, its hash.
+    let parsed: waybill_core::block::Block =
+        serde_json::from_value(block["block"].clone()).unwrap();
+    assert_eq!(block["hash"], parsed.header.hash().to_hex(), "{block}");
+    assert_eq!(
+        block
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec!["block".into(), "certificate".into(), "hash".into()])
+    );
     for e in [&bad, &unknown, &forged] {
         let (status, v) = node.get(&format!("/v1/entries/{}", e.id())).await;
         assert_eq!(status, 404, "{v}");
