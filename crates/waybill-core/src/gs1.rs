@@ -336,9 +336,17 @@ impl FromStr for LotId {
 impl fmt::Display for LotId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LotId::Batch { gtin, lot } => write!(f, "(01){gtin}(10){}", escape_paren(lot)),
+            LotId::Batch { gtin, lot } => {
+                f.write_str("(01)")?;
+                f.write_str(&gtin.0)?;
+                f.write_str("(10)")?;
+                write_escaped(f, lot)
+            }
             LotId::Serial { gtin, serial } => {
-                write!(f, "(01){gtin}(21){}", escape_paren(serial))
+                f.write_str("(01)")?;
+                f.write_str(&gtin.0)?;
+                f.write_str("(21)")?;
+                write_escaped(f, serial)
             }
             LotId::Sscc(sscc) => write!(f, "(00){sscc}"),
             LotId::Free(id) => f.write_str(id),
@@ -737,8 +745,18 @@ fn percent_encode(value: &str) -> String {
     out
 }
 
-fn escape_paren(value: &str) -> String {
-    value.replace('(', "\\(")
+/// Writes `value` with every `(` escaped as `\\(`, without allocating: lot
+/// ids are formatted to hash and compare them in the committed state.
+fn write_escaped(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
+    let mut parts = value.split('(');
+    if let Some(first) = parts.next() {
+        f.write_str(first)?;
+    }
+    for part in parts {
+        f.write_str("\\(")?;
+        f.write_str(part)?;
+    }
+    Ok(())
 }
 
 /// Turns `(AI, value)` pairs into a key, rejecting unsupported combinations.
