@@ -88,9 +88,8 @@ fn main() -> ExitCode {
 fn run(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Check { data_dir } => {
-            let ledger = waybill_store::open_dir(&data_dir)
-                .with_context(|| format!("cannot open the ledger in {}", data_dir.display()))?;
-            let r = ledger.check()?;
+            let (ledger, r) = waybill_store::open_and_check_dir(&data_dir)
+                .with_context(|| format!("cannot check the ledger in {}", data_dir.display()))?;
             println!(
                 "OK: chain {} ({}), {} blocks and {} entries re-verified from genesis; {} blocks carry commit certificates; tip {}",
                 ledger.genesis().chain_name,

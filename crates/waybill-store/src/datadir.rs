@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use waybill_core::genesis::Genesis;
 
-use crate::ledger::{Ledger, STORE_FORMAT};
+use crate::ledger::{CheckReport, Ledger, STORE_FORMAT};
 use crate::{SledBackend, StoreError};
 
 /// The marker file's name.
@@ -50,6 +50,16 @@ pub fn create_dir(dir: &Path, genesis: Genesis) -> Result<DataDir, StoreError> {
 
 /// Opens an existing ledger, verifying its tip.
 pub fn open_dir(dir: &Path) -> Result<DataDir, StoreError> {
+    Ledger::open(existing_backend(dir)?)
+}
+
+/// [`open_dir`] and [`Ledger::check`] together, overlapping the two (see
+/// [`Ledger::open_and_check`]): what `waybill-node check` runs.
+pub fn open_and_check_dir(dir: &Path) -> Result<(DataDir, CheckReport), StoreError> {
+    Ledger::open_and_check(existing_backend(dir)?)
+}
+
+fn existing_backend(dir: &Path) -> Result<SledBackend, StoreError> {
     let marker = dir.join(MARKER_FILE);
     if !marker.is_file() {
         return Err(StoreError::NotALedger(dir.display().to_string()));
@@ -64,8 +74,7 @@ pub fn open_dir(dir: &Path) -> Result<DataDir, StoreError> {
             db.display()
         )));
     }
-    let backend = SledBackend::open(&db_path(dir))?;
-    Ledger::open(backend)
+    SledBackend::open(&db_path(dir))
 }
 
 fn db_path(dir: &Path) -> PathBuf {

@@ -105,6 +105,14 @@ pub struct CheckReport {
 
 /// A stored block read and checked by [`Ledger::check`]'s reader thread:
 /// its header, map and signatures match, its certificate (if any) verifies.
+/// The state and indexes rebuilt from the blocks by [`Ledger::check`].
+struct Rebuilt {
+    state: Committed,
+    ids: IdIndex,
+    /// Everything but the state digest.
+    report: CheckReport,
+}
+
 struct ReadBlock {
     block: Block,
     ids: Vec<EntryId>,
@@ -360,11 +368,49 @@ impl<B: Backend> Ledger<B> {
         })
     }
 
-    /// Opens a ledger: loads the latest snapshot, replays the deltas after
-    /// it, rebuilds the id index, and verifies the tip block (entries
-    /// match the header, the header links to its parent, nothing is
-    /// stored beyond it).
-    pub fn open(backend: B) -> Result<Self, StoreError> {
+    /// [`Ledger::open`] followed by [`Ledger::check`], faster: the blocks
+    /// are re-verified from genesis while another thread loads the stored
+    /// state (and its digest) to compare them with. An error opening the
+    /// ledger is reported before one found in the blocks.
+    pub fn open_and_check(backend: B) -> Result<(Self, CheckReport), StoreError>
+    where
+        B: Clone + Send + Sync,
+    {
+        let (genesis, chain_id, tip) = Self::open_meta(&backend)?;
+        let reader = Ledger {
+            backend: backend.clone(),
+            state: Committed::genesis(&genesis),
+            genesis,
+            chain_id,
+            ids: IdIndex::default(),
+            tip: None,
+            snapshot_height: 0,
+            snapshot_bytes: 0,
+            delta_bytes: 0,
+            snapshot_error: None,
+        };
+        let (opened, rebuilt) = std::thread::scope(|s| {
+            let opening = s.spawn(move || {
+                Ledger::open(backend).map(|l| {
+                    let digest = l.state.digest();
+                    (l, digest)
+                })
+            });
+            let rebuilt = reader.rebuild(tip);
+            let opened = opening.join().unwrap_or_else(|_| {
+                Err(StoreError::Corrupt(
+                    "loading the stored state failed (the thread panicked)".into(),
+                ))
+            });
+            (opened, rebuilt)
+        });
+        let (ledger, digest) = opened?;
+        let report = ledger.compare(rebuilt?, digest)?;
+        Ok((ledger, report))
+    }
+
+    /// The store's format, genesis and recorded tip height, checked.
+    fn open_meta(backend: &B) -> Result<(Genesis, ChainId, u64), StoreError> {
         let format = backend
             .get(keys::FORMAT)?
             .ok_or_else(|| StoreError::Corrupt("the store has no format record".into()))?;
@@ -374,7 +420,7 @@ impl<B: Backend> Ledger<B> {
                 expected: STORE_FORMAT,
             });
         }
-        let genesis: Genesis = get_decoded(&backend, "genesis", keys::GENESIS)?
+        let genesis: Genesis = get_decoded(backend, "genesis", keys::GENESIS)?
             .ok_or_else(|| StoreError::Corrupt("the store has no genesis".into()))?;
         genesis.validate()?;
         let chain_id = genesis.chain_id();
@@ -386,6 +432,15 @@ impl<B: Backend> Ledger<B> {
             ),
             None => return Err(StoreError::Corrupt("the store has no tip record".into())),
         };
+        Ok((genesis, chain_id, tip_height))
+    }
+
+    /// Opens a ledger: loads the latest snapshot, replays the deltas after
+    /// it, rebuilds the id index, and verifies the tip block (entries
+    /// match the header, the header links to its parent, nothing is
+    /// stored beyond it).
+    pub fn open(backend: B) -> Result<Self, StoreError> {
+        let (genesis, chain_id, tip_height) = Self::open_meta(&backend)?;
         let (snapshot_height, snapshot_bytes, mut state, mut ids) = match backend.read_snapshot()? {
             Some(bytes) => {
                 let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
@@ -1046,7 +1101,15 @@ impl<B: Backend> Ledger<B> {
     /// Blocks are read and their signatures verified on other threads,
     /// ahead of the thread that applies the rules in order.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
-        let tip = self.height();
+        let rebuilt = self.rebuild(self.height())?;
+        let state_digest = rebuilt.state.digest();
+        self.compare(rebuilt, state_digest)
+    }
+
+    /// Re-verifies every block up to `tip` from genesis, as [`Ledger::check`]
+    /// does, and returns the state and id index rebuilt from them. Needs
+    /// only the blocks, not this ledger's loaded state.
+    fn rebuild(&self, tip: u64) -> Result<Rebuilt, StoreError> {
         if self
             .backend
             .get(&keys::at_height(ns::BLOCK, tip + 1))?
@@ -1125,7 +1188,7 @@ impl<B: Backend> Ledger<B> {
         &self,
         tip: u64,
         readers: &[mpsc::Receiver<Result<ReadBlock, StoreError>>],
-    ) -> Result<CheckReport, StoreError> {
+    ) -> Result<Rebuilt, StoreError> {
         let mut state = Committed::genesis(&self.genesis);
         let mut ids_index = IdIndex::default();
         let mut prev: Option<Header> = None;
@@ -1153,22 +1216,43 @@ impl<B: Backend> Ledger<B> {
             entries += ids.len() as u64;
             prev = Some(block.header);
         }
+        Ok(Rebuilt {
+            state,
+            ids: ids_index,
+            report: CheckReport {
+                blocks: tip,
+                entries,
+                certified,
+                tip_hash: prev.map(|h| h.hash()),
+                state_digest: Hash32::default(),
+            },
+        })
+    }
+
+    /// Compares what [`Ledger::rebuild`] made with this ledger's state and
+    /// indexes; `state_digest` is the digest of either (they must be equal).
+    fn compare(&self, rebuilt: Rebuilt, state_digest: Hash32) -> Result<CheckReport, StoreError> {
+        let Rebuilt { state, ids, report } = rebuilt;
+        if report.blocks != self.height() {
+            return Err(StoreError::Corrupt(format!(
+                "the chain was re-verified up to block {} but the ledger's tip is {}",
+                report.blocks,
+                self.height()
+            )));
+        }
         if state != self.state {
             return Err(StoreError::Corrupt(
                 "the stored state or indexes differ from those rebuilt from the blocks".into(),
             ));
         }
-        if ids_index != self.ids {
+        if ids != self.ids {
             return Err(StoreError::Corrupt(
                 "the entry id index differs from the one rebuilt from the blocks".into(),
             ));
         }
         Ok(CheckReport {
-            blocks: tip,
-            entries,
-            certified,
-            tip_hash: prev.map(|h| h.hash()),
-            state_digest: state.digest(),
+            state_digest,
+            ..report
         })
     }
 }

@@ -24,7 +24,7 @@ mod ledger;
 
 pub use backend::{Backend, MemBackend, SledBackend, WriteBatch, SNAPSHOT_FILE};
 pub use committed::{Committed, Counts};
-pub use datadir::{create_dir, open_dir, DataDir, MARKER_FILE};
+pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir, MARKER_FILE};
 pub use index::Position;
 pub use ledger::{
     check_contents, check_contents_known, CheckReport, Checked, Ledger, Located, Validated,

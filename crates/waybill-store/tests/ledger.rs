@@ -1259,6 +1259,53 @@ fn tampered_stored_state_is_found_by_check() {
 }
 
 #[test]
+fn open_and_check_agrees_with_open_then_check() {
+    // What `waybill-node check` runs: the same verdicts as opening and
+    // then checking, with the stored state loaded alongside the blocks.
+    let (_tmp, dir) = tamper_fixture();
+    let expected = reopen(&dir).expect("open").check().expect("check");
+    let (ledger, report) = waybill_store::open_and_check_dir(&dir).expect("open and check");
+    assert_eq!(report, expected);
+    assert_eq!(ledger.height(), TIP_HEIGHT);
+
+    // A wrong stored state (as in the test above).
+    let (_tmp, dir) = tamper_fixture();
+    with_raw_db(&dir, |db| {
+        let other = get_raw(db, &key(b'D', TAMPER_HEIGHT + 1));
+        db.insert(key(b'D', TAMPER_HEIGHT), other).expect("insert");
+    });
+    match waybill_store::open_and_check_dir(&dir) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("state") || m.contains("index"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+
+    // A tampered block below the tip, named.
+    let (_tmp, dir) = tamper_fixture();
+    with_raw_db(&dir, |db| {
+        let k = key(b'B', TAMPER_HEIGHT);
+        let mut block: Block = codec::decode_trusted("block", &get_raw(db, &k)).expect("decode");
+        block.entries[0].entry.recorded_at_ms += 1;
+        db.insert(k, codec::encode(&block)).expect("insert");
+    });
+    match waybill_store::open_and_check_dir(&dir) {
+        Err(StoreError::Corrupt(m)) => assert!(names_block(&m, TAMPER_HEIGHT), "{m}"),
+        other => panic!("expected Corrupt naming block {TAMPER_HEIGHT}, got {other:?}"),
+    }
+
+    // A missing delta fails the open, which is reported first.
+    let (_tmp, dir) = tamper_fixture();
+    with_raw_db(&dir, |db| {
+        db.remove(key(b'D', TAMPER_HEIGHT))
+            .expect("remove")
+            .expect("was present");
+    });
+    match waybill_store::open_and_check_dir(&dir) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("delta"), "{m}"),
+        other => panic!("expected Corrupt about the delta, got {other:?}"),
+    }
+}
+
+#[test]
 fn missing_state_delta_is_found_on_open() {
     let (_tmp, dir) = tamper_fixture();
     with_raw_db(&dir, |db| {
