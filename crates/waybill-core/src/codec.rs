@@ -157,10 +157,55 @@ pub fn decode<T: Serialize + DeserializeOwned, const LIMIT: usize>(
             extra: bytes.len() - used,
         });
     }
-    if try_encode(what, &value)? != bytes {
+    if !encodes_to(what, &value, bytes)? {
         return Err(CodecError::NotCanonical { what });
     }
     Ok(value)
+}
+
+/// Whether `value` encodes to exactly `bytes`, compared as the encoder
+/// writes, so no second copy is made (a snapshot is about 100 MB for a
+/// million entries, and every stored block is decoded this way).
+fn encodes_to<T: Serialize + ?Sized>(
+    what: &'static str,
+    value: &T,
+    bytes: &[u8],
+) -> Result<bool, CodecError> {
+    let mut cmp = CompareWriter {
+        rest: bytes,
+        differs: false,
+    };
+    match bincode::serde::encode_into_writer(value, &mut cmp, config()) {
+        Ok(()) => Ok(cmp.rest.is_empty()),
+        Err(_) if cmp.differs => Ok(false),
+        Err(e) => Err(CodecError::Encode {
+            what,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// A writer that checks the encoding against expected bytes and stops at
+/// the first difference.
+struct CompareWriter<'a> {
+    rest: &'a [u8],
+    differs: bool,
+}
+
+impl bincode::enc::write::Writer for CompareWriter<'_> {
+    #[inline(always)]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        match self.rest.split_at_checked(bytes.len()) {
+            Some((head, tail)) if head == bytes => {
+                self.rest = tail;
+                Ok(())
+            }
+            _ => {
+                self.differs = true;
+                Err(EncodeError::Other("the encoding differs"))
+            }
+        }
+    }
 }
 
 /// Decodes trusted bytes that this node wrote itself (no size limit, but
@@ -196,6 +241,21 @@ mod tests {
             decode::<(u32, String, Vec<u8>), 1024>("tuple", &bytes[..bytes.len() - 1]),
             Err(CodecError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn encodes_to_compares_whole_encodings() {
+        let v: (u32, String) = (7, "coffee".into());
+        let bytes = encode(&v);
+        assert_eq!(encodes_to("t", &v, &bytes), Ok(true));
+        assert_eq!(encodes_to("t", &v, &bytes[..bytes.len() - 1]), Ok(false));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(encodes_to("t", &v, &longer), Ok(false));
+        let mut changed = bytes.clone();
+        changed[5] ^= 1;
+        assert_eq!(encodes_to("t", &v, &changed), Ok(false));
+        assert_eq!(encodes_to("t", &v, &[]), Ok(false));
     }
 
     #[test]

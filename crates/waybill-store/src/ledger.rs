@@ -445,6 +445,10 @@ impl<B: Backend> Ledger<B> {
             Some(bytes) => {
                 let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
                     .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
+                // Freed before the state is built from it: this is the
+                // peak of a node's memory.
+                let snapshot_len = bytes.len() as u64;
+                drop(bytes);
                 if snap.height > tip_height || snap.state.chain_id() != &chain_id {
                     return Err(StoreError::Corrupt(format!(
                             "the state snapshot is for block {}, beyond the tip {tip_height} or of another chain",
@@ -457,7 +461,7 @@ impl<B: Backend> Ledger<B> {
                 if ids.blocks() != snap.height {
                     return Err(bad("its entry id index does not cover its blocks".into()));
                 }
-                (snap.height, bytes.len() as u64, state, ids)
+                (snap.height, snapshot_len, state, ids)
             }
             None => (0, 0, Committed::genesis(&genesis), IdIndex::default()),
         };
