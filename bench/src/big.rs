@@ -54,6 +54,9 @@ pub struct BigReport {
     pub disk_bytes_per_entry: f64,
     pub check_entries_per_s: f64,
     pub rss_bytes: u64,
+    /// Resident memory after the lookups, and the process's peak.
+    pub rss_served_bytes: u64,
+    pub rss_peak_bytes: u64,
     pub trail_items: usize,
     pub trail_p50_ms: f64,
     pub trail_p99_ms: f64,
@@ -114,14 +117,19 @@ fn dir_size(path: &Path) -> Result<u64> {
 }
 
 fn rss_bytes(pid: u32) -> Result<u64> {
+    proc_status_bytes(pid, "VmRSS:")
+}
+
+/// A `kB` figure from `/proc/{pid}/status`, in bytes.
+fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+        .ok_or_else(|| anyhow!("no {field} in /proc/{pid}/status"))
 }
 
 /// Percent-encodes a path segment.
@@ -319,6 +327,8 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         cli_times.push(took.as_secs_f64() * 1e3);
     }
     let cli_times = sorted(cli_times);
+    let rss_served = rss_bytes(pid)?;
+    let rss_peak = proc_status_bytes(pid, "VmHWM:")?;
 
     // Export and verify a ~10,000-entry trail.
     eprintln!("export: waybill export + verify-bundle...");
@@ -376,6 +386,8 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         disk_bytes_per_entry: disk as f64 / n as f64,
         check_entries_per_s: n as f64 / check_s,
         rss_bytes: rss,
+        rss_served_bytes: rss_served,
+        rss_peak_bytes: rss_peak,
         trail_items: lookup_trail.items.len(),
         trail_p50_ms: percentile(&times, 50.0),
         trail_p99_ms: percentile(&times, 99.0),
