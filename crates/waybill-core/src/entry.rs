@@ -383,6 +383,16 @@ impl SignedEntry {
         Hash32::digest(&self.canonical_bytes())
     }
 
+    /// The entry id and the canonical bytes of the unsigned entry (what
+    /// its signatures cover), from one encoding of the entry: the signed
+    /// encoding is the entry's followed by the signature's and the
+    /// co-signatures' (fields in order, no framing).
+    pub fn id_and_message(&self) -> (EntryId, Vec<u8>) {
+        let message = self.entry.canonical_bytes();
+        let tail = codec::encode(&(&self.signature, &self.cosignatures));
+        (Hash32::digest_parts(&[&message, &tail]), message)
+    }
+
     /// Adds a co-signature, keeping the list sorted.
     pub fn cosign(&mut self, key: &SigningKey) {
         let signer = crypto::public_key(key);
@@ -398,15 +408,24 @@ impl SignedEntry {
     /// Queues the author's signature and every co-signature in `batch`,
     /// after the checks that need no curve arithmetic (co-signature order).
     pub fn queue_signatures(&self, batch: &mut BatchVerifier) -> Result<(), SignatureError> {
-        let bytes = self.entry.canonical_bytes();
-        batch.queue(&self.entry.author, Domain::Entry, &bytes, &self.signature);
+        self.queue_signatures_over(batch, &self.entry.canonical_bytes())
+    }
+
+    /// [`SignedEntry::queue_signatures`] with the entry's canonical bytes
+    /// already at hand (see [`SignedEntry::id_and_message`]).
+    pub fn queue_signatures_over(
+        &self,
+        batch: &mut BatchVerifier,
+        bytes: &[u8],
+    ) -> Result<(), SignatureError> {
+        batch.queue(&self.entry.author, Domain::Entry, bytes, &self.signature);
         let mut prev: Option<&PublicKey> = None;
         for c in &self.cosignatures {
             if c.signer == self.entry.author || prev.is_some_and(|p| p >= &c.signer) {
                 return Err(SignatureError::CosignatureOrder);
             }
             prev = Some(&c.signer);
-            batch.queue(&c.signer, Domain::Cosign, &bytes, &c.signature);
+            batch.queue(&c.signer, Domain::Cosign, bytes, &c.signature);
         }
         Ok(())
     }
@@ -445,6 +464,26 @@ pub fn verify_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
 ) -> Result<(), (usize, SignatureError)> {
     let refs: Vec<&SignedEntry> = entries.iter().collect();
     verify_batch_refs(&refs, rng)
+}
+
+/// [`verify_batch`] over borrowed entries, each with its canonical
+/// unsigned bytes (from [`SignedEntry::id_and_message`]).
+pub fn verify_batch_over<R: rand_core::RngCore + rand_core::CryptoRng>(
+    entries: &[(&SignedEntry, &[u8])],
+    rng: R,
+) -> Result<(), (usize, SignatureError)> {
+    let mut batch = BatchVerifier::new();
+    for (i, (e, message)) in entries.iter().enumerate() {
+        e.queue_signatures_over(&mut batch, message)
+            .map_err(|err| (i, err))?;
+    }
+    if batch.verify(rng).is_ok() {
+        return Ok(());
+    }
+    for (i, (e, _)) in entries.iter().enumerate() {
+        e.verify_signatures().map_err(|err| (i, err))?;
+    }
+    Ok(())
 }
 
 /// [`verify_batch`] over borrowed entries (a selection of a block's).

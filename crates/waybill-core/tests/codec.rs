@@ -524,6 +524,49 @@ fn every_single_byte_change_fails_verification() {
 }
 
 #[test]
+fn id_and_message_come_from_one_encoding() {
+    // Every fixed entry kind, the last with two co-signatures, and with
+    // none: the id and signed message must be exactly the slow ones.
+    let mut entries = fixed_entries();
+    assert!(entries.iter().any(|e| !e.cosignatures.is_empty()));
+    let mut bare = entries[entries.len() - 1].clone();
+    bare.cosignatures.clear();
+    entries.push(bare);
+    for e in &entries {
+        let (id, message) = e.id_and_message();
+        assert_eq!(id, e.id(), "{}", e.entry.body.kind());
+        assert_eq!(
+            message,
+            e.entry.canonical_bytes(),
+            "{}",
+            e.entry.body.kind()
+        );
+    }
+    // Batch verification over those messages gives the same verdicts.
+    let prepared: Vec<_> = entries.iter().map(|e| e.id_and_message().1).collect();
+    let refs: Vec<_> = entries
+        .iter()
+        .zip(&prepared)
+        .map(|(e, m)| (e, m.as_slice()))
+        .collect();
+    assert_eq!(
+        waybill_core::entry::verify_batch_over(&refs, rand_core::OsRng),
+        Ok(())
+    );
+    let mut forged = entries.clone();
+    forged[1].signature.0[7] ^= 1;
+    let refs: Vec<_> = forged
+        .iter()
+        .zip(&prepared)
+        .map(|(e, m)| (e, m.as_slice()))
+        .collect();
+    assert!(matches!(
+        waybill_core::entry::verify_batch_over(&refs, rand_core::OsRng),
+        Err((1, _))
+    ));
+}
+
+#[test]
 fn a_changed_cosignature_fails() {
     let e = fixed_entries().pop().unwrap();
     assert_eq!(e.cosignatures.len(), 2);

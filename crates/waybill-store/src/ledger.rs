@@ -276,19 +276,22 @@ fn check_contents_with(
     parallel: bool,
 ) -> Result<Checked, StoreError> {
     let entries = &block.entries;
-    let ids: Vec<EntryId> = entries.iter().map(SignedEntry::id).collect();
+    // One encoding per entry gives both its id and its signed message.
+    let prepared: Vec<(EntryId, Vec<u8>)> =
+        entries.iter().map(SignedEntry::id_and_message).collect();
+    let ids: Vec<EntryId> = prepared.iter().map(|(id, _)| *id).collect();
     block.check_entries(&ids)?;
-    let (picked, refs): (Vec<usize>, Vec<&SignedEntry>) = entries
+    let (picked, refs): (Vec<usize>, Vec<(&SignedEntry, &[u8])>) = entries
         .iter()
-        .zip(&ids)
+        .zip(&prepared)
         .enumerate()
-        .filter(|(_, (_, id))| !known(id))
-        .map(|(i, (e, _))| (i, e))
+        .filter(|(_, (_, (id, _)))| !known(id))
+        .map(|(i, (e, (_, message)))| (i, (e, message.as_slice())))
         .unzip();
     let verdict = if parallel {
         verify_signatures(&refs)
     } else {
-        entry::verify_batch_refs(&refs, rand_core::OsRng)
+        entry::verify_batch_over(&refs, rand_core::OsRng)
     };
     verdict.map_err(|(k, error)| {
         let index = picked.get(k).copied().unwrap_or(0);
@@ -306,11 +309,13 @@ fn check_contents_with(
 
 /// Batch-verifies the signatures of `entries`, split across the cores.
 /// The error names the first bad entry, as one-at-a-time checking would.
-fn verify_signatures(entries: &[&SignedEntry]) -> Result<(), (usize, entry::SignatureError)> {
+fn verify_signatures(
+    entries: &[(&SignedEntry, &[u8])],
+) -> Result<(), (usize, entry::SignatureError)> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cores.min(entries.len() / PARALLEL_MIN_ENTRIES).max(1);
     if threads == 1 {
-        return entry::verify_batch_refs(entries, rand_core::OsRng);
+        return entry::verify_batch_over(entries, rand_core::OsRng);
     }
     let chunk = entries.len().div_ceil(threads);
     let results: Vec<Result<(), (usize, entry::SignatureError)>> = std::thread::scope(|s| {
@@ -319,7 +324,7 @@ fn verify_signatures(entries: &[&SignedEntry]) -> Result<(), (usize, entry::Sign
             .enumerate()
             .map(|(c, part)| {
                 s.spawn(move || {
-                    entry::verify_batch_refs(part, rand_core::OsRng)
+                    entry::verify_batch_over(part, rand_core::OsRng)
                         .map_err(|(i, e)| (c * chunk + i, e))
                 })
             })
