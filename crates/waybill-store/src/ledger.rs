@@ -103,8 +103,6 @@ pub struct CheckReport {
     pub state_digest: Hash32,
 }
 
-/// A stored block read and checked by [`Ledger::check`]'s reader thread:
-/// its header, map and signatures match, its certificate (if any) verifies.
 /// The state and indexes rebuilt from the blocks by [`Ledger::check`].
 struct Rebuilt {
     state: Committed,
@@ -113,6 +111,9 @@ struct Rebuilt {
     report: CheckReport,
 }
 
+/// A stored block read and checked by one of [`Ledger::check`]'s reader
+/// threads: its header, map and signatures match, its certificate (if
+/// any) verifies.
 struct ReadBlock {
     block: Block,
     ids: Vec<EntryId>,
