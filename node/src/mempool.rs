@@ -950,16 +950,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn on_commit_of_the_front_keeps_the_rest_without_a_recheck() {
-        let w = world();
+    /// A pool holding the producer's entries with nonces 1 to 4.
+    fn pool_of_four(w: &World) -> (Mempool, Vec<SignedEntry>) {
         let mut pool = Mempool::new(Limits::default());
         let es: Vec<_> = (1..=4)
-            .map(|n| produce(&w, n, &format!("LOT-{n}")))
+            .map(|n| produce(w, n, &format!("LOT-{n}")))
             .collect();
         for e in &es {
             pool.insert(e.clone(), &w.state, 0).unwrap();
         }
+        (pool, es)
+    }
+
+    #[test]
+    fn on_commit_of_the_front_keeps_the_rest_without_a_recheck() {
+        let w = world();
+        let (mut pool, es) = pool_of_four(&w);
         let mut state = w.state.clone();
         let ids = commit(&mut state, &pool.take(2), 1);
         let r = pool.on_commit(&ids, &state, 1);
@@ -1008,13 +1014,7 @@ mod tests {
     #[test]
     fn on_commit_of_anything_but_the_front_rechecks_and_rebuilds_pending() {
         let w = world();
-        let mut pool = Mempool::new(Limits::default());
-        let es: Vec<_> = (1..=4)
-            .map(|n| produce(&w, n, &format!("LOT-{n}")))
-            .collect();
-        for e in &es {
-            pool.insert(e.clone(), &w.state, 0).unwrap();
-        }
+        let (mut pool, es) = pool_of_four(&w);
         // A block with the first entry and a competing second one (nonce 2,
         // another lot) that this pool never saw.
         let mut state = w.state.clone();

@@ -462,8 +462,13 @@ pub fn verify_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
     entries: &[SignedEntry],
     rng: R,
 ) -> Result<(), (usize, SignatureError)> {
-    let refs: Vec<&SignedEntry> = entries.iter().collect();
-    verify_batch_refs(&refs, rng)
+    let messages: Vec<Vec<u8>> = entries.iter().map(|e| e.entry.canonical_bytes()).collect();
+    let pairs: Vec<(&SignedEntry, &[u8])> = entries
+        .iter()
+        .zip(&messages)
+        .map(|(e, m)| (e, m.as_slice()))
+        .collect();
+    verify_batch_over(&pairs, rng)
 }
 
 /// [`verify_batch`] over borrowed entries, each with its canonical
@@ -481,24 +486,6 @@ pub fn verify_batch_over<R: rand_core::RngCore + rand_core::CryptoRng>(
         return Ok(());
     }
     for (i, (e, _)) in entries.iter().enumerate() {
-        e.verify_signatures().map_err(|err| (i, err))?;
-    }
-    Ok(())
-}
-
-/// [`verify_batch`] over borrowed entries (a selection of a block's).
-pub fn verify_batch_refs<R: rand_core::RngCore + rand_core::CryptoRng>(
-    entries: &[&SignedEntry],
-    rng: R,
-) -> Result<(), (usize, SignatureError)> {
-    let mut batch = BatchVerifier::new();
-    for (i, e) in entries.iter().enumerate() {
-        e.queue_signatures(&mut batch).map_err(|err| (i, err))?;
-    }
-    if batch.verify(rng).is_ok() {
-        return Ok(());
-    }
-    for (i, e) in entries.iter().enumerate() {
         e.verify_signatures().map_err(|err| (i, err))?;
     }
     Ok(())

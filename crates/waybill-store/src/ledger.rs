@@ -107,8 +107,10 @@ pub struct CheckReport {
 struct Rebuilt {
     state: Committed,
     ids: IdIndex,
-    /// Everything but the state digest.
-    report: CheckReport,
+    blocks: u64,
+    entries: u64,
+    certified: u64,
+    tip_hash: Option<Hash32>,
 }
 
 /// A stored block read and checked by one of [`Ledger::check`]'s reader
@@ -354,24 +356,28 @@ impl<B: Backend> Ledger<B> {
         if backend.get(keys::GENESIS)?.is_some() || !backend.scan_prefix(&[])?.is_empty() {
             return Err(StoreError::AlreadyExists("the store".into()));
         }
-        let state = Committed::genesis(&genesis);
         let mut batch = WriteBatch::default();
         batch.put(keys::FORMAT.to_vec(), STORE_FORMAT.to_be_bytes().to_vec());
         batch.put(keys::GENESIS.to_vec(), genesis.canonical_bytes());
         batch.put(keys::TIP.to_vec(), 0u64.to_be_bytes().to_vec());
         backend.commit(batch)?;
-        Ok(Ledger {
+        Ok(Self::at_genesis(backend, genesis))
+    }
+
+    /// A ledger over `backend` holding `genesis`'s state and no blocks.
+    fn at_genesis(backend: B, genesis: Genesis) -> Self {
+        Ledger {
             backend,
             chain_id: genesis.chain_id(),
+            state: Committed::genesis(&genesis),
             genesis,
-            state,
             ids: IdIndex::default(),
             tip: None,
             snapshot_height: 0,
             snapshot_bytes: 0,
             delta_bytes: 0,
             snapshot_error: None,
-        })
+        }
     }
 
     /// [`Ledger::open`] followed by [`Ledger::check`], faster: the blocks
@@ -382,19 +388,8 @@ impl<B: Backend> Ledger<B> {
     where
         B: Clone + Send + Sync,
     {
-        let (genesis, chain_id, tip) = Self::open_meta(&backend)?;
-        let reader = Ledger {
-            backend: backend.clone(),
-            state: Committed::genesis(&genesis),
-            genesis,
-            chain_id,
-            ids: IdIndex::default(),
-            tip: None,
-            snapshot_height: 0,
-            snapshot_bytes: 0,
-            delta_bytes: 0,
-            snapshot_error: None,
-        };
+        let (genesis, _, tip) = Self::open_meta(&backend)?;
+        let reader = Self::at_genesis(backend.clone(), genesis);
         let (opened, rebuilt) = std::thread::scope(|s| {
             let opening = s.spawn(move || {
                 Ledger::open(backend).map(|l| {
@@ -1229,24 +1224,27 @@ impl<B: Backend> Ledger<B> {
         Ok(Rebuilt {
             state,
             ids: ids_index,
-            report: CheckReport {
-                blocks: tip,
-                entries,
-                certified,
-                tip_hash: prev.map(|h| h.hash()),
-                state_digest: Hash32::default(),
-            },
+            blocks: tip,
+            entries,
+            certified,
+            tip_hash: prev.map(|h| h.hash()),
         })
     }
 
     /// Compares what [`Ledger::rebuild`] made with this ledger's state and
     /// indexes; `state_digest` is the digest of either (they must be equal).
     fn compare(&self, rebuilt: Rebuilt, state_digest: Hash32) -> Result<CheckReport, StoreError> {
-        let Rebuilt { state, ids, report } = rebuilt;
-        if report.blocks != self.height() {
+        let Rebuilt {
+            state,
+            ids,
+            blocks,
+            entries,
+            certified,
+            tip_hash,
+        } = rebuilt;
+        if blocks != self.height() {
             return Err(StoreError::Corrupt(format!(
-                "the chain was re-verified up to block {} but the ledger's tip is {}",
-                report.blocks,
+                "the chain was re-verified up to block {blocks} but the ledger's tip is {}",
                 self.height()
             )));
         }
@@ -1261,8 +1259,11 @@ impl<B: Backend> Ledger<B> {
             ));
         }
         Ok(CheckReport {
+            blocks,
+            entries,
+            certified,
+            tip_hash,
             state_digest,
-            ..report
         })
     }
 }
