@@ -53,35 +53,55 @@ fn unpack(p: u64) -> Position {
     (p >> INDEX_BITS, (p & INDEX_MASK) as u32)
 }
 
-/// Feeds `Display` output to a hasher, so an id is hashed without being
-/// formatted into a string first.
-struct HashSink<'a, H: Hasher>(&'a mut H);
-
-impl<H: Hasher> fmt::Write for HashSink<'_, H> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.write(s.as_bytes());
-        Ok(())
-    }
+/// An id's canonical text, formatted once. Valid ids are at most 82 bytes,
+/// so the text sits on the stack; a longer one moves to the heap.
+enum IdText {
+    Stack([u8; ID_TEXT_STACK], usize),
+    Heap(String),
 }
 
-/// Compares `Display` output with a stored string piece by piece.
-struct EqSink<'a>(&'a str);
+const ID_TEXT_STACK: usize = 128;
 
-impl fmt::Write for EqSink<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        match self.0.strip_prefix(s) {
-            Some(rest) => {
-                self.0 = rest;
-                Ok(())
-            }
-            None => Err(fmt::Error),
+impl IdText {
+    fn of(id: &impl Display) -> IdText {
+        let mut text = IdText::Stack([0; ID_TEXT_STACK], 0);
+        // Writing to memory cannot fail.
+        let _ = write!(text, "{id}");
+        text
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only whole `str` pieces are copied in, so this is always
+            // UTF-8 and never falls back to the empty string.
+            IdText::Stack(buf, len) => buf
+                .get(..*len)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default(),
+            IdText::Heap(s) => s,
         }
     }
 }
 
-fn displays_as(id: &impl Display, s: &str) -> bool {
-    let mut sink = EqSink(s);
-    write!(sink, "{id}").is_ok() && sink.0.is_empty()
+impl fmt::Write for IdText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        match self {
+            IdText::Stack(buf, len) => match buf.get_mut(*len..*len + s.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(s.as_bytes());
+                    *len += s.len();
+                }
+                None => {
+                    let mut heap = String::with_capacity(*len + s.len());
+                    heap.push_str(self.as_str());
+                    heap.push_str(s);
+                    *self = IdText::Heap(heap);
+                }
+            },
+            IdText::Heap(h) => h.push_str(s),
+        }
+        Ok(())
+    }
 }
 
 /// Name `n` of an arena; empty if out of range (which a loaded snapshot is
@@ -125,28 +145,25 @@ impl Names {
         h.finish()
     }
 
-    fn hash_of(&self, id: &impl Display) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        // Writing to a hasher cannot fail.
-        let _ = write!(HashSink(&mut h), "{id}");
-        h.finish()
+    fn find_text(&self, text: &str, hash: u64) -> Option<u32> {
+        self.table.find(hash, |&n| self.name(n) == text).copied()
     }
 
     fn find(&self, id: &impl Display) -> Option<u32> {
-        let hash = self.hash_of(id);
-        self.table
-            .find(hash, |&n| displays_as(id, self.name(n)))
-            .copied()
+        let text = IdText::of(id);
+        let text = text.as_str();
+        self.find_text(text, Names::hash_str(&self.hasher, text))
     }
 
     fn intern(&mut self, id: &impl Display) -> u32 {
-        if let Some(n) = self.find(id) {
+        let text = IdText::of(id);
+        let text = text.as_str();
+        let hash = Names::hash_str(&self.hasher, text);
+        if let Some(n) = self.find_text(text, hash) {
             return n;
         }
-        let hash = self.hash_of(id);
         let n = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
-        // Writing to a String cannot fail.
-        let _ = write!(self.arena, "{id}");
+        self.arena.push_str(text);
         self.ends.push(self.arena.len() as u64);
         let Names {
             arena,
