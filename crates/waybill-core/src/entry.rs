@@ -367,6 +367,17 @@ pub enum SignatureError {
     CosignatureOrder,
 }
 
+/// What one encoding of a signed entry gives (see [`SignedEntry::encoded`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The entry id: the hash of the whole signed encoding.
+    pub id: EntryId,
+    /// The unsigned entry's canonical bytes, which its signatures cover.
+    pub message: Vec<u8>,
+    /// The length of the whole signed encoding (for the size rule).
+    pub len: usize,
+}
+
 impl SignedEntry {
     /// Canonical bytes of the signed entry.
     pub fn canonical_bytes(&self) -> Vec<u8> {
@@ -383,14 +394,18 @@ impl SignedEntry {
         Hash32::digest(&self.canonical_bytes())
     }
 
-    /// The entry id and the canonical bytes of the unsigned entry (what
-    /// its signatures cover), from one encoding of the entry: the signed
-    /// encoding is the entry's followed by the signature's and the
-    /// co-signatures' (fields in order, no framing).
-    pub fn id_and_message(&self) -> (EntryId, Vec<u8>) {
+    /// The entry id, the canonical bytes of the unsigned entry (what its
+    /// signatures cover) and the encoded length, from one encoding of the
+    /// entry: the signed encoding is the entry's followed by the
+    /// signature's and the co-signatures' (fields in order, no framing).
+    pub fn encoded(&self) -> Encoded {
         let message = self.entry.canonical_bytes();
         let tail = codec::encode(&(&self.signature, &self.cosignatures));
-        (Hash32::digest_parts(&[&message, &tail]), message)
+        Encoded {
+            id: Hash32::digest_parts(&[&message, &tail]),
+            len: message.len() + tail.len(),
+            message,
+        }
     }
 
     /// Adds a co-signature, keeping the list sorted.
@@ -412,7 +427,7 @@ impl SignedEntry {
     }
 
     /// [`SignedEntry::queue_signatures`] with the entry's canonical bytes
-    /// already at hand (see [`SignedEntry::id_and_message`]).
+    /// already at hand (see [`SignedEntry::encoded`]).
     pub fn queue_signatures_over(
         &self,
         batch: &mut BatchVerifier,
@@ -472,7 +487,7 @@ pub fn verify_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
 }
 
 /// [`verify_batch`] over borrowed entries, each with its canonical
-/// unsigned bytes (from [`SignedEntry::id_and_message`]).
+/// unsigned bytes (from [`SignedEntry::encoded`]).
 pub fn verify_batch_over<R: rand_core::RngCore + rand_core::CryptoRng>(
     entries: &[(&SignedEntry, &[u8])],
     rng: R,

@@ -284,17 +284,18 @@ pub fn apply_block<V: View>(
     height: u64,
 ) -> Result<Applied, (usize, RuleError)> {
     let ids: Vec<EntryId> = entries.iter().map(|e| e.id()).collect();
-    apply_block_with_ids(view, entries, &ids, height, true)
+    apply_block_with_ids(view, entries, &ids, height, false)
 }
 
-/// Like [`apply_block`], with precomputed ids; `check_signatures: false`
-/// is for callers that verified every signature already (in a batch).
+/// Like [`apply_block`], with precomputed ids. `prechecked: true` is for
+/// callers that already verified every signature (in a batch) and ran
+/// [`check_shape`] (or [`check_shape_sized`]) on every entry.
 pub fn apply_block_with_ids<V: View>(
     view: &V,
     entries: &[SignedEntry],
     ids: &[EntryId],
     height: u64,
-    check_signatures: bool,
+    prechecked: bool,
 ) -> Result<Applied, (usize, RuleError)> {
     if ids.len() != entries.len() {
         return Err((
@@ -305,11 +306,14 @@ pub fn apply_block_with_ids<V: View>(
     let mut overlay = Overlay::new(view);
     let mut effects = Vec::with_capacity(entries.len());
     for (i, (e, id)) in entries.iter().zip(ids).enumerate() {
-        if check_signatures {
+        let c = if prechecked {
+            apply_shaped(&overlay, e, *id, height, Mode::Ledger)
+        } else {
             e.verify_signatures()
                 .map_err(|err| (i, RuleError::from(err)))?;
+            apply_verified(&overlay, e, *id, height, Mode::Ledger)
         }
-        let c = apply_verified(&overlay, e, *id, height, Mode::Ledger).map_err(|err| (i, err))?;
+        .map_err(|err| (i, err))?;
         effects.push(effects_of(e, *id, &c));
         overlay.push(c);
     }
@@ -418,11 +422,17 @@ fn check_location(field: &str, l: &Location) -> Result<(), RuleError> {
 
 /// Checks what needs no state: version, size, field bounds.
 pub fn check_shape(entry: &SignedEntry) -> Result<(), RuleError> {
+    check_shape_sized(entry, codec::encoded_len(entry))
+}
+
+/// [`check_shape`] for an entry whose encoded length `len` is known
+/// already (from the encoding that gave its id), so it is not measured
+/// a second time.
+pub fn check_shape_sized(entry: &SignedEntry, len: usize) -> Result<(), RuleError> {
     let e = &entry.entry;
     if e.version != ENTRY_VERSION {
         return Err(RuleError::UnsupportedVersion { got: e.version });
     }
-    let len = codec::encoded_len(entry);
     if len > MAX_ENTRY_BYTES {
         return Err(RuleError::TooLarge(len));
     }
@@ -570,6 +580,17 @@ pub fn apply_verified<V: View>(
     mode: Mode<'_>,
 ) -> Result<Changes, RuleError> {
     check_shape(entry)?;
+    apply_shaped(view, entry, id, height, mode)
+}
+
+/// [`apply_verified`] for an entry whose shape was checked already.
+fn apply_shaped<V: View>(
+    view: &V,
+    entry: &SignedEntry,
+    id: EntryId,
+    height: u64,
+    mode: Mode<'_>,
+) -> Result<Changes, RuleError> {
     let e = &entry.entry;
     if &e.chain_id != view.chain_id() {
         return Err(RuleError::WrongChain {

@@ -524,7 +524,7 @@ fn every_single_byte_change_fails_verification() {
 }
 
 #[test]
-fn id_and_message_come_from_one_encoding() {
+fn encoded_parts_come_from_one_encoding() {
     // Every fixed entry kind, the last with two co-signatures, and with
     // none: the id and signed message must be exactly the slow ones.
     let mut entries = fixed_entries();
@@ -533,17 +533,23 @@ fn id_and_message_come_from_one_encoding() {
     bare.cosignatures.clear();
     entries.push(bare);
     for e in &entries {
-        let (id, message) = e.id_and_message();
-        assert_eq!(id, e.id(), "{}", e.entry.body.kind());
+        let encoded = e.encoded();
+        assert_eq!(encoded.id, e.id(), "{}", e.entry.body.kind());
         assert_eq!(
-            message,
+            encoded.message,
             e.entry.canonical_bytes(),
+            "{}",
+            e.entry.body.kind()
+        );
+        assert_eq!(
+            encoded.len,
+            e.canonical_bytes().len(),
             "{}",
             e.entry.body.kind()
         );
     }
     // Batch verification over those messages gives the same verdicts.
-    let prepared: Vec<_> = entries.iter().map(|e| e.id_and_message().1).collect();
+    let prepared: Vec<_> = entries.iter().map(|e| e.encoded().message).collect();
     let refs: Vec<_> = entries
         .iter()
         .zip(&prepared)

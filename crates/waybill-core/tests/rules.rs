@@ -83,9 +83,25 @@ fn apply_block_names_the_failing_entry_and_returns_no_changes() {
         2,
         dispatch("S-1", &["GREEN-1"], &c.processor.pk, None),
     );
-    let applied = rules::apply_block(&l.state, &[ok, next], 1).unwrap();
+    let applied = rules::apply_block(&l.state, &[ok.clone(), next.clone()], 1).unwrap();
     assert_eq!(applied.effects.len(), 2);
     assert_eq!(applied.changes.nonces[&c.producer.pk], 2);
+
+    // apply_block checks signatures and shapes itself.
+    let mut forged = next.clone();
+    forged.entry.recorded_at_ms += 1;
+    let (index, err) = rules::apply_block(&l.state, &[ok.clone(), forged], 1).unwrap_err();
+    assert_eq!(index, 1);
+    assert!(matches!(err, RuleError::Signature(_)), "{err:?}");
+    let mut future = next.entry.clone();
+    future.version = ENTRY_VERSION + 1;
+    let future = future.sign(&c.producer.key);
+    let (index, err) = rules::apply_block(&l.state, &[ok, future], 1).unwrap_err();
+    assert_eq!(index, 1);
+    assert!(
+        matches!(err, RuleError::UnsupportedVersion { .. }),
+        "{err:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------

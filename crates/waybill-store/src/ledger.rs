@@ -29,7 +29,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use waybill_core::block::{self, Block, CommitCertificate, Header};
 use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::{self, Body, EntryId, SignedEntry};
+use waybill_core::entry::{self, Body, Encoded, EntryId, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::gs1::LotId;
 use waybill_core::merkle;
@@ -65,7 +65,8 @@ pub struct Located {
 }
 
 /// A block whose contents were checked without the state (see
-/// [`check_contents`]): entry count and Merkle root, and every signature.
+/// [`check_contents`]): entry count and Merkle root, every signature, and
+/// every entry's shape (the rules that need no state).
 #[derive(Debug, Clone)]
 pub struct Checked {
     block: Hash32,
@@ -252,8 +253,8 @@ impl<'a> BlockMap<'a> {
 }
 
 /// Checks what a block's contents promise without the state: the entry
-/// count and Merkle root against its header, and every signature (in
-/// batches, on all cores). Needs no ledger, so it can run ahead of the
+/// count and Merkle root against its header, every signature (in
+/// batches, on all cores) and every entry's shape. Needs no ledger, so it can run ahead of the
 /// block's turn to be applied.
 pub fn check_contents(block: &Block) -> Result<Checked, StoreError> {
     check_contents_known(block, &|_| false)
@@ -279,17 +280,17 @@ fn check_contents_with(
     parallel: bool,
 ) -> Result<Checked, StoreError> {
     let entries = &block.entries;
-    // One encoding per entry gives both its id and its signed message.
-    let prepared: Vec<(EntryId, Vec<u8>)> =
-        entries.iter().map(SignedEntry::id_and_message).collect();
-    let ids: Vec<EntryId> = prepared.iter().map(|(id, _)| *id).collect();
+    // One encoding per entry gives its id, its signed message and its
+    // length.
+    let prepared: Vec<Encoded> = entries.iter().map(SignedEntry::encoded).collect();
+    let ids: Vec<EntryId> = prepared.iter().map(|p| p.id).collect();
     block.check_entries(&ids)?;
     let (picked, refs): (Vec<usize>, Vec<(&SignedEntry, &[u8])>) = entries
         .iter()
         .zip(&prepared)
         .enumerate()
-        .filter(|(_, (_, (id, _)))| !known(id))
-        .map(|(i, (e, (_, message)))| (i, (e, message.as_slice())))
+        .filter(|(_, (_, p))| !known(&p.id))
+        .map(|(i, (e, p))| (i, (e, p.message.as_slice())))
         .unzip();
     let verdict = if parallel {
         verify_signatures(&refs)
@@ -304,6 +305,15 @@ fn check_contents_with(
             error: RuleError::from(error),
         }
     })?;
+    // The rules that need no state, here rather than in the in-order
+    // rules so they run ahead (and the size comes from the encoding above).
+    for (index, (e, p)) in entries.iter().zip(&prepared).enumerate() {
+        rules::check_shape_sized(e, p.len).map_err(|error| StoreError::Rule {
+            index,
+            id: p.id.short(),
+            error,
+        })?;
+    }
     Ok(Checked {
         block: block.header.hash(),
         ids,
@@ -639,7 +649,8 @@ impl<B: Backend> Ledger<B> {
             &block.entries,
             &ids,
             block.header.height,
-            false,
+            // check_contents verified the signatures and shapes.
+            true,
         )
         .map_err(|(index, error)| StoreError::Rule {
             index,
@@ -1212,7 +1223,7 @@ impl<B: Backend> Ledger<B> {
                 .map_err(|_| corrupt("the reader stopped".into()))??;
             block::check_link(&self.chain_id, prev.as_ref(), &block.header)
                 .map_err(|e| corrupt(e.to_string()))?;
-            let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, h, false)
+            let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, h, true)
                 .map_err(|(i, e)| corrupt(format!("entry #{i} breaks a rule: {e}")))?;
             certified += u64::from(has_certificate);
             let delta = IndexDelta::of_block(&block.entries, &applied.effects);

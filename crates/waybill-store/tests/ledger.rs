@@ -607,6 +607,8 @@ enum Spoil {
     NonceGap,
     NonceReplay,
     BadSignature,
+    WrongVersion,
+    TooLarge,
     NotCustodian,
     UnknownShipment,
 }
@@ -627,6 +629,18 @@ fn spoiled_block(c: &Consortium, s: &mut Signer, spoil: Spoil, index: usize) -> 
                     let mut e = s.produce(&c.producer, &lot("FORGED"), 1_000, &[]);
                     e.entry.recorded_at_ms += 1;
                     e
+                }
+                Spoil::WrongVersion => {
+                    let mut e = s.produce(&c.producer, &lot("FUTURE"), 1_000, &[]);
+                    e.entry.version += 1;
+                    e.entry.sign(&c.producer.key)
+                }
+                Spoil::TooLarge => {
+                    let mut body = produce_body(&lot("HUGE"), 1_000, &[]);
+                    if let Body::Produce(p) = &mut body {
+                        p.product.description = "x".repeat(70_000);
+                    }
+                    s.sign(&c.producer, body)
                 }
                 Spoil::NotCustodian => s.dispatch(
                     &c.retailer,
@@ -654,6 +668,8 @@ fn assert_rejects_and_changes_nothing<B: Backend>(
         Spoil::NonceGap,
         Spoil::NonceReplay,
         Spoil::BadSignature,
+        Spoil::WrongVersion,
+        Spoil::TooLarge,
         Spoil::NotCustodian,
         Spoil::UnknownShipment,
     ]
@@ -683,6 +699,8 @@ fn assert_rejects_and_changes_nothing<B: Backend>(
                     Spoil::NonceGap => matches!(error, RuleError::NonceGap { .. }),
                     Spoil::NonceReplay => matches!(error, RuleError::NonceReplayed { .. }),
                     Spoil::BadSignature => matches!(error, RuleError::Signature(_)),
+                    Spoil::WrongVersion => matches!(error, RuleError::UnsupportedVersion { .. }),
+                    Spoil::TooLarge => matches!(error, RuleError::TooLarge(n) if *n > 70_000),
                     Spoil::NotCustodian => matches!(error, RuleError::NotCustodian { .. }),
                     Spoil::UnknownShipment => matches!(error, RuleError::UnknownShipment(_)),
                 };
