@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError, MAX_BLOCK_BYTES};
 use crate::crypto::{Domain, Hash32, PublicKey, Signature};
-use crate::entry::{EntryId, SignedEntry};
+use crate::entry::{Cosignature, Encoded, Entry, EntryId, SignedEntry};
 use crate::genesis::{ChainId, Genesis};
 use crate::merkle;
 
@@ -249,6 +249,72 @@ impl Block {
     /// Decodes untrusted canonical bytes.
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         codec::decode::<Self, MAX_BLOCK_BYTES>("block", bytes)
+    }
+
+    /// Decodes untrusted canonical bytes (at most `LIMIT` of them) as
+    /// [`Block::from_canonical_bytes`] does, and gives each entry's
+    /// [`Encoded`] parts straight from those bytes: its id, signed message
+    /// and length need no second encoding.
+    pub fn decode_with_encodings<const LIMIT: usize>(
+        bytes: &[u8],
+    ) -> Result<(Block, Vec<Encoded>), CodecError> {
+        const WHAT: &str = "block";
+        if bytes.len() > LIMIT {
+            return Err(CodecError::TooLarge {
+                what: WHAT,
+                len: bytes.len(),
+                limit: LIMIT,
+            });
+        }
+        let rest_at = |at: usize| {
+            bytes.get(at..).ok_or_else(|| CodecError::Malformed {
+                what: WHAT,
+                reason: "a piece ends beyond the block".into(),
+            })
+        };
+        // The encoding is the header, the entry count (u64) and the
+        // entries, each its entry, signature and co-signatures in turn.
+        let (header, mut at) = codec::decode_prefix::<Header, LIMIT>(WHAT, bytes)?;
+        let (count, used) = codec::decode_prefix::<u64, LIMIT>(WHAT, rest_at(at)?)?;
+        at += used;
+        // An entry takes more than its 64-byte signature, so a larger
+        // count cannot fit; it fails below, without reserving for it.
+        let room = usize::try_from(count).map_or(0, |n| n.min(bytes.len() / 64));
+        let mut entries = Vec::with_capacity(room);
+        let mut encoded = Vec::with_capacity(room);
+        for _ in 0..count {
+            let rest = rest_at(at)?;
+            let (entry, m) = codec::decode_prefix::<Entry, LIMIT>(WHAT, rest)?;
+            let ((signature, cosignatures), t) = codec::decode_prefix::<
+                (Signature, Vec<Cosignature>),
+                LIMIT,
+            >(WHAT, rest_at(at + m)?)?;
+            let (whole, message) =
+                rest.get(..m + t)
+                    .zip(rest.get(..m))
+                    .ok_or_else(|| CodecError::Malformed {
+                        what: WHAT,
+                        reason: "an entry ends beyond the block".into(),
+                    })?;
+            encoded.push(Encoded {
+                id: Hash32::digest(whole),
+                message: message.to_vec(),
+                len: m + t,
+            });
+            entries.push(SignedEntry {
+                entry,
+                signature,
+                cosignatures,
+            });
+            at += m + t;
+        }
+        if at != bytes.len() {
+            return Err(CodecError::TrailingBytes {
+                what: WHAT,
+                extra: bytes.len().saturating_sub(at),
+            });
+        }
+        Ok((Block { header, entries }, encoded))
     }
 
     /// Checks that the header commits to exactly these entries.

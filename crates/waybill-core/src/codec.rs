@@ -166,6 +166,31 @@ pub fn decode<T: Serialize + DeserializeOwned, const LIMIT: usize>(
 /// Whether `value` encodes to exactly `bytes`, compared as the encoder
 /// writes, so no second copy is made (a snapshot is about 100 MB for a
 /// million entries, and every stored block is decoded this way).
+/// Decodes one value from the front of `bytes` (at most `LIMIT` bytes are
+/// claimed) and checks that it is in canonical form; returns it with the
+/// number of bytes it took. For reading a sequence piece by piece while
+/// keeping each piece's bytes at hand.
+pub fn decode_prefix<T: Serialize + DeserializeOwned, const LIMIT: usize>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<(T, usize), CodecError> {
+    let (value, used): (T, usize) =
+        bincode::serde::decode_from_slice(bytes, config_limited::<LIMIT>()).map_err(|e| {
+            CodecError::Malformed {
+                what,
+                reason: e.to_string(),
+            }
+        })?;
+    let taken = bytes.get(..used).ok_or_else(|| CodecError::Malformed {
+        what,
+        reason: "the decoder read past the end".into(),
+    })?;
+    if !encodes_to(what, &value, taken)? {
+        return Err(CodecError::NotCanonical { what });
+    }
+    Ok((value, used))
+}
+
 fn encodes_to<T: Serialize + ?Sized>(
     what: &'static str,
     value: &T,

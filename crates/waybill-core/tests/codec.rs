@@ -749,3 +749,64 @@ fn json_of_fixed_entries_round_trips() {
     v["entry"]["extra"] = serde_json::json!(1);
     assert!(serde_json::from_value::<SignedEntry>(v).is_err());
 }
+
+/// Decoding a block piece by piece, keeping each entry's bytes, must
+/// accept and refuse exactly what decoding it whole does, and give each
+/// entry's id, message and length as encoding it would.
+#[test]
+fn a_block_decoded_with_encodings_agrees_with_the_whole_decode() {
+    use waybill_core::block::Block;
+    use waybill_core::codec::MAX_BLOCK_BYTES;
+    let c = Consortium::new();
+    let block = Block::seal(c.chain_id(), None, 1_000, c.producer.pk, fixed_entries());
+    let bytes = block.canonical_bytes();
+    let decode = |b: &[u8]| Block::decode_with_encodings::<MAX_BLOCK_BYTES>(b);
+
+    let (back, encoded) = decode(&bytes).unwrap();
+    assert_eq!(back, block);
+    let expected: Vec<_> = block.entries.iter().map(|e| e.encoded()).collect();
+    assert_eq!(encoded, expected);
+    let empty = Block::seal(c.chain_id(), None, 1_000, c.producer.pk, Vec::new());
+    assert_eq!(
+        decode(&empty.canonical_bytes()).unwrap(),
+        (empty, Vec::new())
+    );
+
+    // Every truncation, trailing bytes, and single-byte changes across the
+    // whole encoding: the same verdict and the same block as the whole
+    // decode.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut cases: Vec<Vec<u8>> = (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+    cases.push([bytes.as_slice(), &[0]].concat());
+    for i in 0..bytes.len() {
+        let mut changed = bytes.clone();
+        changed[i] ^= 1 << (rng.next_u32() % 8);
+        cases.push(changed);
+    }
+    let mut refused = 0;
+    for case in &cases {
+        let whole = Block::from_canonical_bytes(case);
+        let pieces = decode(case);
+        match (&whole, &pieces) {
+            (Ok(w), Ok((p, enc))) => {
+                assert_eq!(w, p);
+                let expected: Vec<_> = w.entries.iter().map(|e| e.encoded()).collect();
+                assert_eq!(enc, &expected);
+            }
+            (Err(_), Err(_)) => refused += 1,
+            _ => panic!(
+                "verdicts differ on {} bytes: whole {:?}, pieces {:?}",
+                case.len(),
+                whole.as_ref().err(),
+                pieces.as_ref().err()
+            ),
+        }
+    }
+    assert!(refused > bytes.len(), "{refused} refused");
+
+    // Oversize input is refused before decoding.
+    assert!(matches!(
+        Block::decode_with_encodings::<64>(&bytes),
+        Err(CodecError::TooLarge { limit: 64, .. })
+    ));
+}

@@ -279,15 +279,26 @@ fn check_contents_with(
     known: &(dyn Fn(&EntryId) -> bool + Sync),
     parallel: bool,
 ) -> Result<Checked, StoreError> {
-    let entries = &block.entries;
     // One encoding per entry gives its id, its signed message and its
     // length.
-    let prepared: Vec<Encoded> = entries.iter().map(SignedEntry::encoded).collect();
+    let prepared: Vec<Encoded> = block.entries.iter().map(SignedEntry::encoded).collect();
+    check_encoded(block, &prepared, known, parallel)
+}
+
+/// [`check_contents_with`] with each entry's [`Encoded`] parts at hand
+/// (from [`SignedEntry::encoded`] or from decoding the block).
+fn check_encoded(
+    block: &Block,
+    prepared: &[Encoded],
+    known: &(dyn Fn(&EntryId) -> bool + Sync),
+    parallel: bool,
+) -> Result<Checked, StoreError> {
+    let entries = &block.entries;
     let ids: Vec<EntryId> = prepared.iter().map(|p| p.id).collect();
     block.check_entries(&ids)?;
     let (picked, refs): (Vec<usize>, Vec<(&SignedEntry, &[u8])>) = entries
         .iter()
-        .zip(&prepared)
+        .zip(prepared)
         .enumerate()
         .filter(|(_, (_, p))| !known(&p.id))
         .map(|(i, (e, p))| (i, (e, p.message.as_slice())))
@@ -307,7 +318,7 @@ fn check_contents_with(
     })?;
     // The rules that need no state, here rather than in the in-order
     // rules so they run ahead (and the size comes from the encoding above).
-    for (index, (e, p)) in entries.iter().zip(&prepared).enumerate() {
+    for (index, (e, p)) in entries.iter().zip(prepared).enumerate() {
         rules::check_shape_sized(e, p.len).map_err(|error| StoreError::Rule {
             index,
             id: p.id.short(),
@@ -1167,7 +1178,15 @@ impl<B: Backend> Ledger<B> {
     /// A stored block, with its contents checked (for [`Ledger::check`]).
     fn read_checked(&self, h: u64) -> Result<ReadBlock, StoreError> {
         let corrupt = corrupt_at(h);
-        let block = self.block(h)?.ok_or_else(|| corrupt("missing".into()))?;
+        let bytes = self
+            .backend
+            .get(&keys::at_height(ns::BLOCK, h))?
+            .ok_or_else(|| corrupt("missing".into()))?;
+        // The stored bytes give each entry's id and signed message as they
+        // are decoded, with no second encoding.
+        let (block, prepared) = Block::decode_with_encodings::<{ usize::MAX }>(&bytes)
+            .map_err(|e| corrupt(e.to_string()))?;
+        drop(bytes);
         if block.header.height != h {
             return Err(corrupt(format!(
                 "it holds block {} instead",
@@ -1180,8 +1199,8 @@ impl<B: Backend> Ledger<B> {
         if header != block.header {
             return Err(corrupt("the stored header differs from the block's".into()));
         }
-        let checked =
-            check_contents_with(&block, &|_| false, false).map_err(|e| corrupt(e.to_string()))?;
+        let checked = check_encoded(&block, &prepared, &|_| false, false)
+            .map_err(|e| corrupt(e.to_string()))?;
         if self.entry_ids(h)?.as_deref() != Some(&checked.ids[..]) {
             return Err(corrupt("the entry map differs from the block".into()));
         }
