@@ -194,7 +194,27 @@ pub fn inclusion_proof_stored(
     interior: &[Hash],
     index: usize,
 ) -> Option<Vec<Hash>> {
-    let n = leaves.len();
+    inclusion_proof_read(
+        leaves.len(),
+        interior.len(),
+        |i| leaves.get(i).copied(),
+        |j| interior.get(j).copied(),
+        index,
+    )
+}
+
+/// [`inclusion_proof_stored`] reading the `n` leaves and the
+/// `interior_len` interior nodes one at a time, so a caller holding them
+/// in some encoded form need not copy them all out for the O(log n) it
+/// uses.
+#[must_use]
+pub fn inclusion_proof_read(
+    n: usize,
+    interior_len: usize,
+    leaf: impl Fn(usize) -> Option<Hash>,
+    node: impl Fn(usize) -> Option<Hash>,
+    index: usize,
+) -> Option<Vec<Hash>> {
     if index >= n {
         return None;
     }
@@ -204,18 +224,18 @@ pub fn inclusion_proof_stored(
         size = size.div_ceil(2);
         expected += size;
     }
-    if interior.len() != expected {
+    if interior_len != expected {
         return None;
     }
     let mut proof = Vec::new();
-    if let Some(sibling) = leaves.get(index ^ 1) {
-        proof.push(leaf_hash(sibling));
+    if (index ^ 1) < n {
+        proof.push(leaf_hash(&leaf(index ^ 1)?));
     }
     let (mut offset, mut size, mut level) = (0usize, n.div_ceil(2), 1u32);
     while size > 1 {
         let sibling = (index >> level) ^ 1;
         if sibling < size {
-            proof.push(*interior.get(offset + sibling)?);
+            proof.push(node(offset + sibling)?);
         }
         offset += size;
         size = size.div_ceil(2);

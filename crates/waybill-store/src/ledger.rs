@@ -220,15 +220,9 @@ impl<'a> BlockMap<'a> {
         })
     }
 
-    fn leaves(&self) -> Vec<merkle::Hash> {
-        self.bytes[4..4 + self.n * 32]
-            .chunks_exact(32)
-            .map(|c| {
-                let mut a = [0u8; 32];
-                a.copy_from_slice(c);
-                a
-            })
-            .collect()
+    /// Entry `i`'s Merkle leaf (its id).
+    fn leaf(&self, i: usize) -> Option<merkle::Hash> {
+        self.id(i).map(|id| id.0)
     }
 
     fn offset(&self, i: usize) -> Option<usize> {
@@ -240,15 +234,17 @@ impl<'a> BlockMap<'a> {
         })
     }
 
-    fn interior(&self) -> Vec<merkle::Hash> {
-        self.bytes[4 + self.n * 36 + 4..]
-            .chunks_exact(32)
-            .map(|c| {
-                let mut a = [0u8; 32];
-                a.copy_from_slice(c);
-                a
-            })
-            .collect()
+    /// How many interior Merkle nodes the map holds.
+    fn interior_len(&self) -> usize {
+        self.bytes.len().saturating_sub(4 + self.n * 36 + 4) / 32
+    }
+
+    /// Interior Merkle node `j` (see [`merkle::interior_nodes`]).
+    fn node(&self, j: usize) -> Option<merkle::Hash> {
+        let start = 4 + self.n * 36 + 4 + j * 32;
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.bytes.get(start..start + 32)?);
+        Some(a)
     }
 }
 
@@ -1075,7 +1071,13 @@ impl<B: Backend> Ledger<B> {
             let corrupt = corrupt_at(height);
             let proof = self
                 .with_map(height, |m| {
-                    merkle::inclusion_proof_stored(&m.leaves(), &m.interior(), index as usize)
+                    merkle::inclusion_proof_read(
+                        m.n,
+                        m.interior_len(),
+                        |i| m.leaf(i),
+                        |j| m.node(j),
+                        index as usize,
+                    )
                 })?
                 .ok_or_else(|| corrupt(format!("no inclusion proof for entry {index}")))?;
             if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(height) {
