@@ -71,6 +71,8 @@ pub struct Located {
 pub struct Checked {
     block: Hash32,
     ids: Vec<EntryId>,
+    /// Each entry's encoded length.
+    lens: Vec<usize>,
 }
 
 /// A block validated against a tip (see [`Ledger::validate`]).
@@ -79,6 +81,8 @@ pub struct Validated {
     tip: Option<Hash32>,
     block: Hash32,
     ids: Vec<EntryId>,
+    /// Each entry's encoded length.
+    lens: Vec<usize>,
     applied: Applied,
 }
 
@@ -86,6 +90,48 @@ impl Validated {
     /// The hash of the block it is for.
     pub fn block_hash(&self) -> Hash32 {
         self.block
+    }
+}
+
+/// A block's canonical bytes and its header's, for storing.
+struct EncodedBlock {
+    height: u64,
+    header: Vec<u8>,
+    block: Vec<u8>,
+}
+
+impl EncodedBlock {
+    fn of(block: &Block) -> Self {
+        EncodedBlock {
+            height: block.header.height,
+            header: block.header.canonical_bytes(),
+            block: block.canonical_bytes(),
+        }
+    }
+
+    /// Whether `v`'s entries are exactly the ones encoded here: the
+    /// block's bytes are its header's, the entry count (u64) and each
+    /// entry's bytes in turn, so if `v`'s lengths tile the rest and each
+    /// piece hashes to `v`'s id for it, the entries are `v`'s (entry
+    /// encodings are self-delimiting).
+    fn holds(&self, v: &Validated) -> bool {
+        let at = self.header.len();
+        let count = self
+            .block
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes);
+        if count != Some(v.ids.len() as u64) || v.lens.len() != v.ids.len() {
+            return false;
+        }
+        let mut at = at + 8;
+        for (id, len) in v.ids.iter().zip(&v.lens) {
+            match self.block.get(at..at.saturating_add(*len)) {
+                Some(piece) if Hash32::digest(piece) == *id => at += len,
+                _ => return false,
+            }
+        }
+        at == self.block.len()
     }
 }
 
@@ -324,6 +370,7 @@ fn check_encoded(
     Ok(Checked {
         block: block.header.hash(),
         ids,
+        lens: prepared.iter().map(|p| p.len).collect(),
     })
 }
 
@@ -627,9 +674,8 @@ impl<B: Backend> Ledger<B> {
     /// Validates a block fully against the tip and the state, without
     /// committing it. Returns what it would change.
     pub fn validate_block(&self, block: &Block) -> Result<(Vec<EntryId>, Applied), StoreError> {
-        self.check_shape(block)?;
-        let checked = check_contents(block)?;
-        self.apply_rules(block, checked.ids)
+        let v = self.validate(block)?;
+        Ok((v.ids, v.applied))
     }
 
     fn check_shape(&self, block: &Block) -> Result<(), StoreError> {
@@ -707,11 +753,17 @@ impl<B: Backend> Ledger<B> {
             return self.validate(block);
         }
         self.check_shape(block)?;
-        let (ids, applied) = self.apply_rules(block, checked.ids)?;
+        let Checked {
+            block: hash,
+            ids,
+            lens,
+        } = checked;
+        let (ids, applied) = self.apply_rules(block, ids)?;
         Ok(Validated {
             tip: self.tip.as_ref().map(|h| h.hash()),
-            block: block.header.hash(),
+            block: hash,
             ids,
+            lens,
             applied,
         })
     }
@@ -727,30 +779,25 @@ impl<B: Backend> Ledger<B> {
     ) -> Result<Applied, StoreError> {
         let tip = self.tip.as_ref().map(|h| h.hash());
         let hash = block.header.hash();
-        // Each entry is encoded once here: its id (to match `checked`)
-        // and its length (for the block map) both come from that.
-        let encoded: Vec<(EntryId, usize)> = block
-            .entries
-            .iter()
-            .map(|e| {
-                let bytes = codec::encode(e);
-                (Hash32::digest(&bytes), bytes.len())
-            })
-            .collect();
-        let reusable = checked.filter(|v| {
-            v.tip == tip && v.block == hash && v.ids.iter().eq(encoded.iter().map(|(id, _)| id))
-        });
-        let (ids, applied) = match reusable {
-            Some(v) => (v.ids, v.applied),
-            None => self.validate_block(&block)?,
+        // The block is encoded once, to be stored; `checked` is reused
+        // only if its entries' ids and lengths tile exactly these bytes.
+        let encoded = EncodedBlock::of(&block);
+        let reusable = checked.filter(|v| v.tip == tip && v.block == hash && encoded.holds(v));
+        let v = match reusable {
+            Some(v) => v,
+            // Validated from this very block value, so its ids and lengths
+            // are this block's.
+            None => self.validate(&block)?,
         };
         if let Some(c) = &cert {
             c.verify(&self.genesis, &block.header)?;
         }
+        let Validated {
+            ids, lens, applied, ..
+        } = v;
         let delta = IndexDelta::of_block(&block.entries, &applied.effects);
-        let lens: Vec<usize> = encoded.iter().map(|(_, len)| *len).collect();
         let (batch, delta_len) =
-            self.block_batch(&block, &ids, &lens, cert.as_ref(), &applied, &delta)?;
+            self.block_batch(encoded, &ids, &lens, cert.as_ref(), &applied, &delta)?;
         self.backend.commit(batch)?;
         let h = block.header.height;
         self.state.apply(h, &applied.changes, &delta);
@@ -815,19 +862,19 @@ impl<B: Backend> Ledger<B> {
 
     fn block_batch(
         &self,
-        block: &Block,
+        encoded: EncodedBlock,
         ids: &[EntryId],
         entry_lens: &[usize],
         cert: Option<&CommitCertificate>,
         applied: &Applied,
         index: &IndexDelta,
     ) -> Result<(WriteBatch, u64), StoreError> {
-        let h = block.header.height;
-        let header_bytes = block.header.canonical_bytes();
-        let block_bytes = block.canonical_bytes();
-        // The block's canonical bytes are its header's, the entry count
-        // (u64) and each entry's canonical bytes in turn.
-        let mut offsets = Vec::with_capacity(block.entries.len() + 1);
+        let EncodedBlock {
+            height: h,
+            header: header_bytes,
+            block: block_bytes,
+        } = encoded;
+        let mut offsets = Vec::with_capacity(entry_lens.len() + 1);
         let mut at = header_bytes.len() + 8;
         for len in entry_lens {
             offsets.push(u32::try_from(at).unwrap_or(u32::MAX));

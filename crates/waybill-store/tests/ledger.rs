@@ -1516,6 +1516,26 @@ fn a_stale_or_mismatched_validation_is_not_reused() {
     assert!(matches!(err, StoreError::Block(_)), "{err}");
     assert_eq!(ledger.height(), 0);
 
+    // The same entries in another order (of different lengths, so the
+    // lengths no longer tile the block as checked): not trusted either.
+    let mut s3 = Signer::new(&c);
+    let pair = ledger.seal(
+        vec![
+            s3.sign(&c.producer, produce_body(&lot("P"), 1_000, &[])),
+            s3.sign(&c.producer, produce_body(&lot("PQRSTUVWXYZ"), 1_000, &[])),
+        ],
+        next_time(&ledger),
+        c.validator.pk,
+    );
+    let checked_pair = ledger.validate(&pair).expect("the pair is valid");
+    let mut swapped = pair.clone();
+    swapped.entries.reverse();
+    let err = ledger
+        .append_validated(swapped, None, Some(checked_pair))
+        .expect_err("reordered entries are refused");
+    assert!(matches!(err, StoreError::Block(_)), "{err}");
+    assert_eq!(ledger.height(), 0);
+
     // Another block takes the height: A's check is now stale.
     let mut s2 = Signer::new(&c);
     let other = ledger.seal(
