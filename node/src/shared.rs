@@ -175,7 +175,7 @@ pub struct Shared<B: Backend> {
     /// Blocks validated for the next height (a proposal per round, a
     /// synced block), so the decided one is committed without checking
     /// its signatures and rules again (with the block's entry ids).
-    validated: Mutex<Vec<(Validated, Vec<EntryId>)>>,
+    validated: Mutex<Vec<Validated>>,
 }
 
 /// Each entry's signature verdict, as [`SignedEntry::verify_signatures`]
@@ -463,13 +463,9 @@ impl<B: Backend> Shared<B> {
     pub fn validate_block(&self, block: &Block) -> Result<(), ReadError> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
         // Entries this node holds in its mempool had their signatures
-        // verified on the way in; a block usually consists of them.
-        let ids = block.entry_ids();
-        let known: std::collections::HashSet<EntryId> = {
-            let pool = self.pool();
-            ids.iter().filter(|id| pool.contains(id)).copied().collect()
-        };
-        let checked = ledger.validate_known(block, &|id| known.contains(id))?;
+        // verified on the way in; a block usually consists of them. The
+        // pool is locked per question, never across the verification.
+        let checked = ledger.validate_known(block, &|id| self.pool().contains(id))?;
         let mut kept = self
             .validated
             .lock()
@@ -477,7 +473,7 @@ impl<B: Backend> Shared<B> {
         if kept.len() >= MAX_VALIDATED {
             kept.remove(0);
         }
-        kept.push((checked, ids));
+        kept.push(checked);
         Ok(())
     }
 
@@ -517,11 +513,14 @@ impl<B: Backend> Shared<B> {
                 .unwrap_or_else(PoisonError::into_inner);
             let found = kept
                 .iter()
-                .position(|(v, _)| v.block_hash() == hash)
+                .position(|v| v.block_hash() == hash)
                 .map(|i| kept.swap_remove(i));
             kept.clear();
             match found {
-                Some((v, ids)) => (Some(v), ids),
+                Some(v) => {
+                    let ids = v.ids().to_vec();
+                    (Some(v), ids)
+                }
                 None => (None, block.entry_ids()),
             }
         };

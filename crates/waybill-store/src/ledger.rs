@@ -91,6 +91,11 @@ impl Validated {
     pub fn block_hash(&self) -> Hash32 {
         self.block
     }
+
+    /// The block's entry ids, in order.
+    pub fn ids(&self) -> &[EntryId] {
+        &self.ids
+    }
 }
 
 /// A block's canonical bytes and its header's, for storing.
