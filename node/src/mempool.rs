@@ -339,13 +339,17 @@ impl Mempool {
                 return Err((RuleError::from(e).into(), None));
             }
         }
-        let changes = match rules::apply_verified(
-            &self.view(committed),
-            &entry,
-            id,
-            height.saturating_add(1),
-            Mode::Ledger,
-        ) {
+        // The size is known, so the shape is checked without measuring
+        // the entry again; a recheck then needs only the stateful rules.
+        let changes = match rules::check_shape_sized(&entry, size).and_then(|()| {
+            rules::apply_shaped(
+                &self.view(committed),
+                &entry,
+                id,
+                height.saturating_add(1),
+                Mode::Ledger,
+            )
+        }) {
             Ok(c) => c,
             Err(e) => {
                 let back = Waiting {
@@ -477,8 +481,9 @@ impl Mempool {
                 report.committed += 1;
                 continue;
             }
-            // Signatures were verified on insert and do not depend on state.
-            match rules::apply_verified(
+            // Signatures and shape were checked on insert and do not
+            // depend on state.
+            match rules::apply_shaped(
                 &self.view(state),
                 &w.entry,
                 w.id,

@@ -506,7 +506,7 @@ impl<B: Backend> Shared<B> {
     ) -> Result<Committed, CommitError> {
         let hash = block.header.hash();
         let mut ledger = self.write().map_err(CommitError::Unavailable)?;
-        let (checked, ids) = {
+        let found = {
             let mut kept = self
                 .validated
                 .lock()
@@ -516,15 +516,17 @@ impl<B: Backend> Shared<B> {
                 .position(|v| v.block_hash() == hash)
                 .map(|i| kept.swap_remove(i));
             kept.clear();
-            match found {
-                Some(v) => {
-                    let ids = v.ids().to_vec();
-                    (Some(v), ids)
-                }
-                None => (None, block.entry_ids()),
-            }
+            found
         };
-        ledger.append_validated(block, cert, checked)?;
+        // A block not validated yet (this node's own proposal, or one it
+        // did not see proposed) is validated here, skipping the signatures
+        // of entries the mempool verified on the way in.
+        let checked = match found {
+            Some(v) => v,
+            None => ledger.validate_known(&block, &|id| self.pool().contains(id))?,
+        };
+        let ids = checked.ids().to_vec();
+        ledger.append_validated(block, cert, Some(checked))?;
         let height = ledger.height();
         let recheck = {
             let mut pool = self.pool();

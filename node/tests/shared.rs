@@ -7,6 +7,7 @@ use std::sync::Arc;
 use support::*;
 use waybill_core::block::{CommitCertificate, CommitSignature};
 use waybill_core::crypto::Signature;
+use waybill_core::rules::RuleError;
 use waybill_node::shared::{CommitError, ProposeError, Shared};
 use waybill_node::{check_block_time, Limits, MempoolError, SubmitError};
 use waybill_store::{Ledger, MemBackend, StoreError};
@@ -86,6 +87,28 @@ fn a_refused_block_changes_nothing() {
     );
     assert_eq!(sh.height(), 0);
     assert_eq!(sh.pool().len(), 1);
+
+    // Committed without being validated first: the pool's entry is
+    // trusted, a forged one the pool never saw is not.
+    let mut forged = s.produce(&c.producer, &lot("LOT-F"), 1_000, &[]);
+    forged.entry.recorded_at_ms += 1;
+    let block = sh
+        .read()
+        .unwrap()
+        .seal(vec![good.clone(), forged], T0, c.validator.pk);
+    let err = sh.commit_block(block, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CommitError::Store(StoreError::Rule {
+                index: 1,
+                error: RuleError::Signature(_),
+                ..
+            })
+        ),
+        "{err}"
+    );
+    assert_eq!((sh.height(), sh.pool().len()), (0, 1));
 
     // A certificate for another height is refused too.
     let block = sh.propose(1, T0, c.validator.pk).unwrap();

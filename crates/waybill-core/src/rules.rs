@@ -583,8 +583,9 @@ pub fn apply_verified<V: View>(
     apply_shaped(view, entry, id, height, mode)
 }
 
-/// [`apply_verified`] for an entry whose shape was checked already.
-fn apply_shaped<V: View>(
+/// [`apply_verified`] for an entry whose shape was checked already (by
+/// [`check_shape`] or [`check_shape_sized`]; it does not depend on state).
+pub fn apply_shaped<V: View>(
     view: &V,
     entry: &SignedEntry,
     id: EntryId,

@@ -278,14 +278,15 @@ impl NetHandle {
                 continue;
             }
             // The bytes were just encoded, so they are canonical.
-            let checked = validate::check_decoded(entry, &self.chain_id).and_then(|_| {
-                if verify {
-                    entry
-                        .queue_signatures(&mut batch)
-                        .map_err(|e| validate::Refusal::Signature(e.to_string()))?;
-                }
-                Ok(())
-            });
+            let checked =
+                validate::check_decoded(entry, bytes.len(), &self.chain_id).and_then(|_| {
+                    if verify {
+                        entry
+                            .queue_signatures(&mut batch)
+                            .map_err(|e| validate::Refusal::Signature(e.to_string()))?;
+                    }
+                    Ok(())
+                });
             match checked {
                 Ok(()) => good.push((bytes, entry)),
                 Err(e) => {

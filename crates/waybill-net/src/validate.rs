@@ -44,19 +44,24 @@ pub(crate) fn check_unsigned(
     }
     let entry =
         SignedEntry::from_canonical_bytes(bytes).map_err(|e| Refusal::Malformed(e.to_string()))?;
-    check_decoded(&entry, chain_id)?;
+    check_decoded(&entry, bytes.len(), chain_id)?;
     Ok(entry)
 }
 
-/// The chain id and the stateless rules, for an entry already decoded.
-pub(crate) fn check_decoded(entry: &SignedEntry, chain_id: &Hash32) -> Result<(), Refusal> {
+/// The chain id and the stateless rules, for an entry already decoded
+/// from (or encoded to) `len` canonical bytes.
+pub(crate) fn check_decoded(
+    entry: &SignedEntry,
+    len: usize,
+    chain_id: &Hash32,
+) -> Result<(), Refusal> {
     if entry.entry.chain_id != *chain_id {
         return Err(Refusal::WrongChain {
             got: entry.entry.chain_id,
             want: *chain_id,
         });
     }
-    rules::check_shape(entry).map_err(|e| Refusal::Shape(e.to_string()))
+    rules::check_shape_sized(entry, len).map_err(|e| Refusal::Shape(e.to_string()))
 }
 
 /// Decodes and checks one entry: [`check_unsigned`], then every signature.
