@@ -144,28 +144,16 @@ pub fn decode<T: Serialize + DeserializeOwned, const LIMIT: usize>(
             limit: LIMIT,
         });
     }
-    let (value, used): (T, usize) =
-        bincode::serde::decode_from_slice(bytes, config_limited::<LIMIT>()).map_err(|e| {
-            CodecError::Malformed {
-                what,
-                reason: e.to_string(),
-            }
-        })?;
+    let (value, used) = decode_prefix::<T, LIMIT>(what, bytes)?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             what,
             extra: bytes.len() - used,
         });
     }
-    if !encodes_to(what, &value, bytes)? {
-        return Err(CodecError::NotCanonical { what });
-    }
     Ok(value)
 }
 
-/// Whether `value` encodes to exactly `bytes`, compared as the encoder
-/// writes, so no second copy is made (a snapshot is about 100 MB for a
-/// million entries, and every stored block is decoded this way).
 /// Decodes one value from the front of `bytes` (at most `LIMIT` bytes are
 /// claimed) and checks that it is in canonical form; returns it with the
 /// number of bytes it took. For reading a sequence piece by piece while
@@ -191,6 +179,9 @@ pub fn decode_prefix<T: Serialize + DeserializeOwned, const LIMIT: usize>(
     Ok((value, used))
 }
 
+/// Whether `value` encodes to exactly `bytes`, compared as the encoder
+/// writes, so no second copy is made (a snapshot is about 100 MB for a
+/// million entries, and every stored block is decoded this way).
 fn encodes_to<T: Serialize + ?Sized>(
     what: &'static str,
     value: &T,
