@@ -301,8 +301,8 @@ impl<'a> BlockMap<'a> {
 
 /// Checks what a block's contents promise without the state: the entry
 /// count and Merkle root against its header, every signature (in
-/// batches, on all cores) and every entry's shape. Needs no ledger, so it can run ahead of the
-/// block's turn to be applied.
+/// batches, on all cores) and every entry's shape. Needs no ledger, so it
+/// can run ahead of the block's turn to be applied.
 pub fn check_contents(block: &Block) -> Result<Checked, StoreError> {
     check_contents_known(block, &|_| false)
 }
