@@ -8,25 +8,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::text::string_serde;
 use crate::IdError;
-
-/// Implements `Serialize`/`Deserialize` as the canonical string (`Display`/`FromStr`).
-macro_rules! string_serde {
-    ($($ty:ty),* $(,)?) => {$(
-        impl serde::Serialize for $ty {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.to_string())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = <String as serde::Deserialize>::deserialize(deserializer)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
 
 string_serde!(Currency, Country, Incoterm, UnitCode, HsCode, Uetr, Decimal3, FxRate);
 

@@ -27,6 +27,7 @@ pub mod gs1;
 pub mod merkle;
 pub mod rules;
 pub mod state;
+pub mod text;
 pub mod trail;
 
 pub use error::IdError;

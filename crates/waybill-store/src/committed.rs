@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::{self, Display, Write as _};
+use std::fmt::Display;
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use hashbrown::HashTable;
@@ -36,6 +36,7 @@ use waybill_core::state::{
     active_admins_in, active_member_named_in, Changes, LotState, LotStatus, MemberRecord,
     PaymentState, ShipmentStage, ShipmentState, State, View,
 };
+use waybill_core::text::Formatted;
 
 use crate::index::{IndexDelta, Position};
 
@@ -51,57 +52,6 @@ fn pack(height: u64, index: u32) -> u64 {
 fn unpack(p: u64) -> Position {
     // The mask keeps the value below 2^24, so it always fits.
     (p >> INDEX_BITS, (p & INDEX_MASK) as u32)
-}
-
-/// An id's canonical text, formatted once. Valid ids are at most 82 bytes,
-/// so the text sits on the stack; a longer one moves to the heap.
-enum IdText {
-    Stack([u8; ID_TEXT_STACK], usize),
-    Heap(String),
-}
-
-const ID_TEXT_STACK: usize = 128;
-
-impl IdText {
-    fn of(id: &impl Display) -> IdText {
-        let mut text = IdText::Stack([0; ID_TEXT_STACK], 0);
-        // Writing to memory cannot fail.
-        let _ = write!(text, "{id}");
-        text
-    }
-
-    fn as_str(&self) -> &str {
-        match self {
-            // Only whole `str` pieces are copied in, so this is always
-            // UTF-8 and never falls back to the empty string.
-            IdText::Stack(buf, len) => buf
-                .get(..*len)
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default(),
-            IdText::Heap(s) => s,
-        }
-    }
-}
-
-impl fmt::Write for IdText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        match self {
-            IdText::Stack(buf, len) => match buf.get_mut(*len..*len + s.len()) {
-                Some(dst) => {
-                    dst.copy_from_slice(s.as_bytes());
-                    *len += s.len();
-                }
-                None => {
-                    let mut heap = String::with_capacity(*len + s.len());
-                    heap.push_str(self.as_str());
-                    heap.push_str(s);
-                    *self = IdText::Heap(heap);
-                }
-            },
-            IdText::Heap(h) => h.push_str(s),
-        }
-        Ok(())
-    }
 }
 
 /// Name `n` of an arena; empty if out of range (which a loaded snapshot is
@@ -150,13 +100,13 @@ impl Names {
     }
 
     fn find(&self, id: &impl Display) -> Option<u32> {
-        let text = IdText::of(id);
+        let text = Formatted::of(id);
         let text = text.as_str();
         self.find_text(text, Names::hash_str(&self.hasher, text))
     }
 
     fn intern(&mut self, id: &impl Display) -> u32 {
-        let text = IdText::of(id);
+        let text = Formatted::of(id);
         let text = text.as_str();
         let hash = Names::hash_str(&self.hasher, text);
         if let Some(n) = self.find_text(text, hash) {
