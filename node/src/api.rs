@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::SignedEntry;
+use waybill_core::entry::{EncodedEntry, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::state::LotStatus;
 use waybill_store::{Backend, StoreError};
@@ -54,7 +54,7 @@ pub struct ApiOptions {
     /// Where accepted entries go to be gossiped, those of one request
     /// together (a bounded channel; when it is full the entries stay
     /// accepted and a warning is logged).
-    pub gossip: Option<mpsc::Sender<Vec<SignedEntry>>>,
+    pub gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
 }
 
 impl Default for ApiOptions {
@@ -68,7 +68,7 @@ impl Default for ApiOptions {
 
 struct AppState<B: Backend> {
     shared: Arc<Shared<B>>,
-    gossip: Option<mpsc::Sender<Vec<SignedEntry>>>,
+    gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
 }
 
 impl<B: Backend> Clone for AppState<B> {

@@ -241,6 +241,21 @@ impl Mempool {
             .map_err(|(e, _)| e)
     }
 
+    /// Like [`Mempool::insert_verified`], with the entry's id and the
+    /// length of its canonical bytes, which the caller encoded (see
+    /// [`waybill_core::entry::EncodedEntry`]). They must be right: the id
+    /// is what the pool and blocks know the entry by.
+    pub fn insert_verified_known(
+        &mut self,
+        entry: SignedEntry,
+        known: (EntryId, usize),
+        committed: &dyn View,
+        height: u64,
+    ) -> Result<EntryId, MempoolError> {
+        self.add(entry, Some(known), committed, height, false)
+            .map_err(|(e, _)| e)
+    }
+
     /// Like [`Mempool::insert_verified`] for an entry from a peer: one
     /// ahead of its author's next nonce is parked (within a bound) rather
     /// than refused, and joins the pool when the entries before it do.

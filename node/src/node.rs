@@ -145,7 +145,7 @@ pub async fn run(
     // a few milliseconds of each other in one message. The API verified
     // their signatures.
     let (to_gossip, mut gossip_rx) =
-        tokio::sync::mpsc::channel::<Vec<waybill_core::entry::SignedEntry>>(GOSSIP_QUEUE);
+        tokio::sync::mpsc::channel::<Vec<waybill_core::entry::EncodedEntry>>(GOSSIP_QUEUE);
     let outbound = {
         let net = net.clone();
         tokio::spawn(async move {

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockHash, CommitCertificate, Header};
 use waybill_core::crypto::{BatchVerifier, PublicKey};
-use waybill_core::entry::{EntryId, SignatureError, SignedEntry};
+use waybill_core::entry::{EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::rules::RuleError;
 use waybill_store::{Backend, Ledger, StoreError, Validated};
@@ -180,7 +180,7 @@ pub struct Shared<B: Backend> {
 
 /// Each entry's signature verdict, as [`SignedEntry::verify_signatures`]
 /// gives it, from one batch verification when all pass (the usual case).
-fn verify_each(entries: &[SignedEntry]) -> Vec<Result<(), SignatureError>> {
+fn verify_each(entries: &[EncodedEntry]) -> Vec<Result<(), SignatureError>> {
     let mut batch = BatchVerifier::new();
     let mut verdicts: Vec<Result<(), SignatureError>> = entries
         .iter()
@@ -188,13 +188,13 @@ fn verify_each(entries: &[SignedEntry]) -> Vec<Result<(), SignatureError>> {
         // names the same problem, or the author's signature before it.
         .map(|e| {
             e.queue_signatures(&mut batch)
-                .or_else(|_| e.verify_signatures())
+                .or_else(|_| e.entry().verify_signatures())
         })
         .collect();
     if batch.verify(rand_core::OsRng).is_err() {
         for (v, e) in verdicts.iter_mut().zip(entries) {
             if v.is_ok() {
-                *v = e.verify_signatures();
+                *v = e.entry().verify_signatures();
             }
         }
     }
@@ -283,8 +283,11 @@ impl<B: Backend> Shared<B> {
     pub fn submit_batch(
         &self,
         entries: Vec<SignedEntry>,
-        gossip: Option<&mpsc::Sender<Vec<SignedEntry>>>,
+        gossip: Option<&mpsc::Sender<Vec<EncodedEntry>>>,
     ) -> Vec<Option<Result<EntryId, SubmitError>>> {
+        // Each entry is encoded once, for its signed message, its id and
+        // size, and the bytes gossip sends.
+        let entries: Vec<EncodedEntry> = entries.into_iter().map(EncodedEntry::new).collect();
         let signatures = verify_each(&entries);
         let mut accepted = Vec::new();
         let mut results: Vec<Option<Result<EntryId, SubmitError>>> =
@@ -302,12 +305,16 @@ impl<B: Backend> Shared<B> {
                     (Err(e), _, _) => Err(e.clone()),
                     (_, _, Err(e)) => Err(SubmitError::from(RuleError::from(e))),
                     (Ok(ledger), Some(pool), Ok(())) => {
-                        let copy = gossip.map(|_| entry.clone());
+                        let known = (entry.id(), entry.len());
+                        let (pooled, keep) = match gossip {
+                            Some(_) => (entry.entry().clone(), Some(entry)),
+                            None => (entry.into_entry(), None),
+                        };
                         let r = pool
-                            .insert_verified(entry, ledger.state(), ledger.height())
+                            .insert_verified_known(pooled, known, ledger.state(), ledger.height())
                             .map_err(SubmitError::from);
                         if r.is_ok() {
-                            accepted.extend(copy);
+                            accepted.extend(keep);
                         }
                         r
                     }

@@ -29,7 +29,7 @@ async fn accepted_then_pending_then_final() {
     assert_eq!(v["status"], "accepted");
     assert_eq!(v["id"], id);
     // Accepted entries are handed to gossip.
-    assert_eq!(node.gossip.try_recv().ok(), Some(vec![e.clone()]));
+    assert_eq!(node.gossiped(), Some(vec![e.clone()]));
 
     let (status, v) = node.get(&format!("/v1/entries/{id}")).await;
     assert_eq!(status, 200, "{v}");
@@ -40,7 +40,7 @@ async fn accepted_then_pending_then_final() {
     let (status, v) = node.submit(&e).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "pending");
-    assert!(node.gossip.try_recv().is_err());
+    assert!(node.gossiped().is_none());
 
     let mut decided = node.shared.subscribe();
     let committed = node.commit(100).await;
@@ -602,10 +602,10 @@ async fn a_batch_is_checked_entry_by_entry_in_order() {
 
     // Accepted entries are gossiped once each, in order, together.
     assert_eq!(
-        node.gossip.try_recv().ok(),
+        node.gossiped(),
         Some(vec![a.clone(), ship.clone(), recv.clone(), b.clone()])
     );
-    assert!(node.gossip.try_recv().is_err());
+    assert!(node.gossiped().is_none());
 
     // They are in the mempool in batch order, and make a valid block.
     let committed = node.commit(100).await;

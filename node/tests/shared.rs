@@ -246,7 +246,16 @@ fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
         Some(&tx),
     );
     // Only the accepted ones go to gossip, together and in order.
-    assert_eq!(gossiped.try_recv().ok(), Some(vec![a.clone(), b.clone()]));
+    // With their canonical bytes, which gossip sends as they are.
+    let sent = gossiped.try_recv().unwrap();
+    assert_eq!(
+        sent.iter().map(|e| e.entry().clone()).collect::<Vec<_>>(),
+        vec![a.clone(), b.clone()]
+    );
+    for e in &sent {
+        assert_eq!(e.bytes(), e.entry().canonical_bytes());
+        assert_eq!(e.id(), e.entry().id());
+    }
     assert!(gossiped.try_recv().is_err());
     assert_eq!(results.len(), 4);
     assert_eq!(results[0], Some(Ok(a.id())));

@@ -100,6 +100,16 @@ pub fn try_encode<T: Serialize + ?Sized>(
     })
 }
 
+/// Appends a value's canonical encoding to `out` (for building one buffer
+/// from consecutive values, whose encodings concatenate).
+pub fn encode_append<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let mut w = ExactVec(std::mem::take(out));
+    // As in `encode`: our types always encode. On a failure `out` keeps
+    // what was written, which can never verify or decode as the value.
+    let _ = bincode::serde::encode_into_writer(value, &mut w, config());
+    *out = w.0;
+}
+
 /// The length of a value's canonical encoding, found without building it.
 pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
     // As in `encode`: our types always encode; 0 is never a valid length.

@@ -367,6 +367,78 @@ pub enum SignatureError {
     CosignatureOrder,
 }
 
+/// A signed entry with its canonical bytes, encoded once, and its id (the
+/// hash of those bytes). The fields are private, so the bytes are always
+/// the entry's: paths that need the bytes, the signed message and the id
+/// (a submission is verified, pooled and gossiped) encode it only here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEntry {
+    entry: SignedEntry,
+    bytes: Vec<u8>,
+    message_len: usize,
+    id: EntryId,
+}
+
+impl EncodedEntry {
+    /// Encodes `entry`.
+    pub fn new(entry: SignedEntry) -> Self {
+        // The signed encoding is the unsigned entry's followed by the
+        // signatures', so the message its signatures cover is a prefix.
+        let mut bytes = Vec::with_capacity(codec::encoded_len(&entry));
+        codec::encode_append(&mut bytes, &entry.entry);
+        let message_len = bytes.len();
+        codec::encode_append(&mut bytes, &(&entry.signature, &entry.cosignatures));
+        EncodedEntry {
+            id: Hash32::digest(&bytes),
+            entry,
+            bytes,
+            message_len,
+        }
+    }
+
+    /// The entry.
+    pub fn entry(&self) -> &SignedEntry {
+        &self.entry
+    }
+
+    /// The entry, without its bytes.
+    pub fn into_entry(self) -> SignedEntry {
+        self.entry
+    }
+
+    /// Its canonical bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The canonical bytes of the unsigned entry: what its signatures
+    /// cover.
+    pub fn message(&self) -> &[u8] {
+        self.bytes.get(..self.message_len).unwrap_or_default()
+    }
+
+    /// The entry id.
+    pub fn id(&self) -> EntryId {
+        self.id
+    }
+
+    /// The length of its canonical bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true: an encoded entry has bytes. (For the `len` convention.)
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Queues its signatures, as [`SignedEntry::queue_signatures`] does,
+    /// over the bytes at hand.
+    pub fn queue_signatures(&self, batch: &mut BatchVerifier) -> Result<(), SignatureError> {
+        self.entry.queue_signatures_over(batch, self.message())
+    }
+}
+
 /// What one encoding of a signed entry gives (see [`SignedEntry::encoded`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {

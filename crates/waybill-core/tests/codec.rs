@@ -547,6 +547,17 @@ fn encoded_parts_come_from_one_encoding() {
             "{}",
             e.entry.body.kind()
         );
+        // The same parts from the entry encoded once, as submissions are.
+        let whole = waybill_core::entry::EncodedEntry::new(e.clone());
+        let kind = e.entry.body.kind();
+        assert_eq!(whole.bytes(), e.canonical_bytes(), "{kind}");
+        assert_eq!(whole.message(), encoded.message, "{kind}");
+        assert_eq!(whole.id(), encoded.id, "{kind}");
+        assert_eq!(whole.len(), encoded.len, "{kind}");
+        assert_eq!(whole.entry(), e, "{kind}");
+        let mut batch = waybill_core::crypto::BatchVerifier::new();
+        whole.queue_signatures(&mut batch).unwrap();
+        assert!(batch.verify(rand_core::OsRng).is_ok(), "{kind}");
     }
     // Batch verification over those messages gives the same verdicts.
     let prepared: Vec<_> = entries.iter().map(|e| e.encoded().message).collect();

@@ -51,6 +51,7 @@ mod redial;
 mod validate;
 pub mod wire;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -61,7 +62,7 @@ use libp2p::{identity, Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use waybill_core::codec::MAX_ENTRY_BYTES;
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::SignedEntry;
+use waybill_core::entry::{EncodedEntry, SignedEntry};
 
 use crate::event_loop::{Command, EventLoop};
 
@@ -239,15 +240,30 @@ impl NetHandle {
     }
 
     /// Like [`NetHandle::publish_batch`] for entries whose signatures the
-    /// caller has verified (a node's API verified them on submission):
-    /// everything but the signatures is checked. An entry with a bad
-    /// signature would cost this node its score with every peer.
-    pub async fn publish_verified(&self, entries: &[SignedEntry]) -> Result<(), NetError> {
-        self.publish_checked(entries, false).await
+    /// caller has verified (a node's API verified them on submission), with
+    /// the bytes it encoded them to: everything but the signatures is
+    /// checked. An entry with a bad signature would cost this node its
+    /// score with every peer.
+    pub async fn publish_verified(&self, entries: &[EncodedEntry]) -> Result<(), NetError> {
+        let items = entries
+            .iter()
+            .map(|e| (Cow::Borrowed(e.bytes()), e.entry()))
+            .collect();
+        self.publish_framed(self.frame(items, false)).await
     }
 
     async fn publish_checked(&self, entries: &[SignedEntry], verify: bool) -> Result<(), NetError> {
-        let (messages, mut problem) = self.frame(entries, verify);
+        let items = entries
+            .iter()
+            .map(|e| (Cow::Owned(e.canonical_bytes()), e))
+            .collect();
+        self.publish_framed(self.frame(items, verify)).await
+    }
+
+    async fn publish_framed(
+        &self,
+        (messages, mut problem): (Vec<Vec<u8>>, Option<NetError>),
+    ) -> Result<(), NetError> {
         for bytes in messages {
             if let Err(e) = self.publish_raw(bytes).await {
                 if matches!(e, NetError::Stopped) {
@@ -262,14 +278,17 @@ impl NetHandle {
         }
     }
 
-    /// The messages that carry the good ones of `entries`, and the first
-    /// problem with the others.
-    fn frame(&self, entries: &[SignedEntry], verify: bool) -> (Vec<Vec<u8>>, Option<NetError>) {
+    /// The messages that carry the good ones of `entries` (each with its
+    /// canonical bytes), and the first problem with the others.
+    fn frame(
+        &self,
+        entries: Vec<(Cow<'_, [u8]>, &SignedEntry)>,
+        verify: bool,
+    ) -> (Vec<Vec<u8>>, Option<NetError>) {
         let mut problem = None;
-        let mut good: Vec<(Vec<u8>, &SignedEntry)> = Vec::with_capacity(entries.len());
+        let mut good: Vec<(Cow<'_, [u8]>, &SignedEntry)> = Vec::with_capacity(entries.len());
         let mut batch = waybill_core::crypto::BatchVerifier::new();
-        for entry in entries {
-            let bytes = entry.canonical_bytes();
+        for (bytes, entry) in entries {
             if bytes.len() > self.max_entry_bytes {
                 problem.get_or_insert(NetError::TooLarge {
                     len: bytes.len(),
@@ -307,7 +326,7 @@ impl NetHandle {
         }
         // Split by count and by the message limit.
         let mut messages = Vec::new();
-        let mut current: Vec<Vec<u8>> = Vec::new();
+        let mut current: Vec<Cow<'_, [u8]>> = Vec::new();
         let mut size = wire::BATCH_HEADER;
         for (bytes, _) in good {
             let more = wire::ENTRY_HEADER + bytes.len();

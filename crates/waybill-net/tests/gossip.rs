@@ -4,6 +4,7 @@
 mod support;
 
 use support::*;
+use waybill_core::entry::EncodedEntry;
 use waybill_net::wire::encode_entries;
 use waybill_net::{peer_id_of, NetError};
 
@@ -297,8 +298,10 @@ async fn a_batch_arrives_whole_in_order_at_the_other_end_of_a_line() {
     a.handle.publish_batch(&batch).await.unwrap();
     assert_eq!(next_batch(&mut c).await, batch);
     assert_eq!(next_batch(&mut b).await, batch);
-    // The same batch again is a duplicate message: nothing new arrives.
-    a.handle.publish_verified(&batch).await.unwrap();
+    // The same batch again, from the bytes a node's API encoded, frames to
+    // the same message, a duplicate: nothing new arrives.
+    let encoded: Vec<_> = batch.iter().cloned().map(EncodedEntry::new).collect();
+    a.handle.publish_verified(&encoded).await.unwrap();
     assert_quiet(&mut c, "C after the first copy").await;
     assert_quiet(&mut b, "B after the first copy").await;
     shutdown(vec![a, b, c]).await;

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::entry::{
-    Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Receive, SignedEntry,
-    ENTRY_VERSION,
+    Body, Dispatch, EncodedEntry, Entry, Input, Location, Produce, Product, Quantity, Receive,
+    SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::{ChainId, Genesis, MemberSpec, Role, ValidatorSpec};
 use waybill_core::gs1::{LotId, ShipmentId};
@@ -236,7 +236,7 @@ pub struct TestNode<B: Backend + 'static = MemBackend> {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     /// What the API handed to gossip, one request's entries at a time.
-    pub gossip: mpsc::Receiver<Vec<SignedEntry>>,
+    gossip: mpsc::Receiver<Vec<EncodedEntry>>,
 }
 
 /// The largest request body the test node accepts.
@@ -285,6 +285,17 @@ impl<B: Backend + 'static> TestNode<B> {
             client: reqwest::Client::new(),
             gossip,
         }
+    }
+
+    /// The next entries the API handed to gossip, checking that each came
+    /// with its own canonical bytes (which gossip sends as they are).
+    pub fn gossiped(&mut self) -> Option<Vec<SignedEntry>> {
+        let sent = self.gossip.try_recv().ok()?;
+        for e in &sent {
+            assert_eq!(e.bytes(), e.entry().canonical_bytes());
+            assert_eq!(e.id(), e.entry().id());
+        }
+        Some(sent.into_iter().map(EncodedEntry::into_entry).collect())
     }
 
     pub fn url(&self, path: &str) -> String {
