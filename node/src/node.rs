@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use waybill_consensus::{App, ConsensusConfig as EngineSettings};
-use waybill_core::block::{Block, CommitCertificate};
+use waybill_core::block::{Block, BlockBytes, CommitCertificate};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::Genesis;
 use waybill_store::SledBackend;
@@ -40,17 +40,19 @@ impl App for NodeApp {
             .map_err(|e| e.to_string())
     }
 
-    fn check_block(&self, block: &Block, live: bool) -> Result<(), String> {
+    fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), String> {
         if live {
-            check_block_time(&block.header, now_ms(), self.max_clock_skew_ms)
+            check_block_time(&block.block().header, now_ms(), self.max_clock_skew_ms)
                 .map_err(|e| e.to_string())?;
         }
-        self.shared.validate_block(block).map_err(|e| e.to_string())
+        self.shared
+            .validate_encoded(block)
+            .map_err(|e| e.to_string())
     }
 
-    fn commit(&self, block: Block, certificate: CommitCertificate) -> Result<(), String> {
+    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), String> {
         self.shared
-            .commit_block(block, Some(certificate))
+            .commit_encoded(block, Some(certificate))
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

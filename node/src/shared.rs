@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
-use waybill_core::block::{Block, BlockHash, CommitCertificate, Header};
+use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Header};
 use waybill_core::crypto::{BatchVerifier, PublicKey};
 use waybill_core::entry::{EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
@@ -468,11 +468,17 @@ impl<B: Backend> Shared<B> {
     /// state (links, size, Merkle root, signatures, every rule), without
     /// committing it: a validator votes only for blocks that pass.
     pub fn validate_block(&self, block: &Block) -> Result<(), ReadError> {
+        self.validate_encoded(&BlockBytes::encode(block.clone()))
+    }
+
+    /// [`Shared::validate_block`] for a block with its bytes (a proposal
+    /// as it arrived): its entries' ids and signed messages come from them.
+    pub fn validate_encoded(&self, block: &BlockBytes) -> Result<(), ReadError> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
         // Entries this node holds in its mempool had their signatures
         // verified on the way in; a block usually consists of them. The
         // pool is locked per question, never across the verification.
-        let checked = ledger.validate_known(block, &|id| self.pool().contains(id))?;
+        let checked = ledger.validate_encoded(block, &|id| self.pool().contains(id))?;
         let mut kept = self
             .validated
             .lock()
@@ -511,7 +517,17 @@ impl<B: Backend> Shared<B> {
         block: Block,
         cert: Option<CommitCertificate>,
     ) -> Result<Committed, CommitError> {
-        let hash = block.header.hash();
+        self.commit_encoded(BlockBytes::encode(block), cert)
+    }
+
+    /// [`Shared::commit_block`] for a block with its bytes, which are
+    /// stored as they are.
+    pub fn commit_encoded(
+        &self,
+        block: BlockBytes,
+        cert: Option<CommitCertificate>,
+    ) -> Result<Committed, CommitError> {
+        let hash = block.block().header.hash();
         let mut ledger = self.write().map_err(CommitError::Unavailable)?;
         let found = {
             let mut kept = self
@@ -526,14 +542,13 @@ impl<B: Backend> Shared<B> {
             found
         };
         // A block not validated yet (this node's own proposal, or one it
-        // did not see proposed) is validated here, skipping the signatures
-        // of entries the mempool verified on the way in.
-        let checked = match found {
-            Some(v) => v,
-            None => ledger.validate_known(&block, &|id| self.pool().contains(id))?,
+        // did not see proposed) is validated by the ledger, skipping the
+        // signatures of entries the mempool verified on the way in.
+        let ids: Vec<EntryId> = match &found {
+            Some(v) => v.ids().to_vec(),
+            None => block.entries().iter().map(|e| e.id).collect(),
         };
-        let ids = checked.ids().to_vec();
-        ledger.append_validated(block, cert, Some(checked))?;
+        ledger.append_encoded(block, cert, found, &|id| self.pool().contains(id))?;
         let height = ledger.height();
         let recheck = {
             let mut pool = self.pool();

@@ -21,7 +21,8 @@ use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use tracing::{debug, error, info, warn};
-use waybill_core::block::{Block, CommitCertificate, CommitSignature};
+use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature};
+use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::{self, Domain, PublicKey};
 
 use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
@@ -36,9 +37,9 @@ pub trait App: Send + Sync + 'static {
     fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, String>;
     /// Checks a block fully against the tip and the state. `live`: also
     /// check its time against the local clock (not for synced blocks).
-    fn check_block(&self, block: &Block, live: bool) -> Result<(), String>;
+    fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), String>;
     /// Commits a decided block with its certificate, durably.
-    fn commit(&self, block: Block, certificate: CommitCertificate) -> Result<(), String>;
+    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), String>;
     /// A committed block and its certificate, to serve to syncing peers.
     fn committed(&self, height: u64) -> Result<Option<(Block, Option<CommitCertificate>)>, String>;
 }
@@ -62,7 +63,7 @@ struct Loop<A: App> {
     app: Arc<A>,
     height: Height,
     /// Block bodies seen for the current and future heights, by hash.
-    blocks: HashMap<BlockHash, Block>,
+    blocks: HashMap<BlockHash, BlockBytes>,
     /// Values seen per (height, round), re-offered when a round starts.
     seen: BTreeMap<(Height, Round), Vec<ProposedValue<WaybillCtx>>>,
     /// What we proposed per (height, round): asked twice, we answer the same.
@@ -136,14 +137,17 @@ impl<A: App> Loop<A> {
             warn!(height = %p.height, round = %p.round, "proposal part from {} who is not the proposer", p.proposer);
             return None;
         }
-        let block = match Block::from_canonical_bytes(&p.block) {
+        // Decoded once, keeping the bytes: the node validates the entries
+        // from them and stores them as they are.
+        let block = match BlockBytes::decode::<MAX_BLOCK_BYTES>(p.block.to_vec()) {
             Ok(b) => b,
             Err(e) => {
                 warn!(height = %p.height, "undecodable proposed block: {e}");
                 return None;
             }
         };
-        let hash = BlockHash(block.header.hash());
+        let header = &block.block().header;
+        let hash = BlockHash(header.hash());
         let msg = part_message(
             &self.cfg.ctx.chain_id,
             p.height.0,
@@ -164,7 +168,7 @@ impl<A: App> Loop<A> {
             warn!(height = %p.height, "proposal part with a bad signature from {}", p.proposer);
             return None;
         }
-        let header_ok = block.header.height == p.height.0 && block.header.proposer == p.proposer.0;
+        let header_ok = header.height == p.height.0 && header.proposer == p.proposer.0;
         // A re-proposed (locked) value may be older than the clock skew allows.
         let live = p.pol_round == Round::Nil;
         let verdict = if header_ok {
@@ -318,7 +322,8 @@ pub(crate) async fn run<A: App>(
                         continue;
                     }
                 };
-                let hash = BlockHash(block.header.hash());
+                let block = BlockBytes::encode(block);
+                let hash = BlockHash(block.block().header.hash());
                 let pol_round = Round::Nil;
                 let msg = part_message(&s.cfg.ctx.chain_id, height.0, round, pol_round, &me, &hash);
                 let Some(signature) = s
@@ -334,10 +339,10 @@ pub(crate) async fn run<A: App>(
                     round,
                     pol_round,
                     proposer: me,
-                    block: Bytes::from(block.canonical_bytes()),
+                    block: Bytes::from(block.bytes().to_vec()),
                     signature,
                 };
-                debug!(%height, %round, entries = block.entries.len(), "proposing block {hash}");
+                debug!(%height, %round, entries = block.block().entries.len(), "proposing block {hash}");
                 s.blocks.insert(hash, block);
                 s.parts.insert((height, hash), part.clone());
                 let v = LocallyProposedValue::new(height, round, hash);
@@ -410,7 +415,9 @@ pub(crate) async fn run<A: App>(
                 certificate, reply, ..
             } => {
                 let height = certificate.height;
-                match s.blocks.get(&certificate.value_id).cloned() {
+                // Taken out, not copied: once decided it is committed or,
+                // if that fails, the height restarts and syncs it.
+                match s.blocks.remove(&certificate.value_id) {
                     Some(block) => {
                         let cert = to_ledger_certificate(&certificate);
                         let app = s.app.clone();
@@ -478,14 +485,14 @@ pub(crate) async fn run<A: App>(
                 value_bytes,
                 reply,
             } => {
-                let block = match Block::from_canonical_bytes(&value_bytes) {
-                    Ok(b) if b.header.height == height.0 => b,
+                let block = match BlockBytes::decode::<MAX_BLOCK_BYTES>(value_bytes.to_vec()) {
+                    Ok(b) if b.block().header.height == height.0 => b,
                     _ => {
                         let _ = reply.send(SyncedValueOutcome::PeerFault);
                         continue;
                     }
                 };
-                let hash = BlockHash(block.header.hash());
+                let hash = BlockHash(block.block().header.hash());
                 let app = s.app.clone();
                 let validity = match tokio::task::block_in_place(|| app.check_block(&block, false))
                 {

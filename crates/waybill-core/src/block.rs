@@ -54,6 +54,79 @@ pub struct Block {
     pub entries: Vec<SignedEntry>,
 }
 
+/// A block with its canonical bytes and each entry's [`Encoded`] parts,
+/// from one encoding ([`BlockBytes::encode`]) or one decoding
+/// ([`BlockBytes::decode`]). The fields are private, so the bytes and parts
+/// are always the block's: a block that travels as bytes (a proposal, a
+/// synced block) is validated and stored without encoding it again.
+#[derive(Debug, Clone)]
+pub struct BlockBytes {
+    block: Block,
+    bytes: Vec<u8>,
+    entries: Vec<Encoded>,
+}
+
+impl BlockBytes {
+    /// Encodes `block`, keeping each entry's parts on the way.
+    pub fn encode(block: Block) -> Self {
+        // The encoding is the header, the entry count (u64) and each entry
+        // (its unsigned part, then its signatures), so the pieces are
+        // appended in turn.
+        let mut bytes = Vec::with_capacity(codec::encoded_len(&block));
+        codec::encode_append(&mut bytes, &block.header);
+        codec::encode_append(&mut bytes, &(block.entries.len() as u64));
+        let mut entries = Vec::with_capacity(block.entries.len());
+        for e in &block.entries {
+            let start = bytes.len();
+            codec::encode_append(&mut bytes, &e.entry);
+            let message = bytes.get(start..).unwrap_or_default().to_vec();
+            codec::encode_append(&mut bytes, &(&e.signature, &e.cosignatures));
+            let whole = bytes.get(start..).unwrap_or_default();
+            entries.push(Encoded {
+                id: Hash32::digest(whole),
+                message,
+                len: whole.len(),
+            });
+        }
+        BlockBytes {
+            block,
+            bytes,
+            entries,
+        }
+    }
+
+    /// Decodes untrusted canonical bytes (at most `LIMIT` of them), as
+    /// [`Block::decode_with_encodings`] does, and keeps them.
+    pub fn decode<const LIMIT: usize>(bytes: Vec<u8>) -> Result<Self, CodecError> {
+        let (block, entries) = Block::decode_with_encodings::<LIMIT>(&bytes)?;
+        Ok(BlockBytes {
+            block,
+            bytes,
+            entries,
+        })
+    }
+
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Its canonical bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Each entry's parts, in order.
+    pub fn entries(&self) -> &[Encoded] {
+        &self.entries
+    }
+
+    /// The block, its bytes and its entries' parts.
+    pub fn into_parts(self) -> (Block, Vec<u8>, Vec<Encoded>) {
+        (self.block, self.bytes, self.entries)
+    }
+}
+
 /// One validator's precommit signature in a commit certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -821,3 +821,31 @@ fn a_block_decoded_with_encodings_agrees_with_the_whole_decode() {
         Err(CodecError::TooLarge { limit: 64, .. })
     ));
 }
+
+/// A block encoded once with its parts, and the same bytes decoded, give
+/// exactly the block's canonical bytes and each entry's parts.
+#[test]
+fn block_bytes_from_encoding_and_decoding_agree_with_the_slow_parts() {
+    use waybill_core::block::{Block, BlockBytes};
+    use waybill_core::codec::MAX_BLOCK_BYTES;
+    let c = Consortium::new();
+    for entries in [fixed_entries(), Vec::new()] {
+        let block = Block::seal(c.chain_id(), None, 1_000, c.producer.pk, entries);
+        let expected: Vec<_> = block.entries.iter().map(|e| e.encoded()).collect();
+        let encoded = BlockBytes::encode(block.clone());
+        assert_eq!(encoded.bytes(), block.canonical_bytes());
+        assert_eq!(encoded.entries(), expected);
+        assert_eq!(encoded.block(), &block);
+        let decoded = BlockBytes::decode::<MAX_BLOCK_BYTES>(block.canonical_bytes()).unwrap();
+        assert_eq!(decoded.bytes(), encoded.bytes());
+        assert_eq!(decoded.entries(), expected);
+        let (back, bytes, parts) = decoded.into_parts();
+        assert_eq!(
+            (back, bytes, parts),
+            (block.clone(), block.canonical_bytes(), expected)
+        );
+    }
+    let bytes =
+        Block::seal(c.chain_id(), None, 1_000, c.producer.pk, fixed_entries()).canonical_bytes();
+    assert!(BlockBytes::decode::<MAX_BLOCK_BYTES>(bytes[..bytes.len() - 1].to_vec()).is_err());
+}

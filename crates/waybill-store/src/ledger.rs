@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::mpsc;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use waybill_core::block::{self, Block, CommitCertificate, Header};
+use waybill_core::block::{self, Block, BlockBytes, CommitCertificate, Header};
 use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{self, Body, Encoded, EntryId, SignedEntry};
@@ -746,6 +746,18 @@ impl<B: Backend> Ledger<B> {
         self.validate_checked(block, checked)
     }
 
+    /// [`Ledger::validate_known`] for a block with its bytes, whose
+    /// entries' ids and signed messages come from them.
+    pub fn validate_encoded(
+        &self,
+        block: &BlockBytes,
+        known: &(dyn Fn(&EntryId) -> bool + Sync),
+    ) -> Result<Validated, StoreError> {
+        self.check_shape(block.block())?;
+        let checked = check_encoded(block.block(), block.entries(), known, true)?;
+        self.validate_checked(block.block(), checked)
+    }
+
     /// [`Ledger::validate`] for a block whose contents were checked
     /// already (by [`check_contents`], perhaps on another thread while the
     /// previous block was being committed).
@@ -782,17 +794,56 @@ impl<B: Backend> Ledger<B> {
         cert: Option<CommitCertificate>,
         checked: Option<Validated>,
     ) -> Result<Applied, StoreError> {
+        // The block is encoded once, to be stored.
+        let encoded = EncodedBlock::of(&block);
+        self.append_with(block, encoded, cert, checked, |l, b| l.validate(b))
+    }
+
+    /// [`Ledger::append_validated`] for a block with its bytes: they are
+    /// stored as they are, and a block not validated yet is validated from
+    /// its entries' parts, skipping the signatures `known` to be verified
+    /// (see [`check_contents_known`]).
+    pub fn append_encoded(
+        &mut self,
+        block: BlockBytes,
+        cert: Option<CommitCertificate>,
+        checked: Option<Validated>,
+        known: &(dyn Fn(&EntryId) -> bool + Sync),
+    ) -> Result<Applied, StoreError> {
+        let (block, bytes, entries) = block.into_parts();
+        let encoded = EncodedBlock {
+            height: block.header.height,
+            header: block.header.canonical_bytes(),
+            block: bytes,
+        };
+        self.append_with(block, encoded, cert, checked, |l, b| {
+            l.check_shape(b)?;
+            let c = check_encoded(b, &entries, known, true)?;
+            l.validate_checked(b, c)
+        })
+    }
+
+    /// Commits `block`, stored as `encoded` (its canonical bytes), reusing
+    /// `checked` if it was made for exactly these bytes on the current tip
+    /// and validating with `validate` otherwise.
+    fn append_with(
+        &mut self,
+        block: Block,
+        encoded: EncodedBlock,
+        cert: Option<CommitCertificate>,
+        checked: Option<Validated>,
+        validate: impl FnOnce(&Self, &Block) -> Result<Validated, StoreError>,
+    ) -> Result<Applied, StoreError> {
         let tip = self.tip.as_ref().map(|h| h.hash());
         let hash = block.header.hash();
-        // The block is encoded once, to be stored; `checked` is reused
-        // only if its entries' ids and lengths tile exactly these bytes.
-        let encoded = EncodedBlock::of(&block);
+        // `checked` is reused only if its entries' ids and lengths tile
+        // exactly the bytes to be stored.
         let reusable = checked.filter(|v| v.tip == tip && v.block == hash && encoded.holds(v));
         let v = match reusable {
             Some(v) => v,
             // Validated from this very block value, so its ids and lengths
             // are this block's.
-            None => self.validate(&block)?,
+            None => validate(self, &block)?,
         };
         if let Some(c) = &cert {
             c.verify(&self.genesis, &block.header)?;

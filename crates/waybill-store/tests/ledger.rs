@@ -1552,6 +1552,65 @@ fn a_stale_or_mismatched_validation_is_not_reused() {
     ledger.check().expect("still consistent");
 }
 
+/// A block that arrives as bytes is validated from its entries' parts and
+/// stored as those bytes: the same verdicts and the same stored block as
+/// the value path, and a forged signature is still found (unless the
+/// caller vouches for it) with nothing changed.
+#[test]
+fn a_block_with_its_bytes_is_validated_from_them_and_stored_as_them() {
+    use waybill_core::block::BlockBytes;
+    let c = Consortium::new();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    let mut s = Signer::new(&c);
+    let good = s.sign(&c.producer, produce_body(&lot("A"), 1_000, &[]));
+    let mut forged = s.sign_with_nonce(&c.producer, 2, produce_body(&lot("B"), 1_000, &[]));
+    forged.signature.0[5] ^= 1;
+    let bad = ledger.seal(
+        vec![good.clone(), forged],
+        next_time(&ledger),
+        c.validator.pk,
+    );
+    let bytes = BlockBytes::encode(bad.clone());
+    let err = ledger
+        .validate_encoded(&bytes, &|_| false)
+        .expect_err("a forged signature is found");
+    assert!(matches!(err, StoreError::Rule { index: 1, .. }), "{err}");
+    let err = ledger
+        .append_encoded(bytes, None, None, &|_| false)
+        .expect_err("and refused at commit");
+    assert!(matches!(err, StoreError::Rule { index: 1, .. }), "{err}");
+    assert_eq!(ledger.height(), 0);
+
+    // Valid: validated from the decoded parts, then committed with that
+    // validation, storing exactly the bytes that arrived.
+    let block = ledger.seal(vec![good], next_time(&ledger), c.validator.pk);
+    let arrived =
+        BlockBytes::decode::<{ waybill_core::codec::MAX_BLOCK_BYTES }>(block.canonical_bytes())
+            .expect("decodes");
+    let v = ledger
+        .validate_encoded(&arrived, &|_| false)
+        .expect("valid");
+    assert_eq!(v.ids(), [block.entries[0].id()]);
+    ledger
+        .append_encoded(arrived, None, Some(v), &|_| false)
+        .expect("commits");
+    assert_eq!(ledger.height(), 1);
+    assert_eq!(ledger.block(1).expect("read"), Some(block));
+    ledger.check().expect("consistent");
+
+    // Without an earlier validation, committing validates from the parts.
+    let next = ledger.seal(
+        vec![s.sign(&c.producer, produce_body(&lot("C"), 1_000, &[]))],
+        next_time(&ledger),
+        c.validator.pk,
+    );
+    ledger
+        .append_encoded(BlockBytes::encode(next.clone()), None, None, &|_| false)
+        .expect("commits");
+    assert_eq!(ledger.block(2).expect("read"), Some(next));
+    ledger.check().expect("consistent");
+}
+
 #[test]
 fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
     let c = Consortium::new();
