@@ -548,11 +548,11 @@ impl<B: Backend> Shared<B> {
             Some(v) => v.ids().to_vec(),
             None => block.entries().iter().map(|e| e.id).collect(),
         };
-        let applied = ledger.append_encoded(block, cert, found, &|id| self.pool().contains(id))?;
+        ledger.append_encoded(block, cert, found, &|id| self.pool().contains(id))?;
         let height = ledger.height();
         let recheck = {
             let mut pool = self.pool();
-            let r = pool.on_commit(&ids, &applied.changes, ledger.state(), height);
+            let r = pool.on_commit(&ids, ledger.state(), height);
             metrics::set(&self.metrics.mempool_entries, pool.len());
             metrics::set(&self.metrics.mempool_bytes, pool.bytes());
             r
