@@ -70,14 +70,44 @@ fn name_in<'a>(arena: &'a str, ends: &[u64], n: u32) -> &'a str {
         .unwrap_or("")
 }
 
+/// A slot's text in `arena` (empty if out of range, which a loaded
+/// snapshot is checked never to be).
+fn slot_text<'a>(arena: &'a str, slot: &Slot) -> &'a str {
+    usize::try_from(slot.start)
+        .ok()
+        .and_then(|s| arena.get(s..s.saturating_add(slot.len as usize)))
+        .unwrap_or("")
+}
+
 /// Canonical id strings, numbered in order of first appearance.
 #[derive(Debug, Clone, Default)]
 struct Names {
     arena: String,
     /// Where each name ends in the arena.
     ends: Vec<u64>,
-    table: HashTable<u32>,
+    table: HashTable<Slot>,
     hasher: RandomState,
+}
+
+/// A name in the hash table: its number, and where it lies in the arena,
+/// so a probe compares text without reading `ends` (a cache miss on a
+/// large ledger, on the in-order path of every check and commit).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: u64,
+    n: u32,
+    len: u32,
+}
+
+impl Slot {
+    /// Whether this slot's name is `text`.
+    fn holds(&self, arena: &str, text: &str) -> bool {
+        self.len as usize == text.len()
+            && usize::try_from(self.start)
+                .ok()
+                .and_then(|s| arena.get(s..s.saturating_add(text.len())))
+                == Some(text)
+    }
 }
 
 impl Names {
@@ -96,7 +126,23 @@ impl Names {
     }
 
     fn find_text(&self, text: &str, hash: u64) -> Option<u32> {
-        self.table.find(hash, |&n| self.name(n) == text).copied()
+        self.table
+            .find(hash, |slot| slot.holds(&self.arena, text))
+            .map(|slot| slot.n)
+    }
+
+    /// Name `n`'s slot.
+    fn slot(&self, n: u32) -> Slot {
+        let end = self.ends.get(n as usize).copied().unwrap_or(0);
+        let start = match (n as usize).checked_sub(1) {
+            Some(p) => self.ends.get(p).copied().unwrap_or(0),
+            None => 0,
+        };
+        Slot {
+            start,
+            n,
+            len: u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX),
+        }
     }
 
     fn find(&self, id: &impl Display) -> Option<u32> {
@@ -115,16 +161,15 @@ impl Names {
         let n = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
         self.arena.push_str(text);
         self.ends.push(self.arena.len() as u64);
+        let slot = self.slot(n);
         let Names {
             arena,
-            ends,
             table,
             hasher,
+            ..
         } = self;
-        let (arena, ends, hasher) = (&*arena, &*ends, &*hasher);
-        table.insert_unique(hash, n, |&m| {
-            Names::hash_str(hasher, name_in(arena, ends, m))
-        });
+        let (arena, hasher) = (&*arena, &*hasher);
+        table.insert_unique(hash, slot, |m| Names::hash_str(hasher, slot_text(arena, m)));
         n
     }
 
@@ -137,10 +182,15 @@ impl Names {
             let n = u32::try_from(n).unwrap_or(u32::MAX);
             let name = self.name(n);
             let hash = Names::hash_str(&self.hasher, name);
-            if table.find(hash, |&m| self.name(m) == name).is_some() {
+            if table
+                .find(hash, |m: &Slot| m.holds(&self.arena, name))
+                .is_some()
+            {
                 distinct = false;
             }
-            table.insert_unique(hash, n, |&m| Names::hash_str(&self.hasher, self.name(m)));
+            table.insert_unique(hash, self.slot(n), |m| {
+                Names::hash_str(&self.hasher, slot_text(&self.arena, m))
+            });
         }
         self.table = table;
         distinct
@@ -795,6 +845,24 @@ impl View for Committed {
 mod tests {
     use super::*;
     use waybill_core::crypto::Hash32;
+
+    #[test]
+    fn names_that_prefix_each_other_are_told_apart_before_and_after_a_rebuild() {
+        let mut names = Names::default();
+        let texts = ["L1", "L12", "L", "X-L1", "L123"];
+        let numbers: Vec<u32> = texts[..4].iter().map(|t| names.intern(t)).collect();
+        assert_eq!(numbers, [0, 1, 2, 3]);
+        let found =
+            |names: &Names| -> Vec<Option<u32>> { texts.iter().map(|t| names.find(t)).collect() };
+        assert_eq!(found(&names), [Some(0), Some(1), Some(2), Some(3), None]);
+        assert_eq!(names.intern(&"L12"), 1, "interning again finds the name");
+        assert!(names.rebuild());
+        assert_eq!(found(&names), [Some(0), Some(1), Some(2), Some(3), None]);
+        // A repeated name in loaded data is noticed.
+        names.arena.push_str("L1");
+        names.ends.push(names.arena.len() as u64);
+        assert!(!names.rebuild());
+    }
 
     fn key(b: u8) -> PublicKey {
         PublicKey([b; 32])
