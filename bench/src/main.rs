@@ -86,7 +86,7 @@ const SCENARIOS: [&str; 4] = ["limits", "ingest", "network", "ledger"];
 /// Most entries/s the network's saturation phase can measure: it signs
 /// this many entries per second of the phase up front (about 0.1 ms of
 /// CPU each), and reports if it ran out. Quick: `SATURATION_CAP_QUICK`.
-const SATURATION_CAP: f64 = 20_000.0;
+const SATURATION_CAP: f64 = 15_000.0;
 const SATURATION_CAP_QUICK: f64 = 6_000.0;
 
 const BLOCK_ENTRIES: usize = 1_000;
