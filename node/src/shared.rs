@@ -544,10 +544,7 @@ impl<B: Backend> Shared<B> {
         // A block not validated yet (this node's own proposal, or one it
         // did not see proposed) is validated by the ledger, skipping the
         // signatures of entries the mempool verified on the way in.
-        let ids: Vec<EntryId> = match &found {
-            Some(v) => v.ids().to_vec(),
-            None => block.entries().iter().map(|e| e.id).collect(),
-        };
+        let ids: Vec<EntryId> = block.entries().iter().map(|e| e.id).collect();
         ledger.append_encoded(block, cert, found, &|id| self.pool().contains(id))?;
         let height = ledger.height();
         let recheck = {

@@ -70,24 +70,15 @@ impl BlockBytes {
     /// Encodes `block`, keeping each entry's parts on the way.
     pub fn encode(block: Block) -> Self {
         // The encoding is the header, the entry count (u64) and each entry
-        // (its unsigned part, then its signatures), so the pieces are
-        // appended in turn.
+        // in turn, so the pieces are appended one after another.
         let mut bytes = Vec::with_capacity(codec::encoded_len(&block));
         codec::encode_append(&mut bytes, &block.header);
         codec::encode_append(&mut bytes, &(block.entries.len() as u64));
-        let mut entries = Vec::with_capacity(block.entries.len());
-        for e in &block.entries {
-            let start = bytes.len();
-            codec::encode_append(&mut bytes, &e.entry);
-            let message = bytes.get(start..).unwrap_or_default().to_vec();
-            codec::encode_append(&mut bytes, &(&e.signature, &e.cosignatures));
-            let whole = bytes.get(start..).unwrap_or_default();
-            entries.push(Encoded {
-                id: Hash32::digest(whole),
-                message,
-                len: whole.len(),
-            });
-        }
+        let entries = block
+            .entries
+            .iter()
+            .map(|e| e.encode_into(&mut bytes))
+            .collect();
         BlockBytes {
             block,
             bytes,

@@ -85,15 +85,6 @@ impl Hash32 {
         Hash32(Sha256::digest(bytes).into())
     }
 
-    /// SHA-256 of the concatenation of `parts`.
-    pub fn digest_parts(parts: &[&[u8]]) -> Self {
-        let mut h = Sha256::new();
-        for p in parts {
-            h.update(p);
-        }
-        Hash32(h.finalize().into())
-    }
-
     /// SHA-256 of `domain tag || bytes`.
     pub fn digest_in(domain: Domain, bytes: &[u8]) -> Self {
         let mut h = Sha256::new();

@@ -382,12 +382,9 @@ pub struct EncodedEntry {
 impl EncodedEntry {
     /// Encodes `entry`.
     pub fn new(entry: SignedEntry) -> Self {
-        // The signed encoding is the unsigned entry's followed by the
-        // signatures', so the message its signatures cover is a prefix.
+        // The message its signatures cover is a prefix of the bytes.
         let mut bytes = Vec::with_capacity(codec::encoded_len(&entry));
-        codec::encode_append(&mut bytes, &entry.entry);
-        let message_len = bytes.len();
-        codec::encode_append(&mut bytes, &(&entry.signature, &entry.cosignatures));
+        let message_len = entry.append_canonical(&mut bytes);
         EncodedEntry {
             id: Hash32::digest(&bytes),
             entry,
@@ -471,13 +468,30 @@ impl SignedEntry {
     /// entry: the signed encoding is the entry's followed by the
     /// signature's and the co-signatures' (fields in order, no framing).
     pub fn encoded(&self) -> Encoded {
-        let message = self.entry.canonical_bytes();
-        let tail = codec::encode(&(&self.signature, &self.cosignatures));
+        self.encode_into(&mut Vec::with_capacity(codec::encoded_len(self)))
+    }
+
+    /// Appends the entry's canonical bytes to `out` (as when encoding a
+    /// block) and gives its [`Encoded`] parts, read from what was appended.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Encoded {
+        let start = out.len();
+        let message_end = self.append_canonical(out);
+        let whole = out.get(start..).unwrap_or_default();
         Encoded {
-            id: Hash32::digest_parts(&[&message, &tail]),
-            len: message.len() + tail.len(),
-            message,
+            id: Hash32::digest(whole),
+            message: out.get(start..message_end).unwrap_or_default().to_vec(),
+            len: whole.len(),
         }
+    }
+
+    /// Appends the entry's canonical bytes to `out`: the unsigned entry's,
+    /// then the signature's and co-signatures' (fields in order, no
+    /// framing). Returns where the unsigned part, the signed message, ends.
+    fn append_canonical(&self, out: &mut Vec<u8>) -> usize {
+        codec::encode_append(out, &self.entry);
+        let message_end = out.len();
+        codec::encode_append(out, &(&self.signature, &self.cosignatures));
+        message_end
     }
 
     /// Adds a co-signature, keeping the list sorted.

@@ -51,7 +51,6 @@ mod redial;
 mod validate;
 pub mod wire;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -236,7 +235,8 @@ impl NetHandle {
     /// entries whose signatures were just verified, use
     /// [`NetHandle::publish_verified`].
     pub async fn publish_batch(&self, entries: &[SignedEntry]) -> Result<(), NetError> {
-        self.publish_checked(entries, true).await
+        let encoded: Vec<EncodedEntry> = entries.iter().cloned().map(EncodedEntry::new).collect();
+        self.publish_checked(&encoded, true).await
     }
 
     /// Like [`NetHandle::publish_batch`] for entries whose signatures the
@@ -245,25 +245,15 @@ impl NetHandle {
     /// checked. An entry with a bad signature would cost this node its
     /// score with every peer.
     pub async fn publish_verified(&self, entries: &[EncodedEntry]) -> Result<(), NetError> {
-        let items = entries
-            .iter()
-            .map(|e| (Cow::Borrowed(e.bytes()), e.entry()))
-            .collect();
-        self.publish_framed(self.frame(items, false)).await
+        self.publish_checked(entries, false).await
     }
 
-    async fn publish_checked(&self, entries: &[SignedEntry], verify: bool) -> Result<(), NetError> {
-        let items = entries
-            .iter()
-            .map(|e| (Cow::Owned(e.canonical_bytes()), e))
-            .collect();
-        self.publish_framed(self.frame(items, verify)).await
-    }
-
-    async fn publish_framed(
+    async fn publish_checked(
         &self,
-        (messages, mut problem): (Vec<Vec<u8>>, Option<NetError>),
+        entries: &[EncodedEntry],
+        verify: bool,
     ) -> Result<(), NetError> {
+        let (messages, mut problem) = self.frame(entries, verify);
         for bytes in messages {
             if let Err(e) = self.publish_raw(bytes).await {
                 if matches!(e, NetError::Stopped) {
@@ -278,43 +268,38 @@ impl NetHandle {
         }
     }
 
-    /// The messages that carry the good ones of `entries` (each with its
-    /// canonical bytes), and the first problem with the others.
-    fn frame(
-        &self,
-        entries: Vec<(Cow<'_, [u8]>, &SignedEntry)>,
-        verify: bool,
-    ) -> (Vec<Vec<u8>>, Option<NetError>) {
+    /// The messages that carry the good ones of `entries`, and the first
+    /// problem with the others.
+    fn frame(&self, entries: &[EncodedEntry], verify: bool) -> (Vec<Vec<u8>>, Option<NetError>) {
         let mut problem = None;
-        let mut good: Vec<(Cow<'_, [u8]>, &SignedEntry)> = Vec::with_capacity(entries.len());
+        let mut good: Vec<&EncodedEntry> = Vec::with_capacity(entries.len());
         let mut batch = waybill_core::crypto::BatchVerifier::new();
-        for (bytes, entry) in entries {
-            if bytes.len() > self.max_entry_bytes {
+        for e in entries {
+            if e.len() > self.max_entry_bytes {
                 problem.get_or_insert(NetError::TooLarge {
-                    len: bytes.len(),
+                    len: e.len(),
                     limit: self.max_entry_bytes,
                 });
                 continue;
             }
-            // The bytes were just encoded, so they are canonical.
+            // The bytes were encoded from the entry, so they are canonical.
             let checked =
-                validate::check_decoded(entry, bytes.len(), &self.chain_id).and_then(|_| {
+                validate::check_decoded(e.entry(), e.len(), &self.chain_id).and_then(|_| {
                     if verify {
-                        entry
-                            .queue_signatures(&mut batch)
-                            .map_err(|e| validate::Refusal::Signature(e.to_string()))?;
+                        e.queue_signatures(&mut batch)
+                            .map_err(|err| validate::Refusal::Signature(err.to_string()))?;
                     }
                     Ok(())
                 });
             match checked {
-                Ok(()) => good.push((bytes, entry)),
+                Ok(()) => good.push(e),
                 Err(e) => {
                     problem.get_or_insert(NetError::Invalid(e.to_string()));
                 }
             }
         }
         if verify && batch.verify(rand_core::OsRng).is_err() {
-            good.retain(|(_, e)| match e.verify_signatures() {
+            good.retain(|e| match e.entry().verify_signatures() {
                 Ok(()) => true,
                 Err(err) => {
                     problem.get_or_insert(NetError::Invalid(
@@ -326,9 +311,9 @@ impl NetHandle {
         }
         // Split by count and by the message limit.
         let mut messages = Vec::new();
-        let mut current: Vec<Cow<'_, [u8]>> = Vec::new();
+        let mut current: Vec<&[u8]> = Vec::new();
         let mut size = wire::BATCH_HEADER;
-        for (bytes, _) in good {
+        for bytes in good.into_iter().map(EncodedEntry::bytes) {
             let more = wire::ENTRY_HEADER + bytes.len();
             if !current.is_empty()
                 && (current.len() >= wire::MAX_BATCH_ENTRIES

@@ -54,22 +54,6 @@ fn unpack(p: u64) -> Position {
     (p >> INDEX_BITS, (p & INDEX_MASK) as u32)
 }
 
-/// Name `n` of an arena; empty if out of range (which a loaded snapshot is
-/// checked never to be).
-fn name_in<'a>(arena: &'a str, ends: &[u64], n: u32) -> &'a str {
-    let n = n as usize;
-    let start = match n.checked_sub(1) {
-        Some(p) => ends.get(p).copied().unwrap_or(u64::MAX),
-        None => 0,
-    };
-    let end = ends.get(n).copied().unwrap_or(0);
-    usize::try_from(start)
-        .ok()
-        .zip(usize::try_from(end).ok())
-        .and_then(|(s, e)| arena.get(s..e))
-        .unwrap_or("")
-}
-
 /// A slot's text in `arena` (empty if out of range, which a loaded
 /// snapshot is checked never to be).
 fn slot_text<'a>(arena: &'a str, slot: &Slot) -> &'a str {
@@ -115,8 +99,10 @@ impl Names {
         self.ends.len()
     }
 
+    /// Name `n`; empty if out of range (which a loaded snapshot is
+    /// checked never to be).
     fn name(&self, n: u32) -> &str {
-        name_in(&self.arena, &self.ends, n)
+        slot_text(&self.arena, &self.slot(n))
     }
 
     fn hash_str(hasher: &RandomState, s: &str) -> u64 {

@@ -71,8 +71,6 @@ pub struct Located {
 pub struct Checked {
     block: Hash32,
     ids: Vec<EntryId>,
-    /// Each entry's encoded length.
-    lens: Vec<usize>,
 }
 
 /// A block validated against a tip (see [`Ledger::validate`]).
@@ -81,8 +79,6 @@ pub struct Validated {
     tip: Option<Hash32>,
     block: Hash32,
     ids: Vec<EntryId>,
-    /// Each entry's encoded length.
-    lens: Vec<usize>,
     applied: Applied,
 }
 
@@ -95,48 +91,6 @@ impl Validated {
     /// The block's entry ids, in order.
     pub fn ids(&self) -> &[EntryId] {
         &self.ids
-    }
-}
-
-/// A block's canonical bytes and its header's, for storing.
-struct EncodedBlock {
-    height: u64,
-    header: Vec<u8>,
-    block: Vec<u8>,
-}
-
-impl EncodedBlock {
-    fn of(block: &Block) -> Self {
-        EncodedBlock {
-            height: block.header.height,
-            header: block.header.canonical_bytes(),
-            block: block.canonical_bytes(),
-        }
-    }
-
-    /// Whether `v`'s entries are exactly the ones encoded here: the
-    /// block's bytes are its header's, the entry count (u64) and each
-    /// entry's bytes in turn, so if `v`'s lengths tile the rest and each
-    /// piece hashes to `v`'s id for it, the entries are `v`'s (entry
-    /// encodings are self-delimiting).
-    fn holds(&self, v: &Validated) -> bool {
-        let at = self.header.len();
-        let count = self
-            .block
-            .get(at..at + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes);
-        if count != Some(v.ids.len() as u64) || v.lens.len() != v.ids.len() {
-            return false;
-        }
-        let mut at = at + 8;
-        for (id, len) in v.ids.iter().zip(&v.lens) {
-            match self.block.get(at..at.saturating_add(*len)) {
-                Some(piece) if Hash32::digest(piece) == *id => at += len,
-                _ => return false,
-            }
-        }
-        at == self.block.len()
     }
 }
 
@@ -383,7 +337,6 @@ fn check_encoded(
     Ok(Checked {
         block: block.header.hash(),
         ids,
-        lens: prepared.iter().map(|p| p.len).collect(),
     })
 }
 
@@ -778,17 +731,12 @@ impl<B: Backend> Ledger<B> {
             return self.validate(block);
         }
         self.check_shape(block)?;
-        let Checked {
-            block: hash,
-            ids,
-            lens,
-        } = checked;
+        let Checked { block: hash, ids } = checked;
         let (ids, applied) = self.apply_rules(block, ids)?;
         Ok(Validated {
             tip: self.tip.as_ref().map(|h| h.hash()),
             block: hash,
             ids,
-            lens,
             applied,
         })
     }
@@ -802,9 +750,8 @@ impl<B: Backend> Ledger<B> {
         cert: Option<CommitCertificate>,
         checked: Option<Validated>,
     ) -> Result<Applied, StoreError> {
-        // The block is encoded once, to be stored.
-        let encoded = EncodedBlock::of(&block);
-        self.append_with(block, encoded, cert, checked, |l, b| l.validate(b))
+        // The block is encoded once, to be stored, with each entry's parts.
+        self.append_encoded(BlockBytes::encode(block), cert, checked, &|_| false)
     }
 
     /// [`Ledger::append_validated`] for a block with its bytes: they are
@@ -818,54 +765,33 @@ impl<B: Backend> Ledger<B> {
         checked: Option<Validated>,
         known: &(dyn Fn(&EntryId) -> bool + Sync),
     ) -> Result<Applied, StoreError> {
-        let (block, bytes, entries) = block.into_parts();
-        let encoded = EncodedBlock {
-            height: block.header.height,
-            header: block.header.canonical_bytes(),
-            block: bytes,
-        };
-        self.append_with(block, encoded, cert, checked, |l, b| {
-            l.check_shape(b)?;
-            let c = check_encoded(b, &entries, known, true)?;
-            l.validate_checked(b, c)
-        })
-    }
-
-    /// Commits `block`, stored as `encoded` (its canonical bytes), reusing
-    /// `checked` if it was made for exactly these bytes on the current tip
-    /// and validating with `validate` otherwise.
-    fn append_with(
-        &mut self,
-        block: Block,
-        encoded: EncodedBlock,
-        cert: Option<CommitCertificate>,
-        checked: Option<Validated>,
-        validate: impl FnOnce(&Self, &Block) -> Result<Validated, StoreError>,
-    ) -> Result<Applied, StoreError> {
         let tip = self.tip.as_ref().map(|h| h.hash());
-        let hash = block.header.hash();
-        // `checked` is reused only if its entries' ids and lengths tile
-        // exactly the bytes to be stored.
-        let reusable = checked.filter(|v| v.tip == tip && v.block == hash && encoded.holds(v));
-        let v = match reusable {
-            Some(v) => v,
-            // Validated from this very block value, so its ids and lengths
-            // are this block's.
-            None => validate(self, &block)?,
+        let hash = block.block().header.hash();
+        // `checked` is reused only if it was made on this tip for exactly
+        // these entries: each id is the hash of an entry's bytes here.
+        let same_entries = |v: &Validated| v.ids.iter().eq(block.entries().iter().map(|e| &e.id));
+        let reusable = checked.filter(|v| v.tip == tip && v.block == hash && same_entries(v));
+        let applied = match reusable {
+            Some(v) => v.applied,
+            None => self.validate_encoded(&block, known)?.applied,
         };
+        let (block, block_bytes, entries) = block.into_parts();
         if let Some(c) = &cert {
             c.verify(&self.genesis, &block.header)?;
         }
-        let Validated {
-            ids, lens, applied, ..
-        } = v;
         let delta = IndexDelta::of_block(&block.entries, &applied.effects);
-        let (batch, delta_len) =
-            self.block_batch(encoded, &ids, &lens, cert.as_ref(), &applied, &delta)?;
+        let (batch, delta_len) = self.block_batch(
+            &block.header,
+            block_bytes,
+            &entries,
+            cert.as_ref(),
+            &applied,
+            &delta,
+        )?;
         self.backend.commit(batch)?;
         let h = block.header.height;
         self.state.apply(h, &applied.changes, &delta);
-        self.ids.push_block(ids.iter().copied());
+        self.ids.push_block(entries.iter().map(|e| e.id));
         self.tip = Some(block.header);
         self.delta_bytes += delta_len;
         if self.delta_bytes >= (self.snapshot_bytes / 2).max(SNAPSHOT_MIN_BYTES) {
@@ -924,25 +850,25 @@ impl<B: Backend> Ledger<B> {
         Ok(header)
     }
 
+    /// The writes that store a block: its bytes (the header's, the entry
+    /// count and each entry's in turn, as `entries` describes them), its
+    /// header, its map, its certificate and its delta.
     fn block_batch(
         &self,
-        encoded: EncodedBlock,
-        ids: &[EntryId],
-        entry_lens: &[usize],
+        header: &Header,
+        block_bytes: Vec<u8>,
+        entries: &[Encoded],
         cert: Option<&CommitCertificate>,
         applied: &Applied,
         index: &IndexDelta,
     ) -> Result<(WriteBatch, u64), StoreError> {
-        let EncodedBlock {
-            height: h,
-            header: header_bytes,
-            block: block_bytes,
-        } = encoded;
-        let mut offsets = Vec::with_capacity(entry_lens.len() + 1);
+        let h = header.height;
+        let header_bytes = header.canonical_bytes();
+        let mut offsets = Vec::with_capacity(entries.len() + 1);
         let mut at = header_bytes.len() + 8;
-        for len in entry_lens {
+        for e in entries {
             offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
-            at += len;
+            at += e.len;
         }
         offsets.push(u32::try_from(at).unwrap_or(u32::MAX));
         if at != block_bytes.len() || block_bytes.len() > u32::MAX as usize {
@@ -950,6 +876,7 @@ impl<B: Backend> Ledger<B> {
                 "internal: block {h} does not encode as its header and entries"
             )));
         }
+        let ids: Vec<EntryId> = entries.iter().map(|e| e.id).collect();
         let leaves: Vec<merkle::Hash> = ids.iter().map(|i| i.0).collect();
         let interior = merkle::interior_nodes(&leaves);
         let delta = codec::try_encode(
@@ -965,7 +892,7 @@ impl<B: Backend> Ledger<B> {
         b.put(keys::at_height(ns::HEADER, h), header_bytes);
         b.put(
             keys::at_height(ns::MAP, h),
-            BlockMap::encode(ids, &offsets, &interior),
+            BlockMap::encode(&ids, &offsets, &interior),
         );
         if let Some(c) = cert {
             b.put(keys::at_height(ns::CERT, h), codec::encode(c));

@@ -1516,8 +1516,8 @@ fn a_stale_or_mismatched_validation_is_not_reused() {
     assert!(matches!(err, StoreError::Block(_)), "{err}");
     assert_eq!(ledger.height(), 0);
 
-    // The same entries in another order (of different lengths, so the
-    // lengths no longer tile the block as checked): not trusted either.
+    // The same entries in another order (the ids no longer match the
+    // block's in order): not trusted either.
     let mut s3 = Signer::new(&c);
     let pair = ledger.seal(
         vec![
