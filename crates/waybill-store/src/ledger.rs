@@ -53,6 +53,16 @@ const SNAPSHOT_MIN_BYTES: u64 = 4 * 1024 * 1024;
 /// Blocks with fewer entries are verified on one thread.
 const PARALLEL_MIN_ENTRIES: usize = 128;
 
+/// Entries whose signatures the integrity check verifies in one batch,
+/// across blocks: a batch verifies each distinct key once and shares one
+/// multi-scalar multiplication, so per signature it costs about a sixth
+/// less at 1,000 signatures than at a typical block's 200 or so.
+const CHECK_BATCH_ENTRIES: usize = 1024;
+
+/// Blocks each reader of the integrity check may have sent ahead of the
+/// in-order thread.
+const CHECK_AHEAD_BLOCKS: usize = 4;
+
 /// An entry with its position on the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Located {
@@ -126,6 +136,46 @@ struct ReadBlock {
     block: Block,
     ids: Vec<EntryId>,
     certified: bool,
+}
+
+/// A stored block with every check done but its signatures', and each
+/// entry's signed message.
+struct Unverified {
+    block: ReadBlock,
+    prepared: Vec<Encoded>,
+}
+
+/// Verifies the signatures of several blocks in one batch. On a failure,
+/// the position in `group` of the first block with a bad signature, and
+/// the error naming that block and entry.
+fn verify_group(group: &[Unverified]) -> Result<(), (usize, StoreError)> {
+    let refs: Vec<(&SignedEntry, &[u8])> = group
+        .iter()
+        .flat_map(|u| {
+            u.block
+                .block
+                .entries
+                .iter()
+                .zip(&u.prepared)
+                .map(|(e, p)| (e, p.message.as_slice()))
+        })
+        .collect();
+    // One-at-a-time verification after a failed batch finds the first bad
+    // entry in this order: block by block.
+    let Err((mut k, error)) = entry::verify_batch_over(&refs, rand_core::OsRng) else {
+        return Ok(());
+    };
+    for (i, u) in group.iter().enumerate() {
+        let n = u.block.ids.len();
+        if k < n {
+            let h = u.block.block.header.height;
+            let e = signature_error(&u.block.ids, k, error);
+            return Err((i, corrupt_at(h)(e.to_string())));
+        }
+        k -= n;
+    }
+    // Unreachable: the index is within the batch.
+    Err((0, StoreError::Corrupt("a signature batch failed".into())))
 }
 
 /// One block's state changes and index additions.
@@ -302,10 +352,9 @@ fn check_encoded(
     known: &(dyn Fn(&EntryId) -> bool + Sync),
     parallel: bool,
 ) -> Result<Checked, StoreError> {
-    let entries = &block.entries;
-    let ids: Vec<EntryId> = prepared.iter().map(|p| p.id).collect();
-    block.check_entries(&ids)?;
-    let (picked, refs): (Vec<usize>, Vec<(&SignedEntry, &[u8])>) = entries
+    let ids = check_unsigned(block, prepared)?;
+    let (picked, refs): (Vec<usize>, Vec<(&SignedEntry, &[u8])>) = block
+        .entries
         .iter()
         .zip(prepared)
         .enumerate()
@@ -319,25 +368,38 @@ fn check_encoded(
     };
     verdict.map_err(|(k, error)| {
         let index = picked.get(k).copied().unwrap_or(0);
-        StoreError::Rule {
-            index,
-            id: ids.get(index).map(|i| i.short()).unwrap_or_default(),
-            error: RuleError::from(error),
-        }
+        signature_error(&ids, index, error)
     })?;
-    // The rules that need no state, here rather than in the in-order
-    // rules so they run ahead (and the size comes from the encoding above).
-    for (index, (e, p)) in entries.iter().zip(prepared).enumerate() {
+    Ok(Checked {
+        block: block.header.hash(),
+        ids,
+    })
+}
+
+/// The checks of [`check_encoded`] that need no curve arithmetic: the
+/// entry count and Merkle root against the header, and the rules that
+/// need no state (here rather than in the in-order rules so they run
+/// ahead, with the size from the encoding). Returns the entry ids.
+fn check_unsigned(block: &Block, prepared: &[Encoded]) -> Result<Vec<EntryId>, StoreError> {
+    let ids: Vec<EntryId> = prepared.iter().map(|p| p.id).collect();
+    block.check_entries(&ids)?;
+    for (index, (e, p)) in block.entries.iter().zip(prepared).enumerate() {
         rules::check_shape_sized(e, p.len).map_err(|error| StoreError::Rule {
             index,
             id: p.id.short(),
             error,
         })?;
     }
-    Ok(Checked {
-        block: block.header.hash(),
-        ids,
-    })
+    Ok(ids)
+}
+
+/// The error for a bad signature on entry `index` of a block.
+fn signature_error(ids: &[EntryId], index: usize, error: entry::SignatureError) -> StoreError {
+    StoreError::Rule {
+        index,
+        id: ids.get(index).map(|i| i.short()).unwrap_or_default(),
+        error: RuleError::from(error),
+    }
 }
 
 /// Batch-verifies the signatures of `entries`, split across the cores.
@@ -1188,26 +1250,18 @@ impl<B: Backend> Ledger<B> {
         }
         // One reader per core takes every `workers`-th block, so block h
         // comes from reader (h - 1) % workers: the in-order thread receives
-        // blocks in order without a reorder buffer, and each reader runs at
-        // most two blocks ahead of it.
+        // blocks in order without a reorder buffer. A reader verifies the
+        // signatures of several of its blocks in one batch (see
+        // CHECK_BATCH_ENTRIES), so it runs at most a batch and a few blocks
+        // ahead of the in-order thread.
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 16);
         std::thread::scope(|s| {
             let readers: Vec<mpsc::Receiver<Result<ReadBlock, StoreError>>> = (0..workers)
                 .map(|k| {
-                    let (tx, rx) = mpsc::sync_channel(2);
-                    s.spawn(move || {
-                        let mut h = k as u64 + 1;
-                        while h <= tip {
-                            let item = self.read_checked(h);
-                            let failed = item.is_err();
-                            if tx.send(item).is_err() || failed {
-                                return;
-                            }
-                            h += workers as u64;
-                        }
-                    });
+                    let (tx, rx) = mpsc::sync_channel(CHECK_AHEAD_BLOCKS);
+                    s.spawn(move || self.read_every(k as u64 + 1, workers as u64, tip, &tx));
                     rx
                 })
                 .collect();
@@ -1215,8 +1269,57 @@ impl<B: Backend> Ledger<B> {
         })
     }
 
-    /// A stored block, with its contents checked (for [`Ledger::check`]).
-    fn read_checked(&self, h: u64) -> Result<ReadBlock, StoreError> {
+    /// A reader of [`Ledger::rebuild`]: sends blocks `first`, `first +
+    /// step`, ... up to `tip`, each checked, in order; after a failure
+    /// it sends the error (the first in chain order among its blocks)
+    /// and stops.
+    fn read_every(
+        &self,
+        first: u64,
+        step: u64,
+        tip: u64,
+        tx: &mpsc::SyncSender<Result<ReadBlock, StoreError>>,
+    ) {
+        let mut h = first;
+        while h <= tip {
+            let mut group = Vec::new();
+            let mut entries = 0;
+            let mut failed = None;
+            while h <= tip && entries < CHECK_BATCH_ENTRIES {
+                match self.read_unverified(h) {
+                    Ok(read) => {
+                        entries += read.block.ids.len();
+                        group.push(read);
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                h += step;
+            }
+            let good = match verify_group(&group) {
+                Ok(()) => group.len(),
+                Err((i, e)) => {
+                    failed = Some(e);
+                    i
+                }
+            };
+            for read in group.into_iter().take(good) {
+                if tx.send(Ok(read.block)).is_err() {
+                    return;
+                }
+            }
+            if let Some(e) = failed {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+
+    /// A stored block with every check but its signatures' (for
+    /// [`Ledger::check`], which verifies them in batches of blocks).
+    fn read_unverified(&self, h: u64) -> Result<Unverified, StoreError> {
         let corrupt = corrupt_at(h);
         let bytes = self
             .backend
@@ -1239,9 +1342,8 @@ impl<B: Backend> Ledger<B> {
         if header != block.header {
             return Err(corrupt("the stored header differs from the block's".into()));
         }
-        let checked = check_encoded(&block, &prepared, &|_| false, false)
-            .map_err(|e| corrupt(e.to_string()))?;
-        if self.entry_ids(h)?.as_deref() != Some(&checked.ids[..]) {
+        let ids = check_unsigned(&block, &prepared).map_err(|e| corrupt(e.to_string()))?;
+        if self.entry_ids(h)?.as_deref() != Some(&ids[..]) {
             return Err(corrupt("the entry map differs from the block".into()));
         }
         let certified = match self.certificate(h)? {
@@ -1252,10 +1354,13 @@ impl<B: Backend> Ledger<B> {
             }
             None => false,
         };
-        Ok(ReadBlock {
-            block,
-            ids: checked.ids,
-            certified,
+        Ok(Unverified {
+            block: ReadBlock {
+                block,
+                ids,
+                certified,
+            },
+            prepared,
         })
     }
 
@@ -1370,5 +1475,94 @@ mod tests {
         assert_eq!(owned, borrowed);
         let back: Delta = codec::decode_trusted("delta", &borrowed).unwrap();
         assert_eq!(back.changes, changes);
+    }
+
+    /// Block `height` of `n` signed entries (only what the signature
+    /// batch looks at is filled in), as the integrity check reads it.
+    fn unverified(height: u64, n: u64, forge: Option<usize>) -> Unverified {
+        use ed25519_dalek::SigningKey;
+        use waybill_core::codes::UnitCode;
+        use waybill_core::entry::{Body, Entry, Location, Produce, Product, Quantity};
+        let key = SigningKey::from_bytes(&[height as u8; 32]);
+        let mut entries: Vec<SignedEntry> = (1..=n)
+            .map(|nonce| {
+                Entry {
+                    version: entry::ENTRY_VERSION,
+                    chain_id: Hash32([1; 32]),
+                    author: waybill_core::crypto::public_key(&key),
+                    nonce,
+                    recorded_at_ms: 1_700_000_000_000,
+                    body: Body::Produce(Produce {
+                        lot: format!("LOT-{height}-{nonce}").parse().unwrap(),
+                        product: Product {
+                            gtin: None,
+                            id: None,
+                            description: "cocoa beans".into(),
+                        },
+                        quantity: Quantity {
+                            value: "5".parse().unwrap(),
+                            unit: UnitCode::Kgm,
+                        },
+                        origin: Location::default(),
+                        produced_at_ms: 1_700_000_000_000,
+                        certificates: Vec::new(),
+                        documents: Vec::new(),
+                        inputs: Vec::new(),
+                    }),
+                }
+                .sign(&key)
+            })
+            .collect();
+        if let Some(i) = forge {
+            // Another entry's signature: well formed, but not over this one.
+            entries[i].signature = entries[(i + 1) % entries.len()].signature;
+        }
+        let header = Header {
+            chain_id: Hash32([1; 32]),
+            height,
+            prev_hash: Hash32([0; 32]),
+            time_ms: 0,
+            proposer: PublicKey([0; 32]),
+            entries_root: Hash32([0; 32]),
+            entry_count: entries.len() as u32,
+        };
+        let bytes = codec::encode(&Block { header, entries });
+        let (block, prepared) = Block::decode_with_encodings::<{ usize::MAX }>(&bytes).unwrap();
+        Unverified {
+            block: ReadBlock {
+                ids: prepared.iter().map(|p| p.id).collect(),
+                block,
+                certified: false,
+            },
+            prepared,
+        }
+    }
+
+    #[test]
+    fn a_signature_batch_across_blocks_names_the_first_bad_block_and_entry() {
+        let group = |forged: &[(u64, usize)]| -> Vec<Unverified> {
+            [3, 5, 7]
+                .into_iter()
+                .map(|h| {
+                    let forge = forged.iter().find(|(f, _)| *f == h).map(|(_, i)| *i);
+                    unverified(h, 4, forge)
+                })
+                .collect()
+        };
+        assert!(verify_group(&group(&[])).is_ok());
+        assert!(verify_group(&[]).is_ok());
+        for (forged, want_pos, want_block, want_entry) in [
+            (&[(3, 0)][..], 0, 3, 0),
+            (&[(5, 2)][..], 1, 5, 2),
+            (&[(7, 3)][..], 2, 7, 3),
+            (&[(7, 0), (5, 3)][..], 1, 5, 3),
+        ] {
+            let (pos, err) = verify_group(&group(forged)).expect_err("a forged signature");
+            let msg = err.to_string();
+            assert_eq!(pos, want_pos, "{msg}");
+            assert!(msg.contains(&format!("block {want_block}:")), "{msg}");
+            assert!(msg.contains(&format!("entry #{want_entry} ")), "{msg}");
+            assert!(msg.contains("signature"), "{msg}");
+        }
     }
 }
