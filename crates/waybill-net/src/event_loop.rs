@@ -52,6 +52,11 @@ const INVALID_MESSAGE_DECAY: f64 = 0.995;
 /// Messages checked at once, each on the blocking pool (the two cores of
 /// a small validator; the swarm keeps running meanwhile).
 const MAX_CHECKING: usize = 2;
+/// Bytes of waiting messages one check takes at once (at least one
+/// message): their signatures are verified in one batch, which costs a
+/// third less per signature at 1,000 signatures than at 100, so when
+/// messages queue up under load, the checks catch up faster.
+const CHECK_GROUP_BYTES: usize = 256 * 1024;
 /// Messages waiting for a check; beyond this they are ignored (neither
 /// forwarded nor penalised) and a warning is logged.
 const MAX_WAITING: usize = 4096;
@@ -149,8 +154,8 @@ pub(crate) struct EventLoop {
     next_delivery: u64,
     /// Checked messages waiting for an earlier one's check.
     ready: std::collections::BTreeMap<u64, Checked>,
-    checked_tx: mpsc::Sender<Checked>,
-    checked_rx: mpsc::Receiver<Checked>,
+    checked_tx: mpsc::Sender<Vec<Checked>>,
+    checked_rx: mpsc::Receiver<Vec<Checked>>,
 }
 
 /// An error with its sources, for logs (libp2p's outer messages alone,
@@ -687,33 +692,40 @@ impl EventLoop {
         }
     }
 
-    /// Starts checks for waiting messages, as many as may run at once.
+    /// Starts checks for waiting messages, as many as may run at once,
+    /// each on the oldest waiting messages up to CHECK_GROUP_BYTES.
     fn start_checks(&mut self) {
-        while self.checking < MAX_CHECKING {
-            let Some(Unchecked {
-                seq,
-                id,
-                source,
-                data,
-            }) = self.waiting.pop_front()
-            else {
-                return;
-            };
+        while self.checking < MAX_CHECKING && !self.waiting.is_empty() {
+            let mut group: Vec<Unchecked> = Vec::new();
+            let mut bytes = 0;
+            while let Some(next) = self.waiting.front() {
+                if !group.is_empty() && bytes + next.data.len() > CHECK_GROUP_BYTES {
+                    break;
+                }
+                bytes += next.data.len();
+                group.extend(self.waiting.pop_front());
+            }
             self.checking += 1;
             let tx = self.checked_tx.clone();
             let chain_id = self.chain_id;
             let (max_entry, max_message) = (self.max_entry_bytes, self.max_message_bytes);
             tokio::task::spawn_blocking(move || {
-                let verdict = validate::check_batch(&data, &chain_id, max_entry, max_message);
+                let data: Vec<&[u8]> = group.iter().map(|m| m.data.as_slice()).collect();
+                let verdicts = validate::check_batches(&data, &chain_id, max_entry, max_message);
+                let checked = group
+                    .into_iter()
+                    .zip(verdicts)
+                    .map(|(m, verdict)| Checked {
+                        seq: m.seq,
+                        id: m.id,
+                        source: m.source,
+                        len: m.data.len(),
+                        verdict,
+                    })
+                    .collect();
                 // At most MAX_CHECKING results are ever unread, so this
                 // never waits; after shutdown it fails, which is fine.
-                let _ = tx.blocking_send(Checked {
-                    seq,
-                    id,
-                    source,
-                    len: data.len(),
-                    verdict,
-                });
+                let _ = tx.blocking_send(checked);
             });
         }
     }
@@ -721,9 +733,11 @@ impl EventLoop {
     /// Takes a finished check; reports it to gossipsub (accepted messages
     /// are forwarded) and delivers the entries that passed, in arrival
     /// order.
-    fn on_checked(&mut self, checked: Checked) {
+    fn on_checked(&mut self, checked: Vec<Checked>) {
         self.checking = self.checking.saturating_sub(1);
-        self.ready.insert(checked.seq, checked);
+        for c in checked {
+            self.ready.insert(c.seq, c);
+        }
         while let Some(next) = self.ready.remove(&self.next_delivery) {
             self.next_delivery += 1;
             self.report(next);

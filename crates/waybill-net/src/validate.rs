@@ -92,24 +92,81 @@ pub(crate) struct Verdict {
     pub(crate) refusal: Option<Refusal>,
 }
 
-/// Checks a gossiped message: the framing, then each entry (canonical
-/// decode, chain id, stateless rules), then every signature of every entry
-/// in one batch verification (ZIP 215: the verdict single verification
-/// would give on each). Cheap checks come first, so a flood of junk costs
-/// little.
-///
-/// An entry that fails does not take the others down with it: the
-/// message is refused, but every entry in it that passes on its own is
-/// still returned. Each carries its author's signature, so it is as good
-/// as from anyone else, and an honest author whose entry a faulty peer
-/// batched with a forgery does not lose it. (Only a faulty peer makes
-/// this node verify a batch one signature at a time, and it is penalised
-/// for it.)
+/// Checks one gossiped message, as [`check_batches`] does.
+#[cfg(test)]
 pub(crate) fn check_batch(
     bytes: &[u8],
     chain_id: &Hash32,
     max_entry_bytes: usize,
     max_message_bytes: usize,
+) -> Verdict {
+    check_batches(&[bytes], chain_id, max_entry_bytes, max_message_bytes)
+        .pop()
+        .unwrap_or(Verdict {
+            entries: Vec::new(),
+            refusal: None,
+        })
+}
+
+/// Checks gossiped messages, one verdict each, in order: the framing, then
+/// each entry (canonical decode, chain id, stateless rules), then every
+/// signature of every entry of every message in one batch verification
+/// (ZIP 215: the verdict single verification would give on each; a
+/// larger batch costs less per signature). Cheap checks come first, so a
+/// flood of junk costs little.
+///
+/// An entry that fails does not take the others down with it: its
+/// message is refused, but every entry in it that passes on its own is
+/// still returned, and the other messages are judged on their own. Each
+/// entry carries its author's signature, so it is as good as from anyone
+/// else, and an honest author whose entry a faulty peer batched with a
+/// forgery does not lose it. (Only a faulty peer makes this node verify
+/// signatures one at a time, and it is penalised for it.)
+pub(crate) fn check_batches(
+    messages: &[&[u8]],
+    chain_id: &Hash32,
+    max_entry_bytes: usize,
+    max_message_bytes: usize,
+) -> Vec<Verdict> {
+    let mut batch = BatchVerifier::new();
+    let mut verdicts: Vec<Verdict> = messages
+        .iter()
+        .map(|bytes| {
+            check_unsigned_batch(
+                bytes,
+                chain_id,
+                max_entry_bytes,
+                max_message_bytes,
+                &mut batch,
+            )
+        })
+        .collect();
+    // Signatures queued for an entry refused above (co-signature order)
+    // stay in the batch; if one is bad, the batch fails and the entries
+    // kept are checked one by one.
+    if batch.verify(rand_core::OsRng).is_err() {
+        for verdict in &mut verdicts {
+            let Verdict { entries, refusal } = verdict;
+            entries.retain(|r| match r.entry.verify_signatures() {
+                Ok(()) => true,
+                Err(err) => {
+                    refusal.get_or_insert(Refusal::Signature(err.to_string()));
+                    false
+                }
+            });
+        }
+    }
+    verdicts
+}
+
+/// A message's checks short of verifying signatures, which are queued in
+/// `batch`: its entries that pass them, and the first problem found.
+fn check_unsigned_batch(
+    bytes: &[u8],
+    chain_id: &Hash32,
+    max_entry_bytes: usize,
+    max_message_bytes: usize,
+    batch: &mut BatchVerifier,
 ) -> Verdict {
     let refused = |r: Refusal| Verdict {
         entries: Vec::new(),
@@ -127,10 +184,9 @@ pub(crate) fn check_batch(
     };
     let mut refusal = None;
     let mut entries = Vec::with_capacity(parts.len());
-    let mut batch = BatchVerifier::new();
     for part in parts {
         let checked = check_unsigned(part, chain_id, max_entry_bytes).and_then(|e| {
-            e.queue_signatures(&mut batch)
+            e.queue_signatures(batch)
                 .map_err(|err| Refusal::Signature(err.to_string()))?;
             Ok(e)
         });
@@ -144,18 +200,6 @@ pub(crate) fn check_batch(
                 refusal.get_or_insert(r);
             }
         }
-    }
-    // Signatures queued for an entry refused above (co-signature order)
-    // stay in the batch; if one is bad, the batch fails and the entries
-    // kept are checked one by one.
-    if batch.verify(rand_core::OsRng).is_err() {
-        entries.retain(|r| match r.entry.verify_signatures() {
-            Ok(()) => true,
-            Err(err) => {
-                refusal.get_or_insert(Refusal::Signature(err.to_string()));
-                false
-            }
-        });
     }
     Verdict { entries, refusal }
 }
@@ -287,5 +331,75 @@ mod tests {
         // A single entry's bytes, as version 1 of the network sent them.
         let v = check_batch(&good[0].canonical_bytes(), &chain, 1024, 1 << 20);
         assert!(matches!(v.refusal, Some(Refusal::Frame(_))), "{v:?}");
+    }
+
+    #[test]
+    fn messages_checked_together_are_judged_each_on_its_own() {
+        let chain = Hash32::digest(b"chain");
+        let key = |seed: u8| SigningKey::from_bytes(&[seed; 32]);
+        let make = |seed: u8, nonce: u64| {
+            let mut e = entry(chain, ENTRY_VERSION).entry;
+            e.author = crypto::public_key(&key(seed));
+            e.nonce = nonce;
+            e.sign(&key(seed))
+        };
+        let messages: Vec<Vec<SignedEntry>> = (0..4u64)
+            .map(|m| {
+                (1..=5)
+                    .map(|n| make((n % 2) as u8 + 1, m * 10 + n))
+                    .collect()
+            })
+            .collect();
+        let framed = |msgs: &[Vec<SignedEntry>]| -> Vec<Vec<u8>> {
+            msgs.iter()
+                .map(|m| crate::wire::encode_entries(m))
+                .collect()
+        };
+        let check_all = |bytes: &[Vec<u8>]| -> Vec<Verdict> {
+            let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+            check_batches(&refs, &chain, 1024, 1 << 20)
+        };
+        let entries_of = |v: &Verdict| -> Vec<SignedEntry> {
+            v.entries.iter().map(|r| r.entry.clone()).collect()
+        };
+
+        let verdicts = check_all(&framed(&messages));
+        assert_eq!(verdicts.len(), 4);
+        for (v, m) in verdicts.iter().zip(&messages) {
+            assert_eq!(v.refusal, None);
+            assert_eq!(&entries_of(v), m);
+        }
+
+        // A forgery in the second message and junk as the fourth: only
+        // those two are refused, and the forged message keeps the rest.
+        let mut forged = messages.clone();
+        forged[1][2].signature.0[0] ^= 1;
+        let mut bytes = framed(&forged);
+        bytes[3] = b"junk".to_vec();
+        let verdicts = check_all(&bytes);
+        assert_eq!(verdicts.len(), 4);
+        assert_eq!(
+            (verdicts[0].refusal.clone(), entries_of(&verdicts[0])),
+            (None, messages[0].clone())
+        );
+        assert!(
+            matches!(verdicts[1].refusal, Some(Refusal::Signature(_))),
+            "{:?}",
+            verdicts[1]
+        );
+        let mut kept = messages[1].clone();
+        kept.remove(2);
+        assert_eq!(entries_of(&verdicts[1]), kept);
+        assert_eq!(
+            (verdicts[2].refusal.clone(), entries_of(&verdicts[2])),
+            (None, messages[2].clone())
+        );
+        assert!(
+            matches!(verdicts[3].refusal, Some(Refusal::Frame(_))),
+            "{:?}",
+            verdicts[3]
+        );
+        assert!(verdicts[3].entries.is_empty());
+        assert!(check_all(&[]).is_empty());
     }
 }
