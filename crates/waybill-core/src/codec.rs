@@ -100,6 +100,21 @@ pub fn try_encode<T: Serialize + ?Sized>(
     })
 }
 
+/// Writes a value's canonical encoding to `out` as it is made (for a large
+/// value, which then needs neither a buffer of its size nor a pass to
+/// measure it); returns the number of bytes written. An I/O error is
+/// reported as an encoder failure.
+pub fn encode_to_writer<T: Serialize + ?Sized, W: std::io::Write>(
+    what: &'static str,
+    value: &T,
+    out: &mut W,
+) -> Result<usize, CodecError> {
+    bincode::serde::encode_into_std_write(value, out, config()).map_err(|e| CodecError::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
 /// Appends a value's canonical encoding to `out` (for building one buffer
 /// from consecutive values, whose encodings concatenate).
 pub fn encode_append<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {

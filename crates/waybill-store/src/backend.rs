@@ -56,9 +56,15 @@ pub trait Backend: Send + Sync {
     /// The snapshot: one large value kept beside the ordered store, so
     /// replacing it frees the old one at once.
     fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the snapshot atomically and durably.
-    fn write_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Replaces the snapshot atomically and durably with what `write`
+    /// writes (streamed, so a large snapshot needs no buffer of its
+    /// size); returns its length in bytes. If `write` fails, the last
+    /// snapshot stays.
+    fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError>;
 }
+
+/// Writes a snapshot's bytes to the writer it is given.
+pub type SnapshotWriter<'a> = dyn FnMut(&mut dyn std::io::Write) -> Result<(), StoreError> + 'a;
 
 /// An in-memory backend.
 #[derive(Debug, Default)]
@@ -106,13 +112,16 @@ impl Backend for MemBackend {
             .clone())
     }
 
-    fn write_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError> {
+        let mut bytes = Vec::new();
+        write(&mut bytes)?;
+        let len = bytes.len() as u64;
         *self
             .snapshot
             .lock()
             .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))? =
-            Some(bytes.to_vec());
-        Ok(())
+            Some(bytes);
+        Ok(len)
     }
 
     fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -235,15 +244,23 @@ impl Backend for SledBackend {
         }
     }
 
-    fn write_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        use std::io::Write as _;
+    fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError> {
         let path = self.dir.join(SNAPSHOT_FILE);
         let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
         let io = |what: &str, e: std::io::Error| {
             StoreError::Backend(format!("cannot {what} {}: {e}", tmp.display()))
         };
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
+        let f = std::fs::File::create(&tmp).map_err(|e| io("create", e))?;
+        let mut out = Counting {
+            inner: std::io::BufWriter::with_capacity(SNAPSHOT_WRITE_BUFFER, f),
+            written: 0,
+        };
+        write(&mut out)?;
+        let len = out.written;
+        let f = out
+            .inner
+            .into_inner()
+            .map_err(|e| io("write", e.into_error()))?;
         f.sync_all().map_err(|e| io("sync", e))?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(|e| io("rename", e))?;
@@ -251,6 +268,75 @@ impl Backend for SledBackend {
         std::fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io("sync the directory of", e))?;
-        Ok(())
+        Ok(len)
+    }
+}
+
+/// Bytes a snapshot is written in.
+const SNAPSHOT_WRITE_BUFFER: usize = 1 << 20;
+
+/// A writer that counts what passes through it.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `bytes` in pieces, then fails if `fail`.
+    fn writer(
+        bytes: &[u8],
+        fail: bool,
+    ) -> impl FnMut(&mut dyn std::io::Write) -> Result<(), StoreError> + '_ {
+        move |out| {
+            for piece in bytes.chunks(7) {
+                out.write_all(piece)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+            if fail {
+                return Err(StoreError::Backend("the encoder failed".into()));
+            }
+            Ok(())
+        }
+    }
+
+    fn streamed_snapshots_replace_the_last_only_when_whole(backend: &impl Backend) {
+        assert_eq!(backend.read_snapshot().unwrap(), None);
+        let first: Vec<u8> = (0..100u8).collect();
+        assert_eq!(
+            backend.write_snapshot(&mut writer(&first, false)).unwrap(),
+            100
+        );
+        assert_eq!(backend.read_snapshot().unwrap(), Some(first.clone()));
+        let second = vec![9u8; 3 * SNAPSHOT_WRITE_BUFFER / 2];
+        assert!(backend.write_snapshot(&mut writer(&second, true)).is_err());
+        assert_eq!(backend.read_snapshot().unwrap(), Some(first));
+        assert_eq!(
+            backend.write_snapshot(&mut writer(&second, false)).unwrap(),
+            second.len() as u64
+        );
+        assert_eq!(backend.read_snapshot().unwrap(), Some(second));
+    }
+
+    #[test]
+    fn a_snapshot_is_streamed_and_a_failed_one_keeps_the_last() {
+        streamed_snapshots_replace_the_last_only_when_whole(&MemBackend::default());
+        let dir = tempfile::TempDir::new().unwrap();
+        let sled = SledBackend::open(dir.path()).unwrap();
+        streamed_snapshots_replace_the_last_only_when_whole(&sled);
     }
 }

@@ -221,9 +221,37 @@ struct Lot {
     producer: u32,
     custodian: u32,
     status: u32,
+    /// Its code as text, as entries carry it, but written without
+    /// formatting.
+    #[serde(
+        serialize_with = "unit_code",
+        deserialize_with = "waybill_core::text::deserialize_parsed"
+    )]
     unit: UnitCode,
+    /// In thousandths: a snapshot writes every lot's, so not as text.
+    #[serde(with = "milli")]
     remaining: Decimal3,
     produced_by: EntryId,
+}
+
+fn unit_code<S: serde::Serializer>(unit: &UnitCode, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(unit.code())
+}
+
+/// A quantity as its count of thousandths.
+mod milli {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use waybill_core::codes::Decimal3;
+
+    pub(super) fn serialize<S: Serializer>(d: &Decimal3, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(d.milli())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Decimal3, D::Error> {
+        u64::deserialize(deserializer).map(Decimal3::from_milli)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1046,6 +1074,27 @@ mod tests {
             },
         );
         assert_ne!(changed.digest(), c.digest());
+    }
+
+    #[test]
+    fn a_stored_lot_writes_its_quantity_as_a_number_and_its_unit_as_its_code() {
+        let l = Lot {
+            producer: 1,
+            custodian: 2,
+            status: HELD,
+            unit: UnitCode::Kgm,
+            remaining: Decimal3::from_milli(12_345),
+            produced_by: EntryId::default(),
+        };
+        let bytes = codec::encode(&l);
+        assert_eq!(
+            bytes,
+            codec::encode(&(1u32, 2u32, HELD, "KGM", 12_345u64, EntryId::default()))
+        );
+        let back: Lot = codec::decode_trusted("lot", &bytes).expect("decodes");
+        assert_eq!(back, l);
+        let bad = codec::encode(&(1u32, 2u32, HELD, "K?M", 12_345u64, EntryId::default()));
+        assert!(codec::decode_trusted::<Lot>("lot", &bad).is_err());
     }
 
     #[test]

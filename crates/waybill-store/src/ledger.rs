@@ -44,7 +44,7 @@ use crate::keys::{self, ns};
 use crate::StoreError;
 
 /// The store layout version.
-pub const STORE_FORMAT: u32 = 3;
+pub const STORE_FORMAT: u32 = 4;
 
 /// Deltas written since the last snapshot must reach this many bytes (and
 /// half the snapshot's size) before a new snapshot is written.
@@ -872,20 +872,20 @@ impl<B: Backend> Ledger<B> {
         if h == self.snapshot_height {
             return Ok(());
         }
-        let bytes = codec::try_encode(
-            "snapshot",
-            &SnapshotRef {
-                height: h,
-                state: self.state.stored(),
-                id_prefixes: self.ids.stored().0,
-                block_starts: self.ids.stored().1,
-            },
-        )?;
-        let len = bytes.len() as u64;
+        let snapshot = SnapshotRef {
+            height: h,
+            state: self.state.stored(),
+            id_prefixes: self.ids.stored().0,
+            block_starts: self.ids.stored().1,
+        };
         // The snapshot is durable before the deltas it covers go; a crash
-        // in between leaves deltas that opening deletes.
-        self.backend.write_snapshot(&bytes)?;
-        drop(bytes);
+        // in between leaves deltas that opening deletes. It is encoded
+        // straight into the file.
+        let len = self.backend.write_snapshot(&mut |mut out| {
+            codec::encode_to_writer("snapshot", &snapshot, &mut out)?;
+            Ok(())
+        })?;
+        drop(snapshot);
         let mut batch = WriteBatch::default();
         for old in self.snapshot_height + 1..=h {
             batch.delete(keys::at_height(ns::DELTA, old));

@@ -22,7 +22,7 @@ mod index;
 pub mod keys;
 mod ledger;
 
-pub use backend::{Backend, MemBackend, SledBackend, WriteBatch, SNAPSHOT_FILE};
+pub use backend::{Backend, MemBackend, SledBackend, SnapshotWriter, WriteBatch, SNAPSHOT_FILE};
 pub use committed::{Committed, Counts};
 pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir, MARKER_FILE};
 pub use index::Position;
