@@ -82,6 +82,23 @@ pub enum FromPeer {
     /// It is ahead of its author's next nonce and parked until the entries
     /// before it arrive (gossip does not keep one author's order).
     Parked(EntryId),
+    /// It names a lot or shipment this node does not know yet, and waits
+    /// (at most until the next commit) for the entry that makes it: gossip
+    /// does not keep the order of entries by different authors either.
+    Orphaned(EntryId),
+}
+
+/// Most orphans (see [`FromPeer::Orphaned`]), as a share of the pool's
+/// entry limit.
+const ORPHAN_SHARE: usize = 16;
+
+/// Whether a peer's entry refused for `e` may pass once another author's
+/// entry arrives: it names a lot or shipment not known yet.
+fn awaits_another(e: &MempoolError) -> bool {
+    matches!(
+        e,
+        MempoolError::Rule(RuleError::UnknownLot(_) | RuleError::UnknownShipment(_))
+    )
 }
 
 /// Most parked entries, as a share of the pool's entry limit.
@@ -141,6 +158,10 @@ pub struct Mempool {
     /// Verified entries from peers whose nonce skips ahead, by author and
     /// nonce, until the gap fills.
     parked: BTreeMap<(PublicKey, u64), Waiting>,
+    /// Verified entries from peers at their author's next nonce that name
+    /// a lot or shipment not known yet, by author and nonce, retried as
+    /// entries arrive and dropped at the next commit.
+    orphans: BTreeMap<(PublicKey, u64), Waiting>,
 }
 
 impl Mempool {
@@ -156,12 +177,18 @@ impl Mempool {
             stale: 0,
             bytes: 0,
             parked: BTreeMap::new(),
+            orphans: BTreeMap::new(),
         }
     }
 
     /// Entries parked for an earlier nonce.
     pub fn parked(&self) -> usize {
         self.parked.len()
+    }
+
+    /// Entries from peers waiting for a lot or shipment to be made.
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
     }
 
     /// The limits.
@@ -296,11 +323,46 @@ impl Mempool {
                     .insert((author, nonce), Waiting { id, entry, bytes });
                 Ok(FromPeer::Parked(id))
             }
+            Err((e, Some(w)))
+                if awaits_another(&e)
+                    && self.orphans.len() < self.limits.max_entries / ORPHAN_SHARE =>
+            {
+                let id = w.id;
+                self.orphans.insert((author, nonce), w);
+                Ok(FromPeer::Orphaned(id))
+            }
             Ok(id) => {
                 self.unpark(&author, nonce, committed, height);
                 Ok(FromPeer::Accepted(id))
             }
             Err((e, _)) => Err(e),
+        }
+    }
+
+    /// Offers the orphans again, in author and nonce order, until none
+    /// more passes; each that passes brings in its author's parked
+    /// entries after it. One whose lot or shipment is still unknown keeps
+    /// waiting; one refused for anything else is dropped. Call after
+    /// entries were added: they may be what an orphan waits for.
+    pub fn retry_orphans(&mut self, committed: &dyn View, height: u64) {
+        let mut progress = true;
+        while progress && !self.orphans.is_empty() {
+            progress = false;
+            for key in self.orphans.keys().copied().collect::<Vec<_>>() {
+                let Some(w) = self.orphans.remove(&key) else {
+                    continue;
+                };
+                match self.add(w.entry, Some((w.id, w.bytes)), committed, height, false) {
+                    Ok(_) => {
+                        progress = true;
+                        self.unpark(&key.0, key.1, committed, height);
+                    }
+                    Err((e, Some(w))) if awaits_another(&e) => {
+                        self.orphans.insert(key, w);
+                    }
+                    Err(_) => {}
+                }
+            }
         }
     }
 
@@ -441,6 +503,10 @@ impl Mempool {
         } else {
             self.recheck(committed, state, height)
         };
+        // The block may hold what an orphan waits for; one still waiting
+        // after that is dropped (a block will carry it if it is valid).
+        self.retry_orphans(state, height);
+        self.orphans.clear();
         self.unpark_after_commit(state, height);
         report
     }
@@ -750,6 +816,91 @@ mod tests {
             }))
         ));
         assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn entries_from_peers_that_name_an_unknown_shipment_wait_for_it_until_a_commit() {
+        let w = world();
+        let p1 = produce(&w, 1, "LOT-A");
+        let p2 = dispatch(&w, &w.producer, 2, "S-1", "LOT-A", &w.retailer);
+        let r1 = receive(&w, &w.retailer, 1, "S-1");
+        let r2 = dispatch(&w, &w.retailer, 2, "S-2", "LOT-A", &w.producer);
+
+        // The retailer's receipt comes before the dispatch it receives, and
+        // the retailer's next entry after it.
+        let mut pool = Mempool::new(Limits::default());
+        assert_eq!(
+            pool.insert_from_peer(r1.clone(), &w.state, 0),
+            Ok(FromPeer::Orphaned(r1.id()))
+        );
+        assert_eq!(
+            pool.insert_from_peer(r2.clone(), &w.state, 0),
+            Ok(FromPeer::Parked(r2.id()))
+        );
+        assert_eq!((pool.len(), pool.orphans(), pool.parked()), (0, 1, 1));
+        assert_eq!(
+            pool.insert_from_peer(p1.clone(), &w.state, 0),
+            Ok(FromPeer::Accepted(p1.id()))
+        );
+        pool.retry_orphans(&w.state, 0);
+        assert_eq!((pool.len(), pool.orphans(), pool.parked()), (1, 1, 1));
+        assert_eq!(
+            pool.insert_from_peer(p2.clone(), &w.state, 0),
+            Ok(FromPeer::Accepted(p2.id()))
+        );
+        pool.retry_orphans(&w.state, 0);
+        assert_eq!((pool.len(), pool.orphans(), pool.parked()), (4, 0, 0));
+        assert_eq!(
+            pool.take(10),
+            vec![p1.clone(), p2.clone(), r1.clone(), r2.clone()]
+        );
+
+        // A block that makes the shipment lets the orphan in; an orphan
+        // still waiting after a commit is dropped.
+        for (block, joined) in [
+            (vec![p1.clone(), p2.clone()], true),
+            (vec![p1.clone()], false),
+        ] {
+            let mut state = w.state.clone();
+            let mut pool = Mempool::new(Limits::default());
+            assert!(matches!(
+                pool.insert_from_peer(r1.clone(), &state, 0),
+                Ok(FromPeer::Orphaned(_))
+            ));
+            assert!(matches!(
+                pool.insert_from_peer(r2.clone(), &state, 0),
+                Ok(FromPeer::Parked(_))
+            ));
+            let ids = commit(&mut state, &block, 1);
+            pool.on_commit(&ids, &state, 1);
+            assert_eq!(pool.orphans(), 0);
+            if joined {
+                assert_eq!(pool.take(10), vec![r1.clone(), r2.clone()]);
+            } else {
+                assert!(pool.is_empty());
+                assert!(!pool.contains(&r1.id()));
+            }
+        }
+
+        // Orphans are bounded; API submissions naming an unknown shipment
+        // are still refused.
+        let mut pool = Mempool::new(Limits {
+            max_entries: ORPHAN_SHARE,
+            max_bytes: 1 << 20,
+        });
+        assert!(matches!(
+            pool.insert_from_peer(r1.clone(), &w.state, 0),
+            Ok(FromPeer::Orphaned(_))
+        ));
+        let r1_other = receive(&w, &w.retailer, 1, "S-9");
+        assert!(matches!(
+            pool.insert_from_peer(r1_other.clone(), &w.state, 0),
+            Err(MempoolError::Rule(RuleError::UnknownShipment(_)))
+        ));
+        assert!(matches!(
+            Mempool::new(Limits::default()).insert(r1.clone(), &w.state, 0),
+            Err(MempoolError::Rule(RuleError::UnknownShipment(_)))
+        ));
     }
 
     #[test]

@@ -290,6 +290,7 @@ impl<B: Backend> Shared<B> {
         let entries: Vec<EncodedEntry> = entries.into_iter().map(EncodedEntry::new).collect();
         let signatures = verify_each(&entries);
         let mut accepted = Vec::new();
+        let mut accepted_any = false;
         let mut results: Vec<Option<Result<EntryId, SubmitError>>> =
             Vec::with_capacity(entries.len());
         {
@@ -314,6 +315,7 @@ impl<B: Backend> Shared<B> {
                             .insert_verified_known(pooled, known, ledger.state(), ledger.height())
                             .map_err(SubmitError::from);
                         if r.is_ok() {
+                            accepted_any = true;
                             accepted.extend(keep);
                         }
                         r
@@ -328,6 +330,10 @@ impl<B: Backend> Shared<B> {
                         | Err(SubmitError::Unavailable(_))
                 );
                 results.push(Some(result));
+            }
+            // An entry taken here may be what an orphan from a peer waits for.
+            if let (Some(pool), Ok(ledger), true) = (pool.as_mut(), &ledger, accepted_any) {
+                pool.retry_orphans(ledger.state(), ledger.height());
             }
             if let Some(pool) = &pool {
                 metrics::set(&self.metrics.mempool_entries, pool.len());
@@ -377,6 +383,12 @@ impl<B: Backend> Shared<B> {
                 .map_err(SubmitError::from)
             })
             .collect();
+        if results
+            .iter()
+            .any(|r| matches!(r, Ok(FromPeer::Accepted(_))))
+        {
+            pool.retry_orphans(ledger.state(), ledger.height());
+        }
         metrics::set(&self.metrics.mempool_entries, pool.len());
         metrics::set(&self.metrics.mempool_bytes, pool.bytes());
         drop(pool);
@@ -384,6 +396,9 @@ impl<B: Backend> Shared<B> {
         for r in &results {
             match r {
                 Ok(FromPeer::Parked(_)) => self.metrics.submission("parked", "nonce_gap"),
+                Ok(FromPeer::Orphaned(_)) => {
+                    self.metrics.submission("parked", "unknown_lot_or_shipment")
+                }
                 Ok(FromPeer::Accepted(id)) => self.count_submission(&Ok(*id)),
                 Err(e) => self.count_submission(&Err(e.clone())),
             }
