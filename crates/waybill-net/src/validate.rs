@@ -279,16 +279,19 @@ mod tests {
         ));
     }
 
+    /// An entry for `chain` signed by key `seed` with `nonce`.
+    fn by(chain: Hash32, seed: u8, nonce: u64) -> SignedEntry {
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        let mut e = entry(chain, ENTRY_VERSION).entry;
+        e.author = crypto::public_key(&key);
+        e.nonce = nonce;
+        e.sign(&key)
+    }
+
     #[test]
     fn a_batch_is_checked_whole_and_a_bad_entry_spoils_only_the_message() {
         let chain = Hash32::digest(b"chain");
-        let key = |seed: u8| SigningKey::from_bytes(&[seed; 32]);
-        let make = |seed: u8, nonce: u64| {
-            let mut e = entry(chain, ENTRY_VERSION).entry;
-            e.author = crypto::public_key(&key(seed));
-            e.nonce = nonce;
-            e.sign(&key(seed))
-        };
+        let make = |seed: u8, nonce: u64| by(chain, seed, nonce);
         let good: Vec<SignedEntry> = (1..=20).map(|n| make((n % 3) as u8 + 1, n)).collect();
         let bytes = crate::wire::encode_entries(&good);
         let entries_of = |v: &Verdict| -> Vec<SignedEntry> {
@@ -336,13 +339,7 @@ mod tests {
     #[test]
     fn messages_checked_together_are_judged_each_on_its_own() {
         let chain = Hash32::digest(b"chain");
-        let key = |seed: u8| SigningKey::from_bytes(&[seed; 32]);
-        let make = |seed: u8, nonce: u64| {
-            let mut e = entry(chain, ENTRY_VERSION).entry;
-            e.author = crypto::public_key(&key(seed));
-            e.nonce = nonce;
-            e.sign(&key(seed))
-        };
+        let make = |seed: u8, nonce: u64| by(chain, seed, nonce);
         let messages: Vec<Vec<SignedEntry>> = (0..4u64)
             .map(|m| {
                 (1..=5)
@@ -378,28 +375,13 @@ mod tests {
         bytes[3] = b"junk".to_vec();
         let verdicts = check_all(&bytes);
         assert_eq!(verdicts.len(), 4);
-        assert_eq!(
-            (verdicts[0].refusal.clone(), entries_of(&verdicts[0])),
-            (None, messages[0].clone())
-        );
-        assert!(
-            matches!(verdicts[1].refusal, Some(Refusal::Signature(_))),
-            "{:?}",
-            verdicts[1]
-        );
+        let judged = |i: usize| (verdicts[i].refusal.clone(), entries_of(&verdicts[i]));
+        assert_eq!(judged(0), (None, messages[0].clone()));
+        assert_eq!(judged(2), (None, messages[2].clone()));
         let mut kept = messages[1].clone();
         kept.remove(2);
-        assert_eq!(entries_of(&verdicts[1]), kept);
-        assert_eq!(
-            (verdicts[2].refusal.clone(), entries_of(&verdicts[2])),
-            (None, messages[2].clone())
-        );
-        assert!(
-            matches!(verdicts[3].refusal, Some(Refusal::Frame(_))),
-            "{:?}",
-            verdicts[3]
-        );
-        assert!(verdicts[3].entries.is_empty());
+        assert!(matches!(judged(1), (Some(Refusal::Signature(_)), e) if e == kept));
+        assert!(matches!(judged(3), (Some(Refusal::Frame(_)), e) if e.is_empty()));
         assert!(check_all(&[]).is_empty());
     }
 }

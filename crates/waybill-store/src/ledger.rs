@@ -1481,34 +1481,27 @@ mod tests {
     /// batch looks at is filled in), as the integrity check reads it.
     fn unverified(height: u64, n: u64, forge: Option<usize>) -> Unverified {
         use ed25519_dalek::SigningKey;
-        use waybill_core::codes::UnitCode;
-        use waybill_core::entry::{Body, Entry, Location, Produce, Product, Quantity};
+        use waybill_core::entry::{Body, Entry, Location, Receive};
         let key = SigningKey::from_bytes(&[height as u8; 32]);
+        let author = waybill_core::crypto::public_key(&key);
         let mut entries: Vec<SignedEntry> = (1..=n)
             .map(|nonce| {
+                let shipment = format!("S-{height}-{nonce}").parse().unwrap();
+                let (at, documents) = (Location::default(), Vec::new());
+                let body = Body::Receive(Receive {
+                    shipment,
+                    at,
+                    documents,
+                });
+                let (version, chain_id) = (entry::ENTRY_VERSION, Hash32([1; 32]));
+                let recorded_at_ms = 1_700_000_000_000;
                 Entry {
-                    version: entry::ENTRY_VERSION,
-                    chain_id: Hash32([1; 32]),
-                    author: waybill_core::crypto::public_key(&key),
+                    version,
+                    chain_id,
+                    author,
                     nonce,
-                    recorded_at_ms: 1_700_000_000_000,
-                    body: Body::Produce(Produce {
-                        lot: format!("LOT-{height}-{nonce}").parse().unwrap(),
-                        product: Product {
-                            gtin: None,
-                            id: None,
-                            description: "cocoa beans".into(),
-                        },
-                        quantity: Quantity {
-                            value: "5".parse().unwrap(),
-                            unit: UnitCode::Kgm,
-                        },
-                        origin: Location::default(),
-                        produced_at_ms: 1_700_000_000_000,
-                        certificates: Vec::new(),
-                        documents: Vec::new(),
-                        inputs: Vec::new(),
-                    }),
+                    recorded_at_ms,
+                    body,
                 }
                 .sign(&key)
             })
