@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Body, EntryId, SignedEntry};
+use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules::{self, Mode, RuleError};
 use waybill_core::state::{Changes, Overlay, View};
 
@@ -89,16 +90,35 @@ pub enum FromPeer {
 }
 
 /// Most orphans (see [`FromPeer::Orphaned`]), as a share of the pool's
-/// entry limit.
-const ORPHAN_SHARE: usize = 16;
+/// entry limit (1,562 by default): each is looked up again whenever
+/// entries are taken in.
+const ORPHAN_SHARE: usize = 64;
 
-/// Whether a peer's entry refused for `e` may pass once another author's
-/// entry arrives: it names a lot or shipment not known yet.
-fn awaits_another(e: &MempoolError) -> bool {
-    matches!(
-        e,
-        MempoolError::Rule(RuleError::UnknownLot(_) | RuleError::UnknownShipment(_))
-    )
+/// What an orphan waits for: a lot or shipment not known yet.
+#[derive(Debug, Clone)]
+enum Awaited {
+    Lot(LotId),
+    Shipment(ShipmentId),
+}
+
+impl Awaited {
+    /// What a peer's entry refused for `e` waits for, if another author's
+    /// entry may make it pass.
+    fn of(e: &MempoolError) -> Option<Self> {
+        match e {
+            MempoolError::Rule(RuleError::UnknownLot(l)) => Some(Awaited::Lot(l.clone())),
+            MempoolError::Rule(RuleError::UnknownShipment(s)) => Some(Awaited::Shipment(s.clone())),
+            _ => None,
+        }
+    }
+
+    /// Whether `view` holds it now.
+    fn is_in(&self, view: &dyn View) -> bool {
+        match self {
+            Awaited::Lot(l) => view.lot(l).is_some(),
+            Awaited::Shipment(s) => view.shipment(s).is_some(),
+        }
+    }
 }
 
 /// Most parked entries, as a share of the pool's entry limit.
@@ -161,7 +181,7 @@ pub struct Mempool {
     /// Verified entries from peers at their author's next nonce that name
     /// a lot or shipment not known yet, by author and nonce, retried as
     /// entries arrive and dropped at the next commit.
-    orphans: BTreeMap<(PublicKey, u64), Waiting>,
+    orphans: BTreeMap<(PublicKey, u64), (Waiting, Awaited)>,
 }
 
 impl Mempool {
@@ -323,13 +343,15 @@ impl Mempool {
                     .insert((author, nonce), Waiting { id, entry, bytes });
                 Ok(FromPeer::Parked(id))
             }
-            Err((e, Some(w)))
-                if awaits_another(&e)
-                    && self.orphans.len() < self.limits.max_entries / ORPHAN_SHARE =>
-            {
-                let id = w.id;
-                self.orphans.insert((author, nonce), w);
-                Ok(FromPeer::Orphaned(id))
+            Err((e, Some(w))) if self.orphans.len() < self.limits.max_entries / ORPHAN_SHARE => {
+                match Awaited::of(&e) {
+                    Some(awaited) => {
+                        let id = w.id;
+                        self.orphans.insert((author, nonce), (w, awaited));
+                        Ok(FromPeer::Orphaned(id))
+                    }
+                    None => Err(e),
+                }
             }
             Ok(id) => {
                 self.unpark(&author, nonce, committed, height);
@@ -339,17 +361,26 @@ impl Mempool {
         }
     }
 
-    /// Offers the orphans again, in author and nonce order, until none
-    /// more passes; each that passes brings in its author's parked
-    /// entries after it. One whose lot or shipment is still unknown keeps
-    /// waiting; one refused for anything else is dropped. Call after
-    /// entries were added: they may be what an orphan waits for.
+    /// Offers the orphans whose lot or shipment is now known again, in
+    /// author and nonce order, until none more passes; each that passes
+    /// brings in its author's parked entries after it. One that waits for
+    /// something else now keeps waiting; one refused for anything else is
+    /// dropped. Call after entries were added: they may be what an orphan
+    /// waits for.
     pub fn retry_orphans(&mut self, committed: &dyn View, height: u64) {
         let mut progress = true;
         while progress && !self.orphans.is_empty() {
             progress = false;
-            for key in self.orphans.keys().copied().collect::<Vec<_>>() {
-                let Some(w) = self.orphans.remove(&key) else {
+            let ready: Vec<(PublicKey, u64)> = {
+                let view = self.view(committed);
+                self.orphans
+                    .iter()
+                    .filter(|(_, (_, awaited))| awaited.is_in(&view))
+                    .map(|(key, _)| *key)
+                    .collect()
+            };
+            for key in ready {
+                let Some((w, _)) = self.orphans.remove(&key) else {
                     continue;
                 };
                 match self.add(w.entry, Some((w.id, w.bytes)), committed, height, false) {
@@ -357,8 +388,10 @@ impl Mempool {
                         progress = true;
                         self.unpark(&key.0, key.1, committed, height);
                     }
-                    Err((e, Some(w))) if awaits_another(&e) => {
-                        self.orphans.insert(key, w);
+                    Err((e, Some(w))) => {
+                        if let Some(awaited) = Awaited::of(&e) {
+                            self.orphans.insert(key, (w, awaited));
+                        }
                     }
                     Err(_) => {}
                 }
