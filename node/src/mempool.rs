@@ -151,6 +151,35 @@ struct Waiting {
     bytes: usize,
 }
 
+/// Parked entries by author and nonce, with the set of their ids.
+#[derive(Debug, Clone, Default)]
+struct Parked {
+    by_key: BTreeMap<(PublicKey, u64), Waiting>,
+    ids: HashSet<EntryId>,
+}
+
+impl Parked {
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Parks `w`, replacing an entry parked for the same author and nonce.
+    fn insert(&mut self, key: (PublicKey, u64), w: Waiting) {
+        self.ids.insert(w.id);
+        if let Some(old) = self.by_key.insert(key, w) {
+            if self.by_key.get(&key).map(|w| w.id) != Some(old.id) {
+                self.ids.remove(&old.id);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &(PublicKey, u64)) -> Option<Waiting> {
+        let w = self.by_key.remove(key)?;
+        self.ids.remove(&w.id);
+        Some(w)
+    }
+}
+
 /// Entries whose changes may stay in the pending set after they were
 /// committed, beyond twice the waiting entries, before a full re-check
 /// rebuilds it (this bounds its memory under endless load).
@@ -177,7 +206,7 @@ pub struct Mempool {
     bytes: usize,
     /// Verified entries from peers whose nonce skips ahead, by author and
     /// nonce, until the gap fills.
-    parked: BTreeMap<(PublicKey, u64), Waiting>,
+    parked: Parked,
     /// Verified entries from peers at their author's next nonce that name
     /// a lot or shipment not known yet, by author and nonce, retried as
     /// entries arrive and dropped at the next commit.
@@ -196,7 +225,7 @@ impl Mempool {
             pending: Changes::default(),
             stale: 0,
             bytes: 0,
-            parked: BTreeMap::new(),
+            parked: Parked::default(),
             orphans: BTreeMap::new(),
         }
     }
@@ -240,6 +269,13 @@ impl Mempool {
     /// Whether an entry waits.
     pub fn contains(&self, id: &EntryId) -> bool {
         self.index.contains_key(id)
+    }
+
+    /// Whether an entry waits or is parked: either way this node verified
+    /// its signatures (an id fixes the exact bytes, signatures included),
+    /// so a block that holds it need not verify them again.
+    pub fn verified(&self, id: &EntryId) -> bool {
+        self.index.contains_key(id) || self.parked.ids.contains(id)
     }
 
     /// An author's waiting entries, by nonce.
@@ -621,7 +657,7 @@ impl Mempool {
     /// Parked entries after a commit: gone stale (their nonce is used) or
     /// now next.
     fn unpark_after_commit(&mut self, state: &dyn View, height: u64) {
-        let parked: Vec<(PublicKey, u64)> = self.parked.keys().copied().collect();
+        let parked: Vec<(PublicKey, u64)> = self.parked.by_key.keys().copied().collect();
         for (author, nonce) in parked {
             let last = self
                 .by_author
@@ -952,6 +988,10 @@ mod tests {
         }
         assert_eq!((pool.len(), pool.parked()), (0, 2));
         assert!(pool.take(10).is_empty());
+        // Parked entries were verified: a block holding them need not
+        // verify them again.
+        assert!(!pool.contains(&e[3].id()) && pool.verified(&e[3].id()));
+        assert!(!pool.verified(&e[0].id()));
         // 1 fills nothing yet (2 is missing); 2 releases 3 and 4 in order.
         assert_eq!(
             pool.insert_from_peer(e[0].clone(), &w.state, 0),
@@ -979,10 +1019,12 @@ mod tests {
             Ok(FromPeer::Parked(other.id())),
             "a second entry for the same nonce replaces the first while parked"
         );
+        assert!(pool.verified(&other.id()) && !pool.verified(&e[2].id()));
         let ids = commit(&mut state, &e[..2], 1);
         pool.on_commit(&ids, &state, 1);
         assert_eq!((pool.len(), pool.parked()), (1, 0));
-        assert_eq!(pool.take(1), vec![other]);
+        assert_eq!(pool.take(1), vec![other.clone()]);
+        assert!(pool.contains(&other.id()) && pool.verified(&other.id()));
 
         // Parking is bounded; API submissions with a gap are still refused.
         let mut pool = Mempool::new(Limits {

@@ -490,10 +490,11 @@ impl<B: Backend> Shared<B> {
     /// as it arrived): its entries' ids and signed messages come from them.
     pub fn validate_encoded(&self, block: &BlockBytes) -> Result<(), ReadError> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
-        // Entries this node holds in its mempool had their signatures
-        // verified on the way in; a block usually consists of them. The
+        // Entries this node holds in its mempool, waiting or parked, had
+        // their signatures verified on the way in; a block usually
+        // consists of them. The
         // pool is locked per question, never across the verification.
-        let checked = ledger.validate_encoded(block, &|id| self.pool().contains(id))?;
+        let checked = ledger.validate_encoded(block, &|id| self.pool().verified(id))?;
         let mut kept = self
             .validated
             .lock()
@@ -560,7 +561,7 @@ impl<B: Backend> Shared<B> {
         // did not see proposed) is validated by the ledger, skipping the
         // signatures of entries the mempool verified on the way in.
         let ids: Vec<EntryId> = block.entries().iter().map(|e| e.id).collect();
-        ledger.append_encoded(block, cert, found, &|id| self.pool().contains(id))?;
+        ledger.append_encoded(block, cert, found, &|id| self.pool().verified(id))?;
         let height = ledger.height();
         let recheck = {
             let mut pool = self.pool();
