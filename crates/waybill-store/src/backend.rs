@@ -255,7 +255,12 @@ impl Backend for SledBackend {
             inner: std::io::BufWriter::with_capacity(SNAPSHOT_WRITE_BUFFER, f),
             written: 0,
         };
-        write(&mut out)?;
+        if let Err(e) = write(&mut out) {
+            // The last snapshot stays; the partial one goes.
+            drop(out);
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         let len = out.written;
         let f = out
             .inner
@@ -338,5 +343,10 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let sled = SledBackend::open(dir.path()).unwrap();
         streamed_snapshots_replace_the_last_only_when_whole(&sled);
+        assert!(sled.write_snapshot(&mut writer(&[1; 10], true)).is_err());
+        assert!(
+            !dir.path().join(format!("{SNAPSHOT_FILE}.tmp")).exists(),
+            "a failed snapshot leaves no partial file"
+        );
     }
 }
