@@ -165,12 +165,11 @@ impl Parked {
 
     /// Parks `w`, replacing an entry parked for the same author and nonce.
     fn insert(&mut self, key: (PublicKey, u64), w: Waiting) {
-        self.ids.insert(w.id);
+        let id = w.id;
         if let Some(old) = self.by_key.insert(key, w) {
-            if self.by_key.get(&key).map(|w| w.id) != Some(old.id) {
-                self.ids.remove(&old.id);
-            }
+            self.ids.remove(&old.id);
         }
+        self.ids.insert(id);
     }
 
     fn remove(&mut self, key: &(PublicKey, u64)) -> Option<Waiting> {
@@ -402,7 +401,8 @@ impl Mempool {
     /// brings in its author's parked entries after it. One that waits for
     /// something else now keeps waiting; one refused for anything else is
     /// dropped. Call after entries were added: they may be what an orphan
-    /// waits for.
+    /// waits for. With no orphans, it costs nothing; otherwise one lookup
+    /// each.
     pub fn retry_orphans(&mut self, committed: &dyn View, height: u64) {
         let mut progress = true;
         while progress && !self.orphans.is_empty() {

@@ -290,7 +290,6 @@ impl<B: Backend> Shared<B> {
         let entries: Vec<EncodedEntry> = entries.into_iter().map(EncodedEntry::new).collect();
         let signatures = verify_each(&entries);
         let mut accepted = Vec::new();
-        let mut accepted_any = false;
         let mut results: Vec<Option<Result<EntryId, SubmitError>>> =
             Vec::with_capacity(entries.len());
         {
@@ -315,7 +314,6 @@ impl<B: Backend> Shared<B> {
                             .insert_verified_known(pooled, known, ledger.state(), ledger.height())
                             .map_err(SubmitError::from);
                         if r.is_ok() {
-                            accepted_any = true;
                             accepted.extend(keep);
                         }
                         r
@@ -332,7 +330,7 @@ impl<B: Backend> Shared<B> {
                 results.push(Some(result));
             }
             // An entry taken here may be what an orphan from a peer waits for.
-            if let (Some(pool), Ok(ledger), true) = (pool.as_mut(), &ledger, accepted_any) {
+            if let (Some(pool), Ok(ledger)) = (pool.as_mut(), &ledger) {
                 pool.retry_orphans(ledger.state(), ledger.height());
             }
             if let Some(pool) = &pool {
@@ -383,12 +381,7 @@ impl<B: Backend> Shared<B> {
                 .map_err(SubmitError::from)
             })
             .collect();
-        if results
-            .iter()
-            .any(|r| matches!(r, Ok(FromPeer::Accepted(_))))
-        {
-            pool.retry_orphans(ledger.state(), ledger.height());
-        }
+        pool.retry_orphans(ledger.state(), ledger.height());
         metrics::set(&self.metrics.mempool_entries, pool.len());
         metrics::set(&self.metrics.mempool_bytes, pool.bytes());
         drop(pool);
@@ -492,8 +485,8 @@ impl<B: Backend> Shared<B> {
         let ledger = self.read().map_err(ReadError::Unavailable)?;
         // Entries this node holds in its mempool, waiting or parked, had
         // their signatures verified on the way in; a block usually
-        // consists of them. The
-        // pool is locked per question, never across the verification.
+        // consists of them. The pool is locked per question, never across
+        // the verification.
         let checked = ledger.validate_encoded(block, &|id| self.pool().verified(id))?;
         let mut kept = self
             .validated

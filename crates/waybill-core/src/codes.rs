@@ -8,10 +8,11 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::text::string_serde;
+use crate::text::{code_serde, string_serde};
 use crate::IdError;
 
-string_serde!(Currency, Country, Incoterm, UnitCode, HsCode, Uetr, Decimal3, FxRate);
+string_serde!(HsCode, Uetr, Decimal3, FxRate);
+code_serde!(Currency => code, Country => as_str, Incoterm => code, UnitCode => code);
 
 /// Shortens user input for an error message, so one bad value cannot flood a log.
 fn clip(input: &str) -> String {
@@ -899,6 +900,26 @@ mod tests {
             err_text::<FxRate>("340282366920938463463374607431.768211456").contains("too large")
         );
         assert_eq!(FxRate::from_nano(0), None);
+    }
+
+    #[test]
+    fn fixed_codes_encode_as_their_display_text() {
+        fn same<T: serde::Serialize + fmt::Display>(x: T) {
+            let text = x.to_string();
+            assert_eq!(
+                crate::codec::encode(&x),
+                crate::codec::encode(text.as_str()),
+                "{text}"
+            );
+        }
+        for c in ["EUR", "JPY", "BHD", "XAU"] {
+            same(c.parse::<Currency>().unwrap());
+        }
+        Country::all().for_each(same);
+        same(Incoterm::Fob);
+        same(Incoterm::Dap);
+        same(UnitCode::Kgm);
+        same(UnitCode::Grm);
     }
 
     #[test]

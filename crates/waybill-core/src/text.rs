@@ -123,6 +123,27 @@ macro_rules! string_serde {
 
 pub(crate) use string_serde;
 
+/// [`string_serde`] for types named by a fixed code: serialized as the
+/// code `$code` returns (the same text as their `Display`, without
+/// formatting), parsed with `FromStr`.
+macro_rules! code_serde {
+    ($($ty:ty => $code:ident),* $(,)?) => {$(
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.$code())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                $crate::text::deserialize_parsed(deserializer)
+            }
+        }
+    )*};
+}
+
+pub(crate) use code_serde;
+
 #[cfg(test)]
 mod tests {
     use super::*;

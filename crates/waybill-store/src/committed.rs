@@ -221,21 +221,11 @@ struct Lot {
     producer: u32,
     custodian: u32,
     status: u32,
-    /// Its code as text, as entries carry it, but written without
-    /// formatting.
-    #[serde(
-        serialize_with = "unit_code",
-        deserialize_with = "waybill_core::text::deserialize_parsed"
-    )]
     unit: UnitCode,
     /// In thousandths: a snapshot writes every lot's, so not as text.
     #[serde(with = "milli")]
     remaining: Decimal3,
     produced_by: EntryId,
-}
-
-fn unit_code<S: serde::Serializer>(unit: &UnitCode, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(unit.code())
 }
 
 /// A quantity as its count of thousandths.

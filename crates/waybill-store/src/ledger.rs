@@ -327,30 +327,18 @@ pub fn check_contents_known(
     block: &Block,
     known: &(dyn Fn(&EntryId) -> bool + Sync),
 ) -> Result<Checked, StoreError> {
-    check_contents_with(block, known, true)
-}
-
-/// [`check_contents_known`], verifying signatures on the calling thread
-/// alone when `parallel` is false (for callers that already keep every
-/// core busy with one block each).
-fn check_contents_with(
-    block: &Block,
-    known: &(dyn Fn(&EntryId) -> bool + Sync),
-    parallel: bool,
-) -> Result<Checked, StoreError> {
     // One encoding per entry gives its id, its signed message and its
     // length.
     let prepared: Vec<Encoded> = block.entries.iter().map(SignedEntry::encoded).collect();
-    check_encoded(block, &prepared, known, parallel)
+    check_encoded(block, &prepared, known)
 }
 
-/// [`check_contents_with`] with each entry's [`Encoded`] parts at hand
+/// [`check_contents_known`] with each entry's [`Encoded`] parts at hand
 /// (from [`SignedEntry::encoded`] or from decoding the block).
 fn check_encoded(
     block: &Block,
     prepared: &[Encoded],
     known: &(dyn Fn(&EntryId) -> bool + Sync),
-    parallel: bool,
 ) -> Result<Checked, StoreError> {
     let ids = check_unsigned(block, prepared)?;
     let (picked, refs): (Vec<usize>, Vec<(&SignedEntry, &[u8])>) = block
@@ -361,12 +349,7 @@ fn check_encoded(
         .filter(|(_, (_, p))| !known(&p.id))
         .map(|(i, (e, p))| (i, (e, p.message.as_slice())))
         .unzip();
-    let verdict = if parallel {
-        verify_signatures(&refs)
-    } else {
-        entry::verify_batch_over(&refs, rand_core::OsRng)
-    };
-    verdict.map_err(|(k, error)| {
+    verify_signatures(&refs).map_err(|(k, error)| {
         let index = picked.get(k).copied().unwrap_or(0);
         signature_error(&ids, index, error)
     })?;
@@ -777,7 +760,7 @@ impl<B: Backend> Ledger<B> {
         known: &(dyn Fn(&EntryId) -> bool + Sync),
     ) -> Result<Validated, StoreError> {
         self.check_shape(block.block())?;
-        let checked = check_encoded(block.block(), block.entries(), known, true)?;
+        let checked = check_encoded(block.block(), block.entries(), known)?;
         self.validate_checked(block.block(), checked)
     }
 
@@ -885,7 +868,6 @@ impl<B: Backend> Ledger<B> {
             codec::encode_to_writer("snapshot", &snapshot, &mut out)?;
             Ok(())
         })?;
-        drop(snapshot);
         let mut batch = WriteBatch::default();
         for old in self.snapshot_height + 1..=h {
             batch.delete(keys::at_height(ns::DELTA, old));
