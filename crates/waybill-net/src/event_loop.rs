@@ -37,8 +37,10 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 const REDIAL_TICK: Duration = Duration::from_millis(500);
 /// Connection handshakes in progress at once, each way.
 const MAX_PENDING: u32 = 64;
-/// Connections per peer: two allows a simultaneous dial from both sides.
-const MAX_PER_PEER: u32 = 2;
+/// Connections per peer. gossipsub splits a peer's messages among its
+/// connections, which reorders them; see [`crate::redial`] for how two
+/// peers avoid dialing each other at once.
+const MAX_PER_PEER: u32 = 1;
 
 /// Weight of an invalid message in a peer's score. The penalty is the
 /// square of the (decaying) count times this: one invalid message costs
@@ -104,6 +106,7 @@ pub(crate) struct Setup {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) entries: mpsc::Sender<Vec<Received>>,
     pub(crate) connected: Arc<AtomicUsize>,
+    pub(crate) connections: Arc<AtomicUsize>,
     pub(crate) dropped: Arc<AtomicU64>,
 }
 
@@ -135,6 +138,7 @@ pub(crate) struct EventLoop {
     commands: mpsc::Receiver<Command>,
     entries: mpsc::Sender<Vec<Received>>,
     connected: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
     /// Batches published while no peer was subscribed: sent as soon as one
     /// subscribes (bounded by bytes; the oldest go first when full).
@@ -247,6 +251,7 @@ impl EventLoop {
             commands,
             entries,
             connected,
+            connections,
             dropped,
         } = setup;
         let local = keypair.public().to_peer_id();
@@ -291,7 +296,7 @@ impl EventLoop {
         let now = Instant::now();
         let slots = peers
             .into_iter()
-            .map(|addr| Slot::new(addr, now))
+            .map(|addr| Slot::new(addr, local, now))
             .collect::<Vec<_>>();
         for slot in &slots {
             if let Some(peer) = slot.peer {
@@ -312,6 +317,7 @@ impl EventLoop {
             commands,
             entries,
             connected,
+            connections,
             dropped,
             unsent: VecDeque::new(),
             unsent_bytes: 0,
@@ -416,6 +422,7 @@ impl EventLoop {
         // Dropping the swarm closes every connection and listener.
         drop(swarm);
         self.connected.store(0, Ordering::Relaxed);
+        self.connections.store(0, Ordering::Relaxed);
         tracing::info!("entry network stopped");
         if let Some(reply) = ack {
             let _ = reply.send(());
@@ -531,6 +538,15 @@ impl EventLoop {
             .filter(|p| self.allowed.contains(p))
             .count();
         self.connected.store(n, Ordering::Relaxed);
+        let links = self
+            .swarm
+            .network_info()
+            .connection_counters()
+            .num_established();
+        self.connections.store(
+            usize::try_from(links).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {

@@ -199,6 +199,7 @@ pub struct NetHandle {
     max_entry_bytes: usize,
     max_message_bytes: usize,
     connected: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -369,6 +370,12 @@ impl NetHandle {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// How many connections are established now (one per connected peer,
+    /// unless a simultaneous dial is being sorted out).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// How many connected peers subscribe to this chain's entry topic (the
     /// peers a publish reaches directly). 0 once the network has stopped.
     pub async fn topic_peers(&self) -> usize {
@@ -459,6 +466,7 @@ pub async fn start(
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (entries_tx, entries_rx) = mpsc::channel(DELIVERY_QUEUE);
     let connected = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
 
     let mut event_loop = EventLoop::new(event_loop::Setup {
@@ -471,6 +479,7 @@ pub async fn start(
         commands: commands_rx,
         entries: entries_tx,
         connected: connected.clone(),
+        connections: connections.clone(),
         dropped: dropped.clone(),
     })?;
     event_loop.listen(listen, LISTEN_TIMEOUT).await?;
@@ -483,6 +492,7 @@ pub async fn start(
         max_entry_bytes,
         max_message_bytes,
         connected,
+        connections,
         dropped,
     };
     Ok((handle, entries_rx))

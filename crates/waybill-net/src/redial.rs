@@ -1,5 +1,16 @@
 //! Keeping the configured peers connected: dial at start, re-dial with
 //! exponential backoff after a failed dial or a lost connection.
+//!
+//! Two members that list each other would dial each other at the same
+//! moment and end up with two connections. gossipsub shares one send queue
+//! among a peer's connections, so messages would be split between them and
+//! arrive out of order (entries before their author's previous one, or
+//! after the block that carries them). So of two peers that know each
+//! other's id, the one with the smaller id dials at once; the other
+//! answers, and dials only if no connection has come after [`ANSWER_GRACE`]
+//! (the first peer may not list it, or may be down). The network allows
+//! one connection per peer, which refuses what a rare simultaneous dial
+//! still makes; the re-dials then sort it out.
 
 use std::time::Duration;
 
@@ -14,6 +25,9 @@ pub(crate) const MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A connection that lived this long was healthy: the backoff starts over.
 const STABLE: Duration = Duration::from_secs(30);
+/// How long the peer with the larger id waits for the other to dial it,
+/// before and between its own dials.
+pub(crate) const ANSWER_GRACE: Duration = Duration::from_secs(2);
 /// A dial that has reported nothing for this long is given up on (the
 /// transport times out long before; this only guards against a lost event).
 const STALE_DIAL: Duration = Duration::from_secs(120);
@@ -37,19 +51,36 @@ pub(crate) struct Slot {
     pub(crate) peer: Option<PeerId>,
     state: State,
     backoff: Duration,
+    /// This node's id: decides, once the peer's id is known, which of the
+    /// two dials first.
+    local: PeerId,
 }
 
 impl Slot {
-    pub(crate) fn new(addr: Multiaddr, now: Instant) -> Self {
+    pub(crate) fn new(addr: Multiaddr, local: PeerId, now: Instant) -> Self {
         let peer = match addr.iter().last() {
             Some(Protocol::P2p(peer)) => Some(peer),
             _ => None,
         };
-        Slot {
+        let mut slot = Slot {
             addr,
             peer,
             state: State::Idle { next: now },
             backoff: MIN_BACKOFF,
+            local,
+        };
+        slot.state = State::Idle {
+            next: now + slot.grace(),
+        };
+        slot
+    }
+
+    /// How long to leave the dialing to the peer: [`ANSWER_GRACE`] when it
+    /// has the smaller id, else nothing.
+    fn grace(&self) -> Duration {
+        match self.peer {
+            Some(peer) if peer < self.local => ANSWER_GRACE,
+            _ => Duration::ZERO,
         }
     }
 
@@ -65,7 +96,7 @@ impl Slot {
     /// The peer is connected some other way (it dialed us): check later.
     pub(crate) fn skip(&mut self, now: Instant) {
         self.state = State::Idle {
-            next: now + MIN_BACKOFF,
+            next: now + MIN_BACKOFF.max(self.grace()),
         };
     }
 
@@ -75,7 +106,7 @@ impl Slot {
 
     /// A dial could not start or failed: wait, then try again.
     pub(crate) fn failed(&mut self, now: Instant) -> Duration {
-        let wait = self.backoff;
+        let wait = self.backoff.max(self.grace());
         self.state = State::Idle { next: now + wait };
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         wait
@@ -115,7 +146,9 @@ mod tests {
     fn backoff_doubles_to_a_cap_and_resets_after_a_stable_connection() {
         let now = Instant::now();
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
-        let mut slot = Slot::new(addr, now);
+        let (low, high) = ordered_ids();
+        // The peer (learned below) has the larger id: no grace.
+        let mut slot = Slot::new(addr, low, now);
         assert!(slot.due(now));
         assert_eq!(slot.peer, None);
         let mut waits = Vec::new();
@@ -129,7 +162,7 @@ mod tests {
         assert!(slot.is_dial(conn));
         assert!(!slot.due(now));
         assert!(slot.due(now + STALE_DIAL));
-        let peer = PeerId::random();
+        let peer = high;
         slot.established(conn, peer, now);
         assert!(slot.is_connection(conn));
         assert_eq!(slot.peer, Some(peer));
@@ -140,10 +173,49 @@ mod tests {
         assert_eq!(slot.closed(now + STABLE).as_secs(), 1);
     }
 
+    /// Two distinct ids, the smaller first.
+    fn ordered_ids() -> (PeerId, PeerId) {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        assert_ne!(a, b);
+        (a.min(b), a.max(b))
+    }
+
+    fn slot_to(peer: PeerId, local: PeerId, now: Instant) -> Slot {
+        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}").parse().unwrap();
+        Slot::new(addr, local, now)
+    }
+
     #[test]
     fn a_p2p_suffix_names_the_peer() {
-        let peer = PeerId::random();
-        let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/1/p2p/{peer}").parse().unwrap();
-        assert_eq!(Slot::new(addr, Instant::now()).peer, Some(peer));
+        let (low, high) = ordered_ids();
+        assert_eq!(slot_to(high, low, Instant::now()).peer, Some(high));
+    }
+
+    #[test]
+    fn of_two_peers_that_know_each_other_the_smaller_id_dials_first() {
+        let now = Instant::now();
+        let (low, high) = ordered_ids();
+        // The smaller dials at once and backs off from one second.
+        let mut first = slot_to(high, low, now);
+        assert!(first.due(now));
+        assert_eq!(first.failed(now), MIN_BACKOFF);
+        // The larger leaves it a grace to dial, at start, after a failure
+        // and while the smaller's connection holds.
+        let mut second = slot_to(low, high, now);
+        assert!(!second.due(now));
+        assert!(second.due(now + ANSWER_GRACE));
+        assert_eq!(second.failed(now), ANSWER_GRACE);
+        assert_eq!(second.failed(now), ANSWER_GRACE);
+        assert_eq!(
+            second.failed(now).as_secs(),
+            4,
+            "past the grace, the backoff as usual"
+        );
+        second.skip(now);
+        assert!(!second.due(now + MIN_BACKOFF));
+        assert!(second.due(now + ANSWER_GRACE));
+        // An address without an id: dial at once, as nothing says who else would.
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        assert!(Slot::new(addr, high, now).due(now));
     }
 }

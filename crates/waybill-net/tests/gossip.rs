@@ -377,3 +377,55 @@ async fn a_batch_with_a_forged_signature_is_not_forwarded_but_its_good_entries_a
     assert_quiet(&mut b, "B").await;
     shutdown(vec![a, b, c]).await;
 }
+
+/// A free loopback port (the listener is closed before the node binds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_peers_that_list_each_other_keep_one_connection_and_their_order() {
+    // Each lists the other by address and id, and both start at once: two
+    // connections would split the gossip queue and reorder messages.
+    let ports = [free_port(), free_port()];
+    let addr = |i: usize| -> libp2p::Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/{}", ports[i]).parse().unwrap()
+    };
+    let mut configs = [config(1, &[1, 2]), config(2, &[1, 2])];
+    for (i, c) in configs.iter_mut().enumerate() {
+        let other = 1 - i;
+        let id = waybill_net::peer_id_of(&pk(other as u8 + 1)).unwrap();
+        c.listen = vec![addr(i)];
+        c.peers = vec![addr(other).with(libp2p::multiaddr::Protocol::P2p(id))];
+    }
+    let [c1, c2] = configs;
+    let (a, b) = tokio::join!(start(c1, &[], false), start(c2, &[], false));
+    let (a, mut b) = (a, b);
+    wait_until("the pair has connected", || async {
+        a.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 1
+    })
+    .await;
+    // Past the grace the other peer leaves for the first dial, and a re-dial.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(a.handle.connections(), 1, "A keeps one connection");
+    assert_eq!(b.handle.connections(), 1, "B keeps one connection");
+
+    // Many batches in a row arrive in the order they were published.
+    let batches: Vec<Vec<_>> = (0..40u64)
+        .map(|k| {
+            (1..=25)
+                .map(|n| produce_entry(chain(), 1, k * 25 + n, 0))
+                .collect()
+        })
+        .collect();
+    for batch in &batches {
+        a.handle.publish_batch(batch).await.unwrap();
+    }
+    for batch in &batches {
+        assert_eq!(&next_batch(&mut b).await, batch);
+    }
+    shutdown(vec![a, b]).await;
+}
