@@ -235,7 +235,7 @@ pub async fn run(
     net.shutdown().await;
     // A snapshot now makes the next start replay no state deltas.
     match shared.ledger.write() {
-        Ok(mut ledger) => {
+        Ok(ledger) => {
             if let Err(e) = ledger.snapshot() {
                 tracing::warn!("could not write a state snapshot at shutdown: {e}");
             }

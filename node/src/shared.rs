@@ -9,8 +9,8 @@
 //! Every method blocks (locks; [`Shared::commit_block`] flushes to disk):
 //! call them from `tokio::task::spawn_blocking` in async code.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
@@ -160,8 +160,10 @@ pub struct Shared<B: Backend> {
     /// The chain id.
     pub chain_id: ChainId,
     /// The ledger. Take the read guard briefly; never hold it across an
-    /// `.await`.
-    pub ledger: RwLock<Ledger<B>>,
+    /// `.await`. (Shared with the thread that writes snapshots.)
+    pub ledger: Arc<RwLock<Ledger<B>>>,
+    /// Whether a snapshot is being written on its own thread.
+    snapshotting: Arc<AtomicBool>,
     /// The mempool. Lock it only while holding the ledger lock.
     pub mempool: Mutex<Mempool>,
     /// The committed height; subscribe to be woken on each commit.
@@ -208,16 +210,20 @@ fn poisoned<T>(_: PoisonError<T>) -> String {
     "a task panicked while holding the ledger lock; restart the node".to_owned()
 }
 
-impl<B: Backend> Shared<B> {
-    /// Shares `ledger` with an empty mempool of `limits`.
-    pub fn new(ledger: Ledger<B>, limits: Limits) -> Self {
+impl<B: Backend + 'static> Shared<B> {
+    /// Shares `ledger` with an empty mempool of `limits`. Snapshots are
+    /// written on their own thread from now on (see
+    /// [`Shared::commit_encoded`]).
+    pub fn new(mut ledger: Ledger<B>, limits: Limits) -> Self {
+        ledger.set_auto_snapshot(false);
         let height = ledger.height();
         let metrics = Metrics::new();
         metrics::set(&metrics.height, height);
         Shared {
             genesis: ledger.genesis().clone(),
             chain_id: ledger.chain_id(),
-            ledger: RwLock::new(ledger),
+            ledger: Arc::new(RwLock::new(ledger)),
+            snapshotting: Arc::new(AtomicBool::new(false)),
             mempool: Mutex::new(Mempool::new(limits)),
             decided: watch::channel(height).0,
             peers: AtomicUsize::new(0),
@@ -499,6 +505,35 @@ impl<B: Backend> Shared<B> {
         Ok(())
     }
 
+    /// Writes a due snapshot on its own thread, under a read guard, so a
+    /// large one (a second or more on a big ledger) never holds up a
+    /// commit: blocks are validated and proposed meanwhile, and the next
+    /// commit waits only if it comes before the snapshot is done. One at a
+    /// time. A failure is logged; the ledger is correct without snapshots
+    /// (opening replays more deltas).
+    fn snapshot_in_background(&self) {
+        let due = self.read().map(|l| l.snapshot_due()).unwrap_or(false);
+        if !due || self.snapshotting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let ledger = Arc::clone(&self.ledger);
+        let busy = Arc::clone(&self.snapshotting);
+        let spawned = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                if let Ok(ledger) = ledger.read() {
+                    if let Err(e) = ledger.snapshot() {
+                        tracing::warn!("could not write a state snapshot: {e}");
+                    }
+                }
+                busy.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            self.snapshotting.store(false, Ordering::Release);
+            tracing::warn!("cannot start a thread to write a state snapshot: {e}");
+        }
+    }
+
     /// A committed block and its certificate (for peers that sync).
     pub fn committed(
         &self,
@@ -520,7 +555,8 @@ impl<B: Backend> Shared<B> {
     /// Commits a decided block (with its certificate, once consensus
     /// provides one): appends it durably, removes its entries from the
     /// mempool and re-checks the rest, then publishes the new height on
-    /// [`Shared::decided`]. A refused block changes nothing.
+    /// [`Shared::decided`]. A refused block changes nothing. A snapshot
+    /// that falls due is written afterwards on its own thread.
     pub fn commit_block(
         &self,
         block: Block,
@@ -580,6 +616,7 @@ impl<B: Backend> Shared<B> {
             .inc_by(recheck.dropped.len() as u64);
         self.decided.send_replace(height);
         tracing::debug!(height, entries = ids.len(), hash = %hash, "block committed");
+        self.snapshot_in_background();
         Ok(Committed {
             height,
             hash,

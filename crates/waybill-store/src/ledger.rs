@@ -23,7 +23,7 @@
 //! O(log n), with no rehashing.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard, PoisonError};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use waybill_core::block::{self, Block, BlockBytes, CommitCertificate, Header};
@@ -220,10 +220,27 @@ pub struct Ledger<B: Backend> {
     state: Committed,
     ids: IdIndex,
     tip: Option<Header>,
-    snapshot_height: u64,
-    snapshot_bytes: u64,
+    /// Behind a lock so that a snapshot needs only a shared borrow: a node
+    /// writes it on another thread while blocks are validated.
+    snapshots: Mutex<Snapshots>,
+    /// Whether appending a block writes a snapshot when one is due (else
+    /// the owner calls [`Ledger::snapshot`] when [`Ledger::snapshot_due`]).
+    auto_snapshot: bool,
+    /// See [`Ledger::set_snapshot_min_bytes`].
+    snapshot_min_bytes: u64,
+}
+
+/// Where the last snapshot stands.
+#[derive(Debug, Default)]
+struct Snapshots {
+    /// The height it was taken at.
+    height: u64,
+    /// Its size.
+    bytes: u64,
+    /// Bytes of deltas written since.
     delta_bytes: u64,
-    snapshot_error: Option<String>,
+    /// Why the last attempt failed, if it did.
+    error: Option<String>,
 }
 
 fn get_decoded<B: Backend, T: Serialize + DeserializeOwned>(
@@ -448,10 +465,9 @@ impl<B: Backend> Ledger<B> {
             genesis,
             ids: IdIndex::default(),
             tip: None,
-            snapshot_height: 0,
-            snapshot_bytes: 0,
-            delta_bytes: 0,
-            snapshot_error: None,
+            snapshots: Mutex::new(Snapshots::default()),
+            auto_snapshot: true,
+            snapshot_min_bytes: SNAPSHOT_MIN_BYTES,
         }
     }
 
@@ -583,10 +599,14 @@ impl<B: Backend> Ledger<B> {
             state,
             ids,
             tip: None,
-            snapshot_height,
-            snapshot_bytes,
-            delta_bytes,
-            snapshot_error: None,
+            snapshots: Mutex::new(Snapshots {
+                height: snapshot_height,
+                bytes: snapshot_bytes,
+                delta_bytes,
+                error: None,
+            }),
+            auto_snapshot: true,
+            snapshot_min_bytes: SNAPSHOT_MIN_BYTES,
         };
         if ledger
             .backend
@@ -663,8 +683,39 @@ impl<B: Backend> Ledger<B> {
 
     /// Why the last snapshot could not be written, if it failed (the
     /// ledger stays correct without it; opening just replays more).
-    pub fn snapshot_error(&self) -> Option<&str> {
-        self.snapshot_error.as_deref()
+    pub fn snapshot_error(&self) -> Option<String> {
+        self.snapshots().error.clone()
+    }
+
+    fn snapshots(&self) -> MutexGuard<'_, Snapshots> {
+        // Plain numbers, each written whole: a panic elsewhere cannot
+        // leave them inconsistent.
+        self.snapshots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The least bytes of deltas before a snapshot is due (default
+    /// `SNAPSHOT_MIN_BYTES`, 4 MiB): lower makes snapshots more frequent
+    /// and opening quicker.
+    pub fn set_snapshot_min_bytes(&mut self, bytes: u64) {
+        self.snapshot_min_bytes = bytes;
+    }
+
+    /// Whether appending a block writes a due snapshot itself (the
+    /// default). A node turns this off and writes snapshots on another
+    /// thread, so that a large one never holds up a commit.
+    pub fn set_auto_snapshot(&mut self, on: bool) {
+        self.auto_snapshot = on;
+    }
+
+    /// Whether enough deltas have accumulated since the last snapshot that
+    /// a new one is due: half the last one's size, and at least
+    /// [`Ledger::set_snapshot_min_bytes`]. Snapshots then cost, over time, a constant
+    /// factor of the deltas written, and opening replays at most that much.
+    pub fn snapshot_due(&self) -> bool {
+        let s = self.snapshots();
+        s.height < self.height() && s.delta_bytes >= (s.bytes / 2).max(self.snapshot_min_bytes)
     }
 
     /// Checks one entry against the committed state, as if it were the
@@ -838,21 +889,29 @@ impl<B: Backend> Ledger<B> {
         self.state.apply(h, &applied.changes, &delta);
         self.ids.push_block(entries.iter().map(|e| e.id));
         self.tip = Some(block.header);
-        self.delta_bytes += delta_len;
-        if self.delta_bytes >= (self.snapshot_bytes / 2).max(SNAPSHOT_MIN_BYTES) {
-            if let Err(e) = self.snapshot() {
-                self.snapshot_error = Some(e.to_string());
-            }
+        self.snapshots().delta_bytes += delta_len;
+        if self.auto_snapshot && self.snapshot_due() {
+            // A failure is kept in `snapshot_error`; the block is stored.
+            let _ = self.snapshot();
         }
         Ok(applied)
     }
 
     /// Writes a snapshot of the state and indexes at the tip and deletes
-    /// the deltas it covers. Done automatically as deltas accumulate; call
-    /// it before a planned shutdown to make the next open quick.
-    pub fn snapshot(&mut self) -> Result<(), StoreError> {
+    /// the deltas it covers. Done as deltas accumulate (see
+    /// [`Ledger::set_auto_snapshot`]); call it before a planned shutdown to
+    /// make the next open quick. It needs only a shared borrow, so readers
+    /// go on meanwhile; snapshots are written one at a time.
+    pub fn snapshot(&self) -> Result<(), StoreError> {
+        let mut book = self.snapshots();
+        let r = self.write_snapshot(&mut book);
+        book.error = r.as_ref().err().map(ToString::to_string);
+        r
+    }
+
+    fn write_snapshot(&self, book: &mut Snapshots) -> Result<(), StoreError> {
         let h = self.height();
-        if h == self.snapshot_height {
+        if h == book.height {
             return Ok(());
         }
         let snapshot = SnapshotRef {
@@ -869,14 +928,13 @@ impl<B: Backend> Ledger<B> {
             Ok(())
         })?;
         let mut batch = WriteBatch::default();
-        for old in self.snapshot_height + 1..=h {
+        for old in book.height + 1..=h {
             batch.delete(keys::at_height(ns::DELTA, old));
         }
         self.backend.commit(batch)?;
-        self.snapshot_height = h;
-        self.snapshot_bytes = len;
-        self.delta_bytes = 0;
-        self.snapshot_error = None;
+        book.height = h;
+        book.bytes = len;
+        book.delta_bytes = 0;
         Ok(())
     }
 

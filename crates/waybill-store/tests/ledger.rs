@@ -1682,3 +1682,48 @@ fn known_entries_skip_only_their_own_signature_checks() {
     assert!(ledger.validate_known(&block, &|_| true).is_ok());
     assert!(ledger.validate(&block).is_err());
 }
+
+#[test]
+fn a_deferred_snapshot_is_due_until_written_through_a_shared_borrow() {
+    let c = Consortium::new();
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    ledger.set_auto_snapshot(false);
+    ledger.set_snapshot_min_bytes(1);
+    let entries = workload(&c, 29, 40);
+    append_in_blocks(&c, &mut ledger, &entries, 10);
+    let snapshot_file = dir.join("db").join(waybill_store::SNAPSHOT_FILE);
+    assert!(ledger.snapshot_due(), "deltas are past the threshold");
+    assert!(!snapshot_file.exists(), "appending wrote no snapshot");
+
+    // Written on another thread while this one reads the same ledger.
+    let ledger = ledger;
+    let lots: Vec<_> = ledger.state().to_state().lots.keys().cloned().collect();
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| ledger.snapshot());
+        for lot in &lots {
+            ledger
+                .trail(lot)
+                .expect("a trail while the snapshot is written");
+        }
+        writer
+            .join()
+            .expect("the snapshot thread")
+            .expect("snapshot");
+    });
+    assert!(!ledger.snapshot_due());
+    assert_eq!(ledger.snapshot_error(), None);
+    let (height, state) = (ledger.height(), ledger.state().clone());
+    drop(ledger);
+    with_raw_db(&dir, |db| {
+        for h in 1..=height {
+            assert!(
+                db.get(key(b'D', h)).expect("get").is_none(),
+                "delta {h} was covered"
+            );
+        }
+    });
+    let ledger = reopen(&dir).expect("reopen");
+    assert_eq!((ledger.height(), ledger.state()), (height, &state));
+}
