@@ -51,6 +51,9 @@ pub struct Metrics {
     pub submissions: Family<SubmissionLabels, Counter>,
     /// Accepted entries not handed to gossip because its queue was full.
     pub gossip_queue_full: Counter,
+    /// Gossiped entries that arrived after their nonce was committed,
+    /// dropped before their signatures were verified.
+    pub gossip_settled: Counter,
     /// Connected gossip peers.
     pub peers: Gauge,
     /// Seconds since the node started.
@@ -79,6 +82,7 @@ impl Metrics {
             mempool_dropped: Counter::default(),
             submissions: Family::default(),
             gossip_queue_full: Counter::default(),
+            gossip_settled: Counter::default(),
             peers: Gauge::default(),
             uptime_seconds: Gauge::default(),
             http_requests: Family::default(),
@@ -108,6 +112,11 @@ impl Metrics {
             "mempool_dropped",
             "Mempool entries dropped because they no longer passed the rules after a commit",
             m.mempool_dropped.clone(),
+        );
+        registry.register(
+            "gossip_settled_entries",
+            "Gossiped entries that arrived after this node committed their nonce, dropped unverified",
+            m.gossip_settled.clone(),
         );
         registry.register(
             "submissions",

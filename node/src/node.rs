@@ -10,6 +10,7 @@ use waybill_consensus::{App, ConsensusConfig as EngineSettings};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::Genesis;
+use waybill_core::state::View;
 use waybill_store::SledBackend;
 
 use crate::api;
@@ -111,6 +112,16 @@ pub async fn run(
         .iter()
         .map(|a| a.parse().map_err(|e| anyhow!("gossip peer `{a}`: {e}")))
         .collect::<Result<_>>()?;
+    // Entries gossiped after this node committed their nonce are dropped
+    // before their signatures are verified.
+    net_cfg.settled = Some({
+        let shared = Arc::clone(&shared);
+        Arc::new(move |authors: &[PublicKey]| match shared.read() {
+            Ok(ledger) => authors.iter().map(|a| ledger.state().nonce(a)).collect(),
+            // A wrong-length answer settles nothing.
+            Err(_) => Vec::new(),
+        })
+    });
     let (net, mut from_peers) = waybill_net::start(net_cfg)
         .await
         .context("cannot start entry gossip")?;
@@ -168,8 +179,15 @@ pub async fn run(
     let peers_gauge = {
         let (net, shared) = (net.clone(), Arc::clone(&shared));
         tokio::spawn(async move {
+            let mut settled = 0;
             loop {
                 shared.set_peers(net.connected_peers());
+                let now = net.settled_entries();
+                shared
+                    .metrics
+                    .gossip_settled
+                    .inc_by(now.saturating_sub(settled));
+                settled = now;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         })

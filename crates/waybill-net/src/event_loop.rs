@@ -23,7 +23,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use waybill_core::crypto::Hash32;
 
 use crate::redial::Slot;
-use crate::{topic_name, validate, NetError, Received, FRAME_OVERHEAD};
+use crate::{topic_name, validate, NetError, Received, Settled, FRAME_OVERHEAD};
 
 /// Identify's protocol version: peers that speak another are logged.
 /// Version 2: unsigned gossipsub messages, each a batch of entries.
@@ -108,6 +108,8 @@ pub(crate) struct Setup {
     pub(crate) connected: Arc<AtomicUsize>,
     pub(crate) connections: Arc<AtomicUsize>,
     pub(crate) dropped: Arc<AtomicU64>,
+    pub(crate) settled: Option<Settled>,
+    pub(crate) stale: Arc<AtomicU64>,
 }
 
 /// A message waiting for its check.
@@ -140,6 +142,8 @@ pub(crate) struct EventLoop {
     connected: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
+    settled: Option<Settled>,
+    stale: Arc<AtomicU64>,
     /// Batches published while no peer was subscribed: sent as soon as one
     /// subscribes (bounded by bytes; the oldest go first when full).
     unsent: VecDeque<Vec<u8>>,
@@ -253,6 +257,8 @@ impl EventLoop {
             connected,
             connections,
             dropped,
+            settled,
+            stale,
         } = setup;
         let local = keypair.public().to_peer_id();
         let topic = IdentTopic::new(topic_name(&chain_id));
@@ -319,6 +325,8 @@ impl EventLoop {
             connected,
             connections,
             dropped,
+            settled,
+            stale,
             unsent: VecDeque::new(),
             unsent_bytes: 0,
             waiting: VecDeque::new(),
@@ -725,9 +733,16 @@ impl EventLoop {
             let tx = self.checked_tx.clone();
             let chain_id = self.chain_id;
             let (max_entry, max_message) = (self.max_entry_bytes, self.max_message_bytes);
+            let settled = self.settled.clone();
             tokio::task::spawn_blocking(move || {
                 let data: Vec<&[u8]> = group.iter().map(|m| m.data.as_slice()).collect();
-                let verdicts = validate::check_batches(&data, &chain_id, max_entry, max_message);
+                let verdicts = validate::check_batches(
+                    &data,
+                    &chain_id,
+                    max_entry,
+                    max_message,
+                    settled.as_deref(),
+                );
                 let checked = group
                     .into_iter()
                     .zip(verdicts)
@@ -770,7 +785,11 @@ impl EventLoop {
             verdict,
             ..
         } = checked;
+        self.stale
+            .fetch_add(verdict.settled as u64, Ordering::Relaxed);
         let acceptance = match &verdict.refusal {
+            // Its settled entries were not verified: it is not passed on.
+            None if verdict.settled > 0 => MessageAcceptance::Ignore,
             None => MessageAcceptance::Accept,
             Some(reason) => {
                 tracing::warn!(peer = %source, len, %reason, kept = verdict.entries.len(), "rejected a gossiped message; entries in it that pass on their own are kept");

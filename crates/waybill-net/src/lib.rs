@@ -89,6 +89,13 @@ pub struct Received {
     pub len: usize,
 }
 
+/// The last nonce this node has committed for each of the authors it is
+/// given, in order (0 for an author with none). See [`NetConfig::settled`].
+pub type SettledNonces = dyn Fn(&[PublicKey]) -> Vec<u64> + Send + Sync;
+
+/// A shared [`SettledNonces`].
+pub type Settled = Arc<SettledNonces>;
+
 /// The gossipsub topic for a chain's entries.
 pub fn topic_name(chain_id: &Hash32) -> String {
     format!("waybill/entries/v2/{}", chain_id.to_hex())
@@ -117,6 +124,14 @@ pub struct NetConfig {
     /// [`MAX_MESSAGE_BYTES`]); at least one entry of `max_entry_bytes` with
     /// its framing.
     pub max_message_bytes: usize,
+    /// The committed nonces, if the receiver keeps a ledger. An entry that
+    /// arrives after this node committed its author's nonce would be
+    /// refused as a replay whatever its signatures, so it is dropped
+    /// before they are verified; its message is then neither forwarded
+    /// nor held against the peer (gossipsub's "ignore"). A node that
+    /// falls behind its peers' gossip (its blocks carry the entries first)
+    /// so catches up instead of verifying what it has committed.
+    pub settled: Option<Settled>,
 }
 
 impl NetConfig {
@@ -131,6 +146,7 @@ impl NetConfig {
             chain_id,
             max_entry_bytes: MAX_ENTRY_BYTES,
             max_message_bytes: MAX_MESSAGE_BYTES,
+            settled: None,
         }
     }
 }
@@ -145,6 +161,7 @@ impl fmt::Debug for NetConfig {
             .field("chain_id", &self.chain_id)
             .field("max_entry_bytes", &self.max_entry_bytes)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("settled", &self.settled.is_some())
             .finish()
     }
 }
@@ -201,6 +218,7 @@ pub struct NetHandle {
     connected: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
+    stale: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for NetHandle {
@@ -391,6 +409,12 @@ impl NetHandle {
         answer.await.unwrap_or(0)
     }
 
+    /// How many gossiped entries arrived after their nonce was committed
+    /// and were dropped unverified (see [`NetConfig::settled`]).
+    pub fn settled_entries(&self) -> u64 {
+        self.stale.load(Ordering::Relaxed)
+    }
+
     /// How many accepted entries were dropped because the receiver was full.
     pub fn dropped_entries(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -442,6 +466,7 @@ pub async fn start(
         chain_id,
         max_entry_bytes,
         max_message_bytes,
+        settled,
     } = config;
     if max_entry_bytes == 0 {
         return Err(NetError::Config(
@@ -468,6 +493,7 @@ pub async fn start(
     let connected = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
+    let stale = Arc::new(AtomicU64::new(0));
 
     let mut event_loop = EventLoop::new(event_loop::Setup {
         keypair,
@@ -481,6 +507,8 @@ pub async fn start(
         connected: connected.clone(),
         connections: connections.clone(),
         dropped: dropped.clone(),
+        settled,
+        stale: stale.clone(),
     })?;
     event_loop.listen(listen, LISTEN_TIMEOUT).await?;
     tokio::spawn(event_loop.run());
@@ -494,6 +522,7 @@ pub async fn start(
         connected,
         connections,
         dropped,
+        stale,
     };
     Ok((handle, entries_rx))
 }

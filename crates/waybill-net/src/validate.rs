@@ -1,10 +1,10 @@
 //! What every gossiped message must pass before it is delivered or spread.
 
-use waybill_core::crypto::{BatchVerifier, Hash32};
+use waybill_core::crypto::{BatchVerifier, Hash32, PublicKey};
 use waybill_core::entry::SignedEntry;
 use waybill_core::rules;
 
-use crate::{wire, Received};
+use crate::{wire, Received, SettledNonces};
 
 /// Why a gossiped message (or one entry in it) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +90,9 @@ pub(crate) struct Verdict {
     /// peer checks a batch before it forwards it and an honest one never
     /// sends a bad entry.
     pub(crate) refusal: Option<Refusal>,
+    /// Entries left out, unverified, because their nonce was committed
+    /// already (see [`crate::NetConfig::settled`]).
+    pub(crate) settled: usize,
 }
 
 /// Checks one gossiped message, as [`check_batches`] does.
@@ -100,11 +103,12 @@ pub(crate) fn check_batch(
     max_entry_bytes: usize,
     max_message_bytes: usize,
 ) -> Verdict {
-    check_batches(&[bytes], chain_id, max_entry_bytes, max_message_bytes)
+    check_batches(&[bytes], chain_id, max_entry_bytes, max_message_bytes, None)
         .pop()
         .unwrap_or(Verdict {
             entries: Vec::new(),
             refusal: None,
+            settled: 0,
         })
 }
 
@@ -122,11 +126,15 @@ pub(crate) fn check_batch(
 /// else, and an honest author whose entry a faulty peer batched with a
 /// forgery does not lose it. (Only a faulty peer makes this node verify
 /// signatures one at a time, and it is penalised for it.)
+///
+/// With `settled`, an entry whose nonce this node has committed is left
+/// out before its signatures are queued, and counted in its verdict.
 pub(crate) fn check_batches(
     messages: &[&[u8]],
     chain_id: &Hash32,
     max_entry_bytes: usize,
     max_message_bytes: usize,
+    settled: Option<&SettledNonces>,
 ) -> Vec<Verdict> {
     let mut batch = BatchVerifier::new();
     let mut verdicts: Vec<Verdict> = messages
@@ -137,6 +145,7 @@ pub(crate) fn check_batches(
                 chain_id,
                 max_entry_bytes,
                 max_message_bytes,
+                settled,
                 &mut batch,
             )
         })
@@ -146,7 +155,9 @@ pub(crate) fn check_batches(
     // kept are checked one by one.
     if batch.verify(rand_core::OsRng).is_err() {
         for verdict in &mut verdicts {
-            let Verdict { entries, refusal } = verdict;
+            let Verdict {
+                entries, refusal, ..
+            } = verdict;
             entries.retain(|r| match r.entry.verify_signatures() {
                 Ok(()) => true,
                 Err(err) => {
@@ -160,17 +171,20 @@ pub(crate) fn check_batches(
 }
 
 /// A message's checks short of verifying signatures, which are queued in
-/// `batch`: its entries that pass them, and the first problem found.
+/// `batch`: its entries that pass them (less the settled ones), and the
+/// first problem found.
 fn check_unsigned_batch(
     bytes: &[u8],
     chain_id: &Hash32,
     max_entry_bytes: usize,
     max_message_bytes: usize,
+    settled: Option<&SettledNonces>,
     batch: &mut BatchVerifier,
 ) -> Verdict {
     let refused = |r: Refusal| Verdict {
         entries: Vec::new(),
         refusal: Some(r),
+        settled: 0,
     };
     if bytes.len() > max_message_bytes {
         return refused(Refusal::TooLarge {
@@ -182,26 +196,54 @@ fn check_unsigned_batch(
         Ok(p) => p,
         Err(e) => return refused(e.into()),
     };
-    let mut refusal = None;
-    let mut entries = Vec::with_capacity(parts.len());
-    for part in parts {
-        let checked = check_unsigned(part, chain_id, max_entry_bytes).and_then(|e| {
+    let decoded: Vec<(&[u8], Result<SignedEntry, Refusal>)> = parts
+        .into_iter()
+        .map(|part| (part, check_unsigned(part, chain_id, max_entry_bytes)))
+        .collect();
+    // One question for the whole message; an answer of the wrong length
+    // settles nothing.
+    let committed: Vec<u64> = settled
+        .map(|settled| {
+            let authors: Vec<PublicKey> = decoded
+                .iter()
+                .filter_map(|(_, e)| e.as_ref().ok().map(|e| e.entry.author))
+                .collect();
+            let nonces = settled(&authors);
+            if nonces.len() == authors.len() {
+                nonces
+            } else {
+                Vec::new()
+            }
+        })
+        .unwrap_or_default();
+    let mut committed = committed.into_iter();
+    let mut verdict = Verdict {
+        entries: Vec::with_capacity(decoded.len()),
+        refusal: None,
+        settled: 0,
+    };
+    for (part, checked) in decoded {
+        let checked = checked.and_then(|e| {
+            if committed.next().is_some_and(|last| e.entry.nonce <= last) {
+                return Ok(None);
+            }
             e.queue_signatures(batch)
                 .map_err(|err| Refusal::Signature(err.to_string()))?;
-            Ok(e)
+            Ok(Some(e))
         });
         match checked {
-            Ok(entry) => entries.push(Received {
+            Ok(Some(entry)) => verdict.entries.push(Received {
                 id: Hash32::digest(part),
                 len: part.len(),
                 entry,
             }),
+            Ok(None) => verdict.settled += 1,
             Err(r) => {
-                refusal.get_or_insert(r);
+                verdict.refusal.get_or_insert(r);
             }
         }
     }
-    Verdict { entries, refusal }
+    verdict
 }
 
 #[cfg(test)]
@@ -354,7 +396,7 @@ mod tests {
         };
         let check_all = |bytes: &[Vec<u8>]| -> Vec<Verdict> {
             let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-            check_batches(&refs, &chain, 1024, 1 << 20)
+            check_batches(&refs, &chain, 1024, 1 << 20, None)
         };
         let entries_of = |v: &Verdict| -> Vec<SignedEntry> {
             v.entries.iter().map(|r| r.entry.clone()).collect()
@@ -383,5 +425,57 @@ mod tests {
         assert!(matches!(judged(1), (Some(Refusal::Signature(_)), e) if e == kept));
         assert!(matches!(judged(3), (Some(Refusal::Frame(_)), e) if e.is_empty()));
         assert!(check_all(&[]).is_empty());
+    }
+
+    #[test]
+    fn entries_whose_nonce_is_committed_are_left_out_unverified() {
+        let chain = Hash32::digest(b"chain");
+        // Author 1 wrote nonces 1 to 5, author 2 nonces 1 to 3.
+        let mut entries: Vec<SignedEntry> = (1..=5).map(|n| by(chain, 1, n)).collect();
+        entries.extend((1..=3).map(|n| by(chain, 2, n)));
+        let (one, two) = (entries[0].entry.author, entries[5].entry.author);
+        // Committed: author 1 up to nonce 3, author 2 none.
+        let settled = move |authors: &[PublicKey]| -> Vec<u64> {
+            authors
+                .iter()
+                .map(|a| if *a == one { 3 } else { 0 })
+                .collect()
+        };
+        let check = |entries: &[SignedEntry], settled: &SettledNonces| -> Verdict {
+            let bytes = crate::wire::encode_entries(entries);
+            check_batches(&[&bytes], &chain, 1024, 1 << 20, Some(settled))
+                .pop()
+                .expect("a verdict")
+        };
+        let kept = |v: &Verdict| -> Vec<SignedEntry> {
+            v.entries.iter().map(|r| r.entry.clone()).collect()
+        };
+
+        let v = check(&entries, &settled);
+        assert_eq!((v.refusal.clone(), v.settled), (None, 3));
+        assert_eq!(kept(&v), entries[3..].to_vec());
+        assert_eq!(v.entries[0].entry.entry.author, one);
+        assert!(v
+            .entries
+            .iter()
+            .skip(2)
+            .all(|r| r.entry.entry.author == two));
+
+        // A settled entry's signature is not verified (it is not kept
+        // either); a fresh one's still is.
+        let mut forged = entries.clone();
+        forged[1].signature.0[0] ^= 1;
+        let v = check(&forged, &settled);
+        assert_eq!((v.refusal.clone(), v.settled), (None, 3));
+        forged[6].signature.0[0] ^= 1;
+        let v = check(&forged, &settled);
+        assert!(matches!(v.refusal, Some(Refusal::Signature(_))));
+        assert_eq!(v.settled, 3);
+        assert!(!kept(&v).contains(&forged[6]));
+
+        // An answer of the wrong length settles nothing.
+        let v = check(&entries, &|_: &[PublicKey]| vec![9]);
+        assert_eq!((v.refusal.clone(), v.settled), (None, 0));
+        assert_eq!(kept(&v), entries);
     }
 }

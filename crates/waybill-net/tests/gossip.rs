@@ -429,3 +429,44 @@ async fn two_peers_that_list_each_other_keep_one_connection_and_their_order() {
     }
     shutdown(vec![a, b]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_the_middle_node_has_committed_are_dropped_unverified_and_not_passed_on() {
+    // A – B – C, where B has committed author 1 up to nonce 3.
+    let allowed = [1, 2, 3];
+    let mut config_b = config(2, &allowed);
+    let author = pk(1);
+    config_b.settled = Some(std::sync::Arc::new(move |authors: &[_]| {
+        authors
+            .iter()
+            .map(|a| if *a == author { 3 } else { 0 })
+            .collect()
+    }));
+    let mut b = start(config_b, &[], false).await;
+    let a = start(config(1, &allowed), &[&b], true).await;
+    let mut c = start(config(3, &allowed), &[&b], true).await;
+    wait_until("the line has formed", || async {
+        a.handle.topic_peers().await == 1
+            && b.handle.topic_peers().await == 2
+            && c.handle.topic_peers().await == 1
+    })
+    .await;
+
+    // Settled at B: neither delivered there nor forwarded to C.
+    let old: Vec<_> = (1..=3).map(|n| produce_entry(chain(), 1, n, 0)).collect();
+    a.handle.publish_batch(&old).await.unwrap();
+    wait_until("B has counted them", || async {
+        b.handle.settled_entries() == 3
+    })
+    .await;
+    assert_quiet(&mut b, "B after settled entries").await;
+    assert_quiet(&mut c, "C after settled entries").await;
+
+    // The next nonces pass, and on to C.
+    let new: Vec<_> = (4..=5).map(|n| produce_entry(chain(), 1, n, 0)).collect();
+    a.handle.publish_batch(&new).await.unwrap();
+    assert_eq!(next_batch(&mut b).await, new);
+    assert_eq!(next_batch(&mut c).await, new);
+    assert_eq!(b.handle.settled_entries(), 3);
+    shutdown(vec![a, b, c]).await;
+}
