@@ -615,6 +615,9 @@ impl EventLoop {
                 error,
             } => {
                 if let Some(slot) = self.slots.iter_mut().find(|s| s.is_dial(connection_id)) {
+                    if let Some(peer) = peer_id {
+                        slot.learn(peer);
+                    }
                     let wait = slot.failed(now);
                     tracing::warn!(addr = %slot.addr, error = %chain(&error), retry_in = ?wait, "dial failed");
                 } else {

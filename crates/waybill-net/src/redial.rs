@@ -122,6 +122,13 @@ impl Slot {
         matches!(self.state, State::Connected { conn: c, .. } if c == conn)
     }
 
+    /// The peer behind an address without an id, learned from a dial
+    /// that reached it (even one refused as a second connection), so the
+    /// next dial waits its grace if the peer should dial first.
+    pub(crate) fn learn(&mut self, peer: PeerId) {
+        self.peer.get_or_insert(peer);
+    }
+
     pub(crate) fn established(&mut self, conn: ConnectionId, peer: PeerId, now: Instant) {
         self.peer = Some(peer);
         self.state = State::Connected { conn, since: now };
@@ -214,8 +221,15 @@ mod tests {
         second.skip(now);
         assert!(!second.due(now + MIN_BACKOFF));
         assert!(second.due(now + ANSWER_GRACE));
-        // An address without an id: dial at once, as nothing says who else would.
+        // An address without an id: dial at once, as nothing says who else
+        // would; once a dial has named the peer, its grace applies.
         let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
-        assert!(Slot::new(addr, high, now).due(now));
+        let mut unnamed = Slot::new(addr, high, now);
+        assert!(unnamed.due(now));
+        assert_eq!(unnamed.failed(now), MIN_BACKOFF);
+        unnamed.learn(low);
+        assert_eq!(unnamed.failed(now), ANSWER_GRACE);
+        unnamed.learn(high);
+        assert_eq!(unnamed.peer, Some(low), "the first id learned stays");
     }
 }
