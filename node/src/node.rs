@@ -10,7 +10,6 @@ use waybill_consensus::{App, ConsensusConfig as EngineSettings};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::Genesis;
-use waybill_core::state::View;
 use waybill_store::SledBackend;
 
 use crate::api;
@@ -113,15 +112,10 @@ pub async fn run(
         .map(|a| a.parse().map_err(|e| anyhow!("gossip peer `{a}`: {e}")))
         .collect::<Result<_>>()?;
     // Entries gossiped after this node committed their nonce are dropped
-    // before their signatures are verified. The check never waits for the
-    // ledger: while a block is being committed it settles nothing (a
-    // wrong-length answer), and the entries are verified as before.
+    // before their signatures are verified.
     net_cfg.settled = Some({
         let shared = Arc::clone(&shared);
-        Arc::new(move |authors: &[PublicKey]| match shared.ledger.try_read() {
-            Ok(ledger) => authors.iter().map(|a| ledger.state().nonce(a)).collect(),
-            Err(_) => Vec::new(),
-        })
+        Arc::new(move |authors: &[PublicKey]| shared.settled_nonces(authors))
     });
     let (net, mut from_peers) = waybill_net::start(net_cfg)
         .await

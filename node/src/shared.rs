@@ -9,6 +9,7 @@
 //! Every method blocks (locks; [`Shared::commit_block`] flushes to disk):
 //! call them from `tokio::task::spawn_blocking` in async code.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
@@ -178,6 +179,10 @@ pub struct Shared<B: Backend> {
     /// synced block), so the decided one is committed without checking
     /// its signatures and rules again (with the block's entry ids).
     validated: Mutex<Vec<Validated>>,
+    /// The last nonce of each author with an entry committed since the
+    /// node started: the gossip checks ask it (see
+    /// [`Shared::settled_nonces`]) without waiting for the ledger lock.
+    settled: Mutex<HashMap<PublicKey, u64>>,
 }
 
 /// Each entry's signature verdict, as [`SignedEntry::verify_signatures`]
@@ -230,6 +235,7 @@ impl<B: Backend + 'static> Shared<B> {
             started: Instant::now(),
             metrics,
             validated: Mutex::new(Vec::new()),
+            settled: Mutex::new(HashMap::new()),
         }
     }
 
@@ -505,6 +511,20 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(())
     }
 
+    /// For each of `authors`, the last nonce this node has committed, as
+    /// far as the blocks committed since it started tell (0 for an author
+    /// with none since): never more than the ledger's, so an entry at or
+    /// below it is committed or superseded. Only a short lock of its own,
+    /// never the ledger's, so the gossip checks that ask never wait for a
+    /// commit.
+    pub fn settled_nonces(&self, authors: &[PublicKey]) -> Vec<u64> {
+        let settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+        authors
+            .iter()
+            .map(|a| settled.get(a).copied().unwrap_or(0))
+            .collect()
+    }
+
     /// Writes a due snapshot on its own thread, under a read guard, so a
     /// large one (a second or more on a big ledger) never holds up a
     /// commit: blocks are validated and proposed meanwhile, and the next
@@ -590,7 +610,20 @@ impl<B: Backend + 'static> Shared<B> {
         // did not see proposed) is validated by the ledger, skipping the
         // signatures of entries the mempool verified on the way in.
         let ids: Vec<EntryId> = block.entries().iter().map(|e| e.id).collect();
+        let authors: Vec<(PublicKey, u64)> = block
+            .block()
+            .entries
+            .iter()
+            .map(|e| (e.entry.author, e.entry.nonce))
+            .collect();
         ledger.append_encoded(block, cert, found, &|id| self.pool().verified(id))?;
+        {
+            let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+            for (author, nonce) in authors {
+                let last = settled.entry(author).or_insert(nonce);
+                *last = (*last).max(nonce);
+            }
+        }
         let height = ledger.height();
         let recheck = {
             let mut pool = self.pool();

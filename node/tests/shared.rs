@@ -337,3 +337,25 @@ fn a_due_snapshot_is_written_after_the_commit_on_its_own_thread() {
     let reopened = Ledger::open(SledBackend::open(tmp.path()).unwrap()).unwrap();
     assert_eq!((reopened.height(), reopened.state()), (height, &state));
 }
+
+#[test]
+fn settled_nonces_follow_the_committed_blocks_only() {
+    let c = Consortium::new();
+    let sh = shared(&c);
+    let mut s = Signer::new(&c);
+    let (producer, other) = (c.producer.pk, c.validator.pk);
+    assert_eq!(sh.settled_nonces(&[producer, other]), [0, 0]);
+    for n in 1..=3 {
+        sh.submit(s.produce(&c.producer, &lot(&format!("LOT-{n}")), 1_000, &[]))
+            .unwrap();
+    }
+    // Waiting in the pool is not committed.
+    assert_eq!(sh.settled_nonces(&[producer]), [0]);
+    let block = sh.propose(1, T0, c.validator.pk).unwrap();
+    sh.commit_block(block.clone(), None).unwrap();
+    assert_eq!(sh.settled_nonces(&[other, producer, producer]), [0, 3, 3]);
+    // A refused block (the same one again) changes nothing.
+    assert!(sh.commit_block(block, None).is_err());
+    assert_eq!(sh.settled_nonces(&[producer]), [3]);
+    assert!(sh.settled_nonces(&[]).is_empty());
+}

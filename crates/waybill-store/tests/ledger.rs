@@ -448,9 +448,7 @@ fn mem_ledger_appends_looks_up_and_checks() {
 #[test]
 fn sled_ledger_survives_reopen_with_identical_state_and_lookups() {
     let c = Consortium::new();
-    let tmp = TempDir::new().expect("tempdir");
-    let dir = tmp.path().join("ledger");
-    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let (_tmp, dir, mut ledger) = sled_ledger(&c);
     assert!(dir.join(MARKER_FILE).is_file());
     let mut x = build(&c, &mut ledger);
     assert_lookups(&ledger, &x);
@@ -1083,12 +1081,25 @@ fn a_ledger_open_elsewhere_is_refused_not_shared() {
 const TAMPER_HEIGHT: u64 = 2;
 const TIP_HEIGHT: u64 = 5;
 
+/// A new sled ledger of `c` in a temporary directory (kept while the
+/// `TempDir` lives), with its directory.
+fn sled_ledger(
+    c: &Consortium,
+) -> (
+    TempDir,
+    std::path::PathBuf,
+    Ledger<waybill_store::SledBackend>,
+) {
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    (tmp, dir, ledger)
+}
+
 /// A sled ledger of `TIP_HEIGHT` blocks of 6 entries; returns its dir.
 fn tamper_fixture() -> (TempDir, std::path::PathBuf) {
     let c = Consortium::new();
-    let tmp = TempDir::new().expect("tempdir");
-    let dir = tmp.path().join("ledger");
-    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let (tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 11, 6 * TIP_HEIGHT as usize);
     append_in_blocks(&c, &mut ledger, &entries, 6);
     assert_eq!(ledger.height(), TIP_HEIGHT);
@@ -1355,9 +1366,7 @@ fn a_block_costs_a_fixed_number_of_keys_whatever_its_size() {
 #[test]
 fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
     let c = Consortium::new();
-    let tmp = TempDir::new().expect("tempdir");
-    let dir = tmp.path().join("ledger");
-    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let (_tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 23, 120);
     append_in_blocks(&c, &mut ledger, &entries[..60], 10);
     ledger.snapshot().expect("snapshot");
@@ -1614,9 +1623,7 @@ fn a_block_with_its_bytes_is_validated_from_them_and_stored_as_them() {
 #[test]
 fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
     let c = Consortium::new();
-    let tmp = TempDir::new().expect("tempdir");
-    let dir = tmp.path().join("ledger");
-    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let (_tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 29, 60);
     append_in_blocks(&c, &mut ledger, &entries[..40], 10);
     let delta_2 = {
@@ -1686,9 +1693,7 @@ fn known_entries_skip_only_their_own_signature_checks() {
 #[test]
 fn a_deferred_snapshot_is_due_until_written_through_a_shared_borrow() {
     let c = Consortium::new();
-    let tmp = TempDir::new().expect("tempdir");
-    let dir = tmp.path().join("ledger");
-    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let (_tmp, dir, mut ledger) = sled_ledger(&c);
     ledger.set_auto_snapshot(false);
     ledger.set_snapshot_min_bytes(1);
     let entries = workload(&c, 29, 40);
