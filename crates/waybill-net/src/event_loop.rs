@@ -109,7 +109,7 @@ pub(crate) struct Setup {
     pub(crate) connections: Arc<AtomicUsize>,
     pub(crate) dropped: Arc<AtomicU64>,
     pub(crate) settled: Option<Settled>,
-    pub(crate) stale: Arc<AtomicU64>,
+    pub(crate) settled_count: Arc<AtomicU64>,
 }
 
 /// A message waiting for its check.
@@ -143,7 +143,7 @@ pub(crate) struct EventLoop {
     connections: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
     settled: Option<Settled>,
-    stale: Arc<AtomicU64>,
+    settled_count: Arc<AtomicU64>,
     /// Batches published while no peer was subscribed: sent as soon as one
     /// subscribes (bounded by bytes; the oldest go first when full).
     unsent: VecDeque<Vec<u8>>,
@@ -258,7 +258,7 @@ impl EventLoop {
             connections,
             dropped,
             settled,
-            stale,
+            settled_count,
         } = setup;
         let local = keypair.public().to_peer_id();
         let topic = IdentTopic::new(topic_name(&chain_id));
@@ -326,7 +326,7 @@ impl EventLoop {
             connections,
             dropped,
             settled,
-            stale,
+            settled_count,
             unsent: VecDeque::new(),
             unsent_bytes: 0,
             waiting: VecDeque::new(),
@@ -788,7 +788,7 @@ impl EventLoop {
             verdict,
             ..
         } = checked;
-        self.stale
+        self.settled_count
             .fetch_add(verdict.settled as u64, Ordering::Relaxed);
         let acceptance = match &verdict.refusal {
             // Its settled entries were not verified: it is not passed on.

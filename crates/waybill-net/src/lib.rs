@@ -218,7 +218,7 @@ pub struct NetHandle {
     connected: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
-    stale: Arc<AtomicU64>,
+    settled_count: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for NetHandle {
@@ -412,7 +412,7 @@ impl NetHandle {
     /// How many gossiped entries arrived after their nonce was committed
     /// and were dropped unverified (see [`NetConfig::settled`]).
     pub fn settled_entries(&self) -> u64 {
-        self.stale.load(Ordering::Relaxed)
+        self.settled_count.load(Ordering::Relaxed)
     }
 
     /// How many accepted entries were dropped because the receiver was full.
@@ -493,7 +493,7 @@ pub async fn start(
     let connected = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
-    let stale = Arc::new(AtomicU64::new(0));
+    let settled_count = Arc::new(AtomicU64::new(0));
 
     let mut event_loop = EventLoop::new(event_loop::Setup {
         keypair,
@@ -508,7 +508,7 @@ pub async fn start(
         connections: connections.clone(),
         dropped: dropped.clone(),
         settled,
-        stale: stale.clone(),
+        settled_count: settled_count.clone(),
     })?;
     event_loop.listen(listen, LISTEN_TIMEOUT).await?;
     tokio::spawn(event_loop.run());
@@ -522,7 +522,7 @@ pub async fn start(
         connected,
         connections,
         dropped,
-        stale,
+        settled_count,
     };
     Ok((handle, entries_rx))
 }

@@ -56,32 +56,35 @@ pub(crate) struct Slot {
     local: PeerId,
 }
 
+/// How long to leave the dialing to `peer`: [`ANSWER_GRACE`] when it has
+/// the smaller id, else nothing.
+fn grace(peer: Option<PeerId>, local: PeerId) -> Duration {
+    match peer {
+        Some(peer) if peer < local => ANSWER_GRACE,
+        _ => Duration::ZERO,
+    }
+}
+
 impl Slot {
     pub(crate) fn new(addr: Multiaddr, local: PeerId, now: Instant) -> Self {
         let peer = match addr.iter().last() {
             Some(Protocol::P2p(peer)) => Some(peer),
             _ => None,
         };
-        let mut slot = Slot {
+        Slot {
             addr,
             peer,
-            state: State::Idle { next: now },
+            state: State::Idle {
+                next: now + grace(peer, local),
+            },
             backoff: MIN_BACKOFF,
             local,
-        };
-        slot.state = State::Idle {
-            next: now + slot.grace(),
-        };
-        slot
+        }
     }
 
-    /// How long to leave the dialing to the peer: [`ANSWER_GRACE`] when it
-    /// has the smaller id, else nothing.
+    /// See [`grace`].
     fn grace(&self) -> Duration {
-        match self.peer {
-            Some(peer) if peer < self.local => ANSWER_GRACE,
-            _ => Duration::ZERO,
-        }
+        grace(self.peer, self.local)
     }
 
     /// Whether a dial is due now.
