@@ -122,6 +122,37 @@ pub fn peer_id(key: &PublicKey) -> Result<String, ConsensusError> {
         .to_base58())
 }
 
+/// The validators of `genesis`, other than `me`, that no address in
+/// `peers` names (by `/p2p/<peer id>`). Consensus messages go only to
+/// connected peers, so each pair of validators needs one of the two to list
+/// the other; a validator listed by neither side never hears this node's
+/// votes and proposals, nor this node its.
+pub fn unlisted_validators(
+    genesis: &Genesis,
+    me: &PublicKey,
+    peers: &[Multiaddr],
+) -> Vec<PublicKey> {
+    let listed: Vec<String> = peers
+        .iter()
+        .filter_map(|a| {
+            let text = a.to_string();
+            let at = text.rfind("/p2p/")?;
+            let id = text.get(at + "/p2p/".len()..)?;
+            Some(id.split('/').next().unwrap_or(id).to_owned())
+        })
+        .collect();
+    genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key)
+        .filter(|k| k != me)
+        .filter(|k| match peer_id(k) {
+            Ok(id) => !listed.contains(&id),
+            Err(_) => true,
+        })
+        .collect()
+}
+
 fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
     genesis
         .validators
@@ -148,6 +179,14 @@ pub async fn start<A: App>(cfg: ConsensusConfig, app: Arc<A>) -> Result<Consensu
     let vset = validator_set(&cfg.genesis)?;
     let me = crypto::public_key(&cfg.key);
     let is_validator = cfg.genesis.validators.iter().any(|v| v.public_key == me);
+    if is_validator {
+        for v in unlisted_validators(&cfg.genesis, &me, &cfg.peers) {
+            tracing::warn!(
+                "validator {} is not in this node's consensus peers: the two exchange votes and proposals only if it lists this node",
+                v.short()
+            );
+        }
+    }
     let engine_cfg = EngineConfig::new(&cfg.moniker, cfg.listen.clone(), cfg.peers.clone());
     let keypair = Keypair::ed25519_from_bytes(cfg.key.to_bytes())
         .map_err(|e| ConsensusError::Engine(e.to_string()))?;
@@ -214,4 +253,61 @@ pub async fn start<A: App>(cfg: ConsensusConfig, app: Arc<A>) -> Result<Consensu
         app_task,
         is_validator,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waybill_core::genesis::ValidatorSpec;
+
+    fn key(seed: u8) -> PublicKey {
+        crypto::public_key(&SigningKey::from_bytes(&[seed; 32]))
+    }
+
+    fn addr(k: &PublicKey, port: u16) -> Multiaddr {
+        let id = peer_id(k).map_err(|e| e.to_string());
+        let text = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", id.unwrap_or_default());
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn unlisted_validators_are_those_no_peer_address_names() {
+        let keys: Vec<PublicKey> = (1..=4).map(key).collect();
+        let genesis = Genesis {
+            chain_name: "t".into(),
+            members: Vec::new(),
+            validators: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| ValidatorSpec {
+                    name: format!("v{i}"),
+                    public_key: *k,
+                    power: 1,
+                    p2p: Vec::new(),
+                })
+                .collect(),
+            consensus: Default::default(),
+            governance: Default::default(),
+        };
+        let me = keys[0];
+        let all: Vec<Multiaddr> = keys[1..]
+            .iter()
+            .zip(7000..)
+            .map(|(k, p)| addr(k, p))
+            .collect();
+        assert!(unlisted_validators(&genesis, &me, &all).is_empty());
+        // Itself is never missing; an address without a peer id names no one.
+        let bare: Multiaddr = "/ip4/127.0.0.1/tcp/7003"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let some = vec![all[0].clone(), bare];
+        assert_eq!(
+            unlisted_validators(&genesis, &me, &some),
+            keys[2..].to_vec()
+        );
+        assert_eq!(
+            unlisted_validators(&genesis, &keys[3], &[]),
+            keys[..3].to_vec()
+        );
+    }
 }
