@@ -183,11 +183,9 @@ fn config_error(what: &str, e: impl std::fmt::Display) -> NetError {
     NetError::Config(format!("{what}: {e}"))
 }
 
-fn gossipsub_behaviour(
-    topic: &IdentTopic,
-    max_message_bytes: usize,
-) -> Result<Gossipsub, NetError> {
-    let config = gossipsub::ConfigBuilder::default()
+/// The entry network's gossipsub settings.
+fn gossipsub_config(max_message_bytes: usize) -> Result<gossipsub::Config, NetError> {
+    gossipsub::ConfigBuilder::default()
         // Hold every message until the application has judged it.
         .validate_messages()
         // Messages are not signed by their publisher, and carry no source
@@ -206,10 +204,39 @@ fn gossipsub_behaviour(
         // One id per byte string, whoever publishes it: the same batch
         // arriving over several peers is checked and delivered once.
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(Hash32::digest(&m.data).0))
+        // A message this node published can come back to it: a peer that
+        // got it from another peer first passes it on to all but that one,
+        // as an anonymous message does not say who published it. gossipsub
+        // counts such an echo as an invalid message against the honest
+        // peer unless self-origin is allowed; under load every node counted
+        // several, three put a peer below the graylist threshold, and all
+        // it sent was ignored for seconds. Allowed, an echo is a duplicate.
+        .allow_self_origin(true)
+        // No eager forwarding (an empty mesh): a publisher sends each
+        // message to every connected peer (flood publishing, gossipsub's
+        // default), and each heartbeat every node tells its peers the ids
+        // it has seen lately (IHAVE), so a peer further away asks for what
+        // it lacks (IWANT) and gets it a heartbeat or so later per hop.
+        // Members that connect to each other, as the validators do for
+        // consensus, get everything at once and once: with a mesh, every
+        // peer also forwarded each message to the others, and four nodes
+        // received each about twice, which cost more CPU per entry than
+        // the checks of the entries in it.
+        .mesh_n(0)
+        .mesh_n_low(0)
+        .mesh_n_high(0)
+        .mesh_outbound_min(0)
         .max_transmit_size(max_message_bytes.saturating_add(FRAME_OVERHEAD))
         .heartbeat_interval(Duration::from_secs(1))
         .build()
-        .map_err(|e| config_error("gossipsub", e))?;
+        .map_err(|e| config_error("gossipsub", e))
+}
+
+fn gossipsub_behaviour(
+    topic: &IdentTopic,
+    max_message_bytes: usize,
+) -> Result<Gossipsub, NetError> {
+    let config = gossipsub_config(max_message_bytes)?;
     let filter = WhitelistSubscriptionFilter(std::iter::once(topic.hash()).collect());
     let mut gossipsub =
         Gossipsub::new_with_subscription_filter(MessageAuthenticity::Anonymous, config, filter)
@@ -827,5 +854,27 @@ impl EventLoop {
                 tracing::debug!("entry receiver closed; entries not delivered");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo of a node's own message is a duplicate, not an invalid
+    /// message held against the peer that passed it on, and nothing is
+    /// forwarded eagerly (so members that connect to each other get each
+    /// message once). Either way back, honest peers were graylisted under
+    /// load, or every message arrived about twice.
+    #[test]
+    fn echoes_are_duplicates_and_nothing_is_forwarded_eagerly() {
+        let config = gossipsub_config(1 << 20).map_err(|e| e.to_string());
+        assert!(config.is_ok_and(|c| c.allow_self_origin()
+            && matches!(c.validation_mode(), ValidationMode::Anonymous)
+            && c.validate_messages()
+            && c.flood_publish()
+            && c.mesh_n() == 0
+            && c.mesh_n_high() == 0
+            && c.gossip_lazy() > 0));
     }
 }

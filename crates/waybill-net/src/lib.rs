@@ -23,6 +23,13 @@
 //!   on their own are still delivered (each carries its author's
 //!   signature), so a faulty relay cannot make an honest author's entry
 //!   disappear by batching it with a forgery.
+//! - **Sent once to each connected peer.** A publisher floods each message
+//!   to every connected peer; nothing is forwarded eagerly (the gossip
+//!   mesh is empty). Each heartbeat (a second) a node tells its peers the
+//!   ids it has seen lately, so a peer it is not connected to directly
+//!   asks for what it lacks and gets it about a heartbeat later per hop.
+//!   Members that connect to each other, as validators must for
+//!   consensus, get each message once and at once.
 //! - **No gossipsub signatures.** Messages are anonymous at the gossipsub
 //!   level: peers are authenticated by noise and the allow list, entries by
 //!   their own signatures (see `event_loop.rs` for the argument).
