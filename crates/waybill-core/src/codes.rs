@@ -603,11 +603,16 @@ impl fmt::Display for Fixed {
         let unit = 10u128.pow(scale);
         let (int, frac) = (value / unit, value % unit);
         if frac == 0 {
-            write!(f, "{int}")
-        } else {
-            let digits = format!("{frac:0width$}", width = scale as usize);
-            write!(f, "{int}.{}", digits.trim_end_matches('0'))
+            return write!(f, "{int}");
         }
+        // Trailing zeros are dropped by number, not from a formatted
+        // string: quantities are written on every encode of an entry.
+        let (mut frac, mut width) = (frac, scale as usize);
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        write!(f, "{int}.{frac:0width$}")
     }
 }
 
@@ -851,6 +856,9 @@ mod tests {
             ("0.125", 125, "0.125"),
             ("0", 0, "0"),
             ("007.010", 7_010, "7.01"),
+            ("0.050", 50, "0.05"),
+            ("3.001", 3_001, "3.001"),
+            ("0.1", 100, "0.1"),
             ("18446744073709551.615", u64::MAX, "18446744073709551.615"),
         ] {
             let d: Decimal3 = input.parse().unwrap();

@@ -113,7 +113,11 @@ impl FromStr for Gtin {
 
     fn from_str(s: &str) -> Result<Self, IdError> {
         check_numeric_key("GTIN", s, &[8, 12, 13, 14], "8, 12, 13 or 14", true)?;
-        Ok(Gtin(format!("{s:0>14}")))
+        // Stored as GTIN-14: shorter ones get leading zeros.
+        let mut gtin = String::with_capacity(14);
+        gtin.extend(std::iter::repeat_n('0', 14usize.saturating_sub(s.len())));
+        gtin.push_str(s);
+        Ok(Gtin(gtin))
     }
 }
 
