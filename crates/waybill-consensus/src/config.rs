@@ -46,9 +46,9 @@ impl EngineConfig {
     /// signature checked over the whole part at the libp2p level. Our own
     /// signatures already cover what matters (votes by the engine's signing
     /// provider, each proposal part by its proposer over the block hash);
-    /// the connections are authenticated by noise. Measured at saturation
-    /// (`waybill-bench --only network`): about 6% less node CPU per
-    /// finalised entry. The cost: a validator hears only the peers it is
+    /// the connections are authenticated by noise. Measured over network
+    /// benchmark runs (`waybill-bench --only network`): about 6% less node
+    /// CPU per finalised entry. The cost: a validator hears only the peers it is
     /// connected to, so the validators must connect to each other, which
     /// [`crate::unlisted_validators`] helps to check.
     pub fn new(moniker: &str, listen: Multiaddr, peers: Vec<Multiaddr>) -> Self {
