@@ -35,6 +35,7 @@ use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::Genesis;
 
 pub use app::{to_engine_certificate, to_ledger_certificate, App};
+use libp2p::multiaddr::Protocol;
 pub use malachitebft_app_channel::app::net::{Multiaddr, PeerId};
 
 use crate::codec::WaybillCodec;
@@ -115,30 +116,31 @@ impl Consensus {
 /// The libp2p peer id (base58, as in `/p2p/<id>`) of a node key: a node's
 /// network identity is its node key, so peer ids follow from genesis.
 pub fn peer_id(key: &PublicKey) -> Result<String, ConsensusError> {
+    network_id(key).map(|id| id.to_base58())
+}
+
+fn network_id(key: &PublicKey) -> Result<PeerId, ConsensusError> {
     let ed = libp2p_identity::ed25519::PublicKey::try_from_bytes(&key.0)
         .map_err(|_| ConsensusError::BadValidatorKey(key.short()))?;
-    Ok(libp2p_identity::PublicKey::from(ed)
-        .to_peer_id()
-        .to_base58())
+    Ok(libp2p_identity::PublicKey::from(ed).to_peer_id())
 }
 
 /// The validators of `genesis`, other than `me`, that no address in
-/// `peers` names (by `/p2p/<peer id>`). Consensus messages go only to
-/// connected peers, so each pair of validators needs one of the two to list
-/// the other; a validator listed by neither side never hears this node's
-/// votes and proposals, nor this node its.
+/// `peers` names (ending in `/p2p/<peer id>`, as the entry network reads
+/// its peers too). Consensus messages go only to connected peers, so each
+/// pair of validators needs one of the two to list the other; a validator
+/// listed by neither side never hears this node's votes and proposals, nor
+/// this node its.
 pub fn unlisted_validators(
     genesis: &Genesis,
     me: &PublicKey,
     peers: &[Multiaddr],
 ) -> Vec<PublicKey> {
-    let listed: Vec<String> = peers
+    let listed: Vec<PeerId> = peers
         .iter()
-        .filter_map(|a| {
-            let text = a.to_string();
-            let at = text.rfind("/p2p/")?;
-            let id = text.get(at + "/p2p/".len()..)?;
-            Some(id.split('/').next().unwrap_or(id).to_owned())
+        .filter_map(|a| match a.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(peer),
+            _ => None,
         })
         .collect();
     genesis
@@ -146,10 +148,7 @@ pub fn unlisted_validators(
         .iter()
         .map(|v| v.public_key)
         .filter(|k| k != me)
-        .filter(|k| match peer_id(k) {
-            Ok(id) => !listed.contains(&id),
-            Err(_) => true,
-        })
+        .filter(|k| network_id(k).map_or(true, |id| !listed.contains(&id)))
         .collect()
 }
 
