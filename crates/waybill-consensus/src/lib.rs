@@ -120,9 +120,9 @@ pub fn peer_id(key: &PublicKey) -> Result<String, ConsensusError> {
 }
 
 fn network_id(key: &PublicKey) -> Result<PeerId, ConsensusError> {
-    let ed = libp2p_identity::ed25519::PublicKey::try_from_bytes(&key.0)
+    let ed = libp2p::identity::ed25519::PublicKey::try_from_bytes(&key.0)
         .map_err(|_| ConsensusError::BadValidatorKey(key.short()))?;
-    Ok(libp2p_identity::PublicKey::from(ed).to_peer_id())
+    Ok(libp2p::identity::PublicKey::from(ed).to_peer_id())
 }
 
 /// The validators of `genesis`, other than `me`, that no address in
