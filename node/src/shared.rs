@@ -2,18 +2,25 @@
 //! height, peer count and metrics.
 //!
 //! Lock order: the ledger before the mempool, always. The mempool is only
-//! touched while the ledger is locked (read for submissions and queries,
-//! write for commits), so the mempool is always in step with the ledger's
-//! state: a reader never sees an entry neither pending nor final.
+//! touched while the ledger is locked, so the mempool is always in step
+//! with the ledger's state: a reader never sees an entry neither pending
+//! nor final.
+//!
+//! A commit takes the ledger's upgradable read (one committer, readers go
+//! on) while it validates the block and writes it to disk, the exclusive
+//! lock only to install it in memory, and then, holding the mempool, a
+//! read lock for the mempool's re-check: readers wait for neither the disk
+//! nor the re-check.
 //!
 //! Every method blocks (locks; [`Shared::commit_block`] flushes to disk):
 //! call them from `tokio::task::spawn_blocking` in async code.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard};
 use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Header};
@@ -160,9 +167,13 @@ pub struct Shared<B: Backend> {
     pub genesis: Genesis,
     /// The chain id.
     pub chain_id: ChainId,
-    /// The ledger. Take the read guard briefly; never hold it across an
-    /// `.await`. (Shared with the thread that writes snapshots.)
+    /// The ledger. Take the read guard briefly (through
+    /// [`Shared::read`]); never hold it across an `.await`. (Shared with
+    /// the thread that writes snapshots.)
     pub ledger: Arc<RwLock<Ledger<B>>>,
+    /// Set when a commit panicked after it began to change the ledger in
+    /// memory: the ledger is then refused to every reader (restart).
+    broken: Arc<AtomicBool>,
     /// Whether a snapshot is being written on its own thread.
     snapshotting: Arc<AtomicBool>,
     /// The mempool. Lock it only while holding the ledger lock.
@@ -211,8 +222,18 @@ fn verify_each(entries: &[EncodedEntry]) -> Vec<Result<(), SignatureError>> {
 /// Most validated blocks kept for the next height.
 const MAX_VALIDATED: usize = 16;
 
-fn poisoned<T>(_: PoisonError<T>) -> String {
-    "a task panicked while holding the ledger lock; restart the node".to_owned()
+const BROKEN: &str = "a commit panicked while changing the ledger; restart the node";
+
+/// Marks the ledger broken if dropped while its thread panics (the
+/// poisoning a `std` lock would do).
+struct BreakOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for BreakOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl<B: Backend + 'static> Shared<B> {
@@ -228,6 +249,7 @@ impl<B: Backend + 'static> Shared<B> {
             genesis: ledger.genesis().clone(),
             chain_id: ledger.chain_id(),
             ledger: Arc::new(RwLock::new(ledger)),
+            broken: Arc::new(AtomicBool::new(false)),
             snapshotting: Arc::new(AtomicBool::new(false)),
             mempool: Mutex::new(Mempool::new(limits)),
             decided: watch::channel(height).0,
@@ -241,11 +263,23 @@ impl<B: Backend + 'static> Shared<B> {
 
     /// The ledger, for reading.
     pub fn read(&self) -> Result<RwLockReadGuard<'_, Ledger<B>>, String> {
-        self.ledger.read().map_err(poisoned)
+        let guard = self.ledger.read();
+        self.usable()?;
+        Ok(guard)
     }
 
-    fn write(&self) -> Result<RwLockWriteGuard<'_, Ledger<B>>, String> {
-        self.ledger.write().map_err(poisoned)
+    /// The ledger, for committing: readers go on, other committers wait.
+    fn committing(&self) -> Result<RwLockUpgradableReadGuard<'_, Ledger<B>>, String> {
+        let guard = self.ledger.upgradable_read();
+        self.usable()?;
+        Ok(guard)
+    }
+
+    fn usable(&self) -> Result<(), String> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(BROKEN.to_owned());
+        }
+        Ok(())
     }
 
     /// The mempool. Call only while holding a ledger guard (lock order).
@@ -537,15 +571,18 @@ impl<B: Backend + 'static> Shared<B> {
             return;
         }
         let ledger = Arc::clone(&self.ledger);
+        let broken = Arc::clone(&self.broken);
         let busy = Arc::clone(&self.snapshotting);
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
-                if let Ok(ledger) = ledger.read() {
+                let ledger = ledger.read();
+                if !broken.load(Ordering::Acquire) {
                     if let Err(e) = ledger.snapshot() {
                         tracing::warn!("could not write a state snapshot: {e}");
                     }
                 }
+                drop(ledger);
                 busy.store(false, Ordering::Release);
             });
         if let Err(e) = spawned {
@@ -593,7 +630,7 @@ impl<B: Backend + 'static> Shared<B> {
         cert: Option<CommitCertificate>,
     ) -> Result<Committed, CommitError> {
         let hash = block.block().header.hash();
-        let mut ledger = self.write().map_err(CommitError::Unavailable)?;
+        let ledger = self.committing().map_err(CommitError::Unavailable)?;
         let found = {
             let mut kept = self
                 .validated
@@ -616,7 +653,13 @@ impl<B: Backend + 'static> Shared<B> {
             .iter()
             .map(|e| (e.entry.author, e.entry.nonce))
             .collect();
-        ledger.append_encoded(block, cert, found, &|id| self.pool().verified(id))?;
+        // Validating and writing only read the ledger: lookups, submissions
+        // and gossip checks go on against the tip before this block.
+        let prepared = ledger.prepare(block, cert, found, &|id| self.pool().verified(id))?;
+        let written = ledger.write(prepared)?;
+        let mut ledger = RwLockUpgradableReadGuard::upgrade(ledger);
+        let guard = BreakOnPanic(&self.broken);
+        ledger.install(written)?;
         {
             let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
             for (author, nonce) in authors {
@@ -625,13 +668,15 @@ impl<B: Backend + 'static> Shared<B> {
             }
         }
         let height = ledger.height();
-        let recheck = {
-            let mut pool = self.pool();
-            let r = pool.on_commit(&ids, ledger.state(), height);
-            metrics::set(&self.metrics.mempool_entries, pool.len());
-            metrics::set(&self.metrics.mempool_bytes, pool.bytes());
-            r
-        };
+        // The mempool is taken before readers are let back in, so none
+        // sees the new state with the old pool.
+        let mut pool = self.pool();
+        let ledger = RwLockWriteGuard::downgrade(ledger);
+        let recheck = pool.on_commit(&ids, ledger.state(), height);
+        metrics::set(&self.metrics.mempool_entries, pool.len());
+        metrics::set(&self.metrics.mempool_bytes, pool.bytes());
+        drop(pool);
+        drop(guard);
         drop(ledger);
         for d in &recheck.dropped {
             tracing::info!(

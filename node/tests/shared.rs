@@ -8,9 +8,9 @@ use support::*;
 use waybill_core::block::{CommitCertificate, CommitSignature};
 use waybill_core::crypto::Signature;
 use waybill_core::rules::RuleError;
-use waybill_node::shared::{CommitError, ProposeError, Shared};
+use waybill_node::shared::{CommitError, EntryStatus, ProposeError, Shared};
 use waybill_node::{check_block_time, Limits, MempoolError, SubmitError};
-use waybill_store::{Ledger, MemBackend, StoreError};
+use waybill_store::{Backend, Ledger, MemBackend, StoreError, WriteBatch};
 
 fn shared(c: &Consortium) -> Shared<MemBackend> {
     let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
@@ -219,6 +219,128 @@ fn shared_is_usable_across_threads() {
     assert_eq!(sh.pool().len(), 0);
     let report = sh.read().unwrap().check().unwrap();
     assert_eq!(report.entries, 50);
+}
+
+/// A store whose block writes wait, once armed, until the test lets
+/// them through: a slow disk on demand.
+#[derive(Debug, Default)]
+struct GatedBackend {
+    inner: MemBackend,
+    gate: Arc<Gate>,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    armed: std::sync::atomic::AtomicBool,
+    /// (a write is waiting, the test let it through)
+    state: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn wait_for(&self, what: impl Fn(&(bool, bool)) -> bool) -> bool {
+        let guard = self.state.lock().unwrap();
+        let (guard, timeout) = self
+            .changed
+            .wait_timeout_while(guard, std::time::Duration::from_secs(20), |s| !what(s))
+            .unwrap();
+        drop(guard);
+        !timeout.timed_out()
+    }
+
+    fn set(&self, f: impl FnOnce(&mut (bool, bool))) {
+        f(&mut self.state.lock().unwrap());
+        self.changed.notify_all();
+    }
+}
+
+impl Backend for GatedBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn read<T>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, StoreError> {
+        self.inner.read(key, f)
+    }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.inner.scan_prefix(prefix)
+    }
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if self.gate.armed.load(std::sync::atomic::Ordering::Acquire) {
+            self.gate.set(|s| s.0 = true);
+            assert!(
+                self.gate.wait_for(|s| s.1),
+                "the test never let the write through"
+            );
+        }
+        self.inner.commit(batch)
+    }
+    fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.read_snapshot()
+    }
+    fn write_snapshot(
+        &self,
+        write: &mut waybill_store::SnapshotWriter<'_>,
+    ) -> Result<u64, StoreError> {
+        self.inner.write_snapshot(write)
+    }
+}
+
+#[test]
+fn readers_go_on_while_a_commit_writes_to_disk() {
+    let c = Consortium::new();
+    let backend = GatedBackend::default();
+    let gate = Arc::clone(&backend.gate);
+    let sh = Arc::new(Shared::new(
+        Ledger::create(backend, c.genesis.clone()).unwrap(),
+        Limits::default(),
+    ));
+    let mut s = Signer::new(&c);
+    let first = s.produce(&c.producer, &lot("LOT-1"), 1_000, &[]);
+    let id = sh.submit(first.clone()).unwrap();
+    let block = sh.propose(1, T0, c.validator.pk).unwrap();
+
+    gate.armed.store(true, std::sync::atomic::Ordering::Release);
+    let committer = {
+        let sh = Arc::clone(&sh);
+        std::thread::spawn(move || sh.commit_block(block, None))
+    };
+    assert!(gate.wait_for(|s| s.0), "the commit never wrote");
+    // The block is being written. A reader is not held up by it, sees the
+    // tip before it, and finds the entry still pending; a submission is
+    // checked against that tip and the mempool.
+    let reader = {
+        let sh = Arc::clone(&sh);
+        let next = s.produce(&c.producer, &lot("LOT-2"), 1_000, &[]);
+        std::thread::spawn(move || {
+            let ledger = sh.read().unwrap();
+            let seen = (ledger.height(), ledger.tip().is_none());
+            drop(ledger);
+            (seen, sh.entry_status(&id).unwrap(), sh.submit(next).is_ok())
+        })
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(reader.join());
+    });
+    let answer = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a reader waited for the commit's write to disk")
+        .unwrap();
+    assert_eq!(answer.0, (0, true));
+    assert_eq!(answer.1, EntryStatus::Pending(first.clone()));
+    assert!(answer.2, "a submission during the write was refused");
+
+    gate.set(|s| s.1 = true);
+    let done = committer.join().unwrap().unwrap();
+    assert_eq!((done.height, done.entries), (1, 1));
+    assert!(matches!(
+        sh.entry_status(&id).unwrap(),
+        EntryStatus::Final { height: 1, .. }
+    ));
+    // The entry submitted during the write waits for the next block.
+    assert_eq!(sh.pool().len(), 1);
+    let report = sh.read().unwrap().check().unwrap();
+    assert_eq!((report.blocks, report.entries), (1, 1));
 }
 
 #[test]

@@ -104,6 +104,31 @@ impl Validated {
     }
 }
 
+/// A block made ready to commit by [`Ledger::prepare`]: validated on the
+/// tip it names, with its writes built.
+#[derive(Debug)]
+pub struct Prepared {
+    staged: Staged,
+    batch: WriteBatch,
+}
+
+/// A block stored durably by [`Ledger::write`], for [`Ledger::install`]
+/// to make the tip.
+#[derive(Debug)]
+#[must_use = "a written block becomes the tip only when it is installed"]
+pub struct Written(Staged);
+
+/// What installing a block changes in memory.
+#[derive(Debug)]
+struct Staged {
+    tip: Option<Hash32>,
+    header: Header,
+    ids: Vec<EntryId>,
+    applied: Applied,
+    delta: IndexDelta,
+    delta_len: u64,
+}
+
 /// What a full integrity check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
@@ -853,7 +878,9 @@ impl<B: Backend> Ledger<B> {
     /// [`Ledger::append_validated`] for a block with its bytes: they are
     /// stored as they are, and a block not validated yet is validated from
     /// its entries' parts, skipping the signatures `known` to be verified
-    /// (see [`check_contents_known`]).
+    /// (see [`check_contents_known`]). The three steps of
+    /// [`Ledger::prepare`], [`Ledger::write`] and [`Ledger::install`] in
+    /// one.
     pub fn append_encoded(
         &mut self,
         block: BlockBytes,
@@ -861,6 +888,22 @@ impl<B: Backend> Ledger<B> {
         checked: Option<Validated>,
         known: &(dyn Fn(&EntryId) -> bool + Sync),
     ) -> Result<Applied, StoreError> {
+        let prepared = self.prepare(block, cert, checked, known)?;
+        let written = self.write(prepared)?;
+        self.install(written)
+    }
+
+    /// The first step of committing a block, which only reads the ledger:
+    /// validates the block on the tip (reusing `checked` when it was made
+    /// for this very block on this tip), verifies its certificate and
+    /// builds its writes. Nothing changes.
+    pub fn prepare(
+        &self,
+        block: BlockBytes,
+        cert: Option<CommitCertificate>,
+        checked: Option<Validated>,
+        known: &(dyn Fn(&EntryId) -> bool + Sync),
+    ) -> Result<Prepared, StoreError> {
         let tip = self.tip.as_ref().map(|h| h.hash());
         let hash = block.block().header.hash();
         // `checked` is reused only if it was made on this tip for exactly
@@ -884,17 +927,61 @@ impl<B: Backend> Ledger<B> {
             &applied,
             &delta,
         )?;
+        Ok(Prepared {
+            staged: Staged {
+                tip,
+                header: block.header,
+                ids: entries.iter().map(|e| e.id).collect(),
+                applied,
+                delta,
+                delta_len,
+            },
+            batch,
+        })
+    }
+
+    /// The second step, which also only reads the ledger: stores a
+    /// prepared block atomically and durably. Readers go on meanwhile and
+    /// see the tip before it until [`Ledger::install`]. Refused, changing
+    /// nothing, if the tip moved since [`Ledger::prepare`].
+    ///
+    /// Blocks are committed one at a time: between this step and the
+    /// next, nothing else may commit (the node holds a lock that admits
+    /// readers but no other committer). Should `install` never follow, the
+    /// stored ledger is ahead of this value, and reopening it reads the
+    /// block.
+    pub fn write(&self, prepared: Prepared) -> Result<Written, StoreError> {
+        let Prepared { staged, batch } = prepared;
+        if staged.tip != self.tip.as_ref().map(|h| h.hash()) {
+            return Err(StoreError::Backend(format!(
+                "internal: block {} was prepared on another tip",
+                staged.header.height
+            )));
+        }
         self.backend.commit(batch)?;
-        let h = block.header.height;
-        self.state.apply(h, &applied.changes, &delta);
-        self.ids.push_block(entries.iter().map(|e| e.id));
-        self.tip = Some(block.header);
-        self.snapshots().delta_bytes += delta_len;
+        Ok(Written(staged))
+    }
+
+    /// The last step: makes a written block the tip, in memory only
+    /// (quick, no I/O). Returns what the block changed.
+    pub fn install(&mut self, written: Written) -> Result<Applied, StoreError> {
+        let Written(staged) = written;
+        if staged.tip != self.tip.as_ref().map(|h| h.hash()) {
+            return Err(StoreError::Backend(format!(
+                "internal: block {} was written on another tip; reopen the ledger",
+                staged.header.height
+            )));
+        }
+        let h = staged.header.height;
+        self.state.apply(h, &staged.applied.changes, &staged.delta);
+        self.ids.push_block(staged.ids.into_iter());
+        self.tip = Some(staged.header);
+        self.snapshots().delta_bytes += staged.delta_len;
         if self.auto_snapshot && self.snapshot_due() {
             // A failure is kept in `snapshot_error`; the block is stored.
             let _ = self.snapshot();
         }
-        Ok(applied)
+        Ok(staged.applied)
     }
 
     /// Writes a snapshot of the state and indexes at the tip and deletes

@@ -27,8 +27,8 @@ pub use committed::{Committed, Counts};
 pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir, MARKER_FILE};
 pub use index::Position;
 pub use ledger::{
-    check_contents, check_contents_known, CheckReport, Checked, Ledger, Located, Validated,
-    STORE_FORMAT,
+    check_contents, check_contents_known, CheckReport, Checked, Ledger, Located, Prepared,
+    Validated, Written, STORE_FORMAT,
 };
 
 use waybill_core::block::BlockError;

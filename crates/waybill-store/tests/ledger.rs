@@ -10,7 +10,7 @@ use std::path::Path;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use tempfile::TempDir;
-use waybill_core::block::{Block, Header};
+use waybill_core::block::{Block, BlockBytes, Header};
 use waybill_core::codec;
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{Body, EntryId, SignedEntry};
@@ -19,7 +19,8 @@ use waybill_core::rules::RuleError;
 use waybill_core::state::{LotStatus, ShipmentStage};
 use waybill_core::trail::{self, Policy};
 use waybill_store::{
-    create_dir, open_dir, Backend, Ledger, Located, MemBackend, StoreError, WriteBatch, MARKER_FILE,
+    create_dir, open_dir, Backend, DataDir, Ledger, Located, MemBackend, StoreError, WriteBatch,
+    MARKER_FILE,
 };
 
 use support::*;
@@ -908,6 +909,68 @@ fn a_block_over_the_genesis_limit_is_refused() {
     append_in_blocks(&c, &mut mem, &entries, 3);
     append_in_blocks(&c, &mut disk, &entries, 3);
     assert_eq!(mem.state().digest(), disk.state().digest());
+}
+
+#[test]
+fn a_block_commits_in_three_steps_and_one_written_but_not_installed_is_on_disk() {
+    let c = Consortium::new();
+    let tmp = TempDir::new().expect("tempdir");
+    let mut ledger = create_dir(tmp.path(), c.genesis.clone()).expect("create");
+    let mut s = Signer::new(&c);
+    let next = |ledger: &DataDir, s: &mut Signer, name: &str, t: i64| {
+        let e = s.produce(&c.producer, &lot(name), 1_000, &[]);
+        ledger.seal(vec![e], T0 + t, c.validator.pk)
+    };
+    let nothing_known = |_: &EntryId| false;
+
+    // Prepared on the empty tip, which another commit then moves: the
+    // write is refused and changes nothing.
+    let first = next(&ledger, &mut s, "A", 0);
+    let before = dump(&ledger);
+    let stale = ledger
+        .prepare(
+            BlockBytes::encode(first.clone()),
+            None,
+            None,
+            &nothing_known,
+        )
+        .expect("prepare");
+    assert!(before == dump(&ledger), "preparing changed the store");
+    ledger.append(first, None).expect("append");
+    let after = dump(&ledger);
+    match ledger.write(stale) {
+        Err(StoreError::Backend(m)) if m.contains("another tip") => {}
+        other => panic!("expected a refusal of the stale block, got {other:?}"),
+    }
+    assert!(after == dump(&ledger), "a refused write changed the store");
+
+    // Written, the block is on disk but not yet the tip in memory.
+    let second = next(&ledger, &mut s, "B", 1);
+    let id = second.entries[0].id();
+    let prepared = ledger
+        .prepare(BlockBytes::encode(second), None, None, &nothing_known)
+        .expect("prepare");
+    let written = ledger.write(prepared).expect("write");
+    assert!(after != dump(&ledger), "the write stored nothing");
+    assert_eq!(ledger.height(), 1);
+    assert_eq!(ledger.entry(&id).expect("entry"), None);
+    ledger.install(written).expect("install");
+    assert_eq!(ledger.height(), 2);
+    assert_eq!(ledger.entry(&id).expect("entry").map(|l| l.height), Some(2));
+    assert_check(&ledger, 2);
+
+    // A block written but never installed (the process stopped): the
+    // reopened ledger has it.
+    let third = next(&ledger, &mut s, "C", 2);
+    let prepared = ledger
+        .prepare(BlockBytes::encode(third), None, None, &nothing_known)
+        .expect("prepare");
+    let written = ledger.write(prepared).expect("write");
+    drop(written);
+    drop(ledger);
+    let reopened = open_dir(tmp.path()).expect("reopen");
+    assert_eq!(reopened.height(), 3);
+    assert_check(&reopened, 3);
 }
 
 // ---------------------------------------------------------------------------
