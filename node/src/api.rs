@@ -156,6 +156,10 @@ fn read_error(e: ReadError) -> Response {
     }
 }
 
+/// Room reserved per trail item for its JSON (an entry, its block's
+/// header and an inclusion proof: about 2 KiB).
+const TRAIL_ITEM_JSON: usize = 2304;
+
 /// Runs ledger work on the blocking pool; a panic there becomes a 500.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Response> + Send + 'static,
@@ -473,7 +477,11 @@ async fn trail<B: Backend + 'static>(
             .trail(&lot)
             .map_err(|e| read_error(ReadError::Store(e)))?;
         drop(ledger);
-        serde_json::to_vec(&trail).map_err(internal)
+        // About 2 KiB of JSON per item: sized once rather than grown
+        // (and copied) a dozen times.
+        let mut body = Vec::with_capacity(trail.items.len().saturating_mul(TRAIL_ITEM_JSON) + 1024);
+        serde_json::to_writer(&mut body, &trail).map_err(internal)?;
+        Ok(body)
     })
     .await;
     match body {
