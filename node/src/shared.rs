@@ -659,7 +659,12 @@ impl<B: Backend + 'static> Shared<B> {
         let written = ledger.write(prepared)?;
         let mut ledger = RwLockUpgradableReadGuard::upgrade(ledger);
         let guard = BreakOnPanic(&self.broken);
-        ledger.install(written)?;
+        // Refused only if the tip moved under the guard, which it cannot;
+        // the stored block would then be ahead of memory, so stop.
+        if let Err(e) = ledger.install(written) {
+            self.broken.store(true, Ordering::Release);
+            return Err(e.into());
+        }
         {
             let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
             for (author, nonce) in authors {
