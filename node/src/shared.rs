@@ -171,8 +171,9 @@ pub struct Shared<B: Backend> {
     /// [`Shared::read`]); never hold it across an `.await`. (Shared with
     /// the thread that writes snapshots.)
     pub ledger: Arc<RwLock<Ledger<B>>>,
-    /// Set when a commit panicked after it began to change the ledger in
-    /// memory: the ledger is then refused to every reader (restart).
+    /// Set when a commit panicked or was refused after it began to change
+    /// the ledger in memory: the ledger is then refused to every reader
+    /// (restart).
     broken: Arc<AtomicBool>,
     /// Whether a snapshot is being written on its own thread.
     snapshotting: Arc<AtomicBool>,
@@ -222,7 +223,7 @@ fn verify_each(entries: &[EncodedEntry]) -> Vec<Result<(), SignatureError>> {
 /// Most validated blocks kept for the next height.
 const MAX_VALIDATED: usize = 16;
 
-const BROKEN: &str = "a commit panicked while changing the ledger; restart the node";
+const BROKEN: &str = "a commit failed while changing the ledger in memory; restart the node";
 
 /// Marks the ledger broken if dropped while its thread panics (the
 /// poisoning a `std` lock would do).

@@ -855,7 +855,7 @@ impl<B: Backend> Ledger<B> {
         let Checked { block: hash, ids } = checked;
         let (ids, applied) = self.apply_rules(block, ids)?;
         Ok(Validated {
-            tip: self.tip.as_ref().map(|h| h.hash()),
+            tip: self.tip_hash(),
             block: hash,
             ids,
             applied,
@@ -904,7 +904,7 @@ impl<B: Backend> Ledger<B> {
         checked: Option<Validated>,
         known: &(dyn Fn(&EntryId) -> bool + Sync),
     ) -> Result<Prepared, StoreError> {
-        let tip = self.tip.as_ref().map(|h| h.hash());
+        let tip = self.tip_hash();
         let hash = block.block().header.hash();
         // `checked` is reused only if it was made on this tip for exactly
         // these entries: each id is the hash of an entry's bytes here.
@@ -952,7 +952,7 @@ impl<B: Backend> Ledger<B> {
     /// block.
     pub fn write(&self, prepared: Prepared) -> Result<Written, StoreError> {
         let Prepared { staged, batch } = prepared;
-        if staged.tip != self.tip.as_ref().map(|h| h.hash()) {
+        if staged.tip != self.tip_hash() {
             return Err(StoreError::Backend(format!(
                 "internal: block {} was prepared on another tip",
                 staged.header.height
@@ -966,7 +966,7 @@ impl<B: Backend> Ledger<B> {
     /// (quick, no I/O). Returns what the block changed.
     pub fn install(&mut self, written: Written) -> Result<Applied, StoreError> {
         let Written(staged) = written;
-        if staged.tip != self.tip.as_ref().map(|h| h.hash()) {
+        if staged.tip != self.tip_hash() {
             return Err(StoreError::Backend(format!(
                 "internal: block {} was written on another tip; reopen the ledger",
                 staged.header.height
@@ -982,6 +982,11 @@ impl<B: Backend> Ledger<B> {
             let _ = self.snapshot();
         }
         Ok(staged.applied)
+    }
+
+    /// The hash of the tip's header (none before the first block).
+    fn tip_hash(&self) -> Option<Hash32> {
+        self.tip.as_ref().map(Header::hash)
     }
 
     /// Writes a snapshot of the state and indexes at the tip and deletes
