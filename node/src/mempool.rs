@@ -28,7 +28,10 @@ use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Body, EntryId, SignedEntry};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules::{self, Mode, RuleError};
-use waybill_core::state::{Changes, Overlay, View};
+use waybill_core::codes::Uetr;
+use waybill_core::state::{
+    ChangeSet, Changes, LotState, MemberRecord, Overlay, PaymentState, ShipmentState, View,
+};
 
 /// How much the pool may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +187,74 @@ impl Parked {
 /// rebuilds it (this bounds its memory under endless load).
 const STALE_PENDING_SLACK: usize = 8192;
 
+/// The pool's pending changes: what a [`Changes`] holds, with nonces,
+/// lots, shipments and payments in hash maps. The pool looks them up for
+/// every entry it checks and holds the changes of up to its whole entry
+/// limit (plus committed ones not yet rebuilt away), where a B-tree's
+/// string compares cost more than hashing the key once. The hasher is
+/// std's, keyed at random: lot and shipment ids are chosen by members.
+/// Members stay in key order (few change, and views search them by name).
+#[derive(Debug, Clone, Default)]
+pub struct Pending {
+    nonces: HashMap<PublicKey, u64>,
+    members: BTreeMap<PublicKey, MemberRecord>,
+    lots: HashMap<LotId, LotState>,
+    shipments: HashMap<ShipmentId, ShipmentState>,
+    payments: HashMap<Uetr, PaymentState>,
+}
+
+impl Pending {
+    /// Folds `later` on top, as [`Changes::merge`] does.
+    fn merge(&mut self, later: Changes) {
+        self.nonces.extend(later.nonces);
+        self.members.extend(later.members);
+        self.lots.extend(later.lots);
+        self.shipments.extend(later.shipments);
+        self.payments.extend(later.payments);
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.nonces.is_empty()
+            && self.members.is_empty()
+            && self.lots.is_empty()
+            && self.shipments.is_empty()
+            && self.payments.is_empty()
+    }
+
+    /// The same changes as a [`Changes`].
+    pub fn to_changes(&self) -> Changes {
+        fn sorted<K: Ord + Clone, V: Clone>(m: &HashMap<K, V>) -> BTreeMap<K, V> {
+            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+        Changes {
+            nonces: sorted(&self.nonces),
+            members: self.members.clone(),
+            lots: sorted(&self.lots),
+            shipments: sorted(&self.shipments),
+            payments: sorted(&self.payments),
+        }
+    }
+}
+
+impl ChangeSet for Pending {
+    fn members(&self) -> &BTreeMap<PublicKey, MemberRecord> {
+        &self.members
+    }
+    fn nonce(&self, key: &PublicKey) -> Option<u64> {
+        self.nonces.get(key).copied()
+    }
+    fn lot(&self, id: &LotId) -> Option<&LotState> {
+        self.lots.get(id)
+    }
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
+        self.shipments.get(id)
+    }
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
+        self.payments.get(id)
+    }
+}
+
 /// The pool. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct Mempool {
@@ -199,7 +270,7 @@ pub struct Mempool {
     /// The changes of every waiting entry, merged in order, on top of
     /// those of `stale` entries committed since the last rebuild (whose
     /// values the committed state now holds too).
-    pending: Changes,
+    pending: Pending,
     /// Committed entries whose changes are still in `pending`.
     stale: usize,
     bytes: usize,
@@ -221,7 +292,7 @@ impl Mempool {
             front: 0,
             index: HashMap::new(),
             by_author: BTreeMap::new(),
-            pending: Changes::default(),
+            pending: Pending::default(),
             stale: 0,
             bytes: 0,
             parked: Parked::default(),
@@ -288,7 +359,7 @@ impl Mempool {
     /// The changes of every waiting entry, merged in acceptance order, on
     /// top of changes of entries committed since, which equal the
     /// committed state's values. Read it through [`Mempool::view`].
-    pub fn pending(&self) -> &Changes {
+    pub fn pending(&self) -> &Pending {
         &self.pending
     }
 
@@ -606,7 +677,7 @@ impl Mempool {
         self.front += n as u64;
         self.stale += n;
         if self.queue.is_empty() {
-            self.pending = Changes::default();
+            self.pending = Pending::default();
             self.stale = 0;
         }
         Recheck {
@@ -622,7 +693,7 @@ impl Mempool {
         self.front += old.len() as u64;
         self.index.clear();
         self.by_author.clear();
-        self.pending = Changes::default();
+        self.pending = Pending::default();
         self.stale = 0;
         self.bytes = 0;
         let mut report = Recheck::default();
@@ -681,7 +752,7 @@ impl Mempool {
 }
 
 /// The committed state with the pool's pending changes on top.
-pub type PendingView<'a> = Overlay<'a, dyn View + 'a>;
+pub type PendingView<'a> = Overlay<'a, dyn View + 'a, Pending>;
 
 #[cfg(test)]
 mod tests {
@@ -1231,7 +1302,7 @@ mod tests {
         // The view is the new state with the rest on top, though the
         // pending set still holds the committed entries' changes.
         let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
-        assert_ne!(pool.pending(), &rest.changes);
+        assert_ne!(pool.pending().to_changes(), rest.changes);
         assert_same_view(
             &w,
             &pool,
@@ -1274,7 +1345,7 @@ mod tests {
         );
         assert_eq!(pool.take(10), es[2..].to_vec());
         let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
-        assert_eq!(pool.pending(), &rest.changes);
+        assert_eq!(pool.pending().to_changes(), rest.changes);
         assert_eq!(pool.get(&es[2].id()), Some(&es[2]));
     }
 
@@ -1359,6 +1430,6 @@ mod tests {
             overlay.shipment(&ship("SHIP-1"))
         );
         assert_eq!(view.chain_id(), overlay.chain_id());
-        assert_eq!(pool.pending(), overlay.changes());
+        assert_eq!(&pool.pending().to_changes(), overlay.changes());
     }
 }

@@ -299,14 +299,59 @@ impl View for State {
     }
 }
 
+/// Changes as an [`Overlay`] reads them: looked up by key. [`Changes`] is
+/// one; a holder of many changes that are looked up more often than
+/// written (a mempool) may keep them in hash maps instead.
+pub trait ChangeSet: Clone {
+    /// The changed members, by key.
+    fn members(&self) -> &BTreeMap<PublicKey, MemberRecord>;
+    /// An author's new last nonce.
+    fn nonce(&self, key: &PublicKey) -> Option<u64>;
+    /// A changed or new lot.
+    fn lot(&self, id: &LotId) -> Option<&LotState>;
+    /// A changed or new shipment.
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState>;
+    /// A new payment.
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState>;
+}
+
+impl ChangeSet for Changes {
+    fn members(&self) -> &BTreeMap<PublicKey, MemberRecord> {
+        &self.members
+    }
+    fn nonce(&self, key: &PublicKey) -> Option<u64> {
+        self.nonces.get(key).copied()
+    }
+    fn lot(&self, id: &LotId) -> Option<&LotState> {
+        self.lots.get(id)
+    }
+    fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState> {
+        self.shipments.get(id)
+    }
+    fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
+        self.payments.get(id)
+    }
+}
+
 /// A view of `base` with pending changes on top (a block being built or
 /// checked, or a mempool's waiting entries). Dropping it discards the
 /// changes. The changes are owned, or borrowed when the view is only read
 /// (no copy of a large pool's changes per check).
 #[derive(Debug)]
-pub struct Overlay<'a, V: View + ?Sized> {
+pub struct Overlay<'a, V: View + ?Sized, C: ChangeSet = Changes> {
     base: &'a V,
-    pending: std::borrow::Cow<'a, Changes>,
+    pending: Cow<'a, C>,
+}
+
+impl<'a, V: View + ?Sized, C: ChangeSet> Overlay<'a, V, C> {
+    /// A read-only view of `base` with `changes` on top, without copying
+    /// them (they are copied only if more are pushed).
+    pub fn over(base: &'a V, changes: &'a C) -> Self {
+        Overlay {
+            base,
+            pending: Cow::Borrowed(changes),
+        }
+    }
 }
 
 impl<'a, V: View + ?Sized> Overlay<'a, V> {
@@ -314,16 +359,7 @@ impl<'a, V: View + ?Sized> Overlay<'a, V> {
     pub fn new(base: &'a V) -> Self {
         Overlay {
             base,
-            pending: std::borrow::Cow::Owned(Changes::default()),
-        }
-    }
-
-    /// A read-only view of `base` with `changes` on top, without copying
-    /// them (they are copied only if more are pushed).
-    pub fn over(base: &'a V, changes: &'a Changes) -> Self {
-        Overlay {
-            base,
-            pending: std::borrow::Cow::Borrowed(changes),
+            pending: Cow::Owned(Changes::default()),
         }
     }
 
@@ -343,7 +379,7 @@ impl<'a, V: View + ?Sized> Overlay<'a, V> {
     }
 }
 
-impl<V: View + ?Sized> View for Overlay<'_, V> {
+impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
     fn chain_id(&self) -> &ChainId {
         self.base.chain_id()
     }
@@ -352,13 +388,13 @@ impl<V: View + ?Sized> View for Overlay<'_, V> {
     }
     fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
         self.pending
-            .members
+            .members()
             .get(key)
             .or_else(|| self.base.member(key))
     }
     fn active_admins(&self) -> BTreeSet<PublicKey> {
         let mut admins = self.base.active_admins();
-        for (k, m) in &self.pending.members {
+        for (k, m) in self.pending.members() {
             if m.active() && m.spec.has(Role::Admin) {
                 admins.insert(*k);
             } else {
@@ -368,42 +404,36 @@ impl<V: View + ?Sized> View for Overlay<'_, V> {
         admins
     }
     fn active_member_named(&self, name: &str) -> Option<PublicKey> {
-        if let Some((k, _)) = self
-            .pending
-            .members
+        let members = self.pending.members();
+        if let Some((k, _)) = members
             .iter()
             .find(|(_, m)| m.active() && m.spec.name == name)
         {
             return Some(*k);
         }
-        self.base.active_member_named(name).filter(|k| {
-            self.pending
-                .members
-                .get(k)
-                .is_none_or(|m| m.active() && m.spec.name == name)
-        })
+        self.base
+            .active_member_named(name)
+            .filter(|k| members.get(k).is_none_or(|m| m.active() && m.spec.name == name))
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.pending
-            .nonces
-            .get(key)
-            .copied()
+            .nonce(key)
             .unwrap_or_else(|| self.base.nonce(key))
     }
     fn lot(&self, id: &LotId) -> Option<Cow<'_, LotState>> {
-        match self.pending.lots.get(id) {
+        match self.pending.lot(id) {
             Some(l) => Some(Cow::Borrowed(l)),
             None => self.base.lot(id),
         }
     }
     fn shipment(&self, id: &ShipmentId) -> Option<Cow<'_, ShipmentState>> {
-        match self.pending.shipments.get(id) {
+        match self.pending.shipment(id) {
             Some(s) => Some(Cow::Borrowed(s)),
             None => self.base.shipment(id),
         }
     }
     fn payment(&self, id: &Uetr) -> Option<Cow<'_, PaymentState>> {
-        match self.pending.payments.get(id) {
+        match self.pending.payment(id) {
             Some(p) => Some(Cow::Borrowed(p)),
             None => self.base.payment(id),
         }
