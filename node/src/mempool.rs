@@ -24,11 +24,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+use waybill_core::codes::Uetr;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Body, EntryId, SignedEntry};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules::{self, Mode, RuleError};
-use waybill_core::codes::Uetr;
 use waybill_core::state::{
     ChangeSet, Changes, LotState, MemberRecord, Overlay, PaymentState, ShipmentState, View,
 };

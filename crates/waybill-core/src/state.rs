@@ -411,9 +411,11 @@ impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
         {
             return Some(*k);
         }
-        self.base
-            .active_member_named(name)
-            .filter(|k| members.get(k).is_none_or(|m| m.active() && m.spec.name == name))
+        self.base.active_member_named(name).filter(|k| {
+            members
+                .get(k)
+                .is_none_or(|m| m.active() && m.spec.name == name)
+        })
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.pending
