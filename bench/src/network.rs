@@ -1238,8 +1238,9 @@ fn warm_up(groups: &[Group], addrs: &[SocketAddr]) -> Result<()> {
 /// The counters of interest from every node's `/metrics`, summed:
 /// entries accepted (from the load generator and by gossip) and refused
 /// (by reason; the load generator's were all accepted, so these came by
-/// gossip), dropped from mempools after a commit, not gossiped for a
-/// full queue, and gossiped after their nonce was committed.
+/// gossip), checked again and dropped by mempools after a commit, not
+/// gossiped for a full queue, and gossiped after their nonce was
+/// committed.
 fn node_counters(addrs: &[SocketAddr]) -> Result<Vec<(String, f64)>> {
     let mut sums: Vec<(String, f64)> = Vec::new();
     for a in addrs {
@@ -1251,6 +1252,7 @@ fn node_counters(addrs: &[SocketAddr]) -> Result<Vec<(String, f64)>> {
         for line in text.lines() {
             let wanted = line.starts_with("waybill_submissions_total{")
                 || line.starts_with("waybill_mempool_dropped_total")
+                || line.starts_with("waybill_mempool_rechecked_total")
                 || line.starts_with("waybill_gossip_queue_full_total")
                 || line.starts_with("waybill_gossip_settled_entries_total");
             if !wanted {

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub mempool_bytes: Gauge,
     /// Mempool entries dropped when re-checked after a commit.
     pub mempool_dropped: Counter,
+    /// Mempool entries the rules were run on again after a commit.
+    pub mempool_rechecked: Counter,
     /// Entries offered to this node, by outcome and reason.
     pub submissions: Family<SubmissionLabels, Counter>,
     /// Accepted entries not handed to gossip because its queue was full.
@@ -80,6 +82,7 @@ impl Metrics {
             mempool_entries: Gauge::default(),
             mempool_bytes: Gauge::default(),
             mempool_dropped: Counter::default(),
+            mempool_rechecked: Counter::default(),
             submissions: Family::default(),
             gossip_queue_full: Counter::default(),
             gossip_settled: Counter::default(),
@@ -112,6 +115,12 @@ impl Metrics {
             "mempool_dropped",
             "Mempool entries dropped because they no longer passed the rules after a commit",
             m.mempool_dropped.clone(),
+        );
+        registry.register(
+            "mempool_rechecked",
+            "Mempool entries checked against the rules again after a commit (the others read \
+             nothing the block changed)",
+            m.mempool_rechecked.clone(),
         );
         registry.register(
             "gossip_settled_entries",

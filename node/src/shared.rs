@@ -662,10 +662,13 @@ impl<B: Backend + 'static> Shared<B> {
         let guard = BreakOnPanic(&self.broken);
         // Refused only if the tip moved under the guard, which it cannot;
         // the stored block would then be ahead of memory, so stop.
-        if let Err(e) = ledger.install(written) {
-            self.broken.store(true, Ordering::Release);
-            return Err(e.into());
-        }
+        let applied = match ledger.install(written) {
+            Ok(applied) => applied,
+            Err(e) => {
+                self.broken.store(true, Ordering::Release);
+                return Err(e.into());
+            }
+        };
         {
             let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
             for (author, nonce) in authors {
@@ -678,7 +681,7 @@ impl<B: Backend + 'static> Shared<B> {
         // sees the new state with the old pool.
         let mut pool = self.pool();
         let ledger = RwLockWriteGuard::downgrade(ledger);
-        let recheck = pool.on_commit(&ids, ledger.state(), height);
+        let recheck = pool.on_commit(&ids, &applied.changes, ledger.state(), height);
         metrics::set(&self.metrics.mempool_entries, pool.len());
         metrics::set(&self.metrics.mempool_bytes, pool.bytes());
         drop(pool);
@@ -698,8 +701,17 @@ impl<B: Backend + 'static> Shared<B> {
         self.metrics
             .mempool_dropped
             .inc_by(recheck.dropped.len() as u64);
+        self.metrics
+            .mempool_rechecked
+            .inc_by(recheck.rechecked as u64);
         self.decided.send_replace(height);
-        tracing::debug!(height, entries = ids.len(), hash = %hash, "block committed");
+        tracing::debug!(
+            height,
+            entries = ids.len(),
+            hash = %hash,
+            rechecked = recheck.rechecked,
+            "block committed"
+        );
         self.snapshot_in_background();
         Ok(Committed {
             height,

@@ -518,6 +518,10 @@ async fn a_commit_drops_pending_entries_it_made_invalid() {
     assert_eq!(committed.entries, 0);
     let (_, text) = (0, node.get_text("/metrics").await.2);
     assert!(text.contains("waybill_mempool_dropped_total 1\n"), "{text}");
+    assert!(
+        text.contains("waybill_mempool_rechecked_total 1\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -352,6 +352,16 @@ impl<'a, V: View + ?Sized, C: ChangeSet> Overlay<'a, V, C> {
             pending: Cow::Borrowed(changes),
         }
     }
+
+    /// A read-only view of `base` with `changes` on top, holding them
+    /// (for a change set that is itself a cheap handle on changes kept
+    /// elsewhere).
+    pub fn owning(base: &'a V, changes: C) -> Self {
+        Overlay {
+            base,
+            pending: Cow::Owned(changes),
+        }
+    }
 }
 
 impl<'a, V: View + ?Sized> Overlay<'a, V> {
