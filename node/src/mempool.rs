@@ -1518,14 +1518,29 @@ mod tests {
             country: None,
             gs1_company_prefixes: Vec::new(),
         };
-        let genesis = Genesis {
-            chain_name: "mempool-tests".into(),
-            members: vec![
+        let state = genesis_state(
+            "mempool-tests",
+            vec![
                 member("Producer", &producer, Role::Producer),
                 member("Retailer", &retailer, Role::Retailer),
                 member("Carrier", &carrier, Role::Carrier),
                 member("Admin", &admin, Role::Admin),
             ],
+        );
+        World {
+            state,
+            producer,
+            retailer,
+            carrier,
+            admin,
+        }
+    }
+
+    /// The state at genesis of a chain of `members` and one validator.
+    fn genesis_state(chain: &str, members: Vec<MemberSpec>) -> State {
+        let genesis = Genesis {
+            chain_name: chain.into(),
+            members,
             validators: vec![ValidatorSpec {
                 name: "v".into(),
                 public_key: party(100).pk,
@@ -1536,13 +1551,7 @@ mod tests {
             governance: Default::default(),
         };
         genesis.validate().unwrap();
-        World {
-            state: State::genesis(&genesis),
-            producer,
-            retailer,
-            carrier,
-            admin,
-        }
+        State::genesis(&genesis)
     }
 
     fn lot(s: &str) -> LotId {
@@ -2278,31 +2287,19 @@ mod tests {
             vec![Role::Retailer, Role::Payer],
             vec![Role::Retailer],
         ];
-        let genesis = Genesis {
-            chain_name: "mempool-walks".into(),
-            members: parties
-                .iter()
-                .zip(roles)
-                .enumerate()
-                .map(|(i, (p, roles))| MemberSpec {
-                    name: format!("M{i}"),
-                    public_key: p.pk,
-                    roles,
-                    country: None,
-                    gs1_company_prefixes: Vec::new(),
-                })
-                .collect(),
-            validators: vec![ValidatorSpec {
-                name: "v".into(),
-                public_key: party(100).pk,
-                power: 1,
-                p2p: Vec::new(),
-            }],
-            consensus: Default::default(),
-            governance: Default::default(),
-        };
-        genesis.validate().unwrap();
-        (State::genesis(&genesis), parties)
+        let members = parties
+            .iter()
+            .zip(roles)
+            .enumerate()
+            .map(|(i, (p, roles))| MemberSpec {
+                name: format!("M{i}"),
+                public_key: p.pk,
+                roles,
+                country: None,
+                gs1_company_prefixes: Vec::new(),
+            })
+            .collect();
+        (genesis_state("mempool-walks", members), parties)
     }
 
     /// A random entry by `who` at its next nonce in `view`; lots,
