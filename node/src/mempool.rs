@@ -2277,6 +2277,27 @@ mod tests {
         assert!(pool.is_empty());
     }
 
+    #[test]
+    fn seqs_stay_in_order() {
+        let mut s = Seqs::One(5);
+        for x in [9, 7, 9, 1] {
+            s.insert(x);
+        }
+        assert_eq!(s.all().collect::<Vec<_>>(), vec![9, 9, 7, 5, 1]);
+        assert_eq!(s.before(9).collect::<Vec<_>>(), vec![7, 5, 1]);
+        assert_eq!(s.before(10).collect::<Vec<_>>(), vec![9, 9, 7, 5, 1]);
+        assert_eq!(s.after(5).collect::<Vec<_>>(), vec![7, 9, 9]);
+        assert!(!s.remove(9) && !s.remove(4));
+        assert_eq!(s.all().collect::<Vec<_>>(), vec![9, 7, 5, 1]);
+        for x in [9, 7, 5] {
+            assert!(!s.remove(x));
+        }
+        assert!(s.remove(1));
+        let mut one = Seqs::One(3);
+        assert_eq!(one.before(3).count() + one.after(3).count(), 0);
+        assert!(!one.remove(2) && one.remove(3));
+    }
+
     /// Members who trade with each other, for random walks.
     fn market() -> (State, Vec<Party>) {
         let parties: Vec<Party> = (11..=15).map(party).collect();
