@@ -1287,6 +1287,16 @@ impl Mempool {
         before: &mut HashMap<u64, Writes>,
     ) {
         let written = self.hashes(&writes);
+        // Keys it writes now and did not (compared as keys: two keys may
+        // share a hash).
+        let added: Vec<u64> = match self.slot(seq) {
+            Some(old) => writes
+                .keys()
+                .filter(|k| !old.writes.writes(*k))
+                .map(|k| self.hash(k))
+                .collect(),
+            None => return,
+        };
         let Some(slot) = self.slot_mut(seq) else {
             return;
         };
@@ -1305,13 +1315,8 @@ impl Mempool {
             return;
         }
         todo.extend(dependents);
-        // Keys it writes now and did not: whoever read them from the state
-        // or an earlier entry would now read them from this one.
-        let added: Vec<u64> = written
-            .iter()
-            .copied()
-            .filter(|h| !old_written.contains(h))
-            .collect();
+        // Whoever read a key it now writes and did not, from the state or
+        // an earlier entry, would now read it from this one.
         for h in &added {
             if let Some(seqs) = self.state_readers.get(h) {
                 todo.extend(seqs.after(seq));
@@ -1327,8 +1332,8 @@ impl Mempool {
         for h in old_written.iter().filter(|h| !written.contains(h)) {
             unfile(&mut self.writers, *h, seq);
         }
-        for h in added {
-            file(&mut self.writers, h, seq);
+        for h in written.iter().filter(|h| !old_written.contains(h)) {
+            file(&mut self.writers, *h, seq);
         }
         before.insert(seq, old_writes);
     }
