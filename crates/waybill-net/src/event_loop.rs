@@ -1,6 +1,7 @@
 //! The task that owns the swarm.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{connection_limits, identify, identity, noise, tcp, yamux, Multiaddr, PeerId};
 use libp2p::{Swarm, Transport};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use waybill_core::crypto::Hash32;
 
 use crate::redial::Slot;
@@ -59,6 +60,12 @@ const MAX_CHECKING: usize = 2;
 /// third less per signature at 1,000 signatures than at 100, so when
 /// messages queue up under load, the checks catch up faster.
 const CHECK_GROUP_BYTES: usize = 256 * 1024;
+/// How long a message may wait for others to be checked with, unless a
+/// full group ([`CHECK_GROUP_BYTES`]) is waiting. A peer's message
+/// usually holds one client request (about 100 entries under load); a
+/// check of several costs less per signature, and the delay is small
+/// next to a block interval.
+const CHECK_GATHER: Duration = Duration::from_millis(40);
 /// Messages waiting for a check; beyond this they are ignored (neither
 /// forwarded nor penalised) and a warning is logged.
 const MAX_WAITING: usize = 4096;
@@ -118,6 +125,7 @@ struct Unchecked {
     id: MessageId,
     source: PeerId,
     data: Vec<u8>,
+    arrived: Instant,
 }
 
 /// A message's check, back from the blocking pool.
@@ -150,6 +158,12 @@ pub(crate) struct EventLoop {
     unsent_bytes: usize,
     /// Messages received and not yet checked, oldest first.
     waiting: VecDeque<Unchecked>,
+    /// Their bytes.
+    waiting_bytes: usize,
+    /// When the oldest waiting message is due for its check, if it has
+    /// to wait for more ([`CHECK_GATHER`]).
+    gather: Pin<Box<Sleep>>,
+    gathering: bool,
     /// Checks running on the blocking pool.
     checking: usize,
     /// The sequence number of the next message received.
@@ -356,6 +370,9 @@ impl EventLoop {
             unsent: VecDeque::new(),
             unsent_bytes: 0,
             waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            gather: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            gathering: false,
             checking: 0,
             next_seq: 0,
             next_delivery: 0,
@@ -449,6 +466,10 @@ impl EventLoop {
                     None => break,
                 },
                 Some(checked) = self.checked_rx.recv() => self.on_checked(checked),
+                () = &mut self.gather, if self.gathering => {
+                    self.gathering = false;
+                    self.start_checks();
+                }
                 _ = redial.tick() => self.redial(),
             }
         }
@@ -705,11 +726,13 @@ impl EventLoop {
                     tracing::warn!(peer = %propagation_source, "too many gossiped messages waiting for their check; one ignored");
                     return;
                 }
+                self.waiting_bytes += message.data.len();
                 self.waiting.push_back(Unchecked {
                     seq: self.next_seq,
                     id: message_id,
                     source: propagation_source,
                     data: message.data,
+                    arrived: Instant::now(),
                 });
                 self.next_seq += 1;
                 self.start_checks();
@@ -746,9 +769,21 @@ impl EventLoop {
     }
 
     /// Starts checks for waiting messages, as many as may run at once,
-    /// each on the oldest waiting messages up to CHECK_GROUP_BYTES.
+    /// each on the oldest waiting messages up to CHECK_GROUP_BYTES, once
+    /// a full group waits or the oldest has waited CHECK_GATHER.
     fn start_checks(&mut self) {
-        while self.checking < MAX_CHECKING && !self.waiting.is_empty() {
+        while self.checking < MAX_CHECKING {
+            let Some(oldest) = self.waiting.front() else {
+                break;
+            };
+            let due = oldest.arrived + CHECK_GATHER;
+            if self.waiting_bytes < CHECK_GROUP_BYTES && Instant::now() < due {
+                if !self.gathering || self.gather.deadline() != due {
+                    self.gather.as_mut().reset(due);
+                    self.gathering = true;
+                }
+                break;
+            }
             let mut group: Vec<Unchecked> = Vec::new();
             let mut bytes = 0;
             while let Some(next) = self.waiting.front() {
@@ -758,6 +793,7 @@ impl EventLoop {
                 bytes += next.data.len();
                 group.extend(self.waiting.pop_front());
             }
+            self.waiting_bytes -= bytes;
             self.checking += 1;
             let tx = self.checked_tx.clone();
             let chain_id = self.chain_id;
