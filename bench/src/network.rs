@@ -39,7 +39,7 @@ use serde::Deserialize;
 use waybill_core::block::{self, Block, CommitCertificate};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Body, Entry, EntryId, SignedEntry};
-use waybill_core::gs1::{gs1_check_digit, LotId, ShipmentId};
+use waybill_core::gs1::{gs1_check_digit, LotId, LotKind, ShipmentId};
 use waybill_core::rules;
 use waybill_node::testnet::{self, Cluster};
 
@@ -324,18 +324,18 @@ struct Renamer {
 
 impl Renamer {
     fn new_lot(&mut self, l: &LotId) -> Result<LotId> {
-        let LotId::Batch { gtin, lot } = l else {
+        let LotKind::Batch { gtin, lot } = l.kind() else {
             return Ok(l.clone());
         };
-        let new = LotId::batch(gtin.clone(), &format!("{lot}G{}", self.group))
+        let new = LotId::batch(gtin, &format!("{lot}G{}", self.group))
             .map_err(|e| anyhow!("renaming lot {l}: {e}"))?;
         self.lots.insert(l.clone(), new.clone());
         Ok(new)
     }
 
     fn lot(&self, l: &LotId) -> Result<LotId> {
-        match l {
-            LotId::Batch { .. } => self
+        match l.kind() {
+            LotKind::Batch { .. } => self
                 .lots
                 .get(l)
                 .cloned()
@@ -345,9 +345,9 @@ impl Renamer {
     }
 
     fn new_shipment(&mut self, s: &ShipmentId) -> Result<ShipmentId> {
-        let ShipmentId::Sscc(_) = s else {
+        if s.sscc().is_none() {
             return Ok(s.clone());
-        };
+        }
         self.next_sscc += 1;
         let new = sscc(self.group, self.next_sscc)?;
         self.shipments.insert(s.clone(), new.clone());
@@ -355,13 +355,13 @@ impl Renamer {
     }
 
     fn shipment(&self, s: &ShipmentId) -> Result<ShipmentId> {
-        match s {
-            ShipmentId::Sscc(_) => self
+        match s.sscc() {
+            Some(_) => self
                 .shipments
                 .get(s)
                 .cloned()
                 .ok_or_else(|| anyhow!("internal: shipment {s} used before it was made")),
-            _ => Ok(s.clone()),
+            None => Ok(s.clone()),
         }
     }
 

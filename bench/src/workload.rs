@@ -262,7 +262,7 @@ fn produce_body(lot: &LotId, milli: u64, inputs: &[(LotId, u64)]) -> Result<Body
     Ok(Body::Produce(Produce {
         lot: lot.clone(),
         product: Product {
-            gtin: lot.gtin().cloned(),
+            gtin: lot.gtin(),
             id: None,
             description: format!("coffee {lot}"),
         },

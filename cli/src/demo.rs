@@ -223,8 +223,8 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
 
     let green_gtin: Gtin = with_check_digit("770999800001")?.parse()?;
     let roast_gtin: Gtin = with_check_digit("406123400002")?.parse()?;
-    let green = LotId::batch(green_gtin.clone(), "HUILA-2611-07")?;
-    let roasted = LotId::batch(roast_gtin.clone(), "HH-R-4471")?;
+    let green = LotId::batch(green_gtin, "HUILA-2611-07")?;
+    let roasted = LotId::batch(roast_gtin, "HH-R-4471")?;
     let sea: ShipmentId = format!("(00){}", with_check_digit("07709998000000001")?).parse()?;
     let road: ShipmentId = format!("(00){}", with_check_digit("04061234000000002")?).parse()?;
 

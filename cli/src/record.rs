@@ -456,7 +456,7 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
             Ok(Body::Produce(Produce {
                 lot: a.lot.clone(),
                 product: Product {
-                    gtin: a.gtin.clone().or_else(|| a.lot.gtin().cloned()),
+                    gtin: a.gtin.or_else(|| a.lot.gtin()),
                     id: None,
                     description: a.product.clone(),
                 },

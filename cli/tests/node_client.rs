@@ -183,7 +183,7 @@ fn produce(lot_id: &str, milli: u64, inputs: &[(&str, u64)]) -> Body {
     let l = lot(lot_id);
     Body::Produce(Produce {
         product: Product {
-            gtin: l.gtin().cloned(),
+            gtin: l.gtin(),
             id: None,
             description: format!("coffee {lot_id}"),
         },

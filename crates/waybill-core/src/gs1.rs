@@ -4,13 +4,14 @@
 //! Every type parses leniently (several input forms) and displays one
 //! canonical string, which is also its serde form in every format.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
 use crate::text::string_serde;
 use crate::IdError;
 
-string_serde!(Gtin, CompanyPrefix, Sscc, Gln, LotId, ShipmentId);
+string_serde!(Gtin, CompanyPrefix, Sscc, Gln);
 
 /// Host used by [`LotId::digital_link`] and [`ShipmentId::digital_link`].
 pub const DIGITAL_LINK_HOST: &str = "https://id.gs1.org";
@@ -91,21 +92,32 @@ fn check_numeric_key(
 ///
 /// Parses GTIN-8, -12, -13 or -14 (left-padded with zeros) and checks the
 /// check digit. Displays the 14 digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Gtin(String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Gtin([u8; 14]);
 
 impl Gtin {
     /// The 14 digits.
     pub fn as_str(&self) -> &str {
-        &self.0
+        digits_str(&self.0)
     }
 
     /// Whether the 13 digits after the indicator digit start with `prefix`.
     pub fn has_company_prefix(&self, prefix: &CompanyPrefix) -> bool {
         self.0
             .get(1..)
-            .is_some_and(|rest| rest.starts_with(prefix.as_str()))
+            .is_some_and(|rest| rest.starts_with(prefix.as_str().as_bytes()))
     }
+
+    /// The GTIN-14 `digits`, already checked (length, digits, check digit).
+    fn from_checked(digits: &[u8]) -> Option<Gtin> {
+        digits.try_into().ok().map(Gtin)
+    }
+}
+
+/// Digits as text: only ASCII digits are ever stored, so this never
+/// falls back to the empty string.
+fn digits_str(digits: &[u8]) -> &str {
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 impl FromStr for Gtin {
@@ -114,16 +126,18 @@ impl FromStr for Gtin {
     fn from_str(s: &str) -> Result<Self, IdError> {
         check_numeric_key("GTIN", s, &[8, 12, 13, 14], "8, 12, 13 or 14", true)?;
         // Stored as GTIN-14: shorter ones get leading zeros.
-        let mut gtin = String::with_capacity(14);
-        gtin.extend(std::iter::repeat_n('0', 14usize.saturating_sub(s.len())));
-        gtin.push_str(s);
+        let mut gtin = [b'0'; 14];
+        let start = 14usize.saturating_sub(s.len());
+        if let Some(tail) = gtin.get_mut(start..) {
+            tail.copy_from_slice(s.as_bytes());
+        }
         Ok(Gtin(gtin))
     }
 }
 
 impl fmt::Display for Gtin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -155,13 +169,18 @@ impl fmt::Display for CompanyPrefix {
 }
 
 /// Serial Shipping Container Code (AI 00): 18 digits with check digit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sscc(String);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sscc([u8; 18]);
 
 impl Sscc {
     /// The 18 digits.
     pub fn as_str(&self) -> &str {
-        &self.0
+        digits_str(&self.0)
+    }
+
+    /// The 18 `digits`, already checked (length, digits, check digit).
+    fn from_checked(digits: &[u8]) -> Option<Sscc> {
+        digits.try_into().ok().map(Sscc)
     }
 }
 
@@ -170,13 +189,18 @@ impl FromStr for Sscc {
 
     fn from_str(s: &str) -> Result<Self, IdError> {
         check_numeric_key("SSCC", s, &[18], "18", true)?;
-        Ok(Sscc(s.to_owned()))
+        Sscc::from_checked(s.as_bytes()).ok_or_else(|| IdError::WrongLength {
+            kind: "SSCC",
+            input: clip(s),
+            actual: s.len(),
+            expected: "18",
+        })
     }
 }
 
 impl fmt::Display for Sscc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -220,84 +244,170 @@ impl fmt::Display for Gln {
 /// with `(`, `http:`, `https:`, `urn:`, `00/`, `01/`, `/00/` or `/01/`) is
 /// never taken as a free id.
 ///
-/// The variants are public for matching; build values with
-/// [`LotId::batch`], [`LotId::serial`], [`LotId::free`] or `parse`, which
-/// validate. A hand-built invalid variant displays a string that does not parse.
+/// A lot id holds its canonical form, checked once when it is made
+/// ([`LotId::batch`], [`LotId::serial`], [`LotId::free`], from an
+/// [`Sscc`], or parsed): encoding, hashing and comparing one cost what a
+/// string's do, and ids order as their canonical strings. [`LotId::kind`]
+/// takes it apart.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LotId {
+pub struct LotId(Box<str>);
+
+/// What a [`LotId`] identifies, read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LotKind<'a> {
     /// GTIN (AI 01) + batch/lot number (AI 10).
-    Batch { gtin: Gtin, lot: String },
+    Batch {
+        /// The product.
+        gtin: Gtin,
+        /// The lot number, unescaped.
+        lot: Cow<'a, str>,
+    },
     /// GTIN (AI 01) + serial number (AI 21): a single serialised item.
-    Serial { gtin: Gtin, serial: String },
+    Serial {
+        /// The product.
+        gtin: Gtin,
+        /// The serial number, unescaped.
+        serial: Cow<'a, str>,
+    },
     /// SSCC (AI 00): a logistic unit such as a pallet.
     Sscc(Sscc),
     /// Any other id: 1 to 64 printable ASCII characters, no whitespace,
     /// case-sensitive, not starting like a GS1 form.
-    Free(String),
+    Free(&'a str),
 }
+
+/// The AI of a lot number in an element string.
+const AI_LOT: &str = "(10)";
+/// The AI of a serial number.
+const AI_SERIAL: &str = "(21)";
+/// `(01)` and a GTIN-14: the head of a batch or serial id.
+const GTIN_HEAD: usize = 4 + 14;
 
 impl LotId {
     /// A GTIN + lot (AI 10) id; the lot must be 1-20 GS1 CS82 characters.
     pub fn batch(gtin: Gtin, lot: &str) -> Result<Self, IdError> {
         validate_ai_value(LOT, lot)?;
-        Ok(LotId::Batch {
-            gtin,
-            lot: lot.to_owned(),
-        })
+        Ok(LotId(gtin_element_string(gtin, AI_LOT, lot)))
     }
 
     /// A GTIN + serial (AI 21) id; the serial must be 1-20 GS1 CS82 characters.
     pub fn serial(gtin: Gtin, serial: &str) -> Result<Self, IdError> {
         validate_ai_value(SERIAL, serial)?;
-        Ok(LotId::Serial {
-            gtin,
-            serial: serial.to_owned(),
-        })
+        Ok(LotId(gtin_element_string(gtin, AI_SERIAL, serial)))
     }
 
     /// A free (non-GS1) id, checked against the free-id rules.
     pub fn free(id: &str) -> Result<Self, IdError> {
         validate_free_id(id)?;
-        Ok(LotId::Free(id.to_owned()))
+        Ok(LotId(id.into()))
+    }
+
+    /// The canonical form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the id identifies. Only canonical forms are ever held, so the
+    /// parts are where the form puts them.
+    pub fn kind(&self) -> LotKind<'_> {
+        let text = self.as_str();
+        if let Some(sscc) = sscc_of(text) {
+            return LotKind::Sscc(sscc);
+        }
+        let gtin = text
+            .strip_prefix("(01)")
+            .and_then(|rest| rest.get(..14))
+            .and_then(|d| Gtin::from_checked(d.as_bytes()));
+        let (Some(gtin), Some(ai), Some(value)) = (
+            gtin,
+            text.get(GTIN_HEAD..GTIN_HEAD + 4),
+            text.get(GTIN_HEAD + 4..),
+        ) else {
+            return LotKind::Free(text);
+        };
+        let value = unescape(value);
+        if ai == AI_SERIAL {
+            LotKind::Serial {
+                gtin,
+                serial: value,
+            }
+        } else {
+            LotKind::Batch { gtin, lot: value }
+        }
     }
 
     /// The GTIN of a batch or serial id.
-    pub fn gtin(&self) -> Option<&Gtin> {
-        match self {
-            LotId::Batch { gtin, .. } | LotId::Serial { gtin, .. } => Some(gtin),
-            LotId::Sscc(_) | LotId::Free(_) => None,
+    pub fn gtin(&self) -> Option<Gtin> {
+        match self.kind() {
+            LotKind::Batch { gtin, .. } | LotKind::Serial { gtin, .. } => Some(gtin),
+            LotKind::Sscc(_) | LotKind::Free(_) => None,
         }
     }
 
     /// The SSCC of a logistic-unit id.
-    pub fn sscc(&self) -> Option<&Sscc> {
-        match self {
-            LotId::Sscc(sscc) => Some(sscc),
-            _ => None,
-        }
+    pub fn sscc(&self) -> Option<Sscc> {
+        sscc_of(self.as_str())
     }
 
     /// The GS1 Digital Link URI on `https://id.gs1.org`, values
     /// percent-encoded; `None` for a free id.
     pub fn digital_link(&self) -> Option<String> {
-        match self {
-            LotId::Batch { gtin, lot } => Some(format!(
+        match self.kind() {
+            LotKind::Batch { gtin, lot } => Some(format!(
                 "{DIGITAL_LINK_HOST}/01/{gtin}/10/{}",
-                percent_encode(lot)
+                percent_encode(&lot)
             )),
-            LotId::Serial { gtin, serial } => Some(format!(
+            LotKind::Serial { gtin, serial } => Some(format!(
                 "{DIGITAL_LINK_HOST}/01/{gtin}/21/{}",
-                percent_encode(serial)
+                percent_encode(&serial)
             )),
-            LotId::Sscc(sscc) => Some(format!("{DIGITAL_LINK_HOST}/00/{sscc}")),
-            LotId::Free(_) => None,
+            LotKind::Sscc(sscc) => Some(format!("{DIGITAL_LINK_HOST}/00/{sscc}")),
+            LotKind::Free(_) => None,
         }
+    }
+}
+
+/// `(01){gtin}{ai}{value}`, `(` in the value escaped.
+fn gtin_element_string(gtin: Gtin, ai: &str, value: &str) -> Box<str> {
+    let mut text = String::with_capacity(GTIN_HEAD + ai.len() + value.len() + 2);
+    text.push_str("(01)");
+    text.push_str(gtin.as_str());
+    text.push_str(ai);
+    for (i, part) in value.split('(').enumerate() {
+        if i > 0 {
+            text.push_str("\\(");
+        }
+        text.push_str(part);
+    }
+    text.into_boxed_str()
+}
+
+/// `(00){sscc}`.
+fn sscc_element_string(sscc: Sscc) -> Box<str> {
+    let mut text = String::with_capacity(4 + 18);
+    text.push_str("(00)");
+    text.push_str(sscc.as_str());
+    text.into_boxed_str()
+}
+
+/// The SSCC of a canonical `(00){sscc}`.
+fn sscc_of(text: &str) -> Option<Sscc> {
+    text.strip_prefix("(00)")
+        .and_then(|d| Sscc::from_checked(d.as_bytes()))
+}
+
+/// A canonical value with its `\(` escapes undone.
+fn unescape(value: &str) -> Cow<'_, str> {
+    if value.contains('\\') {
+        Cow::Owned(value.replace("\\(", "("))
+    } else {
+        Cow::Borrowed(value)
     }
 }
 
 impl From<Sscc> for LotId {
     fn from(sscc: Sscc) -> Self {
-        LotId::Sscc(sscc)
+        LotId(sscc_element_string(sscc))
     }
 }
 
@@ -307,66 +417,119 @@ impl FromStr for LotId {
     fn from_str(s: &str) -> Result<Self, IdError> {
         if shape(s).is_none() {
             validate_free_id(s)?;
-            return Ok(LotId::Free(s.to_owned()));
+            return Ok(LotId(s.into()));
         }
-        match parse_gs1(s)? {
-            Key::Sscc(sscc) => Ok(LotId::Sscc(sscc)),
-            Key::Batch(gtin, lot) => Ok(LotId::Batch { gtin, lot }),
-            Key::Serial(gtin, serial) => Ok(LotId::Serial { gtin, serial }),
-            Key::GtinOnly(gtin) => Err(IdError::LotOrSerialRequired {
-                gtin: gtin.to_string(),
-            }),
+        // Ids read back from entries and stores are in canonical form:
+        // checked where they stand, without taking them apart.
+        if is_canonical_gtin_form(s) || is_canonical_sscc_form(s) {
+            return Ok(LotId(s.into()));
         }
+        lot_from_gs1(s)
+    }
+}
+
+/// A lot id from any GS1 form, taken apart and put together again.
+fn lot_from_gs1(s: &str) -> Result<LotId, IdError> {
+    match parse_gs1(s)? {
+        Key::Sscc(sscc) => Ok(LotId::from(sscc)),
+        Key::Batch(gtin, lot) => Ok(LotId(gtin_element_string(gtin, AI_LOT, &lot))),
+        Key::Serial(gtin, serial) => Ok(LotId(gtin_element_string(gtin, AI_SERIAL, &serial))),
+        Key::GtinOnly(gtin) => Err(IdError::LotOrSerialRequired {
+            gtin: gtin.to_string(),
+        }),
     }
 }
 
 impl fmt::Display for LotId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LotId::Batch { gtin, lot } => {
-                f.write_str("(01)")?;
-                f.write_str(&gtin.0)?;
-                f.write_str("(10)")?;
-                write_escaped(f, lot)
-            }
-            LotId::Serial { gtin, serial } => {
-                f.write_str("(01)")?;
-                f.write_str(&gtin.0)?;
-                f.write_str("(21)")?;
-                write_escaped(f, serial)
-            }
-            LotId::Sscc(sscc) => write!(f, "(00){sscc}"),
-            LotId::Free(id) => f.write_str(id),
-        }
+        f.write_str(&self.0)
     }
+}
+
+impl serde::Serialize for LotId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LotId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::text::deserialize_parsed(deserializer)
+    }
+}
+
+/// Whether `s` is exactly a canonical `(01){gtin}(10){lot}` or
+/// `(01){gtin}(21){serial}`: a GTIN-14 with a good check digit, and a
+/// value of 1 to 20 CS82 characters with every `(` escaped.
+fn is_canonical_gtin_form(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (Some(head), Some(gtin), Some(ai), Some(value)) = (
+        b.get(..4),
+        b.get(4..GTIN_HEAD),
+        s.get(GTIN_HEAD..GTIN_HEAD + 4),
+        b.get(GTIN_HEAD + 4..),
+    ) else {
+        return false;
+    };
+    if head != b"(01)" || (ai != AI_LOT && ai != AI_SERIAL) || !is_checked_key(gtin) {
+        return false;
+    }
+    let mut chars = 0;
+    let mut i = 0;
+    while let Some(&c) = value.get(i) {
+        match c {
+            b'\\' if value.get(i + 1) == Some(&b'(') => i += 2,
+            b'\\' | b'(' => return false,
+            c if c.is_ascii_alphanumeric() || CS82_SYMBOLS.contains(&c) => i += 1,
+            _ => return false,
+        }
+        chars += 1;
+    }
+    (1..=MAX_AI_VALUE_LEN).contains(&chars)
+}
+
+/// Whether `s` is exactly a canonical `(00){sscc}`.
+fn is_canonical_sscc_form(s: &str) -> bool {
+    s.as_bytes()
+        .strip_prefix(b"(00)")
+        .is_some_and(|d| d.len() == 18 && is_checked_key(d))
+}
+
+/// Whether `digits` are all ASCII digits ending in a good GS1 check digit.
+fn is_checked_key(digits: &[u8]) -> bool {
+    let Some((&last, body)) = digits.split_last() else {
+        return false;
+    };
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(gs1_check_digit)
+        .is_some_and(|c| last == b'0' + c)
 }
 
 /// Identifies a shipment: an SSCC or a free id.
 ///
 /// Canonical form `(00){sscc}` or the free id. Parses `(00)…`, a Digital
 /// Link or path with `/00/{sscc}`, or a free id (same rules as
-/// [`LotId::Free`]). Bare digits are a free id, even 18 with a valid check digit.
+/// [`LotKind::Free`]). Bare digits are a free id, even 18 with a valid
+/// check digit. Held as its canonical form, like [`LotId`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ShipmentId {
-    /// A logistic unit's SSCC (AI 00).
-    Sscc(Sscc),
-    /// Any other id (see [`LotId::Free`]).
-    Free(String),
-}
+pub struct ShipmentId(Box<str>);
 
 impl ShipmentId {
     /// A free (non-GS1) id, checked against the free-id rules.
     pub fn free(id: &str) -> Result<Self, IdError> {
         validate_free_id(id)?;
-        Ok(ShipmentId::Free(id.to_owned()))
+        Ok(ShipmentId(id.into()))
+    }
+
+    /// The canonical form.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
     /// The SSCC, if this is one.
-    pub fn sscc(&self) -> Option<&Sscc> {
-        match self {
-            ShipmentId::Sscc(sscc) => Some(sscc),
-            ShipmentId::Free(_) => None,
-        }
+    pub fn sscc(&self) -> Option<Sscc> {
+        sscc_of(self.as_str())
     }
 
     /// The GS1 Digital Link URI of an SSCC; `None` for a free id.
@@ -378,7 +541,7 @@ impl ShipmentId {
 
 impl From<Sscc> for ShipmentId {
     fn from(sscc: Sscc) -> Self {
-        ShipmentId::Sscc(sscc)
+        ShipmentId(sscc_element_string(sscc))
     }
 }
 
@@ -388,10 +551,13 @@ impl FromStr for ShipmentId {
     fn from_str(s: &str) -> Result<Self, IdError> {
         if shape(s).is_none() {
             validate_free_id(s)?;
-            return Ok(ShipmentId::Free(s.to_owned()));
+            return Ok(ShipmentId(s.into()));
+        }
+        if is_canonical_sscc_form(s) {
+            return Ok(ShipmentId(s.into()));
         }
         match parse_gs1(s)? {
-            Key::Sscc(sscc) => Ok(ShipmentId::Sscc(sscc)),
+            Key::Sscc(sscc) => Ok(ShipmentId::from(sscc)),
             Key::Batch(..) | Key::Serial(..) | Key::GtinOnly(_) => {
                 Err(IdError::NotAnSscc { input: clip(s) })
             }
@@ -401,10 +567,19 @@ impl FromStr for ShipmentId {
 
 impl fmt::Display for ShipmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ShipmentId::Sscc(sscc) => write!(f, "(00){sscc}"),
-            ShipmentId::Free(id) => f.write_str(id),
-        }
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for ShipmentId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ShipmentId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::text::deserialize_parsed(deserializer)
     }
 }
 
@@ -732,20 +907,6 @@ fn percent_encode(value: &str) -> String {
     out
 }
 
-/// Writes `value` with every `(` escaped as `\\(`, without allocating: lot
-/// ids are formatted to hash and compare them in the committed state.
-fn write_escaped(f: &mut fmt::Formatter<'_>, value: &str) -> fmt::Result {
-    let mut parts = value.split('(');
-    if let Some(first) = parts.next() {
-        f.write_str(first)?;
-    }
-    for part in parts {
-        f.write_str("\\(")?;
-        f.write_str(part)?;
-    }
-    Ok(())
-}
-
 /// Turns `(AI, value)` pairs into a key, rejecting unsupported combinations.
 fn interpret(input: &str, pairs: Vec<(String, String)>) -> Result<Key, IdError> {
     let (mut sscc, mut gtin, mut lot, mut serial) = (None, None, None, None);
@@ -892,10 +1053,14 @@ mod tests {
 
     #[test]
     fn every_lot_form_gives_the_same_value() {
-        let want = LotId::Batch {
-            gtin: gtin(),
-            lot: "LOT42".into(),
-        };
+        let want = LotId::batch(gtin(), "LOT42").unwrap();
+        assert_eq!(
+            want.kind(),
+            LotKind::Batch {
+                gtin: gtin(),
+                lot: "LOT42".into()
+            }
+        );
         for form in [
             "(01)09506000134352(10)LOT42",
             "(10)LOT42(01)09506000134352",
@@ -930,7 +1095,7 @@ mod tests {
         }
         assert_eq!(serial.to_string(), "(01)09506000134352(21)SER1");
 
-        let unit = LotId::Sscc(SSCC.parse().unwrap());
+        let unit = LotId::from(SSCC.parse::<Sscc>().unwrap());
         for form in [
             "(00)106141411234567897",
             "https://id.gs1.org/00/106141411234567897",
@@ -940,7 +1105,17 @@ mod tests {
         }
         assert_eq!(unit.to_string(), "(00)106141411234567897");
         assert_eq!(unit.gtin(), None);
-        assert_eq!(serial.gtin(), Some(&gtin()));
+        assert_eq!(unit.sscc(), Some(SSCC.parse().unwrap()));
+        assert_eq!(unit.kind(), LotKind::Sscc(SSCC.parse().unwrap()));
+        assert_eq!(serial.gtin(), Some(gtin()));
+        assert_eq!(serial.sscc(), None);
+        assert_eq!(
+            serial.kind(),
+            LotKind::Serial {
+                gtin: gtin(),
+                serial: "SER1".into()
+            }
+        );
     }
 
     #[test]
@@ -1019,9 +1194,10 @@ mod tests {
         for ok in ["LOT-2024-001", "abc", "x/y", "0123456789", "httpbin", "a(b"] {
             assert_eq!(
                 ok.parse::<LotId>().unwrap(),
-                LotId::Free(ok.to_owned()),
+                LotId::free(ok).unwrap(),
                 "{ok}"
             );
+            assert_eq!(ok.parse::<LotId>().unwrap().kind(), LotKind::Free(ok));
             assert_eq!(ok.parse::<LotId>().unwrap().to_string(), ok);
         }
         assert_ne!("abc".parse::<LotId>().unwrap(), "ABC".parse().unwrap());
@@ -1040,7 +1216,8 @@ mod tests {
     #[test]
     fn shipment_ids() {
         let s: ShipmentId = "(00)106141411234567897".parse().unwrap();
-        assert_eq!(s, ShipmentId::Sscc(SSCC.parse().unwrap()));
+        assert_eq!(s, ShipmentId::from(SSCC.parse::<Sscc>().unwrap()));
+        assert_eq!(s.sscc(), Some(SSCC.parse().unwrap()));
         assert_eq!(s.to_string(), "(00)106141411234567897");
         assert_eq!(
             "https://example.com/00/106141411234567897?x=1"
@@ -1051,7 +1228,7 @@ mod tests {
         assert_eq!(s.digital_link().unwrap().parse::<ShipmentId>().unwrap(), s);
         assert_eq!(
             SSCC.parse::<ShipmentId>().unwrap(),
-            ShipmentId::Free(SSCC.into())
+            ShipmentId::free(SSCC).unwrap()
         );
         assert!(err_text::<ShipmentId>("(01)09506000134352(10)X").contains("must be an SSCC"));
         assert!(err_text::<ShipmentId>("(00)106141411234567898").contains("check digit"));
@@ -1069,7 +1246,7 @@ mod tests {
             serde_json::to_string(&"96385074".parse::<Gtin>().unwrap()).unwrap(),
             r#""00000096385074""#
         );
-        let ship = ShipmentId::Free("S-1".into());
+        let ship = ShipmentId::free("S-1").unwrap();
         let json = serde_json::to_string(&ship).unwrap();
         assert_eq!(serde_json::from_str::<ShipmentId>(&json).unwrap(), ship);
         // Deserialize validates.
@@ -1134,10 +1311,11 @@ mod tests {
 
     fn arb_lot_id() -> impl Strategy<Value = LotId> {
         prop_oneof![
-            (arb_gtin(), arb_ai_value()).prop_map(|(gtin, lot)| LotId::Batch { gtin, lot }),
-            (arb_gtin(), arb_ai_value()).prop_map(|(gtin, serial)| LotId::Serial { gtin, serial }),
-            arb_sscc().prop_map(LotId::Sscc),
-            arb_free().prop_map(LotId::Free),
+            (arb_gtin(), arb_ai_value()).prop_map(|(gtin, lot)| LotId::batch(gtin, &lot).unwrap()),
+            (arb_gtin(), arb_ai_value())
+                .prop_map(|(gtin, serial)| LotId::serial(gtin, &serial).unwrap()),
+            arb_sscc().prop_map(LotId::from),
+            arb_free().prop_map(|id| LotId::free(&id).unwrap()),
         ]
     }
 
@@ -1154,10 +1332,40 @@ mod tests {
         }
 
         #[test]
+        fn canonical_forms_are_taken_as_they_stand_only_when_the_full_parser_agrees(
+            s in prop_oneof![
+                arb_lot_id().prop_map(|id| id.to_string()),
+                "\\(01\\)[0-9]{14}\\((10|21)\\)[ -~]{0,24}",
+                "\\(01\\)0950600013435[0-9]\\(10\\)[A-Za-z0-9()\\\\]{0,22}",
+                "\\(0[01]\\)[0-9]{17,19}",
+                "\\(00\\)10614141123456789[0-9]",
+            ]
+        ) {
+            let fast = is_canonical_gtin_form(&s) || is_canonical_sscc_form(&s);
+            let full = lot_from_gs1(&s);
+            if fast {
+                prop_assert_eq!(full.map(|id| id.to_string()), Ok(s.clone()));
+            } else {
+                // Not canonical: the full parser refuses it or writes it
+                // differently.
+                prop_assert!(full.is_err() || full.is_ok_and(|id| id.as_str() != s));
+            }
+        }
+
+        #[test]
+        fn canonical_text_of_any_lot_id_takes_the_fast_path(id in arb_lot_id()) {
+            let text = id.to_string();
+            let gs1 = !matches!(id.kind(), LotKind::Free(_));
+            prop_assert_eq!(is_canonical_gtin_form(&text) || is_canonical_sscc_form(&text), gs1);
+            prop_assert_eq!(text.parse::<LotId>(), Ok(id.clone()));
+            prop_assert_eq!(LotId::from_str(id.as_str()).map(|p| p.kind() == id.kind()), Ok(true));
+        }
+
+        #[test]
         fn shipment_id_display_parse_identity(
             id in prop_oneof![
-                arb_sscc().prop_map(ShipmentId::Sscc),
-                arb_free().prop_map(ShipmentId::Free),
+                arb_sscc().prop_map(ShipmentId::from),
+                arb_free().prop_map(|id| ShipmentId::free(&id).unwrap()),
             ]
         ) {
             prop_assert_eq!(id.to_string().parse::<ShipmentId>().unwrap(), id);

@@ -703,7 +703,7 @@ impl<V: View> Ctx<'_, V> {
             return Ok(());
         }
         Err(RuleError::ForeignGtin {
-            gtin: gtin.clone(),
+            gtin: *gtin,
             member: self.author_spec.name.clone(),
             prefixes: prefixes
                 .iter()
@@ -739,7 +739,7 @@ impl<V: View> Ctx<'_, V> {
             return Err(RuleError::LotExists(p.lot.clone()));
         }
         if let Some(g) = p.lot.gtin() {
-            self.check_gtin(g)?;
+            self.check_gtin(&g)?;
         }
         if let Some(g) = &p.product.gtin {
             self.check_gtin(g)?;

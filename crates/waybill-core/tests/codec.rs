@@ -55,14 +55,14 @@ fn lot_id() -> impl Strategy<Value = LotId> {
         (gtin(), "[A-Za-z0-9_%&()*+,./:;<=>?!-]{1,20}")
             .prop_map(|(g, l)| LotId::batch(g, &l).unwrap()),
         (gtin(), "[A-Za-z0-9]{1,20}").prop_map(|(g, s)| LotId::serial(g, &s).unwrap()),
-        sscc().prop_map(LotId::Sscc),
+        sscc().prop_map(LotId::from),
         free_id().prop_map(|s| LotId::free(&s).unwrap()),
     ]
 }
 
 fn shipment_id() -> impl Strategy<Value = ShipmentId> {
     prop_oneof![
-        sscc().prop_map(ShipmentId::Sscc),
+        sscc().prop_map(ShipmentId::from),
         free_id().prop_map(|s| ShipmentId::free(&s).unwrap()),
     ]
 }

@@ -398,7 +398,7 @@ fn foreign_gtin() {
     let own: Gtin = BRAND_GTIN.parse().unwrap();
 
     // In the lot id.
-    let foreign_lot = LotId::batch(foreign.clone(), "B1").unwrap();
+    let foreign_lot = LotId::batch(foreign, "B1").unwrap();
     let mut p = produce_body("X", "10");
     p.lot = foreign_lot.clone();
     let err = l.refuse(&l.sign(&c.brand, Body::Produce(p)));
@@ -412,7 +412,7 @@ fn foreign_gtin() {
     // In the product.
     let mut p = produce_body("BRAND-FREE-1", "10");
     p.product = Product {
-        gtin: Some(foreign.clone()),
+        gtin: Some(foreign),
         id: None,
         description: "somebody else's biscuits".into(),
     };
@@ -421,7 +421,7 @@ fn foreign_gtin() {
 
     // Its own GTIN is fine, in both places.
     let mut p = produce_body("X", "10");
-    p.lot = LotId::batch(own.clone(), "B1").unwrap();
+    p.lot = LotId::batch(own, "B1").unwrap();
     p.product.gtin = Some(own);
     l.record(&c.brand, Body::Produce(p));
 

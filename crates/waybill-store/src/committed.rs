@@ -21,7 +21,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Display;
 use std::hash::{BuildHasher, Hasher, RandomState};
 
 use hashbrown::HashTable;
@@ -36,7 +35,6 @@ use waybill_core::state::{
     active_admins_in, active_member_named_in, Changes, LotState, LotStatus, MemberRecord,
     PaymentState, ShipmentStage, ShipmentState, State, View,
 };
-use waybill_core::text::Formatted;
 
 use crate::index::{IndexDelta, Position};
 
@@ -131,15 +129,11 @@ impl Names {
         }
     }
 
-    fn find(&self, id: &impl Display) -> Option<u32> {
-        let text = Formatted::of(id);
-        let text = text.as_str();
+    fn find(&self, text: &str) -> Option<u32> {
         self.find_text(text, Names::hash_str(&self.hasher, text))
     }
 
-    fn intern(&mut self, id: &impl Display) -> u32 {
-        let text = Formatted::of(id);
-        let text = text.as_str();
+    fn intern(&mut self, text: &str) -> u32 {
         let hash = Names::hash_str(&self.hasher, text);
         if let Some(n) = self.find_text(text, hash) {
             return n;
@@ -351,7 +345,7 @@ impl Committed {
     }
 
     fn lot_number(&mut self, id: &LotId) -> u32 {
-        let n = self.lot_names.intern(id);
+        let n = self.lot_names.intern(id.as_str());
         if n as usize >= self.lots.len() {
             self.lots.push(Lot {
                 producer: NO_KEY,
@@ -367,7 +361,7 @@ impl Committed {
     }
 
     fn ship_number(&mut self, id: &ShipmentId) -> u32 {
-        let n = self.ship_names.intern(id);
+        let n = self.ship_names.intern(id.as_str());
         if n as usize >= self.ships.len() {
             self.ships.push(Ship {
                 sender: NO_KEY,
@@ -507,7 +501,7 @@ impl Committed {
     /// Whether a lot exists.
     pub fn has_lot(&self, id: &LotId) -> bool {
         self.lot_names
-            .find(id)
+            .find(id.as_str())
             .and_then(|n| self.lots.get(n as usize))
             .is_some_and(|l| l.status != ABSENT)
     }
@@ -559,7 +553,7 @@ impl Committed {
     /// Positions of the entries that touched a lot, in chain order.
     pub fn by_lot(&self, lot: &LotId) -> Vec<Position> {
         self.lot_names
-            .find(lot)
+            .find(lot.as_str())
             .and_then(|n| self.lot_positions.get(n as usize))
             .map_or_else(Vec::new, |v| positions(v))
     }
@@ -567,7 +561,7 @@ impl Committed {
     /// Positions of the entries that named a shipment.
     pub fn by_shipment(&self, s: &ShipmentId) -> Vec<Position> {
         self.ship_names
-            .find(s)
+            .find(s.as_str())
             .and_then(|n| self.ship_positions.get(n as usize))
             .map_or_else(Vec::new, |v| positions(v))
     }
@@ -595,7 +589,7 @@ impl Committed {
     pub fn made_from(&self, lot: &LotId) -> Vec<LotId> {
         let mut out: Vec<LotId> = self
             .lot_names
-            .find(lot)
+            .find(lot.as_str())
             .and_then(|n| self.made_from.get(&n))
             .into_iter()
             .flatten()
@@ -833,11 +827,11 @@ impl View for Committed {
         self.nonces.get(key).copied().unwrap_or(0)
     }
     fn lot(&self, id: &LotId) -> Option<Cow<'_, LotState>> {
-        let n = self.lot_names.find(id)?;
+        let n = self.lot_names.find(id.as_str())?;
         self.lot_state(self.lots.get(n as usize)?).map(Cow::Owned)
     }
     fn shipment(&self, id: &ShipmentId) -> Option<Cow<'_, ShipmentState>> {
-        let n = self.ship_names.find(id)?;
+        let n = self.ship_names.find(id.as_str())?;
         self.ship_state(self.ships.get(n as usize)?).map(Cow::Owned)
     }
     fn payment(&self, id: &Uetr) -> Option<Cow<'_, PaymentState>> {
@@ -859,7 +853,7 @@ mod tests {
         let found =
             |names: &Names| -> Vec<Option<u32>> { texts.iter().map(|t| names.find(t)).collect() };
         assert_eq!(found(&names), [Some(0), Some(1), Some(2), Some(3), None]);
-        assert_eq!(names.intern(&"L12"), 1, "interning again finds the name");
+        assert_eq!(names.intern("L12"), 1, "interning again finds the name");
         assert!(names.rebuild());
         assert_eq!(found(&names), [Some(0), Some(1), Some(2), Some(3), None]);
         // A repeated name in loaded data is noticed.

@@ -230,7 +230,7 @@ pub fn produce(lot: &LotId, description: &str, kg: u64, inputs: &[(&LotId, u64)]
     Body::Produce(Produce {
         lot: lot.clone(),
         product: Product {
-            gtin: lot.gtin().cloned(),
+            gtin: lot.gtin(),
             id: None,
             description: description.into(),
         },

@@ -185,7 +185,7 @@ pub fn produce_body(l: &LotId, milli: u64, inputs: &[(LotId, u64)]) -> Body {
     Body::Produce(Produce {
         lot: l.clone(),
         product: Product {
-            gtin: l.gtin().cloned(),
+            gtin: l.gtin(),
             id: None,
             description: format!("coffee {l}"),
         },

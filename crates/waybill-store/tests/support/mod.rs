@@ -211,7 +211,7 @@ pub fn produce_body(lot: &LotId, milli: u64, inputs: &[(LotId, u64)]) -> Body {
     Body::Produce(Produce {
         lot: lot.clone(),
         product: Product {
-            gtin: lot.gtin().cloned(),
+            gtin: lot.gtin(),
             id: None,
             description: format!("coffee {lot}"),
         },
