@@ -255,6 +255,9 @@ pub struct Ledger<B: Backend> {
     snapshot_min_bytes: u64,
 }
 
+/// Bytes of a snapshot encoded at a time.
+const SNAPSHOT_CHUNK: usize = 64 * 1024;
+
 /// Where the last snapshot stands.
 #[derive(Debug, Default)]
 struct Snapshots {
@@ -1015,8 +1018,14 @@ impl<B: Backend> Ledger<B> {
         // The snapshot is durable before the deltas it covers go; a crash
         // in between leaves deltas that opening deletes. It is encoded
         // straight into the file.
-        let len = self.backend.write_snapshot(&mut |mut out| {
+        let len = self.backend.write_snapshot(&mut |out| {
+            // Buffered on this side of the backend's `dyn Write`, so the
+            // encoder's many small writes are copies into a buffer rather
+            // than a call each through it.
+            let mut out = std::io::BufWriter::with_capacity(SNAPSHOT_CHUNK, out);
             codec::encode_to_writer("snapshot", &snapshot, &mut out)?;
+            std::io::Write::flush(&mut out)
+                .map_err(|e| StoreError::Backend(format!("cannot write a snapshot: {e}")))?;
             Ok(())
         })?;
         let mut batch = WriteBatch::default();
