@@ -8,10 +8,12 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::text::string_serde;
+use crate::text::{code_serde, string_serde};
 use crate::IdError;
 
 string_serde!(Gtin, CompanyPrefix, Sscc, Gln);
+// Held as their canonical text: serialized as it stands.
+code_serde!(LotId => as_str, ShipmentId => as_str);
 
 /// Host used by [`LotId::digital_link`] and [`ShipmentId::digital_link`].
 pub const DIGITAL_LINK_HOST: &str = "https://id.gs1.org";
@@ -446,18 +448,6 @@ impl fmt::Display for LotId {
     }
 }
 
-impl serde::Serialize for LotId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for LotId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::text::deserialize_parsed(deserializer)
-    }
-}
-
 /// Whether `s` is exactly a canonical `(01){gtin}(10){lot}` or
 /// `(01){gtin}(21){serial}`: a GTIN-14 with a good check digit, and a
 /// value of 1 to 20 CS82 characters with every `(` escaped.
@@ -568,18 +558,6 @@ impl FromStr for ShipmentId {
 impl fmt::Display for ShipmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl serde::Serialize for ShipmentId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ShipmentId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::text::deserialize_parsed(deserializer)
     }
 }
 

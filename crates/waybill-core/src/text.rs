@@ -123,9 +123,10 @@ macro_rules! string_serde {
 
 pub(crate) use string_serde;
 
-/// [`string_serde`] for types named by a fixed code: serialized as the
-/// code `$code` returns (the same text as their `Display`, without
-/// formatting), parsed with `FromStr`.
+/// [`string_serde`] for types that hold their text (a fixed code, or an
+/// id kept as its canonical form): serialized as the `&str` `$code`
+/// returns (the same text as their `Display`, without formatting), parsed
+/// with `FromStr`.
 macro_rules! code_serde {
     ($($ty:ty => $code:ident),* $(,)?) => {$(
         impl serde::Serialize for $ty {
