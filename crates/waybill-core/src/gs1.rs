@@ -316,12 +316,8 @@ impl LotId {
         if let Some(sscc) = sscc_of(text) {
             return LotKind::Sscc(sscc);
         }
-        let gtin = text
-            .strip_prefix("(01)")
-            .and_then(|rest| rest.get(..14))
-            .and_then(|d| Gtin::from_checked(d.as_bytes()));
         let (Some(gtin), Some(ai), Some(value)) = (
-            gtin,
+            gtin_of(text),
             text.get(GTIN_HEAD..GTIN_HEAD + 4),
             text.get(GTIN_HEAD + 4..),
         ) else {
@@ -340,10 +336,7 @@ impl LotId {
 
     /// The GTIN of a batch or serial id.
     pub fn gtin(&self) -> Option<Gtin> {
-        match self.kind() {
-            LotKind::Batch { gtin, .. } | LotKind::Serial { gtin, .. } => Some(gtin),
-            LotKind::Sscc(_) | LotKind::Free(_) => None,
-        }
+        gtin_of(self.as_str())
     }
 
     /// The SSCC of a logistic-unit id.
@@ -382,6 +375,13 @@ fn gtin_element_string(gtin: Gtin, ai: &str, value: &str) -> Box<str> {
         text.push_str(part);
     }
     text.into_boxed_str()
+}
+
+/// The GTIN of a canonical `(01){gtin}…`, without reading its value.
+fn gtin_of(text: &str) -> Option<Gtin> {
+    text.strip_prefix("(01)")
+        .and_then(|rest| rest.get(..14))
+        .and_then(|d| Gtin::from_checked(d.as_bytes()))
 }
 
 /// `(00){sscc}`.
@@ -452,16 +452,18 @@ impl fmt::Display for LotId {
 /// `(01){gtin}(21){serial}`: a GTIN-14 with a good check digit, and a
 /// value of 1 to 20 CS82 characters with every `(` escaped.
 fn is_canonical_gtin_form(s: &str) -> bool {
-    let b = s.as_bytes();
     let (Some(head), Some(gtin), Some(ai), Some(value)) = (
-        b.get(..4),
-        b.get(4..GTIN_HEAD),
+        s.get(..4),
+        s.get(4..GTIN_HEAD),
         s.get(GTIN_HEAD..GTIN_HEAD + 4),
-        b.get(GTIN_HEAD + 4..),
+        s.as_bytes().get(GTIN_HEAD + 4..),
     ) else {
         return false;
     };
-    if head != b"(01)" || (ai != AI_LOT && ai != AI_SERIAL) || !is_checked_key(gtin) {
+    if head != "(01)"
+        || (ai != AI_LOT && ai != AI_SERIAL)
+        || check_numeric_key("GTIN", gtin, &[14], "14", true).is_err()
+    {
         return false;
     }
     let mut chars = 0;
@@ -480,20 +482,8 @@ fn is_canonical_gtin_form(s: &str) -> bool {
 
 /// Whether `s` is exactly a canonical `(00){sscc}`.
 fn is_canonical_sscc_form(s: &str) -> bool {
-    s.as_bytes()
-        .strip_prefix(b"(00)")
-        .is_some_and(|d| d.len() == 18 && is_checked_key(d))
-}
-
-/// Whether `digits` are all ASCII digits ending in a good GS1 check digit.
-fn is_checked_key(digits: &[u8]) -> bool {
-    let Some((&last, body)) = digits.split_last() else {
-        return false;
-    };
-    std::str::from_utf8(body)
-        .ok()
-        .and_then(gs1_check_digit)
-        .is_some_and(|c| last == b'0' + c)
+    s.strip_prefix("(00)")
+        .is_some_and(|d| check_numeric_key("SSCC", d, &[18], "18", true).is_ok())
 }
 
 /// Identifies a shipment: an SSCC or a free id.
@@ -1164,6 +1154,20 @@ mod tests {
         for (input, needle) in cases {
             let msg = input.parse::<LotId>().unwrap_err().to_string();
             assert!(msg.contains(needle), "{input}: {msg}");
+        }
+    }
+
+    #[test]
+    fn canonical_shortcut_refuses_near_misses() {
+        // An unescaped `(` would start another AI; a key with a wrong
+        // check digit is no key. Each goes to the full parser, which refuses.
+        for bad in [
+            "(01)09506000134352(10)(",
+            "(01)00200112302020(10)a",
+            "(00)106141411234567898",
+        ] {
+            assert!(!is_canonical_gtin_form(bad) && !is_canonical_sscc_form(bad));
+            assert!(bad.parse::<LotId>().is_err(), "{bad}");
         }
     }
 
