@@ -191,11 +191,21 @@ impl Conn {
     /// One request; on a broken keep-alive connection, one retry on a new
     /// connection (only for GETs: a POST is not repeated blindly).
     fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> Result<(u16, Vec<u8>)> {
-        match self.once(method, path, body) {
+        self.request_accepting(method, path, body, None)
+    }
+
+    fn request_accepting(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        accept: Option<&str>,
+    ) -> Result<(u16, Vec<u8>)> {
+        match self.once(method, path, body, accept) {
             Ok(r) => Ok(r),
             Err(e) if body.is_none() => {
                 self.stream = None;
-                self.once(method, path, body)
+                self.once(method, path, body, accept)
                     .with_context(|| format!("after a first failure ({e:#})"))
             }
             Err(e) => {
@@ -209,10 +219,24 @@ impl Conn {
         self.request("GET", path, None)
     }
 
-    fn once(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> Result<(u16, Vec<u8>)> {
+    /// A GET of the binary form (`application/octet-stream`).
+    fn get_bytes(&mut self, path: &str) -> Result<(u16, Vec<u8>)> {
+        self.request_accepting("GET", path, None, Some("application/octet-stream"))
+    }
+
+    fn once(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        accept: Option<&str>,
+    ) -> Result<(u16, Vec<u8>)> {
         let addr = self.addr;
         let s = self.connect()?;
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+        if let Some(a) = accept {
+            head.push_str(&format!("Accept: {a}\r\n"));
+        }
         if let Some(b) = body {
             head.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -592,33 +616,6 @@ fn height_of(conn: &mut Conn) -> Result<u64> {
         .ok_or_else(|| anyhow!("status without a height"))
 }
 
-#[derive(Deserialize)]
-struct LightBlockMsg {
-    block: LightBlock,
-}
-
-#[derive(Deserialize)]
-struct LightBlock {
-    header: LightHeader,
-    entries: Vec<LightSigned>,
-}
-
-#[derive(Deserialize)]
-struct LightHeader {
-    proposer: PublicKey,
-}
-
-#[derive(Deserialize)]
-struct LightSigned {
-    entry: LightEntry,
-}
-
-#[derive(Deserialize)]
-struct LightEntry {
-    author: PublicKey,
-    nonce: u64,
-}
-
 /// Polls every node's height; sends each new height (with when it was
 /// first seen and on which node) to the fetcher.
 fn poller(track: &Track, addrs: &[SocketAddr], tx: mpsc::Sender<(u64, u64, usize)>) {
@@ -665,18 +662,23 @@ fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u64, u64, us
         .collect();
     for (height, t, node) in rx {
         let r = (|| -> Result<(usize, usize)> {
-            let (code, body) = conns[node].get(&format!("/v1/blocks/{height}"))?;
+            // The canonical bytes: no JSON to write on the node or to
+            // parse here, both on the machine being measured.
+            let (code, body) = conns[node].get_bytes(&format!("/v1/blocks/{height}"))?;
             if code != 200 {
                 bail!(
                     "block {height} answered {code}: {}",
                     String::from_utf8_lossy(&body)
                 );
             }
-            let b: LightBlockMsg = serde_json::from_slice(&body)
+            let b = Block::from_canonical_bytes(&body)
                 .with_context(|| format!("decoding block {height}"))?;
-            let proposer = track.node_of.get(&b.block.header.proposer).copied();
+            if b.header.height != height {
+                bail!("asked for block {height}, got block {}", b.header.height);
+            }
+            let proposer = track.node_of.get(&b.header.proposer).copied();
             let mut own = 0;
-            for e in &b.block.entries {
+            for e in &b.entries {
                 let Some(&i) = track.index.get(&(e.entry.author, e.entry.nonce)) else {
                     bail!(
                         "block {height} holds an entry the load generator did not make ({} nonce {})",
@@ -700,7 +702,7 @@ fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u64, u64, us
                     );
                 }
             }
-            Ok((b.block.entries.len(), own))
+            Ok((b.entries.len(), own))
         })();
         match r {
             Ok((entries, own)) => {

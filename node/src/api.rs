@@ -7,7 +7,7 @@
 //! | `GET /v1/entries/{id}` | `{"id","status":"final","entry","height","index"}` or `{"id","status":"pending","entry"}`; 404 unknown; 400 bad id |
 //! | `GET /v1/lots/{lot}/trail` | the lot's trail (`waybill_core::trail::Trail`) with proofs; 404 unknown lot; 400 bad lot id |
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, with custodian, status and what is left |
-//! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; 404 beyond the tip |
+//! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; with `Accept: application/octet-stream`, the block's canonical bytes as stored (its hash and entry ids are computed from them); 404 beyond the tip |
 //! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
 //!
@@ -538,8 +538,33 @@ async fn forward<B: Backend + 'static>(
     }
 }
 
+fn block_not_found(height: u64, tip: u64) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("block {height} is not on this ledger (its height is {tip})"),
+    )
+}
+
+/// Whether the request's `Accept` header asks for
+/// `application/octet-stream` (the one binary form the API serves).
+fn wants_bytes(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(OCTET_STREAM))
+        })
+}
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
 async fn block<B: Backend + 'static>(
     State(st): State<AppState<B>>,
+    headers: HeaderMap,
     height: Result<Path<String>, PathRejection>,
 ) -> Response {
     let Path(text) = match height {
@@ -559,19 +584,38 @@ async fn block<B: Backend + 'static>(
         }
     };
     let shared = Arc::clone(&st.shared);
+    if wants_bytes(&headers) {
+        // The stored canonical bytes, neither decoded nor re-encoded: the
+        // block hash and every entry id can be computed from them.
+        let body = blocking(move || {
+            let ledger = shared
+                .read()
+                .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+            let tip = ledger.height();
+            match ledger.block_bytes(height) {
+                Ok(Some(bytes)) => Ok(bytes),
+                Ok(None) => Err(block_not_found(height, tip)),
+                Err(e) => Err(read_error(ReadError::Store(e))),
+            }
+        })
+        .await;
+        return match body {
+            Ok(b) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))],
+                b,
+            )
+                .into_response(),
+            Err(r) => r,
+        };
+    }
     let body = blocking(move || {
         let ledger = shared
             .read()
             .map_err(|e| read_error(ReadError::Unavailable(e)))?;
         let store = |e| read_error(ReadError::Store(e));
         let Some(block) = ledger.block(height).map_err(store)? else {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "block {height} is not on this ledger (its height is {})",
-                    ledger.height()
-                ),
-            ));
+            return Err(block_not_found(height, ledger.height()));
         };
         let cert = ledger.certificate(height).map_err(store)?;
         drop(ledger);

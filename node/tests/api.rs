@@ -395,6 +395,43 @@ async fn blocks_status_and_metrics() {
     let (_, v1) = node.get("/v1/blocks/1").await;
     assert_eq!(block.header.prev_hash.to_hex(), v1["hash"]);
 
+    // The canonical bytes on request: the same block, hash and entry ids
+    // computed from them alone.
+    for accept in [
+        "application/octet-stream",
+        "text/html, application/octet-stream;q=0.9",
+    ] {
+        let r = node
+            .client
+            .get(node.url("/v1/blocks/2"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(
+            r.headers().get("content-type").unwrap(),
+            "application/octet-stream"
+        );
+        let bytes = r.bytes().await.unwrap();
+        let decoded = waybill_core::block::Block::from_canonical_bytes(&bytes).unwrap();
+        assert_eq!(decoded, block);
+        assert_eq!(bytes.as_ref(), block.canonical_bytes().as_slice());
+    }
+    let r = node
+        .client
+        .get(node.url("/v1/blocks/3"))
+        .header("accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        error_of(&v),
+        "block 3 is not on this ledger (its height is 2)"
+    );
+
     let (status, v) = node.get("/v1/status").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["chain_name"], "waybill-node-tests");
@@ -446,7 +483,8 @@ async fn blocks_status_and_metrics() {
     );
     assert_eq!(
         value("waybill_http_requests_total{route=\"/v1/blocks/{height}\",method=\"GET\",status=\"200\"}"),
-        2.0
+        4.0,
+        "two blocks as JSON, one twice as bytes"
     );
 }
 

@@ -1129,6 +1129,12 @@ impl<B: Backend> Ledger<B> {
         self.get_at("block", ns::BLOCK, height)
     }
 
+    /// A block's canonical bytes, as stored (what its hash and entries'
+    /// proofs are computed from), without decoding them.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(&keys::at_height(ns::BLOCK, height))
+    }
+
     /// A block's commit certificate, if it has one.
     pub fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StoreError> {
         self.get_at("certificate", ns::CERT, height)
