@@ -595,24 +595,80 @@ fn parse_fixed(kind: &'static str, s: &str, scale: u32, max: u128) -> Result<u12
 }
 
 /// Displays `.0` × 10^-`.1` without trailing fraction zeros.
+#[derive(Clone, Copy)]
 struct Fixed(u128, u32);
+
+/// Room for the text of any `Fixed`: 39 digits of a `u128`, a point,
+/// and a leading zero.
+const FIXED_TEXT: usize = 48;
+
+impl Fixed {
+    /// The text, written right to left into `buf`. Quantities are written
+    /// on every encode of an entry, so this takes no formatting machinery
+    /// and no 128-bit division where the value fits 64 bits (a quantity
+    /// always does).
+    fn text(self, buf: &mut [u8; FIXED_TEXT]) -> Result<&str, fmt::Error> {
+        let Fixed(value, scale) = self;
+        let mut at = buf.len();
+        let mut put = |digit: u8| -> Result<(), fmt::Error> {
+            at = at.checked_sub(1).ok_or(fmt::Error)?;
+            *buf.get_mut(at).ok_or(fmt::Error)? = digit;
+            Ok(())
+        };
+        match u64::try_from(value) {
+            Ok(small) => write_fixed(small, scale, &mut put)?,
+            Err(_) => write_fixed(value, scale, &mut put)?,
+        }
+        std::str::from_utf8(buf.get(at..).ok_or(fmt::Error)?).map_err(|_| fmt::Error)
+    }
+}
+
+/// Writes `value` × 10^-`scale` right to left through `put`: the fraction
+/// without its trailing zeros (and without a point when nothing is left
+/// of it), then the integer part.
+fn write_fixed<N>(
+    mut value: N,
+    scale: u32,
+    put: &mut impl FnMut(u8) -> Result<(), fmt::Error>,
+) -> Result<(), fmt::Error>
+where
+    N: Copy
+        + PartialEq
+        + From<u8>
+        + std::ops::Div<Output = N>
+        + std::ops::Rem<Output = N>
+        + TryInto<u8>,
+{
+    let (zero, ten) = (N::from(0), N::from(10));
+    let digit = |v: N| -> Result<u8, fmt::Error> {
+        let d: u8 = (v % ten).try_into().map_err(|_| fmt::Error)?;
+        Ok(b'0' + d)
+    };
+    let mut fraction = false;
+    for _ in 0..scale {
+        let d = digit(value)?;
+        value = value / ten;
+        if fraction || d != b'0' {
+            fraction = true;
+            put(d)?;
+        }
+    }
+    if fraction {
+        put(b'.')?;
+    }
+    loop {
+        put(digit(value)?)?;
+        value = value / ten;
+        if value == zero {
+            return Ok(());
+        }
+    }
+}
 
 impl fmt::Display for Fixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Fixed(value, scale) = *self;
-        let unit = 10u128.pow(scale);
-        let (int, frac) = (value / unit, value % unit);
-        if frac == 0 {
-            return write!(f, "{int}");
-        }
-        // Trailing zeros are dropped by number, not from a formatted
-        // string: quantities are written on every encode of an entry.
-        let (mut frac, mut width) = (frac, scale as usize);
-        while frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        write!(f, "{int}.{frac:0width$}")
+        let mut buf = [0u8; FIXED_TEXT];
+        f.write_str(self.text(&mut buf)?)
     }
 }
 
@@ -979,6 +1035,31 @@ mod tests {
         fn fx_rate_display_parse_identity(n in 1..=u128::MAX) {
             let r = FxRate::from_nano(n).unwrap();
             prop_assert_eq!(r.to_string().parse::<FxRate>().unwrap(), r);
+        }
+
+        #[test]
+        fn fixed_text_is_the_plain_arithmetic(
+            value in prop_oneof![
+                any::<u128>(),
+                any::<u64>().prop_map(u128::from),
+                (0u128..1_000_000_000_000),
+                (0u32..39).prop_map(|e| 10u128.pow(e)),
+            ],
+            scale in 0u32..=12,
+        ) {
+            // The oracle: integer and fraction by 128-bit division, the
+            // fraction's trailing zeros trimmed from its text.
+            let unit = 10u128.pow(scale);
+            let (int, frac) = (value / unit, value % unit);
+            let width = scale as usize;
+            let frac = format!("{frac:0width$}");
+            let frac = frac.trim_end_matches('0');
+            let expected = if frac.is_empty() {
+                int.to_string()
+            } else {
+                format!("{int}.{frac}")
+            };
+            prop_assert_eq!(Fixed(value, scale).to_string(), expected);
         }
 
         #[test]
