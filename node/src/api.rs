@@ -545,8 +545,9 @@ fn block_not_found(height: u64, tip: u64) -> Response {
     )
 }
 
-/// Whether the request's `Accept` header asks for
-/// `application/octet-stream` (the one binary form the API serves).
+/// Whether the request's `Accept` header names
+/// `application/octet-stream` (the one binary form the API serves), with
+/// a weight above zero (`q=0` means "not acceptable").
 fn wants_bytes(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
@@ -554,9 +555,17 @@ fn wants_bytes(headers: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| {
-            t.split(';')
+            let mut parts = t.split(';').map(str::trim);
+            let named = parts
                 .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case(OCTET_STREAM))
+                .is_some_and(|m| m.eq_ignore_ascii_case(OCTET_STREAM));
+            let refused = parts.any(|p| {
+                p.split_once('=').is_some_and(|(k, v)| {
+                    k.trim().eq_ignore_ascii_case("q")
+                        && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                })
+            });
+            named && !refused
         })
 }
 

@@ -418,6 +418,28 @@ async fn blocks_status_and_metrics() {
         assert_eq!(decoded, block);
         assert_eq!(bytes.as_ref(), block.canonical_bytes().as_slice());
     }
+    // Refused with q=0, or not named: JSON.
+    for accept in [
+        "application/octet-stream;q=0",
+        "application/octet-stream; q=0.0, application/json",
+        "application/json",
+        "application/octet-streams",
+    ] {
+        let r = node
+            .client
+            .get(node.url("/v1/blocks/2"))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get("content-type").unwrap(),
+            "application/json",
+            "{accept}"
+        );
+        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+        assert_eq!(v["hash"], block.header.hash().to_hex());
+    }
     let r = node
         .client
         .get(node.url("/v1/blocks/3"))
@@ -483,8 +505,8 @@ async fn blocks_status_and_metrics() {
     );
     assert_eq!(
         value("waybill_http_requests_total{route=\"/v1/blocks/{height}\",method=\"GET\",status=\"200\"}"),
-        4.0,
-        "two blocks as JSON, one twice as bytes"
+        8.0,
+        "block 2 twice as bytes and five times as JSON, block 1 once"
     );
 }
 
