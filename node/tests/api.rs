@@ -397,17 +397,17 @@ async fn blocks_status_and_metrics() {
 
     // The canonical bytes on request: the same block, hash and entry ids
     // computed from them alone.
+    let get_as = |path: &str, accept: &str| {
+        node.client
+            .get(node.url(path))
+            .header("accept", accept)
+            .send()
+    };
     for accept in [
         "application/octet-stream",
         "text/html, application/octet-stream;q=0.9",
     ] {
-        let r = node
-            .client
-            .get(node.url("/v1/blocks/2"))
-            .header("accept", accept)
-            .send()
-            .await
-            .unwrap();
+        let r = get_as("/v1/blocks/2", accept).await.unwrap();
         assert_eq!(r.status().as_u16(), 200);
         assert_eq!(
             r.headers().get("content-type").unwrap(),
@@ -425,13 +425,7 @@ async fn blocks_status_and_metrics() {
         "application/json",
         "application/octet-streams",
     ] {
-        let r = node
-            .client
-            .get(node.url("/v1/blocks/2"))
-            .header("accept", accept)
-            .send()
-            .await
-            .unwrap();
+        let r = get_as("/v1/blocks/2", accept).await.unwrap();
         assert_eq!(
             r.headers().get("content-type").unwrap(),
             "application/json",
@@ -440,11 +434,7 @@ async fn blocks_status_and_metrics() {
         let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
         assert_eq!(v["hash"], block.header.hash().to_hex());
     }
-    let r = node
-        .client
-        .get(node.url("/v1/blocks/3"))
-        .header("accept", "application/octet-stream")
-        .send()
+    let r = get_as("/v1/blocks/3", "application/octet-stream")
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
