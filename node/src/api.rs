@@ -611,7 +611,10 @@ async fn block<B: Backend + 'static>(
         return match body {
             Ok(b) => (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))],
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM)),
+                    (header::VARY, HeaderValue::from_static("accept")),
+                ],
                 b,
             )
                 .into_response(),
@@ -647,7 +650,13 @@ async fn block<B: Backend + 'static>(
     })
     .await;
     match body {
-        Ok(b) => json_bytes(StatusCode::OK, b),
+        Ok(b) => {
+            // The answer depends on `Accept`: caches must keep both forms.
+            let mut r = json_bytes(StatusCode::OK, b);
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("accept"));
+            r
+        }
         Err(r) => r,
     }
 }

@@ -413,6 +413,7 @@ async fn blocks_status_and_metrics() {
             r.headers().get("content-type").unwrap(),
             "application/octet-stream"
         );
+        assert_eq!(r.headers().get("vary").unwrap(), "accept");
         let bytes = r.bytes().await.unwrap();
         let decoded = waybill_core::block::Block::from_canonical_bytes(&bytes).unwrap();
         assert_eq!(decoded, block);
@@ -431,6 +432,7 @@ async fn blocks_status_and_metrics() {
             "application/json",
             "{accept}"
         );
+        assert_eq!(r.headers().get("vary").unwrap(), "accept");
         let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
         assert_eq!(v["hash"], block.header.hash().to_hex());
     }
