@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::text::{code_serde, string_serde};
 use crate::IdError;
@@ -250,9 +251,11 @@ impl fmt::Display for Gln {
 /// ([`LotId::batch`], [`LotId::serial`], [`LotId::free`], from an
 /// [`Sscc`], or parsed): encoding, hashing and comparing one cost what a
 /// string's do, and ids order as their canonical strings. [`LotId::kind`]
-/// takes it apart.
+/// takes it apart. The text is shared: a copy of an id (the rules, the
+/// mempool and the indexes keep many) counts a reference instead of
+/// allocating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LotId(Box<str>);
+pub struct LotId(Arc<str>);
 
 /// What a [`LotId`] identifies, read from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,7 +366,7 @@ impl LotId {
 }
 
 /// `(01){gtin}{ai}{value}`, `(` in the value escaped.
-fn gtin_element_string(gtin: Gtin, ai: &str, value: &str) -> Box<str> {
+fn gtin_element_string(gtin: Gtin, ai: &str, value: &str) -> Arc<str> {
     let mut text = String::with_capacity(GTIN_HEAD + ai.len() + value.len() + 2);
     text.push_str("(01)");
     text.push_str(gtin.as_str());
@@ -374,7 +377,7 @@ fn gtin_element_string(gtin: Gtin, ai: &str, value: &str) -> Box<str> {
         }
         text.push_str(part);
     }
-    text.into_boxed_str()
+    text.into()
 }
 
 /// The GTIN of a canonical `(01){gtin}…`, without reading its value.
@@ -385,11 +388,11 @@ fn gtin_of(text: &str) -> Option<Gtin> {
 }
 
 /// `(00){sscc}`.
-fn sscc_element_string(sscc: Sscc) -> Box<str> {
+fn sscc_element_string(sscc: Sscc) -> Arc<str> {
     let mut text = String::with_capacity(4 + 18);
     text.push_str("(00)");
     text.push_str(sscc.as_str());
-    text.into_boxed_str()
+    text.into()
 }
 
 /// The SSCC of a canonical `(00){sscc}`.
@@ -493,7 +496,7 @@ fn is_canonical_sscc_form(s: &str) -> bool {
 /// [`LotKind::Free`]). Bare digits are a free id, even 18 with a valid
 /// check digit. Held as its canonical form, like [`LotId`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ShipmentId(Box<str>);
+pub struct ShipmentId(Arc<str>);
 
 impl ShipmentId {
     /// A free (non-GS1) id, checked against the free-id rules.
