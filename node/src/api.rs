@@ -31,14 +31,15 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::{EncodedEntry, SignedEntry};
+use waybill_core::entry::{EncodedEntry, EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::state::LotStatus;
+use waybill_net::NetHandle;
 use waybill_store::{Backend, StoreError};
 
 use crate::mempool::MempoolError;
 use crate::metrics::{self as m, HttpLabels};
-use crate::shared::{EntryStatus, ReadError, Shared, SubmitError};
+use crate::shared::{verify_each, EntryStatus, ReadError, Shared, SubmitError};
 
 /// Most entries in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_ENTRIES: usize = 1000;
@@ -55,6 +56,10 @@ pub struct ApiOptions {
     /// together (a bounded channel; when it is full the entries stay
     /// accepted and a warning is logged).
     pub gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
+    /// The entry network, whose checks of gossiped messages verify
+    /// clients' signatures too (in larger batches, so at less cost per
+    /// signature). Without it, each request's are verified on their own.
+    pub net: Option<NetHandle>,
 }
 
 impl Default for ApiOptions {
@@ -62,6 +67,7 @@ impl Default for ApiOptions {
         ApiOptions {
             max_body_bytes: 256 * 1024,
             gossip: None,
+            net: None,
         }
     }
 }
@@ -69,6 +75,7 @@ impl Default for ApiOptions {
 struct AppState<B: Backend> {
     shared: Arc<Shared<B>>,
     gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
+    net: Option<NetHandle>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -76,6 +83,7 @@ impl<B: Backend> Clone for AppState<B> {
         AppState {
             shared: Arc::clone(&self.shared),
             gossip: self.gossip.clone(),
+            net: self.net.clone(),
         }
     }
 }
@@ -85,6 +93,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
     let state = AppState {
         shared,
         gossip: options.gossip,
+        net: options.net,
     };
     Router::new()
         .route("/v1/entries", post(submit::<B>))
@@ -242,6 +251,36 @@ fn json_body<B: Backend>(
     Ok(body)
 }
 
+/// Offers a client's entries to the mempool in order, with one result
+/// each (see [`Shared::submit_checked`]). Their signatures are verified
+/// with the gossip layer's next check when the node gossips
+/// ([`NetHandle::verify`]), else (or should that fail) on their own.
+async fn offer<B: Backend + 'static>(
+    st: &AppState<B>,
+    entries: Vec<SignedEntry>,
+) -> Result<Vec<Option<Result<EntryId, SubmitError>>>, Response> {
+    let shared = Arc::clone(&st.shared);
+    let gossip = st.gossip.clone();
+    let Some(net) = &st.net else {
+        return blocking(move || Ok(shared.submit_batch(entries, gossip.as_ref()))).await;
+    };
+    // Each entry is encoded once, for its signed message, its id and size,
+    // and the bytes gossip sends.
+    let encoded = Arc::new(
+        entries
+            .into_iter()
+            .map(EncodedEntry::new)
+            .collect::<Vec<_>>(),
+    );
+    let signatures = net.verify(Arc::clone(&encoded)).await.ok();
+    blocking(move || {
+        let encoded = Arc::try_unwrap(encoded).unwrap_or_else(|shared| (*shared).clone());
+        let signatures = signatures.unwrap_or_else(|| verify_each(&encoded));
+        Ok(shared.submit_checked(encoded, signatures, gossip.as_ref()))
+    })
+    .await
+}
+
 async fn submit<B: Backend + 'static>(
     State(st): State<AppState<B>>,
     headers: HeaderMap,
@@ -267,16 +306,12 @@ async fn submit<B: Backend + 'static>(
             );
         }
     };
-    let shared = Arc::clone(&st.shared);
-    let gossip = st.gossip.clone();
-    let result = blocking(move || {
-        let mut results = shared.submit_batch(vec![entry], gossip.as_ref());
+    let result = offer(&st, vec![entry]).await.and_then(|mut results| {
         results
             .pop()
             .flatten()
             .ok_or_else(|| internal("the mempool gave no answer for the entry".to_owned()))
-    })
-    .await;
+    });
     match result {
         Err(resp) => resp,
         Ok(Ok(id)) => (
@@ -354,13 +389,10 @@ async fn submit_batch<B: Backend + 'static>(
             ),
         );
     }
-    let shared = Arc::clone(&st.shared);
-    let gossip = st.gossip.clone();
     // Entries are checked in array order (signatures in one batch); the
     // accepted ones go to gossip together, in the same order.
-    let result = blocking(move || {
-        let outcomes = shared
-            .submit_batch(entries, gossip.as_ref())
+    let result = offer(&st, entries).await.map(|results| {
+        results
             .into_iter()
             .map(|result| match result {
                 None => BatchOutcome::NotAttempted,
@@ -378,10 +410,8 @@ async fn submit_batch<B: Backend + 'static>(
                     BatchOutcome::Stopped("unavailable", e.to_string())
                 }
             })
-            .collect::<Vec<_>>();
-        Ok(outcomes)
-    })
-    .await;
+            .collect::<Vec<_>>()
+    });
     let outcomes = match result {
         Ok(r) => r,
         Err(resp) => return resp,

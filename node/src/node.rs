@@ -226,6 +226,7 @@ pub async fn run(
         api::ApiOptions {
             max_body_bytes: config.api.max_body_bytes,
             gossip: Some(to_gossip),
+            net: Some(net.clone()),
         },
     );
     let listener = tokio::net::TcpListener::bind(config.api.listen)

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Header};
 use waybill_core::crypto::{BatchVerifier, PublicKey};
-use waybill_core::entry::{EncodedEntry, EntryId, SignatureError, SignedEntry};
+use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::rules::RuleError;
 use waybill_store::{Backend, Ledger, StoreError, Validated};
@@ -199,24 +199,11 @@ pub struct Shared<B: Backend> {
 
 /// Each entry's signature verdict, as [`SignedEntry::verify_signatures`]
 /// gives it, from one batch verification when all pass (the usual case).
-fn verify_each(entries: &[EncodedEntry]) -> Vec<Result<(), SignatureError>> {
+pub fn verify_each(entries: &[EncodedEntry]) -> Vec<Result<(), SignatureError>> {
     let mut batch = BatchVerifier::new();
-    let mut verdicts: Vec<Result<(), SignatureError>> = entries
-        .iter()
-        // A refusal before any curve arithmetic: the one-at-a-time check
-        // names the same problem, or the author's signature before it.
-        .map(|e| {
-            e.queue_signatures(&mut batch)
-                .or_else(|_| e.entry().verify_signatures())
-        })
-        .collect();
-    if batch.verify(rand_core::OsRng).is_err() {
-        for (v, e) in verdicts.iter_mut().zip(entries) {
-            if v.is_ok() {
-                *v = e.entry().verify_signatures();
-            }
-        }
-    }
+    let mut verdicts = entry::queue_each(entries, &mut batch);
+    let ok = batch.verify(rand_core::OsRng).is_ok();
+    entry::settle_each(entries, &mut verdicts, ok);
     verdicts
 }
 
@@ -336,6 +323,26 @@ impl<B: Backend + 'static> Shared<B> {
         // size, and the bytes gossip sends.
         let entries: Vec<EncodedEntry> = entries.into_iter().map(EncodedEntry::new).collect();
         let signatures = verify_each(&entries);
+        self.submit_checked(entries, signatures, gossip)
+    }
+
+    /// [`Shared::submit_batch`] for entries already encoded, with their
+    /// signatures' verdicts (one per entry, in order, each exactly what
+    /// [`SignedEntry::verify_signatures`] gives, as from [`verify_each`]
+    /// or the gossip layer's [`waybill_net::NetHandle::verify`]). Verdicts
+    /// that do not match the entries one for one are ignored, and the
+    /// signatures verified here.
+    pub fn submit_checked(
+        &self,
+        entries: Vec<EncodedEntry>,
+        signatures: Vec<Result<(), SignatureError>>,
+        gossip: Option<&mpsc::Sender<Vec<EncodedEntry>>>,
+    ) -> Vec<Option<Result<EntryId, SubmitError>>> {
+        let signatures = if signatures.len() == entries.len() {
+            signatures
+        } else {
+            verify_each(&entries)
+        };
         let mut accepted = Vec::new();
         let mut results: Vec<Option<Result<EntryId, SubmitError>>> =
             Vec::with_capacity(entries.len());

@@ -436,6 +436,43 @@ impl EncodedEntry {
     }
 }
 
+/// Queues every signature of `entries` in `batch`, with one verdict each
+/// so far. An entry refused before any curve arithmetic (co-signature
+/// order) gets the one-at-a-time check's verdict at once, which names the
+/// same problem or the author's signature before it. Once `batch` is
+/// verified, [`settle_each`] gives the final verdicts.
+pub fn queue_each(
+    entries: &[EncodedEntry],
+    batch: &mut BatchVerifier,
+) -> Vec<Result<(), SignatureError>> {
+    entries
+        .iter()
+        .map(|e| {
+            e.queue_signatures(batch)
+                .or_else(|_| e.entry().verify_signatures())
+        })
+        .collect()
+}
+
+/// The verdicts of [`queue_each`] once the batch is verified: as they are
+/// if it passed (`batch_ok`), else each entry still passing is checked on
+/// its own (a bad signature anywhere in the batch fails it). Either way,
+/// exactly [`SignedEntry::verify_signatures`]'s verdict on each entry.
+pub fn settle_each(
+    entries: &[EncodedEntry],
+    verdicts: &mut [Result<(), SignatureError>],
+    batch_ok: bool,
+) {
+    if batch_ok {
+        return;
+    }
+    for (v, e) in verdicts.iter_mut().zip(entries) {
+        if v.is_ok() {
+            *v = e.entry().verify_signatures();
+        }
+    }
+}
+
 /// What one encoding of a signed entry gives (see [`SignedEntry::encoded`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {

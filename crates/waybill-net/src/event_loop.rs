@@ -22,6 +22,7 @@ use libp2p::{Swarm, Transport};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use waybill_core::crypto::Hash32;
+use waybill_core::entry::{EncodedEntry, SignatureError};
 
 use crate::redial::Slot;
 use crate::{topic_name, validate, NetError, Received, Settled, FRAME_OVERHEAD};
@@ -66,6 +67,13 @@ const CHECK_GROUP_BYTES: usize = 256 * 1024;
 /// check of several costs less per signature, and the delay is small
 /// next to a block interval.
 const CHECK_GATHER: Duration = Duration::from_millis(40);
+/// Signatures from which a batch goes by the large-batch method
+/// (Pippenger's; curve25519-dalek switches at 190): a client's entries
+/// are checked with the waiting messages when together they reach it.
+const JOIN_SIGNATURES: usize = 256;
+/// Bytes per gossiped entry, for counting a waiting message's
+/// signatures by its size (a typical entry is 200 to 400 bytes).
+const ENTRY_BYTES_ESTIMATE: usize = 300;
 /// Messages waiting for a check; beyond this they are ignored (neither
 /// forwarded nor penalised) and a warning is logged.
 const MAX_WAITING: usize = 4096;
@@ -85,6 +93,8 @@ pub(crate) enum Command {
     TopicPeers {
         reply: oneshot::Sender<usize>,
     },
+    /// A client's entries, for their signatures (see [`crate::NetHandle::verify`]).
+    Verify(LocalCheck),
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -128,6 +138,13 @@ struct Unchecked {
     arrived: Instant,
 }
 
+/// A client's entries whose signatures are verified with the next check,
+/// and where their verdicts go.
+pub(crate) struct LocalCheck {
+    pub(crate) entries: Arc<Vec<EncodedEntry>>,
+    pub(crate) reply: oneshot::Sender<Vec<Result<(), SignatureError>>>,
+}
+
 /// A message's check, back from the blocking pool.
 struct Checked {
     seq: u64,
@@ -164,6 +181,8 @@ pub(crate) struct EventLoop {
     /// to wait for more ([`CHECK_GATHER`]).
     gather: Pin<Box<Sleep>>,
     gathering: bool,
+    /// Clients' entries waiting for a check: one starts at once.
+    local: Vec<LocalCheck>,
     /// Checks running on the blocking pool.
     checking: usize,
     /// The sequence number of the next message received.
@@ -351,7 +370,10 @@ impl EventLoop {
                 }
             }
         }
-        let (checked_tx, checked_rx) = mpsc::channel(MAX_CHECKING);
+        // Clients' checks may run beyond MAX_CHECKING; one whose result
+        // finds the queue full waits on its blocking thread until the loop
+        // reads (its client has its verdicts by then).
+        let (checked_tx, checked_rx) = mpsc::channel(4 * MAX_CHECKING);
         Ok(EventLoop {
             swarm,
             topic,
@@ -373,6 +395,7 @@ impl EventLoop {
             waiting_bytes: 0,
             gather: Box::pin(tokio::time::sleep(Duration::ZERO)),
             gathering: false,
+            local: Vec::new(),
             checking: 0,
             next_seq: 0,
             next_delivery: 0,
@@ -502,6 +525,10 @@ impl EventLoop {
                     .filter(|(_, topics)| topics.contains(&&hash))
                     .count();
                 let _ = reply.send(count);
+            }
+            Command::Verify(check) => {
+                self.local.push(check);
+                self.start_checks();
             }
             // Handled by `run`.
             Command::Shutdown { reply } => {
@@ -771,22 +798,43 @@ impl EventLoop {
     /// Starts checks for waiting messages, as many as may run at once,
     /// each on the oldest waiting messages up to CHECK_GROUP_BYTES, once
     /// a full group waits or the oldest has waited CHECK_GATHER.
+    ///
+    /// Clients' entries ([`Command::Verify`]) never wait: a check starts
+    /// at once, even beyond MAX_CHECKING. It takes the waiting messages
+    /// along if together they make a large batch ([`JOIN_SIGNATURES`]): a
+    /// client's request is usually about 100 entries, which alone go by
+    /// the small-batch method at a higher cost per signature. With fewer
+    /// waiting, the messages go on gathering for a large batch of their
+    /// own and the client's entries are checked alone.
     fn start_checks(&mut self) {
-        while self.checking < MAX_CHECKING {
-            let Some(oldest) = self.waiting.front() else {
-                break;
-            };
-            let due = oldest.arrived + CHECK_GATHER;
-            if self.waiting_bytes < CHECK_GROUP_BYTES && Instant::now() < due {
-                if !self.gathering || self.gather.deadline() != due {
-                    self.gather.as_mut().reset(due);
-                    self.gathering = true;
+        loop {
+            let local = std::mem::take(&mut self.local);
+            let local_signatures: usize = local
+                .iter()
+                .flat_map(|l| l.entries.iter())
+                .map(|e| 1 + e.entry().cosignatures.len())
+                .sum();
+            let join =
+                local_signatures + self.waiting_bytes / ENTRY_BYTES_ESTIMATE >= JOIN_SIGNATURES;
+            if local.is_empty() {
+                if self.checking >= MAX_CHECKING {
+                    break;
                 }
-                break;
+                let Some(oldest) = self.waiting.front() else {
+                    break;
+                };
+                let due = oldest.arrived + CHECK_GATHER;
+                if self.waiting_bytes < CHECK_GROUP_BYTES && Instant::now() < due {
+                    if !self.gathering || self.gather.deadline() != due {
+                        self.gather.as_mut().reset(due);
+                        self.gathering = true;
+                    }
+                    break;
+                }
             }
             let mut group: Vec<Unchecked> = Vec::new();
             let mut bytes = 0;
-            while let Some(next) = self.waiting.front() {
+            while let Some(next) = self.waiting.front().filter(|_| local.is_empty() || join) {
                 if !group.is_empty() && bytes + next.data.len() > CHECK_GROUP_BYTES {
                     break;
                 }
@@ -801,13 +849,25 @@ impl EventLoop {
             let settled = self.settled.clone();
             tokio::task::spawn_blocking(move || {
                 let data: Vec<&[u8]> = group.iter().map(|m| m.data.as_slice()).collect();
-                let verdicts = validate::check_batches(
+                let (entries, replies): (Vec<_>, Vec<_>) =
+                    local.into_iter().map(|l| (l.entries, l.reply)).unzip();
+                let local_entries: Vec<&[EncodedEntry]> =
+                    entries.iter().map(|e| e.as_slice()).collect();
+                let (verdicts, local_verdicts) = validate::check_batches_with(
                     &data,
                     &chain_id,
                     max_entry,
                     max_message,
                     settled.as_deref(),
+                    &local_entries,
                 );
+                // The clients' copies are theirs alone again before they hear.
+                drop(local_entries);
+                drop(entries);
+                for (reply, verdicts) in replies.into_iter().zip(local_verdicts) {
+                    // A client that gave up does not mind.
+                    let _ = reply.send(verdicts);
+                }
                 let checked = group
                     .into_iter()
                     .zip(verdicts)
@@ -819,8 +879,10 @@ impl EventLoop {
                         verdict,
                     })
                     .collect();
-                // At most MAX_CHECKING results are ever unread, so this
-                // never waits; after shutdown it fails, which is fine.
+                // Every check sends one result (none but clients' entries:
+                // an empty one), so `checking` counts down. The loop reads
+                // results as they come; after shutdown this fails, which
+                // is fine.
                 let _ = tx.blocking_send(checked);
             });
         }

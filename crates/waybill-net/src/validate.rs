@@ -1,7 +1,7 @@
 //! What every gossiped message must pass before it is delivered or spread.
 
 use waybill_core::crypto::{BatchVerifier, Hash32, PublicKey};
-use waybill_core::entry::SignedEntry;
+use waybill_core::entry::{self, EncodedEntry, SignatureError, SignedEntry};
 use waybill_core::rules;
 
 use crate::{wire, Received, SettledNonces};
@@ -129,6 +129,7 @@ pub(crate) fn check_batch(
 ///
 /// With `settled`, an entry whose nonce this node has committed is left
 /// out before its signatures are queued, and counted in its verdict.
+#[cfg(test)]
 pub(crate) fn check_batches(
     messages: &[&[u8]],
     chain_id: &Hash32,
@@ -136,6 +137,30 @@ pub(crate) fn check_batches(
     max_message_bytes: usize,
     settled: Option<&SettledNonces>,
 ) -> Vec<Verdict> {
+    check_batches_with(
+        messages,
+        chain_id,
+        max_entry_bytes,
+        max_message_bytes,
+        settled,
+        &[],
+    )
+    .0
+}
+
+/// [`check_batches`], with the signatures of `local` (clients' entries,
+/// submitted to this node, in groups) verified in the same batch: also a
+/// verdict per local entry, by group, exactly what
+/// [`SignedEntry::verify_signatures`] gives. A failed batch is settled message by message and entry by
+/// entry, so a peer's forgery costs a local entry time, never its verdict.
+pub(crate) fn check_batches_with(
+    messages: &[&[u8]],
+    chain_id: &Hash32,
+    max_entry_bytes: usize,
+    max_message_bytes: usize,
+    settled: Option<&SettledNonces>,
+    local: &[&[EncodedEntry]],
+) -> (Vec<Verdict>, Vec<Vec<Result<(), SignatureError>>>) {
     let mut batch = BatchVerifier::new();
     let mut verdicts: Vec<Verdict> = messages
         .iter()
@@ -150,10 +175,15 @@ pub(crate) fn check_batches(
             )
         })
         .collect();
+    let mut local_verdicts: Vec<Vec<Result<(), SignatureError>>> = local
+        .iter()
+        .map(|group| entry::queue_each(group, &mut batch))
+        .collect();
     // Signatures queued for an entry refused above (co-signature order)
     // stay in the batch; if one is bad, the batch fails and the entries
     // kept are checked one by one.
-    if batch.verify(rand_core::OsRng).is_err() {
+    let ok = batch.verify(rand_core::OsRng).is_ok();
+    if !ok {
         for verdict in &mut verdicts {
             let Verdict {
                 entries, refusal, ..
@@ -167,7 +197,10 @@ pub(crate) fn check_batches(
             });
         }
     }
-    verdicts
+    for (group, verdicts) in local.iter().zip(&mut local_verdicts) {
+        entry::settle_each(group, verdicts, ok);
+    }
+    (verdicts, local_verdicts)
 }
 
 /// A message's checks short of verifying signatures, which are queued in
@@ -425,6 +458,61 @@ mod tests {
         assert!(matches!(judged(1), (Some(Refusal::Signature(_)), e) if e == kept));
         assert!(matches!(judged(3), (Some(Refusal::Frame(_)), e) if e.is_empty()));
         assert!(check_all(&[]).is_empty());
+    }
+
+    #[test]
+    fn clients_entries_checked_with_messages_get_single_verification_verdicts() {
+        let chain = Hash32::digest(b"chain");
+        let make = |seed: u8, nonce: u64| by(chain, seed, nonce);
+        let encoded = |v: &[SignedEntry]| -> Vec<EncodedEntry> {
+            v.iter().cloned().map(EncodedEntry::new).collect()
+        };
+        let alone = |v: &[EncodedEntry]| -> Vec<Result<(), SignatureError>> {
+            v.iter().map(|e| e.entry().verify_signatures()).collect()
+        };
+        let message: Vec<SignedEntry> = (1..=6).map(|n| make(1, n)).collect();
+        let good = encoded(&(1..=4).map(|n| make(2, n)).collect::<Vec<_>>());
+        let mut client = good.clone();
+        let mut forged = make(3, 1);
+        forged.signature.0[5] ^= 1;
+        client[1] = EncodedEntry::new(forged);
+        // A co-signature out of order is refused before any arithmetic.
+        let mut unordered = make(3, 2);
+        let k = SigningKey::from_bytes(&[4; 32]);
+        let cosig = crypto::sign(
+            &k,
+            crypto::Domain::Cosign,
+            &unordered.entry.canonical_bytes(),
+        );
+        let twice = waybill_core::entry::Cosignature {
+            signer: crypto::public_key(&k),
+            signature: cosig,
+        };
+        unordered.cosignatures = vec![twice.clone(), twice];
+        client[3] = EncodedEntry::new(unordered);
+        let expected = alone(&client);
+        assert!(expected[0].is_ok() && expected[2].is_ok(), "{expected:?}");
+        assert_eq!(expected[1], Err(SignatureError::BadSignature));
+        assert_eq!(expected[3], Err(SignatureError::CosignatureOrder));
+
+        let bytes = crate::wire::encode_entries(&message);
+        let mut forged_message = message.clone();
+        forged_message[2].signature.0[0] ^= 1;
+        let forged_bytes = crate::wire::encode_entries(&forged_message);
+        let groups: [&[EncodedEntry]; 2] = [&good, &client];
+        // With a good message, a bad one, and none; the clients' groups
+        // alone, and none at all.
+        for messages in [vec![&bytes[..]], vec![&forged_bytes[..]], Vec::new()] {
+            for local in [&groups[..], &groups[..1], &groups[1..], &[]] {
+                let (verdicts, locals) =
+                    check_batches_with(&messages, &chain, 1024, 1 << 20, None, local);
+                let refs: Vec<&[u8]> = messages.clone();
+                assert_eq!(verdicts, check_batches(&refs, &chain, 1024, 1 << 20, None));
+                let want: Vec<Vec<Result<(), SignatureError>>> =
+                    local.iter().map(|g| alone(g)).collect();
+                assert_eq!(locals, want);
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+
 use support::*;
 use waybill_core::entry::EncodedEntry;
 use waybill_net::wire::encode_entries;
@@ -376,6 +378,43 @@ async fn a_batch_with_a_forged_signature_is_not_forwarded_but_its_good_entries_a
     assert_quiet(&mut c, "C: the refused batch was not forwarded").await;
     assert_quiet(&mut b, "B").await;
     shutdown(vec![a, b, c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_entries_are_verified_with_the_gossip_checks() {
+    let (a, mut b) = pair(config(2, &[1, 2])).await;
+    let mut client: Vec<EncodedEntry> = (1..=4)
+        .map(|n| EncodedEntry::new(produce_entry(chain(), 2, n, 0)))
+        .collect();
+    let mut forged = produce_entry(chain(), 2, 5, 0);
+    forged.signature.0[9] ^= 4;
+    client.insert(2, EncodedEntry::new(forged));
+    let alone: Vec<_> = client
+        .iter()
+        .map(|e| e.entry().verify_signatures())
+        .collect();
+    assert!(alone[2].is_err() && alone.iter().filter(|v| v.is_ok()).count() == 4);
+    let client = Arc::new(client);
+
+    // With no message waiting, and with a peer's waiting for its check
+    // (it waits tens of milliseconds for others; the client's check takes
+    // it along), the verdicts are single verification's, and the peer's
+    // entries are delivered as ever.
+    assert_eq!(b.handle.verify(Arc::clone(&client)).await.unwrap(), alone);
+    let peers: Vec<_> = (1..=3).map(|n| produce_entry(chain(), 1, n, 0)).collect();
+    a.handle.publish_batch(&peers).await.unwrap();
+    let verdicts = b.handle.verify(Arc::clone(&client)).await.unwrap();
+    assert_eq!(verdicts, alone);
+    assert_eq!(next_batch(&mut b).await, peers);
+    // The check has let go of the client's entries.
+    assert_eq!(Arc::strong_count(&client), 1);
+    assert!(b
+        .handle
+        .verify(Arc::new(Vec::new()))
+        .await
+        .unwrap()
+        .is_empty());
+    shutdown(vec![a, b]).await;
 }
 
 /// A free loopback port (the listener is closed before the node binds it).

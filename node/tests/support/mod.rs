@@ -271,6 +271,7 @@ impl<B: Backend + 'static> TestNode<B> {
             api::ApiOptions {
                 max_body_bytes: MAX_BODY,
                 gossip: Some(tx),
+                net: None,
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -201,5 +201,9 @@ pub async fn shutdown(nodes: Vec<Node>) {
             n.handle.publish_raw(vec![1]).await,
             Err(waybill_net::NetError::Stopped)
         ));
+        assert!(matches!(
+            n.handle.verify(std::sync::Arc::new(Vec::new())).await,
+            Err(waybill_net::NetError::Stopped)
+        ));
     }
 }
