@@ -239,12 +239,12 @@ impl fmt::Debug for NetHandle {
 
 impl NetHandle {
     /// Verifies the signatures of a client's entries (submitted to this
-    /// node, not gossiped) in the same batch as the gossiped messages
-    /// waiting for their check, in a check started at once: one verdict
-    /// per entry, in order, exactly what [`SignedEntry::verify_signatures`]
-    /// gives. A larger batch costs less per signature: a client's request
-    /// alone (about 100 entries) goes by the small-batch method, at about
-    /// three times the cost per signature.
+    /// node, not gossiped) in a check started at once, with the gossiped
+    /// messages waiting for theirs if together they make a large batch
+    /// (256 signatures or more; a larger batch costs less per signature,
+    /// and a client's request alone, about 100 entries, goes by the
+    /// small-batch method). One verdict per entry, in order, exactly what
+    /// [`SignedEntry::verify_signatures`] gives.
     ///
     /// The entries are shared with the check and are the caller's alone
     /// again once this returns `Ok`. [`NetError::Stopped`] if the network
