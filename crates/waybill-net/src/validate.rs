@@ -151,8 +151,9 @@ pub(crate) fn check_batches(
 /// [`check_batches`], with the signatures of `local` (clients' entries,
 /// submitted to this node, in groups) verified in the same batch: also a
 /// verdict per local entry, by group, exactly what
-/// [`SignedEntry::verify_signatures`] gives. A failed batch is settled message by message and entry by
-/// entry, so a peer's forgery costs a local entry time, never its verdict.
+/// [`SignedEntry::verify_signatures`] gives. A failed batch is settled
+/// message by message and entry by entry, so a peer's forgery costs a
+/// local entry time, never its verdict.
 pub(crate) fn check_batches_with(
     messages: &[&[u8]],
     chain_id: &Hash32,
