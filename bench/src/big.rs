@@ -33,9 +33,12 @@ use crate::workload::{self, Consortium, Workload};
 pub struct BigOpts {
     /// Entries of random traffic around the stories.
     pub scale: usize,
-    /// Trail requests to time.
+    /// Rounds of each timed part (the check, the lookups, the CLI's
+    /// lookups, the export); each figure is the median over the rounds.
+    pub rounds: usize,
+    /// Trail requests to time per round.
     pub requests: usize,
-    /// `waybill lookup` runs to time.
+    /// `waybill lookup` runs to time per round.
     pub cli_runs: usize,
     /// Workload seed.
     pub seed: u64,
@@ -52,19 +55,23 @@ pub struct BigReport {
     pub build_entries_per_s: f64,
     pub canonical_bytes_per_entry: f64,
     pub disk_bytes_per_entry: f64,
-    pub check_entries_per_s: f64,
+    /// One value per round, here and below.
+    pub check_entries_per_s: Vec<f64>,
     pub rss_bytes: u64,
     /// Resident memory after the lookups, and the process's peak.
     pub rss_served_bytes: u64,
     pub rss_peak_bytes: u64,
     pub trail_items: usize,
-    pub trail_p50_ms: f64,
-    pub trail_p99_ms: f64,
-    pub cli_p50_ms: f64,
-    pub cli_p99_ms: f64,
+    /// Trail requests and `waybill lookup` runs per round.
+    pub requests: usize,
+    pub cli_runs: usize,
+    pub trail_p50_ms: Vec<f64>,
+    pub trail_p99_ms: Vec<f64>,
+    pub cli_p50_ms: Vec<f64>,
+    pub cli_p99_ms: Vec<f64>,
     pub export_items: usize,
-    pub export_ms: f64,
-    pub verify_bundle_ms: f64,
+    pub export_ms: Vec<f64>,
+    pub verify_bundle_ms: Vec<f64>,
 }
 
 /// Custody hops of the lookup story (the 20).
@@ -244,21 +251,28 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     let disk = dir_size(&node.data_dir)?;
 
     // verify-chain: the node binary's offline check, as an operator runs it.
-    eprintln!("verify-chain: waybill-node check...");
-    let start = Instant::now();
-    let out = Command::new(&node_bin)
-        .arg("check")
-        .arg("--data-dir")
-        .arg(&node.data_dir)
-        .output()
-        .context("running waybill-node check")?;
-    let check_s = start.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!(
-            "waybill-node check failed on the large ledger: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+    let mut check_rates = Vec::with_capacity(opts.rounds);
+    for round in 1..=opts.rounds {
+        eprintln!(
+            "verify-chain: waybill-node check ({round}/{})...",
+            opts.rounds
         );
+        let start = Instant::now();
+        let out = Command::new(&node_bin)
+            .arg("check")
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .output()
+            .context("running waybill-node check")?;
+        let check_s = start.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!(
+                "waybill-node check failed on the large ledger: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        check_rates.push(n as f64 / check_s);
     }
 
     // The node: open the ledger, then measure memory and lookups.
@@ -281,6 +295,8 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     let rss = rss_bytes(pid)?;
 
     let lookup_path = format!("/v1/lots/{}/trail", encode_segment(&lookup_lot.to_string()));
+    // Named so that a kept ledger's lookups can be repeated by hand.
+    eprintln!("lookup: GET {lookup_path} ({lookup_len} story entries)");
     let body = fetch_trail(node.api, &lookup_path)?;
     let lookup_trail: Trail = serde_json::from_str(&body).context("decoding the trail")?;
     let policy = trail::Policy {
@@ -294,39 +310,49 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
             lookup_trail.items.len()
         );
     }
-    let mut times = Vec::with_capacity(opts.requests);
-    for _ in 0..opts.requests {
-        let start = Instant::now();
-        let body = fetch_trail(node.api, &lookup_path)?;
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-        if body.len() < 2 {
-            bail!("an empty trail answer");
+    let (mut trail_p50, mut trail_p99) = (Vec::new(), Vec::new());
+    for _ in 0..opts.rounds {
+        let mut times = Vec::with_capacity(opts.requests);
+        for _ in 0..opts.requests {
+            let start = Instant::now();
+            let body = fetch_trail(node.api, &lookup_path)?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+            if body.len() < 2 {
+                bail!("an empty trail answer");
+            }
         }
+        let times = sorted(times);
+        trail_p50.push(percentile(&times, 50.0));
+        trail_p99.push(percentile(&times, 99.0));
     }
-    let times = sorted(times);
 
     let url = format!("http://{}", node.api);
     let genesis_arg = genesis_path.display().to_string();
     let lot_arg = lookup_lot.to_string();
-    let mut cli_times = Vec::with_capacity(opts.cli_runs);
-    for _ in 0..opts.cli_runs {
-        let (took, out) = run_cli(
-            &cli_bin,
-            &[
-                "lookup",
-                &lot_arg,
-                "--node",
-                &url,
-                "--genesis",
-                &genesis_arg,
-            ],
-        )?;
-        if !out.contains("VERIFIED") {
-            bail!("`waybill lookup` did not print VERIFIED: {out}");
+    let (mut cli_p50, mut cli_p99) = (Vec::new(), Vec::new());
+    for _ in 0..opts.rounds {
+        let mut cli_times = Vec::with_capacity(opts.cli_runs);
+        for _ in 0..opts.cli_runs {
+            let (took, out) = run_cli(
+                &cli_bin,
+                &[
+                    "lookup",
+                    &lot_arg,
+                    "--node",
+                    &url,
+                    "--genesis",
+                    &genesis_arg,
+                ],
+            )?;
+            if !out.contains("VERIFIED") {
+                bail!("`waybill lookup` did not print VERIFIED: {out}");
+            }
+            cli_times.push(took.as_secs_f64() * 1e3);
         }
-        cli_times.push(took.as_secs_f64() * 1e3);
+        let cli_times = sorted(cli_times);
+        cli_p50.push(percentile(&cli_times, 50.0));
+        cli_p99.push(percentile(&cli_times, 99.0));
     }
-    let cli_times = sorted(cli_times);
     let rss_served = rss_bytes(pid)?;
     let rss_peak = proc_status_bytes(pid, "VmHWM:")?;
 
@@ -337,35 +363,41 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     let pem =
         waybill_keys::to_pem(member, None).map_err(|e| anyhow!("writing the auditor key: {e}"))?;
     std::fs::write(&auditor, pem.as_bytes()).context("writing the auditor key")?;
-    let bundle = root.join("bundle.json");
     let export_arg = export_lot.to_string();
-    let (export_took, _) = run_cli(
-        &cli_bin,
-        &[
-            "export",
-            &export_arg,
-            "--node",
-            &url,
-            "--genesis",
-            &genesis_arg,
-            "--key",
-            &auditor.display().to_string(),
-            "--out",
-            &bundle.display().to_string(),
-        ],
-    )?;
-    let (verify_took, out) = run_cli(
-        &cli_bin,
-        &[
-            "verify-bundle",
-            &bundle.display().to_string(),
-            "--genesis",
-            &genesis_arg,
-            "--require-certificates",
-        ],
-    )?;
-    if !out.contains("VERIFIED") {
-        bail!("`waybill verify-bundle` did not print VERIFIED: {out}");
+    let (mut export_ms, mut verify_bundle_ms) = (Vec::new(), Vec::new());
+    for round in 1..=opts.rounds {
+        // A new file each round: the CLI refuses to overwrite one.
+        let bundle = root.join(format!("bundle-{round}.json"));
+        let (export_took, _) = run_cli(
+            &cli_bin,
+            &[
+                "export",
+                &export_arg,
+                "--node",
+                &url,
+                "--genesis",
+                &genesis_arg,
+                "--key",
+                &auditor.display().to_string(),
+                "--out",
+                &bundle.display().to_string(),
+            ],
+        )?;
+        let (verify_took, out) = run_cli(
+            &cli_bin,
+            &[
+                "verify-bundle",
+                &bundle.display().to_string(),
+                "--genesis",
+                &genesis_arg,
+                "--require-certificates",
+            ],
+        )?;
+        if !out.contains("VERIFIED") {
+            bail!("`waybill verify-bundle` did not print VERIFIED: {out}");
+        }
+        export_ms.push(export_took.as_secs_f64() * 1e3);
+        verify_bundle_ms.push(verify_took.as_secs_f64() * 1e3);
     }
     let export_path = format!("/v1/lots/{}/trail", encode_segment(&export_arg));
     let export_trail: Trail = serde_json::from_str(&fetch_trail(node.api, &export_path)?)
@@ -384,17 +416,19 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         build_entries_per_s: built.entries_per_s,
         canonical_bytes_per_entry: canonical as f64 / n as f64,
         disk_bytes_per_entry: disk as f64 / n as f64,
-        check_entries_per_s: n as f64 / check_s,
+        check_entries_per_s: check_rates,
         rss_bytes: rss,
         rss_served_bytes: rss_served,
         rss_peak_bytes: rss_peak,
         trail_items: lookup_trail.items.len(),
-        trail_p50_ms: percentile(&times, 50.0),
-        trail_p99_ms: percentile(&times, 99.0),
-        cli_p50_ms: percentile(&cli_times, 50.0),
-        cli_p99_ms: percentile(&cli_times, 99.0),
+        requests: opts.requests,
+        cli_runs: opts.cli_runs,
+        trail_p50_ms: trail_p50,
+        trail_p99_ms: trail_p99,
+        cli_p50_ms: cli_p50,
+        cli_p99_ms: cli_p99,
         export_items: export_trail.items.len(),
-        export_ms: export_took.as_secs_f64() * 1e3,
-        verify_bundle_ms: verify_took.as_secs_f64() * 1e3,
+        export_ms,
+        verify_bundle_ms,
     })
 }

@@ -1,7 +1,9 @@
 //! `waybill-bench`: measures the machine's limits (signature verification,
 //! hashing, sled batch writes), the ingest pipeline and a four-validator
 //! network on loopback in the same run, and reports each figure as the
-//! median of several runs (the network scenario runs once).
+//! median of several runs: the limits and ingest `--runs` times, the
+//! network `--network-runs` times (each on a new network), and the timed
+//! parts of the large ledger `--runs` times on the one ledger.
 
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -75,7 +77,12 @@ struct Args {
     /// Network: the nodes' block_interval_ms.
     #[arg(long, default_value_t = 250)]
     network_block_ms: u64,
-    /// Network: keep the nodes' keys, configs, ledgers and logs here.
+    /// Network: runs of the scenario, each on a new network of four
+    /// nodes; each network figure is the median (default 3; quick 1).
+    #[arg(long)]
+    network_runs: Option<usize>,
+    /// Network: keep the nodes' keys, configs, ledgers and logs here
+    /// (with more than one run, in `run-1`, `run-2`, ... under it).
     #[arg(long)]
     network_keep: Option<PathBuf>,
 }
@@ -294,6 +301,10 @@ fn main() -> Result<()> {
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
+    let net_runs = args.network_runs.unwrap_or(if args.quick { 1 } else { 3 });
+    if net_runs == 0 {
+        bail!("--network-runs must be at least 1");
+    }
     let scale = args
         .scale
         .unwrap_or(if args.quick { 5_000 } else { 20_000 });
@@ -492,17 +503,24 @@ fn main() -> Result<()> {
             },
         ]);
     }
-    let mut net_report = None;
+    let mut net_reports = Vec::new();
     if run_network {
-        let r = network::run(&net_opts)?;
-        figures.extend(network_figures(&r, &ratio_of));
-        net_report = Some(r);
+        for run in 1..=net_runs {
+            eprintln!("network: run {run}/{net_runs}...");
+            let mut opts = net_opts.clone();
+            if net_runs > 1 {
+                opts.keep = net_opts.keep.as_ref().map(|k| k.join(format!("run-{run}")));
+            }
+            net_reports.push(network::run(&opts)?);
+        }
+        figures.extend(network_figures(&net_reports, &ratio_of));
     }
 
     let mut big_report = None;
     if run_ledger {
         let r = big::run(&big::BigOpts {
             scale: ledger_scale,
+            rounds: runs,
             requests: if args.quick { 50 } else { 200 },
             cli_runs: if args.quick { 5 } else { 20 },
             seed: args.seed,
@@ -516,8 +534,8 @@ fn main() -> Result<()> {
     println!("machine: {cores} cores, {cpu}, commit {commit}");
     if let Some(r) = &big_report {
         println!(
-            "large ledger: {} entries (generated in {:.1} s, written at {:.0} entries/s with a certificate per block), run once; lookup trail {} items, export trail {} items",
-            r.entries, r.generate_s, r.build_entries_per_s, r.trail_items, r.export_items
+            "large ledger: {} entries (generated in {:.1} s, written at {:.0} entries/s with a certificate per block), built once, its timed parts in {} rounds; lookup trail {} items, export trail {} items",
+            r.entries, r.generate_s, r.build_entries_per_s, r.check_entries_per_s.len(), r.trail_items, r.export_items
         );
     }
     if run_ingest {
@@ -526,9 +544,9 @@ fn main() -> Result<()> {
             args.seed
         );
     }
-    if let Some(r) = &net_report {
+    if let Some(r) = net_reports.first() {
         println!(
-            "network: {} validators on loopback, block_interval_ms {}, {} per request, mean {:.0} JSON bytes/entry ({} racing carrier hand-overs left out); run once; {} entries checked on every node up to height {} ({} blocks decided after round 0, highest round {}; signing {:.1} s, check {:.1} s)",
+            "network: {} validators on loopback, block_interval_ms {}, {} per request, mean {:.0} JSON bytes/entry ({} racing carrier hand-overs left out); {}, each on a new network",
             network::NODES,
             r.options.block_interval_ms,
             if r.options.batch == 1 {
@@ -538,26 +556,11 @@ fn main() -> Result<()> {
             },
             r.mean_json_bytes,
             r.left_out,
-            r.checked_entries,
-            r.height,
-            r.late_rounds,
-            r.max_round,
-            r.generate_s,
-            r.check_s,
+            runs_note(net_reports.len(), "run"),
         );
-        let counters: Vec<String> = r
-            .node_counters
-            .iter()
-            .map(|(n, v)| format!("{n} {v:.0}"))
-            .collect();
-        println!(
-            "network node counters (sum over nodes): {}",
-            if counters.is_empty() {
-                "none".to_string()
-            } else {
-                counters.join(", ")
-            }
-        );
+        for (k, r) in net_reports.iter().enumerate() {
+            print_network_run(k + 1, net_reports.len(), r);
+        }
     }
     println!(
         "{:<30} {:>12} {:<12} {:<40} note",
@@ -579,7 +582,7 @@ fn main() -> Result<()> {
     println!("total wall time: {:.1} s", total.elapsed().as_secs_f64());
 
     if let Some(path) = &args.json_out {
-        let network = net_report.as_ref().map(|r| {
+        let network = net_reports.first().map(|r| {
             json!({
                 "validators": network::NODES,
                 "rate": r.options.rate,
@@ -588,20 +591,22 @@ fn main() -> Result<()> {
                 "window": r.options.window,
                 "block_interval_ms": r.options.block_interval_ms,
                 "mean_entry_json_bytes": r.mean_json_bytes,
-                "height": r.height,
-                "checked_entries": r.checked_entries,
                 "left_out_handovers": r.left_out,
-                "blocks_after_round_0": r.late_rounds,
-                "max_round": r.max_round,
-                "node_counters": r.node_counters.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
-                "fixed": phase_json(&r.fixed, &r.fixed_blocks),
-                "saturation": phase_json(&r.saturation, &r.saturation_blocks),
+                "runs": net_reports.iter().map(|r| json!({
+                    "height": r.height,
+                    "checked_entries": r.checked_entries,
+                    "blocks_after_round_0": r.late_rounds,
+                    "max_round": r.max_round,
+                    "node_counters": r.node_counters.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
+                    "fixed": phase_json(&r.fixed, &r.fixed_blocks),
+                    "saturation": phase_json(&r.saturation, &r.saturation_blocks),
+                })).collect::<Vec<_>>(),
             })
         });
         let doc = json!({
             "machine": { "cores": cores, "cpu": cpu, "commit": commit },
             "config": {
-                "quick": args.quick, "scale": scale, "runs": runs, "seed": args.seed,
+                "quick": args.quick, "scale": scale, "runs": runs, "network_runs": net_runs, "seed": args.seed,
                 "scenarios": selected,
                 "block_entries": BLOCK_ENTRIES, "verify_batch_size": BATCH,
                 "mean_entry_bytes": if run_ingest { Some(mean_bytes) } else { None },
@@ -644,101 +649,155 @@ fn phase_json(p: &network::Phase, b: &network::Blocks) -> serde_json::Value {
     })
 }
 
+/// "median of N runs" or "one run".
+fn runs_note(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("one {what}")
+    } else {
+        format!("median of {n} {what}s")
+    }
+}
+
 fn network_figures(
-    r: &network::NetworkReport,
+    rs: &[network::NetworkReport],
     ratio_of: &dyn Fn(f64) -> Option<(f64, &'static str)>,
 ) -> Vec<Figure> {
-    let once = "once per invocation";
-    let (f, s) = (&r.fixed, &r.saturation);
-    let ms = |name: &'static str, v: f64, what: &str| Figure {
+    let Some(r0) = rs.first() else {
+        return Vec::new();
+    };
+    let once = runs_note(rs.len(), "run");
+    let each = |f: &dyn Fn(&network::NetworkReport) -> f64| rs.iter().map(f).collect::<Vec<f64>>();
+    let with_ratio = |name: &'static str, runs: Vec<f64>, note: String| Figure {
         name,
-        runs: vec![v],
+        ratio: ratio_of(median(&runs)),
+        runs,
+        unit: "entries/s",
+        note: Some(note),
+    };
+    let ms = |name: &'static str, runs: Vec<f64>, what: &str| Figure {
+        name,
+        runs,
         unit: "ms",
         ratio: None,
         note: Some(format!("{what}; {once}")),
     };
+    let o = &r0.options;
     vec![
-        Figure {
-            name: "network.fixed.finalised",
-            runs: vec![f.finalised_per_s],
-            unit: "entries/s",
-            ratio: ratio_of(f.finalised_per_s),
-            note: Some(format!(
-                "offered {:.0}/s for {:.0} s ({:.0}/s achieved, {} entries, lag {:.0} ms; {} requests, round trip p50 {:.1} ms, p99 {:.1} ms); last 80% of the phase; {once}",
-                r.options.rate,
-                r.options.phase.as_secs_f64(),
-                f.offered_per_s,
-                f.entries,
-                f.lag_ms.max(0.0),
-                f.requests,
-                f.rtt_p50_ms,
-                f.rtt_p99_ms,
-            )),
-        },
+        with_ratio(
+            "network.fixed.finalised",
+            each(&|r| r.fixed.finalised_per_s),
+            format!(
+                "offered {:.0}/s for {:.0} s, last 80% of the phase; {once}",
+                o.rate,
+                o.phase.as_secs_f64(),
+            ),
+        ),
         ms(
             "network.fixed.p50_ms",
-            f.p50_ms,
+            each(&|r| r.fixed.p50_ms),
             "finality latency, due time -> block first reported committed",
         ),
-        ms("network.fixed.p95_ms", f.p95_ms, "finality latency"),
+        ms(
+            "network.fixed.p95_ms",
+            each(&|r| r.fixed.p95_ms),
+            "finality latency",
+        ),
         ms(
             "network.fixed.p99_ms",
-            f.p99_ms,
-            &format!("finality latency (max {:.0} ms)", f.max_ms),
+            each(&|r| r.fixed.p99_ms),
+            "finality latency",
         ),
-        Figure {
-            name: "network.saturation.finalised",
-            runs: vec![s.finalised_per_s],
-            unit: "entries/s",
-            ratio: ratio_of(s.finalised_per_s),
-            note: Some(format!(
-                "at most {} unfinalised entries per node for {:.0} s, last 80%; {} entries; {} requests, round trip p50 {:.1} ms, p99 {:.1} ms; mempool-full answers {}{}; {once}",
-                r.options.window,
-                r.options.phase.as_secs_f64(),
-                s.entries,
-                s.requests,
-                s.rtt_p50_ms,
-                s.rtt_p99_ms,
-                s.full,
-                if s.ran_out { "; RAN OUT of generated entries" } else { "" },
-            )),
-        },
+        with_ratio(
+            "network.saturation.finalised",
+            each(&|r| r.saturation.finalised_per_s),
+            format!(
+                "at most {} unfinalised entries per node for {:.0} s, last 80%; {once}",
+                o.window,
+                o.phase.as_secs_f64(),
+            ),
+        ),
         ms(
             "network.saturation.p50_ms",
-            s.p50_ms,
+            each(&|r| r.saturation.p50_ms),
             "finality latency at saturation, send -> committed",
         ),
         ms(
             "network.saturation.p99_ms",
-            s.p99_ms,
-            &format!("finality latency at saturation (max {:.0} ms)", s.max_ms),
+            each(&|r| r.saturation.p99_ms),
+            "finality latency at saturation",
         ),
         Figure {
             name: "network.block_entries",
-            runs: vec![r.saturation_blocks.mean_entries],
+            runs: each(&|r| r.saturation_blocks.mean_entries),
             unit: "entries",
             ratio: None,
-            note: Some(format!(
-                "mean per block at saturation (max {}, {} blocks, {:.0}% from the proposer's own clients); fixed rate: mean {:.0}, max {}, {:.0}% own; {once}",
-                r.saturation_blocks.max_entries,
-                r.saturation_blocks.count,
-                r.saturation_blocks.own_share * 100.0,
-                r.fixed_blocks.mean_entries,
-                r.fixed_blocks.max_entries,
-                r.fixed_blocks.own_share * 100.0,
-            )),
+            note: Some(format!("mean per block at saturation; {once}")),
         },
         Figure {
             name: "network.block_interval_ms",
-            runs: vec![r.saturation_blocks.mean_interval_ms],
+            runs: each(&|r| r.saturation_blocks.mean_interval_ms),
             unit: "ms",
             ratio: None,
             note: Some(format!(
-                "mean at saturation; fixed rate: {:.0} ms; block_interval_ms {}; {once}",
-                r.fixed_blocks.mean_interval_ms, r.options.block_interval_ms,
+                "mean at saturation; block_interval_ms {}; {once}",
+                o.block_interval_ms
             )),
         },
     ]
+}
+
+/// One network run's details, printed above the table.
+fn print_network_run(k: usize, n: usize, r: &network::NetworkReport) {
+    let (f, s) = (&r.fixed, &r.saturation);
+    let (fb, sb) = (&r.fixed_blocks, &r.saturation_blocks);
+    println!(
+        "network run {k}/{n}: {} entries checked on every node up to height {} ({} blocks decided after round 0, highest round {}; signing {:.1} s, check {:.1} s)",
+        r.checked_entries, r.height, r.late_rounds, r.max_round, r.generate_s, r.check_s,
+    );
+    println!(
+        "  fixed: {:.0} entries/s final, {:.0}/s achieved, {} entries, lag {:.0} ms, latency max {:.0} ms; {} requests, round trip p50 {:.1} ms, p99 {:.1} ms; blocks mean {:.0} entries, max {}, {:.0}% own, {:.0} ms apart",
+        f.finalised_per_s,
+        f.offered_per_s,
+        f.entries,
+        f.lag_ms.max(0.0),
+        f.max_ms,
+        f.requests,
+        f.rtt_p50_ms,
+        f.rtt_p99_ms,
+        fb.mean_entries,
+        fb.max_entries,
+        fb.own_share * 100.0,
+        fb.mean_interval_ms,
+    );
+    println!(
+        "  saturation: {:.0} entries/s final, {} entries, latency max {:.0} ms; {} requests, round trip p50 {:.1} ms, p99 {:.1} ms; mempool-full answers {}{}; {} blocks, mean {:.0} entries, max {}, {:.0}% from the proposer's own clients, {:.0} ms apart",
+        s.finalised_per_s,
+        s.entries,
+        s.max_ms,
+        s.requests,
+        s.rtt_p50_ms,
+        s.rtt_p99_ms,
+        s.full,
+        if s.ran_out { "; RAN OUT of generated entries" } else { "" },
+        sb.count,
+        sb.mean_entries,
+        sb.max_entries,
+        sb.own_share * 100.0,
+        sb.mean_interval_ms,
+    );
+    let counters: Vec<String> = r
+        .node_counters
+        .iter()
+        .map(|(n, v)| format!("{n} {v:.0}"))
+        .collect();
+    println!(
+        "  node counters (sum over nodes): {}",
+        if counters.is_empty() {
+            "none".to_string()
+        } else {
+            counters.join(", ")
+        }
+    );
 }
 
 fn one(
@@ -762,9 +821,22 @@ fn big_figures(
     ratio_of: &dyn Fn(f64) -> Option<(f64, &'static str)>,
 ) -> Vec<Figure> {
     let n = r.entries;
+    let rounds = runs_note(r.check_entries_per_s.len(), "round");
+    let timed = |name: &'static str, runs: &[f64], unit: &'static str, note: String| Figure {
+        name,
+        runs: runs.to_vec(),
+        unit,
+        ratio: None,
+        note: Some(format!("{note}; {rounds}")),
+    };
     vec![
-        one("verify_chain", r.check_entries_per_s, "entries/s", ratio_of(r.check_entries_per_s),
-            format!("`waybill-node check` over {n} entries: open, every signature, rule, root, link and certificate; state and indexes compared")),
+        Figure {
+            name: "verify_chain",
+            runs: r.check_entries_per_s.clone(),
+            unit: "entries/s",
+            ratio: ratio_of(median(&r.check_entries_per_s)),
+            note: Some(format!("`waybill-node check` over {n} entries: open, every signature, rule, root, link and certificate; state and indexes compared; {rounds}")),
+        },
         one("storage.disk_bytes_per_entry", r.disk_bytes_per_entry, "bytes/entry",
             Some((r.disk_bytes_per_entry / r.canonical_bytes_per_entry, "canonical entry bytes")),
             format!("data directory size / {n} entries; canonical entries average {:.0} bytes", r.canonical_bytes_per_entry)),
@@ -774,15 +846,15 @@ fn big_figures(
             "the same node after serving the lookups below".into()),
         one("storage.node_rss_peak_mb", r.rss_peak_bytes as f64 / 1_048_576.0, "MiB", None,
             "the same node's peak resident memory (VmHWM), opening included".into()),
-        one("lookup.node_p50_ms", r.trail_p50_ms, "ms", None,
-            format!("GET /v1/lots/{{lot}}/trail, {} items (20 hops, 3 input levels), new connection each, client-timed", r.trail_items)),
-        one("lookup.node_p99_ms", r.trail_p99_ms, "ms", None, "as above, 99th percentile".into()),
-        one("lookup.cli_p50_ms", r.cli_p50_ms, "ms", None,
-            "`waybill lookup --node`: process start, fetch, full local verification, VERIFIED".into()),
-        one("lookup.cli_p99_ms", r.cli_p99_ms, "ms", None, "as above, 99th percentile".into()),
-        one("export.export_ms", r.export_ms, "ms", None,
+        timed("lookup.node_p50_ms", &r.trail_p50_ms, "ms",
+            format!("GET /v1/lots/{{lot}}/trail, {} items (20 hops, 3 input levels), new connection each, client-timed, {} requests a round", r.trail_items, r.requests)),
+        timed("lookup.node_p99_ms", &r.trail_p99_ms, "ms", "as above, 99th percentile of each round".into()),
+        timed("lookup.cli_p50_ms", &r.cli_p50_ms, "ms",
+            format!("`waybill lookup --node`: process start, fetch, full local verification, VERIFIED; {} runs a round", r.cli_runs)),
+        timed("lookup.cli_p99_ms", &r.cli_p99_ms, "ms", "as above, 99th percentile of each round".into()),
+        timed("export.export_ms", &r.export_ms, "ms",
             format!("`waybill export --node` of a {}-item trail: fetch, verify, sign, write", r.export_items)),
-        one("export.verify_bundle_ms", r.verify_bundle_ms, "ms", None,
+        timed("export.verify_bundle_ms", &r.verify_bundle_ms, "ms",
             "`waybill verify-bundle --require-certificates` of that bundle".into()),
     ]
 }
