@@ -204,6 +204,79 @@ pub struct TrailReport {
 /// certificates (per `policy`), signatures, and every custody rule replayed
 /// over the lot and its ancestors.
 pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailReport, TrailError> {
+    let chain_id = check_version_and_chain(genesis, trail)?;
+    // Proofs first: every item must be on the chain before its content counts.
+    let proven = check_proofs(genesis, trail, chain_id, policy)?;
+    // Scope: the lot and its ancestors, from the production entries.
+    let lineage = lineage(trail)?;
+    // Replay the rules over the scope.
+    let base = State::genesis(genesis);
+    let replayed = replay(&base, trail, &proven.ids, &lineage.scope)?;
+    let state = &replayed.state;
+    let (custodian, status) = holding(state, trail)?;
+    let origins = origins(state, trail, &lineage);
+    let final_members = state_members(state, genesis, trail);
+    Ok(TrailReport {
+        lot: trail.lot.clone(),
+        chain_name: genesis.chain_name.clone(),
+        chain_id,
+        origins,
+        custody: replayed.custody,
+        payments: replayed.payments,
+        custodian,
+        status,
+        entries: trail.items.len(),
+        certified_blocks: proven.certified.len(),
+        uncertified_blocks: proven.uncertified.difference(&proven.certified).count(),
+        tip_height: trail.tip_height,
+        final_members,
+    })
+}
+
+/// What [`check_proofs`] established: each item's entry id, and the
+/// heights of the blocks with a verified certificate and without one.
+struct Proven {
+    ids: Vec<EntryId>,
+    certified: BTreeSet<u64>,
+    uncertified: BTreeSet<u64>,
+}
+
+/// The lot and its ancestors, from the production entries.
+struct Lineage<'t> {
+    /// Each lot's production entry, as its position in the trail.
+    produced: BTreeMap<&'t LotId, usize>,
+    /// The lot and its ancestors.
+    scope: BTreeSet<LotId>,
+    /// The same, breadth first from the lot.
+    order: Vec<LotId>,
+}
+
+/// The rules replayed over a trail: the state after its last item, and
+/// what happened on the way.
+struct Replayed<'a> {
+    state: Overlay<'a, State>,
+    custody: Vec<CustodyStep>,
+    payments: Vec<PaymentLine>,
+}
+
+/// The error for item `i` of a trail (entry id `id`), given the reason.
+fn item_error<'t>(
+    i: usize,
+    item: &'t TrailItem,
+    id: &'t EntryId,
+) -> impl Fn(String) -> TrailError + 't {
+    move |reason| TrailError::Item {
+        item: i + 1,
+        kind: item.entry.entry.body.kind(),
+        height: item.header.height,
+        id: id.short(),
+        reason,
+    }
+}
+
+/// Checks the trail's format version and that it is of the genesis's
+/// chain. Returns the chain id.
+fn check_version_and_chain(genesis: &Genesis, trail: &Trail) -> Result<Hash32, TrailError> {
     if trail.version != TRAIL_VERSION {
         return Err(TrailError::Version(trail.version));
     }
@@ -214,12 +287,25 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
             got: trail.chain_id.to_hex(),
         });
     }
+    Ok(chain_id)
+}
 
-    // Proofs first: every item must be on the chain before its content counts.
-    let mut ids = Vec::with_capacity(trail.items.len());
+/// Checks that every item is on the chain: in chain order, under a header
+/// of this chain within the trail's range (one header per height), by its
+/// inclusion proof, with its block's certificate (per `policy`) and its
+/// signatures.
+fn check_proofs(
+    genesis: &Genesis,
+    trail: &Trail,
+    chain_id: Hash32,
+    policy: Policy,
+) -> Result<Proven, TrailError> {
+    let mut proven = Proven {
+        ids: Vec::with_capacity(trail.items.len()),
+        certified: BTreeSet::new(),
+        uncertified: BTreeSet::new(),
+    };
     let mut headers: BTreeMap<u64, Hash32> = BTreeMap::new();
-    let mut certified = BTreeSet::new();
-    let mut uncertified = BTreeSet::new();
     let mut last: Option<(u64, u32)> = None;
     for (i, item) in trail.items.iter().enumerate() {
         let pos = (item.header.height, item.index);
@@ -228,63 +314,87 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         }
         last = Some(pos);
         let id = item.entry.id();
-        let fail = |reason: String| TrailError::Item {
-            item: i + 1,
-            kind: item.entry.entry.body.kind(),
-            height: item.header.height,
-            id: id.short(),
-            reason,
-        };
-        if item.header.chain_id != chain_id {
-            return Err(fail("its block header is for another chain".into()));
-        }
-        if item.header.height == 0 || item.header.height > trail.tip_height {
-            return Err(fail(format!(
-                "its block height is outside the trail's range 1..={}",
-                trail.tip_height
-            )));
-        }
-        let hash = item.header.hash();
-        if let Some(h) = headers.insert(item.header.height, hash) {
-            if h != hash {
-                return Err(fail(
-                    "two different headers are given for the same height".into(),
-                ));
-            }
-        }
-        let proof: Vec<[u8; 32]> = item.proof.iter().map(|h| h.0).collect();
-        merkle::verify_inclusion(
-            &id.0,
-            u64::from(item.index),
-            u64::from(item.header.entry_count),
-            &proof,
-            &item.header.entries_root.0,
-        )
-        .map_err(|e| fail(format!("its inclusion proof does not match the block header: {e}; the entry was altered or is not in that block")))?;
-        match &item.certificate {
-            Some(cert) => {
-                if !certified.contains(&item.header.height) {
-                    cert.verify(genesis, &item.header)
-                        .map_err(|e| fail(e.to_string()))?;
-                    certified.insert(item.header.height);
-                }
-            }
-            None if policy.require_certificates => {
-                return Err(fail(
-                    "its block has no commit certificate, so it is not proven final".into(),
-                ))
-            }
-            None => {
-                uncertified.insert(item.header.height);
-            }
-        }
+        let fail = item_error(i, item, &id);
+        check_header(item, chain_id, trail.tip_height, &mut headers).map_err(&fail)?;
+        check_inclusion(item, &id).map_err(&fail)?;
+        check_certificate(genesis, item, policy, &mut proven).map_err(&fail)?;
         item.entry
             .verify_signatures()
             .map_err(|e| fail(e.to_string()))?;
-        ids.push(id);
+        proven.ids.push(id);
     }
+    Ok(proven)
+}
 
-    // Scope: the lot and its ancestors, from the production entries.
+/// Checks an item's header: of this chain, within the trail's range, and
+/// the same as any other given for its height (recorded in `headers`).
+fn check_header(
+    item: &TrailItem,
+    chain_id: Hash32,
+    tip_height: u64,
+    headers: &mut BTreeMap<u64, Hash32>,
+) -> Result<(), String> {
+    if item.header.chain_id != chain_id {
+        return Err("its block header is for another chain".into());
+    }
+    if item.header.height == 0 || item.header.height > tip_height {
+        return Err(format!(
+            "its block height is outside the trail's range 1..={tip_height}"
+        ));
+    }
+    let hash = item.header.hash();
+    if let Some(h) = headers.insert(item.header.height, hash) {
+        if h != hash {
+            return Err("two different headers are given for the same height".into());
+        }
+    }
+    Ok(())
+}
+
+/// Checks an item's inclusion proof (of its entry id `id`) against its
+/// header's entries root.
+fn check_inclusion(item: &TrailItem, id: &EntryId) -> Result<(), String> {
+    let proof: Vec<[u8; 32]> = item.proof.iter().map(|h| h.0).collect();
+    merkle::verify_inclusion(
+        &id.0,
+        u64::from(item.index),
+        u64::from(item.header.entry_count),
+        &proof,
+        &item.header.entries_root.0,
+    )
+    .map_err(|e| format!("its inclusion proof does not match the block header: {e}; the entry was altered or is not in that block"))
+}
+
+/// Verifies an item's block certificate (once per block), or, without
+/// one, refuses it if `policy` requires certificates; records the block
+/// as certified or not in `proven`.
+fn check_certificate(
+    genesis: &Genesis,
+    item: &TrailItem,
+    policy: Policy,
+    proven: &mut Proven,
+) -> Result<(), String> {
+    match &item.certificate {
+        Some(cert) => {
+            if !proven.certified.contains(&item.header.height) {
+                cert.verify(genesis, &item.header)
+                    .map_err(|e| e.to_string())?;
+                proven.certified.insert(item.header.height);
+            }
+        }
+        None if policy.require_certificates => {
+            return Err("its block has no commit certificate, so it is not proven final".into())
+        }
+        None => {
+            proven.uncertified.insert(item.header.height);
+        }
+    }
+    Ok(())
+}
+
+/// The lot and its ancestors, breadth first through the production
+/// entries' inputs; each must have its production entry in the trail.
+fn lineage(trail: &Trail) -> Result<Lineage<'_>, TrailError> {
     let mut produced: BTreeMap<&LotId, usize> = BTreeMap::new();
     for (i, item) in trail.items.iter().enumerate() {
         if let Body::Produce(p) = &item.entry.entry.body {
@@ -308,135 +418,41 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
             None => return Err(TrailError::MissingOrigin(lot)),
         }
     }
+    Ok(Lineage {
+        produced,
+        scope,
+        order,
+    })
+}
 
-    // Replay the rules over the scope.
-    let base = State::genesis(genesis);
-    let mut state = Overlay::new(&base);
+/// Replays the rules over every item, from the genesis state `base`, in
+/// trail mode over `scope`, collecting the custody steps that move a lot
+/// of the scope and the payments for the trail's shipments.
+fn replay<'a>(
+    base: &'a State,
+    trail: &Trail,
+    ids: &[EntryId],
+    scope: &BTreeSet<LotId>,
+) -> Result<Replayed<'a>, TrailError> {
+    let mut state = Overlay::new(base);
     let mut custody = Vec::new();
     let mut payments = Vec::new();
     let mut shipments_seen = BTreeSet::new();
     for (i, item) in trail.items.iter().enumerate() {
-        let e = &item.entry.entry;
-        let fail = |reason: String| TrailError::Item {
-            item: i + 1,
-            kind: e.body.kind(),
-            height: item.header.height,
-            id: ids[i].short(),
-            reason,
-        };
-        let name = |k: &PublicKey| {
-            state
-                .member(k)
-                .map(|m| m.spec.name.clone())
-                .unwrap_or_else(|| k.short())
-        };
-        let by = name(&e.author);
-        let in_scope = |lots: &[LotId]| {
-            lots.iter()
-                .filter(|l| scope.contains(*l))
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        let step = |kind: &str,
-                    lots: Vec<LotId>,
-                    shipment: Option<ShipmentId>,
-                    from: Option<String>,
-                    to: Option<String>,
-                    place: Option<String>| CustodyStep {
-            height: item.header.height,
-            block_time_ms: item.header.time_ms,
-            recorded_at_ms: e.recorded_at_ms,
-            kind: kind.into(),
-            lots,
-            shipment,
-            by: by.clone(),
-            from,
-            to,
-            place,
-            entry_id: ids[i],
-        };
-        let new_step = match &e.body {
-            Body::Produce(p) => {
-                let mut lots = in_scope(std::slice::from_ref(&p.lot));
-                lots.extend(in_scope(
-                    &p.inputs.iter().map(|x| x.lot.clone()).collect::<Vec<_>>(),
-                ));
-                Some(step(
-                    "produce",
-                    lots,
-                    None,
-                    None,
-                    Some(by.clone()),
-                    place(&p.origin),
-                ))
-            }
-            Body::Dispatch(d) => {
-                shipments_seen.insert(d.shipment.clone());
-                Some(step(
-                    "dispatch",
-                    in_scope(&d.lots),
-                    Some(d.shipment.clone()),
-                    Some(by.clone()),
-                    Some(name(&d.consignee)),
-                    place(&d.from),
-                ))
-            }
-            Body::Receive(r) => {
-                let lots = state
-                    .shipment(&r.shipment)
-                    .map(|s| in_scope(&s.lots))
-                    .unwrap_or_default();
-                Some(step(
-                    "receive",
-                    lots,
-                    Some(r.shipment.clone()),
-                    None,
-                    Some(by.clone()),
-                    place(&r.at),
-                ))
-            }
-            Body::Reject(r) => {
-                let (lots, sender) = state
-                    .shipment(&r.shipment)
-                    .map(|s| (in_scope(&s.lots), Some(name(&s.sender))))
-                    .unwrap_or_default();
-                Some(step(
-                    "reject",
-                    lots,
-                    Some(r.shipment.clone()),
-                    Some(by.clone()),
-                    sender,
-                    Some(r.reason.clone()),
-                ))
-            }
+        let fail = item_error(i, item, &ids[i]);
+        let new_step = match &item.entry.entry.body {
             Body::Payment(p) => {
-                if !p.shipments.iter().any(|s| shipments_seen.contains(s)) {
-                    return Err(fail(
-                        "a payment in a trail must pay for a shipment of the trail".into(),
-                    ));
-                }
-                payments.push(PaymentLine {
-                    payment_id: p.payment_id.to_string(),
-                    payer: by.clone(),
-                    payee: name(&p.payee),
-                    amount: money(p.amount_minor, &p.currency),
-                    settlement: p.settlement.as_ref().map(|s| {
-                        format!("{} at {}", money(s.amount_minor, &s.currency), s.fx_rate)
-                    }),
-                    incoterm: p.incoterm.to_string(),
-                    shipments: p.shipments.clone(),
-                    height: item.header.height,
-                });
+                payments.push(payment_line(&state, item, p, &shipments_seen).map_err(&fail)?);
                 None
             }
-            Body::Membership(_) => None,
+            _ => custody_step(&state, scope, item, ids[i], &mut shipments_seen),
         };
         let changes = rules::apply_verified(
             &state,
             &item.entry,
             ids[i],
             item.header.height,
-            Mode::Trail { scope: &scope },
+            Mode::Trail { scope },
         )
         .map_err(|e| fail(e.to_string()))?;
         if let Some(s) = new_step {
@@ -446,7 +462,144 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         }
         state.push(changes);
     }
+    Ok(Replayed {
+        state,
+        custody,
+        payments,
+    })
+}
 
+/// A member's name in `state`, or the key's short form.
+fn member_name(state: &Overlay<'_, State>, k: &PublicKey) -> String {
+    state
+        .member(k)
+        .map(|m| m.spec.name.clone())
+        .unwrap_or_else(|| k.short())
+}
+
+/// The custody step an item records (none for a payment or a membership
+/// change), with the lots of `scope` it moves, before the item is
+/// applied to `state`. A dispatch adds its shipment to `shipments_seen`.
+fn custody_step(
+    state: &Overlay<'_, State>,
+    scope: &BTreeSet<LotId>,
+    item: &TrailItem,
+    id: EntryId,
+    shipments_seen: &mut BTreeSet<ShipmentId>,
+) -> Option<CustodyStep> {
+    let e = &item.entry.entry;
+    let name = |k: &PublicKey| member_name(state, k);
+    let by = name(&e.author);
+    let in_scope = |lots: &[LotId]| {
+        lots.iter()
+            .filter(|l| scope.contains(*l))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let step = |kind: &str,
+                lots: Vec<LotId>,
+                shipment: Option<ShipmentId>,
+                from: Option<String>,
+                to: Option<String>,
+                place: Option<String>| CustodyStep {
+        height: item.header.height,
+        block_time_ms: item.header.time_ms,
+        recorded_at_ms: e.recorded_at_ms,
+        kind: kind.into(),
+        lots,
+        shipment,
+        by: by.clone(),
+        from,
+        to,
+        place,
+        entry_id: id,
+    };
+    match &e.body {
+        Body::Produce(p) => {
+            let mut lots = in_scope(std::slice::from_ref(&p.lot));
+            lots.extend(in_scope(
+                &p.inputs.iter().map(|x| x.lot.clone()).collect::<Vec<_>>(),
+            ));
+            Some(step(
+                "produce",
+                lots,
+                None,
+                None,
+                Some(by.clone()),
+                place(&p.origin),
+            ))
+        }
+        Body::Dispatch(d) => {
+            shipments_seen.insert(d.shipment.clone());
+            Some(step(
+                "dispatch",
+                in_scope(&d.lots),
+                Some(d.shipment.clone()),
+                Some(by.clone()),
+                Some(name(&d.consignee)),
+                place(&d.from),
+            ))
+        }
+        Body::Receive(r) => {
+            let lots = state
+                .shipment(&r.shipment)
+                .map(|s| in_scope(&s.lots))
+                .unwrap_or_default();
+            Some(step(
+                "receive",
+                lots,
+                Some(r.shipment.clone()),
+                None,
+                Some(by.clone()),
+                place(&r.at),
+            ))
+        }
+        Body::Reject(r) => {
+            let (lots, sender) = state
+                .shipment(&r.shipment)
+                .map(|s| (in_scope(&s.lots), Some(name(&s.sender))))
+                .unwrap_or_default();
+            Some(step(
+                "reject",
+                lots,
+                Some(r.shipment.clone()),
+                Some(by.clone()),
+                sender,
+                Some(r.reason.clone()),
+            ))
+        }
+        Body::Payment(_) | Body::Membership(_) => None,
+    }
+}
+
+/// A payment item's line, refused unless it pays for a shipment the
+/// trail dispatched before it (`shipments_seen`).
+fn payment_line(
+    state: &Overlay<'_, State>,
+    item: &TrailItem,
+    p: &crate::entry::Payment,
+    shipments_seen: &BTreeSet<ShipmentId>,
+) -> Result<PaymentLine, String> {
+    if !p.shipments.iter().any(|s| shipments_seen.contains(s)) {
+        return Err("a payment in a trail must pay for a shipment of the trail".into());
+    }
+    Ok(PaymentLine {
+        payment_id: p.payment_id.to_string(),
+        payer: member_name(state, &item.entry.entry.author),
+        payee: member_name(state, &p.payee),
+        amount: money(p.amount_minor, &p.currency),
+        settlement: p
+            .settlement
+            .as_ref()
+            .map(|s| format!("{} at {}", money(s.amount_minor, &s.currency), s.fx_rate)),
+        incoterm: p.incoterm.to_string(),
+        shipments: p.shipments.clone(),
+        height: item.header.height,
+    })
+}
+
+/// Who holds the trail's lot at the end, and its status, for people.
+fn holding(state: &Overlay<'_, State>, trail: &Trail) -> Result<(String, String), TrailError> {
     let lot_state = state
         .lot(&trail.lot)
         .ok_or_else(|| TrailError::MissingOrigin(trail.lot.clone()))?;
@@ -459,70 +612,72 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         LotStatus::InTransit { shipment } => format!("in transit (shipment {shipment})"),
         LotStatus::Consumed => "consumed (made into other lots)".to_string(),
     };
+    Ok((custodian, status))
+}
+
+/// The origin of each lot of the lineage, in its order.
+fn origins(state: &Overlay<'_, State>, trail: &Trail, lineage: &Lineage<'_>) -> Vec<Origin> {
     let mut origins = Vec::new();
-    for lot in &order {
-        if let Some(&i) = produced.get(lot) {
+    for lot in &lineage.order {
+        if let Some(&i) = lineage.produced.get(lot) {
             let item = &trail.items[i];
             if let Body::Produce(p) = &item.entry.entry.body {
-                origins.push(Origin {
-                    lot: p.lot.clone(),
-                    product: p.product.description.clone(),
-                    gtin: p.product.gtin.as_ref().map(|g| g.to_string()),
-                    quantity: format!("{} {}", p.quantity.value, p.quantity.unit),
-                    producer: state
-                        .member(&item.entry.entry.author)
-                        .map(|m| m.spec.name.clone())
-                        .unwrap_or_default(),
-                    origin: p.origin.clone(),
-                    produced_at_ms: p.produced_at_ms,
-                    certificates: p
-                        .certificates
-                        .iter()
-                        .map(|c| {
-                            c.label
-                                .clone()
-                                .unwrap_or_else(|| format!("sha256:{}", c.sha256.short()))
-                        })
-                        .collect(),
-                    inputs: p
-                        .inputs
-                        .iter()
-                        .map(|x| {
-                            // Inputs are drawn in the input lot's own unit.
-                            let unit = produced.get(&x.lot).and_then(|&j| {
-                                match &trail.items[j].entry.entry.body {
-                                    Body::Produce(ip) => Some(ip.quantity.unit),
-                                    _ => None,
-                                }
-                            });
-                            let q = match unit {
-                                Some(u) => format!("{} {u}", x.quantity),
-                                None => x.quantity.to_string(),
-                            };
-                            (x.lot.clone(), q)
-                        })
-                        .collect(),
-                    height: item.header.height,
-                });
+                origins.push(origin(state, trail, &lineage.produced, item, p));
             }
         }
     }
-    let final_members = state_members(&state, genesis, trail);
-    Ok(TrailReport {
-        lot: trail.lot.clone(),
-        chain_name: genesis.chain_name.clone(),
-        chain_id,
-        origins,
-        custody,
-        payments,
-        custodian,
-        status,
-        entries: trail.items.len(),
-        certified_blocks: certified.len(),
-        uncertified_blocks: uncertified.difference(&certified).count(),
-        tip_height: trail.tip_height,
-        final_members,
-    })
+    origins
+}
+
+/// The origin a production item records, for people.
+fn origin(
+    state: &Overlay<'_, State>,
+    trail: &Trail,
+    produced: &BTreeMap<&LotId, usize>,
+    item: &TrailItem,
+    p: &crate::entry::Produce,
+) -> Origin {
+    Origin {
+        lot: p.lot.clone(),
+        product: p.product.description.clone(),
+        gtin: p.product.gtin.as_ref().map(|g| g.to_string()),
+        quantity: format!("{} {}", p.quantity.value, p.quantity.unit),
+        producer: state
+            .member(&item.entry.entry.author)
+            .map(|m| m.spec.name.clone())
+            .unwrap_or_default(),
+        origin: p.origin.clone(),
+        produced_at_ms: p.produced_at_ms,
+        certificates: p
+            .certificates
+            .iter()
+            .map(|c| {
+                c.label
+                    .clone()
+                    .unwrap_or_else(|| format!("sha256:{}", c.sha256.short()))
+            })
+            .collect(),
+        inputs: p
+            .inputs
+            .iter()
+            .map(|x| {
+                // Inputs are drawn in the input lot's own unit.
+                let unit =
+                    produced
+                        .get(&x.lot)
+                        .and_then(|&j| match &trail.items[j].entry.entry.body {
+                            Body::Produce(ip) => Some(ip.quantity.unit),
+                            _ => None,
+                        });
+                let q = match unit {
+                    Some(u) => format!("{} {u}", x.quantity),
+                    None => x.quantity.to_string(),
+                };
+                (x.lot.clone(), q)
+            })
+            .collect(),
+        height: item.header.height,
+    }
 }
 
 fn state_members<V: View>(

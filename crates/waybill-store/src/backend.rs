@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// One atomic set of writes.
 #[derive(Debug, Default)]

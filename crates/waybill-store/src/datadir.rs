@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 
 use waybill_core::genesis::Genesis;
 
-use crate::ledger::{CheckReport, Ledger, STORE_FORMAT};
-use crate::{SledBackend, StoreError};
-
-/// The marker file's name.
-pub const MARKER_FILE: &str = "WAYBILL-LEDGER";
+use crate::backend::SledBackend;
+use crate::check::CheckReport;
+use crate::error::StoreError;
+use crate::ledger::Ledger;
+use crate::marker::MARKER_FILE;
+use crate::open::STORE_FORMAT;
 
 /// A ledger on disk.
 pub type DataDir = Ledger<SledBackend>;

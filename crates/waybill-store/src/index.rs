@@ -1,7 +1,7 @@
 //! The lookup indexes, kept in memory beside the state.
 //!
 //! A block's index additions are written as part of its one delta value
-//! (see `ledger.rs`), never as a key per entry, and folded into
+//! (see `append.rs`), never as a key per entry, and folded into
 //! occasional snapshots; the id index is rebuilt from each block's id list
 //! when the ledger opens.
 

@@ -16,7 +16,7 @@ pub mod ns {
     /// height → canonical header.
     pub const HEADER: u8 = b'H';
     /// height → the block's map: entry ids, entry offsets in the block,
-    /// Merkle interior nodes (see `ledger.rs`).
+    /// Merkle interior nodes (see `block_map.rs`).
     pub const MAP: u8 = b'I';
     /// height → commit certificate.
     pub const CERT: u8 = b'C';

@@ -8,79 +8,54 @@
 //!
 //! Architecture invariant: this crate is the only one that writes ledger
 //! data to disk.
+//!
+//! # Modules
+//!
+//! Storage: `backend` (the key-value stores), `keys` (the key layout),
+//! `datadir` and `marker` (the directory layout), `error`.
+//!
+//! The ledger: `ledger` (the type), and its jobs `open`, `validate`,
+//! `append`, `snapshot`, `read`, `trail` and `check`, over the values
+//! `block_map` (a block's ids, offsets and Merkle nodes) and `index`.
+//!
+//! The committed state in memory: `state` ([`Committed`]), built from
+//! `intern` (numbered id strings) and `compact` (the records), persisted
+//! as `persist`.
+//!
+//! Modules import only downward: `error` imports nothing of the crate
+//! but the marker's name, and no two modules import each other.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
+mod append;
 mod backend;
-mod committed;
+mod block_map;
+mod check;
+mod compact;
 mod datadir;
+mod error;
 mod index;
+mod intern;
 pub mod keys;
 mod ledger;
+mod marker;
+mod open;
+mod persist;
+mod read;
+mod snapshot;
+mod state;
+mod trail;
+mod validate;
 
+pub use append::{Prepared, Written};
 pub use backend::{Backend, MemBackend, SledBackend, SnapshotWriter, WriteBatch, SNAPSHOT_FILE};
-pub use committed::{Committed, Counts};
-pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir, MARKER_FILE};
+pub use check::CheckReport;
+pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir};
+pub use error::StoreError;
 pub use index::Position;
-pub use ledger::{
-    check_contents, check_contents_known, CheckReport, Checked, Ledger, Located, Prepared,
-    Validated, Written, STORE_FORMAT,
-};
-
-use waybill_core::block::BlockError;
-use waybill_core::codec::CodecError;
-use waybill_core::genesis::GenesisError;
-use waybill_core::rules::RuleError;
-
-/// Storage failures, each a sentence a user can act on.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The backend failed (disk full, permissions, I/O).
-    #[error("storage failed: {0}")]
-    Backend(String),
-    /// The directory holds no ledger.
-    #[error("{0} is not a Waybill ledger (no {MARKER_FILE} file); create one with `waybill ledger init` or point --data-dir at an existing ledger")]
-    NotALedger(String),
-    /// Refusing to create over existing data.
-    #[error("{0} already contains data; choose an empty or new directory")]
-    AlreadyExists(String),
-    /// Stored data fails a check.
-    #[error("the stored ledger is corrupt: {0}; restore it from a backup or resync it from peers")]
-    Corrupt(String),
-    /// A store made by another version.
-    #[error(
-        "the ledger was written in store format {found}, this program reads format {expected}"
-    )]
-    Format {
-        /// Found.
-        found: String,
-        /// Expected.
-        expected: u32,
-    },
-    /// The genesis is bad.
-    #[error(transparent)]
-    Genesis(#[from] GenesisError),
-    /// A block does not follow the tip.
-    #[error("block rejected: {0}")]
-    Block(#[from] BlockError),
-    /// An entry in a block breaks a rule.
-    #[error("entry #{index} ({id}) rejected: {error}")]
-    Rule {
-        /// Position in the block.
-        index: usize,
-        /// Entry id (short).
-        id: String,
-        /// The rule.
-        error: RuleError,
-    },
-    /// A lot the ledger does not have.
-    #[error("lot {0} is not on this ledger")]
-    UnknownLot(String),
-    /// Codec failures on stored data.
-    #[error("stored data cannot be decoded: {0}")]
-    Codec(#[from] CodecError),
-}
+pub use ledger::Ledger;
+pub use marker::MARKER_FILE;
+pub use open::STORE_FORMAT;
+pub use read::Located;
+pub use state::{Committed, Counts};
+pub use validate::{check_contents, check_contents_known, Checked, Validated};

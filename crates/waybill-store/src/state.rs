@@ -8,23 +8,23 @@
 //!
 //! - lot and shipment ids are interned: each canonical id string is stored
 //!   once in an arena and numbered in the order it first appears, and a
-//!   hash table over the numbers finds an id without allocating;
+//!   hash table over the numbers finds an id without allocating (see
+//!   `intern.rs`);
 //! - member keys are numbered the same way, so a lot or shipment refers to
 //!   its holders with 4-byte numbers;
 //! - lots and shipments live in vectors indexed by their number, beside
-//!   their index entries (positions packed into one `u64` each).
+//!   their index entries (positions packed into one `u64` each; the
+//!   records are in `compact.rs`).
 //!
 //! [`View`] hands out owned values rebuilt from this form, so the rules run
 //! unchanged over it. Numbering depends only on the order of commits, so
 //! the same blocks always give the same structure: [`Committed`]'s
 //! equality, which the integrity check relies on, compares it directly.
+//! Its snapshot form is in `persist.rs`.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher, RandomState};
 
-use hashbrown::HashTable;
-use serde::{Deserialize, Serialize};
 use waybill_core::codec;
 use waybill_core::codes::{Decimal3, Uetr, UnitCode};
 use waybill_core::crypto::PublicKey;
@@ -33,252 +33,37 @@ use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{
     active_admins_in, active_member_named_in, Changes, LotState, LotStatus, MemberRecord,
-    PaymentState, ShipmentStage, ShipmentState, State, View,
+    PaymentState, ShipmentState, State, View,
 };
 
+use crate::compact::{pack, positions, Lot, Pay, Ship, ABSENT, CONSUMED, HELD, IN_TRANSIT, NO_KEY};
 use crate::index::{IndexDelta, Position};
-
-/// Bits of a packed position that hold the entry's index in its block.
-/// Genesis caps a block at `MAX_BLOCK_ENTRIES` (2^20), below 2^24.
-const INDEX_BITS: u32 = 24;
-const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
-
-fn pack(height: u64, index: u32) -> u64 {
-    (height << INDEX_BITS) | (u64::from(index) & INDEX_MASK)
-}
-
-fn unpack(p: u64) -> Position {
-    // The mask keeps the value below 2^24, so it always fits.
-    (p >> INDEX_BITS, (p & INDEX_MASK) as u32)
-}
-
-/// A slot's text in `arena` (empty if out of range, which a loaded
-/// snapshot is checked never to be).
-fn slot_text<'a>(arena: &'a str, slot: &Slot) -> &'a str {
-    usize::try_from(slot.start)
-        .ok()
-        .and_then(|s| arena.get(s..s.saturating_add(slot.len as usize)))
-        .unwrap_or("")
-}
-
-/// Canonical id strings, numbered in order of first appearance.
-#[derive(Debug, Clone, Default)]
-struct Names {
-    arena: String,
-    /// Where each name ends in the arena.
-    ends: Vec<u64>,
-    table: HashTable<Slot>,
-    hasher: RandomState,
-}
-
-/// A name in the hash table: its number, and where it lies in the arena,
-/// so a probe compares text without reading `ends` (a cache miss on a
-/// large ledger, on the in-order path of every check and commit).
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    start: u64,
-    n: u32,
-    len: u32,
-}
-
-impl Slot {
-    /// Whether this slot's name is `text`.
-    fn holds(&self, arena: &str, text: &str) -> bool {
-        self.len as usize == text.len()
-            && usize::try_from(self.start)
-                .ok()
-                .and_then(|s| arena.get(s..s.saturating_add(text.len())))
-                == Some(text)
-    }
-}
-
-impl Names {
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Name `n`; empty if out of range (which a loaded snapshot is
-    /// checked never to be).
-    fn name(&self, n: u32) -> &str {
-        slot_text(&self.arena, &self.slot(n))
-    }
-
-    fn hash_str(hasher: &RandomState, s: &str) -> u64 {
-        let mut h = hasher.build_hasher();
-        h.write(s.as_bytes());
-        h.finish()
-    }
-
-    fn find_text(&self, text: &str, hash: u64) -> Option<u32> {
-        self.table
-            .find(hash, |slot| slot.holds(&self.arena, text))
-            .map(|slot| slot.n)
-    }
-
-    /// Name `n`'s slot.
-    fn slot(&self, n: u32) -> Slot {
-        let end = self.ends.get(n as usize).copied().unwrap_or(0);
-        let start = match (n as usize).checked_sub(1) {
-            Some(p) => self.ends.get(p).copied().unwrap_or(0),
-            None => 0,
-        };
-        Slot {
-            start,
-            n,
-            len: u32::try_from(end.saturating_sub(start)).unwrap_or(u32::MAX),
-        }
-    }
-
-    fn find(&self, text: &str) -> Option<u32> {
-        self.find_text(text, Names::hash_str(&self.hasher, text))
-    }
-
-    fn intern(&mut self, text: &str) -> u32 {
-        let hash = Names::hash_str(&self.hasher, text);
-        if let Some(n) = self.find_text(text, hash) {
-            return n;
-        }
-        let n = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
-        self.arena.push_str(text);
-        self.ends.push(self.arena.len() as u64);
-        let slot = self.slot(n);
-        let Names {
-            arena,
-            table,
-            hasher,
-            ..
-        } = self;
-        let (arena, hasher) = (&*arena, &*hasher);
-        table.insert_unique(hash, slot, |m| Names::hash_str(hasher, slot_text(arena, m)));
-        n
-    }
-
-    /// Rebuilds the hash table (after loading arena and ends). Returns
-    /// whether every name is distinct.
-    fn rebuild(&mut self) -> bool {
-        let mut table = HashTable::with_capacity(self.ends.len());
-        let mut distinct = true;
-        for n in 0..self.ends.len() {
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            let name = self.name(n);
-            let hash = Names::hash_str(&self.hasher, name);
-            if table
-                .find(hash, |m: &Slot| m.holds(&self.arena, name))
-                .is_some()
-            {
-                distinct = false;
-            }
-            table.insert_unique(hash, self.slot(n), |m| {
-                Names::hash_str(&self.hasher, slot_text(&self.arena, m))
-            });
-        }
-        self.table = table;
-        distinct
-    }
-
-    /// Whether the ends are in order, within the arena and on character
-    /// boundaries, and no name repeats (checked when loading a snapshot).
-    fn well_formed(&self) -> bool {
-        let mut start = 0u64;
-        for &end in &self.ends {
-            let ok =
-                end >= start && usize::try_from(end).is_ok_and(|e| self.arena.is_char_boundary(e));
-            if !ok {
-                return false;
-            }
-            start = end;
-        }
-        start == self.arena.len() as u64
-    }
-}
-
-impl PartialEq for Names {
-    fn eq(&self, other: &Self) -> bool {
-        self.arena == other.arena && self.ends == other.ends
-    }
-}
-
-impl Eq for Names {}
-
-/// No lot (a number only the index has used).
-const ABSENT: u32 = 0;
-const HELD: u32 = 1;
-const CONSUMED: u32 = 2;
-/// `IN_TRANSIT + n`: in shipment number `n`.
-const IN_TRANSIT: u32 = 3;
-
-/// No carrier.
-const NO_KEY: u32 = u32::MAX;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Lot {
-    producer: u32,
-    custodian: u32,
-    status: u32,
-    unit: UnitCode,
-    /// In thousandths: a snapshot writes every lot's, so not as text.
-    #[serde(with = "milli")]
-    remaining: Decimal3,
-    produced_by: EntryId,
-}
-
-/// A quantity as its count of thousandths.
-mod milli {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use waybill_core::codes::Decimal3;
-
-    pub(super) fn serialize<S: Serializer>(d: &Decimal3, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(d.milli())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Decimal3, D::Error> {
-        u64::deserialize(deserializer).map(Decimal3::from_milli)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Ship {
-    sender: u32,
-    consignee: u32,
-    carrier: u32,
-    /// `None`: no shipment (a number only the index has used).
-    stage: Option<ShipmentStage>,
-    lots: Box<[u32]>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Pay {
-    payer: u32,
-    payee: u32,
-    recorded_by: EntryId,
-}
+use crate::intern::Names;
 
 /// The committed state and indexes (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
-    chain_id: ChainId,
-    admin_threshold: Option<u32>,
+    pub(crate) chain_id: ChainId,
+    pub(crate) admin_threshold: Option<u32>,
     /// Members by key, active or not (few, so kept as they are).
     pub members: BTreeMap<PublicKey, MemberRecord>,
-    nonces: HashMap<PublicKey, u64>,
-    keys: Vec<PublicKey>,
-    key_numbers: HashMap<PublicKey, u32>,
-    lot_names: Names,
-    lots: Vec<Lot>,
-    lot_positions: Vec<Vec<u64>>,
-    lot_count: usize,
+    pub(crate) nonces: HashMap<PublicKey, u64>,
+    pub(crate) keys: Vec<PublicKey>,
+    pub(crate) key_numbers: HashMap<PublicKey, u32>,
+    pub(crate) lot_names: Names,
+    pub(crate) lots: Vec<Lot>,
+    pub(crate) lot_positions: Vec<Vec<u64>>,
+    pub(crate) lot_count: usize,
     /// Input lot → lots made from it.
-    made_from: HashMap<u32, Vec<u32>>,
-    ship_names: Names,
-    ships: Vec<Ship>,
-    ship_positions: Vec<Vec<u64>>,
-    ship_count: usize,
-    payments: HashMap<Uetr, Pay>,
-    payment_positions: HashMap<Uetr, Vec<u64>>,
-    author_positions: HashMap<PublicKey, Vec<u64>>,
-    membership: Vec<u64>,
+    pub(crate) made_from: HashMap<u32, Vec<u32>>,
+    pub(crate) ship_names: Names,
+    pub(crate) ships: Vec<Ship>,
+    pub(crate) ship_positions: Vec<Vec<u64>>,
+    pub(crate) ship_count: usize,
+    pub(crate) payments: HashMap<Uetr, Pay>,
+    pub(crate) payment_positions: HashMap<Uetr, Vec<u64>>,
+    pub(crate) author_positions: HashMap<PublicKey, Vec<u64>>,
+    pub(crate) membership: Vec<u64>,
 }
 
 /// How many of each thing the state holds.
@@ -294,8 +79,12 @@ pub struct Counts {
     pub payments: usize,
 }
 
-fn positions(list: &[u64]) -> Vec<Position> {
-    list.iter().copied().map(unpack).collect()
+/// The lot and shipment numbers a block has looked up so far: the index
+/// names mostly the lots and shipments just changed, and a block-sized
+/// memo spares a second lookup in the large tables.
+struct Memo<'a> {
+    lots: HashMap<&'a LotId, u32>,
+    ships: HashMap<&'a ShipmentId, u32>,
 }
 
 impl Committed {
@@ -391,16 +180,26 @@ impl Committed {
             .extend(changes.nonces.iter().map(|(k, n)| (*k, *n)));
         self.members
             .extend(changes.members.iter().map(|(k, m)| (*k, m.clone())));
-        // The index names mostly the lots and shipments just changed; a
-        // block-sized memo spares a second lookup in the large tables.
-        let mut lots: HashMap<&LotId, u32> = HashMap::with_capacity(changes.lots.len());
-        let mut ships: HashMap<&ShipmentId, u32> = HashMap::with_capacity(changes.shipments.len());
+        let mut memo = Memo {
+            lots: HashMap::with_capacity(changes.lots.len()),
+            ships: HashMap::with_capacity(changes.shipments.len()),
+        };
+        // In this order: numbers are handed out as ids are first met.
+        self.apply_lots(changes, &mut memo);
+        self.apply_shipments(changes, &mut memo);
+        self.apply_payments(changes);
+        self.apply_index(height, index, &mut memo);
+    }
+
+    /// The block's changed lots.
+    fn apply_lots<'a>(&mut self, changes: &'a Changes, memo: &mut Memo<'a>) {
         for (id, l) in &changes.lots {
             let status = match &l.status {
                 LotStatus::Held => HELD,
                 LotStatus::Consumed => CONSUMED,
                 LotStatus::InTransit { shipment } => {
-                    let n = *ships
+                    let n = *memo
+                        .ships
                         .entry(shipment)
                         .or_insert_with(|| self.ship_number(shipment));
                     IN_TRANSIT.saturating_add(n)
@@ -415,7 +214,7 @@ impl Committed {
                 produced_by: l.produced_by,
             };
             let n = self.lot_number(id);
-            lots.insert(id, n);
+            memo.lots.insert(id, n);
             if let Some(slot) = self.lots.get_mut(n as usize) {
                 if slot.status == ABSENT {
                     self.lot_count += 1;
@@ -423,6 +222,10 @@ impl Committed {
                 *slot = lot;
             }
         }
+    }
+
+    /// The block's changed shipments.
+    fn apply_shipments<'a>(&mut self, changes: &'a Changes, memo: &mut Memo<'a>) {
         for (id, s) in &changes.shipments {
             let ship = Ship {
                 sender: self.key_number(&s.sender),
@@ -432,10 +235,10 @@ impl Committed {
                 lots: s
                     .lots
                     .iter()
-                    .map(|l| *lots.entry(l).or_insert_with(|| self.lot_number(l)))
+                    .map(|l| *memo.lots.entry(l).or_insert_with(|| self.lot_number(l)))
                     .collect(),
             };
-            let n = *ships.entry(id).or_insert_with(|| self.ship_number(id));
+            let n = *memo.ships.entry(id).or_insert_with(|| self.ship_number(id));
             if let Some(slot) = self.ships.get_mut(n as usize) {
                 if slot.stage.is_none() {
                     self.ship_count += 1;
@@ -443,6 +246,10 @@ impl Committed {
                 *slot = ship;
             }
         }
+    }
+
+    /// The block's new payments.
+    fn apply_payments(&mut self, changes: &Changes) {
         for (id, p) in &changes.payments {
             let pay = Pay {
                 payer: self.key_number(&p.payer),
@@ -451,16 +258,19 @@ impl Committed {
             };
             self.payments.insert(*id, pay);
         }
+    }
 
+    /// The block's index additions, at `height`.
+    fn apply_index<'a>(&mut self, height: u64, index: &'a IndexDelta, memo: &mut Memo<'a>) {
         let at = |i: &u32| pack(height, *i);
         for (lot, idx) in &index.lots {
-            let n = *lots.entry(lot).or_insert_with(|| self.lot_number(lot));
+            let n = *memo.lots.entry(lot).or_insert_with(|| self.lot_number(lot));
             if let Some(v) = self.lot_positions.get_mut(n as usize) {
                 v.extend(idx.iter().map(at));
             }
         }
         for (s, idx) in &index.shipments {
-            let n = *ships.entry(s).or_insert_with(|| self.ship_number(s));
+            let n = *memo.ships.entry(s).or_insert_with(|| self.ship_number(s));
             if let Some(v) = self.ship_positions.get_mut(n as usize) {
                 v.extend(idx.iter().map(at));
             }
@@ -478,8 +288,14 @@ impl Committed {
                 .extend(idx.iter().map(at));
         }
         for (input, made) in &index.made_from {
-            let i = *lots.entry(input).or_insert_with(|| self.lot_number(input));
-            let m = *lots.entry(made).or_insert_with(|| self.lot_number(made));
+            let i = *memo
+                .lots
+                .entry(input)
+                .or_insert_with(|| self.lot_number(input));
+            let m = *memo
+                .lots
+                .entry(made)
+                .or_insert_with(|| self.lot_number(made));
             let list = self.made_from.entry(i).or_default();
             if !list.contains(&m) {
                 list.push(m);
@@ -639,78 +455,9 @@ impl Committed {
         waybill_core::crypto::Hash32::digest(&codec::encode(&self.stored()))
     }
 
-    /// The form written to a snapshot.
-    pub(crate) fn stored(&self) -> StoredRef<'_> {
-        fn sorted<K: Ord, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
-            let mut v: Vec<_> = m.iter().collect();
-            v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            v
-        }
-        StoredRef {
-            chain_id: &self.chain_id,
-            admin_threshold: self.admin_threshold,
-            members: &self.members,
-            nonces: sorted(&self.nonces),
-            keys: &self.keys,
-            lot_names: (&self.lot_names.arena, &self.lot_names.ends),
-            lots: &self.lots,
-            lot_positions: &self.lot_positions,
-            made_from: sorted(&self.made_from),
-            ship_names: (&self.ship_names.arena, &self.ship_names.ends),
-            ships: &self.ships,
-            ship_positions: &self.ship_positions,
-            payments: sorted(&self.payments),
-            payment_positions: sorted(&self.payment_positions),
-            author_positions: sorted(&self.author_positions),
-            membership: &self.membership,
-        }
-    }
-
-    /// Rebuilds from a snapshot's form, checking that every number in it
-    /// refers to something (so no lookup can go astray later).
-    pub(crate) fn from_stored(s: Stored) -> Result<Self, String> {
-        let names = |(arena, ends): (String, Vec<u64>)| {
-            let mut n = Names {
-                arena,
-                ends,
-                ..Names::default()
-            };
-            if !n.well_formed() || !n.rebuild() {
-                return Err("its id tables are malformed".to_string());
-            }
-            Ok(n)
-        };
-        let key_numbers: HashMap<PublicKey, u32> = s
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(n, k)| (*k, u32::try_from(n).unwrap_or(NO_KEY)))
-            .collect();
-        let c = Committed {
-            chain_id: s.chain_id,
-            admin_threshold: s.admin_threshold,
-            members: s.members,
-            nonces: s.nonces.into_iter().collect(),
-            keys: s.keys,
-            key_numbers,
-            lot_names: names(s.lot_names)?,
-            lot_count: s.lots.iter().filter(|l| l.status != ABSENT).count(),
-            lots: s.lots,
-            lot_positions: s.lot_positions,
-            made_from: s.made_from.into_iter().collect(),
-            ship_names: names(s.ship_names)?,
-            ship_count: s.ships.iter().filter(|x| x.stage.is_some()).count(),
-            ships: s.ships,
-            ship_positions: s.ship_positions,
-            payments: s.payments.into_iter().collect(),
-            payment_positions: s.payment_positions.into_iter().collect(),
-            author_positions: s.author_positions.into_iter().collect(),
-            membership: s.membership,
-        };
-        c.well_formed().map(|()| c)
-    }
-
-    fn well_formed(&self) -> Result<(), String> {
+    /// Whether every number refers to something (checked when loading a
+    /// snapshot, so no lookup can go astray later).
+    pub(crate) fn well_formed(&self) -> Result<(), String> {
         let (lots, ships) = (self.lot_names.len(), self.ship_names.len());
         if self.key_numbers.len() != self.keys.len() {
             return Err("a key is listed twice".into());
@@ -759,54 +506,6 @@ impl Committed {
     }
 }
 
-/// A snapshot of [`Committed`], borrowed for writing.
-#[derive(Serialize)]
-pub(crate) struct StoredRef<'a> {
-    chain_id: &'a ChainId,
-    admin_threshold: Option<u32>,
-    members: &'a BTreeMap<PublicKey, MemberRecord>,
-    nonces: Vec<(&'a PublicKey, &'a u64)>,
-    keys: &'a [PublicKey],
-    lot_names: (&'a String, &'a Vec<u64>),
-    lots: &'a [Lot],
-    lot_positions: &'a [Vec<u64>],
-    made_from: Vec<(&'a u32, &'a Vec<u32>)>,
-    ship_names: (&'a String, &'a Vec<u64>),
-    ships: &'a [Ship],
-    ship_positions: &'a [Vec<u64>],
-    payments: Vec<(&'a Uetr, &'a Pay)>,
-    payment_positions: Vec<(&'a Uetr, &'a Vec<u64>)>,
-    author_positions: Vec<(&'a PublicKey, &'a Vec<u64>)>,
-    membership: &'a [u64],
-}
-
-/// A snapshot of [`Committed`], as read back.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Stored {
-    chain_id: ChainId,
-    admin_threshold: Option<u32>,
-    members: BTreeMap<PublicKey, MemberRecord>,
-    nonces: Vec<(PublicKey, u64)>,
-    keys: Vec<PublicKey>,
-    lot_names: (String, Vec<u64>),
-    lots: Vec<Lot>,
-    lot_positions: Vec<Vec<u64>>,
-    made_from: Vec<(u32, Vec<u32>)>,
-    ship_names: (String, Vec<u64>),
-    ships: Vec<Ship>,
-    ship_positions: Vec<Vec<u64>>,
-    payments: Vec<(Uetr, Pay)>,
-    payment_positions: Vec<(Uetr, Vec<u64>)>,
-    author_positions: Vec<(PublicKey, Vec<u64>)>,
-    membership: Vec<u64>,
-}
-
-impl Stored {
-    pub(crate) fn chain_id(&self) -> &ChainId {
-        &self.chain_id
-    }
-}
-
 impl View for Committed {
     fn chain_id(&self) -> &ChainId {
         &self.chain_id
@@ -840,32 +539,16 @@ impl View for Committed {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::compact::unpack;
     use waybill_core::crypto::Hash32;
+    use waybill_core::state::ShipmentStage;
 
-    #[test]
-    fn names_that_prefix_each_other_are_told_apart_before_and_after_a_rebuild() {
-        let mut names = Names::default();
-        let texts = ["L1", "L12", "L", "X-L1", "L123"];
-        let numbers: Vec<u32> = texts[..4].iter().map(|t| names.intern(t)).collect();
-        assert_eq!(numbers, [0, 1, 2, 3]);
-        let found =
-            |names: &Names| -> Vec<Option<u32>> { texts.iter().map(|t| names.find(t)).collect() };
-        assert_eq!(found(&names), [Some(0), Some(1), Some(2), Some(3), None]);
-        assert_eq!(names.intern("L12"), 1, "interning again finds the name");
-        assert!(names.rebuild());
-        assert_eq!(found(&names), [Some(0), Some(1), Some(2), Some(3), None]);
-        // A repeated name in loaded data is noticed.
-        names.arena.push_str("L1");
-        names.ends.push(names.arena.len() as u64);
-        assert!(!names.rebuild());
-    }
-
-    fn key(b: u8) -> PublicKey {
+    pub(crate) fn key(b: u8) -> PublicKey {
         PublicKey([b; 32])
     }
-    fn lot(s: &str) -> LotId {
+    pub(crate) fn lot(s: &str) -> LotId {
         s.parse().expect("a lot id")
     }
     /// A GS1 lot whose canonical form escapes a parenthesis.
@@ -895,7 +578,7 @@ mod tests {
 
     /// Two blocks' worth: a GS1 lot and two free ones (one a prefix of
     /// another), a shipment with a carrier, a payment.
-    fn sample() -> (Committed, State) {
+    pub(crate) fn sample() -> (Committed, State) {
         let gs1 = gs1_lot();
         let mut first = Changes::default();
         first.nonces.insert(key(2), 3);
@@ -1024,108 +707,5 @@ mod tests {
         assert_eq!(c.made_from(&lot("LOT-1")), Vec::<LotId>::new());
         let far = pack(u64::from(u32::MAX) * 16, (1 << 20) - 1);
         assert_eq!(unpack(far), (u64::from(u32::MAX) * 16, (1 << 20) - 1));
-    }
-
-    fn reload(stored: Stored) -> Result<Committed, String> {
-        let bytes = codec::encode(&stored);
-        let back: Stored = codec::decode_trusted("snapshot", &bytes).map_err(|e| e.to_string())?;
-        Committed::from_stored(back)
-    }
-
-    fn stored(c: &Committed) -> Stored {
-        let bytes = codec::encode(&c.stored());
-        codec::decode_trusted("snapshot", &bytes).expect("decodes")
-    }
-
-    #[test]
-    fn a_snapshot_round_trips_and_still_finds_ids() {
-        let (c, s) = sample();
-        let back = reload(stored(&c)).expect("reloads");
-        assert_eq!(back, c);
-        assert_eq!(back.to_state(), s);
-        assert!(back.has_lot(&lot("LOT-12")));
-        assert_eq!(back.by_lot(&lot("LOT-1")), vec![(4, 0), (4, 1)]);
-        // Encoding is canonical: the same structure, the same bytes.
-        assert_eq!(codec::encode(&back.stored()), codec::encode(&c.stored()));
-        assert_eq!(back.digest(), c.digest());
-        let mut changed = back.clone();
-        changed.apply(
-            6,
-            &Changes::default(),
-            &IndexDelta {
-                membership: vec![0],
-                ..IndexDelta::default()
-            },
-        );
-        assert_ne!(changed.digest(), c.digest());
-    }
-
-    #[test]
-    fn a_stored_lot_writes_its_quantity_as_a_number_and_its_unit_as_its_code() {
-        let l = Lot {
-            producer: 1,
-            custodian: 2,
-            status: HELD,
-            unit: UnitCode::Kgm,
-            remaining: Decimal3::from_milli(12_345),
-            produced_by: EntryId::default(),
-        };
-        let bytes = codec::encode(&l);
-        assert_eq!(
-            bytes,
-            codec::encode(&(1u32, 2u32, HELD, "KGM", 12_345u64, EntryId::default()))
-        );
-        let back: Lot = codec::decode_trusted("lot", &bytes).expect("decodes");
-        assert_eq!(back, l);
-        let bad = codec::encode(&(1u32, 2u32, HELD, "K?M", 12_345u64, EntryId::default()));
-        assert!(codec::decode_trusted::<Lot>("lot", &bad).is_err());
-    }
-
-    #[test]
-    fn a_corrupt_snapshot_is_refused() {
-        let (c, _) = sample();
-        type Corruption = Box<dyn Fn(&mut Stored)>;
-        let cases: Vec<(&str, Corruption)> = vec![
-            ("key out of range", Box::new(|s| s.lots[0].producer = 99)),
-            (
-                "carrier out of range",
-                Box::new(|s| s.ships[0].carrier = 77),
-            ),
-            (
-                "lot in shipment",
-                Box::new(|s| s.ships[0].lots = Box::new([42])),
-            ),
-            (
-                "shipment in status",
-                Box::new(|s| s.lots[0].status = IN_TRANSIT + 40),
-            ),
-            ("made from", Box::new(|s| s.made_from = vec![(0, vec![77])])),
-            ("name end", Box::new(|s| s.lot_names.1.push(10_000))),
-            ("short table", Box::new(|s| _ = s.lot_positions.pop())),
-            (
-                "repeated name",
-                Box::new(|s| {
-                    let first = s.lot_names.0[..5].to_string();
-                    s.lot_names.0.replace_range(5..11, &first);
-                    s.lot_names.1[1] = 10;
-                    let shift = 11 - 10;
-                    for e in &mut s.lot_names.1[2..] {
-                        *e -= shift;
-                    }
-                    s.lot_names.0.remove(10);
-                }),
-            ),
-            (
-                "unparsable name",
-                Box::new(|s| s.lot_names.0.replace_range(0..1, " ")),
-            ),
-            ("repeated key", Box::new(|s| s.keys.push(key(1)))),
-        ];
-        for (what, corrupt) in cases {
-            let mut s = stored(&c);
-            corrupt(&mut s);
-            assert!(reload(s).is_err(), "{what} was accepted");
-        }
-        assert!(reload(stored(&c)).is_ok());
     }
 }

@@ -1,0 +1,278 @@
+//! Creating a store and opening one.
+//!
+//! Opening reads the format record, the genesis and the tip height; loads
+//! the latest state snapshot (see `snapshot.rs`), deleting deltas it
+//! already covers if a crash left them; replays the deltas written after
+//! it; rebuilds the entry id index from the block maps after it; and
+//! verifies the tip block (entries match the header, the header links to
+//! its parent, nothing is stored beyond it). The rest of the chain is
+//! trusted as written; `check.rs` re-verifies all of it on demand.
+
+use std::sync::Mutex;
+
+use waybill_core::block::{self, Header};
+use waybill_core::codec;
+use waybill_core::genesis::{ChainId, Genesis};
+
+use crate::append::Delta;
+use crate::backend::{Backend, WriteBatch};
+use crate::block_map::BlockMap;
+use crate::error::{corrupt_at, StoreError};
+use crate::index::IdIndex;
+use crate::keys::{self, ns};
+use crate::ledger::{Ledger, Snapshots, SNAPSHOT_MIN_BYTES};
+use crate::read::get_decoded;
+use crate::snapshot::Snapshot;
+use crate::state::Committed;
+
+/// The store layout version.
+pub const STORE_FORMAT: u32 = 4;
+
+impl<B: Backend> Ledger<B> {
+    /// Starts a new ledger for `genesis` in an empty backend.
+    pub fn create(backend: B, genesis: Genesis) -> Result<Self, StoreError> {
+        genesis.validate()?;
+        if backend.get(keys::GENESIS)?.is_some() || !backend.scan_prefix(&[])?.is_empty() {
+            return Err(StoreError::AlreadyExists("the store".into()));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(keys::FORMAT.to_vec(), STORE_FORMAT.to_be_bytes().to_vec());
+        batch.put(keys::GENESIS.to_vec(), genesis.canonical_bytes());
+        batch.put(keys::TIP.to_vec(), 0u64.to_be_bytes().to_vec());
+        backend.commit(batch)?;
+        Ok(Self::at_genesis(backend, genesis))
+    }
+
+    /// A ledger over `backend` holding `genesis`'s state and no blocks.
+    pub(crate) fn at_genesis(backend: B, genesis: Genesis) -> Self {
+        Ledger {
+            backend,
+            chain_id: genesis.chain_id(),
+            state: Committed::genesis(&genesis),
+            genesis,
+            ids: IdIndex::default(),
+            tip: None,
+            snapshots: Mutex::new(Snapshots::default()),
+            auto_snapshot: true,
+            snapshot_min_bytes: SNAPSHOT_MIN_BYTES,
+        }
+    }
+
+    /// The store's format, genesis and recorded tip height, checked.
+    pub(crate) fn open_meta(backend: &B) -> Result<(Genesis, ChainId, u64), StoreError> {
+        let format = backend
+            .get(keys::FORMAT)?
+            .ok_or_else(|| StoreError::Corrupt("the store has no format record".into()))?;
+        if format != STORE_FORMAT.to_be_bytes() {
+            return Err(StoreError::Format {
+                found: hex_or_len(&format),
+                expected: STORE_FORMAT,
+            });
+        }
+        let genesis: Genesis = get_decoded(backend, "genesis", keys::GENESIS)?
+            .ok_or_else(|| StoreError::Corrupt("the store has no genesis".into()))?;
+        genesis.validate()?;
+        let chain_id = genesis.chain_id();
+        let tip_height = match backend.get(keys::TIP)? {
+            Some(b) => u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("the tip record is malformed".into()))?,
+            ),
+            None => return Err(StoreError::Corrupt("the store has no tip record".into())),
+        };
+        Ok((genesis, chain_id, tip_height))
+    }
+
+    /// Opens a ledger: loads the latest snapshot, replays the deltas after
+    /// it, rebuilds the id index, and verifies the tip block (entries
+    /// match the header, the header links to its parent, nothing is
+    /// stored beyond it).
+    pub fn open(backend: B) -> Result<Self, StoreError> {
+        let (genesis, chain_id, tip_height) = Self::open_meta(&backend)?;
+        let (snapshot_height, snapshot_bytes, mut state, mut ids) =
+            Self::load_snapshot(&backend, &genesis, &chain_id, tip_height)?;
+        Self::delete_covered_deltas(&backend, snapshot_height)?;
+        let delta_bytes = Self::replay_deltas(&backend, &mut state, snapshot_height, tip_height)?;
+        Self::index_ids(&backend, &mut ids, snapshot_height, tip_height)?;
+        let mut ledger = Ledger {
+            backend,
+            genesis,
+            chain_id,
+            state,
+            ids,
+            tip: None,
+            snapshots: Mutex::new(Snapshots {
+                height: snapshot_height,
+                bytes: snapshot_bytes,
+                delta_bytes,
+                error: None,
+            }),
+            auto_snapshot: true,
+            snapshot_min_bytes: SNAPSHOT_MIN_BYTES,
+        };
+        ledger.check_nothing_beyond(tip_height)?;
+        if tip_height > 0 {
+            ledger.tip = Some(ledger.verify_tip(tip_height)?);
+        }
+        Ok(ledger)
+    }
+
+    /// The latest snapshot's height and size with the state and id index
+    /// it holds, checked to be of this chain and not beyond the tip; with
+    /// no snapshot, the genesis state at height 0.
+    fn load_snapshot(
+        backend: &B,
+        genesis: &Genesis,
+        chain_id: &ChainId,
+        tip_height: u64,
+    ) -> Result<(u64, u64, Committed, IdIndex), StoreError> {
+        Ok(match backend.read_snapshot()? {
+            Some(bytes) => {
+                let snap: Snapshot = codec::decode_trusted("snapshot", &bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
+                // Freed before the state is built from it: this is the
+                // peak of a node's memory.
+                let snapshot_len = bytes.len() as u64;
+                drop(bytes);
+                if snap.height > tip_height || snap.state.chain_id() != chain_id {
+                    return Err(StoreError::Corrupt(format!(
+                            "the state snapshot is for block {}, beyond the tip {tip_height} or of another chain",
+                            snap.height
+                        )));
+                }
+                let bad = |e: String| StoreError::Corrupt(format!("the state snapshot: {e}"));
+                let state = Committed::from_stored(snap.state).map_err(bad)?;
+                let ids = IdIndex::from_stored(snap.id_prefixes, snap.block_starts).map_err(bad)?;
+                if ids.blocks() != snap.height {
+                    return Err(bad("its entry id index does not cover its blocks".into()));
+                }
+                (snap.height, snapshot_len, state, ids)
+            }
+            None => (0, 0, Committed::genesis(genesis), IdIndex::default()),
+        })
+    }
+
+    /// Deletes the deltas the snapshot covers, if a crash between writing
+    /// it and deleting them left them behind.
+    fn delete_covered_deltas(backend: &B, snapshot_height: u64) -> Result<(), StoreError> {
+        if snapshot_height > 0
+            && backend
+                .get(&keys::at_height(ns::DELTA, snapshot_height))?
+                .is_some()
+        {
+            let mut batch = WriteBatch::default();
+            for h in 1..=snapshot_height {
+                batch.delete(keys::at_height(ns::DELTA, h));
+            }
+            backend.commit(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Folds the deltas of the blocks after the snapshot into `state`.
+    /// Returns their total size.
+    fn replay_deltas(
+        backend: &B,
+        state: &mut Committed,
+        snapshot_height: u64,
+        tip_height: u64,
+    ) -> Result<u64, StoreError> {
+        let mut delta_bytes = 0u64;
+        for h in snapshot_height + 1..=tip_height {
+            let corrupt = corrupt_at(h);
+            let bytes = backend
+                .get(&keys::at_height(ns::DELTA, h))?
+                .ok_or_else(|| corrupt("its state delta is missing".into()))?;
+            let delta: Delta =
+                codec::decode_trusted("delta", &bytes).map_err(|e| corrupt(e.to_string()))?;
+            delta_bytes += bytes.len() as u64;
+            state.apply(h, &delta.changes, &delta.index);
+        }
+        Ok(delta_bytes)
+    }
+
+    /// Adds the entry ids of the blocks after the snapshot to `ids`, from
+    /// their maps.
+    fn index_ids(
+        backend: &B,
+        ids: &mut IdIndex,
+        snapshot_height: u64,
+        tip_height: u64,
+    ) -> Result<(), StoreError> {
+        for h in snapshot_height + 1..=tip_height {
+            let found = backend.read(&keys::at_height(ns::MAP, h), |bytes| {
+                let map = BlockMap::parse(bytes)?;
+                let block_ids = (0..map.n).map(|i| map.id(i)).collect::<Option<Vec<_>>>()?;
+                ids.push_block(block_ids.into_iter());
+                Some(())
+            })?;
+            if found.flatten().is_none() {
+                return Err(corrupt_at(h)(
+                    "its entry map is missing or malformed".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a store with a block after the recorded tip.
+    fn check_nothing_beyond(&self, tip_height: u64) -> Result<(), StoreError> {
+        if self
+            .backend
+            .get(&keys::at_height(ns::BLOCK, tip_height + 1))?
+            .is_some()
+        {
+            return Err(corrupt_at(tip_height + 1)(format!(
+                "it is stored beyond the recorded tip {tip_height}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Verifies the tip block (at `tip_height`, above 0): it matches its
+    /// stored header and map, its entries match the header, and the
+    /// header links to its parent. Returns the header.
+    fn verify_tip(&self, tip_height: u64) -> Result<Header, StoreError> {
+        let corrupt = corrupt_at(tip_height);
+        let header = self
+            .header(tip_height)?
+            .ok_or_else(|| corrupt("the tip header is missing".into()))?;
+        let block = self
+            .block(tip_height)?
+            .ok_or_else(|| corrupt("the tip block is missing".into()))?;
+        if block.header != header {
+            return Err(corrupt(
+                "the tip block does not match its stored header".into(),
+            ));
+        }
+        let ids = block.entry_ids();
+        block
+            .check_entries(&ids)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if self.entry_ids(tip_height)?.as_deref() != Some(&ids[..]) {
+            return Err(corrupt("the entry map differs from the block".into()));
+        }
+        let prev = if tip_height > 1 {
+            Some(self.header(tip_height - 1)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("header {} is missing", tip_height - 1))
+            })?)
+        } else {
+            None
+        };
+        block::check_link(&self.chain_id, prev.as_ref(), &header)
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(header)
+    }
+}
+
+fn hex_or_len(b: &[u8]) -> String {
+    if b.len() <= 8 {
+        format!(
+            "0x{}",
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        )
+    } else {
+        format!("({} bytes)", b.len())
+    }
+}

@@ -1,0 +1,172 @@
+//! A lot's trail and its recall scope, from the in-memory indexes.
+//!
+//! The trail gathers every entry that touches the lot or its ancestors
+//! (walking production inputs breadth first), the payments for the
+//! shipments those entries dispatched, and every membership change (so a
+//! verifier can check each author's role at each point), each with its
+//! block header, its inclusion proof (from the stored Merkle interior
+//! nodes, see `block_map.rs`) and its block's certificate. The recall
+//! scope ([`Ledger::forward`]) walks the other way, to every lot made from
+//! this one.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use waybill_core::block::{CommitCertificate, Header};
+use waybill_core::crypto::Hash32;
+use waybill_core::entry::{Body, SignedEntry};
+use waybill_core::gs1::LotId;
+use waybill_core::merkle;
+use waybill_core::state::{LotState, View};
+use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
+
+use crate::backend::Backend;
+use crate::error::{corrupt_at, StoreError};
+use crate::index::Position;
+use crate::ledger::Ledger;
+
+impl<B: Backend> Ledger<B> {
+    /// Every lot made from `lot`, directly or not (the recall scope), with
+    /// where each is now.
+    pub fn forward(&self, lot: &LotId) -> Result<Vec<(LotId, LotState)>, StoreError> {
+        if !self.state.has_lot(lot) {
+            return Err(StoreError::UnknownLot(lot.to_string()));
+        }
+        let mut seen = BTreeSet::from([lot.clone()]);
+        let mut queue = VecDeque::from([lot.clone()]);
+        let mut out = Vec::new();
+        while let Some(l) = queue.pop_front() {
+            for m in self.state.made_from(&l) {
+                if seen.insert(m.clone()) {
+                    if let Some(s) = self.state.lot(&m) {
+                        out.push((m.clone(), s.into_owned()));
+                    }
+                    queue.push_back(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The trail of a lot: every entry that touches it or its ancestors,
+    /// the payments for their shipments, and every membership change,
+    /// each with its header, inclusion proof and certificate.
+    pub fn trail(&self, lot: &LotId) -> Result<Trail, StoreError> {
+        if !self.state.has_lot(lot) {
+            return Err(StoreError::UnknownLot(lot.to_string()));
+        }
+        let entries = self.lineage(lot)?;
+        let positions = self.trail_positions(&entries);
+        let items = self.trail_items(positions, entries)?;
+        Ok(Trail {
+            version: TRAIL_VERSION,
+            chain_id: self.chain_id,
+            lot: lot.clone(),
+            tip_height: self.height(),
+            items,
+        })
+    }
+
+    /// Every entry that touches `lot` or its ancestors (the inputs of its
+    /// production, breadth first), by position.
+    fn lineage(&self, lot: &LotId) -> Result<BTreeMap<Position, SignedEntry>, StoreError> {
+        let mut entries: BTreeMap<Position, SignedEntry> = BTreeMap::new();
+        let mut scope = BTreeSet::new();
+        let mut queue = VecDeque::from([lot.clone()]);
+        while let Some(l) = queue.pop_front() {
+            if !scope.insert(l.clone()) {
+                continue;
+            }
+            for pos in self.state.by_lot(&l) {
+                let e = self.load(&mut entries, pos)?;
+                if let Body::Produce(p) = &e.entry.body {
+                    if p.lot == l {
+                        queue.extend(p.inputs.iter().map(|i| i.lot.clone()));
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The positions a trail lists: the lineage's `entries`, every entry
+    /// naming a shipment they dispatched (the payments among them), and
+    /// every membership change.
+    fn trail_positions(&self, entries: &BTreeMap<Position, SignedEntry>) -> BTreeSet<Position> {
+        let mut shipments = BTreeSet::new();
+        for e in entries.values() {
+            if let Body::Dispatch(d) = &e.entry.body {
+                shipments.insert(d.shipment.clone());
+            }
+        }
+        let mut positions: BTreeSet<Position> = entries.keys().copied().collect();
+        for s in &shipments {
+            positions.extend(self.state.by_shipment(s));
+        }
+        positions.extend(self.state.membership());
+        positions
+    }
+
+    /// The entries at `positions` (taken from `entries` when loaded
+    /// already), each with its block's header and certificate and its
+    /// inclusion proof.
+    fn trail_items(
+        &self,
+        positions: BTreeSet<Position>,
+        mut entries: BTreeMap<Position, SignedEntry>,
+    ) -> Result<Vec<TrailItem>, StoreError> {
+        let mut items = Vec::with_capacity(positions.len());
+        let mut blocks: BTreeMap<u64, (Header, Option<CommitCertificate>)> = BTreeMap::new();
+        for (height, index) in positions {
+            let entry = match entries.remove(&(height, index)) {
+                Some(e) => e,
+                None => self.load(&mut BTreeMap::new(), (height, index))?.clone(),
+            };
+            let corrupt = corrupt_at(height);
+            let proof = self
+                .with_map(height, |m| {
+                    merkle::inclusion_proof_read(
+                        m.n,
+                        m.interior_len(),
+                        |i| m.leaf(i),
+                        |j| m.node(j),
+                        index as usize,
+                    )
+                })?
+                .ok_or_else(|| corrupt(format!("no inclusion proof for entry {index}")))?;
+            if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(height) {
+                let header = self
+                    .header(height)?
+                    .ok_or_else(|| corrupt("its header is missing".into()))?;
+                slot.insert((header, self.certificate(height)?));
+            }
+            let (header, certificate) = blocks
+                .get(&height)
+                .cloned()
+                .ok_or_else(|| corrupt("its header is missing".into()))?;
+            items.push(TrailItem {
+                entry,
+                index,
+                header,
+                proof: proof.into_iter().map(Hash32).collect(),
+                certificate,
+            });
+        }
+        Ok(items)
+    }
+
+    fn load<'a>(
+        &self,
+        cache: &'a mut BTreeMap<Position, SignedEntry>,
+        pos: Position,
+    ) -> Result<&'a SignedEntry, StoreError> {
+        if let std::collections::btree_map::Entry::Vacant(slot) = cache.entry(pos) {
+            let e = self
+                .entry_at_position(pos)?
+                .ok_or_else(|| corrupt_at(pos.0)(format!("entry {} is missing", pos.1)))?;
+            slot.insert(e);
+        }
+        cache
+            .get(&pos)
+            .ok_or_else(|| corrupt_at(pos.0)(format!("entry {} is missing", pos.1)))
+    }
+}
