@@ -1,0 +1,203 @@
+//! Why an entry is refused: [`RuleError`], one variant per broken rule.
+//!
+//! The messages are what a member sees when an entry is refused, so each
+//! one says what to fix.
+
+use crate::codec::MAX_ENTRY_BYTES;
+use crate::codes::{Decimal3, Uetr};
+use crate::crypto::PublicKey;
+use crate::entry::{SignatureError, ENTRY_VERSION};
+use crate::gs1::{Gtin, LotId, ShipmentId};
+
+/// Why an entry is refused. Each variant says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    /// Unknown entry format.
+    #[error(
+        "entry format version {got} is not supported (this node accepts version {ENTRY_VERSION})"
+    )]
+    UnsupportedVersion {
+        /// The entry's version.
+        got: u16,
+    },
+    /// Signed for another chain.
+    #[error("the entry is for chain {got}, but this ledger is chain {expected}; sign it with this chain's genesis")]
+    WrongChain {
+        /// This chain.
+        expected: String,
+        /// The entry's.
+        got: String,
+    },
+    /// The entry is too big.
+    #[error("the entry is {0} bytes; entries may be at most {MAX_ENTRY_BYTES} bytes")]
+    TooLarge(usize),
+    /// A field is out of bounds.
+    #[error("{0}")]
+    BadField(String),
+    /// Signatures.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// The author is not a member.
+    #[error("the author {0} is not a member of this chain")]
+    UnknownAuthor(PublicKey),
+    /// The author's key was removed or rotated out.
+    #[error("the key {key} of `{name}` was removed or rotated out at height {height} and can sign nothing after it")]
+    AuthorRemoved {
+        /// Member name.
+        name: String,
+        /// Key.
+        key: PublicKey,
+        /// Height.
+        height: u64,
+    },
+    /// The author lacks the role.
+    #[error(
+        "`{name}` may not record a {kind} entry: that needs the role {needed}, and it has {has}"
+    )]
+    MissingRole {
+        /// Member name.
+        name: String,
+        /// Entry kind.
+        kind: &'static str,
+        /// Roles that would permit it.
+        needed: String,
+        /// Roles it has.
+        has: String,
+    },
+    /// The nonce was used already.
+    #[error("nonce {got} of `{name}` was already used (a replay?); the next nonce is {expected}")]
+    NonceReplayed {
+        /// Member name.
+        name: String,
+        /// Given.
+        got: u64,
+        /// Expected.
+        expected: u64,
+    },
+    /// The nonce skips ahead.
+    #[error("nonce {got} of `{name}` skips ahead; the next nonce is {expected} (submit the missing entries first)")]
+    NonceGap {
+        /// Member name.
+        name: String,
+        /// Given.
+        got: u64,
+        /// Expected.
+        expected: u64,
+    },
+    /// A lot id is taken.
+    #[error("lot {0} already exists; lot ids are used once")]
+    LotExists(LotId),
+    /// GTIN not in the member's prefixes.
+    #[error("GTIN {gtin} does not carry any GS1 company prefix of `{member}` ({prefixes}); members may only record their own products")]
+    ForeignGtin {
+        /// The GTIN.
+        gtin: Gtin,
+        /// Member name.
+        member: String,
+        /// Its prefixes.
+        prefixes: String,
+    },
+    /// An unknown lot.
+    #[error("lot {0} does not exist on this ledger")]
+    UnknownLot(LotId),
+    /// A lot listed twice.
+    #[error("lot {0} is listed twice in one entry")]
+    DuplicateLot(LotId),
+    /// The author does not hold the lot.
+    #[error("`{author}` does not hold lot {lot}; its custodian is `{custodian}`")]
+    NotCustodian {
+        /// The lot.
+        lot: LotId,
+        /// The author's name.
+        author: String,
+        /// The custodian's name.
+        custodian: String,
+    },
+    /// The lot is in transit.
+    #[error("lot {lot} is in transit in shipment {shipment}; it must be received first")]
+    LotInTransit {
+        /// The lot.
+        lot: LotId,
+        /// Its shipment.
+        shipment: ShipmentId,
+    },
+    /// The lot was consumed.
+    #[error("lot {0} was consumed as an input and no longer exists as goods")]
+    LotConsumed(LotId),
+    /// Not enough of a lot left.
+    #[error("lot {lot} has {have} left, less than the {want} to be consumed")]
+    InsufficientQuantity {
+        /// The lot.
+        lot: LotId,
+        /// Left.
+        have: Decimal3,
+        /// Wanted.
+        want: Decimal3,
+    },
+    /// A shipment id is taken.
+    #[error("shipment {0} already exists; shipment ids are used once")]
+    ShipmentExists(ShipmentId),
+    /// An unknown shipment.
+    #[error("shipment {0} does not exist on this ledger")]
+    UnknownShipment(ShipmentId),
+    /// A counterparty is not an active member with a suitable role.
+    #[error("{what} {key} {problem}")]
+    BadCounterparty {
+        /// Which party.
+        what: &'static str,
+        /// Its key.
+        key: PublicKey,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The shipment is closed.
+    #[error("shipment {shipment} is already {stage}; it cannot be received or rejected again")]
+    ShipmentClosed {
+        /// The shipment.
+        shipment: ShipmentId,
+        /// Its stage.
+        stage: &'static str,
+    },
+    /// Received or rejected by the wrong member.
+    #[error("`{author}` cannot {action} shipment {shipment}: only its consignee `{consignee}`{carrier} can")]
+    NotConsignee {
+        /// The shipment.
+        shipment: ShipmentId,
+        /// What was attempted.
+        action: &'static str,
+        /// The author's name.
+        author: String,
+        /// The consignee's name.
+        consignee: String,
+        /// ` or carrier …`, when there is one.
+        carrier: String,
+    },
+    /// The payer is not the author.
+    #[error("the payer of a payment must be its author; record it with the payer's key")]
+    PayerNotAuthor,
+    /// Zero amount.
+    #[error("the payment amount must be more than zero")]
+    ZeroAmount,
+    /// A payment id is taken.
+    #[error("payment {0} is already recorded; UETRs are used once")]
+    PaymentExists(Uetr),
+    /// Too few admins signed.
+    #[error("a membership change needs {need} admin signatures (of {admins} admins) but has {have}; collect co-signatures with `waybill cosign`")]
+    AdminQuorum {
+        /// Needed.
+        need: usize,
+        /// Valid admin signatures.
+        have: usize,
+        /// Active admins.
+        admins: usize,
+    },
+    /// A co-signer is not an active admin.
+    #[error("co-signer {0} is not an active admin")]
+    CosignerNotAdmin(PublicKey),
+    /// Co-signatures on an entry that takes none.
+    #[error("only membership changes carry co-signatures")]
+    UnexpectedCosignatures,
+    /// A membership change that does not fit the member table.
+    #[error("{0}")]
+    Membership(String),
+}

@@ -1,0 +1,144 @@
+//! Changing the member table: adding, removing, re-keying a member or
+//! setting its roles, each signed by a quorum of admins.
+
+use std::collections::BTreeSet;
+
+use super::ctx::Ctx;
+use super::error::RuleError;
+use crate::crypto::PublicKey;
+use crate::entry::{MembershipChange, SignedEntry};
+use crate::genesis::MemberSpec;
+use crate::state::{Changes, MemberRecord, View};
+
+impl<V: View> Ctx<'_, V> {
+    /// Applies a membership change: the admin quorum first, then the
+    /// change itself.
+    pub(super) fn membership(
+        &self,
+        entry: &SignedEntry,
+        m: &MembershipChange,
+        changes: &mut Changes,
+    ) -> Result<(), RuleError> {
+        self.check_admin_quorum(entry)?;
+        match m {
+            MembershipChange::Add(spec) => self.add_member(spec, changes)?,
+            MembershipChange::Remove { public_key } => {
+                let mut rec = self.existing(public_key)?;
+                rec.removed_at = Some(self.height);
+                changes.members.insert(*public_key, rec);
+            }
+            MembershipChange::RotateKey { old, new } => self.rotate_key(old, new, changes)?,
+            MembershipChange::SetRoles { public_key, roles } => {
+                let mut rec = self.existing(public_key)?;
+                rec.spec.roles = roles.clone();
+                changes.members.insert(*public_key, rec);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a co-signer that is not an active admin, and too few admin
+    /// signatures (the author's included) for the chain's threshold, or a
+    /// majority of active admins when it sets none.
+    fn check_admin_quorum(&self, entry: &SignedEntry) -> Result<(), RuleError> {
+        let admins = self.view.active_admins();
+        let mut signers = BTreeSet::from([*self.author]);
+        for c in &entry.cosignatures {
+            if !admins.contains(&c.signer) {
+                return Err(RuleError::CosignerNotAdmin(c.signer));
+            }
+            signers.insert(c.signer);
+        }
+        let need = match self.view.admin_threshold() {
+            Some(t) => t as usize,
+            None => admins.len() / 2 + 1,
+        };
+        if signers.len() < need {
+            return Err(RuleError::AdminQuorum {
+                need,
+                have: signers.len(),
+                admins: admins.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The record of an active member the change names.
+    fn existing(&self, key: &PublicKey) -> Result<MemberRecord, RuleError> {
+        let m = self
+            .view
+            .member(key)
+            .ok_or_else(|| RuleError::Membership(format!("{key} is not a member")))?;
+        if !m.active() {
+            return Err(RuleError::Membership(format!(
+                "`{}` ({}) was already removed",
+                m.spec.name,
+                key.short()
+            )));
+        }
+        Ok(m.clone())
+    }
+
+    /// Adds a member under a name no active member has and a key never
+    /// used before.
+    fn add_member(&self, spec: &MemberSpec, changes: &mut Changes) -> Result<(), RuleError> {
+        if let Some(k) = self.view.active_member_named(&spec.name) {
+            return Err(RuleError::Membership(format!(
+                "an active member is already named `{}` (key {}); names identify members to people and must be unique",
+                spec.name,
+                k.short()
+            )));
+        }
+        if self.view.member(&spec.public_key).is_some() {
+            return Err(RuleError::Membership(format!(
+                "the key {} is already, or was once, a member's key; use a fresh key",
+                spec.public_key.short()
+            )));
+        }
+        changes.members.insert(
+            spec.public_key,
+            MemberRecord {
+                spec: spec.clone(),
+                removed_at: None,
+                rotated_to: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Moves a member from `old` to a fresh, valid key `new`: the old
+    /// record is retired at this height and points at the new one.
+    fn rotate_key(
+        &self,
+        old: &PublicKey,
+        new: &PublicKey,
+        changes: &mut Changes,
+    ) -> Result<(), RuleError> {
+        let mut rec = self.existing(old)?;
+        if self.view.member(new).is_some() {
+            return Err(RuleError::Membership(format!(
+                "the new key {} is already, or was once, a member's key; use a fresh key",
+                new.short()
+            )));
+        }
+        if new.check_registrable().is_err() {
+            return Err(RuleError::Membership(format!(
+                "the new key {new} is not a valid ed25519 key (a canonical point not of small order)"
+            )));
+        }
+        let mut spec = rec.spec.clone();
+        spec.public_key = *new;
+        rec.removed_at = Some(self.height);
+        rec.rotated_to = Some(*new);
+        changes.members.insert(*old, rec);
+        changes.members.insert(
+            *new,
+            MemberRecord {
+                spec,
+                removed_at: None,
+                rotated_to: None,
+            },
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! The state transition: `apply(view, entry) -> Changes | RuleError`.
+//!
+//! Pure: the caller supplies the state view and the height of the block the
+//! entry goes into; nothing here reads a clock or a disk.
+//!
+//! The rules, in the order they are checked:
+//!
+//! 1. signatures ([`apply`], [`apply_block`]; callers that verified them
+//!    in a batch skip this);
+//! 2. the entry's shape, which needs no state ([`check_shape`]: version,
+//!    size, field bounds; in `shape`);
+//! 3. [`apply_shaped`], the one rule function every entry point ends in:
+//!    the chain id, an active author, a role that permits the body
+//!    (`permission`), the next nonce (ledger only), then the body's own
+//!    rules, which are methods of one `Ctx` per entry: `produce`,
+//!    `custody` (dispatch, receive, reject), `payment`, `membership`.
+//!
+//! [`apply_block`] and [`apply_block_with_ids`] apply a block's entries
+//! in order on an overlay and report what each touched ([`Effects`]).
+//! Why an entry is refused is a [`RuleError`] (in `error`).
+
+mod ctx;
+mod custody;
+mod error;
+mod membership;
+mod payment;
+mod permission;
+mod produce;
+mod shape;
+
+use std::collections::BTreeSet;
+
+use crate::codes::Uetr;
+use crate::entry::{Body, Entry, EntryId, SignedEntry};
+use crate::gs1::{LotId, ShipmentId};
+use crate::state::{Changes, MemberRecord, Overlay, View};
+
+use ctx::Ctx;
+use permission::check_role;
+
+pub use error::RuleError;
+pub use shape::{
+    check_shape, check_shape_sized, MAX_DOCS, MAX_INPUTS, MAX_PAYMENT_SHIPMENTS, MAX_SHIPMENT_LOTS,
+    MAX_TEXT,
+};
+
+/// Which checks `apply` makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode<'a> {
+    /// The ledger: every rule.
+    Ledger,
+    /// Verifying a trail: no nonce check (other entries of the author are
+    /// not in the trail), and lots outside `scope` that the trail does not
+    /// contain are skipped.
+    Trail {
+        /// The lot and its ancestors.
+        scope: &'a BTreeSet<LotId>,
+    },
+}
+
+/// Checks and applies one entry: signatures, then every rule.
+pub fn apply<V: View>(
+    view: &V,
+    entry: &SignedEntry,
+    id: EntryId,
+    height: u64,
+) -> Result<Changes, RuleError> {
+    entry.verify_signatures()?;
+    apply_verified(view, entry, id, height, Mode::Ledger)
+}
+
+/// What one entry touched, for the store's indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// The entry id.
+    pub id: EntryId,
+    /// Lots whose state it changed (a produced lot, consumed inputs,
+    /// shipped, received or rejected lots).
+    pub lots: Vec<LotId>,
+    /// Shipments it names (dispatched, received, rejected or paid for).
+    pub shipments: Vec<ShipmentId>,
+    /// The payment it records.
+    pub payment: Option<Uetr>,
+    /// For a production with inputs: (input lot, produced lot) pairs.
+    pub made_from: Vec<(LotId, LotId)>,
+    /// Whether it changes the membership.
+    pub membership: bool,
+}
+
+/// A block's entries applied: the merged state changes and what each
+/// entry touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// All state writes of the block.
+    pub changes: Changes,
+    /// Per entry, in block order.
+    pub effects: Vec<Effects>,
+}
+
+/// Applies a block's entries in order on top of `view`, checking
+/// signatures. The error names the first failing entry's index.
+pub fn apply_block<V: View>(
+    view: &V,
+    entries: &[SignedEntry],
+    height: u64,
+) -> Result<Applied, (usize, RuleError)> {
+    let ids: Vec<EntryId> = entries.iter().map(|e| e.id()).collect();
+    apply_block_with_ids(view, entries, &ids, height, false)
+}
+
+/// Like [`apply_block`], with precomputed ids. `prechecked: true` is for
+/// callers that already verified every signature (in a batch) and ran
+/// [`check_shape`] (or [`check_shape_sized`]) on every entry.
+pub fn apply_block_with_ids<V: View>(
+    view: &V,
+    entries: &[SignedEntry],
+    ids: &[EntryId],
+    height: u64,
+    prechecked: bool,
+) -> Result<Applied, (usize, RuleError)> {
+    if ids.len() != entries.len() {
+        return Err((
+            ids.len().min(entries.len()),
+            RuleError::BadField("internal: entry ids do not match the entries".into()),
+        ));
+    }
+    let mut overlay = Overlay::new(view);
+    let mut effects = Vec::with_capacity(entries.len());
+    for (i, (e, id)) in entries.iter().zip(ids).enumerate() {
+        let c = if prechecked {
+            apply_shaped(&overlay, e, *id, height, Mode::Ledger)
+        } else {
+            e.verify_signatures()
+                .map_err(|err| (i, RuleError::from(err)))?;
+            apply_verified(&overlay, e, *id, height, Mode::Ledger)
+        }
+        .map_err(|err| (i, err))?;
+        effects.push(effects_of(e, *id, &c));
+        overlay.push(c);
+    }
+    Ok(Applied {
+        changes: overlay.into_changes(),
+        effects,
+    })
+}
+
+/// What entry `e` (with id `id` and state writes `c`) touched.
+fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
+    let mut fx = Effects {
+        id,
+        lots: c.lots.keys().cloned().collect(),
+        ..Effects::default()
+    };
+    match &e.entry.body {
+        Body::Produce(p) => {
+            fx.made_from = p
+                .inputs
+                .iter()
+                .map(|i| (i.lot.clone(), p.lot.clone()))
+                .collect();
+        }
+        Body::Dispatch(d) => fx.shipments.push(d.shipment.clone()),
+        Body::Receive(r) => fx.shipments.push(r.shipment.clone()),
+        Body::Reject(r) => fx.shipments.push(r.shipment.clone()),
+        Body::Payment(p) => {
+            fx.shipments = p.shipments.clone();
+            fx.payment = Some(p.payment_id);
+        }
+        Body::Membership(_) => fx.membership = true,
+    }
+    fx
+}
+
+/// Applies an entry whose signatures were already checked.
+pub fn apply_verified<V: View>(
+    view: &V,
+    entry: &SignedEntry,
+    id: EntryId,
+    height: u64,
+    mode: Mode<'_>,
+) -> Result<Changes, RuleError> {
+    check_shape(entry)?;
+    apply_shaped(view, entry, id, height, mode)
+}
+
+/// [`apply_verified`] for an entry whose shape was checked already (by
+/// [`check_shape`] or [`check_shape_sized`]; it does not depend on state).
+pub fn apply_shaped<V: View>(
+    view: &V,
+    entry: &SignedEntry,
+    id: EntryId,
+    height: u64,
+    mode: Mode<'_>,
+) -> Result<Changes, RuleError> {
+    let e = &entry.entry;
+    check_chain(view, e)?;
+    let author = active_author(view, e)?;
+    check_role(&author.spec, &e.body)?;
+    let mut changes = Changes::default();
+    if matches!(mode, Mode::Ledger) {
+        check_nonce(view, e, author)?;
+        changes.nonces.insert(e.author, e.nonce);
+    }
+    let scope = match mode {
+        Mode::Ledger => None,
+        Mode::Trail { scope } => Some(scope),
+    };
+    let ctx = Ctx {
+        view,
+        author: &e.author,
+        author_spec: &author.spec,
+        id,
+        height,
+        scope,
+    };
+    apply_body(&ctx, entry, &mut changes)?;
+    Ok(changes)
+}
+
+/// Refuses an entry signed for another chain.
+fn check_chain<V: View>(view: &V, e: &Entry) -> Result<(), RuleError> {
+    if &e.chain_id != view.chain_id() {
+        return Err(RuleError::WrongChain {
+            expected: view.chain_id().to_hex(),
+            got: e.chain_id.to_hex(),
+        });
+    }
+    Ok(())
+}
+
+/// The author's record, if it is a member whose key was not removed or
+/// rotated out.
+fn active_author<'v, V: View>(view: &'v V, e: &Entry) -> Result<&'v MemberRecord, RuleError> {
+    let author = view
+        .member(&e.author)
+        .ok_or(RuleError::UnknownAuthor(e.author))?;
+    if let Some(h) = author.removed_at {
+        return Err(RuleError::AuthorRemoved {
+            name: author.spec.name.clone(),
+            key: e.author,
+            height: h,
+        });
+    }
+    Ok(author)
+}
+
+/// Refuses any nonce but the author's next one: a used one is a replay,
+/// a later one leaves a gap. Ledger only (a trail lacks the author's
+/// other entries).
+fn check_nonce<V: View>(view: &V, e: &Entry, author: &MemberRecord) -> Result<(), RuleError> {
+    let expected = view.nonce(&e.author).checked_add(1).ok_or_else(|| {
+        RuleError::BadField(format!(
+            "`{}` has used every nonce; rotate its key",
+            author.spec.name
+        ))
+    })?;
+    if e.nonce < expected {
+        return Err(RuleError::NonceReplayed {
+            name: author.spec.name.clone(),
+            got: e.nonce,
+            expected,
+        });
+    }
+    if e.nonce > expected {
+        return Err(RuleError::NonceGap {
+            name: author.spec.name.clone(),
+            got: e.nonce,
+            expected,
+        });
+    }
+    Ok(())
+}
+
+/// Applies the body's own rules (see the per-body modules).
+fn apply_body<V: View>(
+    ctx: &Ctx<'_, V>,
+    entry: &SignedEntry,
+    changes: &mut Changes,
+) -> Result<(), RuleError> {
+    match &entry.entry.body {
+        Body::Produce(p) => ctx.produce(p, changes),
+        Body::Dispatch(d) => ctx.dispatch(d, changes),
+        Body::Receive(r) => ctx.receive(r, changes),
+        Body::Reject(r) => ctx.reject(r, changes),
+        Body::Payment(p) => ctx.payment(p, changes),
+        Body::Membership(m) => ctx.membership(entry, m, changes),
+    }
+}

@@ -1,0 +1,54 @@
+//! Who may record what: the roles each kind of entry needs.
+
+use super::error::RuleError;
+use crate::entry::Body;
+use crate::genesis::{MemberSpec, Role};
+
+/// Refuses `body` unless `author` has one of the roles it needs.
+pub(super) fn check_role(author: &MemberSpec, body: &Body) -> Result<(), RuleError> {
+    let needed = permitted(body);
+    if !needed.iter().any(|r| author.has(*r)) {
+        return Err(RuleError::MissingRole {
+            name: author.name.clone(),
+            kind: body.kind(),
+            needed: needed
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(" or "),
+            has: roles_text(&author.roles),
+        });
+    }
+    Ok(())
+}
+
+/// The roles any one of which lets a member record `body`.
+fn permitted(body: &Body) -> &'static [Role] {
+    const GOODS: &[Role] = &[
+        Role::Producer,
+        Role::Processor,
+        Role::Carrier,
+        Role::Distributor,
+        Role::Retailer,
+    ];
+    match body {
+        Body::Produce(p) if p.inputs.is_empty() => &[Role::Producer, Role::Processor],
+        Body::Produce(_) => &[Role::Processor, Role::Producer],
+        Body::Dispatch(_) | Body::Receive(_) | Body::Reject(_) => GOODS,
+        Body::Payment(_) => &[Role::Payer],
+        Body::Membership(_) => &[Role::Admin],
+    }
+}
+
+/// `roles` as a list for a message ("no roles" when empty).
+pub(super) fn roles_text(roles: &[Role]) -> String {
+    if roles.is_empty() {
+        "no roles".into()
+    } else {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
