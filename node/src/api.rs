@@ -34,10 +34,10 @@ use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EncodedEntry, EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::state::LotStatus;
+use waybill_mempool::MempoolError;
 use waybill_net::NetHandle;
 use waybill_store::{Backend, StoreError};
 
-use crate::mempool::MempoolError;
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{verify_each, EntryStatus, ReadError, Shared, SubmitError};
 
@@ -160,7 +160,7 @@ fn read_error(e: ReadError) -> Response {
             StatusCode::NOT_FOUND,
             format!("lot {lot} is not on this ledger"),
         ),
-        ReadError::Unavailable(msg) => error(StatusCode::SERVICE_UNAVAILABLE, msg),
+        ReadError::Unavailable(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         other => internal(other),
     }
 }

@@ -11,11 +11,11 @@
 //!
 //! [gossip]
 //! listen = ["/ip4/0.0.0.0/tcp/7171"]
-//! peers = []
+//! peers = []                     # dialed; other genesis keys may connect unlisted
 //!
 //! [consensus]
 //! listen = "/ip4/0.0.0.0/tcp/7272"
-//! peers = []
+//! peers = []                     # a full node lists one or more validators
 //! # timeout_propose_ms = 1000   # unset: the genesis value
 //! # timeout_prevote_ms = 500
 //! # timeout_precommit_ms = 500
@@ -39,9 +39,8 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use waybill_core::codec::MAX_ENTRY_BYTES;
 use waybill_core::genesis::Genesis;
+use waybill_mempool as mempool;
 use zeroize::Zeroizing;
-
-use crate::mempool;
 
 /// The environment variable that holds the key's passphrase.
 pub const PASSPHRASE_ENV: &str = "WAYBILL_PASSPHRASE";
@@ -85,6 +84,14 @@ pub enum ConfigError {
         message: String,
     },
     /// A value is out of range.
+    #[error("{path}: {error}")]
+    Value {
+        /// The config file.
+        path: PathBuf,
+        /// Which value, and how to fix it.
+        error: InvalidValue,
+    },
+    /// The configuration cannot be used as it is.
     #[error("{path}: {message}")]
     Invalid {
         /// The config file.
@@ -107,6 +114,67 @@ pub enum ConfigError {
         path: PathBuf,
         /// Why.
         source: waybill_keys::KeyError,
+    },
+}
+
+/// A value of `node.toml` out of range: which field, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidValue {
+    /// A path is empty.
+    #[error("`{field}` must not be empty")]
+    EmptyPath {
+        /// The field.
+        field: &'static str,
+    },
+    /// `api.max_body_bytes` is out of the accepted range.
+    #[error(
+        "api.max_body_bytes is {value}; it must be between {lo} and {hi} (the default, 262144, fits every entry)",
+        lo = BODY_LIMIT_RANGE.0,
+        hi = BODY_LIMIT_RANGE.1
+    )]
+    BodyLimit {
+        /// The value given.
+        value: usize,
+    },
+    /// `gossip.listen` lists no address.
+    #[error(
+        "gossip.listen is empty; give at least one multiaddress, e.g. \"/ip4/0.0.0.0/tcp/7171\""
+    )]
+    NoGossipListen,
+    /// An address is not a multiaddress.
+    #[error(
+        "{field}: `{address}` is not a multiaddress; write it like \"/ip4/0.0.0.0/tcp/7171\" or \"/dns4/node.example/tcp/7171\""
+    )]
+    Multiaddr {
+        /// The field.
+        field: &'static str,
+        /// The address given.
+        address: String,
+    },
+    /// A consensus timeout is 0.
+    #[error(
+        "{field} is 0; give a timeout of at least 1 ms, or leave it out to use the genesis value"
+    )]
+    ZeroTimeout {
+        /// The field.
+        field: &'static str,
+    },
+    /// `consensus.max_clock_skew_ms` is 0.
+    #[error(
+        "consensus.max_clock_skew_ms is 0; no block could ever be voted for (the default is 2000)"
+    )]
+    ZeroClockSkew,
+    /// `mempool.max_entries` is 0.
+    #[error("mempool.max_entries is 0; the node could accept no entry")]
+    ZeroMempoolEntries,
+    /// `mempool.max_bytes` is below the largest entry.
+    #[error(
+        "mempool.max_bytes is {value}; it must be at least {MAX_ENTRY_BYTES} so that the largest entry fits"
+    )]
+    MempoolTooSmall {
+        /// The value given.
+        value: usize,
     },
 }
 
@@ -169,7 +237,9 @@ pub struct GossipConfig {
     /// libp2p multiaddresses to listen on.
     #[serde(default = "default_gossip_listen")]
     pub listen: Vec<String>,
-    /// libp2p multiaddresses of peers to dial.
+    /// Peers to dial and keep connected (each `.../p2p/<peer id>`). Any
+    /// other genesis key may still connect to this node without being
+    /// listed.
     #[serde(default)]
     pub peers: Vec<String>,
 }
@@ -194,7 +264,10 @@ pub struct ConsensusConfig {
     /// libp2p multiaddress of Malachite's consensus network.
     #[serde(default = "default_consensus_listen")]
     pub listen: String,
-    /// Consensus peers to dial.
+    /// Consensus peers to dial and keep connected (each
+    /// `.../p2p/<peer id>`). Any other genesis key may still connect
+    /// unlisted; a full node lists one or more validators. Of every two
+    /// validators, one must list the other: votes are not relayed.
     #[serde(default)]
     pub peers: Vec<String>,
     /// Propose timeout (ms); unset: the genesis value.
@@ -341,9 +414,9 @@ impl Config {
             message: e.to_string().trim_end().to_owned(),
         })?;
         // Empty paths are refused before they are resolved to `base`.
-        c.validate().map_err(|message| ConfigError::Invalid {
+        c.validate().map_err(|error| ConfigError::Value {
             path: path.to_owned(),
-            message,
+            error,
         })?;
         for p in [&mut c.data_dir, &mut c.genesis, &mut c.key] {
             if p.is_relative() {
@@ -354,25 +427,24 @@ impl Config {
     }
 
     /// Checks every value; the error says which field and what to do.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidValue> {
         for (field, p) in [
             ("data_dir", &self.data_dir),
             ("genesis", &self.genesis),
             ("key", &self.key),
         ] {
             if p.as_os_str().is_empty() {
-                return Err(format!("`{field}` must not be empty"));
+                return Err(InvalidValue::EmptyPath { field });
             }
         }
         let (lo, hi) = BODY_LIMIT_RANGE;
         if !(lo..=hi).contains(&self.api.max_body_bytes) {
-            return Err(format!(
-                "api.max_body_bytes is {}; it must be between {lo} and {hi} (the default, 262144, fits every entry)",
-                self.api.max_body_bytes
-            ));
+            return Err(InvalidValue::BodyLimit {
+                value: self.api.max_body_bytes,
+            });
         }
         if self.gossip.listen.is_empty() {
-            return Err("gossip.listen is empty; give at least one multiaddress, e.g. \"/ip4/0.0.0.0/tcp/7171\"".into());
+            return Err(InvalidValue::NoGossipListen);
         }
         for (field, addrs) in [
             ("gossip.listen", &self.gossip.listen),
@@ -399,22 +471,19 @@ impl Config {
             ),
         ] {
             if v == Some(0) {
-                return Err(format!(
-                    "{field} is 0; give a timeout of at least 1 ms, or leave it out to use the genesis value"
-                ));
+                return Err(InvalidValue::ZeroTimeout { field });
             }
         }
         if self.consensus.max_clock_skew_ms == 0 {
-            return Err("consensus.max_clock_skew_ms is 0; no block could ever be voted for (the default is 2000)".into());
+            return Err(InvalidValue::ZeroClockSkew);
         }
         if self.mempool.max_entries == 0 {
-            return Err("mempool.max_entries is 0; the node could accept no entry".into());
+            return Err(InvalidValue::ZeroMempoolEntries);
         }
         if self.mempool.max_bytes < MAX_ENTRY_BYTES {
-            return Err(format!(
-                "mempool.max_bytes is {}; it must be at least {MAX_ENTRY_BYTES} so that the largest entry fits",
-                self.mempool.max_bytes
-            ));
+            return Err(InvalidValue::MempoolTooSmall {
+                value: self.mempool.max_bytes,
+            });
         }
         Ok(())
     }
@@ -471,7 +540,7 @@ pub fn read_key(
 
 /// A light check of a libp2p multiaddress (the network crates parse it
 /// fully): `/protocol/value/...`, printable, no spaces.
-fn check_multiaddr(field: &str, a: &str) -> Result<(), String> {
+fn check_multiaddr(field: &'static str, a: &str) -> Result<(), InvalidValue> {
     let ok = a.starts_with('/')
         && a.len() > 1
         && a.len() <= 512
@@ -480,9 +549,10 @@ fn check_multiaddr(field: &str, a: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{field}: `{a}` is not a multiaddress; write it like \"/ip4/0.0.0.0/tcp/7171\" or \"/dns4/node.example/tcp/7171\""
-        ))
+        Err(InvalidValue::Multiaddr {
+            field,
+            address: a.to_owned(),
+        })
     }
 }
 

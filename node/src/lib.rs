@@ -17,20 +17,14 @@
 //! `tokio::task::spawn_blocking` in async code.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 pub mod api;
 pub mod config;
-pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod shared;
-pub mod testnet;
 
 pub use api::{router, ApiOptions};
 pub use config::Config;
-pub use mempool::{Limits, Mempool, MempoolError};
-pub use shared::{check_block_time, Committed, Shared, SubmitError};
+pub use shared::{check_block_time, CommitSummary, Shared, SharedError, SubmitError};
+pub use waybill_mempool::{Limits, Mempool, MempoolError};

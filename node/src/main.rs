@@ -63,6 +63,9 @@ enum Cmd {
         /// The node's data directory.
         #[arg(long, value_name = "DIR")]
         data_dir: PathBuf,
+        /// Print the result as JSON (`"ok": false` and the error on failure).
+        #[arg(long)]
+        json: bool,
     },
     /// Create a node: its ledger directory (empty chain for the genesis)
     /// and a node.toml with sensible defaults that you then edit (peers).
@@ -115,20 +118,7 @@ fn main() -> ExitCode {
 
 fn run(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Check { data_dir } => {
-            let (ledger, r) = waybill_store::open_and_check_dir(&data_dir)
-                .with_context(|| format!("cannot check the ledger in {}", data_dir.display()))?;
-            println!(
-                "OK: chain {} ({}), {} blocks and {} entries re-verified from genesis; {} blocks carry commit certificates; tip {}",
-                ledger.genesis().chain_name,
-                ledger.chain_id().short(),
-                r.blocks,
-                r.entries,
-                r.certified,
-                r.tip_hash.map(|h| h.to_hex()).unwrap_or_else(|| "none (empty chain)".into())
-            );
-            Ok(())
-        }
+        Cmd::Check { data_dir, json } => check(&data_dir, json),
         Cmd::Run { config } => run_node(&config),
         Cmd::PeerId { public_key } => {
             let key: crypto::PublicKey = public_key.parse()?;
@@ -176,6 +166,52 @@ fn run(cmd: Cmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `check`: re-verifies the stored chain and reports it, as a sentence or
+/// as JSON. With `json` a failure is also reported as JSON on stdout
+/// (`"ok": false`); the error goes to stderr and the exit code is non-zero
+/// either way.
+fn check(data_dir: &std::path::Path, json: bool) -> Result<()> {
+    let checked = waybill_store::open_and_check_dir(data_dir)
+        .with_context(|| format!("cannot check the ledger in {}", data_dir.display()));
+    let (ledger, r) = match checked {
+        Ok(done) => done,
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": format!("{e:#}") })
+                );
+            }
+            return Err(e);
+        }
+    };
+    if json {
+        let report = serde_json::json!({
+            "ok": true,
+            "chain_name": ledger.genesis().chain_name,
+            "chain_id": ledger.chain_id().to_hex(),
+            "height": ledger.height(),
+            "blocks": r.blocks,
+            "entries": r.entries,
+            "certified_blocks": r.certified,
+            "tip_hash": r.tip_hash.map(|h| h.to_hex()),
+            "state_digest": r.state_digest.to_hex(),
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "OK: chain {} ({}), {} blocks and {} entries re-verified from genesis; {} blocks carry commit certificates; tip {}",
+            ledger.genesis().chain_name,
+            ledger.chain_id().short(),
+            r.blocks,
+            r.entries,
+            r.certified,
+            r.tip_hash.map(|h| h.to_hex()).unwrap_or_else(|| "none (empty chain)".into())
+        );
+    }
+    Ok(())
 }
 
 fn run_node(path: &std::path::Path) -> Result<()> {

@@ -6,15 +6,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
-use waybill_consensus::{App, ConsensusConfig as EngineSettings};
+use waybill_consensus::{App, AppError, EngineSettings};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::Genesis;
-use waybill_store::SledBackend;
+use waybill_store::{SledBackend, StoreError};
 
 use crate::api;
 use crate::config::Config;
-use crate::shared::{check_block_time, Shared};
+use crate::shared::{check_block_time, CommitError, ProposeError, ReadError, Shared};
 
 /// The node as consensus sees it.
 pub struct NodeApp {
@@ -34,31 +34,59 @@ impl App for NodeApp {
         self.shared.height()
     }
 
-    fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, String> {
+    fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, AppError> {
         self.shared
             .propose(height, now_ms(), proposer)
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                ProposeError::NotNext { height, next } => AppError::NotNext { height, next },
+                ProposeError::Unavailable(_) => AppError::Unavailable(Box::new(e)),
+            })
     }
 
-    fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), String> {
+    fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), AppError> {
         if live {
             check_block_time(&block.block().header, now_ms(), self.max_clock_skew_ms)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| AppError::Rejected(Box::new(e)))?;
         }
-        self.shared
-            .validate_encoded(block)
-            .map_err(|e| e.to_string())
+        Ok(self.shared.validate_encoded(block)?)
     }
 
-    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), String> {
-        self.shared
-            .commit_encoded(block, Some(certificate))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), AppError> {
+        self.shared.commit_encoded(block, Some(certificate))?;
+        Ok(())
     }
 
-    fn committed(&self, height: u64) -> Result<Option<(Block, Option<CommitCertificate>)>, String> {
-        self.shared.committed(height).map_err(|e| e.to_string())
+    fn committed(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError> {
+        Ok(self.shared.committed(height)?)
+    }
+}
+
+/// Whether the ledger refused a block (it does not follow the tip, or an
+/// entry breaks a rule) rather than failed to store or read it.
+fn refused(e: &StoreError) -> bool {
+    matches!(e, StoreError::Block(_) | StoreError::Rule { .. })
+}
+
+impl From<ReadError> for AppError {
+    fn from(e: ReadError) -> Self {
+        match &e {
+            ReadError::Store(s) if refused(s) => AppError::Rejected(Box::new(e)),
+            ReadError::Store(_) => AppError::Storage(Box::new(e)),
+            ReadError::Unavailable(_) => AppError::Unavailable(Box::new(e)),
+        }
+    }
+}
+
+impl From<CommitError> for AppError {
+    fn from(e: CommitError) -> Self {
+        match &e {
+            CommitError::Store(s) if refused(s) => AppError::Rejected(Box::new(e)),
+            CommitError::Store(_) => AppError::Storage(Box::new(e)),
+            CommitError::Unavailable(_) => AppError::Unavailable(Box::new(e)),
+        }
     }
 }
 

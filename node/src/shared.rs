@@ -28,13 +28,26 @@ use waybill_core::crypto::{BatchVerifier, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::rules::RuleError;
+use waybill_mempool::{FromPeer, Limits, Mempool, MempoolError, Recheck};
 use waybill_store::{Backend, Ledger, StoreError, Validated};
 
-use crate::mempool::{FromPeer, Limits, Mempool, MempoolError, Recheck};
 use crate::metrics::{self, Metrics};
 
 /// Room left in a block for its header and framing.
 const BLOCK_OVERHEAD: usize = 4096;
+
+/// Why the node's shared state cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SharedError {
+    /// A commit panicked or was refused after it began to change the
+    /// ledger in memory: the ledger is refused to every reader until the
+    /// node restarts.
+    #[error("a commit failed while changing the ledger in memory; restart the node")]
+    Broken,
+    /// The mempool could not be had along with the ledger.
+    #[error("the mempool is unavailable")]
+    MempoolUnavailable,
+}
 
 /// Why an entry was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +57,7 @@ pub enum SubmitError {
     Mempool(#[from] MempoolError),
     /// The node cannot take entries (an earlier failure poisoned its state).
     #[error("the node cannot accept entries: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] SharedError),
 }
 
 impl From<RuleError> for SubmitError {
@@ -62,7 +75,7 @@ pub enum CommitError {
     Store(#[from] StoreError),
     /// The node's state is unusable (an earlier failure poisoned it).
     #[error("the node's ledger is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] SharedError),
 }
 
 /// A ledger read that failed.
@@ -73,7 +86,7 @@ pub enum ReadError {
     Store(#[from] StoreError),
     /// The node's state is unusable.
     #[error("the node's ledger is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] SharedError),
 }
 
 /// Why no block was proposed.
@@ -89,7 +102,7 @@ pub enum ProposeError {
     },
     /// The node's state is unusable.
     #[error("the node's ledger is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] SharedError),
 }
 
 /// A proposed block's time is too far from this node's clock.
@@ -129,9 +142,10 @@ pub fn check_block_time(header: &Header, now_ms: i64, max_skew_ms: u64) -> Resul
     Ok(())
 }
 
-/// What [`Shared::commit_block`] did.
+/// What [`Shared::commit_block`] did: a summary of the block it
+/// committed and of the mempool's re-check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
+pub struct CommitSummary {
     /// The new height.
     pub height: u64,
     /// The block's hash.
@@ -210,8 +224,6 @@ pub fn verify_each(entries: &[EncodedEntry]) -> Vec<Result<(), SignatureError>> 
 /// Most validated blocks kept for the next height.
 const MAX_VALIDATED: usize = 16;
 
-const BROKEN: &str = "a commit failed while changing the ledger in memory; restart the node";
-
 /// Marks the ledger broken if dropped while its thread panics (the
 /// poisoning a `std` lock would do).
 struct BreakOnPanic<'a>(&'a AtomicBool);
@@ -250,22 +262,22 @@ impl<B: Backend + 'static> Shared<B> {
     }
 
     /// The ledger, for reading.
-    pub fn read(&self) -> Result<RwLockReadGuard<'_, Ledger<B>>, String> {
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Ledger<B>>, SharedError> {
         let guard = self.ledger.read();
         self.usable()?;
         Ok(guard)
     }
 
     /// The ledger, for committing: readers go on, other committers wait.
-    fn committing(&self) -> Result<RwLockUpgradableReadGuard<'_, Ledger<B>>, String> {
+    fn committing(&self) -> Result<RwLockUpgradableReadGuard<'_, Ledger<B>>, SharedError> {
         let guard = self.ledger.upgradable_read();
         self.usable()?;
         Ok(guard)
     }
 
-    fn usable(&self) -> Result<(), String> {
+    fn usable(&self) -> Result<(), SharedError> {
         if self.broken.load(Ordering::Acquire) {
-            return Err(BROKEN.to_owned());
+            return Err(SharedError::Broken);
         }
         Ok(())
     }
@@ -372,9 +384,9 @@ impl<B: Backend + 'static> Shared<B> {
                         }
                         r
                     }
-                    (Ok(_), None, Ok(())) => Err(SubmitError::Unavailable(
-                        "the mempool is unavailable".into(),
-                    )),
+                    (Ok(_), None, Ok(())) => {
+                        Err(SubmitError::Unavailable(SharedError::MempoolUnavailable))
+                    }
                 };
                 stopped = matches!(
                     result,
@@ -471,7 +483,7 @@ impl<B: Backend + 'static> Shared<B> {
 
     fn submit_inner(&self, entry: SignedEntry) -> Result<EntryId, SubmitError> {
         entry.verify_signatures().map_err(RuleError::from)?;
-        let ledger = self.read().map_err(SubmitError::Unavailable)?;
+        let ledger = self.read()?;
         let mut pool = self.pool();
         let id = pool.insert_verified(entry, ledger.state(), ledger.height())?;
         metrics::set(&self.metrics.mempool_entries, pool.len());
@@ -481,7 +493,7 @@ impl<B: Backend + 'static> Shared<B> {
 
     /// Where an entry is: final, pending or unknown (one consistent look).
     pub fn entry_status(&self, id: &EntryId) -> Result<EntryStatus, ReadError> {
-        let ledger = self.read().map_err(ReadError::Unavailable)?;
+        let ledger = self.read()?;
         if let Some(l) = ledger.entry(id)? {
             return Ok(EntryStatus::Final {
                 entry: l.entry,
@@ -498,7 +510,7 @@ impl<B: Backend + 'static> Shared<B> {
 
     /// Up to `max` waiting entries in acceptance order (a valid block on
     /// top of the committed state), within the block size limit.
-    pub fn take(&self, max: usize) -> Result<Vec<SignedEntry>, String> {
+    pub fn take(&self, max: usize) -> Result<Vec<SignedEntry>, SharedError> {
         let _ledger = self.read()?;
         let pool = self.pool();
         Ok(pool.take_within(max, MAX_BLOCK_BYTES - BLOCK_OVERHEAD))
@@ -514,7 +526,7 @@ impl<B: Backend + 'static> Shared<B> {
         time_ms: i64,
         proposer: PublicKey,
     ) -> Result<Block, ProposeError> {
-        let ledger = self.read().map_err(ProposeError::Unavailable)?;
+        let ledger = self.read()?;
         let next = ledger.height() + 1;
         if height != next {
             return Err(ProposeError::NotNext { height, next });
@@ -536,7 +548,7 @@ impl<B: Backend + 'static> Shared<B> {
     /// [`Shared::validate_block`] for a block with its bytes (a proposal
     /// as it arrived): its entries' ids and signed messages come from them.
     pub fn validate_encoded(&self, block: &BlockBytes) -> Result<(), ReadError> {
-        let ledger = self.read().map_err(ReadError::Unavailable)?;
+        let ledger = self.read()?;
         // Entries this node holds in its mempool, waiting or parked, had
         // their signatures verified on the way in; a block usually
         // consists of them. The pool is locked per question, never across
@@ -604,7 +616,7 @@ impl<B: Backend + 'static> Shared<B> {
         &self,
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, ReadError> {
-        let ledger = self.read().map_err(ReadError::Unavailable)?;
+        let ledger = self.read()?;
         let Some(block) = ledger.block(height)? else {
             return Ok(None);
         };
@@ -613,7 +625,7 @@ impl<B: Backend + 'static> Shared<B> {
     }
 
     /// The tip header.
-    pub fn tip(&self) -> Result<Option<Header>, String> {
+    pub fn tip(&self) -> Result<Option<Header>, SharedError> {
         Ok(self.read()?.tip().cloned())
     }
 
@@ -626,7 +638,7 @@ impl<B: Backend + 'static> Shared<B> {
         &self,
         block: Block,
         cert: Option<CommitCertificate>,
-    ) -> Result<Committed, CommitError> {
+    ) -> Result<CommitSummary, CommitError> {
         self.commit_encoded(BlockBytes::encode(block), cert)
     }
 
@@ -636,9 +648,9 @@ impl<B: Backend + 'static> Shared<B> {
         &self,
         block: BlockBytes,
         cert: Option<CommitCertificate>,
-    ) -> Result<Committed, CommitError> {
+    ) -> Result<CommitSummary, CommitError> {
         let hash = block.block().header.hash();
-        let ledger = self.committing().map_err(CommitError::Unavailable)?;
+        let ledger = self.committing()?;
         let found = {
             let mut kept = self
                 .validated
@@ -720,7 +732,7 @@ impl<B: Backend + 'static> Shared<B> {
             "block committed"
         );
         self.snapshot_in_background();
-        Ok(Committed {
+        Ok(CommitSummary {
             height,
             hash,
             entries: ids.len(),

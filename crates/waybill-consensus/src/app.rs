@@ -26,7 +26,37 @@ use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::{self, Domain, PublicKey};
 
 use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
-use crate::signing::{part_message, Signature, WaybillSigner};
+use crate::signer::{part_message, WaybillSigner};
+use crate::signing::Signature;
+
+/// The node's own error behind an [`AppError`], kept as its source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the node could not do what consensus asked of it through [`App`].
+/// Each variant displays as the node's error it carries.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The block is invalid: it does not follow the tip, breaks a rule,
+    /// its header does not match its proposal, or its time is too far from
+    /// this node's clock. Consensus votes nil on it.
+    #[error(transparent)]
+    Rejected(BoxError),
+    /// Consensus asked to propose at a height that is not the next one.
+    #[error("cannot propose block {height}: the next block is {next}")]
+    NotNext {
+        /// Asked for.
+        height: u64,
+        /// The next height.
+        next: u64,
+    },
+    /// The ledger's storage failed (disk, corrupt data).
+    #[error(transparent)]
+    Storage(BoxError),
+    /// The node's ledger is unusable (an earlier failure poisoned it):
+    /// the node must restart.
+    #[error(transparent)]
+    Unavailable(BoxError),
+}
 
 /// What the node provides to consensus. Implementations do their own
 /// locking; `commit` must be durable before it returns.
@@ -34,14 +64,17 @@ pub trait App: Send + Sync + 'static {
     /// The last committed height (0 before the first block).
     fn committed_height(&self) -> u64;
     /// Builds the next block on top of the tip from the mempool.
-    fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, String>;
+    fn build_block(&self, height: u64, proposer: PublicKey) -> Result<Block, AppError>;
     /// Checks a block fully against the tip and the state. `live`: also
     /// check its time against the local clock (not for synced blocks).
-    fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), String>;
+    fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), AppError>;
     /// Commits a decided block with its certificate, durably.
-    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), String>;
+    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), AppError>;
     /// A committed block and its certificate, to serve to syncing peers.
-    fn committed(&self, height: u64) -> Result<Option<(Block, Option<CommitCertificate>)>, String>;
+    fn committed(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError>;
 }
 
 /// Per-node settings the loop needs.
@@ -174,7 +207,9 @@ impl<A: App> Loop<A> {
         let verdict = if header_ok {
             tokio::task::block_in_place(|| self.app.check_block(&block, live))
         } else {
-            Err("the block's header does not match the proposal".into())
+            Err(AppError::Rejected(
+                "the block's header does not match the proposal".into(),
+            ))
         };
         let validity = match &verdict {
             Ok(()) => Validity::Valid,

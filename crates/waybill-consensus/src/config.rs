@@ -34,9 +34,13 @@ impl NodeConfig for EngineConfig {
 }
 
 impl EngineConfig {
-    /// A permissioned setup: only the configured peers (each pinned by
+    /// A permissioned setup: only the `peers` given (each pinned by
     /// `/p2p/<peer id>`) may connect; values travel as proposal parts;
-    /// lagging nodes sync decided blocks.
+    /// lagging nodes sync decided blocks. `peers` holds the configured
+    /// peers, which the engine dials and keeps connected, and a peer-only
+    /// `/p2p/<peer id>` entry for each other genesis key, which admits that
+    /// peer when it dials in but is never dialed (see
+    /// [`crate::persistent_peers`]).
     ///
     /// Votes and proposal parts go straight to every connected peer
     /// (Malachite's broadcast protocol), not through gossipsub. In a

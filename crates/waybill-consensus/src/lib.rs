@@ -8,15 +8,12 @@
 //! every stored block carries proof of finality that verifies offline.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 mod app;
 mod codec;
 mod config;
 mod ctx;
+mod signer;
 mod signing;
 
 use std::path::PathBuf;
@@ -34,14 +31,15 @@ use malachitebft_app_channel::{
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::Genesis;
 
-pub use app::{to_engine_certificate, to_ledger_certificate, App};
+pub use app::{to_engine_certificate, to_ledger_certificate, App, AppError, BoxError};
 use libp2p::multiaddr::Protocol;
 pub use malachitebft_app_channel::app::net::{Multiaddr, PeerId};
 
 use crate::codec::WaybillCodec;
 use crate::config::EngineConfig;
 use crate::ctx::{Address, Validator, ValidatorSet, WaybillCtx};
-use crate::signing::{VerifyKey, WaybillSigner, WaybillVerifier};
+use crate::signer::{WaybillSigner, WaybillVerifier};
+use crate::signing::VerifyKey;
 
 /// Largest block a proposer may build, in canonical bytes. A block travels
 /// as one proposal part in one gossip message, and the engine's message
@@ -59,9 +57,10 @@ pub enum ConsensusError {
     Engine(String),
 }
 
-/// How to run consensus on this node.
+/// How to run consensus on this node (not to be confused with the
+/// node's `[consensus]` configuration section, from which it is made).
 #[derive(Clone)]
-pub struct ConsensusConfig {
+pub struct EngineSettings {
     /// The chain.
     pub genesis: Genesis,
     /// This node's key: its network identity, and its signing key if it is
@@ -69,7 +68,9 @@ pub struct ConsensusConfig {
     pub key: SigningKey,
     /// Where the consensus network listens (`/ip4/…/tcp/…`).
     pub listen: Multiaddr,
-    /// Peers, each with `/p2p/<peer id>` (see [`peer_id`]).
+    /// Peers to dial and keep connected, each with `/p2p/<peer id>` (see
+    /// [`peer_id`]). Any other genesis key may connect too when it dials
+    /// this node (see [`persistent_peers`]).
     pub peers: Vec<Multiaddr>,
     /// Directory for the write-ahead log.
     pub wal_dir: PathBuf,
@@ -152,6 +153,44 @@ pub fn unlisted_validators(
         .collect()
 }
 
+/// The persistent peers the engine gets: the configured `peers` (dialed
+/// and kept connected), then a peer-only address `/p2p/<peer id>` for
+/// every genesis validator and member key other than `me` that no address
+/// in `peers` names. The engine runs with `persistent_peers_only`, so these
+/// are exactly the peers that may connect; a peer-only entry admits that
+/// peer when it dials in but is never dialed, as it carries no transport
+/// address. So any genesis key's node that lists this one can connect
+/// (a full node syncs from the validators it lists without any of them
+/// listing it), and a key outside genesis still cannot, unless listed.
+/// A genesis key that is not a valid ed25519 key is left out: it cannot be
+/// a network identity.
+pub fn persistent_peers(genesis: &Genesis, me: &PublicKey, peers: &[Multiaddr]) -> Vec<Multiaddr> {
+    let mut named: Vec<PeerId> = peers
+        .iter()
+        .flat_map(|a| a.iter())
+        .filter_map(|p| match p {
+            Protocol::P2p(peer) => Some(peer),
+            _ => None,
+        })
+        .collect();
+    if let Ok(id) = network_id(me) {
+        named.push(id);
+    }
+    let mut all = peers.to_vec();
+    let keys = genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key)
+        .chain(genesis.members.iter().map(|m| m.public_key));
+    for id in keys.filter_map(|k| network_id(&k).ok()) {
+        if !named.contains(&id) {
+            named.push(id);
+            all.push(Multiaddr::empty().with(Protocol::P2p(id)));
+        }
+    }
+    all
+}
+
 fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
     genesis
         .validators
@@ -172,7 +211,7 @@ fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
 }
 
 /// Starts the engine and the application loop.
-pub async fn start<A: App>(cfg: ConsensusConfig, app: Arc<A>) -> Result<Consensus, ConsensusError> {
+pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus, ConsensusError> {
     let chain_id = cfg.genesis.chain_id();
     let ctx = WaybillCtx { chain_id };
     let vset = validator_set(&cfg.genesis)?;
@@ -186,7 +225,11 @@ pub async fn start<A: App>(cfg: ConsensusConfig, app: Arc<A>) -> Result<Consensu
             );
         }
     }
-    let engine_cfg = EngineConfig::new(&cfg.moniker, cfg.listen.clone(), cfg.peers.clone());
+    let engine_cfg = EngineConfig::new(
+        &cfg.moniker,
+        cfg.listen.clone(),
+        persistent_peers(&cfg.genesis, &me, &cfg.peers),
+    );
     let keypair = Keypair::ed25519_from_bytes(cfg.key.to_bytes())
         .map_err(|e| ConsensusError::Engine(e.to_string()))?;
     let peer = keypair.public().to_peer_id();
@@ -257,25 +300,18 @@ pub async fn start<A: App>(cfg: ConsensusConfig, app: Arc<A>) -> Result<Consensu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use waybill_core::genesis::ValidatorSpec;
+    use waybill_core::genesis::{MemberSpec, ValidatorSpec};
 
     fn key(seed: u8) -> PublicKey {
         crypto::public_key(&SigningKey::from_bytes(&[seed; 32]))
     }
 
-    fn addr(k: &PublicKey, port: u16) -> Multiaddr {
-        let id = peer_id(k).map_err(|e| e.to_string());
-        let text = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", id.unwrap_or_default());
-        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
-    }
-
-    #[test]
-    fn unlisted_validators_are_those_no_peer_address_names() {
-        let keys: Vec<PublicKey> = (1..=4).map(key).collect();
-        let genesis = Genesis {
+    /// A chain of `members` and one validator of power 1 per key.
+    fn genesis(members: Vec<MemberSpec>, validators: &[PublicKey]) -> Genesis {
+        Genesis {
             chain_name: "t".into(),
-            members: Vec::new(),
-            validators: keys
+            members,
+            validators: validators
                 .iter()
                 .enumerate()
                 .map(|(i, k)| ValidatorSpec {
@@ -287,7 +323,19 @@ mod tests {
                 .collect(),
             consensus: Default::default(),
             governance: Default::default(),
-        };
+        }
+    }
+
+    fn addr(k: &PublicKey, port: u16) -> Multiaddr {
+        let id = peer_id(k).map_err(|e| e.to_string());
+        let text = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", id.unwrap_or_default());
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn unlisted_validators_are_those_no_peer_address_names() {
+        let keys: Vec<PublicKey> = (1..=4).map(key).collect();
+        let genesis = genesis(Vec::new(), &keys);
         let me = keys[0];
         let all: Vec<Multiaddr> = keys[1..]
             .iter()
@@ -307,6 +355,96 @@ mod tests {
         assert_eq!(
             unlisted_validators(&genesis, &keys[3], &[]),
             keys[..3].to_vec()
+        );
+    }
+
+    fn peer_only(k: &PublicKey) -> Multiaddr {
+        let id = network_id(k).unwrap_or_else(|e| panic!("{e}"));
+        Multiaddr::empty().with(Protocol::P2p(id))
+    }
+
+    #[test]
+    fn every_other_genesis_key_is_admitted_and_only_configured_peers_are_dialed() {
+        use waybill_core::genesis::Role;
+        let member = |name: &str, public_key: PublicKey| MemberSpec {
+            name: name.into(),
+            public_key,
+            roles: vec![Role::Producer],
+            country: None,
+            gs1_company_prefixes: Vec::new(),
+        };
+        // A 32-byte string that is no ed25519 point (about half are not).
+        let bad = (2u8..=255)
+            .map(|b| {
+                let mut k = [0u8; 32];
+                k[0] = b;
+                PublicKey(k)
+            })
+            .find(|k| network_id(k).is_err())
+            .unwrap_or_else(|| panic!("no invalid key found"));
+        let v: Vec<PublicKey> = (1..=4).map(key).collect();
+        let (auditor, coop, stranger) = (key(5), key(6), key(9));
+        // v4's key is also a member's: one entry for it.
+        let genesis = genesis(
+            vec![
+                member("auditor", auditor),
+                member("coop", coop),
+                member("v4 org", v[3]),
+                member("bad", bad),
+            ],
+            &v,
+        );
+
+        // A validator listing the other validators but no full node: the
+        // configured addresses first, as they are (the only ones dialed),
+        // then a peer-only entry for each member it does not list.
+        let listed: Vec<Multiaddr> = v[1..].iter().zip(7000..).map(|(k, p)| addr(k, p)).collect();
+        let got = persistent_peers(&genesis, &v[0], &listed);
+        let mut want = listed.clone();
+        want.extend([peer_only(&auditor), peer_only(&coop)]);
+        assert_eq!(got, want);
+        // Peer-only entries carry no transport part: Malachite never dials them.
+        for a in &got[listed.len()..] {
+            assert_eq!(a.iter().count(), 1, "{a}");
+        }
+
+        // A full node listing two validators admits the rest of genesis,
+        // never itself, never a key outside genesis.
+        let two = vec![addr(&v[0], 7000), addr(&v[1], 7001)];
+        let got = persistent_peers(&genesis, &auditor, &two);
+        let mut want = two.clone();
+        want.extend([peer_only(&v[2]), peer_only(&v[3]), peer_only(&coop)]);
+        assert_eq!(got, want);
+        let stranger_id = network_id(&stranger).unwrap_or_else(|e| panic!("{e}"));
+        let names = |peers: &[Multiaddr], id: PeerId| {
+            peers
+                .iter()
+                .any(|a| a.iter().any(|p| p == Protocol::P2p(id)))
+        };
+        assert!(!names(&got, stranger_id));
+        let me_id = network_id(&auditor).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!names(&got, me_id));
+
+        // With no configured peers every other genesis key is admitted,
+        // none is dialed.
+        let got = persistent_peers(&genesis, &v[0], &[]);
+        let want: Vec<Multiaddr> = [v[1], v[2], v[3], auditor, coop]
+            .iter()
+            .map(peer_only)
+            .collect();
+        assert_eq!(got, want);
+
+        // A configured peer outside genesis stays as configured (the
+        // operator's choice); nothing else outside genesis is added.
+        let odd = vec![addr(&stranger, 7009)];
+        let got = persistent_peers(&genesis, &v[0], &odd);
+        assert_eq!(got[0], odd[0]);
+        assert_eq!(got.len(), 6);
+        assert_eq!(
+            got.iter()
+                .filter(|a| names(std::slice::from_ref(a), stranger_id))
+                .count(),
+            1
         );
     }
 }
