@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use waybill_core::entry::SignedEntry;
 use waybill_core::trail::{self, Trail};
-use waybill_node::testnet::{self, Cluster};
+use waybill_testnet::{self as testnet, Cluster};
 
 use crate::ingest;
 use crate::workload::{self, Consortium, Workload};
@@ -93,20 +93,17 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-/// A binary built next to this one.
+/// A binary built next to this one (`waybill_testnet::built_binary`).
 pub fn sibling_binary(name: &str) -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding this program's path")?;
-    let dir = exe
-        .parent()
-        .ok_or_else(|| anyhow!("this program's path has no directory"))?;
-    let path = dir.join(name);
-    if !path.exists() {
-        bail!(
+    testnet::built_binary(name).map_err(|e| match e {
+        testnet::TestnetError::NoBinary { searched, .. } => anyhow!(
             "{} is missing; build it first: cargo build --release -p waybill-node -p waybill-cli",
-            path.display()
-        );
-    }
-    Ok(path)
+            searched
+                .first()
+                .map_or_else(|| name.to_string(), |p| p.display().to_string())
+        ),
+        e => anyhow!(e),
+    })
 }
 
 fn dir_size(path: &Path) -> Result<u64> {
@@ -137,19 +134,6 @@ fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .ok_or_else(|| anyhow!("no {field} in /proc/{pid}/status"))
-}
-
-/// Percent-encodes a path segment.
-fn encode_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn run_cli(bin: &Path, args: &[&str]) -> Result<(Duration, String)> {
@@ -294,7 +278,10 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         .ok_or_else(|| anyhow!("the node has no process id"))?;
     let rss = rss_bytes(pid)?;
 
-    let lookup_path = format!("/v1/lots/{}/trail", encode_segment(&lookup_lot.to_string()));
+    let lookup_path = format!(
+        "/v1/lots/{}/trail",
+        testnet::encode_segment(&lookup_lot.to_string())
+    );
     // Named so that a kept ledger's lookups can be repeated by hand.
     eprintln!("lookup: GET {lookup_path} ({lookup_len} story entries)");
     let body = fetch_trail(node.api, &lookup_path)?;
@@ -399,7 +386,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         export_ms.push(export_took.as_secs_f64() * 1e3);
         verify_bundle_ms.push(verify_took.as_secs_f64() * 1e3);
     }
-    let export_path = format!("/v1/lots/{}/trail", encode_segment(&export_arg));
+    let export_path = format!("/v1/lots/{}/trail", testnet::encode_segment(&export_arg));
     let export_trail: Trail = serde_json::from_str(&fetch_trail(node.api, &export_path)?)
         .context("decoding the trail")?;
     if export_trail.items.len() < export_len {

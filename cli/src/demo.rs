@@ -1,5 +1,6 @@
 //! `waybill demo`: the coffee story end to end on four real validator
-//! nodes that agree by BFT consensus.
+//! nodes that agree by BFT consensus. The story (members, ids, steps) is
+//! `waybill_testkit::coffee`, which the tests tell too.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,79 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use waybill_core::bundle::{Bundle, BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
-use waybill_core::codes::{Decimal3, UnitCode};
-use waybill_core::crypto::{self, Hash32};
-use waybill_core::entry::{
-    Body, Customs, Dispatch, DocRef, GeoPoint, Input, Location, Payment, PaymentMethod,
-    PaymentStatus, Produce, Product, Quantity, Receive, Settlement, SignedEntry,
-};
-use waybill_core::genesis::{MemberSpec, Role};
-use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
+use waybill_core::crypto;
+use waybill_core::entry::{Body, SignedEntry};
+use waybill_core::gs1::LotId;
 use waybill_core::trail::{self, Policy};
+use waybill_testkit::coffee;
 
 use crate::{node_client, record, report, util};
-use waybill_node::testnet;
-
-/// A GS1 key from its digits without the check digit.
-pub fn with_check_digit(body: &str) -> Result<String> {
-    let d = gs1_check_digit(body).ok_or_else(|| anyhow!("`{body}` is not digits"))?;
-    Ok(format!("{body}{d}"))
-}
-
-/// A demo member: (file stem, name, roles, country, GS1 prefix).
-pub type DemoMember = (
-    &'static str,
-    &'static str,
-    &'static [Role],
-    &'static str,
-    Option<&'static str>,
-);
-
-/// The example consortium's members.
-pub const MEMBERS: &[DemoMember] = &[
-    (
-        "cooperative",
-        "Cooperativa Cafetera del Huila",
-        &[Role::Producer, Role::Payer],
-        "CO",
-        Some("7709998"),
-    ),
-    (
-        "roaster",
-        "Hanseatic Coffee Roasters GmbH",
-        &[Role::Processor, Role::Payer],
-        "DE",
-        Some("4061234"),
-    ),
-    (
-        "carrier",
-        "Atlantic Ocean Lines",
-        &[Role::Carrier],
-        "DK",
-        None,
-    ),
-    (
-        "retailer",
-        "Frischmarkt Retail AG",
-        &[Role::Retailer, Role::Payer],
-        "DE",
-        None,
-    ),
-    (
-        "bank",
-        "Banco del Pacifico Trade Finance",
-        &[Role::Payer, Role::Admin],
-        "CO",
-        None,
-    ),
-    (
-        "auditor",
-        "Kessler Supply Chain Audit",
-        &[Role::Auditor, Role::Admin],
-        "CH",
-        None,
-    ),
-];
+use waybill_testnet as testnet;
 
 struct Actors {
     keys: Vec<SigningKey>,
@@ -88,28 +24,15 @@ struct Actors {
 
 impl Actors {
     fn key(&self, stem: &str) -> Result<&SigningKey> {
-        MEMBERS
+        coffee::MEMBERS
             .iter()
-            .position(|m| m.0 == stem)
+            .position(|m| m.stem == stem)
             .and_then(|i| self.keys.get(i))
             .ok_or_else(|| anyhow!("no demo member {stem}"))
     }
     fn pk(&self, stem: &str) -> Result<crypto::PublicKey> {
         Ok(crypto::public_key(self.key(stem)?))
     }
-}
-
-fn doc(label: &str, content: &str, media: &str) -> DocRef {
-    DocRef {
-        sha256: Hash32::digest(content.as_bytes()),
-        media_type: media.into(),
-        uri: None,
-        label: Some(label.into()),
-    }
-}
-
-fn qty(s: &str) -> Result<Decimal3> {
-    s.parse().map_err(|e| anyhow!("{e}"))
 }
 
 /// Runs the demo.
@@ -131,25 +54,16 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     // 1. A four-validator consortium on this machine: keys, genesis and a
     //    node.toml per node, on free loopback ports.
     let node_bin = node_binary()?;
-    let members: Vec<testnet::MemberDef> = MEMBERS
+    let members: Vec<testnet::MemberDef> = coffee::MEMBERS
         .iter()
-        .map(|(stem, name, roles, country, prefix)| {
+        .map(|m| {
             Ok(testnet::MemberDef {
-                stem: (*stem).into(),
-                spec: MemberSpec {
-                    name: (*name).into(),
-                    public_key: crypto::PublicKey([0; 32]),
-                    roles: roles.to_vec(),
-                    country: Some(country.parse()?),
-                    gs1_company_prefixes: match prefix {
-                        Some(p) => vec![p.parse()?],
-                        None => vec![],
-                    },
-                },
+                stem: m.stem.into(),
+                spec: m.spec(crypto::PublicKey([0; 32]))?,
             })
         })
         .collect::<Result<_>>()?;
-    let net = testnet::generate(dir, "andes-to-europe-coffee", &members, 4, &[], 200)?;
+    let net = testnet::generate(dir, coffee::CHAIN_NAME, &members, 4, &[], 200)?;
     let genesis = net.genesis.clone();
     let genesis_path = net.genesis_path.clone();
     for m in &genesis.members {
@@ -170,11 +84,11 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         genesis.chain_id()
     );
     let mut keys_by_stem = Vec::new();
-    for (stem, ..) in MEMBERS {
+    for m in coffee::MEMBERS {
         let path = net
             .member_keys
-            .get(*stem)
-            .ok_or_else(|| anyhow!("no key for {stem}"))?;
+            .get(m.stem)
+            .ok_or_else(|| anyhow!("no key for {}", m.stem))?;
         keys_by_stem.push(util::read_key(path)?);
     }
     let actors = Actors { keys: keys_by_stem };
@@ -200,7 +114,6 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     );
 
     let t0: i64 = util::now_ms();
-    let day = 86_400_000i64;
     let mut step = 3;
     let mut nonces: std::collections::BTreeMap<crypto::PublicKey, u64> = Default::default();
     let apis: Vec<std::net::SocketAddr> = cluster.net.nodes.iter().map(|n| n.api).collect();
@@ -221,192 +134,18 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         Ok(e)
     };
 
-    let green_gtin: Gtin = with_check_digit("770999800001")?.parse()?;
-    let roast_gtin: Gtin = with_check_digit("406123400002")?.parse()?;
-    let green = LotId::batch(green_gtin, "HUILA-2611-07")?;
-    let roasted = LotId::batch(roast_gtin, "HH-R-4471")?;
-    let sea: ShipmentId = format!("(00){}", with_check_digit("07709998000000001")?).parse()?;
-    let road: ShipmentId = format!("(00){}", with_check_digit("04061234000000002")?).parse()?;
-
-    record(
-        "cooperative",
-        Body::Produce(Produce {
-            lot: green.clone(),
-            product: Product {
-                gtin: Some(green_gtin),
-                id: None,
-                description: "Green coffee, washed Arabica, Huila".into(),
-            },
-            quantity: Quantity {
-                value: qty("600")?,
-                unit: UnitCode::Kgm,
-            },
-            origin: Location {
-                gln: None,
-                country: Some("CO".parse()?),
-                name: Some("Finca La Esperanza, Pitalito, Huila".into()),
-                geo: Some(GeoPoint {
-                    lat_micro: 1_853_000,
-                    lon_micro: -76_051_000,
-                }),
-            },
-            produced_at_ms: t0 - 30 * day,
-            certificates: vec![doc(
-                "Fairtrade certificate FLO-ID 4711",
-                "fairtrade",
-                "application/pdf",
-            )],
-            documents: vec![],
-            inputs: vec![],
-        }),
-        t0 - 30 * day,
-        format!("The cooperative records 600 kg of green coffee as lot {green}"),
-    )?;
-    record(
-        "cooperative",
-        Body::Dispatch(Dispatch {
-            shipment: sea.clone(),
-            lots: vec![green.clone()],
-            consignee: actors.pk("roaster")?,
-            carrier: Some(actors.pk("carrier")?),
-            from: Location {
-                country: Some("CO".parse()?),
-                name: Some("Port of Buenaventura".into()),
-                ..Location::default()
-            },
-            to: Location {
-                country: Some("DE".parse()?),
-                name: Some("Port of Hamburg".into()),
-                ..Location::default()
-            },
-            documents: vec![doc(
-                "bill of lading AOL-BUN-HAM-0912",
-                "bl",
-                "application/pdf",
-            )],
-        }),
-        t0 - 25 * day,
-        format!("It dispatches the lot by sea to the roaster in Hamburg (shipment {sea})"),
-    )?;
-    record(
-        "carrier",
-        Body::Receive(Receive {
-            shipment: sea.clone(),
-            at: Location {
-                country: Some("CO".parse()?),
-                name: Some("Port of Buenaventura".into()),
-                ..Location::default()
-            },
-            documents: vec![],
-        }),
-        t0 - 25 * day + 3_600_000,
-        "The ocean carrier takes the container over at Buenaventura".into(),
-    )?;
-    record(
-        "roaster",
-        Body::Receive(Receive {
-            shipment: sea.clone(),
-            at: Location {
-                country: Some("DE".parse()?),
-                name: Some("Hamburg roastery".into()),
-                ..Location::default()
-            },
-            documents: vec![],
-        }),
-        t0 - 8 * day,
-        "The roaster receives it in Hamburg".into(),
-    )?;
-    record(
-        "roaster",
-        Body::Payment(Payment {
-            payment_id: record::new_uetr()?,
-            payer: actors.pk("roaster")?,
-            payee: actors.pk("cooperative")?,
-            amount_minor: 1_089_000,
-            currency: "EUR".parse()?,
-            settlement: Some(Settlement {
-                amount_minor: 1_200_000,
-                currency: "USD".parse()?,
-                fx_rate: "1.101928".parse()?,
-            }),
-            incoterm: "DDP".parse()?,
-            shipments: vec![sea.clone()],
-            customs: Some(Customs {
-                hs_codes: vec!["0901.11".parse()?],
-                declaration_sha256: Some(Hash32::digest(b"salt||customs declaration")),
-            }),
-            method: PaymentMethod::SwiftTransfer,
-            status: PaymentStatus::Settled,
-        }),
-        t0 - 7 * day,
-        "The roaster pays the cooperative's USD 12,000.00 invoice with EUR 10,890.00 under DDP"
-            .into(),
-    )?;
-    record(
-        "roaster",
-        Body::Produce(Produce {
-            lot: roasted.clone(),
-            product: Product {
-                gtin: Some(roast_gtin),
-                id: None,
-                description: "Roasted coffee beans, Huila single origin".into(),
-            },
-            quantity: Quantity {
-                value: qty("480")?,
-                unit: UnitCode::Kgm,
-            },
-            origin: Location {
-                country: Some("DE".parse()?),
-                name: Some("Hamburg roastery".into()),
-                ..Location::default()
-            },
-            produced_at_ms: t0 - 5 * day,
-            certificates: vec![],
-            documents: vec![],
-            inputs: vec![Input {
-                lot: green.clone(),
-                quantity: qty("600")?,
-            }],
-        }),
-        t0 - 5 * day,
-        format!("It roasts all 600 kg into 480 kg of lot {roasted} (the green lot is consumed)"),
-    )?;
-    record(
-        "roaster",
-        Body::Dispatch(Dispatch {
-            shipment: road.clone(),
-            lots: vec![roasted.clone()],
-            consignee: actors.pk("retailer")?,
-            carrier: None,
-            from: Location {
-                country: Some("DE".parse()?),
-                name: Some("Hamburg roastery".into()),
-                ..Location::default()
-            },
-            to: Location {
-                country: Some("DE".parse()?),
-                name: Some("Frischmarkt DC Hannover".into()),
-                ..Location::default()
-            },
-            documents: vec![],
-        }),
-        t0 - 3 * day,
-        format!("It ships the roasted lot to the retailer (shipment {road})"),
-    )?;
-    record(
-        "retailer",
-        Body::Receive(Receive {
-            shipment: road.clone(),
-            at: Location {
-                country: Some("DE".parse()?),
-                name: Some("Frischmarkt DC Hannover".into()),
-                ..Location::default()
-            },
-            documents: vec![],
-        }),
-        t0 - 2 * day,
-        "The retailer receives it".into(),
-    )?;
+    // The coffee story (waybill_testkit::coffee), one step per entry.
+    let key_of = |stem: &str| actors.pk(stem).ok();
+    let story = coffee::Story::tell(&coffee::Teller {
+        t0_ms: t0,
+        green_batch: coffee::GREEN_BATCH,
+        payment_id: record::new_uetr()?,
+        key_of: &key_of,
+    })?;
+    for st in story.steps {
+        record(st.who, st.body, st.at_ms, st.what)?;
+    }
+    let roasted = story.ids.roasted;
 
     // The consumer's view, from another node, checked against the genesis.
     let link = roasted
@@ -504,26 +243,15 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Finds the `waybill-node` binary: next to this one, or on PATH.
+/// Finds the `waybill-node` binary: next to this one, or on PATH
+/// (`waybill_testnet::binary`).
 fn node_binary() -> Result<PathBuf> {
-    let name = format!("waybill-node{}", std::env::consts::EXE_SUFFIX);
-    if let Ok(me) = std::env::current_exe() {
-        if let Some(dir) = me.parent() {
-            let p = dir.join(&name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&paths) {
-            let p = d.join(&name);
-            if p.is_file() {
-                return Ok(p);
-            }
-        }
-    }
-    bail!("the demo runs real nodes, but no `waybill-node` binary is next to `waybill` or on PATH; build both with `cargo build --workspace`")
+    testnet::binary("waybill-node").map_err(|e| match e {
+        testnet::TestnetError::NoBinary { .. } => anyhow!(
+            "the demo runs real nodes, but no `waybill-node` binary is next to `waybill` or on PATH; build both with `cargo build --workspace`"
+        ),
+        e => anyhow!(e),
+    })
 }
 
 /// Submits an entry through the CLI's node client and waits until it is
