@@ -2,6 +2,9 @@
 //! and a non-zero exit, and leave the ledger directory exactly as it was
 //! (see `Net::assert_unchanged` for how that is checked).
 
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::Path;
@@ -45,7 +48,7 @@ fn produce_free_lot(net: &Net, stem: &str, nonce: u64, lot: &str, out: &str) -> 
 
 #[test]
 fn malformed_json_entry_file() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     let cases: [(&str, &[u8]); 5] = [
         ("not-json.json", b"{ this is not json"),
@@ -77,7 +80,7 @@ fn malformed_json_entry_file() {
 
 #[test]
 fn entry_changed_after_signing() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     let green = net.record(
         "cooperative",
         "produce",
@@ -114,7 +117,7 @@ fn entry_changed_after_signing() {
 
 #[test]
 fn truncated_entry_file() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     let good = net.record(
         "cooperative",
@@ -146,10 +149,11 @@ fn truncated_entry_file() {
 
 #[test]
 fn entry_signed_for_another_chain() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     // A second chain with the same members.
     let other = net.path("other-genesis.toml");
     let out = ok(&mut genesis_init_cmd(
+        bin(),
         net.dir.path(),
         "another-coffee-chain",
         &net.validator,
@@ -221,7 +225,7 @@ fn entry_signed_for_another_chain() {
 
 #[test]
 fn unknown_author() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     let stranger = net.path("stranger.pem");
     ok(wb().args(["key", "new", "--insecure-plaintext", "--out", &s(&stranger)]));
     let entry = net.path("stranger.json");
@@ -268,7 +272,7 @@ fn unknown_author() {
 
 #[test]
 fn author_without_the_role() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     // The carrier may not produce.
     let entry = produce_free_lot(&net, "carrier", 1, "CARRIER-LOT-1", "carrier-produce.json");
     let out = append_fails(&net, &[&entry], &["may not record a produce entry"]);
@@ -318,7 +322,7 @@ fn author_without_the_role() {
 
 #[test]
 fn replayed_nonce() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     let green = net.produce_green(Nonce::Given(1));
     // The same entry again.
     let out = append_fails(&net, &[&green], &["already used"]);
@@ -342,7 +346,7 @@ fn replayed_nonce() {
 
 #[test]
 fn dispatch_of_a_lot_the_author_does_not_hold() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     // The roaster tries to ship the cooperative's lot.
     let entry = net.record(
@@ -398,7 +402,7 @@ fn dispatch_of_a_lot_the_author_does_not_hold() {
 
 #[test]
 fn receive_by_someone_who_is_not_the_consignee() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     net.dispatch_sea(Nonce::FromLedger);
     let entry = net.record(
@@ -459,7 +463,7 @@ fn pay_args(currency: &str) -> Vec<String> {
 
 #[test]
 fn payment_in_an_unknown_currency() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     net.dispatch_sea(Nonce::FromLedger);
 
@@ -523,7 +527,7 @@ fn payment_in_an_unknown_currency() {
 
 #[test]
 fn bundle_with_an_entry_removed() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     net.dispatch_sea(Nonce::FromLedger);
     net.record_and_append(
@@ -580,7 +584,7 @@ fn bundle_with_an_entry_removed() {
 
 #[test]
 fn genesis_with_a_duplicate_key() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     // `genesis init` refuses two members with one key.
     let dup_out = net.path("dup-init.toml");
     fails(
@@ -674,7 +678,7 @@ fn genesis_with_a_duplicate_key() {
 
 #[test]
 fn wrong_passphrase_on_an_encrypted_key() {
-    let net = Net::new(&["roaster", "cooperative"]);
+    let net = Net::new(bin(), &["roaster", "cooperative"]);
     let args = [
         "--lot",
         GREEN,
@@ -709,7 +713,7 @@ fn wrong_passphrase_on_an_encrypted_key() {
 }
 
 /// Every command that reads a ledger, pointed at `dir`.
-fn ledger_commands(net: &Net, dir: &Path, entry: &Path) -> Vec<assert_cmd::Command> {
+fn ledger_commands(net: &Net, dir: &Path, entry: &Path) -> Vec<std::process::Command> {
     let d = s(dir);
     let mut cmds = Vec::new();
     let mut push = |args: Vec<String>| {
@@ -790,7 +794,7 @@ fn ledger_commands(net: &Net, dir: &Path, entry: &Path) -> Vec<assert_cmd::Comma
 
 #[test]
 fn data_dir_that_is_not_a_ledger() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     let entry = produce_free_lot(&net, "cooperative", 1, "X-1", "entry.json");
 
     let empty = net.path("empty");
@@ -843,7 +847,7 @@ fn data_dir_that_is_not_a_ledger() {
 
 #[test]
 fn append_with_one_good_and_one_bad_entry_writes_nothing() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     net.produce_green(Nonce::Given(1));
     let good = net.record(
         "cooperative",
@@ -902,7 +906,7 @@ fn append_with_one_good_and_one_bad_entry_writes_nothing() {
 /// deleted): it is no usable ledger, and reading it must not create files.
 #[test]
 fn ledger_marker_without_a_store_is_left_alone() {
-    let net = Net::new(&[]);
+    let net = Net::new(bin(), &[]);
     let entry = produce_free_lot(&net, "cooperative", 1, "X-1", "entry.json");
     let broken = net.path("broken");
     std::fs::create_dir_all(broken.join("db")).expect("mkdir");
@@ -918,5 +922,111 @@ fn ledger_marker_without_a_store_is_left_alone() {
             &["not a Waybill ledger", "corrupt", "no format record"],
         );
         before.assert_same(&Snapshot::take(&broken), &format!("{cmd:?}"));
+    }
+}
+
+/// What is at a path before a writer runs, to check it is left alone.
+#[derive(Debug, PartialEq)]
+enum Occupant {
+    File(Vec<u8>),
+    Link(std::path::PathBuf),
+}
+
+fn occupant(path: &Path) -> Occupant {
+    let meta = std::fs::symlink_metadata(path).expect("something is there");
+    if meta.file_type().is_symlink() {
+        Occupant::Link(std::fs::read_link(path).expect("read link"))
+    } else {
+        Occupant::File(std::fs::read(path).expect("read file"))
+    }
+}
+
+/// One file-writing rule for the whole CLI: every command that writes a
+/// file refuses a path where anything already is (a file, a symlink to a
+/// file, a symlink to nowhere) and leaves it exactly as it was, unless
+/// `--force` is given, which replaces it (a symlink itself, not its target).
+#[test]
+fn writers_refuse_an_existing_path_unless_forced() {
+    let net = Net::new(bin(), &[]);
+    net.produce_green(Nonce::Given(1));
+
+    // Each writer, as a command writing to `out`.
+    type Writer<'a> = (&'static str, Box<dyn Fn(&Path) -> std::process::Command + 'a>);
+    let writers: Vec<Writer> = vec![
+        (
+            "key new",
+            Box::new(|out: &Path| {
+                let mut c = wb();
+                c.args(["key", "new", "--insecure-plaintext", "--out", &s(out)]);
+                c
+            }),
+        ),
+        (
+            "genesis init",
+            Box::new(|out: &Path| {
+                genesis_init_cmd(bin(), net.dir.path(), "another", &net.validator, out)
+            }),
+        ),
+        (
+            "record",
+            Box::new(|out: &Path| {
+                net.record_cmd(
+                    "cooperative",
+                    "produce",
+                    Nonce::Given(2),
+                    &["--lot", "LOT-W", "--product", "Coffee", "--quantity", "1", "--unit", "KGM"],
+                    &s(out),
+                )
+            }),
+        ),
+        (
+            "export",
+            Box::new(|out: &Path| {
+                let mut c = wb();
+                c.args([
+                    "export",
+                    GREEN,
+                    "--data-dir",
+                    &s(&net.data),
+                    "-k",
+                    &s(&net.key("auditor")),
+                    "-o",
+                    &s(out),
+                ]);
+                c
+            }),
+        ),
+    ];
+
+    let target = net.path("target.txt");
+    std::fs::write(&target, "the target").expect("write");
+    for (name, writer) in &writers {
+        let file = net.path(&format!("{}-file.out", name.replace(' ', "-")));
+        std::fs::write(&file, "keep me").expect("write");
+        let link = net.path(&format!("{}-link.out", name.replace(' ', "-")));
+        let dangling = net.path(&format!("{}-dangling.out", name.replace(' ', "-")));
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        std::os::unix::fs::symlink(net.path("nowhere"), &dangling).expect("symlink");
+        for path in [&file, &link, &dangling] {
+            let before = occupant(path);
+            let out = fails(&mut writer(path), &["already exists", "--force"]);
+            assert!(out.stderr.contains(&s(path)), "{name}: no path in:\n{out}");
+            assert_eq!(occupant(path), before, "{name} changed {}", path.display());
+        }
+        assert_eq!(std::fs::read(&target).expect("read"), b"the target");
+
+        // With --force the file is replaced, and a symlink by a file.
+        for path in [&file, &link] {
+            ok(writer(path).arg("--force"));
+            let Occupant::File(bytes) = occupant(path) else {
+                panic!("{name} --force left a symlink at {}", path.display());
+            };
+            assert_ne!(bytes, b"keep me", "{name} --force wrote nothing");
+        }
+        assert_eq!(
+            std::fs::read(&target).expect("read"),
+            b"the target",
+            "{name} --force wrote through the symlink"
+        );
     }
 }

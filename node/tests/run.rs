@@ -1,6 +1,9 @@
 //! `waybill-node run` and `check` as processes: config, encrypted key,
 //! ledger directory, the API answering, and clear errors.
 
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -8,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
+use waybill_testnet::Conn;
 
 const BIN: &str = env!("CARGO_BIN_EXE_waybill-node");
 
@@ -32,7 +36,7 @@ fn free_port() -> u16 {
 /// A directory with genesis.toml, node.pem (encrypted with "pw"), a ledger
 /// and node.toml listening on `port`.
 fn setup(dir: &Path, port: u16) -> (Consortium, PathBuf) {
-    let c = Consortium::new();
+    let c = consortium();
     std::fs::write(dir.join("genesis.toml"), c.genesis.to_toml()).unwrap();
     let pem = waybill_keys::to_pem(&c.validator.key, Some("pw")).unwrap();
     std::fs::write(dir.join("node.pem"), pem.as_bytes()).unwrap();
@@ -58,8 +62,8 @@ fn run_to_end(args: &[&str], passphrase: Option<&str>) -> Output {
     cmd.output().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_serves_the_api_and_check_verifies_after() {
+#[test]
+fn run_serves_the_api_and_check_verifies_after() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let (c, config) = setup(dir.path(), port);
@@ -75,12 +79,15 @@ async fn run_serves_the_api_and_check_verifies_after() {
         .unwrap();
     let mut node = Running(child);
 
-    let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    // One keep-alive connection (`waybill_testnet`'s loopback client).
+    let mut client = Conn::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(10),
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Ok(r) = client.get(format!("{base}/v1/status")).send().await {
-            break r.text().await.unwrap();
+        if let Ok(r) = client.get("/v1/status") {
+            break r.text();
         }
         if let Some(code) = node.0.try_wait().unwrap() {
             panic!(
@@ -89,7 +96,7 @@ async fn run_serves_the_api_and_check_verifies_after() {
             );
         }
         assert!(Instant::now() < deadline, "the node did not answer in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     };
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["chain_id"], c.chain_id.to_hex());
@@ -98,24 +105,16 @@ async fn run_serves_the_api_and_check_verifies_after() {
 
     let e = Signer::new(&c).produce(&c.producer, &lot("LOT-A"), 1_000, &[]);
     let r = client
-        .post(format!("{base}/v1/entries"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&e).unwrap())
-        .send()
-        .await
+        .post("/v1/entries", &serde_json::to_vec(&e).unwrap())
         .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
+    assert_eq!(r.status, 202);
     // Consensus puts it in a block.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = client
-            .get(format!("{base}/v1/entries/{}", e.id()))
-            .send()
-            .await
+            .get(&format!("/v1/entries/{}", e.id()))
             .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
+            .text();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         if v["status"] == "final" {
             assert!(v["height"].as_u64().unwrap_or(0) >= 1, "{v}");
@@ -125,7 +124,7 @@ async fn run_serves_the_api_and_check_verifies_after() {
             Instant::now() < deadline,
             "the entry was not final in 30 s: {v}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     }
 
     drop(node);
@@ -216,7 +215,7 @@ fn run_explains_what_is_wrong() {
     // A ledger of another chain.
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let mut g = Consortium::new().genesis;
+    let mut g = consortium().genesis;
     g.chain_name = "another-chain".into();
     drop(waybill_store::create_dir(&other.join("ledger"), g).unwrap());
     std::fs::copy(dir.path().join("genesis.toml"), other.join("genesis.toml")).unwrap();
@@ -232,4 +231,55 @@ fn run_explains_what_is_wrong() {
         stderr.contains("point the config at the matching genesis"),
         "{stderr}"
     );
+}
+
+#[test]
+fn check_takes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = setup(dir.path(), free_port());
+    let ledger_dir = dir.path().join("ledger");
+    {
+        let mut ledger = waybill_store::open_dir(&ledger_dir).unwrap();
+        let e = Signer::new(&c).produce(&c.producer, &lot("LOT-A"), 1_000, &[]);
+        let proposer = waybill_core::crypto::public_key(&c.validator.key);
+        ledger.append_entries(vec![e], T0, proposer).unwrap();
+    }
+
+    let out = run_to_end(
+        &[
+            "check",
+            "--data-dir",
+            ledger_dir.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["chain_name"], "waybill-node-tests", "{v}");
+    assert_eq!(v["chain_id"], c.chain_id.to_hex(), "{v}");
+    assert_eq!(v["height"], 1, "{v}");
+    assert_eq!(v["blocks"], 1, "{v}");
+    assert_eq!(v["entries"], 1, "{v}");
+    // Appended offline, so without a commit certificate.
+    assert_eq!(v["certified_blocks"], 0, "{v}");
+    assert_eq!(v["tip_hash"].as_str().map(str::len), Some(64), "{v}");
+    assert_eq!(v["state_digest"].as_str().map(str::len), Some(64), "{v}");
+
+    // A failure: JSON on stdout, the sentence on stderr, a non-zero exit.
+    let missing = dir.path().join("missing");
+    let out = run_to_end(
+        &["check", "--data-dir", missing.to_str().unwrap(), "--json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    let error = v["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("cannot check the ledger in"), "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot check the ledger in"), "{stderr}");
 }

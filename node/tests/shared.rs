@@ -1,5 +1,8 @@
 //! `Shared`, as consensus will call it: propose, validate, commit.
 
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::sync::Arc;
@@ -19,7 +22,7 @@ fn shared(c: &Consortium) -> Shared<MemBackend> {
 
 #[test]
 fn propose_takes_the_mempool_in_order_up_to_the_genesis_limit() {
-    let c = Consortium::with_max_block_entries(2);
+    let c = builder().max_block_entries(2).build();
     let sh = shared(&c);
     let mut s = Signer::new(&c);
     let es: Vec<_> = (1..=3)
@@ -61,7 +64,7 @@ fn propose_takes_the_mempool_in_order_up_to_the_genesis_limit() {
 
 #[test]
 fn a_refused_block_changes_nothing() {
-    let c = Consortium::new();
+    let c = consortium();
     let sh = shared(&c);
     let mut s = Signer::new(&c);
     let good = s.produce(&c.producer, &lot("LOT-A"), 1_000, &[]);
@@ -72,6 +75,7 @@ fn a_refused_block_changes_nothing() {
         &shipment("SHIP-1"),
         &[lot("LOT-A")],
         &c.carrier,
+        None,
     );
     let block = sh
         .read()
@@ -138,7 +142,7 @@ fn a_refused_block_changes_nothing() {
 
 #[test]
 fn submit_reports_every_refusal() {
-    let c = Consortium::new();
+    let c = consortium();
     let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
     let sh = Shared::new(
         ledger,
@@ -168,7 +172,7 @@ fn submit_reports_every_refusal() {
 
 #[test]
 fn block_time_must_be_near_the_local_clock() {
-    let c = Consortium::new();
+    let c = consortium();
     let sh = shared(&c);
     let block = sh.propose(1, T0, c.validator.pk).unwrap();
     check_block_time(&block.header, T0 + 2_000, 2_000).unwrap();
@@ -183,7 +187,7 @@ fn block_time_must_be_near_the_local_clock() {
 
 #[test]
 fn shared_is_usable_across_threads() {
-    let c = Consortium::new();
+    let c = consortium();
     let sh = Arc::new(shared(&c));
     let mut s = Signer::new(&c);
     let entries: Vec<_> = (1..=50)
@@ -287,7 +291,7 @@ impl Backend for GatedBackend {
 
 #[test]
 fn readers_go_on_while_a_commit_writes_to_disk() {
-    let c = Consortium::new();
+    let c = consortium();
     let backend = GatedBackend::default();
     let gate = Arc::clone(&backend.gate);
     let sh = Arc::new(Shared::new(
@@ -345,7 +349,7 @@ fn readers_go_on_while_a_commit_writes_to_disk() {
 
 #[test]
 fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
-    let c = Consortium::new();
+    let c = consortium();
     let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
     let sh = Shared::new(
         ledger,
@@ -417,7 +421,7 @@ fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
 #[test]
 fn a_due_snapshot_is_written_after_the_commit_on_its_own_thread() {
     use waybill_store::{keys, Backend, SledBackend, SNAPSHOT_FILE};
-    let c = Consortium::new();
+    let c = consortium();
     let tmp = tempfile::TempDir::new().unwrap();
     let mut ledger =
         Ledger::create(SledBackend::open(tmp.path()).unwrap(), c.genesis.clone()).unwrap();
@@ -463,7 +467,7 @@ fn a_due_snapshot_is_written_after_the_commit_on_its_own_thread() {
 
 #[test]
 fn settled_nonces_follow_the_committed_blocks_only() {
-    let c = Consortium::new();
+    let c = consortium();
     let sh = shared(&c);
     let mut s = Signer::new(&c);
     let (producer, other) = (c.producer.pk, c.validator.pk);

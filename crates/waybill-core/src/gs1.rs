@@ -933,7 +933,6 @@ fn interpret(input: &str, pairs: Vec<(String, String)>) -> Result<Key, IdError> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -10,10 +10,6 @@
 //! rule is testable deterministically and the CLI can verify offline.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 pub mod block;
 pub mod bundle;

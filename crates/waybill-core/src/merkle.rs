@@ -1,5 +1,3 @@
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 //! RFC 9162 (Certificate Transparency v2) Merkle trees over 32-byte leaves.
 //!
 //! The leaves are entry ids, i.e. values that are already hashes. They are

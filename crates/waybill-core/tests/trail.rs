@@ -4,6 +4,9 @@
 //! with settlement in USD under DDP. The trail is assembled the way a store
 //! would; the verifier must accept it and catch every lie below.
 
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use support::*;
@@ -32,13 +35,13 @@ struct Story {
     c: Consortium,
     chain: Chain,
     /// A second auditor, added by a membership entry in block 2.
-    auditor2: Actor,
+    auditor2: Party,
 }
 
 fn coffee_story() -> Story {
     let c = Consortium::new();
     let mut chain = Chain::new(&c.genesis);
-    let auditor2 = Actor::new("Second Look Audit", 32, &[Role::Auditor]);
+    let auditor2 = Party::new("Second Look Audit", 32, &[Role::Auditor]);
     let v = |i: usize| c.validators[i].0.clone();
 
     // Block 1: the green lot, and an unrelated lot.
@@ -131,7 +134,7 @@ fn position(t: &Trail, pred: impl Fn(&Body) -> bool) -> usize {
         .expect("no such item")
 }
 
-fn is_receive_by(t: &Trail, i: usize, who: &Actor) -> bool {
+fn is_receive_by(t: &Trail, i: usize, who: &Party) -> bool {
     matches!(t.items[i].entry.entry.body, Body::Receive(_))
         && t.items[i].entry.entry.author == who.pk
 }
@@ -623,7 +626,7 @@ fn a_validator_counted_twice_or_a_certificate_for_another_block_fails() {
 
 fn bundle_body(
     s: &Story,
-    exporter: &Actor,
+    exporter: &Party,
     trail: Trail,
     certificates_required: bool,
 ) -> BundleBody {
@@ -797,7 +800,7 @@ fn an_honest_trail_with_a_sibling_lot_in_a_shared_shipment_verifies() {
     let c = Consortium::new();
     let mut chain = Chain::new(&c.genesis);
     let v = c.validators[0].0.clone();
-    let block = |chain: &mut Chain, who: &Actor, body: Body| {
+    let block = |chain: &mut Chain, who: &Party, body: Body| {
         let e = chain.sign(who, body);
         chain.push_block(&v, vec![e]);
     };
@@ -832,7 +835,7 @@ fn an_honest_trail_with_a_sibling_lot_in_a_shared_shipment_verifies() {
     let s = Story {
         c,
         chain,
-        auditor2: Actor::new("unused", 33, &[Role::Auditor]),
+        auditor2: Party::new("unused", 33, &[Role::Auditor]),
     };
     let t = build_trail(&s, GREEN, None);
     let kinds: Vec<&str> = t.items.iter().map(|i| i.entry.entry.body.kind()).collect();

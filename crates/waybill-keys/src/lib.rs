@@ -1,8 +1,4 @@
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 //! Ed25519 signing keys stored as PKCS#8 PEM files.
 //!
@@ -400,7 +396,6 @@ fn rng_error(e: rand_core::Error) -> KeyError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::cell::Cell;

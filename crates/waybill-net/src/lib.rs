@@ -48,10 +48,6 @@
 //! to it over a bounded channel, plus the receiver of accepted entries.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 mod event_loop;
 mod redial;

@@ -1,6 +1,9 @@
 //! The ledger over both backends: append, reopen, every lookup, trails,
 //! `check()`, rejected blocks, non-ledger directories and tampering.
 
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -174,7 +177,7 @@ fn assert_lookups<B: Backend>(ledger: &Ledger<B>, x: &Expected) {
             "{p}"
         );
     }
-    let c = Consortium::new();
+    let c = consortium();
     for m in c.members() {
         let want = x.by_author.get(&m.pk).cloned().unwrap_or_default();
         assert_eq!(
@@ -293,7 +296,7 @@ fn recall_entries(c: &Consortium, s: &mut Signer) -> (Recall, Vec<SignedEntry>) 
         d: lot("D"),
         e: lot("E"),
     };
-    let s1 = shipment("SHIP-1");
+    let s1 = ship("SHIP-1");
     let s2 = sscc_shipment(77);
     let entries = vec![
         s.produce(&c.producer, &r.a1, 10_000, &[]),
@@ -413,7 +416,7 @@ fn build<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> Expected {
     assert_recall(c, ledger, &r);
 
     let mut w = Workload::resume(c, &ledger.state().to_state(), 7, "w7-");
-    let entries = w.take(WORKLOAD);
+    let entries = w.take(WORKLOAD).expect("the workload");
     let pos = append_varied(c, ledger, &entries);
     x.record_all(&pos, &entries);
     assert!(
@@ -425,7 +428,7 @@ fn build<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> Expected {
 
 #[test]
 fn mem_ledger_appends_looks_up_and_checks() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     assert_eq!(ledger.height(), 0);
     assert_eq!(ledger.tip(), None);
@@ -448,7 +451,7 @@ fn mem_ledger_appends_looks_up_and_checks() {
 
 #[test]
 fn sled_ledger_survives_reopen_with_identical_state_and_lookups() {
-    let c = Consortium::new();
+    let c = consortium();
     let (_tmp, dir, mut ledger) = sled_ledger(&c);
     assert!(dir.join(MARKER_FILE).is_file());
     let mut x = build(&c, &mut ledger);
@@ -495,7 +498,7 @@ fn sled_ledger_survives_reopen_with_identical_state_and_lookups() {
 
     // It keeps going after a reopen, and reopens again.
     let mut w = Workload::resume(&c, &ledger.state().to_state(), 8, "w8-");
-    let entries = w.take(150);
+    let entries = w.take(150).expect("the workload");
     let pos = append_varied(&c, &mut ledger, &entries);
     x.record_all(&pos, &entries);
     let (height, digest) = (ledger.height(), ledger.state().digest());
@@ -509,7 +512,7 @@ fn sled_ledger_survives_reopen_with_identical_state_and_lookups() {
 
 #[test]
 fn recall_scope_and_trail_on_both_backends() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut mem = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     let tmp = TempDir::new().expect("tempdir");
     let mut disk = create_dir(tmp.path(), c.genesis.clone()).expect("create");
@@ -538,37 +541,37 @@ fn by_product_entries(c: &Consortium) -> (LotId, Vec<SignedEntry>) {
         s.produce(&c.producer, &a, 10_000, &[]),
         s.dispatch(
             &c.producer,
-            &shipment("S1"),
+            &ship("S1"),
             std::slice::from_ref(&a),
             &c.processor,
             None,
         ),
-        s.receive(&c.processor, &shipment("S1")),
+        s.receive(&c.processor, &ship("S1")),
         s.produce(&c.processor, &m, 5_000, &[(a.clone(), 6_000)]),
         s.dispatch(
             &c.processor,
-            &shipment("S2"),
+            &ship("S2"),
             std::slice::from_ref(&m),
             &c.retailer,
             None,
         ),
-        s.receive(&c.retailer, &shipment("S2")),
+        s.receive(&c.retailer, &ship("S2")),
         s.dispatch(
             &c.processor,
-            &shipment("S3"),
+            &ship("S3"),
             std::slice::from_ref(&a),
             &c.retailer,
             None,
         ),
-        s.receive(&c.retailer, &shipment("S3")),
+        s.receive(&c.retailer, &ship("S3")),
         s.dispatch(
             &c.retailer,
-            &shipment("S4"),
+            &ship("S4"),
             &[a.clone(), m.clone()],
             &c.carrier,
             None,
         ),
-        s.receive(&c.carrier, &shipment("S4")),
+        s.receive(&c.carrier, &ship("S4")),
     ];
     (a, entries)
 }
@@ -581,7 +584,7 @@ fn by_product_entries(c: &Consortium) -> (LotId, Vec<SignedEntry>) {
 /// scope are skipped even when the trail happens to know them.
 #[test]
 fn trail_verifies_when_a_by_product_travels_with_its_input() {
-    let c = Consortium::new();
+    let c = consortium();
     let (a, entries) = by_product_entries(&c);
     let mut mem = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     append_in_blocks(&c, &mut mem, &entries, 3);
@@ -643,12 +646,12 @@ fn spoiled_block(c: &Consortium, s: &mut Signer, spoil: Spoil, index: usize) -> 
                 }
                 Spoil::NotCustodian => s.dispatch(
                     &c.retailer,
-                    &shipment("STOLEN"),
+                    &ship("STOLEN"),
                     &[lot("B")],
                     &c.processor,
                     None,
                 ),
-                Spoil::UnknownShipment => s.receive(&c.retailer, &shipment("NEVER-SENT")),
+                Spoil::UnknownShipment => s.receive(&c.retailer, &ship("NEVER-SENT")),
             };
             block.push(e);
         } else {
@@ -743,7 +746,7 @@ fn start<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> (Signer, usize) 
 
 #[test]
 fn mem_block_with_one_invalid_entry_is_rejected_whole() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     let (mut s, n) = start(&c, &mut ledger);
     assert_rejects_and_changes_nothing(&c, &mut ledger, &mut s);
@@ -755,7 +758,7 @@ fn mem_block_with_one_invalid_entry_is_rejected_whole() {
 
 #[test]
 fn sled_block_with_one_invalid_entry_is_rejected_whole_and_on_disk() {
-    let c = Consortium::new();
+    let c = consortium();
     let tmp = TempDir::new().expect("tempdir");
     let mut ledger = create_dir(tmp.path(), c.genesis.clone()).expect("create");
     let (mut s, n) = start(&c, &mut ledger);
@@ -792,7 +795,7 @@ fn assert_certificates<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> us
 
         // A certificate from a non-validator, or for another block, is refused.
         let before = dump(ledger);
-        for bad in [certify_with(&c.admin, &header), {
+        for bad in [certify_with(&c.admins[0], &header), {
             let mut other = header.clone();
             other.time_ms += 1;
             certify(c, &other)
@@ -831,7 +834,7 @@ fn assert_certificates<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>) -> us
 
 #[test]
 fn certificates_are_verified_stored_and_served_by_both_backends() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut mem = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     assert_certificates(&c, &mut mem);
 
@@ -875,7 +878,7 @@ fn certificates_are_verified_stored_and_served_by_both_backends() {
 
 #[test]
 fn a_block_over_the_genesis_limit_is_refused() {
-    let mut c = Consortium::new();
+    let mut c = consortium();
     c.genesis.consensus.max_block_entries = 3;
     c.chain_id = c.genesis.chain_id();
     let tmp = TempDir::new().expect("tempdir");
@@ -913,7 +916,7 @@ fn a_block_over_the_genesis_limit_is_refused() {
 
 #[test]
 fn a_block_commits_in_three_steps_and_one_written_but_not_installed_is_on_disk() {
-    let c = Consortium::new();
+    let c = consortium();
     let tmp = TempDir::new().expect("tempdir");
     let mut ledger = create_dir(tmp.path(), c.genesis.clone()).expect("create");
     let mut s = Signer::new(&c);
@@ -997,25 +1000,25 @@ fn open_dir_refuses_what_is_not_a_ledger_and_creates_nothing() {
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).expect("mkdir");
     assert!(matches!(open_dir(&empty), Err(StoreError::NotALedger(_))));
-    assert!(listing(&empty).is_empty(), "nothing was created");
+    assert!(Snapshot::take(&empty).is_empty(), "nothing was created");
 
     // A directory of unrelated files (one of them a file called `db`).
     let junk = tmp.path().join("junk");
     random_files(&junk, 1);
-    let before = listing(&junk);
+    let before = Snapshot::take(&junk);
     match open_dir(&junk) {
         Err(StoreError::NotALedger(m)) => assert!(m.contains("junk"), "{m}"),
         other => panic!("expected NotALedger, got {other:?}"),
     }
-    assert_eq!(listing(&junk), before);
+    assert_eq!(Snapshot::take(&junk), before);
 
     // A `db` directory without the marker (a create that never finished).
     let half = tmp.path().join("half");
     fs::create_dir_all(half.join("db")).expect("mkdir");
     fs::write(half.join("db/conf"), b"segment_size: 524288\n").expect("write");
-    let before = listing(&half);
+    let before = Snapshot::take(&half);
     assert!(matches!(open_dir(&half), Err(StoreError::NotALedger(_))));
-    assert_eq!(listing(&half), before);
+    assert_eq!(Snapshot::take(&half), before);
 
     // A marker without a database, or with an empty `db` directory: an
     // error (a damaged ledger), and sled must not create a database there.
@@ -1026,13 +1029,13 @@ fn open_dir_refuses_what_is_not_a_ledger_and_creates_nothing() {
         if with_db_dir {
             fs::create_dir(d.join("db")).expect("mkdir");
         }
-        let before = listing(&d);
+        let before = Snapshot::take(&d);
         match open_dir(&d) {
             Err(StoreError::NotALedger(_) | StoreError::Corrupt(_)) => {}
             other => panic!("a marker alone is not a ledger: {other:?}"),
         }
         assert_eq!(
-            listing(&d),
+            Snapshot::take(&d),
             before,
             "nothing was created in {}",
             d.display()
@@ -1053,17 +1056,17 @@ fn open_dir_refuses_what_is_not_a_ledger_and_creates_nothing() {
 
 #[test]
 fn create_dir_refuses_a_non_empty_directory() {
-    let c = Consortium::new();
+    let c = consortium();
     let tmp = TempDir::new().expect("tempdir");
 
     let junk = tmp.path().join("junk");
     random_files(&junk, 2);
-    let before = listing(&junk);
+    let before = Snapshot::take(&junk);
     assert!(matches!(
         create_dir(&junk, c.genesis.clone()),
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(listing(&junk), before, "nothing was written");
+    assert_eq!(Snapshot::take(&junk), before, "nothing was written");
 
     let one = tmp.path().join("one-file");
     fs::create_dir(&one).expect("mkdir");
@@ -1072,7 +1075,7 @@ fn create_dir_refuses_a_non_empty_directory() {
         create_dir(&one, c.genesis.clone()),
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(listing(&one).len(), 1);
+    assert_eq!(Snapshot::take(&one).len(), 1);
 
     // Over an existing ledger: refused, and the ledger is intact.
     let dir = tmp.path().join("nested/new/ledger");
@@ -1084,12 +1087,12 @@ fn create_dir_refuses_a_non_empty_directory() {
         vec![s.produce(&c.producer, &lot("X"), 1_000, &[])],
     );
     drop(ledger);
-    let before = listing(&dir);
+    let before = Snapshot::take(&dir);
     assert!(matches!(
         create_dir(&dir, c.genesis.clone()),
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(listing(&dir), before);
+    assert_eq!(Snapshot::take(&dir), before);
     let ledger = reopen(&dir).expect("still opens");
     assert_eq!(ledger.height(), 1);
     assert_check(&ledger, 1);
@@ -1112,7 +1115,7 @@ fn create_dir_refuses_a_non_empty_directory() {
 
 #[test]
 fn a_ledger_open_elsewhere_is_refused_not_shared() {
-    let c = Consortium::new();
+    let c = consortium();
     let tmp = TempDir::new().expect("tempdir");
     let mut ledger = create_dir(tmp.path(), c.genesis.clone()).expect("create");
     let mut s = Signer::new(&c);
@@ -1161,7 +1164,7 @@ fn sled_ledger(
 
 /// A sled ledger of `TIP_HEIGHT` blocks of 6 entries; returns its dir.
 fn tamper_fixture() -> (TempDir, std::path::PathBuf) {
-    let c = Consortium::new();
+    let c = consortium();
     let (tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 11, 6 * TIP_HEIGHT as usize);
     append_in_blocks(&c, &mut ledger, &entries, 6);
@@ -1304,7 +1307,7 @@ fn rebuilt_block_with_a_consistent_header_is_found() {
 fn tampered_stored_header_is_found() {
     tamper_header(TAMPER_HEIGHT, |h| h.time_ms += 1);
     tamper_header(TIP_HEIGHT, |h| h.time_ms += 1);
-    tamper_header(TAMPER_HEIGHT, |h| h.proposer = Consortium::new().admin.pk);
+    tamper_header(TAMPER_HEIGHT, |h| h.proposer = consortium().admins[0].pk);
 }
 
 #[test]
@@ -1410,7 +1413,7 @@ fn missing_state_delta_is_found_on_open() {
 
 #[test]
 fn a_block_costs_a_fixed_number_of_keys_whatever_its_size() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     let entries = workload(&c, 5, 300);
     let keys = |l: &Ledger<MemBackend>| l.backend().scan_prefix(&[]).expect("scan").len();
@@ -1428,7 +1431,7 @@ fn a_block_costs_a_fixed_number_of_keys_whatever_its_size() {
 
 #[test]
 fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
-    let c = Consortium::new();
+    let c = consortium();
     let (_tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 23, 120);
     append_in_blocks(&c, &mut ledger, &entries[..60], 10);
@@ -1547,7 +1550,7 @@ fn foreign_store_format_is_refused() {
 fn swapped_genesis_is_refused() {
     let (_tmp, dir) = tamper_fixture();
     with_raw_db(&dir, |db| {
-        let mut g = Consortium::new().genesis;
+        let mut g = consortium().genesis;
         g.chain_name = "another-chain".into();
         db.insert(b"G", g.canonical_bytes()).expect("insert");
     });
@@ -1569,7 +1572,7 @@ fn rolled_back_tip_record_is_found_on_open() {
 /// the tip it was checked against, and only for the same entries.
 #[test]
 fn a_stale_or_mismatched_validation_is_not_reused() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     let mut s = Signer::new(&c);
     let a = ledger.seal(
@@ -1631,7 +1634,7 @@ fn a_stale_or_mismatched_validation_is_not_reused() {
 #[test]
 fn a_block_with_its_bytes_is_validated_from_them_and_stored_as_them() {
     use waybill_core::block::BlockBytes;
-    let c = Consortium::new();
+    let c = consortium();
     let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     let mut s = Signer::new(&c);
     let good = s.sign(&c.producer, produce_body(&lot("A"), 1_000, &[]));
@@ -1685,7 +1688,7 @@ fn a_block_with_its_bytes_is_validated_from_them_and_stored_as_them() {
 
 #[test]
 fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
-    let c = Consortium::new();
+    let c = consortium();
     let (_tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 29, 60);
     append_in_blocks(&c, &mut ledger, &entries[..40], 10);
@@ -1724,7 +1727,7 @@ fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
 /// in a large block verified on several threads.
 #[test]
 fn known_entries_skip_only_their_own_signature_checks() {
-    let c = Consortium::new();
+    let c = consortium();
     let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
     let (mut s, _) = start(&c, &mut ledger);
     let mut entries: Vec<SignedEntry> = (0..600)
@@ -1755,7 +1758,7 @@ fn known_entries_skip_only_their_own_signature_checks() {
 
 #[test]
 fn a_deferred_snapshot_is_due_until_written_through_a_shared_borrow() {
-    let c = Consortium::new();
+    let c = consortium();
     let (_tmp, dir, mut ledger) = sled_ledger(&c);
     ledger.set_auto_snapshot(false);
     ledger.set_snapshot_min_bytes(1);

@@ -1,21 +1,19 @@
-//! Shared helpers for waybill-net's integration tests: deterministic keys,
-//! signed entries, nodes on loopback and bounded waits.
+//! Shared helpers for waybill-net's integration tests: signed entries,
+//! nodes on loopback and bounded waits (keys and the base time from
+//! `waybill_testkit`).
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout, Instant};
 use waybill_core::codes::UnitCode;
 use waybill_core::crypto::{self, Hash32, PublicKey};
 use waybill_core::entry::{Body, Entry, Location, Produce, Product, Quantity, SignedEntry};
 use waybill_net::{NetConfig, NetHandle};
-
-/// A fixed base time, so entries are reproducible.
-pub const T0: i64 = 1_700_000_000_000;
+pub use waybill_testkit::{key, T0};
 
 /// Longest a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -30,11 +28,6 @@ pub fn chain() -> Hash32 {
 /// Another chain.
 pub fn other_chain() -> Hash32 {
     Hash32::digest(b"some other chain")
-}
-
-/// The signing key with 32 bytes of `seed`.
-pub fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
 }
 
 /// The public key for `seed`.

@@ -1,12 +1,14 @@
 //! The coffee story end to end, through the `waybill` CLI only: every step
 //! is a separate process, as an operator would run them.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
 use serde_json::Value;
+use waybill_testkit::cli::*;
+use waybill_testkit::coffee::MEMBERS;
+use waybill_testkit::process::{fails, ok};
+
+use crate::support::{self, wb};
 
 /// The auditor's bundle must fail to verify after any one-byte change.
 const BROKEN_NEEDLES: &[&str] = &[
@@ -65,7 +67,7 @@ fn in_value(text: &str, key: &str, from: usize, n: usize) -> usize {
 #[test]
 fn coffee_story_through_the_cli() {
     // The roaster's key is encrypted; everyone else's is plaintext.
-    let net = Net::new(&["roaster"]);
+    let net = Net::new(&support::waybill(), &["roaster"]);
 
     // --- Keys -----------------------------------------------------------
     let coop_pem = std::fs::read_to_string(net.key("cooperative")).expect("read key");

@@ -9,10 +9,9 @@
 //! The CLI must trust only the genesis file: every lie is FAILED (exit 1)
 //! with a message naming what is wrong.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,13 +21,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use common::{fails, ok, run, s, Out};
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use waybill_core::block::{precommit_bytes, CommitCertificate, CommitSignature, Header};
+use waybill_core::block::{CommitCertificate, Header};
 use waybill_core::codes::{Decimal3, UnitCode};
-use waybill_core::crypto::{self, Domain, PublicKey};
+use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{
     Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Receive, SignedEntry,
     ENTRY_VERSION,
@@ -36,10 +34,17 @@ use waybill_core::entry::{
 use waybill_core::genesis::{
     ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
 };
-use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::gs1::LotId;
 use waybill_core::state::{LotStatus, View};
 use waybill_core::trail::Trail;
 use waybill_store::{Ledger, MemBackend};
+use waybill_testkit::certs::certificate;
+use waybill_testkit::cli::{self, s, Net, Nonce};
+use waybill_testkit::ids::{lot, ship as shipment};
+use waybill_testkit::process::{fails, ok, run, Out};
+use waybill_testkit::Party;
+
+use crate::support;
 
 /// The green coffee lot.
 const GREEN: &str = "(01)07709998000018(10)LOT1";
@@ -61,20 +66,6 @@ const T0: i64 = 1_700_000_000_000;
 // ---------------------------------------------------------------------------
 // The consortium and its ledger
 
-struct Party {
-    name: &'static str,
-    key: SigningKey,
-    pk: PublicKey,
-}
-
-impl Party {
-    fn new(name: &'static str, seed: u8) -> Party {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        let pk = crypto::public_key(&key);
-        Party { name, key, pk }
-    }
-}
-
 struct World {
     genesis: Genesis,
     producer: Party,
@@ -88,16 +79,16 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let producer = Party::new("Cooperativa del Huila", 1);
-        let roaster = Party::new("Hanseatic Roasters", 2);
-        let carrier = Party::new("Atlantic Ocean Lines", 3);
-        let retailer = Party::new("Frischmarkt Retail", 4);
-        let auditor = Party::new("Kessler Audit", 5);
+        let producer = Party::new("Cooperativa del Huila", 1, &[]);
+        let roaster = Party::new("Hanseatic Roasters", 2, &[]);
+        let carrier = Party::new("Atlantic Ocean Lines", 3, &[]);
+        let retailer = Party::new("Frischmarkt Retail", 4, &[]);
+        let auditor = Party::new("Kessler Audit", 5, &[]);
         let validators = vec![
-            (Party::new("validator-1", 101), 40),
-            (Party::new("validator-2", 102), 30),
-            (Party::new("validator-3", 103), 20),
-            (Party::new("validator-4", 104), 10),
+            (Party::new("validator-1", 101, &[]), 40),
+            (Party::new("validator-2", 102, &[]), 30),
+            (Party::new("validator-3", 103, &[]), 20),
+            (Party::new("validator-4", 104, &[]), 10),
         ];
         let member = |p: &Party, role: Role, country: &str| MemberSpec {
             name: p.name.to_owned(),
@@ -141,35 +132,9 @@ impl World {
 
     /// A commit certificate for `header` signed by every validator.
     fn certify(&self, header: &Header) -> CommitCertificate {
-        let hash = header.hash();
-        let mut signatures: Vec<CommitSignature> = self
-            .validators
-            .iter()
-            .map(|(v, _)| CommitSignature {
-                validator: v.pk,
-                signature: crypto::sign(
-                    &v.key,
-                    Domain::Vote,
-                    &precommit_bytes(&header.chain_id, header.height, 0, &hash, &v.pk),
-                ),
-            })
-            .collect();
-        signatures.sort_by_key(|s| s.validator);
-        CommitCertificate {
-            height: header.height,
-            round: 0,
-            block_hash: hash,
-            signatures,
-        }
+        let all: Vec<&Party> = self.validators.iter().map(|(v, _)| v).collect();
+        certificate(&all, header)
     }
-}
-
-fn lot(s: &str) -> LotId {
-    s.parse().expect("a valid lot id")
-}
-
-fn shipment(s: &str) -> ShipmentId {
-    s.parse().expect("a valid shipment id")
 }
 
 fn kg(milli: u64) -> Quantity {
@@ -632,7 +597,7 @@ impl Fixture {
     }
 
     /// `waybill lookup LOT --node … --genesis …` (not run).
-    fn lookup(&self, scenario: &str, l: &str) -> assert_cmd::Command {
+    fn lookup(&self, scenario: &str, l: &str) -> Command {
         let mut c = wb();
         c.args([
             "lookup",
@@ -668,8 +633,8 @@ impl Fixture {
 }
 
 /// A `waybill` process that cannot be sent through a proxy.
-fn wb() -> assert_cmd::Command {
-    let mut c = common::wb();
+fn wb() -> Command {
+    let mut c = support::wb();
     for v in [
         "http_proxy",
         "HTTP_PROXY",
@@ -1090,8 +1055,8 @@ fn help_teaches_node_mode() {
 fn data_dir_mode_is_unchanged_and_takes_a_genesis() {
     // The local mode still works without --genesis, and with one it
     // verifies against that file instead of the ledger's own copy.
-    let net = common::Net::new(&[]);
-    net.produce_green(common::Nonce::Given(1));
+    let net = Net::new(&support::waybill(), &[]);
+    net.produce_green(Nonce::Given(1));
     let data = s(&net.data);
     let out = ok(wb().args(["lookup", GREEN, "--data-dir", &data]));
     assert!(out.stdout.contains("VERIFIED"), "{out}");
@@ -1100,7 +1065,8 @@ fn data_dir_mode_is_unchanged_and_takes_a_genesis() {
     assert!(out.stdout.contains("VERIFIED"), "{out}");
 
     let other = net.path("other-genesis.toml");
-    ok(&mut common::genesis_init_cmd(
+    ok(&mut cli::genesis_init_cmd(
+        &net.bin,
         net.dir.path(),
         "another-chain",
         &net.validator,

@@ -1,0 +1,79 @@
+//! Waybill's shared test kit: consortia, parties, entry builders, seeded
+//! workloads and the coffee story, in one copy for the tests of every
+//! crate, the benchmark and `waybill demo`.
+//!
+//! - [`consortium`]: deterministic keys, [`Party`] and the test
+//!   [`Consortium`] (genesis, one party per role, validators), built with
+//!   [`ConsortiumBuilder`].
+//! - [`ids`]: lot, shipment, GTIN, SSCC and UETR values from short text or
+//!   numbers.
+//! - [`entries`]: minimal bodies from text ids (the rules' tests), entries,
+//!   signing and co-signing, membership changes.
+//! - [`signer`]: the traffic bodies (coffee-flavoured, typed ids) and a
+//!   [`Signer`] that gives each author its next nonce.
+//! - [`certs`]: commit certificates as validators would sign them.
+//! - [`workload`]: the seeded consortium traffic generator (also the
+//!   benchmark's) and its multi-group consortium.
+//! - [`coffee`]: the coffee story's members, ids and steps, told by the
+//!   demo and the tests.
+//! - [`files`]: directory snapshots, to show an operation left files alone.
+//! - [`process`]: running a program with its output captured ([`process::Out`])
+//!   and a time limit; [`process::ok`] and [`process::fails`].
+//! - [`cli`]: the `waybill` CLI's local-ledger world ([`cli::Net`]) for tests
+//!   that run the binary as separate processes.
+//!
+//! Test-kit code runs inside tests, which fail by panicking: helpers that
+//! only tests call may unwrap. What the demo calls ([`coffee`], [`ids`]'s
+//! `try_` functions) returns [`KitError`] instead.
+// Tests fail by panicking: a helper that cannot do what a test asked for
+// panics with a message, as the test itself would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod certs;
+pub mod cli;
+pub mod coffee;
+pub mod consortium;
+pub mod entries;
+pub mod files;
+pub mod ids;
+pub mod process;
+pub mod signer;
+pub mod workload;
+
+pub use consortium::{key, Consortium, ConsortiumBuilder, Party, T0};
+pub use signer::Signer;
+
+/// What can go wrong on the kit's non-panicking paths (the demo's story,
+/// the benchmark's workload).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KitError {
+    /// A value that does not parse as what it should be.
+    #[error("{what} {text:?}: {why}")]
+    Invalid {
+        /// What the text should have been (a lot id, a country...).
+        what: &'static str,
+        /// The text.
+        text: String,
+        /// Why it is not.
+        why: String,
+    },
+    /// A story step names a member the story does not have.
+    #[error("no coffee-story member `{0}`")]
+    NoMember(String),
+    /// A workload or consortium that cannot be made as asked.
+    #[error("{0}")]
+    Workload(String),
+}
+
+/// Parses `text` as a `T`, naming `what` it should be on failure.
+pub fn parse<T>(what: &'static str, text: &str) -> Result<T, KitError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>().map_err(|e| KitError::Invalid {
+        what,
+        text: text.to_string(),
+        why: e.to_string(),
+    })
+}
