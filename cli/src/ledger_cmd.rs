@@ -307,6 +307,7 @@ pub fn export(
     genesis: Option<&Path>,
     key: &Path,
     out: &Path,
+    existing: util::Existing,
 ) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let ledger = open(dir)?;
@@ -344,7 +345,7 @@ pub fn export(
         trail,
     }
     .sign(&key);
-    util::write_out(Some(out), &bundle.to_file_text())?;
+    util::write_out(Some(out), &bundle.to_file_text(), existing)?;
     println!(
         "exported {} entries for {lot} to {}",
         bundle.body.trail.items.len(),

@@ -19,7 +19,7 @@ use waybill_keys as keys;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
 
 #[global_allocator]
@@ -75,6 +75,9 @@ enum Cmd {
         /// Write here instead of rewriting the entry file.
         #[arg(long, short = 'o')]
         out: Option<PathBuf>,
+        /// Replace the file at --out if one exists.
+        #[arg(long, requires = "out")]
+        force: bool,
     },
     /// Check one signed entry's signature, chain and shape against a genesis.
     Verify {
@@ -228,9 +231,12 @@ enum Cmd {
         /// The auditor's key.
         #[arg(long, short = 'k')]
         key: PathBuf,
-        /// Where to write the bundle.
+        /// Where to write the bundle (refuses to overwrite).
         #[arg(long, short = 'o')]
         out: PathBuf,
+        /// Replace the file at --out if one exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Run the coffee story end to end in a temporary directory.
     Demo {
@@ -248,6 +254,9 @@ enum KeyCmd {
         /// Where to write it (refuses to overwrite).
         #[arg(long, short = 'o')]
         out: PathBuf,
+        /// Replace the file at --out if one exists (the old key is lost).
+        #[arg(long)]
+        force: bool,
         /// Store it unencrypted (throw-away demo keys only).
         #[arg(long)]
         insecure_plaintext: bool,
@@ -289,6 +298,9 @@ enum GenesisCmd {
         /// Where to write it (refuses to overwrite).
         #[arg(long, short = 'o')]
         out: PathBuf,
+        /// Replace the file at --out if one exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Show a genesis: members, validators, chain id.
     Show {
@@ -352,14 +364,11 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
     match cmd {
         Cmd::Key(KeyCmd::New {
             out,
+            force,
             insecure_plaintext,
         }) => {
-            if out.exists() {
-                bail!(
-                    "{} already exists; refusing to overwrite a key",
-                    out.display()
-                );
-            }
+            let existing = util::Existing::from_force(force);
+            util::refuse_existing(&out, existing)?;
             let key = keys::generate();
             let pass = if insecure_plaintext {
                 None
@@ -376,7 +385,9 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                 Some(p)
             };
             let pem = keys::to_pem(&key, pass.as_deref().map(|s| s.as_str()))?;
-            write_new_private(&out, pem.as_bytes())?;
+            // The temporary file is created readable by its owner only, and
+            // keeps that mode when it is renamed into place.
+            util::write_out(Some(&out), &pem, existing)?;
             println!("{}", crypto::public_key(&key));
             eprintln!(
                 "wrote {}{}",
@@ -407,10 +418,10 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             validators,
             admin_threshold,
             out,
+            force,
         }) => {
-            if out.exists() {
-                bail!("{} already exists; refusing to overwrite", out.display());
-            }
+            let existing = util::Existing::from_force(force);
+            util::refuse_existing(&out, existing)?;
             let g = Genesis {
                 chain_name,
                 members: members
@@ -425,7 +436,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                 governance: Governance { admin_threshold },
             };
             g.validate()?;
-            util::write_out(Some(&out), &g.to_toml())?;
+            util::write_out(Some(&out), &g.to_toml(), existing)?;
             println!("{}", g.chain_id());
             Ok(ExitCode::SUCCESS)
         }
@@ -461,8 +472,9 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             key,
             genesis,
             out,
+            force,
         } => {
-            record::cosign(&entry, &key, &genesis, out.as_deref())?;
+            record::cosign(&entry, &key, &genesis, out.as_deref(), force)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify {
@@ -591,11 +603,21 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             genesis,
             key,
             out,
-        } => match (node, data_dir) {
-            (Some(url), _) => node_cmd::export(&lot, &url, &need_genesis(genesis)?, &key, &out),
-            (None, Some(dir)) => ledger_cmd::export(&lot, &dir, genesis.as_deref(), &key, &out),
-            (None, None) => bail!("give --data-dir DIR or --node URL"),
-        },
+            force,
+        } => {
+            // Refused before any work; the write itself refuses again.
+            let existing = util::Existing::from_force(force);
+            util::refuse_existing(&out, existing)?;
+            match (node, data_dir) {
+                (Some(url), _) => {
+                    node_cmd::export(&lot, &url, &need_genesis(genesis)?, &key, &out, existing)
+                }
+                (None, Some(dir)) => {
+                    ledger_cmd::export(&lot, &dir, genesis.as_deref(), &key, &out, existing)
+                }
+                (None, None) => bail!("give --data-dir DIR or --node URL"),
+            }
+        }
         Cmd::Demo { keep } => demo::run(keep),
     }
 }
@@ -623,24 +645,6 @@ fn verify_entry(g: &Genesis, e: &waybill_core::entry::SignedEntry) -> Result<()>
     if g.member(&e.entry.author).is_none() {
         eprintln!("note: the author is not a genesis member (it may have been added later by a membership change)");
     }
-    Ok(())
-}
-
-/// Writes a private key file readable only by its owner.
-fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -123,7 +123,14 @@ pub fn lookup(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCo
 }
 
 /// `waybill export LOT --node URL --genesis G --key K --out B`.
-pub fn export(lot: &str, url: &str, genesis: &Path, key: &Path, out: &Path) -> Result<ExitCode> {
+pub fn export(
+    lot: &str,
+    url: &str,
+    genesis: &Path,
+    key: &Path,
+    out: &Path,
+    existing: util::Existing,
+) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
@@ -167,7 +174,7 @@ pub fn export(lot: &str, url: &str, genesis: &Path, key: &Path, out: &Path) -> R
         trail,
     }
     .sign(&key);
-    util::write_out(Some(out), &bundle.to_file_text())?;
+    util::write_out(Some(out), &bundle.to_file_text(), existing)?;
     println!(
         "exported {} entries for {lot} from the node at {} to {} (commit certificates of {} blocks verified; the bundle requires them)",
         bundle.body.trail.items.len(),

@@ -35,9 +35,12 @@ pub struct Common {
     /// When the event happened (RFC 3339 or ms since 1970); default now.
     #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
     pub recorded_at: Option<i64>,
-    /// Write the signed entry here instead of stdout.
+    /// Write the signed entry here instead of stdout (refuses to overwrite).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace the file at --out if one exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 /// A place given on the command line.
@@ -390,7 +393,11 @@ fn finish(common: &Common, body: impl FnOnce(&Genesis, &PublicKey) -> Result<Bod
         body,
     )?;
     let text = serde_json::to_string_pretty(&entry)? + "\n";
-    util::write_out(common.out.as_deref(), &text)?;
+    util::write_out(
+        common.out.as_deref(),
+        &text,
+        util::Existing::from_force(common.force),
+    )?;
     if common.out.is_some() {
         eprintln!(
             "signed {} entry {} (nonce {})",
@@ -601,7 +608,15 @@ pub fn cosign(
     key: &std::path::Path,
     genesis: &std::path::Path,
     out: Option<&std::path::Path>,
+    force: bool,
 ) -> Result<()> {
+    // Without --out the entry file itself is rewritten: that is the
+    // command's purpose, so only --out is subject to the overwrite rule.
+    let (target, existing) = match out {
+        Some(o) => (o, util::Existing::from_force(force)),
+        None => (entry, util::Existing::Replace),
+    };
+    util::refuse_existing(target, existing)?;
     let g = util::read_genesis(genesis)?;
     let mut e = util::read_entry(entry)?;
     if e.entry.chain_id != g.chain_id() {
@@ -627,7 +642,7 @@ pub fn cosign(
     let key = util::read_key(key)?;
     e.cosign(&key);
     let text = serde_json::to_string_pretty(&e)? + "\n";
-    util::write_out(Some(out.unwrap_or(entry)), &text)?;
+    util::write_out(Some(target), &text, existing)?;
     eprintln!("co-signed; {} co-signatures now", e.cosignatures.len());
     Ok(())
 }

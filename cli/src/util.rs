@@ -73,10 +73,48 @@ pub fn read_entry(path: &Path) -> Result<SignedEntry> {
     })
 }
 
+/// How a writer treats a path that already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse: the file (or symlink) there is left as it is.
+    Refuse,
+    /// Replace it (`--force`): a symlink is replaced by the new file, its
+    /// target is left alone.
+    Replace,
+}
+
+impl Existing {
+    /// `Replace` if `--force` was given.
+    pub fn from_force(force: bool) -> Self {
+        if force {
+            Existing::Replace
+        } else {
+            Existing::Refuse
+        }
+    }
+}
+
+/// The one file-writing rule of the CLI: nothing that exists at `path`
+/// (a file, a directory, a symlink, even a dangling one) is replaced
+/// unless `existing` is [`Existing::Replace`].
+pub fn refuse_existing(path: &Path, existing: Existing) -> Result<()> {
+    if existing == Existing::Refuse && std::fs::symlink_metadata(path).is_ok() {
+        bail!(
+            "{} already exists; refusing to overwrite it (pass --force to replace it)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes `text` to `path` (atomically: temp file then rename) or stdout.
-pub fn write_out(path: Option<&Path>, text: &str) -> Result<()> {
+/// An existing `path` is refused unless `existing` says replace; the
+/// refusal is atomic (the temp file is linked into place only if nothing
+/// is there), so a file that appears meanwhile is not clobbered either.
+pub fn write_out(path: Option<&Path>, text: &str, existing: Existing) -> Result<()> {
     match path {
         Some(p) => {
+            refuse_existing(p, existing)?;
             let dir = p
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -85,8 +123,20 @@ pub fn write_out(path: Option<&Path>, text: &str) -> Result<()> {
                 .with_context(|| format!("cannot write {}", p.display()))?;
             std::io::Write::write_all(&mut tmp, text.as_bytes())
                 .with_context(|| format!("cannot write {}", p.display()))?;
-            tmp.persist(p)
-                .with_context(|| format!("cannot write {}", p.display()))?;
+            match existing {
+                Existing::Replace => tmp.persist(p).map(drop),
+                Existing::Refuse => tmp.persist_noclobber(p).map(drop),
+            }
+            .map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    anyhow!(
+                        "{} already exists; refusing to overwrite it (pass --force to replace it)",
+                        p.display()
+                    )
+                } else {
+                    anyhow!("cannot write {}: {}", p.display(), e.error)
+                }
+            })?;
             Ok(())
         }
         None => {
