@@ -6,7 +6,6 @@
 //! parts of the large ledger `--runs` times on the one ledger.
 
 #![forbid(unsafe_code)]
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 mod big;
 mod ingest;

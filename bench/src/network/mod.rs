@@ -1,0 +1,139 @@
+//! The network scenario: four validators on loopback (real `waybill-node`
+//! processes agreeing by BFT consensus) and a load generator submitting
+//! signed entries through the HTTP API to all four, first at a fixed
+//! offered rate, then at saturation (as fast as the network finalises,
+//! with a bounded number of unfinalised entries per node).
+//!
+//! The consortium has one group of members per node, each with its own
+//! workload, and each group submits only to its own node: an entry never
+//! depends on an entry sent to another node (which might not have arrived
+//! there by gossip yet). Carrier hand-overs that race with the consignee's
+//! own entry are left out of the workload (see [`groups::racing_handovers`]), so
+//! no valid order of what each node has can orphan an accepted entry: no
+//! entry can be refused, and any refusal fails the run.
+//!
+//! Finality is observed, not polled per entry: a poller asks every node's
+//! `/v1/status` every few milliseconds and notes when each height is first
+//! reported committed (decided blocks carry a commit certificate, so a
+//! block committed on any node is final); a fetcher reads each new block
+//! once and dates its entries. An entry's latency is that time minus its
+//! submit time (for the fixed rate: the time it was due, so a load
+//! generator that falls behind shows up as latency, not as a lower rate).
+//!
+//! Afterwards every block of every node is read back and checked: the
+//! same block hash at every height on all nodes, each block's hash, entry
+//! Merkle root, link and commit certificate verified against the genesis,
+//! and every accepted entry present exactly once on every node.
+//!
+//! The work is split by job: [`types`] (options, report, shares),
+//! [`groups`] (the workload), [`nodes`] (the validators), [`track`] (the
+//! measurement state, poller and fetcher), [`submit`] (the load
+//! generator), [`phases`] (the two phases and their figures) and
+//! [`chains`] (the final check and counters). This file only runs them in
+//! order.
+
+mod chains;
+mod groups;
+mod nodes;
+mod phases;
+mod submit;
+mod track;
+mod types;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use chains::{check_chains, log_counters, node_counters};
+use groups::generate_workload;
+use nodes::{node_binary, start_network, warm_up_network, with_log_tails, Network};
+use phases::{fixed_figures, measure, saturation_figures};
+use track::{accepted_ids, new_track};
+use types::Shares;
+pub use types::{Blocks, NetworkReport, Options, Phase, NODES};
+
+/// Runs the scenario.
+pub fn run(opts: &Options) -> Result<NetworkReport> {
+    check_options(opts)?;
+    let bin = node_binary()?;
+    let shares = Shares::new(opts);
+
+    let workload = generate_workload(opts, shares)?;
+    let c0 = workload
+        .consortia
+        .first()
+        .ok_or_else(|| anyhow!("internal: no consortium"))?;
+    let genesis = c0.genesis.clone();
+    let tmp;
+    let dir: &Path = match &opts.keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d
+        }
+        None => {
+            tmp = tempfile::tempdir().context("creating a temporary directory")?;
+            tmp.path()
+        }
+    };
+    // Dropping the cluster kills every node, on every path out of here.
+    let Network {
+        mut cluster,
+        names,
+        addrs,
+        logs,
+    } = start_network(dir, c0, opts, &bin)?;
+    let groups = &workload.groups;
+    let seen_height = warm_up_network(groups, &addrs, &logs)?;
+    let track = new_track(groups, shares, c0, seen_height);
+
+    let (fixed_run, saturation_run) = match measure(&track, groups, &addrs, opts, shares) {
+        Ok(runs) => runs,
+        Err(e) => return Err(with_log_tails(e, &cluster, &names, &logs)),
+    };
+    let (fixed, fixed_blocks) = fixed_figures(&track, fixed_run, opts, shares);
+    let (saturation, saturation_blocks) = saturation_figures(&track, saturation_run, opts, shares);
+
+    // Correctness: all four nodes hold the same verified chain with every
+    // accepted entry on it.
+    let t = Instant::now();
+    eprintln!("network: checking every block on every node...");
+    let expected = accepted_ids(&track, groups, shares);
+    let height = track.seen_height.load(Ordering::SeqCst);
+    for n in &names {
+        cluster.wait_height(n, height, Duration::from_secs(60))?;
+    }
+    let (checked_entries, rounds) = check_chains(&addrs, &genesis, height, &expected)?;
+    let check_s = t.elapsed().as_secs_f64();
+
+    let mut node_counters = node_counters(&addrs)?;
+    cluster.stop_all(Duration::from_secs(10));
+    node_counters.extend(log_counters(&logs, &names));
+    Ok(NetworkReport {
+        fixed,
+        saturation,
+        fixed_blocks,
+        saturation_blocks,
+        options: opts.clone(),
+        mean_json_bytes: workload.mean_json_bytes,
+        height,
+        checked_entries,
+        generate_s: workload.generate_s,
+        check_s,
+        left_out: groups.iter().map(|g| g.left_out).sum(),
+        node_counters,
+        late_rounds: rounds.iter().filter(|r| **r > 0).count(),
+        max_round: rounds.iter().copied().max().unwrap_or(0),
+    })
+}
+
+fn check_options(opts: &Options) -> Result<()> {
+    if opts.batch == 0 || opts.batch > 1000 {
+        bail!("--network-batch must be 1 to 1000");
+    }
+    if opts.window == 0 || opts.rate.is_nan() || opts.rate <= 0.0 {
+        bail!("--network-window and --network-rate must be positive");
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The two measured phases, a fixed offered rate then saturation, each
+//! followed by a drain until its entries are final, with the poller and
+//! the fetcher watching the chain throughout ([`measure`]); and the
+//! figures each phase yields ([`fixed_figures`], [`saturation_figures`]).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::groups::Group;
+use super::submit::{submit_fixed, submit_from_every_group, submit_saturated, Sent};
+use super::track::{block_stats, count_final, drain, fetcher, latencies, poller, take_rtts, Track};
+use super::types::{Blocks, Options, Phase, Shares, NODES};
+
+/// What the fixed-rate phase did.
+pub(super) struct FixedRun {
+    sent: Vec<Sent>,
+    /// When the last request was sent (ns since base).
+    sent_ns: u64,
+    /// When the phase started (ns since base).
+    start_ns: u64,
+    full: u64,
+    rtts: Vec<f64>,
+}
+
+/// What the saturation phase did.
+pub(super) struct SaturationRun {
+    sent: Vec<Sent>,
+    /// When submission started and ended (ns since base).
+    from_ns: u64,
+    to_ns: u64,
+    full: u64,
+    rtts: Vec<f64>,
+}
+
+/// Runs both phases, each until its entries are final, with the poller
+/// and the fetcher watching the chain throughout.
+pub(super) fn measure(
+    track: &Track,
+    groups: &[Group],
+    addrs: &[SocketAddr],
+    opts: &Options,
+    shares: Shares,
+) -> Result<(FixedRun, SaturationRun)> {
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel();
+        let poll = s.spawn(move || poller(track, addrs, tx));
+        let fetch = s.spawn(move || fetcher(track, addrs, rx));
+        let result = fixed_phase(track, groups, addrs, opts, shares)
+            .and_then(|fixed| Ok((fixed, saturation_phase(track, groups, addrs, opts, shares)?)));
+        track.stop.store(true, Ordering::SeqCst);
+        let _ = poll.join();
+        let _ = fetch.join();
+        result
+    })
+}
+
+/// Phase 1: a fixed offered rate, then a drain.
+fn fixed_phase(
+    track: &Track,
+    groups: &[Group],
+    addrs: &[SocketAddr],
+    opts: &Options,
+    shares: Shares,
+) -> Result<FixedRun> {
+    eprintln!(
+        "network: fixed rate {:.0} entries/s for {:.0} s...",
+        opts.rate,
+        opts.phase.as_secs_f64()
+    );
+    let rate = opts.rate / NODES as f64;
+    let start = Instant::now() + Duration::from_millis(20);
+    let sent = submit_from_every_group(track, groups, addrs, |k, g, addr| {
+        std::thread::sleep(start.saturating_duration_since(Instant::now()));
+        submit_fixed(
+            track,
+            addr,
+            k,
+            g,
+            (1, shares.fixed),
+            k * shares.per_node,
+            rate,
+            start,
+            opts.batch,
+        )
+    })?;
+    let sent_ns = sent.iter().map(|s| s.last_ns).max().unwrap_or(0);
+    let full = track.full.swap(0, Ordering::SeqCst);
+    let rtts = take_rtts(track);
+    drain(track, Duration::from_secs(60) + opts.phase)?;
+    let start_ns = u64::try_from(start.duration_since(track.base).as_nanos()).unwrap_or(0);
+    Ok(FixedRun {
+        sent,
+        sent_ns,
+        start_ns,
+        full,
+        rtts,
+    })
+}
+
+/// Phase 2: saturation, then a drain.
+fn saturation_phase(
+    track: &Track,
+    groups: &[Group],
+    addrs: &[SocketAddr],
+    opts: &Options,
+    shares: Shares,
+) -> Result<SaturationRun> {
+    eprintln!(
+        "network: saturation for {:.0} s (at most {} unfinalised entries per node)...",
+        opts.phase.as_secs_f64(),
+        opts.window
+    );
+    let sat_start = Instant::now();
+    let from_ns = track.now_ns();
+    let deadline = sat_start + opts.phase;
+    let sent = submit_from_every_group(track, groups, addrs, |k, g, addr| {
+        submit_saturated(
+            track,
+            addr,
+            k,
+            g,
+            (shares.fixed, shares.per_node),
+            k * shares.per_node,
+            opts.window,
+            deadline,
+            opts.batch,
+        )
+    })?;
+    let to_ns = track.now_ns().max(from_ns + 1);
+    let full = track.full.swap(0, Ordering::SeqCst);
+    let rtts = take_rtts(track);
+    drain(track, Duration::from_secs(120))?;
+    Ok(SaturationRun {
+        sent,
+        from_ns,
+        to_ns,
+        full,
+        rtts,
+    })
+}
+
+/// The fixed phase's figures and blocks.
+pub(super) fn fixed_figures(
+    track: &Track,
+    run: FixedRun,
+    opts: &Options,
+    shares: Shares,
+) -> (Phase, Blocks) {
+    let FixedRun {
+        sent,
+        sent_ns,
+        start_ns,
+        full,
+        mut rtts,
+    } = run;
+    let ranges = shares.fixed_ranges();
+    let lat = latencies(track, &ranges);
+    let n: usize = sent.iter().map(|s| s.n).sum();
+    let dur_s = opts.phase.as_secs_f64();
+    // Finalised entries/s in the steady part of the phase: from a fifth
+    // into it to its end.
+    let phase_ns = u64::try_from(opts.phase.as_nanos()).unwrap_or(u64::MAX / 4);
+    let warm = start_ns + phase_ns / 5;
+    let end_ns = start_ns + phase_ns;
+    let in_window = count_final(track, &ranges, warm, end_ns);
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let phase = Phase {
+        entries: n,
+        offered_per_s: n as f64 / (sent_ns.saturating_sub(start_ns) as f64 / 1e9).max(dur_s),
+        finalised_per_s: in_window as f64 / (end_ns - warm) as f64 * 1e9,
+        p50_ms: percentile(&lat, 50.0),
+        p95_ms: percentile(&lat, 95.0),
+        p99_ms: percentile(&lat, 99.0),
+        max_ms: lat.last().copied().unwrap_or(f64::NAN),
+        full,
+        requests: rtts.len(),
+        rtt_p50_ms: percentile(&rtts, 50.0),
+        rtt_p99_ms: percentile(&rtts, 99.0),
+        lag_ms: (sent_ns as f64 - start_ns as f64) / 1e6 - dur_s * 1e3,
+        ran_out: false,
+    };
+    (phase, block_stats(track, warm, end_ns))
+}
+
+/// The saturation phase's figures and blocks: finalised entries/s over
+/// the window after a warm-up of a fifth of the phase, up to the end of
+/// submission.
+pub(super) fn saturation_figures(
+    track: &Track,
+    run: SaturationRun,
+    opts: &Options,
+    shares: Shares,
+) -> (Phase, Blocks) {
+    let SaturationRun {
+        sent,
+        from_ns,
+        to_ns,
+        full,
+        mut rtts,
+    } = run;
+    let ranges = shares.saturation_ranges();
+    let warm = from_ns + (to_ns - from_ns) / 5;
+    let in_window = count_final(track, &ranges, warm, to_ns);
+    let lat = latencies(track, &ranges);
+    let n: usize = sent.iter().map(|s| s.n).sum();
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let phase = Phase {
+        entries: n,
+        offered_per_s: n as f64 / ((to_ns - from_ns) as f64 / 1e9),
+        finalised_per_s: in_window as f64 / ((to_ns - warm) as f64 / 1e9),
+        p50_ms: percentile(&lat, 50.0),
+        p95_ms: percentile(&lat, 95.0),
+        p99_ms: percentile(&lat, 99.0),
+        max_ms: lat.last().copied().unwrap_or(f64::NAN),
+        full,
+        requests: rtts.len(),
+        rtt_p50_ms: percentile(&rtts, 50.0),
+        rtt_p99_ms: percentile(&rtts, 99.0),
+        lag_ms: 0.0,
+        ran_out: sent.iter().any(|s| s.n >= opts.saturation_entries),
+    };
+    (phase, block_stats(track, warm, to_ns))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

@@ -1,0 +1,153 @@
+//! The network scenario's public face and the sizes it works with: its
+//! [`Options`], what it reports ([`NetworkReport`], one [`Phase`] and its
+//! [`Blocks`] per phase), the number of validators, and how each group's
+//! entries are shared between the two phases ([`Shares`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Validators (and load-generator groups: one per node).
+pub const NODES: usize = 4;
+
+/// How the scenario runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Workload seed.
+    pub seed: u64,
+    /// Fixed-rate phase: offered entries/s over all nodes.
+    pub rate: f64,
+    /// Length of each phase.
+    pub phase: Duration,
+    /// Entries per request (1: one `POST /v1/entries` each; more:
+    /// `POST /v1/entries/batch`).
+    pub batch: usize,
+    /// Saturation: most submitted but not yet final entries per node.
+    pub window: usize,
+    /// Entries generated per node for the saturation phase (it stops
+    /// early if they run out).
+    pub saturation_entries: usize,
+    /// The nodes' `block_interval_ms`.
+    pub block_interval_ms: u64,
+    /// Keep the network (keys, configs, ledgers, logs) in this directory.
+    pub keep: Option<PathBuf>,
+}
+
+/// What one phase measured.
+#[derive(Debug, Clone, Default)]
+pub struct Phase {
+    /// Entries submitted (all accepted).
+    pub entries: usize,
+    /// Submitted entries/s actually offered over the phase.
+    pub offered_per_s: f64,
+    /// Entries/s finalised (see the phase's note).
+    pub finalised_per_s: f64,
+    /// Finality latency percentiles (ms).
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Requests answered "mempool full" (retried).
+    pub full: u64,
+    /// Submission requests sent.
+    pub requests: usize,
+    /// Their round-trip time, median (ms).
+    pub rtt_p50_ms: f64,
+    /// 99th percentile (ms).
+    pub rtt_p99_ms: f64,
+    /// How far behind its schedule the load generator ended (fixed rate).
+    pub lag_ms: f64,
+    /// Whether the saturation phase ran out of generated entries.
+    pub ran_out: bool,
+}
+
+/// Blocks seen during a phase.
+#[derive(Debug, Clone, Default)]
+pub struct Blocks {
+    /// Blocks first seen during the phase.
+    pub count: usize,
+    /// Mean entries per block.
+    pub mean_entries: f64,
+    /// Most entries in one block.
+    pub max_entries: usize,
+    /// Mean time between consecutive blocks (ms).
+    pub mean_interval_ms: f64,
+    /// Share of the blocks' entries that their proposer's own node
+    /// received from the load generator (1.0: no proposer included an
+    /// entry it only had by gossip).
+    pub own_share: f64,
+}
+
+/// The scenario's results.
+#[derive(Debug, Clone)]
+pub struct NetworkReport {
+    /// Fixed offered rate.
+    pub fixed: Phase,
+    /// Saturation.
+    pub saturation: Phase,
+    /// Blocks during the fixed phase.
+    pub fixed_blocks: Blocks,
+    /// Blocks during the saturation window.
+    pub saturation_blocks: Blocks,
+    /// Options used.
+    pub options: Options,
+    /// Mean JSON bytes per submitted entry.
+    pub mean_json_bytes: f64,
+    /// Chain height checked on every node.
+    pub height: u64,
+    /// Entries found on every node by the final check.
+    pub checked_entries: usize,
+    /// Time to generate and sign the entries (s).
+    pub generate_s: f64,
+    /// Time for the final check (s).
+    pub check_s: f64,
+    /// Racing carrier hand-overs left out of the generated workload.
+    pub left_out: usize,
+    /// The nodes' own counters at the end, summed over the nodes: entries
+    /// refused (by reason; the load generator's were all accepted, so
+    /// these came by gossip), dropped from mempools after a commit, and
+    /// not gossiped for a full queue.
+    pub node_counters: Vec<(String, f64)>,
+    /// Blocks decided after round 0 (each cost at least one consensus
+    /// timeout).
+    pub late_rounds: usize,
+    /// The highest decision round.
+    pub max_round: u32,
+}
+
+/// How many entries each group has: the fixed-rate phase's first, then
+/// the saturation phase's. Entry `i` of group `k` has global index
+/// `k * per_node + i`; entry 0 of each group is its warm-up entry.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shares {
+    /// Entries per group for the fixed phase (its warm-up entry included).
+    pub(super) fixed: usize,
+    /// Entries per group in all.
+    pub(super) per_node: usize,
+}
+
+impl Shares {
+    pub(super) fn new(opts: &Options) -> Self {
+        let fixed = (opts.rate * opts.phase.as_secs_f64() / NODES as f64).ceil() as usize;
+        Shares {
+            fixed,
+            per_node: fixed + opts.saturation_entries,
+        }
+    }
+
+    /// The fixed phase's entries of each group (global), warm-up left out.
+    pub(super) fn fixed_ranges(&self) -> Vec<(usize, usize)> {
+        (0..NODES)
+            .map(|k| (k * self.per_node + 1, k * self.per_node + self.fixed))
+            .collect()
+    }
+
+    /// The saturation phase's entries of each group (global).
+    pub(super) fn saturation_ranges(&self) -> Vec<(usize, usize)> {
+        (0..NODES)
+            .map(|k| (k * self.per_node + self.fixed, (k + 1) * self.per_node))
+            .collect()
+    }
+}
