@@ -951,7 +951,10 @@ fn writers_refuse_an_existing_path_unless_forced() {
     net.produce_green(Nonce::Given(1));
 
     // Each writer, as a command writing to `out`.
-    type Writer<'a> = (&'static str, Box<dyn Fn(&Path) -> std::process::Command + 'a>);
+    type Writer<'a> = (
+        &'static str,
+        Box<dyn Fn(&Path) -> std::process::Command + 'a>,
+    );
     let writers: Vec<Writer> = vec![
         (
             "key new",
@@ -974,7 +977,16 @@ fn writers_refuse_an_existing_path_unless_forced() {
                     "cooperative",
                     "produce",
                     Nonce::Given(2),
-                    &["--lot", "LOT-W", "--product", "Coffee", "--quantity", "1", "--unit", "KGM"],
+                    &[
+                        "--lot",
+                        "LOT-W",
+                        "--product",
+                        "Coffee",
+                        "--quantity",
+                        "1",
+                        "--unit",
+                        "KGM",
+                    ],
                     &s(out),
                 )
             }),

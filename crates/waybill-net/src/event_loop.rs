@@ -24,8 +24,10 @@ use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{EncodedEntry, SignatureError};
 
+use crate::error::NetError;
+use crate::received::{topic_name, Received, Settled, FRAME_OVERHEAD};
 use crate::redial::Slot;
-use crate::{topic_name, validate, NetError, Received, Settled, FRAME_OVERHEAD};
+use crate::validate;
 
 /// Identify's protocol version: peers that speak another are logged.
 /// Version 2: unsigned gossipsub messages, each a batch of entries.

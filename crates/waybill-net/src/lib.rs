@@ -49,7 +49,9 @@
 
 #![forbid(unsafe_code)]
 
+mod error;
 mod event_loop;
+mod received;
 mod redial;
 mod validate;
 pub mod wire;
@@ -68,41 +70,17 @@ use waybill_core::entry::{EncodedEntry, SignatureError, SignedEntry};
 
 use crate::event_loop::{Command, EventLoop, LocalCheck};
 
+pub use crate::error::NetError;
+pub use crate::received::{topic_name, Received, Settled, SettledNonces, FRAME_OVERHEAD};
+
 /// How many accepted batches wait for the consumer before new ones are dropped.
 pub const DELIVERY_QUEUE: usize = 1024;
 /// How many commands from handles wait for the event loop.
 const COMMAND_QUEUE: usize = 256;
-/// Bytes a gossipsub frame adds around a message (topic and protobuf
-/// framing: under 150; the rest is margin).
-pub const FRAME_OVERHEAD: usize = 1024;
 /// Default largest message, in bytes of the batch (see [`wire`]).
 pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 /// How long `start` waits for its listeners to bind.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An entry as it arrived from a peer, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
-    /// The entry.
-    pub entry: SignedEntry,
-    /// Its id: the sha256 of the canonical bytes it arrived as (so the
-    /// receiver need not encode it again).
-    pub id: Hash32,
-    /// The length of those bytes.
-    pub len: usize,
-}
-
-/// The last nonce this node has committed for each of the authors it is
-/// given, in order (0 for an author with none). See [`NetConfig::settled`].
-pub type SettledNonces = dyn Fn(&[PublicKey]) -> Vec<u64> + Send + Sync;
-
-/// A shared [`SettledNonces`].
-pub type Settled = Arc<SettledNonces>;
-
-/// The gossipsub topic for a chain's entries.
-pub fn topic_name(chain_id: &Hash32) -> String {
-    format!("waybill/entries/v2/{}", chain_id.to_hex())
-}
 
 /// How to run this node's entry network.
 #[derive(Clone)]
@@ -167,47 +145,6 @@ impl fmt::Debug for NetConfig {
             .field("settled", &self.settled.is_some())
             .finish()
     }
-}
-
-/// What went wrong starting or using the network.
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// A key is not a valid ed25519 key.
-    #[error("{what} is not a valid ed25519 key: {reason}")]
-    BadKey {
-        /// Which key.
-        what: String,
-        /// Why.
-        reason: String,
-    },
-    /// The config cannot work.
-    #[error("invalid network config: {0}")]
-    Config(String),
-    /// A listen address could not be bound.
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen {
-        /// The address.
-        addr: Multiaddr,
-        /// Why.
-        reason: String,
-    },
-    /// The entry is larger than `max_entry_bytes`.
-    #[error("the entry is {len} bytes, more than the network limit of {limit} bytes")]
-    TooLarge {
-        /// Its size in canonical bytes.
-        len: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The entry would be rejected by every peer, so it is not sent.
-    #[error("the entry is not valid for gossip: {0}")]
-    Invalid(String),
-    /// Gossipsub refused to publish.
-    #[error("cannot publish the entry: {0}")]
-    Publish(String),
-    /// The network task has stopped (after `shutdown`, or a failure).
-    #[error("the entry network has stopped")]
-    Stopped,
 }
 
 /// A cloneable handle to the running network.

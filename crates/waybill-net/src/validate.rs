@@ -4,7 +4,8 @@ use waybill_core::crypto::{BatchVerifier, Hash32, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, SignatureError, SignedEntry};
 use waybill_core::rules;
 
-use crate::{wire, Received, SettledNonces};
+use crate::received::{Received, SettledNonces};
+use crate::wire;
 
 /// Why a gossiped message (or one entry in it) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -17,8 +17,8 @@ use waybill_core::entry::{
 use waybill_core::genesis::{MemberSpec, Role};
 use waybill_core::gs1::{Gtin, LotId, ShipmentId};
 
+use crate::error::{parse, KitError};
 use crate::ids::try_with_check_digit;
-use crate::{parse, KitError};
 
 /// The chain's name.
 pub const CHAIN_NAME: &str = "andes-to-europe-coffee";

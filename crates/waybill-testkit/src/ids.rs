@@ -9,7 +9,7 @@ use waybill_core::crypto::Hash32;
 use waybill_core::entry::{DocRef, Location};
 use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
 
-use crate::{parse, KitError};
+use crate::error::{parse, KitError};
 
 /// A lot id from text (free id or GS1 element string).
 pub fn lot(s: &str) -> LotId {

@@ -18,7 +18,7 @@ use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::State;
 
 use crate::consortium::{Consortium, Party, T0};
-use crate::{parse, KitError};
+use crate::error::{parse, KitError};
 
 /// A production of `milli` thousandths of a kilogram of `lot` (coffee from
 /// Huila), consuming `inputs` (lot, thousandths of a kilogram).

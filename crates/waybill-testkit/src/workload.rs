@@ -29,11 +29,11 @@ use waybill_core::state::{LotStatus, ShipmentStage, State};
 
 pub use crate::certs::certify;
 pub use crate::consortium::{Party, Roster, T0};
+use crate::error::{parse, KitError};
 use crate::ids::{try_gtin, try_sscc_shipment, try_uetr_from_bits};
 use crate::signer::{
     dispatch_body, receive_body, reject_body, try_payment_body, try_produce_body, Signer,
 };
-use crate::{parse, KitError};
 
 type Result<T, E = KitError> = std::result::Result<T, E>;
 

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::TestnetError;
+use crate::error::TestnetError;
 
 /// The binary `name` (without `.exe`) built with this program: next to
 /// the running executable, or in its parent directory when the executable
@@ -69,22 +69,6 @@ fn build_dirs(exe: &Path) -> Vec<PathBuf> {
         }
     }
     dirs
-}
-
-/// The message of [`TestnetError::NoBinary`].
-pub(crate) fn missing(name: &str, searched: &[PathBuf], on_path: bool, release: bool) -> String {
-    let places: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
-    let places = if places.is_empty() {
-        "nowhere (this program's path has no directory)".to_string()
-    } else {
-        places.join(" or ")
-    };
-    let path = if on_path { ", nor on PATH" } else { "" };
-    let profile = if release { "--release " } else { "" };
-    format!(
-        "`{name}` is missing: there is no {places}{path}; build it with \
-         `cargo build {profile}--bins` (`cargo test --workspace` builds it too)"
-    )
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::error::{io, TestnetError};
 use crate::http::status;
 use crate::network::{NodeDef, Testnet};
-use crate::{io, TestnetError};
 
 /// Running node processes; all are killed on drop.
 pub struct Cluster {

@@ -10,8 +10,8 @@ use ed25519_dalek::SigningKey;
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{ConsensusParams, Genesis, Governance, MemberSpec, ValidatorSpec};
 
+use crate::error::{io, TestnetError};
 use crate::peer_id::peer_id;
-use crate::{io, TestnetError};
 
 /// A member to put in the genesis (its key is generated).
 #[derive(Debug, Clone)]

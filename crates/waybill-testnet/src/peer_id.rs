@@ -10,7 +10,7 @@
 
 use waybill_core::crypto::PublicKey;
 
-use crate::TestnetError;
+use crate::error::TestnetError;
 
 /// The protobuf encoding of an ed25519 key's header: field 1 (key type,
 /// varint) = 1 (Ed25519), field 2 (data, length-delimited) of 32 bytes.
