@@ -651,7 +651,11 @@ fn genesis_with_a_duplicate_key() {
         ]),
         &["key"],
     );
-    assert_eq!(Snapshot::take(&empty).0.len(), 0, "ledger init wrote files");
+    assert_eq!(
+        DirListing::take(&empty).0.len(),
+        0,
+        "ledger init wrote files"
+    );
     // A record signed against it is refused too.
     fails(
         wb().args([
@@ -807,10 +811,10 @@ fn data_dir_that_is_not_a_ledger() {
     std::fs::create_dir_all(half.join("db")).expect("mkdir");
 
     for dir in [&empty, &unrelated, &half] {
-        let before = Snapshot::take(dir);
+        let before = DirListing::take(dir);
         for mut cmd in ledger_commands(&net, dir, &entry) {
             fails(&mut cmd, &["not a Waybill ledger"]);
-            before.assert_same(&Snapshot::take(dir), &format!("{cmd:?}"));
+            before.assert_same(&DirListing::take(dir), &format!("{cmd:?}"));
         }
         // `ledger init` refuses a directory with something in it.
         if dir != &empty {
@@ -825,7 +829,7 @@ fn data_dir_that_is_not_a_ledger() {
                 ]),
                 &["already contains data"],
             );
-            before.assert_same(&Snapshot::take(dir), "ledger init");
+            before.assert_same(&DirListing::take(dir), "ledger init");
         }
     }
     // A directory that does not exist is not created.
@@ -915,13 +919,13 @@ fn ledger_marker_without_a_store_is_left_alone() {
         broken.join("WAYBILL-LEDGER"),
     )
     .expect("copy the marker");
-    let before = Snapshot::take(&broken);
+    let before = DirListing::take(&broken);
     for mut cmd in ledger_commands(&net, &broken, &entry) {
         fails(
             &mut cmd,
             &["not a Waybill ledger", "corrupt", "no format record"],
         );
-        before.assert_same(&Snapshot::take(&broken), &format!("{cmd:?}"));
+        before.assert_same(&DirListing::take(&broken), &format!("{cmd:?}"));
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub use waybill_testkit::cli::*;
 /// Every file and directory under a directory, to compare before and after.
-pub use waybill_testkit::files::Snapshot;
+pub use waybill_testkit::files::DirListing;
 pub use waybill_testkit::process::{fails, ok, Out};
 
 /// The `waybill` binary under test.

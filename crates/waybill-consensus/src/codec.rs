@@ -12,8 +12,6 @@
 //!   SyncCodec:      sync::Status, sync::Request, sync::Response (+ HasEncodedLen<Response>)
 //!   WalCodec:       SignedConsensusMsg, ProposedValue, PolkaCertificate
 
-use std::fmt;
-
 use bytes::Bytes;
 use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
@@ -32,17 +30,13 @@ use waybill_core::crypto::{Hash32, PublicKey};
 use crate::ctx::{Address, BlockHash, Height, Proposal, ProposalPart, Vote, WaybillCtx};
 use crate::signing::Signature;
 
-/// A malformed consensus message.
-#[derive(Debug)]
-pub struct CodecError(pub String);
-impl fmt::Display for CodecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "codec: {}", self.0)
-    }
-}
-impl std::error::Error for CodecError {}
-fn err<T>(m: &str) -> Result<T, CodecError> {
-    Err(CodecError(m.to_string()))
+/// A malformed consensus message (its wire or write-ahead-log form).
+#[derive(Debug, thiserror::Error)]
+#[error("codec: {0}")]
+pub struct WireError(pub String);
+
+fn err<T>(m: &str) -> Result<T, WireError> {
+    Err(WireError(m.to_string()))
 }
 
 /// The codec for network and WAL.
@@ -110,7 +104,7 @@ impl W {
 
 struct R<'a>(&'a [u8]);
 impl<'a> R<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if self.0.len() < n {
             return err("truncated");
         }
@@ -118,69 +112,69 @@ impl<'a> R<'a> {
         self.0 = b;
         Ok(a)
     }
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
         self.take(N)?
             .try_into()
-            .map_err(|_| CodecError("truncated".into()))
+            .map_err(|_| WireError("truncated".into()))
     }
-    fn u8(&mut self) -> Result<u8, CodecError> {
+    fn u8(&mut self) -> Result<u8, WireError> {
         let [b] = self.arr::<1>()?;
         Ok(b)
     }
-    fn u32(&mut self) -> Result<u32, CodecError> {
+    fn u32(&mut self) -> Result<u32, WireError> {
         Ok(u32::from_be_bytes(self.arr()?))
     }
-    fn u64(&mut self) -> Result<u64, CodecError> {
+    fn u64(&mut self) -> Result<u64, WireError> {
         Ok(u64::from_be_bytes(self.arr()?))
     }
-    fn bytes(&mut self) -> Result<Bytes, CodecError> {
+    fn bytes(&mut self) -> Result<Bytes, WireError> {
         let n = self.u32()? as usize;
         if n > MAX_BYTES {
             return err("field too large");
         }
         Ok(Bytes::copy_from_slice(self.take(n)?))
     }
-    fn round(&mut self) -> Result<Round, CodecError> {
+    fn round(&mut self) -> Result<Round, WireError> {
         let v = i64::from_be_bytes(self.arr()?);
         if v < -1 || v > i64::from(u32::MAX) {
             return err("bad round");
         }
         Ok(Round::from(v))
     }
-    fn height(&mut self) -> Result<Height, CodecError> {
+    fn height(&mut self) -> Result<Height, WireError> {
         Ok(Height(self.u64()?))
     }
-    fn addr(&mut self) -> Result<Address, CodecError> {
+    fn addr(&mut self) -> Result<Address, WireError> {
         Ok(Address(PublicKey(self.arr()?)))
     }
-    fn hash(&mut self) -> Result<BlockHash, CodecError> {
+    fn hash(&mut self) -> Result<BlockHash, WireError> {
         Ok(BlockHash(Hash32(self.arr()?)))
     }
-    fn sig(&mut self) -> Result<Signature, CodecError> {
+    fn sig(&mut self) -> Result<Signature, WireError> {
         Ok(Signature(self.arr()?))
     }
-    fn nil_or_hash(&mut self) -> Result<NilOrVal<BlockHash>, CodecError> {
+    fn nil_or_hash(&mut self) -> Result<NilOrVal<BlockHash>, WireError> {
         match self.u8()? {
             0 => Ok(NilOrVal::Nil),
             1 => Ok(NilOrVal::Val(self.hash()?)),
             _ => err("bad NilOrVal tag"),
         }
     }
-    fn vote_type(&mut self) -> Result<VoteType, CodecError> {
+    fn vote_type(&mut self) -> Result<VoteType, WireError> {
         match self.u8()? {
             1 => Ok(VoteType::Prevote),
             2 => Ok(VoteType::Precommit),
             _ => err("bad vote type"),
         }
     }
-    fn len(&mut self, max: usize) -> Result<usize, CodecError> {
+    fn len(&mut self, max: usize) -> Result<usize, WireError> {
         let n = self.u32()? as usize;
         if n > max {
             return err("too many items");
         }
         Ok(n)
     }
-    fn end(self) -> Result<(), CodecError> {
+    fn end(self) -> Result<(), WireError> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -207,7 +201,7 @@ fn w_ext(w: &mut W, e: &Option<SignedExtension<WaybillCtx>>) {
         }
     }
 }
-fn r_ext(r: &mut R) -> Result<Option<SignedExtension<WaybillCtx>>, CodecError> {
+fn r_ext(r: &mut R) -> Result<Option<SignedExtension<WaybillCtx>>, WireError> {
     match r.u8()? {
         0 => Ok(None),
         1 => {
@@ -227,7 +221,7 @@ fn w_signed_vote(w: &mut W, v: &SignedVote<WaybillCtx>) {
     w_ext(w, &v.message.extension);
     w.sig(&v.signature);
 }
-fn r_signed_vote(r: &mut R) -> Result<SignedVote<WaybillCtx>, CodecError> {
+fn r_signed_vote(r: &mut R) -> Result<SignedVote<WaybillCtx>, WireError> {
     let vote = Vote {
         typ: r.vote_type()?,
         height: r.height()?,
@@ -247,7 +241,7 @@ fn w_signed_proposal(w: &mut W, p: &SignedProposal<WaybillCtx>) {
     w.addr(&p.message.proposer);
     w.sig(&p.signature);
 }
-fn r_signed_proposal(r: &mut R) -> Result<SignedProposal<WaybillCtx>, CodecError> {
+fn r_signed_proposal(r: &mut R) -> Result<SignedProposal<WaybillCtx>, WireError> {
     let p = Proposal {
         height: r.height()?,
         round: r.round()?,
@@ -266,7 +260,7 @@ fn w_part(w: &mut W, p: &ProposalPart) {
     w.bytes(&p.block);
     w.sig(&p.signature);
 }
-fn r_part(r: &mut R) -> Result<ProposalPart, CodecError> {
+fn r_part(r: &mut R) -> Result<ProposalPart, WireError> {
     Ok(ProposalPart {
         height: r.height()?,
         round: r.round()?,
@@ -287,7 +281,7 @@ fn w_polka(w: &mut W, c: &PolkaCertificate<WaybillCtx>) {
         w.sig(&s.signature);
     }
 }
-fn r_polka(r: &mut R) -> Result<PolkaCertificate<WaybillCtx>, CodecError> {
+fn r_polka(r: &mut R) -> Result<PolkaCertificate<WaybillCtx>, WireError> {
     let (height, round, value_id) = (r.height()?, r.round()?, r.hash()?);
     let n = r.len(MAX_ITEMS)?;
     let mut polka_signatures = Vec::with_capacity(n);
@@ -317,7 +311,7 @@ fn w_round_cert(w: &mut W, c: &RoundCertificate<WaybillCtx>) {
         w.sig(&s.signature);
     }
 }
-fn r_round_cert(r: &mut R) -> Result<RoundCertificate<WaybillCtx>, CodecError> {
+fn r_round_cert(r: &mut R) -> Result<RoundCertificate<WaybillCtx>, WireError> {
     let (height, round) = (r.height()?, r.round()?);
     let cert_type = match r.u8()? {
         1 => RoundCertificateType::Skip,
@@ -353,7 +347,7 @@ fn w_ext_cert(w: &mut W, c: &ExtendedCommitCertificate<WaybillCtx>) {
         w_ext(w, &s.extension);
     }
 }
-fn r_ext_cert(r: &mut R) -> Result<ExtendedCommitCertificate<WaybillCtx>, CodecError> {
+fn r_ext_cert(r: &mut R) -> Result<ExtendedCommitCertificate<WaybillCtx>, WireError> {
     let (height, round, value_id) = (r.height()?, r.round()?, r.hash()?);
     let n = r.len(MAX_ITEMS)?;
     let mut commit_signatures = Vec::with_capacity(n);
@@ -372,13 +366,13 @@ fn r_ext_cert(r: &mut R) -> Result<ExtendedCommitCertificate<WaybillCtx>, CodecE
 macro_rules! codec {
     ($t:ty, |$w:ident, $v:ident| $enc:block, |$r:ident| $dec:block) => {
         impl Codec<$t> for WaybillCodec {
-            type Error = CodecError;
-            fn encode(&self, $v: &$t) -> Result<Bytes, CodecError> {
+            type Error = WireError;
+            fn encode(&self, $v: &$t) -> Result<Bytes, WireError> {
                 let mut $w = W::default();
                 $enc;
                 Ok($w.done())
             }
-            fn decode(&self, bytes: Bytes) -> Result<$t, CodecError> {
+            fn decode(&self, bytes: Bytes) -> Result<$t, WireError> {
                 let mut $r = R(&bytes);
                 let out: $t = $dec;
                 $r.end()?;
@@ -490,7 +484,7 @@ codec!(
         w.height(v.history_min_height);
     },
     |r| {
-        let peer_id = PeerId::from_bytes(&r.bytes()?).map_err(|e| CodecError(e.to_string()))?;
+        let peer_id = PeerId::from_bytes(&r.bytes()?).map_err(|e| WireError(e.to_string()))?;
         Status {
             peer_id,
             tip_height: r.height()?,
@@ -554,7 +548,7 @@ codec!(
 );
 
 impl HasEncodedLen<Response<WaybillCtx>> for WaybillCodec {
-    fn encoded_len(&self, msg: &Response<WaybillCtx>) -> Result<usize, CodecError> {
+    fn encoded_len(&self, msg: &Response<WaybillCtx>) -> Result<usize, WireError> {
         Ok(self.encode(msg)?.len())
     }
 }

@@ -34,7 +34,7 @@ const STALE_DIAL: Duration = Duration::from_secs(120);
 
 /// Where one configured peer stands.
 #[derive(Debug)]
-enum State {
+enum DialState {
     /// Not connected through this address; try again at `next`.
     Idle { next: Instant },
     /// A dial is under way since `since`.
@@ -49,7 +49,7 @@ pub(crate) struct Slot {
     pub(crate) addr: Multiaddr,
     /// From a trailing `/p2p/<id>`, or learned from the first connection.
     pub(crate) peer: Option<PeerId>,
-    state: State,
+    state: DialState,
     backoff: Duration,
     /// This node's id: decides, once the peer's id is known, which of the
     /// two dials first.
@@ -74,7 +74,7 @@ impl Slot {
         Slot {
             addr,
             peer,
-            state: State::Idle {
+            state: DialState::Idle {
                 next: now + grace(peer, local),
             },
             backoff: MIN_BACKOFF,
@@ -90,39 +90,39 @@ impl Slot {
     /// Whether a dial is due now.
     pub(crate) fn due(&self, now: Instant) -> bool {
         match self.state {
-            State::Idle { next } => next <= now,
-            State::Dialing { since, .. } => now.saturating_duration_since(since) >= STALE_DIAL,
-            State::Connected { .. } => false,
+            DialState::Idle { next } => next <= now,
+            DialState::Dialing { since, .. } => now.saturating_duration_since(since) >= STALE_DIAL,
+            DialState::Connected { .. } => false,
         }
     }
 
     /// The peer is connected some other way (it dialed us): check later.
     pub(crate) fn skip(&mut self, now: Instant) {
-        self.state = State::Idle {
+        self.state = DialState::Idle {
             next: now + MIN_BACKOFF.max(self.grace()),
         };
     }
 
     pub(crate) fn dialing(&mut self, conn: ConnectionId, now: Instant) {
-        self.state = State::Dialing { conn, since: now };
+        self.state = DialState::Dialing { conn, since: now };
     }
 
     /// A dial could not start or failed: wait, then try again.
     pub(crate) fn failed(&mut self, now: Instant) -> Duration {
         let wait = self.backoff.max(self.grace());
-        self.state = State::Idle { next: now + wait };
+        self.state = DialState::Idle { next: now + wait };
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         wait
     }
 
     /// Whether `conn` is this slot's dial.
     pub(crate) fn is_dial(&self, conn: ConnectionId) -> bool {
-        matches!(self.state, State::Dialing { conn: c, .. } if c == conn)
+        matches!(self.state, DialState::Dialing { conn: c, .. } if c == conn)
     }
 
     /// Whether `conn` is this slot's live connection.
     pub(crate) fn is_connection(&self, conn: ConnectionId) -> bool {
-        matches!(self.state, State::Connected { conn: c, .. } if c == conn)
+        matches!(self.state, DialState::Connected { conn: c, .. } if c == conn)
     }
 
     /// The peer behind an address without an id, learned from a dial
@@ -134,12 +134,12 @@ impl Slot {
 
     pub(crate) fn established(&mut self, conn: ConnectionId, peer: PeerId, now: Instant) {
         self.peer = Some(peer);
-        self.state = State::Connected { conn, since: now };
+        self.state = DialState::Connected { conn, since: now };
     }
 
     /// The connection closed: re-dial soon if it had been healthy, else back off.
     pub(crate) fn closed(&mut self, now: Instant) -> Duration {
-        if let State::Connected { since, .. } = self.state {
+        if let DialState::Connected { since, .. } = self.state {
             if now.saturating_duration_since(since) >= STABLE {
                 self.backoff = MIN_BACKOFF;
             }

@@ -1000,25 +1000,25 @@ fn open_dir_refuses_what_is_not_a_ledger_and_creates_nothing() {
     let empty = tmp.path().join("empty");
     fs::create_dir(&empty).expect("mkdir");
     assert!(matches!(open_dir(&empty), Err(StoreError::NotALedger(_))));
-    assert!(Snapshot::take(&empty).is_empty(), "nothing was created");
+    assert!(DirListing::take(&empty).is_empty(), "nothing was created");
 
     // A directory of unrelated files (one of them a file called `db`).
     let junk = tmp.path().join("junk");
     random_files(&junk, 1);
-    let before = Snapshot::take(&junk);
+    let before = DirListing::take(&junk);
     match open_dir(&junk) {
         Err(StoreError::NotALedger(m)) => assert!(m.contains("junk"), "{m}"),
         other => panic!("expected NotALedger, got {other:?}"),
     }
-    assert_eq!(Snapshot::take(&junk), before);
+    assert_eq!(DirListing::take(&junk), before);
 
     // A `db` directory without the marker (a create that never finished).
     let half = tmp.path().join("half");
     fs::create_dir_all(half.join("db")).expect("mkdir");
     fs::write(half.join("db/conf"), b"segment_size: 524288\n").expect("write");
-    let before = Snapshot::take(&half);
+    let before = DirListing::take(&half);
     assert!(matches!(open_dir(&half), Err(StoreError::NotALedger(_))));
-    assert_eq!(Snapshot::take(&half), before);
+    assert_eq!(DirListing::take(&half), before);
 
     // A marker without a database, or with an empty `db` directory: an
     // error (a damaged ledger), and sled must not create a database there.
@@ -1029,13 +1029,13 @@ fn open_dir_refuses_what_is_not_a_ledger_and_creates_nothing() {
         if with_db_dir {
             fs::create_dir(d.join("db")).expect("mkdir");
         }
-        let before = Snapshot::take(&d);
+        let before = DirListing::take(&d);
         match open_dir(&d) {
             Err(StoreError::NotALedger(_) | StoreError::Corrupt(_)) => {}
             other => panic!("a marker alone is not a ledger: {other:?}"),
         }
         assert_eq!(
-            Snapshot::take(&d),
+            DirListing::take(&d),
             before,
             "nothing was created in {}",
             d.display()
@@ -1061,12 +1061,12 @@ fn create_dir_refuses_a_non_empty_directory() {
 
     let junk = tmp.path().join("junk");
     random_files(&junk, 2);
-    let before = Snapshot::take(&junk);
+    let before = DirListing::take(&junk);
     assert!(matches!(
         create_dir(&junk, c.genesis.clone()),
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(Snapshot::take(&junk), before, "nothing was written");
+    assert_eq!(DirListing::take(&junk), before, "nothing was written");
 
     let one = tmp.path().join("one-file");
     fs::create_dir(&one).expect("mkdir");
@@ -1075,7 +1075,7 @@ fn create_dir_refuses_a_non_empty_directory() {
         create_dir(&one, c.genesis.clone()),
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(Snapshot::take(&one).len(), 1);
+    assert_eq!(DirListing::take(&one).len(), 1);
 
     // Over an existing ledger: refused, and the ledger is intact.
     let dir = tmp.path().join("nested/new/ledger");
@@ -1087,12 +1087,12 @@ fn create_dir_refuses_a_non_empty_directory() {
         vec![s.produce(&c.producer, &lot("X"), 1_000, &[])],
     );
     drop(ledger);
-    let before = Snapshot::take(&dir);
+    let before = DirListing::take(&dir);
     assert!(matches!(
         create_dir(&dir, c.genesis.clone()),
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(Snapshot::take(&dir), before);
+    assert_eq!(DirListing::take(&dir), before);
     let ledger = reopen(&dir).expect("still opens");
     assert_eq!(ledger.height(), 1);
     assert_check(&ledger, 1);

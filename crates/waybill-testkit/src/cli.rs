@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::coffee::MEMBERS;
-use crate::files::Snapshot;
+use crate::files::DirListing;
 use crate::process::{ok, Out};
 
 /// The passphrase of the encrypted keys.
@@ -291,9 +291,9 @@ impl Net {
     /// state digest) is compared as well.
     pub fn assert_unchanged<T>(&self, context: &str, f: impl FnOnce() -> T) -> T {
         let before_state = self.state();
-        let before = Snapshot::take(&self.data);
+        let before = DirListing::take(&self.data);
         let result = f();
-        let after = Snapshot::take(&self.data);
+        let after = DirListing::take(&self.data);
         before.assert_same(&after, context);
         let after_state = self.state();
         assert_eq!(

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 /// Every file and directory under a root (relative paths; directories as
 /// `None`, files with their bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot(pub BTreeMap<PathBuf, Option<Vec<u8>>>);
+pub struct DirListing(pub BTreeMap<PathBuf, Option<Vec<u8>>>);
 
-impl Snapshot {
+impl DirListing {
     /// Reads the tree under `dir` (which must exist).
-    pub fn take(dir: &Path) -> Snapshot {
+    pub fn take(dir: &Path) -> DirListing {
         fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
             let rd = std::fs::read_dir(dir)
                 .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
@@ -31,7 +31,7 @@ impl Snapshot {
         }
         let mut map = BTreeMap::new();
         walk(dir, dir, &mut map);
-        Snapshot(map)
+        DirListing(map)
     }
 
     /// How many files and directories there were.
@@ -45,7 +45,7 @@ impl Snapshot {
     }
 
     /// Panics, naming the paths, if `after` differs from `self`.
-    pub fn assert_same(&self, after: &Snapshot, context: &str) {
+    pub fn assert_same(&self, after: &DirListing, context: &str) {
         if self == after {
             return;
         }

@@ -18,7 +18,7 @@ use waybill_core::trail::{self, Policy, Trail};
 use waybill_store::{open_dir, Backend, DataDir, Ledger, StoreError};
 
 pub use waybill_testkit::certs::{certify, certify_with};
-pub use waybill_testkit::files::Snapshot;
+pub use waybill_testkit::files::DirListing;
 pub use waybill_testkit::ids::{gtin, lot, ship, sscc_shipment, uetr};
 pub use waybill_testkit::signer::*;
 pub use waybill_testkit::workload::{workload, Workload};
