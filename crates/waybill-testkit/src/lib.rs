@@ -16,11 +16,14 @@
 //!   benchmark's) and its multi-group consortium.
 //! - [`coffee`]: the coffee story's members, ids and steps, told by the
 //!   demo and the tests.
-//! - [`files`]: directory snapshots, to show an operation left files alone.
-//! - [`process`]: running a program with its output captured ([`process::Out`])
-//!   and a time limit; [`process::ok`] and [`process::fails`].
-//! - [`cli`]: the `waybill` CLI's local-ledger world ([`cli::Net`]) for tests
-//!   that run the binary as separate processes.
+//!
+//! With the `harness` feature, which tests turn on and the demo does not:
+//!
+//! - `files`: directory listings, to show an operation left files alone;
+//! - `process`: running a program with its output captured and a time
+//!   limit (`Out`, `ok`, `fails`);
+//! - `cli`: the `waybill` CLI's local-ledger world (`Net`) for tests that
+//!   run the binary as separate processes.
 //!
 //! Test-kit code runs inside tests, which fail by panicking: helpers that
 //! only tests call may unwrap. What the demo calls ([`coffee`], [`ids`]'s
@@ -30,13 +33,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod certs;
+#[cfg(feature = "harness")]
 pub mod cli;
 pub mod coffee;
 pub mod consortium;
 pub mod entries;
 mod error;
+#[cfg(feature = "harness")]
 pub mod files;
 pub mod ids;
+#[cfg(feature = "harness")]
 pub mod process;
 pub mod signer;
 pub mod workload;
