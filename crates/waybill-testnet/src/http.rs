@@ -8,6 +8,7 @@
 //! replaced: a request without a body is sent once more on a new
 //! connection; one with a body is not repeated blindly.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -429,15 +430,13 @@ pub fn http_post_json(
 /// value (a lot id: `(01)…(10)…`, a Digital Link, a free id with `/` or
 /// `%`) goes into a URL path as one segment: `/v1/lots/{segment}/trail`.
 pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    /// What stays as it is: RFC 3986's unreserved characters.
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// A node's committed height and tip hash, from `/v1/status`.
