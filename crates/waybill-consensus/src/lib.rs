@@ -153,42 +153,71 @@ pub fn unlisted_validators(
         .collect()
 }
 
-/// The persistent peers the engine gets: the configured `peers` (dialed
-/// and kept connected), then a peer-only address `/p2p/<peer id>` for
-/// every genesis validator and member key other than `me` that no address
-/// in `peers` names. The engine runs with `persistent_peers_only`, so these
-/// are exactly the peers that may connect; a peer-only entry admits that
-/// peer when it dials in but is never dialed, as it carries no transport
-/// address. So any genesis key's node that lists this one can connect
-/// (a full node syncs from the validators it lists without any of them
-/// listing it), and a key outside genesis still cannot, unless listed.
-/// A genesis key that is not a valid ed25519 key is left out: it cannot be
-/// a network identity.
+/// The persistent peers the engine gets: the configured `peers` that name
+/// a genesis key (dialed and kept connected), then a peer-only address
+/// `/p2p/<peer id>` for every genesis validator and member key other than
+/// `me` that no address in `peers` names. The engine runs with
+/// `persistent_peers_only`, so these are exactly the peers that may
+/// connect; a peer-only entry admits that peer when it dials in but is
+/// never dialed, as it carries no transport address. So any genesis key's
+/// node that lists this one can connect (a full node syncs from the
+/// validators it lists without any of them listing it), and a key outside
+/// genesis cannot, even if listed ([`peers_outside_genesis`] names those,
+/// for a warning). A genesis key that is not a valid ed25519 key is left
+/// out: it cannot be a network identity.
 pub fn persistent_peers(genesis: &Genesis, me: &PublicKey, peers: &[Multiaddr]) -> Vec<Multiaddr> {
-    let mut named: Vec<PeerId> = peers
+    let genesis_ids = genesis_ids(genesis);
+    let mut all: Vec<Multiaddr> = peers
         .iter()
-        .flat_map(|a| a.iter())
-        .filter_map(|p| match p {
-            Protocol::P2p(peer) => Some(peer),
-            _ => None,
-        })
+        .filter(|a| p2p_id(a).is_some_and(|id| genesis_ids.contains(&id)))
+        .cloned()
         .collect();
+    let mut named: Vec<PeerId> = all.iter().filter_map(p2p_id).collect();
     if let Ok(id) = network_id(me) {
         named.push(id);
     }
-    let mut all = peers.to_vec();
-    let keys = genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key)
-        .chain(genesis.members.iter().map(|m| m.public_key));
-    for id in keys.filter_map(|k| network_id(&k).ok()) {
+    for id in genesis_ids {
         if !named.contains(&id) {
             named.push(id);
             all.push(Multiaddr::empty().with(Protocol::P2p(id)));
         }
     }
     all
+}
+
+/// The configured `peers` that name no genesis key (or no peer id at all):
+/// [`persistent_peers`] leaves them out.
+pub fn peers_outside_genesis(genesis: &Genesis, peers: &[Multiaddr]) -> Vec<Multiaddr> {
+    let genesis_ids = genesis_ids(genesis);
+    peers
+        .iter()
+        .filter(|a| !p2p_id(a).is_some_and(|id| genesis_ids.contains(&id)))
+        .cloned()
+        .collect()
+}
+
+/// The peer ids of the genesis validators, then members, each once.
+fn genesis_ids(genesis: &Genesis) -> Vec<PeerId> {
+    let mut ids = Vec::new();
+    let keys = genesis
+        .validators
+        .iter()
+        .map(|v| v.public_key)
+        .chain(genesis.members.iter().map(|m| m.public_key));
+    for id in keys.filter_map(|k| network_id(&k).ok()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The peer id an address ends in (`.../p2p/<id>`), if any.
+fn p2p_id(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
 }
 
 fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
@@ -224,6 +253,11 @@ pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus
                 v.short()
             );
         }
+    }
+    for a in peers_outside_genesis(&cfg.genesis, &cfg.peers) {
+        tracing::warn!(
+            "consensus peer {a} does not end in the /p2p/<peer id> of a genesis member or validator: it is not dialed and may not connect"
+        );
     }
     let engine_cfg = EngineConfig::new(
         &cfg.moniker,
@@ -434,17 +468,13 @@ mod tests {
             .collect();
         assert_eq!(got, want);
 
-        // A configured peer outside genesis stays as configured (the
-        // operator's choice); nothing else outside genesis is added.
-        let odd = vec![addr(&stranger, 7009)];
+        // A configured peer outside genesis is left out (and named for the
+        // warning); nothing else outside genesis is added.
+        let odd = vec![addr(&stranger, 7009), addr(&v[1], 7001)];
         let got = persistent_peers(&genesis, &v[0], &odd);
-        assert_eq!(got[0], odd[0]);
-        assert_eq!(got.len(), 6);
-        assert_eq!(
-            got.iter()
-                .filter(|a| names(std::slice::from_ref(a), stranger_id))
-                .count(),
-            1
-        );
+        assert_eq!(got[0], odd[1]);
+        assert_eq!(got.len(), 5);
+        assert!(!names(&got, stranger_id));
+        assert_eq!(peers_outside_genesis(&genesis, &odd), vec![odd[0].clone()]);
     }
 }
