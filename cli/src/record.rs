@@ -381,6 +381,11 @@ fn geo(lat: Option<f64>, lon: Option<f64>) -> Result<Option<GeoPoint>> {
 
 /// Signs `body` as the author in `common` and writes it.
 fn finish(common: &Common, body: impl FnOnce(&Genesis, &PublicKey) -> Result<Body>) -> Result<()> {
+    let existing = util::Existing::from_force(common.force);
+    if let Some(out) = &common.out {
+        // Before the key's passphrase is asked for.
+        util::refuse_existing(out, existing)?;
+    }
     let genesis = util::read_genesis(&common.genesis)?;
     let key = util::read_key(&common.key)?;
     let body = body(&genesis, &crypto::public_key(&key))?;
@@ -393,11 +398,7 @@ fn finish(common: &Common, body: impl FnOnce(&Genesis, &PublicKey) -> Result<Bod
         body,
     )?;
     let text = serde_json::to_string_pretty(&entry)? + "\n";
-    util::write_out(
-        common.out.as_deref(),
-        &text,
-        util::Existing::from_force(common.force),
-    )?;
+    util::write_out(common.out.as_deref(), &text, existing)?;
     if common.out.is_some() {
         eprintln!(
             "signed {} entry {} (nonce {})",

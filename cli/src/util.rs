@@ -111,10 +111,11 @@ pub fn refuse_existing(path: &Path, existing: Existing) -> Result<()> {
 /// An existing `path` is refused unless `existing` says replace; the
 /// refusal is atomic (the temp file is linked into place only if nothing
 /// is there), so a file that appears meanwhile is not clobbered either.
+/// Commands call [`refuse_existing`] first too, so that nothing is asked
+/// (a passphrase) or computed for a write that would be refused.
 pub fn write_out(path: Option<&Path>, text: &str, existing: Existing) -> Result<()> {
     match path {
         Some(p) => {
-            refuse_existing(p, existing)?;
             let dir = p
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())

@@ -1046,3 +1046,38 @@ fn writers_refuse_an_existing_path_unless_forced() {
         );
     }
 }
+
+/// A refused write is refused before anything is asked: `record --out` to
+/// an existing file with an encrypted key and no passphrase says the file
+/// exists, not that the passphrase is missing.
+#[test]
+fn record_refuses_an_existing_out_before_asking_for_a_passphrase() {
+    let net = Net::new(bin(), &["cooperative"]);
+    let existing = net.path("existing.json");
+    std::fs::write(&existing, "keep me").expect("write");
+    let out = fails(
+        net.wb().args([
+            "record",
+            "produce",
+            "--genesis",
+            &s(&net.genesis),
+            "--key",
+            &s(&net.key("cooperative")),
+            "--nonce",
+            "1",
+            "--lot",
+            "LOT-P",
+            "--product",
+            "Coffee",
+            "--quantity",
+            "1",
+            "--unit",
+            "KGM",
+            "--out",
+            &s(&existing),
+        ]),
+        &["already exists", "--force"],
+    );
+    assert!(!out.stderr.contains("passphrase"), "{out}");
+    assert_eq!(std::fs::read(&existing).expect("read"), b"keep me");
+}

@@ -1,5 +1,6 @@
-//! `waybill-node` as a library: configuration, the mempool, the state the
-//! node's tasks share, the HTTP API and metrics.
+//! `waybill-node` as a library: configuration, the state the node's tasks
+//! share (the ledger and the pool of `waybill-mempool`), the HTTP API and
+//! metrics.
 //!
 //! The binary (`main.rs`) wires these together; consensus and gossip call
 //! into [`shared::Shared`]:
