@@ -19,11 +19,14 @@ pub mod crypto;
 pub mod entry;
 mod error;
 pub mod genesis;
+pub mod geo;
 pub mod gs1;
 pub mod merkle;
 pub mod rules;
+pub mod sensor;
 pub mod state;
 pub mod text;
 pub mod trail;
+pub mod transport;
 
 pub use error::IdError;
