@@ -11,7 +11,10 @@ use crate::codec::{self, CodecError, MAX_ENTRY_BYTES};
 use crate::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
 use crate::crypto::{self, BatchVerifier, CryptoError, Domain, Hash32, PublicKey, Signature};
 use crate::genesis::{MemberSpec, Role};
+use crate::geo::Plot;
 use crate::gs1::{Gln, Gtin, LotId, ShipmentId};
+use crate::sensor::Series;
+use crate::transport::Transport;
 
 /// The entry format version this code writes and accepts.
 pub const ENTRY_VERSION: u16 = 1;
@@ -77,6 +80,23 @@ pub enum Body {
     Payment(Payment),
     /// An admin change to the membership, co-signed by an admin quorum.
     Membership(MembershipChange),
+    /// A production with plots and regulatory facts ([`Produce`] and more).
+    ProduceV2(ProduceV2),
+    /// A dispatch of whole lots or parts of them, with transport facts.
+    DispatchV2(DispatchV2),
+    /// A receipt stating what arrived, and any shortfall with its cause.
+    ReceiveV2(ReceiveV2),
+    /// A shipment passes from one carrier to the next; the next carrier
+    /// co-signs.
+    Handover(Handover),
+    /// Sensor readings taken on a shipment.
+    Readings(Readings),
+    /// Lots are recalled or withdrawn from the market.
+    Recall(Recall),
+    /// A recall is lifted by its author.
+    RecallLift(RecallLift),
+    /// An earlier entry is declared erroneous; the original stays.
+    Correction(Correction),
 }
 
 impl Body {
@@ -89,6 +109,14 @@ impl Body {
             Body::Reject(_) => "reject",
             Body::Payment(_) => "payment",
             Body::Membership(_) => "membership",
+            Body::ProduceV2(_) => "produce",
+            Body::DispatchV2(_) => "dispatch",
+            Body::ReceiveV2(_) => "receive",
+            Body::Handover(_) => "handover",
+            Body::Readings(_) => "readings",
+            Body::Recall(_) => "recall",
+            Body::RecallLift(_) => "recall lift",
+            Body::Correction(_) => "correction",
         }
     }
 }
@@ -331,6 +359,324 @@ pub enum MembershipChange {
         /// The new roles.
         roles: Vec<Role>,
     },
+}
+
+/// The key data elements of the FDA food traceability rule (21 CFR 1
+/// subpart S) that an entry carries when the member supplies them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kdes {
+    /// The reference document the event is recorded on.
+    pub reference_document: Option<ReferenceDocument>,
+    /// Where the traceability lot code was assigned (its source).
+    pub tlc_source: Option<Location>,
+}
+
+/// The kind of a reference document, as the FDA rule lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceDocumentType {
+    /// Bill of lading.
+    BillOfLading,
+    /// Invoice.
+    Invoice,
+    /// Purchase order.
+    PurchaseOrder,
+    /// Advance shipping notice.
+    AdvanceShippingNotice,
+    /// Production or work order.
+    WorkOrder,
+    /// Any other document.
+    Other,
+}
+
+impl ReferenceDocumentType {
+    /// Every type.
+    pub const ALL: [ReferenceDocumentType; 6] = [
+        ReferenceDocumentType::BillOfLading,
+        ReferenceDocumentType::Invoice,
+        ReferenceDocumentType::PurchaseOrder,
+        ReferenceDocumentType::AdvanceShippingNotice,
+        ReferenceDocumentType::WorkOrder,
+        ReferenceDocumentType::Other,
+    ];
+
+    /// The type's name in entries and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferenceDocumentType::BillOfLading => "bill_of_lading",
+            ReferenceDocumentType::Invoice => "invoice",
+            ReferenceDocumentType::PurchaseOrder => "purchase_order",
+            ReferenceDocumentType::AdvanceShippingNotice => "advance_shipping_notice",
+            ReferenceDocumentType::WorkOrder => "work_order",
+            ReferenceDocumentType::Other => "other",
+        }
+    }
+}
+
+/// A reference document's type and number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceDocument {
+    /// What kind of document.
+    pub kind: ReferenceDocumentType,
+    /// Its number.
+    pub number: String,
+}
+
+/// What a producer declares about where and when a lot was grown, as the
+/// EU deforestation regulation asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotFacts {
+    /// The plots it was grown on (at least one).
+    pub plots: Vec<Plot>,
+    /// First day of harvest (ms since the Unix epoch).
+    pub harvest_start_ms: i64,
+    /// Last day of harvest.
+    pub harvest_end_ms: i64,
+    /// The producer declares no deforestation on these plots after
+    /// 31 December 2020.
+    pub deforestation_free: bool,
+    /// The due-diligence statement's reference number, if filed.
+    pub due_diligence_ref: Option<String>,
+}
+
+/// A production with plots and regulatory facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProduceV2 {
+    /// The production itself, as a [`Produce`] records it.
+    pub produce: Produce,
+    /// Plots, harvest and deforestation declaration.
+    pub plots: Option<PlotFacts>,
+    /// FDA key data elements.
+    pub kdes: Kdes,
+}
+
+/// A lot, or part of it, in a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedLot {
+    /// The lot.
+    pub lot: LotId,
+    /// How much of it; `None` ships all the sender holds. In the lot's
+    /// unit or one that converts to it exactly (kg and t, l and ml).
+    pub quantity: Option<Quantity>,
+}
+
+/// Custody of lots, or parts of them, leaves the author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchV2 {
+    /// Shipment id (an SSCC or a free id); must be unused.
+    pub shipment: ShipmentId,
+    /// What is shipped; the author must hold it, and the rest of each lot
+    /// stays with the author.
+    pub lots: Vec<ShippedLot>,
+    /// Who is to receive them (a member).
+    pub consignee: PublicKey,
+    /// Who carries the first leg (a member with the carrier role).
+    pub carrier: Option<PublicKey>,
+    /// Where from.
+    pub from: Location,
+    /// Where to.
+    pub to: Location,
+    /// Documents as digests.
+    pub documents: Vec<DocRef>,
+    /// The first leg's transport facts.
+    pub transport: Transport,
+    /// FDA key data elements.
+    pub kdes: Kdes,
+}
+
+/// Why part of a shipment did not arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossCause {
+    /// Missing: fewer arrived than were sent.
+    Shortage,
+    /// Arrived damaged and is not taken into stock.
+    Damage,
+    /// Spoiled in transit.
+    Spoilage,
+    /// Stolen.
+    Theft,
+    /// Anything else (say what in the note).
+    Other,
+}
+
+impl LossCause {
+    /// Every cause.
+    pub const ALL: [LossCause; 5] = [
+        LossCause::Shortage,
+        LossCause::Damage,
+        LossCause::Spoilage,
+        LossCause::Theft,
+        LossCause::Other,
+    ];
+
+    /// The cause's name in entries and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossCause::Shortage => "shortage",
+            LossCause::Damage => "damage",
+            LossCause::Spoilage => "spoilage",
+            LossCause::Theft => "theft",
+            LossCause::Other => "other",
+        }
+    }
+}
+
+/// What did not arrive of a lot, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shortfall {
+    /// How much.
+    pub quantity: Quantity,
+    /// Why.
+    pub cause: LossCause,
+    /// For people.
+    pub note: Option<String>,
+}
+
+/// What arrived of one lot of a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedLot {
+    /// The lot.
+    pub lot: LotId,
+    /// How much arrived and is taken over.
+    pub received: Quantity,
+    /// What did not; `received` plus this must be what was shipped.
+    pub shortfall: Option<Shortfall>,
+}
+
+/// A shipment is accepted, with what arrived of each lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveV2 {
+    /// The shipment.
+    pub shipment: ShipmentId,
+    /// Where it was received.
+    pub at: Location,
+    /// Receipt documents.
+    pub documents: Vec<DocRef>,
+    /// Lots that did not arrive whole; every other lot of the shipment is
+    /// received in full.
+    pub lots: Vec<ReceivedLot>,
+    /// The arriving leg's transport facts.
+    pub transport: Transport,
+    /// FDA key data elements.
+    pub kdes: Kdes,
+}
+
+/// A shipment passes from the carrier holding it (the author) to the next
+/// carrier, who co-signs the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    /// The shipment.
+    pub shipment: ShipmentId,
+    /// The next carrier (a member with the carrier role); must co-sign.
+    pub to: PublicKey,
+    /// Where it changes hands (a port, a hub).
+    pub at: Location,
+    /// The next leg's transport facts.
+    pub transport: Transport,
+    /// Documents as digests.
+    pub documents: Vec<DocRef>,
+}
+
+/// Sensor readings taken on a shipment, by its sender, a carrier of it or
+/// its consignee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readings {
+    /// The shipment.
+    pub shipment: ShipmentId,
+    /// One series per device and measure.
+    pub series: Vec<Series>,
+}
+
+/// A recall or a market withdrawal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecallClass {
+    /// The product may harm: take it back from everyone, consumers too.
+    Recall,
+    /// Take it off the market (a quality or labelling problem).
+    Withdrawal,
+}
+
+impl RecallClass {
+    /// The class's name in entries and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecallClass::Recall => "recall",
+            RecallClass::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+/// Lots are recalled or withdrawn. By the lots' producer, a member with
+/// the regulator or quality role, or any member with an admin quorum's
+/// co-signatures. It reaches every lot made from them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recall {
+    /// The lots (at least one).
+    pub lots: Vec<LotId>,
+    /// Recall or withdrawal.
+    pub class: RecallClass,
+    /// Why, for people.
+    pub reason: String,
+    /// What it covers, for people (e.g. `all packs best before 2027-03`).
+    pub scope: String,
+    /// Notices, lab reports, … as digests.
+    pub documents: Vec<DocRef>,
+}
+
+/// A recall is lifted by its author (or an admin quorum).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecallLift {
+    /// The recall entry.
+    pub recall: EntryId,
+    /// The lots it named, each of which it lifts.
+    pub lots: Vec<LotId>,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// What a correction corrects: the record the erroneous entry made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Corrected {
+    /// A lot whose production was recorded wrongly: it is voided and its
+    /// inputs go back to the author.
+    Lot(LotId),
+    /// A shipment dispatched wrongly, before anyone took it over: it is
+    /// cancelled and its lots go back to the sender.
+    Shipment(ShipmentId),
+    /// A payment recorded wrongly: it is struck out.
+    Payment(Uetr),
+}
+
+/// An earlier entry is declared erroneous, by its author (or an admin
+/// quorum). The original stays in the chain; the rules replay custody and
+/// quantities without it, and lookups show it struck through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    /// The erroneous entry.
+    pub target: EntryId,
+    /// The record it made.
+    pub corrected: Corrected,
+    /// Why, for people.
+    pub reason: String,
+    /// Entries that record what should have been recorded, if any.
+    pub corrective: Vec<EntryId>,
 }
 
 impl Entry {

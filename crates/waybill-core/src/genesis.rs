@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
-use crate::codes::Country;
+use crate::codes::{Country, Decimal3};
 use crate::crypto::{Domain, Hash32, PublicKey};
 use crate::gs1::CompanyPrefix;
 
@@ -37,11 +37,15 @@ pub enum Role {
     Auditor,
     /// Changes the membership, with a quorum of admins.
     Admin,
+    /// A food-safety authority: may recall any lot.
+    Regulator,
+    /// A quality-assurance body: may recall or withdraw any lot.
+    Quality,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 10] = [
         Role::Producer,
         Role::Processor,
         Role::Carrier,
@@ -50,6 +54,8 @@ impl Role {
         Role::Payer,
         Role::Auditor,
         Role::Admin,
+        Role::Regulator,
+        Role::Quality,
     ];
 
     /// The role's name as written in genesis.
@@ -63,6 +69,8 @@ impl Role {
             Role::Payer => "payer",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Regulator => "regulator",
+            Role::Quality => "quality",
         }
     }
 
@@ -205,6 +213,71 @@ pub struct Genesis {
     /// Governance parameters.
     #[serde(default)]
     pub governance: Governance,
+    /// Mass-balance rules for transformations. Encoded only when there are
+    /// any, so a genesis without them keeps the chain id it always had
+    /// (see [`Genesis::from_canonical_bytes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub yields: Vec<YieldRule>,
+}
+
+/// A mass-balance rule: a transformation's yield (what it produces over
+/// what it consumes, both in the output's unit) must lie within
+/// `min..=max`. The most specific rule applies: one naming the member and
+/// the product, then the product, then the member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YieldRule {
+    /// The member (by name) it binds; unset: every member.
+    #[serde(default)]
+    pub member: Option<String>,
+    /// The output product (its GTIN or free product id); unset: every
+    /// product.
+    #[serde(default)]
+    pub product: Option<String>,
+    /// The lowest yield allowed, e.g. `0.78` for green to roasted coffee.
+    pub min: Decimal3,
+    /// The highest.
+    pub max: Decimal3,
+}
+
+/// The yield rule among `rules` for a transformation by the member named
+/// `member` producing a product known by `product` (its GTIN and free
+/// id): the most specific one (member and product, then product, then
+/// member).
+pub fn find_yield_rule<'a>(
+    rules: &'a [YieldRule],
+    member: &str,
+    product: &[&str],
+) -> Option<&'a YieldRule> {
+    let for_product = |r: &&YieldRule| r.product.as_deref().is_some_and(|p| product.contains(&p));
+    let for_member = |r: &&YieldRule| r.member.as_deref() == Some(member);
+    rules
+        .iter()
+        .find(|r| for_member(r) && for_product(r))
+        .or_else(|| rules.iter().find(|r| r.member.is_none() && for_product(r)))
+        .or_else(|| rules.iter().find(|r| for_member(r) && r.product.is_none()))
+}
+
+/// A genesis as encoded before it could carry yield rules: what
+/// [`Genesis::from_canonical_bytes`] reads when there are none.
+#[derive(Serialize, Deserialize)]
+struct GenesisWithoutYields {
+    chain_name: String,
+    members: Vec<MemberSpec>,
+    validators: Vec<ValidatorSpec>,
+    consensus: ConsensusParams,
+    governance: Governance,
+}
+
+/// A genesis with yield rules, as encoded.
+#[derive(Serialize, Deserialize)]
+struct GenesisWithYields {
+    chain_name: String,
+    members: Vec<MemberSpec>,
+    validators: Vec<ValidatorSpec>,
+    consensus: ConsensusParams,
+    governance: Governance,
+    yields: Vec<YieldRule>,
 }
 
 /// Why a genesis is unusable.
@@ -267,6 +340,14 @@ pub enum GenesisError {
     /// Bad consensus parameters.
     #[error("consensus parameter {0} must be more than zero")]
     BadConsensusParam(&'static str),
+    /// A yield rule that cannot be met or names no member.
+    #[error("yields #{index}: {problem}")]
+    BadYield {
+        /// Which rule (from 1).
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
     /// `max_block_entries` above [`MAX_BLOCK_ENTRIES`].
     #[error("max_block_entries is {0}; at most {MAX_BLOCK_ENTRIES} are allowed")]
     TooManyBlockEntries(u32),
@@ -376,12 +457,73 @@ impl Genesis {
         if c.max_block_entries > MAX_BLOCK_ENTRIES {
             return Err(GenesisError::TooManyBlockEntries(c.max_block_entries));
         }
+        self.validate_yields()
+    }
+
+    fn validate_yields(&self) -> Result<(), GenesisError> {
+        let mut seen = BTreeSet::new();
+        for (i, r) in self.yields.iter().enumerate() {
+            let bad = |problem: String| GenesisError::BadYield {
+                index: i + 1,
+                problem,
+            };
+            if r.max.is_zero() || r.min > r.max {
+                return Err(bad(format!(
+                    "min {} and max {} must satisfy min <= max and max > 0",
+                    r.min, r.max
+                )));
+            }
+            if let Some(m) = &r.member {
+                if !self.members.iter().any(|s| &s.name == m) {
+                    return Err(bad(format!(
+                        "names member `{m}`, which genesis does not have"
+                    )));
+                }
+            }
+            if r.member.is_none() && r.product.is_none() {
+                return Err(bad("names neither a member nor a product".into()));
+            }
+            if !seen.insert((r.member.as_deref(), r.product.as_deref())) {
+                return Err(bad("repeats an earlier rule's member and product".into()));
+            }
+        }
         Ok(())
     }
 
-    /// Canonical bytes.
+    /// Canonical bytes. Without yield rules, exactly the bytes of a genesis
+    /// from before they existed (the field is not written), so old chain
+    /// ids stay; with them, the rules follow the other fields.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         codec::encode(self)
+    }
+
+    /// Reads [`Genesis::canonical_bytes`] back (as a store keeps it).
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, codec::CodecError> {
+        let g = match codec::decode_trusted::<GenesisWithoutYields>("genesis", bytes) {
+            Ok(old) => Genesis {
+                chain_name: old.chain_name,
+                members: old.members,
+                validators: old.validators,
+                consensus: old.consensus,
+                governance: old.governance,
+                yields: Vec::new(),
+            },
+            Err(_) => {
+                let new: GenesisWithYields = codec::decode_trusted("genesis", bytes)?;
+                Genesis {
+                    chain_name: new.chain_name,
+                    members: new.members,
+                    validators: new.validators,
+                    consensus: new.consensus,
+                    governance: new.governance,
+                    yields: new.yields,
+                }
+            }
+        };
+        if g.canonical_bytes() != bytes {
+            return Err(codec::CodecError::NotCanonical { what: "genesis" });
+        }
+        Ok(g)
     }
 
     /// The chain id.

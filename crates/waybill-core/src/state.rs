@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::codes::{Decimal3, Uetr, UnitCode};
 use crate::crypto::{Hash32, PublicKey};
-use crate::entry::EntryId;
-use crate::genesis::{ChainId, Genesis, MemberSpec, Role};
+use crate::entry::{EntryId, RecallClass};
+use crate::genesis::{ChainId, Genesis, MemberSpec, Role, YieldRule};
 use crate::gs1::{LotId, ShipmentId};
 
 /// A member as the ledger knows it now.
@@ -71,36 +71,213 @@ pub fn active_member_named_in(
         .map(|(k, _)| *k)
 }
 
-/// Where a lot is.
+/// Part of a lot in one member's custody: held, or in a shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum LotStatus {
-    /// Held by its custodian.
-    Held,
-    /// In a shipment that is not yet received.
-    InTransit {
-        /// The shipment.
-        shipment: ShipmentId,
-    },
-    /// Fully used up as an input.
-    Consumed,
+pub struct Holding {
+    /// Who has it (during transit: the sender, then the carrier once it
+    /// takes over).
+    pub holder: PublicKey,
+    /// The shipment it is in; `None` while held.
+    pub shipment: Option<ShipmentId>,
+    /// How much, in the lot's unit (never zero).
+    pub quantity: Decimal3,
 }
 
-/// A lot's state.
+/// A recall or withdrawal of a lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecallMark {
+    /// The recall entry.
+    pub recall: EntryId,
+    /// Who recorded it.
+    pub author: PublicKey,
+    /// Recall or withdrawal.
+    pub class: RecallClass,
+    /// Whether its author lifted it.
+    pub lifted: bool,
+}
+
+/// A lot's state: where every part of it is, and what became of the rest.
+/// Invariant (unless voided): `produced` = the holdings + `consumed` +
+/// `lost`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LotState {
     /// Who produced it.
     pub producer: PublicKey,
-    /// Who holds it (during transit: the sender, then the carrier once it
-    /// takes over).
-    pub custodian: PublicKey,
-    /// Where it is.
-    pub status: LotStatus,
     /// Its unit.
     pub unit: UnitCode,
-    /// What is left of it.
-    pub remaining: Decimal3,
     /// The entry that produced it.
     pub produced_by: EntryId,
+    /// How much was produced.
+    pub produced: Decimal3,
+    /// Who has how much of it, where; sorted, one per holder and place.
+    pub holdings: Vec<Holding>,
+    /// Used up as an input.
+    pub consumed: Decimal3,
+    /// Lost in transit (shortage, damage, …).
+    pub lost: Decimal3,
+    /// Lots it was made from, with the quantities consumed.
+    pub inputs: Vec<(LotId, Decimal3)>,
+    /// Recalls and withdrawals that name it.
+    pub recalls: Vec<RecallMark>,
+    /// Cold-chain excursions seen on shipments carrying it.
+    pub excursions: u32,
+    /// The correction that voided its production, if any.
+    pub voided_by: Option<EntryId>,
+}
+
+impl LotState {
+    /// A lot just produced by `producer`, all held by it.
+    pub fn new(producer: PublicKey, unit: UnitCode, produced: Decimal3, by: EntryId) -> Self {
+        LotState {
+            producer,
+            unit,
+            produced_by: by,
+            produced,
+            holdings: if produced.is_zero() {
+                Vec::new()
+            } else {
+                vec![Holding {
+                    holder: producer,
+                    shipment: None,
+                    quantity: produced,
+                }]
+            },
+            consumed: Decimal3::ZERO,
+            lost: Decimal3::ZERO,
+            inputs: Vec::new(),
+            recalls: Vec::new(),
+            excursions: 0,
+            voided_by: None,
+        }
+    }
+
+    /// What is left of it anywhere (held or in transit).
+    pub fn remaining(&self) -> Decimal3 {
+        sum(self.holdings.iter().map(|h| h.quantity))
+    }
+
+    /// How much of it is in transit.
+    pub fn in_transit(&self) -> Decimal3 {
+        sum(self
+            .holdings
+            .iter()
+            .filter(|h| h.shipment.is_some())
+            .map(|h| h.quantity))
+    }
+
+    /// How much `key` (or an earlier key of the same member) holds, not
+    /// in transit.
+    pub fn held_by<V: View + ?Sized>(&self, view: &V, key: &PublicKey) -> Decimal3 {
+        sum(self
+            .holdings
+            .iter()
+            .filter(|h| h.shipment.is_none() && same_member(view, &h.holder, key))
+            .map(|h| h.quantity))
+    }
+
+    /// The part in `shipment`, if any.
+    pub fn in_shipment(&self, shipment: &ShipmentId) -> Option<&Holding> {
+        self.holdings
+            .iter()
+            .find(|h| h.shipment.as_ref() == Some(shipment))
+    }
+
+    /// Adds `quantity` to what `holder` has at `shipment` (`None`: held).
+    pub fn add_holding(
+        &mut self,
+        holder: PublicKey,
+        shipment: Option<ShipmentId>,
+        quantity: Decimal3,
+    ) {
+        if quantity.is_zero() {
+            return;
+        }
+        if let Some(h) = self
+            .holdings
+            .iter_mut()
+            .find(|h| h.holder == holder && h.shipment == shipment)
+        {
+            h.quantity = h.quantity.checked_add(quantity).unwrap_or(Decimal3::MAX);
+            return;
+        }
+        self.holdings.push(Holding {
+            holder,
+            shipment,
+            quantity,
+        });
+        self.holdings
+            .sort_by(|a, b| (&a.shipment, a.holder).cmp(&(&b.shipment, b.holder)));
+    }
+
+    /// Takes up to `quantity` of what `key`'s member holds (not in
+    /// transit), oldest key first; returns how much was taken.
+    pub fn take_held<V: View + ?Sized>(
+        &mut self,
+        view: &V,
+        key: &PublicKey,
+        quantity: Decimal3,
+    ) -> Decimal3 {
+        let mut left = quantity.milli();
+        for h in self.holdings.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            if h.shipment.is_none() && same_member(view, &h.holder, key) {
+                let take = left.min(h.quantity.milli());
+                h.quantity = Decimal3::from_milli(h.quantity.milli() - take);
+                left -= take;
+            }
+        }
+        self.holdings.retain(|h| !h.quantity.is_zero());
+        Decimal3::from_milli(quantity.milli() - left)
+    }
+
+    /// Removes and returns the part in `shipment`.
+    pub fn take_shipment(&mut self, shipment: &ShipmentId) -> Option<Holding> {
+        let i = self
+            .holdings
+            .iter()
+            .position(|h| h.shipment.as_ref() == Some(shipment))?;
+        Some(self.holdings.remove(i))
+    }
+
+    /// The recalls not lifted.
+    pub fn open_recalls(&self) -> impl Iterator<Item = &RecallMark> {
+        self.recalls.iter().filter(|r| !r.lifted)
+    }
+
+    /// One line for people: what is left and where.
+    pub fn whereabouts(&self, name: impl Fn(&PublicKey) -> String) -> String {
+        if let Some(by) = self.voided_by {
+            return format!("voided by correction {}", by.short());
+        }
+        if self.holdings.is_empty() {
+            return if self.lost.is_zero() {
+                "consumed".into()
+            } else {
+                format!("used up ({} consumed, {} lost)", self.consumed, self.lost)
+            };
+        }
+        self.holdings
+            .iter()
+            .map(|h| match &h.shipment {
+                None => format!("{} held by {}", h.quantity, name(&h.holder)),
+                Some(s) => format!(
+                    "{} in transit in {} with {}",
+                    h.quantity,
+                    s,
+                    name(&h.holder)
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The sum of quantities (saturating: a lot's quantities fit in a
+/// `u64` of thousandths by the invariant).
+fn sum(it: impl Iterator<Item = Decimal3>) -> Decimal3 {
+    Decimal3::from_milli(it.fold(0u64, |a, q| a.saturating_add(q.milli())))
 }
 
 /// How far a shipment has got.
@@ -114,9 +291,23 @@ pub enum ShipmentStage {
     Delivered,
     /// Refused; custody went back to the sender.
     Rejected,
+    /// Dispatched in error and corrected before anyone took it over;
+    /// custody went back to the sender.
+    Cancelled,
 }
 
 impl ShipmentStage {
+    /// Its name for people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShipmentStage::Dispatched => "dispatched",
+            ShipmentStage::WithCarrier => "with its carrier",
+            ShipmentStage::Delivered => "delivered",
+            ShipmentStage::Rejected => "rejected",
+            ShipmentStage::Cancelled => "cancelled by a correction",
+        }
+    }
+
     /// Whether it is still open.
     pub fn open(self) -> bool {
         matches!(self, ShipmentStage::Dispatched | ShipmentStage::WithCarrier)
@@ -136,6 +327,8 @@ pub struct ShipmentState {
     pub lots: Vec<LotId>,
     /// How far it has got.
     pub stage: ShipmentStage,
+    /// The entry that dispatched it.
+    pub dispatched_by: EntryId,
 }
 
 /// A recorded payment.
@@ -147,6 +340,8 @@ pub struct PaymentState {
     pub payee: PublicKey,
     /// The entry that recorded it.
     pub recorded_by: EntryId,
+    /// The correction that struck it out, if any.
+    pub corrected_by: Option<EntryId>,
 }
 
 /// Read access to ledger state, so rules run the same over the committed
@@ -156,6 +351,8 @@ pub trait View {
     fn chain_id(&self) -> &ChainId;
     /// Fixed admin threshold from genesis, if any.
     fn admin_threshold(&self) -> Option<u32>;
+    /// Mass-balance rules from genesis.
+    fn yields(&self) -> &[YieldRule];
     /// A member by key (active or not).
     fn member(&self, key: &PublicKey) -> Option<&MemberRecord>;
     /// Active admins.
@@ -215,6 +412,8 @@ pub struct State {
     pub chain_id: ChainId,
     /// Fixed admin threshold from genesis.
     pub admin_threshold: Option<u32>,
+    /// Mass-balance rules from genesis.
+    pub yields: Vec<YieldRule>,
     /// Members by key.
     pub members: BTreeMap<PublicKey, MemberRecord>,
     /// Last nonce by author.
@@ -233,6 +432,7 @@ impl State {
         State {
             chain_id: genesis.chain_id(),
             admin_threshold: genesis.governance.admin_threshold,
+            yields: genesis.yields.clone(),
             members: genesis
                 .members
                 .iter()
@@ -275,6 +475,9 @@ impl View for State {
     }
     fn admin_threshold(&self) -> Option<u32> {
         self.admin_threshold
+    }
+    fn yields(&self) -> &[YieldRule] {
+        &self.yields
     }
     fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
         self.members.get(key)
@@ -395,6 +598,9 @@ impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
     }
     fn admin_threshold(&self) -> Option<u32> {
         self.base.admin_threshold()
+    }
+    fn yields(&self) -> &[YieldRule] {
+        self.base.yields()
     }
     fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
         self.pending

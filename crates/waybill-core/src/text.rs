@@ -197,3 +197,41 @@ mod tests {
         assert!(codec::decode::<LotId, 1024>("lot", &codec::encode(&"(01)123")).is_err());
     }
 }
+
+/// Milliseconds since the Unix epoch as RFC 3339 in UTC, to the second
+/// (`2026-12-06T04:20:00Z`), for messages. Pure arithmetic (days to the
+/// civil date), so the core needs no time library.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::rfc3339_ms;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_ms(1_796_530_800_123), "2026-12-06T04:20:00Z");
+        assert_eq!(rfc3339_ms(-1_000), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339_ms(253_402_300_799_000), "9999-12-31T23:59:59Z");
+    }
+}

@@ -84,6 +84,7 @@ fn fixture_genesis() -> Genesis {
         governance: Governance {
             admin_threshold: Some(2),
         },
+        yields: Vec::new(),
     }
 }
 
@@ -453,4 +454,434 @@ fn genesis_caps_block_entries() {
         g.validate(),
         Err(GenesisError::TooManyBlockEntries(n)) if n == MAX_BLOCK_ENTRIES + 1
     ));
+}
+
+// ---------------------------------------------------------------------------
+// The entry kinds of issue 25: one entry of each, with every optional field
+// filled in, pinned by the hash of its unsigned canonical bytes and by its
+// id (the hash of the signed entry). Each body's variant index is pinned
+// too: new kinds are appended to `Body`, never inserted.
+
+mod later_kinds {
+    use super::*;
+    use waybill_core::entry::PlotFacts;
+    use waybill_core::entry::{
+        Corrected, Correction, DispatchV2, Handover, Kdes, LossCause, ProduceV2, Readings, Recall,
+        RecallClass, RecallLift, ReceiveV2, ReceivedLot, ReferenceDocument, ReferenceDocumentType,
+        ShippedLot, Shortfall,
+    };
+    use waybill_core::geo::{Geometry, Plot};
+    use waybill_core::sensor::{Measure, Range, Reading, Series};
+    use waybill_core::transport::{Transport, Vessel};
+
+    fn green_lot() -> LotId {
+        LotId::batch("07701234000011".parse().unwrap(), "H2024-07").unwrap()
+    }
+
+    fn green_shipment() -> waybill_core::gs1::ShipmentId {
+        "(00)106141411234567897".parse().unwrap()
+    }
+
+    fn entry(author: u8, nonce: u64, at: i64, body: Body) -> Entry {
+        Entry {
+            version: ENTRY_VERSION,
+            chain_id: fixture_chain_id(),
+            author: pk(author),
+            nonce,
+            recorded_at_ms: T + at,
+            body,
+        }
+    }
+
+    fn place(name: &str, country: &str) -> Location {
+        Location {
+            gln: None,
+            country: Some(country.parse().unwrap()),
+            name: Some(name.into()),
+            geo: None,
+        }
+    }
+
+    fn point(lat_micro: i32, lon_micro: i32) -> GeoPoint {
+        GeoPoint {
+            lat_micro,
+            lon_micro,
+        }
+    }
+
+    /// A sea leg: bill of lading, one container and its seal, the vessel
+    /// and voyage, departure and arrival.
+    fn sea_leg() -> Transport {
+        Transport {
+            bill_of_lading: Some("MEDUBU123456".into()),
+            containers: vec!["CSQU3054383".parse().unwrap()],
+            seals: vec!["ML-4471123".into()],
+            vessel: Some(Vessel {
+                imo: "IMO 9074729".parse().unwrap(),
+                name: Some("MSC Atlantic".into()),
+                voyage: Some("FA428R".into()),
+            }),
+            departed_at_ms: Some(T - 20 * 86_400_000),
+            arrived_at_ms: Some(T - 86_400_000),
+        }
+    }
+
+    fn kdes(kind: ReferenceDocumentType, number: &str) -> Kdes {
+        Kdes {
+            reference_document: Some(ReferenceDocument {
+                kind,
+                number: number.into(),
+            }),
+            tlc_source: Some(Location {
+                gln: Some("7701234000004".parse().unwrap()),
+                country: Some("CO".parse().unwrap()),
+                name: Some("Beneficio La Esperanza".into()),
+                geo: Some(point(1_853_000, -76_051_000)),
+            }),
+        }
+    }
+
+    pub(super) fn produce_v2() -> SignedEntry {
+        let Body::Produce(produce) = fixture_produce_entry().body else {
+            unreachable!()
+        };
+        entry(
+            1,
+            9,
+            4000,
+            Body::ProduceV2(ProduceV2 {
+                produce,
+                plots: Some(PlotFacts {
+                    plots: vec![
+                        Plot {
+                            id: Some("El Mirador".into()),
+                            geometry: Geometry::Point(point(1_853_123, -76_051_456)),
+                            area_ha: "3.25".parse().unwrap(),
+                            country: Some("CO".parse().unwrap()),
+                        },
+                        Plot {
+                            id: None,
+                            geometry: Geometry::Polygon(vec![
+                                point(1_850_000, -76_050_000),
+                                point(1_850_000, -76_045_000),
+                                point(1_855_000, -76_045_000),
+                                point(1_855_000, -76_050_000),
+                                point(1_850_000, -76_050_000),
+                            ]),
+                            area_ha: "30.9".parse().unwrap(),
+                            country: None,
+                        },
+                    ],
+                    harvest_start_ms: T - 90 * 86_400_000,
+                    harvest_end_ms: T - 30 * 86_400_000,
+                    deforestation_free: true,
+                    due_diligence_ref: Some("EUDR-DDS-2024-000123".into()),
+                }),
+                kdes: kdes(ReferenceDocumentType::WorkOrder, "WO-7781"),
+            }),
+        )
+        .sign(&key(1))
+    }
+
+    pub(super) fn dispatch_v2() -> SignedEntry {
+        entry(
+            1,
+            10,
+            5000,
+            Body::DispatchV2(DispatchV2 {
+                shipment: green_shipment(),
+                lots: vec![
+                    ShippedLot {
+                        lot: green_lot(),
+                        quantity: Some(Quantity {
+                            value: "2.1".parse().unwrap(),
+                            unit: UnitCode::Tne,
+                        }),
+                    },
+                    ShippedLot {
+                        lot: LotId::free("GREEN-2024-08").unwrap(),
+                        quantity: None,
+                    },
+                ],
+                consignee: pk(2),
+                carrier: Some(pk(3)),
+                from: place("Port of Buenaventura", "CO"),
+                to: place("Hamburg", "DE"),
+                documents: vec![doc("bill-of-lading", b"B/L MEDUBU123456")],
+                transport: sea_leg(),
+                kdes: kdes(ReferenceDocumentType::BillOfLading, "MEDUBU123456"),
+            }),
+        )
+        .sign(&key(1))
+    }
+
+    pub(super) fn receive_v2() -> SignedEntry {
+        entry(
+            2,
+            2,
+            6000,
+            Body::ReceiveV2(ReceiveV2 {
+                shipment: green_shipment(),
+                at: Location {
+                    gln: Some("4012345000009".parse().unwrap()),
+                    ..place("Rösterei Hamburg", "DE")
+                },
+                documents: vec![doc("delivery-note", b"DN 2024-0815")],
+                lots: vec![ReceivedLot {
+                    lot: green_lot(),
+                    received: Quantity {
+                        value: "2030".parse().unwrap(),
+                        unit: UnitCode::Kgm,
+                    },
+                    shortfall: Some(Shortfall {
+                        quantity: Quantity {
+                            value: "70".parse().unwrap(),
+                            unit: UnitCode::Kgm,
+                        },
+                        cause: LossCause::Damage,
+                        note: Some("one bag torn".into()),
+                    }),
+                }],
+                transport: Transport {
+                    arrived_at_ms: Some(T + 5500),
+                    ..Transport::default()
+                },
+                kdes: kdes(ReferenceDocumentType::AdvanceShippingNotice, "ASN-99"),
+            }),
+        )
+        .sign(&key(2))
+    }
+
+    pub(super) fn handover() -> SignedEntry {
+        let mut e = entry(
+            3,
+            4,
+            7000,
+            Body::Handover(Handover {
+                shipment: green_shipment(),
+                to: pk(4),
+                at: place("Port of Cartagena", "CO"),
+                transport: sea_leg(),
+                documents: vec![doc("transshipment-note", b"TS 17")],
+            }),
+        )
+        .sign(&key(3));
+        e.cosign(&key(4));
+        e
+    }
+
+    pub(super) fn readings() -> SignedEntry {
+        entry(
+            3,
+            5,
+            8000,
+            Body::Readings(Readings {
+                shipment: green_shipment(),
+                series: vec![
+                    Series {
+                        device: "LOGGER-0001".into(),
+                        measure: Measure::Temperature,
+                        unit: "CEL".into(),
+                        range: Some(Range {
+                            min_milli: 2_000,
+                            max_milli: 8_000,
+                        }),
+                        start_ms: T - 86_400_000,
+                        readings: vec![
+                            Reading {
+                                offset_ms: 0,
+                                value_milli: 4_000,
+                            },
+                            Reading {
+                                offset_ms: 900_000,
+                                value_milli: 9_500,
+                            },
+                            Reading {
+                                offset_ms: 1_800_000,
+                                value_milli: -1_250,
+                            },
+                        ],
+                    },
+                    Series {
+                        device: "LOGGER-0001".into(),
+                        measure: Measure::RelativeHumidity,
+                        unit: "P1".into(),
+                        range: None,
+                        start_ms: T - 86_400_000,
+                        readings: vec![Reading {
+                            offset_ms: 0,
+                            value_milli: 65_000,
+                        }],
+                    },
+                ],
+            }),
+        )
+        .sign(&key(3))
+    }
+
+    pub(super) fn recall() -> SignedEntry {
+        entry(
+            1,
+            11,
+            9000,
+            Body::Recall(Recall {
+                lots: vec![green_lot(), LotId::free("GREEN-2024-08").unwrap()],
+                class: RecallClass::Recall,
+                reason: "ochratoxin A above the EU limit".into(),
+                scope: "all bags of harvest 2024-07".into(),
+                documents: vec![doc("lab-report", b"lab report 2024-117")],
+            }),
+        )
+        .sign(&key(1))
+    }
+
+    pub(super) fn recall_lift() -> SignedEntry {
+        let mut e = entry(
+            8,
+            2,
+            10_000,
+            Body::RecallLift(RecallLift {
+                recall: recall().id(),
+                lots: vec![green_lot()],
+                reason: "second laboratory: sample mixed up".into(),
+            }),
+        )
+        .sign(&key(8));
+        e.cosign(&key(9));
+        e
+    }
+
+    pub(super) fn correction() -> SignedEntry {
+        entry(
+            1,
+            12,
+            11_000,
+            Body::Correction(Correction {
+                target: dispatch_v2().id(),
+                corrected: Corrected::Shipment(green_shipment()),
+                reason: "wrong consignee".into(),
+                corrective: vec![Hash32::digest(b"the right dispatch")],
+            }),
+        )
+        .sign(&key(1))
+    }
+
+    /// Every fixture, with its body's variant index in `Body`.
+    pub(super) fn all() -> Vec<(&'static str, u32, SignedEntry)> {
+        vec![
+            ("produce v2", 6, produce_v2()),
+            ("dispatch v2", 7, dispatch_v2()),
+            ("receive v2", 8, receive_v2()),
+            ("handover", 9, handover()),
+            ("readings", 10, readings()),
+            ("recall", 11, recall()),
+            ("recall lift", 12, recall_lift()),
+            ("correction", 13, correction()),
+        ]
+    }
+
+    /// The three things a correction can correct.
+    pub(super) fn corrected_variants() -> Vec<Corrected> {
+        vec![
+            Corrected::Lot(green_lot()),
+            Corrected::Shipment(green_shipment()),
+            Corrected::Payment("eb6305c9-1f7f-49de-aed0-16487c27b42d".parse().unwrap()),
+        ]
+    }
+}
+
+#[test]
+fn later_kinds_signatures_verify_and_bytes_round_trip() {
+    for (name, _, e) in later_kinds::all() {
+        e.verify_signatures()
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        let bytes = e.canonical_bytes();
+        let back = SignedEntry::from_canonical_bytes(&bytes).unwrap();
+        assert_eq!(back, e, "{name}");
+        // And through JSON, as the CLI and the API carry entries.
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SignedEntry>(&json).unwrap(),
+            e,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn later_kinds_are_appended_to_body() {
+    for (name, index, e) in later_kinds::all() {
+        let body = waybill_core::codec::encode(&e.entry.body);
+        assert_eq!(body[..4], index.to_be_bytes(), "{name}");
+    }
+    let tags: Vec<[u8; 4]> = later_kinds::corrected_variants()
+        .iter()
+        .map(|c| waybill_core::codec::encode(c)[..4].try_into().unwrap())
+        .collect();
+    assert_eq!(tags, vec![[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 2]]);
+}
+
+#[test]
+fn later_kinds_canonical_bytes() {
+    let pinned = [
+        (
+            "produce v2",
+            "0762145703921bfda16e15ff0ac878175337f8628e63887651e26b5c6aa37519",
+            "020678bacae33c28b85a23795ffadc93215ccacff0b6c936a7f8f612b8805665",
+        ),
+        (
+            "dispatch v2",
+            "cb6c51f51c43e60ab46863be695ab85d967585bfe60ee08509d6927478385384",
+            "3988c1564226dca85ecc91da3ff77425413b17654ff2aea17730d305cf79751e",
+        ),
+        (
+            "receive v2",
+            "b39eadc5e69f7a03926c88a37cf91aee149676a55b75097314747cc62a253cb3",
+            "bab9368f72aed6bce1459340c878f1b964e4f0680c3096b531f0b0a5e5d52acd",
+        ),
+        (
+            "handover",
+            "18203eda4adbd503446b140def68cdf4581b9dac48890f04a8a9e86fd877bd7e",
+            "9947c30786b161029f7bf29d5495bb0e745e994cf10cc2317e4cfd299377a2de",
+        ),
+        (
+            "readings",
+            "938e685e46be71ae63330cff25472878a66fa06d93e1f76b6e76d6dc9be6a9b9",
+            "9beaab2bdabe665507b896b2021d886ba34d4b3ca636208e26e445f29d3959a5",
+        ),
+        (
+            "recall",
+            "934a27c57b4910dbdabc1f2a83a9ea7fef455c52394b1a40813c8eb17d351df1",
+            "271f23002bde2f05f0a3fca10691eee6ccf1da4c129bd64d190c41b520011cd8",
+        ),
+        (
+            "recall lift",
+            "b85ef0ff3d862c8fa91f00fbfdfb65966b3b1163a3161ce755d96e13dd633690",
+            "7f18ac8b4c0d2fe2ec6545f02be378bd4d94b927958bc319b248da52e561b5ee",
+        ),
+        (
+            "correction",
+            "97ae15810a5cab35f07a04c07d82beaafc7f815b2979a8e413e553a71f183dd2",
+            "4adaaa2f34280635a5324177f6d0a292f3e2d670ebce28f061002251b1fdd9d9",
+        ),
+    ];
+    let got: Vec<(&str, String, String)> = later_kinds::all()
+        .into_iter()
+        .map(|(name, _, e)| {
+            (
+                name,
+                sha256_hex(&e.entry.canonical_bytes()),
+                e.id().to_hex(),
+            )
+        })
+        .collect();
+    for ((name, bytes, id), (want_name, want_bytes, want_id)) in got.iter().zip(pinned) {
+        assert_eq!(*name, want_name);
+        assert_eq!(
+            bytes, want_bytes,
+            "{name}: canonical bytes of the unsigned entry"
+        );
+        assert_eq!(id, want_id, "{name}: entry id");
+    }
+    assert_eq!(got.len(), pinned.len());
 }

@@ -1,27 +1,31 @@
 //! Model-based test of the rules (after sled's fuzz_model): random sequences
-//! of productions, dispatches, receipts, rejections and payments, many of
-//! them invalid, go through `rules::apply` + `State::commit` and, in
-//! parallel, through a naive custody model built from plain `HashMap`s.
-//! After every step the two must agree on the decision and on every lot,
-//! shipment, payment and nonce, and a few safety properties are checked
-//! directly.
+//! of productions, dispatches (of whole lots, or of parts of them in
+//! kilograms, grams, tonnes or pieces), receipts (whole, or with what
+//! arrived and what was short), rejections and payments, many of them
+//! invalid, go through `rules::apply` + `State::commit` and, in parallel,
+//! through a naive model built from plain maps, which keeps each lot's
+//! parts by holder and shipment, and what was consumed and lost. After
+//! every step the two must agree on the decision and on every lot's parts
+//! and quantities, shipment, payment and nonce, and a few safety
+//! properties are checked directly (among them every lot's balance and the
+//! single custodian of every open shipment).
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use proptest::prelude::*;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use support::*;
-use waybill_core::codes::Decimal3;
+use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::{Body, SignedEntry};
-use waybill_core::rules::{self, RuleError};
-use waybill_core::state::{LotStatus, ShipmentStage, State, View};
+use waybill_core::entry::{Body, LossCause, Quantity, SignedEntry};
+use waybill_core::rules::{self, At, RuleError};
+use waybill_core::state::{ShipmentStage, State, View};
 use waybill_core::trail::{self, Policy};
 
 const N_LOTS: u8 = 16;
@@ -58,9 +62,26 @@ enum Op {
         consignee: u8,
         carrier: Option<u8>,
     },
+    /// Parts of lots: each with a quantity (`None`: all the sender
+    /// holds) of `qty` halves of `unit` (0 is invalid).
+    DispatchPart {
+        author: u8,
+        shipment: u8,
+        lots: Vec<(u8, Option<(u8, MUnit)>)>,
+        consignee: u8,
+        carrier: Option<u8>,
+    },
     Receive {
         author: u8,
         shipment: u8,
+    },
+    /// What arrived of some lots, in half-kilogram steps, and what was
+    /// short (0: no shortfall; 1: a shortfall of 0, which is invalid; `n`:
+    /// `n - 1` halves).
+    ReceivePart {
+        author: u8,
+        shipment: u8,
+        lots: Vec<(u8, u8, u8)>,
     },
     Reject {
         author: u8,
@@ -85,21 +106,120 @@ struct Step {
     nonce: NonceMode,
 }
 
+/// The unit a part of a lot is shipped in (every lot is counted in kg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MUnit {
+    Kg,
+    Gram,
+    Tonne,
+    Piece,
+}
+
+impl MUnit {
+    fn code(self) -> UnitCode {
+        match self {
+            MUnit::Kg => UnitCode::Kgm,
+            MUnit::Gram => UnitCode::Grm,
+            MUnit::Tonne => UnitCode::Tne,
+            MUnit::Piece => UnitCode::H87,
+        }
+    }
+
+    /// `milli` thousandths of this unit in thousandths of a kilogram, if
+    /// it converts exactly.
+    fn to_kg_milli(self, milli: u64) -> Option<u64> {
+        let per_unit = match self {
+            MUnit::Gram => 1,
+            MUnit::Kg => 1_000,
+            MUnit::Tonne => 1_000_000,
+            MUnit::Piece => return None,
+        };
+        let m = milli.checked_mul(per_unit)?;
+        m.is_multiple_of(1000).then_some(m / 1000)
+    }
+
+    /// `kg_milli` thousandths of a kilogram in thousandths of this unit,
+    /// if that is exact.
+    fn of_kg_milli(self, kg_milli: u64) -> Option<u64> {
+        match self {
+            MUnit::Gram => Some(kg_milli * 1000),
+            MUnit::Kg => Some(kg_milli),
+            MUnit::Tonne => kg_milli.is_multiple_of(1000).then_some(kg_milli / 1000),
+            MUnit::Piece => None,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The naive model
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MStatus {
-    Held,
-    InTransit(usize),
-    Consumed,
+/// A lot: its parts by (shipment, holder), in thousandths of a kg, never
+/// zero; and what became of the rest.
+#[derive(Debug, Clone, Default)]
+struct MLot {
+    parts: BTreeMap<(Option<usize>, usize), u64>,
+    produced: u64,
+    consumed: u64,
+    lost: u64,
 }
 
-#[derive(Debug, Clone)]
-struct MLot {
-    custodian: usize,
-    status: MStatus,
-    remaining: u64,
+impl MLot {
+    /// What `a` holds, not in transit.
+    fn held_by(&self, a: usize) -> u64 {
+        self.parts.get(&(None, a)).copied().unwrap_or(0)
+    }
+
+    fn remaining(&self) -> u64 {
+        self.parts.values().sum()
+    }
+
+    fn add(&mut self, shipment: Option<usize>, holder: usize, q: u64) {
+        if q > 0 {
+            *self.parts.entry((shipment, holder)).or_default() += q;
+        }
+    }
+
+    fn take_held(&mut self, a: usize, q: u64) {
+        let left = self.held_by(a) - q;
+        if left == 0 {
+            self.parts.remove(&(None, a));
+        } else {
+            self.parts.insert((None, a), left);
+        }
+    }
+
+    /// Removes the part in `shipment`: its holder and quantity.
+    fn take_shipment(&mut self, shipment: usize) -> Option<(usize, u64)> {
+        let key = *self.parts.keys().find(|(s, _)| *s == Some(shipment))?;
+        let q = self.parts.remove(&key)?;
+        Some((key.1, q))
+    }
+
+    fn in_shipment(&self, shipment: usize) -> Option<u64> {
+        self.parts
+            .iter()
+            .find(|((s, _), _)| *s == Some(shipment))
+            .map(|(_, q)| *q)
+    }
+
+    /// Why `a` cannot use or ship the lot, when it holds none of it (the
+    /// rules' order: used up, a part of its own in transit, the only part
+    /// in transit, someone else's).
+    fn not_held_reason(&self, a: usize) -> Option<&'static str> {
+        if self.held_by(a) > 0 {
+            return None;
+        }
+        if self.parts.is_empty() {
+            return Some("LotConsumed");
+        }
+        if self.parts.keys().any(|(s, h)| *h == a && s.is_some()) {
+            return Some("LotInTransit");
+        }
+        if self.parts.len() == 1 && self.parts.keys().all(|(s, _)| s.is_some()) {
+            return Some("LotInTransit");
+        }
+        Some("NotCustodian")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +293,13 @@ fn kind(e: &RuleError) -> &'static str {
         RuleError::CosignerNotAdmin(_) => "CosignerNotAdmin",
         RuleError::UnexpectedCosignatures => "UnexpectedCosignatures",
         RuleError::Membership(_) => "Membership",
+        RuleError::FromTheFuture { .. } => "FromTheFuture",
+        RuleError::LotVoided { .. } => "LotVoided",
+        RuleError::Quantity(_) => "Quantity",
+        RuleError::Yield(_) => "Yield",
+        RuleError::Handover(_) => "Handover",
+        RuleError::Recall(_) => "Recall",
+        RuleError::Correction(_) => "Correction",
     }
 }
 
@@ -190,8 +317,21 @@ enum ROp {
         consignee: usize,
         carrier: Option<usize>,
     },
+    /// Each lot with (thousandths of `unit`, `unit`), or `None` for all.
+    DispatchPart {
+        shipment: usize,
+        lots: Vec<(usize, Option<(u64, MUnit)>)>,
+        consignee: usize,
+        carrier: Option<usize>,
+    },
     Receive {
         shipment: usize,
+    },
+    /// Each listed lot with what arrived and what was short (thousandths
+    /// of a kg).
+    ReceivePart {
+        shipment: usize,
+        lots: Vec<(usize, u64, Option<u64>)>,
     },
     Reject {
         shipment: usize,
@@ -245,10 +385,53 @@ impl Model {
                     carrier: carrier.map(a),
                 },
             ),
+            Op::DispatchPart {
+                author,
+                shipment,
+                lots,
+                consignee,
+                carrier,
+            } => (
+                a(*author),
+                ROp::DispatchPart {
+                    shipment: usize::from(shipment % N_SHIPS),
+                    lots: lots
+                        .iter()
+                        .map(|(l, q)| {
+                            (
+                                usize::from(l % N_LOTS),
+                                q.map(|(q, u)| (u64::from(q) * 500, u)),
+                            )
+                        })
+                        .collect(),
+                    consignee: a(*consignee),
+                    carrier: carrier.map(a),
+                },
+            ),
             Op::Receive { author, shipment } => (
                 a(*author),
                 ROp::Receive {
                     shipment: usize::from(shipment % N_SHIPS),
+                },
+            ),
+            Op::ReceivePart {
+                author,
+                shipment,
+                lots,
+            } => (
+                a(*author),
+                ROp::ReceivePart {
+                    shipment: usize::from(shipment % N_SHIPS),
+                    lots: lots
+                        .iter()
+                        .map(|(l, r, short)| {
+                            (
+                                usize::from(l % N_LOTS),
+                                u64::from(*r) * 500,
+                                (*short > 0).then(|| u64::from(short - 1) * 500),
+                            )
+                        })
+                        .collect(),
                 },
             ),
             Op::Reject { author, shipment } => (
@@ -296,7 +479,7 @@ impl Model {
             let mut held: Vec<usize> = self
                 .lots
                 .iter()
-                .filter(|(_, m)| m.status == MStatus::Held)
+                .filter(|(_, m)| m.parts.keys().any(|(s, _)| s.is_none()))
                 .map(|(l, _)| *l)
                 .collect();
             held.sort_unstable();
@@ -309,16 +492,23 @@ impl Model {
             open.sort_unstable();
             let mut known: Vec<usize> = self.ships.keys().copied().collect();
             known.sort_unstable();
-            let holder = |l: &usize| self.lots.get(l).map(|m| m.custodian);
+            // A member holding part of the lot (not in transit).
+            let holder = |l: &usize| {
+                self.lots
+                    .get(l)
+                    .and_then(|m| m.parts.keys().find(|(s, _)| s.is_none()))
+                    .map(|(_, h)| *h)
+            };
             let fresh_lot = (0..usize::from(N_LOTS)).find(|l| !self.lots.contains_key(l));
             let fresh_ship = (0..usize::from(N_SHIPS)).find(|s| !self.ships.contains_key(s));
             match &mut rop {
                 ROp::Produce { lot, inputs, .. } => {
+                    let first_holder = inputs.first().and_then(|(l, _)| holder(&pick(&held, *l)));
                     for (l, q) in inputs.iter_mut() {
                         *l = pick(&held, *l);
                         if *q >= 5000 {
-                            if let Some(m) = self.lots.get(l) {
-                                *q = m.remaining.max(500);
+                            if let (Some(m), Some(h)) = (self.lots.get(l), first_holder) {
+                                *q = m.held_by(h).max(500);
                             }
                         }
                     }
@@ -353,6 +543,68 @@ impl Model {
                     }
                     if carrier.is_some() {
                         *carrier = Some(2);
+                    }
+                }
+                ROp::DispatchPart {
+                    shipment,
+                    lots,
+                    consignee,
+                    carrier,
+                } => {
+                    for (l, _) in lots.iter_mut() {
+                        *l = pick(&held, *l);
+                    }
+                    lots.dedup_by_key(|(l, _)| *l);
+                    if let Some(h) = lots.first().and_then(|(l, _)| holder(l)) {
+                        author = h;
+                    }
+                    // A part of what the author holds, in the unit given
+                    // where it says so exactly; one in three is left as
+                    // generated (often more than held, or not exact).
+                    for (l, q) in lots.iter_mut() {
+                        let have = self.lots.get(l).map_or(0, |m| m.held_by(author));
+                        let Some((v, unit)) = q else {
+                            continue;
+                        };
+                        if (*v / 500) % 3 == 0 {
+                            continue;
+                        }
+                        let want = (*v).clamp(500, have.max(500));
+                        match unit.of_kg_milli(want) {
+                            Some(x) if x > 0 => *v = x,
+                            _ if *unit == MUnit::Piece => {}
+                            _ => (*v, *unit) = (want, MUnit::Kg),
+                        }
+                    }
+                    if let Some(f) = fresh_ship {
+                        *shipment = f;
+                    }
+                    if *consignee == author || !handles_goods(*consignee) {
+                        *consignee = (author + 1) % 4;
+                    }
+                    if carrier.is_some() {
+                        *carrier = Some(2);
+                    }
+                }
+                ROp::ReceivePart { shipment, lots } => {
+                    *shipment = pick(&open, *shipment);
+                    if let Some(s) = self.ships.get(shipment) {
+                        author = match s.carrier {
+                            Some(c) if author % 2 == 0 && s.stage == MStage::Dispatched => c,
+                            _ => s.consignee,
+                        };
+                        // The shipment's lots, each accounted for exactly.
+                        for (l, received, short) in lots.iter_mut() {
+                            *l = pick(&s.lots, *l);
+                            let part = self.lots.get(l).and_then(|m| m.in_shipment(*shipment));
+                            if let Some(part) = part {
+                                let lost = short.unwrap_or(0).min(part);
+                                *short = short.map(|_| lost);
+                                *received = part - lost;
+                            }
+                        }
+                        lots.sort_by_key(|(l, _, _)| *l);
+                        lots.dedup_by_key(|(l, _, _)| *l);
                     }
                 }
                 ROp::Receive { shipment } => {
@@ -441,6 +693,24 @@ impl Model {
                     v.insert("DuplicateLot");
                 }
             }
+            ROp::DispatchPart { lots, .. } => {
+                let mut seen = HashSet::new();
+                if lots.iter().any(|(l, _)| !seen.insert(*l)) {
+                    v.insert("DuplicateLot");
+                }
+                if lots.iter().any(|(_, q)| matches!(q, Some((0, _)))) {
+                    v.insert("BadField");
+                }
+            }
+            ROp::ReceivePart { lots, .. } => {
+                let mut seen = HashSet::new();
+                if lots.iter().any(|(l, _, _)| !seen.insert(*l)) {
+                    v.insert("DuplicateLot");
+                }
+                if lots.iter().any(|(_, _, short)| *short == Some(0)) {
+                    v.insert("BadField");
+                }
+            }
             _ => {}
         }
         // Author, role, nonce.
@@ -450,9 +720,11 @@ impl Model {
         }
         let role_ok = match op {
             ROp::Produce { .. } => may_produce(author),
-            ROp::Dispatch { .. } | ROp::Receive { .. } | ROp::Reject { .. } => {
-                handles_goods(author)
-            }
+            ROp::Dispatch { .. }
+            | ROp::DispatchPart { .. }
+            | ROp::Receive { .. }
+            | ROp::ReceivePart { .. }
+            | ROp::Reject { .. } => handles_goods(author),
             ROp::Pay { .. } => author == PAYER,
         };
         if !role_ok {
@@ -464,27 +736,56 @@ impl Model {
         } else if nonce > expected {
             v.insert("NonceGap");
         }
-        // The lot checks shared by inputs and dispatched lots.
-        let held = |v: &mut BTreeSet<&'static str>, l: usize| -> Option<&MLot> {
+        // The lot checks shared by inputs and dispatched lots: what the
+        // author holds of it, if any.
+        let held = |v: &mut BTreeSet<&'static str>, l: usize| -> Option<u64> {
             match self.lots.get(&l) {
                 None => {
                     v.insert("UnknownLot");
                     None
                 }
-                Some(m) => {
-                    match m.status {
-                        MStatus::Consumed => {
-                            v.insert("LotConsumed");
-                        }
-                        MStatus::InTransit(_) => {
-                            v.insert("LotInTransit");
-                        }
-                        MStatus::Held if m.custodian != author => {
-                            v.insert("NotCustodian");
-                        }
-                        MStatus::Held => {}
+                Some(m) => match m.not_held_reason(author) {
+                    Some(why) => {
+                        v.insert(why);
+                        None
                     }
-                    Some(m)
+                    None => Some(m.held_by(author)),
+                },
+            }
+        };
+        // The checks shared by both kinds of dispatch.
+        let dispatch = |v: &mut BTreeSet<&'static str>,
+                        shipment: &usize,
+                        consignee: &usize,
+                        carrier: &Option<usize>| {
+            if self.ships.contains_key(shipment) {
+                v.insert("ShipmentExists");
+            }
+            if *consignee == author || !is_member(*consignee) || !handles_goods(*consignee) {
+                v.insert("BadCounterparty");
+            }
+            if let Some(c) = carrier {
+                if !is_carrier(*c) {
+                    v.insert("BadCounterparty");
+                }
+            }
+        };
+        // The checks shared by both kinds of receipt and the rejection.
+        let open = |v: &mut BTreeSet<&'static str>, shipment: &usize| -> Option<&MShip> {
+            match self.ships.get(shipment) {
+                None => {
+                    v.insert("UnknownShipment");
+                    None
+                }
+                Some(s) => {
+                    if matches!(s.stage, MStage::Delivered | MStage::Rejected) {
+                        v.insert("ShipmentClosed");
+                    } else if s.consignee != author
+                        && !(s.carrier == Some(author) && s.stage == MStage::Dispatched)
+                    {
+                        v.insert("NotConsignee");
+                    }
+                    Some(s)
                 }
             }
         };
@@ -494,8 +795,8 @@ impl Model {
                     v.insert("LotExists");
                 }
                 for (l, q) in inputs {
-                    if let Some(m) = held(&mut v, *l) {
-                        if m.remaining < *q {
+                    if let Some(have) = held(&mut v, *l) {
+                        if have < *q {
                             v.insert("InsufficientQuantity");
                         }
                     }
@@ -507,33 +808,50 @@ impl Model {
                 consignee,
                 carrier,
             } => {
-                if self.ships.contains_key(shipment) {
-                    v.insert("ShipmentExists");
-                }
-                if *consignee == author || !is_member(*consignee) || !handles_goods(*consignee) {
-                    v.insert("BadCounterparty");
-                }
-                if let Some(c) = carrier {
-                    if !is_carrier(*c) {
-                        v.insert("BadCounterparty");
-                    }
-                }
+                dispatch(&mut v, shipment, consignee, carrier);
                 for l in lots {
                     held(&mut v, *l);
                 }
             }
-            ROp::Receive { shipment } | ROp::Reject { shipment } => {
-                match self.ships.get(shipment) {
-                    None => {
-                        v.insert("UnknownShipment");
+            ROp::DispatchPart {
+                shipment,
+                lots,
+                consignee,
+                carrier,
+            } => {
+                dispatch(&mut v, shipment, consignee, carrier);
+                for (l, q) in lots {
+                    let Some(have) = held(&mut v, *l) else {
+                        continue;
+                    };
+                    if let Some((value, unit)) = q {
+                        match unit.to_kg_milli(*value) {
+                            Some(want) if want <= have => {}
+                            // Does not convert exactly, or more than held.
+                            _ => {
+                                v.insert("Quantity");
+                            }
+                        }
                     }
-                    Some(s) => {
-                        if matches!(s.stage, MStage::Delivered | MStage::Rejected) {
-                            v.insert("ShipmentClosed");
-                        } else if s.consignee != author
-                            && !(s.carrier == Some(author) && s.stage == MStage::Dispatched)
-                        {
-                            v.insert("NotConsignee");
+                }
+            }
+            ROp::Receive { shipment } | ROp::Reject { shipment } => {
+                open(&mut v, shipment);
+            }
+            ROp::ReceivePart { shipment, lots } => {
+                if let Some(s) = open(&mut v, shipment) {
+                    for (l, received, short) in lots {
+                        if !s.lots.contains(l) {
+                            v.insert("Quantity");
+                            continue;
+                        }
+                        // A lot all lost as the carrier took it over has
+                        // no part left to account for.
+                        let part = self.lots.get(l).and_then(|m| m.in_shipment(*shipment));
+                        if let Some(part) = part {
+                            if received + short.unwrap_or(0) != part {
+                                v.insert("Quantity");
+                            }
                         }
                     }
                 }
@@ -572,19 +890,15 @@ impl Model {
             ROp::Produce { lot, qty, inputs } => {
                 for (l, q) in inputs {
                     let m = self.lots.get_mut(l).unwrap();
-                    m.remaining -= q;
-                    if m.remaining == 0 {
-                        m.status = MStatus::Consumed;
-                    }
+                    m.take_held(author, *q);
+                    m.consumed += q;
                 }
-                self.lots.insert(
-                    *lot,
-                    MLot {
-                        custodian: author,
-                        status: MStatus::Held,
-                        remaining: *qty,
-                    },
-                );
+                let mut m = MLot {
+                    produced: *qty,
+                    ..MLot::default()
+                };
+                m.add(None, author, *qty);
+                self.lots.insert(*lot, m);
             }
             ROp::Dispatch {
                 shipment,
@@ -592,48 +906,91 @@ impl Model {
                 consignee,
                 carrier,
             } => {
-                for l in lots {
-                    self.lots.get_mut(l).unwrap().status = MStatus::InTransit(*shipment);
-                }
-                self.ships.insert(
-                    *shipment,
-                    MShip {
-                        sender: author,
-                        consignee: *consignee,
-                        carrier: *carrier,
-                        lots: lots.clone(),
-                        stage: MStage::Dispatched,
-                    },
-                );
+                let parts: Vec<_> = lots.iter().map(|l| (*l, None)).collect();
+                self.ship(author, *shipment, &parts, *consignee, *carrier);
             }
-            ROp::Receive { shipment } => {
-                let s = self.ships.get_mut(shipment).unwrap();
-                let delivered = s.consignee == author;
-                s.stage = if delivered {
-                    MStage::Delivered
-                } else {
-                    MStage::WithCarrier
-                };
-                for l in s.lots.clone() {
-                    let m = self.lots.get_mut(&l).unwrap();
-                    m.custodian = author;
-                    if delivered {
-                        m.status = MStatus::Held;
-                    }
-                }
+            ROp::DispatchPart {
+                shipment,
+                lots,
+                consignee,
+                carrier,
+            } => {
+                let parts: Vec<_> = lots
+                    .iter()
+                    .map(|(l, q)| (*l, q.and_then(|(v, u)| u.to_kg_milli(v))))
+                    .collect();
+                self.ship(author, *shipment, &parts, *consignee, *carrier);
             }
+            ROp::Receive { shipment } => self.take_over(author, *shipment, &[]),
+            ROp::ReceivePart { shipment, lots } => self.take_over(author, *shipment, lots),
             ROp::Reject { shipment } => {
                 let s = self.ships.get_mut(shipment).unwrap();
                 s.stage = MStage::Rejected;
+                let sender = s.sender;
                 for l in s.lots.clone() {
                     let m = self.lots.get_mut(&l).unwrap();
-                    m.custodian = s.sender;
-                    m.status = MStatus::Held;
+                    if let Some((_, q)) = m.take_shipment(*shipment) {
+                        m.add(None, sender, q);
+                    }
                 }
             }
             ROp::Pay { payment, .. } => {
                 self.payments.insert(*payment);
             }
+        }
+    }
+}
+
+impl Model {
+    /// Puts `parts` (thousandths of a kg, or `None` for all the author
+    /// holds) of lots in a new shipment.
+    fn ship(
+        &mut self,
+        author: usize,
+        shipment: usize,
+        parts: &[(usize, Option<u64>)],
+        consignee: usize,
+        carrier: Option<usize>,
+    ) {
+        for (l, q) in parts {
+            let m = self.lots.get_mut(l).unwrap();
+            let q = q.unwrap_or_else(|| m.held_by(author));
+            m.take_held(author, q);
+            m.add(Some(shipment), author, q);
+        }
+        self.ships.insert(
+            shipment,
+            MShip {
+                sender: author,
+                consignee,
+                carrier,
+                lots: parts.iter().map(|(l, _)| *l).collect(),
+                stage: MStage::Dispatched,
+            },
+        );
+    }
+
+    /// The consignee or the carrier takes over the shipment, with what
+    /// arrived of the `listed` lots and what was lost.
+    fn take_over(&mut self, author: usize, shipment: usize, listed: &[(usize, u64, Option<u64>)]) {
+        let s = self.ships.get_mut(&shipment).unwrap();
+        let delivered = s.consignee == author;
+        s.stage = if delivered {
+            MStage::Delivered
+        } else {
+            MStage::WithCarrier
+        };
+        for l in s.lots.clone() {
+            let m = self.lots.get_mut(&l).unwrap();
+            let Some((_, part)) = m.take_shipment(shipment) else {
+                continue;
+            };
+            let (received, lost) = match listed.iter().find(|(x, _, _)| *x == l) {
+                Some((_, r, short)) => (*r, short.unwrap_or(0)),
+                None => (part, 0),
+            };
+            m.lost += lost;
+            m.add((!delivered).then_some(shipment), author, received);
         }
     }
 }
@@ -694,7 +1051,48 @@ impl World {
                     carrier.as_ref(),
                 )
             }
+            ROp::DispatchPart {
+                shipment,
+                lots,
+                consignee,
+                carrier,
+            } => {
+                let names: Vec<(String, Option<Quantity>)> = lots
+                    .iter()
+                    .map(|(l, q)| {
+                        (
+                            lot_name(l),
+                            q.map(|(v, u)| Quantity {
+                                value: Decimal3::from_milli(v),
+                                unit: u.code(),
+                            }),
+                        )
+                    })
+                    .collect();
+                let refs: Vec<(&str, Option<Quantity>)> =
+                    names.iter().map(|(l, q)| (l.as_str(), *q)).collect();
+                let carrier = carrier.map(|c| self.pk(c));
+                dispatch_v2(
+                    &ship_name(shipment),
+                    &refs,
+                    &self.pk(*consignee),
+                    carrier.as_ref(),
+                )
+            }
             ROp::Receive { shipment } => receive(&ship_name(shipment)),
+            ROp::ReceivePart { shipment, lots } => {
+                let lots: Vec<_> = lots
+                    .iter()
+                    .map(|(l, r, short)| {
+                        received(
+                            &lot_name(l),
+                            kg(&d(*r)),
+                            short.map(|q| (kg(&d(q)), LossCause::Shortage)),
+                        )
+                    })
+                    .collect();
+                receive_v2(&ship_name(shipment), &lots)
+            }
             ROp::Reject { shipment } => reject(&ship_name(shipment), "refused"),
             ROp::Pay {
                 payer,
@@ -723,24 +1121,34 @@ impl World {
             match (state.lot(&id), model.lots.get(&l)) {
                 (None, None) => {}
                 (Some(s), Some(m)) => {
+                    let parts: BTreeMap<_, _> = s
+                        .holdings
+                        .iter()
+                        .map(|h| ((h.shipment.clone(), h.holder), h.quantity.milli()))
+                        .collect();
                     assert_eq!(
-                        s.custodian,
-                        self.pk(m.custodian),
-                        "step {step}: custodian of {id}"
+                        parts.len(),
+                        s.holdings.len(),
+                        "step {step}: {id} parts repeat"
+                    );
+                    let want: BTreeMap<_, _> = m
+                        .parts
+                        .iter()
+                        .map(|((sh, h), q)| {
+                            ((sh.map(|sh| ship(&format!("SHIP-{sh}"))), self.pk(*h)), *q)
+                        })
+                        .collect();
+                    assert_eq!(parts, want, "step {step}: parts of {id}");
+                    assert_eq!(
+                        (s.produced.milli(), s.consumed.milli(), s.lost.milli()),
+                        (m.produced, m.consumed, m.lost),
+                        "step {step}: produced, consumed and lost of {id}"
                     );
                     assert_eq!(
-                        s.remaining.milli(),
-                        m.remaining,
+                        s.remaining().milli(),
+                        m.remaining(),
                         "step {step}: {id} remaining"
                     );
-                    let status = match m.status {
-                        MStatus::Held => LotStatus::Held,
-                        MStatus::Consumed => LotStatus::Consumed,
-                        MStatus::InTransit(sh) => LotStatus::InTransit {
-                            shipment: ship(&format!("SHIP-{sh}")),
-                        },
-                    };
-                    assert_eq!(s.status, status, "step {step}: status of {id}");
                 }
                 (s, m) => panic!("step {step}: lot {id}: state {s:?}, model {m:?}"),
             }
@@ -810,7 +1218,8 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
         );
         let height = i as u64 + 1;
         let before = state.clone();
-        let result = rules::apply(&state, &e, e.id(), height);
+        let at = At::new(height, T0 + i64::try_from(height).unwrap() * 60_000);
+        let result = rules::apply(&state, &e, e.id(), at);
         if check {
             assert_eq!(state, before, "apply changed the state");
             let v = model.violations(author, nonce, &op);
@@ -839,18 +1248,14 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
                     let touched: Vec<usize> = match &op {
                         ROp::Produce { inputs, .. } => inputs.iter().map(|(l, _)| *l).collect(),
                         ROp::Dispatch { lots, .. } => lots.clone(),
+                        ROp::DispatchPart { lots, .. } => lots.iter().map(|(l, _)| *l).collect(),
                         _ => Vec::new(),
                     };
                     for l in &touched {
                         let s = before.lot(&lot(&format!("LOT-{l}"))).unwrap();
-                        assert_eq!(
-                            s.status,
-                            LotStatus::Held,
-                            "a lot not held was used or shipped"
-                        );
-                        assert_eq!(
-                            s.custodian, e.entry.author,
-                            "a non-custodian used or shipped a lot"
+                        assert!(
+                            !s.held_by(&before, &e.entry.author).is_zero(),
+                            "a lot its author did not hold was used or shipped"
                         );
                     }
                 }
@@ -865,18 +1270,20 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
         if check {
             for (id, old) in &before.lots {
                 let new = state.lot(id).unwrap();
-                assert!(new.remaining <= old.remaining, "remaining of {id} grew");
-                if old.status == LotStatus::Consumed {
-                    assert_eq!(&*new, old, "a consumed lot changed");
+                assert!(new.remaining() <= old.remaining(), "remaining of {id} grew");
+                if old.holdings.is_empty() {
+                    assert_eq!(&*new, old, "a used-up lot changed");
                 }
             }
+            assert_balanced(&state, &format!("step {i}"));
+            assert_single_custody(&state, &format!("step {i}"));
             if let (Ok(()), ROp::Produce { inputs, .. }) = (decisions.last().unwrap(), &op) {
                 let used: u64 = inputs
                     .iter()
                     .map(|(l, _)| {
                         let id = lot(&format!("LOT-{l}"));
-                        before.lot(&id).unwrap().remaining.milli()
-                            - state.lot(&id).unwrap().remaining.milli()
+                        before.lot(&id).unwrap().remaining().milli()
+                            - state.lot(&id).unwrap().remaining().milli()
                     })
                     .sum();
                 let declared: u64 = inputs.iter().map(|(_, q)| q).sum();
@@ -894,6 +1301,15 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
 
 // ---------------------------------------------------------------------------
 // Generators
+
+fn unit_strategy() -> impl Strategy<Value = MUnit> {
+    prop_oneof![
+        4 => Just(MUnit::Kg),
+        1 => Just(MUnit::Gram),
+        1 => Just(MUnit::Tonne),
+        1 => Just(MUnit::Piece),
+    ]
+}
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     let actor = 0..N_ACTORS;
@@ -924,8 +1340,41 @@ fn op_strategy() -> impl Strategy<Value = Op> {
                 consignee,
                 carrier,
             }),
-        3 => (actor.clone(), 0..N_SHIPS)
+        3 => (
+            actor.clone(),
+            0..N_SHIPS,
+            prop::collection::vec(
+                (
+                    0..N_LOTS,
+                    prop::option::weighted(0.8, (prop_oneof![1 => Just(0u8), 10 => 1u8..=20], unit_strategy())),
+                ),
+                1..=2,
+            ),
+            actor.clone(),
+            prop::option::of(actor.clone()),
+        )
+            .prop_map(|(author, shipment, lots, consignee, carrier)| Op::DispatchPart {
+                author,
+                shipment,
+                lots,
+                consignee,
+                carrier,
+            }),
+        2 => (actor.clone(), 0..N_SHIPS)
             .prop_map(|(author, shipment)| Op::Receive { author, shipment }),
+        2 => (
+            actor.clone(),
+            0..N_SHIPS,
+            prop::collection::vec(
+                (0..N_LOTS, 0u8..=20, prop_oneof![3 => Just(0u8), 1 => Just(1u8), 4 => 2u8..=6]),
+                0..=2,
+            ),
+        )
+            .prop_map(|(author, shipment, lots)| Op::ReceivePart {
+                author,
+                shipment,
+                lots,
+            }),
         1 => (actor.clone(), 0..N_SHIPS)
             .prop_map(|(author, shipment)| Op::Reject { author, shipment }),
         1 => (
@@ -967,25 +1416,50 @@ fn seeded_steps(seed: u64, len: usize) -> Vec<Step> {
     (0..len)
         .map(|_| {
             let a = u32::from(N_ACTORS);
-            let op = match r(11) {
+            let op = match r(15) {
                 0..=2 => Op::Produce {
                     author: r(a),
                     lot: r(u32::from(N_LOTS)),
                     qty: r(11),
                     inputs: (0..r(3)).map(|_| (r(u32::from(N_LOTS)), r(13))).collect(),
                 },
-                3..=5 => Op::Dispatch {
+                3..=4 => Op::Dispatch {
                     author: r(a),
                     shipment: r(u32::from(N_SHIPS)),
                     lots: (0..1 + r(2)).map(|_| r(u32::from(N_LOTS))).collect(),
                     consignee: r(a),
                     carrier: (r(2) == 0).then(|| r(a)),
                 },
-                6..=8 => Op::Receive {
+                5..=7 => Op::DispatchPart {
+                    author: r(a),
+                    shipment: r(u32::from(N_SHIPS)),
+                    lots: (0..1 + r(2))
+                        .map(|_| {
+                            let l = r(u32::from(N_LOTS));
+                            let unit = match r(7) {
+                                0 => MUnit::Gram,
+                                1 => MUnit::Tonne,
+                                2 => MUnit::Piece,
+                                _ => MUnit::Kg,
+                            };
+                            (l, (r(5) != 0).then(|| (r(21), unit)))
+                        })
+                        .collect(),
+                    consignee: r(a),
+                    carrier: (r(2) == 0).then(|| r(a)),
+                },
+                8..=9 => Op::Receive {
                     author: r(a),
                     shipment: r(u32::from(N_SHIPS)),
                 },
-                9 => Op::Reject {
+                10..=11 => Op::ReceivePart {
+                    author: r(a),
+                    shipment: r(u32::from(N_SHIPS)),
+                    lots: (0..r(3))
+                        .map(|_| (r(u32::from(N_LOTS)), r(21), r(7)))
+                        .collect(),
+                },
+                12 => Op::Reject {
                     author: r(a),
                     shipment: r(u32::from(N_SHIPS)),
                 },
@@ -1029,7 +1503,7 @@ proptest! {
         prop_assert_eq!(&first, &again);
         // Applying the accepted entries as one block gives the same state.
         let base = State::genesis(&world.c.genesis);
-        let applied = rules::apply_block(&base, &first.accepted, 1).unwrap();
+        let applied = rules::apply_block(&base, &first.accepted, At::new(1, i64::MAX)).unwrap();
         let mut one_block = base.clone();
         one_block.commit(applied.changes);
         prop_assert_eq!(one_block.digest(), first.digest);
@@ -1076,13 +1550,36 @@ fn check_honest_trails(world: &World, accepted: &[SignedEntry], block_sizes: &[u
                     .collect::<Vec<_>>()
             ),
         };
-        assert_eq!(r.custodian, name(&lot_state.custodian), "custodian of {id}");
-        let status = match &lot_state.status {
-            LotStatus::Held => "held".to_string(),
-            LotStatus::InTransit { shipment } => format!("in transit (shipment {shipment})"),
-            LotStatus::Consumed => "consumed (made into other lots)".to_string(),
-        };
-        assert_eq!(r.status, status, "status of {id}");
+        // Every part of the lot, where it is and with whom.
+        let holders: BTreeSet<String> =
+            lot_state.holdings.iter().map(|h| name(&h.holder)).collect();
+        if holders.is_empty() {
+            assert_eq!(r.custodian, "nobody", "custodian of {id}");
+        } else {
+            assert_eq!(
+                r.custodian,
+                holders.into_iter().collect::<Vec<_>>().join(", "),
+                "custodian of {id}"
+            );
+        }
+        for h in &lot_state.holdings {
+            let part = match &h.shipment {
+                None => format!("{} KGM held by {}", h.quantity, name(&h.holder)),
+                Some(s) => format!(
+                    "{} KGM in transit in {s} with {}",
+                    h.quantity,
+                    name(&h.holder)
+                ),
+            };
+            assert!(
+                r.status.contains(&part),
+                "status of {id}: {} lacks {part}",
+                r.status
+            );
+        }
+        if lot_state.holdings.is_empty() && lot_state.lost.is_zero() {
+            assert_eq!(r.status, "consumed (made into other lots)");
+        }
         assert_eq!(r.origins[0].lot, *id);
     }
 }
@@ -1138,6 +1635,7 @@ fn seeded_runs_are_deterministic_and_agree_with_the_model() {
         "NonceGap",
         "ShipmentClosed",
         "NotConsignee",
+        "Quantity",
     ] {
         assert!(kinds.contains(k), "no {k} refusal was generated: {kinds:?}");
     }

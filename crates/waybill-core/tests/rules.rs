@@ -14,7 +14,7 @@ use waybill_core::entry::{Body, Product, Settlement, SignatureError, ENTRY_VERSI
 use waybill_core::genesis::Role;
 use waybill_core::gs1::{Gtin, LotId};
 use waybill_core::rules::{self, RuleError};
-use waybill_core::state::{LotStatus, ShipmentStage, View};
+use waybill_core::state::{ShipmentStage, View};
 
 fn setup() -> (Consortium, Ledger) {
     let c = Consortium::new();
@@ -23,11 +23,11 @@ fn setup() -> (Consortium, Ledger) {
 }
 
 fn status(l: &Ledger, id: &str) -> LotStatus {
-    l.state.lot(&lot(id)).unwrap().status.clone()
+    l.state.lot(&lot(id)).unwrap().status()
 }
 
 fn custodian(l: &Ledger, id: &str) -> waybill_core::crypto::PublicKey {
-    l.state.lot(&lot(id)).unwrap().custodian
+    l.state.lot(&lot(id)).unwrap().custodian()
 }
 
 fn stage(l: &Ledger, id: &str) -> ShipmentStage {
@@ -48,10 +48,10 @@ fn apply_returns_changes_and_only_commit_changes_state() {
     assert!(l.state.lot(&lot("GREEN-1")).is_none());
     l.state.commit(changes);
     let after = l.state.lot(&lot("GREEN-1")).unwrap();
-    assert_eq!(after.custodian, c.producer.pk);
+    assert_eq!(after.custodian(), c.producer.pk);
     assert_eq!(after.producer, c.producer.pk);
-    assert_eq!(after.remaining, dec("600"));
-    assert_eq!(after.status, LotStatus::Held);
+    assert_eq!(after.remaining(), dec("600"));
+    assert_eq!(after.status(), LotStatus::Held);
     assert_eq!(after.produced_by, e.id());
     assert_eq!(l.state.nonce(&c.producer.pk), 1);
     assert_ne!(l.state.digest(), before.digest());
@@ -75,7 +75,7 @@ fn apply_block_names_the_failing_entry_and_returns_no_changes() {
     let ok = l.sign(&c.producer, produce("GREEN-1", "600"));
     let dup = signed(l.chain_id(), &c.producer, 2, produce("GREEN-1", "1"));
     let before = l.state.clone();
-    let (index, err) = rules::apply_block(&l.state, &[ok.clone(), dup], 1).unwrap_err();
+    let (index, err) = rules::apply_block(&l.state, &[ok.clone(), dup], l.next_at()).unwrap_err();
     assert_eq!(index, 1);
     assert!(matches!(err, RuleError::LotExists(_)), "{err:?}");
     assert_eq!(l.state, before);
@@ -86,20 +86,21 @@ fn apply_block_names_the_failing_entry_and_returns_no_changes() {
         2,
         dispatch("S-1", &["GREEN-1"], &c.processor.pk, None),
     );
-    let applied = rules::apply_block(&l.state, &[ok.clone(), next.clone()], 1).unwrap();
+    let applied = rules::apply_block(&l.state, &[ok.clone(), next.clone()], l.next_at()).unwrap();
     assert_eq!(applied.effects.len(), 2);
     assert_eq!(applied.changes.nonces[&c.producer.pk], 2);
 
     // apply_block checks signatures and shapes itself.
     let mut forged = next.clone();
     forged.entry.recorded_at_ms += 1;
-    let (index, err) = rules::apply_block(&l.state, &[ok.clone(), forged], 1).unwrap_err();
+    let (index, err) =
+        rules::apply_block(&l.state, &[ok.clone(), forged], l.next_at()).unwrap_err();
     assert_eq!(index, 1);
     assert!(matches!(err, RuleError::Signature(_)), "{err:?}");
     let mut future = next.entry.clone();
     future.version = ENTRY_VERSION + 1;
     let future = future.sign(&c.producer.key);
-    let (index, err) = rules::apply_block(&l.state, &[ok, future], 1).unwrap_err();
+    let (index, err) = rules::apply_block(&l.state, &[ok, future], l.next_at()).unwrap_err();
     assert_eq!(index, 1);
     assert!(
         matches!(err, RuleError::UnsupportedVersion { .. }),
@@ -549,7 +550,7 @@ fn lot_consumed() {
     );
     assert_eq!(status(&l, "GREEN-1"), LotStatus::Consumed);
     assert_eq!(
-        l.state.lot(&lot("GREEN-1")).unwrap().remaining,
+        l.state.lot(&lot("GREEN-1")).unwrap().remaining(),
         Decimal3::ZERO
     );
     let err = l.refuse(&l.sign(
@@ -577,8 +578,8 @@ fn insufficient_quantity_and_partial_consumption() {
         produce_from("ROASTED-1", "100", &[("GREEN-1", "120.5")]),
     );
     let g = l.state.lot(&lot("GREEN-1")).unwrap();
-    assert_eq!(g.remaining, dec("479.5"));
-    assert_eq!(g.status, LotStatus::Held);
+    assert_eq!(g.remaining(), dec("479.5"));
+    assert_eq!(g.status(), LotStatus::Held);
     let err = l.refuse(&l.sign(
         &c.processor,
         produce_from("ROASTED-2", "400", &[("GREEN-1", "479.501")]),
@@ -610,7 +611,7 @@ fn one_failing_input_consumes_none() {
         matches!(err, RuleError::InsufficientQuantity { .. }),
         "{err:?}"
     );
-    assert_eq!(l.state.lot(&lot("A")).unwrap().remaining, dec("10"));
+    assert_eq!(l.state.lot(&lot("A")).unwrap().remaining(), dec("10"));
 }
 
 // ---------------------------------------------------------------------------

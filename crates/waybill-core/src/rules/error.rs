@@ -195,9 +195,45 @@ pub enum RuleError {
     #[error("co-signer {0} is not an active admin")]
     CosignerNotAdmin(PublicKey),
     /// Co-signatures on an entry that takes none.
-    #[error("only membership changes carry co-signatures")]
+    #[error(
+        "only membership changes, carrier handovers, recalls and corrections carry co-signatures"
+    )]
     UnexpectedCosignatures,
     /// A membership change that does not fit the member table.
     #[error("{0}")]
     Membership(String),
+    /// The entry claims a time after its block's.
+    #[error("recorded_at {recorded} lies after the time of the block that would commit it ({block}) by more than the allowed {skew_s} s of clock skew; record events when they have happened")]
+    FromTheFuture {
+        /// The entry's `recorded_at`, RFC 3339.
+        recorded: String,
+        /// The block's time, RFC 3339.
+        block: String,
+        /// The allowed skew in seconds.
+        skew_s: i64,
+    },
+    /// The lot's production was corrected away.
+    #[error("lot {lot} was voided by correction {correction}; it no longer exists as goods")]
+    LotVoided {
+        /// The lot.
+        lot: LotId,
+        /// The correction's short id.
+        correction: String,
+    },
+    /// A quantity does not add up.
+    #[error("{0}")]
+    Quantity(String),
+    /// A transformation's yield is outside the declared range.
+    #[error("{0}")]
+    Yield(String),
+    /// A carrier handover without the next carrier's signature, or by the
+    /// wrong carrier.
+    #[error("{0}")]
+    Handover(String),
+    /// A recall or its lifting that the author may not record.
+    #[error("{0}")]
+    Recall(String),
+    /// A correction that is not the author's to make or cannot be made.
+    #[error("{0}")]
+    Correction(String),
 }

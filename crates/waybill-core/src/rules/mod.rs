@@ -19,6 +19,7 @@
 //! in order on an overlay and report what each touched ([`Effects`]).
 //! Why an entry is refused is a [`RuleError`] (in `error`).
 
+mod correction;
 mod ctx;
 mod custody;
 mod error;
@@ -26,12 +27,15 @@ mod membership;
 mod payment;
 mod permission;
 mod produce;
+mod quantity;
+mod recall;
 mod shape;
+mod transit;
 
 use std::collections::BTreeSet;
 
 use crate::codes::Uetr;
-use crate::entry::{Body, Entry, EntryId, SignedEntry};
+use crate::entry::{Body, Corrected, Entry, EntryId, SignedEntry};
 use crate::gs1::{LotId, ShipmentId};
 use crate::state::{Changes, MemberRecord, Overlay, View};
 
@@ -43,6 +47,28 @@ pub use shape::{
     check_shape, check_shape_sized, MAX_DOCS, MAX_INPUTS, MAX_PAYMENT_SHIPMENTS, MAX_SHIPMENT_LOTS,
     MAX_TEXT,
 };
+
+/// How far an entry's `recorded_at` may lie after its block's time: the
+/// clock skew allowed between an author's clock and the validators'.
+pub const MAX_RECORDED_AHEAD_MS: i64 = 5 * 60 * 1000;
+
+/// Where an entry is applied: the height and time of the block that
+/// commits it (for an entry waiting in a mempool, the next height and the
+/// node's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    /// The block's height.
+    pub height: u64,
+    /// The block's time (ms since the Unix epoch).
+    pub time_ms: i64,
+}
+
+impl At {
+    /// Height `height` at time `time_ms`.
+    pub fn new(height: u64, time_ms: i64) -> Self {
+        At { height, time_ms }
+    }
+}
 
 /// Which checks `apply` makes.
 #[derive(Debug, Clone, Copy)]
@@ -63,10 +89,10 @@ pub fn apply<V: View>(
     view: &V,
     entry: &SignedEntry,
     id: EntryId,
-    height: u64,
+    at: At,
 ) -> Result<Changes, RuleError> {
     entry.verify_signatures()?;
-    apply_verified(view, entry, id, height, Mode::Ledger)
+    apply_verified(view, entry, id, at, Mode::Ledger)
 }
 
 /// What one entry touched, for the store's indexes.
@@ -102,10 +128,10 @@ pub struct Applied {
 pub fn apply_block<V: View>(
     view: &V,
     entries: &[SignedEntry],
-    height: u64,
+    at: At,
 ) -> Result<Applied, (usize, RuleError)> {
     let ids: Vec<EntryId> = entries.iter().map(|e| e.id()).collect();
-    apply_block_with_ids(view, entries, &ids, height, false)
+    apply_block_with_ids(view, entries, &ids, at, false)
 }
 
 /// Like [`apply_block`], with precomputed ids. `prechecked: true` is for
@@ -115,7 +141,7 @@ pub fn apply_block_with_ids<V: View>(
     view: &V,
     entries: &[SignedEntry],
     ids: &[EntryId],
-    height: u64,
+    at: At,
     prechecked: bool,
 ) -> Result<Applied, (usize, RuleError)> {
     if ids.len() != entries.len() {
@@ -128,11 +154,11 @@ pub fn apply_block_with_ids<V: View>(
     let mut effects = Vec::with_capacity(entries.len());
     for (i, (e, id)) in entries.iter().zip(ids).enumerate() {
         let c = if prechecked {
-            apply_shaped(&overlay, e, *id, height, Mode::Ledger)
+            apply_shaped(&overlay, e, *id, at, Mode::Ledger)
         } else {
             e.verify_signatures()
                 .map_err(|err| (i, RuleError::from(err)))?;
-            apply_verified(&overlay, e, *id, height, Mode::Ledger)
+            apply_verified(&overlay, e, *id, at, Mode::Ledger)
         }
         .map_err(|err| (i, err))?;
         effects.push(effects_of(e, *id, &c));
@@ -167,6 +193,24 @@ fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
             fx.payment = Some(p.payment_id);
         }
         Body::Membership(_) => fx.membership = true,
+        Body::ProduceV2(p) => {
+            fx.made_from = p
+                .produce
+                .inputs
+                .iter()
+                .map(|i| (i.lot.clone(), p.produce.lot.clone()))
+                .collect();
+        }
+        Body::DispatchV2(d) => fx.shipments.push(d.shipment.clone()),
+        Body::ReceiveV2(r) => fx.shipments.push(r.shipment.clone()),
+        Body::Handover(h) => fx.shipments.push(h.shipment.clone()),
+        Body::Readings(r) => fx.shipments.push(r.shipment.clone()),
+        Body::Recall(_) | Body::RecallLift(_) => {}
+        Body::Correction(c) => match &c.corrected {
+            Corrected::Lot(_) => {}
+            Corrected::Shipment(s) => fx.shipments.push(s.clone()),
+            Corrected::Payment(p) => fx.payment = Some(*p),
+        },
     }
     fx
 }
@@ -176,11 +220,11 @@ pub fn apply_verified<V: View>(
     view: &V,
     entry: &SignedEntry,
     id: EntryId,
-    height: u64,
+    at: At,
     mode: Mode<'_>,
 ) -> Result<Changes, RuleError> {
     check_shape(entry)?;
-    apply_shaped(view, entry, id, height, mode)
+    apply_shaped(view, entry, id, at, mode)
 }
 
 /// [`apply_verified`] for an entry whose shape was checked already (by
@@ -189,11 +233,12 @@ pub fn apply_shaped<V: View>(
     view: &V,
     entry: &SignedEntry,
     id: EntryId,
-    height: u64,
+    at: At,
     mode: Mode<'_>,
 ) -> Result<Changes, RuleError> {
     let e = &entry.entry;
     check_chain(view, e)?;
+    check_time(e, at)?;
     let author = active_author(view, e)?;
     check_role(&author.spec, &e.body)?;
     let mut changes = Changes::default();
@@ -207,10 +252,11 @@ pub fn apply_shaped<V: View>(
     };
     let ctx = Ctx {
         view,
+        entry,
         author: &e.author,
         author_spec: &author.spec,
         id,
-        height,
+        height: at.height,
         scope,
     };
     apply_body(&ctx, entry, &mut changes)?;
@@ -223,6 +269,18 @@ fn check_chain<V: View>(view: &V, e: &Entry) -> Result<(), RuleError> {
         return Err(RuleError::WrongChain {
             expected: view.chain_id().to_hex(),
             got: e.chain_id.to_hex(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an entry dated after its block (beyond the allowed skew).
+fn check_time(e: &Entry, at: At) -> Result<(), RuleError> {
+    if e.recorded_at_ms > at.time_ms.saturating_add(MAX_RECORDED_AHEAD_MS) {
+        return Err(RuleError::FromTheFuture {
+            recorded: crate::text::rfc3339_ms(e.recorded_at_ms),
+            block: crate::text::rfc3339_ms(at.time_ms),
+            skew_s: MAX_RECORDED_AHEAD_MS / 1000,
         });
     }
     Ok(())
@@ -284,5 +342,13 @@ fn apply_body<V: View>(
         Body::Reject(r) => ctx.reject(r, changes),
         Body::Payment(p) => ctx.payment(p, changes),
         Body::Membership(m) => ctx.membership(entry, m, changes),
+        Body::ProduceV2(p) => ctx.produce_v2(p, changes),
+        Body::DispatchV2(d) => ctx.dispatch_v2(d, changes),
+        Body::ReceiveV2(r) => ctx.receive_v2(r, changes),
+        Body::Handover(h) => ctx.handover(h, changes),
+        Body::Readings(r) => ctx.readings(r, changes),
+        Body::Recall(r) => ctx.recall(r, changes),
+        Body::RecallLift(l) => ctx.recall_lift(l, changes),
+        Body::Correction(c) => ctx.correction(c, changes),
     }
 }

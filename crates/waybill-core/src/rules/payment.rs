@@ -49,6 +49,7 @@ impl<V: View> Ctx<'_, V> {
                 payer: p.payer,
                 payee: p.payee,
                 recorded_by: self.id,
+                corrected_by: None,
             },
         );
         Ok(())

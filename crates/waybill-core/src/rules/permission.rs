@@ -34,9 +34,21 @@ fn permitted(body: &Body) -> &'static [Role] {
     match body {
         Body::Produce(p) if p.inputs.is_empty() => &[Role::Producer, Role::Processor],
         Body::Produce(_) => &[Role::Processor, Role::Producer],
-        Body::Dispatch(_) | Body::Receive(_) | Body::Reject(_) => GOODS,
+        Body::ProduceV2(p) if p.produce.inputs.is_empty() => &[Role::Producer, Role::Processor],
+        Body::ProduceV2(_) => &[Role::Processor, Role::Producer],
+        Body::Dispatch(_)
+        | Body::Receive(_)
+        | Body::Reject(_)
+        | Body::DispatchV2(_)
+        | Body::ReceiveV2(_)
+        | Body::Readings(_) => GOODS,
+        Body::Handover(_) => &[Role::Carrier],
         Body::Payment(_) => &[Role::Payer],
         Body::Membership(_) => &[Role::Admin],
+        // Who may recall, lift or correct depends on the record (its
+        // producer or author, a regulator, an admin quorum): the body's
+        // own rules decide.
+        Body::Recall(_) | Body::RecallLift(_) | Body::Correction(_) => &Role::ALL,
     }
 }
 

@@ -9,10 +9,13 @@ use std::collections::BTreeSet;
 use super::error::RuleError;
 use crate::codec::{self, MAX_ENTRY_BYTES};
 use crate::entry::{
-    Body, Dispatch, DocRef, Location, MembershipChange, Payment, Produce, SignedEntry,
+    Body, Correction, Dispatch, DispatchV2, DocRef, Handover, Kdes, Location, MembershipChange,
+    Payment, PlotFacts, Produce, Readings, Recall, RecallLift, ReceiveV2, SignedEntry,
     ENTRY_VERSION,
 };
 use crate::genesis::{MemberSpec, Role};
+use crate::geo;
+use crate::transport::Transport;
 
 /// Most documents or certificates on one entry.
 pub const MAX_DOCS: usize = 64;
@@ -41,7 +44,15 @@ pub fn check_shape_sized(entry: &SignedEntry, len: usize) -> Result<(), RuleErro
     if len > MAX_ENTRY_BYTES {
         return Err(RuleError::TooLarge(len));
     }
-    if !entry.cosignatures.is_empty() && !matches!(e.body, Body::Membership(_)) {
+    let cosigned = matches!(
+        e.body,
+        Body::Membership(_)
+            | Body::Handover(_)
+            | Body::Recall(_)
+            | Body::RecallLift(_)
+            | Body::Correction(_)
+    );
+    if !entry.cosignatures.is_empty() && !cosigned {
         return Err(RuleError::UnexpectedCosignatures);
     }
     match &e.body {
@@ -58,6 +69,191 @@ pub fn check_shape_sized(entry: &SignedEntry, len: usize) -> Result<(), RuleErro
             MembershipChange::SetRoles { roles, .. } => check_roles("the member", roles)?,
             MembershipChange::Remove { .. } | MembershipChange::RotateKey { .. } => {}
         },
+        Body::ProduceV2(p) => {
+            check_produce_shape(&p.produce)?;
+            if let Some(f) = &p.plots {
+                check_plot_facts(f)?;
+            }
+            check_kdes(&p.kdes)?;
+        }
+        Body::DispatchV2(d) => check_dispatch_v2_shape(d)?,
+        Body::ReceiveV2(r) => check_receive_v2_shape(r)?,
+        Body::Handover(h) => check_handover_shape(h)?,
+        Body::Readings(r) => check_readings_shape(r)?,
+        Body::Recall(r) => check_recall_shape(r)?,
+        Body::RecallLift(l) => check_recall_lift_shape(l)?,
+        Body::Correction(c) => check_correction_shape(c)?,
+    }
+    Ok(())
+}
+
+/// Most series on one readings entry.
+pub const MAX_SERIES: usize = 16;
+/// Most entries a correction names as corrective.
+pub const MAX_CORRECTIVE: usize = 64;
+
+/// Refuses an empty or over-long reason, naming the field.
+fn check_reason(field: &str, s: &str) -> Result<(), RuleError> {
+    if s.trim().is_empty() {
+        return Err(RuleError::BadField(format!(
+            "{field} must not be empty; say why"
+        )));
+    }
+    check_text(field, s, MAX_TEXT)
+}
+
+/// One to [`MAX_SHIPMENT_LOTS`] distinct lots.
+fn check_lot_list<'a>(
+    field: &str,
+    lots: impl ExactSizeIterator<Item = &'a crate::gs1::LotId>,
+) -> Result<(), RuleError> {
+    if lots.len() == 0 {
+        return Err(RuleError::BadField(format!(
+            "{field}: name at least one lot"
+        )));
+    }
+    if lots.len() > MAX_SHIPMENT_LOTS {
+        return Err(RuleError::BadField(format!(
+            "{field}: at most {MAX_SHIPMENT_LOTS} lots"
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for l in lots {
+        if !seen.insert(l) {
+            return Err(RuleError::DuplicateLot(l.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Plots, the harvest range and the due-diligence reference.
+fn check_plot_facts(f: &PlotFacts) -> Result<(), RuleError> {
+    if f.plots.is_empty() {
+        return Err(RuleError::BadField(
+            "plots: name at least one plot, or leave the plot facts out".into(),
+        ));
+    }
+    if f.plots.len() > 256 {
+        return Err(RuleError::BadField(
+            "plots: at most 256 plots per lot".into(),
+        ));
+    }
+    for (i, p) in f.plots.iter().enumerate() {
+        geo::check_plot(&format!("plots[{i}]"), p)
+            .map_err(|e| RuleError::BadField(e.to_string()))?;
+    }
+    if f.harvest_start_ms > f.harvest_end_ms {
+        return Err(RuleError::BadField(
+            "harvest: the first day lies after the last".into(),
+        ));
+    }
+    if let Some(r) = &f.due_diligence_ref {
+        check_reason("due_diligence_ref", r)?;
+        check_text("due_diligence_ref", r, 200)?;
+    }
+    Ok(())
+}
+
+/// The FDA key data elements' texts and place.
+fn check_kdes(k: &Kdes) -> Result<(), RuleError> {
+    if let Some(d) = &k.reference_document {
+        check_reason("reference_document.number", &d.number)?;
+        check_text("reference_document.number", &d.number, 200)?;
+    }
+    if let Some(l) = &k.tlc_source {
+        check_location("tlc_source", l)?;
+    }
+    Ok(())
+}
+
+/// Transport facts, their errors as field errors.
+fn check_transport(t: &Transport) -> Result<(), RuleError> {
+    t.check().map_err(|e| RuleError::BadField(e.to_string()))
+}
+
+fn check_dispatch_v2_shape(d: &DispatchV2) -> Result<(), RuleError> {
+    check_lot_list("lots", d.lots.iter().map(|l| &l.lot))?;
+    for l in &d.lots {
+        if l.quantity.is_some_and(|q| q.value.is_zero()) {
+            return Err(RuleError::BadField(format!(
+                "lots: lot {} has quantity 0; ship only what moves",
+                l.lot
+            )));
+        }
+    }
+    check_location("from", &d.from)?;
+    check_location("to", &d.to)?;
+    check_docs("documents", &d.documents)?;
+    check_transport(&d.transport)?;
+    check_kdes(&d.kdes)
+}
+
+fn check_receive_v2_shape(r: &ReceiveV2) -> Result<(), RuleError> {
+    check_location("at", &r.at)?;
+    check_docs("documents", &r.documents)?;
+    if !r.lots.is_empty() {
+        check_lot_list("lots", r.lots.iter().map(|l| &l.lot))?;
+    }
+    for l in &r.lots {
+        if let Some(s) = &l.shortfall {
+            if s.quantity.value.is_zero() {
+                return Err(RuleError::BadField(format!(
+                    "lots: the shortfall of lot {} is 0; leave it out",
+                    l.lot
+                )));
+            }
+            if let Some(n) = &s.note {
+                check_text("shortfall note", n, MAX_TEXT)?;
+            }
+        }
+    }
+    check_transport(&r.transport)?;
+    check_kdes(&r.kdes)
+}
+
+fn check_handover_shape(h: &Handover) -> Result<(), RuleError> {
+    check_location("at", &h.at)?;
+    check_docs("documents", &h.documents)?;
+    check_transport(&h.transport)
+}
+
+fn check_readings_shape(r: &Readings) -> Result<(), RuleError> {
+    if r.series.is_empty() || r.series.len() > MAX_SERIES {
+        return Err(RuleError::BadField(format!(
+            "series: give 1 to {MAX_SERIES} series of readings (it has {})",
+            r.series.len()
+        )));
+    }
+    for (i, s) in r.series.iter().enumerate() {
+        s.check()
+            .map_err(|e| RuleError::BadField(format!("series[{i}]: {e}")))?;
+    }
+    Ok(())
+}
+
+fn check_recall_shape(r: &Recall) -> Result<(), RuleError> {
+    check_lot_list("lots", r.lots.iter())?;
+    check_reason("reason", &r.reason)?;
+    check_text("scope", &r.scope, MAX_TEXT)?;
+    check_docs("documents", &r.documents)
+}
+
+fn check_recall_lift_shape(l: &RecallLift) -> Result<(), RuleError> {
+    check_lot_list("lots", l.lots.iter())?;
+    check_reason("reason", &l.reason)
+}
+
+fn check_correction_shape(c: &Correction) -> Result<(), RuleError> {
+    check_reason("reason", &c.reason)?;
+    if c.corrective.len() > MAX_CORRECTIVE {
+        return Err(RuleError::BadField(format!(
+            "corrective: at most {MAX_CORRECTIVE} entries"
+        )));
+    }
+    if c.corrective.contains(&c.target) {
+        return Err(RuleError::BadField(
+            "corrective: the erroneous entry cannot also be its own correction".into(),
+        ));
     }
     Ok(())
 }

@@ -7,12 +7,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::{CommitCertificate, Header};
 use crate::crypto::{Hash32, PublicKey};
-use crate::entry::{Body, EntryId, Location, SignedEntry};
+use crate::entry::{Body, EntryId, SignedEntry};
 use crate::genesis::Genesis;
-use crate::gs1::{LotId, ShipmentId};
+use crate::gs1::LotId;
 use crate::merkle;
-use crate::rules::{self, Mode};
-use crate::state::{LotStatus, Overlay, State, View};
+use crate::rules::{self, At, Mode};
+use crate::state::{Overlay, State};
+
+mod report;
+
+use report::{custody_step, holding, notices, origins, payment_line, state_members, strike};
+pub use report::{
+    money, produce_of, CorrectionLine, CustodyStep, ExcursionLine, Origin, PaymentLine, PlotLine,
+    RecallLine,
+};
 
 /// The trail format version.
 pub const TRAIL_VERSION: u16 = 1;
@@ -95,79 +103,6 @@ pub enum TrailError {
     MissingOrigin(LotId),
 }
 
-/// One custody event, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustodyStep {
-    /// Block height.
-    pub height: u64,
-    /// Block time.
-    pub block_time_ms: i64,
-    /// The author's claimed time.
-    pub recorded_at_ms: i64,
-    /// `produce`, `dispatch`, `receive`, `reject`.
-    pub kind: String,
-    /// The lot(s) of this trail it moves.
-    pub lots: Vec<LotId>,
-    /// Shipment, if any.
-    pub shipment: Option<ShipmentId>,
-    /// Who recorded it.
-    pub by: String,
-    /// Who gave up custody (dispatch), or `None`.
-    pub from: Option<String>,
-    /// Who gets custody (consignee), or `None`.
-    pub to: Option<String>,
-    /// Where, for people.
-    pub place: Option<String>,
-    /// Entry id.
-    pub entry_id: EntryId,
-}
-
-/// A lot's origin, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Origin {
-    /// The lot.
-    pub lot: LotId,
-    /// Product description.
-    pub product: String,
-    /// GTIN, if any.
-    pub gtin: Option<String>,
-    /// Quantity with unit.
-    pub quantity: String,
-    /// Producer name.
-    pub producer: String,
-    /// Where.
-    pub origin: Location,
-    /// Claimed production time.
-    pub produced_at_ms: i64,
-    /// Certificates (labels or digests).
-    pub certificates: Vec<String>,
-    /// Lots it was made from.
-    pub inputs: Vec<(LotId, String)>,
-    /// Block height of the production entry.
-    pub height: u64,
-}
-
-/// A payment in the trail, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentLine {
-    /// UETR.
-    pub payment_id: String,
-    /// Payer name.
-    pub payer: String,
-    /// Payee name.
-    pub payee: String,
-    /// Amount with currency.
-    pub amount: String,
-    /// Settlement, if converted.
-    pub settlement: Option<String>,
-    /// Incoterm.
-    pub incoterm: String,
-    /// Shipments paid for.
-    pub shipments: Vec<ShipmentId>,
-    /// Block height.
-    pub height: u64,
-}
-
 /// A verified trail, summarised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrailReport {
@@ -183,9 +118,16 @@ pub struct TrailReport {
     pub custody: Vec<CustodyStep>,
     /// Payments for the shipments in the trail.
     pub payments: Vec<PaymentLine>,
+    /// Recalls and withdrawals of the lot or its ancestors (lifted ones
+    /// say so).
+    pub recalls: Vec<RecallLine>,
+    /// Entries of the trail declared erroneous.
+    pub corrections: Vec<CorrectionLine>,
+    /// Readings outside their declared range on the trail's shipments.
+    pub excursions: Vec<ExcursionLine>,
     /// Who holds the lot now, per the trail.
     pub custodian: String,
-    /// `held`, `in transit in <shipment>`, `consumed`.
+    /// What is left of it and where, or `consumed`.
     pub status: String,
     /// Entries checked.
     pub entries: usize,
@@ -214,15 +156,29 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
     let replayed = replay(&base, trail, &proven.ids, &lineage.scope)?;
     let state = &replayed.state;
     let (custodian, status) = holding(state, trail)?;
-    let origins = origins(state, trail, &lineage);
+    let mut origins = origins(state, trail, &lineage);
     let final_members = state_members(state, genesis, trail);
+    let notices = notices(state, trail, &proven.ids, &lineage.scope);
+    let mut custody = replayed.custody;
+    let mut payments = replayed.payments;
+    strike(
+        &notices.corrections,
+        &mut custody,
+        &mut origins,
+        &mut payments,
+        trail,
+        &proven.ids,
+    );
     Ok(TrailReport {
         lot: trail.lot.clone(),
         chain_name: genesis.chain_name.clone(),
         chain_id,
         origins,
-        custody: replayed.custody,
-        payments: replayed.payments,
+        custody,
+        payments,
+        recalls: notices.recalls,
+        corrections: notices.corrections,
+        excursions: notices.excursions,
         custodian,
         status,
         entries: trail.items.len(),
@@ -397,7 +353,7 @@ fn check_certificate(
 fn lineage(trail: &Trail) -> Result<Lineage<'_>, TrailError> {
     let mut produced: BTreeMap<&LotId, usize> = BTreeMap::new();
     for (i, item) in trail.items.iter().enumerate() {
-        if let Body::Produce(p) = &item.entry.entry.body {
+        if let Some(p) = produce_of(&item.entry.entry.body) {
             produced.insert(&p.lot, i);
         }
     }
@@ -411,7 +367,7 @@ fn lineage(trail: &Trail) -> Result<Lineage<'_>, TrailError> {
         order.push(lot.clone());
         match produced.get(&lot) {
             Some(&i) => {
-                if let Body::Produce(p) = &trail.items[i].entry.entry.body {
+                if let Some(p) = produce_of(&trail.items[i].entry.entry.body) {
                     queue.extend(p.inputs.iter().map(|x| x.lot.clone()));
                 }
             }
@@ -442,7 +398,8 @@ fn replay<'a>(
         let fail = item_error(i, item, &ids[i]);
         let new_step = match &item.entry.entry.body {
             Body::Payment(p) => {
-                payments.push(payment_line(&state, item, p, &shipments_seen).map_err(&fail)?);
+                payments
+                    .push(payment_line(&state, item, ids[i], p, &shipments_seen).map_err(&fail)?);
                 None
             }
             _ => custody_step(&state, scope, item, ids[i], &mut shipments_seen),
@@ -451,7 +408,7 @@ fn replay<'a>(
             &state,
             &item.entry,
             ids[i],
-            item.header.height,
+            At::new(item.header.height, item.header.time_ms),
             Mode::Trail { scope },
         )
         .map_err(|e| fail(e.to_string()))?;
@@ -467,275 +424,4 @@ fn replay<'a>(
         custody,
         payments,
     })
-}
-
-/// A member's name in `state`, or the key's short form.
-fn member_name(state: &Overlay<'_, State>, k: &PublicKey) -> String {
-    state
-        .member(k)
-        .map(|m| m.spec.name.clone())
-        .unwrap_or_else(|| k.short())
-}
-
-/// The custody step an item records (none for a payment or a membership
-/// change), with the lots of `scope` it moves, before the item is
-/// applied to `state`. A dispatch adds its shipment to `shipments_seen`.
-fn custody_step(
-    state: &Overlay<'_, State>,
-    scope: &BTreeSet<LotId>,
-    item: &TrailItem,
-    id: EntryId,
-    shipments_seen: &mut BTreeSet<ShipmentId>,
-) -> Option<CustodyStep> {
-    let e = &item.entry.entry;
-    let name = |k: &PublicKey| member_name(state, k);
-    let by = name(&e.author);
-    let in_scope = |lots: &[LotId]| {
-        lots.iter()
-            .filter(|l| scope.contains(*l))
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let step = |kind: &str,
-                lots: Vec<LotId>,
-                shipment: Option<ShipmentId>,
-                from: Option<String>,
-                to: Option<String>,
-                place: Option<String>| CustodyStep {
-        height: item.header.height,
-        block_time_ms: item.header.time_ms,
-        recorded_at_ms: e.recorded_at_ms,
-        kind: kind.into(),
-        lots,
-        shipment,
-        by: by.clone(),
-        from,
-        to,
-        place,
-        entry_id: id,
-    };
-    match &e.body {
-        Body::Produce(p) => {
-            let mut lots = in_scope(std::slice::from_ref(&p.lot));
-            lots.extend(in_scope(
-                &p.inputs.iter().map(|x| x.lot.clone()).collect::<Vec<_>>(),
-            ));
-            Some(step(
-                "produce",
-                lots,
-                None,
-                None,
-                Some(by.clone()),
-                place(&p.origin),
-            ))
-        }
-        Body::Dispatch(d) => {
-            shipments_seen.insert(d.shipment.clone());
-            Some(step(
-                "dispatch",
-                in_scope(&d.lots),
-                Some(d.shipment.clone()),
-                Some(by.clone()),
-                Some(name(&d.consignee)),
-                place(&d.from),
-            ))
-        }
-        Body::Receive(r) => {
-            let lots = state
-                .shipment(&r.shipment)
-                .map(|s| in_scope(&s.lots))
-                .unwrap_or_default();
-            Some(step(
-                "receive",
-                lots,
-                Some(r.shipment.clone()),
-                None,
-                Some(by.clone()),
-                place(&r.at),
-            ))
-        }
-        Body::Reject(r) => {
-            let (lots, sender) = state
-                .shipment(&r.shipment)
-                .map(|s| (in_scope(&s.lots), Some(name(&s.sender))))
-                .unwrap_or_default();
-            Some(step(
-                "reject",
-                lots,
-                Some(r.shipment.clone()),
-                Some(by.clone()),
-                sender,
-                Some(r.reason.clone()),
-            ))
-        }
-        Body::Payment(_) | Body::Membership(_) => None,
-    }
-}
-
-/// A payment item's line, refused unless it pays for a shipment the
-/// trail dispatched before it (`shipments_seen`).
-fn payment_line(
-    state: &Overlay<'_, State>,
-    item: &TrailItem,
-    p: &crate::entry::Payment,
-    shipments_seen: &BTreeSet<ShipmentId>,
-) -> Result<PaymentLine, String> {
-    if !p.shipments.iter().any(|s| shipments_seen.contains(s)) {
-        return Err("a payment in a trail must pay for a shipment of the trail".into());
-    }
-    Ok(PaymentLine {
-        payment_id: p.payment_id.to_string(),
-        payer: member_name(state, &item.entry.entry.author),
-        payee: member_name(state, &p.payee),
-        amount: money(p.amount_minor, &p.currency),
-        settlement: p
-            .settlement
-            .as_ref()
-            .map(|s| format!("{} at {}", money(s.amount_minor, &s.currency), s.fx_rate)),
-        incoterm: p.incoterm.to_string(),
-        shipments: p.shipments.clone(),
-        height: item.header.height,
-    })
-}
-
-/// Who holds the trail's lot at the end, and its status, for people.
-fn holding(state: &Overlay<'_, State>, trail: &Trail) -> Result<(String, String), TrailError> {
-    let lot_state = state
-        .lot(&trail.lot)
-        .ok_or_else(|| TrailError::MissingOrigin(trail.lot.clone()))?;
-    let custodian = state
-        .member(&lot_state.custodian)
-        .map(|m| m.spec.name.clone())
-        .unwrap_or_else(|| lot_state.custodian.short());
-    let status = match &lot_state.status {
-        LotStatus::Held => "held".to_string(),
-        LotStatus::InTransit { shipment } => format!("in transit (shipment {shipment})"),
-        LotStatus::Consumed => "consumed (made into other lots)".to_string(),
-    };
-    Ok((custodian, status))
-}
-
-/// The origin of each lot of the lineage, in its order.
-fn origins(state: &Overlay<'_, State>, trail: &Trail, lineage: &Lineage<'_>) -> Vec<Origin> {
-    let mut origins = Vec::new();
-    for lot in &lineage.order {
-        if let Some(&i) = lineage.produced.get(lot) {
-            let item = &trail.items[i];
-            if let Body::Produce(p) = &item.entry.entry.body {
-                origins.push(origin(state, trail, &lineage.produced, item, p));
-            }
-        }
-    }
-    origins
-}
-
-/// The origin a production item records, for people.
-fn origin(
-    state: &Overlay<'_, State>,
-    trail: &Trail,
-    produced: &BTreeMap<&LotId, usize>,
-    item: &TrailItem,
-    p: &crate::entry::Produce,
-) -> Origin {
-    Origin {
-        lot: p.lot.clone(),
-        product: p.product.description.clone(),
-        gtin: p.product.gtin.as_ref().map(|g| g.to_string()),
-        quantity: format!("{} {}", p.quantity.value, p.quantity.unit),
-        producer: state
-            .member(&item.entry.entry.author)
-            .map(|m| m.spec.name.clone())
-            .unwrap_or_default(),
-        origin: p.origin.clone(),
-        produced_at_ms: p.produced_at_ms,
-        certificates: p
-            .certificates
-            .iter()
-            .map(|c| {
-                c.label
-                    .clone()
-                    .unwrap_or_else(|| format!("sha256:{}", c.sha256.short()))
-            })
-            .collect(),
-        inputs: p
-            .inputs
-            .iter()
-            .map(|x| {
-                // Inputs are drawn in the input lot's own unit.
-                let unit =
-                    produced
-                        .get(&x.lot)
-                        .and_then(|&j| match &trail.items[j].entry.entry.body {
-                            Body::Produce(ip) => Some(ip.quantity.unit),
-                            _ => None,
-                        });
-                let q = match unit {
-                    Some(u) => format!("{} {u}", x.quantity),
-                    None => x.quantity.to_string(),
-                };
-                (x.lot.clone(), q)
-            })
-            .collect(),
-        height: item.header.height,
-    }
-}
-
-fn state_members<V: View>(
-    state: &V,
-    genesis: &Genesis,
-    trail: &Trail,
-) -> BTreeMap<PublicKey, (String, Vec<crate::genesis::Role>)> {
-    let mut keys: BTreeSet<PublicKey> = genesis.members.iter().map(|m| m.public_key).collect();
-    for item in &trail.items {
-        if let Body::Membership(crate::entry::MembershipChange::Add(spec)) = &item.entry.entry.body
-        {
-            keys.insert(spec.public_key);
-        }
-        if let Body::Membership(crate::entry::MembershipChange::RotateKey { new, .. }) =
-            &item.entry.entry.body
-        {
-            keys.insert(*new);
-        }
-    }
-    keys.into_iter()
-        .filter_map(|k| {
-            state
-                .member(&k)
-                .filter(|m| m.active())
-                .map(|m| (k, (m.spec.name.clone(), m.spec.roles.clone())))
-        })
-        .collect()
-}
-
-fn place(l: &Location) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(n) = &l.name {
-        parts.push(n.clone());
-    }
-    if let Some(c) = &l.country {
-        parts.push(c.to_string());
-    }
-    if let Some(g) = &l.gln {
-        parts.push(format!("GLN {g}"));
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join(", "))
-    }
-}
-
-/// Formats minor units with the currency's exponent: `1234567 EUR` → `12345.67 EUR`.
-pub fn money(minor: u64, currency: &crate::codes::Currency) -> String {
-    let exp = currency.exponent();
-    if exp == 0 {
-        return format!("{minor} {currency}");
-    }
-    let div = 10u64.pow(exp);
-    format!(
-        "{}.{:0width$} {currency}",
-        minor / div,
-        minor % div,
-        width = exp as usize
-    )
 }

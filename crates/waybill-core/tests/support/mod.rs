@@ -14,7 +14,7 @@ use waybill_core::entry::{Body, SignedEntry};
 use waybill_core::genesis::Genesis;
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::merkle;
-use waybill_core::rules::{self, RuleError};
+use waybill_core::rules::{self, At, Effects, RuleError};
 use waybill_core::state::{Changes, State, View};
 use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
 
@@ -68,7 +68,13 @@ impl Ledger {
 
     /// Applies at the next height without committing.
     pub fn try_apply(&self, e: &SignedEntry) -> Result<Changes, RuleError> {
-        rules::apply(&self.state, e, e.id(), self.height + 1)
+        rules::apply(&self.state, e, e.id(), self.next_at())
+    }
+
+    /// The next block's height and time (one minute per height after T0).
+    pub fn next_at(&self) -> At {
+        let h = self.height + 1;
+        At::new(h, T0 + i64::try_from(h).unwrap() * 60_000)
     }
 
     /// Applies and commits at the next height; panics with the rule's
@@ -125,6 +131,8 @@ pub struct Chain {
     pub genesis: Genesis,
     pub state: State,
     pub blocks: Vec<Block>,
+    /// What each block's entries touched, as the store indexes it.
+    pub effects: Vec<Vec<Effects>>,
     nonces: BTreeMap<PublicKey, u64>,
 }
 
@@ -134,6 +142,7 @@ impl Chain {
             genesis: genesis.clone(),
             state: State::genesis(genesis),
             blocks: Vec::new(),
+            effects: Vec::new(),
             nonces: BTreeMap::new(),
         }
     }
@@ -158,13 +167,43 @@ impl Chain {
     /// time is one minute after the previous block.
     pub fn push_block(&mut self, proposer: &Party, entries: Vec<SignedEntry>) -> &Block {
         let height = self.blocks.len() as u64 + 1;
-        let applied = match rules::apply_block(&self.state, &entries, height) {
+        let time_ms = T0 + i64::try_from(height).unwrap() * 60_000;
+        let applied = match rules::apply_block(&self.state, &entries, At::new(height, time_ms)) {
             Ok(a) => a,
             Err((i, err)) => panic!("block {height}: entry {i} refused: {err}"),
         };
         self.state.commit(applied.changes);
+        self.effects.push(applied.effects);
         let prev = self.blocks.last().map(|b| &b.header);
+        let block = Block::seal(self.chain_id(), prev, time_ms, proposer.pk, entries);
+        self.blocks.push(block);
+        self.blocks.last().unwrap()
+    }
+
+    /// Seals `entries` as the next block WITHOUT applying the rules (a
+    /// dishonest proposer's block): the state does not change, and each
+    /// entry is indexed as touching `lots` and `shipments`, as a store
+    /// that trusted the block would index it.
+    pub fn push_unchecked(
+        &mut self,
+        proposer: &Party,
+        entries: Vec<SignedEntry>,
+        lots: &[LotId],
+        shipments: &[ShipmentId],
+    ) -> &Block {
+        let height = self.blocks.len() as u64 + 1;
         let time_ms = T0 + i64::try_from(height).unwrap() * 60_000;
+        let effects = entries
+            .iter()
+            .map(|e| Effects {
+                id: e.id(),
+                lots: lots.to_vec(),
+                shipments: shipments.to_vec(),
+                ..Effects::default()
+            })
+            .collect();
+        self.effects.push(effects);
+        let prev = self.blocks.last().map(|b| &b.header);
         let block = Block::seal(self.chain_id(), prev, time_ms, proposer.pk, entries);
         self.blocks.push(block);
         self.blocks.last().unwrap()
@@ -174,12 +213,13 @@ impl Chain {
 // ---------------------------------------------------------------------------
 // Trails, as a store would assemble them.
 
-/// Assembles the trail of `lot_id` the way the store does: every entry that
-/// changed the lot or one of its ancestors (their productions, productions
-/// that consume them, dispatches carrying them), every entry naming one of
-/// those shipments (receipts, rejections, payments), and every membership
-/// change; each with its header, its inclusion proof and, with `signers`, a
-/// commit certificate; ordered by (height, index).
+/// Assembles the trail of `lot_id` the way the store does: every entry
+/// that changed the lot or one of its ancestors (as the rules report it
+/// in their effects), every entry naming a shipment that carried one of
+/// them (receipts, rejections, handovers, readings, payments, a
+/// cancelling correction), the corrections of those payments, and every
+/// membership change; each with its header, its inclusion proof and, with
+/// `signers`, a commit certificate; ordered by (height, index).
 pub fn store_trail(
     c: &Consortium,
     chain: &Chain,
@@ -188,9 +228,13 @@ pub fn store_trail(
 ) -> Trail {
     let blocks = &chain.blocks;
     let all = || {
-        blocks
-            .iter()
-            .flat_map(|b| b.entries.iter().enumerate().map(move |(i, e)| (b, i, e)))
+        blocks.iter().zip(&chain.effects).flat_map(|(b, fx)| {
+            b.entries
+                .iter()
+                .zip(fx)
+                .enumerate()
+                .map(move |(i, (e, f))| (b, i, e, f))
+        })
     };
     // The lot and its ancestors.
     let mut scope = BTreeSet::new();
@@ -199,34 +243,32 @@ pub fn store_trail(
         if !scope.insert(l.clone()) {
             continue;
         }
-        for (_, _, e) in all() {
-            if let Body::Produce(p) = &e.entry.body {
-                if p.lot == l {
-                    queue.extend(p.inputs.iter().map(|i| i.lot.clone()));
-                }
-            }
+        for (_, _, _, f) in all() {
+            queue.extend(
+                f.made_from
+                    .iter()
+                    .filter(|(_, out)| out == &l)
+                    .map(|(i, _)| i.clone()),
+            );
         }
     }
     let shipments: BTreeSet<ShipmentId> = all()
-        .filter_map(|(_, _, e)| match &e.entry.body {
-            Body::Dispatch(d) if d.lots.iter().any(|l| scope.contains(l)) => {
-                Some(d.shipment.clone())
-            }
-            _ => None,
-        })
+        .filter(|(_, _, _, f)| f.lots.iter().any(|l| scope.contains(l)))
+        .flat_map(|(_, _, _, f)| f.shipments.clone())
+        .collect();
+    // The payments for those shipments, whose corrections name only the
+    // payment.
+    let payments: BTreeSet<_> = all()
+        .filter(|(_, _, e, _)| matches!(e.entry.body, Body::Payment(_)))
+        .filter(|(_, _, _, f)| f.shipments.iter().any(|s| shipments.contains(s)))
+        .filter_map(|(_, _, _, f)| f.payment)
         .collect();
     let mut items = Vec::new();
-    for (b, index, e) in all() {
-        let wanted = match &e.entry.body {
-            Body::Produce(p) => {
-                scope.contains(&p.lot) || p.inputs.iter().any(|i| scope.contains(&i.lot))
-            }
-            Body::Dispatch(d) => shipments.contains(&d.shipment),
-            Body::Receive(r) => shipments.contains(&r.shipment),
-            Body::Reject(r) => shipments.contains(&r.shipment),
-            Body::Payment(p) => p.shipments.iter().any(|s| shipments.contains(s)),
-            Body::Membership(_) => true,
-        };
+    for (b, index, e, f) in all() {
+        let wanted = f.membership
+            || f.lots.iter().any(|l| scope.contains(l))
+            || f.shipments.iter().any(|s| shipments.contains(s))
+            || f.payment.is_some_and(|p| payments.contains(&p));
         if !wanted {
             continue;
         }
@@ -252,4 +294,128 @@ pub fn store_trail(
         tip_height: blocks.last().map_or(0, |b| b.header.height),
         items,
     }
+}
+
+// ---------------------------------------------------------------------------
+// A lot in one piece.
+
+/// Where a lot that was never split is, in one word: the shape the tests
+/// of whole-lot custody check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LotStatus {
+    /// Held by its one holder.
+    Held,
+    /// All of it in one shipment.
+    InTransit { shipment: ShipmentId },
+    /// Nothing left.
+    Consumed,
+}
+
+/// A lot in one piece: its one holder and where it is.
+pub trait Whole {
+    /// Where it is; panics if it is split between holders.
+    fn status(&self) -> LotStatus;
+    /// Its one holder; panics if it has none or several.
+    fn custodian(&self) -> PublicKey;
+}
+
+impl Whole for waybill_core::state::LotState {
+    fn status(&self) -> LotStatus {
+        match self.holdings.as_slice() {
+            [] => LotStatus::Consumed,
+            [h] => match &h.shipment {
+                None => LotStatus::Held,
+                Some(s) => LotStatus::InTransit {
+                    shipment: s.clone(),
+                },
+            },
+            more => panic!("lot is split between {} holdings", more.len()),
+        }
+    }
+
+    fn custodian(&self) -> PublicKey {
+        match self.holdings.as_slice() {
+            [h] => h.holder,
+            other => panic!("lot has {} holdings, not one", other.len()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Quantities and custody across a whole state.
+
+/// Asserts every lot's balance: what was produced is exactly what is held
+/// or in transit, plus what was consumed, plus what was lost (a voided lot
+/// holds nothing). `when` names the step in the failure message.
+pub fn assert_balanced(state: &State, when: &str) {
+    for (id, l) in &state.lots {
+        if l.voided_by.is_some() {
+            assert!(
+                l.holdings.is_empty(),
+                "{when}: voided lot {id} still has holdings"
+            );
+            continue;
+        }
+        let total = l.remaining().milli() + l.consumed.milli() + l.lost.milli();
+        assert_eq!(
+            total,
+            l.produced.milli(),
+            "{when}: lot {id}: produced {} but held/in transit {} + consumed {} + lost {}",
+            l.produced,
+            l.remaining(),
+            l.consumed,
+            l.lost
+        );
+        assert!(
+            l.holdings.iter().all(|h| !h.quantity.is_zero()),
+            "{when}: lot {id} has an empty holding"
+        );
+    }
+}
+
+/// Asserts that every open shipment is in the custody of exactly one
+/// member: its sender until a carrier takes it over, then its current
+/// carrier (or of nobody, when all of it was lost as the carrier took it
+/// over); and that no part of a lot is in a closed shipment.
+pub fn assert_single_custody(state: &State, when: &str) {
+    use waybill_core::state::ShipmentStage;
+    for (sid, s) in &state.shipments {
+        let holders: BTreeSet<PublicKey> = state
+            .lots
+            .values()
+            .flat_map(|l| l.holdings.iter())
+            .filter(|h| h.shipment.as_ref() == Some(sid))
+            .map(|h| h.holder)
+            .collect();
+        match s.stage {
+            ShipmentStage::Dispatched => {
+                assert_eq!(
+                    holders,
+                    BTreeSet::from([s.sender]),
+                    "{when}: custody of {sid}"
+                )
+            }
+            ShipmentStage::WithCarrier => {
+                let carrier = s.carrier.expect("a shipment with its carrier has one");
+                assert!(
+                    holders.is_empty() || holders == BTreeSet::from([carrier]),
+                    "{when}: custody of {sid} is with {} members, not its carrier alone",
+                    holders.len()
+                );
+            }
+            _ => assert!(
+                holders.is_empty(),
+                "{when}: {sid} is closed but holds goods"
+            ),
+        }
+    }
+}
+
+/// A genesis with `extra` members added to `genesis` (each in country
+/// `NL`), checked; its chain id differs from the original's.
+pub fn with_members(genesis: &Genesis, extra: &[&Party]) -> Genesis {
+    let mut g = genesis.clone();
+    g.members.extend(extra.iter().map(|p| p.spec("NL")));
+    g.validate().unwrap();
+    g
 }
