@@ -305,7 +305,8 @@ impl<B: Backend> Ledger<B> {
                 .map_err(|_| corrupt("the reader stopped".into()))??;
             block::check_link(&self.chain_id, prev.as_ref(), &block.header)
                 .map_err(|e| corrupt(e.to_string()))?;
-            let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, h, true)
+            let at = rules::At::new(h, block.header.time_ms);
+            let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, at, true)
                 .map_err(|(i, e)| corrupt(format!("entry #{i} breaks a rule: {e}")))?;
             certified += u64::from(has_certificate);
             let delta = IndexDelta::of_block(&block.entries, &applied.effects);

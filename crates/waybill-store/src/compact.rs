@@ -1,14 +1,15 @@
 //! The compact records the committed state is held as: a lot, a shipment
-//! and a payment with their holders as key numbers (4 bytes each rather
-//! than 32), a lot's status as one number, and an entry's position packed
-//! into one `u64`.
+//! and a payment with their parties as key numbers (4 bytes each rather
+//! than 32) and the lots and shipments they name as their numbers, a
+//! lot's rarely used fields behind one optional pointer, and an entry's
+//! position packed into one `u64`.
 //!
 //! These records are also what a snapshot writes (see `persist.rs`), so
 //! their fields and field order are part of the store format.
 
 use serde::{Deserialize, Serialize};
-use waybill_core::codes::{Decimal3, UnitCode};
-use waybill_core::entry::EntryId;
+use waybill_core::codes::UnitCode;
+use waybill_core::entry::{EntryId, RecallClass};
 use waybill_core::state::ShipmentStage;
 
 use crate::index::Position;
@@ -32,43 +33,96 @@ pub(crate) fn positions(list: &[u64]) -> Vec<Position> {
     list.iter().copied().map(unpack).collect()
 }
 
-/// No lot (a number only the index has used).
-pub(crate) const ABSENT: u32 = 0;
-pub(crate) const HELD: u32 = 1;
-pub(crate) const CONSUMED: u32 = 2;
-/// `IN_TRANSIT + n`: in shipment number `n`.
-pub(crate) const IN_TRANSIT: u32 = 3;
-
-/// No carrier.
+/// No key: a lot's producer when the number names no lot (one only the
+/// index has used), or a shipment without a carrier.
 pub(crate) const NO_KEY: u32 = u32::MAX;
 
-/// A lot: its holders as key numbers, its status as one number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// No shipment: a holding not in transit.
+pub(crate) const NO_SHIP: u32 = u32::MAX;
+
+/// A lot: its parties as key numbers, its shipments and input lots as
+/// their numbers, quantities as counts of thousandths (a snapshot writes
+/// every lot's, so not as text).
+///
+/// Sized for the common lot: one holding and nothing else happened to it.
+/// The holdings are one small boxed slice; everything rarer (use as an
+/// input, losses, inputs of its own, recalls, excursions, a voiding
+/// correction) is behind one pointer that is `None` while all of it is
+/// empty (see [`LotRest`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Lot {
+    /// [`NO_KEY`]: no lot (a number only the index has used).
     pub(crate) producer: u32,
-    pub(crate) custodian: u32,
-    pub(crate) status: u32,
     pub(crate) unit: UnitCode,
-    /// In thousandths: a snapshot writes every lot's, so not as text.
-    #[serde(with = "milli")]
-    pub(crate) remaining: Decimal3,
+    /// How much was produced, in thousandths.
+    pub(crate) produced: u64,
     pub(crate) produced_by: EntryId,
+    /// In the order the state lists them (sorted by shipment, then key).
+    pub(crate) holdings: Box<[Hold]>,
+    /// `None` while every field of it is empty (never `Some` of an empty
+    /// one, so the same state is always the same record).
+    pub(crate) rest: Option<Box<LotRest>>,
 }
 
-/// A quantity as its count of thousandths.
-mod milli {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use waybill_core::codes::Decimal3;
-
-    pub(super) fn serialize<S: Serializer>(d: &Decimal3, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(d.milli())
+impl Lot {
+    /// A number no lot has (yet): what an id only the index has named
+    /// gets.
+    pub(crate) fn absent() -> Self {
+        Lot {
+            producer: NO_KEY,
+            unit: UnitCode::Kgm,
+            produced: 0,
+            produced_by: EntryId::default(),
+            holdings: Box::new([]),
+            rest: None,
+        }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Decimal3, D::Error> {
-        u64::deserialize(deserializer).map(Decimal3::from_milli)
+    /// Whether a lot has this number.
+    pub(crate) fn present(&self) -> bool {
+        self.producer != NO_KEY
     }
+}
+
+/// Part of a lot with one holder: held ([`NO_SHIP`]) or in a shipment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Hold {
+    pub(crate) holder: u32,
+    /// The shipment's number, or [`NO_SHIP`].
+    pub(crate) shipment: u32,
+    /// In thousandths.
+    pub(crate) milli: u64,
+}
+
+/// What few lots have: how much was used up or lost, what it was made
+/// from, recalls, cold-chain excursions, the correction that voided it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LotRest {
+    /// Consumed, in thousandths.
+    pub(crate) consumed: u64,
+    /// Lost, in thousandths.
+    pub(crate) lost: u64,
+    /// Input lots as (lot number, thousandths consumed).
+    pub(crate) inputs: Box<[(u32, u64)]>,
+    pub(crate) recalls: Box<[Mark]>,
+    pub(crate) excursions: u32,
+    pub(crate) voided_by: Option<EntryId>,
+}
+
+impl LotRest {
+    /// Whether every field is empty (then the lot stores `None`).
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == LotRest::default()
+    }
+}
+
+/// A recall mark: its author as a key number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Mark {
+    pub(crate) recall: EntryId,
+    pub(crate) author: u32,
+    pub(crate) class: RecallClass,
+    pub(crate) lifted: bool,
 }
 
 /// A shipment: its parties as key numbers, its lots as lot numbers.
@@ -80,6 +134,7 @@ pub(crate) struct Ship {
     /// `None`: no shipment (a number only the index has used).
     pub(crate) stage: Option<ShipmentStage>,
     pub(crate) lots: Box<[u32]>,
+    pub(crate) dispatched_by: EntryId,
 }
 
 /// A payment: its parties as key numbers.
@@ -88,31 +143,124 @@ pub(crate) struct Pay {
     pub(crate) payer: u32,
     pub(crate) payee: u32,
     pub(crate) recorded_by: EntryId,
+    pub(crate) corrected_by: Option<EntryId>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use waybill_core::codec;
+    use waybill_core::crypto::Hash32;
+
+    /// The common lot: one holding, nothing else.
+    fn plain() -> Lot {
+        Lot {
+            producer: 1,
+            unit: UnitCode::Kgm,
+            produced: 12_345,
+            produced_by: Hash32([7; 32]),
+            holdings: Box::new([Hold {
+                holder: 2,
+                shipment: NO_SHIP,
+                milli: 12_345,
+            }]),
+            rest: None,
+        }
+    }
 
     #[test]
-    fn a_stored_lot_writes_its_quantity_as_a_number_and_its_unit_as_its_code() {
-        let l = Lot {
-            producer: 1,
-            custodian: 2,
-            status: HELD,
-            unit: UnitCode::Kgm,
-            remaining: Decimal3::from_milli(12_345),
-            produced_by: EntryId::default(),
-        };
+    fn a_stored_lot_writes_its_quantities_as_numbers_and_its_unit_as_its_code() {
+        let l = plain();
         let bytes = codec::encode(&l);
-        assert_eq!(
-            bytes,
-            codec::encode(&(1u32, 2u32, HELD, "KGM", 12_345u64, EntryId::default()))
+        let layout = (
+            1u32,
+            "KGM",
+            12_345u64,
+            Hash32([7; 32]),
+            vec![(2u32, NO_SHIP, 12_345u64)],
+            None::<()>,
         );
+        assert_eq!(bytes, codec::encode(&layout));
         let back: Lot = codec::decode_trusted("lot", &bytes).expect("decodes");
         assert_eq!(back, l);
-        let bad = codec::encode(&(1u32, 2u32, HELD, "K?M", 12_345u64, EntryId::default()));
+        let bad = codec::encode(&(
+            1u32,
+            "K?M",
+            12_345u64,
+            Hash32([7; 32]),
+            vec![(2u32, NO_SHIP, 12_345u64)],
+            None::<()>,
+        ));
         assert!(codec::decode_trusted::<Lot>("lot", &bad).is_err());
+    }
+
+    #[test]
+    fn a_stored_lot_writes_its_rare_fields_after_one_flag() {
+        let l = Lot {
+            holdings: Box::new([
+                Hold {
+                    holder: 2,
+                    shipment: NO_SHIP,
+                    milli: 5,
+                },
+                Hold {
+                    holder: 3,
+                    shipment: 4,
+                    milli: 6,
+                },
+            ]),
+            rest: Some(Box::new(LotRest {
+                consumed: 7,
+                lost: 8,
+                inputs: Box::new([(9, 10)]),
+                recalls: Box::new([Mark {
+                    recall: Hash32([1; 32]),
+                    author: 11,
+                    class: RecallClass::Withdrawal,
+                    lifted: true,
+                }]),
+                excursions: 12,
+                voided_by: Some(Hash32([2; 32])),
+            })),
+            ..plain()
+        };
+        let bytes = codec::encode(&l);
+        let layout = (
+            1u32,
+            "KGM",
+            12_345u64,
+            Hash32([7; 32]),
+            vec![(2u32, NO_SHIP, 5u64), (3u32, 4u32, 6u64)],
+            Some((
+                7u64,
+                8u64,
+                vec![(9u32, 10u64)],
+                // The class as its variant's number.
+                vec![(Hash32([1; 32]), 11u32, 1u32, true)],
+                12u32,
+                Some(Hash32([2; 32])),
+            )),
+        );
+        assert_eq!(bytes, codec::encode(&layout));
+        let back: Lot = codec::decode_trusted("lot", &bytes).expect("decodes");
+        assert_eq!(back, l);
+        assert!(LotRest::default().is_empty());
+        assert!(!l.rest.as_deref().is_some_and(LotRest::is_empty));
+    }
+
+    #[test]
+    fn a_common_lot_stays_small() {
+        // One holding and nothing else: the record, its holding on the
+        // heap, no rest. (56 bytes before holdings and the rest existed.)
+        let size = std::mem::size_of::<Lot>();
+        println!(
+            "size_of::<Lot>() = {size}, one holding = {}",
+            std::mem::size_of::<Hold>()
+        );
+        assert!(size <= 72, "a lot record grew to {size} bytes");
+        assert_eq!(
+            std::mem::size_of::<Option<Box<LotRest>>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }

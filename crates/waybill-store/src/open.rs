@@ -21,12 +21,15 @@ use crate::error::{corrupt_at, StoreError};
 use crate::index::IdIndex;
 use crate::keys::{self, ns};
 use crate::ledger::{Ledger, Snapshots, SNAPSHOT_MIN_BYTES};
-use crate::read::get_decoded;
 use crate::snapshot::Snapshot;
 use crate::state::Committed;
 
-/// The store layout version.
-pub const STORE_FORMAT: u32 = 4;
+/// The store layout version. 5: lots hold parts in several hands and
+/// shipments (holdings), with what was consumed and lost, inputs, recalls,
+/// excursions and a voiding correction; shipments their dispatching entry
+/// and a cancelled stage; payments a correction (in the snapshot's
+/// compact records and in the deltas' state changes alike).
+pub const STORE_FORMAT: u32 = 5;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.
@@ -69,8 +72,12 @@ impl<B: Backend> Ledger<B> {
                 expected: STORE_FORMAT,
             });
         }
-        let genesis: Genesis = get_decoded(backend, "genesis", keys::GENESIS)?
+        // Read as written (`Genesis::canonical_bytes`): a genesis with
+        // yield rules has bytes after the fields of one without.
+        let genesis_bytes = backend
+            .get(keys::GENESIS)?
             .ok_or_else(|| StoreError::Corrupt("the store has no genesis".into()))?;
+        let genesis = Genesis::from_canonical_bytes(&genesis_bytes)?;
         genesis.validate()?;
         let chain_id = genesis.chain_id();
         let tip_height = match backend.get(keys::TIP)? {
@@ -142,7 +149,8 @@ impl<B: Backend> Ledger<B> {
                         )));
                 }
                 let bad = |e: String| StoreError::Corrupt(format!("the state snapshot: {e}"));
-                let state = Committed::from_stored(snap.state).map_err(bad)?;
+                let state =
+                    Committed::from_stored(snap.state, genesis.yields.clone()).map_err(bad)?;
                 let ids = IdIndex::from_stored(snap.id_prefixes, snap.block_starts).map_err(bad)?;
                 if ids.blocks() != snap.height {
                     return Err(bad("its entry id index does not cover its blocks".into()));

@@ -8,16 +8,20 @@
 //! as the same bytes (the state digest is the hash of this encoding).
 //! Loading rebuilds the name tables and checks that every number refers
 //! to something, so no lookup can go astray later.
+//!
+//! The genesis's yield rules are not written: they are the genesis's (the
+//! chain id, which is written, fixes them), and whoever loads a snapshot
+//! has the genesis at hand and passes them in.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use waybill_core::codes::Uetr;
 use waybill_core::crypto::PublicKey;
-use waybill_core::genesis::ChainId;
+use waybill_core::genesis::{ChainId, YieldRule};
 use waybill_core::state::MemberRecord;
 
-use crate::compact::{Lot, Pay, Ship, ABSENT, NO_KEY};
+use crate::compact::{Lot, Pay, Ship, NO_KEY};
 use crate::intern::Names;
 use crate::state::Committed;
 
@@ -50,8 +54,9 @@ impl Committed {
     }
 
     /// Rebuilds from a snapshot's form, checking that every number in it
-    /// refers to something (so no lookup can go astray later).
-    pub(crate) fn from_stored(s: Stored) -> Result<Self, String> {
+    /// refers to something (so no lookup can go astray later), with the
+    /// yield rules of the chain's genesis (which a snapshot does not hold).
+    pub(crate) fn from_stored(s: Stored, yields: Vec<YieldRule>) -> Result<Self, String> {
         let names = |(arena, ends): (String, Vec<u64>)| {
             Names::from_parts(arena, ends).ok_or_else(|| "its id tables are malformed".to_string())
         };
@@ -64,12 +69,13 @@ impl Committed {
         let c = Committed {
             chain_id: s.chain_id,
             admin_threshold: s.admin_threshold,
+            yields,
             members: s.members,
             nonces: s.nonces.into_iter().collect(),
             keys: s.keys,
             key_numbers,
             lot_names: names(s.lot_names)?,
-            lot_count: s.lots.iter().filter(|l| l.status != ABSENT).count(),
+            lot_count: s.lots.iter().filter(|l| l.present()).count(),
             lots: s.lots,
             lot_positions: s.lot_positions,
             made_from: s.made_from.into_iter().collect(),
@@ -137,16 +143,16 @@ impl Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compact::IN_TRANSIT;
+    use crate::compact::{Hold, LotRest, NO_SHIP};
     use crate::index::IndexDelta;
-    use crate::state::tests::{key, lot, sample};
+    use crate::state::tests::{key, lot, sample, sample_yields};
     use waybill_core::codec;
     use waybill_core::state::Changes;
 
     fn reload(stored: Stored) -> Result<Committed, String> {
         let bytes = codec::encode(&stored);
         let back: Stored = codec::decode_trusted("snapshot", &bytes).map_err(|e| e.to_string())?;
-        Committed::from_stored(back)
+        Committed::from_stored(back, sample_yields())
     }
 
     fn stored(c: &Committed) -> Stored {
@@ -177,6 +183,31 @@ mod tests {
         assert_ne!(changed.digest(), c.digest());
     }
 
+    /// A holding in transit among the sample's lots.
+    fn in_transit(s: &mut Stored) -> &mut Hold {
+        s.lots
+            .iter_mut()
+            .flat_map(|l| l.holdings.iter_mut())
+            .find(|h| h.shipment != NO_SHIP)
+            .expect("a holding in transit")
+    }
+
+    /// A lot of the sample with nothing but holdings.
+    fn plain(s: &mut Stored) -> &mut Lot {
+        s.lots
+            .iter_mut()
+            .find(|l| l.present() && l.rest.is_none())
+            .expect("a plain lot")
+    }
+
+    /// The rare fields of the sample's lot that has them.
+    fn rest(s: &mut Stored) -> &mut LotRest {
+        s.lots
+            .iter_mut()
+            .find_map(|l| l.rest.as_deref_mut().filter(|r| !r.inputs.is_empty()))
+            .expect("a lot with inputs")
+    }
+
     #[test]
     fn a_corrupt_snapshot_is_refused() {
         let (c, _) = sample();
@@ -192,8 +223,24 @@ mod tests {
                 Box::new(|s| s.ships[0].lots = Box::new([42])),
             ),
             (
-                "shipment in status",
-                Box::new(|s| s.lots[0].status = IN_TRANSIT + 40),
+                "shipment in holding",
+                Box::new(|s| in_transit(s).shipment = 40),
+            ),
+            (
+                "holder out of range",
+                Box::new(|s| in_transit(s).holder = 88),
+            ),
+            (
+                "input lot out of range",
+                Box::new(|s| rest(s).inputs[0].0 = 55),
+            ),
+            (
+                "recall author out of range",
+                Box::new(|s| rest(s).recalls[0].author = 66),
+            ),
+            (
+                "empty rest stored",
+                Box::new(|s| plain(s).rest = Some(Box::default())),
             ),
             ("made from", Box::new(|s| s.made_from = vec![(0, vec![77])])),
             ("name end", Box::new(|s| s.lot_names.1.push(10_000))),

@@ -14,7 +14,10 @@
 //!   its holders with 4-byte numbers;
 //! - lots and shipments live in vectors indexed by their number, beside
 //!   their index entries (positions packed into one `u64` each; the
-//!   records are in `compact.rs`).
+//!   records are in `compact.rs`): a lot's holdings name their shipments,
+//!   and its inputs their lots, by number too, and what few lots have
+//!   (inputs, recalls, losses, a voiding correction) sits behind one
+//!   pointer that is empty for the rest.
 //!
 //! [`View`] hands out owned values rebuilt from this form, so the rules run
 //! unchanged over it. Numbering depends only on the order of commits, so
@@ -26,17 +29,17 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use waybill_core::codec;
-use waybill_core::codes::{Decimal3, Uetr, UnitCode};
+use waybill_core::codes::{Decimal3, Uetr};
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::EntryId;
-use waybill_core::genesis::{ChainId, Genesis};
+use waybill_core::genesis::{ChainId, Genesis, YieldRule};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{
-    active_admins_in, active_member_named_in, Changes, LotState, LotStatus, MemberRecord,
-    PaymentState, ShipmentState, State, View,
+    active_admins_in, active_member_named_in, Changes, Holding, LotState, MemberRecord,
+    PaymentState, RecallMark, ShipmentState, State, View,
 };
 
-use crate::compact::{pack, positions, Lot, Pay, Ship, ABSENT, CONSUMED, HELD, IN_TRANSIT, NO_KEY};
+use crate::compact::{pack, positions, Hold, Lot, LotRest, Mark, Pay, Ship, NO_KEY, NO_SHIP};
 use crate::index::{IndexDelta, Position};
 use crate::intern::Names;
 
@@ -45,6 +48,9 @@ use crate::intern::Names;
 pub struct Committed {
     pub(crate) chain_id: ChainId,
     pub(crate) admin_threshold: Option<u32>,
+    /// Mass-balance rules, from the genesis (not in a snapshot: whoever
+    /// loads one has the genesis at hand).
+    pub(crate) yields: Vec<YieldRule>,
     /// Members by key, active or not (few, so kept as they are).
     pub members: BTreeMap<PublicKey, MemberRecord>,
     pub(crate) nonces: HashMap<PublicKey, u64>,
@@ -93,12 +99,13 @@ impl Committed {
         Committed::starting_from(State::genesis(genesis))
     }
 
-    /// An empty structure with `s`'s chain, threshold and members (the rest
-    /// of `s` is expected empty).
+    /// An empty structure with `s`'s chain, threshold, yield rules and
+    /// members (the rest of `s` is expected empty).
     fn starting_from(s: State) -> Self {
         Committed {
             chain_id: s.chain_id,
             admin_threshold: s.admin_threshold,
+            yields: s.yields,
             members: s.members,
             nonces: HashMap::new(),
             keys: Vec::new(),
@@ -136,14 +143,7 @@ impl Committed {
     fn lot_number(&mut self, id: &LotId) -> u32 {
         let n = self.lot_names.intern(id.as_str());
         if n as usize >= self.lots.len() {
-            self.lots.push(Lot {
-                producer: NO_KEY,
-                custodian: NO_KEY,
-                status: ABSENT,
-                unit: UnitCode::Kgm,
-                remaining: Decimal3::ZERO,
-                produced_by: EntryId::default(),
-            });
+            self.lots.push(Lot::absent());
             self.lot_positions.push(Vec::new());
         }
         n
@@ -158,6 +158,7 @@ impl Committed {
                 carrier: NO_KEY,
                 stage: None,
                 lots: Box::new([]),
+                dispatched_by: EntryId::default(),
             });
             self.ship_positions.push(Vec::new());
         }
@@ -194,33 +195,69 @@ impl Committed {
     /// The block's changed lots.
     fn apply_lots<'a>(&mut self, changes: &'a Changes, memo: &mut Memo<'a>) {
         for (id, l) in &changes.lots {
-            let status = match &l.status {
-                LotStatus::Held => HELD,
-                LotStatus::Consumed => CONSUMED,
-                LotStatus::InTransit { shipment } => {
-                    let n = *memo
-                        .ships
-                        .entry(shipment)
-                        .or_insert_with(|| self.ship_number(shipment));
-                    IN_TRANSIT.saturating_add(n)
-                }
-            };
+            let producer = self.key_number(&l.producer);
+            let mut holdings = Vec::with_capacity(l.holdings.len());
+            for h in &l.holdings {
+                let shipment = match &h.shipment {
+                    None => NO_SHIP,
+                    Some(s) => *memo.ships.entry(s).or_insert_with(|| self.ship_number(s)),
+                };
+                holdings.push(Hold {
+                    holder: self.key_number(&h.holder),
+                    shipment,
+                    milli: h.quantity.milli(),
+                });
+            }
+            let rest = self.lot_rest(l, memo);
             let lot = Lot {
-                producer: self.key_number(&l.producer),
-                custodian: self.key_number(&l.custodian),
-                status,
+                producer,
                 unit: l.unit,
-                remaining: l.remaining,
+                produced: l.produced.milli(),
                 produced_by: l.produced_by,
+                holdings: holdings.into_boxed_slice(),
+                rest: (!rest.is_empty()).then(|| Box::new(rest)),
             };
             let n = self.lot_number(id);
             memo.lots.insert(id, n);
             if let Some(slot) = self.lots.get_mut(n as usize) {
-                if slot.status == ABSENT {
+                if !slot.present() {
                     self.lot_count += 1;
                 }
                 *slot = lot;
             }
+        }
+    }
+
+    /// A changed lot's rarely used fields (empty for most lots).
+    fn lot_rest<'a>(&mut self, l: &'a LotState, memo: &mut Memo<'a>) -> LotRest {
+        let inputs = l
+            .inputs
+            .iter()
+            .map(|(input, q)| {
+                let n = *memo
+                    .lots
+                    .entry(input)
+                    .or_insert_with(|| self.lot_number(input));
+                (n, q.milli())
+            })
+            .collect();
+        let recalls = l
+            .recalls
+            .iter()
+            .map(|r| Mark {
+                recall: r.recall,
+                author: self.key_number(&r.author),
+                class: r.class,
+                lifted: r.lifted,
+            })
+            .collect();
+        LotRest {
+            consumed: l.consumed.milli(),
+            lost: l.lost.milli(),
+            inputs,
+            recalls,
+            excursions: l.excursions,
+            voided_by: l.voided_by,
         }
     }
 
@@ -237,6 +274,7 @@ impl Committed {
                     .iter()
                     .map(|l| *memo.lots.entry(l).or_insert_with(|| self.lot_number(l)))
                     .collect(),
+                dispatched_by: s.dispatched_by,
             };
             let n = *memo.ships.entry(id).or_insert_with(|| self.ship_number(id));
             if let Some(slot) = self.ships.get_mut(n as usize) {
@@ -255,6 +293,7 @@ impl Committed {
                 payer: self.key_number(&p.payer),
                 payee: self.key_number(&p.payee),
                 recorded_by: p.recorded_by,
+                corrected_by: p.corrected_by,
             };
             self.payments.insert(*id, pay);
         }
@@ -319,26 +358,66 @@ impl Committed {
         self.lot_names
             .find(id.as_str())
             .and_then(|n| self.lots.get(n as usize))
-            .is_some_and(|l| l.status != ABSENT)
+            .is_some_and(Lot::present)
     }
 
+    /// The lot a record holds; `None` if it holds none, or names a key,
+    /// shipment or lot this structure does not have.
     fn lot_state(&self, l: &Lot) -> Option<LotState> {
-        let status = match l.status {
-            ABSENT => return None,
-            HELD => LotStatus::Held,
-            CONSUMED => LotStatus::Consumed,
-            s => LotStatus::InTransit {
-                shipment: self.ship_id(s - IN_TRANSIT)?,
-            },
-        };
-        Some(LotState {
+        if !l.present() {
+            return None;
+        }
+        let holdings = l
+            .holdings
+            .iter()
+            .map(|h| {
+                Some(Holding {
+                    holder: self.key(h.holder)?,
+                    shipment: match h.shipment {
+                        NO_SHIP => None,
+                        s => Some(self.ship_id(s)?),
+                    },
+                    quantity: Decimal3::from_milli(h.milli),
+                })
+            })
+            .collect::<Option<_>>()?;
+        let mut lot = LotState {
             producer: self.key(l.producer)?,
-            custodian: self.key(l.custodian)?,
-            status,
             unit: l.unit,
-            remaining: l.remaining,
             produced_by: l.produced_by,
-        })
+            produced: Decimal3::from_milli(l.produced),
+            holdings,
+            consumed: Decimal3::ZERO,
+            lost: Decimal3::ZERO,
+            inputs: Vec::new(),
+            recalls: Vec::new(),
+            excursions: 0,
+            voided_by: None,
+        };
+        if let Some(rest) = &l.rest {
+            lot.consumed = Decimal3::from_milli(rest.consumed);
+            lot.lost = Decimal3::from_milli(rest.lost);
+            lot.inputs = rest
+                .inputs
+                .iter()
+                .map(|(n, q)| Some((self.lot_id(*n)?, Decimal3::from_milli(*q))))
+                .collect::<Option<_>>()?;
+            lot.recalls = rest
+                .recalls
+                .iter()
+                .map(|r| {
+                    Some(RecallMark {
+                        recall: r.recall,
+                        author: self.key(r.author)?,
+                        class: r.class,
+                        lifted: r.lifted,
+                    })
+                })
+                .collect::<Option<_>>()?;
+            lot.excursions = rest.excursions;
+            lot.voided_by = rest.voided_by;
+        }
+        Some(lot)
     }
 
     fn ship_state(&self, s: &Ship) -> Option<ShipmentState> {
@@ -355,6 +434,7 @@ impl Committed {
                 .map(|n| self.lot_id(*n))
                 .collect::<Option<_>>()?,
             stage: s.stage?,
+            dispatched_by: s.dispatched_by,
         })
     }
 
@@ -363,6 +443,7 @@ impl Committed {
             payer: self.key(p.payer)?,
             payee: self.key(p.payee)?,
             recorded_by: p.recorded_by,
+            corrected_by: p.corrected_by,
         })
     }
 
@@ -421,6 +502,7 @@ impl Committed {
         let mut state = State {
             chain_id: self.chain_id,
             admin_threshold: self.admin_threshold,
+            yields: self.yields.clone(),
             members: self.members.clone(),
             nonces: self.nonces.iter().map(|(k, v)| (*k, *v)).collect(),
             lots: BTreeMap::new(),
@@ -486,10 +568,17 @@ impl Committed {
                 ));
             }
         }
+        if self
+            .lots
+            .iter()
+            .any(|l| l.rest.as_deref().is_some_and(LotRest::is_empty))
+        {
+            return Err("a lot stores its rarely used fields though all are empty".into());
+        }
         let lots_ok = self
             .lots
             .iter()
-            .all(|l| l.status == ABSENT || self.lot_state(l).is_some());
+            .all(|l| !l.present() || self.lot_state(l).is_some());
         let ships_ok = self
             .ships
             .iter()
@@ -512,6 +601,9 @@ impl View for Committed {
     }
     fn admin_threshold(&self) -> Option<u32> {
         self.admin_threshold
+    }
+    fn yields(&self) -> &[YieldRule] {
+        &self.yields
     }
     fn member(&self, key: &PublicKey) -> Option<&MemberRecord> {
         self.members.get(key)
@@ -542,6 +634,7 @@ impl View for Committed {
 pub(crate) mod tests {
     use super::*;
     use crate::compact::unpack;
+    use waybill_core::codes::UnitCode;
     use waybill_core::crypto::Hash32;
     use waybill_core::state::ShipmentStage;
 
@@ -564,10 +657,19 @@ pub(crate) mod tests {
             .parse()
             .expect("a v4 UUID")
     }
+    pub(crate) fn sample_yields() -> Vec<YieldRule> {
+        vec![YieldRule {
+            member: Some("roaster".into()),
+            product: None,
+            min: Decimal3::from_milli(780),
+            max: Decimal3::from_milli(900),
+        }]
+    }
     fn empty() -> State {
         State {
             chain_id: Hash32([9; 32]),
             admin_threshold: None,
+            yields: sample_yields(),
             members: BTreeMap::new(),
             nonces: BTreeMap::new(),
             lots: BTreeMap::new(),
@@ -575,32 +677,38 @@ pub(crate) mod tests {
             payments: BTreeMap::new(),
         }
     }
+    fn holding(holder: u8, shipment: Option<&str>, milli: u64) -> Holding {
+        Holding {
+            holder: key(holder),
+            shipment: shipment.map(ship),
+            quantity: Decimal3::from_milli(milli),
+        }
+    }
 
     /// Two blocks' worth: a GS1 lot and two free ones (one a prefix of
-    /// another), a shipment with a carrier, a payment.
+    /// another), a shipment with a carrier, a payment; then a lot made
+    /// from another, split, recalled and with losses, a voided lot, and
+    /// the payment corrected.
     pub(crate) fn sample() -> (Committed, State) {
         let gs1 = gs1_lot();
         let mut first = Changes::default();
         first.nonces.insert(key(2), 3);
-        for (id, status) in [
-            (
-                lot("LOT-1"),
-                LotStatus::InTransit {
-                    shipment: ship("S-1"),
-                },
-            ),
-            (lot("LOT-12"), LotStatus::Held),
-            (gs1.clone(), LotStatus::Consumed),
+        for (id, holdings, consumed) in [
+            (lot("LOT-1"), vec![holding(2, Some("S-1"), 1500)], 0),
+            (lot("LOT-12"), vec![holding(2, None, 1500)], 0),
+            (gs1.clone(), vec![], 1500),
         ] {
             first.lots.insert(
                 id,
                 LotState {
-                    producer: key(1),
-                    custodian: key(2),
-                    status,
-                    unit: UnitCode::Kgm,
-                    remaining: Decimal3::from_milli(1500),
-                    produced_by: Hash32([7; 32]),
+                    holdings,
+                    consumed: Decimal3::from_milli(consumed),
+                    ..LotState::new(
+                        key(1),
+                        UnitCode::Kgm,
+                        Decimal3::from_milli(1500),
+                        Hash32([7; 32]),
+                    )
                 },
             );
         }
@@ -612,6 +720,7 @@ pub(crate) mod tests {
                 carrier: Some(key(4)),
                 lots: vec![lot("LOT-1"), gs1.clone()],
                 stage: ShipmentStage::WithCarrier,
+                dispatched_by: Hash32([5; 32]),
             },
         );
         let first_index = IndexDelta {
@@ -629,17 +738,41 @@ pub(crate) mod tests {
                 payer: key(3),
                 payee: key(2),
                 recorded_by: Hash32([8; 32]),
+                corrected_by: Some(Hash32([4; 32])),
             },
         );
         second.lots.insert(
             lot("LOT-12"),
             LotState {
                 producer: key(1),
-                custodian: key(3),
-                status: LotStatus::Held,
                 unit: UnitCode::Kgm,
-                remaining: Decimal3::from_milli(2),
                 produced_by: Hash32([6; 32]),
+                produced: Decimal3::from_milli(10),
+                holdings: vec![holding(3, None, 2), holding(4, Some("S-2"), 3)],
+                consumed: Decimal3::from_milli(1),
+                lost: Decimal3::from_milli(4),
+                inputs: vec![(gs1.clone(), Decimal3::from_milli(1500))],
+                recalls: vec![RecallMark {
+                    recall: Hash32([3; 32]),
+                    author: key(6),
+                    class: waybill_core::entry::RecallClass::Recall,
+                    lifted: true,
+                }],
+                excursions: 2,
+                voided_by: None,
+            },
+        );
+        second.lots.insert(
+            lot("VOID-1"),
+            LotState {
+                holdings: Vec::new(),
+                voided_by: Some(Hash32([2; 32])),
+                ..LotState::new(
+                    key(7),
+                    UnitCode::Kgm,
+                    Decimal3::from_milli(9),
+                    Hash32([1; 32]),
+                )
             },
         );
         let second_index = IndexDelta {
@@ -682,7 +815,7 @@ pub(crate) mod tests {
             c.counts(),
             Counts {
                 members: 0,
-                lots: 3,
+                lots: 4,
                 shipments: 1,
                 payments: 1
             }

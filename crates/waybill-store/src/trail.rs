@@ -1,8 +1,10 @@
 //! A lot's trail and its recall scope, from the in-memory indexes.
 //!
 //! The trail gathers every entry that touches the lot or its ancestors
-//! (walking production inputs breadth first), the payments for the
-//! shipments those entries dispatched, and every membership change (so a
+//! (walking production inputs breadth first, through either kind of
+//! production), every entry naming a shipment those entries dispatched
+//! (receipts, handovers, readings, payments, a cancelling correction),
+//! the corrections of those payments, and every membership change (so a
 //! verifier can check each author's role at each point), each with its
 //! block header, its inclusion proof (from the stored Merkle interior
 //! nodes, see `block_map.rs`) and its block's certificate. The recall
@@ -17,7 +19,7 @@ use waybill_core::entry::{Body, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::merkle;
 use waybill_core::state::{LotState, View};
-use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
+use waybill_core::trail::{produce_of, Trail, TrailItem, TRAIL_VERSION};
 
 use crate::backend::Backend;
 use crate::error::{corrupt_at, StoreError};
@@ -54,8 +56,8 @@ impl<B: Backend> Ledger<B> {
         if !self.state.has_lot(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
-        let entries = self.lineage(lot)?;
-        let positions = self.trail_positions(&entries);
+        let mut entries = self.lineage(lot)?;
+        let positions = self.trail_positions(&mut entries)?;
         let items = self.trail_items(positions, entries)?;
         Ok(Trail {
             version: TRAIL_VERSION,
@@ -78,7 +80,7 @@ impl<B: Backend> Ledger<B> {
             }
             for pos in self.state.by_lot(&l) {
                 let e = self.load(&mut entries, pos)?;
-                if let Body::Produce(p) = &e.entry.body {
+                if let Some(p) = produce_of(&e.entry.body) {
                     if p.lot == l {
                         queue.extend(p.inputs.iter().map(|i| i.lot.clone()));
                     }
@@ -89,21 +91,41 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// The positions a trail lists: the lineage's `entries`, every entry
-    /// naming a shipment they dispatched (the payments among them), and
-    /// every membership change.
-    fn trail_positions(&self, entries: &BTreeMap<Position, SignedEntry>) -> BTreeSet<Position> {
+    /// naming a shipment they dispatched (the payments among them), every
+    /// entry recording or correcting those payments, and every membership
+    /// change. The entries loaded on the way are added to `entries`.
+    fn trail_positions(
+        &self,
+        entries: &mut BTreeMap<Position, SignedEntry>,
+    ) -> Result<BTreeSet<Position>, StoreError> {
         let mut shipments = BTreeSet::new();
         for e in entries.values() {
-            if let Body::Dispatch(d) = &e.entry.body {
-                shipments.insert(d.shipment.clone());
+            match &e.entry.body {
+                Body::Dispatch(d) => {
+                    shipments.insert(d.shipment.clone());
+                }
+                Body::DispatchV2(d) => {
+                    shipments.insert(d.shipment.clone());
+                }
+                _ => {}
             }
         }
         let mut positions: BTreeSet<Position> = entries.keys().copied().collect();
+        let mut payments = BTreeSet::new();
         for s in &shipments {
-            positions.extend(self.state.by_shipment(s));
+            for pos in self.state.by_shipment(s) {
+                if let Body::Payment(p) = &self.load(entries, pos)?.entry.body {
+                    payments.insert(p.payment_id);
+                }
+                positions.insert(pos);
+            }
+        }
+        // A payment's correction names the payment, not its shipments.
+        for p in &payments {
+            positions.extend(self.state.by_payment(p));
         }
         positions.extend(self.state.membership());
-        positions
+        Ok(positions)
     }
 
     /// The entries at `positions` (taken from `entries` when loaded

@@ -172,9 +172,13 @@ fn verify_signatures(
 
 impl<B: Backend> Ledger<B> {
     /// Checks one entry against the committed state, as if it were the
-    /// first entry of the next block.
-    pub fn check_entry(&self, entry: &SignedEntry) -> Result<(), RuleError> {
-        rules::apply(&self.state, entry, entry.id(), self.height() + 1).map(|_| ())
+    /// first entry of the next block, committed at time `now_ms` (ms since
+    /// the Unix epoch; the caller's clock, e.g. the node's, since the rules
+    /// read none): an entry dated more than the allowed skew after it is
+    /// refused.
+    pub fn check_entry(&self, entry: &SignedEntry, now_ms: i64) -> Result<(), RuleError> {
+        let at = rules::At::new(self.height() + 1, now_ms);
+        rules::apply(&self.state, entry, entry.id(), at).map(|_| ())
     }
 
     /// Validates a block fully against the tip and the state, without
@@ -207,7 +211,7 @@ impl<B: Backend> Ledger<B> {
             &self.state,
             &block.entries,
             &ids,
-            block.header.height,
+            rules::At::new(block.header.height, block.header.time_ms),
             // check_contents verified the signatures and shapes.
             true,
         )

@@ -230,10 +230,7 @@ fn sigkill_while_appending_never_loses_or_tears_a_block() {
             .entries
             .iter()
             .rev()
-            .find_map(|e| match &e.entry.body {
-                waybill_core::entry::Body::Produce(p) => Some(p.lot.clone()),
-                _ => None,
-            });
+            .find_map(|e| waybill_core::trail::produce_of(&e.entry.body).map(|p| p.lot.clone()));
         if let Some(lot) = newest {
             verify_trail(&c, &ledger.trail(&lot).expect("trail"));
         }

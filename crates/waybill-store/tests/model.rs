@@ -33,6 +33,9 @@ fn assert_same_lookups<A: Backend, B: Backend>(
             Body::Dispatch(d) => {
                 shipments.insert(d.shipment.to_string());
             }
+            Body::DispatchV2(d) => {
+                shipments.insert(d.shipment.to_string());
+            }
             Body::Payment(p) => {
                 payments.insert(p.payment_id.to_string());
             }

@@ -126,10 +126,7 @@ pub fn trail_scope(t: &Trail) -> BTreeSet<LotId> {
     let produced: BTreeMap<&LotId, &Produce> = t
         .items
         .iter()
-        .filter_map(|i| match &i.entry.entry.body {
-            Body::Produce(p) => Some((&p.lot, p)),
-            _ => None,
-        })
+        .filter_map(|i| trail::produce_of(&i.entry.entry.body).map(|p| (&p.lot, p)))
         .collect();
     let mut scope = BTreeSet::new();
     let mut todo = vec![t.lot.clone()];

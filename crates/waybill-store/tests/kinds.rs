@@ -1,0 +1,310 @@
+//! The entry kinds beyond the first six, through the store: parts of lots
+//! in several hands, losses, a production with its inputs under a yield
+//! rule from genesis, recalls, and corrections, kept in memory, in
+//! snapshots and deltas, and in trails.
+
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use tempfile::TempDir;
+use waybill_core::codes::{Decimal3, UnitCode};
+use waybill_core::entry::{
+    Body, Corrected, Correction, DispatchV2, EntryId, Kdes, LossCause, ProduceV2, Quantity, Recall,
+    RecallClass, RecallLift, ReceiveV2, ReceivedLot, ShippedLot, Shortfall, SignedEntry,
+};
+use waybill_core::genesis::YieldRule;
+use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::rules::{self, At, RuleError};
+use waybill_core::state::{State, View};
+use waybill_core::trail;
+use waybill_store::{create_dir, Backend, Ledger, MemBackend};
+
+use support::*;
+
+/// The store tests' consortium, with a yield rule for the processor's
+/// roasting (green to roasted coffee loses 15 to 22 percent).
+fn roasting_consortium() -> Consortium {
+    let mut c = consortium();
+    c.genesis.yields = vec![YieldRule {
+        member: Some(c.processor.name.clone()),
+        product: None,
+        min: Decimal3::from_milli(780),
+        max: Decimal3::from_milli(850),
+    }];
+    c.genesis.validate().expect("a valid genesis");
+    c.chain_id = c.genesis.chain_id();
+    c
+}
+
+fn kg(milli: u64) -> Quantity {
+    Quantity {
+        value: Decimal3::from_milli(milli),
+        unit: UnitCode::Kgm,
+    }
+}
+
+/// A roasting of `milli` of `lot` from `inputs`, as a V2 production.
+fn roast(lot: &LotId, milli: u64, inputs: &[(LotId, u64)]) -> Body {
+    let Body::Produce(produce) = produce_body(lot, milli, inputs) else {
+        panic!("produce_body makes a production");
+    };
+    Body::ProduceV2(ProduceV2 {
+        produce,
+        plots: None,
+        kdes: Kdes::default(),
+    })
+}
+
+fn dispatch_part(shipment: &ShipmentId, lot: &LotId, milli: u64, consignee: &Party) -> Body {
+    Body::DispatchV2(DispatchV2 {
+        shipment: shipment.clone(),
+        lots: vec![ShippedLot {
+            lot: lot.clone(),
+            quantity: Some(kg(milli)),
+        }],
+        consignee: consignee.pk,
+        carrier: None,
+        from: Default::default(),
+        to: Default::default(),
+        documents: Vec::new(),
+        transport: Default::default(),
+        kdes: Kdes::default(),
+    })
+}
+
+fn receive_short(shipment: &ShipmentId, lot: &LotId, received: u64, short: u64) -> Body {
+    Body::ReceiveV2(ReceiveV2 {
+        shipment: shipment.clone(),
+        at: Default::default(),
+        documents: Vec::new(),
+        lots: vec![ReceivedLot {
+            lot: lot.clone(),
+            received: kg(received),
+            shortfall: Some(Shortfall {
+                quantity: kg(short),
+                cause: LossCause::Shortage,
+                note: None,
+            }),
+        }],
+        transport: Default::default(),
+        kdes: Kdes::default(),
+    })
+}
+
+fn correction(target: EntryId, corrected: Corrected) -> Body {
+    Body::Correction(Correction {
+        target,
+        corrected,
+        reason: "recorded in error".into(),
+        corrective: Vec::new(),
+    })
+}
+
+/// What the story below makes.
+struct Story {
+    green: LotId,
+    roasted: LotId,
+    voided: LotId,
+    payment_correction: EntryId,
+    blocks: Vec<Vec<SignedEntry>>,
+}
+
+/// 10 kg of green coffee; 8 kg of it shipped to the roaster (paid for,
+/// the payment struck out), 7.5 kg arriving; 6 kg roasted into 5 kg
+/// (within the yield rule); the roast recalled and the recall lifted; a
+/// second lot produced in error and voided; a shipment dispatched in
+/// error and cancelled.
+fn story(c: &Consortium) -> Story {
+    // Signed in chain order: each author's nonces follow each other.
+    let mut s = Signer::new(c);
+    let (green, roasted, voided) = (lot("GREEN-1"), lot("ROAST-1"), lot("OOPS-1"));
+    let (s1, s2) = (ship("S-1"), ship("S-2"));
+    let first = vec![
+        s.produce(&c.producer, &green, 10_000, &[]),
+        s.sign(&c.producer, dispatch_part(&s1, &green, 8_000, &c.processor)),
+    ];
+    let pay = s.payment(
+        &c.payer,
+        uetr(7),
+        &c.producer,
+        80_000,
+        std::slice::from_ref(&s1),
+    );
+    let oops = s.produce(&c.producer, &voided, 1_000, &[]);
+    let stray = s.sign(&c.producer, dispatch_part(&s2, &green, 1_000, &c.retailer));
+    let second = vec![pay.clone(), oops.clone(), stray.clone()];
+    let payment_correction = s.sign(&c.payer, correction(pay.id(), Corrected::Payment(uetr(7))));
+    let third = vec![
+        payment_correction.clone(),
+        s.sign(&c.processor, receive_short(&s1, &green, 7_500, 500)),
+        s.sign(
+            &c.producer,
+            correction(oops.id(), Corrected::Lot(voided.clone())),
+        ),
+        s.sign(&c.producer, correction(stray.id(), Corrected::Shipment(s2))),
+    ];
+    let roast_entry = s.sign(
+        &c.processor,
+        roast(&roasted, 5_000, &[(green.clone(), 6_000)]),
+    );
+    let recall = s.sign(
+        &c.processor,
+        Body::Recall(Recall {
+            lots: vec![roasted.clone()],
+            class: RecallClass::Withdrawal,
+            reason: "label misprint".into(),
+            scope: "all".into(),
+            documents: Vec::new(),
+        }),
+    );
+    let fourth = vec![roast_entry, recall.clone()];
+    let fifth = vec![s.sign(
+        &c.processor,
+        Body::RecallLift(RecallLift {
+            recall: recall.id(),
+            lots: vec![roasted.clone()],
+            reason: "relabelled".into(),
+        }),
+    )];
+    Story {
+        green,
+        roasted,
+        voided,
+        payment_correction: payment_correction.id(),
+        blocks: vec![first, second, third, fourth, fifth],
+    }
+}
+
+/// The state the rules give for the ledger's blocks, from genesis.
+fn replayed<B: Backend>(c: &Consortium, ledger: &Ledger<B>) -> State {
+    let mut state = State::genesis(&c.genesis);
+    for h in 1..=ledger.height() {
+        let block = ledger.block(h).expect("read").expect("a block");
+        let applied = rules::apply_block(&state, &block.entries, At::new(h, block.header.time_ms))
+            .unwrap_or_else(|(i, e)| panic!("block {h} entry {i}: {e}"));
+        state.commit(applied.changes);
+    }
+    state
+}
+
+/// Checks the ledger's state and the story's trails.
+fn assert_story<B: Backend>(c: &Consortium, ledger: &Ledger<B>, story: &Story) {
+    let state = ledger.state().to_state();
+    assert_eq!(
+        state,
+        replayed(c, ledger),
+        "the compact state is the rules' state"
+    );
+    assert_eq!(ledger.state().yields(), &c.genesis.yields[..]);
+    let green = &state.lots[&story.green];
+    // 2 kg never shipped (1 kg of it back from the cancelled shipment),
+    // 1.5 kg of the 7.5 kg that arrived left after roasting.
+    assert_eq!(green.remaining().milli(), 3_500);
+    assert_eq!(green.lost.milli(), 500);
+    assert_eq!(green.consumed.milli(), 6_000);
+    assert_eq!(green.held_by(ledger.state(), &c.producer.pk).milli(), 2_000);
+    assert_eq!(
+        green.held_by(ledger.state(), &c.processor.pk).milli(),
+        1_500
+    );
+    let roasted = &state.lots[&story.roasted];
+    assert_eq!(
+        roasted.inputs,
+        vec![(story.green.clone(), Decimal3::from_milli(6_000))]
+    );
+    assert_eq!(roasted.recalls.len(), 1);
+    assert_eq!(roasted.open_recalls().count(), 0);
+    assert!(state.lots[&story.voided].voided_by.is_some());
+    assert_eq!(
+        state.payments[&uetr(7)].corrected_by,
+        Some(story.payment_correction)
+    );
+    assert_eq!(
+        ledger.made_from(&story.green).expect("made"),
+        vec![story.roasted.clone()]
+    );
+    // The roast's trail reaches the green coffee through the V2
+    // production, and carries the payment for its shipment with the
+    // payment's correction.
+    let t = ledger.trail(&story.roasted).expect("trail");
+    let ids: Vec<EntryId> = t.items.iter().map(|i| i.entry.id()).collect();
+    assert!(
+        ids.contains(&story.payment_correction),
+        "the payment's correction is in the trail"
+    );
+    let report = trail::verify(
+        &c.genesis,
+        &t,
+        trail::Policy {
+            require_certificates: false,
+        },
+    )
+    .unwrap_or_else(|e| panic!("the roast's trail does not verify: {e}"));
+    let origins: Vec<&LotId> = report.origins.iter().map(|o| &o.lot).collect();
+    assert_eq!(origins, [&story.roasted, &story.green]);
+    // The cancelled shipment's and the payment's.
+    assert_eq!(report.corrections.len(), 2, "{:?}", report.corrections);
+    assert_eq!(report.recalls.len(), 1);
+    for lot in state.lots.keys() {
+        verify_trail(c, &ledger.trail(lot).expect("trail"));
+    }
+}
+
+/// A roasting below the yield rule's minimum: refused on every path the
+/// state is built by.
+fn assert_yield_refused<B: Backend>(c: &Consortium, ledger: &Ledger<B>, story: &Story) {
+    let mut s = Signer::from_state(&ledger.state().to_state());
+    let thin = s.sign(
+        &c.processor,
+        roast(&lot("THIN-1"), 500, &[(story.green.clone(), 1_000)]),
+    );
+    let now = next_time(ledger);
+    match ledger.check_entry(&thin, now) {
+        Err(RuleError::Yield(_)) => {}
+        other => panic!("a roast of 50% passed the 78% yield rule: {other:?}"),
+    }
+}
+
+#[test]
+fn new_kinds_keep_their_state_through_snapshots_deltas_and_trails() {
+    let c = roasting_consortium();
+    let story = story(&c);
+    let mut mem = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    for b in &story.blocks {
+        append_block(&c, &mut mem, b.clone());
+    }
+    assert_story(&c, &mem, &story);
+    assert_yield_refused(&c, &mem, &story);
+    mem.check().expect("the ledger checks");
+
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut disk = create_dir(&dir, c.genesis.clone()).expect("create");
+    let (first, rest) = story.blocks.split_at(2);
+    for b in first {
+        append_block(&c, &mut disk, b.clone());
+    }
+    // Reopened from deltas alone.
+    drop(disk);
+    let mut disk = reopen(&dir).expect("reopen");
+    for b in rest {
+        append_block(&c, &mut disk, b.clone());
+    }
+    assert_eq!(disk.state(), mem.state());
+    assert_yield_refused(&c, &disk, &story);
+    // Reopened from a snapshot.
+    disk.snapshot().expect("snapshot");
+    drop(disk);
+    let disk = reopen(&dir).expect("reopen");
+    assert_eq!(disk.state(), mem.state());
+    assert_eq!(disk.state().digest(), mem.state().digest());
+    assert_story(&c, &disk, &story);
+    assert_yield_refused(&c, &disk, &story);
+    assert_eq!(
+        disk.trail(&story.roasted).expect("trail"),
+        mem.trail(&story.roasted).expect("trail")
+    );
+    disk.check().expect("the reopened ledger checks");
+}
