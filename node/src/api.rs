@@ -6,7 +6,7 @@
 //! | `POST /v1/entries/batch` | body: a JSON array of 1 to 1000 signed entries (at most 32 times `api.max_body_bytes`). Each entry is checked and gossiped as by `POST /v1/entries`, in array order (so an author's consecutive nonces may go in one batch). 200 `{"accepted","results":[…]}` with one result per entry: `{"status":"accepted","id"}`, `{"status":"pending","id"}`, `{"status":"rejected","error"}`, or, once the mempool is full (or the node unavailable), `{"status":"full"|"unavailable","error"}` for that entry and `{"status":"not_attempted"}` for the rest (resend them later; `Retry-After` is set); 400 not a JSON array of signed entries, empty or too many; 413; 415 |
 //! | `GET /v1/entries/{id}` | `{"id","status":"final","entry","height","index"}` or `{"id","status":"pending","entry"}`; 404 unknown; 400 bad id |
 //! | `GET /v1/lots/{lot}/trail` | the lot's trail (`waybill_core::trail::Trail`) with proofs; 404 unknown lot; 400 bad lot id |
-//! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, with custodian, status and what is left |
+//! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, each with its holdings (who holds how much, held or in which shipment), what is left, consumed and lost, and whether it is recalled or voided (the node's word; `waybill trace-forward` verifies each lot's trail) |
 //! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; with `Accept: application/octet-stream`, the block's canonical bytes as stored (its hash and entry ids are computed from them); 404 beyond the tip |
 //! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
@@ -33,7 +33,6 @@ use tokio::sync::mpsc;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EncodedEntry, EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
-use waybill_core::state::LotStatus;
 use waybill_mempool::MempoolError;
 use waybill_net::NetHandle;
 use waybill_store::{Backend, StoreError};
@@ -543,19 +542,28 @@ async fn forward<B: Backend + 'static>(
         let rows: Vec<Value> = lots
             .iter()
             .map(|(id, s)| {
-                let (status, shipment) = match &s.status {
-                    LotStatus::Held => ("held", None),
-                    LotStatus::InTransit { shipment } => ("in_transit", Some(shipment.to_string())),
-                    LotStatus::Consumed => ("consumed", None),
-                };
+                let holdings: Vec<Value> = s
+                    .holdings
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "holder": name(&h.holder),
+                            "holder_key": h.holder.to_hex(),
+                            "status": if h.shipment.is_some() { "in_transit" } else { "held" },
+                            "shipment": h.shipment.as_ref().map(|x| x.to_string()),
+                            "quantity": h.quantity.to_string(),
+                        })
+                    })
+                    .collect();
                 json!({
                     "lot": id.to_string(),
-                    "custodian": name(&s.custodian),
-                    "custodian_key": s.custodian.to_hex(),
-                    "status": status,
-                    "shipment": shipment,
-                    "remaining": s.remaining.to_string(),
+                    "holdings": holdings,
+                    "remaining": s.remaining().to_string(),
+                    "consumed": s.consumed.to_string(),
+                    "lost": s.lost.to_string(),
                     "unit": s.unit.to_string(),
+                    "recalled": s.open_recalls().next().is_some(),
+                    "voided": s.voided_by.is_some(),
                 })
             })
             .collect();

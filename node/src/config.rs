@@ -610,6 +610,7 @@ mod tests {
             validators: Vec::new(),
             consensus: waybill_core::genesis::ConsensusParams::default(),
             governance: Default::default(),
+            yields: Vec::new(),
         };
         let t = c.consensus.timeouts(&genesis);
         assert_eq!(t.propose, Duration::from_millis(1000));

@@ -204,6 +204,13 @@ pub fn rule_reason(e: &RuleError) -> &'static str {
         RuleError::CosignerNotAdmin(_) => "cosigner_not_admin",
         RuleError::UnexpectedCosignatures => "unexpected_cosignatures",
         RuleError::Membership(_) => "membership",
+        RuleError::FromTheFuture { .. } => "from_the_future",
+        RuleError::LotVoided { .. } => "lot_voided",
+        RuleError::Quantity(_) => "quantity",
+        RuleError::Yield(_) => "yield",
+        RuleError::Handover(_) => "handover",
+        RuleError::Recall(_) => "recall",
+        RuleError::Correction(_) => "correction",
     }
 }
 

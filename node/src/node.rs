@@ -2,7 +2,7 @@
 //! wired together.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
@@ -14,19 +14,12 @@ use waybill_store::{SledBackend, StoreError};
 
 use crate::api;
 use crate::config::Config;
-use crate::shared::{check_block_time, CommitError, ProposeError, ReadError, Shared};
+use crate::shared::{check_block_time, now_ms, CommitError, ProposeError, ReadError, Shared};
 
 /// The node as consensus sees it.
 pub struct NodeApp {
     shared: Arc<Shared<SledBackend>>,
     max_clock_skew_ms: u64,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl App for NodeApp {

@@ -27,7 +27,7 @@ use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Heade
 use waybill_core::crypto::{BatchVerifier, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
-use waybill_core::rules::RuleError;
+use waybill_core::rules::{At, RuleError};
 use waybill_mempool::{FromPeer, Limits, Mempool, MempoolError, Recheck};
 use waybill_store::{Backend, Ledger, StoreError, Validated};
 
@@ -377,7 +377,7 @@ impl<B: Backend + 'static> Shared<B> {
                             None => (entry.into_entry(), None),
                         };
                         let r = pool
-                            .insert_verified_known(pooled, known, ledger.state(), ledger.height())
+                            .insert_verified_known(pooled, known, ledger.state(), tip(&ledger))
                             .map_err(SubmitError::from);
                         if r.is_ok() {
                             accepted.extend(keep);
@@ -397,7 +397,7 @@ impl<B: Backend + 'static> Shared<B> {
             }
             // An entry taken here may be what an orphan from a peer waits for.
             if let (Some(pool), Ok(ledger)) = (pool.as_mut(), &ledger) {
-                pool.retry_orphans(ledger.state(), ledger.height());
+                pool.retry_orphans(ledger.state(), tip(&ledger));
             }
             if let Some(pool) = &pool {
                 metrics::set(&self.metrics.mempool_entries, pool.len());
@@ -442,12 +442,12 @@ impl<B: Backend + 'static> Shared<B> {
                     e.entry,
                     Some((e.id, e.len)),
                     ledger.state(),
-                    ledger.height(),
+                    tip(&ledger),
                 )
                 .map_err(SubmitError::from)
             })
             .collect();
-        pool.retry_orphans(ledger.state(), ledger.height());
+        pool.retry_orphans(ledger.state(), tip(&ledger));
         metrics::set(&self.metrics.mempool_entries, pool.len());
         metrics::set(&self.metrics.mempool_bytes, pool.bytes());
         drop(pool);
@@ -485,7 +485,7 @@ impl<B: Backend + 'static> Shared<B> {
         entry.verify_signatures().map_err(RuleError::from)?;
         let ledger = self.read()?;
         let mut pool = self.pool();
-        let id = pool.insert_verified(entry, ledger.state(), ledger.height())?;
+        let id = pool.insert_verified(entry, ledger.state(), tip(&ledger))?;
         metrics::set(&self.metrics.mempool_entries, pool.len());
         metrics::set(&self.metrics.mempool_bytes, pool.bytes());
         Ok(id)
@@ -700,7 +700,12 @@ impl<B: Backend + 'static> Shared<B> {
         // sees the new state with the old pool.
         let mut pool = self.pool();
         let ledger = RwLockWriteGuard::downgrade(ledger);
-        let recheck = pool.on_commit(&ids, &applied.changes, ledger.state(), height);
+        let recheck = pool.on_commit(
+            &ids,
+            &applied.changes,
+            ledger.state(),
+            At::new(height, now_ms()),
+        );
         metrics::set(&self.metrics.mempool_entries, pool.len());
         metrics::set(&self.metrics.mempool_bytes, pool.bytes());
         drop(pool);
@@ -739,4 +744,18 @@ impl<B: Backend + 'static> Shared<B> {
             mempool: recheck,
         })
     }
+}
+
+/// The node's clock, in ms since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The ledger's tip height at the node's time now: what a waiting entry
+/// is judged at (its `recorded_at` may not lie ahead of the clock by more
+/// than the allowed skew).
+fn tip<B: Backend>(ledger: &Ledger<B>) -> At {
+    At::new(ledger.height(), now_ms())
 }

@@ -370,10 +370,13 @@ async fn trail_verifies_and_forward_finds_the_roast() {
     let made = v["made_from_it"].as_array().unwrap();
     assert_eq!(made.len(), 1, "{v}");
     assert_eq!(made[0]["lot"], roasted.to_string());
-    assert_eq!(made[0]["custodian"], node.c.processor.name);
-    assert_eq!(made[0]["custodian_key"], node.c.processor.pk.to_hex());
-    assert_eq!(made[0]["status"], "held");
+    let held = &made[0]["holdings"][0];
+    assert_eq!(held["holder"], node.c.processor.name, "{v}");
+    assert_eq!(held["holder_key"], node.c.processor.pk.to_hex());
+    assert_eq!(held["status"], "held");
+    assert_eq!(held["quantity"], "480");
     assert_eq!(made[0]["remaining"], "480");
+    assert_eq!(made[0]["recalled"], false);
     assert_eq!(made[0]["unit"], "KGM");
     let (_, v) = node
         .get(&format!(

@@ -357,6 +357,7 @@ mod tests {
                 .collect(),
             consensus: Default::default(),
             governance: Default::default(),
+            yields: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@
 
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{EntryId, SignedEntry};
-use waybill_core::rules::{self, RuleError};
+use waybill_core::rules::{self, At, RuleError};
 use waybill_core::state::View;
 
 use crate::error::MempoolError;
@@ -18,14 +18,15 @@ use crate::slot::Waiting;
 
 impl Mempool {
     /// Checks `entry` (signatures and every rule) against `committed` (the
-    /// state after block `height`) plus the waiting entries, and adds it.
+    /// state after block `tip.height`; `tip.time_ms` is the node's clock)
+    /// plus the waiting entries, and adds it.
     pub fn insert(
         &mut self,
         entry: SignedEntry,
         committed: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Result<EntryId, MempoolError> {
-        self.add(entry, None, committed, height, true)
+        self.add(entry, None, committed, tip, true)
             .map_err(|(e, _)| e)
     }
 
@@ -36,9 +37,9 @@ impl Mempool {
         &mut self,
         entry: SignedEntry,
         committed: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Result<EntryId, MempoolError> {
-        self.add(entry, None, committed, height, false)
+        self.add(entry, None, committed, tip, false)
             .map_err(|(e, _)| e)
     }
 
@@ -51,9 +52,9 @@ impl Mempool {
         entry: SignedEntry,
         known: (EntryId, usize),
         committed: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Result<EntryId, MempoolError> {
-        self.add(entry, Some(known), committed, height, false)
+        self.add(entry, Some(known), committed, tip, false)
             .map_err(|(e, _)| e)
     }
 
@@ -64,7 +65,7 @@ impl Mempool {
         entry: SignedEntry,
         known: Option<(EntryId, usize)>,
         committed: &dyn View,
-        height: u64,
+        tip: At,
         check_signatures: bool,
     ) -> Result<EntryId, (MempoolError, Option<Waiting>)> {
         // The entry id is the hash of the canonical bytes.
@@ -96,7 +97,7 @@ impl Mempool {
         // The size is known, so the shape is checked without measuring
         // the entry again; a recheck then needs only the stateful rules.
         let checked = match rules::check_shape_sized(&entry, size) {
-            Ok(()) => self.check(&entry, id, committed, height, u64::MAX),
+            Ok(()) => self.check(&entry, id, committed, tip, u64::MAX),
             Err(e) => (Err(e), Vec::new()),
         };
         let w = Waiting {

@@ -12,7 +12,7 @@
 
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{EntryId, SignedEntry};
-use waybill_core::rules::RuleError;
+use waybill_core::rules::{At, RuleError};
 use waybill_core::state::View;
 
 use crate::error::MempoolError;
@@ -43,9 +43,9 @@ impl Mempool {
         &mut self,
         entry: SignedEntry,
         committed: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Result<FromPeer, MempoolError> {
-        self.insert_from_peer_known(entry, None, committed, height)
+        self.insert_from_peer_known(entry, None, committed, tip)
     }
 
     /// Like [`Mempool::insert_from_peer`], with the entry's id and the
@@ -58,11 +58,11 @@ impl Mempool {
         entry: SignedEntry,
         known: Option<(EntryId, usize)>,
         committed: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Result<FromPeer, MempoolError> {
         let author = entry.entry.author;
         let nonce = entry.entry.nonce;
-        match self.add(entry, known, committed, height, false) {
+        match self.add(entry, known, committed, tip, false) {
             Err((MempoolError::Rule(RuleError::NonceGap { expected, .. }), Some(w))) => {
                 let Waiting { id, entry, bytes } = w;
                 if self.parked.len() >= self.limits.max_entries / PARKED_SHARE {
@@ -87,7 +87,7 @@ impl Mempool {
                 }
             }
             Ok(id) => {
-                self.unpark(&author, nonce, committed, height);
+                self.unpark(&author, nonce, committed, tip);
                 Ok(FromPeer::Accepted(id))
             }
             Err((e, _)) => Err(e),
@@ -101,7 +101,7 @@ impl Mempool {
     /// dropped. Call after entries were added: they may be what an orphan
     /// waits for. With no orphans, it costs nothing; otherwise one lookup
     /// each.
-    pub fn retry_orphans(&mut self, committed: &dyn View, height: u64) {
+    pub fn retry_orphans(&mut self, committed: &dyn View, tip: At) {
         let mut progress = true;
         while progress && !self.orphans.is_empty() {
             progress = false;
@@ -117,10 +117,10 @@ impl Mempool {
                 let Some((w, _)) = self.orphans.remove(&key) else {
                     continue;
                 };
-                match self.add(w.entry, Some((w.id, w.bytes)), committed, height, false) {
+                match self.add(w.entry, Some((w.id, w.bytes)), committed, tip, false) {
                     Ok(_) => {
                         progress = true;
-                        self.unpark(&key.0, key.1, committed, height);
+                        self.unpark(&key.0, key.1, committed, tip);
                     }
                     Err((e, Some(w))) => {
                         if let Some(awaited) = Awaited::of(&e) {
@@ -135,11 +135,11 @@ impl Mempool {
 
     /// Moves `author`'s parked entries that now follow `nonce` into the
     /// pool, in nonce order; one that breaks a rule is dropped.
-    fn unpark(&mut self, author: &PublicKey, mut nonce: u64, committed: &dyn View, height: u64) {
+    fn unpark(&mut self, author: &PublicKey, mut nonce: u64, committed: &dyn View, tip: At) {
         while let Some(w) = self.parked.remove(&(*author, nonce.saturating_add(1))) {
             nonce = nonce.saturating_add(1);
             if self
-                .add(w.entry, Some((w.id, w.bytes)), committed, height, false)
+                .add(w.entry, Some((w.id, w.bytes)), committed, tip, false)
                 .is_err()
             {
                 break;
@@ -149,7 +149,7 @@ impl Mempool {
 
     /// Parked entries after a commit: gone stale (their nonce is used) or
     /// now next.
-    pub(crate) fn unpark_after_commit(&mut self, state: &dyn View, height: u64) {
+    pub(crate) fn unpark_after_commit(&mut self, state: &dyn View, tip: At) {
         let parked: Vec<(PublicKey, u64)> = self.parked.by_key.keys().copied().collect();
         for (author, nonce) in parked {
             let last = self
@@ -162,10 +162,10 @@ impl Mempool {
             } else if nonce == last + 1 {
                 if let Some(w) = self.parked.remove(&(author, nonce)) {
                     if self
-                        .add(w.entry, Some((w.id, w.bytes)), state, height, false)
+                        .add(w.entry, Some((w.id, w.bytes)), state, tip, false)
                         .is_ok()
                     {
-                        self.unpark(&author, nonce, state, height);
+                        self.unpark(&author, nonce, state, tip);
                     }
                 }
             }

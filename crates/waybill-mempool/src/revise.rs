@@ -17,7 +17,7 @@ use std::hash::BuildHasherDefault;
 
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::EntryId;
-use waybill_core::rules::RuleError;
+use waybill_core::rules::{At, RuleError};
 use waybill_core::state::{Changes, View};
 
 use crate::index::{file, unfile, Prehashed};
@@ -49,7 +49,7 @@ pub struct Recheck {
 }
 
 impl Mempool {
-    /// After block `height` was committed with entries `committed` and
+    /// After block `tip.height` was committed with entries `committed` and
     /// writes `block`, leaving state `state`: removes the committed
     /// entries and drops the waiting ones that no longer pass, judging
     /// each, as on arrival, against the new state plus the entries still
@@ -77,7 +77,7 @@ impl Mempool {
         committed: &[EntryId],
         block: &Changes,
         state: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Recheck {
         let report = if self.is_front(committed) {
             self.drop_front(committed)
@@ -85,15 +85,15 @@ impl Mempool {
             || !block.members.is_empty()
             || self.queue.len() - self.live > self.live + TOMBSTONE_SLACK
         {
-            self.recheck(committed, state, height)
+            self.recheck(committed, state, tip)
         } else {
-            self.revise(committed, block, state, height)
+            self.revise(committed, block, state, tip)
         };
         // The block may hold what an orphan waits for; one still waiting
         // after that is dropped (a block will carry it if it is valid).
-        self.retry_orphans(state, height);
+        self.retry_orphans(state, tip);
         self.orphans.clear();
-        self.unpark_after_commit(state, height);
+        self.unpark_after_commit(state, tip);
         report
     }
 
@@ -170,7 +170,7 @@ impl Mempool {
         committed: &[EntryId],
         block: &Changes,
         state: &dyn View,
-        height: u64,
+        tip: At,
     ) -> Recheck {
         let mut report = Recheck::default();
         // What the entries removed or changed here wrote before.
@@ -214,7 +214,7 @@ impl Mempool {
                 self.set_sources(seq, now);
                 continue;
             }
-            let (result, reads) = self.check(&slot.w.entry, slot.w.id, state, height, seq);
+            let (result, reads) = self.check(&slot.w.entry, slot.w.id, state, tip, seq);
             report.rechecked += 1;
             match result {
                 Err(error) => {
@@ -352,7 +352,7 @@ impl Mempool {
 
     /// Removes the committed entries and checks every other again, in
     /// order, renumbering them.
-    fn recheck(&mut self, committed: &[EntryId], state: &dyn View, height: u64) -> Recheck {
+    fn recheck(&mut self, committed: &[EntryId], state: &dyn View, tip: At) -> Recheck {
         let committed: HashSet<&EntryId> = committed.iter().collect();
         let old = std::mem::take(&mut self.queue);
         self.front += old.len() as u64;
@@ -374,7 +374,7 @@ impl Mempool {
             // Signatures and shape were checked on insert and do not
             // depend on state.
             report.rechecked += 1;
-            match self.check(&w.entry, w.id, state, height, u64::MAX) {
+            match self.check(&w.entry, w.id, state, tip, u64::MAX) {
                 (Ok(changes), reads) => self.push(w, changes, reads),
                 (Err(error), _) => report.dropped.push(Dropped {
                     id: w.id,

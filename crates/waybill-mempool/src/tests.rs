@@ -9,12 +9,21 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use waybill_core::codes::Decimal3;
 use waybill_core::entry::EntryId;
-use waybill_core::rules::{self, RuleError};
+use waybill_core::rules::{self, At, RuleError};
 use waybill_core::state::{Changes, State, View};
 use waybill_testkit::entries::{cosigned, remove_member, signed};
 use waybill_testkit::ids::lot;
 
 use crate::keys::{Key, Read, Writes};
+
+/// Height `h` at a time an hour after the kit's T0 plus a minute per
+/// height: after every entry these tests sign.
+fn at(h: u64) -> At {
+    At::new(
+        h,
+        waybill_testkit::T0 + 3_600_000 + i64::try_from(h).unwrap_or(0) * 60_000,
+    )
+}
 use crate::limits::ORPHAN_SHARE;
 use crate::test_support::*;
 use crate::{FromPeer, Limits, Mempool, MempoolError};
@@ -36,7 +45,7 @@ impl Mempool {
     /// Panics unless every index agrees with the entries, and each entry,
     /// checked again now against `state` (after block `height`) plus the
     /// entries before it, passes with the writes and reads it holds.
-    fn assert_consistent(&self, state: &dyn View, height: u64) {
+    fn assert_consistent(&self, state: &dyn View, tip: At) {
         let mut live = 0;
         let mut from_state = 0;
         for (i, slot) in self.queue.iter().enumerate() {
@@ -48,7 +57,7 @@ impl Mempool {
             for h in &slot.written {
                 assert!(self.writers[h].all().any(|s| s == seq));
             }
-            let (result, reads) = self.check(&slot.w.entry, slot.w.id, state, height, seq);
+            let (result, reads) = self.check(&slot.w.entry, slot.w.id, state, tip, seq);
             let (writes, _) = Writes::split(result.unwrap());
             assert_eq!(writes, slot.writes, "writes of {seq}");
             let keys = |rs: &[Read]| -> Vec<(Key, Option<u64>)> {
@@ -101,25 +110,25 @@ fn entries_from_peers_that_name_an_unknown_shipment_wait_for_it_until_a_commit()
     // the retailer's next entry after it.
     let mut pool = Mempool::new(Limits::default());
     assert_eq!(
-        pool.insert_from_peer(r1.clone(), &w.state, 0),
+        pool.insert_from_peer(r1.clone(), &w.state, at(0)),
         Ok(FromPeer::Orphaned(r1.id()))
     );
     assert_eq!(
-        pool.insert_from_peer(r2.clone(), &w.state, 0),
+        pool.insert_from_peer(r2.clone(), &w.state, at(0)),
         Ok(FromPeer::Parked(r2.id()))
     );
     assert_eq!((pool.len(), pool.orphans(), pool.parked()), (0, 1, 1));
     assert_eq!(
-        pool.insert_from_peer(p1.clone(), &w.state, 0),
+        pool.insert_from_peer(p1.clone(), &w.state, at(0)),
         Ok(FromPeer::Accepted(p1.id()))
     );
-    pool.retry_orphans(&w.state, 0);
+    pool.retry_orphans(&w.state, at(0));
     assert_eq!((pool.len(), pool.orphans(), pool.parked()), (1, 1, 1));
     assert_eq!(
-        pool.insert_from_peer(p2.clone(), &w.state, 0),
+        pool.insert_from_peer(p2.clone(), &w.state, at(0)),
         Ok(FromPeer::Accepted(p2.id()))
     );
-    pool.retry_orphans(&w.state, 0);
+    pool.retry_orphans(&w.state, at(0));
     assert_eq!((pool.len(), pool.orphans(), pool.parked()), (4, 0, 0));
     assert_eq!(
         pool.take(10),
@@ -135,15 +144,15 @@ fn entries_from_peers_that_name_an_unknown_shipment_wait_for_it_until_a_commit()
         let mut state = w.state.clone();
         let mut pool = Mempool::new(Limits::default());
         assert!(matches!(
-            pool.insert_from_peer(r1.clone(), &state, 0),
+            pool.insert_from_peer(r1.clone(), &state, at(0)),
             Ok(FromPeer::Orphaned(_))
         ));
         assert!(matches!(
-            pool.insert_from_peer(r2.clone(), &state, 0),
+            pool.insert_from_peer(r2.clone(), &state, at(0)),
             Ok(FromPeer::Parked(_))
         ));
         let (ids, block) = commit(&mut state, &block, 1);
-        pool.on_commit(&ids, &block, &state, 1);
+        pool.on_commit(&ids, &block, &state, at(1));
         assert_eq!(pool.orphans(), 0);
         if joined {
             assert_eq!(pool.take(10), vec![r1.clone(), r2.clone()]);
@@ -160,16 +169,16 @@ fn entries_from_peers_that_name_an_unknown_shipment_wait_for_it_until_a_commit()
         max_bytes: 1 << 20,
     });
     assert!(matches!(
-        pool.insert_from_peer(r1.clone(), &w.state, 0),
+        pool.insert_from_peer(r1.clone(), &w.state, at(0)),
         Ok(FromPeer::Orphaned(_))
     ));
     let r1_other = receive(&w, &w.retailer, 1, "S-9");
     assert!(matches!(
-        pool.insert_from_peer(r1_other.clone(), &w.state, 0),
+        pool.insert_from_peer(r1_other.clone(), &w.state, at(0)),
         Err(MempoolError::Rule(RuleError::UnknownShipment(_)))
     ));
     assert!(matches!(
-        Mempool::new(Limits::default()).insert(r1.clone(), &w.state, 0),
+        Mempool::new(Limits::default()).insert(r1.clone(), &w.state, at(0)),
         Err(MempoolError::Rule(RuleError::UnknownShipment(_)))
     ));
 }
@@ -190,10 +199,10 @@ fn a_commit_rechecks_only_what_it_changed_and_passes_changes_on() {
         receive(&w, &w.retailer, 1, "SHIP-1"),
     ];
     for e in &waiting {
-        pool.insert(e.clone(), &state, 1).unwrap();
+        pool.insert(e.clone(), &state, at(1)).unwrap();
     }
     let remaining =
-        |pool: &Mempool, state: &State| pool.view(state).lot(&lot("LOT-A")).unwrap().remaining;
+        |pool: &Mempool, state: &State| pool.view(state).lot(&lot("LOT-A")).unwrap().remaining();
     assert_eq!(remaining(&pool, &state), Decimal3::from_milli(300_000));
     // Another proposer's block: the producer's nonce 2 used 100.
     let (ids, block) = commit(
@@ -201,7 +210,7 @@ fn a_commit_rechecks_only_what_it_changed_and_passes_changes_on() {
         &[produce_from(&w, 2, "LOT-D", "LOT-A", "100")],
         2,
     );
-    let r = pool.on_commit(&ids, &block, &state, 2);
+    let r = pool.on_commit(&ids, &block, &state, at(2));
     assert_eq!(
         r.dropped.iter().map(|d| d.id).collect::<Vec<_>>(),
         vec![uses.id()]
@@ -209,22 +218,22 @@ fn a_commit_rechecks_only_what_it_changed_and_passes_changes_on() {
     assert_eq!(r.rechecked, 4);
     assert_eq!(pool.take(10), waiting[1..].to_vec());
     // Each later entry now writes LOT-A with 600 left.
-    let expected = rules::apply_block(&state, &waiting[1..], 3)
+    let expected = rules::apply_block(&state, &waiting[1..], at(3))
         .unwrap()
         .changes;
     assert_eq!(pool.pending_changes(), expected);
     let lot_a = &expected.lots[&lot("LOT-A")];
-    assert_eq!(lot_a.remaining, Decimal3::from_milli(600_000));
-    assert_eq!(lot_a.custodian, w.retailer.pk);
-    pool.assert_consistent(&state, 2);
+    assert_eq!(lot_a.remaining(), Decimal3::from_milli(600_000));
+    assert_eq!(lot_a.held_by(&state, &w.retailer.pk), lot_a.remaining());
+    pool.assert_consistent(&state, at(2));
 
     // A block of the pool's front re-checks nothing.
     let front = pool.take(2);
     let (ids, block) = commit(&mut state, &front, 3);
-    let r = pool.on_commit(&ids, &block, &state, 3);
+    let r = pool.on_commit(&ids, &block, &state, at(3));
     assert_eq!((r.committed, r.rechecked), (2, 0));
     assert_eq!(pool.take(10), waiting[3..].to_vec());
-    pool.assert_consistent(&state, 3);
+    pool.assert_consistent(&state, at(3));
 }
 
 #[test]
@@ -244,13 +253,13 @@ fn a_membership_change_makes_a_commit_check_every_entry_again() {
     ];
     let mut pool = Mempool::new(Limits::default());
     for e in &waiting {
-        pool.insert(e.clone(), &state, 0).unwrap();
+        pool.insert(e.clone(), &state, at(0)).unwrap();
     }
     // The removal, committed alone, ends the shipment to the retailer
     // and its receipt; the block changes membership, so every entry is
     // checked again.
     let (ids, block) = commit(&mut state, &[remove], 1);
-    let r = pool.on_commit(&ids, &block, &state, 1);
+    let r = pool.on_commit(&ids, &block, &state, at(1));
     assert_eq!((r.committed, r.rechecked), (1, 3));
     assert_eq!(
         r.dropped.iter().map(|d| d.id).collect::<Vec<_>>(),
@@ -265,13 +274,13 @@ fn a_membership_change_makes_a_commit_check_every_entry_again() {
         RuleError::AuthorRemoved { .. }
     ));
     assert_eq!(pool.take(10), waiting[..1].to_vec());
-    pool.assert_consistent(&state, 1);
+    pool.assert_consistent(&state, at(1));
     // With no membership change left in the pool, a commit that is not
     // its front looks only at what the block touched: the producer's
     // entry, which read the nonce the block's entry wrote.
     let other = produce(&w, 1, "LOT-X");
     let (ids, block) = commit(&mut state, &[other], 2);
-    let r = pool.on_commit(&ids, &block, &state, 2);
+    let r = pool.on_commit(&ids, &block, &state, at(2));
     assert_eq!((r.committed, r.rechecked, r.dropped.len()), (0, 1, 1));
     assert!(pool.is_empty());
 }
@@ -305,9 +314,9 @@ fn a_commit_leaves_the_pool_as_checking_every_entry_again_would() {
             for (pool, feed) in pools.iter_mut().zip(&feeds) {
                 let n = feed.len() / 5;
                 for e in &feed[round * n..(round + 1) * n] {
-                    let _ = pool.insert_verified(e.clone(), &state, height);
+                    let _ = pool.insert_verified(e.clone(), &state, at(height));
                 }
-                pool.assert_consistent(&state, height);
+                pool.assert_consistent(&state, at(height));
             }
             let from = (rng.next_u64() % 2) as usize;
             let len = 1 + (rng.next_u64() % 12) as usize;
@@ -323,7 +332,7 @@ fn a_commit_leaves_the_pool_as_checking_every_entry_again_would() {
                     recheck_from_scratch(&state, &waiting, &ids, height);
                 let before: HashMap<EntryId, Changes> =
                     waiting.iter().map(|e| e.id()).zip(pool.writes()).collect();
-                let r = pool.on_commit(&ids, &writes, &state, height);
+                let r = pool.on_commit(&ids, &writes, &state, at(height));
                 let why = format!("seed {seed}, round {round}");
                 assert_eq!(pool.take(usize::MAX), kept, "{why}");
                 assert_eq!(pool.writes(), kept_writes, "{why}");
@@ -340,7 +349,7 @@ fn a_commit_leaves_the_pool_as_checking_every_entry_again_would() {
                     waiting.iter().filter(|e| ids.contains(&e.id())).count(),
                     "{why}"
                 );
-                pool.assert_consistent(&state, height);
+                pool.assert_consistent(&state, at(height));
                 let mut merged = Changes::default();
                 kept_writes.iter().for_each(|c| merged.merge(c.clone()));
                 assert_eq!(pool.pending_changes(), merged, "{why}");

@@ -16,7 +16,7 @@ use waybill_core::codes::Uetr;
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::gs1::{LotId, ShipmentId};
-use waybill_core::rules::{self, Mode, RuleError};
+use waybill_core::rules::{self, At, Mode, RuleError};
 use waybill_core::state::{
     ChangeSet, Changes, LotState, MemberRecord, Overlay, PaymentState, ShipmentState, View,
 };
@@ -123,14 +123,15 @@ impl Mempool {
             .map(|(s, _)| s)
     }
 
-    /// Checks `entry` against `committed` (the state after block `height`)
+    /// Checks `entry` against `committed` (the state after block
+    /// `tip.height`, at the node's time `tip.time_ms`)
     /// plus the waiting entries before `seq`, noting what it read there.
     pub(crate) fn check(
         &self,
         entry: &SignedEntry,
         id: EntryId,
         committed: &dyn View,
-        height: u64,
+        tip: At,
         seq: u64,
     ) -> (Result<Changes, RuleError>, Vec<Read>) {
         let reads = RefCell::new(Vec::with_capacity(8));
@@ -138,7 +139,7 @@ impl Mempool {
             &Overlay::owning(committed, self.before(seq, Some(&reads))),
             entry,
             id,
-            height.saturating_add(1),
+            At::new(tip.height.saturating_add(1), tip.time_ms),
             Mode::Ledger,
         );
         (result, distinct(reads.into_inner()))

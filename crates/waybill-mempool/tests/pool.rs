@@ -10,7 +10,7 @@ mod support;
 
 use waybill_core::entry::SignedEntry;
 use waybill_core::rules::{self, RuleError};
-use waybill_core::state::{Changes, LotStatus, Overlay, State, View};
+use waybill_core::state::{Changes, Overlay, State, View};
 use waybill_mempool::{FromPeer, Limits, Mempool, MempoolError};
 use waybill_testkit::ids::{lot, ship};
 
@@ -23,9 +23,9 @@ fn next_nonces_of_waiting_authors_are_accepted() {
     let a = produce(&w, 1, "LOT-A");
     let b = produce(&w, 2, "LOT-B");
     let c = produce(&w, 3, "LOT-C");
-    let ida = pool.insert(a.clone(), &w.state, 0).unwrap();
-    let idb = pool.insert(b.clone(), &w.state, 0).unwrap();
-    let idc = pool.insert(c.clone(), &w.state, 0).unwrap();
+    let ida = pool.insert(a.clone(), &w.state, at(0)).unwrap();
+    let idb = pool.insert(b.clone(), &w.state, at(0)).unwrap();
+    let idc = pool.insert(c.clone(), &w.state, at(0)).unwrap();
     assert_eq!((ida, idb, idc), (a.id(), b.id(), c.id()));
     assert_eq!(pool.len(), 3);
     assert_eq!(
@@ -46,7 +46,7 @@ fn next_nonces_of_waiting_authors_are_accepted() {
     // A replayed nonce and a gap are refused with the rule's error.
     let replay = produce(&w, 2, "LOT-X");
     assert!(matches!(
-        pool.insert(replay, &w.state, 0),
+        pool.insert(replay, &w.state, at(0)),
         Err(MempoolError::Rule(RuleError::NonceReplayed {
             got: 2,
             expected: 4,
@@ -55,7 +55,7 @@ fn next_nonces_of_waiting_authors_are_accepted() {
     ));
     let gap = produce(&w, 9, "LOT-Y");
     assert!(matches!(
-        pool.insert(gap, &w.state, 0),
+        pool.insert(gap, &w.state, at(0)),
         Err(MempoolError::Rule(RuleError::NonceGap {
             got: 9,
             expected: 4,
@@ -75,7 +75,7 @@ fn entries_from_peers_ahead_of_their_nonce_wait_for_the_gap() {
     // 3 and 4 arrive first: parked, not in the pool, not proposed.
     for x in [&e[3], &e[2]] {
         assert_eq!(
-            pool.insert_from_peer(x.clone(), &w.state, 0),
+            pool.insert_from_peer(x.clone(), &w.state, at(0)),
             Ok(FromPeer::Parked(x.id()))
         );
     }
@@ -87,12 +87,12 @@ fn entries_from_peers_ahead_of_their_nonce_wait_for_the_gap() {
     assert!(!pool.verified(&e[0].id()));
     // 1 fills nothing yet (2 is missing); 2 releases 3 and 4 in order.
     assert_eq!(
-        pool.insert_from_peer(e[0].clone(), &w.state, 0),
+        pool.insert_from_peer(e[0].clone(), &w.state, at(0)),
         Ok(FromPeer::Accepted(e[0].id()))
     );
     assert_eq!((pool.len(), pool.parked()), (1, 2));
     assert_eq!(
-        pool.insert_from_peer(e[1].clone(), &w.state, 0),
+        pool.insert_from_peer(e[1].clone(), &w.state, at(0)),
         Ok(FromPeer::Accepted(e[1].id()))
     );
     assert_eq!((pool.len(), pool.parked()), (4, 0));
@@ -103,18 +103,18 @@ fn entries_from_peers_ahead_of_their_nonce_wait_for_the_gap() {
     let mut pool = Mempool::new(Limits::default());
     let mut state = w.state.clone();
     assert_eq!(
-        pool.insert_from_peer(e[2].clone(), &state, 0),
+        pool.insert_from_peer(e[2].clone(), &state, at(0)),
         Ok(FromPeer::Parked(e[2].id()))
     );
     let other = produce(&w, 3, "LOT-OTHER");
     assert_eq!(
-        pool.insert_from_peer(other.clone(), &state, 0),
+        pool.insert_from_peer(other.clone(), &state, at(0)),
         Ok(FromPeer::Parked(other.id())),
         "a second entry for the same nonce replaces the first while parked"
     );
     assert!(pool.verified(&other.id()) && !pool.verified(&e[2].id()));
     let (ids, block) = commit(&mut state, &e[..2], 1);
-    pool.on_commit(&ids, &block, &state, 1);
+    pool.on_commit(&ids, &block, &state, at(1));
     assert_eq!((pool.len(), pool.parked()), (1, 0));
     assert_eq!(pool.take(1), vec![other.clone()]);
     assert!(pool.contains(&other.id()) && pool.verified(&other.id()));
@@ -125,15 +125,15 @@ fn entries_from_peers_ahead_of_their_nonce_wait_for_the_gap() {
         max_bytes: 1 << 20,
     });
     assert!(matches!(
-        pool.insert_from_peer(e[2].clone(), &w.state, 0),
+        pool.insert_from_peer(e[2].clone(), &w.state, at(0)),
         Ok(FromPeer::Parked(_))
     ));
     assert!(matches!(
-        pool.insert_from_peer(e[3].clone(), &w.state, 0),
+        pool.insert_from_peer(e[3].clone(), &w.state, at(0)),
         Err(MempoolError::Rule(RuleError::NonceGap { .. }))
     ));
     assert!(matches!(
-        pool.insert(e[3].clone(), &w.state, 0),
+        pool.insert(e[3].clone(), &w.state, at(0)),
         Err(MempoolError::Rule(RuleError::NonceGap { .. }))
     ));
 }
@@ -143,9 +143,9 @@ fn duplicates_are_refused() {
     let w = world();
     let mut pool = Mempool::new(Limits::default());
     let a = produce(&w, 1, "LOT-A");
-    let id = pool.insert(a.clone(), &w.state, 0).unwrap();
+    let id = pool.insert(a.clone(), &w.state, at(0)).unwrap();
     assert_eq!(
-        pool.insert(a, &w.state, 0),
+        pool.insert(a, &w.state, at(0)),
         Err(MempoolError::Duplicate(id))
     );
     assert_eq!(pool.len(), 1);
@@ -155,23 +155,24 @@ fn duplicates_are_refused() {
 fn rules_see_the_waiting_entries() {
     let w = world();
     let mut pool = Mempool::new(Limits::default());
-    pool.insert(produce(&w, 1, "LOT-A"), &w.state, 0).unwrap();
+    pool.insert(produce(&w, 1, "LOT-A"), &w.state, at(0))
+        .unwrap();
     // The lot exists only in the pool, yet may be dispatched by its holder...
     pool.insert(
         dispatch(&w, &w.producer, 2, "SHIP-1", "LOT-A", &w.retailer),
         &w.state,
-        0,
+        at(0),
     )
     .unwrap();
     // ...and received by the consignee.
-    pool.insert(receive(&w, &w.retailer, 1, "SHIP-1"), &w.state, 0)
+    pool.insert(receive(&w, &w.retailer, 1, "SHIP-1"), &w.state, at(0))
         .unwrap();
     // Now the retailer holds it: the producer can no longer ship it.
     let err = pool
         .insert(
             dispatch(&w, &w.producer, 3, "SHIP-2", "LOT-A", &w.carrier),
             &w.state,
-            0,
+            at(0),
         )
         .unwrap_err();
     assert!(
@@ -184,17 +185,18 @@ fn rules_see_the_waiting_entries() {
         .insert(
             dispatch(&w, &w.producer, 3, "SHIP-3", "LOT-NONE", &w.carrier),
             &w.state,
-            0,
+            at(0),
         )
         .unwrap_err();
     assert!(matches!(err, MempoolError::Rule(RuleError::UnknownLot(_))));
     // The refused entries changed nothing: nonce 3 is still next.
-    pool.insert(produce(&w, 3, "LOT-B"), &w.state, 0).unwrap();
+    pool.insert(produce(&w, 3, "LOT-B"), &w.state, at(0))
+        .unwrap();
     assert_eq!(pool.len(), 4);
     // A prefix in acceptance order is a valid block.
     let block = pool.take(10);
     assert_eq!(block.len(), 4);
-    rules::apply_block(&w.state, &block, 1).unwrap();
+    rules::apply_block(&w.state, &block, at(1)).unwrap();
 }
 
 #[test]
@@ -203,7 +205,7 @@ fn bad_signatures_are_refused() {
     let mut pool = Mempool::new(Limits::default());
     let mut e = produce(&w, 1, "LOT-A");
     e.signature.0[0] ^= 1;
-    let err = pool.insert(e, &w.state, 0).unwrap_err();
+    let err = pool.insert(e, &w.state, at(0)).unwrap_err();
     assert!(
         matches!(err, MempoolError::Rule(RuleError::Signature(_))),
         "{err}"
@@ -218,10 +220,12 @@ fn bounded_by_count_and_bytes() {
         max_entries: 2,
         max_bytes: usize::MAX,
     });
-    pool.insert(produce(&w, 1, "LOT-A"), &w.state, 0).unwrap();
-    pool.insert(produce(&w, 2, "LOT-B"), &w.state, 0).unwrap();
+    pool.insert(produce(&w, 1, "LOT-A"), &w.state, at(0))
+        .unwrap();
+    pool.insert(produce(&w, 2, "LOT-B"), &w.state, at(0))
+        .unwrap();
     let err = pool
-        .insert(produce(&w, 3, "LOT-C"), &w.state, 0)
+        .insert(produce(&w, 3, "LOT-C"), &w.state, at(0))
         .unwrap_err();
     assert!(matches!(err, MempoolError::Full { entries: 2, .. }));
     assert!(err.to_string().contains("the mempool is full"), "{err}");
@@ -231,10 +235,12 @@ fn bounded_by_count_and_bytes() {
         max_entries: 100,
         max_bytes: one * 2 + one / 2,
     });
-    pool.insert(produce(&w, 1, "LOT-A"), &w.state, 0).unwrap();
-    pool.insert(produce(&w, 2, "LOT-B"), &w.state, 0).unwrap();
+    pool.insert(produce(&w, 1, "LOT-A"), &w.state, at(0))
+        .unwrap();
+    pool.insert(produce(&w, 2, "LOT-B"), &w.state, at(0))
+        .unwrap();
     assert!(matches!(
-        pool.insert(produce(&w, 3, "LOT-C"), &w.state, 0),
+        pool.insert(produce(&w, 3, "LOT-C"), &w.state, at(0)),
         Err(MempoolError::Full { .. })
     ));
     assert_eq!(pool.len(), 2);
@@ -243,10 +249,10 @@ fn bounded_by_count_and_bytes() {
     // A commit makes room again.
     let mut state = w.state.clone();
     let (ids, block) = commit(&mut state, &pool.take(1), 1);
-    let r = pool.on_commit(&ids, &block, &state, 1);
+    let r = pool.on_commit(&ids, &block, &state, at(1));
     assert_eq!(r.committed, 1);
     assert!(r.dropped.is_empty());
-    pool.insert(produce(&w, 3, "LOT-C"), &state, 1).unwrap();
+    pool.insert(produce(&w, 3, "LOT-C"), &state, at(1)).unwrap();
     assert_eq!(pool.len(), 2);
 }
 
@@ -258,7 +264,7 @@ fn take_keeps_order_and_does_not_remove() {
         .map(|n| produce(&w, n, &format!("LOT-{n}")))
         .collect();
     for e in &es {
-        pool.insert(e.clone(), &w.state, 0).unwrap();
+        pool.insert(e.clone(), &w.state, at(0)).unwrap();
     }
     assert_eq!(pool.take(3), es[..3].to_vec());
     assert_eq!(pool.take(100), es);
@@ -290,7 +296,7 @@ fn pool_of_four(w: &World) -> (Mempool, Vec<SignedEntry>) {
         .map(|n| produce(w, n, &format!("LOT-{n}")))
         .collect();
     for e in &es {
-        pool.insert(e.clone(), &w.state, 0).unwrap();
+        pool.insert(e.clone(), &w.state, at(0)).unwrap();
     }
     (pool, es)
 }
@@ -301,7 +307,7 @@ fn on_commit_of_the_front_keeps_the_rest_without_a_recheck() {
     let (mut pool, es) = pool_of_four(&w);
     let mut state = w.state.clone();
     let (ids, block) = commit(&mut state, &pool.take(2), 1);
-    let r = pool.on_commit(&ids, &block, &state, 1);
+    let r = pool.on_commit(&ids, &block, &state, at(1));
     assert_eq!(r.committed, 2);
     assert!(r.dropped.is_empty());
     assert_eq!(pool.take(10), es[2..].to_vec());
@@ -316,7 +322,7 @@ fn on_commit_of_the_front_keeps_the_rest_without_a_recheck() {
     assert!(pool.get(&es[0].id()).is_none());
     assert_eq!(pool.get(&es[3].id()), Some(&es[3]));
     // The view is the new state with the rest on top.
-    let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
+    let rest = rules::apply_block(&state, &es[2..], at(2)).unwrap();
     assert_eq!(pool.pending_changes(), rest.changes);
     assert_same_view(
         &w,
@@ -333,11 +339,11 @@ fn on_commit_of_the_front_keeps_the_rest_without_a_recheck() {
     );
     // The next nonce follows the pool.
     let fifth = produce(&w, 5, "LOT-5");
-    pool.insert(fifth.clone(), &state, 1).unwrap();
+    pool.insert(fifth.clone(), &state, at(1)).unwrap();
     assert_eq!(pool.get(&fifth.id()), Some(&fifth));
     // Committing the rest empties the pending set.
     let (ids, block) = commit(&mut state, &pool.take(10), 2);
-    let r = pool.on_commit(&ids, &block, &state, 2);
+    let r = pool.on_commit(&ids, &block, &state, at(2));
     assert_eq!((r.committed, pool.len()), (3, 0));
     assert!(pool.pending_changes().is_empty());
     assert!(pool.by_author(&w.producer.pk).next().is_none());
@@ -352,14 +358,14 @@ fn on_commit_of_anything_but_the_front_rechecks_and_rebuilds_pending() {
     let mut state = w.state.clone();
     let block = vec![es[0].clone(), produce(&w, 2, "LOT-X")];
     let (ids, block) = commit(&mut state, &block, 1);
-    let r = pool.on_commit(&ids, &block, &state, 1);
+    let r = pool.on_commit(&ids, &block, &state, at(1));
     assert_eq!(r.committed, 1);
     assert_eq!(
         r.dropped.iter().map(|d| d.id).collect::<Vec<_>>(),
         vec![es[1].id()]
     );
     assert_eq!(pool.take(10), es[2..].to_vec());
-    let rest = rules::apply_block(&state, &es[2..], 2).unwrap();
+    let rest = rules::apply_block(&state, &es[2..], at(2)).unwrap();
     assert_eq!(pool.pending_changes(), rest.changes);
     assert_eq!(pool.get(&es[2].id()), Some(&es[2]));
 }
@@ -374,16 +380,16 @@ fn on_commit_drops_entries_that_became_invalid() {
     // Nonce 2 makes another lot; nonce 3 ships LOT-A to the retailer.
     let other = produce(&w, 2, "LOT-B");
     let ours = dispatch(&w, &w.producer, 3, "SHIP-1", "LOT-A", &w.retailer);
-    pool.insert(other.clone(), &state, 1).unwrap();
-    pool.insert(ours.clone(), &state, 1).unwrap();
+    pool.insert(other.clone(), &state, at(1)).unwrap();
+    pool.insert(ours.clone(), &state, at(1)).unwrap();
     let later = produce(&w, 4, "LOT-C");
-    pool.insert(later.clone(), &state, 1).unwrap();
+    pool.insert(later.clone(), &state, at(1)).unwrap();
 
     // Another proposer's block: the producer's nonce 2 ships LOT-A
     // elsewhere, by a different path (to the carrier, SHIP-2).
     let theirs = dispatch(&w, &w.producer, 2, "SHIP-2", "LOT-A", &w.carrier);
     let (ids, block) = commit(&mut state, &[theirs], 2);
-    let r = pool.on_commit(&ids, &block, &state, 2);
+    let r = pool.on_commit(&ids, &block, &state, at(2));
     assert_eq!(r.committed, 0);
     let reasons: Vec<_> = r.dropped.iter().map(|d| (d.id, d.error.clone())).collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
@@ -404,14 +410,13 @@ fn on_commit_drops_entries_that_became_invalid() {
     assert!(pool.is_empty());
     assert_eq!(pool.bytes(), 0);
     assert!(pool.pending_changes().is_empty());
+    let a = &state.lots[&lot("LOT-A")];
     assert_eq!(
-        state.lots.get(&lot("LOT-A")).map(|l| &l.status),
-        Some(&LotStatus::InTransit {
-            shipment: ship("SHIP-2")
-        })
+        a.in_shipment(&ship("SHIP-2")).map(|h| h.quantity),
+        Some(a.remaining())
     );
     // Nonce 3 is free again for the producer.
-    pool.insert(produce(&w, 3, "LOT-D"), &state, 2).unwrap();
+    pool.insert(produce(&w, 3, "LOT-D"), &state, at(2)).unwrap();
 }
 
 #[test]
@@ -425,9 +430,9 @@ fn pending_view_matches_overlay() {
     let mut overlay = Overlay::new(&w.state);
     let mut pool = Mempool::new(Limits::default());
     for e in &entries {
-        let c = rules::apply(&overlay, e, e.id(), 1).unwrap();
+        let c = rules::apply(&overlay, e, e.id(), at(1)).unwrap();
         overlay.push(c);
-        pool.insert(e.clone(), &w.state, 0).unwrap();
+        pool.insert(e.clone(), &w.state, at(0)).unwrap();
     }
     let view = pool.view(&w.state);
     for p in [&w.producer, &w.retailer, &w.carrier, w.admin()] {

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use waybill_core::crypto;
 use waybill_core::entry::{Entry, EntryId, SignedEntry};
 use waybill_core::genesis::{Genesis, Role, ValidatorSpec};
-use waybill_core::rules::{self, Mode, RuleError};
+use waybill_core::rules::{self, At, Mode, RuleError};
 use waybill_core::state::{Changes, Overlay, State, View};
 use waybill_testkit::entries::{self, signed};
 use waybill_testkit::ids::{lot, ship, uetr};
@@ -82,7 +82,7 @@ pub fn receive(w: &World, who: &Party, nonce: u64, s: &str) -> SignedEntry {
 /// Commits `entries` as block `height` to `state` (as the ledger
 /// would): their ids and the block's writes.
 pub fn commit(state: &mut State, entries: &[SignedEntry], height: u64) -> (Vec<EntryId>, Changes) {
-    let applied = rules::apply_block(&*state, entries, height).unwrap();
+    let applied = rules::apply_block(&*state, entries, at(height)).unwrap();
     state.commit(applied.changes.clone());
     (entries.iter().map(|e| e.id()).collect(), applied.changes)
 }
@@ -111,6 +111,7 @@ pub fn market() -> (State, Vec<Party>) {
         }],
         consensus: Default::default(),
         governance: Default::default(),
+        yields: Vec::new(),
     };
     genesis.validate().unwrap();
     (State::genesis(&genesis), parties)
@@ -170,7 +171,7 @@ pub fn walk(
 ) -> Vec<SignedEntry> {
     let mut overlay = Overlay::new(state);
     for e in from {
-        overlay.push(rules::apply(&overlay, e, e.id(), 1).unwrap());
+        overlay.push(rules::apply(&overlay, e, e.id(), at(1)).unwrap());
     }
     let mut out = from.to_vec();
     for _ in 0..steps {
@@ -183,9 +184,10 @@ pub fn walk(
                 signature: crypto::Signature([0; 64]),
                 cosignatures: Vec::new(),
             };
-            if rules::apply_shaped(&overlay, &unsigned, unsigned.id(), 1, Mode::Ledger).is_ok() {
+            if rules::apply_shaped(&overlay, &unsigned, unsigned.id(), at(1), Mode::Ledger).is_ok()
+            {
                 let e = unsigned.entry.sign(&who.key);
-                overlay.push(rules::apply(&overlay, &e, e.id(), 1).unwrap());
+                overlay.push(rules::apply(&overlay, &e, e.id(), at(1)).unwrap());
                 out.push(e);
                 break;
             }
@@ -222,7 +224,7 @@ pub fn recheck_from_scratch(
     let mut overlay = Overlay::new(state);
     let (mut kept, mut writes, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
     for e in waiting.iter().filter(|e| !committed.contains(&e.id())) {
-        match rules::apply_shaped(&overlay, e, e.id(), height + 1, Mode::Ledger) {
+        match rules::apply_shaped(&overlay, e, e.id(), at(height + 1), Mode::Ledger) {
             Ok(c) => {
                 kept.push(e.clone());
                 writes.push(c.clone());
@@ -232,4 +234,14 @@ pub fn recheck_from_scratch(
         }
     }
     (kept, writes, dropped)
+}
+
+/// Height `h` at a time an hour after the kit's T0 plus a minute per
+/// height: after every entry these tests sign (their `recorded_at` is
+/// T0 plus a second per nonce).
+pub fn at(h: u64) -> At {
+    At::new(
+        h,
+        waybill_testkit::T0 + 3_600_000 + i64::try_from(h).unwrap_or(0) * 60_000,
+    )
 }
