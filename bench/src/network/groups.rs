@@ -121,6 +121,10 @@ impl Renamer {
                 }
             }
             Body::Membership(_) => bail!("internal: the workload made a membership change"),
+            other => bail!(
+                "internal: the network scenario cannot rename the ids of a {} entry",
+                other.kind()
+            ),
         }
         if entry == e.entry {
             return Ok(e);
@@ -208,8 +212,10 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize) -> Result<Group
         // The stream stays a valid chain in this order (signatures are
         // ours, so only the rules are checked).
         let id = e.id();
+        // Time is the ledger's to judge; this only checks the order.
+        let at = rules::At::new(1, i64::MAX);
         let changes =
-            rules::apply_verified(&state, &e, id, 1, rules::Mode::Ledger).map_err(|err| {
+            rules::apply_verified(&state, &e, id, at, rules::Mode::Ledger).map_err(|err| {
                 anyhow!("internal: the network workload made an invalid entry: {err}")
             })?;
         state.commit(changes);

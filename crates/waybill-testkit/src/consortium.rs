@@ -206,6 +206,7 @@ impl ConsortiumBuilder {
                 .collect(),
             consensus: self.consensus,
             governance: Governance::default(),
+            yields: Vec::new(),
         };
         genesis.validate().expect("the test genesis is valid");
         Consortium {

@@ -1,6 +1,9 @@
 //! Minimal entry bodies from text ids (the rules' tests): productions,
-//! dispatches, receipts, rejections, payments and membership changes; and
-//! entries signed and co-signed by [`Party`]s.
+//! dispatches, receipts, rejections, payments and membership changes; the
+//! later kinds (productions with regulatory facts, partial dispatches,
+//! receipts with shortfalls, carrier handovers, sensor readings, recalls
+//! and their lifting, corrections); and entries signed and co-signed by
+//! [`Party`]s.
 //!
 //! Every body carries only what its kind needs (default locations, no
 //! documents), so a test sets just the field it is about. The
@@ -9,10 +12,14 @@
 use waybill_core::codes::{Incoterm, Uetr, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{
-    Body, Dispatch, Entry, Input, Location, MembershipChange, Payment, PaymentMethod,
-    PaymentStatus, Produce, Product, Quantity, Receive, Reject, SignedEntry, ENTRY_VERSION,
+    Body, Corrected, Correction, Dispatch, DispatchV2, Entry, EntryId, Handover, Input, Kdes,
+    Location, LossCause, MembershipChange, Payment, PaymentMethod, PaymentStatus, Produce,
+    ProduceV2, Product, Quantity, Readings, Recall, RecallClass, RecallLift, Receive, ReceiveV2,
+    ReceivedLot, Reject, ShippedLot, Shortfall, SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::{MemberSpec, Role};
+use waybill_core::sensor::Series;
+use waybill_core::transport::Transport;
 
 use crate::consortium::{Party, T0};
 use crate::ids::{currency, dec, lot, ship};
@@ -158,6 +165,169 @@ pub fn set_roles(pk: &PublicKey, roles: &[Role]) -> Body {
     Body::Membership(MembershipChange::SetRoles {
         public_key: *pk,
         roles: roles.to_vec(),
+    })
+}
+
+/// `value` (text, up to three decimals) in `unit`.
+pub fn quantity(value: &str, unit: UnitCode) -> Quantity {
+    Quantity {
+        value: dec(value),
+        unit,
+    }
+}
+
+/// `value` kilograms.
+pub fn kg(value: &str) -> Quantity {
+    quantity(value, UnitCode::Kgm)
+}
+
+/// [`produce_body`] as a [`ProduceV2`]: no plots, no key data elements.
+pub fn produce_v2_body(lot_id: &str, quantity: &str) -> ProduceV2 {
+    ProduceV2 {
+        produce: produce_body(lot_id, quantity),
+        plots: None,
+        kdes: Kdes::default(),
+    }
+}
+
+/// [`produce_v2_body`] as a body.
+pub fn produce_v2(lot_id: &str, quantity: &str) -> Body {
+    Body::ProduceV2(produce_v2_body(lot_id, quantity))
+}
+
+/// A [`ProduceV2`] of `quantity` kg of `lot` from `inputs` (lot, quantity
+/// consumed in the input lot's unit).
+pub fn produce_v2_from(lot_id: &str, quantity: &str, inputs: &[(&str, &str)]) -> Body {
+    let mut p = produce_v2_body(lot_id, quantity);
+    p.produce.inputs = inputs
+        .iter()
+        .map(|(l, q)| Input {
+            lot: lot(l),
+            quantity: dec(q),
+        })
+        .collect();
+    Body::ProduceV2(p)
+}
+
+/// A [`DispatchV2`] of `lots` to `consignee`, by `carrier` if any: each lot
+/// with the quantity shipped (`None`: all the sender holds), no transport
+/// facts.
+pub fn dispatch_v2_body(
+    shipment: &str,
+    lots: &[(&str, Option<Quantity>)],
+    consignee: &PublicKey,
+    carrier: Option<&PublicKey>,
+) -> DispatchV2 {
+    DispatchV2 {
+        shipment: ship(shipment),
+        lots: lots
+            .iter()
+            .map(|(l, q)| ShippedLot {
+                lot: lot(l),
+                quantity: *q,
+            })
+            .collect(),
+        consignee: *consignee,
+        carrier: carrier.copied(),
+        from: Location::default(),
+        to: Location::default(),
+        documents: Vec::new(),
+        transport: Transport::default(),
+        kdes: Kdes::default(),
+    }
+}
+
+/// [`dispatch_v2_body`] as a body.
+pub fn dispatch_v2(
+    shipment: &str,
+    lots: &[(&str, Option<Quantity>)],
+    consignee: &PublicKey,
+    carrier: Option<&PublicKey>,
+) -> Body {
+    Body::DispatchV2(dispatch_v2_body(shipment, lots, consignee, carrier))
+}
+
+/// What arrived of `lot`: `received`, and what did not with its cause.
+pub fn received(
+    lot_id: &str,
+    received: Quantity,
+    short: Option<(Quantity, LossCause)>,
+) -> ReceivedLot {
+    ReceivedLot {
+        lot: lot(lot_id),
+        received,
+        shortfall: short.map(|(quantity, cause)| Shortfall {
+            quantity,
+            cause,
+            note: None,
+        }),
+    }
+}
+
+/// A [`ReceiveV2`] of `shipment`: `lots` lists those that did not arrive
+/// whole (every other lot is received in full); no transport facts.
+pub fn receive_v2_body(shipment: &str, lots: &[ReceivedLot]) -> ReceiveV2 {
+    ReceiveV2 {
+        shipment: ship(shipment),
+        at: Location::default(),
+        documents: Vec::new(),
+        lots: lots.to_vec(),
+        transport: Transport::default(),
+        kdes: Kdes::default(),
+    }
+}
+
+/// [`receive_v2_body`] as a body.
+pub fn receive_v2(shipment: &str, lots: &[ReceivedLot]) -> Body {
+    Body::ReceiveV2(receive_v2_body(shipment, lots))
+}
+
+/// A handover of `shipment` to the next carrier `to` (who must co-sign).
+pub fn handover(shipment: &str, to: &PublicKey) -> Body {
+    Body::Handover(Handover {
+        shipment: ship(shipment),
+        to: *to,
+        at: Location::default(),
+        transport: Transport::default(),
+        documents: Vec::new(),
+    })
+}
+
+/// Sensor readings on `shipment`.
+pub fn readings(shipment: &str, series: Vec<Series>) -> Body {
+    Body::Readings(Readings {
+        shipment: ship(shipment),
+        series,
+    })
+}
+
+/// A recall (or withdrawal) of `lots` for `reason`, covering every pack.
+pub fn recall(lots: &[&str], class: RecallClass, reason: &str) -> Body {
+    Body::Recall(Recall {
+        lots: lots.iter().map(|l| lot(l)).collect(),
+        class,
+        reason: reason.into(),
+        scope: "all packs".into(),
+        documents: Vec::new(),
+    })
+}
+
+/// Lifts the recall entry `recall` from `lots`.
+pub fn recall_lift(recall: EntryId, lots: &[&str], reason: &str) -> Body {
+    Body::RecallLift(RecallLift {
+        recall,
+        lots: lots.iter().map(|l| lot(l)).collect(),
+        reason: reason.into(),
+    })
+}
+
+/// Declares entry `target`, which recorded `corrected`, erroneous.
+pub fn correction(target: EntryId, corrected: Corrected, reason: &str) -> Body {
+    Body::Correction(Correction {
+        target,
+        corrected,
+        reason: reason.into(),
+        corrective: Vec::new(),
     })
 }
 

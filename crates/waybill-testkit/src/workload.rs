@@ -25,7 +25,7 @@ use waybill_core::genesis::{
 };
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules;
-use waybill_core::state::{LotStatus, ShipmentStage, State};
+use waybill_core::state::{ShipmentStage, State};
 
 pub use crate::certs::certify;
 pub use crate::consortium::{Party, Roster, T0};
@@ -152,6 +152,7 @@ impl BenchConsortium {
                 .collect(),
             consensus: ConsensusParams::default(),
             governance: Governance::default(),
+            yields: Vec::new(),
         };
         genesis
             .validate()
@@ -279,8 +280,8 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
     pub fn resume(c: &'c R, state: &State, seed: u64, prefix: &str) -> Self {
         let mut held: BTreeMap<PublicKey, Bag<LotId>> = BTreeMap::new();
         for (id, l) in &state.lots {
-            if l.status == LotStatus::Held {
-                held.entry(l.custodian).or_default().insert(id);
+            for h in l.holdings.iter().filter(|h| h.shipment.is_none()) {
+                held.entry(h.holder).or_default().insert(id);
             }
         }
         let mut open = Bag::default();
@@ -430,7 +431,7 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
                 .lots
                 .get(&l)
                 .ok_or_else(|| internal(format!("held lot {l} unknown")))?
-                .remaining
+                .remaining()
                 .milli();
             let q = if self.chance(50) {
                 left
@@ -554,16 +555,23 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
     fn apply(&mut self, e: &SignedEntry) -> Result<()> {
         // The generator signed the entry itself; the rules are what could
         // go wrong.
-        let changes = rules::apply_verified(&self.state, e, e.id(), 1, rules::Mode::Ledger)
+        // The generator's own bookkeeping: the ledger it feeds judges the
+        // entries' times against its blocks.
+        let at = rules::At::new(1, i64::MAX);
+        let changes = rules::apply_verified(&self.state, e, e.id(), at, rules::Mode::Ledger)
             .map_err(|err| internal(format!("the workload made an invalid entry: {err}")))?;
         for (id, l) in &changes.lots {
             if let Some(old) = self.state.lots.get(id) {
-                if let Some(set) = self.held.get_mut(&old.custodian) {
-                    set.remove(id);
+                for h in &old.holdings {
+                    if let Some(set) = self.held.get_mut(&h.holder) {
+                        set.remove(id);
+                    }
                 }
             }
-            if l.status == LotStatus::Held && !self.reserved_lots.contains(id) {
-                self.held.entry(l.custodian).or_default().insert(id);
+            if !self.reserved_lots.contains(id) {
+                for h in l.holdings.iter().filter(|h| h.shipment.is_none()) {
+                    self.held.entry(h.holder).or_default().insert(id);
+                }
             }
         }
         for (id, s) in &changes.shipments {

@@ -140,6 +140,7 @@ pub fn generate(
             .collect(),
         consensus: ConsensusParams::default(),
         governance: Governance::default(),
+        yields: Vec::new(),
     };
     write_network(dir, genesis, node_keys, member_keys, block_interval_ms)
 }

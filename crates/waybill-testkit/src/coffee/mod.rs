@@ -1,6 +1,10 @@
 //! The coffee story: one lot of Colombian green coffee, produced in Huila,
 //! shipped by sea from Buenaventura to a roaster in Hamburg, paid for,
-//! roasted, and shipped to a German retailer.
+//! roasted, and shipped to a German retailer. [`Story::tell`] tells it in
+//! eight whole-lot steps; [`Story::tell_harder`] (in `harder.rs`) tells
+//! the same journey as it really goes: plots, a split shipment, a
+//! transshipment, a cold-chain excursion, a shortfall, a correction and a
+//! recall.
 //!
 //! Its members (file stems, names, roles, countries, GS1 prefixes), its
 //! ids and its eight steps live here once; `waybill demo` records them on
@@ -19,6 +23,10 @@ use waybill_core::gs1::{Gtin, LotId, ShipmentId};
 
 use crate::error::{parse, KitError};
 use crate::ids::try_with_check_digit;
+
+mod harder;
+
+pub use harder::{harder_step, HarderIds, WRONG_ROAD_SSCC};
 
 /// The chain's name.
 pub const CHAIN_NAME: &str = "andes-to-europe-coffee";
@@ -85,6 +93,13 @@ pub const MEMBERS: &[Member] = &[
         name: "Atlantic Ocean Lines",
         roles: &[Role::Carrier],
         country: "DK",
+        prefix: None,
+    },
+    Member {
+        stem: "feeder",
+        name: "Nordsee Feeder Lines",
+        roles: &[Role::Carrier],
+        country: "DE",
         prefix: None,
     },
     Member {
@@ -192,6 +207,39 @@ pub struct Step {
     pub body: Body,
     /// The step in one sentence, as the demo prints it.
     pub what: String,
+    /// Who co-signs it (file stems), e.g. the next carrier of a handover.
+    pub cosigners: Vec<&'static str>,
+    /// For a correction: the step whose entry it declares erroneous (its
+    /// body's `target` is filled in with that entry's id when signed).
+    pub corrects: Option<usize>,
+}
+
+impl Step {
+    /// A step signed by its author alone.
+    pub fn new(who: &'static str, at_ms: i64, body: Body, what: impl Into<String>) -> Step {
+        Step {
+            who,
+            at_ms,
+            body,
+            what: what.into(),
+            cosigners: Vec::new(),
+            corrects: None,
+        }
+    }
+
+    /// The body to sign, given the ids of the entries signed for the
+    /// steps before it (a correction's target is filled in).
+    pub fn body_after(&self, earlier: &[Hash32]) -> Result<Body, KitError> {
+        let mut body = self.body.clone();
+        if let (Some(i), Body::Correction(c)) = (self.corrects, &mut body) {
+            c.target = *earlier.get(i).ok_or_else(|| KitError::Invalid {
+                what: "story step",
+                text: i.to_string(),
+                why: "a correction must follow the step it corrects".into(),
+            })?;
+        }
+        Ok(body)
+    }
 }
 
 /// The steps, by position in [`Story::steps`].
@@ -309,6 +357,8 @@ impl Story {
                     inputs: vec![],
                 }),
                 what: format!("The cooperative records 600 kg of green coffee as lot {green}"),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "cooperative",
@@ -329,6 +379,8 @@ impl Story {
                 what: format!(
                     "It dispatches the lot by sea to the roaster in Hamburg (shipment {sea})"
                 ),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "carrier",
@@ -339,6 +391,8 @@ impl Story {
                     documents: vec![],
                 }),
                 what: "The ocean carrier takes the container over at Buenaventura".into(),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "roaster",
@@ -349,6 +403,8 @@ impl Story {
                     documents: vec![],
                 }),
                 what: "The roaster receives it in Hamburg".into(),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "roaster",
@@ -375,6 +431,8 @@ impl Story {
                 }),
                 what: "The roaster pays the cooperative's USD 12,000.00 invoice with EUR 10,890.00 under DDP"
                     .into(),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "roaster",
@@ -402,6 +460,8 @@ impl Story {
                 what: format!(
                     "It roasts all 600 kg into 480 kg of lot {roasted} (the green lot is consumed)"
                 ),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "roaster",
@@ -416,6 +476,8 @@ impl Story {
                     documents: vec![],
                 }),
                 what: format!("It ships the roasted lot to the retailer (shipment {road})"),
+                cosigners: Vec::new(),
+                corrects: None,
             },
             Step {
                 who: "retailer",
@@ -426,6 +488,8 @@ impl Story {
                     documents: vec![],
                 }),
                 what: "The retailer receives it".into(),
+                cosigners: Vec::new(),
+                corrects: None,
             },
         ];
         Ok(Story { ids, steps })
