@@ -48,7 +48,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
             tmp.path()
         }
     };
-    println!("Waybill demo: one lot of Colombian coffee, from the farm to a German shelf.");
+    println!("Waybill demo: one lot of Colombian coffee, from the farm to a German shelf, as it really goes.");
     println!("working in {}\n", dir.display());
 
     // 1. A four-validator consortium on this machine: keys, genesis and a
@@ -117,35 +117,44 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     let mut step = 3;
     let mut nonces: std::collections::BTreeMap<crypto::PublicKey, u64> = Default::default();
     let apis: Vec<std::net::SocketAddr> = cluster.net.nodes.iter().map(|n| n.api).collect();
-    let mut record = |who: &str, body: Body, at: i64, what: String| -> Result<SignedEntry> {
-        let key = actors.key(who)?;
-        let me = crypto::public_key(key);
-        let nonce = nonces.get(&me).copied().unwrap_or(0) + 1;
-        let e = record::sign_entry(&genesis, key, Some(nonce), None, Some(at), body)?;
-        nonces.insert(me, nonce);
-        // Each step goes to a different node; gossip brings it to the rest.
-        let api = apis[(step - 3) % apis.len()];
-        let height = submit_and_wait(api, &e).with_context(|| what.clone())?;
-        println!(
-            "{step}. {what}\n     entry {} sent to node {api}, final in block {height}",
-            e.id().short()
-        );
-        step += 1;
-        Ok(e)
-    };
+    let mut record =
+        |who: &str, cosigners: &[&str], body: Body, at: i64, what: String| -> Result<SignedEntry> {
+            let key = actors.key(who)?;
+            let me = crypto::public_key(key);
+            let nonce = nonces.get(&me).copied().unwrap_or(0) + 1;
+            let mut e = record::sign_entry(&genesis, key, Some(nonce), None, Some(at), body)?;
+            for c in cosigners {
+                e.cosign(actors.key(c)?);
+            }
+            nonces.insert(me, nonce);
+            // Each step goes to a different node; gossip brings it to the rest.
+            let api = apis[(step - 3) % apis.len()];
+            let height = submit_and_wait(api, &e).with_context(|| what.clone())?;
+            println!(
+                "{step}. {what}\n     entry {} sent to node {api}, final in block {height}",
+                e.id().short()
+            );
+            step += 1;
+            Ok(e)
+        };
 
-    // The coffee story (waybill_testkit::coffee), one step per entry.
+    // The coffee story as it really goes (waybill_testkit::coffee), one
+    // step per entry.
     let key_of = |stem: &str| actors.pk(stem).ok();
-    let story = coffee::Story::tell(&coffee::Teller {
+    let (story, _) = coffee::Story::tell_harder(&coffee::Teller {
         t0_ms: t0,
         green_batch: coffee::GREEN_BATCH,
         payment_id: record::new_uetr()?,
         key_of: &key_of,
     })?;
-    for st in story.steps {
-        record(st.who, st.body, st.at_ms, st.what)?;
+    let mut ids = Vec::with_capacity(story.steps.len());
+    for st in &story.steps {
+        let body = st.body_after(&ids)?;
+        let e = record(st.who, &st.cosigners, body, st.at_ms, st.what.clone())?;
+        ids.push(e.id());
     }
     let roasted = story.ids.roasted;
+    let green = story.ids.green;
 
     // The consumer's view, from another node, checked against the genesis.
     let link = roasted
@@ -169,6 +178,31 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         r.entries,
         report::finality(&r)
     );
+    if r.recalls.iter().all(|x| x.lifted.is_some()) {
+        bail!("the demo's recall of the green lot does not show on the roasted lot's lookup");
+    }
+
+    // What the recall must reach, each lot's trail verified.
+    println!("The cooperative asks what its recall of {green} must reach:\n");
+    let mut reach = Vec::new();
+    for (id, itself) in [(green.clone(), true), (roasted.clone(), false)] {
+        let t = fetch_trail(via, &id)?;
+        let report = trail::verify(
+            &genesis,
+            &t,
+            Policy {
+                require_certificates: true,
+            },
+        )
+        .map_err(|e| anyhow!("the trail of {id} failed to verify: {e}"))?;
+        reach.push(crate::forward::Reach {
+            lot: id,
+            itself,
+            report,
+        });
+    }
+    crate::forward::print(&green, &reach, &format!("node {via}"), None, false)?;
+    println!();
 
     // The auditor's bundle, verified as an outsider would.
     let auditor = actors.key("auditor")?;

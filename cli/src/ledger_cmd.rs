@@ -8,10 +8,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use ed25519_dalek::SigningKey;
 use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
-use waybill_core::crypto::{self, PublicKey};
+use waybill_core::crypto;
 use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
-use waybill_core::state::{LotStatus, View};
+use waybill_core::state::View;
 use waybill_core::trail::{self, Policy};
 use waybill_store::{DataDir, StoreError};
 
@@ -246,57 +246,42 @@ pub fn lookup(lot: &str, dir: &Path, genesis: Option<&Path>, json: bool) -> Resu
     }
 }
 
-/// `waybill trace-forward`.
+/// `waybill trace-forward --data-dir DIR`: the lot and every lot made
+/// from it, each from its trail replayed against the ledger's genesis.
 pub fn trace_forward(lot: &str, dir: &Path, json: bool) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let ledger = open(dir)?;
-    let lots = ledger.forward(&lot)?;
-    let name = |k: &PublicKey| {
-        ledger
-            .state()
-            .member(k)
-            .map(|m| m.spec.name.clone())
-            .unwrap_or_else(|| k.short())
-    };
-    let rows: Vec<_> = lots
-        .iter()
-        .map(|(id, s)| {
-            let status = match &s.status {
-                LotStatus::Held => "held".to_string(),
-                LotStatus::InTransit { shipment } => format!("in transit ({shipment})"),
-                LotStatus::Consumed => "consumed".to_string(),
-            };
-            (
-                id.to_string(),
-                name(&s.custodian),
-                status,
-                format!("{} {}", s.remaining, s.unit),
+    let mut lots = vec![(lot.clone(), true)];
+    lots.extend(ledger.forward(&lot)?.into_iter().map(|(id, _)| (id, false)));
+    let mut reach = Vec::with_capacity(lots.len());
+    for (id, itself) in lots {
+        let t = ledger.trail(&id)?;
+        let report = trail::verify(
+            ledger.genesis(),
+            &t,
+            Policy {
+                require_certificates: false,
+            },
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the trail of {id} in {} does not verify: {e}",
+                dir.display()
             )
-        })
-        .collect();
-    if json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|(l, c, s, q)| serde_json::json!({ "lot": l, "custodian": c, "status": s, "remaining": q }))
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "lot": lot.to_string(), "made_from_it": v })
-            )?
-        );
-    } else if rows.is_empty() {
-        println!("no lots were made from {lot}");
-    } else {
-        println!(
-            "{} lots were made from {lot} (directly or not):",
-            rows.len()
-        );
-        for (l, c, s, q) in rows {
-            println!("  {l}  {q}  {s}, custodian {c}");
-        }
+        })?;
+        reach.push(crate::forward::Reach {
+            lot: id,
+            itself,
+            report,
+        });
     }
-    Ok(ExitCode::SUCCESS)
+    crate::forward::print(
+        &lot,
+        &reach,
+        &format!("the ledger in {}", dir.display()),
+        None,
+        json,
+    )
 }
 
 /// `waybill export --data-dir` (`genesis`: verify against this file

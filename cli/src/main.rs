@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod demo;
+mod forward;
 mod ledger_cmd;
 mod node_client;
 mod node_cmd;
@@ -62,11 +63,13 @@ enum Cmd {
     /// Build and sign an entry, written as JSON.
     #[command(subcommand)]
     Record(record::RecordCmd),
-    /// Add your co-signature to a membership change (admins).
+    /// Add your co-signature to an entry: a membership change, recall,
+    /// recall lift or correction (admins, making up an admin quorum), or a
+    /// handover (the next carrier, taking the shipment over).
     Cosign {
         /// The entry file; rewritten in place unless --out.
         entry: PathBuf,
-        /// Your admin key.
+        /// Your key (an admin's, or the next carrier's for a handover).
         #[arg(long, short = 'k')]
         key: PathBuf,
         /// The genesis file.
@@ -179,11 +182,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// List every lot made from a lot, directly or not, and where each is (recall scope).
+    /// Everything a recall of a lot must reach: the lot's own remainder and
+    /// every lot made from it (directly or not), where each is now and
+    /// every member that held it, and where.
     ///
-    /// From a local ledger (--data-dir) or a node (--node URL). A node's
-    /// list is its claim: nothing in it is proof-checked (a node could
-    /// leave lots out); verify any lot in it with `waybill lookup --node`.
+    /// From a local ledger (--data-dir) or a node (--node URL --genesis
+    /// G). Each lot's part comes from its trail, verified against the
+    /// genesis as `waybill lookup` does (from a node, with commit
+    /// certificates required). Which lots were made from it is the
+    /// source's list: a node could leave one out, and the output says so.
     #[command(group(
         clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
     ))]
@@ -194,8 +201,11 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         /// A node's HTTP API, e.g. http://127.0.0.1:8080.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", requires = "genesis")]
         node: Option<String>,
+        /// The chain's genesis file: what the trails from --node are verified against.
+        #[arg(long, short = 'g', value_name = "GENESIS.toml")]
+        genesis: Option<PathBuf>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -434,6 +444,9 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                     .collect::<Result<_>>()?,
                 consensus: ConsensusParams::default(),
                 governance: Governance { admin_threshold },
+                // Yield rules are written into the file by hand
+                // ([[yields]], see genesis/README.md).
+                yields: Vec::new(),
             };
             g.validate()?;
             util::write_out(Some(&out), &g.to_toml(), existing)?;
@@ -590,9 +603,10 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             lot,
             data_dir,
             node,
+            genesis,
             json,
         } => match (node, data_dir) {
-            (Some(url), _) => node_cmd::trace_forward(&lot, &url, json),
+            (Some(url), _) => node_cmd::trace_forward(&lot, &url, &need_genesis(genesis)?, json),
             (None, Some(dir)) => ledger_cmd::trace_forward(&lot, &dir, json),
             (None, None) => bail!("give --data-dir DIR or --node URL"),
         },

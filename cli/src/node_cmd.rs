@@ -185,21 +185,12 @@ pub fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row of the node's `/forward` answer, read leniently.
-struct ForwardRow {
-    lot: String,
-    custodian: String,
-    status: String,
-    remaining: String,
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// `waybill trace-forward LOT --node URL`.
-pub fn trace_forward(lot: &str, url: &str, json: bool) -> Result<ExitCode> {
+/// `waybill trace-forward LOT --node URL --genesis G`: the node lists the
+/// lots made from LOT; each lot's trail (LOT's too) is fetched and
+/// verified with certificates required before it is shown.
+pub fn trace_forward(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
+    let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
     let answer = node.forward(&lot)?;
     let bad = |what: &str| {
@@ -208,7 +199,11 @@ pub fn trace_forward(lot: &str, url: &str, json: bool) -> Result<ExitCode> {
             node.url()
         )
     };
-    match text(&answer, "lot").map(|l| l.parse::<LotId>()) {
+    match answer
+        .get("lot")
+        .and_then(Value::as_str)
+        .map(str::parse::<LotId>)
+    {
         Some(Ok(l)) if l == lot => {}
         Some(Ok(l)) => {
             return Err(bad(&format!(
@@ -221,73 +216,39 @@ pub fn trace_forward(lot: &str, url: &str, json: bool) -> Result<ExitCode> {
         .get("made_from_it")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("it has no `made_from_it` list"))?;
-    let rows: Vec<ForwardRow> = rows
-        .iter()
-        .map(|r| {
-            let status = match (text(r, "status").as_deref(), text(r, "shipment")) {
-                (Some("in_transit"), Some(s)) => format!("in transit ({s})"),
-                (Some("in_transit"), None) => "in transit".to_owned(),
-                (Some(s), _) => s.to_owned(),
-                (None, _) => "status unknown".to_owned(),
-            };
-            ForwardRow {
-                lot: text(r, "lot").unwrap_or_else(|| "?".to_owned()),
-                custodian: text(r, "custodian")
-                    .or_else(|| text(r, "custodian_key").map(|k| format!("key {k}")))
-                    .unwrap_or_else(|| "unknown".to_owned()),
-                status,
-                remaining: format!(
-                    "{} {}",
-                    text(r, "remaining").unwrap_or_else(|| "?".to_owned()),
-                    text(r, "unit").unwrap_or_default()
-                )
-                .trim_end()
-                .to_owned(),
-            }
-        })
-        .collect();
-    let note = "the node's claim, not proof-checked: a node could leave lots out or add some; check each lot with `waybill lookup LOT --node URL --genesis G`";
-    if json {
-        let v: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "lot": r.lot,
-                    "custodian": r.custodian,
-                    "status": r.status,
-                    "remaining": r.remaining,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "lot": lot.to_string(),
-                "made_from_it": v,
-                "node": node.url(),
-                "verified": false,
-                "note": note,
-            }))?
-        );
-    } else {
-        if rows.is_empty() {
-            println!("the node at {} reports no lots made from {lot}", node.url());
-        } else {
-            println!(
-                "{} lots were made from {lot} (directly or not), as the node at {} reports:",
-                rows.len(),
-                node.url()
-            );
-            for r in &rows {
-                println!(
-                    "  {}  {}  {}, custodian {}",
-                    r.lot, r.remaining, r.status, r.custodian
-                );
-            }
+    let mut lots = vec![(lot.clone(), true)];
+    for r in rows {
+        let id = r
+            .get("lot")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("a row names no lot"))?
+            .parse::<LotId>()
+            .map_err(|e| bad(&format!("a row's lot is not a lot id: {e}")))?;
+        if !lots.iter().any(|(l, _)| l == &id) {
+            lots.push((id, false));
         }
-        println!("Note: this recall scope is {note}.");
     }
-    Ok(ExitCode::SUCCESS)
+    let mut reach = Vec::with_capacity(lots.len());
+    for (id, itself) in lots {
+        match fetch_verified(&node, &g, &id)? {
+            Ok((_, report)) => reach.push(crate::forward::Reach {
+                lot: id,
+                itself,
+                report,
+            }),
+            Err(why) => bail!(
+                "the trail of {id}, which the node lists in the recall scope of {lot}, does not verify: {why}"
+            ),
+        }
+    }
+    let note = "each lot's whereabouts are proof-checked; the list of lots made from it is the node's word (a node could leave one out), so ask a second node when it matters";
+    crate::forward::print(
+        &lot,
+        &reach,
+        &format!("the node at {}", node.url()),
+        Some(note),
+        json,
+    )
 }
 
 /// One entry's progress through `submit`.

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 use waybill_core::bundle::Bundle;
+use waybill_core::entry::RecallClass;
 use waybill_core::genesis::Genesis;
 use waybill_core::trail::TrailReport;
 
@@ -48,8 +49,48 @@ pub fn finality(r: &TrailReport) -> String {
     }
 }
 
+/// The notice lines a shopper must see before anything else: each open
+/// recall or withdrawal of the lot or a lot it was made from.
+pub fn recall_lines(r: &TrailReport) -> Vec<String> {
+    r.recalls
+        .iter()
+        .filter(|x| x.lifted.is_none())
+        .map(|x| {
+            let word = match x.class {
+                RecallClass::Recall => "RECALLED",
+                RecallClass::Withdrawal => "WITHDRAWN",
+            };
+            let via = if x.lot == r.lot {
+                String::new()
+            } else {
+                format!(" (it was made from {}, which is recalled)", x.lot)
+            };
+            format!(
+                "{word}: {} by {} at height {}{via}; scope: {}",
+                x.reason,
+                x.by,
+                x.height,
+                if x.scope.is_empty() {
+                    "not stated"
+                } else {
+                    &x.scope
+                }
+            )
+        })
+        .collect()
+}
+
+/// `text` struck through (combining long stroke overlay), for a step a
+/// correction declared erroneous.
+fn struck(text: &str) -> String {
+    text.chars().flat_map(|c| [c, '\u{0336}']).collect()
+}
+
 /// Prints a verified trail for people.
 pub fn print_trail(r: &TrailReport) {
+    for line in recall_lines(r) {
+        println!("{line}");
+    }
     println!("Lot {}", r.lot);
     println!(
         "chain {} ({}), ledger height {}",
@@ -85,17 +126,31 @@ pub fn print_trail(r: &TrailReport) {
         for (lot, q) in &o.inputs {
             println!("{indent}  made from {lot} ({q})");
         }
+        for p in &o.plots {
+            println!(
+                "{indent}  plot {}: {}, {} ha",
+                p.id.as_deref().unwrap_or("(no id)"),
+                p.shape,
+                p.area_ha
+            );
+        }
+        if let Some(d) = &o.deforestation {
+            println!("{indent}  {d}");
+        }
+        if let Some(c) = &o.corrected {
+            println!("{indent}  CORRECTED: this production was {c}");
+        }
     }
     println!();
     println!("Custody");
     for s in &r.custody {
         let who = match (s.kind.as_str(), &s.from, &s.to) {
-            ("dispatch", Some(f), Some(t)) => format!("{f} -> {t}"),
+            ("dispatch" | "handover", Some(f), Some(t)) => format!("{f} -> {t}"),
             ("reject", Some(f), Some(t)) => format!("{f} rejected, back to {t}"),
             (_, _, _) => s.by.clone(),
         };
-        println!(
-            "  #{:<4} {:<8} {:<36} {}{}{}",
+        let line = format!(
+            "#{:<4} {:<8} {:<36} {}{}{}",
             s.height,
             s.kind,
             who,
@@ -120,13 +175,77 @@ pub fn print_trail(r: &TrailReport) {
                 String::new()
             }
         );
+        match &s.corrected {
+            Some(why) => println!("  {}\n        ({why})", struck(&line)),
+            None => println!("  {line}"),
+        }
+        for d in &s.details {
+            println!("        {d}");
+        }
+    }
+    if !r.excursions.is_empty() {
+        println!();
+        println!("Cold chain");
+        for x in &r.excursions {
+            println!(
+                "  EXCURSION on shipment {} ({}): {}, {} to {}",
+                x.shipment,
+                x.device,
+                x.summary,
+                fmt_time(x.from_ms),
+                fmt_time(x.to_ms)
+            );
+        }
+    }
+    if !r.corrections.is_empty() {
+        println!();
+        println!("Corrections");
+        for c in &r.corrections {
+            println!(
+                "  #{:<4} {} declared {} (entry {}) erroneous: {}{}",
+                c.height,
+                c.by,
+                c.what,
+                c.target.short(),
+                c.reason,
+                if c.corrective.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; corrected by {}",
+                        c.corrective
+                            .iter()
+                            .map(|i| i.short())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+        }
+    }
+    let lifted: Vec<_> = r.recalls.iter().filter(|x| x.lifted.is_some()).collect();
+    if !lifted.is_empty() {
+        println!();
+        println!("Lifted recalls");
+        for x in lifted {
+            println!(
+                "  #{:<4} {} {} of {} by {}: {}; lifted: {}",
+                x.height,
+                x.class.as_str(),
+                x.entry_id.short(),
+                x.lot,
+                x.by,
+                x.reason,
+                x.lifted.as_deref().unwrap_or_default()
+            );
+        }
     }
     if !r.payments.is_empty() {
         println!();
         println!("Payments");
         for p in &r.payments {
-            println!(
-                "  #{:<4} {} paid {} {}{} under {} (UETR {})",
+            let line = format!(
+                "#{:<4} {} paid {} {}{} under {} (UETR {})",
                 p.height,
                 p.payer,
                 p.payee,
@@ -138,10 +257,14 @@ pub fn print_trail(r: &TrailReport) {
                 p.incoterm,
                 p.payment_id
             );
+            match &p.corrected {
+                Some(why) => println!("  {}\n        ({why})", struck(&line)),
+                None => println!("  {line}"),
+            }
         }
     }
     println!();
-    println!("Now: {} by {}", r.status, r.custodian);
+    println!("Now: {}", r.status);
 }
 
 /// A verified trail as JSON.
@@ -153,6 +276,10 @@ pub fn trail_json(r: &TrailReport, ok: bool, extra: Option<(&str, Value)>) -> Va
         "chain_id": r.chain_id.to_hex(),
         "tip_height": r.tip_height,
         "origins": r.origins,
+        "recalled": r.recalls.iter().any(|x| x.lifted.is_none()),
+        "recalls": r.recalls,
+        "corrections": r.corrections,
+        "excursions": r.excursions,
         "custody": r.custody,
         "payments": r.payments,
         "custodian": r.custodian,

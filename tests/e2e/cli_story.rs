@@ -342,7 +342,7 @@ fn coffee_story_through_the_cli() {
         );
     }
     assert!(
-        text.contains(&format!("Now: held by {}", name("retailer"))),
+        text.contains(&format!("held by {}", name("retailer"))) && text.contains("Now: "),
         "{out}"
     );
 
@@ -383,12 +383,18 @@ fn coffee_story_through_the_cli() {
     assert!(out.stdout.contains(ROASTED), "{out}");
     assert!(out.stdout.contains(name("retailer")), "{out}");
     let t = ok(wb().args(["trace-forward", GREEN, "--json", "--data-dir", &data])).json();
-    let made = t["made_from_it"].as_array().expect("made_from_it");
-    assert_eq!(made.len(), 1, "{t}");
-    assert_eq!(made[0]["lot"], ROASTED, "{t}");
-    assert_eq!(made[0]["custodian"], name("retailer"), "{t}");
+    assert_eq!(t["made_from_it"], 1, "{t}");
+    let reach = t["reach"].as_array().expect("reach");
+    assert_eq!(reach.len(), 2, "{t}");
+    assert_eq!(reach[0]["relation"], "the lot itself", "{t}");
+    assert_eq!(reach[1]["lot"], ROASTED, "{t}");
+    assert_eq!(reach[1]["custodian"], name("retailer"), "{t}");
+    assert_eq!(reach[1]["verified"], true, "{t}");
     let out = ok(wb().args(["trace-forward", ROASTED, "--data-dir", &data]));
-    assert!(out.stdout.contains("no lots were made"), "{out}");
+    assert!(
+        out.stdout.contains("the lot itself and 0 made from it"),
+        "{out}"
+    );
 
     // --- Export and offline verification ----------------------------------
     let bundle = net.path("bundle.json");

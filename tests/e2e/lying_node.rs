@@ -35,7 +35,7 @@ use waybill_core::genesis::{
     ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
 };
 use waybill_core::gs1::LotId;
-use waybill_core::state::{LotStatus, View};
+use waybill_core::state::View;
 use waybill_core::trail::Trail;
 use waybill_store::{Ledger, MemBackend};
 use waybill_testkit::certs::certificate;
@@ -98,6 +98,7 @@ impl World {
             gs1_company_prefixes: Vec::new(),
         };
         let genesis = Genesis {
+            yields: Vec::new(),
             chain_name: "node-client-tests".into(),
             members: vec![
                 member(&producer, Role::Producer, "CO"),
@@ -495,18 +496,16 @@ fn forward_json(ledger: &Ledger<MemBackend>, l: &LotId) -> Value {
         .expect("forward")
         .iter()
         .map(|(id, s)| {
-            let (status, shipment) = match &s.status {
-                LotStatus::Held => ("held", None),
-                LotStatus::InTransit { shipment } => ("in_transit", Some(shipment.to_string())),
-                LotStatus::Consumed => ("consumed", None),
-            };
             json!({
                 "lot": id.to_string(),
-                "custodian": ledger.state().member(&s.custodian).map(|m| m.spec.name.clone()),
-                "custodian_key": s.custodian.to_hex(),
-                "status": status,
-                "shipment": shipment,
-                "remaining": s.remaining.to_string(),
+                "holdings": s.holdings.iter().map(|h| json!({
+                    "holder": ledger.state().member(&h.holder).map(|m| m.spec.name.clone()),
+                    "holder_key": h.holder.to_hex(),
+                    "status": if h.shipment.is_some() { "in_transit" } else { "held" },
+                    "shipment": h.shipment.as_ref().map(|x| x.to_string()),
+                    "quantity": h.quantity.to_string(),
+                })).collect::<Vec<_>>(),
+                "remaining": s.remaining().to_string(),
                 "unit": s.unit.to_string(),
             })
         })
@@ -680,7 +679,7 @@ fn honest_node_verifies() {
         "Origin",
         "Custody",
         "by Cooperativa del Huila",
-        "Now: held by Frischmarkt Retail",
+        "held by Frischmarkt Retail",
         "VERIFIED: ",
         "commit certificates of 6 blocks verified (BFT-final)",
     ] {
@@ -823,24 +822,54 @@ fn export_from_a_node_then_verify_bundle() {
 }
 
 #[test]
-fn trace_forward_from_a_node_is_the_nodes_claim() {
+fn trace_forward_from_a_node_verifies_each_lot_and_says_the_list_is_its_word() {
     let f = Fixture::new();
-    let out = ok(wb().args(["trace-forward", GREEN, "--node", &f.node("honest")]));
+    let g = s(&f.genesis);
+    let out = ok(wb().args([
+        "trace-forward",
+        GREEN,
+        "--node",
+        &f.node("honest"),
+        "-g",
+        &g,
+    ]));
     assert!(out.stdout.contains(ROASTED), "{out}");
     assert!(out.stdout.contains("Frischmarkt Retail"), "{out}");
-    assert!(out.stdout.contains("not proof-checked"), "{out}");
+    assert!(out.stdout.contains("the node's word"), "{out}");
     let j = ok(wb().args([
         "trace-forward",
         GREEN,
         "--json",
         "--node",
         &f.node("honest"),
+        "-g",
+        &g,
     ]))
     .json();
-    assert_eq!(j["verified"], json!(false), "{j}");
-    assert_eq!(j["made_from_it"][0]["lot"], json!(ROASTED), "{j}");
-    let out = ok(wb().args(["trace-forward", OTHER, "--node", &f.node("honest")]));
-    assert!(out.stdout.contains("no lots made from"), "{out}");
+    assert_eq!(j["made_from_it"], json!(1), "{j}");
+    assert_eq!(j["reach"][1]["lot"], json!(ROASTED), "{j}");
+    assert_eq!(j["reach"][1]["verified"], json!(true), "{j}");
+    let out = ok(wb().args([
+        "trace-forward",
+        OTHER,
+        "--node",
+        &f.node("honest"),
+        "-g",
+        &g,
+    ]));
+    assert!(out.stdout.contains("0 made from it"), "{out}");
+    // A node whose trails do not verify gets no recall scope printed.
+    fails(
+        wb().args([
+            "trace-forward",
+            GREEN,
+            "--node",
+            &f.node("tampered"),
+            "-g",
+            &g,
+        ]),
+        &["does not verify"],
+    );
 }
 
 #[test]
@@ -925,7 +954,7 @@ fn an_unreachable_node_is_a_clear_error() {
         &["cannot reach the node at"],
     );
     fails(
-        wb().args(["trace-forward", GREEN, "--node", &url]),
+        wb().args(["trace-forward", GREEN, "--node", &url, "-g", &s(&f.genesis)]),
         &["cannot reach the node at"],
     );
 }

@@ -8,12 +8,17 @@
 //!   serves honest and lying trails, and takes submissions.
 //! - [`cluster`]: networks of `waybill-node` processes: consensus, crashes,
 //!   a halted chain, full nodes syncing.
+//! - [`demo`]: `waybill demo` as the README runs it.
+//! - [`record_kinds`]: every kind of entry through `waybill record`, and
+//!   the refusals of bad input.
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_story;
 mod cluster;
+mod demo;
 mod lying_node;
+mod record_kinds;
 mod support;
 mod tour;

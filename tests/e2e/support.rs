@@ -28,3 +28,16 @@ pub fn waybill_node() -> PathBuf {
 pub fn wb() -> Command {
     waybill_testkit::cli::waybill(&waybill())
 }
+
+/// The tests that run node clusters (the cluster tests, the demo) run one
+/// at a time: each runs four or five node processes and some make timing
+/// assertions (a halted chain stays halted for seconds), which two
+/// clusters on a two-core machine would make flaky.
+static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the one-cluster lock until dropped.
+pub fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

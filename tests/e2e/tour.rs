@@ -70,11 +70,35 @@ fn the_readme_tour_runs_as_written() {
         "the bundle did not verify:\n{stdout}"
     );
     assert!(!stdout.contains("FAILED"), "a FAILED in:\n{stdout}");
+    // After the recall, the lookup's first line says so, and it still
+    // verifies.
+    let after = stdout
+        .split_once("RECALLED: ")
+        .map(|(before, _)| before)
+        .expect("a RECALLED line");
+    assert!(
+        after.ends_with('\n') || after.is_empty(),
+        "RECALLED does not start a line:\n{stdout}"
+    );
+    let recalled_lookup = stdout
+        .rsplit_once("RECALLED: ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    assert!(
+        recalled_lookup.contains("ochratoxin A") && recalled_lookup.contains("by Coop"),
+        "the recall line lacks its reason or author:\n{stdout}"
+    );
     // Everything the tour wrote is in its own directory under TMPDIR.
     let made: Vec<_> = std::fs::read_dir(&tmp).expect("tmp").collect();
     assert_eq!(made.len(), 1, "the tour made one directory for its files");
     let tour_dir = made[0].as_ref().expect("entry").path();
-    for f in ["coop.pem", "genesis.toml", "produce.json", "bundle.json"] {
+    for f in [
+        "coop.pem",
+        "genesis.toml",
+        "produce.json",
+        "recall.json",
+        "bundle.json",
+    ] {
         assert!(tour_dir.join(f).is_file(), "the tour wrote {f}");
     }
 }

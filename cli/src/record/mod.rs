@@ -1,0 +1,336 @@
+//! `waybill record …`: build and sign entries.
+//!
+//! Every command reads its flags, builds the entry's body and checks it
+//! (flag by flag, then with the ledger's own shape rules) before the key's
+//! passphrase is asked for; a bad value is refused with the flag and the
+//! value named, and nothing is written.
+//!
+//! - `args`: what several commands share (places, documents, transport
+//!   facts, FDA key data elements, quantities).
+//! - `goods`: produce, dispatch, receive, reject.
+//! - `transit`: handover, readings.
+//! - `notices`: recall, recall-lift, correct.
+//! - `pay`, `member`: payments and membership changes.
+
+mod args;
+mod goods;
+mod member;
+mod notices;
+mod pay;
+mod transit;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+use clap::{Args, Subcommand};
+use waybill_core::crypto::{self, PublicKey, Signature};
+use waybill_core::entry::{Body, Entry, SignedEntry, ENTRY_VERSION};
+use waybill_core::genesis::Genesis;
+use waybill_core::state::View;
+
+use crate::util;
+
+pub use pay::new_uetr;
+
+/// Options every `record` command takes.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Signing and output")]
+pub struct Common {
+    /// The chain's genesis file (entries are signed for its chain id).
+    #[arg(long, short = 'g', value_name = "GENESIS.toml")]
+    pub genesis: PathBuf,
+    /// The author's key file (PKCS#8 PEM). Passphrase from WAYBILL_PASSPHRASE or a prompt.
+    #[arg(long, short = 'k', value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// The author's next nonce (last + 1). Or give --data-dir to take it from a local ledger.
+    #[arg(long)]
+    pub nonce: Option<u64>,
+    /// A local ledger to read the author's next nonce from.
+    #[arg(long, value_name = "DIR", conflicts_with = "nonce")]
+    pub data_dir: Option<PathBuf>,
+    /// When the event happened (RFC 3339 or ms since 1970); default now.
+    #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
+    pub recorded_at: Option<i64>,
+    /// Write the signed entry here instead of stdout (refuses to overwrite).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace the file at --out if one exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+/// What to record.
+#[derive(Subcommand, Debug)]
+pub enum RecordCmd {
+    /// A lot comes into being (harvest, catch, or made from input lots),
+    /// with its plots and regulatory facts if given. By a producer or
+    /// processor.
+    Produce(goods::ProduceArgs),
+    /// Custody of lots, whole or in part, leaves you in a shipment, with
+    /// the first leg's transport facts. By the member holding the lots.
+    Dispatch(goods::DispatchArgs),
+    /// You accept a shipment (as its consignee, or as its first carrier
+    /// taking over), stating any lot that did not arrive whole and why.
+    Receive(goods::ReceiveArgs),
+    /// You refuse a shipment; custody returns to the sender. By its
+    /// consignee or its first carrier.
+    Reject(goods::RejectArgs),
+    /// A shipment passes from you, the carrier holding it, to the next
+    /// carrier, who must co-sign it with `waybill cosign`.
+    Handover(transit::HandoverArgs),
+    /// Sensor readings (temperature, humidity) taken on a shipment, from a
+    /// CSV file. By its sender, its consignee or its current carrier.
+    Readings(transit::ReadingsArgs),
+    /// Lots are recalled or withdrawn from the market. By the lots'
+    /// producer, a regulator or quality member, or anyone with an admin
+    /// quorum's co-signatures.
+    Recall(notices::RecallArgs),
+    /// A recall is lifted. By the recall's author (or with an admin
+    /// quorum's co-signatures).
+    RecallLift(notices::RecallLiftArgs),
+    /// An earlier entry is declared erroneous (the original stays). By its
+    /// author (or with an admin quorum's co-signatures).
+    Correct(notices::CorrectArgs),
+    /// A cross-border payment record. By the payer.
+    Pay(pay::PayArgs),
+    /// A membership change (admins only; needs co-signatures from an admin
+    /// quorum: pass the file around with `waybill cosign`).
+    Member(member::MemberArgs),
+}
+
+/// Runs a `record` command.
+pub fn run(cmd: RecordCmd) -> Result<()> {
+    match cmd {
+        RecordCmd::Produce(a) => goods::produce(&a),
+        RecordCmd::Dispatch(a) => goods::dispatch(&a),
+        RecordCmd::Receive(a) => goods::receive(&a),
+        RecordCmd::Reject(a) => goods::reject(&a),
+        RecordCmd::Handover(a) => transit::handover(&a),
+        RecordCmd::Readings(a) => transit::readings(&a),
+        RecordCmd::Recall(a) => notices::recall(&a),
+        RecordCmd::RecallLift(a) => notices::recall_lift(&a),
+        RecordCmd::Correct(a) => notices::correct(&a),
+        RecordCmd::Pay(a) => pay::pay(&a),
+        RecordCmd::Member(a) => member::member(&a),
+    }
+}
+
+/// Builds the body with `prepare`, checks it, signs it as the author in
+/// `common` and writes it. Everything that can be refused without the
+/// key is refused before its passphrase is asked for.
+fn finish(common: &Common, prepare: impl FnOnce(&Genesis) -> Result<Body>) -> Result<SignedEntry> {
+    finish_with(common, prepare, |_, _| {})
+}
+
+/// [`finish`], with `fill` setting the fields that name the author (a
+/// payment's payer) once the key is read.
+fn finish_with(
+    common: &Common,
+    prepare: impl FnOnce(&Genesis) -> Result<Body>,
+    fill: impl FnOnce(&mut Body, &PublicKey),
+) -> Result<SignedEntry> {
+    let existing = util::Existing::from_force(common.force);
+    if let Some(out) = &common.out {
+        // Before the key's passphrase is asked for.
+        util::refuse_existing(out, existing)?;
+    }
+    let genesis = util::read_genesis(&common.genesis)?;
+    let mut body = prepare(&genesis)?;
+    precheck(&genesis, &body, common.recorded_at)?;
+    let key = util::read_key(&common.key)?;
+    fill(&mut body, &crypto::public_key(&key));
+    let entry = sign_entry(
+        &genesis,
+        &key,
+        common.nonce,
+        common.data_dir.as_deref(),
+        common.recorded_at,
+        body,
+    )?;
+    let text = serde_json::to_string_pretty(&entry)? + "\n";
+    util::write_out(common.out.as_deref(), &text, existing)?;
+    if let Some(out) = &common.out {
+        eprintln!(
+            "signed {} entry {} (nonce {}) into {}",
+            entry.entry.body.kind(),
+            entry.id(),
+            entry.entry.nonce,
+            out.display()
+        );
+    }
+    Ok(entry)
+}
+
+/// Runs the ledger's shape rules (every check that needs no state) on an
+/// unsigned draft of the entry, so that what the ledger would refuse for
+/// its form alone is refused here, before anything is signed.
+fn precheck(genesis: &Genesis, body: &Body, recorded_at: Option<i64>) -> Result<()> {
+    let draft = SignedEntry {
+        entry: Entry {
+            version: ENTRY_VERSION,
+            chain_id: genesis.chain_id(),
+            author: PublicKey([0; 32]),
+            nonce: 1,
+            recorded_at_ms: recorded_at.unwrap_or_else(util::now_ms),
+            body: body.clone(),
+        },
+        signature: Signature([0; 64]),
+        cosignatures: Vec::new(),
+    };
+    waybill_core::rules::check_shape(&draft).map_err(|e| {
+        anyhow!(
+            "the {} entry would be refused by the ledger, so nothing was signed: {e}",
+            body.kind()
+        )
+    })
+}
+
+/// Resolves a member named by `flag`: a public key (64 hex digits), a
+/// member's name in genesis, or, with --data-dir, the name of a member
+/// added since.
+fn party(common: &Common, genesis: &Genesis, flag: &str, who: &str) -> Result<PublicKey> {
+    let in_genesis = util::party(genesis, who);
+    if in_genesis.is_ok() {
+        return in_genesis;
+    }
+    if let Some(dir) = &common.data_dir {
+        let ledger = waybill_store::open_dir(dir)?;
+        if let Some(key) = View::active_member_named(ledger.state(), who) {
+            return Ok(key);
+        }
+    }
+    in_genesis.map_err(|e| anyhow!("{flag}: {e}"))
+}
+
+/// A member's name for a message: from genesis, or with --data-dir from
+/// the ledger; else the short key.
+fn member_name(common: &Common, genesis: &Genesis, key: &PublicKey) -> String {
+    if let Some(m) = genesis.member(key) {
+        return m.name.clone();
+    }
+    common
+        .data_dir
+        .as_deref()
+        .and_then(|dir| waybill_store::open_dir(dir).ok())
+        .and_then(|ledger| View::member(ledger.state(), key).map(|m| m.spec.name.clone()))
+        .unwrap_or_else(|| format!("key {}", key.short()))
+}
+
+/// Where the entry went, for a hint: the --out file or a placeholder.
+fn entry_file(common: &Common) -> String {
+    common
+        .out
+        .as_deref()
+        .map_or_else(|| "ENTRY.json".to_owned(), |p| p.display().to_string())
+}
+
+/// Builds and signs an entry.
+pub fn sign_entry(
+    genesis: &Genesis,
+    key: &ed25519_dalek::SigningKey,
+    nonce: Option<u64>,
+    data_dir: Option<&std::path::Path>,
+    recorded_at: Option<i64>,
+    body: Body,
+) -> Result<SignedEntry> {
+    let author = crypto::public_key(key);
+    let nonce = match (nonce, data_dir) {
+        (Some(n), _) => n,
+        (None, Some(dir)) => {
+            let ledger = waybill_store::open_dir(dir)?;
+            if ledger.chain_id() != genesis.chain_id() {
+                bail!("the ledger in {} is for another chain than the genesis given", dir.display());
+            }
+            waybill_core::state::View::nonce(ledger.state(), &author) + 1
+        }
+        (None, None) => bail!("give --nonce N (the author's last nonce + 1) or --data-dir DIR to read it from a ledger"),
+    };
+    Ok(Entry {
+        version: ENTRY_VERSION,
+        chain_id: genesis.chain_id(),
+        author,
+        nonce,
+        recorded_at_ms: recorded_at.unwrap_or_else(util::now_ms),
+        body,
+    }
+    .sign(key))
+}
+
+/// `waybill cosign`: adds the key's co-signature to an entry file.
+///
+/// Co-signed are membership changes, recalls, recall lifts and corrections
+/// (by admins, making an admin quorum) and handovers (by the next
+/// carrier, the one taking over).
+pub fn cosign(
+    entry: &Path,
+    key: &Path,
+    genesis: &Path,
+    out: Option<&Path>,
+    force: bool,
+) -> Result<()> {
+    // Without --out the entry file itself is rewritten: that is the
+    // command's purpose, so only --out is subject to the overwrite rule.
+    let (target, existing) = match out {
+        Some(o) => (o, util::Existing::from_force(force)),
+        None => (entry, util::Existing::Replace),
+    };
+    util::refuse_existing(target, existing)?;
+    let g = util::read_genesis(genesis)?;
+    let mut e = util::read_entry(entry)?;
+    if e.entry.chain_id != g.chain_id() {
+        bail!(
+            "{} is for another chain than {}",
+            entry.display(),
+            genesis.display()
+        );
+    }
+    if !matches!(
+        e.entry.body,
+        Body::Membership(_)
+            | Body::Handover(_)
+            | Body::Recall(_)
+            | Body::RecallLift(_)
+            | Body::Correction(_)
+    ) {
+        bail!(
+            "only membership changes, handovers, recalls, recall lifts and corrections are co-signed; {} is a {} entry",
+            entry.display(),
+            e.entry.body.kind()
+        );
+    }
+    e.verify_signatures().map_err(|err| {
+        anyhow!(
+            "{} does not verify, so it was not co-signed: {err}",
+            entry.display()
+        )
+    })?;
+    let key = util::read_key(key)?;
+    let signer = crypto::public_key(&key);
+    if signer == e.entry.author {
+        bail!(
+            "{} was signed by this key as its author; a co-signature comes from another member",
+            entry.display()
+        );
+    }
+    if let Body::Handover(h) = &e.entry.body {
+        if signer != h.to {
+            bail!(
+                "{} hands shipment {} over to {}; only that carrier co-signs it, and this key is {}",
+                entry.display(),
+                h.shipment,
+                util::name_of(&g, &h.to),
+                util::name_of(&g, &signer)
+            );
+        }
+    }
+    e.cosign(&key);
+    let text = serde_json::to_string_pretty(&e)? + "\n";
+    util::write_out(Some(target), &text, existing)?;
+    eprintln!(
+        "co-signed {} entry {}; {} co-signature(s) now",
+        e.entry.body.kind(),
+        e.id(),
+        e.cosignatures.len()
+    );
+    Ok(())
+}
