@@ -377,7 +377,7 @@ impl<B: Backend + 'static> Shared<B> {
                             None => (entry.into_entry(), None),
                         };
                         let r = pool
-                            .insert_verified_known(pooled, known, ledger.state(), tip(&ledger))
+                            .insert_verified_known(pooled, known, ledger.state(), tip(ledger))
                             .map_err(SubmitError::from);
                         if r.is_ok() {
                             accepted.extend(keep);
@@ -397,7 +397,7 @@ impl<B: Backend + 'static> Shared<B> {
             }
             // An entry taken here may be what an orphan from a peer waits for.
             if let (Some(pool), Ok(ledger)) = (pool.as_mut(), &ledger) {
-                pool.retry_orphans(ledger.state(), tip(&ledger));
+                pool.retry_orphans(ledger.state(), tip(ledger));
             }
             if let Some(pool) = &pool {
                 metrics::set(&self.metrics.mempool_entries, pool.len());
