@@ -588,8 +588,9 @@ pub struct Handover {
     pub documents: Vec<DocRef>,
 }
 
-/// Sensor readings taken on a shipment, by its sender, a carrier of it or
-/// its consignee.
+/// Sensor readings taken on a shipment, recorded by its sender, the
+/// carrier holding it when they are recorded, or its consignee (an
+/// earlier carrier hands its logger's data to one of them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Readings {

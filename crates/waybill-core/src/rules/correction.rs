@@ -123,7 +123,7 @@ impl<V: View> Ctx<'_, V> {
                 made_by.short()
             )));
         }
-        let quorum = !self.entry.cosignatures.is_empty() && self.admin_quorum();
+        let quorum = self.admin_quorum();
         if !quorum && !same_member(self.view, owner, self.author) {
             return Err(RuleError::Correction(format!(
                 "`{}` may not correct {what}: it was recorded by `{}`, and only its author (or an admin quorum) may declare it erroneous",

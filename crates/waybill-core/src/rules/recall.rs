@@ -14,7 +14,7 @@ impl<V: View> Ctx<'_, V> {
         self.cosigners_are_admins()?;
         let authority = self.author_spec.has(Role::Regulator)
             || self.author_spec.has(Role::Quality)
-            || (!self.entry.cosignatures.is_empty() && self.admin_quorum());
+            || self.admin_quorum();
         for id in &r.lots {
             let Some(mut lot) = self.lot(changes, id)? else {
                 continue;
@@ -53,7 +53,7 @@ impl<V: View> Ctx<'_, V> {
         changes: &mut Changes,
     ) -> Result<(), RuleError> {
         self.cosigners_are_admins()?;
-        let quorum = !self.entry.cosignatures.is_empty() && self.admin_quorum();
+        let quorum = self.admin_quorum();
         for id in &l.lots {
             let Some(mut lot) = self.lot(changes, id)? else {
                 continue;

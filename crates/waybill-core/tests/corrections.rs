@@ -1,0 +1,482 @@
+//! Rule tests for corrections (issue 25): an entry declares an earlier
+//! one erroneous. A production is voided and its inputs go back to its
+//! producer while nothing has been built on the lot; a dispatch is
+//! cancelled while nobody has taken it over; a payment is struck out.
+//! Only the original's author (or an admin quorum) may, the target must
+//! be the entry that made the record, and each refusal leaves the state
+//! untouched with a sentence naming what is wrong.
+
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::*;
+use waybill_core::codes::Decimal3;
+use waybill_core::crypto::Hash32;
+use waybill_core::entry::{Body, Corrected, Correction};
+use waybill_core::rules::RuleError;
+use waybill_core::state::{LotState, ShipmentStage, View};
+
+fn lot_of(l: &Ledger, id: &str) -> LotState {
+    l.state.lot(&lot(id)).unwrap().into_owned()
+}
+
+fn stage(l: &Ledger, id: &str) -> ShipmentStage {
+    l.state.shipment(&ship(id)).unwrap().stage
+}
+
+fn void(target: &waybill_core::entry::SignedEntry, id: &str) -> Body {
+    correction(
+        target.id(),
+        Corrected::Lot(lot(id)),
+        "quantity keyed in wrong",
+    )
+}
+
+fn cancel(target: &waybill_core::entry::SignedEntry, id: &str) -> Body {
+    correction(
+        target.id(),
+        Corrected::Shipment(ship(id)),
+        "wrong consignee",
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Productions
+
+#[test]
+fn a_production_corrected_voids_the_lot_and_restores_its_inputs() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    l.record(&c.processor, produce("GREEN-1", "600"));
+    l.record(&c.processor, produce("GREEN-2", "100"));
+    let roast = l.record(
+        &c.processor,
+        produce_from(
+            "ROASTED-1",
+            "420",
+            &[("GREEN-1", "500"), ("GREEN-2", "100")],
+        ),
+    );
+    assert_eq!(lot_of(&l, "GREEN-2").holdings.len(), 0);
+    let fix = l.record(&c.processor, void(&roast, "ROASTED-1"));
+    assert_balanced(&l.state, "after the correction");
+
+    let r = lot_of(&l, "ROASTED-1");
+    assert_eq!(r.voided_by, Some(fix.id()));
+    assert!(r.holdings.is_empty());
+    assert_eq!(r.remaining(), Decimal3::ZERO);
+    assert!(r.whereabouts(|_| String::new()).contains(&fix.id().short()));
+    // The inputs are back, whole, with the producer of the voided lot.
+    let g1 = lot_of(&l, "GREEN-1");
+    assert_eq!(g1.consumed, Decimal3::ZERO);
+    assert_eq!(g1.holdings.len(), 1, "{:?}", g1.holdings);
+    assert_eq!(g1.held_by(&l.state, &c.processor.pk), dec("600"));
+    let g2 = lot_of(&l, "GREEN-2");
+    assert_eq!(
+        (g2.consumed, g2.held_by(&l.state, &c.processor.pk)),
+        (Decimal3::ZERO, dec("100"))
+    );
+
+    // The voided lot is no goods: it cannot move or be used, and its id
+    // stays taken.
+    let err = l.refuse(&l.sign(
+        &c.processor,
+        dispatch("S-1", &["ROASTED-1"], &c.retailer.pk, None),
+    ));
+    assert!(matches!(err, RuleError::LotVoided { .. }), "{err:?}");
+    assert_mentions(&err, &["ROASTED-1", &fix.id().short(), "voided"]);
+    let err = l.refuse(&l.sign(
+        &c.processor,
+        produce_from("BLEND-1", "1", &[("ROASTED-1", "1")]),
+    ));
+    assert!(matches!(err, RuleError::LotVoided { .. }), "{err:?}");
+    let err = l.refuse(&l.sign(&c.processor, produce("ROASTED-1", "420")));
+    assert!(matches!(err, RuleError::LotExists(_)), "{err:?}");
+    // The restored inputs are the processor's to use again.
+    l.record(
+        &c.processor,
+        produce_from(
+            "ROASTED-2",
+            "500",
+            &[("GREEN-1", "600"), ("GREEN-2", "100")],
+        ),
+    );
+    assert_balanced(&l.state, "after the second roasting");
+    // Voiding twice is refused.
+    let err = l.refuse(&l.sign(&c.processor, void(&roast, "ROASTED-1")));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(&err, &["ROASTED-1", "already voided", &fix.id().short()]);
+}
+
+#[test]
+fn a_production_from_nothing_may_be_voided() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    let e = l.record(&c.producer, produce_v2("GREEN-1", "6000"));
+    l.record(&c.producer, void(&e, "GREEN-1"));
+    let g = lot_of(&l, "GREEN-1");
+    assert!(g.voided_by.is_some() && g.holdings.is_empty());
+    assert_eq!(g.produced, dec("6000"));
+}
+
+#[test]
+fn a_production_cannot_be_corrected_once_the_lot_moved_or_was_used() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    let made = l.record(&c.producer, produce("GREEN-1", "600"));
+    // Part of it shipped.
+    let d = l.record(
+        &c.producer,
+        dispatch_v2("S-1", &[("GREEN-1", Some(kg("1")))], &c.processor.pk, None),
+    );
+    let err = l.refuse(&l.sign(&c.producer, void(&made, "GREEN-1")));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(&err, &["GREEN-1", "shipped or used", "latest back"]);
+    // Once the dispatch is corrected, the production may be, from the
+    // latest back.
+    l.record(&c.producer, cancel(&d, "S-1"));
+    l.record(&c.producer, void(&made, "GREEN-1"));
+
+    // Part of it used as an input.
+    l.record(&c.processor, produce("GREEN-2", "600"));
+    let made2 = l.sign(&c.processor, produce("X", "1"));
+    l.commit(&made2);
+    l.record(&c.processor, produce_from("MIX-1", "2", &[("X", "0.5")]));
+    let err = l.refuse(&l.sign(&c.processor, void(&made2, "X")));
+    assert_mentions(&err, &["X", "shipped or used"]);
+    // Delivered and back is still "moved": part of it was lost on the way.
+    let made3 = l.record(&c.processor, produce("Y", "10"));
+    l.record(&c.processor, dispatch("S-2", &["Y"], &c.retailer.pk, None));
+    l.record(
+        &c.retailer,
+        receive_v2(
+            "S-2",
+            &[received(
+                "Y",
+                kg("9"),
+                Some((kg("1"), waybill_core::entry::LossCause::Damage)),
+            )],
+        ),
+    );
+    l.record(&c.retailer, dispatch("S-3", &["Y"], &c.processor.pk, None));
+    l.record(&c.processor, receive("S-3"));
+    let err = l.refuse(&l.sign(&c.processor, void(&made3, "Y")));
+    assert_mentions(&err, &["Y", "shipped or used"]);
+}
+
+// ---------------------------------------------------------------------------
+// Dispatches
+
+#[test]
+fn a_dispatch_corrected_before_takeover_is_cancelled() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    l.record(&c.producer, produce("GREEN-1", "600"));
+    l.record(&c.producer, produce("GREEN-2", "50"));
+    let d = l.record(
+        &c.producer,
+        dispatch_v2(
+            "S-1",
+            &[("GREEN-1", Some(kg("200"))), ("GREEN-2", None)],
+            &c.retailer.pk,
+            Some(&c.carrier.pk),
+        ),
+    );
+    l.record(&c.producer, cancel(&d, "S-1"));
+    assert_balanced(&l.state, "after the cancellation");
+    assert_single_custody(&l.state, "after the cancellation");
+    assert_eq!(stage(&l, "S-1"), ShipmentStage::Cancelled);
+    let g1 = lot_of(&l, "GREEN-1");
+    assert_eq!(g1.holdings.len(), 1, "{:?}", g1.holdings);
+    assert_eq!(g1.held_by(&l.state, &c.producer.pk), dec("600"));
+    assert_eq!(
+        lot_of(&l, "GREEN-2").held_by(&l.state, &c.producer.pk),
+        dec("50")
+    );
+    // Nobody can take over, receive or reject a cancelled shipment.
+    for (who, body) in [
+        (&c.carrier, receive("S-1")),
+        (&c.retailer, receive_v2("S-1", &[])),
+        (&c.retailer, reject("S-1", "never mind")),
+    ] {
+        let err = l.refuse(&l.sign(who, body));
+        assert!(
+            matches!(&err, RuleError::ShipmentClosed { stage, .. } if stage.contains("cancelled")),
+            "{err:?}"
+        );
+        assert_mentions(&err, &["S-1", "cancelled"]);
+    }
+    // Its id stays used; the goods go out again in a new shipment.
+    let err = l.refuse(&l.sign(
+        &c.producer,
+        dispatch("S-1", &["GREEN-1"], &c.processor.pk, None),
+    ));
+    assert!(matches!(err, RuleError::ShipmentExists(_)), "{err:?}");
+    l.record(
+        &c.producer,
+        dispatch("S-2", &["GREEN-1", "GREEN-2"], &c.processor.pk, None),
+    );
+    l.record(&c.processor, receive("S-2"));
+    assert_eq!(
+        lot_of(&l, "GREEN-1").held_by(&l.state, &c.processor.pk),
+        dec("600")
+    );
+    // Cancelling twice is refused.
+    let err = l.refuse(&l.sign(&c.producer, cancel(&d, "S-1")));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(&err, &["S-1", "cancelled"]);
+}
+
+#[test]
+fn a_dispatch_cannot_be_corrected_after_takeover() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    l.record(&c.producer, produce("GREEN-1", "600"));
+    let d = l.record(
+        &c.producer,
+        dispatch("S-1", &["GREEN-1"], &c.processor.pk, Some(&c.carrier.pk)),
+    );
+    l.record(&c.carrier, receive("S-1"));
+    let err = l.refuse(&l.sign(&c.producer, cancel(&d, "S-1")));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(&err, &["S-1", "with its carrier", "reject"]);
+    l.record(&c.processor, receive("S-1"));
+    let err = l.refuse(&l.sign(&c.producer, cancel(&d, "S-1")));
+    assert_mentions(&err, &["S-1", "delivered"]);
+    assert_eq!(
+        lot_of(&l, "GREEN-1").held_by(&l.state, &c.processor.pk),
+        dec("600")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Payments
+
+#[test]
+fn a_payment_corrected_is_struck_out() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    l.record(&c.producer, produce("GREEN-1", "600"));
+    l.record(
+        &c.producer,
+        dispatch("S-1", &["GREEN-1"], &c.processor.pk, None),
+    );
+    let p = l.record(
+        &c.payer,
+        pay(uetr(1), &c.payer.pk, &c.producer.pk, 1_850_000, &["S-1"]),
+    );
+    let fix = l.record(
+        &c.payer,
+        correction(
+            p.id(),
+            Corrected::Payment(uetr(1)),
+            "amount in cents, not euros",
+        ),
+    );
+    let s = l.state.payment(&uetr(1)).unwrap();
+    assert_eq!((s.recorded_by, s.corrected_by), (p.id(), Some(fix.id())));
+    // The UETR stays used.
+    let err = l.refuse(&l.sign(
+        &c.payer,
+        pay(uetr(1), &c.payer.pk, &c.producer.pk, 18_500, &["S-1"]),
+    ));
+    assert!(matches!(err, RuleError::PaymentExists(_)), "{err:?}");
+    // Twice is refused.
+    let err = l.refuse(&l.sign(
+        &c.payer,
+        correction(p.id(), Corrected::Payment(uetr(1)), "again"),
+    ));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(
+        &err,
+        &[
+            &uetr(1).to_string(),
+            "already struck out",
+            &fix.id().short(),
+        ],
+    );
+    // A payment that does not exist.
+    let err = l.refuse(&l.sign(
+        &c.payer,
+        correction(p.id(), Corrected::Payment(uetr(9)), "typo"),
+    ));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(&err, &[&uetr(9).to_string(), "not recorded"]);
+}
+
+// ---------------------------------------------------------------------------
+// Who may correct, and what
+
+#[test]
+fn a_correction_of_someone_elses_entry_is_refused() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    let made = l.record(&c.producer, produce("GREEN-1", "600"));
+    l.record(&c.producer, produce("GREEN-2", "600"));
+    let d = l.record(
+        &c.producer,
+        dispatch("S-1", &["GREEN-2"], &c.processor.pk, None),
+    );
+    let p = l.record(
+        &c.payer,
+        pay(uetr(1), &c.payer.pk, &c.producer.pk, 100, &["S-1"]),
+    );
+    let cases = [
+        (
+            &c.processor,
+            void(&made, "GREEN-1"),
+            "lot GREEN-1",
+            &c.producer,
+        ),
+        (&c.processor, cancel(&d, "S-1"), "shipment S-1", &c.producer),
+        (
+            &c.producer,
+            correction(p.id(), Corrected::Payment(uetr(1)), "not paid to us"),
+            "payment",
+            &c.payer,
+        ),
+        // An admin alone is not a quorum.
+        (
+            &c.admins[0],
+            void(&made, "GREEN-1"),
+            "lot GREEN-1",
+            &c.producer,
+        ),
+    ];
+    for (who, body, what, owner) in cases {
+        let err = l.refuse(&l.sign(who, body));
+        assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+        assert_mentions(
+            &err,
+            &[
+                &who.name,
+                "may not correct",
+                what,
+                &owner.name,
+                "only its author",
+            ],
+        );
+    }
+    // Co-signatures that are not admins' are refused by name.
+    let e = cosigned(l.sign(&c.processor, void(&made, "GREEN-1")), &[&c.retailer]);
+    let err = l.refuse(&e);
+    assert!(
+        matches!(err, RuleError::CosignerNotAdmin(k) if k == c.retailer.pk),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn an_admin_quorum_may_correct_any_entry_and_inputs_go_back_to_the_producer() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    l.record(&c.processor, produce("GREEN-1", "600"));
+    let roast = l.record(
+        &c.processor,
+        produce_from("ROASTED-1", "500", &[("GREEN-1", "600")]),
+    );
+    let e = cosigned(
+        l.sign(&c.admins[0], void(&roast, "ROASTED-1")),
+        &[&c.admins[1]],
+    );
+    l.commit(&e);
+    assert_eq!(lot_of(&l, "ROASTED-1").voided_by, Some(e.id()));
+    // The green coffee is the roaster's again, not the admin's: the admin
+    // holds no goods, and the roaster must be able to roast it again.
+    let g = lot_of(&l, "GREEN-1");
+    assert_eq!(g.held_by(&l.state, &c.processor.pk), dec("600"));
+    assert_eq!(g.held_by(&l.state, &c.admins[0].pk), Decimal3::ZERO);
+    assert_balanced(&l.state, "after the quorum's correction");
+    l.record(
+        &c.processor,
+        produce_from("ROASTED-2", "500", &[("GREEN-1", "600")]),
+    );
+
+    // A dispatch too: the goods go back to the sender, not the admin.
+    l.record(&c.processor, produce("GREEN-2", "10"));
+    let d = l.record(
+        &c.processor,
+        dispatch("S-1", &["GREEN-2"], &c.retailer.pk, None),
+    );
+    let e = cosigned(
+        l.sign(&c.retailer, cancel(&d, "S-1")),
+        &[&c.admins[0], &c.admins[2]],
+    );
+    l.commit(&e);
+    assert_eq!(
+        lot_of(&l, "GREEN-2").held_by(&l.state, &c.processor.pk),
+        dec("10")
+    );
+}
+
+#[test]
+fn a_correction_must_name_the_entry_that_made_the_record() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    let made = l.record(&c.producer, produce("GREEN-1", "600"));
+    let other = l.record(&c.producer, produce("GREEN-2", "600"));
+    let d = l.record(
+        &c.producer,
+        dispatch("S-1", &["GREEN-2"], &c.processor.pk, None),
+    );
+    // The production of another lot.
+    let err = l.refuse(&l.sign(&c.producer, void(&other, "GREEN-1")));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(
+        &err,
+        &[
+            &other.id().short(),
+            "did not record lot GREEN-1",
+            &made.id().short(),
+        ],
+    );
+    // A dispatch named as the production, and the other way round.
+    let err = l.refuse(&l.sign(&c.producer, void(&d, "GREEN-1")));
+    assert_mentions(&err, &[&d.id().short(), "lot GREEN-1"]);
+    let err = l.refuse(&l.sign(&c.producer, cancel(&made, "S-1")));
+    assert_mentions(&err, &[&made.id().short(), "shipment S-1", &d.id().short()]);
+    // An id that is no entry at all.
+    let bogus = Hash32::digest(b"nothing");
+    let err = l.refuse(&l.sign(
+        &c.producer,
+        correction(bogus, Corrected::Lot(lot("GREEN-1")), "typo"),
+    ));
+    assert_mentions(&err, &[&bogus.short(), "GREEN-1"]);
+    // Records that do not exist.
+    let err = l.refuse(&l.sign(&c.producer, void(&made, "NO-SUCH-LOT")));
+    assert!(matches!(err, RuleError::UnknownLot(_)), "{err:?}");
+    let err = l.refuse(&l.sign(&c.producer, cancel(&d, "S-404")));
+    assert!(matches!(err, RuleError::UnknownShipment(_)), "{err:?}");
+    // A reason is required, and the target cannot be its own correction.
+    let err = l.refuse(&l.sign(
+        &c.producer,
+        correction(made.id(), Corrected::Lot(lot("GREEN-1")), ""),
+    ));
+    assert!(matches!(err, RuleError::BadField(_)), "{err:?}");
+    assert_mentions(&err, &["reason"]);
+    let err = l.refuse(&l.sign(
+        &c.producer,
+        Body::Correction(Correction {
+            target: made.id(),
+            corrected: Corrected::Lot(lot("GREEN-1")),
+            reason: "wrong quantity".into(),
+            corrective: vec![made.id()],
+        }),
+    ));
+    assert!(matches!(err, RuleError::BadField(_)), "{err:?}");
+    assert_mentions(&err, &["corrective"]);
+    // The corrective entries, when named, are recorded with it.
+    let fixed = l.record(&c.producer, produce("GREEN-1B", "60"));
+    let e = l.record(
+        &c.producer,
+        Body::Correction(Correction {
+            target: made.id(),
+            corrected: Corrected::Lot(lot("GREEN-1")),
+            reason: "600 should have been 60".into(),
+            corrective: vec![fixed.id()],
+        }),
+    );
+    assert_eq!(lot_of(&l, "GREEN-1").voided_by, Some(e.id()));
+}
