@@ -121,7 +121,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         let key = actors.key(who)?;
         let me = crypto::public_key(key);
         let nonce = nonces.get(&me).copied().unwrap_or(0) + 1;
-        let e = record::sign_entry(&genesis, key, Some(nonce), None, Some(at), body)?;
+        let e = record::sign_entry(&genesis, key, nonce, Some(at), body);
         nonces.insert(me, nonce);
         // Each step goes to a different node; gossip brings it to the rest.
         let api = apis[(step - 3) % apis.len()];

@@ -60,7 +60,20 @@ enum Cmd {
     #[command(subcommand)]
     Genesis(GenesisCmd),
     /// Build and sign an entry, written as JSON.
-    #[command(subcommand)]
+    ///
+    /// An entry carries its author's nonce: the author's last nonce + 1.
+    /// Give it with --nonce N, read it from a local ledger with --data-dir
+    /// DIR, or ask a node with --node URL. A node counts the author's
+    /// entries waiting in its mempool too, so entries recorded and submitted
+    /// one after another get consecutive nonces; to record several before
+    /// submitting any, give each its own --nonce.
+    ///
+    /// Examples:
+    ///   waybill record produce -g genesis.toml -k coop.pem --node http://127.0.0.1:8080 \
+    ///       --lot '(01)07709998000018(10)LOT1' --product 'Green coffee' \
+    ///       --quantity 600 --unit KGM -o produce.json
+    ///   waybill submit produce.json --node http://127.0.0.1:8080
+    #[command(subcommand, verbatim_doc_comment)]
     Record(record::RecordCmd),
     /// Add your co-signature to a membership change (admins).
     Cosign {
@@ -335,6 +348,9 @@ A typical flow:
   waybill verify-bundle bundle.json -g genesis.toml
 
 With a network of nodes (Malachite BFT; every block has a commit certificate):
+  waybill record produce -g genesis.toml -k coop.pem --node http://127.0.0.1:8080 \\
+      --lot '(01)07709998000018(10)LOT1' --product 'Green coffee' \\
+      --quantity 600 --unit KGM -o e.json                       # the node gives the nonce
   waybill submit e.json --node http://127.0.0.1:8080 --wait     # the node checks the rules
   waybill lookup '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 -g genesis.toml
   waybill export '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 -g genesis.toml \\
