@@ -156,6 +156,35 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a member's next nonce, from a node or a local ledger.
+    ///
+    /// The nonce the member's next entry must carry: its last committed
+    /// nonce + 1, and from a node also after its entries waiting in the
+    /// node's mempool. `waybill record --node URL` asks for it itself; this
+    /// is for scripts and for checking. Prints the number alone (what the
+    /// node says, and of which member, goes to stderr), or JSON.
+    ///
+    /// Examples:
+    ///   waybill nonce -k coop.pem --node http://127.0.0.1:8080
+    ///   waybill nonce -k <public key hex> --data-dir ledger --json
+    #[command(verbatim_doc_comment, group(
+        clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
+    ))]
+    Nonce {
+        /// The member: its key file (KEY.pem; the passphrase is asked if it
+        /// is encrypted) or its public key (64 hex digits).
+        #[arg(long, short = 'k', value_name = "KEY.pem|HEX")]
+        key: String,
+        /// A local ledger.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// A node's HTTP API, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        node: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a lot's verified origin, custody chain and payments.
     ///
     /// From a local ledger (--data-dir) or from a node (--node URL
@@ -591,6 +620,19 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             timeout,
             json,
         } => node_cmd::submit(&entries, &node, wait, timeout, json),
+        Cmd::Nonce {
+            key,
+            data_dir,
+            node,
+            json,
+        } => {
+            let key = key_arg(&key)?;
+            match (node, data_dir) {
+                (Some(url), _) => node_cmd::nonce(&key, &url, json),
+                (None, Some(dir)) => ledger_cmd::nonce(&key, &dir, json),
+                (None, None) => bail!("give --data-dir DIR or --node URL"),
+            }
+        }
         Cmd::Lookup {
             lot,
             data_dir,
