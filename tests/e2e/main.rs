@@ -6,6 +6,8 @@
 //! - [`cli_story`]: the coffee story through the CLI only, one process a step.
 //! - [`lying_node`]: the CLI against a stand-in node (in process) that
 //!   serves honest and lying trails, and takes submissions.
+//! - [`node_nonce`]: `record --node` and `nonce` taking nonces from a
+//!   real node (a lone validator).
 //! - [`cluster`]: networks of `waybill-node` processes: consensus, crashes,
 //!   a halted chain, full nodes syncing.
 
@@ -15,5 +17,6 @@
 mod cli_story;
 mod cluster;
 mod lying_node;
+mod node_nonce;
 mod support;
 mod tour;
