@@ -122,7 +122,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
             let key = actors.key(who)?;
             let me = crypto::public_key(key);
             let nonce = nonces.get(&me).copied().unwrap_or(0) + 1;
-            let mut e = record::sign_entry(&genesis, key, Some(nonce), None, Some(at), body)?;
+            let mut e = record::sign_entry(&genesis, key, nonce, Some(at), body);
             for c in cosigners {
                 e.cosign(actors.key(c)?);
             }

@@ -1,5 +1,5 @@
 //! The local ledger commands: `ledger init|append|check|status`, `lookup`,
-//! `trace-forward`, `export`.
+//! `trace-forward`, `export` and `nonce` with `--data-dir`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use ed25519_dalek::SigningKey;
 use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
-use waybill_core::crypto;
+use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
 use waybill_core::state::View;
@@ -196,6 +196,48 @@ pub fn run(cmd: LedgerCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `waybill nonce -k KEY --data-dir DIR`: the member's next nonce on the
+/// local ledger.
+pub fn nonce(key: &PublicKey, dir: &Path, json: bool) -> Result<ExitCode> {
+    let ledger = open(dir)?;
+    let state = ledger.state();
+    let chain = &ledger.genesis().chain_name;
+    let Some(member) = state.member(key) else {
+        bail!(
+            "{key} is not a member of chain `{chain}` (as of height {} of the ledger in {})",
+            ledger.height(),
+            dir.display()
+        );
+    };
+    let name = &member.spec.name;
+    if let Some(height) = member.removed_at {
+        bail!("the key {key} of `{name}` was removed or rotated out at height {height} and can sign nothing after it");
+    }
+    let committed = state.nonce(key);
+    let next = committed
+        .checked_add(1)
+        .ok_or_else(|| anyhow!("`{name}` has used every nonce; rotate its key"))?;
+    if json {
+        let v = serde_json::json!({
+            "key": key.to_hex(),
+            "member": name,
+            "chain_id": ledger.chain_id().to_hex(),
+            "next_nonce": next,
+            "committed_nonce": committed,
+            "data_dir": dir.display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{next}");
+        eprintln!(
+            "the next nonce of `{name}` on the ledger in {} (height {}): its last is {committed}",
+            dir.display(),
+            ledger.height()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The genesis to verify against: the file given, or the ledger's own copy.

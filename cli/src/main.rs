@@ -61,7 +61,20 @@ enum Cmd {
     #[command(subcommand)]
     Genesis(GenesisCmd),
     /// Build and sign an entry, written as JSON.
-    #[command(subcommand)]
+    ///
+    /// An entry carries its author's nonce: the author's last nonce + 1.
+    /// Give it with --nonce N, read it from a local ledger with --data-dir
+    /// DIR, or ask a node with --node URL. A node counts the author's
+    /// entries waiting in its mempool too, so entries recorded and submitted
+    /// one after another get consecutive nonces; to record several before
+    /// submitting any, give each its own --nonce.
+    ///
+    /// Examples:
+    ///   waybill record produce -g genesis.toml -k coop.pem --node http://127.0.0.1:8080 \
+    ///       --lot '(01)07709998000018(10)LOT1' --product 'Green coffee' \
+    ///       --quantity 600 --unit KGM -o produce.json
+    ///   waybill submit produce.json --node http://127.0.0.1:8080
+    #[command(subcommand, verbatim_doc_comment)]
     Record(record::RecordCmd),
     /// Add your co-signature to an entry: a membership change, recall,
     /// recall lift or correction (admins, making up an admin quorum), or a
@@ -143,6 +156,35 @@ enum Cmd {
               value_parser = clap::value_parser!(u64).range(0..=86_400))]
         timeout: u64,
         /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a member's next nonce, from a node or a local ledger.
+    ///
+    /// The nonce the member's next entry must carry: its last committed
+    /// nonce + 1, and from a node also after its entries waiting in the
+    /// node's mempool. `waybill record --node URL` asks for it itself; this
+    /// is for scripts and for checking. Prints the number alone (what the
+    /// node says, and of which member, goes to stderr), or JSON.
+    ///
+    /// Examples:
+    ///   waybill nonce -k coop.pem --node http://127.0.0.1:8080
+    ///   waybill nonce -k <public key hex> --data-dir ledger --json
+    #[command(verbatim_doc_comment, group(
+        clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
+    ))]
+    Nonce {
+        /// The member: its key file (KEY.pem; the passphrase is asked if it
+        /// is encrypted) or its public key (64 hex digits).
+        #[arg(long, short = 'k', value_name = "KEY.pem|HEX")]
+        key: String,
+        /// A local ledger.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// A node's HTTP API, e.g. http://127.0.0.1:8080.
+        #[arg(long, value_name = "URL")]
+        node: Option<String>,
+        /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -345,6 +387,9 @@ A typical flow:
   waybill verify-bundle bundle.json -g genesis.toml
 
 With a network of nodes (Malachite BFT; every block has a commit certificate):
+  waybill record produce -g genesis.toml -k coop.pem --node http://127.0.0.1:8080 \\
+      --lot '(01)07709998000018(10)LOT1' --product 'Green coffee' \\
+      --quantity 600 --unit KGM -o e.json                       # the node gives the nonce
   waybill submit e.json --node http://127.0.0.1:8080 --wait     # the node checks the rules
   waybill lookup '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 -g genesis.toml
   waybill export '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 -g genesis.toml \\
@@ -588,6 +633,19 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             timeout,
             json,
         } => node_cmd::submit(&entries, &node, wait, timeout, json),
+        Cmd::Nonce {
+            key,
+            data_dir,
+            node,
+            json,
+        } => {
+            let key = key_arg(&key)?;
+            match (node, data_dir) {
+                (Some(url), _) => node_cmd::nonce(&key, &url, json),
+                (None, Some(dir)) => ledger_cmd::nonce(&key, &dir, json),
+                (None, None) => bail!("give --data-dir DIR or --node URL"),
+            }
+        }
         Cmd::Lookup {
             lot,
             data_dir,

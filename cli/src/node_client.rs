@@ -16,6 +16,7 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use waybill_core::bundle::MAX_BUNDLE_BYTES;
+use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::trail::Trail;
@@ -90,6 +91,22 @@ pub enum EntryState {
     Pending,
     /// 404: neither on its ledger nor in its mempool.
     Unknown(String),
+}
+
+/// What the node says of a member's nonces
+/// (`GET /v1/members/{key}/next-nonce`; the node's word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextNonce {
+    /// The member's name.
+    pub member: String,
+    /// The node's chain.
+    pub chain_id: String,
+    /// The nonce to sign the next entry with.
+    pub next: u64,
+    /// The last committed nonce.
+    pub committed: u64,
+    /// The member's entries waiting in the node's mempool.
+    pub pending: u64,
 }
 
 impl Node {
@@ -321,6 +338,88 @@ impl Node {
             StatusCode::NOT_FOUND => Ok(EntryState::Unknown(reply.message())),
             _ => Err(self.http_error(&reply, &what)),
         }
+    }
+
+    /// `GET /v1/members/{key}/next-nonce`: the nonce `key`'s next entry
+    /// takes at this node, counting its entries waiting there. A node
+    /// that does not answer, answers something else than the endpoint's
+    /// JSON, or does not know `key` as a member is an error saying so.
+    pub fn next_nonce(&self, key: &PublicKey) -> Result<NextNonce> {
+        let what = format!("the request for the next nonce of {}", key.short());
+        let reply = self.get(
+            &["v1", "members", &key.to_hex(), "next-nonce"],
+            SMALL_ANSWER,
+            REQUEST_TIMEOUT,
+            &what,
+        )?;
+        let not_api = |why: &str| {
+            anyhow!(
+                "the node at {} answered {what} with {why}; is {} the URL of a waybill node's API (e.g. http://127.0.0.1:8080)?",
+                self.base,
+                self.base
+            )
+        };
+        match reply.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => {
+                let Ok(v) = reply.json() else {
+                    return Err(not_api(&format!(
+                        "HTTP 404 and no JSON ({})",
+                        reply.message()
+                    )));
+                };
+                let msg = v
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| reply.message(), |m| clip(m, 300));
+                if msg.starts_with("there is no endpoint") {
+                    bail!(
+                        "the node at {} has no next-nonce endpoint (it may run an older waybill-node): {msg}",
+                        self.base
+                    );
+                }
+                bail!(
+                    "the node at {} does not know key {key} as a member: {msg}",
+                    self.base
+                );
+            }
+            _ => return Err(self.http_error(&reply, &what)),
+        }
+        let v: Value = serde_json::from_slice(&reply.body).map_err(|e| {
+            not_api(&format!(
+                "something that is not JSON ({e}): {}",
+                reply.message()
+            ))
+        })?;
+        let number = |field: &str| {
+            v.get(field)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| not_api(&format!("JSON without a whole number `{field}`")))
+        };
+        let text = |field: &str| {
+            v.get(field)
+                .and_then(Value::as_str)
+                .map(|t| clip(t, 200))
+                .ok_or_else(|| not_api(&format!("JSON without a `{field}`")))
+        };
+        let answered = text("key")?;
+        if answered.parse::<PublicKey>().ok().as_ref() != Some(key) {
+            bail!(
+                "the node at {} answered {what} about key {answered}, not {key}",
+                self.base
+            );
+        }
+        let n = NextNonce {
+            member: text("member")?,
+            chain_id: text("chain_id")?,
+            next: number("next_nonce")?,
+            committed: number("committed_nonce")?,
+            pending: number("pending")?,
+        };
+        if n.next == 0 {
+            return Err(not_api("next nonce 0 (nonces start at 1)"));
+        }
+        Ok(n)
     }
 
     /// `GET /v1/lots/{lot}/trail`: the trail as the node serves it, or why

@@ -1,5 +1,5 @@
 //! The commands that talk to a node: `submit`, and `lookup`, `export`,
-//! `trace-forward` with `--node URL`.
+//! `trace-forward` and `nonce` with `--node URL`.
 //!
 //! Only the genesis file is trusted. A trail from a node is verified here
 //! with commit certificates required, and must be the trail of the lot
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
-use waybill_core::crypto;
+use waybill_core::crypto::{self, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
@@ -182,6 +182,37 @@ pub fn export(
         out.display(),
         report.certified_blocks
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `waybill nonce -k KEY --node URL`: the member's next nonce at the
+/// node, after its entries waiting in the node's mempool (the node's word).
+pub fn nonce(key: &PublicKey, url: &str, json: bool) -> Result<ExitCode> {
+    let node = Node::new(url)?;
+    let n = node.next_nonce(key)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "key": key.to_hex(),
+                "member": n.member,
+                "chain_id": n.chain_id,
+                "next_nonce": n.next,
+                "committed_nonce": n.committed,
+                "pending": n.pending,
+                "node": node.url(),
+            }))?
+        );
+    } else {
+        println!("{}", n.next);
+        eprintln!(
+            "the next nonce of `{}` at the node at {}: its last committed is {}, and {} of its entries wait in the node's mempool",
+            n.member,
+            node.url(),
+            n.committed,
+            n.pending
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@
 //! | `GET /v1/entries/{id}` | `{"id","status":"final","entry","height","index"}` or `{"id","status":"pending","entry"}`; 404 unknown; 400 bad id |
 //! | `GET /v1/lots/{lot}/trail` | the lot's trail (`waybill_core::trail::Trail`) with proofs; 404 unknown lot; 400 bad lot id |
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, each with its holdings (who holds how much, held or in which shipment), what is left, consumed and lost, and whether it is recalled or voided (the node's word; `waybill trace-forward` verifies each lot's trail) |
+//! | `GET /v1/members/{key}/next-nonce` | `{"key","member","chain_id","next_nonce","committed_nonce","pending"}` for the member with this public key (64 hex digits): `pending` counts its entries waiting in this node's mempool and `next_nonce` comes after them (`committed_nonce` + `pending` + 1), so entries submitted one after another each get the next one; 404 not a member, or its key was removed or rotated out (the waiting entries counted); 400 bad key |
 //! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; with `Accept: application/octet-stream`, the block's canonical bytes as stored (its hash and entry ids are computed from them); 404 beyond the tip |
 //! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
@@ -38,7 +39,7 @@ use waybill_net::NetHandle;
 use waybill_store::{Backend, StoreError};
 
 use crate::metrics::{self as m, HttpLabels};
-use crate::shared::{verify_each, EntryStatus, ReadError, Shared, SubmitError};
+use crate::shared::{verify_each, AuthorNonces, EntryStatus, ReadError, Shared, SubmitError};
 
 /// Most entries in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_ENTRIES: usize = 1000;
@@ -105,6 +106,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         .route("/v1/entries/{id}", get(entry::<B>))
         .route("/v1/lots/{lot}/trail", get(trail::<B>))
         .route("/v1/lots/{lot}/forward", get(forward::<B>))
+        .route("/v1/members/{key}/next-nonce", get(next_nonce::<B>))
         .route("/v1/blocks/{height}", get(block::<B>))
         .route("/v1/status", get(status::<B>))
         .route("/metrics", get(metrics::<B>))
@@ -576,6 +578,65 @@ async fn forward<B: Backend + 'static>(
     }
 }
 
+async fn next_nonce<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    key: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Path(text) = match key {
+        Ok(p) => p,
+        Err(r) => return path_rejection(r),
+    };
+    let Ok(key) = text.parse::<PublicKey>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is not a member's public key; a public key is 64 hex digits (`waybill key show KEY.pem` prints it)",
+                shorten(&text)
+            ),
+        );
+    };
+    let shared = Arc::clone(&st.shared);
+    let nonces = blocking(move || {
+        shared
+            .nonces(&key)
+            .map_err(|e| read_error(ReadError::Unavailable(e)))
+    })
+    .await;
+    match nonces {
+        Err(r) => r,
+        Ok(AuthorNonces::Unknown) => error(
+            StatusCode::NOT_FOUND,
+            format!("{key} is not a member of this chain"),
+        ),
+        Ok(AuthorNonces::Removed { name, height }) => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "the key {key} of `{name}` was removed or rotated out at height {height} and can sign nothing after it"
+            ),
+        ),
+        Ok(AuthorNonces::Member {
+            name,
+            committed,
+            last,
+            pending,
+        }) => match last.checked_add(1) {
+            Some(next) => Json(json!({
+                "key": key.to_hex(),
+                "member": name,
+                "chain_id": st.shared.chain_id.to_hex(),
+                "next_nonce": next,
+                "committed_nonce": committed,
+                "pending": pending,
+            }))
+            .into_response(),
+            None => error(
+                StatusCode::CONFLICT,
+                format!("`{name}` has used every nonce; rotate its key"),
+            ),
+        },
+    }
+}
+
 fn block_not_found(height: u64, tip: u64) -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -780,7 +841,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     error(
         StatusCode::NOT_FOUND,
         format!(
-            "there is no endpoint {method} {}; the API has /v1/entries, /v1/entries/batch, /v1/entries/{{id}}, /v1/lots/{{lot}}/trail, /v1/lots/{{lot}}/forward, /v1/blocks/{{height}}, /v1/status and /metrics",
+            "there is no endpoint {method} {}; the API has /v1/entries, /v1/entries/batch, /v1/entries/{{id}}, /v1/lots/{{lot}}/trail, /v1/lots/{{lot}}/forward, /v1/members/{{key}}/next-nonce, /v1/blocks/{{height}}, /v1/status and /metrics",
             shorten(uri.path())
         ),
     )

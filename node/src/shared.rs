@@ -28,6 +28,7 @@ use waybill_core::crypto::{BatchVerifier, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis};
 use waybill_core::rules::{At, RuleError};
+use waybill_core::state::View;
 use waybill_mempool::{FromPeer, Limits, Mempool, MempoolError, Recheck};
 use waybill_store::{Backend, Ledger, StoreError, Validated};
 
@@ -171,6 +172,33 @@ pub enum EntryStatus {
     /// Waiting in the mempool.
     Pending(SignedEntry),
     /// Unknown to this node.
+    Unknown,
+}
+
+/// What the node knows of an author's nonces ([`Shared::nonces`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorNonces {
+    /// A member whose key may sign.
+    Member {
+        /// Its name.
+        name: String,
+        /// Its last committed nonce (0 if none).
+        committed: u64,
+        /// Its last nonce with its entries waiting in the mempool on top:
+        /// the next entry must have this plus one.
+        last: u64,
+        /// Its entries waiting in the mempool.
+        pending: usize,
+    },
+    /// A member whose key was removed or rotated out at `height` (with
+    /// the waiting entries on top): it signs nothing more.
+    Removed {
+        /// Its name.
+        name: String,
+        /// Where the key stopped.
+        height: u64,
+    },
+    /// Not a member of the chain (with the waiting entries on top).
     Unknown,
 }
 
@@ -505,6 +533,30 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(match pool.get(id) {
             Some(e) => EntryStatus::Pending(e.clone()),
             None => EntryStatus::Unknown,
+        })
+    }
+
+    /// An author's nonces, in one consistent look at the ledger and the
+    /// mempool: the committed state with the waiting entries on top (what
+    /// the author's next entry is checked against) says whether it is a
+    /// member and its last nonce; its waiting entries are counted.
+    pub fn nonces(&self, author: &PublicKey) -> Result<AuthorNonces, SharedError> {
+        let ledger = self.read()?;
+        let pool = self.pool();
+        let committed = ledger.state();
+        let view = pool.view(committed);
+        let Some(member) = view.member(author) else {
+            return Ok(AuthorNonces::Unknown);
+        };
+        let name = member.spec.name.clone();
+        if let Some(height) = member.removed_at {
+            return Ok(AuthorNonces::Removed { name, height });
+        }
+        Ok(AuthorNonces::Member {
+            name,
+            committed: committed.nonce(author),
+            last: view.nonce(author),
+            pending: pool.by_author(author).count(),
         })
     }
 

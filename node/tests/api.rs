@@ -13,6 +13,7 @@ use waybill_core::gs1::LotId;
 use waybill_core::rules::RuleError;
 use waybill_core::trail::{self, Policy, Trail};
 use waybill_node::Limits;
+use waybill_testkit::entries;
 
 fn error_of(v: &Value) -> &str {
     v["error"]
@@ -177,6 +178,106 @@ async fn replayed_and_skipped_nonces_are_rejected() {
     node.commit(100).await;
     let (status, _) = node.submit(&replay).await;
     assert_eq!(status, 422);
+}
+
+/// `GET /v1/members/{key}/next-nonce`.
+async fn next_nonce<B: waybill_store::Backend + 'static>(
+    node: &TestNode<B>,
+    key: &str,
+) -> (u16, Value) {
+    node.get(&format!("/v1/members/{key}/next-nonce")).await
+}
+
+/// A member's (next, committed, pending) nonces as the node answers them.
+async fn nonces_of<B: waybill_store::Backend + 'static>(
+    node: &TestNode<B>,
+    who: &Party,
+) -> (u64, u64, u64) {
+    let (status, v) = next_nonce(node, &who.pk.to_hex()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["key"], who.pk.to_hex(), "{v}");
+    assert_eq!(v["member"], who.name, "{v}");
+    assert_eq!(v["chain_id"], node.c.chain_id.to_hex(), "{v}");
+    let n = |field: &str| {
+        v[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {field} in {v}"))
+    };
+    (n("next_nonce"), n("committed_nonce"), n("pending"))
+}
+
+#[tokio::test]
+async fn next_nonce_counts_the_authors_waiting_entries() {
+    let node = TestNode::start(Limits::default()).await;
+    let c = node.c.clone();
+    let mut s = Signer::new(&c);
+    assert_eq!(nonces_of(&node, &c.producer).await, (1, 0, 0));
+
+    // Entries submitted one after another, each with the nonce the node
+    // gave: every one is accepted, and counted at once.
+    for (i, name) in (1u64..).zip(["LOT-A", "LOT-B", "LOT-C"]) {
+        let (next, _, _) = nonces_of(&node, &c.producer).await;
+        assert_eq!(next, i);
+        let e = s.sign_with_nonce(&c.producer, next, produce_body(&lot(name), 1_000, &[]));
+        let (status, v) = node.submit(&e).await;
+        assert_eq!(status, 202, "{v}");
+        assert_eq!(nonces_of(&node, &c.producer).await, (i + 1, 0, i));
+    }
+    // Another author's nonces are its own.
+    assert_eq!(nonces_of(&node, &c.retailer).await, (1, 0, 0));
+    // A block with the first entry: one committed, two waiting.
+    node.commit(1).await;
+    assert_eq!(nonces_of(&node, &c.producer).await, (4, 1, 2));
+    node.commit(100).await;
+    assert_eq!(nonces_of(&node, &c.producer).await, (4, 3, 0));
+    // Upper-case hex names the same key.
+    let (status, v) = next_nonce(&node, &c.producer.pk.to_hex().to_uppercase()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["next_nonce"], 4, "{v}");
+
+    // A key that is not a member: 404, in the API's error shape.
+    let (status, v) = next_nonce(&node, &c.outsider.pk.to_hex()).await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(
+        error_of(&v),
+        format!("{} is not a member of this chain", c.outsider.pk)
+    );
+
+    // Not a key: 400.
+    for bad in [
+        "xyz".to_owned(),
+        "ab".repeat(31),
+        "ab".repeat(33),
+        "zz".repeat(32),
+        "%FF%FE".to_owned(),
+    ] {
+        let (status, v) = next_nonce(&node, &bad).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        if bad != "%FF%FE" {
+            assert!(error_of(&v).contains("64 hex digits"), "{bad}: {v}");
+        }
+    }
+
+    // A member whose removal waits in the mempool signs nothing more.
+    let [admin, cosigner, _] = &c.admins;
+    let removal = entries::cosigned(
+        s.sign(admin, entries::remove_member(&c.retailer.pk)),
+        &[cosigner],
+    );
+    let (status, v) = node.submit(&removal).await;
+    assert_eq!(status, 202, "{v}");
+    let (status, v) = next_nonce(&node, &c.retailer.pk.to_hex()).await;
+    assert_eq!(status, 404, "{v}");
+    assert!(
+        error_of(&v).contains("was removed or rotated out at height 3"),
+        "{v}"
+    );
+    assert_eq!(nonces_of(&node, admin).await, (2, 0, 1));
+
+    // The route is named in the answer for a path that has none.
+    let (status, v) = node.get("/v1/members/x").await;
+    assert_eq!(status, 404, "{v}");
+    assert!(error_of(&v).contains("/v1/members/{key}/next-nonce"), "{v}");
 }
 
 #[tokio::test]

@@ -297,6 +297,33 @@ fn coffee_story_through_the_cli() {
     assert_eq!(nonce_of(&pay), 4);
     let out = net.append(&[&retailer_rx, &pay]);
     assert!(out.stdout.contains("2 entries"), "{out}");
+    // `waybill nonce` reads the next one from the ledger too, for a public
+    // key (no passphrase asked) or a key file.
+    let data = s(&net.data);
+    let out = ok(wb().args([
+        "nonce",
+        "-k",
+        &net.public_keys["roaster"],
+        "--data-dir",
+        &data,
+    ]));
+    assert_eq!(out.stdout, "5\n", "{out}");
+    let j = ok(wb().args([
+        "nonce",
+        "--json",
+        "-k",
+        &s(&net.key("retailer")),
+        "--data-dir",
+        &data,
+    ]))
+    .json();
+    assert_eq!(j["next_nonce"], 2, "{j}");
+    assert_eq!(j["committed_nonce"], 1, "{j}");
+    assert_eq!(j["member"], name("retailer"), "{j}");
+    fails(
+        wb().args(["nonce", "-k", &net.validator, "--data-dir", &data]),
+        &["is not a member of chain"],
+    );
 
     let state = net.state();
     assert_eq!(state.status["height"], 7, "{}", state.status);
@@ -315,7 +342,6 @@ fn coffee_story_through_the_cli() {
     );
 
     // --- Lookup -------------------------------------------------------------
-    let data = s(&net.data);
     let out = ok(wb().args(["lookup", ROASTED_LINK, "--data-dir", &data]));
     let text = &out.stdout;
     assert!(text.contains("VERIFIED"), "{out}");

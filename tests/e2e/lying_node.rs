@@ -356,6 +356,8 @@ struct Served {
     submitted: Mutex<Vec<String>>,
     /// Status requests seen by `accepting`.
     polls: AtomicUsize,
+    /// The chain id (hex), for next-nonce answers.
+    chain_id: String,
 }
 
 fn api_error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -489,6 +491,46 @@ async fn entry_status(
     }
 }
 
+/// `GET /v1/members/{key}/next-nonce`: `accepting` answers as a node
+/// does (next nonce 42); `garbage` with a web page; `wrong-chain` and
+/// `wrong-key` about another chain or key; `rejecting` knows no such
+/// member; the rest have no such endpoint (as an older node answers).
+async fn next_nonce(
+    State(st): State<Arc<Served>>,
+    UrlPath((scenario, key)): UrlPath<(String, String)>,
+) -> Response {
+    let answer = |chain_id: &str, key: &str| {
+        Json(json!({
+            "key": key,
+            "member": "Cooperativa del Huila",
+            "chain_id": chain_id,
+            "next_nonce": 42,
+            "committed_nonce": 40,
+            "pending": 1,
+        }))
+        .into_response()
+    };
+    match scenario.as_str() {
+        "accepting" => answer(&st.chain_id, &key),
+        "garbage" => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>It works!</body></html>",
+        )
+            .into_response(),
+        "wrong-chain" => answer(&"ab".repeat(32), &key),
+        "wrong-key" => answer(&st.chain_id, &"cd".repeat(32)),
+        "rejecting" => api_error(
+            StatusCode::NOT_FOUND,
+            format!("{key} is not a member of this chain"),
+        ),
+        _ => api_error(
+            StatusCode::NOT_FOUND,
+            format!("there is no endpoint GET /v1/members/{key}/next-nonce; the API has /v1/entries, /v1/status and /metrics"),
+        ),
+    }
+}
+
 /// The node's `/forward` answer for `l`, as `node/src/api.rs` builds it.
 fn forward_json(ledger: &Ledger<MemBackend>, l: &LotId) -> Value {
     let rows: Vec<Value> = ledger
@@ -520,6 +562,7 @@ fn start(served: Served) -> String {
         .route("/{scenario}/v1/lots/{lot}/forward", get(forward))
         .route("/{scenario}/v1/entries", axum::routing::post(submit))
         .route("/{scenario}/v1/entries/{id}", get(entry_status))
+        .route("/{scenario}/v1/members/{key}/next-nonce", get(next_nonce))
         .with_state(Arc::new(served));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -564,6 +607,7 @@ impl Fixture {
             forward,
             submitted: Mutex::new(Vec::new()),
             polls: AtomicUsize::new(0),
+            chain_id: world.genesis.chain_id().to_hex(),
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = dir.path().join("genesis.toml");
@@ -605,6 +649,38 @@ impl Fixture {
             &self.node(scenario),
             "--genesis",
             &s(&self.genesis),
+        ]);
+        c
+    }
+
+    /// `waybill record produce` of a new lot by the producer with `--node
+    /// URL` (not run; no `--out`).
+    fn record_produce(&self, url: &str) -> Command {
+        self.record_produce_with(&["--node", url])
+    }
+
+    /// `waybill record produce` of a new lot by the producer, with these
+    /// nonce options (not run; no `--out`).
+    fn record_produce_with(&self, nonce_args: &[&str]) -> Command {
+        let mut c = wb();
+        c.args([
+            "record",
+            "produce",
+            "-g",
+            &s(&self.genesis),
+            "-k",
+            &s(&self.producer_key),
+        ]);
+        c.args(nonce_args);
+        c.args([
+            "--lot",
+            "NEW-1",
+            "--product",
+            "Coffee",
+            "--quantity",
+            "1",
+            "--unit",
+            "KGM",
         ]);
         c
     }
@@ -957,6 +1033,95 @@ fn an_unreachable_node_is_a_clear_error() {
         wb().args(["trace-forward", GREEN, "--node", &url, "-g", &s(&f.genesis)]),
         &["cannot reach the node at"],
     );
+    // Nothing is signed without the node's nonce.
+    let out = fails(
+        &mut f.record_produce(&url),
+        &[
+            "cannot reach the node at",
+            "nothing was signed",
+            "--nonce N",
+        ],
+    );
+    assert!(out.stderr.contains(&url), "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    fails(
+        wb().args(["nonce", "-k", &s(&f.producer_key), "--node", &url]),
+        &["cannot reach the node at"],
+    );
+}
+
+#[test]
+fn record_signs_with_the_nonce_a_node_gives() {
+    let f = Fixture::new();
+    let url = f.node("accepting");
+    let out_file = f.path("e.json");
+    let out = ok(f.record_produce(&url).args(["-o", &s(&out_file)]));
+    assert!(
+        out.stderr.contains(&format!(
+            "(nonce 42, from the node at {url}: 40 committed, 1 waiting in its mempool)"
+        )),
+        "{out}"
+    );
+    let written = cli::read_json(&out_file);
+    assert_eq!(written["entry"]["nonce"], json!(42), "{written}");
+    let out = ok(wb().args(["nonce", "-k", &s(&f.producer_key), "--node", &url]));
+    assert_eq!(out.stdout, "42\n", "{out}");
+    let j = ok(wb().args([
+        "nonce",
+        "-k",
+        &f.world.producer.pk.to_hex(),
+        "--node",
+        &url,
+        "--json",
+    ]))
+    .json();
+    assert_eq!(j["pending"], json!(1), "{j}");
+    assert_eq!(j["node"], json!(url), "{j}");
+
+    // --node goes with neither --nonce nor --data-dir.
+    for other in [["--nonce", "1"], ["--data-dir", "ledger"]] {
+        fails(f.record_produce(&url).args(other), &["cannot be used with"]);
+    }
+    // Without any of them, the error names all three.
+    fails(
+        &mut f.record_produce_with(&[]),
+        &["give --nonce N", "--data-dir DIR", "or --node URL"],
+    );
+}
+
+#[test]
+fn record_signs_nothing_when_the_node_cannot_say() {
+    let f = Fixture::new();
+    let cases: [(&str, &[&str]); 5] = [
+        ("garbage", &["not JSON", "the URL of a waybill node's API"]),
+        (
+            "wrong-chain",
+            &["serves chain abab", "of the genesis given"],
+        ),
+        ("wrong-key", &["about key cdcd"]),
+        (
+            "rejecting",
+            &["does not know key", "is not a member of this chain"],
+        ),
+        (
+            "honest",
+            &["has no next-nonce endpoint", "older waybill-node"],
+        ),
+    ];
+    for (scenario, needles) in cases {
+        let url = f.node(scenario);
+        let out_file = f.path(&format!("{scenario}.json"));
+        let out = fails(f.record_produce(&url).args(["-o", &s(&out_file)]), needles);
+        assert!(out.stderr.contains(&url), "{scenario}: {out}");
+        assert!(
+            out.stderr.contains("nothing was signed"),
+            "{scenario}: {out}"
+        );
+        assert!(!out_file.exists(), "{scenario}: a file was written:\n{out}");
+        // Nor printed, without --out.
+        let out = fails(&mut f.record_produce(&url), needles);
+        assert!(out.stdout.is_empty(), "{scenario}: {out}");
+    }
 }
 
 #[test]
@@ -1070,8 +1235,17 @@ fn submit_wait_times_out_clearly() {
 
 #[test]
 fn help_teaches_node_mode() {
-    for cmd in ["lookup", "export", "trace-forward", "submit"] {
-        let out = ok(wb().args([cmd, "--help"]));
+    for cmd in [
+        &["lookup"][..],
+        &["export"],
+        &["trace-forward"],
+        &["submit"],
+        &["nonce"],
+        &["record", "produce"],
+        &["record", "pay"],
+    ] {
+        let cmd = cmd.join(" ");
+        let out = ok(wb().args(cmd.split(' ')).arg("--help"));
         assert!(out.stdout.contains("--node"), "{cmd}:\n{out}");
         assert!(
             out.stdout.contains("http://127.0.0.1:8080"),

@@ -6,6 +6,8 @@
 //! - [`cli_story`]: the coffee story through the CLI only, one process a step.
 //! - [`lying_node`]: the CLI against a stand-in node (in process) that
 //!   serves honest and lying trails, and takes submissions.
+//! - [`node_nonce`]: `record --node` and `nonce` taking nonces from a
+//!   real node (a lone validator).
 //! - [`cluster`]: networks of `waybill-node` processes: consensus, crashes,
 //!   a halted chain, full nodes syncing.
 //! - [`demo`]: `waybill demo` as the README runs it.
@@ -19,6 +21,7 @@ mod cli_story;
 mod cluster;
 mod demo;
 mod lying_node;
+mod node_nonce;
 mod record_kinds;
 mod support;
 mod tour;

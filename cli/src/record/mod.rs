@@ -28,6 +28,7 @@ use waybill_core::entry::{Body, Entry, SignedEntry, ENTRY_VERSION};
 use waybill_core::genesis::Genesis;
 use waybill_core::state::View;
 
+use crate::node_client::{NextNonce, Node};
 use crate::util;
 
 pub use pay::new_uetr;
@@ -42,12 +43,17 @@ pub struct Common {
     /// The author's key file (PKCS#8 PEM). Passphrase from WAYBILL_PASSPHRASE or a prompt.
     #[arg(long, short = 'k', value_name = "KEY.pem")]
     pub key: PathBuf,
-    /// The author's next nonce (last + 1). Or give --data-dir to take it from a local ledger.
-    #[arg(long)]
+    /// The author's next nonce (its last + 1). Or let --data-dir or --node find it.
+    #[arg(long, value_name = "N")]
     pub nonce: Option<u64>,
     /// A local ledger to read the author's next nonce from.
     #[arg(long, value_name = "DIR", conflicts_with = "nonce")]
     pub data_dir: Option<PathBuf>,
+    /// A node's HTTP API to ask for the author's next nonce, e.g.
+    /// http://127.0.0.1:8080. The node counts the author's entries waiting
+    /// in its mempool, so submit each entry before recording the next.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["nonce", "data_dir"])]
+    pub node: Option<String>,
     /// When the event happened (RFC 3339 or ms since 1970); default now.
     #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
     pub recorded_at: Option<i64>,
@@ -138,20 +144,15 @@ fn finish_with(
     let mut body = prepare(&genesis)?;
     precheck(&genesis, &body, common.recorded_at)?;
     let key = util::read_key(&common.key)?;
-    fill(&mut body, &crypto::public_key(&key));
-    let entry = sign_entry(
-        &genesis,
-        &key,
-        common.nonce,
-        common.data_dir.as_deref(),
-        common.recorded_at,
-        body,
-    )?;
+    let author = crypto::public_key(&key);
+    fill(&mut body, &author);
+    let (nonce, from) = author_nonce(common, &genesis, &author)?;
+    let entry = sign_entry(&genesis, &key, nonce, common.recorded_at, body);
     let text = serde_json::to_string_pretty(&entry)? + "\n";
     util::write_out(common.out.as_deref(), &text, existing)?;
     if let Some(out) = &common.out {
         eprintln!(
-            "signed {} entry {} (nonce {}) into {}",
+            "signed {} entry {} (nonce {}{from}) into {}",
             entry.entry.body.kind(),
             entry.id(),
             entry.entry.nonce,
@@ -224,36 +225,84 @@ fn entry_file(common: &Common) -> String {
         .map_or_else(|| "ENTRY.json".to_owned(), |p| p.display().to_string())
 }
 
-/// Builds and signs an entry.
+/// The author's next nonce as `common` says to find it, with where it
+/// came from when that is worth saying (`, from …`).
+fn author_nonce(common: &Common, genesis: &Genesis, author: &PublicKey) -> Result<(u64, String)> {
+    match (common.nonce, &common.data_dir, &common.node) {
+        (Some(n), _, _) => Ok((n, String::new())),
+        (None, Some(dir), _) => {
+            let ledger = waybill_store::open_dir(dir)?;
+            if ledger.chain_id() != genesis.chain_id() {
+                bail!(
+                    "the ledger in {} is for another chain than the genesis given",
+                    dir.display()
+                );
+            }
+            let last = waybill_core::state::View::nonce(ledger.state(), author);
+            let next = last
+                .checked_add(1)
+                .ok_or_else(|| anyhow!("the author has used every nonce; rotate its key"))?;
+            Ok((next, String::new()))
+        }
+        (None, None, Some(url)) => {
+            let (node, n) = nonce_from_node(url, genesis, author).map_err(|e| {
+                anyhow!(
+                    "{e}\nnothing was signed: give --node the API URL of a running node of chain `{}`, or the nonce with --nonce N",
+                    genesis.chain_name
+                )
+            })?;
+            Ok((
+                n.next,
+                format!(
+                    ", from the node at {}: {} committed, {} waiting in its mempool",
+                    node.url(),
+                    n.committed,
+                    n.pending
+                ),
+            ))
+        }
+        (None, None, None) => bail!(
+            "give --nonce N (the author's last nonce + 1), --data-dir DIR to read it from a local ledger, \
+             or --node URL to ask a node (which also counts the author's entries waiting in its mempool)"
+        ),
+    }
+}
+
+/// Asks the node at `url` for `author`'s next nonce, and checks that the
+/// node serves `genesis`'s chain.
+fn nonce_from_node(url: &str, genesis: &Genesis, author: &PublicKey) -> Result<(Node, NextNonce)> {
+    let node = Node::new(url)?;
+    let n = node.next_nonce(author)?;
+    let chain = genesis.chain_id().to_hex();
+    if n.chain_id != chain {
+        bail!(
+            "the node at {} serves chain {}, not chain {chain} (`{}`) of the genesis given",
+            node.url(),
+            n.chain_id,
+            genesis.chain_name
+        );
+    }
+    Ok((node, n))
+}
+
+/// Builds and signs an entry with `nonce`, recorded at `recorded_at`
+/// (default now).
 pub fn sign_entry(
     genesis: &Genesis,
     key: &ed25519_dalek::SigningKey,
-    nonce: Option<u64>,
-    data_dir: Option<&std::path::Path>,
+    nonce: u64,
     recorded_at: Option<i64>,
     body: Body,
-) -> Result<SignedEntry> {
-    let author = crypto::public_key(key);
-    let nonce = match (nonce, data_dir) {
-        (Some(n), _) => n,
-        (None, Some(dir)) => {
-            let ledger = waybill_store::open_dir(dir)?;
-            if ledger.chain_id() != genesis.chain_id() {
-                bail!("the ledger in {} is for another chain than the genesis given", dir.display());
-            }
-            waybill_core::state::View::nonce(ledger.state(), &author) + 1
-        }
-        (None, None) => bail!("give --nonce N (the author's last nonce + 1) or --data-dir DIR to read it from a ledger"),
-    };
-    Ok(Entry {
+) -> SignedEntry {
+    Entry {
         version: ENTRY_VERSION,
         chain_id: genesis.chain_id(),
-        author,
+        author: crypto::public_key(key),
         nonce,
         recorded_at_ms: recorded_at.unwrap_or_else(util::now_ms),
         body,
     }
-    .sign(key))
+    .sign(key)
 }
 
 /// `waybill cosign`: adds the key's co-signature to an entry file.

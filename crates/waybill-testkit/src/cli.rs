@@ -55,11 +55,13 @@ pub fn waybill(bin: &Path) -> Command {
 
 /// How a `record` command gets its nonce.
 #[derive(Clone, Copy, Debug)]
-pub enum Nonce {
+pub enum Nonce<'a> {
     /// `--nonce N`.
     Given(u64),
     /// `--data-dir DIR`: read from the ledger.
     FromLedger,
+    /// `--node URL`: asked of the node with this API URL.
+    FromNode(&'a str),
 }
 
 /// The logical state of a ledger as the CLI reports it.
@@ -188,7 +190,7 @@ impl Net {
         &self,
         stem: &str,
         kind: &str,
-        nonce: Nonce,
+        nonce: Nonce<'_>,
         args: &[&str],
         out: &str,
     ) -> Command {
@@ -206,6 +208,7 @@ impl Net {
         match nonce {
             Nonce::Given(n) => c.args(["--nonce", &n.to_string()]),
             Nonce::FromLedger => c.args(["--data-dir", &s(&self.data)]),
+            Nonce::FromNode(url) => c.args(["--node", url]),
         };
         c.args(args);
         c
@@ -216,7 +219,7 @@ impl Net {
         &self,
         stem: &str,
         kind: &str,
-        nonce: Nonce,
+        nonce: Nonce<'_>,
         args: &[&str],
         out: &str,
     ) -> PathBuf {
@@ -248,7 +251,7 @@ impl Net {
         &self,
         stem: &str,
         kind: &str,
-        nonce: Nonce,
+        nonce: Nonce<'_>,
         args: &[&str],
         out: &str,
     ) -> PathBuf {
@@ -306,7 +309,7 @@ impl Net {
     // The coffee story's steps, for tests that need a lot or a shipment.
 
     /// The cooperative produces the green lot (600 KGM, origin CO).
-    pub fn produce_green(&self, nonce: Nonce) -> PathBuf {
+    pub fn produce_green(&self, nonce: Nonce<'_>) -> PathBuf {
         self.record_and_append(
             "cooperative",
             "produce",
@@ -331,7 +334,7 @@ impl Net {
 
     /// The cooperative dispatches the green lot by sea to the roaster with
     /// the carrier.
-    pub fn dispatch_sea(&self, nonce: Nonce) -> PathBuf {
+    pub fn dispatch_sea(&self, nonce: Nonce<'_>) -> PathBuf {
         self.record_and_append(
             "cooperative",
             "dispatch",

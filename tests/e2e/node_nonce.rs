@@ -1,0 +1,239 @@
+//! Nonces from a node: `waybill record --node URL` and `waybill nonce`
+//! against a real `waybill-node`, a lone validator on the genesis of the
+//! CLI's world (`waybill_testkit::cli::Net`). Entries recorded and
+//! submitted one after another take consecutive nonces from the node
+//! alone; a key the node does not know gets nothing signed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use waybill_core::genesis::Genesis;
+use waybill_testkit::cli::*;
+use waybill_testkit::process::{fails, ok};
+use waybill_testnet::{self as testnet, Cluster};
+
+use crate::support::{self, wb};
+
+/// Short, so entries are final quickly.
+const BLOCK_INTERVAL_MS: u64 = 150;
+
+/// The CLI's world (keys, genesis; the roaster's key encrypted) with a
+/// lone validator node running on its genesis. The node is killed when
+/// this is dropped; a failing test prints the tail of its log.
+struct World {
+    net: Net,
+    cluster: Cluster,
+    /// The node's API URL.
+    url: String,
+}
+
+impl World {
+    fn start() -> World {
+        let net = Net::new(&support::waybill(), &["roaster"]);
+        let text = std::fs::read_to_string(&net.genesis).expect("read the genesis");
+        let genesis = Genesis::from_toml(&text).expect("the CLI's genesis");
+        let pem = std::fs::read_to_string(net.path("validator.pem")).expect("read validator.pem");
+        let key = waybill_keys::from_pem(&pem, || Err(waybill_keys::KeyError::PassphraseRequired))
+            .expect("the validator key is plaintext");
+        let nodes = testnet::from_genesis(&net.path("node"), genesis, &[key], BLOCK_INTERVAL_MS)
+            .unwrap_or_else(|e| panic!("cannot write the node's files: {e}"));
+        let mut cluster = Cluster::new(nodes, &support::waybill_node());
+        cluster
+            .start("v1")
+            .unwrap_or_else(|e| panic!("cannot start the node: {e}"));
+        let api = cluster.node("v1").expect("node v1").api;
+        World {
+            net,
+            cluster,
+            url: format!("http://{api}"),
+        }
+    }
+
+    /// Waits until the node answers its API.
+    fn wait_up(&mut self) {
+        self.cluster
+            .wait_height("v1", 0, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.cluster.log("v1");
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "----- last {} lines of the node's log -----\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// The nonce inside a signed entry file.
+fn nonce_of(path: &Path) -> u64 {
+    read_json(path)["entry"]["nonce"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{} has no entry.nonce", path.display()))
+}
+
+/// The green lot's production, as `record produce` arguments.
+const PRODUCE_GREEN: &[&str] = &[
+    "--lot",
+    GREEN,
+    "--product",
+    "Green coffee, washed arabica",
+    "--quantity",
+    "600",
+    "--unit",
+    "KGM",
+    "--country",
+    "CO",
+];
+
+#[test]
+fn record_takes_consecutive_nonces_from_the_node() {
+    let mut w = World::start();
+    w.wait_up();
+    let (net, url) = (&w.net, w.url.as_str());
+    let dispatch_sea = [
+        "--shipment",
+        SEA,
+        "--lot",
+        GREEN,
+        "--consignee",
+        name("roaster"),
+        "--to-country",
+        "DE",
+    ];
+
+    // Two entries in a row, each submitted before the next is recorded:
+    // the node gives the second the nonce after the first, which waits in
+    // its mempool (or is in a block already).
+    let out = ok(&mut net.record_cmd(
+        "cooperative",
+        "produce",
+        Nonce::FromNode(url),
+        PRODUCE_GREEN,
+        "produce.json",
+    ));
+    assert!(
+        out.stderr.contains(&format!(
+            "(nonce 1, from the node at {url}: 0 committed, 0 waiting"
+        )),
+        "{out}"
+    );
+    let produce = net.path("produce.json");
+    assert_eq!(nonce_of(&produce), 1);
+    let out = ok(wb().args(["submit", &s(&produce), "--node", url]));
+    assert!(out.stdout.contains("accepted"), "{out}");
+
+    let dispatch = net.record(
+        "cooperative",
+        "dispatch",
+        Nonce::FromNode(url),
+        &dispatch_sea,
+        "dispatch.json",
+    );
+    assert_eq!(
+        nonce_of(&dispatch),
+        2,
+        "the node did not count the first entry"
+    );
+    let out = ok(wb().args(["submit", &s(&dispatch), "--node", url, "--wait"]));
+    assert!(out.stdout.contains("final"), "{out}");
+
+    // Both are on the ledger, with consecutive nonces.
+    let j = ok(wb().args([
+        "submit",
+        &s(&produce),
+        &s(&dispatch),
+        "--node",
+        url,
+        "--wait",
+        "--json",
+    ]))
+    .json();
+    let statuses: Vec<&str> = j["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["final", "final"], "{j}");
+
+    // `waybill nonce`: the number alone on stdout, from a key file or a
+    // public key, and the whole answer with --json.
+    let cooperative = s(&net.key("cooperative"));
+    let out = ok(wb().args(["nonce", "-k", &cooperative, "--node", url]));
+    assert_eq!(out.stdout, "3\n", "{out}");
+    assert!(out.stderr.contains(name("cooperative")), "{out}");
+    let j = ok(wb().args([
+        "nonce",
+        "-k",
+        &net.public_keys["cooperative"],
+        "--node",
+        url,
+        "--json",
+    ]))
+    .json();
+    assert_eq!(j["next_nonce"], 3, "{j}");
+    assert_eq!(j["committed_nonce"], 2, "{j}");
+    assert_eq!(j["pending"], 0, "{j}");
+    assert_eq!(j["member"], name("cooperative"), "{j}");
+    assert_eq!(j["chain_id"], net.chain_id.as_str(), "{j}");
+
+    // Another author, with an encrypted key, starts at 1.
+    let out = ok(wb().args(["nonce", "-k", &net.public_keys["roaster"], "--node", url]));
+    assert_eq!(out.stdout, "1\n", "{out}");
+    let receive = net.record(
+        "roaster",
+        "receive",
+        Nonce::FromNode(url),
+        &["--shipment", SEA, "--country", "DE"],
+        "receive.json",
+    );
+    assert_eq!(nonce_of(&receive), 1);
+    ok(wb().args(["submit", &s(&receive), "--node", url, "--wait"]));
+    let out = ok(wb().args(["nonce", "-k", &net.public_keys["roaster"], "--node", url]));
+    assert_eq!(out.stdout, "2\n", "{out}");
+}
+
+#[test]
+fn a_key_the_node_does_not_know_gets_nothing_signed() {
+    let mut w = World::start();
+    let (net, url) = (&w.net, w.url.clone());
+    // A key outside the genesis.
+    let stranger = net.path("stranger.pem");
+    let out = ok(wb().args(["key", "new", "--insecure-plaintext", "--out", &s(&stranger)]));
+    let stranger_hex = out.stdout.trim().to_owned();
+    w.wait_up();
+    let net = &w.net;
+
+    let out_file = net.path("never.json");
+    let mut record = wb();
+    record
+        .args([
+            "record",
+            "produce",
+            "-g",
+            &s(&net.genesis),
+            "-k",
+            &s(&stranger),
+        ])
+        .args(["--node", &url, "-o", &s(&out_file)])
+        .args(PRODUCE_GREEN);
+    let out = fails(
+        &mut record,
+        &["does not know key", "is not a member of this chain"],
+    );
+    assert!(out.stderr.contains(&url), "{out}");
+    assert!(out.stderr.contains("nothing was signed"), "{out}");
+    assert!(!out_file.exists(), "a file was written:\n{out}");
+    fails(
+        wb().args(["nonce", "-k", &stranger_hex, "--node", &url]),
+        &["is not a member of this chain"],
+    );
+}
