@@ -42,6 +42,8 @@ pub struct BigOpts {
     pub cli_runs: usize,
     /// Workload seed.
     pub seed: u64,
+    /// Which entry kinds the workload makes.
+    pub mix: workload::Mix,
     /// Entries per block.
     pub block_entries: usize,
     /// Keep everything here instead of in a temporary directory.
@@ -187,11 +189,11 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
 
     // The ledger, with both stories spread through it.
     eprintln!(
-        "large ledger: generating {} entries (seed {})...",
-        opts.scale, opts.seed
+        "large ledger: generating {} entries (seed {}, {:?} mix)...",
+        opts.scale, opts.seed, opts.mix
     );
     let gen_start = Instant::now();
-    let mut w = Workload::new(&c, opts.seed);
+    let mut w = Workload::new(&c, opts.seed).with_mix(opts.mix);
     let lookup_story = w.plan_story(LOOKUP_HOPS)?;
     let export_story = w.plan_story(EXPORT_HOPS)?;
     let (lookup_lot, export_lot) = (lookup_story.lot.clone(), export_story.lot.clone());

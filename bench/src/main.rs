@@ -84,6 +84,46 @@ struct Args {
     /// (with more than one run, in `run-1`, `run-2`, ... under it).
     #[arg(long)]
     network_keep: Option<PathBuf>,
+    /// The workload's entry kinds (every scenario): `consortium`, today's
+    /// traffic with the newer kinds in their shares (partial dispatches,
+    /// shortfalls, carrier hand-overs, readings, recalls, corrections,
+    /// plots; see `waybill_testkit::workload::Mix`), or `classic`, the
+    /// first five kinds only, exactly the entries of rounds before them.
+    #[arg(long, value_enum, default_value_t = MixArg::Consortium)]
+    mix: MixArg,
+}
+
+/// `--mix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MixArg {
+    Consortium,
+    Classic,
+}
+
+impl MixArg {
+    fn mix(self) -> workload::Mix {
+        match self {
+            MixArg::Consortium => workload::Mix::Consortium,
+            MixArg::Classic => workload::Mix::Classic,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            MixArg::Consortium => "consortium",
+            MixArg::Classic => "classic",
+        }
+    }
+}
+
+/// Entries per kind as `produce 1234, dispatch_v2 567, ...`, most first.
+fn kinds_text(kinds: &std::collections::BTreeMap<&'static str, usize>) -> String {
+    let mut v: Vec<(&str, usize)> = kinds.iter().map(|(k, n)| (*k, *n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Scenario names for `--only`.
@@ -376,21 +416,31 @@ fn main() -> Result<()> {
             .ceil() as usize,
         block_interval_ms: args.network_block_ms,
         keep: args.network_keep.clone(),
+        mix: args.mix.mix(),
     };
 
     let consortium = workload::Consortium::new()?;
     let mut encoded: Vec<Vec<u8>> = Vec::new();
     let mut mean_bytes = f64::NAN;
     let mut with_inputs = 0;
+    let mut kinds = std::collections::BTreeMap::new();
     if run_ingest {
-        eprintln!("generating {scale} entries (seed {})...", args.seed);
-        let entries = workload::Workload::new(&consortium, args.seed).take(scale)?;
+        eprintln!(
+            "generating {scale} entries (seed {}, {} mix)...",
+            args.seed,
+            args.mix.name()
+        );
+        let entries = workload::Workload::new(&consortium, args.seed)
+            .with_mix(args.mix.mix())
+            .take(scale)?;
+        kinds = workload::count_kinds(&entries);
         encoded = entries.iter().map(SignedEntry::canonical_bytes).collect();
         mean_bytes = encoded.iter().map(Vec::len).sum::<usize>() as f64 / scale as f64;
         with_inputs = entries
             .iter()
             .filter(|e| {
                 matches!(&e.entry.body, waybill_core::entry::Body::Produce(p) if !p.inputs.is_empty())
+                    || matches!(&e.entry.body, waybill_core::entry::Body::ProduceV2(p) if !p.produce.inputs.is_empty())
             })
             .count();
     }
@@ -523,6 +573,7 @@ fn main() -> Result<()> {
             requests: if args.quick { 50 } else { 200 },
             cli_runs: if args.quick { 5 } else { 20 },
             seed: args.seed,
+            mix: args.mix.mix(),
             block_entries: BLOCK_ENTRIES,
             keep: args.ledger_keep.clone(),
         })?;
@@ -539,9 +590,11 @@ fn main() -> Result<()> {
     }
     if run_ingest {
         println!(
-            "workload: {scale} entries, seed {}, mean {mean_bytes:.0} bytes/entry, {with_inputs} productions with inputs; {runs} runs, medians",
-            args.seed
+            "workload: {scale} entries, seed {}, {} mix, mean {mean_bytes:.0} bytes/entry, {with_inputs} productions with inputs; {runs} runs, medians",
+            args.seed,
+            args.mix.name()
         );
+        println!("workload kinds: {}", kinds_text(&kinds));
     }
     if let Some(r) = net_reports.first() {
         println!(
@@ -557,6 +610,7 @@ fn main() -> Result<()> {
             r.left_out,
             runs_note(net_reports.len(), "run"),
         );
+        println!("network workload kinds: {}", kinds_text(&r.kinds));
         for (k, r) in net_reports.iter().enumerate() {
             print_network_run(k + 1, net_reports.len(), r);
         }
@@ -591,6 +645,7 @@ fn main() -> Result<()> {
                 "block_interval_ms": r.options.block_interval_ms,
                 "mean_entry_json_bytes": r.mean_json_bytes,
                 "left_out_handovers": r.left_out,
+                "entry_kinds": r.kinds,
                 "runs": net_reports.iter().map(|r| json!({
                     "height": r.height,
                     "checked_entries": r.checked_entries,
@@ -610,6 +665,8 @@ fn main() -> Result<()> {
                 "block_entries": BLOCK_ENTRIES, "verify_batch_size": BATCH,
                 "mean_entry_bytes": if run_ingest { Some(mean_bytes) } else { None },
                 "productions_with_inputs": with_inputs,
+                "mix": args.mix.name(),
+                "entry_kinds": if run_ingest { Some(&kinds) } else { None },
                 "network": network,
                 "ledger_entries": big_report.as_ref().map(|r| r.entries),
             },

@@ -1,21 +1,22 @@
 //! The workload: one group of entries per node, generated and signed
 //! before anything is measured. Each group's GTIN-batch lots and SSCC
 //! shipments are renamed so no two groups make the same id ([`Renamer`],
-//! proved by [`check_disjoint`]), and carrier hand-overs that race with
-//! the consignee's own entry are left out ([`racing_handovers`]).
+//! proved by [`check_disjoint`]; entries that name another entry by id,
+//! a correction or a recall's lift, name it by its new id), and carrier
+//! take-overs and hand-overs that race with the consignee's own entry are
+//! left out ([`racing_handovers`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ed25519_dalek::SigningKey;
 use waybill_core::crypto::PublicKey;
-use waybill_core::entry::{Body, Entry, EntryId, SignedEntry};
+use waybill_core::entry::{Body, Corrected, Entry, EntryId, SignedEntry};
 use waybill_core::gs1::{gs1_check_digit, LotId, LotKind, ShipmentId};
 use waybill_core::rules;
 
 use super::types::{Options, Shares, NODES};
-use crate::workload::{Consortium, Workload};
+use crate::workload::{kind_label, Consortium, Mix, Workload};
 
 /// One node's entries, in submission order.
 pub(super) struct Group {
@@ -27,8 +28,10 @@ pub(super) struct Group {
     pub(super) keys: Vec<(PublicKey, u64)>,
     /// The lots, shipments and payments its entries make.
     made: Vec<String>,
-    /// Racing carrier hand-overs left out of the workload.
+    /// Racing carrier take-overs and hand-overs left out of the workload.
     pub(super) left_out: usize,
+    /// Its entries per kind ([`kind_label`]).
+    pub(super) kinds: BTreeMap<&'static str, usize>,
 }
 
 fn sscc(group: usize, n: u64) -> Result<ShipmentId> {
@@ -47,6 +50,9 @@ struct Renamer {
     lots: HashMap<LotId, LotId>,
     shipments: HashMap<ShipmentId, ShipmentId>,
     next_sscc: u64,
+    /// Every entry's id in the workload and in the group (re-signed
+    /// entries get new ids).
+    ids: HashMap<EntryId, EntryId>,
 }
 
 impl Renamer {
@@ -92,12 +98,18 @@ impl Renamer {
         }
     }
 
-    /// The entry with renamed ids and nonce `nonce`, signed again if it
-    /// changed.
-    fn entry(&mut self, e: SignedEntry, nonce: u64, key: &SigningKey) -> Result<SignedEntry> {
-        if !e.cosignatures.is_empty() {
-            bail!("internal: the workload made a co-signed entry");
-        }
+    /// The group's id of an earlier entry.
+    fn entry_id(&self, id: &EntryId) -> Result<EntryId> {
+        self.ids
+            .get(id)
+            .copied()
+            .ok_or_else(|| anyhow!("internal: entry {} named before it was made", id.short()))
+    }
+
+    /// The entry with renamed ids and nonce `nonce`, signed again (by its
+    /// author and by each co-signer, whose keys `c` has) if it changed.
+    fn entry(&mut self, e: SignedEntry, nonce: u64, c: &Consortium) -> Result<SignedEntry> {
+        let old_id = e.id();
         let mut entry: Entry = e.entry.clone();
         entry.nonce = nonce;
         match &mut entry.body {
@@ -121,32 +133,87 @@ impl Renamer {
                 }
             }
             Body::Membership(_) => bail!("internal: the workload made a membership change"),
-            other => bail!(
-                "internal: the network scenario cannot rename the ids of a {} entry",
-                other.kind()
-            ),
+            Body::ProduceV2(p) => {
+                p.produce.lot = self.new_lot(&p.produce.lot)?;
+                for i in &mut p.produce.inputs {
+                    i.lot = self.lot(&i.lot)?;
+                }
+            }
+            Body::DispatchV2(d) => {
+                d.shipment = self.new_shipment(&d.shipment)?;
+                for l in &mut d.lots {
+                    l.lot = self.lot(&l.lot)?;
+                }
+            }
+            Body::ReceiveV2(r) => {
+                r.shipment = self.shipment(&r.shipment)?;
+                for l in &mut r.lots {
+                    l.lot = self.lot(&l.lot)?;
+                }
+            }
+            Body::Handover(h) => h.shipment = self.shipment(&h.shipment)?,
+            Body::Readings(r) => r.shipment = self.shipment(&r.shipment)?,
+            Body::Recall(r) => {
+                for l in &mut r.lots {
+                    *l = self.lot(l)?;
+                }
+            }
+            Body::RecallLift(l) => {
+                l.recall = self.entry_id(&l.recall)?;
+                for lot in &mut l.lots {
+                    *lot = self.lot(lot)?;
+                }
+            }
+            Body::Correction(x) => {
+                x.target = self.entry_id(&x.target)?;
+                for id in &mut x.corrective {
+                    *id = self.entry_id(id)?;
+                }
+                match &mut x.corrected {
+                    Corrected::Lot(l) => *l = self.lot(l)?,
+                    Corrected::Shipment(s) => *s = self.shipment(s)?,
+                    Corrected::Payment(_) => {}
+                }
+            }
         }
         if entry == e.entry {
+            self.ids.insert(old_id, old_id);
             return Ok(e);
         }
-        Ok(entry.sign(key))
+        let key = c
+            .member_key(&entry.author)
+            .ok_or_else(|| anyhow!("internal: an author outside the group"))?;
+        let mut signed = entry.sign(key);
+        for cosig in &e.cosignatures {
+            let key = c
+                .member_key(&cosig.signer)
+                .ok_or_else(|| anyhow!("internal: a co-signer outside the group"))?;
+            signed.cosign(key);
+        }
+        self.ids.insert(old_id, signed.id());
+        Ok(signed)
     }
 }
 
 /// Indexes of carrier hand-overs that race with a later entry of the
-/// shipment's consignee. A carrier's receipt (stage `WithCarrier`) and the
-/// consignee's later receipt or rejection are each valid on a `Dispatched`
-/// shipment, so a proposer that has the consignee's entry but not (yet)
-/// the carrier's (gossip does not keep one sender's order across paths,
-/// and a node that misses one entry of an author refuses the author's
-/// next nonces) may put the consignee's in a block, which makes the
-/// carrier's entry invalid and orphans every later entry of the carrier
-/// (the mempools drop them; the carrier's node then refuses its next
-/// nonces). Nothing depends on the hand-over (a carrier cannot ship lots
-/// in transit), so these entries are left out.
+/// shipment's consignee: the carrier's receipt (its take-over from the
+/// sender) and any carrier-to-carrier `Handover` after it. A carrier's
+/// receipt (stage `WithCarrier`) and the consignee's later receipt or
+/// rejection are each valid on a `Dispatched` shipment, and a `Handover`
+/// and the consignee's entry each on a `WithCarrier` one, so a proposer
+/// that has the consignee's entry but not (yet) the carriers' (gossip
+/// does not keep one sender's order across paths, and a node that misses
+/// one entry of an author refuses the author's next nonces) may put the
+/// consignee's in a block, which makes the carriers' entries invalid and
+/// orphans every later entry of theirs (the mempools drop them; the
+/// carrier's node then refuses its next nonces). Nothing depends on the
+/// take-over and hand-overs (a carrier cannot ship lots in transit, and
+/// the workload's readings come from the consignee), so
+/// these entries are left out together; a shipment whose consignee has
+/// no entry in the stream keeps them.
 fn racing_handovers(entries: &[SignedEntry]) -> HashSet<usize> {
     let mut consignee: HashMap<&ShipmentId, PublicKey> = HashMap::new();
-    let mut handover: HashMap<&ShipmentId, usize> = HashMap::new();
+    let mut carried: HashMap<&ShipmentId, Vec<usize>> = HashMap::new();
     let mut out = HashSet::new();
     for (i, e) in entries.iter().enumerate() {
         let shipment = match &e.entry.body {
@@ -154,24 +221,35 @@ fn racing_handovers(entries: &[SignedEntry]) -> HashSet<usize> {
                 consignee.insert(&d.shipment, d.consignee);
                 continue;
             }
+            Body::DispatchV2(d) => {
+                consignee.insert(&d.shipment, d.consignee);
+                continue;
+            }
+            Body::Handover(h) => {
+                if let Some(v) = carried.get_mut(&h.shipment) {
+                    v.push(i);
+                }
+                continue;
+            }
             Body::Receive(r) => &r.shipment,
+            Body::ReceiveV2(r) => &r.shipment,
             Body::Reject(r) => &r.shipment,
             _ => continue,
         };
         let by_consignee = consignee.get(shipment) == Some(&e.entry.author);
         if by_consignee {
-            if let Some(c) = handover.remove(shipment) {
-                out.insert(c);
+            if let Some(v) = carried.remove(shipment) {
+                out.extend(v);
             }
-        } else if matches!(e.entry.body, Body::Receive(_)) {
-            handover.insert(shipment, i);
+        } else if matches!(e.entry.body, Body::Receive(_) | Body::ReceiveV2(_)) {
+            carried.insert(shipment, vec![i]);
         }
     }
     out
 }
 
-fn make_group(c: &Consortium, group: usize, seed: u64, n: usize) -> Result<Group> {
-    let mut w = Workload::new(c, seed);
+fn make_group(c: &Consortium, group: usize, seed: u64, n: usize, mix: Mix) -> Result<Group> {
+    let mut w = Workload::new(c, seed).with_mix(mix);
     // Generate until `n` entries are left after the racing hand-overs.
     let mut raw = w.take(n + n / 8 + 8)?;
     let mut racing = racing_handovers(&raw);
@@ -184,6 +262,7 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize) -> Result<Group
         lots: HashMap::new(),
         shipments: HashMap::new(),
         next_sscc: 0,
+        ids: HashMap::new(),
     };
     let mut g = Group {
         json: Vec::with_capacity(n),
@@ -191,6 +270,7 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize) -> Result<Group
         keys: Vec::with_capacity(n),
         made: Vec::new(),
         left_out: 0,
+        kinds: BTreeMap::new(),
     };
     // Later nonces of an author with left-out entries move down.
     let mut skipped: HashMap<PublicKey, u64> = HashMap::new();
@@ -204,11 +284,8 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize) -> Result<Group
             g.left_out += 1;
             continue;
         }
-        let key = c
-            .member_key(&e.entry.author)
-            .ok_or_else(|| anyhow!("internal: an author outside the group"))?;
         let nonce = e.entry.nonce - skipped.get(&e.entry.author).copied().unwrap_or(0);
-        let e = r.entry(e, nonce, key)?;
+        let e = r.entry(e, nonce, c)?;
         // The stream stays a valid chain in this order (signatures are
         // ours, so only the rules are checked).
         let id = e.id();
@@ -221,10 +298,13 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize) -> Result<Group
         state.commit(changes);
         match &e.entry.body {
             Body::Produce(p) => g.made.push(format!("lot {}", p.lot)),
+            Body::ProduceV2(p) => g.made.push(format!("lot {}", p.produce.lot)),
             Body::Dispatch(d) => g.made.push(format!("shipment {}", d.shipment)),
+            Body::DispatchV2(d) => g.made.push(format!("shipment {}", d.shipment)),
             Body::Payment(p) => g.made.push(format!("payment {}", p.payment_id)),
             _ => {}
         }
+        *g.kinds.entry(kind_label(&e.entry.body)).or_default() += 1;
         g.json
             .push(serde_json::to_vec(&e).context("encoding an entry as JSON")?);
         g.ids.push(id);
@@ -273,7 +353,8 @@ pub(super) fn generate_workload(opts: &Options, shares: Shares) -> Result<Genera
             .enumerate()
             .map(|(k, c)| {
                 let seed = opts.seed.wrapping_mul(100).wrapping_add(k as u64);
-                s.spawn(move || make_group(c, k, seed, per_node))
+                let mix = opts.mix;
+                s.spawn(move || make_group(c, k, seed, per_node, mix))
             })
             .collect();
         handles

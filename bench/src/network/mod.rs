@@ -7,10 +7,11 @@
 //! The consortium has one group of members per node, each with its own
 //! workload, and each group submits only to its own node: an entry never
 //! depends on an entry sent to another node (which might not have arrived
-//! there by gossip yet). Carrier hand-overs that race with the consignee's
-//! own entry are left out of the workload (see [`groups::racing_handovers`]), so
-//! no valid order of what each node has can orphan an accepted entry: no
-//! entry can be refused, and any refusal fails the run.
+//! there by gossip yet). Carrier take-overs and hand-overs that race with
+//! the consignee's own entry are left out of the workload (see
+//! [`groups::racing_handovers`]), so no valid order of what each node has
+//! can orphan an accepted entry: no entry can be refused, and any refusal
+//! fails the run.
 //!
 //! Finality is observed, not polled per entry: a poller asks every node's
 //! `/v1/status` every few milliseconds and notes when each height is first
@@ -122,6 +123,12 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         generate_s: workload.generate_s,
         check_s,
         left_out: groups.iter().map(|g| g.left_out).sum(),
+        kinds: groups.iter().fold(Default::default(), |mut all, g| {
+            for (k, n) in &g.kinds {
+                *all.entry(*k).or_default() += n;
+            }
+            all
+        }),
         node_counters,
         late_rounds: rounds.iter().filter(|r| **r > 0).count(),
         max_round: rounds.iter().copied().max().unwrap_or(0),

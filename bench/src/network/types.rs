@@ -3,8 +3,11 @@
 //! [`Blocks`] per phase), the number of validators, and how each group's
 //! entries are shared between the two phases ([`Shares`]).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::workload::Mix;
 
 /// Validators (and load-generator groups: one per node).
 pub const NODES: usize = 4;
@@ -30,6 +33,8 @@ pub struct Options {
     pub block_interval_ms: u64,
     /// Keep the network (keys, configs, ledgers, logs) in this directory.
     pub keep: Option<PathBuf>,
+    /// Which entry kinds the workload makes.
+    pub mix: Mix,
 }
 
 /// What one phase measured.
@@ -103,8 +108,11 @@ pub struct NetworkReport {
     pub generate_s: f64,
     /// Time for the final check (s).
     pub check_s: f64,
-    /// Racing carrier hand-overs left out of the generated workload.
+    /// Racing carrier take-overs and hand-overs left out of the generated
+    /// workload.
     pub left_out: usize,
+    /// The generated workload's entries per kind, over every group.
+    pub kinds: BTreeMap<&'static str, usize>,
     /// The nodes' own counters at the end, summed over the nodes: entries
     /// refused (by reason; the load generator's were all accepted, so
     /// these came by gossip), dropped from mempools after a commit, and

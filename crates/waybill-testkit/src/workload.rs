@@ -3,6 +3,18 @@
 //! custody), receipts, rejections and payments; and planned "stories" (deep
 //! trails) woven through the random traffic.
 //!
+//! With [`Mix::Consortium`] (what the benchmark runs:
+//! [`Workload::with_mix`]) it also makes the newer entry kinds, in the
+//! shares a consortium's traffic has them (see [`Mix`]): productions with
+//! plots and key data elements, dispatches of parts of lots and with
+//! transport facts, receipts with a shortfall, carrier hand-overs
+//! co-signed by the next carrier, cold-chain readings, recalls by the
+//! lot's producer and their lifts, and corrected dispatches sent again.
+//! [`Mix::Classic`], the default (tests that model only the first kinds
+//! rely on it), makes only produce, dispatch, receive, reject and
+//! payment: exactly the entries this generator made before the newer
+//! kinds existed.
+//!
 //! It runs over any [`Roster`]: the test [`crate::Consortium`] (one member
 //! per role) or the benchmark's [`BenchConsortium`] (12 producers, 4 processors, 3
 //! carriers, 6 retailers and 2 payers per group). Every entry is checked
@@ -10,15 +22,20 @@
 //! out, so any prefix of the sequence, split into blocks in order, is a
 //! valid chain. The same seed over the same roster gives the same entries.
 
+mod facts;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use ed25519_dalek::SigningKey;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use waybill_core::codes::Incoterm;
+use waybill_core::codes::{Decimal3, Incoterm};
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{
-    Body, Dispatch, Location, Payment, PaymentMethod, PaymentStatus, SignedEntry,
+    Body, Corrected, Correction, Dispatch, DispatchV2, EntryId, Handover, Location, LossCause,
+    Payment, PaymentMethod, PaymentStatus, Produce, ProduceV2, Quantity, Readings, Recall,
+    RecallClass, RecallLift, ReceiveV2, ReceivedLot, ReferenceDocumentType, ShippedLot, Shortfall,
+    SignedEntry,
 };
 use waybill_core::genesis::{
     ChainId, ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
@@ -265,10 +282,30 @@ pub struct Workload<'c, R: Roster + ?Sized = BenchConsortium> {
     /// must leave alone.
     reserved_lots: BTreeSet<LotId>,
     reserved_shipments: BTreeSet<ShipmentId>,
+    /// Which kinds it makes.
+    mix: Mix,
+    /// Follow-ups due next, in order (a correction right after its
+    /// dispatch, the dispatch sent again right after the correction, a
+    /// consignee's readings right after its receipt).
+    pending: VecDeque<FollowUp>,
+    /// Follow-ups due once `made` reaches their key (recalls, lifts).
+    scheduled: BTreeMap<u64, Vec<FollowUp>>,
+    /// Entries handed out by [`Workload::next_entry`].
+    made: u64,
+    /// Random-traffic lots produced, dispatches and recalls made (for the
+    /// mix's exact shares: every `RECALL_EVERY`th lot is recalled, ...).
+    lots_made: u64,
+    dispatches: u64,
+    recalls: u64,
+    /// Numbers for bills of lading, containers, loggers and plots.
+    serial: u64,
+    /// Open shipments already handed over to a second carrier.
+    handed_over: BTreeSet<ShipmentId>,
 }
 
 impl<'c, R: Roster + ?Sized> Workload<'c, R> {
-    /// A workload on a fresh chain; free lot and shipment ids start with
+    /// A workload on a fresh chain, in the [`Mix::Classic`] mix (see
+    /// [`Workload::with_mix`]); free lot and shipment ids start with
     /// `w<seed>-`.
     pub fn new(c: &'c R, seed: u64) -> Self {
         Self::resume(c, &State::genesis(c.genesis()), seed, &format!("w{seed}-"))
@@ -302,7 +339,28 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
             shipments: state.shipments.keys().cloned().collect(),
             reserved_lots: BTreeSet::new(),
             reserved_shipments: BTreeSet::new(),
+            mix: Mix::default(),
+            pending: VecDeque::new(),
+            scheduled: BTreeMap::new(),
+            made: 0,
+            lots_made: 0,
+            dispatches: 0,
+            recalls: 0,
+            serial: 0,
+            handed_over: BTreeSet::new(),
         }
+    }
+
+    /// The same workload making `mix`'s kinds (set it before taking
+    /// entries).
+    pub fn with_mix(mut self, mix: Mix) -> Self {
+        self.mix = mix;
+        self
+    }
+
+    /// Which kinds it makes.
+    pub fn mix(&self) -> Mix {
+        self.mix
     }
 
     /// The state after every entry handed out so far.
@@ -382,6 +440,14 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
     /// The next valid entry.
     pub fn next_entry(&mut self) -> Result<SignedEntry> {
         loop {
+            if self.mix == Mix::Consortium {
+                if let Some(f) = self.due() {
+                    if let Some(e) = self.follow_up(f)? {
+                        return self.hand_out(e);
+                    }
+                    continue;
+                }
+            }
             let roll = self.below(100);
             let entry = match roll {
                 0..=17 => Some(self.raw_production()?),
@@ -392,10 +458,19 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
                 _ => self.payment()?,
             };
             if let Some(e) = entry {
-                self.apply(&e)?;
-                return Ok(e);
+                return self.hand_out(e);
             }
         }
+    }
+
+    /// Applies `e` and plans what follows from it.
+    fn hand_out(&mut self, e: SignedEntry) -> Result<SignedEntry> {
+        let id = self.apply(&e)?;
+        self.made += 1;
+        if self.mix == Mix::Consortium {
+            self.plan_follow_ups(&e, id)?;
+        }
+        Ok(e)
     }
 
     fn raw_production(&mut self) -> Result<SignedEntry> {
@@ -404,6 +479,11 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
         let c = self.c;
         let who = self.pick(c.producers())?;
         let body = try_produce_body(&lot, milli, &[])?;
+        let body = if self.mix == Mix::Consortium && self.chance(PLOTS_PERCENT) {
+            self.with_plots(body)?
+        } else {
+            body
+        };
         Ok(self.sign(who, body))
     }
 
@@ -426,12 +506,14 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
             if inputs.iter().any(|(x, _)| x == &l) {
                 continue;
             }
+            // What the author holds (all that is left of it, unless part
+            // of it was shipped elsewhere).
             let left = self
                 .state
                 .lots
                 .get(&l)
                 .ok_or_else(|| internal(format!("held lot {l} unknown")))?
-                .remaining()
+                .held_by(&self.state, &who.pk)
                 .milli();
             let q = if self.chance(50) {
                 left
@@ -443,6 +525,17 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
         let lot = self.fresh_lot()?;
         let milli = 500 + self.below(50_000);
         let body = try_produce_body(&lot, milli, &inputs)?;
+        let body = if self.mix == Mix::Consortium && self.chance(WORK_ORDER_PERCENT) {
+            let n = self.next_serial();
+            let kdes = facts::kdes(ReferenceDocumentType::WorkOrder, n, None);
+            Body::ProduceV2(ProduceV2 {
+                produce: produce_of(body)?,
+                plots: None,
+                kdes,
+            })
+        } else {
+            body
+        };
         Ok(Some(self.sign(who, body)))
     }
 
@@ -484,7 +577,10 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
             None
         };
         let id = self.fresh_shipment()?;
-        let body = dispatch_body(&id, &lots, &consignee.pk, carrier.as_ref());
+        let body = match self.mix {
+            Mix::Classic => dispatch_body(&id, &lots, &consignee.pk, carrier.as_ref()),
+            Mix::Consortium => self.consortium_dispatch(who, &id, &lots, consignee, carrier)?,
+        };
         Ok(Some(self.sign(who, body)))
     }
 
@@ -513,6 +609,21 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
             .member(&who)
             .map(|(p, _)| p)
             .ok_or_else(|| internal(format!("{} is not a member", who.short())))?;
+        if !reject && self.mix == Mix::Consortium {
+            if let (ShipmentStage::WithCarrier, Some(current)) = (stage, carrier) {
+                if c.carriers().len() >= 2
+                    && !self.handed_over.contains(&id)
+                    && self.chance(HANDOVER_PERCENT)
+                {
+                    return self.handover(&id, &current).map(Some);
+                }
+            }
+            if who.pk == consignee {
+                if let Some(body) = self.consortium_receipt(&id)? {
+                    return Ok(Some(self.sign(who, body)));
+                }
+            }
+        }
         let body = if reject {
             reject_body(&id)
         } else {
@@ -552,13 +663,15 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
         Ok(Some(self.sign(payer, body)))
     }
 
-    fn apply(&mut self, e: &SignedEntry) -> Result<()> {
+    /// Applies `e` to the generator's state; returns its id.
+    fn apply(&mut self, e: &SignedEntry) -> Result<EntryId> {
         // The generator signed the entry itself; the rules are what could
         // go wrong.
         // The generator's own bookkeeping: the ledger it feeds judges the
         // entries' times against its blocks.
         let at = rules::At::new(1, i64::MAX);
-        let changes = rules::apply_verified(&self.state, e, e.id(), at, rules::Mode::Ledger)
+        let id = e.id();
+        let changes = rules::apply_verified(&self.state, e, id, at, rules::Mode::Ledger)
             .map_err(|err| internal(format!("the workload made an invalid entry: {err}")))?;
         for (id, l) in &changes.lots {
             if let Some(old) = self.state.lots.get(id) {
@@ -585,16 +698,30 @@ impl<'c, R: Roster + ?Sized> Workload<'c, R> {
                 self.open.insert(id);
             } else {
                 self.open.remove(id);
+                self.handed_over.remove(id);
             }
         }
         self.state.commit(changes);
-        Ok(())
+        Ok(id)
     }
 }
 
-/// `count` valid entries from `seed` over `c`, on a fresh chain.
+/// `count` valid entries from `seed` over `c`, on a fresh chain, in the
+/// [`Mix::Classic`] mix.
 pub fn workload<R: Roster + ?Sized>(c: &R, seed: u64, count: usize) -> Vec<SignedEntry> {
+    workload_mix(c, seed, count, Mix::Classic)
+}
+
+/// `count` valid entries from `seed` over `c`, on a fresh chain, in
+/// `mix`.
+pub fn workload_mix<R: Roster + ?Sized>(
+    c: &R,
+    seed: u64,
+    count: usize,
+    mix: Mix,
+) -> Vec<SignedEntry> {
     Workload::new(c, seed)
+        .with_mix(mix)
         .take(count)
         .unwrap_or_else(|e| panic!("the workload failed: {e}"))
 }
@@ -836,4 +963,578 @@ impl<T: Ord + Clone> Bag<T> {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// The consortium mix: the newer entry kinds.
+
+/// Which entries a [`Workload`] makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mix {
+    /// Only produce, dispatch, receive, reject and payment, exactly as the
+    /// generator made them before the newer kinds: the same seed gives
+    /// the same entries, byte for byte, as it always did. The default, for
+    /// the tests whose models cover only these kinds.
+    #[default]
+    Classic,
+    /// The classic traffic (the same shares of productions, dispatches,
+    /// receipts, rejections and payments), with the newer kinds in the
+    /// shares a consortium's traffic has them:
+    ///
+    /// - raw productions: 35% `ProduceV2` with a plot (a point up to 4 ha,
+    ///   a polygon above), the harvest and a deforestation-free
+    ///   declaration; processings: 20% `ProduceV2` with a work order;
+    /// - dispatches: 30% `DispatchV2` shipping part of a lot, 40%
+    ///   `DispatchV2` of whole lots, both with transport facts (bill of
+    ///   lading, containers and seals, a vessel on sea legs) when a
+    ///   carrier carries them, and 30% the first `Dispatch` (old clients:
+    ///   old entries stay valid forever);
+    /// - consignees' receipts: 5% `ReceiveV2` with a shortfall and its
+    ///   cause, 20% `ReceiveV2` of everything with the arrival, the rest
+    ///   the first `Receive` (carriers take over with `Receive`);
+    /// - shipments a carrier has taken over: 21% of the times one comes
+    ///   up for delivery, its carrier hands it over to a second carrier
+    ///   (`Handover`, co-signed by the next carrier) instead, at most
+    ///   once (so about 10% of shipments with a carrier);
+    /// - deliveries: 12% get the consignee's `Readings` (24 hourly
+    ///   temperatures from the data logger, 15% of them with an
+    ///   excursion, 20% with the humidity too), so about 10% of
+    ///   shipments;
+    /// - every 1000th lot made (0.1%) is recalled (`Recall`, by its
+    ///   producer, a few hundred entries later; one in five a market
+    ///   withdrawal), and every third recall is lifted (`RecallLift`)
+    ///   later;
+    /// - every 200th dispatch (0.5%) is corrected by its sender right
+    ///   after (`Correction` of the shipment, before anyone takes it
+    ///   over), and its lots are dispatched again, to someone else.
+    ///
+    /// Readings, corrections and recalls are all by a member whose own
+    /// earlier entries (or the shipment's existence) are all they depend
+    /// on, so a network that reorders different authors' entries cannot
+    /// invalidate them; a carrier's hand-over races with the consignee's
+    /// receipt as the carrier's receipt does.
+    ///
+    /// The benchmark's mix (`waybill-bench --mix consortium`, its
+    /// default).
+    Consortium,
+}
+
+/// Percentage of raw productions that name their plot (`ProduceV2`).
+const PLOTS_PERCENT: u64 = 35;
+/// Percentage of processings recorded with a work order (`ProduceV2`).
+const WORK_ORDER_PERCENT: u64 = 20;
+/// Percentage of dispatches that ship part of a lot.
+const PARTIAL_PERCENT: u64 = 30;
+/// Percentage of dispatches of whole lots as `DispatchV2` (the rest of
+/// the whole-lot dispatches are the first `Dispatch`).
+const WHOLE_V2_PERCENT: u64 = 40;
+/// Percentage of consignees' receipts with a shortfall.
+const SHORTFALL_PERCENT: u64 = 5;
+/// Percentage of consignees' receipts as a whole `ReceiveV2`.
+const RECEIVE_V2_PERCENT: u64 = 20;
+/// Percentage of the times a shipment with its carrier comes up for
+/// delivery that the carrier hands it over instead.
+const HANDOVER_PERCENT: u64 = 21;
+/// Percentage of deliveries followed by the consignee's readings.
+const READINGS_PERCENT: u64 = 12;
+/// Percentage of readings with an excursion.
+const EXCURSION_PERCENT: u64 = 15;
+/// Readings per series (hourly: a day).
+const READINGS_PER_SERIES: usize = 24;
+/// Every this many lots made, one is recalled (at `RECALL_PHASE`).
+const RECALL_EVERY: u64 = 1_000;
+const RECALL_PHASE: u64 = 100;
+/// Every this many recalls, one is lifted (the first, the fourth, ...).
+const LIFT_EVERY: u64 = 3;
+/// Every this many dispatches, one is corrected (at `CORRECT_PHASE`).
+const CORRECT_EVERY: u64 = 200;
+const CORRECT_PHASE: u64 = 37;
+
+/// An entry planned by an earlier one.
+#[derive(Debug, Clone)]
+enum FollowUp {
+    /// The consignee records the data logger's readings of a delivered
+    /// shipment.
+    Readings(ShipmentId),
+    /// The sender corrects a dispatch nobody has taken over.
+    Correct {
+        dispatch: EntryId,
+        shipment: ShipmentId,
+    },
+    /// The sender dispatches the lots of a corrected shipment again.
+    Redispatch(ShipmentId),
+    /// The lot's producer recalls it.
+    Recall(LotId),
+    /// The recall's author lifts it.
+    Lift { recall: EntryId, lot: LotId },
+}
+
+/// The member of `c` with key `pk`.
+fn party_of<'r, R: Roster + ?Sized>(c: &'r R, pk: &PublicKey) -> Result<&'r Party> {
+    c.member(pk)
+        .map(|(p, _)| p)
+        .ok_or_else(|| internal(format!("{} is not a member", pk.short())))
+}
+
+/// The [`Produce`] in a body made by [`try_produce_body`].
+fn produce_of(body: Body) -> Result<Produce> {
+    match body {
+        Body::Produce(p) => Ok(p),
+        other => Err(internal(format!(
+            "a {} body is not a production",
+            other.kind()
+        ))),
+    }
+}
+
+impl<R: Roster + ?Sized> Workload<'_, R> {
+    /// The next follow-up that is due, if any.
+    fn due(&mut self) -> Option<FollowUp> {
+        if let Some(f) = self.pending.pop_front() {
+            return Some(f);
+        }
+        let mut first = self.scheduled.first_entry()?;
+        if *first.key() > self.made {
+            return None;
+        }
+        let f = first.get_mut().pop();
+        if first.get().is_empty() {
+            first.remove();
+        }
+        f
+    }
+
+    fn next_serial(&mut self) -> u64 {
+        self.serial += 1;
+        self.serial
+    }
+
+    /// The follow-ups `e` (with id `id`), just handed out, calls for.
+    fn plan_follow_ups(&mut self, e: &SignedEntry, id: EntryId) -> Result<()> {
+        match &e.entry.body {
+            Body::Produce(Produce { lot, .. })
+            | Body::ProduceV2(ProduceV2 {
+                produce: Produce { lot, .. },
+                ..
+            }) => {
+                if self.reserved_lots.contains(lot) {
+                    return Ok(());
+                }
+                self.lots_made += 1;
+                if self.lots_made % RECALL_EVERY == RECALL_PHASE {
+                    let at = self.made + 300 + self.below(1_700);
+                    self.scheduled
+                        .entry(at)
+                        .or_default()
+                        .push(FollowUp::Recall(lot.clone()));
+                }
+            }
+            Body::Dispatch(Dispatch { shipment, .. })
+            | Body::DispatchV2(DispatchV2 { shipment, .. }) => {
+                self.dispatches += 1;
+                if self.dispatches % CORRECT_EVERY == CORRECT_PHASE {
+                    self.pending.push_back(FollowUp::Correct {
+                        dispatch: id,
+                        shipment: shipment.clone(),
+                    });
+                }
+            }
+            Body::Receive(waybill_core::entry::Receive { shipment, .. })
+            | Body::ReceiveV2(ReceiveV2 { shipment, .. }) => {
+                let delivered = self
+                    .state
+                    .shipments
+                    .get(shipment)
+                    .is_some_and(|s| s.stage == ShipmentStage::Delivered);
+                if delivered && self.chance(READINGS_PERCENT) {
+                    self.pending.push_back(FollowUp::Readings(shipment.clone()));
+                }
+            }
+            Body::Recall(r) => {
+                self.recalls += 1;
+                if self.recalls % LIFT_EVERY == 1 % LIFT_EVERY {
+                    if let Some(lot) = r.lots.first() {
+                        let at = self.made + 200 + self.below(1_000);
+                        self.scheduled.entry(at).or_default().push(FollowUp::Lift {
+                            recall: id,
+                            lot: lot.clone(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The entry a follow-up makes, or `None` if it no longer applies.
+    fn follow_up(&mut self, f: FollowUp) -> Result<Option<SignedEntry>> {
+        let c = self.c;
+        match f {
+            FollowUp::Readings(shipment) => {
+                let Some(s) = self.state.shipments.get(&shipment) else {
+                    return Ok(None);
+                };
+                let who = c
+                    .member(&s.consignee)
+                    .map(|(p, _)| p)
+                    .ok_or_else(|| internal("the consignee is not a member"))?;
+                let device = self.next_serial();
+                // The logger ran for the day before the receipt.
+                let start = T0 - 2 * facts::DAY_MS + (device % 1_000) as i64 * 60_000;
+                let excursion = if self.chance(EXCURSION_PERCENT) {
+                    Some((5 + self.below(12) as usize, 2 + self.below(3) as usize))
+                } else {
+                    None
+                };
+                let wobble = self.rng.next_u64();
+                let mut series = vec![facts::temperatures(
+                    device,
+                    start,
+                    READINGS_PER_SERIES,
+                    wobble,
+                    excursion,
+                )?];
+                if self.chance(20) {
+                    series.push(facts::humidity(device, start, READINGS_PER_SERIES, wobble)?);
+                }
+                let body = Body::Readings(Readings { shipment, series });
+                Ok(Some(self.sign(who, body)))
+            }
+            FollowUp::Correct { dispatch, shipment } => {
+                let Some(s) = self.state.shipments.get(&shipment) else {
+                    return Ok(None);
+                };
+                if s.stage != ShipmentStage::Dispatched || s.dispatched_by != dispatch {
+                    return Ok(None);
+                }
+                let who = c
+                    .member(&s.sender)
+                    .map(|(p, _)| p)
+                    .ok_or_else(|| internal("the sender is not a member"))?;
+                let body = Body::Correction(Correction {
+                    target: dispatch,
+                    corrected: Corrected::Shipment(shipment.clone()),
+                    reason: "dispatched to the wrong consignee".into(),
+                    corrective: Vec::new(),
+                });
+                self.pending.push_front(FollowUp::Redispatch(shipment));
+                Ok(Some(self.sign(who, body)))
+            }
+            FollowUp::Redispatch(old) => {
+                let Some(s) = self.state.shipments.get(&old) else {
+                    return Ok(None);
+                };
+                let (sender, wrong, carrier) = (s.sender, s.consignee, s.carrier);
+                let lots: Vec<LotId> = s
+                    .lots
+                    .iter()
+                    .filter(|l| {
+                        self.state
+                            .lots
+                            .get(*l)
+                            .is_some_and(|x| !x.held_by(&self.state, &sender).is_zero())
+                    })
+                    .cloned()
+                    .collect();
+                if lots.is_empty() {
+                    return Ok(None);
+                }
+                let others: Vec<&Party> = handlers(c)
+                    .filter(|p| p.pk != sender && p.pk != wrong)
+                    .collect();
+                if others.is_empty() {
+                    return Ok(None);
+                }
+                let consignee = others[self.below(others.len() as u64) as usize];
+                let carrier = carrier
+                    .filter(|_| c.member(&consignee.pk).map(|(_, r)| r) != Some(Role::Carrier));
+                let who = party_of(c, &sender)?;
+                let id = self.fresh_shipment()?;
+                let parts = lots
+                    .into_iter()
+                    .map(|lot| ShippedLot {
+                        lot,
+                        quantity: None,
+                    })
+                    .collect();
+                let body = self.dispatch_v2(&id, parts, consignee, carrier)?;
+                Ok(Some(self.sign(who, body)))
+            }
+            FollowUp::Recall(lot) => {
+                let Some(l) = self.state.lots.get(&lot) else {
+                    return Ok(None);
+                };
+                if l.voided_by.is_some() {
+                    return Ok(None);
+                }
+                let Some((who, _)) = c.member(&l.producer) else {
+                    return Ok(None);
+                };
+                let (class, reason) = if self.chance(20) {
+                    (
+                        RecallClass::Withdrawal,
+                        "label misprint: the wrong origin on the bags",
+                    )
+                } else {
+                    (
+                        RecallClass::Recall,
+                        "ochratoxin A above the limit in a retained sample",
+                    )
+                };
+                let body = Body::Recall(Recall {
+                    scope: format!("every bag of lot {lot}"),
+                    lots: vec![lot],
+                    class,
+                    reason: reason.into(),
+                    documents: Vec::new(),
+                });
+                Ok(Some(self.sign(who, body)))
+            }
+            FollowUp::Lift { recall, lot } => {
+                let Some(l) = self.state.lots.get(&lot) else {
+                    return Ok(None);
+                };
+                let Some(mark) = l.open_recalls().find(|m| m.recall == recall) else {
+                    return Ok(None);
+                };
+                let Some((who, _)) = c.member(&mark.author) else {
+                    return Ok(None);
+                };
+                let body = Body::RecallLift(RecallLift {
+                    recall,
+                    lots: vec![lot],
+                    reason: "a second laboratory found the sample within the limit".into(),
+                });
+                Ok(Some(self.sign(who, body)))
+            }
+        }
+    }
+
+    /// A raw production's body with its plot and key data elements.
+    fn with_plots(&mut self, body: Body) -> Result<Body> {
+        let n = self.next_serial();
+        let area_milli_ha = 500 + self.below(12_000);
+        let dds = self.chance(60);
+        let plots = facts::plot_facts(n, area_milli_ha, dds)?;
+        let tlc_source = if self.chance(50) {
+            Some(facts::place(2, true)?)
+        } else {
+            None
+        };
+        Ok(Body::ProduceV2(ProduceV2 {
+            produce: produce_of(body)?,
+            plots: Some(plots),
+            kdes: waybill_core::entry::Kdes {
+                reference_document: None,
+                tlc_source,
+            },
+        }))
+    }
+
+    /// A dispatch of `lots` by `who`: part of some lots, whole lots in a
+    /// `DispatchV2`, or the first `Dispatch` (see [`Mix::Consortium`]).
+    fn consortium_dispatch(
+        &mut self,
+        who: &Party,
+        id: &ShipmentId,
+        lots: &[LotId],
+        consignee: &Party,
+        carrier: Option<PublicKey>,
+    ) -> Result<Body> {
+        let style = self.below(100);
+        if style >= PARTIAL_PERCENT + WHOLE_V2_PERCENT {
+            return Ok(dispatch_body(id, lots, &consignee.pk, carrier.as_ref()));
+        }
+        let mut parts = Vec::with_capacity(lots.len());
+        for (i, lot) in lots.iter().enumerate() {
+            let mut quantity = None;
+            if style < PARTIAL_PERCENT && (i == 0 || self.chance(50)) {
+                let l = self
+                    .state
+                    .lots
+                    .get(lot)
+                    .ok_or_else(|| internal(format!("held lot {lot} unknown")))?;
+                let held = l.held_by(&self.state, &who.pk).milli();
+                if held >= 2 {
+                    let unit = l.unit;
+                    quantity = Some(Quantity {
+                        value: Decimal3::from_milli(1 + self.below(held - 1)),
+                        unit,
+                    });
+                }
+            }
+            parts.push(ShippedLot {
+                lot: lot.clone(),
+                quantity,
+            });
+        }
+        self.dispatch_v2(id, parts, consignee, carrier)
+    }
+
+    /// A `DispatchV2` body: places, and transport facts when a carrier
+    /// carries it (a sea leg more often than not).
+    fn dispatch_v2(
+        &mut self,
+        id: &ShipmentId,
+        lots: Vec<ShippedLot>,
+        consignee: &Party,
+        carrier: Option<PublicKey>,
+    ) -> Result<Body> {
+        let n = self.next_serial();
+        let gln = self.chance(50);
+        let from = facts::place(n % 3, gln)?;
+        let to = facts::place(3 + n % 3, gln)?;
+        let departed = T0 - 10 * facts::DAY_MS + (n % 240) as i64 * facts::HOUR_MS;
+        let (transport, kdes) = match carrier {
+            Some(_) => {
+                let containers = 1 + self.below(2);
+                let sea = self.chance(60);
+                (
+                    facts::departing(n, containers, sea, departed)?,
+                    facts::kdes(ReferenceDocumentType::BillOfLading, n, None),
+                )
+            }
+            None => (
+                waybill_core::transport::Transport {
+                    departed_at_ms: Some(departed),
+                    ..Default::default()
+                },
+                facts::kdes(ReferenceDocumentType::AdvanceShippingNotice, n, None),
+            ),
+        };
+        Ok(Body::DispatchV2(DispatchV2 {
+            shipment: id.clone(),
+            lots,
+            consignee: consignee.pk,
+            carrier,
+            from,
+            to,
+            documents: Vec::new(),
+            transport,
+            kdes,
+        }))
+    }
+
+    /// A consignee's `ReceiveV2` of shipment `id` (with a shortfall, or
+    /// whole with the arrival), or `None` for the first `Receive`.
+    fn consortium_receipt(&mut self, id: &ShipmentId) -> Result<Option<Body>> {
+        let style = self.below(100);
+        if style >= SHORTFALL_PERCENT + RECEIVE_V2_PERCENT {
+            return Ok(None);
+        }
+        let n = self.next_serial();
+        let mut lots = Vec::new();
+        if style < SHORTFALL_PERCENT {
+            let in_it = self
+                .state
+                .shipments
+                .get(id)
+                .ok_or_else(|| internal(format!("shipment {id} unknown")))?
+                .lots
+                .clone();
+            // A lot of which at least 0.002 is in the shipment, from a
+            // random one on.
+            let start = self.below(in_it.len() as u64) as usize;
+            let part = (0..in_it.len())
+                .filter_map(|k| in_it.get((start + k) % in_it.len()))
+                .find_map(|l| {
+                    let x = self.state.lots.get(l)?;
+                    let h = x.in_shipment(id)?;
+                    (h.quantity.milli() >= 2).then(|| (l.clone(), h.quantity.milli(), x.unit))
+                });
+            if let Some((lot, shipped, unit)) = part {
+                let short = 1 + self.below((shipped / 20).max(1));
+                let (cause, note) = match self.below(20) {
+                    0..=9 => (LossCause::Shortage, None),
+                    10..=15 => (LossCause::Damage, Some("bags torn in the container")),
+                    16..=18 => (LossCause::Spoilage, Some("wet bags: condensation")),
+                    _ => (LossCause::Theft, None),
+                };
+                lots.push(ReceivedLot {
+                    lot,
+                    received: Quantity {
+                        value: Decimal3::from_milli(shipped - short),
+                        unit,
+                    },
+                    shortfall: Some(Shortfall {
+                        quantity: Quantity {
+                            value: Decimal3::from_milli(short),
+                            unit,
+                        },
+                        cause,
+                        note: note.map(str::to_owned),
+                    }),
+                });
+            }
+        }
+        Ok(Some(Body::ReceiveV2(ReceiveV2 {
+            shipment: id.clone(),
+            at: facts::place(3 + n % 3, false)?,
+            documents: Vec::new(),
+            lots,
+            transport: facts::arriving(n, T0 - facts::DAY_MS + (n % 24) as i64 * facts::HOUR_MS),
+            kdes: Default::default(),
+        })))
+    }
+
+    /// The carrier `current` hands shipment `id` over to another carrier,
+    /// who co-signs.
+    fn handover(&mut self, id: &ShipmentId, current: &PublicKey) -> Result<SignedEntry> {
+        let c = self.c;
+        let carriers = c.carriers();
+        let others: Vec<&Party> = carriers.iter().filter(|p| &p.pk != current).collect();
+        if others.is_empty() {
+            return Err(internal("a hand-over needs a second carrier"));
+        }
+        let next = others[self.below(others.len() as u64) as usize];
+        let who = party_of(c, current)?;
+        let n = self.next_serial();
+        let departed = T0 - 5 * facts::DAY_MS + (n % 48) as i64 * facts::HOUR_MS;
+        let body = Body::Handover(Handover {
+            shipment: id.clone(),
+            to: next.pk,
+            at: facts::place(n % 2, true)?,
+            transport: facts::departing(n, 1, true, departed)?,
+            documents: Vec::new(),
+        });
+        let mut e = self.sign(who, body);
+        e.cosign(&next.key);
+        self.handed_over.insert(id.clone());
+        Ok(e)
+    }
+}
+
+/// A name for each body, telling the versions apart: `produce`,
+/// `produce_v2`, `dispatch`, `dispatch_v2`, `receive`, `receive_v2`,
+/// `reject`, `payment`, `membership`, `handover`, `readings`, `recall`,
+/// `recall_lift`, `correction`.
+pub fn kind_label(body: &Body) -> &'static str {
+    match body {
+        Body::Produce(_) => "produce",
+        Body::Dispatch(_) => "dispatch",
+        Body::Receive(_) => "receive",
+        Body::Reject(_) => "reject",
+        Body::Payment(_) => "payment",
+        Body::Membership(_) => "membership",
+        Body::ProduceV2(_) => "produce_v2",
+        Body::DispatchV2(_) => "dispatch_v2",
+        Body::ReceiveV2(_) => "receive_v2",
+        Body::Handover(_) => "handover",
+        Body::Readings(_) => "readings",
+        Body::Recall(_) => "recall",
+        Body::RecallLift(_) => "recall_lift",
+        Body::Correction(_) => "correction",
+    }
+}
+
+/// How many of `entries` there are of each kind ([`kind_label`]).
+pub fn count_kinds<'a>(
+    entries: impl IntoIterator<Item = &'a SignedEntry>,
+) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for e in entries {
+        *counts.entry(kind_label(&e.entry.body)).or_default() += 1;
+    }
+    counts
 }
