@@ -1,14 +1,19 @@
 //! Model-based test of the rules (after sled's fuzz_model): random sequences
 //! of productions, dispatches (of whole lots, or of parts of them in
 //! kilograms, grams, tonnes or pieces), receipts (whole, or with what
-//! arrived and what was short), rejections and payments, many of them
-//! invalid, go through `rules::apply` + `State::commit` and, in parallel,
-//! through a naive model built from plain maps, which keeps each lot's
-//! parts by holder and shipment, and what was consumed and lost. After
-//! every step the two must agree on the decision and on every lot's parts
-//! and quantities, shipment, payment and nonce, and a few safety
-//! properties are checked directly (among them every lot's balance and the
-//! single custodian of every open shipment).
+//! arrived and what was short, by the consignee or by the carrier taking
+//! the shipment over), handovers from carrier to carrier (co-signed by the
+//! next carrier, or not, or by someone else), rejections, payments and
+//! corrections (voiding a production, cancelling a dispatch, striking out
+//! a payment; by the record's author or not, naming the right entry or
+//! not), many of them invalid, go through `rules::apply` + `State::commit`
+//! and, in parallel, through a naive model built from plain maps, which
+//! keeps each lot's parts by holder and shipment, what was consumed and
+//! lost, and which records were corrected. After every step the two must
+//! agree on the decision and on every lot's parts and quantities,
+//! shipment, payment and nonce, and a few safety properties are checked
+//! directly (among them every lot's balance, the single custodian of
+//! every open shipment, and what a handover or a correction may move).
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,7 +28,9 @@ use rand_chacha::ChaCha8Rng;
 use support::*;
 use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
-use waybill_core::entry::{Body, LossCause, Quantity, SignedEntry};
+use waybill_core::entry::{Body, Corrected, EntryId, LossCause, Quantity, SignedEntry};
+use waybill_core::genesis::{Genesis, Role};
+use waybill_core::gs1::LotId;
 use waybill_core::rules::{self, At, RuleError};
 use waybill_core::state::{ShipmentStage, State, View};
 use waybill_core::trail::{self, Policy};
@@ -31,10 +38,12 @@ use waybill_core::trail::{self, Policy};
 const N_LOTS: u8 = 16;
 const N_SHIPS: u8 = 16;
 const N_PAYMENTS: u8 = 8;
-/// Actors 0..5 are members; 5 is the outsider.
-const N_ACTORS: u8 = 6;
+/// Actors 0..5 and 6 are members; 5 is the outsider; 2 and 6 are carriers.
+const N_ACTORS: u8 = 7;
 const OUTSIDER: usize = 5;
 const PAYER: usize = 4;
+const CARRIER: usize = 2;
+const CARRIER2: usize = 6;
 
 /// How the entry's nonce is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +104,80 @@ enum Op {
         amount: u8,
         shipments: Vec<u8>,
     },
+    /// The carrier holding a shipment passes it to the carrier `to`,
+    /// co-signed as `cosign` says; when steered, as `slip` says.
+    Handover {
+        author: u8,
+        shipment: u8,
+        to: u8,
+        cosign: Cosign,
+        slip: HandoverSlip,
+    },
+    /// Declares the entry that made a record erroneous, naming the entry
+    /// `target` picks; when steered, as `slip` says.
+    Correct {
+        author: u8,
+        what: Corr,
+        target: Target,
+        slip: CorrectionSlip,
+    },
+}
+
+/// How a steered handover goes wrong (one thing at a time), if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandoverSlip {
+    None,
+    /// Signed by the carrier that does not hold the shipment (handing it
+    /// to the one that does).
+    ByOtherCarrier,
+    /// To a member that is not a carrier.
+    ToNonCarrier,
+    /// To a key that is not a member.
+    ToOutsider,
+}
+
+/// How a steered correction goes wrong, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CorrectionSlip {
+    None,
+    /// By a member other than the record's author.
+    NotItsAuthor,
+    /// Of a record that can no longer be corrected (a lot used, moved or
+    /// voided; a shipment taken over or closed; a payment struck out).
+    NotCorrectable,
+}
+
+/// Who co-signs a handover (besides its author, whose own co-signature
+/// does not count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cosign {
+    /// The next carrier, as the rules want.
+    Next,
+    /// No one.
+    Nobody,
+    /// Some actor instead of the next carrier.
+    Other(u8),
+    /// The next carrier and some other actor.
+    NextAndOther(u8),
+}
+
+/// The record a correction is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Corr {
+    Lot(u8),
+    Shipment(u8),
+    Payment(u8),
+}
+
+/// Which entry a correction names as erroneous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The one that made the record.
+    Right,
+    /// The entry that made some record (often another one).
+    Other(u8),
+    /// An id no entry has.
+    Unknown,
 }
 
 /// One step: an operation, whether to steer it towards validity (pick the
@@ -154,16 +237,31 @@ impl MUnit {
 // The naive model
 
 /// A lot: its parts by (shipment, holder), in thousandths of a kg, never
-/// zero; and what became of the rest.
-#[derive(Debug, Clone, Default)]
+/// zero; what became of the rest; who made it, with which entry, from
+/// what; and the correction that voided it, if any.
+#[derive(Debug, Clone)]
 struct MLot {
     parts: BTreeMap<(Option<usize>, usize), u64>,
     produced: u64,
     consumed: u64,
     lost: u64,
+    producer: usize,
+    produced_by: EntryId,
+    inputs: Vec<(usize, u64)>,
+    voided_by: Option<EntryId>,
 }
 
 impl MLot {
+    /// Whether nothing has happened to it since it was produced: all of
+    /// it held by its producer, nothing consumed or lost.
+    fn untouched(&self) -> bool {
+        self.voided_by.is_none()
+            && self.consumed == 0
+            && self.lost == 0
+            && self.parts.len() == 1
+            && self.parts.get(&(None, self.producer)) == Some(&self.produced)
+    }
+
     /// What `a` holds, not in transit.
     fn held_by(&self, a: usize) -> u64 {
         self.parts.get(&(None, a)).copied().unwrap_or(0)
@@ -203,11 +301,14 @@ impl MLot {
     }
 
     /// Why `a` cannot use or ship the lot, when it holds none of it (the
-    /// rules' order: used up, a part of its own in transit, the only part
-    /// in transit, someone else's).
+    /// rules' order: voided, used up, a part of its own in transit, the
+    /// only part in transit, someone else's).
     fn not_held_reason(&self, a: usize) -> Option<&'static str> {
         if self.held_by(a) > 0 {
             return None;
+        }
+        if self.voided_by.is_some() {
+            return Some("LotVoided");
         }
         if self.parts.is_empty() {
             return Some("LotConsumed");
@@ -228,6 +329,13 @@ enum MStage {
     WithCarrier,
     Delivered,
     Rejected,
+    Cancelled,
+}
+
+impl MStage {
+    fn open(self) -> bool {
+        matches!(self, MStage::Dispatched | MStage::WithCarrier)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +345,14 @@ struct MShip {
     carrier: Option<usize>,
     lots: Vec<usize>,
     stage: MStage,
+    dispatched_by: EntryId,
+}
+
+#[derive(Debug, Clone)]
+struct MPay {
+    payer: usize,
+    recorded_by: EntryId,
+    corrected_by: Option<EntryId>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -244,20 +360,46 @@ struct Model {
     nonce: HashMap<usize, u64>,
     lots: HashMap<usize, MLot>,
     ships: HashMap<usize, MShip>,
-    payments: HashSet<usize>,
+    payments: HashMap<usize, MPay>,
 }
 
 fn is_member(a: usize) -> bool {
     a != OUTSIDER
 }
 fn handles_goods(a: usize) -> bool {
-    a <= 3
+    a <= 3 || a == CARRIER2
 }
 fn may_produce(a: usize) -> bool {
     a <= 1
 }
 fn is_carrier(a: usize) -> bool {
-    a == 2
+    a == CARRIER || a == CARRIER2
+}
+/// The other carrier.
+fn other_carrier(a: usize) -> usize {
+    if a == CARRIER {
+        CARRIER2
+    } else {
+        CARRIER
+    }
+}
+
+/// The id no entry has, for corrections naming a made-up entry.
+fn no_such_entry() -> EntryId {
+    Hash32::digest(b"no entry has this id")
+}
+
+/// Who co-signs a handover by `author` to `to`: the signers whose
+/// co-signature counts (an author's own is never added), each once.
+fn cosigners(author: usize, to: usize, cosign: Cosign) -> BTreeSet<usize> {
+    let a = |x: u8| usize::from(x % N_ACTORS);
+    let all = match cosign {
+        Cosign::Next => vec![to],
+        Cosign::Nobody => vec![],
+        Cosign::Other(x) => vec![a(x)],
+        Cosign::NextAndOther(x) => vec![to, a(x)],
+    };
+    all.into_iter().filter(|c| *c != author).collect()
 }
 
 /// The short name of a rule error's variant.
@@ -343,6 +485,24 @@ enum ROp {
         amount: u64,
         shipments: Vec<usize>,
     },
+    Handover {
+        shipment: usize,
+        to: usize,
+        cosign: Cosign,
+    },
+    /// A correction of `what`, naming entry `target`.
+    Correct {
+        what: MCorr,
+        target: EntryId,
+    },
+}
+
+/// The record a resolved correction is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MCorr {
+    Lot(usize),
+    Shipment(usize),
+    Payment(usize),
 }
 
 impl Model {
@@ -464,6 +624,32 @@ impl Model {
                     },
                 )
             }
+            Op::Handover {
+                author,
+                shipment,
+                to,
+                cosign,
+                ..
+            } => (
+                a(*author),
+                ROp::Handover {
+                    shipment: usize::from(shipment % N_SHIPS),
+                    to: a(*to),
+                    cosign: *cosign,
+                },
+            ),
+            Op::Correct { author, what, .. } => (
+                a(*author),
+                ROp::Correct {
+                    what: match what {
+                        Corr::Lot(l) => MCorr::Lot(usize::from(l % N_LOTS)),
+                        Corr::Shipment(s) => MCorr::Shipment(usize::from(s % N_SHIPS)),
+                        Corr::Payment(p) => MCorr::Payment(usize::from(p % N_PAYMENTS)),
+                    },
+                    // Chosen below, once the record is.
+                    target: no_such_entry(),
+                },
+            ),
         };
         if step.smart {
             // Steer towards validity: existing lots and open shipments, the
@@ -492,6 +678,63 @@ impl Model {
             open.sort_unstable();
             let mut known: Vec<usize> = self.ships.keys().copied().collect();
             known.sort_unstable();
+            let ships_at = |stage: MStage| {
+                let mut v: Vec<usize> = self
+                    .ships
+                    .iter()
+                    .filter(|(_, s)| s.stage == stage)
+                    .map(|(s, _)| *s)
+                    .collect();
+                v.sort_unstable();
+                v
+            };
+            let with_carrier = ships_at(MStage::WithCarrier);
+            let dispatched = ships_at(MStage::Dispatched);
+            // Half the receipts are of shipments nobody has taken over yet,
+            // so that shipments with their carriers live long enough to be
+            // handed on.
+            let receivable = |author: usize| {
+                if author.is_multiple_of(2) || dispatched.is_empty() {
+                    &open
+                } else {
+                    &dispatched
+                }
+            };
+            let mut untouched: Vec<usize> = self
+                .lots
+                .iter()
+                .filter(|(_, m)| m.untouched())
+                .map(|(l, _)| *l)
+                .collect();
+            untouched.sort_unstable();
+            let mut touched: Vec<usize> = self
+                .lots
+                .iter()
+                .filter(|(_, m)| !m.untouched())
+                .map(|(l, _)| *l)
+                .collect();
+            touched.sort_unstable();
+            let mut not_dispatched: Vec<usize> = self
+                .ships
+                .iter()
+                .filter(|(_, s)| s.stage != MStage::Dispatched)
+                .map(|(s, _)| *s)
+                .collect();
+            not_dispatched.sort_unstable();
+            let mut paid: Vec<usize> = self
+                .payments
+                .iter()
+                .filter(|(_, p)| p.corrected_by.is_none())
+                .map(|(p, _)| *p)
+                .collect();
+            paid.sort_unstable();
+            let mut struck: Vec<usize> = self
+                .payments
+                .iter()
+                .filter(|(_, p)| p.corrected_by.is_some())
+                .map(|(p, _)| *p)
+                .collect();
+            struck.sort_unstable();
             // A member holding part of the lot (not in transit).
             let holder = |l: &usize| {
                 self.lots
@@ -503,6 +746,10 @@ impl Model {
             let fresh_ship = (0..usize::from(N_SHIPS)).find(|s| !self.ships.contains_key(s));
             match &mut rop {
                 ROp::Produce { lot, inputs, .. } => {
+                    // Nothing to make it from yet: a lot from nothing.
+                    if held.is_empty() {
+                        inputs.clear();
+                    }
                     let first_holder = inputs.first().and_then(|(l, _)| holder(&pick(&held, *l)));
                     for (l, q) in inputs.iter_mut() {
                         *l = pick(&held, *l);
@@ -541,8 +788,8 @@ impl Model {
                     if *consignee == author || !handles_goods(*consignee) {
                         *consignee = (author + 1) % 4;
                     }
-                    if carrier.is_some() {
-                        *carrier = Some(2);
+                    if let Some(c) = carrier {
+                        *c = if *c % 2 == 0 { CARRIER } else { CARRIER2 };
                     }
                 }
                 ROp::DispatchPart {
@@ -582,15 +829,17 @@ impl Model {
                     if *consignee == author || !handles_goods(*consignee) {
                         *consignee = (author + 1) % 4;
                     }
-                    if carrier.is_some() {
-                        *carrier = Some(2);
+                    if let Some(c) = carrier {
+                        *c = if *c % 2 == 0 { CARRIER } else { CARRIER2 };
                     }
                 }
                 ROp::ReceivePart { shipment, lots } => {
-                    *shipment = pick(&open, *shipment);
+                    *shipment = pick(receivable(author), *shipment);
                     if let Some(s) = self.ships.get(shipment) {
                         author = match s.carrier {
-                            Some(c) if author % 2 == 0 && s.stage == MStage::Dispatched => c,
+                            // Three times in four the carrier takes it over,
+                            // so that shipments travel on with carriers.
+                            Some(c) if author % 4 != 0 && s.stage == MStage::Dispatched => c,
                             _ => s.consignee,
                         };
                         // The shipment's lots, each accounted for exactly.
@@ -608,10 +857,12 @@ impl Model {
                     }
                 }
                 ROp::Receive { shipment } => {
-                    *shipment = pick(&open, *shipment);
+                    *shipment = pick(receivable(author), *shipment);
                     if let Some(s) = self.ships.get(shipment) {
                         author = match s.carrier {
-                            Some(c) if author % 2 == 0 && s.stage == MStage::Dispatched => c,
+                            // Three times in four the carrier takes it over,
+                            // so that shipments travel on with carriers.
+                            Some(c) if author % 4 != 0 && s.stage == MStage::Dispatched => c,
                             _ => s.consignee,
                         };
                     }
@@ -630,7 +881,7 @@ impl Model {
                 } => {
                     author = PAYER;
                     if let Some(f) =
-                        (0..usize::from(N_PAYMENTS)).find(|p| !self.payments.contains(p))
+                        (0..usize::from(N_PAYMENTS)).find(|p| !self.payments.contains_key(p))
                     {
                         if *payment % 4 != 0 {
                             *payment = f;
@@ -639,6 +890,75 @@ impl Model {
                     *amount = (*amount).max(1);
                     for s in shipments.iter_mut() {
                         *s = pick(&known, *s);
+                    }
+                }
+                ROp::Handover { shipment, to, .. } => {
+                    // A shipment with its carrier (or, when there is
+                    // none, one still open), handed on by that carrier to
+                    // another one.
+                    let pool = if with_carrier.is_empty() {
+                        &open
+                    } else {
+                        &with_carrier
+                    };
+                    *shipment = pick(pool, *shipment);
+                    author = match self.ships.get(shipment).and_then(|s| s.carrier) {
+                        Some(c) => c,
+                        None if is_carrier(author) => author,
+                        None => CARRIER,
+                    };
+                    if *to == author || !is_carrier(*to) {
+                        *to = other_carrier(author);
+                    }
+                    let Op::Handover { slip, .. } = &step.op else {
+                        unreachable!()
+                    };
+                    match slip {
+                        HandoverSlip::None => {}
+                        HandoverSlip::ByOtherCarrier => (author, *to) = (*to, author),
+                        HandoverSlip::ToNonCarrier => {
+                            *to = match self.ships.get(shipment) {
+                                Some(s) if !is_carrier(s.consignee) => s.consignee,
+                                _ => PAYER,
+                            }
+                        }
+                        HandoverSlip::ToOutsider => *to = OUTSIDER,
+                    }
+                }
+                ROp::Correct { what, .. } => {
+                    // A record that may still be corrected, by its author;
+                    // or one thing wrong.
+                    let Op::Correct { slip, .. } = &step.op else {
+                        unreachable!()
+                    };
+                    let stale = *slip == CorrectionSlip::NotCorrectable;
+                    let choose = |fine: &[usize], not: &[usize], i: usize| {
+                        if stale {
+                            pick(not, i)
+                        } else {
+                            pick(fine, i)
+                        }
+                    };
+                    let owner = match what {
+                        MCorr::Lot(l) => {
+                            *l = choose(&untouched, &touched, *l);
+                            self.lots.get(l).map(|m| m.producer)
+                        }
+                        MCorr::Shipment(s) => {
+                            *s = choose(&dispatched, &not_dispatched, *s);
+                            self.ships.get(s).map(|m| m.sender)
+                        }
+                        MCorr::Payment(p) => {
+                            *p = choose(&paid, &struck, *p);
+                            self.payments.get(p).map(|m| m.payer)
+                        }
+                    };
+                    if let Some(o) = owner {
+                        author = if *slip == CorrectionSlip::NotItsAuthor {
+                            (o + 1) % 5
+                        } else {
+                            o
+                        };
                     }
                 }
             }
@@ -657,6 +977,15 @@ impl Model {
                 amount,
                 shipments,
             },
+            ROp::Correct { what, .. } => {
+                let Op::Correct { target, .. } = &step.op else {
+                    unreachable!()
+                };
+                ROp::Correct {
+                    what,
+                    target: self.target_of(what, *target),
+                }
+            }
             other => other,
         };
         let last = self.nonce(author);
@@ -666,6 +995,34 @@ impl Model {
             NonceMode::Skip => last + 2,
         };
         (author, nonce, rop)
+    }
+
+    /// The entry a correction of `what` names, as `target` says.
+    fn target_of(&self, what: MCorr, target: Target) -> EntryId {
+        let made_by = match what {
+            MCorr::Lot(l) => self.lots.get(&l).map(|m| m.produced_by),
+            MCorr::Shipment(s) => self.ships.get(&s).map(|m| m.dispatched_by),
+            MCorr::Payment(p) => self.payments.get(&p).map(|m| m.recorded_by),
+        };
+        match target {
+            Target::Right => made_by.unwrap_or_else(no_such_entry),
+            Target::Other(k) => {
+                let mut all: Vec<EntryId> = self
+                    .lots
+                    .values()
+                    .map(|m| m.produced_by)
+                    .chain(self.ships.values().map(|s| s.dispatched_by))
+                    .chain(self.payments.values().map(|p| p.recorded_by))
+                    .collect();
+                all.sort_unstable();
+                if all.is_empty() {
+                    no_such_entry()
+                } else {
+                    all[usize::from(k) % all.len()]
+                }
+            }
+            Target::Unknown => no_such_entry(),
+        }
     }
 
     /// Every rule the operation breaks (empty: it must be accepted).
@@ -726,6 +1083,9 @@ impl Model {
             | ROp::ReceivePart { .. }
             | ROp::Reject { .. } => handles_goods(author),
             ROp::Pay { .. } => author == PAYER,
+            ROp::Handover { .. } => is_carrier(author),
+            // Any member may correct what it recorded.
+            ROp::Correct { .. } => true,
         };
         if !role_ok {
             v.insert("MissingRole");
@@ -778,7 +1138,7 @@ impl Model {
                     None
                 }
                 Some(s) => {
-                    if matches!(s.stage, MStage::Delivered | MStage::Rejected) {
+                    if !s.stage.open() {
                         v.insert("ShipmentClosed");
                     } else if s.consignee != author
                         && !(s.carrier == Some(author) && s.stage == MStage::Dispatched)
@@ -869,7 +1229,7 @@ impl Model {
                 if *amount == 0 {
                     v.insert("ZeroAmount");
                 }
-                if self.payments.contains(payment) {
+                if self.payments.contains_key(payment) {
                     v.insert("PaymentExists");
                 }
                 if !is_member(*payee) {
@@ -879,12 +1239,82 @@ impl Model {
                     v.insert("UnknownShipment");
                 }
             }
+            ROp::Handover {
+                shipment,
+                to,
+                cosign,
+            } => match self.ships.get(shipment) {
+                None => {
+                    v.insert("UnknownShipment");
+                }
+                Some(s) if !s.stage.open() => {
+                    v.insert("ShipmentClosed");
+                }
+                Some(s) => {
+                    // Only the carrier holding it hands it on (the first
+                    // carrier takes it over with a receipt) …
+                    if s.stage != MStage::WithCarrier || s.carrier != Some(author) {
+                        v.insert("Handover");
+                    }
+                    // … to another member that is a carrier …
+                    if *to == author {
+                        v.insert("Handover");
+                    }
+                    if !is_member(*to) || !is_carrier(*to) {
+                        v.insert("BadCounterparty");
+                    }
+                    // … who co-signs, alone.
+                    if cosigners(author, *to, *cosign) != BTreeSet::from([*to]) {
+                        v.insert("Handover");
+                    }
+                }
+            },
+            ROp::Correct { what, target } => match what {
+                MCorr::Lot(l) => match self.lots.get(l) {
+                    None => {
+                        v.insert("UnknownLot");
+                    }
+                    Some(m) => {
+                        // The entry that produced it, by its producer,
+                        // once, and only while nothing has happened to it.
+                        if *target != m.produced_by || m.producer != author || !m.untouched() {
+                            v.insert("Correction");
+                        }
+                    }
+                },
+                MCorr::Shipment(sh) => match self.ships.get(sh) {
+                    None => {
+                        v.insert("UnknownShipment");
+                    }
+                    Some(s) => {
+                        // The dispatch, by its sender, before anyone took
+                        // the shipment over.
+                        if *target != s.dispatched_by
+                            || s.sender != author
+                            || s.stage != MStage::Dispatched
+                        {
+                            v.insert("Correction");
+                        }
+                    }
+                },
+                MCorr::Payment(p) => match self.payments.get(p) {
+                    None => {
+                        v.insert("Correction");
+                    }
+                    Some(m) => {
+                        if *target != m.recorded_by || m.payer != author || m.corrected_by.is_some()
+                        {
+                            v.insert("Correction");
+                        }
+                    }
+                },
+            },
         }
         v
     }
 
-    /// Applies an accepted operation.
-    fn apply(&mut self, author: usize, op: &ROp) {
+    /// Applies an accepted operation, recorded by entry `id`.
+    fn apply(&mut self, author: usize, op: &ROp, id: EntryId) {
         *self.nonce.entry(author).or_default() += 1;
         match op {
             ROp::Produce { lot, qty, inputs } => {
@@ -894,8 +1324,14 @@ impl Model {
                     m.consumed += q;
                 }
                 let mut m = MLot {
+                    parts: BTreeMap::new(),
                     produced: *qty,
-                    ..MLot::default()
+                    consumed: 0,
+                    lost: 0,
+                    producer: author,
+                    produced_by: id,
+                    inputs: inputs.clone(),
+                    voided_by: None,
                 };
                 m.add(None, author, *qty);
                 self.lots.insert(*lot, m);
@@ -907,7 +1343,7 @@ impl Model {
                 carrier,
             } => {
                 let parts: Vec<_> = lots.iter().map(|l| (*l, None)).collect();
-                self.ship(author, *shipment, &parts, *consignee, *carrier);
+                self.ship(author, *shipment, &parts, *consignee, *carrier, id);
             }
             ROp::DispatchPart {
                 shipment,
@@ -919,24 +1355,51 @@ impl Model {
                     .iter()
                     .map(|(l, q)| (*l, q.and_then(|(v, u)| u.to_kg_milli(v))))
                     .collect();
-                self.ship(author, *shipment, &parts, *consignee, *carrier);
+                self.ship(author, *shipment, &parts, *consignee, *carrier, id);
             }
             ROp::Receive { shipment } => self.take_over(author, *shipment, &[]),
             ROp::ReceivePart { shipment, lots } => self.take_over(author, *shipment, lots),
-            ROp::Reject { shipment } => {
+            ROp::Reject { shipment } => self.back_to_sender(*shipment, MStage::Rejected),
+            ROp::Pay { payer, payment, .. } => {
+                self.payments.insert(
+                    *payment,
+                    MPay {
+                        payer: *payer,
+                        recorded_by: id,
+                        corrected_by: None,
+                    },
+                );
+            }
+            ROp::Handover { shipment, to, .. } => {
+                // Every part in the shipment passes to the next carrier.
                 let s = self.ships.get_mut(shipment).unwrap();
-                s.stage = MStage::Rejected;
-                let sender = s.sender;
+                s.carrier = Some(*to);
                 for l in s.lots.clone() {
                     let m = self.lots.get_mut(&l).unwrap();
                     if let Some((_, q)) = m.take_shipment(*shipment) {
-                        m.add(None, sender, q);
+                        m.add(Some(*shipment), *to, q);
                     }
                 }
             }
-            ROp::Pay { payment, .. } => {
-                self.payments.insert(*payment);
-            }
+            ROp::Correct { what, .. } => match what {
+                MCorr::Lot(l) => {
+                    // Void the lot; what it consumed goes back to its
+                    // producer, held.
+                    let m = self.lots.get_mut(l).unwrap();
+                    m.parts.clear();
+                    m.voided_by = Some(id);
+                    let (producer, inputs) = (m.producer, m.inputs.clone());
+                    for (i, q) in inputs {
+                        let input = self.lots.get_mut(&i).unwrap();
+                        input.consumed -= q;
+                        input.add(None, producer, q);
+                    }
+                }
+                MCorr::Shipment(sh) => self.back_to_sender(*sh, MStage::Cancelled),
+                MCorr::Payment(p) => {
+                    self.payments.get_mut(p).unwrap().corrected_by = Some(id);
+                }
+            },
         }
     }
 }
@@ -951,6 +1414,7 @@ impl Model {
         parts: &[(usize, Option<u64>)],
         consignee: usize,
         carrier: Option<usize>,
+        id: EntryId,
     ) {
         for (l, q) in parts {
             let m = self.lots.get_mut(l).unwrap();
@@ -966,8 +1430,23 @@ impl Model {
                 carrier,
                 lots: parts.iter().map(|(l, _)| *l).collect(),
                 stage: MStage::Dispatched,
+                dispatched_by: id,
             },
         );
+    }
+
+    /// Closes a shipment at `stage`: every part still in it goes back to
+    /// its sender, held.
+    fn back_to_sender(&mut self, shipment: usize, stage: MStage) {
+        let s = self.ships.get_mut(&shipment).unwrap();
+        s.stage = stage;
+        let sender = s.sender;
+        for l in s.lots.clone() {
+            let m = self.lots.get_mut(&l).unwrap();
+            if let Some((_, q)) = m.take_shipment(shipment) {
+                m.add(None, sender, q);
+            }
+        }
     }
 
     /// The consignee or the carrier takes over the shipment, with what
@@ -1000,12 +1479,16 @@ impl Model {
 
 struct World {
     c: Consortium,
+    /// The consortium's genesis with a second carrier.
+    genesis: Genesis,
     actors: Vec<Party>,
 }
 
 impl World {
     fn new() -> Self {
         let c = Consortium::new();
+        let carrier2 = Party::new("Pacific Lines", 41, &[Role::Carrier]);
+        let genesis = with_members(&c.genesis, &[&carrier2]);
         let actors = vec![
             c.producer.clone(),
             c.processor.clone(),
@@ -1013,12 +1496,35 @@ impl World {
             c.retailer.clone(),
             c.payer.clone(),
             c.outsider.clone(),
+            carrier2,
         ];
-        World { c, actors }
+        assert_eq!(actors.len(), usize::from(N_ACTORS));
+        World { c, genesis, actors }
     }
 
     fn pk(&self, a: usize) -> PublicKey {
         self.actors[a].pk
+    }
+
+    /// The operation's entry, signed by `author` with `nonce` (and, for a
+    /// handover, co-signed as the operation says).
+    fn sign(&self, author: usize, nonce: u64, op: &ROp) -> SignedEntry {
+        let e = signed(
+            self.genesis.chain_id(),
+            &self.actors[author],
+            nonce,
+            self.body(op),
+        );
+        match op {
+            ROp::Handover { to, cosign, .. } => {
+                let who: Vec<&Party> = cosigners(author, *to, *cosign)
+                    .into_iter()
+                    .map(|c| &self.actors[c])
+                    .collect();
+                cosigned(e, &who)
+            }
+            _ => e,
+        }
     }
 
     fn body(&self, op: &ROp) -> Body {
@@ -1111,6 +1617,15 @@ impl World {
                     &refs,
                 )
             }
+            ROp::Handover { shipment, to, .. } => handover(&ship_name(shipment), &self.pk(*to)),
+            ROp::Correct { what, target } => {
+                let corrected = match what {
+                    MCorr::Lot(l) => Corrected::Lot(lot(&lot_name(l))),
+                    MCorr::Shipment(s) => Corrected::Shipment(ship(&ship_name(s))),
+                    MCorr::Payment(p) => Corrected::Payment(uetr(*p as u64 + 1)),
+                };
+                correction(*target, corrected, "keyed in wrong")
+            }
         }
     }
 
@@ -1145,6 +1660,17 @@ impl World {
                         "step {step}: produced, consumed and lost of {id}"
                     );
                     assert_eq!(
+                        (s.producer, s.produced_by, s.voided_by),
+                        (self.pk(m.producer), m.produced_by, m.voided_by),
+                        "step {step}: producer, production and voiding of {id}"
+                    );
+                    let inputs: Vec<_> = m
+                        .inputs
+                        .iter()
+                        .map(|(l, q)| (lot(&format!("LOT-{l}")), Decimal3::from_milli(*q)))
+                        .collect();
+                    assert_eq!(s.inputs, inputs, "step {step}: inputs of {id}");
+                    assert_eq!(
                         s.remaining().milli(),
                         m.remaining(),
                         "step {step}: {id} remaining"
@@ -1169,19 +1695,25 @@ impl World {
                         MStage::WithCarrier => ShipmentStage::WithCarrier,
                         MStage::Delivered => ShipmentStage::Delivered,
                         MStage::Rejected => ShipmentStage::Rejected,
+                        MStage::Cancelled => ShipmentStage::Cancelled,
                     };
                     assert_eq!(s.stage, stage, "step {step}: stage of {id}");
+                    assert_eq!(s.dispatched_by, m.dispatched_by, "step {step}: {id}");
                 }
                 (s, m) => panic!("step {step}: shipment {id}: state {s:?}, model {m:?}"),
             }
         }
         assert_eq!(state.shipments.len(), model.ships.len());
         for p in 0..usize::from(N_PAYMENTS) {
-            assert_eq!(
-                state.payment(&uetr(p as u64 + 1)).is_some(),
-                model.payments.contains(&p),
-                "step {step}: payment {p}"
-            );
+            let s = state.payment(&uetr(p as u64 + 1));
+            let s = s
+                .as_deref()
+                .map(|s| (s.payer, s.recorded_by, s.corrected_by));
+            let m = model
+                .payments
+                .get(&p)
+                .map(|m| (self.pk(m.payer), m.recorded_by, m.corrected_by));
+            assert_eq!(s, m, "step {step}: payment {p}");
         }
         for a in 0..usize::from(N_ACTORS) {
             assert_eq!(
@@ -1190,6 +1722,114 @@ impl World {
                 "step {step}: nonce of {a}"
             );
         }
+    }
+}
+
+/// Safety properties of an accepted handover or correction, straight from
+/// the states before and after it: a handover is by the carrier holding
+/// the shipment, co-signed by the next carrier alone, and moves exactly
+/// what is in transit to it; a correction is by the record's author,
+/// names the entry that made it, and undoes only what nothing has built
+/// on, giving every part back.
+fn check_legs_and_corrections(
+    world: &World,
+    before: &State,
+    after: &State,
+    e: &SignedEntry,
+    op: &ROp,
+    i: usize,
+) {
+    let author = e.entry.author;
+    match op {
+        ROp::Handover { shipment, to, .. } => {
+            let sid = ship(&format!("SHIP-{shipment}"));
+            let old = before.shipment(&sid).unwrap();
+            assert_eq!(
+                (old.stage, old.carrier),
+                (ShipmentStage::WithCarrier, Some(author)),
+                "step {i}: a handover by a carrier not holding {sid}"
+            );
+            let signers: Vec<PublicKey> = e.cosignatures.iter().map(|c| c.signer).collect();
+            assert_eq!(
+                signers,
+                vec![world.pk(*to)],
+                "step {i}: a handover not co-signed by the next carrier alone"
+            );
+            let new = after.shipment(&sid).unwrap();
+            assert_eq!(
+                (new.stage, new.carrier),
+                (ShipmentStage::WithCarrier, Some(world.pk(*to)))
+            );
+            for l in &old.lots {
+                let was = before.lot(l).unwrap().in_shipment(&sid).map(|h| h.quantity);
+                let now = after
+                    .lot(l)
+                    .unwrap()
+                    .in_shipment(&sid)
+                    .map(|h| (h.holder, h.quantity));
+                assert_eq!(
+                    now,
+                    was.map(|q| (world.pk(*to), q)),
+                    "step {i}: the handover of {sid} did not pass {l} whole to the next carrier"
+                );
+            }
+        }
+        ROp::Correct { what, target } => match what {
+            MCorr::Lot(l) => {
+                let id = lot(&format!("LOT-{l}"));
+                let old = before.lot(&id).unwrap();
+                assert_eq!(
+                    (old.producer, old.produced_by),
+                    (author, *target),
+                    "step {i}: {id} voided by someone other than its producer, or naming another entry"
+                );
+                assert!(
+                    old.voided_by.is_none()
+                        && old.consumed.is_zero()
+                        && old.lost.is_zero()
+                        && old.holdings.len() == 1
+                        && old.held_by(before, &author) == old.produced,
+                    "step {i}: {id} was voided after it was used, moved or voided: {old:?}"
+                );
+                let new = after.lot(&id).unwrap();
+                assert_eq!(new.voided_by, Some(e.id()));
+                assert!(new.holdings.is_empty(), "step {i}: voided {id} still held");
+            }
+            MCorr::Shipment(s) => {
+                let sid = ship(&format!("SHIP-{s}"));
+                let old = before.shipment(&sid).unwrap();
+                assert_eq!(
+                    (old.stage, old.sender, old.dispatched_by),
+                    (ShipmentStage::Dispatched, author, *target),
+                    "step {i}: {sid} cancelled though taken over, or by someone else"
+                );
+                assert_eq!(
+                    after.shipment(&sid).unwrap().stage,
+                    ShipmentStage::Cancelled
+                );
+                for l in &old.lots {
+                    let (was, now) = (before.lot(l).unwrap(), after.lot(l).unwrap());
+                    let in_it = was.in_shipment(&sid).map_or(0, |h| h.quantity.milli());
+                    assert_eq!(
+                        now.held_by(after, &author).milli(),
+                        was.held_by(before, &author).milli() + in_it,
+                        "step {i}: cancelling {sid} did not give {l} back to its sender"
+                    );
+                    assert!(now.in_shipment(&sid).is_none());
+                }
+            }
+            MCorr::Payment(p) => {
+                let u = uetr(*p as u64 + 1);
+                let old = before.payment(&u).unwrap();
+                assert_eq!(
+                    (old.payer, old.recorded_by, old.corrected_by),
+                    (author, *target, None),
+                    "step {i}: payment {u} struck out by someone else, or twice"
+                );
+                assert_eq!(after.payment(&u).unwrap().corrected_by, Some(e.id()));
+            }
+        },
+        _ => {}
     }
 }
 
@@ -1204,18 +1844,13 @@ struct Outcome {
 /// Runs `steps` through the rules (and, with `check`, through the model,
 /// asserting agreement and the safety properties after every step).
 fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
-    let mut state = State::genesis(&world.c.genesis);
+    let mut state = State::genesis(&world.genesis);
     let mut model = Model::default();
     let mut decisions = Vec::new();
     let mut accepted = Vec::new();
     for (i, step) in steps.iter().enumerate() {
         let (author, nonce, op) = model.resolve(step);
-        let e = signed(
-            world.c.chain_id(),
-            &world.actors[author],
-            nonce,
-            world.body(&op),
-        );
+        let e = world.sign(author, nonce, &op);
         let height = i as u64 + 1;
         let before = state.clone();
         let at = At::new(height, T0 + i64::try_from(height).unwrap() * 60_000);
@@ -1260,20 +1895,52 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
                     }
                 }
                 // The model also steers the next steps, so it follows every run.
-                model.apply(author, &op);
+                model.apply(author, &op, e.id());
                 state.commit(changes);
-                accepted.push(e);
+                accepted.push(e.clone());
                 decisions.push(Ok(()));
             }
             Err(err) => decisions.push(Err(kind(&err))),
         }
         if check {
+            let ok = decisions.last() == Some(&Ok(()));
+            // What a voiding gives back: what the voided lot consumed.
+            let given_back: BTreeMap<LotId, u64> = match (&op, ok) {
+                (
+                    ROp::Correct {
+                        what: MCorr::Lot(l),
+                        ..
+                    },
+                    true,
+                ) => before
+                    .lot(&lot(&format!("LOT-{l}")))
+                    .unwrap()
+                    .inputs
+                    .iter()
+                    .map(|(id, q)| (id.clone(), q.milli()))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
             for (id, old) in &before.lots {
                 let new = state.lot(id).unwrap();
-                assert!(new.remaining() <= old.remaining(), "remaining of {id} grew");
-                if old.holdings.is_empty() {
-                    assert_eq!(&*new, old, "a used-up lot changed");
+                match given_back.get(id) {
+                    None => {
+                        assert!(new.remaining() <= old.remaining(), "remaining of {id} grew");
+                        if old.holdings.is_empty() {
+                            assert_eq!(&*new, old, "a used-up lot changed");
+                        }
+                    }
+                    Some(q) => {
+                        assert_eq!(
+                            (new.remaining().milli(), new.consumed.milli() + q),
+                            (old.remaining().milli() + q, old.consumed.milli()),
+                            "step {i}: voiding a lot gave back other than it consumed of {id}"
+                        );
+                    }
                 }
+            }
+            if ok {
+                check_legs_and_corrections(world, &before, &state, &e, &op, i);
             }
             assert_balanced(&state, &format!("step {i}"));
             assert_single_custody(&state, &format!("step {i}"));
@@ -1311,9 +1978,69 @@ fn unit_strategy() -> impl Strategy<Value = MUnit> {
     ]
 }
 
+fn cosign_strategy() -> impl Strategy<Value = Cosign> {
+    prop_oneof![
+        8 => Just(Cosign::Next),
+        2 => Just(Cosign::Nobody),
+        1 => (0..N_ACTORS).prop_map(Cosign::Other),
+        1 => (0..N_ACTORS).prop_map(Cosign::NextAndOther),
+    ]
+}
+
+fn target_strategy() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        8 => Just(Target::Right),
+        1 => any::<u8>().prop_map(Target::Other),
+        1 => Just(Target::Unknown),
+    ]
+}
+
+fn corr_strategy() -> impl Strategy<Value = Corr> {
+    prop_oneof![
+        2 => (0..N_LOTS).prop_map(Corr::Lot),
+        2 => (0..N_SHIPS).prop_map(Corr::Shipment),
+        1 => (0..N_PAYMENTS).prop_map(Corr::Payment),
+    ]
+}
+
 fn op_strategy() -> impl Strategy<Value = Op> {
     let actor = 0..N_ACTORS;
     prop_oneof![
+        3 => (
+            actor.clone(),
+            0..N_SHIPS,
+            actor.clone(),
+            cosign_strategy(),
+            prop_oneof![
+                6 => Just(HandoverSlip::None),
+                1 => Just(HandoverSlip::ByOtherCarrier),
+                1 => Just(HandoverSlip::ToNonCarrier),
+                1 => Just(HandoverSlip::ToOutsider),
+            ],
+        )
+            .prop_map(|(author, shipment, to, cosign, slip)| Op::Handover {
+                author,
+                shipment,
+                to,
+                cosign,
+                slip,
+            }),
+        2 => (
+            actor.clone(),
+            corr_strategy(),
+            target_strategy(),
+            prop_oneof![
+                6 => Just(CorrectionSlip::None),
+                1 => Just(CorrectionSlip::NotItsAuthor),
+                1 => Just(CorrectionSlip::NotCorrectable),
+            ],
+        )
+            .prop_map(|(author, what, target, slip)| Op::Correct {
+                author,
+                what,
+                target,
+                slip,
+            }),
         3 => (
             actor.clone(),
             0..N_LOTS,
@@ -1416,7 +2143,7 @@ fn seeded_steps(seed: u64, len: usize) -> Vec<Step> {
     (0..len)
         .map(|_| {
             let a = u32::from(N_ACTORS);
-            let op = match r(15) {
+            let op = match r(20) {
                 0..=2 => Op::Produce {
                     author: r(a),
                     lot: r(u32::from(N_LOTS)),
@@ -1463,13 +2190,48 @@ fn seeded_steps(seed: u64, len: usize) -> Vec<Step> {
                     author: r(a),
                     shipment: r(u32::from(N_SHIPS)),
                 },
-                _ => Op::Pay {
+                13 => Op::Pay {
                     author: r(a),
                     payer_is_author: r(10) != 0,
                     payment: r(u32::from(N_PAYMENTS)),
                     payee: r(a),
                     amount: r(3),
                     shipments: (0..r(3)).map(|_| r(u32::from(N_SHIPS))).collect(),
+                },
+                14..=16 => Op::Handover {
+                    author: r(a),
+                    shipment: r(u32::from(N_SHIPS)),
+                    to: r(a),
+                    cosign: match r(10) {
+                        0..=5 => Cosign::Next,
+                        6..=7 => Cosign::Nobody,
+                        8 => Cosign::Other(r(a)),
+                        _ => Cosign::NextAndOther(r(a)),
+                    },
+                    slip: match r(9) {
+                        0 => HandoverSlip::ByOtherCarrier,
+                        1 => HandoverSlip::ToNonCarrier,
+                        2 => HandoverSlip::ToOutsider,
+                        _ => HandoverSlip::None,
+                    },
+                },
+                _ => Op::Correct {
+                    author: r(a),
+                    what: match r(5) {
+                        0..=1 => Corr::Lot(r(u32::from(N_LOTS))),
+                        2..=3 => Corr::Shipment(r(u32::from(N_SHIPS))),
+                        _ => Corr::Payment(r(u32::from(N_PAYMENTS))),
+                    },
+                    target: match r(10) {
+                        0..=7 => Target::Right,
+                        8 => Target::Other(r(256)),
+                        _ => Target::Unknown,
+                    },
+                    slip: match r(8) {
+                        0 => CorrectionSlip::NotItsAuthor,
+                        1 => CorrectionSlip::NotCorrectable,
+                        _ => CorrectionSlip::None,
+                    },
                 },
             };
             let smart = r(4) != 0;
@@ -1502,7 +2264,7 @@ proptest! {
         let again = run(&world, &steps, false);
         prop_assert_eq!(&first, &again);
         // Applying the accepted entries as one block gives the same state.
-        let base = State::genesis(&world.c.genesis);
+        let base = State::genesis(&world.genesis);
         let applied = rules::apply_block(&base, &first.accepted, At::new(1, i64::MAX)).unwrap();
         let mut one_block = base.clone();
         one_block.commit(applied.changes);
@@ -1514,7 +2276,7 @@ proptest! {
 /// builds every lot's trail the way the store does and verifies it: an
 /// honest trail must always verify and report what the state says.
 fn check_honest_trails(world: &World, accepted: &[SignedEntry], block_sizes: &[usize]) {
-    let mut chain = Chain::new(&world.c.genesis);
+    let mut chain = Chain::new(&world.genesis);
     let mut rest = accepted;
     let mut k = 0;
     while !rest.is_empty() {
@@ -1535,7 +2297,7 @@ fn check_honest_trails(world: &World, accepted: &[SignedEntry], block_sizes: &[u
     for (id, lot_state) in &chain.state.lots {
         let t = store_trail(&world.c, &chain, id, None);
         let r = match trail::verify(
-            &world.c.genesis,
+            &world.genesis,
             &t,
             Policy {
                 require_certificates: false,
@@ -1577,8 +2339,21 @@ fn check_honest_trails(world: &World, accepted: &[SignedEntry], block_sizes: &[u
                 r.status
             );
         }
-        if lot_state.holdings.is_empty() && lot_state.lost.is_zero() {
-            assert_eq!(r.status, "consumed (made into other lots)");
+        match lot_state.voided_by {
+            // A voided lot's trail says so, and strikes its origin.
+            Some(by) => {
+                assert_eq!(r.status, format!("voided by correction {}", by.short()));
+                assert!(
+                    r.origins[0].corrected.is_some(),
+                    "origin of {id} not struck"
+                );
+            }
+            None => {
+                if lot_state.holdings.is_empty() && lot_state.lost.is_zero() {
+                    assert_eq!(r.status, "consumed (made into other lots)");
+                }
+                assert!(r.origins[0].corrected.is_none(), "origin of {id} struck");
+            }
         }
         assert_eq!(r.origins[0].lot, *id);
     }
@@ -1603,23 +2378,55 @@ proptest! {
     }
 }
 
+/// How many seeded runs, of how many steps.
+const SEEDS: u64 = 10;
+const SEEDED_LEN: usize = 250;
+
 #[test]
 fn seeded_runs_are_deterministic_and_agree_with_the_model() {
     let world = World::new();
     let mut accepted_total = 0;
     let mut kinds = BTreeSet::new();
-    for seed in 0..6u64 {
-        let steps = seeded_steps(seed, 150);
+    let mut accepted_kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for seed in 0..SEEDS {
+        let steps = seeded_steps(seed, SEEDED_LEN);
         let a = run(&world, &steps, true);
-        let b = run(&world, &seeded_steps(seed, 150), true);
+        let b = run(&world, &seeded_steps(seed, SEEDED_LEN), true);
         assert_eq!(a.digest, b.digest, "seed {seed}: digests differ");
         assert_eq!(a.decisions, b.decisions, "seed {seed}: decisions differ");
         accepted_total += a.accepted.len();
         kinds.extend(a.decisions.iter().filter_map(|d| d.err()));
+        for e in &a.accepted {
+            let k = match &e.entry.body {
+                Body::Correction(c) => match c.corrected {
+                    Corrected::Lot(_) => "correction of a lot",
+                    Corrected::Shipment(_) => "correction of a shipment",
+                    Corrected::Payment(_) => "correction of a payment",
+                },
+                Body::ReceiveV2(r) if r.lots.iter().any(|l| l.shortfall.is_some()) => {
+                    "receive with a shortfall"
+                }
+                b => b.kind(),
+            };
+            *accepted_kinds.entry(k.to_string()).or_default() += 1;
+        }
+    }
+    eprintln!("accepted by kind: {accepted_kinds:?}");
+    for k in [
+        "handover",
+        "correction of a lot",
+        "correction of a shipment",
+        "correction of a payment",
+        "receive with a shortfall",
+    ] {
+        assert!(
+            accepted_kinds.contains_key(k),
+            "no {k} was accepted: {accepted_kinds:?}"
+        );
     }
     eprintln!(
         "accepted {accepted_total} of {} entries; refusals seen: {kinds:?}",
-        6 * 150
+        SEEDS as usize * SEEDED_LEN
     );
     // The generator reaches deep enough to exercise both sides.
     assert!(
@@ -1636,6 +2443,10 @@ fn seeded_runs_are_deterministic_and_agree_with_the_model() {
         "ShipmentClosed",
         "NotConsignee",
         "Quantity",
+        "Handover",
+        "Correction",
+        "LotVoided",
+        "BadCounterparty",
     ] {
         assert!(kinds.contains(k), "no {k} refusal was generated: {kinds:?}");
     }
@@ -1646,5 +2457,6 @@ fn different_seeds_give_different_states() {
     let world = World::new();
     let a = run(&world, &seeded_steps(1, 80), false);
     let b = run(&world, &seeded_steps(2, 80), false);
+    assert!(!a.accepted.is_empty() && !b.accepted.is_empty());
     assert_ne!(a.digest, b.digest);
 }
