@@ -65,6 +65,16 @@ pub struct HarderIds {
     pub wrong_road: ShipmentId,
 }
 
+/// The error for a whole-lot step the harder story builds on but cannot
+/// use.
+fn not_told(step: usize, why: &str) -> KitError {
+    KitError::Invalid {
+        what: "coffee story step",
+        text: step.to_string(),
+        why: format!("the whole-lot story's step {step} {why}"),
+    }
+}
+
 fn kg(s: &str) -> Result<Quantity, KitError> {
     Ok(Quantity {
         value: parse::<Decimal3>("quantity", s)?,
@@ -104,15 +114,15 @@ impl Story {
             base.steps
                 .get(i)
                 .cloned()
-                .ok_or(KitError::NoMember(format!("step {i}")))
+                .ok_or_else(|| not_told(i, "is missing"))
         };
         let produce = match take(step::PRODUCE_GREEN)?.body {
             Body::Produce(p) => p,
-            _ => return Err(KitError::NoMember("the production step".into())),
+            _ => return Err(not_told(step::PRODUCE_GREEN, "is not a production")),
         };
         let mut roast = match take(step::ROAST)?.body {
             Body::Produce(p) => p,
-            _ => return Err(KitError::NoMember("the roasting step".into())),
+            _ => return Err(not_told(step::ROAST, "is not a production")),
         };
         roast.quantity = kg("440")?;
         for i in &mut roast.inputs {
