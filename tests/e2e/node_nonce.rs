@@ -79,20 +79,6 @@ fn nonce_of(path: &Path) -> u64 {
         .unwrap_or_else(|| panic!("{} has no entry.nonce", path.display()))
 }
 
-/// The green lot's production, as `record produce` arguments.
-const PRODUCE_GREEN: &[&str] = &[
-    "--lot",
-    GREEN,
-    "--product",
-    "Green coffee, washed arabica",
-    "--quantity",
-    "600",
-    "--unit",
-    "KGM",
-    "--country",
-    "CO",
-];
-
 #[test]
 fn record_takes_consecutive_nonces_from_the_node() {
     let mut w = World::start();
@@ -116,7 +102,7 @@ fn record_takes_consecutive_nonces_from_the_node() {
         "cooperative",
         "produce",
         Nonce::FromNode(url),
-        PRODUCE_GREEN,
+        PRODUCE_GREEN_ARGS,
         "produce.json",
     ));
     assert!(
@@ -224,7 +210,7 @@ fn a_key_the_node_does_not_know_gets_nothing_signed() {
             &s(&stranger),
         ])
         .args(["--node", &url, "-o", &s(&out_file)])
-        .args(PRODUCE_GREEN);
+        .args(PRODUCE_GREEN_ARGS);
     let out = fails(
         &mut record,
         &["does not know key", "is not a member of this chain"],

@@ -123,18 +123,8 @@ fn every_new_kind_through_record() {
 
     // --- A harvest with its plots --------------------------------------
     let produce_args = [
-        "--lot",
-        GREEN,
-        "--product",
-        "Green coffee, washed arabica",
-        "--quantity",
-        "600",
-        "--unit",
-        "KGM",
-        "--country",
-        "CO",
-        "--place",
-        "Finca La Esperanza, Pitalito",
+        PRODUCE_GREEN_ARGS,
+        &[
         "--lat",
         "1.853214",
         "--lon",
@@ -152,7 +142,9 @@ fn every_new_kind_through_record() {
         "work_order:WO-2026-118",
         "--tlc-source-gln",
         "7709998000001",
-    ];
+    ],
+    ]
+    .concat();
     // Five decimals are refused, naming the flag and the value.
     let mut five = produce_args.to_vec();
     five[13] = "1.85321";

@@ -16,6 +16,22 @@ use crate::coffee::MEMBERS;
 use crate::files::DirListing;
 use crate::process::{ok, Out};
 
+/// `waybill record produce` arguments for the coffee story's green lot
+/// (600 KGM from a farm in Colombia), without signing options.
+pub const PRODUCE_GREEN_ARGS: &[&str] = &[
+    "--lot",
+    GREEN,
+    "--product",
+    "Green coffee, washed arabica",
+    "--quantity",
+    "600",
+    "--unit",
+    "KGM",
+    "--country",
+    "CO",
+    "--place",
+    "Finca La Esperanza, Pitalito",
+];
 /// The passphrase of the encrypted keys.
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -314,20 +330,7 @@ impl Net {
             "cooperative",
             "produce",
             nonce,
-            &[
-                "--lot",
-                GREEN,
-                "--product",
-                "Green coffee, washed arabica",
-                "--quantity",
-                "600",
-                "--unit",
-                "KGM",
-                "--country",
-                "CO",
-                "--place",
-                "Finca La Esperanza, Pitalito",
-            ],
+            PRODUCE_GREEN_ARGS,
             "produce-green.json",
         )
     }
