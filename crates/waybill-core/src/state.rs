@@ -246,24 +246,28 @@ impl LotState {
         self.recalls.iter().filter(|r| !r.lifted)
     }
 
-    /// One line for people: what is left and where.
+    /// One line for people: what is left and where, in the lot's unit.
     pub fn whereabouts(&self, name: impl Fn(&PublicKey) -> String) -> String {
+        let unit = self.unit;
         if let Some(by) = self.voided_by {
             return format!("voided by correction {}", by.short());
         }
         if self.holdings.is_empty() {
             return if self.lost.is_zero() {
-                "consumed".into()
+                "consumed (made into other lots)".into()
             } else {
-                format!("used up ({} consumed, {} lost)", self.consumed, self.lost)
+                format!(
+                    "used up ({} {unit} consumed, {} {unit} lost)",
+                    self.consumed, self.lost
+                )
             };
         }
         self.holdings
             .iter()
             .map(|h| match &h.shipment {
-                None => format!("{} held by {}", h.quantity, name(&h.holder)),
+                None => format!("{} {unit} held by {}", h.quantity, name(&h.holder)),
                 Some(s) => format!(
-                    "{} in transit in {} with {}",
+                    "{} {unit} in transit in {} with {}",
                     h.quantity,
                     s,
                     name(&h.holder)

@@ -454,18 +454,7 @@ pub(super) fn holding(
     } else {
         holders.into_iter().collect::<Vec<_>>().join(", ")
     };
-    let unit = lot_state.unit;
     let status = lot_state.whereabouts(|k| member_name(state, k));
-    let status = if lot_state.holdings.is_empty()
-        && lot_state.voided_by.is_none()
-        && lot_state.lost.is_zero()
-    {
-        "consumed (made into other lots)".to_string()
-    } else {
-        status
-            .replace(" held by ", &format!(" {unit} held by "))
-            .replace(" in transit in ", &format!(" {unit} in transit in "))
-    };
     Ok((custodian, status))
 }
 
