@@ -1306,6 +1306,18 @@ fn yields_compare_inputs_in_the_outputs_unit() {
             &[("GREEN-T2", "0.3"), ("GREEN-K", "300")],
         ),
     );
+    // Grams that are no whole number of thousandths of a kilogram still
+    // count exactly: 600,000.5 g to 500 kg is within 0.78 to 0.86.
+    step(
+        &mut l,
+        &c.processor,
+        produce_in("GREEN-G", "600000.5", UnitCode::Grm),
+    );
+    step(
+        &mut l,
+        &c.processor,
+        roast("ROASTED-4", "500", &[("GREEN-G", "600000.5")]),
+    );
     // An input counted in pieces cannot be compared with kilograms.
     step(
         &mut l,

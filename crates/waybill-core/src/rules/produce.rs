@@ -100,16 +100,19 @@ impl<V: View> Ctx<'_, V> {
                     p.quantity.unit.code()
                 )));
             }
-            // Comparable units convert exactly up to rounding below a
-            // thousandth; the yield is compared in ten-thousandths.
-            let milli = quantity::convert(*q, p.quantity.unit)
-                .map_or_else(|_| u128::from(q.value.milli()), |d| u128::from(d.milli()));
-            total += milli;
+            // In the base unit (thousandths of a gram or millilitre), so
+            // no conversion rounds.
+            total += quantity::base_milli(*q);
         }
         if total == 0 {
             return Ok(());
         }
-        let out = u128::from(p.quantity.value.milli());
+        let out = quantity::base_milli(p.quantity);
+        let total_in_output_unit = total
+            / quantity::base_milli(Quantity {
+                value: Decimal3::from_milli(1),
+                unit: p.quantity.unit,
+            });
         let (min, max) = (u128::from(rule.min.milli()), u128::from(rule.max.milli()));
         // out / total within [min, max] / 1000, in integers.
         if out * 1000 < min * total || out * 1000 > max * total {
@@ -121,7 +124,7 @@ impl<V: View> Ctx<'_, V> {
                 per_mille % 1000,
                 p.quantity.value,
                 p.quantity.unit.code(),
-                Decimal3::from_milli(u64::try_from(total).unwrap_or(u64::MAX)),
+                Decimal3::from_milli(u64::try_from(total_in_output_unit).unwrap_or(u64::MAX)),
                 p.quantity.unit.code(),
                 rule.min,
                 rule.max,

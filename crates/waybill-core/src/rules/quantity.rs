@@ -52,6 +52,14 @@ pub(crate) fn convert(q: Quantity, unit: UnitCode) -> Result<Decimal3, String> {
         .map_err(|_| format!("{} {} is too large", q.value, q.unit.code()))
 }
 
+/// `q` in thousandths of its base unit (gram or millilitre) for units
+/// that convert, else in thousandths of its own unit: exact, for
+/// comparing quantities whose units are [`comparable`].
+pub(crate) fn base_milli(q: Quantity) -> u128 {
+    let factor = scale(q.unit).map_or(1, |(_, f)| f);
+    u128::from(q.value.milli()) * u128::from(factor)
+}
+
 /// Whether `a` and `b` measure the same thing (so a yield between them
 /// means something).
 pub(crate) fn comparable(a: UnitCode, b: UnitCode) -> bool {
@@ -87,5 +95,20 @@ mod tests {
             convert(q(1_000, UnitCode::Ltr), UnitCode::Mlt),
             Ok(Decimal3::from_milli(1_000_000))
         );
+    }
+
+    #[test]
+    fn base_units_compare_what_does_not_convert_exactly() {
+        // 600,000.5 g is not a whole number of thousandths of a kilogram,
+        // but in base units it compares exactly with 480 kg.
+        let green = base_milli(q(600_000_500, UnitCode::Grm));
+        let roasted = base_milli(q(480_000, UnitCode::Kgm));
+        assert_eq!(green, 600_000_500);
+        assert_eq!(roasted, 480_000_000);
+        assert_eq!(
+            base_milli(q(1_000, UnitCode::Tne)),
+            base_milli(q(1_000_000, UnitCode::Kgm))
+        );
+        assert_eq!(base_milli(q(3_000, UnitCode::H87)), 3_000);
     }
 }
