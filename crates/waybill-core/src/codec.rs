@@ -258,9 +258,154 @@ pub fn decode_trusted<T: Serialize + DeserializeOwned>(
     decode::<T, { usize::MAX }>(what, bytes)
 }
 
+/// Decodes trusted bytes that this node wrote itself from a stream,
+/// with the same checks as [`decode_trusted`] but without holding the
+/// bytes: `bytes` is read once to decode (no trailing bytes allowed), and
+/// `again`, a second reader over the same bytes, is compared with the
+/// value's encoding as the encoder writes it. Returns the value and how
+/// many bytes it took. For the state snapshot, whose size (about 120 MB
+/// for a million entries) would otherwise sit in memory beside the state
+/// decoded from it.
+pub fn decode_trusted_reader<T: Serialize + DeserializeOwned>(
+    what: &'static str,
+    bytes: impl std::io::Read,
+    again: impl std::io::Read,
+) -> Result<(T, u64), CodecError> {
+    let malformed = |reason: String| CodecError::Malformed { what, reason };
+    let mut counted = CountingReader {
+        inner: std::io::BufReader::with_capacity(STREAM_BUFFER, bytes),
+        read: 0,
+    };
+    let value: T = bincode::serde::decode_from_std_read(&mut counted, config())
+        .map_err(|e| malformed(e.to_string()))?;
+    let used = counted.read;
+    let mut extra = 0usize;
+    let mut buf = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut counted.inner, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => extra = extra.saturating_add(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(malformed(e.to_string())),
+        }
+    }
+    if extra > 0 {
+        return Err(CodecError::TrailingBytes { what, extra });
+    }
+    let mut cmp = ReaderCompareWriter {
+        expected: std::io::BufReader::with_capacity(STREAM_BUFFER, again),
+        buf: Vec::new(),
+        left: used,
+        failed: None,
+    };
+    match bincode::serde::encode_into_writer(&value, &mut cmp, config()) {
+        Ok(()) if cmp.left == 0 => Ok((value, used)),
+        Ok(()) => Err(CodecError::NotCanonical { what }),
+        Err(_) if cmp.failed.is_some() => match cmp.failed {
+            Some(Mismatch::Differs) | None => Err(CodecError::NotCanonical { what }),
+            Some(Mismatch::Io(e)) => Err(malformed(e)),
+        },
+        Err(e) => Err(CodecError::Encode {
+            what,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// The read buffer of [`decode_trusted_reader`].
+const STREAM_BUFFER: usize = 1 << 20;
+
+/// A reader that counts what it gives out.
+struct CountingReader<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Why a [`ReaderCompareWriter`] stopped.
+enum Mismatch {
+    Differs,
+    Io(String),
+}
+
+/// A writer that checks the encoding against the next `left` bytes of a
+/// reader and stops at the first difference.
+struct ReaderCompareWriter<R> {
+    expected: R,
+    buf: Vec<u8>,
+    left: u64,
+    failed: Option<Mismatch>,
+}
+
+impl<R: std::io::Read> bincode::enc::write::Writer for ReaderCompareWriter<R> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let len = bytes.len() as u64;
+        if len > self.left {
+            self.failed = Some(Mismatch::Differs);
+            return Err(EncodeError::Other("the encoding is longer"));
+        }
+        self.buf.resize(bytes.len(), 0);
+        if let Err(e) = std::io::Read::read_exact(&mut self.expected, &mut self.buf) {
+            self.failed = Some(Mismatch::Io(e.to_string()));
+            return Err(EncodeError::Other("the bytes could not be read again"));
+        }
+        if self.buf != bytes {
+            self.failed = Some(Mismatch::Differs);
+            return Err(EncodeError::Other("the encoding differs"));
+        }
+        self.left -= len;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_decodes_with_the_same_checks() {
+        let v: (u32, String, Vec<u8>) = (7, "coffee".into(), vec![1, 2, 3]);
+        let bytes = encode(&v);
+        let (back, used): ((u32, String, Vec<u8>), u64) =
+            decode_trusted_reader("tuple", &bytes[..], &bytes[..]).unwrap();
+        assert_eq!((back, used), (v.clone(), bytes.len() as u64));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode_trusted_reader::<(u32, String, Vec<u8>)>("tuple", &longer[..], &longer[..]),
+            Err(CodecError::TrailingBytes { extra: 1, .. })
+        ));
+        let short = &bytes[..bytes.len() - 1];
+        assert!(matches!(
+            decode_trusted_reader::<(u32, String, Vec<u8>)>("tuple", short, short),
+            Err(CodecError::Malformed { .. })
+        ));
+        // A bool is one byte, 0 or 1: anything else is not canonical.
+        assert!(matches!(
+            decode_trusted_reader::<bool>("flag", &[2u8][..], &[2u8][..]),
+            Err(CodecError::Malformed { .. }) | Err(CodecError::NotCanonical { .. })
+        ));
+        // The second reading must match the first.
+        let mut changed = bytes.clone();
+        if let Some(b) = changed.last_mut() {
+            *b ^= 1;
+        }
+        assert!(matches!(
+            decode_trusted_reader::<(u32, String, Vec<u8>)>("tuple", &bytes[..], &changed[..]),
+            Err(CodecError::NotCanonical { .. })
+        ));
+        assert!(matches!(
+            decode_trusted_reader::<(u32, String, Vec<u8>)>("tuple", &bytes[..], short),
+            Err(CodecError::Malformed { .. })
+        ));
+    }
 
     #[test]
     fn round_trip_and_limits() {

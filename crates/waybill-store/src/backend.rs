@@ -56,12 +56,23 @@ pub trait Backend: Send + Sync {
     /// The snapshot: one large value kept beside the ordered store, so
     /// replacing it frees the old one at once.
     fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// A fresh reader over the snapshot from its start, so that a large
+    /// snapshot can be decoded without a buffer of its size. By default,
+    /// over [`Backend::read_snapshot`]'s bytes.
+    fn snapshot_reader(&self) -> Result<Option<SnapshotReader>, StoreError> {
+        Ok(self
+            .read_snapshot()?
+            .map(|b| Box::new(std::io::Cursor::new(b)) as SnapshotReader))
+    }
     /// Replaces the snapshot atomically and durably with what `write`
     /// writes (streamed, so a large snapshot needs no buffer of its
     /// size); returns its length in bytes. If `write` fails, the last
     /// snapshot stays.
     fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError>;
 }
+
+/// Reads a snapshot's bytes (see [`Backend::snapshot_reader`]).
+pub type SnapshotReader = Box<dyn std::io::Read + Send>;
 
 /// Writes a snapshot's bytes to the writer it is given.
 pub type SnapshotWriter<'a> = dyn FnMut(&mut dyn std::io::Write) -> Result<(), StoreError> + 'a;
@@ -244,6 +255,18 @@ impl Backend for SledBackend {
         }
     }
 
+    fn snapshot_reader(&self) -> Result<Option<SnapshotReader>, StoreError> {
+        let path = self.dir.join(SNAPSHOT_FILE);
+        match std::fs::File::open(&path) {
+            Ok(f) => Ok(Some(Box::new(f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Backend(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError> {
         let path = self.dir.join(SNAPSHOT_FILE);
         let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
@@ -321,6 +344,7 @@ mod tests {
 
     fn streamed_snapshots_replace_the_last_only_when_whole(backend: &impl Backend) {
         assert_eq!(backend.read_snapshot().unwrap(), None);
+        assert!(backend.snapshot_reader().unwrap().is_none());
         let first: Vec<u8> = (0..100u8).collect();
         assert_eq!(
             backend.write_snapshot(&mut writer(&first, false)).unwrap(),
@@ -334,7 +358,14 @@ mod tests {
             backend.write_snapshot(&mut writer(&second, false)).unwrap(),
             second.len() as u64
         );
-        assert_eq!(backend.read_snapshot().unwrap(), Some(second));
+        assert_eq!(backend.read_snapshot().unwrap(), Some(second.clone()));
+        let mut streamed = Vec::new();
+        std::io::Read::read_to_end(
+            &mut backend.snapshot_reader().unwrap().unwrap(),
+            &mut streamed,
+        )
+        .unwrap();
+        assert_eq!(streamed, second);
     }
 
     #[test]

@@ -48,7 +48,9 @@ mod trail;
 mod validate;
 
 pub use append::{Prepared, Written};
-pub use backend::{Backend, MemBackend, SledBackend, SnapshotWriter, WriteBatch, SNAPSHOT_FILE};
+pub use backend::{
+    Backend, MemBackend, SledBackend, SnapshotReader, SnapshotWriter, WriteBatch, SNAPSHOT_FILE,
+};
 pub use check::CheckReport;
 pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir};
 pub use error::StoreError;
