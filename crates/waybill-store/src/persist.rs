@@ -143,7 +143,7 @@ impl Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compact::{Hold, LotRest, NO_SHIP};
+    use crate::compact::{Hold, LotRest, Step, StepRest, NO_SHIP};
     use crate::index::IndexDelta;
     use crate::state::tests::{key, lot, sample, sample_yields};
     use waybill_core::codec;
@@ -208,6 +208,20 @@ mod tests {
             .expect("a lot with inputs")
     }
 
+    /// A custody step among the sample's shipments, with quantities.
+    fn step(s: &mut Stored) -> &mut Step {
+        s.ships
+            .iter_mut()
+            .filter_map(|x| x.step.as_mut())
+            .find(|x| x.rest.as_deref().is_some_and(|r| !r.lots.is_empty()))
+            .expect("a step with quantities")
+    }
+
+    /// That step's quantities.
+    fn step_rest(s: &mut Stored) -> &mut StepRest {
+        step(s).rest.as_deref_mut().expect("quantities")
+    }
+
     #[test]
     fn a_corrupt_snapshot_is_refused() {
         let (c, _) = sample();
@@ -263,6 +277,18 @@ mod tests {
                 Box::new(|s| s.lot_names.0.replace_range(0..1, " ")),
             ),
             ("repeated key", Box::new(|s| s.keys.push(key(1)))),
+            (
+                "step custodian out of range",
+                Box::new(|s| step(s).from = 99),
+            ),
+            (
+                "step lot out of range",
+                Box::new(|s| step_rest(s).lots[0].0 = 57),
+            ),
+            (
+                "empty step rest stored",
+                Box::new(|s| step(s).rest = Some(Box::default())),
+            ),
         ];
         for (what, corrupt) in cases {
             let mut s = stored(&c);

@@ -5,7 +5,7 @@ use super::ctx::{name_of, Ctx};
 use super::error::RuleError;
 use crate::entry::{Handover, Readings};
 use crate::genesis::Role;
-use crate::state::{same_member, Changes, ShipmentStage, View};
+use crate::state::{same_member, Changes, LatestStep, ShipmentStage, StepKind, View};
 
 impl<V: View> Ctx<'_, V> {
     /// Applies a [`Handover`] body: the shipment's parts pass from the
@@ -54,6 +54,12 @@ impl<V: View> Ctx<'_, V> {
             changes.lots.insert(id.clone(), lot);
         }
         s.carrier = Some(h.to);
+        s.latest_step = Some(LatestStep::new(
+            self.id,
+            StepKind::Handover,
+            current,
+            Vec::new(),
+        ));
         changes.shipments.insert(h.shipment.clone(), s);
         Ok(())
     }
