@@ -2402,6 +2402,7 @@ fn seeded_runs_are_deterministic_and_agree_with_the_model() {
                     Corrected::Lot(_) => "correction of a lot",
                     Corrected::Shipment(_) => "correction of a shipment",
                     Corrected::Payment(_) => "correction of a payment",
+                    Corrected::Receipt(_) => "correction of a receipt",
                 },
                 Body::ReceiveV2(r) if r.lots.iter().any(|l| l.shortfall.is_some()) => {
                     "receive with a shortfall"

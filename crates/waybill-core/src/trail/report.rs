@@ -14,7 +14,7 @@ use crate::entry::{
 use crate::genesis::Genesis;
 use crate::gs1::{LotId, ShipmentId};
 use crate::sensor;
-use crate::state::{Overlay, State, View};
+use crate::state::{same_member, Overlay, State, View};
 use crate::transport::Transport;
 
 /// One custody event, for people.
@@ -615,6 +615,12 @@ pub(super) fn notices(
                     Corrected::Lot(l) => format!("the production of lot {l}"),
                     Corrected::Shipment(s) => format!("the dispatch of shipment {s}"),
                     Corrected::Payment(p) => format!("payment {p}"),
+                    Corrected::Receipt(s) => {
+                        format!(
+                            "the {} of shipment {s}",
+                            step_kind(state, trail, ids, c.target, s)
+                        )
+                    }
                 },
                 reason: c.reason.clone(),
                 by: by.clone(),
@@ -646,6 +652,40 @@ pub(super) fn notices(
         }
     }
     n
+}
+
+/// What the custody step `target` of shipment `s` was, for people: a
+/// handover, the consignee's receipt or a carrier's take-over.
+fn step_kind(
+    state: &Overlay<'_, State>,
+    trail: &Trail,
+    ids: &[EntryId],
+    target: EntryId,
+    s: &ShipmentId,
+) -> &'static str {
+    let Some(item) = trail
+        .items
+        .iter()
+        .zip(ids)
+        .find_map(|(item, id)| (*id == target).then_some(item))
+    else {
+        return "latest custody step";
+    };
+    let e = &item.entry.entry;
+    match &e.body {
+        Body::Handover(_) => "handover",
+        Body::Receive(_) | Body::ReceiveV2(_) => {
+            let by_consignee = state
+                .shipment(s)
+                .is_some_and(|x| same_member(state, &x.consignee, &e.author));
+            if by_consignee {
+                "receipt"
+            } else {
+                "take-over"
+            }
+        }
+        _ => "latest custody step",
+    }
 }
 
 fn excursion_text(s: &sensor::Series, x: &sensor::Excursion) -> String {
