@@ -2,7 +2,8 @@
 //! process a step, on a local ledger: a production with plots, a partial
 //! dispatch with transport facts, a handover co-signed with `waybill
 //! cosign`, cold-chain readings with an excursion, a receipt with a
-//! shortfall, a recall and its lifting, and a correction. And the
+//! shortfall corrected and recorded again, a recall and its lifting, and
+//! a correction of a production. And the
 //! refusals: each bad input is refused with the flag and the value named,
 //! nothing is written, and the ledger is unchanged.
 
@@ -500,6 +501,74 @@ fn every_new_kind_through_record() {
     assert_eq!(b["lots"][0]["shortfall"]["note"], "two bags soaked", "{b}");
     st.append(&receipt);
 
+    // --- The two bags were dry after all: the receipt is corrected --------
+    let receipt_id = st.entry_id(&receipt);
+    let undo_args = [
+        "--entry",
+        &receipt_id,
+        "--receipt",
+        SEA,
+        "--reason",
+        "the two bags were dry after all: 400 kg arrived",
+    ];
+    // One kind of record at a time.
+    st.refused(
+        "roaster",
+        "correct",
+        &[&undo_args[..], &["--lot", GREEN]].concat(),
+        "correct-two.json",
+        &["--receipt", "cannot be used with"],
+    );
+    // Someone else's receipt: the ledger refuses it.
+    let (theirs, _) = st.record("cooperative", "correct", &undo_args, "undo-theirs.json");
+    st.append_refused(&theirs, &["may not correct", "the receipt of shipment"]);
+    let (undo, _) = st.record("roaster", "correct", &undo_args, "undo-receipt.json");
+    let b = body(&undo, "correction");
+    assert_eq!(b["target"], receipt_id.as_str(), "{b}");
+    assert_eq!(b["corrected"]["receipt"], SEA, "{b}");
+    st.append(&undo);
+    // Twice is refused, naming the first correction.
+    let (again, _) = st.record("roaster", "correct", &undo_args, "undo-again.json");
+    st.append_refused(&again, &["already corrected", &st.entry_id(&undo)[..8]]);
+    // Recorded again, whole.
+    let (receipt2, _) = st.record(
+        "roaster",
+        "receive",
+        &["--shipment", SEA, "--country", "DE"],
+        "receive-again.json",
+    );
+    st.append(&receipt2);
+    let j = ok(st
+        .net
+        .wb()
+        .args(["lookup", GREEN, "--json", "--data-dir", &s(&st.net.data)]))
+    .json();
+    assert_eq!(j["ok"], Value::Bool(true), "{j}");
+    let corrections = j["corrections"].as_array().expect("corrections");
+    assert_eq!(corrections.len(), 1, "{j}");
+    assert_eq!(
+        corrections[0]["what"],
+        format!("the receipt of shipment {SEA}"),
+        "{j}"
+    );
+    let custody = j["custody"].as_array().expect("custody");
+    let step = |id: &str| {
+        custody
+            .iter()
+            .find(|c| c["entry_id"] == id)
+            .unwrap_or_else(|| panic!("no custody step {id}: {j}"))
+    };
+    let struck = step(&receipt_id)["corrected"].as_str().unwrap_or("");
+    assert!(struck.contains("two bags were dry"), "{j}");
+    assert!(step(&st.entry_id(&receipt2))["corrected"].is_null(), "{j}");
+    assert!(
+        j["status"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("400 KGM held by {}", name("roaster"))),
+        "{j}"
+    );
+
     // --- The cooperative recalls the green lot, then lifts it -------------
     let (recall, out) = st.record(
         "cooperative",
@@ -606,7 +675,16 @@ fn record_help_teaches_every_new_kind() {
         ("readings", &["time,value", "--min", "Example"][..]),
         ("recall", &["withdrawal", "Example"][..]),
         ("recall-lift", &["entry_id", "Example"][..]),
-        ("correct", &["--corrective", "--payment", "Example"][..]),
+        (
+            "correct",
+            &[
+                "--corrective",
+                "--payment",
+                "--receipt",
+                "handover",
+                "Example",
+            ][..],
+        ),
     ] {
         let out = ok(support::wb().args(["record", kind, "--help"]));
         for n in needles {
