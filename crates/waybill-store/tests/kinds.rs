@@ -1,6 +1,7 @@
 //! The entry kinds beyond the first six, through the store: parts of lots
 //! in several hands, losses, a production with its inputs under a yield
-//! rule from genesis, recalls, and corrections, kept in memory, in
+//! rule from genesis, recalls, and corrections (of a production, a
+//! dispatch, a payment, a receipt and a take-over), kept in memory, in
 //! snapshots and deltas, and in trails.
 
 // Tests fail by panicking; the workspace denies these in production code.
@@ -17,7 +18,7 @@ use waybill_core::entry::{
 use waybill_core::genesis::YieldRule;
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules::{self, At, RuleError};
-use waybill_core::state::{State, View};
+use waybill_core::state::{ShipmentStage, State, StepKind, StepLot, View};
 use waybill_core::trail;
 use waybill_store::{create_dir, Backend, Ledger, MemBackend};
 
@@ -58,6 +59,16 @@ fn roast(lot: &LotId, milli: u64, inputs: &[(LotId, u64)]) -> Body {
 }
 
 fn dispatch_part(shipment: &ShipmentId, lot: &LotId, milli: u64, consignee: &Party) -> Body {
+    dispatch_part_by(shipment, lot, milli, consignee, None)
+}
+
+fn dispatch_part_by(
+    shipment: &ShipmentId,
+    lot: &LotId,
+    milli: u64,
+    consignee: &Party,
+    carrier: Option<&Party>,
+) -> Body {
     Body::DispatchV2(DispatchV2 {
         shipment: shipment.clone(),
         lots: vec![ShippedLot {
@@ -65,7 +76,7 @@ fn dispatch_part(shipment: &ShipmentId, lot: &LotId, milli: u64, consignee: &Par
             quantity: Some(kg(milli)),
         }],
         consignee: consignee.pk,
-        carrier: None,
+        carrier: carrier.map(|c| c.pk),
         from: Default::default(),
         to: Default::default(),
         documents: Vec::new(),
@@ -93,6 +104,18 @@ fn receive_short(shipment: &ShipmentId, lot: &LotId, received: u64, short: u64) 
     })
 }
 
+/// A receipt (or a carrier's take-over) of everything in `shipment`.
+fn receive_whole(shipment: &ShipmentId) -> Body {
+    Body::ReceiveV2(ReceiveV2 {
+        shipment: shipment.clone(),
+        at: Default::default(),
+        documents: Vec::new(),
+        lots: Vec::new(),
+        transport: Default::default(),
+        kdes: Kdes::default(),
+    })
+}
+
 fn correction(target: EntryId, corrected: Corrected) -> Body {
     Body::Correction(Correction {
         target,
@@ -108,19 +131,28 @@ struct Story {
     roasted: LotId,
     voided: LotId,
     payment_correction: EntryId,
+    /// The roaster's wrong receipt of S-1, its correction and the right
+    /// one.
+    wrong_receipt: EntryId,
+    receipt_correction: EntryId,
+    right_receipt: EntryId,
+    /// The carrier's take-over of S-3 and its correction.
+    take_over: EntryId,
+    take_over_correction: EntryId,
     blocks: Vec<Vec<SignedEntry>>,
 }
 
 /// 10 kg of green coffee; 8 kg of it shipped to the roaster (paid for,
-/// the payment struck out), 7.5 kg arriving; 6 kg roasted into 5 kg
-/// (within the yield rule); the roast recalled and the recall lifted; a
-/// second lot produced in error and voided; a shipment dispatched in
-/// error and cancelled.
+/// the payment struck out), 7 kg keyed as arriving, corrected to 7.5 kg;
+/// 6 kg roasted into 5 kg (within the yield rule); the roast recalled and
+/// the recall lifted; a second lot produced in error and voided; a
+/// shipment dispatched in error and cancelled; 1 kg dispatched with a
+/// carrier whose take-over is corrected, so it waits with the sender.
 fn story(c: &Consortium) -> Story {
     // Signed in chain order: each author's nonces follow each other.
     let mut s = Signer::new(c);
     let (green, roasted, voided) = (lot("GREEN-1"), lot("ROAST-1"), lot("OOPS-1"));
-    let (s1, s2) = (ship("S-1"), ship("S-2"));
+    let (s1, s2, s3) = (ship("S-1"), ship("S-2"), ship("S-3"));
     let first = vec![
         s.produce(&c.producer, &green, 10_000, &[]),
         s.sign(&c.producer, dispatch_part(&s1, &green, 8_000, &c.processor)),
@@ -134,16 +166,37 @@ fn story(c: &Consortium) -> Story {
     );
     let oops = s.produce(&c.producer, &voided, 1_000, &[]);
     let stray = s.sign(&c.producer, dispatch_part(&s2, &green, 1_000, &c.retailer));
-    let second = vec![pay.clone(), oops.clone(), stray.clone()];
+    let by_carrier = s.sign(
+        &c.producer,
+        dispatch_part_by(&s3, &green, 1_000, &c.retailer, Some(&c.carrier)),
+    );
+    let second = vec![pay.clone(), oops.clone(), stray.clone(), by_carrier];
     let payment_correction = s.sign(&c.payer, correction(pay.id(), Corrected::Payment(uetr(7))));
+    let wrong_receipt = s.sign(&c.processor, receive_short(&s1, &green, 7_000, 1_000));
+    let take_over = s.sign(&c.carrier, receive_whole(&s3));
     let third = vec![
         payment_correction.clone(),
-        s.sign(&c.processor, receive_short(&s1, &green, 7_500, 500)),
+        wrong_receipt.clone(),
         s.sign(
             &c.producer,
             correction(oops.id(), Corrected::Lot(voided.clone())),
         ),
         s.sign(&c.producer, correction(stray.id(), Corrected::Shipment(s2))),
+        take_over.clone(),
+    ];
+    let receipt_correction = s.sign(
+        &c.processor,
+        correction(wrong_receipt.id(), Corrected::Receipt(s1.clone())),
+    );
+    let right_receipt = s.sign(&c.processor, receive_short(&s1, &green, 7_500, 500));
+    let take_over_correction = s.sign(
+        &c.carrier,
+        correction(take_over.id(), Corrected::Receipt(s3)),
+    );
+    let corrected = vec![
+        receipt_correction.clone(),
+        right_receipt.clone(),
+        take_over_correction.clone(),
     ];
     let roast_entry = s.sign(
         &c.processor,
@@ -173,7 +226,12 @@ fn story(c: &Consortium) -> Story {
         roasted,
         voided,
         payment_correction: payment_correction.id(),
-        blocks: vec![first, second, third, fourth, fifth],
+        wrong_receipt: wrong_receipt.id(),
+        receipt_correction: receipt_correction.id(),
+        right_receipt: right_receipt.id(),
+        take_over: take_over.id(),
+        take_over_correction: take_over_correction.id(),
+        blocks: vec![first, second, third, corrected, fourth, fifth],
     }
 }
 
@@ -199,15 +257,51 @@ fn assert_story<B: Backend>(c: &Consortium, ledger: &Ledger<B>, story: &Story) {
     );
     assert_eq!(ledger.state().yields(), &c.genesis.yields[..]);
     let green = &state.lots[&story.green];
-    // 2 kg never shipped (1 kg of it back from the cancelled shipment),
-    // 1.5 kg of the 7.5 kg that arrived left after roasting.
+    // 1 kg never shipped and 1 kg back from the cancelled shipment; 1 kg
+    // in S-3, back with its sender; 1.5 kg of the 7.5 kg that arrived
+    // left after roasting. The wrong receipt's 1 kg lost was restored.
     assert_eq!(green.remaining().milli(), 3_500);
     assert_eq!(green.lost.milli(), 500);
     assert_eq!(green.consumed.milli(), 6_000);
-    assert_eq!(green.held_by(ledger.state(), &c.producer.pk).milli(), 2_000);
+    assert_eq!(green.held_by(ledger.state(), &c.producer.pk).milli(), 1_000);
     assert_eq!(
         green.held_by(ledger.state(), &c.processor.pk).milli(),
         1_500
+    );
+    let s3 = green.in_shipment(&ship("S-3")).expect("S-3 in transit");
+    assert_eq!((s3.holder, s3.quantity.milli()), (c.producer.pk, 1_000));
+    // Each shipment remembers its latest custody step, corrected or not.
+    let step = |id: &str| {
+        state.shipments[&ship(id)]
+            .latest_step
+            .clone()
+            .expect("a custody step")
+    };
+    let s1 = step("S-1");
+    assert_eq!(
+        (s1.entry, s1.kind, s1.corrected_by()),
+        (story.right_receipt, StepKind::ReceiptFromSender, None)
+    );
+    assert_eq!(
+        s1.lots(),
+        [StepLot {
+            lot: story.green.clone(),
+            received: Decimal3::from_milli(7_500),
+            lost: Decimal3::from_milli(500),
+        }]
+    );
+    let s3 = step("S-3");
+    assert_eq!(
+        (s3.entry, s3.kind, s3.corrected_by()),
+        (
+            story.take_over,
+            StepKind::TakeOver,
+            Some(story.take_over_correction)
+        )
+    );
+    assert_eq!(
+        state.shipments[&ship("S-3")].stage,
+        ShipmentStage::Dispatched
     );
     let roasted = &state.lots[&story.roasted];
     assert_eq!(
@@ -244,8 +338,24 @@ fn assert_story<B: Backend>(c: &Consortium, ledger: &Ledger<B>, story: &Story) {
     .unwrap_or_else(|e| panic!("the roast's trail does not verify: {e}"));
     let origins: Vec<&LotId> = report.origins.iter().map(|o| &o.lot).collect();
     assert_eq!(origins, [&story.roasted, &story.green]);
-    // The cancelled shipment's and the payment's.
-    assert_eq!(report.corrections.len(), 2, "{:?}", report.corrections);
+    // The cancelled shipment's, the payment's, the receipt's and the
+    // take-over's; the wrong receipt and the take-over struck, the right
+    // receipt not.
+    assert_eq!(report.corrections.len(), 4, "{:?}", report.corrections);
+    let targets: Vec<EntryId> = report.corrections.iter().map(|x| x.target).collect();
+    assert!(targets.contains(&story.wrong_receipt) && targets.contains(&story.take_over));
+    assert!(ids.contains(&story.receipt_correction));
+    let struck = |id: EntryId| {
+        report
+            .custody
+            .iter()
+            .find(|x| x.entry_id == id)
+            .unwrap_or_else(|| panic!("no custody step {}", id.short()))
+            .corrected
+            .is_some()
+    };
+    assert!(struck(story.wrong_receipt) && struck(story.take_over));
+    assert!(!struck(story.right_receipt));
     assert_eq!(report.recalls.len(), 1);
     for lot in state.lots.keys() {
         verify_trail(c, &ledger.trail(lot).expect("trail"));
