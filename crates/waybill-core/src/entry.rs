@@ -669,6 +669,10 @@ pub enum Corrected {
     /// recorded as lost is restored, and the step can be recorded again.
     /// (Appended last: the variants before keep their encoding.)
     Receipt(ShipmentId),
+    /// A readings entry on a shipment recorded wrongly (a logger of
+    /// another shipment, a wrong range): it is struck, and the excursions
+    /// it counted are taken off the shipment's lots.
+    Readings(ShipmentId),
 }
 
 /// An earlier entry is declared erroneous, by its author (or an admin

@@ -351,6 +351,23 @@ pub struct ShipmentState {
     /// handover or the consignee's receipt), which a correction may
     /// undo; `None` until the first.
     pub latest_step: Option<LatestStep>,
+    /// The readings entries recorded on it, in chain order, with the
+    /// excursions each counted on its lots (so a correction can take
+    /// them back).
+    pub readings: Vec<ReadingsMark>,
+}
+
+/// A readings entry recorded on a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingsMark {
+    /// The readings entry.
+    pub entry: EntryId,
+    /// Who recorded it.
+    pub author: PublicKey,
+    /// The excursions it counted on each of the shipment's lots.
+    pub excursions: u32,
+    /// The correction that struck it, if any.
+    pub corrected_by: Option<EntryId>,
 }
 
 /// Which custody step a [`LatestStep`] was.

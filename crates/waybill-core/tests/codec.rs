@@ -604,6 +604,7 @@ fn correction_s() -> impl Strategy<Value = Correction> {
             shipment_id().prop_map(Corrected::Shipment),
             uetr_s().prop_map(Corrected::Payment),
             shipment_id().prop_map(Corrected::Receipt),
+            shipment_id().prop_map(Corrected::Readings),
         ],
         text(),
         prop::collection::vec(hash(), 0..3),

@@ -3,7 +3,8 @@
 //! producer while nothing has been built on the lot; a dispatch is
 //! cancelled while nobody has taken it over; a shipment's latest custody
 //! step (take-over, handover, receipt) is undone while its goods have not
-//! moved on; a payment is struck out.
+//! moved on; readings are struck and their excursions taken back; a
+//! payment is struck out.
 //! Only the original's author (or an admin quorum) may, the target must
 //! be the entry that made the record, and each refusal leaves the state
 //! untouched with a sentence naming what is wrong.
@@ -1094,4 +1095,163 @@ fn a_rotated_consignee_corrects_its_receipt_with_its_new_key() {
     // The new key receives it again.
     l.record(&new, receive("S-1"));
     assert_eq!(lot_of(&l, "GREEN-1").held_by(&l.state, &new.pk), dec("500"));
+}
+
+// ---------------------------------------------------------------------------
+// Readings
+
+/// A temperature series from one logger, allowed 2 to 8 °C, with one
+/// excursion per run of `values` above 8 °C.
+fn reefer(values: &[i32]) -> waybill_core::sensor::Series {
+    use waybill_core::sensor::{Measure, Range, Reading, Series};
+    Series {
+        device: "LOGGER-0001".into(),
+        measure: Measure::Temperature,
+        unit: "CEL".into(),
+        range: Some(Range {
+            min_milli: 2_000,
+            max_milli: 8_000,
+        }),
+        start_ms: T0,
+        readings: values
+            .iter()
+            .zip(0u32..)
+            .map(|(&value_milli, i)| Reading {
+                offset_ms: i * 600_000,
+                value_milli,
+            })
+            .collect(),
+    }
+}
+
+fn strike(target: &SignedEntry, shipment: &str) -> Body {
+    correction(
+        target.id(),
+        Corrected::Readings(ship(shipment)),
+        "the logger of another container",
+    )
+}
+
+fn excursions(l: &Ledger, id: &str) -> u32 {
+    lot_of(l, id).excursions
+}
+
+#[test]
+fn readings_corrected_are_struck_and_their_excursions_taken_back() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    l.record(&c.producer, produce("GREEN-1", "600"));
+    l.record(&c.producer, produce("GREEN-2", "50"));
+    l.record(
+        &c.producer,
+        dispatch(
+            "S-1",
+            &["GREEN-1", "GREEN-2"],
+            &c.processor.pk,
+            Some(&c.carrier.pk),
+        ),
+    );
+    l.record(&c.carrier, receive("S-1"));
+    // Two excursions from the carrier's logger, one from the roaster's.
+    let wrong = l.record(
+        &c.carrier,
+        readings("S-1", vec![reefer(&[5_000, 9_000, 5_000, 9_500])]),
+    );
+    let right = l.record(&c.processor, readings("S-1", vec![reefer(&[5_000, 8_500])]));
+    assert_eq!(
+        (excursions(&l, "GREEN-1"), excursions(&l, "GREEN-2")),
+        (3, 3)
+    );
+    let marks = l.state.shipment(&ship("S-1")).unwrap().readings.clone();
+    assert_eq!(
+        marks
+            .iter()
+            .map(|m| (m.entry, m.author, m.excursions, m.corrected_by))
+            .collect::<Vec<_>>(),
+        vec![
+            (wrong.id(), c.carrier.pk, 2, None),
+            (right.id(), c.processor.pk, 1, None),
+        ]
+    );
+
+    // Only its author (or an admin quorum) may strike it.
+    for who in [&c.processor, &c.producer] {
+        let err = l.refuse(&l.sign(who, strike(&wrong, "S-1")));
+        assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+        assert_mentions(
+            &err,
+            &[
+                &who.name,
+                "may not correct",
+                "the readings on shipment S-1",
+                &c.carrier.name,
+            ],
+        );
+    }
+    let fix = l.record(&c.carrier, strike(&wrong, "S-1"));
+    assert_eq!(
+        (excursions(&l, "GREEN-1"), excursions(&l, "GREEN-2")),
+        (1, 1)
+    );
+    let marks = l.state.shipment(&ship("S-1")).unwrap().readings.clone();
+    assert_eq!(marks[0].corrected_by, Some(fix.id()));
+    assert_eq!(marks[1].corrected_by, None);
+    // Twice is refused, naming the first.
+    let err = l.refuse(&l.sign(&c.carrier, strike(&wrong, "S-1")));
+    assert_mentions(
+        &err,
+        &[
+            "readings on shipment S-1",
+            "already struck",
+            &fix.id().short(),
+        ],
+    );
+    // An admin quorum strikes the roaster's.
+    let e = cosigned(l.sign(&c.admins[0], strike(&right, "S-1")), &[&c.admins[1]]);
+    l.commit(&e);
+    assert_eq!(
+        (excursions(&l, "GREEN-1"), excursions(&l, "GREEN-2")),
+        (0, 0)
+    );
+    checked(&l, "after the readings corrections");
+    // Readings struck do not hold up the shipment.
+    l.record(&c.processor, receive("S-1"));
+    assert_eq!(stage(&l, "S-1"), ShipmentStage::Delivered);
+}
+
+#[test]
+fn a_readings_correction_must_name_readings_of_the_shipment() {
+    let c = Consortium::new();
+    let mut l = Ledger::new(&c.genesis);
+    shipped(&mut l, &c, false);
+    l.record(&c.producer, produce("GREEN-2", "50"));
+    l.record(
+        &c.producer,
+        dispatch("S-2", &["GREEN-2"], &c.processor.pk, None),
+    );
+    let r1 = l.record(&c.producer, readings("S-1", vec![reefer(&[9_000])]));
+    // Readings of another shipment, the dispatch, an unknown entry.
+    let err = l.refuse(&l.sign(&c.producer, strike(&r1, "S-2")));
+    assert!(matches!(err, RuleError::Correction(_)), "{err:?}");
+    assert_mentions(
+        &err,
+        &[&r1.id().short(), "did not record readings on shipment S-2"],
+    );
+    let d = l.state.shipment(&ship("S-1")).unwrap().dispatched_by;
+    let err = l.refuse(&l.sign(
+        &c.producer,
+        correction(d, Corrected::Readings(ship("S-1")), "typo"),
+    ));
+    assert_mentions(
+        &err,
+        &[&d.short(), "did not record readings on shipment S-1"],
+    );
+    let err = l.refuse(&l.sign(&c.producer, strike(&r1, "S-404")));
+    assert!(matches!(err, RuleError::UnknownShipment(_)), "{err:?}");
+    // Readings without excursions may be struck too; nothing to take back.
+    let calm = l.record(&c.producer, readings("S-1", vec![reefer(&[5_000])]));
+    l.record(&c.producer, strike(&calm, "S-1"));
+    assert_eq!(excursions(&l, "GREEN-1"), 1);
+    l.record(&c.producer, strike(&r1, "S-1"));
+    assert_eq!(excursions(&l, "GREEN-1"), 0);
 }

@@ -2695,6 +2695,8 @@ fn seeded_runs_are_deterministic_and_agree_with_the_model() {
                     Corrected::Lot(_) => "correction of a lot",
                     Corrected::Shipment(_) => "correction of a shipment",
                     Corrected::Payment(_) => "correction of a payment",
+                    // The model records no readings.
+                    Corrected::Readings(_) => "correction of readings",
                     Corrected::Receipt(s) => {
                         let target = a.accepted.iter().find(|x| x.id() == c.target).unwrap();
                         let consignee = a.accepted.iter().find_map(|x| match &x.entry.body {

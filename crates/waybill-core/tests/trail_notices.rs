@@ -1,13 +1,14 @@
 //! Trails with the issue-25 entries: recalls (of the lot or an ancestor,
 //! open, then lifted), corrections striking the steps they correct,
 //! partial and multi-leg shipments with shortfalls, a take-over, a
-//! handover and a receipt each corrected and recorded again, and the lies
-//! a node or a dishonest proposer could tell: hiding a correction later
-//! entries depend on, hiding a recall its lifting depends on, a forged
-//! recall by a member without the right, a handover signed by one side
-//! only, an entry dated after its block; and audit bundles of such
-//! trails, which verify offline and fail when a recall's reason is
-//! changed or a correction a later entry depends on is left out.
+//! handover and a receipt each corrected and recorded again, readings
+//! struck with their excursions, and the lies a node or a dishonest
+//! proposer could tell: hiding a correction later entries depend on,
+//! hiding a recall its lifting depends on, a forged recall by a member
+//! without the right, a handover signed by one side only, an entry dated
+//! after its block; and audit bundles of such trails, which verify
+//! offline and fail when a recall's reason is changed or a correction a
+//! later entry depends on is left out.
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -477,7 +478,7 @@ fn cold_chain_excursions_on_the_trails_shipments_show() {
             .collect(),
     };
     let height = s.chain.blocks.len() as u64 + 1;
-    s.push(
+    let logged = s.push(
         &c.processor,
         readings(
             S_GREEN,
@@ -553,6 +554,40 @@ fn cold_chain_excursions_on_the_trails_shipments_show() {
         ]
     );
     assert_eq!(s.chain.state.lots[&lot(GREEN)].excursions, 2);
+    assert!(r
+        .excursions
+        .iter()
+        .all(|x| x.entry_id == logged.id() && x.corrected.is_none()));
+
+    // The readings were another container's: struck by their author, the
+    // lines stay, struck with who and why, and the lots count none.
+    let fix = s.push(
+        &c.processor,
+        correction(
+            logged.id(),
+            Corrected::Readings(ship(S_GREEN)),
+            "the logger of another container",
+        ),
+    );
+    let r = s.verify(&s.trail(ROASTED));
+    assert_eq!(r.excursions.len(), 2);
+    for x in &r.excursions {
+        let why = x.corrected.as_deref().expect("struck");
+        assert!(
+            why.contains("another container") && why.contains(&fix.id().short()),
+            "{why}"
+        );
+    }
+    let line = r.corrections.last().unwrap();
+    assert_eq!(
+        (line.target, line.what.as_str()),
+        (
+            logged.id(),
+            format!("the readings on shipment {S_GREEN}").as_str()
+        )
+    );
+    assert_eq!(s.chain.state.lots[&lot(GREEN)].excursions, 0);
+    assert_eq!(s.chain.state.lots[&lot(ROASTED)].excursions, 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -137,6 +137,32 @@ pub(crate) struct Ship {
     pub(crate) dispatched_by: EntryId,
     /// Its latest custody step; `None` before the first.
     pub(crate) step: Option<Step>,
+    /// What few shipments have (readings entries); `None` while empty,
+    /// never `Some` of an empty one.
+    pub(crate) rest: Option<Box<ShipRest>>,
+}
+
+/// A shipment's rarely used fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ShipRest {
+    /// The readings entries recorded on it, in chain order.
+    pub(crate) readings: Box<[ReadMark]>,
+}
+
+impl ShipRest {
+    /// Whether every field is empty (then the shipment stores `None`).
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == ShipRest::default()
+    }
+}
+
+/// A readings entry on a shipment: its author as a key number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadMark {
+    pub(crate) entry: EntryId,
+    pub(crate) author: u32,
+    pub(crate) excursions: u32,
+    pub(crate) corrected_by: Option<EntryId>,
 }
 
 impl Ship {
@@ -151,6 +177,7 @@ impl Ship {
             lots: Box::new([]),
             dispatched_by: EntryId::default(),
             step: None,
+            rest: None,
         }
     }
 }
@@ -313,11 +340,19 @@ mod tests {
                     corrected_by: Some(Hash32([10; 32])),
                 })),
             }),
+            rest: Some(Box::new(ShipRest {
+                readings: Box::new([ReadMark {
+                    entry: Hash32([11; 32]),
+                    author: 2,
+                    excursions: 12,
+                    corrected_by: None,
+                }]),
+            })),
         }
     }
 
     #[test]
-    fn a_stored_shipment_writes_its_latest_step_after_its_dispatch() {
+    fn a_stored_shipment_writes_its_latest_step_and_readings_after_its_dispatch() {
         let s = corrected_ship();
         let bytes = codec::encode(&s);
         let layout = (
@@ -334,6 +369,7 @@ mod tests {
                 3u32,
                 Some((vec![(4u32, 8u64, 9u64)], Some(Hash32([10; 32])))),
             )),
+            Some((vec![(Hash32([11; 32]), 2u32, 12u32, None::<Hash32>)],)),
         );
         assert_eq!(bytes, codec::encode(&layout));
         let back: Ship = codec::decode_trusted("shipment", &bytes).expect("decodes");
@@ -341,6 +377,7 @@ mod tests {
         // A shipment nobody has taken over yet: one flag more than before.
         let fresh = Ship {
             step: None,
+            rest: None,
             ..corrected_ship()
         };
         let layout = (
@@ -351,23 +388,29 @@ mod tests {
             vec![4u32, 5u32],
             Hash32([6; 32]),
             None::<()>,
+            None::<()>,
         );
         assert_eq!(codec::encode(&fresh), codec::encode(&layout));
         assert!(StepRest::default().is_empty());
+        assert!(ShipRest::default().is_empty());
     }
 
     #[test]
     fn a_common_shipment_stays_small() {
         // Its step is the entry and one key number inline; quantities and
-        // a correction sit behind one pointer.
+        // a correction sit behind one pointer, readings behind another.
         let size = std::mem::size_of::<Ship>();
         println!(
             "size_of::<Ship>() = {size}, its step = {}",
             std::mem::size_of::<Option<Step>>()
         );
-        assert!(size <= 112, "a shipment record grew to {size} bytes");
+        assert!(size <= 120, "a shipment record grew to {size} bytes");
         assert_eq!(
             std::mem::size_of::<Option<Box<StepRest>>>(),
+            std::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Option<Box<ShipRest>>>(),
             std::mem::size_of::<usize>()
         );
     }

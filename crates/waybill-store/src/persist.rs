@@ -143,7 +143,7 @@ impl Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compact::{Hold, LotRest, Step, StepRest, NO_SHIP};
+    use crate::compact::{Hold, LotRest, ReadMark, Ship, Step, StepRest, NO_SHIP};
     use crate::index::IndexDelta;
     use crate::state::tests::{key, lot, sample, sample_yields};
     use waybill_core::codec;
@@ -217,6 +217,23 @@ mod tests {
             .expect("a step with quantities")
     }
 
+    /// The readings of the sample's shipment that has some.
+    fn readings(s: &mut Stored) -> &mut [ReadMark] {
+        s.ships
+            .iter_mut()
+            .find_map(|x| x.rest.as_deref_mut())
+            .map(|r| &mut r.readings[..])
+            .expect("a shipment with readings")
+    }
+
+    /// A shipment of the sample without readings.
+    fn plain_ship(s: &mut Stored) -> &mut Ship {
+        s.ships
+            .iter_mut()
+            .find(|x| x.stage.is_some() && x.rest.is_none())
+            .expect("a shipment without readings")
+    }
+
     /// That step's quantities.
     fn step_rest(s: &mut Stored) -> &mut StepRest {
         step(s).rest.as_deref_mut().expect("quantities")
@@ -288,6 +305,14 @@ mod tests {
             (
                 "empty step rest stored",
                 Box::new(|s| step(s).rest = Some(Box::default())),
+            ),
+            (
+                "readings author out of range",
+                Box::new(|s| readings(s)[0].author = 98),
+            ),
+            (
+                "empty shipment rest stored",
+                Box::new(|s| plain_ship(s).rest = Some(Box::default())),
             ),
         ];
         for (what, corrupt) in cases {

@@ -19,7 +19,8 @@
 //!   (inputs, recalls, losses, a voiding correction) sits behind one
 //!   pointer that is empty for the rest; likewise a shipment keeps its
 //!   latest custody step as an entry id and a key number, with a
-//!   receipt's quantities and a correction behind one pointer.
+//!   receipt's quantities and a correction behind one pointer, and its
+//!   readings entries behind another.
 //!
 //! [`View`] hands out owned values rebuilt from this form, so the rules run
 //! unchanged over it. Numbering depends only on the order of commits, so
@@ -37,11 +38,12 @@ use waybill_core::genesis::{ChainId, Genesis, YieldRule};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{
     active_admins_in, active_member_named_in, Changes, Holding, LatestStep, LotState, MemberRecord,
-    PaymentState, RecallMark, ShipmentState, State, StepLot, View,
+    PaymentState, ReadingsMark, RecallMark, ShipmentState, State, StepLot, View,
 };
 
 use crate::compact::{
-    pack, positions, Hold, Lot, LotRest, Mark, Pay, Ship, Step, StepRest, NO_KEY, NO_SHIP,
+    pack, positions, Hold, Lot, LotRest, Mark, Pay, ReadMark, Ship, ShipRest, Step, StepRest,
+    NO_KEY, NO_SHIP,
 };
 use crate::index::{IndexDelta, Position};
 use crate::intern::Names;
@@ -272,6 +274,7 @@ impl Committed {
                     .collect(),
                 dispatched_by: s.dispatched_by,
                 step: s.latest_step.as_ref().map(|x| self.step(x, memo)),
+                rest: self.ship_rest(s),
             };
             let n = *memo.ships.entry(id).or_insert_with(|| self.ship_number(id));
             if let Some(slot) = self.ships.get_mut(n as usize) {
@@ -281,6 +284,23 @@ impl Committed {
                 *slot = ship;
             }
         }
+    }
+
+    /// A shipment's rarely used fields, compact; `None` while empty.
+    fn ship_rest(&mut self, s: &ShipmentState) -> Option<Box<ShipRest>> {
+        let rest = ShipRest {
+            readings: s
+                .readings
+                .iter()
+                .map(|m| ReadMark {
+                    entry: m.entry,
+                    author: self.key_number(&m.author),
+                    excursions: m.excursions,
+                    corrected_by: m.corrected_by,
+                })
+                .collect(),
+        };
+        (!rest.is_empty()).then(|| Box::new(rest))
     }
 
     /// A shipment's latest custody step, compact.
@@ -460,6 +480,21 @@ impl Committed {
                 None => None,
                 Some(x) => Some(self.step_state(x)?),
             },
+            readings: match &s.rest {
+                None => Vec::new(),
+                Some(r) => r
+                    .readings
+                    .iter()
+                    .map(|m| {
+                        Some(ReadingsMark {
+                            entry: m.entry,
+                            author: self.key(m.author)?,
+                            excursions: m.excursions,
+                            corrected_by: m.corrected_by,
+                        })
+                    })
+                    .collect::<Option<_>>()?,
+            },
         })
     }
 
@@ -631,9 +666,10 @@ impl Committed {
                 .as_ref()
                 .and_then(|x| x.rest.as_deref())
                 .is_some_and(StepRest::is_empty)
+                || s.rest.as_deref().is_some_and(ShipRest::is_empty)
         }) {
             return Err(
-                "a shipment's custody step stores its rarely used fields though all are empty"
+                "a shipment or its custody step stores its rarely used fields though all are empty"
                     .into(),
             );
         }
@@ -783,6 +819,12 @@ pub(crate) mod tests {
                 lots: vec![lot("LOT-1"), gs1.clone()],
                 stage: ShipmentStage::WithCarrier,
                 dispatched_by: Hash32([5; 32]),
+                readings: vec![ReadingsMark {
+                    entry: Hash32([3; 32]),
+                    author: key(10),
+                    excursions: 2,
+                    corrected_by: Some(Hash32([2; 32])),
+                }],
                 latest_step: Some(LatestStep::new(
                     Hash32([6; 32]),
                     StepKind::TakeOver,
@@ -804,6 +846,7 @@ pub(crate) mod tests {
                 lots: vec![lot("LOT-1")],
                 stage: ShipmentStage::Delivered,
                 dispatched_by: Hash32([5; 32]),
+                readings: Vec::new(),
                 latest_step: Some(LatestStep::new(
                     Hash32([7; 32]),
                     StepKind::Handover,
@@ -874,6 +917,7 @@ pub(crate) mod tests {
                 lots: vec![lot("LOT-12")],
                 stage: ShipmentStage::Dispatched,
                 dispatched_by: Hash32([5; 32]),
+                readings: Vec::new(),
                 latest_step: Some(LatestStep {
                     entry: Hash32([8; 32]),
                     kind: StepKind::ReceiptFromSender,

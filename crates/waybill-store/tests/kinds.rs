@@ -1,8 +1,8 @@
 //! The entry kinds beyond the first six, through the store: parts of lots
 //! in several hands, losses, a production with its inputs under a yield
-//! rule from genesis, recalls, and corrections (of a production, a
-//! dispatch, a payment, a receipt and a take-over), kept in memory, in
-//! snapshots and deltas, and in trails.
+//! rule from genesis, recalls, readings, and corrections (of a
+//! production, a dispatch, a payment, a receipt, a take-over and
+//! readings), kept in memory, in snapshots and deltas, and in trails.
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -12,8 +12,9 @@ mod support;
 use tempfile::TempDir;
 use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::entry::{
-    Body, Corrected, Correction, DispatchV2, EntryId, Kdes, LossCause, ProduceV2, Quantity, Recall,
-    RecallClass, RecallLift, ReceiveV2, ReceivedLot, ShippedLot, Shortfall, SignedEntry,
+    Body, Corrected, Correction, DispatchV2, EntryId, Kdes, LossCause, ProduceV2, Quantity,
+    Readings, Recall, RecallClass, RecallLift, ReceiveV2, ReceivedLot, ShippedLot, Shortfall,
+    SignedEntry,
 };
 use waybill_core::genesis::YieldRule;
 use waybill_core::gs1::{LotId, ShipmentId};
@@ -116,6 +117,34 @@ fn receive_whole(shipment: &ShipmentId) -> Body {
     })
 }
 
+/// Temperature readings on `shipment` with one excursion above 8 °C.
+fn warm_readings(shipment: &ShipmentId) -> Body {
+    use waybill_core::sensor::{Measure, Range, Reading, Series};
+    Body::Readings(Readings {
+        shipment: shipment.clone(),
+        series: vec![Series {
+            device: "LOGGER-1".into(),
+            measure: Measure::Temperature,
+            unit: "CEL".into(),
+            range: Some(Range {
+                min_milli: 2_000,
+                max_milli: 8_000,
+            }),
+            start_ms: T0,
+            readings: vec![
+                Reading {
+                    offset_ms: 0,
+                    value_milli: 5_000,
+                },
+                Reading {
+                    offset_ms: 600_000,
+                    value_milli: 9_000,
+                },
+            ],
+        }],
+    })
+}
+
 fn correction(target: EntryId, corrected: Corrected) -> Body {
     Body::Correction(Correction {
         target,
@@ -139,6 +168,10 @@ struct Story {
     /// The carrier's take-over of S-3 and its correction.
     take_over: EntryId,
     take_over_correction: EntryId,
+    /// Readings on S-1, struck by `readings_correction`, and on S-3.
+    wrong_readings: EntryId,
+    readings_correction: EntryId,
+    readings: EntryId,
     blocks: Vec<Vec<SignedEntry>>,
 }
 
@@ -147,7 +180,8 @@ struct Story {
 /// 6 kg roasted into 5 kg (within the yield rule); the roast recalled and
 /// the recall lifted; a second lot produced in error and voided; a
 /// shipment dispatched in error and cancelled; 1 kg dispatched with a
-/// carrier whose take-over is corrected, so it waits with the sender.
+/// carrier whose take-over is corrected, so it waits with the sender;
+/// readings with an excursion on each of the two, the first struck.
 fn story(c: &Consortium) -> Story {
     // Signed in chain order: each author's nonces follow each other.
     let mut s = Signer::new(c);
@@ -191,12 +225,21 @@ fn story(c: &Consortium) -> Story {
     let right_receipt = s.sign(&c.processor, receive_short(&s1, &green, 7_500, 500));
     let take_over_correction = s.sign(
         &c.carrier,
-        correction(take_over.id(), Corrected::Receipt(s3)),
+        correction(take_over.id(), Corrected::Receipt(s3.clone())),
     );
+    let wrong_readings = s.sign(&c.processor, warm_readings(&s1));
+    let readings_correction = s.sign(
+        &c.processor,
+        correction(wrong_readings.id(), Corrected::Readings(s1.clone())),
+    );
+    let readings = s.sign(&c.producer, warm_readings(&s3));
     let corrected = vec![
         receipt_correction.clone(),
         right_receipt.clone(),
         take_over_correction.clone(),
+        wrong_readings.clone(),
+        readings_correction.clone(),
+        readings.clone(),
     ];
     let roast_entry = s.sign(
         &c.processor,
@@ -231,6 +274,9 @@ fn story(c: &Consortium) -> Story {
         right_receipt: right_receipt.id(),
         take_over: take_over.id(),
         take_over_correction: take_over_correction.id(),
+        wrong_readings: wrong_readings.id(),
+        readings_correction: readings_correction.id(),
+        readings: readings.id(),
         blocks: vec![first, second, third, corrected, fourth, fifth],
     }
 }
@@ -303,6 +349,26 @@ fn assert_story<B: Backend>(c: &Consortium, ledger: &Ledger<B>, story: &Story) {
         state.shipments[&ship("S-3")].stage,
         ShipmentStage::Dispatched
     );
+    // Each shipment remembers its readings; the struck ones' excursion is
+    // off the lot.
+    let marks = |id: &str| {
+        state.shipments[&ship(id)]
+            .readings
+            .iter()
+            .map(|m| (m.entry, m.author, m.excursions, m.corrected_by))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        marks("S-1"),
+        [(
+            story.wrong_readings,
+            c.processor.pk,
+            1,
+            Some(story.readings_correction)
+        )]
+    );
+    assert_eq!(marks("S-3"), [(story.readings, c.producer.pk, 1, None)]);
+    assert_eq!(green.excursions, 1);
     let roasted = &state.lots[&story.roasted];
     assert_eq!(
         roasted.inputs,
@@ -338,10 +404,19 @@ fn assert_story<B: Backend>(c: &Consortium, ledger: &Ledger<B>, story: &Story) {
     .unwrap_or_else(|e| panic!("the roast's trail does not verify: {e}"));
     let origins: Vec<&LotId> = report.origins.iter().map(|o| &o.lot).collect();
     assert_eq!(origins, [&story.roasted, &story.green]);
-    // The cancelled shipment's, the payment's, the receipt's and the
-    // take-over's; the wrong receipt and the take-over struck, the right
-    // receipt not.
-    assert_eq!(report.corrections.len(), 4, "{:?}", report.corrections);
+    // The cancelled shipment's, the payment's, the receipt's, the
+    // take-over's and the readings'; the wrong receipt and the take-over
+    // struck, the right receipt not; one excursion struck, one not.
+    assert_eq!(report.corrections.len(), 5, "{:?}", report.corrections);
+    let excursions: Vec<(EntryId, bool)> = report
+        .excursions
+        .iter()
+        .map(|x| (x.entry_id, x.corrected.is_some()))
+        .collect();
+    assert_eq!(
+        excursions,
+        [(story.wrong_readings, true), (story.readings, false)]
+    );
     let targets: Vec<EntryId> = report.corrections.iter().map(|x| x.target).collect();
     assert!(targets.contains(&story.wrong_receipt) && targets.contains(&story.take_over));
     assert!(ids.contains(&story.receipt_correction));

@@ -2,7 +2,8 @@
 //! stays in the chain; what it recorded is undone where nothing has built
 //! on it since (a lot not yet moved or used, a shipment nobody took over,
 //! a shipment's latest custody step while its goods have not moved on, a
-//! payment), and lookups show it struck through.
+//! payment; readings are struck and their excursions taken back), and
+//! lookups show it struck through.
 
 use super::ctx::{name_of, Ctx};
 use super::error::RuleError;
@@ -85,6 +86,7 @@ impl<V: View> Ctx<'_, V> {
                 changes.shipments.insert(id.clone(), s);
             }
             Corrected::Receipt(id) => self.undo_step(c, id, changes)?,
+            Corrected::Readings(id) => self.strike_readings(c, id, changes)?,
             Corrected::Payment(id) => {
                 let mut p = self
                     .view
@@ -234,6 +236,52 @@ impl<V: View> Ctx<'_, V> {
             corrected_by: Some(self.id),
         }));
         s.latest_step = Some(step);
+        changes.shipments.insert(id.clone(), s);
+        Ok(())
+    }
+
+    /// Strikes a readings entry on a shipment: the excursions it counted
+    /// come off each of the shipment's lots.
+    fn strike_readings(
+        &self,
+        c: &Correction,
+        id: &ShipmentId,
+        changes: &mut Changes,
+    ) -> Result<(), RuleError> {
+        let mut s = self
+            .view
+            .shipment(id)
+            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?
+            .into_owned();
+        let Some(i) = s.readings.iter().position(|m| m.entry == c.target) else {
+            return Err(RuleError::Correction(format!(
+                "entry {} did not record readings on shipment {id} ({} readings entries did); name the erroneous readings entry",
+                c.target.short(),
+                s.readings.len()
+            )));
+        };
+        let what = format!("the readings on shipment {id}");
+        let mark = s.readings[i].clone();
+        self.check_target(c, mark.entry, &mark.author, &what)?;
+        if let Some(by) = mark.corrected_by {
+            return Err(RuleError::Correction(format!(
+                "{what} of entry {} were already struck by correction {}",
+                mark.entry.short(),
+                by.short()
+            )));
+        }
+        if mark.excursions > 0 {
+            for lot_id in &s.lots {
+                let Some(mut lot) = self.lot(changes, lot_id)? else {
+                    continue;
+                };
+                lot.excursions = lot.excursions.saturating_sub(mark.excursions);
+                changes.lots.insert(lot_id.clone(), lot);
+            }
+        }
+        if let Some(m) = s.readings.get_mut(i) {
+            m.corrected_by = Some(self.id);
+        }
         changes.shipments.insert(id.clone(), s);
         Ok(())
     }

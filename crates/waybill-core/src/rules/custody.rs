@@ -103,6 +103,7 @@ impl<V: View> Ctx<'_, V> {
                 stage: ShipmentStage::Dispatched,
                 dispatched_by: self.id,
                 latest_step: None,
+                readings: Vec::new(),
             },
         );
         Ok(())

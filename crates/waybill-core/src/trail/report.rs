@@ -177,6 +177,12 @@ pub struct ExcursionLine {
     pub to_ms: i64,
     /// Block height of the readings.
     pub height: u64,
+    /// The readings entry.
+    #[serde(default)]
+    pub entry_id: EntryId,
+    /// Why the readings were declared erroneous, if they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<String>,
 }
 
 /// The member's name in `state`, or the key's short form.
@@ -621,6 +627,7 @@ pub(super) fn notices(
                             step_kind(state, trail, ids, c.target, s)
                         )
                     }
+                    Corrected::Readings(s) => format!("the readings on shipment {s}"),
                 },
                 reason: c.reason.clone(),
                 by: by.clone(),
@@ -644,6 +651,8 @@ pub(super) fn notices(
                             from_ms: x.from_ms,
                             to_ms: x.to_ms,
                             height: item.header.height,
+                            entry_id: *id,
+                            corrected: None,
                         });
                     }
                 }
@@ -708,12 +717,14 @@ fn excursion_text(s: &sensor::Series, x: &sensor::Excursion) -> String {
     )
 }
 
-/// Marks the steps, origins and payments that corrections struck out.
+/// Marks the steps, origins, payments and excursions that corrections
+/// struck out.
 pub(super) fn strike(
     corrections: &[CorrectionLine],
     custody: &mut [CustodyStep],
     origins: &mut [Origin],
     payments: &mut [PaymentLine],
+    excursions: &mut [ExcursionLine],
     trail: &Trail,
     ids: &[EntryId],
 ) {
@@ -729,6 +740,9 @@ pub(super) fn strike(
         }
         for p in payments.iter_mut().filter(|p| p.entry_id == c.target) {
             p.corrected = Some(why.clone());
+        }
+        for x in excursions.iter_mut().filter(|x| x.entry_id == c.target) {
+            x.corrected = Some(why.clone());
         }
         for o in origins.iter_mut() {
             let produced_here = trail.items.iter().zip(ids).any(|(item, id)| {
