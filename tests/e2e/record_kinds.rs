@@ -2,10 +2,10 @@
 //! process a step, on a local ledger: a production with plots, a partial
 //! dispatch with transport facts, a handover co-signed with `waybill
 //! cosign`, cold-chain readings with an excursion, a receipt with a
-//! shortfall corrected and recorded again, a recall and its lifting, and
-//! a correction of a production. And the
-//! refusals: each bad input is refused with the flag and the value named,
-//! nothing is written, and the ledger is unchanged.
+//! shortfall corrected and recorded again, readings struck, a recall and
+//! its lifting, and a correction of a production. And the refusals: each
+//! bad input is refused with the flag and the value named, nothing is
+//! written, and the ledger is unchanged.
 
 use std::path::{Path, PathBuf};
 
@@ -569,6 +569,52 @@ fn every_new_kind_through_record() {
         "{j}"
     );
 
+    // --- The roaster uploads another container's logger, then strikes it -
+    let log_args = readings_args(&csv);
+    let log_args: Vec<&str> = log_args.iter().map(String::as_str).collect();
+    let (wrong_log, _) = st.record("roaster", "readings", &log_args, "readings-wrong.json");
+    st.append(&wrong_log);
+    let wrong_log_id = st.entry_id(&wrong_log);
+    let (strike, _) = st.record(
+        "roaster",
+        "correct",
+        &[
+            "--entry",
+            &wrong_log_id,
+            "--readings",
+            SEA,
+            "--reason",
+            "the logger of another container",
+        ],
+        "strike-readings.json",
+    );
+    assert_eq!(body(&strike, "correction")["corrected"]["readings"], SEA);
+    st.append(&strike);
+    let j = ok(st
+        .net
+        .wb()
+        .args(["lookup", GREEN, "--json", "--data-dir", &s(&st.net.data)]))
+    .json();
+    let excursions = j["excursions"].as_array().expect("excursions");
+    let struck: Vec<bool> = excursions
+        .iter()
+        .map(|x| {
+            x["corrected"]
+                .as_str()
+                .is_some_and(|w| w.contains("another container"))
+        })
+        .collect();
+    assert_eq!(struck, [false, true], "{j}");
+    assert_eq!(excursions[1]["entry_id"], wrong_log_id.as_str(), "{j}");
+    let text = ok(st
+        .net
+        .wb()
+        .args(["lookup", GREEN, "--data-dir", &s(&st.net.data)]));
+    assert!(
+        text.stdout.contains("the logger of another container"),
+        "{text}"
+    );
+
     // --- The cooperative recalls the green lot, then lifts it -------------
     let (recall, out) = st.record(
         "cooperative",
@@ -681,6 +727,7 @@ fn record_help_teaches_every_new_kind() {
                 "--corrective",
                 "--payment",
                 "--receipt",
+                "--readings",
                 "handover",
                 "Example",
             ][..],

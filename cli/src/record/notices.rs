@@ -123,7 +123,7 @@ pub fn recall_lift(a: &RecallLiftArgs) -> Result<()> {
 #[derive(Args, Debug)]
 #[command(
     after_long_help = CORRECT_EXAMPLE,
-    group(ArgGroup::new("corrected").required(true).args(["lot", "shipment", "receipt", "payment"]))
+    group(ArgGroup::new("corrected").required(true).args(["lot", "shipment", "receipt", "readings", "payment"]))
 )]
 pub struct CorrectArgs {
     /// The erroneous entry's id (64 hex digits; `waybill verify ENTRY.json
@@ -150,6 +150,12 @@ pub struct CorrectArgs {
     /// received), e.g. `--receipt "(00)077099980000000018"`.
     #[arg(long, value_name = "SHIPMENT")]
     receipt: Option<ShipmentId>,
+    /// The entry recorded readings on this shipment wrongly (another
+    /// container's logger, a wrong range): they are struck and the
+    /// excursions they counted are taken off the shipment's lots, e.g.
+    /// `--readings "(00)077099980000000018"`.
+    #[arg(long, value_name = "SHIPMENT")]
+    readings: Option<ShipmentId>,
     /// The entry recorded this payment (its UETR) wrongly: it is struck
     /// out, e.g. `--payment 7f4e0b5c-2a61-4c1e-9d3b-5a8e2f1c6b09`.
     #[arg(long, value_name = "UETR")]
@@ -187,14 +193,20 @@ co-signatures (`waybill cosign`).";
 /// Records a correction.
 pub fn correct(a: &CorrectArgs) -> Result<()> {
     finish(&a.common, |_| {
-        let corrected = match (&a.lot, &a.shipment, &a.receipt, &a.payment) {
-            (Some(l), _, _, _) => Corrected::Lot(l.clone()),
-            (None, Some(s), _, _) => Corrected::Shipment(s.clone()),
-            (None, None, Some(s), _) => Corrected::Receipt(s.clone()),
-            (None, None, None, Some(p)) => Corrected::Payment(*p),
-            (None, None, None, None) => anyhow::bail!(
-                "give --lot, --shipment, --receipt or --payment: what the erroneous entry recorded"
-            ),
+        let corrected = if let Some(l) = &a.lot {
+            Corrected::Lot(l.clone())
+        } else if let Some(s) = &a.shipment {
+            Corrected::Shipment(s.clone())
+        } else if let Some(s) = &a.receipt {
+            Corrected::Receipt(s.clone())
+        } else if let Some(s) = &a.readings {
+            Corrected::Readings(s.clone())
+        } else if let Some(p) = &a.payment {
+            Corrected::Payment(*p)
+        } else {
+            anyhow::bail!(
+                "give --lot, --shipment, --receipt, --readings or --payment: what the erroneous entry recorded"
+            )
         };
         Ok(Body::Correction(Correction {
             target: a.entry,
