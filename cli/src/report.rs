@@ -187,14 +187,18 @@ pub fn print_trail(r: &TrailReport) {
         println!();
         println!("Cold chain");
         for x in &r.excursions {
-            println!(
-                "  EXCURSION on shipment {} ({}): {}, {} to {}",
+            let line = format!(
+                "EXCURSION on shipment {} ({}): {}, {} to {}",
                 x.shipment,
                 x.device,
                 x.summary,
                 fmt_time(x.from_ms),
                 fmt_time(x.to_ms)
             );
+            match &x.corrected {
+                Some(why) => println!("  {}\n        ({why})", struck(&line)),
+                None => println!("  {line}"),
+            }
         }
     }
     if !r.corrections.is_empty() {

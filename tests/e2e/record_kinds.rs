@@ -2,9 +2,10 @@
 //! process a step, on a local ledger: a production with plots, a partial
 //! dispatch with transport facts, a handover co-signed with `waybill
 //! cosign`, cold-chain readings with an excursion, a receipt with a
-//! shortfall, a recall and its lifting, and a correction. And the
-//! refusals: each bad input is refused with the flag and the value named,
-//! nothing is written, and the ledger is unchanged.
+//! shortfall corrected and recorded again, readings struck, a recall and
+//! its lifting, and a correction of a production. And the refusals: each
+//! bad input is refused with the flag and the value named, nothing is
+//! written, and the ledger is unchanged.
 
 use std::path::{Path, PathBuf};
 
@@ -500,6 +501,120 @@ fn every_new_kind_through_record() {
     assert_eq!(b["lots"][0]["shortfall"]["note"], "two bags soaked", "{b}");
     st.append(&receipt);
 
+    // --- The two bags were dry after all: the receipt is corrected --------
+    let receipt_id = st.entry_id(&receipt);
+    let undo_args = [
+        "--entry",
+        &receipt_id,
+        "--receipt",
+        SEA,
+        "--reason",
+        "the two bags were dry after all: 400 kg arrived",
+    ];
+    // One kind of record at a time.
+    st.refused(
+        "roaster",
+        "correct",
+        &[&undo_args[..], &["--lot", GREEN]].concat(),
+        "correct-two.json",
+        &["--receipt", "cannot be used with"],
+    );
+    // Someone else's receipt: the ledger refuses it.
+    let (theirs, _) = st.record("cooperative", "correct", &undo_args, "undo-theirs.json");
+    st.append_refused(&theirs, &["may not correct", "the receipt of shipment"]);
+    let (undo, _) = st.record("roaster", "correct", &undo_args, "undo-receipt.json");
+    let b = body(&undo, "correction");
+    assert_eq!(b["target"], receipt_id.as_str(), "{b}");
+    assert_eq!(b["corrected"]["receipt"], SEA, "{b}");
+    st.append(&undo);
+    // Twice is refused, naming the first correction.
+    let (again, _) = st.record("roaster", "correct", &undo_args, "undo-again.json");
+    st.append_refused(&again, &["already corrected", &st.entry_id(&undo)[..8]]);
+    // Recorded again, whole.
+    let (receipt2, _) = st.record(
+        "roaster",
+        "receive",
+        &["--shipment", SEA, "--country", "DE"],
+        "receive-again.json",
+    );
+    st.append(&receipt2);
+    let j = ok(st
+        .net
+        .wb()
+        .args(["lookup", GREEN, "--json", "--data-dir", &s(&st.net.data)]))
+    .json();
+    assert_eq!(j["ok"], Value::Bool(true), "{j}");
+    let corrections = j["corrections"].as_array().expect("corrections");
+    assert_eq!(corrections.len(), 1, "{j}");
+    assert_eq!(
+        corrections[0]["what"],
+        format!("the receipt of shipment {SEA}"),
+        "{j}"
+    );
+    let custody = j["custody"].as_array().expect("custody");
+    let step = |id: &str| {
+        custody
+            .iter()
+            .find(|c| c["entry_id"] == id)
+            .unwrap_or_else(|| panic!("no custody step {id}: {j}"))
+    };
+    let struck = step(&receipt_id)["corrected"].as_str().unwrap_or("");
+    assert!(struck.contains("two bags were dry"), "{j}");
+    assert!(step(&st.entry_id(&receipt2))["corrected"].is_null(), "{j}");
+    assert!(
+        j["status"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("400 KGM held by {}", name("roaster"))),
+        "{j}"
+    );
+
+    // --- The roaster uploads another container's logger, then strikes it -
+    let log_args = readings_args(&csv);
+    let log_args: Vec<&str> = log_args.iter().map(String::as_str).collect();
+    let (wrong_log, _) = st.record("roaster", "readings", &log_args, "readings-wrong.json");
+    st.append(&wrong_log);
+    let wrong_log_id = st.entry_id(&wrong_log);
+    let (strike, _) = st.record(
+        "roaster",
+        "correct",
+        &[
+            "--entry",
+            &wrong_log_id,
+            "--readings",
+            SEA,
+            "--reason",
+            "the logger of another container",
+        ],
+        "strike-readings.json",
+    );
+    assert_eq!(body(&strike, "correction")["corrected"]["readings"], SEA);
+    st.append(&strike);
+    let j = ok(st
+        .net
+        .wb()
+        .args(["lookup", GREEN, "--json", "--data-dir", &s(&st.net.data)]))
+    .json();
+    let excursions = j["excursions"].as_array().expect("excursions");
+    let struck: Vec<bool> = excursions
+        .iter()
+        .map(|x| {
+            x["corrected"]
+                .as_str()
+                .is_some_and(|w| w.contains("another container"))
+        })
+        .collect();
+    assert_eq!(struck, [false, true], "{j}");
+    assert_eq!(excursions[1]["entry_id"], wrong_log_id.as_str(), "{j}");
+    let text = ok(st
+        .net
+        .wb()
+        .args(["lookup", GREEN, "--data-dir", &s(&st.net.data)]));
+    assert!(
+        text.stdout.contains("the logger of another container"),
+        "{text}"
+    );
+
     // --- The cooperative recalls the green lot, then lifts it -------------
     let (recall, out) = st.record(
         "cooperative",
@@ -606,7 +721,17 @@ fn record_help_teaches_every_new_kind() {
         ("readings", &["time,value", "--min", "Example"][..]),
         ("recall", &["withdrawal", "Example"][..]),
         ("recall-lift", &["entry_id", "Example"][..]),
-        ("correct", &["--corrective", "--payment", "Example"][..]),
+        (
+            "correct",
+            &[
+                "--corrective",
+                "--payment",
+                "--receipt",
+                "--readings",
+                "handover",
+                "Example",
+            ][..],
+        ),
     ] {
         let out = ok(support::wb().args(["record", kind, "--help"]));
         for n in needles {

@@ -171,7 +171,9 @@ impl Renamer {
                 }
                 match &mut x.corrected {
                     Corrected::Lot(l) => *l = self.lot(l)?,
-                    Corrected::Shipment(s) => *s = self.shipment(s)?,
+                    Corrected::Shipment(s) | Corrected::Receipt(s) | Corrected::Readings(s) => {
+                        *s = self.shipment(s)?
+                    }
                     Corrected::Payment(_) => {}
                 }
             }

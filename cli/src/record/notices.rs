@@ -123,7 +123,7 @@ pub fn recall_lift(a: &RecallLiftArgs) -> Result<()> {
 #[derive(Args, Debug)]
 #[command(
     after_long_help = CORRECT_EXAMPLE,
-    group(ArgGroup::new("corrected").required(true).args(["lot", "shipment", "payment"]))
+    group(ArgGroup::new("corrected").required(true).args(["lot", "shipment", "receipt", "readings", "payment"]))
 )]
 pub struct CorrectArgs {
     /// The erroneous entry's id (64 hex digits; `waybill verify ENTRY.json
@@ -140,6 +140,22 @@ pub struct CorrectArgs {
     /// `--shipment "(00)077099980000000018"`.
     #[arg(long)]
     shipment: Option<ShipmentId>,
+    /// The entry is the latest custody step of this shipment, recorded
+    /// wrongly: its first carrier's take-over, a handover between
+    /// carriers, or the consignee's receipt (a wrong quantity or
+    /// shortfall, say). The parts go back in transit with whoever held
+    /// them before, what it recorded as lost is restored, and the step
+    /// can be recorded again. Only the latest step, and only while the
+    /// goods have not moved on (the consignee still holds what it
+    /// received), e.g. `--receipt "(00)077099980000000018"`.
+    #[arg(long, value_name = "SHIPMENT")]
+    receipt: Option<ShipmentId>,
+    /// The entry recorded readings on this shipment wrongly (another
+    /// container's logger, a wrong range): they are struck and the
+    /// excursions they counted are taken off the shipment's lots, e.g.
+    /// `--readings "(00)077099980000000018"`.
+    #[arg(long, value_name = "SHIPMENT")]
+    readings: Option<ShipmentId>,
     /// The entry recorded this payment (its UETR) wrongly: it is struck
     /// out, e.g. `--payment 7f4e0b5c-2a61-4c1e-9d3b-5a8e2f1c6b09`.
     #[arg(long, value_name = "UETR")]
@@ -162,19 +178,35 @@ first production declared erroneous:
       --entry <id of the wrong produce entry> --lot '(01)07709998000018(10)LOT2' \\
       --reason 'quantity typed as 6000 instead of 600' \\
       --corrective <id of the new produce entry> -o correct.json
+A receipt of 480 kg that should have been 500 kg, declared erroneous by the
+consignee, then recorded again:
+  waybill record correct -g genesis.toml -k roaster.pem --data-dir ledger \\
+      --entry <id of the wrong receive entry> --receipt '(00)077099980000000018' \\
+      --reason '500 kg arrived, not 480 kg' -o correct-receipt.json
+  waybill record receive -g genesis.toml -k roaster.pem --data-dir ledger \\
+      --shipment '(00)077099980000000018' -o receive.json
+A take-over or a handover is corrected the same way, by the carrier that
+recorded it (for a handover, the carrier that handed the shipment over).
 Recorded by the erroneous entry's author; anyone else needs an admin quorum's
 co-signatures (`waybill cosign`).";
 
 /// Records a correction.
 pub fn correct(a: &CorrectArgs) -> Result<()> {
     finish(&a.common, |_| {
-        let corrected = match (&a.lot, &a.shipment, &a.payment) {
-            (Some(l), _, _) => Corrected::Lot(l.clone()),
-            (None, Some(s), _) => Corrected::Shipment(s.clone()),
-            (None, None, Some(p)) => Corrected::Payment(*p),
-            (None, None, None) => anyhow::bail!(
-                "give --lot, --shipment or --payment: what the erroneous entry recorded"
-            ),
+        let corrected = if let Some(l) = &a.lot {
+            Corrected::Lot(l.clone())
+        } else if let Some(s) = &a.shipment {
+            Corrected::Shipment(s.clone())
+        } else if let Some(s) = &a.receipt {
+            Corrected::Receipt(s.clone())
+        } else if let Some(s) = &a.readings {
+            Corrected::Readings(s.clone())
+        } else if let Some(p) = &a.payment {
+            Corrected::Payment(*p)
+        } else {
+            anyhow::bail!(
+                "give --lot, --shipment, --receipt, --readings or --payment: what the erroneous entry recorded"
+            )
         };
         Ok(Body::Correction(Correction {
             target: a.entry,

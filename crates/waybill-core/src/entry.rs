@@ -662,6 +662,17 @@ pub enum Corrected {
     Shipment(ShipmentId),
     /// A payment recorded wrongly: it is struck out.
     Payment(Uetr),
+    /// The latest custody step of a shipment recorded wrongly (its first
+    /// carrier's take-over, a handover between carriers, or the
+    /// consignee's receipt), while nothing has been built on it: the
+    /// parts go back in transit with the previous custodian, what it
+    /// recorded as lost is restored, and the step can be recorded again.
+    /// (Appended last: the variants before keep their encoding.)
+    Receipt(ShipmentId),
+    /// A readings entry on a shipment recorded wrongly (a logger of
+    /// another shipment, a wrong range): it is struck, and the excursions
+    /// it counted are taken off the shipment's lots.
+    Readings(ShipmentId),
 }
 
 /// An earlier entry is declared erroneous, by its author (or an admin

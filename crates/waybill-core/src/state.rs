@@ -49,6 +49,20 @@ pub fn same_member<V: View + ?Sized>(view: &V, holder: &PublicKey, key: &PublicK
     false
 }
 
+/// The newest key of the member `key` belongs to (`key` itself unless it
+/// was rotated out).
+pub fn current_key<V: View + ?Sized>(view: &V, key: &PublicKey) -> PublicKey {
+    let mut k = *key;
+    // Rotation chains are short; the bound guards against a corrupt cycle.
+    for _ in 0..64 {
+        match view.member(&k).and_then(|m| m.rotated_to) {
+            Some(next) => k = next,
+            None => break,
+        }
+    }
+    k
+}
+
 /// The active admins among `members` (for [`View::active_admins`] over a
 /// full member map).
 pub fn active_admins_in(members: &BTreeMap<PublicKey, MemberRecord>) -> BTreeSet<PublicKey> {
@@ -333,6 +347,145 @@ pub struct ShipmentState {
     pub stage: ShipmentStage,
     /// The entry that dispatched it.
     pub dispatched_by: EntryId,
+    /// Its latest custody step since the dispatch (a take-over, a
+    /// handover or the consignee's receipt), which a correction may
+    /// undo; `None` until the first.
+    pub latest_step: Option<LatestStep>,
+    /// The readings entries recorded on it, in chain order, with the
+    /// excursions each counted on its lots (so a correction can take
+    /// them back).
+    pub readings: Vec<ReadingsMark>,
+}
+
+/// A readings entry recorded on a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingsMark {
+    /// The readings entry.
+    pub entry: EntryId,
+    /// Who recorded it.
+    pub author: PublicKey,
+    /// The excursions it counted on each of the shipment's lots.
+    pub excursions: u32,
+    /// The correction that struck it, if any.
+    pub corrected_by: Option<EntryId>,
+}
+
+/// Which custody step a [`LatestStep`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepKind {
+    /// Its carrier took it over from the sender (dispatched → with its
+    /// carrier).
+    TakeOver,
+    /// The carrier holding it handed it on to the next.
+    Handover,
+    /// Its consignee received it before any carrier took it over
+    /// (dispatched → delivered).
+    ReceiptFromSender,
+    /// Its consignee received it from its carrier (with its carrier →
+    /// delivered).
+    ReceiptFromCarrier,
+}
+
+impl StepKind {
+    /// Its name for people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::TakeOver => "take-over",
+            StepKind::Handover => "handover",
+            StepKind::ReceiptFromSender | StepKind::ReceiptFromCarrier => "receipt",
+        }
+    }
+
+    /// The stage the step left the shipment at.
+    pub fn stage_after(self) -> ShipmentStage {
+        match self {
+            StepKind::TakeOver | StepKind::Handover => ShipmentStage::WithCarrier,
+            StepKind::ReceiptFromSender | StepKind::ReceiptFromCarrier => ShipmentStage::Delivered,
+        }
+    }
+
+    /// The stage the shipment was at before the step.
+    pub fn stage_before(self) -> ShipmentStage {
+        match self {
+            StepKind::TakeOver | StepKind::ReceiptFromSender => ShipmentStage::Dispatched,
+            StepKind::Handover | StepKind::ReceiptFromCarrier => ShipmentStage::WithCarrier,
+        }
+    }
+}
+
+/// The latest custody step of a shipment: what a correction needs to undo
+/// it. Sized for the common step: the entry and the previous custodian,
+/// with everything rarer (quantities, a correction) behind one pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestStep {
+    /// The entry that made it.
+    pub entry: EntryId,
+    /// What it was.
+    pub kind: StepKind,
+    /// Who had custody before it: the sender, or the carrier that held
+    /// the shipment.
+    pub from: PublicKey,
+    /// What a receipt delivered and what any step recorded as lost, and
+    /// the correction that undid the step; `None` while all of it is
+    /// empty (a take-over or handover with nothing short; never `Some` of
+    /// an empty one, so the same state is always the same record).
+    pub rest: Option<Box<StepRest>>,
+}
+
+impl LatestStep {
+    /// A step made by `entry`, from `from`, with `lots` received or lost.
+    pub fn new(entry: EntryId, kind: StepKind, from: PublicKey, lots: Vec<StepLot>) -> Self {
+        let rest = StepRest {
+            lots,
+            corrected_by: None,
+        };
+        LatestStep {
+            entry,
+            kind,
+            from,
+            rest: (!rest.is_empty()).then(|| Box::new(rest)),
+        }
+    }
+
+    /// The lots it received or lost some of.
+    pub fn lots(&self) -> &[StepLot] {
+        self.rest.as_deref().map_or(&[], |r| &r.lots)
+    }
+
+    /// The correction that undid it, if one did.
+    pub fn corrected_by(&self) -> Option<EntryId> {
+        self.rest.as_deref().and_then(|r| r.corrected_by)
+    }
+}
+
+/// What few steps have: per lot, what was received and lost, and the
+/// correction that undid the step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRest {
+    /// For a receipt, every lot it delivered or lost some of; for a
+    /// take-over, the lots it recorded a shortfall of; in the shipment's
+    /// lot order. Emptied when the step is corrected.
+    pub lots: Vec<StepLot>,
+    /// The correction that undid the step.
+    pub corrected_by: Option<EntryId>,
+}
+
+impl StepRest {
+    /// Whether every field is empty (then the step stores `None`).
+    pub fn is_empty(&self) -> bool {
+        self.lots.is_empty() && self.corrected_by.is_none()
+    }
+}
+
+/// What a custody step took over of one lot, in the lot's unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepLot {
+    /// The lot.
+    pub lot: LotId,
+    /// How much arrived and was taken over.
+    pub received: Decimal3,
+    /// How much was recorded as lost.
+    pub lost: Decimal3,
 }
 
 /// A recorded payment.

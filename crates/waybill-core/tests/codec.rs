@@ -603,6 +603,8 @@ fn correction_s() -> impl Strategy<Value = Correction> {
             lot_id().prop_map(Corrected::Lot),
             shipment_id().prop_map(Corrected::Shipment),
             uetr_s().prop_map(Corrected::Payment),
+            shipment_id().prop_map(Corrected::Receipt),
+            shipment_id().prop_map(Corrected::Readings),
         ],
         text(),
         prop::collection::vec(hash(), 0..3),

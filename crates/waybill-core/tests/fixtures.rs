@@ -766,6 +766,40 @@ mod later_kinds {
         .sign(&key(1))
     }
 
+    /// A correction of the roaster's receipt (its quantities were keyed
+    /// in wrong), the last variant of `Corrected`.
+    pub(super) fn receipt_correction() -> SignedEntry {
+        entry(
+            2,
+            3,
+            12_000,
+            Body::Correction(Correction {
+                target: receive_v2().id(),
+                corrected: Corrected::Receipt(green_shipment()),
+                reason: "2100 kg arrived, not 2030 kg".into(),
+                corrective: Vec::new(),
+            }),
+        )
+        .sign(&key(2))
+    }
+
+    /// A correction of the carrier's readings (another container's
+    /// logger), the variant after `Receipt`.
+    pub(super) fn readings_correction() -> SignedEntry {
+        entry(
+            3,
+            6,
+            13_000,
+            Body::Correction(Correction {
+                target: readings().id(),
+                corrected: Corrected::Readings(green_shipment()),
+                reason: "the logger of another container".into(),
+                corrective: Vec::new(),
+            }),
+        )
+        .sign(&key(3))
+    }
+
     /// Every fixture, with its body's variant index in `Body`.
     pub(super) fn all() -> Vec<(&'static str, u32, SignedEntry)> {
         vec![
@@ -777,15 +811,19 @@ mod later_kinds {
             ("recall", 11, recall()),
             ("recall lift", 12, recall_lift()),
             ("correction", 13, correction()),
+            ("receipt correction", 13, receipt_correction()),
+            ("readings correction", 13, readings_correction()),
         ]
     }
 
-    /// The three things a correction can correct.
+    /// The five things a correction can correct, in variant order.
     pub(super) fn corrected_variants() -> Vec<Corrected> {
         vec![
             Corrected::Lot(green_lot()),
             Corrected::Shipment(green_shipment()),
             Corrected::Payment("eb6305c9-1f7f-49de-aed0-16487c27b42d".parse().unwrap()),
+            Corrected::Receipt(green_shipment()),
+            Corrected::Readings(green_shipment()),
         ]
     }
 }
@@ -818,7 +856,16 @@ fn later_kinds_are_appended_to_body() {
         .iter()
         .map(|c| waybill_core::codec::encode(c)[..4].try_into().unwrap())
         .collect();
-    assert_eq!(tags, vec![[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 2]]);
+    assert_eq!(
+        tags,
+        vec![
+            [0, 0, 0, 0],
+            [0, 0, 0, 1],
+            [0, 0, 0, 2],
+            [0, 0, 0, 3],
+            [0, 0, 0, 4]
+        ]
+    );
 }
 
 #[test]
@@ -863,6 +910,16 @@ fn later_kinds_canonical_bytes() {
             "correction",
             "97ae15810a5cab35f07a04c07d82beaafc7f815b2979a8e413e553a71f183dd2",
             "4adaaa2f34280635a5324177f6d0a292f3e2d670ebce28f061002251b1fdd9d9",
+        ),
+        (
+            "receipt correction",
+            "45345da92020c791c31fd5d91f8bebd2359eecb2180d355469fc87e3e4d5f742",
+            "48387b5fa38a935ba81db62e209e62856955d25c118f49982c7550eb1742df88",
+        ),
+        (
+            "readings correction",
+            "d8b4d48b213f330c693589e02a30c1a3ae493f032498fbeb68c3d464e48f077c",
+            "142e545704af936a771bd4813c7b9dc62d8afcdb42708b8d602d2d3cce5c8f4a",
         ),
     ];
     let got: Vec<(&str, String, String)> = later_kinds::all()

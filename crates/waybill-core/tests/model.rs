@@ -4,12 +4,14 @@
 //! arrived and what was short, by the consignee or by the carrier taking
 //! the shipment over), handovers from carrier to carrier (co-signed by the
 //! next carrier, or not, or by someone else), rejections, payments and
-//! corrections (voiding a production, cancelling a dispatch, striking out
-//! a payment; by the record's author or not, naming the right entry or
+//! corrections (voiding a production, cancelling a dispatch, undoing a
+//! shipment's latest take-over, handover or receipt, striking out a
+//! payment; by the record's author or not, naming the right entry or
 //! not), many of them invalid, go through `rules::apply` + `State::commit`
 //! and, in parallel, through a naive model built from plain maps, which
 //! keeps each lot's parts by holder and shipment, what was consumed and
-//! lost, and which records were corrected. After every step the two must
+//! lost, each shipment's latest custody step, and which records were
+//! corrected. After every step the two must
 //! agree on the decision and on every lot's parts and quantities,
 //! shipment, payment and nonce, and a few safety properties are checked
 //! directly (among them every lot's balance, the single custodian of
@@ -32,7 +34,7 @@ use waybill_core::entry::{Body, Corrected, EntryId, LossCause, Quantity, SignedE
 use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
 use waybill_core::rules::{self, At, RuleError};
-use waybill_core::state::{ShipmentStage, State, View};
+use waybill_core::state::{ShipmentStage, State, StepKind, View};
 use waybill_core::trail::{self, Policy};
 
 const N_LOTS: u8 = 16;
@@ -143,7 +145,8 @@ enum CorrectionSlip {
     /// By a member other than the record's author.
     NotItsAuthor,
     /// Of a record that can no longer be corrected (a lot used, moved or
-    /// voided; a shipment taken over or closed; a payment struck out).
+    /// voided; a shipment taken over or closed; a custody step corrected,
+    /// rejected since or whose goods moved on; a payment struck out).
     NotCorrectable,
 }
 
@@ -167,6 +170,8 @@ enum Corr {
     Lot(u8),
     Shipment(u8),
     Payment(u8),
+    /// A shipment's latest custody step.
+    Receipt(u8),
 }
 
 /// Which entry a correction names as erroneous.
@@ -346,6 +351,61 @@ struct MShip {
     lots: Vec<usize>,
     stage: MStage,
     dispatched_by: EntryId,
+    step: Option<MStep>,
+}
+
+/// Which custody step a shipment's latest was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MKind {
+    TakeOver,
+    Handover,
+    ReceiptFromSender,
+    ReceiptFromCarrier,
+}
+
+impl MKind {
+    fn stage_after(self) -> MStage {
+        match self {
+            MKind::TakeOver | MKind::Handover => MStage::WithCarrier,
+            _ => MStage::Delivered,
+        }
+    }
+
+    fn stage_before(self) -> MStage {
+        match self {
+            MKind::TakeOver | MKind::ReceiptFromSender => MStage::Dispatched,
+            _ => MStage::WithCarrier,
+        }
+    }
+
+    fn receipt(self) -> bool {
+        self.stage_after() == MStage::Delivered
+    }
+}
+
+/// A shipment's latest custody step: the entry, who held the shipment
+/// before, and per lot what a receipt received and lost (a take-over only
+/// the lots it lost some of); all of it cleared but the correction once
+/// one undoes it.
+#[derive(Debug, Clone)]
+struct MStep {
+    entry: EntryId,
+    kind: MKind,
+    from: usize,
+    lots: Vec<(usize, u64, u64)>,
+    corrected_by: Option<EntryId>,
+}
+
+impl MShip {
+    /// Who recorded its latest custody step.
+    fn step_author(&self) -> Option<usize> {
+        let step = self.step.as_ref()?;
+        Some(match step.kind {
+            MKind::TakeOver => self.carrier?,
+            MKind::Handover => step.from,
+            MKind::ReceiptFromSender | MKind::ReceiptFromCarrier => self.consignee,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -503,6 +563,7 @@ enum MCorr {
     Lot(usize),
     Shipment(usize),
     Payment(usize),
+    Receipt(usize),
 }
 
 impl Model {
@@ -645,6 +706,7 @@ impl Model {
                         Corr::Lot(l) => MCorr::Lot(usize::from(l % N_LOTS)),
                         Corr::Shipment(s) => MCorr::Shipment(usize::from(s % N_SHIPS)),
                         Corr::Payment(p) => MCorr::Payment(usize::from(p % N_PAYMENTS)),
+                        Corr::Receipt(s) => MCorr::Receipt(usize::from(s % N_SHIPS)),
                     },
                     // Chosen below, once the record is.
                     target: no_such_entry(),
@@ -735,6 +797,12 @@ impl Model {
                 .map(|(p, _)| *p)
                 .collect();
             struck.sort_unstable();
+            // Shipments whose latest custody step its author may still
+            // correct, and the others.
+            let (mut steps_fine, mut steps_stale): (Vec<usize>, Vec<usize>) =
+                self.ships.keys().partition(|s| self.step_correctable(**s));
+            steps_fine.sort_unstable();
+            steps_stale.sort_unstable();
             // A member holding part of the lot (not in transit).
             let holder = |l: &usize| {
                 self.lots
@@ -952,6 +1020,10 @@ impl Model {
                             *p = choose(&paid, &struck, *p);
                             self.payments.get(p).map(|m| m.payer)
                         }
+                        MCorr::Receipt(sh) => {
+                            *sh = choose(&steps_fine, &steps_stale, *sh);
+                            self.ships.get(sh).and_then(MShip::step_author)
+                        }
                     };
                     if let Some(o) = owner {
                         author = if *slip == CorrectionSlip::NotItsAuthor {
@@ -1003,6 +1075,10 @@ impl Model {
             MCorr::Lot(l) => self.lots.get(&l).map(|m| m.produced_by),
             MCorr::Shipment(s) => self.ships.get(&s).map(|m| m.dispatched_by),
             MCorr::Payment(p) => self.payments.get(&p).map(|m| m.recorded_by),
+            MCorr::Receipt(s) => self
+                .ships
+                .get(&s)
+                .and_then(|m| m.step.as_ref().map(|x| x.entry)),
         };
         match target {
             Target::Right => made_by.unwrap_or_else(no_such_entry),
@@ -1013,6 +1089,11 @@ impl Model {
                     .map(|m| m.produced_by)
                     .chain(self.ships.values().map(|s| s.dispatched_by))
                     .chain(self.payments.values().map(|p| p.recorded_by))
+                    .chain(
+                        self.ships
+                            .values()
+                            .filter_map(|s| s.step.as_ref().map(|x| x.entry)),
+                    )
                     .collect();
                 all.sort_unstable();
                 if all.is_empty() {
@@ -1308,6 +1389,23 @@ impl Model {
                         }
                     }
                 },
+                MCorr::Receipt(sh) => match self.ships.get(sh) {
+                    None => {
+                        v.insert("UnknownShipment");
+                    }
+                    Some(s) => {
+                        // The latest step, by its author, once, while the
+                        // shipment is still where the step left it and (for
+                        // a receipt) the consignee still holds what it got.
+                        let latest = s.step.as_ref().map(|x| x.entry);
+                        if latest != Some(*target)
+                            || s.step_author() != Some(author)
+                            || !self.step_correctable(*sh)
+                        {
+                            v.insert("Correction");
+                        }
+                    }
+                },
             },
         }
         v
@@ -1357,8 +1455,8 @@ impl Model {
                     .collect();
                 self.ship(author, *shipment, &parts, *consignee, *carrier, id);
             }
-            ROp::Receive { shipment } => self.take_over(author, *shipment, &[]),
-            ROp::ReceivePart { shipment, lots } => self.take_over(author, *shipment, lots),
+            ROp::Receive { shipment } => self.take_over(author, *shipment, &[], id),
+            ROp::ReceivePart { shipment, lots } => self.take_over(author, *shipment, lots, id),
             ROp::Reject { shipment } => self.back_to_sender(*shipment, MStage::Rejected),
             ROp::Pay { payer, payment, .. } => {
                 self.payments.insert(
@@ -1373,6 +1471,13 @@ impl Model {
             ROp::Handover { shipment, to, .. } => {
                 // Every part in the shipment passes to the next carrier.
                 let s = self.ships.get_mut(shipment).unwrap();
+                s.step = Some(MStep {
+                    entry: id,
+                    kind: MKind::Handover,
+                    from: s.carrier.unwrap(),
+                    lots: Vec::new(),
+                    corrected_by: None,
+                });
                 s.carrier = Some(*to);
                 for l in s.lots.clone() {
                     let m = self.lots.get_mut(&l).unwrap();
@@ -1399,12 +1504,65 @@ impl Model {
                 MCorr::Payment(p) => {
                     self.payments.get_mut(p).unwrap().corrected_by = Some(id);
                 }
+                MCorr::Receipt(sh) => self.undo_step(*sh, id),
             },
         }
     }
 }
 
 impl Model {
+    /// Whether the latest custody step of `shipment` may be undone: there
+    /// is one, not corrected yet, the shipment is still at the stage it
+    /// left it at, and after a receipt the consignee still holds at least
+    /// what it received of each lot.
+    fn step_correctable(&self, shipment: usize) -> bool {
+        let Some(s) = self.ships.get(&shipment) else {
+            return false;
+        };
+        let Some(step) = &s.step else {
+            return false;
+        };
+        step.corrected_by.is_none()
+            && s.stage == step.kind.stage_after()
+            && (!step.kind.receipt()
+                || step.lots.iter().all(|(l, received, _)| {
+                    self.lots
+                        .get(l)
+                        .is_some_and(|m| m.held_by(s.consignee) >= *received)
+                }))
+    }
+
+    /// Undoes the latest custody step of `shipment`, by correction `id`:
+    /// the parts go back in transit with whoever held them before, what
+    /// the step lost is restored, the stage goes back.
+    fn undo_step(&mut self, shipment: usize, id: EntryId) {
+        let s = self.ships.get_mut(&shipment).unwrap();
+        let step = s.step.as_mut().unwrap();
+        let (kind, from, consignee) = (step.kind, step.from, s.consignee);
+        let step_lots = std::mem::take(&mut step.lots);
+        step.corrected_by = Some(id);
+        s.stage = kind.stage_before();
+        if kind == MKind::Handover {
+            s.carrier = Some(from);
+        }
+        let lots = s.lots.clone();
+        for l in lots {
+            let (received, lost) = step_lots
+                .iter()
+                .find(|(x, _, _)| *x == l)
+                .map_or((0, 0), |(_, r, lost)| (*r, *lost));
+            let m = self.lots.get_mut(&l).unwrap();
+            let back = if kind.receipt() {
+                m.take_held(consignee, received);
+                received
+            } else {
+                m.take_shipment(shipment).map_or(0, |(_, q)| q)
+            };
+            m.lost -= lost;
+            m.add(Some(shipment), from, back + lost);
+        }
+    }
+
     /// Puts `parts` (thousandths of a kg, or `None` for all the author
     /// holds) of lots in a new shipment.
     fn ship(
@@ -1431,6 +1589,7 @@ impl Model {
                 lots: parts.iter().map(|(l, _)| *l).collect(),
                 stage: MStage::Dispatched,
                 dispatched_by: id,
+                step: None,
             },
         );
     }
@@ -1451,14 +1610,22 @@ impl Model {
 
     /// The consignee or the carrier takes over the shipment, with what
     /// arrived of the `listed` lots and what was lost.
-    fn take_over(&mut self, author: usize, shipment: usize, listed: &[(usize, u64, Option<u64>)]) {
+    fn take_over(
+        &mut self,
+        author: usize,
+        shipment: usize,
+        listed: &[(usize, u64, Option<u64>)],
+        id: EntryId,
+    ) {
         let s = self.ships.get_mut(&shipment).unwrap();
         let delivered = s.consignee == author;
-        s.stage = if delivered {
-            MStage::Delivered
-        } else {
-            MStage::WithCarrier
+        let (kind, from) = match (delivered, s.stage) {
+            (false, _) => (MKind::TakeOver, s.sender),
+            (true, MStage::WithCarrier) => (MKind::ReceiptFromCarrier, s.carrier.unwrap()),
+            (true, _) => (MKind::ReceiptFromSender, s.sender),
         };
+        s.stage = kind.stage_after();
+        let mut step_lots = Vec::new();
         for l in s.lots.clone() {
             let m = self.lots.get_mut(&l).unwrap();
             let Some((_, part)) = m.take_shipment(shipment) else {
@@ -1470,7 +1637,17 @@ impl Model {
             };
             m.lost += lost;
             m.add((!delivered).then_some(shipment), author, received);
+            if delivered || lost > 0 {
+                step_lots.push((l, received, lost));
+            }
         }
+        self.ships.get_mut(&shipment).unwrap().step = Some(MStep {
+            entry: id,
+            kind,
+            from,
+            lots: step_lots,
+            corrected_by: None,
+        });
     }
 }
 
@@ -1623,6 +1800,7 @@ impl World {
                     MCorr::Lot(l) => Corrected::Lot(lot(&lot_name(l))),
                     MCorr::Shipment(s) => Corrected::Shipment(ship(&ship_name(s))),
                     MCorr::Payment(p) => Corrected::Payment(uetr(*p as u64 + 1)),
+                    MCorr::Receipt(s) => Corrected::Receipt(ship(&ship_name(s))),
                 };
                 correction(*target, corrected, "keyed in wrong")
             }
@@ -1699,6 +1877,29 @@ impl World {
                     };
                     assert_eq!(s.stage, stage, "step {step}: stage of {id}");
                     assert_eq!(s.dispatched_by, m.dispatched_by, "step {step}: {id}");
+                    let got = s.latest_step.as_ref().map(|x| {
+                        let lots: Vec<_> = x
+                            .lots()
+                            .iter()
+                            .map(|l| (l.lot.clone(), l.received.milli(), l.lost.milli()))
+                            .collect();
+                        (x.entry, x.kind, x.from, lots, x.corrected_by())
+                    });
+                    let want = m.step.as_ref().map(|x| {
+                        let kind = match x.kind {
+                            MKind::TakeOver => StepKind::TakeOver,
+                            MKind::Handover => StepKind::Handover,
+                            MKind::ReceiptFromSender => StepKind::ReceiptFromSender,
+                            MKind::ReceiptFromCarrier => StepKind::ReceiptFromCarrier,
+                        };
+                        let lots: Vec<_> = x
+                            .lots
+                            .iter()
+                            .map(|(l, r, lost)| (lot(&format!("LOT-{l}")), *r, *lost))
+                            .collect();
+                        (x.entry, kind, self.pk(x.from), lots, x.corrected_by)
+                    });
+                    assert_eq!(got, want, "step {step}: latest custody step of {id}");
                 }
                 (s, m) => panic!("step {step}: shipment {id}: state {s:?}, model {m:?}"),
             }
@@ -1818,6 +2019,70 @@ fn check_legs_and_corrections(
                     assert!(now.in_shipment(&sid).is_none());
                 }
             }
+            MCorr::Receipt(s) => {
+                let sid = ship(&format!("SHIP-{s}"));
+                let old = before.shipment(&sid).unwrap();
+                let new = after.shipment(&sid).unwrap();
+                let step = old.latest_step.clone().unwrap();
+                assert_eq!(
+                    (step.entry, step.corrected_by(), old.stage),
+                    (*target, None, step.kind.stage_after()),
+                    "step {i}: {sid}: a custody step undone that was not the latest, was \
+                     corrected already, or was built on"
+                );
+                let recorded_by = match step.kind {
+                    StepKind::TakeOver => old.carrier.unwrap(),
+                    StepKind::Handover => step.from,
+                    _ => old.consignee,
+                };
+                assert_eq!(
+                    recorded_by, author,
+                    "step {i}: {sid}: a custody step undone by someone other than its author"
+                );
+                assert_eq!(new.stage, step.kind.stage_before(), "step {i}: {sid}");
+                let undone = new.latest_step.clone().unwrap();
+                assert_eq!(
+                    (undone.entry, undone.corrected_by()),
+                    (step.entry, Some(e.id()))
+                );
+                if step.kind == StepKind::Handover {
+                    assert_eq!(new.carrier, Some(step.from), "step {i}: {sid}");
+                }
+                // Each lot's part goes back in transit with the previous
+                // custodian: what was in it (or what the consignee
+                // received) plus what the step lost.
+                for l in &old.lots {
+                    let (was, now) = (before.lot(l).unwrap(), after.lot(l).unwrap());
+                    let (received, lost) = step
+                        .lots()
+                        .iter()
+                        .find(|x| &x.lot == l)
+                        .map_or((0, 0), |x| (x.received.milli(), x.lost.milli()));
+                    let moved = if step.kind.stage_after() == ShipmentStage::Delivered {
+                        let held = |st: &State, lot: &waybill_core::state::LotState| {
+                            lot.held_by(st, &old.consignee).milli()
+                        };
+                        assert_eq!(
+                            held(after, &now) + received,
+                            held(before, &was),
+                            "step {i}: undoing the receipt of {sid} took other than it \
+                             received of {l} from the consignee"
+                        );
+                        received
+                    } else {
+                        was.in_shipment(&sid).map_or(0, |h| h.quantity.milli())
+                    };
+                    let part = now
+                        .in_shipment(&sid)
+                        .map(|h| (h.holder, h.quantity.milli()));
+                    let want = (moved + lost > 0).then_some((step.from, moved + lost));
+                    assert_eq!(
+                        part, want,
+                        "step {i}: undoing a step of {sid} did not put {l} back in transit"
+                    );
+                    assert_eq!(now.lost.milli() + lost, was.lost.milli(), "step {i}: {l}");
+                }
+            }
             MCorr::Payment(p) => {
                 let u = uetr(*p as u64 + 1);
                 let old = before.payment(&u).unwrap();
@@ -1921,8 +2186,34 @@ fn run(world: &World, steps: &[Step], check: bool) -> Outcome {
                     .collect(),
                 _ => BTreeMap::new(),
             };
+            // What undoing a custody step restores: what it lost.
+            let restored: BTreeMap<LotId, u64> = match (&op, ok) {
+                (
+                    ROp::Correct {
+                        what: MCorr::Receipt(s),
+                        ..
+                    },
+                    true,
+                ) => before
+                    .shipment(&ship(&format!("SHIP-{s}")))
+                    .unwrap()
+                    .latest_step
+                    .iter()
+                    .flat_map(|x| x.lots().to_vec())
+                    .map(|x| (x.lot, x.lost.milli()))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
             for (id, old) in &before.lots {
                 let new = state.lot(id).unwrap();
+                if let Some(q) = restored.get(id) {
+                    assert_eq!(
+                        (new.remaining().milli(), new.lost.milli() + q),
+                        (old.remaining().milli() + q, old.lost.milli()),
+                        "step {i}: undoing a custody step restored other than it lost of {id}"
+                    );
+                    continue;
+                }
                 match given_back.get(id) {
                     None => {
                         assert!(new.remaining() <= old.remaining(), "remaining of {id} grew");
@@ -2000,6 +2291,7 @@ fn corr_strategy() -> impl Strategy<Value = Corr> {
         2 => (0..N_LOTS).prop_map(Corr::Lot),
         2 => (0..N_SHIPS).prop_map(Corr::Shipment),
         1 => (0..N_PAYMENTS).prop_map(Corr::Payment),
+        3 => (0..N_SHIPS).prop_map(Corr::Receipt),
     ]
 }
 
@@ -2217,10 +2509,11 @@ fn seeded_steps(seed: u64, len: usize) -> Vec<Step> {
                 },
                 _ => Op::Correct {
                     author: r(a),
-                    what: match r(5) {
+                    what: match r(7) {
                         0..=1 => Corr::Lot(r(u32::from(N_LOTS))),
                         2..=3 => Corr::Shipment(r(u32::from(N_SHIPS))),
-                        _ => Corr::Payment(r(u32::from(N_PAYMENTS))),
+                        4 => Corr::Payment(r(u32::from(N_PAYMENTS))),
+                        _ => Corr::Receipt(r(u32::from(N_SHIPS))),
                     },
                     target: match r(10) {
                         0..=7 => Target::Right,
@@ -2398,10 +2691,27 @@ fn seeded_runs_are_deterministic_and_agree_with_the_model() {
         kinds.extend(a.decisions.iter().filter_map(|d| d.err()));
         for e in &a.accepted {
             let k = match &e.entry.body {
-                Body::Correction(c) => match c.corrected {
+                Body::Correction(c) => match &c.corrected {
                     Corrected::Lot(_) => "correction of a lot",
                     Corrected::Shipment(_) => "correction of a shipment",
                     Corrected::Payment(_) => "correction of a payment",
+                    // The model records no readings.
+                    Corrected::Readings(_) => "correction of readings",
+                    Corrected::Receipt(s) => {
+                        let target = a.accepted.iter().find(|x| x.id() == c.target).unwrap();
+                        let consignee = a.accepted.iter().find_map(|x| match &x.entry.body {
+                            Body::Dispatch(d) if &d.shipment == s => Some(d.consignee),
+                            Body::DispatchV2(d) if &d.shipment == s => Some(d.consignee),
+                            _ => None,
+                        });
+                        match &target.entry.body {
+                            Body::Handover(_) => "correction of a handover",
+                            _ if Some(target.entry.author) == consignee => {
+                                "correction of a receipt"
+                            }
+                            _ => "correction of a take-over",
+                        }
+                    }
                 },
                 Body::ReceiveV2(r) if r.lots.iter().any(|l| l.shortfall.is_some()) => {
                     "receive with a shortfall"
@@ -2417,6 +2727,9 @@ fn seeded_runs_are_deterministic_and_agree_with_the_model() {
         "correction of a lot",
         "correction of a shipment",
         "correction of a payment",
+        "correction of a receipt",
+        "correction of a take-over",
+        "correction of a handover",
         "receive with a shortfall",
     ] {
         assert!(

@@ -1,12 +1,14 @@
 //! Trails with the issue-25 entries: recalls (of the lot or an ancestor,
 //! open, then lifted), corrections striking the steps they correct,
-//! partial and multi-leg shipments with shortfalls, and the lies a node
-//! or a dishonest proposer could tell: hiding a correction later entries
-//! depend on, hiding a recall its lifting depends on, a forged recall by
-//! a member without the right, a handover signed by one side only, an
-//! entry dated after its block; and audit bundles of such trails, which
-//! verify offline and fail when a recall's reason is changed or a
-//! correction a later entry depends on is left out.
+//! partial and multi-leg shipments with shortfalls, a take-over, a
+//! handover and a receipt each corrected and recorded again, readings
+//! struck with their excursions, and the lies a node or a dishonest
+//! proposer could tell: hiding a correction later entries depend on,
+//! hiding a recall its lifting depends on, a forged recall by a member
+//! without the right, a handover signed by one side only, an entry dated
+//! after its block; and audit bundles of such trails, which verify
+//! offline and fail when a recall's reason is changed or a correction a
+//! later entry depends on is left out.
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -476,7 +478,7 @@ fn cold_chain_excursions_on_the_trails_shipments_show() {
             .collect(),
     };
     let height = s.chain.blocks.len() as u64 + 1;
-    s.push(
+    let logged = s.push(
         &c.processor,
         readings(
             S_GREEN,
@@ -552,6 +554,40 @@ fn cold_chain_excursions_on_the_trails_shipments_show() {
         ]
     );
     assert_eq!(s.chain.state.lots[&lot(GREEN)].excursions, 2);
+    assert!(r
+        .excursions
+        .iter()
+        .all(|x| x.entry_id == logged.id() && x.corrected.is_none()));
+
+    // The readings were another container's: struck by their author, the
+    // lines stay, struck with who and why, and the lots count none.
+    let fix = s.push(
+        &c.processor,
+        correction(
+            logged.id(),
+            Corrected::Readings(ship(S_GREEN)),
+            "the logger of another container",
+        ),
+    );
+    let r = s.verify(&s.trail(ROASTED));
+    assert_eq!(r.excursions.len(), 2);
+    for x in &r.excursions {
+        let why = x.corrected.as_deref().expect("struck");
+        assert!(
+            why.contains("another container") && why.contains(&fix.id().short()),
+            "{why}"
+        );
+    }
+    let line = r.corrections.last().unwrap();
+    assert_eq!(
+        (line.target, line.what.as_str()),
+        (
+            logged.id(),
+            format!("the readings on shipment {S_GREEN}").as_str()
+        )
+    );
+    assert_eq!(s.chain.state.lots[&lot(GREEN)].excursions, 0);
+    assert_eq!(s.chain.state.lots[&lot(ROASTED)].excursions, 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -989,4 +1025,186 @@ fn a_bundle_with_a_forged_recall_fails() {
         "{err:?}"
     );
     assert_mentions(&err, &[&c.retailer.name, "may not recall", GREEN]);
+}
+
+// ---------------------------------------------------------------------------
+// Corrected custody steps
+
+/// The story, then the farm's last 100 kg of green coffee sent to the
+/// retailer by sea, each custody step first recorded wrongly and
+/// corrected: the carrier's take-over (5 kg keyed short), its handover to
+/// the second carrier (a day early), and the retailer's receipt (10 kg
+/// keyed short); each then recorded again.
+struct Steps {
+    take_over: SignedEntry,
+    handover: SignedEntry,
+    receipt: SignedEntry,
+    /// The three corrections, in that order.
+    fixes: Vec<SignedEntry>,
+    /// The steps recorded again, in that order.
+    again: Vec<SignedEntry>,
+}
+
+const S_STEPS: &str = "S-STEPS-1";
+
+fn corrected_steps() -> (Story, Steps) {
+    let mut s = story();
+    let c = s.c.clone();
+    let carrier2 = s.carrier2.clone();
+    s.push(
+        &c.producer,
+        dispatch_v2(
+            S_STEPS,
+            &[(GREEN, Some(kg("100")))],
+            &c.retailer.pk,
+            Some(&c.carrier.pk),
+        ),
+    );
+    let take_over = s.push(
+        &c.carrier,
+        receive_v2(
+            S_STEPS,
+            &[received(
+                GREEN,
+                kg("95"),
+                Some((kg("5"), LossCause::Shortage)),
+            )],
+        ),
+    );
+    let fix1 = s.push(
+        &c.carrier,
+        correct_receipt(take_over.id(), S_STEPS, "all 100 kg were loaded"),
+    );
+    let again1 = s.push(&c.carrier, receive_v2(S_STEPS, &[]));
+    let early = cosigned(
+        s.chain.sign(&c.carrier, handover(S_STEPS, &carrier2.pk)),
+        &[&carrier2],
+    );
+    let early = push_signed(&mut s.chain, &c, early);
+    let fix2 = s.push(
+        &c.carrier,
+        correct_receipt(early.id(), S_STEPS, "handed over a day early"),
+    );
+    let again2 = cosigned(
+        s.chain.sign(&c.carrier, handover(S_STEPS, &carrier2.pk)),
+        &[&carrier2],
+    );
+    let again2 = push_signed(&mut s.chain, &c, again2);
+    let receipt = s.push(
+        &c.retailer,
+        receive_v2(
+            S_STEPS,
+            &[received(
+                GREEN,
+                kg("90"),
+                Some((kg("10"), LossCause::Damage)),
+            )],
+        ),
+    );
+    let fix3 = s.push(
+        &c.retailer,
+        correct_receipt(receipt.id(), S_STEPS, "the torn bags were another lot's"),
+    );
+    let again3 = s.push(&c.retailer, receive_v2(S_STEPS, &[]));
+    let steps = Steps {
+        take_over,
+        handover: early,
+        receipt,
+        fixes: vec![fix1, fix2, fix3],
+        again: vec![again1, again2, again3],
+    };
+    (s, steps)
+}
+
+/// Checks the green lot's report: the three wrong steps struck with who
+/// corrected them and why, named for what they were; the steps recorded
+/// again not struck; and the quantities as if the wrong ones never were.
+fn assert_steps_report(s: &Story, steps: &Steps, r: &TrailReport) {
+    let c = &s.c;
+    let wrong = [&steps.take_over, &steps.handover, &steps.receipt];
+    let whats = ["take-over", "handover", "receipt"];
+    for ((target, fix), what) in wrong.iter().zip(&steps.fixes).zip(whats) {
+        let line = r
+            .corrections
+            .iter()
+            .find(|x| x.target == target.id())
+            .unwrap_or_else(|| panic!("no correction of the {what}"));
+        assert_eq!(line.what, format!("the {what} of shipment {S_STEPS}"));
+        assert_eq!(line.entry_id, fix.id());
+        let step = r
+            .custody
+            .iter()
+            .find(|x| x.entry_id == target.id())
+            .unwrap();
+        let why = step.corrected.as_deref().expect("struck");
+        assert!(
+            why.contains(&fix.id().short()) && why.contains(&line.reason),
+            "{why}"
+        );
+    }
+    assert_eq!(r.corrections[3].by, c.carrier.name);
+    assert_eq!(r.corrections[5].by, c.retailer.name);
+    for e in &steps.again {
+        let step = r.custody.iter().find(|x| x.entry_id == e.id()).unwrap();
+        assert!(step.corrected.is_none(), "{step:?}");
+    }
+    // Nothing was lost on the way: the retailer holds all 100 kg.
+    assert!(
+        r.status
+            .contains(&format!("100 KGM held by {}", c.retailer.name)),
+        "{}",
+        r.status
+    );
+}
+
+#[test]
+fn corrected_take_overs_handovers_and_receipts_are_struck() {
+    let (s, steps) = corrected_steps();
+    let r = s.verify(&s.trail(GREEN));
+    assert_eq!(r.corrections.len(), 6, "{:?}", r.corrections);
+    assert_steps_report(&s, &steps, &r);
+}
+
+#[test]
+fn hiding_a_custody_step_correction_is_caught() {
+    let (s, steps) = corrected_steps();
+    // Without the take-over's correction, the carrier takes over a
+    // shipment it already has (only the consignee may receive it then);
+    // without the handover's, the first carrier hands over a shipment the
+    // second has; without the receipt's, the retailer receives a
+    // delivered shipment.
+    for (fix, kind, needles) in [
+        (
+            &steps.fixes[0],
+            "receive",
+            &[S_STEPS, "only its consignee"][..],
+        ),
+        (
+            &steps.fixes[1],
+            "handover",
+            &[S_STEPS, &s.carrier2.name][..],
+        ),
+        (&steps.fixes[2], "receive", &[S_STEPS, "delivered"][..]),
+    ] {
+        let mut t = s.trail(GREEN);
+        let k = position(&t, &fix.id());
+        t.items.remove(k);
+        let err = s.verify_err(&t);
+        assert!(
+            matches!(&err, TrailError::Item { kind: k, .. } if *k == kind),
+            "{err:?}"
+        );
+        assert_mentions(&err, needles);
+    }
+}
+
+#[test]
+fn a_bundle_with_corrected_custody_steps_verifies_offline() {
+    let (s, steps) = corrected_steps();
+    let t = store_trail(&s.c, &s.chain, &lot(GREEN), Some(SIGNERS));
+    let b = bundle(&s, t);
+    let (back, r) = verify_file(&s, &b.to_file_text()).unwrap();
+    assert_eq!(back, b);
+    assert_eq!(r.uncertified_blocks, 0);
+    assert_steps_report(&s, &steps, &r);
 }

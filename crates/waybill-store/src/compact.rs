@@ -1,8 +1,8 @@
 //! The compact records the committed state is held as: a lot, a shipment
 //! and a payment with their parties as key numbers (4 bytes each rather
 //! than 32) and the lots and shipments they name as their numbers, a
-//! lot's rarely used fields behind one optional pointer, and an entry's
-//! position packed into one `u64`.
+//! lot's and a custody step's rarely used fields behind one optional
+//! pointer each, and an entry's position packed into one `u64`.
 //!
 //! These records are also what a snapshot writes (see `persist.rs`), so
 //! their fields and field order are part of the store format.
@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use waybill_core::codes::UnitCode;
 use waybill_core::entry::{EntryId, RecallClass};
-use waybill_core::state::ShipmentStage;
+use waybill_core::state::{ShipmentStage, StepKind};
 
 use crate::index::Position;
 
@@ -135,6 +135,79 @@ pub(crate) struct Ship {
     pub(crate) stage: Option<ShipmentStage>,
     pub(crate) lots: Box<[u32]>,
     pub(crate) dispatched_by: EntryId,
+    /// Its latest custody step; `None` before the first.
+    pub(crate) step: Option<Step>,
+    /// What few shipments have (readings entries); `None` while empty,
+    /// never `Some` of an empty one.
+    pub(crate) rest: Option<Box<ShipRest>>,
+}
+
+/// A shipment's rarely used fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ShipRest {
+    /// The readings entries recorded on it, in chain order.
+    pub(crate) readings: Box<[ReadMark]>,
+}
+
+impl ShipRest {
+    /// Whether every field is empty (then the shipment stores `None`).
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == ShipRest::default()
+    }
+}
+
+/// A readings entry on a shipment: its author as a key number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReadMark {
+    pub(crate) entry: EntryId,
+    pub(crate) author: u32,
+    pub(crate) excursions: u32,
+    pub(crate) corrected_by: Option<EntryId>,
+}
+
+impl Ship {
+    /// A number no shipment has (yet): what an id only the index has
+    /// named gets.
+    pub(crate) fn absent() -> Self {
+        Ship {
+            sender: NO_KEY,
+            consignee: NO_KEY,
+            carrier: NO_KEY,
+            stage: None,
+            lots: Box::new([]),
+            dispatched_by: EntryId::default(),
+            step: None,
+            rest: None,
+        }
+    }
+}
+
+/// A shipment's latest custody step: the entry and the previous
+/// custodian's key number; quantities and a correction, which few steps
+/// need, behind one pointer that is `None` while they are empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Step {
+    pub(crate) entry: EntryId,
+    pub(crate) kind: StepKind,
+    pub(crate) from: u32,
+    /// Never `Some` of an empty one.
+    pub(crate) rest: Option<Box<StepRest>>,
+}
+
+/// What a receipt delivered and any step lost, per lot, and the
+/// correction that undid the step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StepRest {
+    /// (lot number, thousandths received, thousandths lost).
+    pub(crate) lots: Box<[(u32, u64, u64)]>,
+    pub(crate) corrected_by: Option<EntryId>,
+}
+
+impl StepRest {
+    /// Whether every field is empty (then the step stores `None`).
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == StepRest::default()
+    }
 }
 
 /// A payment: its parties as key numbers.
@@ -246,6 +319,100 @@ mod tests {
         assert_eq!(back, l);
         assert!(LotRest::default().is_empty());
         assert!(!l.rest.as_deref().is_some_and(LotRest::is_empty));
+    }
+
+    /// A shipment delivered with a shortfall, then corrected: every field
+    /// set.
+    fn corrected_ship() -> Ship {
+        Ship {
+            sender: 1,
+            consignee: 2,
+            carrier: 3,
+            stage: Some(ShipmentStage::WithCarrier),
+            lots: Box::new([4, 5]),
+            dispatched_by: Hash32([6; 32]),
+            step: Some(Step {
+                entry: Hash32([7; 32]),
+                kind: StepKind::ReceiptFromCarrier,
+                from: 3,
+                rest: Some(Box::new(StepRest {
+                    lots: Box::new([(4, 8, 9)]),
+                    corrected_by: Some(Hash32([10; 32])),
+                })),
+            }),
+            rest: Some(Box::new(ShipRest {
+                readings: Box::new([ReadMark {
+                    entry: Hash32([11; 32]),
+                    author: 2,
+                    excursions: 12,
+                    corrected_by: None,
+                }]),
+            })),
+        }
+    }
+
+    #[test]
+    fn a_stored_shipment_writes_its_latest_step_and_readings_after_its_dispatch() {
+        let s = corrected_ship();
+        let bytes = codec::encode(&s);
+        let layout = (
+            1u32,
+            2u32,
+            3u32,
+            // The stage and the step's kind as their variants' numbers.
+            Some(1u32),
+            vec![4u32, 5u32],
+            Hash32([6; 32]),
+            Some((
+                Hash32([7; 32]),
+                3u32,
+                3u32,
+                Some((vec![(4u32, 8u64, 9u64)], Some(Hash32([10; 32])))),
+            )),
+            Some((vec![(Hash32([11; 32]), 2u32, 12u32, None::<Hash32>)],)),
+        );
+        assert_eq!(bytes, codec::encode(&layout));
+        let back: Ship = codec::decode_trusted("shipment", &bytes).expect("decodes");
+        assert_eq!(back, s);
+        // A shipment nobody has taken over yet: one flag more than before.
+        let fresh = Ship {
+            step: None,
+            rest: None,
+            ..corrected_ship()
+        };
+        let layout = (
+            1u32,
+            2u32,
+            3u32,
+            Some(1u32),
+            vec![4u32, 5u32],
+            Hash32([6; 32]),
+            None::<()>,
+            None::<()>,
+        );
+        assert_eq!(codec::encode(&fresh), codec::encode(&layout));
+        assert!(StepRest::default().is_empty());
+        assert!(ShipRest::default().is_empty());
+    }
+
+    #[test]
+    fn a_common_shipment_stays_small() {
+        // Its step is the entry and one key number inline; quantities and
+        // a correction sit behind one pointer, readings behind another.
+        let size = std::mem::size_of::<Ship>();
+        println!(
+            "size_of::<Ship>() = {size}, its step = {}",
+            std::mem::size_of::<Option<Step>>()
+        );
+        assert!(size <= 120, "a shipment record grew to {size} bytes");
+        assert_eq!(
+            std::mem::size_of::<Option<Box<StepRest>>>(),
+            std::mem::size_of::<usize>()
+        );
+        assert_eq!(
+            std::mem::size_of::<Option<Box<ShipRest>>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]

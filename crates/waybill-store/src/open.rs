@@ -28,8 +28,12 @@ use crate::state::Committed;
 /// shipments (holdings), with what was consumed and lost, inputs, recalls,
 /// excursions and a voiding correction; shipments their dispatching entry
 /// and a cancelled stage; payments a correction (in the snapshot's
-/// compact records and in the deltas' state changes alike).
-pub const STORE_FORMAT: u32 = 5;
+/// compact records and in the deltas' state changes alike). 6: shipments
+/// also hold their latest custody step (its entry, kind and previous
+/// custodian, a receipt's quantities, a correction that undid it) and
+/// their readings entries (author, excursions, a correction), so a
+/// receipt, a handover or readings can be corrected.
+pub const STORE_FORMAT: u32 = 6;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.

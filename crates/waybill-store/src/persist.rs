@@ -143,7 +143,7 @@ impl Stored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compact::{Hold, LotRest, NO_SHIP};
+    use crate::compact::{Hold, LotRest, ReadMark, Ship, Step, StepRest, NO_SHIP};
     use crate::index::IndexDelta;
     use crate::state::tests::{key, lot, sample, sample_yields};
     use waybill_core::codec;
@@ -208,6 +208,37 @@ mod tests {
             .expect("a lot with inputs")
     }
 
+    /// A custody step among the sample's shipments, with quantities.
+    fn step(s: &mut Stored) -> &mut Step {
+        s.ships
+            .iter_mut()
+            .filter_map(|x| x.step.as_mut())
+            .find(|x| x.rest.as_deref().is_some_and(|r| !r.lots.is_empty()))
+            .expect("a step with quantities")
+    }
+
+    /// The readings of the sample's shipment that has some.
+    fn readings(s: &mut Stored) -> &mut [ReadMark] {
+        s.ships
+            .iter_mut()
+            .find_map(|x| x.rest.as_deref_mut())
+            .map(|r| &mut r.readings[..])
+            .expect("a shipment with readings")
+    }
+
+    /// A shipment of the sample without readings.
+    fn plain_ship(s: &mut Stored) -> &mut Ship {
+        s.ships
+            .iter_mut()
+            .find(|x| x.stage.is_some() && x.rest.is_none())
+            .expect("a shipment without readings")
+    }
+
+    /// That step's quantities.
+    fn step_rest(s: &mut Stored) -> &mut StepRest {
+        step(s).rest.as_deref_mut().expect("quantities")
+    }
+
     #[test]
     fn a_corrupt_snapshot_is_refused() {
         let (c, _) = sample();
@@ -263,6 +294,26 @@ mod tests {
                 Box::new(|s| s.lot_names.0.replace_range(0..1, " ")),
             ),
             ("repeated key", Box::new(|s| s.keys.push(key(1)))),
+            (
+                "step custodian out of range",
+                Box::new(|s| step(s).from = 99),
+            ),
+            (
+                "step lot out of range",
+                Box::new(|s| step_rest(s).lots[0].0 = 57),
+            ),
+            (
+                "empty step rest stored",
+                Box::new(|s| step(s).rest = Some(Box::default())),
+            ),
+            (
+                "readings author out of range",
+                Box::new(|s| readings(s)[0].author = 98),
+            ),
+            (
+                "empty shipment rest stored",
+                Box::new(|s| plain_ship(s).rest = Some(Box::default())),
+            ),
         ];
         for (what, corrupt) in cases {
             let mut s = stored(&c);

@@ -17,7 +17,10 @@
 //!   records are in `compact.rs`): a lot's holdings name their shipments,
 //!   and its inputs their lots, by number too, and what few lots have
 //!   (inputs, recalls, losses, a voiding correction) sits behind one
-//!   pointer that is empty for the rest.
+//!   pointer that is empty for the rest; likewise a shipment keeps its
+//!   latest custody step as an entry id and a key number, with a
+//!   receipt's quantities and a correction behind one pointer, and its
+//!   readings entries behind another.
 //!
 //! [`View`] hands out owned values rebuilt from this form, so the rules run
 //! unchanged over it. Numbering depends only on the order of commits, so
@@ -31,15 +34,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use waybill_core::codec;
 use waybill_core::codes::{Decimal3, Uetr};
 use waybill_core::crypto::PublicKey;
-use waybill_core::entry::EntryId;
 use waybill_core::genesis::{ChainId, Genesis, YieldRule};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{
-    active_admins_in, active_member_named_in, Changes, Holding, LotState, MemberRecord,
-    PaymentState, RecallMark, ShipmentState, State, View,
+    active_admins_in, active_member_named_in, Changes, Holding, LatestStep, LotState, MemberRecord,
+    PaymentState, ReadingsMark, RecallMark, ShipmentState, State, StepLot, View,
 };
 
-use crate::compact::{pack, positions, Hold, Lot, LotRest, Mark, Pay, Ship, NO_KEY, NO_SHIP};
+use crate::compact::{
+    pack, positions, Hold, Lot, LotRest, Mark, Pay, ReadMark, Ship, ShipRest, Step, StepRest,
+    NO_KEY, NO_SHIP,
+};
 use crate::index::{IndexDelta, Position};
 use crate::intern::Names;
 
@@ -152,14 +157,7 @@ impl Committed {
     fn ship_number(&mut self, id: &ShipmentId) -> u32 {
         let n = self.ship_names.intern(id.as_str());
         if n as usize >= self.ships.len() {
-            self.ships.push(Ship {
-                sender: NO_KEY,
-                consignee: NO_KEY,
-                carrier: NO_KEY,
-                stage: None,
-                lots: Box::new([]),
-                dispatched_by: EntryId::default(),
-            });
+            self.ships.push(Ship::absent());
             self.ship_positions.push(Vec::new());
         }
         n
@@ -275,6 +273,8 @@ impl Committed {
                     .map(|l| *memo.lots.entry(l).or_insert_with(|| self.lot_number(l)))
                     .collect(),
                 dispatched_by: s.dispatched_by,
+                step: s.latest_step.as_ref().map(|x| self.step(x, memo)),
+                rest: self.ship_rest(s),
             };
             let n = *memo.ships.entry(id).or_insert_with(|| self.ship_number(id));
             if let Some(slot) = self.ships.get_mut(n as usize) {
@@ -283,6 +283,47 @@ impl Committed {
                 }
                 *slot = ship;
             }
+        }
+    }
+
+    /// A shipment's rarely used fields, compact; `None` while empty.
+    fn ship_rest(&mut self, s: &ShipmentState) -> Option<Box<ShipRest>> {
+        let rest = ShipRest {
+            readings: s
+                .readings
+                .iter()
+                .map(|m| ReadMark {
+                    entry: m.entry,
+                    author: self.key_number(&m.author),
+                    excursions: m.excursions,
+                    corrected_by: m.corrected_by,
+                })
+                .collect(),
+        };
+        (!rest.is_empty()).then(|| Box::new(rest))
+    }
+
+    /// A shipment's latest custody step, compact.
+    fn step<'a>(&mut self, x: &'a LatestStep, memo: &mut Memo<'a>) -> Step {
+        let rest = x.rest.as_deref().map(|r| StepRest {
+            lots: r
+                .lots
+                .iter()
+                .map(|l| {
+                    let n = *memo
+                        .lots
+                        .entry(&l.lot)
+                        .or_insert_with(|| self.lot_number(&l.lot));
+                    (n, l.received.milli(), l.lost.milli())
+                })
+                .collect(),
+            corrected_by: r.corrected_by,
+        });
+        Step {
+            entry: x.entry,
+            kind: x.kind,
+            from: self.key_number(&x.from),
+            rest: rest.filter(|r| !r.is_empty()).map(Box::new),
         }
     }
 
@@ -435,6 +476,51 @@ impl Committed {
                 .collect::<Option<_>>()?,
             stage: s.stage?,
             dispatched_by: s.dispatched_by,
+            latest_step: match &s.step {
+                None => None,
+                Some(x) => Some(self.step_state(x)?),
+            },
+            readings: match &s.rest {
+                None => Vec::new(),
+                Some(r) => r
+                    .readings
+                    .iter()
+                    .map(|m| {
+                        Some(ReadingsMark {
+                            entry: m.entry,
+                            author: self.key(m.author)?,
+                            excursions: m.excursions,
+                            corrected_by: m.corrected_by,
+                        })
+                    })
+                    .collect::<Option<_>>()?,
+            },
+        })
+    }
+
+    fn step_state(&self, x: &Step) -> Option<LatestStep> {
+        let rest = match &x.rest {
+            None => None,
+            Some(r) => Some(Box::new(waybill_core::state::StepRest {
+                lots: r
+                    .lots
+                    .iter()
+                    .map(|(n, received, lost)| {
+                        Some(StepLot {
+                            lot: self.lot_id(*n)?,
+                            received: Decimal3::from_milli(*received),
+                            lost: Decimal3::from_milli(*lost),
+                        })
+                    })
+                    .collect::<Option<_>>()?,
+                corrected_by: r.corrected_by,
+            })),
+        };
+        Some(LatestStep {
+            entry: x.entry,
+            kind: x.kind,
+            from: self.key(x.from)?,
+            rest,
         })
     }
 
@@ -575,6 +661,18 @@ impl Committed {
         {
             return Err("a lot stores its rarely used fields though all are empty".into());
         }
+        if self.ships.iter().any(|s| {
+            s.step
+                .as_ref()
+                .and_then(|x| x.rest.as_deref())
+                .is_some_and(StepRest::is_empty)
+                || s.rest.as_deref().is_some_and(ShipRest::is_empty)
+        }) {
+            return Err(
+                "a shipment or its custody step stores its rarely used fields though all are empty"
+                    .into(),
+            );
+        }
         let lots_ok = self
             .lots
             .iter()
@@ -636,7 +734,7 @@ pub(crate) mod tests {
     use crate::compact::unpack;
     use waybill_core::codes::UnitCode;
     use waybill_core::crypto::Hash32;
-    use waybill_core::state::ShipmentStage;
+    use waybill_core::state::{ShipmentStage, StepKind};
 
     pub(crate) fn key(b: u8) -> PublicKey {
         PublicKey([b; 32])
@@ -721,6 +819,40 @@ pub(crate) mod tests {
                 lots: vec![lot("LOT-1"), gs1.clone()],
                 stage: ShipmentStage::WithCarrier,
                 dispatched_by: Hash32([5; 32]),
+                readings: vec![ReadingsMark {
+                    entry: Hash32([3; 32]),
+                    author: key(10),
+                    excursions: 2,
+                    corrected_by: Some(Hash32([2; 32])),
+                }],
+                latest_step: Some(LatestStep::new(
+                    Hash32([6; 32]),
+                    StepKind::TakeOver,
+                    key(2),
+                    vec![StepLot {
+                        lot: gs1.clone(),
+                        received: Decimal3::from_milli(1400),
+                        lost: Decimal3::from_milli(100),
+                    }],
+                )),
+            },
+        );
+        first.shipments.insert(
+            ship("S-3"),
+            ShipmentState {
+                sender: key(4),
+                consignee: key(8),
+                carrier: Some(key(4)),
+                lots: vec![lot("LOT-1")],
+                stage: ShipmentStage::Delivered,
+                dispatched_by: Hash32([5; 32]),
+                readings: Vec::new(),
+                latest_step: Some(LatestStep::new(
+                    Hash32([7; 32]),
+                    StepKind::Handover,
+                    key(9),
+                    Vec::new(),
+                )),
             },
         );
         let first_index = IndexDelta {
@@ -775,6 +907,28 @@ pub(crate) mod tests {
                 )
             },
         );
+        // A receipt corrected: its quantities gone, the correction kept.
+        second.shipments.insert(
+            ship("S-4"),
+            ShipmentState {
+                sender: key(2),
+                consignee: key(3),
+                carrier: None,
+                lots: vec![lot("LOT-12")],
+                stage: ShipmentStage::Dispatched,
+                dispatched_by: Hash32([5; 32]),
+                readings: Vec::new(),
+                latest_step: Some(LatestStep {
+                    entry: Hash32([8; 32]),
+                    kind: StepKind::ReceiptFromSender,
+                    from: key(2),
+                    rest: Some(Box::new(waybill_core::state::StepRest {
+                        lots: Vec::new(),
+                        corrected_by: Some(Hash32([9; 32])),
+                    })),
+                }),
+            },
+        );
         let second_index = IndexDelta {
             lots: vec![(lot("LOT-12"), vec![0])],
             payments: vec![(uetr(), vec![1])],
@@ -816,7 +970,7 @@ pub(crate) mod tests {
             Counts {
                 members: 0,
                 lots: 4,
-                shipments: 1,
+                shipments: 3,
                 payments: 1
             }
         );

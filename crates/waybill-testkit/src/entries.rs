@@ -331,6 +331,12 @@ pub fn correction(target: EntryId, corrected: Corrected, reason: &str) -> Body {
     })
 }
 
+/// Declares entry `target`, the latest custody step of `shipment` (a
+/// take-over, a handover or the consignee's receipt), erroneous.
+pub fn correct_receipt(target: EntryId, shipment: &str, reason: &str) -> Body {
+    correction(target, Corrected::Receipt(ship(shipment)), reason)
+}
+
 /// An unsigned entry, recorded `nonce` seconds after [`T0`].
 pub fn entry(chain_id: Hash32, author: &PublicKey, nonce: u64, body: Body) -> Entry {
     Entry {

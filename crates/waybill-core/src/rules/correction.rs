@@ -1,14 +1,17 @@
 //! Corrections: an entry declares an earlier one erroneous. The original
 //! stays in the chain; what it recorded is undone where nothing has built
 //! on it since (a lot not yet moved or used, a shipment nobody took over,
-//! a payment), and lookups show it struck through.
+//! a shipment's latest custody step while its goods have not moved on, a
+//! payment; readings are struck and their excursions taken back), and
+//! lookups show it struck through.
 
 use super::ctx::{name_of, Ctx};
 use super::error::RuleError;
 use crate::codes::Decimal3;
 use crate::crypto::PublicKey;
 use crate::entry::{Corrected, Correction};
-use crate::state::{same_member, Changes, ShipmentStage, View};
+use crate::gs1::ShipmentId;
+use crate::state::{current_key, same_member, Changes, ShipmentStage, StepKind, StepRest, View};
 
 impl<V: View> Ctx<'_, V> {
     /// Applies a [`Correction`] body.
@@ -82,6 +85,8 @@ impl<V: View> Ctx<'_, V> {
                 s.stage = ShipmentStage::Cancelled;
                 changes.shipments.insert(id.clone(), s);
             }
+            Corrected::Receipt(id) => self.undo_step(c, id, changes)?,
+            Corrected::Readings(id) => self.strike_readings(c, id, changes)?,
             Corrected::Payment(id) => {
                 let mut p = self
                     .view
@@ -103,6 +108,181 @@ impl<V: View> Ctx<'_, V> {
                 changes.payments.insert(*id, p);
             }
         }
+        Ok(())
+    }
+
+    /// Undoes a shipment's latest custody step (a take-over, a handover or
+    /// the consignee's receipt), if `c` names the entry that made it and
+    /// nothing has been built on it: the parts go back in transit with
+    /// the previous custodian, what the step recorded as lost is restored,
+    /// and the shipment goes back to the stage before the step.
+    fn undo_step(
+        &self,
+        c: &Correction,
+        id: &ShipmentId,
+        changes: &mut Changes,
+    ) -> Result<(), RuleError> {
+        let mut s = self
+            .view
+            .shipment(id)
+            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?
+            .into_owned();
+        let Some(mut step) = s.latest_step.take() else {
+            return Err(RuleError::Correction(format!(
+                "shipment {id} has not been taken over, handed over or received since its dispatch (entry {}); a dispatch is corrected as a shipment, not as a receipt",
+                s.dispatched_by.short()
+            )));
+        };
+        let kind = step.kind.as_str();
+        let what = format!("the {kind} of shipment {id}");
+        if step.entry != c.target {
+            let latest = match step.corrected_by() {
+                Some(by) => format!(
+                    "the latest was its {kind}, entry {}, which correction {} undid; only the latest step is kept, so earlier ones can no longer be corrected",
+                    step.entry.short(),
+                    by.short()
+                ),
+                None => format!(
+                    "the latest is its {kind}, entry {}; only the latest step can be corrected, so correct the later entries first, from the latest back",
+                    step.entry.short()
+                ),
+            };
+            return Err(RuleError::Correction(format!(
+                "entry {} did not make the latest custody step of shipment {id}: {latest}",
+                c.target.short()
+            )));
+        }
+        if let Some(by) = step.corrected_by() {
+            return Err(RuleError::Correction(format!(
+                "{what} (entry {}) was already corrected by correction {}",
+                step.entry.short(),
+                by.short()
+            )));
+        }
+        // Who recorded the step: the carrier taking over, the carrier
+        // handing over, or the consignee.
+        let author = match step.kind {
+            StepKind::TakeOver => s.carrier.unwrap_or(s.sender),
+            StepKind::Handover => step.from,
+            StepKind::ReceiptFromSender | StepKind::ReceiptFromCarrier => s.consignee,
+        };
+        self.check_target(c, step.entry, &author, &what)?;
+        if s.stage != step.kind.stage_after() {
+            // Only a rejection follows a step without replacing it.
+            return Err(RuleError::Correction(format!(
+                "shipment {id} is {} since its {kind} (entry {}); the custody of a closed shipment can no longer be corrected",
+                s.stage.as_str(),
+                step.entry.short()
+            )));
+        }
+        match step.kind {
+            StepKind::TakeOver | StepKind::Handover => {
+                for lot_id in &s.lots {
+                    let lost = step
+                        .lots()
+                        .iter()
+                        .find(|l| &l.lot == lot_id)
+                        .map_or(Decimal3::ZERO, |l| l.lost);
+                    let Some(mut lot) = self.lot(changes, lot_id)? else {
+                        continue;
+                    };
+                    let part = lot.take_shipment(id).map_or(Decimal3::ZERO, |h| h.quantity);
+                    if part.is_zero() && lost.is_zero() {
+                        continue;
+                    }
+                    lot.lost = Decimal3::from_milli(lot.lost.milli().saturating_sub(lost.milli()));
+                    let back = part.checked_add(lost).unwrap_or(Decimal3::MAX);
+                    lot.add_holding(step.from, Some(id.clone()), back);
+                    changes.lots.insert(lot_id.clone(), lot);
+                }
+                if step.kind == StepKind::Handover {
+                    s.carrier = Some(step.from);
+                }
+            }
+            StepKind::ReceiptFromSender | StepKind::ReceiptFromCarrier => {
+                let consignee = current_key(self.view, &s.consignee);
+                // Every lot first, so that a refusal names the first lot
+                // that moved on and changes nothing.
+                let mut lots = Vec::with_capacity(step.lots().len());
+                for l in step.lots() {
+                    let Some(lot) = self.lot(changes, &l.lot)? else {
+                        continue;
+                    };
+                    let held = lot.held_by(self.view, &consignee);
+                    if held < l.received {
+                        let unit = lot.unit.code();
+                        return Err(RuleError::Correction(format!(
+                            "{what} cannot be corrected: `{}` received {} {unit} of lot {} but holds {held} {unit} of it now, so the goods have moved on or been used since; correct the later entries first, from the latest back",
+                            name_of(self.view, &consignee),
+                            l.received,
+                            l.lot
+                        )));
+                    }
+                    lots.push((l, lot));
+                }
+                for (l, mut lot) in lots {
+                    lot.take_held(self.view, &consignee, l.received);
+                    lot.lost =
+                        Decimal3::from_milli(lot.lost.milli().saturating_sub(l.lost.milli()));
+                    let back = l.received.checked_add(l.lost).unwrap_or(Decimal3::MAX);
+                    lot.add_holding(step.from, Some(id.clone()), back);
+                    changes.lots.insert(l.lot.clone(), lot);
+                }
+            }
+        }
+        s.stage = step.kind.stage_before();
+        step.rest = Some(Box::new(StepRest {
+            lots: Vec::new(),
+            corrected_by: Some(self.id),
+        }));
+        s.latest_step = Some(step);
+        changes.shipments.insert(id.clone(), s);
+        Ok(())
+    }
+
+    /// Strikes a readings entry on a shipment: the excursions it counted
+    /// come off each of the shipment's lots.
+    fn strike_readings(
+        &self,
+        c: &Correction,
+        id: &ShipmentId,
+        changes: &mut Changes,
+    ) -> Result<(), RuleError> {
+        let mut s = self
+            .view
+            .shipment(id)
+            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?
+            .into_owned();
+        let Some(i) = s.readings.iter().position(|m| m.entry == c.target) else {
+            return Err(RuleError::Correction(format!(
+                "entry {} did not record readings on shipment {id} ({} readings entries did); name the erroneous readings entry",
+                c.target.short(),
+                s.readings.len()
+            )));
+        };
+        let what = format!("the readings on shipment {id}");
+        let mark = s.readings[i].clone();
+        self.check_target(c, mark.entry, &mark.author, &what)?;
+        if let Some(by) = mark.corrected_by {
+            return Err(RuleError::Correction(format!(
+                "{what} of entry {} were already struck by correction {}",
+                mark.entry.short(),
+                by.short()
+            )));
+        }
+        if mark.excursions > 0 {
+            for lot_id in &s.lots {
+                let Some(mut lot) = self.lot(changes, lot_id)? else {
+                    continue;
+                };
+                lot.excursions = lot.excursions.saturating_sub(mark.excursions);
+                changes.lots.insert(lot_id.clone(), lot);
+            }
+        }
+        if let Some(m) = s.readings.get_mut(i) {
+            m.corrected_by = Some(self.id);
+        }
+        changes.shipments.insert(id.clone(), s);
         Ok(())
     }
 

@@ -11,7 +11,10 @@ use crate::crypto::PublicKey;
 use crate::entry::{Dispatch, DispatchV2, Quantity, Receive, ReceiveV2, ReceivedLot, Reject};
 use crate::genesis::Role;
 use crate::gs1::{LotId, ShipmentId};
-use crate::state::{same_member, Changes, LotState, ShipmentStage, ShipmentState, View};
+use crate::state::{
+    same_member, Changes, LatestStep, LotState, ShipmentStage, ShipmentState, StepKind, StepLot,
+    View,
+};
 
 impl<V: View> Ctx<'_, V> {
     /// Applies a [`Dispatch`] body: everything the author holds of each
@@ -99,6 +102,8 @@ impl<V: View> Ctx<'_, V> {
                 lots: parts.iter().map(|(l, _)| (*l).clone()).collect(),
                 stage: ShipmentStage::Dispatched,
                 dispatched_by: self.id,
+                latest_step: None,
+                readings: Vec::new(),
             },
         );
         Ok(())
@@ -145,6 +150,10 @@ impl<V: View> Ctx<'_, V> {
                 p.lot
             )));
         }
+        // What a correction of this step needs: a receipt's quantities
+        // (merged into the consignee's holdings, they are not found
+        // apart again), and any take-over's losses.
+        let mut step_lots = Vec::new();
         for id in &s.lots {
             let Some(mut lot) = self.lot(changes, id)? else {
                 continue;
@@ -164,12 +173,21 @@ impl<V: View> Ctx<'_, V> {
             };
             lot.add_holding(*self.author, place, received);
             changes.lots.insert(id.clone(), lot);
+            if delivered || !lost.is_zero() {
+                step_lots.push(StepLot {
+                    lot: id.clone(),
+                    received,
+                    lost,
+                });
+            }
         }
-        s.stage = if delivered {
-            ShipmentStage::Delivered
-        } else {
-            ShipmentStage::WithCarrier
+        let (kind, from) = match (delivered, s.stage, s.carrier) {
+            (false, _, _) => (StepKind::TakeOver, s.sender),
+            (true, ShipmentStage::WithCarrier, Some(c)) => (StepKind::ReceiptFromCarrier, c),
+            (true, _, _) => (StepKind::ReceiptFromSender, s.sender),
         };
+        s.latest_step = Some(LatestStep::new(self.id, kind, from, step_lots));
+        s.stage = kind.stage_after();
         changes.shipments.insert(shipment.clone(), s);
         Ok(())
     }

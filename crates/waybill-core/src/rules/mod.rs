@@ -208,7 +208,9 @@ fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
         Body::Recall(_) | Body::RecallLift(_) => {}
         Body::Correction(c) => match &c.corrected {
             Corrected::Lot(_) => {}
-            Corrected::Shipment(s) => fx.shipments.push(s.clone()),
+            Corrected::Shipment(s) | Corrected::Receipt(s) | Corrected::Readings(s) => {
+                fx.shipments.push(s.clone())
+            }
             Corrected::Payment(p) => fx.payment = Some(*p),
         },
     }

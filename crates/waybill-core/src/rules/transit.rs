@@ -5,7 +5,7 @@ use super::ctx::{name_of, Ctx};
 use super::error::RuleError;
 use crate::entry::{Handover, Readings};
 use crate::genesis::Role;
-use crate::state::{same_member, Changes, ShipmentStage, View};
+use crate::state::{same_member, Changes, LatestStep, ReadingsMark, ShipmentStage, StepKind, View};
 
 impl<V: View> Ctx<'_, V> {
     /// Applies a [`Handover`] body: the shipment's parts pass from the
@@ -54,6 +54,12 @@ impl<V: View> Ctx<'_, V> {
             changes.lots.insert(id.clone(), lot);
         }
         s.carrier = Some(h.to);
+        s.latest_step = Some(LatestStep::new(
+            self.id,
+            StepKind::Handover,
+            current,
+            Vec::new(),
+        ));
         changes.shipments.insert(h.shipment.clone(), s);
         Ok(())
     }
@@ -63,7 +69,7 @@ impl<V: View> Ctx<'_, V> {
     /// outside the declared ranges (and the readings are indexed under
     /// it, so its trail carries them).
     pub(super) fn readings(&self, r: &Readings, changes: &mut Changes) -> Result<(), RuleError> {
-        let s = self
+        let mut s = self
             .view
             .shipment(&r.shipment)
             .ok_or_else(|| RuleError::UnknownShipment(r.shipment.clone()))?
@@ -88,6 +94,14 @@ impl<V: View> Ctx<'_, V> {
             lot.excursions = lot.excursions.saturating_add(excursions);
             changes.lots.insert(id.clone(), lot);
         }
+        // Remembered, so that a correction can strike them.
+        s.readings.push(ReadingsMark {
+            entry: self.id,
+            author: *self.author,
+            excursions,
+            corrected_by: None,
+        });
+        changes.shipments.insert(r.shipment.clone(), s);
         Ok(())
     }
 }

@@ -158,7 +158,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
     let (custodian, status) = holding(state, trail)?;
     let mut origins = origins(state, trail, &lineage);
     let final_members = state_members(state, genesis, trail);
-    let notices = notices(state, trail, &proven.ids, &lineage.scope);
+    let mut notices = notices(state, trail, &proven.ids, &lineage.scope);
     let mut custody = replayed.custody;
     let mut payments = replayed.payments;
     strike(
@@ -166,6 +166,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         &mut custody,
         &mut origins,
         &mut payments,
+        &mut notices.excursions,
         trail,
         &proven.ids,
     );

@@ -14,7 +14,7 @@ use crate::entry::{
 use crate::genesis::Genesis;
 use crate::gs1::{LotId, ShipmentId};
 use crate::sensor;
-use crate::state::{Overlay, State, View};
+use crate::state::{same_member, Overlay, State, View};
 use crate::transport::Transport;
 
 /// One custody event, for people.
@@ -177,6 +177,12 @@ pub struct ExcursionLine {
     pub to_ms: i64,
     /// Block height of the readings.
     pub height: u64,
+    /// The readings entry.
+    #[serde(default)]
+    pub entry_id: EntryId,
+    /// Why the readings were declared erroneous, if they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<String>,
 }
 
 /// The member's name in `state`, or the key's short form.
@@ -615,6 +621,13 @@ pub(super) fn notices(
                     Corrected::Lot(l) => format!("the production of lot {l}"),
                     Corrected::Shipment(s) => format!("the dispatch of shipment {s}"),
                     Corrected::Payment(p) => format!("payment {p}"),
+                    Corrected::Receipt(s) => {
+                        format!(
+                            "the {} of shipment {s}",
+                            step_kind(state, trail, ids, c.target, s)
+                        )
+                    }
+                    Corrected::Readings(s) => format!("the readings on shipment {s}"),
                 },
                 reason: c.reason.clone(),
                 by: by.clone(),
@@ -638,6 +651,8 @@ pub(super) fn notices(
                             from_ms: x.from_ms,
                             to_ms: x.to_ms,
                             height: item.header.height,
+                            entry_id: *id,
+                            corrected: None,
                         });
                     }
                 }
@@ -646,6 +661,40 @@ pub(super) fn notices(
         }
     }
     n
+}
+
+/// What the custody step `target` of shipment `s` was, for people: a
+/// handover, the consignee's receipt or a carrier's take-over.
+fn step_kind(
+    state: &Overlay<'_, State>,
+    trail: &Trail,
+    ids: &[EntryId],
+    target: EntryId,
+    s: &ShipmentId,
+) -> &'static str {
+    let Some(item) = trail
+        .items
+        .iter()
+        .zip(ids)
+        .find_map(|(item, id)| (*id == target).then_some(item))
+    else {
+        return "latest custody step";
+    };
+    let e = &item.entry.entry;
+    match &e.body {
+        Body::Handover(_) => "handover",
+        Body::Receive(_) | Body::ReceiveV2(_) => {
+            let by_consignee = state
+                .shipment(s)
+                .is_some_and(|x| same_member(state, &x.consignee, &e.author));
+            if by_consignee {
+                "receipt"
+            } else {
+                "take-over"
+            }
+        }
+        _ => "latest custody step",
+    }
 }
 
 fn excursion_text(s: &sensor::Series, x: &sensor::Excursion) -> String {
@@ -668,12 +717,14 @@ fn excursion_text(s: &sensor::Series, x: &sensor::Excursion) -> String {
     )
 }
 
-/// Marks the steps, origins and payments that corrections struck out.
+/// Marks the steps, origins, payments and excursions that corrections
+/// struck out.
 pub(super) fn strike(
     corrections: &[CorrectionLine],
     custody: &mut [CustodyStep],
     origins: &mut [Origin],
     payments: &mut [PaymentLine],
+    excursions: &mut [ExcursionLine],
     trail: &Trail,
     ids: &[EntryId],
 ) {
@@ -689,6 +740,9 @@ pub(super) fn strike(
         }
         for p in payments.iter_mut().filter(|p| p.entry_id == c.target) {
             p.corrected = Some(why.clone());
+        }
+        for x in excursions.iter_mut().filter(|x| x.entry_id == c.target) {
+            x.corrected = Some(why.clone());
         }
         for o in origins.iter_mut() {
             let produced_here = trail.items.iter().zip(ids).any(|(item, id)| {
