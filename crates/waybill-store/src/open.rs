@@ -32,7 +32,8 @@ use crate::state::Committed;
 /// also hold their latest custody step (its entry, kind and previous
 /// custodian, a receipt's quantities, a correction that undid it) and
 /// their readings entries (author, excursions, a correction), so a
-/// receipt, a handover or readings can be corrected.
+/// receipt, a handover or readings can be corrected; and the snapshot is
+/// one LZ4 frame.
 pub const STORE_FORMAT: u32 = 6;
 
 impl<B: Backend> Ledger<B> {
@@ -145,9 +146,14 @@ impl<B: Backend> Ledger<B> {
                 let again = backend.snapshot_reader()?.ok_or_else(|| {
                     StoreError::Corrupt("the state snapshot vanished while it was read".into())
                 })?;
-                let (snap, snapshot_len): (Snapshot, u64) =
-                    codec::decode_trusted_reader("snapshot", bytes, again)
-                        .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
+                // An LZ4 frame (see `snapshot.rs`), decompressed as read.
+                let (snap, _): (Snapshot, u64) = codec::decode_trusted_reader(
+                    "snapshot",
+                    lz4_flex::frame::FrameDecoder::new(bytes),
+                    lz4_flex::frame::FrameDecoder::new(again),
+                )
+                .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
+                let snapshot_len = backend.snapshot_len()?;
                 if snap.height > tip_height || snap.state.chain_id() != chain_id {
                     return Err(StoreError::Corrupt(format!(
                             "the state snapshot is for block {}, beyond the tip {tip_height} or of another chain",

@@ -103,10 +103,16 @@ impl<B: Backend> Ledger<B> {
             // Buffered on this side of the backend's `dyn Write`, so the
             // encoder's many small writes are copies into a buffer rather
             // than a call each through it.
-            let mut out = std::io::BufWriter::with_capacity(SNAPSHOT_CHUNK, out);
+            // Compressed as one LZ4 frame (see `open.rs` for reading).
+            let failed =
+                |e: std::io::Error| StoreError::Backend(format!("cannot write a snapshot: {e}"));
+            let mut out = lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::with_capacity(
+                SNAPSHOT_CHUNK,
+                out,
+            ));
             codec::encode_to_writer("snapshot", &snapshot, &mut out)?;
-            std::io::Write::flush(&mut out)
-                .map_err(|e| StoreError::Backend(format!("cannot write a snapshot: {e}")))?;
+            let mut out = out.finish().map_err(|e| failed(std::io::Error::other(e)))?;
+            std::io::Write::flush(&mut out).map_err(failed)?;
             Ok(())
         })?;
         let mut batch = WriteBatch::default();
