@@ -64,10 +64,6 @@ pub trait Backend: Send + Sync {
             .read_snapshot()?
             .map(|b| Box::new(std::io::Cursor::new(b)) as SnapshotReader))
     }
-    /// The snapshot's size in bytes (0 when there is none).
-    fn snapshot_len(&self) -> Result<u64, StoreError> {
-        Ok(self.read_snapshot()?.map_or(0, |b| b.len() as u64))
-    }
     /// Replaces the snapshot atomically and durably with what `write`
     /// writes (streamed, so a large snapshot needs no buffer of its
     /// size); returns its length in bytes. If `write` fails, the last
@@ -271,18 +267,6 @@ impl Backend for SledBackend {
         }
     }
 
-    fn snapshot_len(&self) -> Result<u64, StoreError> {
-        let path = self.dir.join(SNAPSHOT_FILE);
-        match std::fs::metadata(&path) {
-            Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(StoreError::Backend(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
-        }
-    }
-
     fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError> {
         let path = self.dir.join(SNAPSHOT_FILE);
         let tmp = self.dir.join(format!("{SNAPSHOT_FILE}.tmp"));
@@ -382,7 +366,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(streamed, second);
-        assert_eq!(backend.snapshot_len().unwrap(), second.len() as u64);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub struct Ledger<B: Backend> {
 pub(crate) struct Snapshots {
     /// The height it was taken at.
     pub(crate) height: u64,
-    /// Its size.
+    /// Its size, encoded and before compression.
     pub(crate) bytes: u64,
     /// Bytes of deltas written since.
     pub(crate) delta_bytes: u64,

@@ -147,13 +147,12 @@ impl<B: Backend> Ledger<B> {
                     StoreError::Corrupt("the state snapshot vanished while it was read".into())
                 })?;
                 // An LZ4 frame (see `snapshot.rs`), decompressed as read.
-                let (snap, _): (Snapshot, u64) = codec::decode_trusted_reader(
+                let (snap, snapshot_len): (Snapshot, u64) = codec::decode_trusted_reader(
                     "snapshot",
                     lz4_flex::frame::FrameDecoder::new(bytes),
                     lz4_flex::frame::FrameDecoder::new(again),
                 )
                 .map_err(|e| StoreError::Corrupt(format!("the state snapshot: {e}")))?;
-                let snapshot_len = backend.snapshot_len()?;
                 if snap.height > tip_height || snap.state.chain_id() != chain_id {
                     return Err(StoreError::Corrupt(format!(
                             "the state snapshot is for block {}, beyond the tip {tip_height} or of another chain",

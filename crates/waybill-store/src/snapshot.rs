@@ -99,7 +99,10 @@ impl<B: Backend> Ledger<B> {
         // The snapshot is durable before the deltas it covers go; a crash
         // in between leaves deltas that opening deletes. It is encoded
         // straight into the file.
-        let len = self.backend.write_snapshot(&mut |out| {
+        // Its size before compression: what writing the next one costs,
+        // and what `snapshot_due` weighs the deltas against.
+        let mut encoded = 0u64;
+        self.backend.write_snapshot(&mut |out| {
             // Buffered on this side of the backend's `dyn Write`, so the
             // encoder's many small writes are copies into a buffer rather
             // than a call each through it.
@@ -110,7 +113,7 @@ impl<B: Backend> Ledger<B> {
                 SNAPSHOT_CHUNK,
                 out,
             ));
-            codec::encode_to_writer("snapshot", &snapshot, &mut out)?;
+            encoded = codec::encode_to_writer("snapshot", &snapshot, &mut out)? as u64;
             let mut out = out.finish().map_err(|e| failed(std::io::Error::other(e)))?;
             std::io::Write::flush(&mut out).map_err(failed)?;
             Ok(())
@@ -121,7 +124,7 @@ impl<B: Backend> Ledger<B> {
         }
         self.backend.commit(batch)?;
         book.height = h;
-        book.bytes = len;
+        book.bytes = encoded;
         book.delta_bytes = 0;
         Ok(())
     }
