@@ -293,7 +293,25 @@ fn every_new_kind_through_record() {
         ],
         "add-feeder.json",
     );
-    ok(st.net.wb().args([
+    // A key that is no admin in the genesis (here the newcomer's own) is
+    // warned, not refused (it may have become one on the ledger); the
+    // ledger has the last word.
+    let stray = st.net.path("add-feeder-stray.json");
+    let out = ok(st.net.wb().args([
+        "cosign",
+        &s(&add),
+        "-k",
+        &s(&feeder_key),
+        "-g",
+        &genesis,
+        "-o",
+        &s(&stray),
+    ]));
+    assert!(
+        out.stderr.contains("warning:") && out.stderr.contains("is not an admin"),
+        "{out}"
+    );
+    let out = ok(st.net.wb().args([
         "cosign",
         &s(&add),
         "-k",
@@ -301,6 +319,7 @@ fn every_new_kind_through_record() {
         "-g",
         &genesis,
     ]));
+    assert!(!out.stderr.contains("warning:"), "{out}");
     st.append(&add);
 
     // --- The carrier hands the shipment over in Rotterdam ----------------

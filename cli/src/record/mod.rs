@@ -305,6 +305,12 @@ pub fn sign_entry(
     .sign(key)
 }
 
+/// Whether `key` is a member with the admin role in `g`.
+fn admin_in_genesis(g: &Genesis, key: &crypto::PublicKey) -> bool {
+    g.member(key)
+        .is_some_and(|m| m.roles.contains(&waybill_core::genesis::Role::Admin))
+}
+
 /// `waybill cosign`: adds the key's co-signature to an entry file.
 ///
 /// Co-signed are membership changes, recalls, recall lifts and corrections
@@ -371,6 +377,15 @@ pub fn cosign(
                 util::name_of(&g, &signer)
             );
         }
+    }
+    if !matches!(e.entry.body, Body::Handover(_)) && !admin_in_genesis(&g, &signer) {
+        // Admins can be added on the ledger, so the genesis alone cannot
+        // refuse this; the ledger will, if the key is no admin there.
+        eprintln!(
+            "warning: {} is not an admin in {}; unless it became one on the ledger, the ledger will refuse this co-signature",
+            util::name_of(&g, &signer),
+            genesis.display()
+        );
     }
     e.cosign(&key);
     let text = serde_json::to_string_pretty(&e)? + "\n";
