@@ -35,32 +35,25 @@ impl MemberRecord {
 /// Whether `holder` is `key` or an earlier key of the same member (rotated
 /// into `key`, directly or through several rotations).
 pub fn same_member<V: View + ?Sized>(view: &V, holder: &PublicKey, key: &PublicKey) -> bool {
-    let mut k = *holder;
-    // Rotation chains are short; the bound guards against a corrupt cycle.
-    for _ in 0..64 {
-        if &k == key {
-            return true;
-        }
-        match view.member(&k).and_then(|m| m.rotated_to) {
-            Some(next) => k = next,
-            None => return false,
-        }
-    }
-    false
+    rotations(view, holder).any(|k| &k == key)
 }
 
 /// The newest key of the member `key` belongs to (`key` itself unless it
 /// was rotated out).
 pub fn current_key<V: View + ?Sized>(view: &V, key: &PublicKey) -> PublicKey {
-    let mut k = *key;
-    // Rotation chains are short; the bound guards against a corrupt cycle.
-    for _ in 0..64 {
-        match view.member(&k).and_then(|m| m.rotated_to) {
-            Some(next) => k = next,
-            None => break,
-        }
-    }
-    k
+    rotations(view, key).last().unwrap_or(*key)
+}
+
+/// `key`, then each key it was rotated into, in turn. Rotation chains
+/// are short; the bound (64 keys) guards against a corrupt cycle.
+fn rotations<'a, V: View + ?Sized>(
+    view: &'a V,
+    key: &PublicKey,
+) -> impl Iterator<Item = PublicKey> + 'a {
+    std::iter::successors(Some(*key), move |k| {
+        view.member(k).and_then(|m| m.rotated_to)
+    })
+    .take(64)
 }
 
 /// The active admins among `members` (for [`View::active_admins`] over a

@@ -103,10 +103,10 @@ impl<B: Backend> Ledger<B> {
         // and what `snapshot_due` weighs the deltas against.
         let mut encoded = 0u64;
         self.backend.write_snapshot(&mut |out| {
-            // Buffered on this side of the backend's `dyn Write`, so the
-            // encoder's many small writes are copies into a buffer rather
-            // than a call each through it.
-            // Compressed as one LZ4 frame (see `open.rs` for reading).
+            // Compressed as one LZ4 frame (see `open.rs` for reading): the
+            // encoder's many small writes are copies into the frame's
+            // block buffer, and the compressed blocks are buffered on this
+            // side of the backend's `dyn Write`.
             let failed =
                 |e: std::io::Error| StoreError::Backend(format!("cannot write a snapshot: {e}"));
             let mut out = lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::with_capacity(

@@ -11,7 +11,9 @@ use crate::codes::Decimal3;
 use crate::crypto::PublicKey;
 use crate::entry::{Corrected, Correction};
 use crate::gs1::ShipmentId;
-use crate::state::{current_key, same_member, Changes, ShipmentStage, StepKind, StepRest, View};
+use crate::state::{
+    current_key, same_member, Changes, LotState, ShipmentStage, StepKind, StepRest, View,
+};
 
 impl<V: View> Ctx<'_, V> {
     /// Applies a [`Correction`] body.
@@ -69,11 +71,7 @@ impl<V: View> Ctx<'_, V> {
                 changes.lots.insert(id.clone(), lot);
             }
             Corrected::Shipment(id) => {
-                let mut s = self
-                    .view
-                    .shipment(id)
-                    .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?
-                    .into_owned();
+                let mut s = self.existing_shipment(id)?;
                 self.check_target(c, s.dispatched_by, &s.sender, &format!("shipment {id}"))?;
                 if s.stage != ShipmentStage::Dispatched {
                     return Err(RuleError::Correction(format!(
@@ -122,11 +120,7 @@ impl<V: View> Ctx<'_, V> {
         id: &ShipmentId,
         changes: &mut Changes,
     ) -> Result<(), RuleError> {
-        let mut s = self
-            .view
-            .shipment(id)
-            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?
-            .into_owned();
+        let mut s = self.existing_shipment(id)?;
         let Some(mut step) = s.latest_step.take() else {
             return Err(RuleError::Correction(format!(
                 "shipment {id} has not been taken over, handed over or received since its dispatch (entry {}); a dispatch is corrected as a shipment, not as a receipt",
@@ -190,9 +184,7 @@ impl<V: View> Ctx<'_, V> {
                     if part.is_zero() && lost.is_zero() {
                         continue;
                     }
-                    lot.lost = Decimal3::from_milli(lot.lost.milli().saturating_sub(lost.milli()));
-                    let back = part.checked_add(lost).unwrap_or(Decimal3::MAX);
-                    lot.add_holding(step.from, Some(id.clone()), back);
+                    back_in_transit(&mut lot, step.from, id, part, lost);
                     changes.lots.insert(lot_id.clone(), lot);
                 }
                 if step.kind == StepKind::Handover {
@@ -222,10 +214,7 @@ impl<V: View> Ctx<'_, V> {
                 }
                 for (l, mut lot) in lots {
                     lot.take_held(self.view, &consignee, l.received);
-                    lot.lost =
-                        Decimal3::from_milli(lot.lost.milli().saturating_sub(l.lost.milli()));
-                    let back = l.received.checked_add(l.lost).unwrap_or(Decimal3::MAX);
-                    lot.add_holding(step.from, Some(id.clone()), back);
+                    back_in_transit(&mut lot, step.from, id, l.received, l.lost);
                     changes.lots.insert(l.lot.clone(), lot);
                 }
             }
@@ -248,11 +237,7 @@ impl<V: View> Ctx<'_, V> {
         id: &ShipmentId,
         changes: &mut Changes,
     ) -> Result<(), RuleError> {
-        let mut s = self
-            .view
-            .shipment(id)
-            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?
-            .into_owned();
+        let mut s = self.existing_shipment(id)?;
         let Some(i) = s.readings.iter().position(|m| m.entry == c.target) else {
             return Err(RuleError::Correction(format!(
                 "entry {} did not record readings on shipment {id} ({} readings entries did); name the erroneous readings entry",
@@ -313,4 +298,19 @@ impl<V: View> Ctx<'_, V> {
         }
         Ok(())
     }
+}
+
+/// Puts `part` of `lot` and what a step recorded as `lost` of it back in
+/// transit in shipment `id`, with `from` (the custodian before the step),
+/// and takes that loss off the lot's losses.
+fn back_in_transit(
+    lot: &mut LotState,
+    from: PublicKey,
+    id: &ShipmentId,
+    part: Decimal3,
+    lost: Decimal3,
+) {
+    lot.lost = Decimal3::from_milli(lot.lost.milli().saturating_sub(lost.milli()));
+    let back = part.checked_add(lost).unwrap_or(Decimal3::MAX);
+    lot.add_holding(from, Some(id.clone()), back);
 }

@@ -9,8 +9,8 @@ use crate::codes::Decimal3;
 use crate::crypto::PublicKey;
 use crate::entry::{EntryId, SignedEntry};
 use crate::genesis::MemberSpec;
-use crate::gs1::LotId;
-use crate::state::{same_member, Changes, LotState, View};
+use crate::gs1::{LotId, ShipmentId};
+use crate::state::{same_member, Changes, LotState, ShipmentState, View};
 
 /// One entry being applied: the state it reads, its author and where it
 /// goes. The body rules are its methods (`produce`, `dispatch`, …).
@@ -41,6 +41,14 @@ impl<V: View> Ctx<'_, V> {
             return Ok(Some(l.into_owned()));
         }
         Err(RuleError::UnknownLot(id.clone()))
+    }
+
+    /// A shipment's current state; refuses one that was never dispatched.
+    pub(super) fn existing_shipment(&self, id: &ShipmentId) -> Result<ShipmentState, RuleError> {
+        self.view
+            .shipment(id)
+            .map(|s| s.into_owned())
+            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))
     }
 
     /// How much of the lot the author holds (not in transit); refuses a

@@ -323,16 +323,13 @@ impl<V: View> Ctx<'_, V> {
         &self,
         id: &ShipmentId,
     ) -> Result<ShipmentState, RuleError> {
-        let s = self
-            .view
-            .shipment(id)
-            .ok_or_else(|| RuleError::UnknownShipment(id.clone()))?;
+        let s = self.existing_shipment(id)?;
         if !s.stage.open() {
             return Err(RuleError::ShipmentClosed {
                 shipment: id.clone(),
                 stage: s.stage.as_str(),
             });
         }
-        Ok(s.into_owned())
+        Ok(s)
     }
 }

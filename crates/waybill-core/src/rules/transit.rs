@@ -69,11 +69,7 @@ impl<V: View> Ctx<'_, V> {
     /// outside the declared ranges (and the readings are indexed under
     /// it, so its trail carries them).
     pub(super) fn readings(&self, r: &Readings, changes: &mut Changes) -> Result<(), RuleError> {
-        let mut s = self
-            .view
-            .shipment(&r.shipment)
-            .ok_or_else(|| RuleError::UnknownShipment(r.shipment.clone()))?
-            .into_owned();
+        let mut s = self.existing_shipment(&r.shipment)?;
         let party = same_member(self.view, &s.sender, self.author)
             || same_member(self.view, &s.consignee, self.author)
             || s.carrier
