@@ -103,18 +103,27 @@ impl<B: Backend> Ledger<B> {
         // and what `snapshot_due` weighs the deltas against.
         let mut encoded = 0u64;
         self.backend.write_snapshot(&mut |out| {
-            // Compressed as one LZ4 frame (see `open.rs` for reading): the
-            // encoder's many small writes are copies into the frame's
-            // block buffer, and the compressed blocks are buffered on this
-            // side of the backend's `dyn Write`.
+            // Compressed as one LZ4 frame (see `open.rs` for reading). The
+            // encoder's many small writes (a field at a time) go to a
+            // buffer in front of the frame, whose own `write` costs too
+            // much per call: measured on a 1M-entry state (141 MB), 744
+            // ms with the frame taking each field, 379 ms buffered. The
+            // compressed blocks are buffered on this side of the
+            // backend's `dyn Write`.
             let failed =
                 |e: std::io::Error| StoreError::Backend(format!("cannot write a snapshot: {e}"));
-            let mut out = lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::with_capacity(
+            let mut out = std::io::BufWriter::with_capacity(
                 SNAPSHOT_CHUNK,
-                out,
-            ));
+                lz4_flex::frame::FrameEncoder::new(std::io::BufWriter::with_capacity(
+                    SNAPSHOT_CHUNK,
+                    out,
+                )),
+            );
             encoded = codec::encode_to_writer("snapshot", &snapshot, &mut out)? as u64;
-            let mut out = out.finish().map_err(|e| failed(std::io::Error::other(e)))?;
+            let frame = out.into_inner().map_err(|e| failed(e.into_error()))?;
+            let mut out = frame
+                .finish()
+                .map_err(|e| failed(std::io::Error::other(e)))?;
             std::io::Write::flush(&mut out).map_err(failed)?;
             Ok(())
         })?;
