@@ -11,19 +11,19 @@
 //! A block is stored as a fixed handful of values whatever its size (see
 //! `block_map.rs`): its canonical bytes as they came, its header, its
 //! map, its certificate and its *delta*, the state changes and index
-//! additions that opening replays until a snapshot covers them.
+//! additions in the state's compact form (see `delta.rs`), which opening
+//! installs until a snapshot covers them.
 
-use serde::{Deserialize, Serialize};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate, Header};
 use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Encoded, EntryId, SignedEntry};
 use waybill_core::merkle;
 use waybill_core::rules::Applied;
-use waybill_core::state::Changes;
 
 use crate::backend::{Backend, WriteBatch};
 use crate::block_map::BlockMap;
+use crate::delta::Delta;
 use crate::error::StoreError;
 use crate::index::IndexDelta;
 use crate::keys::{self, ns};
@@ -51,23 +51,8 @@ struct Staged {
     header: Header,
     ids: Vec<EntryId>,
     applied: Applied,
-    delta: IndexDelta,
+    delta: Delta,
     delta_len: u64,
-}
-
-/// One block's state changes and index additions.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Delta {
-    pub(crate) changes: Changes,
-    pub(crate) index: IndexDelta,
-}
-
-/// [`Delta`] borrowed, to encode without copying the changes (the same
-/// fields in the same order, so the same bytes).
-#[derive(Serialize)]
-struct DeltaRef<'a> {
-    changes: &'a Changes,
-    index: &'a IndexDelta,
 }
 
 impl<B: Backend> Ledger<B> {
@@ -145,15 +130,12 @@ impl<B: Backend> Ledger<B> {
         if let Some(c) = &cert {
             c.verify(&self.genesis, &block.header)?;
         }
-        let delta = IndexDelta::of_block(&block.entries, &applied.effects);
-        let (batch, delta_len) = self.block_batch(
-            &block.header,
-            block_bytes,
-            &entries,
-            cert.as_ref(),
-            &applied,
-            &delta,
-        )?;
+        let index = IndexDelta::of_block(&block.entries, &applied.effects);
+        let delta = self
+            .state
+            .plan(block.header.height, &applied.changes, &index);
+        let (batch, delta_len) =
+            self.block_batch(&block.header, block_bytes, &entries, cert.as_ref(), &delta)?;
         Ok(Prepared {
             staged: Staged {
                 tip,
@@ -200,7 +182,11 @@ impl<B: Backend> Ledger<B> {
             )));
         }
         let h = staged.header.height;
-        self.state.apply(h, &staged.applied.changes, &staged.delta);
+        self.state.install(staged.delta).map_err(|e| {
+            StoreError::Backend(format!(
+                "internal: block {h} was planned on another state ({e}); reopen the ledger"
+            ))
+        })?;
         self.ids.push_block(staged.ids.into_iter());
         self.tip = Some(staged.header);
         self.snapshots().delta_bytes += staged.delta_len;
@@ -234,8 +220,7 @@ impl<B: Backend> Ledger<B> {
         block_bytes: Vec<u8>,
         entries: &[Encoded],
         cert: Option<&CommitCertificate>,
-        applied: &Applied,
-        index: &IndexDelta,
+        delta: &Delta,
     ) -> Result<(WriteBatch, u64), StoreError> {
         let h = header.height;
         let header_bytes = header.canonical_bytes();
@@ -254,13 +239,7 @@ impl<B: Backend> Ledger<B> {
         let ids: Vec<EntryId> = entries.iter().map(|e| e.id).collect();
         let leaves: Vec<merkle::Hash> = ids.iter().map(|i| i.0).collect();
         let interior = merkle::interior_nodes(&leaves);
-        let delta = codec::try_encode(
-            "delta",
-            &DeltaRef {
-                changes: &applied.changes,
-                index,
-            },
-        )?;
+        let delta = codec::try_encode("delta", delta)?;
         let delta_len = delta.len() as u64;
         let mut b = WriteBatch::default();
         b.put(keys::at_height(ns::BLOCK, h), block_bytes);
@@ -275,29 +254,5 @@ impl<B: Backend> Ledger<B> {
         b.put(keys::at_height(ns::DELTA, h), delta);
         b.put(keys::TIP.to_vec(), h.to_be_bytes().to_vec());
         Ok((b, delta_len))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_borrowed_delta_encodes_as_the_owned_one() {
-        let mut changes = Changes::default();
-        changes.nonces.insert(PublicKey([7; 32]), 3);
-        let mut index = IndexDelta::default();
-        index.authors.push((PublicKey([7; 32]), vec![0, 2]));
-        let owned = codec::encode(&Delta {
-            changes: changes.clone(),
-            index: index.clone(),
-        });
-        let borrowed = codec::encode(&DeltaRef {
-            changes: &changes,
-            index: &index,
-        });
-        assert_eq!(owned, borrowed);
-        let back: Delta = codec::decode_trusted("delta", &borrowed).unwrap();
-        assert_eq!(back.changes, changes);
     }
 }

@@ -33,6 +33,7 @@ mod block_map;
 mod check;
 mod compact;
 mod datadir;
+mod delta;
 mod error;
 mod index;
 mod intern;

@@ -14,9 +14,9 @@ use waybill_core::block::{self, Header};
 use waybill_core::codec;
 use waybill_core::genesis::{ChainId, Genesis};
 
-use crate::append::Delta;
 use crate::backend::{Backend, WriteBatch};
 use crate::block_map::BlockMap;
+use crate::delta::Delta;
 use crate::error::{corrupt_at, StoreError};
 use crate::index::IdIndex;
 use crate::keys::{self, ns};
@@ -33,8 +33,9 @@ use crate::state::Committed;
 /// custodian, a receipt's quantities, a correction that undid it) and
 /// their readings entries (author, excursions, a correction), so a
 /// receipt, a handover or readings can be corrected; and the snapshot is
-/// one LZ4 frame.
-pub const STORE_FORMAT: u32 = 6;
+/// one LZ4 frame. 7: a block's delta is in the state's compact form
+/// (numbers instead of ids and keys, see `delta.rs`).
+pub const STORE_FORMAT: u32 = 7;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.
@@ -206,7 +207,13 @@ impl<B: Backend> Ledger<B> {
             let delta: Delta =
                 codec::decode_trusted("delta", &bytes).map_err(|e| corrupt(e.to_string()))?;
             delta_bytes += bytes.len() as u64;
-            state.apply(h, &delta.changes, &delta.index);
+            if delta.height != h {
+                return Err(corrupt(format!(
+                    "its state delta is block {}'s",
+                    delta.height
+                )));
+            }
+            state.install(delta).map_err(|e| corrupt(e.to_string()))?;
         }
         Ok(delta_bytes)
     }

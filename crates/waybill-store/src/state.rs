@@ -42,8 +42,7 @@ use waybill_core::state::{
 };
 
 use crate::compact::{
-    pack, positions, Hold, Lot, LotRest, Mark, Pay, ReadMark, Ship, ShipRest, Step, StepRest,
-    NO_KEY, NO_SHIP,
+    positions, Lot, LotRest, Pay, Ship, ShipRest, Step, StepRest, NO_KEY, NO_SHIP,
 };
 use crate::index::{IndexDelta, Position};
 use crate::intern::Names;
@@ -90,14 +89,6 @@ pub struct Counts {
     pub payments: usize,
 }
 
-/// The lot and shipment numbers a block has looked up so far: the index
-/// names mostly the lots and shipments just changed, and a block-sized
-/// memo spares a second lookup in the large tables.
-struct Memo<'a> {
-    lots: HashMap<&'a LotId, u32>,
-    ships: HashMap<&'a ShipmentId, u32>,
-}
-
 impl Committed {
     /// The state before the first block.
     pub fn genesis(genesis: &Genesis) -> Self {
@@ -131,36 +122,8 @@ impl Committed {
         }
     }
 
-    fn key_number(&mut self, key: &PublicKey) -> u32 {
-        if let Some(n) = self.key_numbers.get(key) {
-            return *n;
-        }
-        let n = u32::try_from(self.keys.len()).unwrap_or(NO_KEY);
-        self.keys.push(*key);
-        self.key_numbers.insert(*key, n);
-        n
-    }
-
     fn key(&self, n: u32) -> Option<PublicKey> {
         self.keys.get(n as usize).copied()
-    }
-
-    fn lot_number(&mut self, id: &LotId) -> u32 {
-        let n = self.lot_names.intern(id.as_str());
-        if n as usize >= self.lots.len() {
-            self.lots.push(Lot::absent());
-            self.lot_positions.push(Vec::new());
-        }
-        n
-    }
-
-    fn ship_number(&mut self, id: &ShipmentId) -> u32 {
-        let n = self.ship_names.intern(id.as_str());
-        if n as usize >= self.ships.len() {
-            self.ships.push(Ship::absent());
-            self.ship_positions.push(Vec::new());
-        }
-        n
     }
 
     fn lot_id(&self, n: u32) -> Option<LotId> {
@@ -172,216 +135,14 @@ impl Committed {
     }
 
     /// Folds in block `height`: its state changes, then its index
-    /// additions. Every path that builds this structure (commit, opening,
-    /// the integrity check) goes through here, so numbering agrees.
+    /// additions (planned, then installed: see `delta.rs`). Every path
+    /// that builds this structure (commit, opening, the integrity check)
+    /// goes through [`Committed::plan`], so numbering agrees.
     pub(crate) fn apply(&mut self, height: u64, changes: &Changes, index: &IndexDelta) {
-        self.nonces
-            .extend(changes.nonces.iter().map(|(k, n)| (*k, *n)));
-        self.members
-            .extend(changes.members.iter().map(|(k, m)| (*k, m.clone())));
-        let mut memo = Memo {
-            lots: HashMap::with_capacity(changes.lots.len()),
-            ships: HashMap::with_capacity(changes.shipments.len()),
-        };
-        // In this order: numbers are handed out as ids are first met.
-        self.apply_lots(changes, &mut memo);
-        self.apply_shipments(changes, &mut memo);
-        self.apply_payments(changes);
-        self.apply_index(height, index, &mut memo);
-    }
-
-    /// The block's changed lots.
-    fn apply_lots<'a>(&mut self, changes: &'a Changes, memo: &mut Memo<'a>) {
-        for (id, l) in &changes.lots {
-            let producer = self.key_number(&l.producer);
-            let mut holdings = Vec::with_capacity(l.holdings.len());
-            for h in &l.holdings {
-                let shipment = match &h.shipment {
-                    None => NO_SHIP,
-                    Some(s) => *memo.ships.entry(s).or_insert_with(|| self.ship_number(s)),
-                };
-                holdings.push(Hold {
-                    holder: self.key_number(&h.holder),
-                    shipment,
-                    milli: h.quantity.milli(),
-                });
-            }
-            let rest = self.lot_rest(l, memo);
-            let lot = Lot {
-                producer,
-                unit: l.unit,
-                produced: l.produced.milli(),
-                produced_by: l.produced_by,
-                holdings: holdings.into_boxed_slice(),
-                rest: (!rest.is_empty()).then(|| Box::new(rest)),
-            };
-            let n = self.lot_number(id);
-            memo.lots.insert(id, n);
-            if let Some(slot) = self.lots.get_mut(n as usize) {
-                if !slot.present() {
-                    self.lot_count += 1;
-                }
-                *slot = lot;
-            }
-        }
-    }
-
-    /// A changed lot's rarely used fields (empty for most lots).
-    fn lot_rest<'a>(&mut self, l: &'a LotState, memo: &mut Memo<'a>) -> LotRest {
-        let inputs = l
-            .inputs
-            .iter()
-            .map(|(input, q)| {
-                let n = *memo
-                    .lots
-                    .entry(input)
-                    .or_insert_with(|| self.lot_number(input));
-                (n, q.milli())
-            })
-            .collect();
-        let recalls = l
-            .recalls
-            .iter()
-            .map(|r| Mark {
-                recall: r.recall,
-                author: self.key_number(&r.author),
-                class: r.class,
-                lifted: r.lifted,
-            })
-            .collect();
-        LotRest {
-            consumed: l.consumed.milli(),
-            lost: l.lost.milli(),
-            inputs,
-            recalls,
-            excursions: l.excursions,
-            voided_by: l.voided_by,
-        }
-    }
-
-    /// The block's changed shipments.
-    fn apply_shipments<'a>(&mut self, changes: &'a Changes, memo: &mut Memo<'a>) {
-        for (id, s) in &changes.shipments {
-            let ship = Ship {
-                sender: self.key_number(&s.sender),
-                consignee: self.key_number(&s.consignee),
-                carrier: s.carrier.map_or(NO_KEY, |c| self.key_number(&c)),
-                stage: Some(s.stage),
-                lots: s
-                    .lots
-                    .iter()
-                    .map(|l| *memo.lots.entry(l).or_insert_with(|| self.lot_number(l)))
-                    .collect(),
-                dispatched_by: s.dispatched_by,
-                step: s.latest_step.as_ref().map(|x| self.step(x, memo)),
-                rest: self.ship_rest(s),
-            };
-            let n = *memo.ships.entry(id).or_insert_with(|| self.ship_number(id));
-            if let Some(slot) = self.ships.get_mut(n as usize) {
-                if slot.stage.is_none() {
-                    self.ship_count += 1;
-                }
-                *slot = ship;
-            }
-        }
-    }
-
-    /// A shipment's rarely used fields, compact; `None` while empty.
-    fn ship_rest(&mut self, s: &ShipmentState) -> Option<Box<ShipRest>> {
-        let rest = ShipRest {
-            readings: s
-                .readings
-                .iter()
-                .map(|m| ReadMark {
-                    entry: m.entry,
-                    author: self.key_number(&m.author),
-                    excursions: m.excursions,
-                    corrected_by: m.corrected_by,
-                })
-                .collect(),
-        };
-        (!rest.is_empty()).then(|| Box::new(rest))
-    }
-
-    /// A shipment's latest custody step, compact.
-    fn step<'a>(&mut self, x: &'a LatestStep, memo: &mut Memo<'a>) -> Step {
-        let rest = x.rest.as_deref().map(|r| StepRest {
-            lots: r
-                .lots
-                .iter()
-                .map(|l| {
-                    let n = *memo
-                        .lots
-                        .entry(&l.lot)
-                        .or_insert_with(|| self.lot_number(&l.lot));
-                    (n, l.received.milli(), l.lost.milli())
-                })
-                .collect(),
-            corrected_by: r.corrected_by,
-        });
-        Step {
-            entry: x.entry,
-            kind: x.kind,
-            from: self.key_number(&x.from),
-            rest: rest.filter(|r| !r.is_empty()).map(Box::new),
-        }
-    }
-
-    /// The block's new payments.
-    fn apply_payments(&mut self, changes: &Changes) {
-        for (id, p) in &changes.payments {
-            let pay = Pay {
-                payer: self.key_number(&p.payer),
-                payee: self.key_number(&p.payee),
-                recorded_by: p.recorded_by,
-                corrected_by: p.corrected_by,
-            };
-            self.payments.insert(*id, pay);
-        }
-    }
-
-    /// The block's index additions, at `height`.
-    fn apply_index<'a>(&mut self, height: u64, index: &'a IndexDelta, memo: &mut Memo<'a>) {
-        let at = |i: &u32| pack(height, *i);
-        for (lot, idx) in &index.lots {
-            let n = *memo.lots.entry(lot).or_insert_with(|| self.lot_number(lot));
-            if let Some(v) = self.lot_positions.get_mut(n as usize) {
-                v.extend(idx.iter().map(at));
-            }
-        }
-        for (s, idx) in &index.shipments {
-            let n = *memo.ships.entry(s).or_insert_with(|| self.ship_number(s));
-            if let Some(v) = self.ship_positions.get_mut(n as usize) {
-                v.extend(idx.iter().map(at));
-            }
-        }
-        for (p, idx) in &index.payments {
-            self.payment_positions
-                .entry(*p)
-                .or_default()
-                .extend(idx.iter().map(at));
-        }
-        for (a, idx) in &index.authors {
-            self.author_positions
-                .entry(*a)
-                .or_default()
-                .extend(idx.iter().map(at));
-        }
-        for (input, made) in &index.made_from {
-            let i = *memo
-                .lots
-                .entry(input)
-                .or_insert_with(|| self.lot_number(input));
-            let m = *memo
-                .lots
-                .entry(made)
-                .or_insert_with(|| self.lot_number(made));
-            let list = self.made_from.entry(i).or_default();
-            if !list.contains(&m) {
-                list.push(m);
-            }
-        }
-        self.membership.extend(index.membership.iter().map(at));
+        let delta = self.plan(height, changes, index);
+        // Planned on this very state, so it follows it: never refused.
+        let installed = self.install(delta);
+        debug_assert!(installed.is_ok(), "{installed:?}");
     }
 
     /// How many of each thing there are.
@@ -731,7 +492,7 @@ impl View for Committed {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::compact::unpack;
+    use crate::compact::{pack, unpack};
     use waybill_core::codes::UnitCode;
     use waybill_core::crypto::Hash32;
     use waybill_core::state::{ShipmentStage, StepKind};
@@ -787,7 +548,9 @@ pub(crate) mod tests {
     /// another), a shipment with a carrier, a payment; then a lot made
     /// from another, split, recalled and with losses, a voided lot, and
     /// the payment corrected.
-    pub(crate) fn sample() -> (Committed, State) {
+    /// Two blocks' changes and index additions, between them every kind
+    /// of record and rare field.
+    pub(crate) fn sample_blocks() -> Vec<(u64, Changes, IndexDelta)> {
         let gs1 = gs1_lot();
         let mut first = Changes::default();
         first.nonces.insert(key(2), 3);
@@ -936,13 +699,24 @@ pub(crate) mod tests {
             made_from: vec![(gs1, lot("LOT-12"))],
             ..IndexDelta::default()
         };
+        vec![(4, first, first_index), (5, second, second_index)]
+    }
+
+    /// The structure of [`sample_blocks`] applied in turn, and the state
+    /// it holds.
+    pub(crate) fn sample() -> (Committed, State) {
         let mut c = Committed::starting_from(empty());
         let mut s = empty();
-        c.apply(4, &first, &first_index);
-        s.commit(first);
-        c.apply(5, &second, &second_index);
-        s.commit(second);
+        for (height, changes, index) in sample_blocks() {
+            c.apply(height, &changes, &index);
+            s.commit(changes);
+        }
         (c, s)
+    }
+
+    /// The structure before the sample's blocks.
+    pub(crate) fn sample_start() -> Committed {
+        Committed::starting_from(empty())
     }
 
     #[test]

@@ -1348,14 +1348,52 @@ fn tampered_entry_id_index_is_found() {
 }
 
 #[test]
-fn tampered_stored_state_is_found_by_check() {
+fn a_delta_of_another_block_is_refused_on_open() {
     // A block's state delta replaced by another block's (a well-formed
-    // value): the state replayed on open is wrong, and check() says so.
+    // value): it was made on another state, and opening says so.
     let (_tmp, dir) = tamper_fixture();
     with_raw_db(&dir, |db| {
         let other = get_raw(db, &key(b'D', TAMPER_HEIGHT + 1));
         db.insert(key(b'D', TAMPER_HEIGHT), other).expect("insert");
     });
+    match reopen(&dir) {
+        Err(StoreError::Corrupt(m)) => assert!(names_block(&m, TAMPER_HEIGHT), "{m}"),
+        other => panic!("expected Corrupt naming block {TAMPER_HEIGHT}, got {other:?}"),
+    }
+}
+
+/// Changes, in the tip's stored delta, the last nonce it records for the
+/// block's first author: a delta that still applies, to a wrong state
+/// (at the tip, so no later block sets that nonce again).
+fn tamper_a_nonce_in_a_delta(db: &sled::Db) {
+    let block: Block =
+        codec::decode_trusted("block", &get_raw(db, &key(b'B', TIP_HEIGHT))).expect("decode");
+    let author = block.entries[0].entry.author;
+    let last = block
+        .entries
+        .iter()
+        .filter(|e| e.entry.author == author)
+        .map(|e| e.entry.nonce)
+        .max()
+        .expect("the first entry's author");
+    let mut pattern = author.0.to_vec();
+    pattern.extend_from_slice(&last.to_be_bytes());
+    let k = key(b'D', TIP_HEIGHT);
+    let mut delta = get_raw(db, &k);
+    let at = delta
+        .windows(pattern.len())
+        .position(|w| w == pattern.as_slice())
+        .expect("the delta records the author's last nonce");
+    delta[at + 32..at + 40].copy_from_slice(&(last + 1).to_be_bytes());
+    db.insert(k, delta).expect("insert");
+}
+
+#[test]
+fn tampered_stored_state_is_found_by_check() {
+    // A delta that applies but records a wrong nonce: the state installed
+    // on open is wrong, and check() says so.
+    let (_tmp, dir) = tamper_fixture();
+    with_raw_db(&dir, tamper_a_nonce_in_a_delta);
     let ledger = reopen(&dir).expect("the state is not checked on open");
     match ledger.check() {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("state") || m.contains("index"), "{m}"),
@@ -1375,10 +1413,7 @@ fn open_and_check_agrees_with_open_then_check() {
 
     // A wrong stored state (as in the test above).
     let (_tmp, dir) = tamper_fixture();
-    with_raw_db(&dir, |db| {
-        let other = get_raw(db, &key(b'D', TAMPER_HEIGHT + 1));
-        db.insert(key(b'D', TAMPER_HEIGHT), other).expect("insert");
-    });
+    with_raw_db(&dir, tamper_a_nonce_in_a_delta);
     match waybill_store::open_and_check_dir(&dir) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("state") || m.contains("index"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
