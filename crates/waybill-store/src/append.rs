@@ -36,6 +36,8 @@ use crate::validate::Validated;
 pub struct Prepared {
     staged: Staged,
     batch: WriteBatch,
+    /// The encoded delta, for the delta log.
+    delta_bytes: Vec<u8>,
 }
 
 /// A block stored durably by [`Ledger::write`], for [`Ledger::install`]
@@ -134,8 +136,9 @@ impl<B: Backend> Ledger<B> {
         let delta = self
             .state
             .plan(block.header.height, &applied.changes, &index);
-        let (batch, delta_len) =
-            self.block_batch(&block.header, block_bytes, &entries, cert.as_ref(), &delta)?;
+        let batch = self.block_batch(&block.header, block_bytes, &entries, cert.as_ref())?;
+        let delta_bytes = codec::try_encode("delta", &delta)?;
+        let delta_len = delta_bytes.len() as u64;
         Ok(Prepared {
             staged: Staged {
                 tip,
@@ -146,6 +149,7 @@ impl<B: Backend> Ledger<B> {
                 delta_len,
             },
             batch,
+            delta_bytes,
         })
     }
 
@@ -160,13 +164,21 @@ impl<B: Backend> Ledger<B> {
     /// stored ledger is ahead of this value, and reopening it reads the
     /// block.
     pub fn write(&self, prepared: Prepared) -> Result<Written, StoreError> {
-        let Prepared { staged, batch } = prepared;
+        let Prepared {
+            staged,
+            batch,
+            delta_bytes,
+        } = prepared;
         if staged.tip != self.tip_hash() {
             return Err(StoreError::Backend(format!(
                 "internal: block {} was prepared on another tip",
                 staged.header.height
             )));
         }
+        // The delta first: a committed block always has its delta, and
+        // a delta whose block never commits is dropped on opening.
+        self.backend
+            .append_delta(staged.header.height, &delta_bytes)?;
         self.backend.commit(batch)?;
         Ok(Written(staged))
     }
@@ -213,15 +225,15 @@ impl<B: Backend> Ledger<B> {
 
     /// The writes that store a block: its bytes (the header's, the entry
     /// count and each entry's in turn, as `entries` describes them), its
-    /// header, its map, its certificate and its delta.
+    /// header, its map and its certificate. (Its delta goes to the delta
+    /// log.)
     fn block_batch(
         &self,
         header: &Header,
         block_bytes: Vec<u8>,
         entries: &[Encoded],
         cert: Option<&CommitCertificate>,
-        delta: &Delta,
-    ) -> Result<(WriteBatch, u64), StoreError> {
+    ) -> Result<WriteBatch, StoreError> {
         let h = header.height;
         let header_bytes = header.canonical_bytes();
         let mut offsets = Vec::with_capacity(entries.len() + 1);
@@ -239,8 +251,6 @@ impl<B: Backend> Ledger<B> {
         let ids: Vec<EntryId> = entries.iter().map(|e| e.id).collect();
         let leaves: Vec<merkle::Hash> = ids.iter().map(|i| i.0).collect();
         let interior = merkle::interior_nodes(&leaves);
-        let delta = codec::try_encode("delta", delta)?;
-        let delta_len = delta.len() as u64;
         let mut b = WriteBatch::default();
         b.put(keys::at_height(ns::BLOCK, h), block_bytes);
         b.put(keys::at_height(ns::HEADER, h), header_bytes);
@@ -251,8 +261,7 @@ impl<B: Backend> Ledger<B> {
         if let Some(c) = cert {
             b.put(keys::at_height(ns::CERT, h), codec::encode(c));
         }
-        b.put(keys::at_height(ns::DELTA, h), delta);
         b.put(keys::TIP.to_vec(), h.to_be_bytes().to_vec());
-        Ok((b, delta_len))
+        Ok(b)
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+use crate::delta_log::DeltaLog;
 use crate::error::StoreError;
 
 /// One atomic set of writes.
@@ -69,7 +70,23 @@ pub trait Backend: Send + Sync {
     /// size); returns its length in bytes. If `write` fails, the last
     /// snapshot stays.
     fn write_snapshot(&self, write: &mut SnapshotWriter<'_>) -> Result<u64, StoreError>;
+    /// Appends block `height`'s state delta to the delta log (the deltas
+    /// since the snapshot, kept beside the ordered store: see
+    /// `delta_log.rs`) and makes it durable, first dropping any record at
+    /// or above `height`.
+    fn append_delta(&self, height: u64, delta: &[u8]) -> Result<(), StoreError>;
+    /// Calls `f` with each logged delta above `after`, in order of height.
+    fn read_deltas(&self, after: u64, f: &mut DeltaReader<'_>) -> Result<(), StoreError>;
+    /// Drops the logged deltas at or below `height` (a snapshot covers
+    /// them).
+    fn drop_deltas_through(&self, height: u64) -> Result<(), StoreError>;
+    /// Drops the logged deltas above `tip` (written for a block whose
+    /// commit never happened).
+    fn drop_deltas_after(&self, tip: u64) -> Result<(), StoreError>;
 }
+
+/// Takes each logged delta in turn (see [`Backend::read_deltas`]).
+pub type DeltaReader<'a> = dyn FnMut(u64, &[u8]) -> Result<(), StoreError> + 'a;
 
 /// Reads a snapshot's bytes (see [`Backend::snapshot_reader`]).
 pub type SnapshotReader = Box<dyn std::io::Read + Send>;
@@ -82,7 +99,11 @@ pub type SnapshotWriter<'a> = dyn FnMut(&mut dyn std::io::Write) -> Result<(), S
 pub struct MemBackend {
     map: Mutex<Map>,
     snapshot: Mutex<Option<Vec<u8>>>,
+    deltas: Mutex<Deltas>,
 }
+
+/// The in-memory delta log: (height, delta), heights rising.
+type Deltas = Vec<(u64, Vec<u8>)>;
 
 impl MemBackend {
     /// An empty store.
@@ -92,6 +113,12 @@ impl MemBackend {
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Map>, StoreError> {
         self.map
+            .lock()
+            .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))
+    }
+
+    fn deltas(&self) -> Result<std::sync::MutexGuard<'_, Deltas>, StoreError> {
+        self.deltas
             .lock()
             .map_err(|_| StoreError::Backend("in-memory store lock poisoned".into()))
     }
@@ -145,6 +172,31 @@ impl Backend for MemBackend {
         }
         Ok(())
     }
+
+    fn append_delta(&self, height: u64, delta: &[u8]) -> Result<(), StoreError> {
+        let mut deltas = self.deltas()?;
+        deltas.retain(|(h, _)| *h < height);
+        deltas.push((height, delta.to_vec()));
+        Ok(())
+    }
+
+    fn read_deltas(&self, after: u64, f: &mut DeltaReader<'_>) -> Result<(), StoreError> {
+        let deltas = self.deltas()?.clone();
+        for (h, d) in deltas.iter().filter(|(h, _)| *h > after) {
+            f(*h, d)?;
+        }
+        Ok(())
+    }
+
+    fn drop_deltas_through(&self, height: u64) -> Result<(), StoreError> {
+        self.deltas()?.retain(|(h, _)| *h > height);
+        Ok(())
+    }
+
+    fn drop_deltas_after(&self, tip: u64) -> Result<(), StoreError> {
+        self.deltas()?.retain(|(h, _)| *h <= tip);
+        Ok(())
+    }
 }
 
 /// sled's page cache. The state and indexes live in the ledger's own
@@ -152,11 +204,13 @@ impl Backend for MemBackend {
 /// would dominate a node's memory.
 const SLED_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The sled backend: one tree, one `apply_batch` and one `flush` per commit.
+/// The sled backend: one tree, one `apply_batch` and one `flush` per
+/// commit; the snapshot and the delta log are files beside it.
 #[derive(Debug, Clone)]
 pub struct SledBackend {
     db: sled::Db,
     dir: std::path::PathBuf,
+    deltas: std::sync::Arc<DeltaLog>,
 }
 
 /// The snapshot's file name inside the database directory.
@@ -182,10 +236,13 @@ impl SledBackend {
                 .open()
             {
                 Ok(db) => {
+                    // Opened once sled holds its lock on the directory.
+                    let deltas = std::sync::Arc::new(DeltaLog::open(dir)?);
                     return Ok(SledBackend {
                         db,
                         dir: dir.to_path_buf(),
-                    })
+                        deltas,
+                    });
                 }
                 Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
                     tries += 1;
@@ -207,10 +264,10 @@ impl SledBackend {
         }
     }
 
-    /// Bytes on disk (sled's files and the snapshot).
+    /// Bytes on disk (sled's files, the snapshot and the delta log).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         let snapshot = std::fs::metadata(self.dir.join(SNAPSHOT_FILE)).map_or(0, |m| m.len());
-        Ok(self.db.size_on_disk().map_err(sled_err)? + snapshot)
+        Ok(self.db.size_on_disk().map_err(sled_err)? + snapshot + self.deltas.len()?)
     }
 }
 
@@ -297,6 +354,22 @@ impl Backend for SledBackend {
             .and_then(|d| d.sync_all())
             .map_err(|e| io("sync the directory of", e))?;
         Ok(len)
+    }
+
+    fn append_delta(&self, height: u64, delta: &[u8]) -> Result<(), StoreError> {
+        self.deltas.append(height, delta)
+    }
+
+    fn read_deltas(&self, after: u64, f: &mut DeltaReader<'_>) -> Result<(), StoreError> {
+        self.deltas.read_after(after, f)
+    }
+
+    fn drop_deltas_through(&self, height: u64) -> Result<(), StoreError> {
+        self.deltas.drop_through(height)
+    }
+
+    fn drop_deltas_after(&self, tip: u64) -> Result<(), StoreError> {
+        self.deltas.keep_through(tip)
     }
 }
 

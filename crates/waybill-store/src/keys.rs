@@ -20,9 +20,8 @@ pub mod ns {
     pub const MAP: u8 = b'I';
     /// height → commit certificate.
     pub const CERT: u8 = b'C';
-    /// height → the block's state changes and index additions (deleted
-    /// once a snapshot covers them).
-    pub const DELTA: u8 = b'D';
+    // b'D' held each block's delta up to store format 7; the deltas are
+    // now in the delta log (`delta_log.rs`).
 }
 
 /// `ns ‖ height`.

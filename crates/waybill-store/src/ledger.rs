@@ -11,16 +11,17 @@
 //!
 //! # Layout
 //!
-//! A block is written as five values in one atomic, flushed batch: the
-//! canonical block, its header, its *map* (see `block_map.rs`), its
-//! certificate, and its *delta* (the state changes and index additions).
-//! Nothing is written per entry, so a block of a thousand entries costs the
-//! same handful of keys as a block of one.
+//! A block is written as four values in one atomic, flushed batch: the
+//! canonical block, its header, its *map* (see `block_map.rs`) and its
+//! certificate; its *delta* (the state changes and index additions, see
+//! `delta.rs`) goes first, durably, to the delta log beside the database
+//! (see `delta_log.rs`). Nothing is written per entry, so a block of a
+//! thousand entries costs the same handful of keys as a block of one.
 //!
 //! The state and the lookup indexes live in memory (see `state.rs` and
-//! `index.rs`). They are persisted as the deltas plus a snapshot (see
-//! `snapshot.rs`), which opening loads before replaying the deltas after
-//! it.
+//! `index.rs`). They are persisted as the logged deltas plus a snapshot
+//! (see `snapshot.rs`), which opening loads before replaying the deltas
+//! after it.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

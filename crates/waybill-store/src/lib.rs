@@ -34,6 +34,7 @@ mod check;
 mod compact;
 mod datadir;
 mod delta;
+mod delta_log;
 mod error;
 mod index;
 mod intern;
@@ -50,10 +51,12 @@ mod validate;
 
 pub use append::{Prepared, Written};
 pub use backend::{
-    Backend, MemBackend, SledBackend, SnapshotReader, SnapshotWriter, WriteBatch, SNAPSHOT_FILE,
+    Backend, DeltaReader, MemBackend, SledBackend, SnapshotReader, SnapshotWriter, WriteBatch,
+    SNAPSHOT_FILE,
 };
 pub use check::CheckReport;
 pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir};
+pub use delta_log::DELTA_LOG_FILE;
 pub use error::StoreError;
 pub use index::Position;
 pub use ledger::Ledger;

@@ -1,9 +1,9 @@
 //! Creating a store and opening one.
 //!
 //! Opening reads the format record, the genesis and the tip height; loads
-//! the latest state snapshot (see `snapshot.rs`), deleting deltas it
-//! already covers if a crash left them; replays the deltas written after
-//! it; rebuilds the entry id index from the block maps after it; and
+//! the latest state snapshot (see `snapshot.rs`), dropping logged deltas
+//! it already covers if a crash left them; replays the deltas logged
+//! after it (see `delta_log.rs`); rebuilds the entry id index from the block maps after it; and
 //! verifies the tip block (entries match the header, the header links to
 //! its parent, nothing is stored beyond it). The rest of the chain is
 //! trusted as written; `check.rs` re-verifies all of it on demand.
@@ -34,8 +34,9 @@ use crate::state::Committed;
 /// their readings entries (author, excursions, a correction), so a
 /// receipt, a handover or readings can be corrected; and the snapshot is
 /// one LZ4 frame. 7: a block's delta is in the state's compact form
-/// (numbers instead of ids and keys, see `delta.rs`).
-pub const STORE_FORMAT: u32 = 7;
+/// (numbers instead of ids and keys, see `delta.rs`). 8: the deltas are
+/// kept in a log beside the database, not in it (see `delta_log.rs`).
+pub const STORE_FORMAT: u32 = 8;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.
@@ -48,6 +49,9 @@ impl<B: Backend> Ledger<B> {
         batch.put(keys::FORMAT.to_vec(), STORE_FORMAT.to_be_bytes().to_vec());
         batch.put(keys::GENESIS.to_vec(), genesis.canonical_bytes());
         batch.put(keys::TIP.to_vec(), 0u64.to_be_bytes().to_vec());
+        // A delta log without a ledger (a store emptied by hand) is
+        // nobody's.
+        backend.drop_deltas_after(0)?;
         backend.commit(batch)?;
         Ok(Self::at_genesis(backend, genesis))
     }
@@ -105,7 +109,6 @@ impl<B: Backend> Ledger<B> {
         let (genesis, chain_id, tip_height) = Self::open_meta(&backend)?;
         let (snapshot_height, snapshot_bytes, mut state, mut ids) =
             Self::load_snapshot(&backend, &genesis, &chain_id, tip_height)?;
-        Self::delete_covered_deltas(&backend, snapshot_height)?;
         let delta_bytes = Self::replay_deltas(&backend, &mut state, snapshot_height, tip_height)?;
         Self::index_ids(&backend, &mut ids, snapshot_height, tip_height)?;
         let mut ledger = Ledger {
@@ -128,6 +131,7 @@ impl<B: Backend> Ledger<B> {
         if tip_height > 0 {
             ledger.tip = Some(ledger.verify_tip(tip_height)?);
         }
+        ledger.backend.drop_deltas_after(tip_height)?;
         Ok(ledger)
     }
 
@@ -173,40 +177,29 @@ impl<B: Backend> Ledger<B> {
         })
     }
 
-    /// Deletes the deltas the snapshot covers, if a crash between writing
-    /// it and deleting them left them behind.
-    fn delete_covered_deltas(backend: &B, snapshot_height: u64) -> Result<(), StoreError> {
-        if snapshot_height > 0
-            && backend
-                .get(&keys::at_height(ns::DELTA, snapshot_height))?
-                .is_some()
-        {
-            let mut batch = WriteBatch::default();
-            for h in 1..=snapshot_height {
-                batch.delete(keys::at_height(ns::DELTA, h));
-            }
-            backend.commit(batch)?;
-        }
-        Ok(())
-    }
-
-    /// Folds the deltas of the blocks after the snapshot into `state`.
-    /// Returns their total size.
+    /// Folds the logged deltas of the blocks after the snapshot into
+    /// `state`, dropping those the snapshot covers if a crash between
+    /// writing it and dropping them left them. Returns their total size.
     fn replay_deltas(
         backend: &B,
         state: &mut Committed,
         snapshot_height: u64,
         tip_height: u64,
     ) -> Result<u64, StoreError> {
+        backend.drop_deltas_through(snapshot_height)?;
         let mut delta_bytes = 0u64;
-        for h in snapshot_height + 1..=tip_height {
+        let mut next = snapshot_height + 1;
+        backend.read_deltas(snapshot_height, &mut |h, bytes| {
+            if h > tip_height {
+                // Appended for a block whose commit never happened.
+                return Ok(());
+            }
+            if h != next {
+                return Err(corrupt_at(next)("its state delta is missing".into()));
+            }
             let corrupt = corrupt_at(h);
-            let bytes = backend
-                .get(&keys::at_height(ns::DELTA, h))?
-                .ok_or_else(|| corrupt("its state delta is missing".into()))?;
             let delta: Delta =
-                codec::decode_trusted("delta", &bytes).map_err(|e| corrupt(e.to_string()))?;
-            delta_bytes += bytes.len() as u64;
+                codec::decode_trusted("delta", bytes).map_err(|e| corrupt(e.to_string()))?;
             if delta.height != h {
                 return Err(corrupt(format!(
                     "its state delta is block {}'s",
@@ -214,6 +207,12 @@ impl<B: Backend> Ledger<B> {
                 )));
             }
             state.install(delta).map_err(|e| corrupt(e.to_string()))?;
+            delta_bytes += bytes.len() as u64;
+            next += 1;
+            Ok(())
+        })?;
+        if next <= tip_height {
+            return Err(corrupt_at(next)("its state delta is missing".into()));
         }
         Ok(delta_bytes)
     }

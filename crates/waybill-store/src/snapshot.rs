@@ -16,9 +16,8 @@
 use serde::{Deserialize, Serialize};
 use waybill_core::codec;
 
-use crate::backend::{Backend, WriteBatch};
+use crate::backend::Backend;
 use crate::error::StoreError;
-use crate::keys::{self, ns};
 use crate::ledger::{Ledger, Snapshots};
 use crate::persist::{Stored, StoredRef};
 
@@ -97,7 +96,7 @@ impl<B: Backend> Ledger<B> {
             block_starts: self.ids.stored().1,
         };
         // The snapshot is durable before the deltas it covers go; a crash
-        // in between leaves deltas that opening deletes. It is encoded
+        // in between leaves deltas that opening drops. It is encoded
         // straight into the file.
         // Its size before compression: what writing the next one costs,
         // and what `snapshot_due` weighs the deltas against.
@@ -127,11 +126,7 @@ impl<B: Backend> Ledger<B> {
             std::io::Write::flush(&mut out).map_err(failed)?;
             Ok(())
         })?;
-        let mut batch = WriteBatch::default();
-        for old in book.height + 1..=h {
-            batch.delete(keys::at_height(ns::DELTA, old));
-        }
-        self.backend.commit(batch)?;
+        self.backend.drop_deltas_through(h)?;
         book.height = h;
         book.bytes = encoded;
         book.delta_bytes = 0;

@@ -1352,10 +1352,10 @@ fn a_delta_of_another_block_is_refused_on_open() {
     // A block's state delta replaced by another block's (a well-formed
     // value): it was made on another state, and opening says so.
     let (_tmp, dir) = tamper_fixture();
-    with_raw_db(&dir, |db| {
-        let other = get_raw(db, &key(b'D', TAMPER_HEIGHT + 1));
-        db.insert(key(b'D', TAMPER_HEIGHT), other).expect("insert");
-    });
+    let mut log = delta_log(&dir);
+    let other = log[TAMPER_HEIGHT as usize].1.clone();
+    log[TAMPER_HEIGHT as usize - 1].1 = other;
+    write_delta_log(&dir, &log);
     match reopen(&dir) {
         Err(StoreError::Corrupt(m)) => assert!(names_block(&m, TAMPER_HEIGHT), "{m}"),
         other => panic!("expected Corrupt naming block {TAMPER_HEIGHT}, got {other:?}"),
@@ -1365,9 +1365,11 @@ fn a_delta_of_another_block_is_refused_on_open() {
 /// Changes, in the tip's stored delta, the last nonce it records for the
 /// block's first author: a delta that still applies, to a wrong state
 /// (at the tip, so no later block sets that nonce again).
-fn tamper_a_nonce_in_a_delta(db: &sled::Db) {
+fn tamper_a_nonce_in_a_delta(dir: &Path) {
+    let mut block = None;
+    with_raw_db(dir, |db| block = Some(get_raw(db, &key(b'B', TIP_HEIGHT))));
     let block: Block =
-        codec::decode_trusted("block", &get_raw(db, &key(b'B', TIP_HEIGHT))).expect("decode");
+        codec::decode_trusted("block", &block.expect("the tip block")).expect("decode");
     let author = block.entries[0].entry.author;
     let last = block
         .entries
@@ -1378,14 +1380,15 @@ fn tamper_a_nonce_in_a_delta(db: &sled::Db) {
         .expect("the first entry's author");
     let mut pattern = author.0.to_vec();
     pattern.extend_from_slice(&last.to_be_bytes());
-    let k = key(b'D', TIP_HEIGHT);
-    let mut delta = get_raw(db, &k);
+    let mut log = delta_log(dir);
+    let (height, delta) = log.last_mut().expect("the tip's delta");
+    assert_eq!(*height, TIP_HEIGHT);
     let at = delta
         .windows(pattern.len())
         .position(|w| w == pattern.as_slice())
         .expect("the delta records the author's last nonce");
     delta[at + 32..at + 40].copy_from_slice(&(last + 1).to_be_bytes());
-    db.insert(k, delta).expect("insert");
+    write_delta_log(dir, &log);
 }
 
 #[test]
@@ -1393,7 +1396,7 @@ fn tampered_stored_state_is_found_by_check() {
     // A delta that applies but records a wrong nonce: the state installed
     // on open is wrong, and check() says so.
     let (_tmp, dir) = tamper_fixture();
-    with_raw_db(&dir, tamper_a_nonce_in_a_delta);
+    tamper_a_nonce_in_a_delta(&dir);
     let ledger = reopen(&dir).expect("the state is not checked on open");
     match ledger.check() {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("state") || m.contains("index"), "{m}"),
@@ -1413,7 +1416,7 @@ fn open_and_check_agrees_with_open_then_check() {
 
     // A wrong stored state (as in the test above).
     let (_tmp, dir) = tamper_fixture();
-    with_raw_db(&dir, tamper_a_nonce_in_a_delta);
+    tamper_a_nonce_in_a_delta(&dir);
     match waybill_store::open_and_check_dir(&dir) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("state") || m.contains("index"), "{m}"),
         other => panic!("expected Corrupt, got {other:?}"),
@@ -1434,11 +1437,7 @@ fn open_and_check_agrees_with_open_then_check() {
 
     // A missing delta fails the open, which is reported first.
     let (_tmp, dir) = tamper_fixture();
-    with_raw_db(&dir, |db| {
-        db.remove(key(b'D', TAMPER_HEIGHT))
-            .expect("remove")
-            .expect("was present");
-    });
+    remove_a_delta(&dir, TAMPER_HEIGHT);
     match waybill_store::open_and_check_dir(&dir) {
         Err(StoreError::Corrupt(m)) => assert!(m.contains("delta"), "{m}"),
         other => panic!("expected Corrupt about the delta, got {other:?}"),
@@ -1448,12 +1447,30 @@ fn open_and_check_agrees_with_open_then_check() {
 #[test]
 fn missing_state_delta_is_found_on_open() {
     let (_tmp, dir) = tamper_fixture();
-    with_raw_db(&dir, |db| {
-        db.remove(key(b'D', TAMPER_HEIGHT))
-            .expect("remove")
-            .expect("was present");
-    });
+    remove_a_delta(&dir, TAMPER_HEIGHT);
     assert_corrupt(&dir, &[TAMPER_HEIGHT]);
+    // So is the tip's, the log's last record.
+    let (_tmp, dir) = tamper_fixture();
+    remove_a_delta(&dir, TIP_HEIGHT);
+    assert_corrupt(&dir, &[TIP_HEIGHT]);
+    // And a damaged record: the log is not cut at it.
+    let (_tmp, dir) = tamper_fixture();
+    let log_file = dir.join("db").join(waybill_store::DELTA_LOG_FILE);
+    let mut bytes = fs::read(&log_file).expect("read the log");
+    let first = 16 + delta_log(&dir)[0].1.len();
+    bytes[first + 20] ^= 0x40;
+    fs::write(&log_file, &bytes).expect("write the log");
+    assert_corrupt(&dir, &[TAMPER_HEIGHT]);
+    assert_eq!(fs::read(&log_file).expect("read the log"), bytes);
+}
+
+/// Removes block `height`'s record from the delta log of `dir`.
+fn remove_a_delta(dir: &Path, height: u64) {
+    let mut log = delta_log(dir);
+    let before = log.len();
+    log.retain(|(h, _)| *h != height);
+    assert_eq!(log.len() + 1, before, "delta {height} was logged");
+    write_delta_log(dir, &log);
 }
 
 #[test]
@@ -1468,9 +1485,10 @@ fn a_block_costs_a_fixed_number_of_keys_whatever_its_size() {
     let before = keys(&ledger);
     append_in_blocks(&c, &mut ledger, &entries[1..], 299);
     let many = keys(&ledger) - before;
-    // block, header, map, delta (the tip record is rewritten, not added).
-    assert_eq!(one, 4, "keys added by a block of one entry");
-    assert_eq!(many, 4, "keys added by a block of 299 entries");
+    // block, header, map (the tip record is rewritten, not added; the
+    // delta goes to the delta log).
+    assert_eq!(one, 3, "keys added by a block of one entry");
+    assert_eq!(many, 3, "keys added by a block of 299 entries");
     ledger.check().expect("check");
 }
 
@@ -1491,20 +1509,11 @@ fn snapshots_cover_the_state_and_indexes_and_replace_their_deltas() {
         .collect();
     let ids: Vec<_> = entries.iter().map(|e| e.id()).collect();
     drop(ledger);
-    with_raw_db(&dir, |db| {
-        for h in 1..=6 {
-            assert!(
-                db.get(key(b'D', h)).expect("get").is_none(),
-                "delta {h} was covered"
-            );
-        }
-        for h in 7..=height {
-            assert!(
-                db.get(key(b'D', h)).expect("get").is_some(),
-                "delta {h} is kept"
-            );
-        }
-    });
+    assert_eq!(
+        delta_log_heights(&dir),
+        (7..=height).collect::<Vec<_>>(),
+        "the deltas the snapshot covers are dropped, the rest kept"
+    );
     let snapshot_file = dir.join("db").join(waybill_store::SNAPSHOT_FILE);
     assert!(snapshot_file.is_file(), "a snapshot is stored");
     let ledger = reopen(&dir).expect("reopen");
@@ -1737,34 +1746,69 @@ fn deltas_left_behind_by_a_crash_after_a_snapshot_are_removed_on_open() {
     let (_tmp, dir, mut ledger) = sled_ledger(&c);
     let entries = workload(&c, 29, 60);
     append_in_blocks(&c, &mut ledger, &entries[..40], 10);
-    let delta_2 = {
-        let mut out = None;
-        drop(ledger);
-        with_raw_db(&dir, |db| out = Some(get_raw(db, &key(b'D', 2))));
-        out.expect("delta 2")
-    };
+    drop(ledger);
+    let covered = delta_log(&dir);
+    assert_eq!(covered.len(), 4);
     let mut ledger = reopen(&dir).expect("reopen");
     ledger.snapshot().expect("snapshot");
     append_in_blocks(&c, &mut ledger, &entries[40..], 10);
     drop(ledger);
     // As if the process died after writing the snapshot file but before
-    // deleting the deltas it covers.
-    with_raw_db(&dir, |db| {
-        db.insert(key(b'D', 2), delta_2.clone()).expect("insert");
-        db.insert(key(b'D', 4), delta_2.clone()).expect("insert");
-    });
+    // dropping the deltas it covers.
+    let mut log = covered;
+    log.extend(delta_log(&dir));
+    write_delta_log(&dir, &log);
     let ledger = reopen(&dir).expect("reopen");
     ledger.check().expect("check");
     drop(ledger);
-    with_raw_db(&dir, |db| {
-        for h in 1..=4 {
-            assert!(db.get(key(b'D', h)).expect("get").is_none(), "delta {h}");
+    assert_eq!(
+        delta_log_heights(&dir),
+        vec![5, 6],
+        "the deltas after it are kept"
+    );
+}
+
+#[test]
+fn a_delta_logged_for_a_block_never_committed_is_dropped_on_open() {
+    // The process died after logging block 4's delta (whole, or torn
+    // part way) and before committing the block.
+    let c = consortium();
+    let (_tmp, dir, mut ledger) = sled_ledger(&c);
+    let entries = workload(&c, 31, 40);
+    append_in_blocks(&c, &mut ledger, &entries[..30], 10);
+    drop(ledger);
+    let three = delta_log(&dir);
+    assert_eq!(delta_log_heights(&dir), vec![1, 2, 3]);
+    let log_file = dir.join("db").join(waybill_store::DELTA_LOG_FILE);
+    for torn in [false, true] {
+        let mut log = three.clone();
+        log.push((4, three[2].1.clone()));
+        write_delta_log(&dir, &log);
+        if torn {
+            let len = fs::metadata(&log_file).expect("the log").len();
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&log_file)
+                .and_then(|f| f.set_len(len - 7))
+                .expect("tear the last record");
         }
-        assert!(
-            db.get(key(b'D', 5)).expect("get").is_some(),
-            "delta 5 is kept"
-        );
-    });
+        let mut ledger = reopen(&dir).expect("reopen");
+        assert_eq!(ledger.height(), 3);
+        assert_eq!(delta_log(&dir), three, "torn: {torn}");
+        append_in_blocks(&c, &mut ledger, &entries[30..], 10);
+        ledger.check().expect("check");
+        drop(ledger);
+        assert_eq!(delta_log_heights(&dir), vec![1, 2, 3, 4]);
+        write_delta_log(&dir, &three);
+        // Back to three blocks for the next round: the fourth is
+        // removed from sled as well.
+        with_raw_db(&dir, |db| {
+            for ns in [b'B', b'H', b'I', b'C'] {
+                db.remove(key(ns, 4)).expect("remove");
+            }
+            db.insert(b"T", 3u64.to_be_bytes().to_vec()).expect("tip");
+        });
+    }
 }
 
 /// Skipping the signatures of entries known to be verified skips nothing
@@ -1832,14 +1876,7 @@ fn a_deferred_snapshot_is_due_until_written_through_a_shared_borrow() {
     assert_eq!(ledger.snapshot_error(), None);
     let (height, state) = (ledger.height(), ledger.state().clone());
     drop(ledger);
-    with_raw_db(&dir, |db| {
-        for h in 1..=height {
-            assert!(
-                db.get(key(b'D', h)).expect("get").is_none(),
-                "delta {h} was covered"
-            );
-        }
-    });
+    assert_eq!(delta_log_heights(&dir), Vec::<u64>::new(), "all covered");
     let ledger = reopen(&dir).expect("reopen");
     assert_eq!((ledger.height(), ledger.state()), (height, &state));
 }

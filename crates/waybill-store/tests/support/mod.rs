@@ -153,3 +153,48 @@ pub fn verify_trail(c: &Consortium, t: &Trail) {
         Err(e) => panic!("the trail of {} does not verify: {e}", t.lot),
     }
 }
+
+// ---------------------------------------------------------------------------
+// The delta log, read and written the way the format is documented in
+// `delta_log.rs` (so a change to the format fails here too)
+
+fn delta_log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("db").join(waybill_store::DELTA_LOG_FILE)
+}
+
+/// The records of the delta log of the data directory `dir`: (height,
+/// delta), in file order. Panics on a record that is not whole.
+pub fn delta_log(dir: &Path) -> Vec<(u64, Vec<u8>)> {
+    let bytes = std::fs::read(delta_log_path(dir)).expect("read the delta log");
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let height = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(rest[8..12].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(rest[12 + len..16 + len].try_into().expect("4 bytes"));
+        assert_eq!(crc32fast::hash(&rest[..12 + len]), crc, "record {height}");
+        out.push((height, rest[12..12 + len].to_vec()));
+        rest = &rest[16 + len..];
+    }
+    out
+}
+
+/// Replaces the delta log of `dir` with `records`, each with its right
+/// checksum.
+pub fn write_delta_log(dir: &Path, records: &[(u64, Vec<u8>)]) {
+    let mut bytes = Vec::new();
+    for (height, delta) in records {
+        let start = bytes.len();
+        bytes.extend_from_slice(&height.to_le_bytes());
+        bytes.extend_from_slice(&(delta.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(delta);
+        let crc = crc32fast::hash(&bytes[start..]);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+    }
+    std::fs::write(delta_log_path(dir), bytes).expect("write the delta log");
+}
+
+/// The heights in the delta log of `dir`.
+pub fn delta_log_heights(dir: &Path) -> Vec<u64> {
+    delta_log(dir).into_iter().map(|(h, _)| h).collect()
+}
