@@ -23,9 +23,9 @@ use waybill_core::rules::Applied;
 
 use crate::backend::{Backend, WriteBatch};
 use crate::block_map::BlockMap;
-use crate::delta::Delta;
+use crate::delta::{Delta, LoggedRef};
 use crate::error::StoreError;
-use crate::index::IndexDelta;
+use crate::index::{self, IndexDelta};
 use crate::keys::{self, ns};
 use crate::ledger::Ledger;
 use crate::validate::Validated;
@@ -137,7 +137,14 @@ impl<B: Backend> Ledger<B> {
             .state
             .plan(block.header.height, &applied.changes, &index);
         let batch = self.block_batch(&block.header, block_bytes, &entries, cert.as_ref())?;
-        let delta_bytes = codec::try_encode("delta", &delta)?;
+        let id_prefixes: Vec<u64> = entries.iter().map(|e| index::prefix(&e.id)).collect();
+        let delta_bytes = codec::try_encode(
+            "delta",
+            &LoggedRef {
+                delta: &delta,
+                id_prefixes: &id_prefixes,
+            },
+        )?;
         let delta_len = delta_bytes.len() as u64;
         Ok(Prepared {
             staged: Staged {

@@ -58,6 +58,22 @@ pub(crate) struct Delta {
     membership: Vec<u32>,
 }
 
+/// A block's record in the delta log (see `delta_log.rs`): its delta, and
+/// its entries' id prefixes, so that opening rebuilds the id index
+/// without reading the block maps back from the database.
+#[derive(Serialize)]
+pub(crate) struct LoggedRef<'a> {
+    pub(crate) delta: &'a Delta,
+    pub(crate) id_prefixes: &'a [u64],
+}
+
+/// A [`LoggedRef`] read back.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Logged {
+    pub(crate) delta: Delta,
+    pub(crate) id_prefixes: Vec<u64>,
+}
+
 /// A delta that does not apply to the state it is installed on: the
 /// stored deltas do not follow the snapshot, or one is corrupt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,7 +10,10 @@
 //! kernel's page cache only.
 //!
 //! A record is `height (u64 LE) ‖ length (u32 LE) ‖ delta ‖ CRC-32 of all
-//! before it (u32 LE)`. A block's delta is appended and made durable
+//! before it (u32 LE)`, where the delta is the block's state delta with
+//! its entries' id prefixes (`delta::Logged`: opening rebuilds the id
+//! index from them, not from the block maps in sled, which would stay
+//! resident the same way). A block's delta is appended and made durable
 //! before the block is committed, so every committed block's delta is
 //! whole in the log. A crash between the two leaves a record (or a torn
 //! piece of one) after the tip, which opening drops once the ledger has

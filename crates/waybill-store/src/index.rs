@@ -88,7 +88,7 @@ pub(crate) struct IdIndex {
     table: HashTable<u32>,
 }
 
-fn prefix(id: &EntryId) -> u64 {
+pub(crate) fn prefix(id: &EntryId) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&id.0[..8]);
     u64::from_be_bytes(b)
@@ -97,17 +97,21 @@ fn prefix(id: &EntryId) -> u64 {
 impl IdIndex {
     /// Adds the next block's ids (block `starts.len() + 1`).
     pub(crate) fn push_block(&mut self, ids: impl ExactSizeIterator<Item = EntryId>) {
+        self.push_prefixes(ids.map(|id| prefix(&id)));
+    }
+
+    /// Adds the next block's ids by their prefixes.
+    pub(crate) fn push_prefixes(&mut self, block: impl ExactSizeIterator<Item = u64>) {
         let IdIndex {
             prefixes,
             starts,
             table,
         } = self;
         starts.push(prefixes.len() as u64);
-        table.reserve(ids.len(), |&o| {
+        table.reserve(block.len(), |&o| {
             prefixes.get(o as usize).copied().unwrap_or_default()
         });
-        for id in ids {
-            let hash = prefix(&id);
+        for hash in block {
             let ordinal = u32::try_from(prefixes.len()).unwrap_or(u32::MAX);
             prefixes.push(hash);
             let prefixes = &*prefixes;

@@ -3,8 +3,8 @@
 //! Opening reads the format record, the genesis and the tip height; loads
 //! the latest state snapshot (see `snapshot.rs`), dropping logged deltas
 //! it already covers if a crash left them; replays the deltas logged
-//! after it (see `delta_log.rs`); rebuilds the entry id index from the block maps after it; and
-//! verifies the tip block (entries match the header, the header links to
+//! after it (see `delta_log.rs`) into the state and the entry id index;
+//! and verifies the tip block (entries match the header, the header links to
 //! its parent, nothing is stored beyond it). The rest of the chain is
 //! trusted as written; `check.rs` re-verifies all of it on demand.
 
@@ -15,8 +15,7 @@ use waybill_core::codec;
 use waybill_core::genesis::{ChainId, Genesis};
 
 use crate::backend::{Backend, WriteBatch};
-use crate::block_map::BlockMap;
-use crate::delta::Delta;
+use crate::delta::Logged;
 use crate::error::{corrupt_at, StoreError};
 use crate::index::IdIndex;
 use crate::keys::{self, ns};
@@ -109,8 +108,12 @@ impl<B: Backend> Ledger<B> {
         let (genesis, chain_id, tip_height) = Self::open_meta(&backend)?;
         let (snapshot_height, snapshot_bytes, mut state, mut ids) =
             Self::load_snapshot(&backend, &genesis, &chain_id, tip_height)?;
-        let delta_bytes = Self::replay_deltas(&backend, &mut state, snapshot_height, tip_height)?;
-        Self::index_ids(&backend, &mut ids, snapshot_height, tip_height)?;
+        let delta_bytes = Self::replay_deltas(
+            &backend,
+            (&mut state, &mut ids),
+            snapshot_height,
+            tip_height,
+        )?;
         let mut ledger = Ledger {
             backend,
             genesis,
@@ -178,11 +181,12 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// Folds the logged deltas of the blocks after the snapshot into
-    /// `state`, dropping those the snapshot covers if a crash between
-    /// writing it and dropping them left them. Returns their total size.
+    /// `state`, and their entry ids into `ids`, dropping the deltas the
+    /// snapshot covers if a crash between writing it and dropping them
+    /// left them. Returns their total size.
     fn replay_deltas(
         backend: &B,
-        state: &mut Committed,
+        (state, ids): (&mut Committed, &mut IdIndex),
         snapshot_height: u64,
         tip_height: u64,
     ) -> Result<u64, StoreError> {
@@ -198,7 +202,7 @@ impl<B: Backend> Ledger<B> {
                 return Err(corrupt_at(next)("its state delta is missing".into()));
             }
             let corrupt = corrupt_at(h);
-            let delta: Delta =
+            let Logged { delta, id_prefixes } =
                 codec::decode_trusted("delta", bytes).map_err(|e| corrupt(e.to_string()))?;
             if delta.height != h {
                 return Err(corrupt(format!(
@@ -207,6 +211,7 @@ impl<B: Backend> Ledger<B> {
                 )));
             }
             state.install(delta).map_err(|e| corrupt(e.to_string()))?;
+            ids.push_prefixes(id_prefixes.into_iter());
             delta_bytes += bytes.len() as u64;
             next += 1;
             Ok(())
@@ -215,30 +220,6 @@ impl<B: Backend> Ledger<B> {
             return Err(corrupt_at(next)("its state delta is missing".into()));
         }
         Ok(delta_bytes)
-    }
-
-    /// Adds the entry ids of the blocks after the snapshot to `ids`, from
-    /// their maps.
-    fn index_ids(
-        backend: &B,
-        ids: &mut IdIndex,
-        snapshot_height: u64,
-        tip_height: u64,
-    ) -> Result<(), StoreError> {
-        for h in snapshot_height + 1..=tip_height {
-            let found = backend.read(&keys::at_height(ns::MAP, h), |bytes| {
-                let map = BlockMap::parse(bytes)?;
-                let block_ids = (0..map.n).map(|i| map.id(i)).collect::<Option<Vec<_>>>()?;
-                ids.push_block(block_ids.into_iter());
-                Some(())
-            })?;
-            if found.flatten().is_none() {
-                return Err(corrupt_at(h)(
-                    "its entry map is missing or malformed".into(),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Refuses a store with a block after the recorded tip.

@@ -1405,6 +1405,32 @@ fn tampered_stored_state_is_found_by_check() {
 }
 
 #[test]
+fn a_wrong_entry_id_in_the_delta_log_is_found_by_check() {
+    // Opening rebuilds the id index of the blocks after the snapshot from
+    // the logged id prefixes, not from the block maps: a wrong one is
+    // found by check().
+    let (_tmp, dir) = tamper_fixture();
+    let mut tip = None;
+    with_raw_db(&dir, |db| tip = Some(get_raw(db, &key(b'B', TIP_HEIGHT))));
+    let block: Block = codec::decode_trusted("block", &tip.expect("the tip")).expect("decode");
+    let first = block.entries[0].id();
+    let mut log = delta_log(&dir);
+    let (_, record) = log.last_mut().expect("the tip's record");
+    let at = record
+        .windows(8)
+        .rposition(|w| w == &first.0[..8])
+        .expect("the record holds the first entry's id prefix");
+    record[at] ^= 0x80;
+    write_delta_log(&dir, &log);
+    let ledger = reopen(&dir).expect("the id index is not checked on open");
+    assert_eq!(ledger.entry(&first).expect("read"), None, "the id is lost");
+    match ledger.check() {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("index"), "{m}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
 fn open_and_check_agrees_with_open_then_check() {
     // What `waybill-node check` runs: the same verdicts as opening and
     // then checking, with the stored state loaded alongside the blocks.
