@@ -60,12 +60,21 @@ pub(crate) struct DeltaLog {
 
 #[derive(Debug)]
 struct Inner {
-    file: File,
+    /// The file, once it exists: opening a store does not create it (a
+    /// store refused on opening is left as it was); the first append
+    /// does.
+    file: Option<File>,
     /// The whole records, in order, heights rising: all the log yields.
+    /// The next record goes after the last; bytes beyond it (a torn
+    /// record) are overwritten or cut off.
     places: Vec<Place>,
-    /// Where the next record goes: after the last whole record. Bytes
-    /// beyond it (a torn record) are overwritten or cut off.
-    end: u64,
+}
+
+impl Inner {
+    /// Where the last whole record ends.
+    fn end(&self) -> u64 {
+        self.places.last().map_or(0, Place::end)
+    }
 }
 
 fn encode(height: u64, delta: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -146,26 +155,25 @@ fn read_whole(from: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
 }
 
 impl DeltaLog {
-    /// Opens the log in `dir`, creating it if absent. Reads it through
-    /// to find its whole records (checking each one's checksum); changes
-    /// nothing.
+    /// Opens the log in `dir`. Reads it through to find its whole
+    /// records (checking each one's checksum); changes nothing, and
+    /// creates nothing if it is absent.
     pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(DELTA_LOG_FILE);
         let io = |what: &str, e: std::io::Error| {
             StoreError::Backend(format!("cannot {what} {}: {e}", path.display()))
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io("open", e))?;
-        let places = scan(&mut file).map_err(|e| io("read", e))?;
-        let end = places.last().map_or(0, Place::end);
+        let (file, places) = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(mut file) => {
+                let places = scan(&mut file).map_err(|e| io("read", e))?;
+                (Some(file), places)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, Vec::new()),
+            Err(e) => return Err(io("open", e)),
+        };
         Ok(DeltaLog {
             path,
-            inner: Mutex::new(Inner { file, places, end }),
+            inner: Mutex::new(Inner { file, places }),
         })
     }
 
@@ -187,25 +195,33 @@ impl DeltaLog {
         let mut inner = self.lock()?;
         let keep = inner.places.partition_point(|p| p.height < height);
         inner.places.truncate(keep);
-        let at = inner.places.last().map_or(0, Place::end);
+        let at = inner.end();
+        let file = match &mut inner.file {
+            Some(f) => f,
+            None => inner.file.insert(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&self.path)
+                    .map_err(|e| self.failed("create", e))?,
+            ),
+        };
         let write = |f: &mut File| -> std::io::Result<()> {
             f.seek(SeekFrom::Start(at))?;
             f.write_all(&rec)?;
             f.set_len(at + rec.len() as u64)?;
             f.sync_data()
         };
-        if let Err(e) = write(&mut inner.file) {
-            // Whatever reached the file after `at` is not a record the
-            // log yields; the next append writes over it.
-            inner.end = at;
-            return Err(self.failed("append to", e));
-        }
+        // On failure, whatever reached the file after `at` is not a
+        // record the log yields; the next append writes over it.
+        write(file).map_err(|e| self.failed("append to", e))?;
         inner.places.push(Place {
             height,
             offset: at,
             len: u32::try_from(delta.len()).unwrap_or(u32::MAX),
         });
-        inner.end = at + rec.len() as u64;
         Ok(())
     }
 
@@ -218,10 +234,12 @@ impl DeltaLog {
         let mut inner = self.lock()?;
         let from = inner.places.partition_point(|p| p.height <= after);
         let places = inner.places[from..].to_vec();
+        let Some(file) = &mut inner.file else {
+            return Ok(());
+        };
         let mut buf = Vec::new();
         for p in places {
             buf.resize(p.len as usize, 0);
-            let file = &mut inner.file;
             file.seek(SeekFrom::Start(p.offset + HEAD as u64))
                 .and_then(|_| file.read_exact(&mut buf))
                 .map_err(|e| self.failed("read", e))?;
@@ -237,23 +255,22 @@ impl DeltaLog {
     pub(crate) fn drop_through(&self, height: u64) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let from = inner.places.partition_point(|p| p.height <= height);
-        if from == 0 {
+        let (start, end) = match inner.places.get(from) {
+            Some(p) => (p.offset, inner.end()),
+            None => (0, 0),
+        };
+        let Some(file) = inner.file.as_mut().filter(|_| from > 0) else {
             return Ok(());
-        }
-        if from == inner.places.len() {
-            inner.file.set_len(0).map_err(|e| self.failed("cut", e))?;
-            inner.file.sync_data().map_err(|e| self.failed("sync", e))?;
+        };
+        if start == end {
+            file.set_len(0).map_err(|e| self.failed("cut", e))?;
+            file.sync_data().map_err(|e| self.failed("sync", e))?;
             inner.places.clear();
-            inner.end = 0;
             return Ok(());
         }
-        let start = inner.places[from].offset;
-        let end = inner.end;
         let mut rest = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
-        inner
-            .file
-            .seek(SeekFrom::Start(start))
-            .and_then(|_| inner.file.read_exact(&mut rest))
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_exact(&mut rest))
             .map_err(|e| self.failed("read", e))?;
         let tmp = self.path.with_extension("tmp");
         let write = || -> std::io::Result<File> {
@@ -266,8 +283,7 @@ impl DeltaLog {
             }
             OpenOptions::new().read(true).write(true).open(&self.path)
         };
-        let file = write().map_err(|e| self.failed("rewrite", e))?;
-        inner.file = file;
+        inner.file = Some(write().map_err(|e| self.failed("rewrite", e))?);
         inner.places = inner.places[from..]
             .iter()
             .map(|p| Place {
@@ -275,7 +291,6 @@ impl DeltaLog {
                 ..*p
             })
             .collect();
-        inner.end = end - start;
         Ok(())
     }
 
@@ -287,23 +302,21 @@ impl DeltaLog {
         let mut inner = self.lock()?;
         let keep = inner.places.partition_point(|p| p.height <= tip);
         inner.places.truncate(keep);
-        let end = inner.places.last().map_or(0, Place::end);
-        let len = inner
-            .file
-            .metadata()
-            .map_err(|e| self.failed("read", e))?
-            .len();
+        let end = inner.end();
+        let Some(file) = &mut inner.file else {
+            return Ok(());
+        };
+        let len = file.metadata().map_err(|e| self.failed("read", e))?.len();
         if len != end {
-            inner.file.set_len(end).map_err(|e| self.failed("cut", e))?;
-            inner.file.sync_data().map_err(|e| self.failed("sync", e))?;
+            file.set_len(end).map_err(|e| self.failed("cut", e))?;
+            file.sync_data().map_err(|e| self.failed("sync", e))?;
         }
-        inner.end = end;
         Ok(())
     }
 
     /// The log's size in bytes.
     pub(crate) fn len(&self) -> Result<u64, StoreError> {
-        Ok(self.lock()?.end)
+        Ok(self.lock()?.end())
     }
 }
 
@@ -329,6 +342,13 @@ mod tests {
     fn records_survive_reopening_and_snapshots_drop_what_they_cover() {
         let dir = tempfile::TempDir::new().unwrap();
         let log = DeltaLog::open(dir.path()).unwrap();
+        log.keep_through(0).unwrap();
+        log.drop_through(3).unwrap();
+        assert_eq!(heights(&log, 0), vec![]);
+        assert!(
+            !dir.path().join(DELTA_LOG_FILE).exists(),
+            "opening creates no log; the first append does"
+        );
         for h in 1..=5 {
             log.append(h, &rec(h).1).unwrap();
         }
