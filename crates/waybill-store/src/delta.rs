@@ -27,6 +27,7 @@ use crate::compact::{
     pack, Hold, Lot, LotRest, Mark, Pay, ReadMark, Ship, ShipRest, Step, StepRest, NO_KEY, NO_SHIP,
 };
 use crate::index::IndexDelta;
+use crate::intern::Names;
 use crate::state::Committed;
 
 /// One block's changes, in compact form (see the module documentation).
@@ -85,8 +86,8 @@ pub(crate) struct DoesNotFollow(String);
 struct Numbers<'s, 'a> {
     state: &'s Committed,
     keys: HashMap<PublicKey, u32>,
-    lots: HashMap<&'a LotId, u32>,
-    ships: HashMap<&'a ShipmentId, u32>,
+    lots: HashMap<&'a str, u32>,
+    ships: HashMap<&'a str, u32>,
     new_keys: Vec<PublicKey>,
     new_lots: Vec<String>,
     new_ships: Vec<String>,
@@ -96,6 +97,25 @@ fn number(len: usize) -> u32 {
     // More than 2^32 - 1 of anything is far beyond any ledger; the
     // sentinel never matches a record, so a lookup finds nothing.
     u32::try_from(len).unwrap_or(NO_KEY)
+}
+
+/// A lot's or shipment's number: the state's (`names`), one handed out
+/// earlier in this block (`met`), or the next new one (added to `new`).
+fn name_number<'a>(
+    names: &Names,
+    met: &mut HashMap<&'a str, u32>,
+    new: &mut Vec<String>,
+    id: &'a str,
+) -> u32 {
+    if let Some(n) = met.get(id) {
+        return *n;
+    }
+    let n = names.find(id).unwrap_or_else(|| {
+        new.push(id.to_owned());
+        number(names.len() + new.len() - 1)
+    });
+    met.insert(id, n);
+    n
 }
 
 impl<'a> Numbers<'_, 'a> {
@@ -113,35 +133,23 @@ impl<'a> Numbers<'_, 'a> {
     }
 
     fn lot(&mut self, id: &'a LotId) -> u32 {
-        if let Some(n) = self.lots.get(id) {
-            return *n;
-        }
-        let n = match self.state.lot_names.find(id.as_str()) {
-            Some(n) => n,
-            None => {
-                let n = number(self.state.lot_names.len() + self.new_lots.len());
-                self.new_lots.push(id.as_str().to_owned());
-                n
-            }
-        };
-        self.lots.insert(id, n);
-        n
+        let Numbers {
+            state,
+            lots,
+            new_lots,
+            ..
+        } = self;
+        name_number(&state.lot_names, lots, new_lots, id.as_str())
     }
 
     fn ship(&mut self, id: &'a ShipmentId) -> u32 {
-        if let Some(n) = self.ships.get(id) {
-            return *n;
-        }
-        let n = match self.state.ship_names.find(id.as_str()) {
-            Some(n) => n,
-            None => {
-                let n = number(self.state.ship_names.len() + self.new_ships.len());
-                self.new_ships.push(id.as_str().to_owned());
-                n
-            }
-        };
-        self.ships.insert(id, n);
-        n
+        let Numbers {
+            state,
+            ships,
+            new_ships,
+            ..
+        } = self;
+        name_number(&state.ship_names, ships, new_ships, id.as_str())
     }
 
     fn lot_record(&mut self, l: &'a LotState) -> Lot {
