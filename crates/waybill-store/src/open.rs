@@ -134,6 +134,10 @@ impl<B: Backend> Ledger<B> {
         if tip_height > 0 {
             ledger.tip = Some(ledger.verify_tip(tip_height)?);
         }
+        // Only once the ledger has opened: the deltas the snapshot covers
+        // (a crash between writing it and dropping them left them), and
+        // any logged for a block whose commit never happened.
+        ledger.backend.drop_deltas_through(snapshot_height)?;
         ledger.backend.drop_deltas_after(tip_height)?;
         Ok(ledger)
     }
@@ -181,16 +185,14 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// Folds the logged deltas of the blocks after the snapshot into
-    /// `state`, and their entry ids into `ids`, dropping the deltas the
-    /// snapshot covers if a crash between writing it and dropping them
-    /// left them. Returns their total size.
+    /// `state`, and their entry ids into `ids`. Returns their total
+    /// size.
     fn replay_deltas(
         backend: &B,
         (state, ids): (&mut Committed, &mut IdIndex),
         snapshot_height: u64,
         tip_height: u64,
     ) -> Result<u64, StoreError> {
-        backend.drop_deltas_through(snapshot_height)?;
         let mut delta_bytes = 0u64;
         let mut next = snapshot_height + 1;
         backend.read_deltas(snapshot_height, &mut |h, bytes| {
