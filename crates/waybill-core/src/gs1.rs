@@ -106,9 +106,13 @@ impl Gtin {
 
     /// Whether the 13 digits after the indicator digit start with `prefix`.
     pub fn has_company_prefix(&self, prefix: &CompanyPrefix) -> bool {
-        self.0
-            .get(1..)
-            .is_some_and(|rest| rest.starts_with(prefix.as_str().as_bytes()))
+        prefix.covers(self.company_digits())
+    }
+
+    /// The 13 digits after the indicator digit, where a GS1 company
+    /// prefix begins.
+    pub fn company_digits(&self) -> &str {
+        self.as_str().get(1..).unwrap_or_default()
     }
 
     /// The GTIN-14 `digits`, already checked (length, digits, check digit).
@@ -153,6 +157,19 @@ impl CompanyPrefix {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether a key whose company digits (see [`Gs1Key::company_digits`])
+    /// are `digits` lies under this prefix.
+    pub fn covers(&self, digits: &str) -> bool {
+        digits.starts_with(self.as_str())
+    }
+
+    /// Whether this prefix and `other` share keys: they are the same, or
+    /// one starts with the other (`7709998` and `77099981`), so a key
+    /// under the longer one is under both.
+    pub fn overlaps(&self, other: &CompanyPrefix) -> bool {
+        self.covers(other.as_str()) || other.covers(self.as_str())
+    }
 }
 
 impl FromStr for CompanyPrefix {
@@ -179,6 +196,17 @@ impl Sscc {
     /// The 18 digits.
     pub fn as_str(&self) -> &str {
         digits_str(&self.0)
+    }
+
+    /// Whether the 17 digits after the extension digit start with `prefix`.
+    pub fn has_company_prefix(&self, prefix: &CompanyPrefix) -> bool {
+        prefix.covers(self.company_digits())
+    }
+
+    /// The 17 digits after the extension digit, where a GS1 company
+    /// prefix begins.
+    pub fn company_digits(&self) -> &str {
+        self.as_str().get(1..).unwrap_or_default()
     }
 
     /// The 18 `digits`, already checked (length, digits, check digit).
@@ -215,6 +243,52 @@ impl Gln {
     /// The 13 digits.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the GLN starts with `prefix`.
+    pub fn has_company_prefix(&self, prefix: &CompanyPrefix) -> bool {
+        prefix.covers(self.as_str())
+    }
+}
+
+/// A GS1 key as the rules judge it: a product (GTIN), a logistic unit
+/// (SSCC) or a place (GLN). Each is issued under a GS1 company prefix,
+/// which its [`Gs1Key::company_digits`] start with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gs1Key {
+    /// A trade item.
+    Gtin(Gtin),
+    /// A logistic unit.
+    Sscc(Sscc),
+    /// A location.
+    Gln(Gln),
+}
+
+impl Gs1Key {
+    /// The digits a company prefix starts: after a GTIN's indicator digit
+    /// or an SSCC's extension digit, a GLN's from its first.
+    pub fn company_digits(&self) -> &str {
+        match self {
+            Gs1Key::Gtin(g) => g.company_digits(),
+            Gs1Key::Sscc(s) => s.company_digits(),
+            Gs1Key::Gln(g) => g.as_str(),
+        }
+    }
+
+    /// Whether the key lies under `prefix`.
+    pub fn has_company_prefix(&self, prefix: &CompanyPrefix) -> bool {
+        prefix.covers(self.company_digits())
+    }
+}
+
+/// `GTIN 09506000134352`, `SSCC …`, `GLN …`.
+impl fmt::Display for Gs1Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gs1Key::Gtin(g) => write!(f, "GTIN {g}"),
+            Gs1Key::Sscc(s) => write!(f, "SSCC {s}"),
+            Gs1Key::Gln(g) => write!(f, "GLN {g}"),
+        }
     }
 }
 
@@ -1003,6 +1077,39 @@ mod tests {
         assert!("1234567890123".parse::<CompanyPrefix>().is_err());
         assert!("1234".parse::<CompanyPrefix>().is_ok());
         assert!("123456789012".parse::<CompanyPrefix>().is_ok());
+    }
+
+    #[test]
+    fn company_digits_skip_the_indicator_and_extension_digits() {
+        let p: CompanyPrefix = "0614141".parse().unwrap();
+        let sscc: Sscc = SSCC.parse().unwrap();
+        assert_eq!(sscc.company_digits(), "06141411234567897");
+        assert!(sscc.has_company_prefix(&p));
+        assert!(!sscc.has_company_prefix(&"1061414".parse().unwrap()));
+        let gln: Gln = "9506000134352".parse().unwrap();
+        assert!(gln.has_company_prefix(&"9506000".parse().unwrap()));
+        assert!(!gln.has_company_prefix(&"5060001".parse().unwrap()));
+        assert_eq!(gtin().company_digits(), "9506000134352");
+        for (key, digits) in [
+            (Gs1Key::Gtin(gtin()), "9506000134352"),
+            (Gs1Key::Sscc(sscc), "06141411234567897"),
+            (Gs1Key::Gln(gln), "9506000134352"),
+        ] {
+            assert_eq!(key.company_digits(), digits);
+        }
+        assert_eq!(Gs1Key::Sscc(sscc).to_string(), format!("SSCC {SSCC}"));
+    }
+
+    #[test]
+    fn prefixes_overlap_when_one_starts_the_other() {
+        let p = |s: &str| s.parse::<CompanyPrefix>().unwrap();
+        assert!(p("7709998").overlaps(&p("7709998")));
+        assert!(p("7709998").overlaps(&p("77099981")));
+        assert!(p("77099981").overlaps(&p("7709998")));
+        assert!(!p("7709998").overlaps(&p("7709999")));
+        assert!(!p("77099981").overlaps(&p("77099982")));
+        // Digits, not numbers: a leading zero makes another prefix.
+        assert!(!p("0770999").overlaps(&p("7709998")));
     }
 
     #[test]
