@@ -398,8 +398,9 @@ async fn full_mempool_answers_503() {
 async fn coffee_story<B: waybill_store::Backend + 'static>(node: &TestNode<B>) -> (LotId, LotId) {
     let c = &node.c;
     let mut s = Signer::new(c);
-    let green = LotId::batch(gtin(1), "GREEN-1").unwrap();
-    let roasted = LotId::batch(gtin(2), "ROAST-1").unwrap();
+    // Each under the GS1 company prefix of the member that makes it.
+    let green = LotId::batch(gtin_under(PRODUCER_PREFIX, 1), "GREEN-1").unwrap();
+    let roasted = LotId::batch(gtin_under(PROCESSOR_PREFIX, 2), "ROAST-1").unwrap();
     let ship = shipment("SHIP-1");
     let entries = vec![
         s.produce(&c.producer, &green, 600_000, &[]),

@@ -1332,7 +1332,8 @@ fn yields_compare_inputs_in_the_outputs_unit() {
 #[test]
 fn the_most_specific_yield_rule_applies_and_gtins_name_products() {
     let c = Consortium::new();
-    let gtin: waybill_core::gs1::Gtin = FOREIGN_GTIN.parse().unwrap();
+    // One of the processor's own products.
+    let gtin = gtin_under(PROCESSOR_PREFIX, 7);
     let rules = vec![
         roasting_rule(),
         // The processor roasts darker: 0.80 to 0.82.
@@ -1368,7 +1369,7 @@ fn the_most_specific_yield_rule_applies_and_gtins_name_products() {
     };
     p.product.gtin = Some(gtin);
     let err = l.refuse(&l.sign(&c.processor, Body::Produce(p.clone())));
-    assert_mentions(&err, &["INSTANT-1", "0.5 to 0.6", FOREIGN_GTIN]);
+    assert_mentions(&err, &["INSTANT-1", "0.5 to 0.6", gtin.as_str()]);
     p.quantity.value = dec("55");
     step(&mut l, &c.processor, Body::Produce(p));
 }

@@ -407,7 +407,7 @@ fn foreign_gtin() {
     p.lot = foreign_lot.clone();
     let err = l.refuse(&l.sign(&c.brand, Body::Produce(p)));
     assert!(
-        matches!(&err, RuleError::ForeignGtin { gtin, member, prefixes }
+        matches!(&err, RuleError::ForeignGtin { gtin, member, prefixes, .. }
             if *gtin == foreign && *member == c.brand.name && prefixes.contains(BRAND_PREFIX)),
         "{err:?}"
     );
@@ -429,10 +429,11 @@ fn foreign_gtin() {
     p.product.gtin = Some(own);
     l.record(&c.brand, Body::Produce(p));
 
-    // A member without declared prefixes may record any GTIN.
-    let mut p = produce_body("X", "10");
+    // The producer owns a prefix of its own: this GTIN is not its.
+    let mut p = produce_body("Y", "10");
     p.lot = foreign_lot;
-    l.record(&c.producer, Body::Produce(p));
+    let err = l.refuse(&l.sign(&c.producer, Body::Produce(p)));
+    assert!(matches!(err, RuleError::ForeignGtin { .. }), "{err:?}");
 }
 
 #[test]

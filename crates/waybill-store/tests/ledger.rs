@@ -294,14 +294,15 @@ fn recall_entries(c: &Consortium, s: &mut Signer) -> (Recall, Vec<SignedEntry>) 
     // element string, which must parse back when the state is reloaded.
     let r = Recall {
         a1: lot("A1"),
-        a2: LotId::batch(gtin(1), "A(2)").expect("batch"),
+        a2: LotId::batch(gtin_under(PRODUCER_PREFIX, 1), "A(2)").expect("batch"),
         b: lot("B"),
         c: lot("C"),
         d: lot("D"),
         e: lot("E"),
     };
     let s1 = ship("SHIP-1");
-    let s2 = sscc_shipment(77);
+    // The processor ships D, its own lot, under its own SSCC.
+    let s2 = sscc_under(PROCESSOR_PREFIX, 77);
     let entries = vec![
         s.produce(&c.producer, &r.a1, 10_000, &[]),
         s.produce(&c.producer, &r.a2, 5_000, &[]),

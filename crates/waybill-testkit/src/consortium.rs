@@ -1,6 +1,9 @@
 //! The test consortium: deterministic keys, parties with names and roles,
-//! and a genesis with one member per role, three admins, a producer that
-//! owns a GS1 company prefix, validators and an outsider.
+//! and a genesis with one member per role, three admins, a brand that
+//! owns a GS1 company prefix, validators and an outsider. The producer and
+//! the processor own prefixes too, for the GTINs and SSCCs they mint
+//! ([`PRODUCER_PREFIX`], [`PROCESSOR_PREFIX`]); the carrier, distributor
+//! and retailer own none.
 //!
 //! [`Consortium::new`] is the consortium most tests use (four validators
 //! with powers 40/30/20/10); [`Consortium::builder`] changes its chain name,
@@ -19,6 +22,10 @@ pub const T0: i64 = 1_700_000_000_000;
 
 /// The GS1 company prefix owned by [`Consortium::brand`].
 pub const BRAND_PREFIX: &str = "9506000";
+/// The GS1 company prefix owned by [`Consortium::producer`].
+pub const PRODUCER_PREFIX: &str = "7701234";
+/// The GS1 company prefix owned by [`Consortium::processor`].
+pub const PROCESSOR_PREFIX: &str = "4012345";
 /// A valid GTIN carrying [`BRAND_PREFIX`].
 pub const BRAND_GTIN: &str = "09506000134352";
 /// A valid GTIN that does not carry [`BRAND_PREFIX`].
@@ -174,11 +181,13 @@ impl ConsortiumBuilder {
         };
         let outsider = Party::new("Outsider Ltd", 99, &[Producer]);
 
-        let mut brand_spec = brand.spec("NL");
-        brand_spec.gs1_company_prefixes = vec![BRAND_PREFIX.parse().expect("a GS1 prefix")];
+        let owning = |p: &Party, country: &str, prefix: &str| MemberSpec {
+            gs1_company_prefixes: vec![prefix.parse().expect("a GS1 prefix")],
+            ..p.spec(country)
+        };
         let mut members = vec![
-            producer.spec("CO"),
-            processor.spec("DE"),
+            owning(&producer, "CO", PRODUCER_PREFIX),
+            owning(&processor, "DE", PROCESSOR_PREFIX),
             carrier.spec("PA"),
             distributor.spec("SE"),
             retailer.spec("DE"),
@@ -186,7 +195,7 @@ impl ConsortiumBuilder {
             auditor.spec("CH"),
         ];
         members.extend(admins.iter().map(|a| a.spec("BE")));
-        members.push(brand_spec);
+        members.push(owning(&brand, "NL", BRAND_PREFIX));
         let genesis = Genesis {
             chain_name: self.chain_name,
             members,
@@ -229,17 +238,18 @@ impl ConsortiumBuilder {
 }
 
 /// A deterministic test consortium: one member per role, three admins, a
-/// producer that declares a GS1 company prefix, validators, and an outsider
-/// that is not a member.
+/// brand, validators, and an outsider that is not a member. The
+/// producer, the processor and the brand own GS1 company prefixes.
 #[derive(Debug, Clone)]
 pub struct Consortium {
     /// The genesis.
     pub genesis: Genesis,
     /// Its chain id.
     pub chain_id: ChainId,
-    /// Role `producer` (`Finca La Esperanza`, CO).
+    /// Role `producer` (`Finca La Esperanza`, CO), with GS1 company prefix
+    /// [`PRODUCER_PREFIX`].
     pub producer: Party,
-    /// Role `processor`.
+    /// Role `processor`, with GS1 company prefix [`PROCESSOR_PREFIX`].
     pub processor: Party,
     /// Role `carrier`.
     pub carrier: Party,

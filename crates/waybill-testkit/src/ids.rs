@@ -7,8 +7,9 @@
 use waybill_core::codes::{Currency, Decimal3, Uetr};
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{DocRef, Location};
-use waybill_core::gs1::{gs1_check_digit, Gtin, LotId, ShipmentId};
+use waybill_core::gs1::{gs1_check_digit, Gln, Gtin, LotId, ShipmentId};
 
+use crate::consortium::BRAND_PREFIX;
 use crate::error::{parse, KitError};
 
 /// A lot id from text (free id or GS1 element string).
@@ -62,26 +63,93 @@ pub fn try_with_check_digit(body: &str) -> Result<String, KitError> {
     Ok(format!("{body}{d}"))
 }
 
-/// A GTIN-14 with a correct check digit, built from `n`.
-pub fn try_gtin(n: u64) -> Result<Gtin, KitError> {
+/// `n`'s last `width` digits, zero-padded.
+fn digits_of(n: u64, width: usize) -> String {
+    let s = format!("{n:0width$}");
+    s[s.len() - width..].to_string()
+}
+
+/// A GTIN-14 under GS1 company prefix `prefix` (4 to 12 digits): indicator
+/// digit 0, the prefix, an item reference from `n`, the check digit.
+pub fn try_gtin_under(prefix: &str, n: u64) -> Result<Gtin, KitError> {
+    let item = 12usize
+        .checked_sub(prefix.len())
+        .ok_or_else(|| KitError::Invalid {
+            what: "GS1 company prefix",
+            text: prefix.to_string(),
+            why: "longer than 12 digits".into(),
+        })?;
     parse(
         "GTIN",
-        &try_with_check_digit(&format!("0950600{:06}", n % 1_000_000))?,
+        &try_with_check_digit(&format!("0{prefix}{}", digits_of(n, item)))?,
     )
 }
 
-/// A GTIN-14 with a correct check digit, built from `n`.
+/// [`try_gtin_under`], for tests.
+pub fn gtin_under(prefix: &str, n: u64) -> Gtin {
+    try_gtin_under(prefix, n).expect("a valid GTIN")
+}
+
+/// An SSCC under GS1 company prefix `prefix`: extension digit 0, the
+/// prefix, a serial reference from `n`, the check digit.
+pub fn try_sscc_under(prefix: &str, n: u64) -> Result<ShipmentId, KitError> {
+    let serial = 16usize
+        .checked_sub(prefix.len())
+        .ok_or_else(|| KitError::Invalid {
+            what: "GS1 company prefix",
+            text: prefix.to_string(),
+            why: "longer than 16 digits".into(),
+        })?;
+    let sscc = try_with_check_digit(&format!("0{prefix}{}", digits_of(n, serial)))?;
+    parse("shipment", &format!("(00){sscc}"))
+}
+
+/// [`try_sscc_under`], for tests.
+pub fn sscc_under(prefix: &str, n: u64) -> ShipmentId {
+    try_sscc_under(prefix, n).expect("a valid SSCC")
+}
+
+/// A GLN under GS1 company prefix `prefix`: the prefix, a location
+/// reference from `n`, the check digit.
+pub fn try_gln_under(prefix: &str, n: u64) -> Result<Gln, KitError> {
+    let location = 12usize
+        .checked_sub(prefix.len())
+        .ok_or_else(|| KitError::Invalid {
+            what: "GS1 company prefix",
+            text: prefix.to_string(),
+            why: "longer than 12 digits".into(),
+        })?;
+    parse(
+        "GLN",
+        &try_with_check_digit(&format!("{prefix}{}", digits_of(n, location)))?,
+    )
+}
+
+/// [`try_gln_under`], for tests.
+pub fn gln_under(prefix: &str, n: u64) -> Gln {
+    try_gln_under(prefix, n).expect("a valid GLN")
+}
+
+/// A GTIN-14 with a correct check digit, built from `n`, under the
+/// brand's prefix ([`BRAND_PREFIX`]).
+pub fn try_gtin(n: u64) -> Result<Gtin, KitError> {
+    try_gtin_under(BRAND_PREFIX, n)
+}
+
+/// A GTIN-14 with a correct check digit, built from `n`, under the
+/// brand's prefix ([`BRAND_PREFIX`]).
 pub fn gtin(n: u64) -> Gtin {
     try_gtin(n).expect("a valid GTIN")
 }
 
-/// An SSCC shipment id with a correct check digit, built from `n`.
+/// An SSCC shipment id with a correct check digit, built from `n`, under
+/// the brand's prefix ([`BRAND_PREFIX`]).
 pub fn try_sscc_shipment(n: u64) -> Result<ShipmentId, KitError> {
-    let sscc = try_with_check_digit(&format!("0950600{:010}", n % 10_000_000_000))?;
-    parse("shipment", &format!("(00){sscc}"))
+    try_sscc_under(BRAND_PREFIX, n)
 }
 
-/// An SSCC shipment id with a correct check digit, built from `n`.
+/// An SSCC shipment id with a correct check digit, built from `n`, under
+/// the brand's prefix ([`BRAND_PREFIX`]).
 pub fn sscc_shipment(n: u64) -> ShipmentId {
     try_sscc_shipment(n).expect("a valid SSCC")
 }

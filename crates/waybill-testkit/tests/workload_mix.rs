@@ -330,3 +330,44 @@ fn stories_stay_apart_from_the_new_kinds() {
     let l = &state.lots[&lot];
     assert!(l.recalls.is_empty() && l.excursions == 0 && l.lost.is_zero());
 }
+
+/// The lots and shipments with GS1 ids among `entries`: (GTIN lots,
+/// SSCC shipments).
+fn gs1_ids(entries: &[SignedEntry]) -> (usize, usize) {
+    let (mut gtins, mut ssccs) = (0, 0);
+    for e in entries {
+        match &e.entry.body {
+            Body::Produce(p) => gtins += usize::from(p.lot.gtin().is_some()),
+            Body::ProduceV2(p) => gtins += usize::from(p.produce.lot.gtin().is_some()),
+            Body::Dispatch(d) => ssccs += usize::from(d.shipment.sscc().is_some()),
+            Body::DispatchV2(d) => ssccs += usize::from(d.shipment.sscc().is_some()),
+            _ => {}
+        }
+    }
+    (gtins, ssccs)
+}
+
+#[test]
+fn gs1_ids_are_minted_only_under_their_makers_prefixes() {
+    // The test consortium's producer and processor own prefixes: a third
+    // of their lots carry a GTIN, a fifth of the shipments an SSCC of the
+    // sender or of a shipped lot's producer (the rules check that as the
+    // entries are made).
+    let c = Consortium::new();
+    let entries = Workload::new(&c, SEED)
+        .with_mix(Mix::Consortium)
+        .take(3_000)
+        .unwrap();
+    let (gtins, ssccs) = gs1_ids(&entries);
+    assert!(
+        gtins > 100 && ssccs > 50,
+        "{gtins} GTIN lots, {ssccs} SSCCs"
+    );
+    // The benchmark's members own none: free ids only.
+    let b = BenchConsortium::new().unwrap();
+    let entries = Workload::new(&b, SEED)
+        .with_mix(Mix::Consortium)
+        .take(3_000)
+        .unwrap();
+    assert_eq!(gs1_ids(&entries), (0, 0));
+}

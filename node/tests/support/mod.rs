@@ -12,7 +12,8 @@ use waybill_core::entry::{EncodedEntry, SignedEntry};
 use waybill_node::{api, CommitSummary, Limits, Shared};
 use waybill_store::{Backend, Ledger, MemBackend, SledBackend};
 
-pub use waybill_testkit::ids::{gtin, lot};
+pub use waybill_testkit::consortium::{PROCESSOR_PREFIX, PRODUCER_PREFIX};
+pub use waybill_testkit::ids::{gtin_under, lot};
 // The node's tests call shipment ids `shipment` (`ship` is often a local).
 pub use waybill_testkit::ids::ship as shipment;
 pub use waybill_testkit::signer::{dispatch_body, produce_body, receive_body, Signer};

@@ -19,9 +19,13 @@ use waybill_core::state::{Changes, State, View};
 use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
 
 pub use waybill_testkit::certs::commit_certificate;
-pub use waybill_testkit::consortium::{BRAND_GTIN, BRAND_PREFIX, FOREIGN_GTIN};
+pub use waybill_testkit::consortium::{
+    BRAND_GTIN, BRAND_PREFIX, FOREIGN_GTIN, PROCESSOR_PREFIX, PRODUCER_PREFIX,
+};
 pub use waybill_testkit::entries::*;
-pub use waybill_testkit::ids::{currency, dec, doc, lot, place, ship, uetr};
+pub use waybill_testkit::ids::{
+    currency, dec, doc, gln_under, gtin_under, lot, place, ship, sscc_under, uetr,
+};
 pub use waybill_testkit::{key, Consortium, Party, T0};
 
 /// Asserts an error's message is a non-empty sentence naming each of `needles`.

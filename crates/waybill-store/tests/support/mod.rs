@@ -18,8 +18,9 @@ use waybill_core::trail::{self, Policy, Trail};
 use waybill_store::{open_dir, Backend, DataDir, Ledger, StoreError};
 
 pub use waybill_testkit::certs::{certify, certify_with};
+pub use waybill_testkit::consortium::{PROCESSOR_PREFIX, PRODUCER_PREFIX};
 pub use waybill_testkit::files::DirListing;
-pub use waybill_testkit::ids::{gtin, lot, ship, sscc_shipment, uetr};
+pub use waybill_testkit::ids::{gtin_under, lot, ship, sscc_under, uetr};
 pub use waybill_testkit::signer::*;
 pub use waybill_testkit::workload::{workload, Workload};
 pub use waybill_testkit::{Consortium, Party, T0};

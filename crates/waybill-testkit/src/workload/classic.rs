@@ -22,10 +22,10 @@ use crate::signer::{dispatch_body, receive_body, reject_body, try_payment_body, 
 
 impl<R: Roster + ?Sized> Workload<'_, R> {
     pub(super) fn raw_production(&mut self) -> Result<SignedEntry> {
-        let lot = self.fresh_lot()?;
         let milli = 1_000 + self.below(100_000);
         let c = self.c;
         let who = self.pick(c.producers())?;
+        let lot = self.fresh_lot(&who.pk)?;
         let body = try_produce_body(&lot, milli, &[])?;
         let body = if self.mix == Mix::Consortium && self.chance(PLOTS_PERCENT) {
             self.with_plots(body)?
@@ -70,7 +70,7 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
             };
             inputs.push((l, q));
         }
-        let lot = self.fresh_lot()?;
+        let lot = self.fresh_lot(&who.pk)?;
         let milli = 500 + self.below(50_000);
         let body = try_produce_body(&lot, milli, &inputs)?;
         let body = if self.mix == Mix::Consortium && self.chance(WORK_ORDER_PERCENT) {
@@ -124,7 +124,8 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
         } else {
             None
         };
-        let id = self.fresh_shipment()?;
+        let minters = self.minters(&who.pk, &lots);
+        let id = self.fresh_shipment(&minters)?;
         let body = match self.mix {
             Mix::Classic => dispatch_body(&id, &lots, &consignee.pk, carrier.as_ref()),
             Mix::Consortium => self.consortium_dispatch(who, &id, &lots, consignee, carrier)?,

@@ -178,7 +178,8 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
                 let carrier = carrier
                     .filter(|_| c.member(&consignee.pk).map(|(_, r)| r) != Some(Role::Carrier));
                 let who = party_of(c, &sender)?;
-                let id = self.fresh_shipment()?;
+                let minters = self.minters(&sender, &lots);
+                let id = self.fresh_shipment(&minters)?;
                 let parts = lots
                     .into_iter()
                     .map(|lot| ShippedLot {

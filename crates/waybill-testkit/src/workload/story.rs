@@ -55,9 +55,9 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
         }
         let mut level: Vec<(LotId, u64)> = Vec::new();
         for i in 0..8 {
-            let lot = self.fresh_lot()?;
             let milli = 10_000 + 1_000 * i as u64;
             let who = producers[i % producers.len()].clone();
+            let lot = self.fresh_lot(&who.pk)?;
             steps.push_back((who, try_produce_body(&lot, milli, &[])?));
             level.push((lot, milli));
         }
@@ -67,8 +67,9 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
         for next in &processors {
             // Ship every lot of this level to the next processor.
             for (i, (lot, _)) in level.iter().enumerate() {
+                // Each lot of a level is shipped by the member that made it.
                 let from = holders[i].clone();
-                let shipment = self.fresh_shipment()?;
+                let shipment = self.fresh_shipment(&[from.pk])?;
                 self.reserved_shipments.insert(shipment.clone());
                 steps.push_back((from, plain_dispatch(&shipment, vec![lot.clone()], next.pk)));
                 steps.push_back((next.clone(), receive_body(&shipment)));
@@ -76,7 +77,7 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
             // Process pairs of them into the next level.
             let mut made = Vec::new();
             for pair in level.chunks(2) {
-                let lot = self.fresh_lot()?;
+                let lot = self.fresh_lot(&next.pk)?;
                 let milli: u64 = pair.iter().map(|(_, q)| q / 2).sum();
                 steps.push_back((next.clone(), try_produce_body(&lot, milli, pair)?));
                 made.push((lot, milli));
@@ -105,7 +106,8 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
             } else {
                 to
             };
-            let shipment = self.fresh_shipment()?;
+            // The final lot was made by the last processor.
+            let shipment = self.fresh_shipment(&[holder.pk, processors[2].pk])?;
             self.reserved_shipments.insert(shipment.clone());
             steps.push_back((
                 holder.clone(),
