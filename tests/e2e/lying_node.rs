@@ -97,12 +97,18 @@ impl World {
             country: Some(country.parse().expect("a country code")),
             gs1_company_prefixes: Vec::new(),
         };
+        // The producer and the roaster own the GS1 prefixes their GTINs
+        // and SSCCs lie under.
+        let owning = |p: &Party, role: Role, country: &str, prefix: &str| MemberSpec {
+            gs1_company_prefixes: vec![prefix.parse().expect("a GS1 company prefix")],
+            ..member(p, role, country)
+        };
         let genesis = Genesis {
             yields: Vec::new(),
             chain_name: "node-client-tests".into(),
             members: vec![
-                member(&producer, Role::Producer, "CO"),
-                member(&roaster, Role::Processor, "DE"),
+                owning(&producer, Role::Producer, "CO", "7709998"),
+                owning(&roaster, Role::Processor, "DE", "4061234"),
                 member(&carrier, Role::Carrier, "DK"),
                 member(&retailer, Role::Retailer, "DE"),
                 member(&auditor, Role::Auditor, "CH"),
