@@ -321,6 +321,64 @@ fn author_without_the_role() {
 }
 
 #[test]
+fn genesis_with_overlapping_prefixes() {
+    let net = Net::new(bin(), &[]);
+    // `genesis init` refuses a prefix inside another member's.
+    let out_file = net.path("overlap-init.toml");
+    let out = fails(
+        wb().args([
+            "genesis",
+            "init",
+            "--chain-name",
+            "overlap",
+            "--member",
+            &format!(
+                "name=Andes Coop,key={},roles=producer,prefix=7709998",
+                net.public_keys["cooperative"]
+            ),
+            "--member",
+            &format!(
+                "name=Huila Traders,key={},roles=producer,prefix=4061234+77099981",
+                net.public_keys["roaster"]
+            ),
+            "--validator",
+            &format!("name=v1,key={}", net.validator),
+            "--out",
+            &s(&out_file),
+        ]),
+        &["Andes Coop", "Huila Traders", "7709998", "77099981"],
+    );
+    assert_eq!(out.code, Some(2), "{out}");
+    assert!(!out_file.exists());
+    // So does every command reading a hand-edited genesis where the
+    // roaster takes a prefix inside the cooperative's.
+    let text = std::fs::read_to_string(&net.genesis).expect("read genesis");
+    let edited = text.replace("\"4061234\"", "\"77099985\"");
+    assert_ne!(edited, text);
+    let bad = net.path("overlap-genesis.toml");
+    std::fs::write(&bad, edited).expect("write");
+    for args in [vec!["genesis", "show"], vec!["genesis", "hash"]] {
+        fails(
+            wb().args(&args).arg(s(&bad)),
+            &["77099985", "7709998", name("roaster"), name("cooperative")],
+        );
+    }
+    let new_dir = net.path("overlap-ledger");
+    fails(
+        wb().args([
+            "ledger",
+            "init",
+            "--data-dir",
+            &s(&new_dir),
+            "--genesis",
+            &s(&bad),
+        ]),
+        &["77099985"],
+    );
+    assert!(!new_dir.exists(), "ledger init left {}", new_dir.display());
+}
+
+#[test]
 fn replayed_nonce() {
     let net = Net::new(bin(), &[]);
     let green = net.produce_green(Nonce::Given(1));

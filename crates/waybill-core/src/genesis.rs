@@ -118,8 +118,11 @@ pub struct MemberSpec {
     /// Where it is registered.
     #[serde(default)]
     pub country: Option<Country>,
-    /// GS1 company prefixes it owns: when non-empty, every GTIN it records
-    /// must carry one of them.
+    /// GS1 company prefixes it owns. A prefix belongs to one member (no
+    /// two prefixes of a chain overlap, see [`prefix_conflict`]); the
+    /// GTINs and SSCCs a member mints must lie under its own prefixes, so
+    /// a member without one records free ids only (the rules, module
+    /// `rules::keys`, tell what each entry may name).
     #[serde(default)]
     pub gs1_company_prefixes: Vec<CompanyPrefix>,
 }
@@ -129,6 +132,60 @@ impl MemberSpec {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+}
+
+/// The member and prefix among `members` that `candidate` would clash
+/// with: the same prefix, or one that starts the other (`7709998` and
+/// `77099981`), since every key under the longer one is under both. A
+/// prefix belongs to at most one member, so genesis refuses any such pair
+/// ([`Genesis::validate`]), a member's own included; assigning a prefix
+/// later must ask the same question of the member table then (pass the
+/// members that still own their prefixes).
+pub fn prefix_conflict<'a>(
+    members: impl IntoIterator<Item = &'a MemberSpec>,
+    candidate: &CompanyPrefix,
+) -> Option<(&'a MemberSpec, &'a CompanyPrefix)> {
+    members.into_iter().find_map(|m| {
+        m.gs1_company_prefixes
+            .iter()
+            .find(|p| p.overlaps(candidate))
+            .map(|p| (m, p))
+    })
+}
+
+/// Why two prefixes of a genesis may not both stand.
+fn prefix_overlap_text(
+    first: &str,
+    first_prefix: &CompanyPrefix,
+    second: &str,
+    second_prefix: &CompanyPrefix,
+) -> String {
+    const RULE: &str =
+        "a GS1 company prefix belongs to one member, and no prefix may start another";
+    if first != second {
+        return if first_prefix == second_prefix {
+            format!("members `{first}` and `{second}` both list GS1 company prefix {first_prefix}; {RULE}")
+        } else {
+            format!(
+                "GS1 company prefix {second_prefix} of `{second}` overlaps prefix {first_prefix} of `{first}` \
+                 (one starts the other, so keys under the longer one would belong to both); {RULE}"
+            )
+        };
+    }
+    if first_prefix == second_prefix {
+        return format!(
+            "member `{first}` lists GS1 company prefix {first_prefix} twice; list it once"
+        );
+    }
+    let shorter = if first_prefix.as_str().len() <= second_prefix.as_str().len() {
+        first_prefix
+    } else {
+        second_prefix
+    };
+    format!(
+        "member `{first}` lists GS1 company prefixes {first_prefix} and {second_prefix}, and one starts \
+         the other; list only {shorter}, which holds every key of both"
+    )
 }
 
 /// A consensus validator.
@@ -348,6 +405,18 @@ pub enum GenesisError {
         /// What is wrong.
         problem: String,
     },
+    /// Two GS1 company prefixes overlap (see [`prefix_conflict`]).
+    #[error("{}", prefix_overlap_text(.first, .first_prefix, .second, .second_prefix))]
+    PrefixOverlap {
+        /// The member listed first.
+        first: String,
+        /// Its prefix.
+        first_prefix: CompanyPrefix,
+        /// The member whose prefix clashes with it (may be the same).
+        second: String,
+        /// That prefix.
+        second_prefix: CompanyPrefix,
+    },
     /// `max_block_entries` above [`MAX_BLOCK_ENTRIES`].
     #[error("max_block_entries is {0}; at most {MAX_BLOCK_ENTRIES} are allowed")]
     TooManyBlockEntries(u32),
@@ -410,6 +479,7 @@ impl Genesis {
                 }
             }
         }
+        self.validate_prefixes()?;
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
@@ -458,6 +528,30 @@ impl Genesis {
             return Err(GenesisError::TooManyBlockEntries(c.max_block_entries));
         }
         self.validate_yields()
+    }
+
+    /// Refuses two prefixes that overlap, of two members or of one.
+    fn validate_prefixes(&self) -> Result<(), GenesisError> {
+        for (i, m) in self.members.iter().enumerate() {
+            for (j, p) in m.gs1_company_prefixes.iter().enumerate() {
+                // Earlier members' prefixes, then this member's earlier ones.
+                let clash = prefix_conflict(&self.members[..i], p).or_else(|| {
+                    m.gs1_company_prefixes[..j]
+                        .iter()
+                        .find(|q| q.overlaps(p))
+                        .map(|q| (m, q))
+                });
+                if let Some((first, first_prefix)) = clash {
+                    return Err(GenesisError::PrefixOverlap {
+                        first: first.name.clone(),
+                        first_prefix: first_prefix.clone(),
+                        second: m.name.clone(),
+                        second_prefix: p.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_yields(&self) -> Result<(), GenesisError> {
