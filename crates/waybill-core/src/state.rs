@@ -78,6 +78,24 @@ pub fn active_member_named_in(
         .map(|(k, _)| *k)
 }
 
+/// The member among `members` that owns the GS1 company prefix `digits`
+/// (a key's company digits, [`crate::gs1::Gs1Key::company_digits`]) lie
+/// under (for [`View::prefix_owner`] over a full member map): an active
+/// record first, else a removed one (a member's prefixes stay its own
+/// after it leaves, until they are given to another).
+pub fn prefix_owner_in<'m>(
+    members: &'m BTreeMap<PublicKey, MemberRecord>,
+    digits: &str,
+) -> Option<&'m MemberRecord> {
+    let owns = |m: &&MemberRecord| m.spec.gs1_company_prefixes.iter().any(|p| p.covers(digits));
+    let mut owners = members.values().filter(owns);
+    let first = owners.next()?;
+    if first.active() {
+        return Some(first);
+    }
+    Some(owners.find(|m| m.active()).unwrap_or(first))
+}
+
 /// Part of a lot in one member's custody: held, or in a shipment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holding {
@@ -509,6 +527,10 @@ pub trait View {
     fn active_admins(&self) -> BTreeSet<PublicKey>;
     /// The key of the active member with this name, if any.
     fn active_member_named(&self, name: &str) -> Option<PublicKey>;
+    /// The member that owns the GS1 company prefix `digits` (a key's
+    /// company digits, [`crate::gs1::Gs1Key::company_digits`]) lie under,
+    /// if any ([`prefix_owner_in`]).
+    fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord>;
     /// The author's last nonce (0 if none).
     fn nonce(&self, key: &PublicKey) -> u64;
     /// A lot (borrowed where the view holds it decoded, owned where it
@@ -637,6 +659,9 @@ impl View for State {
     }
     fn active_member_named(&self, name: &str) -> Option<PublicKey> {
         active_member_named_in(&self.members, name)
+    }
+    fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
+        prefix_owner_in(&self.members, digits)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)
@@ -781,6 +806,19 @@ impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
             members
                 .get(k)
                 .is_none_or(|m| m.active() && m.spec.name == name)
+        })
+    }
+    fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
+        let members = self.pending.members();
+        if let Some(m) = prefix_owner_in(members, digits) {
+            return Some(m);
+        }
+        // The base's owner, unless a pending change of its record took
+        // the prefix away.
+        self.base.prefix_owner(digits).filter(|m| {
+            members
+                .get(&m.spec.public_key)
+                .is_none_or(|p| p.spec.gs1_company_prefixes.iter().any(|x| x.covers(digits)))
         })
     }
     fn nonce(&self, key: &PublicKey) -> u64 {

@@ -37,8 +37,9 @@ use waybill_core::crypto::PublicKey;
 use waybill_core::genesis::{ChainId, Genesis, YieldRule};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{
-    active_admins_in, active_member_named_in, Changes, Holding, LatestStep, LotState, MemberRecord,
-    PaymentState, ReadingsMark, RecallMark, ShipmentState, State, StepLot, View,
+    active_admins_in, active_member_named_in, prefix_owner_in, Changes, Holding, LatestStep,
+    LotState, MemberRecord, PaymentState, ReadingsMark, RecallMark, ShipmentState, State, StepLot,
+    View,
 };
 
 use crate::compact::{
@@ -472,6 +473,9 @@ impl View for Committed {
     }
     fn active_member_named(&self, name: &str) -> Option<PublicKey> {
         active_member_named_in(&self.members, name)
+    }
+    fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
+        prefix_owner_in(&self.members, digits)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)
