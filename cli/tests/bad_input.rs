@@ -321,6 +321,87 @@ fn author_without_the_role() {
 }
 
 #[test]
+fn gs1_keys_of_another_member_are_refused_with_the_rule() {
+    let net = Net::new(bin(), &[]);
+    net.produce_green(Nonce::Given(1));
+    // The cooperative labels its shipment with the roaster's SSCC.
+    let entry = net.record(
+        "cooperative",
+        "dispatch",
+        Nonce::FromLedger,
+        &[
+            "--shipment",
+            ROAD,
+            "--lot",
+            GREEN,
+            "--consignee",
+            name("retailer"),
+        ],
+        "foreign-sscc.json",
+    );
+    append_fails(
+        &net,
+        &[&entry],
+        &[
+            "SSCC 040612340000000026",
+            name("cooperative"),
+            "7709998",
+            "but under prefix 4061234",
+            name("roaster"),
+            "free shipment id",
+        ],
+    );
+    // Or names the roaster's dock as the destination of goods for the
+    // retailer: the roaster is no party to the shipment.
+    let entry = net.record(
+        "cooperative",
+        "dispatch",
+        Nonce::FromLedger,
+        &[
+            "--shipment",
+            SEA,
+            "--lot",
+            GREEN,
+            "--consignee",
+            name("retailer"),
+            "--to-gln",
+            "4061234000002",
+        ],
+        "foreign-gln.json",
+    );
+    append_fails(
+        &net,
+        &[&entry],
+        &[
+            "GLN 4061234000002 (to)",
+            name("roaster"),
+            "4061234",
+            "public port",
+        ],
+    );
+    // Its own gate and the consignee's dock are fine.
+    let entry = net.record(
+        "cooperative",
+        "dispatch",
+        Nonce::FromLedger,
+        &[
+            "--shipment",
+            SEA,
+            "--lot",
+            GREEN,
+            "--consignee",
+            name("roaster"),
+            "--from-gln",
+            "7709998000001",
+            "--to-gln",
+            "4061234000002",
+        ],
+        "own-places.json",
+    );
+    net.append(&[&entry]);
+}
+
+#[test]
 fn genesis_with_overlapping_prefixes() {
     let net = Net::new(bin(), &[]);
     // `genesis init` refuses a prefix inside another member's.

@@ -186,6 +186,8 @@ pub fn rule_reason(e: &RuleError) -> &'static str {
         RuleError::NonceGap { .. } => "nonce_gap",
         RuleError::LotExists(_) => "lot_exists",
         RuleError::ForeignGtin { .. } => "foreign_gtin",
+        RuleError::ForeignSscc { .. } => "foreign_sscc",
+        RuleError::ForeignGln { .. } => "foreign_gln",
         RuleError::UnknownLot(_) => "unknown_lot",
         RuleError::DuplicateLot(_) => "duplicate_lot",
         RuleError::NotCustodian { .. } => "not_custodian",

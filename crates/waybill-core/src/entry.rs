@@ -172,7 +172,8 @@ pub struct GeoPoint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Location {
-    /// GS1 Global Location Number.
+    /// GS1 Global Location Number: under a GS1 company prefix of a party
+    /// to the entry, or of no member (see `rules`, module `keys`).
     pub gln: Option<Gln>,
     /// ISO 3166-1 alpha-2 country.
     pub country: Option<Country>,

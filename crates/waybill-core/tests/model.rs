@@ -477,6 +477,8 @@ fn kind(e: &RuleError) -> &'static str {
         RuleError::NonceGap { .. } => "NonceGap",
         RuleError::LotExists(_) => "LotExists",
         RuleError::ForeignGtin { .. } => "ForeignGtin",
+        RuleError::ForeignSscc { .. } => "ForeignSscc",
+        RuleError::ForeignGln { .. } => "ForeignGln",
         RuleError::UnknownLot(_) => "UnknownLot",
         RuleError::DuplicateLot(_) => "DuplicateLot",
         RuleError::NotCustodian { .. } => "NotCustodian",

@@ -429,7 +429,15 @@ fn foreign_gtin() {
     p.product.gtin = Some(own);
     l.record(&c.brand, Body::Produce(p));
 
-    // The producer owns a prefix of its own: this GTIN is not its.
+    // Another member may not record it, nor a GTIN under no member's
+    // prefix (tests/prefixes.rs has the rest).
+    let mut p = produce_body("Y", "10");
+    p.lot = LotId::batch(own, "B2").unwrap();
+    let err = l.refuse(&l.sign(&c.producer, Body::Produce(p)));
+    assert_mentions(
+        &err,
+        &[BRAND_GTIN, &c.producer.name, &c.brand.name, BRAND_PREFIX],
+    );
     let mut p = produce_body("Y", "10");
     p.lot = foreign_lot;
     let err = l.refuse(&l.sign(&c.producer, Body::Produce(p)));

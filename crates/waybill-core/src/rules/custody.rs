@@ -4,11 +4,14 @@
 
 use super::ctx::{name_of, Ctx};
 use super::error::RuleError;
+use super::keys::{has_gln, Parties, SHIPMENT_PARTIES};
 use super::permission::roles_text;
 use super::quantity;
 use crate::codes::Decimal3;
 use crate::crypto::PublicKey;
-use crate::entry::{Dispatch, DispatchV2, Quantity, Receive, ReceiveV2, ReceivedLot, Reject};
+use crate::entry::{
+    Dispatch, DispatchV2, Location, Quantity, Receive, ReceiveV2, ReceivedLot, Reject,
+};
 use crate::genesis::Role;
 use crate::gs1::{LotId, ShipmentId};
 use crate::state::{
@@ -26,6 +29,7 @@ impl<V: View> Ctx<'_, V> {
             &parts,
             &d.consignee,
             d.carrier.as_ref(),
+            &[("from", Some(&d.from)), ("to", Some(&d.to))],
             changes,
         )
     }
@@ -44,18 +48,25 @@ impl<V: View> Ctx<'_, V> {
             &parts,
             &d.consignee,
             d.carrier.as_ref(),
+            &[
+                ("from", Some(&d.from)),
+                ("to", Some(&d.to)),
+                ("tlc_source", d.kdes.tlc_source.as_ref()),
+            ],
             changes,
         )
     }
 
     /// Puts `parts` of lots (all the author holds where no quantity is
-    /// given) in a new shipment.
+    /// given) in a new shipment, whose id and `places` name only keys
+    /// of its parties (see `keys`).
     fn ship(
         &self,
         shipment: &ShipmentId,
         parts: &[(&LotId, Option<Quantity>)],
         consignee: &PublicKey,
         carrier: Option<&PublicKey>,
+        places: &[(&'static str, Option<&Location>)],
         changes: &mut Changes,
     ) -> Result<(), RuleError> {
         if self.view.shipment(shipment).is_some() {
@@ -93,6 +104,18 @@ impl<V: View> Ctx<'_, V> {
             lot.add_holding(*self.author, Some(shipment.clone()), q);
             changes.lots.insert((*id).clone(), lot);
         }
+        if shipment.sscc().is_some() || has_gln(places) {
+            let (producers, unjudged) = self.producers_of(changes, parts.iter().map(|(l, _)| *l));
+            let parties = Parties {
+                members: std::iter::once(*consignee)
+                    .chain(carrier.copied())
+                    .collect(),
+                producers,
+                unjudged,
+            };
+            self.check_shipment_id(shipment, &parties)?;
+            self.check_places(places, &parties, SHIPMENT_PARTIES)?;
+        }
         changes.shipments.insert(
             shipment.clone(),
             ShipmentState {
@@ -125,21 +148,31 @@ impl<V: View> Ctx<'_, V> {
     /// Applies a [`Receive`] body: the carrier or the consignee takes the
     /// lots whole (the consignee's receipt delivers them).
     pub(super) fn receive(&self, r: &Receive, changes: &mut Changes) -> Result<(), RuleError> {
-        self.take_over(&r.shipment, &[], changes)
+        self.take_over(&r.shipment, &[], &[("at", Some(&r.at))], changes)
     }
 
     /// Applies a [`ReceiveV2`] body: as a [`Receive`], with what did not
     /// arrive of some lots recorded as lost, with its cause.
     pub(super) fn receive_v2(&self, r: &ReceiveV2, changes: &mut Changes) -> Result<(), RuleError> {
-        self.take_over(&r.shipment, &r.lots, changes)
+        self.take_over(
+            &r.shipment,
+            &r.lots,
+            &[
+                ("at", Some(&r.at)),
+                ("tlc_source", r.kdes.tlc_source.as_ref()),
+            ],
+            changes,
+        )
     }
 
     /// The author (consignee or carrier) takes over a shipment; `partial`
-    /// lists lots that did not arrive whole.
+    /// lists lots that did not arrive whole; `places` name only places of
+    /// the shipment's parties (see `keys`).
     fn take_over(
         &self,
         shipment: &ShipmentId,
         partial: &[ReceivedLot],
+        places: &[(&'static str, Option<&Location>)],
         changes: &mut Changes,
     ) -> Result<(), RuleError> {
         let mut s = self.open_shipment(shipment, "receive")?;
@@ -180,6 +213,13 @@ impl<V: View> Ctx<'_, V> {
                     lost,
                 });
             }
+        }
+        if has_gln(places) {
+            self.check_places(
+                places,
+                &self.shipment_parties(&s, changes),
+                SHIPMENT_PARTIES,
+            )?;
         }
         let (kind, from) = match (delivered, s.stage, s.carrier) {
             (false, _, _) => (StepKind::TakeOver, s.sender),
@@ -316,6 +356,21 @@ impl<V: View> Ctx<'_, V> {
             });
         }
         Ok(s)
+    }
+
+    /// The parties to shipment `s` (sender, consignee, the carrier that
+    /// has it) and the producers of its lots, whose places its steps may
+    /// name.
+    pub(super) fn shipment_parties(&self, s: &ShipmentState, changes: &Changes) -> Parties {
+        let (producers, unjudged) = self.producers_of(changes, &s.lots);
+        Parties {
+            members: [s.sender, s.consignee]
+                .into_iter()
+                .chain(s.carrier)
+                .collect(),
+            producers,
+            unjudged,
+        }
     }
 
     /// The shipment, if it exists and is still open.

@@ -7,7 +7,7 @@ use crate::codec::MAX_ENTRY_BYTES;
 use crate::codes::{Decimal3, Uetr};
 use crate::crypto::PublicKey;
 use crate::entry::{SignatureError, ENTRY_VERSION};
-use crate::gs1::{Gtin, LotId, ShipmentId};
+use crate::gs1::{CompanyPrefix, Gln, Gtin, LotId, ShipmentId, Sscc};
 
 /// Why an entry is refused. Each variant says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,15 +87,49 @@ pub enum RuleError {
     /// A lot id is taken.
     #[error("lot {0} already exists; lot ids are used once")]
     LotExists(LotId),
-    /// GTIN not in the member's prefixes.
-    #[error("GTIN {gtin} does not carry any GS1 company prefix of `{member}` ({prefixes}); members may only record their own products")]
+    /// A GTIN the author records (a lot's or its product's) outside its
+    /// GS1 company prefixes.
+    #[error("GTIN {gtin} is not under a GS1 company prefix of `{member}` ({prefixes}){owner}; a member records only products under its own prefixes, and one without a prefix records free lot ids without a GTIN")]
     ForeignGtin {
         /// The GTIN.
         gtin: Gtin,
         /// Member name.
         member: String,
-        /// Its prefixes.
+        /// Its prefixes (`it has none` when empty).
         prefixes: String,
+        /// `, but under prefix P of `M`` when another member owns it.
+        owner: String,
+    },
+    /// An SSCC (a lot's or a shipment's id) outside the prefixes of
+    /// those who may mint it.
+    #[error("SSCC {sscc} ({usage}) is not under a GS1 company prefix of {allowed}{owner}; {hint}")]
+    ForeignSscc {
+        /// The SSCC.
+        sscc: Sscc,
+        /// What it identifies: `lot id` or `shipment id`.
+        usage: &'static str,
+        /// Who may mint it, with their prefixes.
+        allowed: String,
+        /// `, but under prefix P of `M`` when another member owns it.
+        owner: String,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// A place's GLN under the prefix of a member that is no party to
+    /// the entry.
+    #[error("GLN {gln} ({place}) lies under GS1 company prefix {prefix} of `{owner}`, which is not {parties}; name a place of theirs, or one under no member's prefix (a public port, say)")]
+    ForeignGln {
+        /// The GLN.
+        gln: Gln,
+        /// Which place of the entry (`from`, `to`, `at`, `origin`,
+        /// `tlc_source`).
+        place: &'static str,
+        /// The prefix it lies under.
+        prefix: CompanyPrefix,
+        /// The member that owns the prefix.
+        owner: String,
+        /// Whose places the entry may name.
+        parties: &'static str,
     },
     /// An unknown lot.
     #[error("lot {0} does not exist on this ledger")]

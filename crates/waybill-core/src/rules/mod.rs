@@ -13,7 +13,9 @@
 //!    the chain id, an active author, a role that permits the body
 //!    (`permission`), the next nonce (ledger only), then the body's own
 //!    rules, which are methods of one `Ctx` per entry: `produce`,
-//!    `custody` (dispatch, receive, reject), `payment`, `membership`.
+//!    `custody` (dispatch, receive, reject), `payment`, `membership`;
+//!    `keys` holds the GS1 keys an entry brings in (GTINs, SSCCs, GLNs)
+//!    to the owners of their company prefixes.
 //!
 //! [`apply_block`] and [`apply_block_with_ids`] apply a block's entries
 //! in order on an overlay and report what each touched ([`Effects`]).
@@ -23,6 +25,7 @@ mod correction;
 mod ctx;
 mod custody;
 mod error;
+mod keys;
 mod membership;
 mod payment;
 mod permission;

@@ -1,13 +1,15 @@
 //! Recording a production: a new lot, made from nothing or by consuming
-//! (part of) lots the author holds, within the declared yield.
+//! (part of) lots the author holds, within the declared yield, under
+//! the author's own GS1 keys (see `keys`).
 
 use super::ctx::Ctx;
 use super::error::RuleError;
+use super::keys::{Parties, PRODUCTION_PARTIES};
 use super::quantity;
 use crate::codes::Decimal3;
 use crate::entry::{Produce, ProduceV2, Quantity};
 use crate::genesis::find_yield_rule;
-use crate::gs1::{Gtin, LotId};
+use crate::gs1::LotId;
 use crate::state::{Changes, LotState, View};
 
 impl<V: View> Ctx<'_, V> {
@@ -16,12 +18,12 @@ impl<V: View> Ctx<'_, V> {
         if self.view.lot(&p.lot).is_some() {
             return Err(RuleError::LotExists(p.lot.clone()));
         }
-        if let Some(g) = p.lot.gtin() {
-            self.check_gtin(&g)?;
-        }
-        if let Some(g) = &p.product.gtin {
-            self.check_gtin(g)?;
-        }
+        self.check_produced_keys(p)?;
+        self.check_places(
+            &[("origin", Some(&p.origin))],
+            &Parties::default(),
+            PRODUCTION_PARTIES,
+        )?;
         let mut consumed = Vec::with_capacity(p.inputs.len());
         for input in &p.inputs {
             let Some(mut lot) = self.lot(changes, &input.lot)? else {
@@ -63,7 +65,12 @@ impl<V: View> Ctx<'_, V> {
     /// Applies a [`ProduceV2`] body: plots and regulatory facts are
     /// checked with the entry's shape; the production is a [`Produce`].
     pub(super) fn produce_v2(&self, p: &ProduceV2, changes: &mut Changes) -> Result<(), RuleError> {
-        self.produce(&p.produce, changes)
+        self.produce(&p.produce, changes)?;
+        self.check_places(
+            &[("tlc_source", p.kdes.tlc_source.as_ref())],
+            &Parties::default(),
+            PRODUCTION_PARTIES,
+        )
     }
 
     /// Refuses a transformation whose yield (output over consumed inputs,
@@ -137,23 +144,5 @@ impl<V: View> Ctx<'_, V> {
             )));
         }
         Ok(())
-    }
-
-    /// Refuses a GTIN outside the author's GS1 company prefixes (when it
-    /// has any).
-    fn check_gtin(&self, gtin: &Gtin) -> Result<(), RuleError> {
-        let prefixes = &self.author_spec.gs1_company_prefixes;
-        if prefixes.is_empty() || prefixes.iter().any(|p| gtin.has_company_prefix(p)) {
-            return Ok(());
-        }
-        Err(RuleError::ForeignGtin {
-            gtin: *gtin,
-            member: self.author_spec.name.clone(),
-            prefixes: prefixes
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
     }
 }

@@ -1,8 +1,10 @@
 //! A shipment on its way: passing from one carrier to the next (each
-//! handover signed by both), and the sensor readings taken on it.
+//! handover signed by both, at a place of a party or a public one), and
+//! the sensor readings taken on it.
 
 use super::ctx::{name_of, Ctx};
 use super::error::RuleError;
+use super::keys::{has_gln, SHIPMENT_PARTIES};
 use crate::entry::{Handover, Readings};
 use crate::genesis::Role;
 use crate::state::{same_member, Changes, LatestStep, ReadingsMark, ShipmentStage, StepKind, View};
@@ -52,6 +54,12 @@ impl<V: View> Ctx<'_, V> {
                 lot.add_holding(h.to, Some(h.shipment.clone()), part.quantity);
             }
             changes.lots.insert(id.clone(), lot);
+        }
+        let places = [("at", Some(&h.at))];
+        if has_gln(&places) {
+            let mut parties = self.shipment_parties(&s, changes);
+            parties.members.push(h.to);
+            self.check_places(&places, &parties, SHIPMENT_PARTIES)?;
         }
         s.carrier = Some(h.to);
         s.latest_step = Some(LatestStep::new(
