@@ -1,18 +1,17 @@
 //! The workload: one group of entries per node, generated and signed
-//! before anything is measured. Each group's GTIN-batch lots and SSCC
-//! shipments are renamed so no two groups make the same id ([`Renamer`],
-//! proved by [`check_disjoint`]; entries that name another entry by id,
-//! a correction or a recall's lift, name it by its new id), and carrier
-//! take-overs and hand-overs that race with the consignee's own entry are
-//! left out ([`racing_handovers`]).
+//! before anything is measured. Each group has members of its own, so no
+//! two groups make the same lot or shipment id ([`check_disjoint`] proves
+//! it). Carrier take-overs and hand-overs that race with the consignee's
+//! own entry are left out ([`racing_handovers`]), and the entries after
+//! them signed again with their new nonces ([`Resigner`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use waybill_core::crypto::PublicKey;
-use waybill_core::entry::{Body, Corrected, Entry, EntryId, SignedEntry};
-use waybill_core::gs1::{gs1_check_digit, LotId, LotKind, ShipmentId};
+use waybill_core::entry::{Body, Entry, EntryId, SignedEntry};
+use waybill_core::gs1::ShipmentId;
 use waybill_core::rules;
 
 use super::types::{Options, Shares, NODES};
@@ -34,70 +33,22 @@ pub(super) struct Group {
     pub(super) kinds: BTreeMap<&'static str, usize>,
 }
 
-fn sscc(group: usize, n: u64) -> Result<ShipmentId> {
-    let body = format!("0950600{group}{:09}", n % 1_000_000_000);
-    let check = gs1_check_digit(&body).ok_or_else(|| anyhow!("SSCC {body}: not digits"))?;
-    format!("(00){body}{check}")
-        .parse()
-        .map_err(|e| anyhow!("SSCC {body}: {e}"))
-}
-
-/// Makes a group's GTIN-batch lots and SSCC shipments distinct from every
-/// other group's (the workload's free ids already carry the group's seed;
-/// its batch lots and SSCCs do not), and signs changed entries again.
-struct Renamer {
-    group: usize,
-    lots: HashMap<LotId, LotId>,
-    shipments: HashMap<ShipmentId, ShipmentId>,
-    next_sscc: u64,
+/// Signs a group's entries again where leaving out racing hand-overs
+/// moved their nonces down, and points entries that name another entry
+/// by id (a correction, a recall's lift) at its new id. Lots and
+/// shipments keep their ids: free ids carry the group's seed, and GTINs
+/// and SSCCs lie under the GS1 company prefixes of the group's own
+/// members ([`BenchConsortium`]), so no two groups make the same one
+/// ([`check_disjoint`] proves it).
+///
+/// [`BenchConsortium`]: crate::workload::Consortium
+struct Resigner {
     /// Every entry's id in the workload and in the group (re-signed
     /// entries get new ids).
     ids: HashMap<EntryId, EntryId>,
 }
 
-impl Renamer {
-    fn new_lot(&mut self, l: &LotId) -> Result<LotId> {
-        let LotKind::Batch { gtin, lot } = l.kind() else {
-            return Ok(l.clone());
-        };
-        let new = LotId::batch(gtin, &format!("{lot}G{}", self.group))
-            .map_err(|e| anyhow!("renaming lot {l}: {e}"))?;
-        self.lots.insert(l.clone(), new.clone());
-        Ok(new)
-    }
-
-    fn lot(&self, l: &LotId) -> Result<LotId> {
-        match l.kind() {
-            LotKind::Batch { .. } => self
-                .lots
-                .get(l)
-                .cloned()
-                .ok_or_else(|| anyhow!("internal: lot {l} used before it was made")),
-            _ => Ok(l.clone()),
-        }
-    }
-
-    fn new_shipment(&mut self, s: &ShipmentId) -> Result<ShipmentId> {
-        if s.sscc().is_none() {
-            return Ok(s.clone());
-        }
-        self.next_sscc += 1;
-        let new = sscc(self.group, self.next_sscc)?;
-        self.shipments.insert(s.clone(), new.clone());
-        Ok(new)
-    }
-
-    fn shipment(&self, s: &ShipmentId) -> Result<ShipmentId> {
-        match s.sscc() {
-            Some(_) => self
-                .shipments
-                .get(s)
-                .cloned()
-                .ok_or_else(|| anyhow!("internal: shipment {s} used before it was made")),
-            None => Ok(s.clone()),
-        }
-    }
-
+impl Resigner {
     /// The group's id of an earlier entry.
     fn entry_id(&self, id: &EntryId) -> Result<EntryId> {
         self.ids
@@ -106,77 +57,23 @@ impl Renamer {
             .ok_or_else(|| anyhow!("internal: entry {} named before it was made", id.short()))
     }
 
-    /// The entry with renamed ids and nonce `nonce`, signed again (by its
+    /// The entry with nonce `nonce` and the new ids of the entries it
+    /// names, signed again (by its
     /// author and by each co-signer, whose keys `c` has) if it changed.
     fn entry(&mut self, e: SignedEntry, nonce: u64, c: &Consortium) -> Result<SignedEntry> {
         let old_id = e.id();
         let mut entry: Entry = e.entry.clone();
         entry.nonce = nonce;
         match &mut entry.body {
-            Body::Produce(p) => {
-                p.lot = self.new_lot(&p.lot)?;
-                for i in &mut p.inputs {
-                    i.lot = self.lot(&i.lot)?;
-                }
-            }
-            Body::Dispatch(d) => {
-                d.shipment = self.new_shipment(&d.shipment)?;
-                for l in &mut d.lots {
-                    *l = self.lot(l)?;
-                }
-            }
-            Body::Receive(r) => r.shipment = self.shipment(&r.shipment)?,
-            Body::Reject(r) => r.shipment = self.shipment(&r.shipment)?,
-            Body::Payment(p) => {
-                for s in &mut p.shipments {
-                    *s = self.shipment(s)?;
-                }
-            }
-            Body::Membership(_) => bail!("internal: the workload made a membership change"),
-            Body::ProduceV2(p) => {
-                p.produce.lot = self.new_lot(&p.produce.lot)?;
-                for i in &mut p.produce.inputs {
-                    i.lot = self.lot(&i.lot)?;
-                }
-            }
-            Body::DispatchV2(d) => {
-                d.shipment = self.new_shipment(&d.shipment)?;
-                for l in &mut d.lots {
-                    l.lot = self.lot(&l.lot)?;
-                }
-            }
-            Body::ReceiveV2(r) => {
-                r.shipment = self.shipment(&r.shipment)?;
-                for l in &mut r.lots {
-                    l.lot = self.lot(&l.lot)?;
-                }
-            }
-            Body::Handover(h) => h.shipment = self.shipment(&h.shipment)?,
-            Body::Readings(r) => r.shipment = self.shipment(&r.shipment)?,
-            Body::Recall(r) => {
-                for l in &mut r.lots {
-                    *l = self.lot(l)?;
-                }
-            }
-            Body::RecallLift(l) => {
-                l.recall = self.entry_id(&l.recall)?;
-                for lot in &mut l.lots {
-                    *lot = self.lot(lot)?;
-                }
-            }
+            Body::RecallLift(l) => l.recall = self.entry_id(&l.recall)?,
             Body::Correction(x) => {
                 x.target = self.entry_id(&x.target)?;
                 for id in &mut x.corrective {
                     *id = self.entry_id(id)?;
                 }
-                match &mut x.corrected {
-                    Corrected::Lot(l) => *l = self.lot(l)?,
-                    Corrected::Shipment(s) | Corrected::Receipt(s) | Corrected::Readings(s) => {
-                        *s = self.shipment(s)?
-                    }
-                    Corrected::Payment(_) => {}
-                }
             }
+            Body::Membership(_) => bail!("internal: the workload made a membership change"),
+            _ => {}
         }
         if entry == e.entry {
             self.ids.insert(old_id, old_id);
@@ -250,7 +147,7 @@ fn racing_handovers(entries: &[SignedEntry]) -> HashSet<usize> {
     out
 }
 
-fn make_group(c: &Consortium, group: usize, seed: u64, n: usize, mix: Mix) -> Result<Group> {
+fn make_group(c: &Consortium, seed: u64, n: usize, mix: Mix) -> Result<Group> {
     let mut w = Workload::new(c, seed).with_mix(mix);
     // Generate until `n` entries are left after the racing hand-overs.
     let mut raw = w.take(n + n / 8 + 8)?;
@@ -259,11 +156,7 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize, mix: Mix) -> Re
         raw.extend(w.take(n / 8 + 8)?);
         racing = racing_handovers(&raw);
     }
-    let mut r = Renamer {
-        group,
-        lots: HashMap::new(),
-        shipments: HashMap::new(),
-        next_sscc: 0,
+    let mut r = Resigner {
         ids: HashMap::new(),
     };
     let mut g = Group {
@@ -316,7 +209,8 @@ fn make_group(c: &Consortium, group: usize, seed: u64, n: usize, mix: Mix) -> Re
 }
 
 /// Checks that no two entries of different groups make the same lot,
-/// shipment or payment (renaming should guarantee it; this proves it).
+/// shipment or payment (the groups' own prefixes and seeds should
+/// guarantee it; this proves it).
 fn check_disjoint(groups: &[Group]) -> Result<()> {
     let mut made: HashSet<&str> = HashSet::new();
     for g in groups {
@@ -356,7 +250,7 @@ pub(super) fn generate_workload(opts: &Options, shares: Shares) -> Result<Genera
             .map(|(k, c)| {
                 let seed = opts.seed.wrapping_mul(100).wrapping_add(k as u64);
                 let mix = opts.mix;
-                s.spawn(move || make_group(c, k, seed, per_node, mix))
+                s.spawn(move || make_group(c, seed, per_node, mix))
             })
             .collect();
         handles

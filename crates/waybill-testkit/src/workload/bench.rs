@@ -37,7 +37,8 @@ pub struct BenchConsortium {
 
 impl BenchConsortium {
     /// 12 producers, 4 processors, 3 carriers, 6 retailers, 2 payers and
-    /// one validator.
+    /// one validator; each producer and processor owns a GS1 company
+    /// prefix.
     pub fn new() -> Result<Self> {
         Self::groups(1, 1)?
             .pop()
@@ -82,12 +83,22 @@ impl BenchConsortium {
                     seed += 1;
                     let p = Party::new(&format!("{label} {}", index[r]), seed, &[*role]);
                     index[r] += 1;
+                    // Producers and processors mint GTINs and SSCCs
+                    // under a GS1 company prefix of their own (`77` and
+                    // the key's seed: seven digits, none starting
+                    // another); carriers, retailers and payers own none.
+                    let gs1_company_prefixes = match role {
+                        Role::Producer | Role::Processor => {
+                            vec![parse("GS1 company prefix", &format!("77{seed:05}"))?]
+                        }
+                        _ => Vec::new(),
+                    };
                     members.push(MemberSpec {
                         name: p.name.clone(),
                         public_key: p.pk,
                         roles: vec![*role],
                         country: Some(parse("country", country)?),
-                        gs1_company_prefixes: Vec::new(),
+                        gs1_company_prefixes,
                     });
                     group[r].push(p);
                 }
