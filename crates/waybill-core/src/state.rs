@@ -10,7 +10,7 @@ use crate::codes::{Decimal3, Uetr, UnitCode};
 use crate::crypto::{Hash32, PublicKey};
 use crate::entry::{EntryId, RecallClass};
 use crate::genesis::{ChainId, Genesis, MemberSpec, Role, YieldRule};
-use crate::gs1::{LotId, ShipmentId};
+use crate::gs1::{CompanyPrefix, LotId, ShipmentId};
 
 /// A member as the ledger knows it now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +89,28 @@ pub fn prefix_owner_in<'m>(
 ) -> Option<&'m MemberRecord> {
     let owns = |m: &&MemberRecord| m.spec.gs1_company_prefixes.iter().any(|p| p.covers(digits));
     let mut owners = members.values().filter(owns);
+    let first = owners.next()?;
+    if first.active() {
+        return Some(first);
+    }
+    Some(owners.find(|m| m.active()).unwrap_or(first))
+}
+
+/// A member among `members` owning a GS1 company prefix that overlaps
+/// `prefix` (the same, or one starting the other,
+/// [`CompanyPrefix::overlaps`]), for [`View::prefix_overlapping`]: an
+/// active record first, else a removed one (its prefixes stay its own).
+pub fn prefix_overlapping_in<'m>(
+    members: &'m BTreeMap<PublicKey, MemberRecord>,
+    prefix: &CompanyPrefix,
+) -> Option<&'m MemberRecord> {
+    let overlaps = |m: &&MemberRecord| {
+        m.spec
+            .gs1_company_prefixes
+            .iter()
+            .any(|p| p.overlaps(prefix))
+    };
+    let mut owners = members.values().filter(overlaps);
     let first = owners.next()?;
     if first.active() {
         return Some(first);
@@ -531,6 +553,10 @@ pub trait View {
     /// company digits, [`crate::gs1::Gs1Key::company_digits`]) lie under,
     /// if any ([`prefix_owner_in`]).
     fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord>;
+    /// A member owning a prefix that overlaps `prefix`, if any
+    /// ([`prefix_overlapping_in`]): who stands in the way of giving
+    /// `prefix` to a member.
+    fn prefix_overlapping(&self, prefix: &CompanyPrefix) -> Option<&MemberRecord>;
     /// The author's last nonce (0 if none).
     fn nonce(&self, key: &PublicKey) -> u64;
     /// A lot (borrowed where the view holds it decoded, owned where it
@@ -662,6 +688,9 @@ impl View for State {
     }
     fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
         prefix_owner_in(&self.members, digits)
+    }
+    fn prefix_overlapping(&self, prefix: &CompanyPrefix) -> Option<&MemberRecord> {
+        prefix_overlapping_in(&self.members, prefix)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)
@@ -819,6 +848,20 @@ impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
             members
                 .get(&m.spec.public_key)
                 .is_none_or(|p| p.spec.gs1_company_prefixes.iter().any(|x| x.covers(digits)))
+        })
+    }
+    fn prefix_overlapping(&self, prefix: &CompanyPrefix) -> Option<&MemberRecord> {
+        let members = self.pending.members();
+        if let Some(m) = prefix_overlapping_in(members, prefix) {
+            return Some(m);
+        }
+        self.base.prefix_overlapping(prefix).filter(|m| {
+            members.get(&m.spec.public_key).is_none_or(|p| {
+                p.spec
+                    .gs1_company_prefixes
+                    .iter()
+                    .any(|x| x.overlaps(prefix))
+            })
         })
     }
     fn nonce(&self, key: &PublicKey) -> u64 {

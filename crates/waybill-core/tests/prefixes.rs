@@ -584,6 +584,75 @@ fn a_handover_happens_at_a_public_port_or_a_partys_place() {
     l.commit(&e);
 }
 
+/// An admin quorum's entry adding `spec`.
+fn adding(c: &Consortium, l: &Ledger, spec: MemberSpec) -> waybill_core::entry::SignedEntry {
+    cosigned(l.sign(&c.admins[0], add_member(spec)), &[&c.admins[1]])
+}
+
+#[test]
+fn a_new_member_may_not_take_or_overlap_another_members_prefix() {
+    let (c, mut l) = setup();
+    // The producer's own prefix, one extending it, and one it extends.
+    let longer = format!("{PRODUCER_PREFIX}5");
+    let shorter = &PRODUCER_PREFIX[..5];
+    for (seed, taken) in [(71, PRODUCER_PREFIX), (72, longer.as_str()), (73, shorter)] {
+        let spec = member("Copycat Coffee", seed, &[NOBODYS_PREFIX, taken]);
+        let err = l.refuse(&adding(&c, &l, spec));
+        assert!(matches!(err, RuleError::Membership(_)), "{err:?}");
+        assert_mentions(
+            &err,
+            &[
+                taken,
+                PRODUCER_PREFIX,
+                "Finca La Esperanza",
+                "Copycat Coffee",
+            ],
+        );
+    }
+    // A free prefix is given.
+    let newcomer = Party::new("Exportadora Nueva", 74, &[Role::Producer]);
+    let spec = MemberSpec {
+        gs1_company_prefixes: vec![prefix(NOBODYS_PREFIX)],
+        ..newcomer.spec("CO")
+    };
+    l.commit(&adding(&c, &l, spec));
+    l.record(&newcomer, produce_lot(&gs1_lot(NOBODYS_PREFIX, "N1")));
+    // And is then taken: the next member may not have it either.
+    let err = l.refuse(&adding(
+        &c,
+        &l,
+        member("Second Comer", 75, &[NOBODYS_PREFIX]),
+    ));
+    assert_mentions(&err, &[NOBODYS_PREFIX, "Exportadora Nueva"]);
+}
+
+#[test]
+fn a_removed_members_prefix_stays_its_own() {
+    let (c, mut l) = setup();
+    let remove = cosigned(
+        l.sign(&c.admins[0], remove_member(&c.producer.pk)),
+        &[&c.admins[1]],
+    );
+    l.commit(&remove);
+    let err = l.refuse(&adding(&c, &l, member("Heir", 76, &[PRODUCER_PREFIX])));
+    assert_mentions(
+        &err,
+        &[PRODUCER_PREFIX, "Finca La Esperanza", "former member"],
+    );
+}
+
+#[test]
+fn a_new_member_may_not_list_overlapping_prefixes_of_its_own() {
+    let (c, l) = setup();
+    let longer = format!("{NOBODYS_PREFIX}1");
+    for (seed, second) in [(77, NOBODYS_PREFIX), (78, longer.as_str())] {
+        let spec = member("Doubled", seed, &[NOBODYS_PREFIX, second]);
+        let err = l.refuse(&adding(&c, &l, spec));
+        assert!(matches!(err, RuleError::Membership(_)), "{err:?}");
+        assert_mentions(&err, &["Doubled", second]);
+    }
+}
+
 #[test]
 fn a_rotated_key_keeps_its_members_prefixes() {
     let (c, mut l) = setup();

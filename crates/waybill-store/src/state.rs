@@ -35,11 +35,11 @@ use waybill_core::codec;
 use waybill_core::codes::{Decimal3, Uetr};
 use waybill_core::crypto::PublicKey;
 use waybill_core::genesis::{ChainId, Genesis, YieldRule};
-use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::gs1::{CompanyPrefix, LotId, ShipmentId};
 use waybill_core::state::{
-    active_admins_in, active_member_named_in, prefix_owner_in, Changes, Holding, LatestStep,
-    LotState, MemberRecord, PaymentState, ReadingsMark, RecallMark, ShipmentState, State, StepLot,
-    View,
+    active_admins_in, active_member_named_in, prefix_overlapping_in, prefix_owner_in, Changes,
+    Holding, LatestStep, LotState, MemberRecord, PaymentState, ReadingsMark, RecallMark,
+    ShipmentState, State, StepLot, View,
 };
 
 use crate::compact::{
@@ -476,6 +476,9 @@ impl View for Committed {
     }
     fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
         prefix_owner_in(&self.members, digits)
+    }
+    fn prefix_overlapping(&self, prefix: &CompanyPrefix) -> Option<&MemberRecord> {
+        prefix_overlapping_in(&self.members, prefix)
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.nonces.get(key).copied().unwrap_or(0)

@@ -79,8 +79,9 @@ impl<V: View> Ctx<'_, V> {
         Ok(m.clone())
     }
 
-    /// Adds a member under a name no active member has and a key never
-    /// used before.
+    /// Adds a member under a name no active member has, a key never
+    /// used before, and GS1 company prefixes no other member (present or
+    /// former) owns or overlaps.
     fn add_member(&self, spec: &MemberSpec, changes: &mut Changes) -> Result<(), RuleError> {
         if let Some(k) = self.view.active_member_named(&spec.name) {
             return Err(RuleError::Membership(format!(
@@ -94,6 +95,27 @@ impl<V: View> Ctx<'_, V> {
                 "the key {} is already, or was once, a member's key; use a fresh key",
                 spec.public_key.short()
             )));
+        }
+        for prefix in &spec.gs1_company_prefixes {
+            if let Some(owner) = self.view.prefix_overlapping(prefix) {
+                let theirs = owner
+                    .spec
+                    .gs1_company_prefixes
+                    .iter()
+                    .find(|p| p.overlaps(prefix))
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                let former = if owner.active() {
+                    ""
+                } else {
+                    " (a former member, whose prefixes stay its own)"
+                };
+                return Err(RuleError::Membership(format!(
+                    "GS1 company prefix {prefix} of `{}` overlaps prefix {theirs} of `{}`{former}; \
+                     a GS1 company prefix belongs to one member, and none may start another",
+                    spec.name, owner.spec.name
+                )));
+            }
         }
         changes.members.insert(
             spec.public_key,

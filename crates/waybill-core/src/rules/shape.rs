@@ -421,5 +421,21 @@ fn check_member_spec(spec: &MemberSpec) -> Result<(), RuleError> {
             spec.name
         )));
     }
+    let prefixes = &spec.gs1_company_prefixes;
+    for (i, p) in prefixes.iter().enumerate() {
+        if let Some(q) = prefixes[..i].iter().find(|q| q.overlaps(p)) {
+            return Err(RuleError::Membership(if p == q {
+                format!(
+                    "member `{}` lists GS1 company prefix {p} twice; list it once",
+                    spec.name
+                )
+            } else {
+                format!(
+                    "member `{}` lists GS1 company prefixes {q} and {p}, and one starts the other; list only the shorter",
+                    spec.name
+                )
+            }));
+        }
+    }
     Ok(())
 }
