@@ -206,6 +206,7 @@ pub fn rule_reason(e: &RuleError) -> &'static str {
         RuleError::CosignerNotAdmin(_) => "cosigner_not_admin",
         RuleError::UnexpectedCosignatures => "unexpected_cosignatures",
         RuleError::Membership(_) => "membership",
+        RuleError::Governance(_) => "governance",
         RuleError::FromTheFuture { .. } => "from_the_future",
         RuleError::LotVoided { .. } => "lot_voided",
         RuleError::Quantity(_) => "quantity",

@@ -72,7 +72,9 @@ impl Resigner {
                     *id = self.entry_id(id)?;
                 }
             }
-            Body::Membership(_) => bail!("internal: the workload made a membership change"),
+            Body::Membership(_) | Body::Governance(_) => {
+                bail!("internal: the workload made a membership change")
+            }
             _ => {}
         }
         if entry == e.entry {

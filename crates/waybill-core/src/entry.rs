@@ -12,6 +12,7 @@ use crate::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, 
 use crate::crypto::{self, BatchVerifier, CryptoError, Domain, Hash32, PublicKey, Signature};
 use crate::genesis::{MemberSpec, Role};
 use crate::geo::Plot;
+use crate::governance::GovernanceEntry;
 use crate::gs1::{Gln, Gtin, LotId, ShipmentId};
 use crate::sensor::Series;
 use crate::transport::Transport;
@@ -97,6 +98,10 @@ pub enum Body {
     RecallLift(RecallLift),
     /// An earlier entry is declared erroneous; the original stays.
     Correction(Correction),
+    /// A change to the consortium (members, keys, prefixes, admin quorum,
+    /// validators) scheduled for a later height, co-signed by an admin
+    /// quorum.
+    Governance(GovernanceEntry),
 }
 
 impl Body {
@@ -117,6 +122,7 @@ impl Body {
             Body::Recall(_) => "recall",
             Body::RecallLift(_) => "recall lift",
             Body::Correction(_) => "correction",
+            Body::Governance(_) => "governance",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod entry;
 mod error;
 pub mod genesis;
 pub mod geo;
+pub mod governance;
 pub mod gs1;
 pub mod merkle;
 pub mod rules;

@@ -1,7 +1,7 @@
 //! Ledger state: what the rules need to judge the next entry.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,7 @@ use crate::codes::{Decimal3, Uetr, UnitCode};
 use crate::crypto::{Hash32, PublicKey};
 use crate::entry::{EntryId, RecallClass};
 use crate::genesis::{ChainId, Genesis, MemberSpec, Role, YieldRule};
+use crate::governance::Council;
 use crate::gs1::{CompanyPrefix, LotId, ShipmentId};
 
 /// A member as the ledger knows it now.
@@ -94,6 +95,44 @@ pub fn prefix_owner_in<'m>(
         return Some(first);
     }
     Some(owners.find(|m| m.active()).unwrap_or(first))
+}
+
+/// GS1 company prefixes and the member owning each (its active record
+/// where a rotated-out one lists the prefix too): a key's owner found
+/// with one lookup per possible prefix length (4 to 12 digits) instead
+/// of a search of every member, on the path of every entry that names a
+/// place. Derived from the member table; rebuild it when that changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrefixIndex(HashMap<String, PublicKey>);
+
+impl PrefixIndex {
+    /// The index of `members`' prefixes.
+    pub fn build(members: &BTreeMap<PublicKey, MemberRecord>) -> Self {
+        let mut index: HashMap<String, PublicKey> = HashMap::new();
+        for (key, m) in members {
+            for p in &m.spec.gs1_company_prefixes {
+                let replace = match index.get(p.as_str()) {
+                    None => true,
+                    Some(k) => m.active() && members.get(k).is_none_or(|o| !o.active()),
+                };
+                if replace {
+                    index.insert(p.as_str().to_string(), *key);
+                }
+            }
+        }
+        PrefixIndex(index)
+    }
+
+    /// [`prefix_owner_in`] for the `members` this index was built from.
+    pub fn owner<'m>(
+        &self,
+        members: &'m BTreeMap<PublicKey, MemberRecord>,
+        digits: &str,
+    ) -> Option<&'m MemberRecord> {
+        (4..=digits.len().min(12))
+            .find_map(|n| digits.get(..n).and_then(|p| self.0.get(p)))
+            .and_then(|k| members.get(k))
+    }
 }
 
 /// A member among `members` owning a GS1 company prefix that overlaps
@@ -539,8 +578,9 @@ pub struct PaymentState {
 pub trait View {
     /// The chain.
     fn chain_id(&self) -> &ChainId;
-    /// Fixed admin threshold from genesis, if any.
-    fn admin_threshold(&self) -> Option<u32>;
+    /// The admin quorum, the validator set and scheduled governance
+    /// ([`Council`]), as of the last change folded in.
+    fn council(&self) -> &Council;
     /// Mass-balance rules from genesis.
     fn yields(&self) -> &[YieldRule];
     /// A member by key (active or not).
@@ -581,6 +621,9 @@ pub struct Changes {
     pub shipments: BTreeMap<ShipmentId, ShipmentState>,
     /// New payments.
     pub payments: BTreeMap<Uetr, PaymentState>,
+    /// The council, if governance changed it (replaced whole: it is
+    /// small).
+    pub council: Option<Council>,
 }
 
 impl Changes {
@@ -591,6 +634,9 @@ impl Changes {
         self.lots.extend(later.lots);
         self.shipments.extend(later.shipments);
         self.payments.extend(later.payments);
+        if later.council.is_some() {
+            self.council = later.council;
+        }
     }
 
     /// Whether nothing changes.
@@ -600,6 +646,7 @@ impl Changes {
             && self.lots.is_empty()
             && self.shipments.is_empty()
             && self.payments.is_empty()
+            && self.council.is_none()
     }
 }
 
@@ -608,8 +655,8 @@ impl Changes {
 pub struct State {
     /// The chain.
     pub chain_id: ChainId,
-    /// Fixed admin threshold from genesis.
-    pub admin_threshold: Option<u32>,
+    /// The admin quorum, the validator set and scheduled governance.
+    pub council: Council,
     /// Mass-balance rules from genesis.
     pub yields: Vec<YieldRule>,
     /// Members by key.
@@ -629,7 +676,7 @@ impl State {
     pub fn genesis(genesis: &Genesis) -> Self {
         State {
             chain_id: genesis.chain_id(),
-            admin_threshold: genesis.governance.admin_threshold,
+            council: Council::genesis(genesis),
             yields: genesis.yields.clone(),
             members: genesis
                 .members
@@ -659,6 +706,9 @@ impl State {
         self.lots.extend(changes.lots);
         self.shipments.extend(changes.shipments);
         self.payments.extend(changes.payments);
+        if let Some(c) = changes.council {
+            self.council = c;
+        }
     }
 
     /// A hash of the whole state (for determinism checks and diagnostics).
@@ -671,8 +721,8 @@ impl View for State {
     fn chain_id(&self) -> &ChainId {
         &self.chain_id
     }
-    fn admin_threshold(&self) -> Option<u32> {
-        self.admin_threshold
+    fn council(&self) -> &Council {
+        &self.council
     }
     fn yields(&self) -> &[YieldRule] {
         &self.yields
@@ -720,6 +770,8 @@ pub trait ChangeSet: Clone {
     fn shipment(&self, id: &ShipmentId) -> Option<&ShipmentState>;
     /// A new payment.
     fn payment(&self, id: &Uetr) -> Option<&PaymentState>;
+    /// The council, if changed.
+    fn council(&self) -> Option<&Council>;
 }
 
 impl ChangeSet for Changes {
@@ -737,6 +789,9 @@ impl ChangeSet for Changes {
     }
     fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
         self.payments.get(id)
+    }
+    fn council(&self) -> Option<&Council> {
+        self.council.as_ref()
     }
 }
 
@@ -800,8 +855,10 @@ impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
     fn chain_id(&self) -> &ChainId {
         self.base.chain_id()
     }
-    fn admin_threshold(&self) -> Option<u32> {
-        self.base.admin_threshold()
+    fn council(&self) -> &Council {
+        self.pending
+            .council()
+            .unwrap_or_else(|| self.base.council())
     }
     fn yields(&self) -> &[YieldRule] {
         self.base.yields()

@@ -26,8 +26,9 @@ use waybill_core::entry::{
     Receive, ReceiveV2, ReceivedLot, ReferenceDocument, ReferenceDocumentType, Reject, Settlement,
     ShippedLot, Shortfall, SignedEntry,
 };
-use waybill_core::genesis::{MemberSpec, Role};
+use waybill_core::genesis::{MemberSpec, Role, ValidatorSpec};
 use waybill_core::geo::{Geometry, Plot};
+use waybill_core::governance::{Compromise, GovernanceChange, GovernanceEntry};
 use waybill_core::gs1::{gs1_check_digit, CompanyPrefix, Gln, Gtin, LotId, ShipmentId, Sscc};
 use waybill_core::sensor::{Measure, Range, Reading, Series};
 use waybill_core::transport::{
@@ -295,8 +296,8 @@ fn roles() -> impl Strategy<Value = Vec<Role>> {
     prop::sample::subsequence(Role::ALL.to_vec(), 0..=8)
 }
 
-fn membership_s() -> impl Strategy<Value = MembershipChange> {
-    let spec = (
+fn member_spec() -> impl Strategy<Value = MemberSpec> {
+    (
         text(),
         public_key(),
         roles(),
@@ -316,15 +317,75 @@ fn membership_s() -> impl Strategy<Value = MembershipChange> {
                 country,
                 gs1_company_prefixes,
             },
-        );
+        )
+}
+
+fn membership_s() -> impl Strategy<Value = MembershipChange> {
     prop_oneof![
-        spec.prop_map(MembershipChange::Add),
+        member_spec().prop_map(MembershipChange::Add),
         public_key().prop_map(|public_key| MembershipChange::Remove { public_key }),
         (public_key(), public_key())
             .prop_map(|(old, new)| MembershipChange::RotateKey { old, new }),
         (public_key(), roles())
             .prop_map(|(public_key, roles)| MembershipChange::SetRoles { public_key, roles }),
     ]
+}
+
+fn company_prefix() -> impl Strategy<Value = CompanyPrefix> {
+    (4usize..=12)
+        .prop_flat_map(digits)
+        .prop_map(|d| d.parse::<CompanyPrefix>().unwrap())
+}
+
+fn governance_s() -> impl Strategy<Value = GovernanceEntry> {
+    let validator = (
+        text(),
+        public_key(),
+        any::<u64>(),
+        prop::collection::vec(text(), 0..3),
+    )
+        .prop_map(|(name, public_key, power, p2p)| ValidatorSpec {
+            name,
+            public_key,
+            power,
+            p2p,
+        });
+    let compromise = prop::option::of(prop_oneof![
+        any::<i64>().prop_map(Compromise::Time),
+        any::<u64>().prop_map(Compromise::Height),
+    ]);
+    let change = prop_oneof![
+        member_spec().prop_map(GovernanceChange::AddMember),
+        public_key().prop_map(|public_key| GovernanceChange::RemoveMember { public_key }),
+        (public_key(), roles())
+            .prop_map(|(public_key, roles)| GovernanceChange::SetRoles { public_key, roles }),
+        (public_key(), public_key())
+            .prop_map(|(old, new)| GovernanceChange::RotateKey { old, new }),
+        (public_key(), compromise, prop::option::of(public_key())).prop_map(
+            |(public_key, compromised_since, replacement)| GovernanceChange::RevokeKey {
+                public_key,
+                compromised_since,
+                replacement,
+            }
+        ),
+        prop::option::of(any::<u32>())
+            .prop_map(|threshold| GovernanceChange::SetAdminThreshold { threshold }),
+        (public_key(), company_prefix())
+            .prop_map(|(member, prefix)| GovernanceChange::AssignPrefix { member, prefix }),
+        (company_prefix(), public_key())
+            .prop_map(|(prefix, to)| GovernanceChange::TransferPrefix { prefix, to }),
+        validator.prop_map(GovernanceChange::AddValidator),
+        public_key().prop_map(|public_key| GovernanceChange::RemoveValidator { public_key }),
+        (public_key(), any::<u64>()).prop_map(|(public_key, power)| {
+            GovernanceChange::SetValidatorPower { public_key, power }
+        }),
+        (public_key(), public_key())
+            .prop_map(|(old, new)| GovernanceChange::RotateValidatorKey { old, new }),
+    ];
+    (any::<u64>(), change).prop_map(|(effective_height, change)| GovernanceEntry {
+        effective_height,
+        change,
+    })
 }
 
 // The later kinds (issue 25). Generated values need only be encodable:
@@ -641,6 +702,7 @@ fn body() -> impl Strategy<Value = Body> {
         recall_s().prop_map(Body::Recall),
         recall_lift_s().prop_map(Body::RecallLift),
         correction_s().prop_map(Body::Correction),
+        governance_s().prop_map(Body::Governance),
     ]
 }
 
@@ -940,6 +1002,22 @@ fn later_fixed_entries() -> Vec<SignedEntry> {
                 "4100 kg keyed for 410 kg",
             ),
         ),
+        cosigned(
+            signed(
+                chain,
+                &c.admins[0],
+                7,
+                Body::Governance(GovernanceEntry {
+                    effective_height: 120,
+                    change: GovernanceChange::RevokeKey {
+                        public_key: c.carrier.pk,
+                        compromised_since: Some(Compromise::Time(T0 - 3_600_000)),
+                        replacement: Some(crypto::public_key(&key(90))),
+                    },
+                }),
+            ),
+            &[&c.admins[1]],
+        ),
     ]
 }
 
@@ -960,11 +1038,12 @@ fn variant(b: &Body) -> &'static str {
         Body::Recall(_) => "Recall",
         Body::RecallLift(_) => "RecallLift",
         Body::Correction(_) => "Correction",
+        Body::Governance(_) => "Governance",
     }
 }
 
 /// Every kind of body, by [`variant`].
-const ALL_VARIANTS: [&str; 14] = [
+const ALL_VARIANTS: [&str; 15] = [
     "Produce",
     "Dispatch",
     "Receive",
@@ -979,6 +1058,7 @@ const ALL_VARIANTS: [&str; 14] = [
     "Recall",
     "RecallLift",
     "Correction",
+    "Governance",
 ];
 
 /// The generator and the fixed entries reach every kind of body, so the

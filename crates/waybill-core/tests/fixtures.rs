@@ -942,3 +942,189 @@ fn later_kinds_canonical_bytes() {
     }
     assert_eq!(got.len(), pinned.len());
 }
+
+/// Governance entries (issue 26): the body after `Correction`, each
+/// change a variant of its own.
+mod governance_kinds {
+    use super::*;
+    use waybill_core::governance::{Compromise, GovernanceChange as G, GovernanceEntry};
+
+    fn admin_entry(nonce: u64, at: i64, effective_height: u64, change: G) -> SignedEntry {
+        let e = Entry {
+            version: ENTRY_VERSION,
+            chain_id: fixture_chain_id(),
+            author: pk(4),
+            nonce,
+            recorded_at_ms: T + at,
+            body: Body::Governance(GovernanceEntry {
+                effective_height,
+                change,
+            }),
+        };
+        let mut s = e.sign(&key(4));
+        s.cosign(&key(5));
+        s
+    }
+
+    /// Every fixture, with its change's variant index in
+    /// `GovernanceChange`.
+    pub(super) fn all() -> Vec<(&'static str, u32, SignedEntry)> {
+        vec![
+            (
+                "add member",
+                0,
+                admin_entry(
+                    3,
+                    20_000,
+                    120,
+                    G::AddMember(MemberSpec {
+                        name: "Exportadora del Sur".into(),
+                        public_key: pk(30),
+                        roles: vec![Role::Producer, Role::Payer],
+                        country: Some("CO".parse().unwrap()),
+                        gs1_company_prefixes: vec!["7709876".parse().unwrap()],
+                    }),
+                ),
+            ),
+            (
+                "revoke key",
+                4,
+                admin_entry(
+                    4,
+                    21_000,
+                    130,
+                    G::RevokeKey {
+                        public_key: pk(3),
+                        compromised_since: Some(Compromise::Time(T - 86_400_000)),
+                        replacement: Some(pk(31)),
+                    },
+                ),
+            ),
+            (
+                "set admin threshold",
+                5,
+                admin_entry(5, 22_000, 131, G::SetAdminThreshold { threshold: Some(2) }),
+            ),
+            (
+                "transfer prefix",
+                7,
+                admin_entry(
+                    6,
+                    23_000,
+                    140,
+                    G::TransferPrefix {
+                        prefix: "7701234".parse().unwrap(),
+                        to: pk(2),
+                    },
+                ),
+            ),
+            (
+                "add validator",
+                8,
+                admin_entry(
+                    7,
+                    24_000,
+                    150,
+                    G::AddValidator(ValidatorSpec {
+                        name: "validator-sg".into(),
+                        public_key: pk(32),
+                        power: 25,
+                        p2p: vec!["/dns4/sg.example/tcp/26656".into()],
+                    }),
+                ),
+            ),
+            (
+                "rotate validator key",
+                11,
+                admin_entry(
+                    8,
+                    25_000,
+                    151,
+                    G::RotateValidatorKey {
+                        old: pk(10),
+                        new: pk(33),
+                    },
+                ),
+            ),
+        ]
+    }
+}
+
+#[test]
+fn governance_is_appended_to_body_and_its_changes_keep_their_places() {
+    for (name, change_index, e) in governance_kinds::all() {
+        e.verify_signatures()
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        let body = waybill_core::codec::encode(&e.entry.body);
+        assert_eq!(body[..4], 14u32.to_be_bytes(), "{name}: Body::Governance");
+        // After the effective height (8 bytes), the change's tag.
+        assert_eq!(body[12..16], change_index.to_be_bytes(), "{name}");
+        let bytes = e.canonical_bytes();
+        assert_eq!(
+            SignedEntry::from_canonical_bytes(&bytes).unwrap(),
+            e,
+            "{name}"
+        );
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SignedEntry>(&json).unwrap(),
+            e,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn governance_canonical_bytes() {
+    let pinned = [
+        (
+            "add member",
+            "00229453046fad3dd566d60eb71438068d2c803698e6b9d9925b1e69b5bbe3aa",
+            "0f343f3d1f96cf1c87ee8f0f97b0946048b09c2fa27807da858e017568082aa0",
+        ),
+        (
+            "revoke key",
+            "91f5e45248cc3985c87aa0dadb5baec9a2ca7cab5a5925ac701dc1e3afa44d4d",
+            "c71e1f540e7b38b9c87b30c07792d4dd96a454184e924b6c358bc80e11e83820",
+        ),
+        (
+            "set admin threshold",
+            "047bc09fddbd3d210f40aa1e5b8d0730f2da5e0f8d329a7b42e67fa28530ecbb",
+            "f599315045088ff8effb8d7aa8180c28f163a2938e6250129b34ef748574a707",
+        ),
+        (
+            "transfer prefix",
+            "f063f3e137c09ab6de4cb279b120337edc13c083f02a74203a879a367339551f",
+            "464a5d5df278575f7f1e098a1d2cbe63fd35f88d01ec5e5be764ebfa9b206724",
+        ),
+        (
+            "add validator",
+            "0b4bf0b5d768566e477e91d1a53eec75c92cbbc1bb6cb5670b66373453261c7a",
+            "c72172e52fe0d7f836c2b2a5544976897365fde7223aa2bb99293aff4ead530e",
+        ),
+        (
+            "rotate validator key",
+            "b519b2983b76e045a4d3946c94091510c7c6b98e53203c29094baba044ed1db4",
+            "97fcdd390e94b622c126a02f247b6017d04f863f105035160c1f9b3bda31a368",
+        ),
+    ];
+    let got: Vec<(&str, String, String)> = governance_kinds::all()
+        .into_iter()
+        .map(|(name, _, e)| {
+            (
+                name,
+                sha256_hex(&e.entry.canonical_bytes()),
+                e.id().to_hex(),
+            )
+        })
+        .collect();
+    for ((name, bytes, id), (want_name, want_bytes, want_id)) in got.iter().zip(pinned) {
+        assert_eq!(*name, want_name);
+        assert_eq!(
+            bytes, want_bytes,
+            "{name}: canonical bytes of the unsigned entry"
+        );
+        assert_eq!(id, want_id, "{name}: entry id");
+    }
+    assert_eq!(got.len(), pinned.len());
+}

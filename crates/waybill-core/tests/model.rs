@@ -497,6 +497,7 @@ fn kind(e: &RuleError) -> &'static str {
         RuleError::CosignerNotAdmin(_) => "CosignerNotAdmin",
         RuleError::UnexpectedCosignatures => "UnexpectedCosignatures",
         RuleError::Membership(_) => "Membership",
+        RuleError::Governance(_) => "Governance",
         RuleError::FromTheFuture { .. } => "FromTheFuture",
         RuleError::LotVoided { .. } => "LotVoided",
         RuleError::Quantity(_) => "Quantity",

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use waybill_core::codes::Uetr;
 use waybill_core::crypto::PublicKey;
+use waybill_core::governance::Council;
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::{Changes, LotState, MemberRecord, PaymentState, ShipmentState, View};
 
@@ -82,8 +83,24 @@ pub(crate) fn find<'a, K: PartialEq, V>(pairs: &'a [(K, V)], key: &K) -> Option<
     pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
-/// What one waiting entry's check wrote, members aside (they go to the
-/// pool's merged set). Kept in short vectors: an entry writes one to a
+/// What an entry's check changed of the consortium: member records and
+/// the council. Rare, and read by search rather than by key, so the pool
+/// keeps them merged, and any entry that changes them makes the next
+/// commit check every waiting entry again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Governed {
+    pub(crate) members: BTreeMap<PublicKey, MemberRecord>,
+    pub(crate) council: Option<Council>,
+}
+
+impl Governed {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.members.is_empty() && self.council.is_none()
+    }
+}
+
+/// What one waiting entry's check wrote, members and council aside (they
+/// go to the pool's merged set, [`Governed`]). Kept in short vectors: an entry writes one to a
 /// few keys, and a B-tree allocates a node for eleven per map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Writes {
@@ -94,14 +111,15 @@ pub(crate) struct Writes {
 }
 
 impl Writes {
-    /// The writes and the member changes of `changes`.
-    pub(crate) fn split(changes: Changes) -> (Self, BTreeMap<PublicKey, MemberRecord>) {
+    /// The writes, and the member and council changes, of `changes`.
+    pub(crate) fn split(changes: Changes) -> (Self, Governed) {
         let Changes {
             nonces,
             members,
             lots,
             shipments,
             payments,
+            council,
         } = changes;
         let writes = Writes {
             nonces: nonces.into_iter().collect(),
@@ -109,7 +127,7 @@ impl Writes {
             shipments: shipments.into_iter().collect(),
             payments: payments.into_iter().collect(),
         };
-        (writes, members)
+        (writes, Governed { members, council })
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = KeyRef<'_>> {

@@ -15,10 +15,11 @@ use std::hash::{BuildHasher, RandomState};
 
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{Body, EntryId, SignedEntry};
+use waybill_core::governance::Council;
 use waybill_core::state::{Changes, MemberRecord};
 
 use crate::index::{file, unfile, ByHash, Seqs};
-use crate::keys::{KeyRef, Read, Writes};
+use crate::keys::{Governed, KeyRef, Read, Writes};
 use crate::limits::Limits;
 use crate::parked::{Awaited, Parked};
 use crate::slot::{Slot, Waiting};
@@ -49,7 +50,9 @@ pub struct Mempool {
     pub(crate) state_readers: ByHash<Seqs>,
     /// The member changes of the waiting entries, merged in order.
     pub(crate) members: BTreeMap<PublicKey, MemberRecord>,
-    /// Waiting entries that change membership.
+    /// The council as the waiting entries leave it, if one changed it.
+    pub(crate) council: Option<Council>,
+    /// Waiting entries that change membership or the council.
     pub(crate) membership: usize,
     pub(crate) bytes: usize,
     /// Verified entries from peers whose nonce skips ahead, by author and
@@ -75,6 +78,7 @@ impl Mempool {
             writers: ByHash::default(),
             state_readers: ByHash::default(),
             members: BTreeMap::new(),
+            council: None,
             membership: 0,
             bytes: 0,
             parked: Parked::default(),
@@ -151,13 +155,24 @@ impl Mempool {
         self.queue.get_mut(i)?.as_deref_mut()
     }
 
+    /// Merges an entry's member and council changes into the pool's.
+    pub(crate) fn absorb(&mut self, governed: Governed) {
+        self.members.extend(governed.members);
+        if governed.council.is_some() {
+            self.council = governed.council;
+        }
+    }
+
     /// Appends a checked entry with what its check wrote and read.
     pub(crate) fn push(&mut self, w: Waiting, changes: Changes, reads: Vec<Read>) {
         let seq = self.front + self.queue.len() as u64;
-        let (writes, members) = Writes::split(changes);
-        let touches_members =
-            !members.is_empty() || matches!(w.entry.entry.body, Body::Membership(_));
-        self.members.extend(members);
+        let (writes, governed) = Writes::split(changes);
+        let touches_members = !governed.is_empty()
+            || matches!(
+                w.entry.entry.body,
+                Body::Membership(_) | Body::Governance(_)
+            );
+        self.absorb(governed);
         self.membership += usize::from(touches_members);
         let written = self.hashes(&writes);
         for &h in &written {

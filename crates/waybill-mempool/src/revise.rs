@@ -83,6 +83,7 @@ impl Mempool {
             self.drop_front(committed)
         } else if self.membership > 0
             || !block.members.is_empty()
+            || block.council.is_some()
             || self.queue.len() - self.live > self.live + TOMBSTONE_SLACK
         {
             self.recheck(committed, state, tip)
@@ -229,11 +230,11 @@ impl Mempool {
                     }
                 }
                 Ok(changes) => {
-                    let (writes, members) = Writes::split(changes);
-                    if !members.is_empty() {
+                    let (writes, governed) = Writes::split(changes);
+                    if !governed.is_empty() {
                         // Not from an entry that changes no membership;
                         // should it happen, the next commit rechecks all.
-                        self.members.extend(members);
+                        self.absorb(governed);
                         self.membership += 1;
                     }
                     self.rewrite(seq, reads, writes, &mut todo, &mut before);
@@ -362,6 +363,7 @@ impl Mempool {
         self.writers.clear();
         self.state_readers.clear();
         self.members.clear();
+        self.council = None;
         self.membership = 0;
         self.bytes = 0;
         let mut report = Recheck::default();

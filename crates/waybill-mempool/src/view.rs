@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use waybill_core::codes::Uetr;
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::governance::Council;
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::rules::{self, At, Mode, RuleError};
 use waybill_core::state::{
@@ -70,6 +71,9 @@ impl ChangeSet for Before<'_> {
     fn payment(&self, id: &Uetr) -> Option<&PaymentState> {
         self.get(KeyRef::Payment(id), |w| find(&w.payments, id))
     }
+    fn council(&self) -> Option<&Council> {
+        self.pool.council.as_ref()
+    }
 }
 
 /// The committed state with the pool's waiting entries on top.
@@ -81,6 +85,7 @@ impl Mempool {
     pub fn pending_changes(&self) -> Changes {
         let mut changes = Changes {
             members: self.members.clone(),
+            council: self.council.clone(),
             ..Changes::default()
         };
         for slot in self.queue.iter().flatten() {

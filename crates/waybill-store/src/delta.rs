@@ -20,8 +20,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use waybill_core::codes::Uetr;
 use waybill_core::crypto::PublicKey;
+use waybill_core::governance::Council;
 use waybill_core::gs1::{LotId, ShipmentId};
-use waybill_core::state::{Changes, LatestStep, LotState, MemberRecord, ShipmentState};
+use waybill_core::state::{
+    Changes, LatestStep, LotState, MemberRecord, PrefixIndex, ShipmentState,
+};
 
 use crate::compact::{
     pack, Hold, Lot, LotRest, Mark, Pay, ReadMark, Ship, ShipRest, Step, StepRest, NO_KEY, NO_SHIP,
@@ -46,6 +49,8 @@ pub(crate) struct Delta {
     new_ships: Vec<String>,
     nonces: Vec<(PublicKey, u64)>,
     members: Vec<(PublicKey, MemberRecord)>,
+    /// The council after the block, if it changed.
+    council: Option<Council>,
     lots: Vec<(u32, Lot)>,
     ships: Vec<(u32, Ship)>,
     payments: Vec<(Uetr, Pay)>,
@@ -318,6 +323,7 @@ impl Committed {
                 .iter()
                 .map(|(k, m)| (*k, m.clone()))
                 .collect(),
+            council: changes.council.clone(),
             lots,
             ships,
             payments,
@@ -351,7 +357,13 @@ impl Committed {
             self.ship_positions.push(Vec::new());
         }
         self.nonces.extend(d.nonces);
-        self.members.extend(d.members);
+        if !d.members.is_empty() {
+            self.members.extend(d.members);
+            self.prefixes = PrefixIndex::build(&self.members);
+        }
+        if let Some(c) = d.council {
+            self.council = c;
+        }
         for (n, lot) in d.lots {
             if let Some(slot) = self.lots.get_mut(n as usize) {
                 if !slot.present() {

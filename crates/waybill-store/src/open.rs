@@ -35,7 +35,9 @@ use crate::state::Committed;
 /// one LZ4 frame. 7: a block's delta is in the state's compact form
 /// (numbers instead of ids and keys, see `delta.rs`). 8: the deltas are
 /// kept in a log beside the database, not in it (see `delta_log.rs`).
-pub const STORE_FORMAT: u32 = 8;
+/// 9: the state holds the council (admin quorum, validator set, scheduled
+/// governance changes, revoked keys) in snapshots and deltas.
+pub const STORE_FORMAT: u32 = 9;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use waybill_core::codes::Uetr;
 use waybill_core::crypto::PublicKey;
 use waybill_core::genesis::{ChainId, YieldRule};
-use waybill_core::state::MemberRecord;
+use waybill_core::governance::Council;
+use waybill_core::state::{MemberRecord, PrefixIndex};
 
 use crate::compact::{Lot, Pay, Ship, NO_KEY};
 use crate::intern::Names;
@@ -35,7 +36,7 @@ impl Committed {
         }
         StoredRef {
             chain_id: &self.chain_id,
-            admin_threshold: self.admin_threshold,
+            council: &self.council,
             members: &self.members,
             nonces: sorted(&self.nonces),
             keys: &self.keys,
@@ -68,8 +69,9 @@ impl Committed {
             .collect();
         let c = Committed {
             chain_id: s.chain_id,
-            admin_threshold: s.admin_threshold,
+            council: s.council,
             yields,
+            prefixes: PrefixIndex::build(&s.members),
             members: s.members,
             nonces: s.nonces.into_iter().collect(),
             keys: s.keys,
@@ -96,7 +98,7 @@ impl Committed {
 #[derive(Serialize)]
 pub(crate) struct StoredRef<'a> {
     chain_id: &'a ChainId,
-    admin_threshold: Option<u32>,
+    council: &'a Council,
     members: &'a BTreeMap<PublicKey, MemberRecord>,
     nonces: Vec<(&'a PublicKey, &'a u64)>,
     keys: &'a [PublicKey],
@@ -117,7 +119,7 @@ pub(crate) struct StoredRef<'a> {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Stored {
     chain_id: ChainId,
-    admin_threshold: Option<u32>,
+    council: Council,
     members: BTreeMap<PublicKey, MemberRecord>,
     nonces: Vec<(PublicKey, u64)>,
     keys: Vec<PublicKey>,

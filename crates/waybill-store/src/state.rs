@@ -35,11 +35,12 @@ use waybill_core::codec;
 use waybill_core::codes::{Decimal3, Uetr};
 use waybill_core::crypto::PublicKey;
 use waybill_core::genesis::{ChainId, Genesis, YieldRule};
+use waybill_core::governance::Council;
 use waybill_core::gs1::{CompanyPrefix, LotId, ShipmentId};
 use waybill_core::state::{
-    active_admins_in, active_member_named_in, prefix_overlapping_in, prefix_owner_in, Changes,
-    Holding, LatestStep, LotState, MemberRecord, PaymentState, ReadingsMark, RecallMark,
-    ShipmentState, State, StepLot, View,
+    active_admins_in, active_member_named_in, prefix_overlapping_in, Changes, Holding, LatestStep,
+    LotState, MemberRecord, PaymentState, PrefixIndex, ReadingsMark, RecallMark, ShipmentState,
+    State, StepLot, View,
 };
 
 use crate::compact::{
@@ -52,12 +53,15 @@ use crate::intern::Names;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     pub(crate) chain_id: ChainId,
-    pub(crate) admin_threshold: Option<u32>,
+    /// The admin quorum, validators and scheduled governance (few).
+    pub(crate) council: Council,
     /// Mass-balance rules, from the genesis (not in a snapshot: whoever
     /// loads one has the genesis at hand).
     pub(crate) yields: Vec<YieldRule>,
     /// Members by key, active or not (few, so kept as they are).
     pub members: BTreeMap<PublicKey, MemberRecord>,
+    /// Their GS1 company prefixes, indexed (rebuilt when they change).
+    pub(crate) prefixes: PrefixIndex,
     pub(crate) nonces: HashMap<PublicKey, u64>,
     pub(crate) keys: Vec<PublicKey>,
     pub(crate) key_numbers: HashMap<PublicKey, u32>,
@@ -101,8 +105,9 @@ impl Committed {
     fn starting_from(s: State) -> Self {
         Committed {
             chain_id: s.chain_id,
-            admin_threshold: s.admin_threshold,
+            council: s.council,
             yields: s.yields,
+            prefixes: PrefixIndex::build(&s.members),
             members: s.members,
             nonces: HashMap::new(),
             keys: Vec::new(),
@@ -349,7 +354,7 @@ impl Committed {
     pub fn to_state(&self) -> State {
         let mut state = State {
             chain_id: self.chain_id,
-            admin_threshold: self.admin_threshold,
+            council: self.council.clone(),
             yields: self.yields.clone(),
             members: self.members.clone(),
             nonces: self.nonces.iter().map(|(k, v)| (*k, *v)).collect(),
@@ -459,8 +464,8 @@ impl View for Committed {
     fn chain_id(&self) -> &ChainId {
         &self.chain_id
     }
-    fn admin_threshold(&self) -> Option<u32> {
-        self.admin_threshold
+    fn council(&self) -> &Council {
+        &self.council
     }
     fn yields(&self) -> &[YieldRule] {
         &self.yields
@@ -475,7 +480,7 @@ impl View for Committed {
         active_member_named_in(&self.members, name)
     }
     fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
-        prefix_owner_in(&self.members, digits)
+        self.prefixes.owner(&self.members, digits)
     }
     fn prefix_overlapping(&self, prefix: &CompanyPrefix) -> Option<&MemberRecord> {
         prefix_overlapping_in(&self.members, prefix)
@@ -534,7 +539,13 @@ pub(crate) mod tests {
     fn empty() -> State {
         State {
             chain_id: Hash32([9; 32]),
-            admin_threshold: None,
+            council: Council {
+                admin_threshold: None,
+                validators: Vec::new(),
+                scheduled: BTreeMap::new(),
+                revocations: BTreeMap::new(),
+                lapsed: Vec::new(),
+            },
             yields: sample_yields(),
             members: BTreeMap::new(),
             nonces: BTreeMap::new(),

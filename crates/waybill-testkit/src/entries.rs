@@ -1,5 +1,6 @@
 //! Minimal entry bodies from text ids (the rules' tests): productions,
-//! dispatches, receipts, rejections, payments and membership changes; the
+//! dispatches, receipts, rejections, payments, membership and governance
+//! changes; the
 //! later kinds (productions with regulatory facts, partial dispatches,
 //! receipts with shortfalls, carrier handovers, sensor readings, recalls
 //! and their lifting, corrections); and entries signed and co-signed by
@@ -18,6 +19,7 @@ use waybill_core::entry::{
     ReceivedLot, Reject, ShippedLot, Shortfall, SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::{MemberSpec, Role};
+use waybill_core::governance::{GovernanceChange, GovernanceEntry};
 use waybill_core::sensor::Series;
 use waybill_core::transport::Transport;
 
@@ -165,6 +167,14 @@ pub fn set_roles(pk: &PublicKey, roles: &[Role]) -> Body {
     Body::Membership(MembershipChange::SetRoles {
         public_key: *pk,
         roles: roles.to_vec(),
+    })
+}
+
+/// A governance change that takes effect at `effective_height`.
+pub fn governance(effective_height: u64, change: GovernanceChange) -> Body {
+    Body::Governance(GovernanceEntry {
+        effective_height,
+        change,
     })
 }
 

@@ -111,7 +111,7 @@ impl<V: View> Ctx<'_, V> {
             .filter(|k| admins.contains(k))
             .collect::<BTreeSet<_>>()
             .len();
-        let need = match self.view.admin_threshold() {
+        let need = match self.view.council().admin_threshold {
             Some(t) => t as usize,
             None => admins.len() / 2 + 1,
         };

@@ -216,7 +216,7 @@ pub enum RuleError {
     #[error("payment {0} is already recorded; UETRs are used once")]
     PaymentExists(Uetr),
     /// Too few admins signed.
-    #[error("a membership change needs {need} admin signatures (of {admins} admins) but has {have}; collect co-signatures with `waybill cosign`")]
+    #[error("a membership or governance change needs {need} admin signatures (of {admins} admins) but has {have}; collect co-signatures with `waybill cosign`")]
     AdminQuorum {
         /// Needed.
         need: usize,
@@ -230,12 +230,15 @@ pub enum RuleError {
     CosignerNotAdmin(PublicKey),
     /// Co-signatures on an entry that takes none.
     #[error(
-        "only membership changes, carrier handovers, recalls and corrections carry co-signatures"
+        "only membership and governance changes, carrier handovers, recalls and corrections carry co-signatures"
     )]
     UnexpectedCosignatures,
     /// A membership change that does not fit the member table.
     #[error("{0}")]
     Membership(String),
+    /// A governance change that cannot be scheduled.
+    #[error("{0}")]
+    Governance(String),
     /// The entry claims a time after its block's.
     #[error("recorded_at {recorded} lies after the time of the block that would commit it ({block}) by more than the allowed {skew_s} s of clock skew; record events when they have happened")]
     FromTheFuture {

@@ -1,18 +1,24 @@
 //! Changing the member table: adding, removing, re-keying a member or
 //! setting its roles, each signed by a quorum of admins.
+//!
+//! A membership entry changes the table at once (from the next entry
+//! on); a governance entry schedules the same changes for a later height
+//! (`governance`). Both make them through [`Members`], which says at
+//! which height a key stops signing.
 
 use std::collections::BTreeSet;
 
 use super::ctx::Ctx;
 use super::error::RuleError;
+use super::governance::check_schedule_holds;
 use crate::crypto::PublicKey;
 use crate::entry::{MembershipChange, SignedEntry};
-use crate::genesis::MemberSpec;
+use crate::genesis::{MemberSpec, Role};
 use crate::state::{Changes, MemberRecord, View};
 
 impl<V: View> Ctx<'_, V> {
     /// Applies a membership change: the admin quorum first, then the
-    /// change itself.
+    /// change itself, at once.
     pub(super) fn membership(
         &self,
         entry: &SignedEntry,
@@ -20,27 +26,25 @@ impl<V: View> Ctx<'_, V> {
         changes: &mut Changes,
     ) -> Result<(), RuleError> {
         self.check_admin_quorum(entry)?;
+        let members = Members {
+            view: self.view,
+            height: self.height,
+        };
         match m {
-            MembershipChange::Add(spec) => self.add_member(spec, changes)?,
-            MembershipChange::Remove { public_key } => {
-                let mut rec = self.existing(public_key)?;
-                rec.removed_at = Some(self.height);
-                changes.members.insert(*public_key, rec);
-            }
-            MembershipChange::RotateKey { old, new } => self.rotate_key(old, new, changes)?,
+            MembershipChange::Add(spec) => members.add(spec, changes)?,
+            MembershipChange::Remove { public_key } => members.remove(public_key, changes)?,
+            MembershipChange::RotateKey { old, new } => members.rotate(old, new, changes)?,
             MembershipChange::SetRoles { public_key, roles } => {
-                let mut rec = self.existing(public_key)?;
-                rec.spec.roles = roles.clone();
-                changes.members.insert(*public_key, rec);
+                members.set_roles(public_key, roles, changes)?
             }
         }
-        Ok(())
+        check_schedule_holds(self.view, changes).map_err(|e| RuleError::Membership(e.to_string()))
     }
 
     /// Refuses a co-signer that is not an active admin, and too few admin
     /// signatures (the author's included) for the chain's threshold, or a
     /// majority of active admins when it sets none.
-    fn check_admin_quorum(&self, entry: &SignedEntry) -> Result<(), RuleError> {
+    pub(super) fn check_admin_quorum(&self, entry: &SignedEntry) -> Result<(), RuleError> {
         let admins = self.view.active_admins();
         let mut signers = BTreeSet::from([*self.author]);
         for c in &entry.cosignatures {
@@ -49,7 +53,7 @@ impl<V: View> Ctx<'_, V> {
             }
             signers.insert(c.signer);
         }
-        let need = match self.view.admin_threshold() {
+        let need = match self.view.council().admin_threshold {
             Some(t) => t as usize,
             None => admins.len() / 2 + 1,
         };
@@ -62,9 +66,65 @@ impl<V: View> Ctx<'_, V> {
         }
         Ok(())
     }
+}
+
+/// Changes to the member table that hold from `height` on (a key removed
+/// or rotated out signs nothing from it), checked against `view`.
+pub(super) struct Members<'v, V: View + ?Sized> {
+    pub(super) view: &'v V,
+    pub(super) height: u64,
+}
+
+impl<V: View + ?Sized> Members<'_, V> {
+    /// Removes a member: its key signs nothing from the height on.
+    pub(super) fn remove(&self, key: &PublicKey, changes: &mut Changes) -> Result<(), RuleError> {
+        let mut rec = self.existing(key)?;
+        if rec.spec.has(Role::Admin) {
+            self.check_admins_left(&rec, "removing")?;
+        }
+        rec.removed_at = Some(self.height);
+        changes.members.insert(*key, rec);
+        Ok(())
+    }
+
+    /// Refuses to take admin `rec` away when the admins left could no
+    /// longer sign a change (fewer than the threshold, or none).
+    fn check_admins_left(&self, rec: &MemberRecord, doing: &str) -> Result<(), RuleError> {
+        let left = self.view.active_admins().len().saturating_sub(1);
+        let need = self
+            .view
+            .council()
+            .admin_threshold
+            .map_or(1, |t| t as usize);
+        if left < need.max(1) {
+            return Err(RuleError::Membership(format!(
+                "{doing} `{}` would leave {left} active admins, fewer than the {} a change needs; \
+                 add an admin or lower the admin threshold first",
+                rec.spec.name,
+                need.max(1)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Gives a member new roles.
+    pub(super) fn set_roles(
+        &self,
+        key: &PublicKey,
+        roles: &[Role],
+        changes: &mut Changes,
+    ) -> Result<(), RuleError> {
+        let mut rec = self.existing(key)?;
+        if rec.spec.has(Role::Admin) && !roles.contains(&Role::Admin) {
+            self.check_admins_left(&rec, "taking the admin role from")?;
+        }
+        rec.spec.roles = roles.to_vec();
+        changes.members.insert(*key, rec);
+        Ok(())
+    }
 
     /// The record of an active member the change names.
-    fn existing(&self, key: &PublicKey) -> Result<MemberRecord, RuleError> {
+    pub(super) fn existing(&self, key: &PublicKey) -> Result<MemberRecord, RuleError> {
         let m = self
             .view
             .member(key)
@@ -82,7 +142,7 @@ impl<V: View> Ctx<'_, V> {
     /// Adds a member under a name no active member has, a key never
     /// used before, and GS1 company prefixes no other member (present or
     /// former) owns or overlaps.
-    fn add_member(&self, spec: &MemberSpec, changes: &mut Changes) -> Result<(), RuleError> {
+    pub(super) fn add(&self, spec: &MemberSpec, changes: &mut Changes) -> Result<(), RuleError> {
         if let Some(k) = self.view.active_member_named(&spec.name) {
             return Err(RuleError::Membership(format!(
                 "an active member is already named `{}` (key {}); names identify members to people and must be unique",
@@ -129,8 +189,8 @@ impl<V: View> Ctx<'_, V> {
     }
 
     /// Moves a member from `old` to a fresh, valid key `new`: the old
-    /// record is retired at this height and points at the new one.
-    fn rotate_key(
+    /// record is retired at [`Members::height`] and points at the new one.
+    pub(super) fn rotate(
         &self,
         old: &PublicKey,
         new: &PublicKey,

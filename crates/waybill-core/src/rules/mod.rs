@@ -25,6 +25,7 @@ mod correction;
 mod ctx;
 mod custody;
 mod error;
+mod governance;
 mod keys;
 mod membership;
 mod payment;
@@ -46,6 +47,7 @@ use ctx::Ctx;
 use permission::check_role;
 
 pub use error::RuleError;
+pub use governance::{activate, MAX_VALIDATORS};
 pub use shape::{
     check_shape, check_shape_sized, MAX_DOCS, MAX_INPUTS, MAX_PAYMENT_SHIPMENTS, MAX_SHIPMENT_LOTS,
     MAX_TEXT,
@@ -154,6 +156,10 @@ pub fn apply_block_with_ids<V: View>(
         ));
     }
     let mut overlay = Overlay::new(view);
+    // Governance changes due at this height hold before its first entry.
+    if let Some(due) = activate(view, at.height) {
+        overlay.push(due);
+    }
     let mut effects = Vec::with_capacity(entries.len());
     for (i, (e, id)) in entries.iter().zip(ids).enumerate() {
         let c = if prechecked {
@@ -195,7 +201,7 @@ fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
             fx.shipments = p.shipments.clone();
             fx.payment = Some(p.payment_id);
         }
-        Body::Membership(_) => fx.membership = true,
+        Body::Membership(_) | Body::Governance(_) => fx.membership = true,
         Body::ProduceV2(p) => {
             fx.made_from = p
                 .produce
@@ -235,6 +241,26 @@ pub fn apply_verified<V: View>(
 /// [`apply_verified`] for an entry whose shape was checked already (by
 /// [`check_shape`] or [`check_shape_sized`]; it does not depend on state).
 pub fn apply_shaped<V: View>(
+    view: &V,
+    entry: &SignedEntry,
+    id: EntryId,
+    at: At,
+    mode: Mode<'_>,
+) -> Result<Changes, RuleError> {
+    // Alone (an entry waiting for the next block, or a trail's), an entry
+    // first sees the governance changes due at its height; in a block,
+    // `apply_block_with_ids` made them already and none is due here.
+    if let Some(due) = activate(view, at.height) {
+        let over = Overlay::owning(view, due);
+        let mut changes = over.changes().clone();
+        changes.merge(apply_due(&over, entry, id, at, mode)?);
+        return Ok(changes);
+    }
+    apply_due(view, entry, id, at, mode)
+}
+
+/// [`apply_shaped`] on a view with no governance change due.
+fn apply_due<V: View>(
     view: &V,
     entry: &SignedEntry,
     id: EntryId,
@@ -355,5 +381,6 @@ fn apply_body<V: View>(
         Body::Recall(r) => ctx.recall(r, changes),
         Body::RecallLift(l) => ctx.recall_lift(l, changes),
         Body::Correction(c) => ctx.correction(c, changes),
+        Body::Governance(g) => ctx.governance(entry, g, changes),
     }
 }

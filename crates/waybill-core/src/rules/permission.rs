@@ -44,7 +44,7 @@ fn permitted(body: &Body) -> &'static [Role] {
         | Body::Readings(_) => GOODS,
         Body::Handover(_) => &[Role::Carrier],
         Body::Payment(_) => &[Role::Payer],
-        Body::Membership(_) => &[Role::Admin],
+        Body::Membership(_) | Body::Governance(_) => &[Role::Admin],
         // Who may recall, lift or correct depends on the record (its
         // producer or author, a regulator, an admin quorum): the body's
         // own rules decide.

@@ -15,6 +15,7 @@ use crate::entry::{
 };
 use crate::genesis::{MemberSpec, Role};
 use crate::geo;
+use crate::governance::GovernanceChange;
 use crate::transport::Transport;
 
 /// Most documents or certificates on one entry.
@@ -47,6 +48,7 @@ pub fn check_shape_sized(entry: &SignedEntry, len: usize) -> Result<(), RuleErro
     let cosigned = matches!(
         e.body,
         Body::Membership(_)
+            | Body::Governance(_)
             | Body::Handover(_)
             | Body::Recall(_)
             | Body::RecallLift(_)
@@ -83,6 +85,46 @@ pub fn check_shape_sized(entry: &SignedEntry, len: usize) -> Result<(), RuleErro
         Body::Recall(r) => check_recall_shape(r)?,
         Body::RecallLift(l) => check_recall_lift_shape(l)?,
         Body::Correction(c) => check_correction_shape(c)?,
+        Body::Governance(g) => check_governance_shape(&g.change)?,
+    }
+    Ok(())
+}
+
+/// A governance change's fields: a new member's as on a membership
+/// entry, a new validator's name and key, no key replaced by itself.
+fn check_governance_shape(c: &GovernanceChange) -> Result<(), RuleError> {
+    match c {
+        GovernanceChange::AddMember(spec) => check_member_spec(spec)?,
+        GovernanceChange::SetRoles { roles, .. } => check_roles("the member", roles)?,
+        GovernanceChange::AddValidator(v) => {
+            check_text("validator name", &v.name, 200)?;
+            if v.p2p.len() > 16 {
+                return Err(RuleError::BadField(
+                    "validator p2p: at most 16 addresses".into(),
+                ));
+            }
+            for a in &v.p2p {
+                check_text("validator p2p address", a, 200)?;
+            }
+        }
+        GovernanceChange::RotateKey { old, new }
+        | GovernanceChange::RotateValidatorKey { old, new }
+            if old == new =>
+        {
+            return Err(RuleError::BadField(
+                "a rotation needs a new key different from the old one".into(),
+            ));
+        }
+        GovernanceChange::RevokeKey {
+            public_key,
+            replacement: Some(r),
+            ..
+        } if r == public_key => {
+            return Err(RuleError::BadField(
+                "a revoked key cannot be its own replacement".into(),
+            ));
+        }
+        _ => {}
     }
     Ok(())
 }

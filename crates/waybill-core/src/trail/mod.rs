@@ -16,10 +16,12 @@ use crate::state::{Overlay, State};
 
 mod report;
 
-use report::{custody_step, holding, notices, origins, payment_line, state_members, strike};
+use report::{
+    compromised, custody_step, holding, notices, origins, payment_line, state_members, strike,
+};
 pub use report::{
-    money, produce_of, CorrectionLine, CustodyStep, ExcursionLine, Origin, PaymentLine, PlotLine,
-    RecallLine,
+    money, produce_of, CompromisedLine, CorrectionLine, CustodyStep, ExcursionLine, Origin,
+    PaymentLine, PlotLine, RecallLine,
 };
 
 /// The trail format version.
@@ -140,6 +142,10 @@ pub struct TrailReport {
     /// Members at the end of the trail (after membership changes), by key.
     #[serde(skip)]
     pub final_members: BTreeMap<PublicKey, (String, Vec<crate::genesis::Role>)>,
+    /// Entries signed with a key revoked as compromised since before
+    /// them (they stand, flagged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compromised: Vec<CompromisedLine>,
 }
 
 /// Verifies a trail against the genesis: chain, order, inclusion proofs,
@@ -158,6 +164,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
     let (custodian, status) = holding(state, trail)?;
     let mut origins = origins(state, trail, &lineage);
     let final_members = state_members(state, genesis, trail);
+    let compromised = compromised(state, trail, &proven.ids);
     let mut notices = notices(state, trail, &proven.ids, &lineage.scope);
     let mut custody = replayed.custody;
     let mut payments = replayed.payments;
@@ -187,6 +194,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         uncertified_blocks: proven.uncertified.difference(&proven.certified).count(),
         tip_height: trail.tip_height,
         final_members,
+        compromised,
     })
 }
 

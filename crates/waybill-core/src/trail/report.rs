@@ -185,6 +185,83 @@ pub struct ExcursionLine {
     pub corrected: Option<String>,
 }
 
+/// An entry of the trail signed with a key that a governance entry
+/// revoked as compromised since before the entry: it stays on the
+/// ledger, but nobody should take it at its word.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompromisedLine {
+    /// The flagged entry.
+    pub entry_id: EntryId,
+    /// Its kind.
+    pub kind: String,
+    /// Its block height.
+    pub height: u64,
+    /// The member whose key signed it (as author or co-signer).
+    pub signer: String,
+    /// The key.
+    pub key: PublicKey,
+    /// Since when the key is feared compromised: `height N` or an
+    /// RFC 3339 time.
+    pub since: String,
+    /// The governance entry that revoked the key.
+    pub revoked_by: EntryId,
+}
+
+/// The trail's entries signed (as author or co-signer) with a key its
+/// governance entries revoke as compromised since before them. A
+/// revocation counts once committed, whatever its effective height: the
+/// declaration of the compromise is what flags.
+pub(super) fn compromised(
+    state: &Overlay<'_, State>,
+    trail: &Trail,
+    ids: &[EntryId],
+) -> Vec<CompromisedLine> {
+    use crate::governance::{Compromise, GovernanceChange};
+    let mut revoked: BTreeMap<PublicKey, (Compromise, EntryId)> = BTreeMap::new();
+    for (item, id) in trail.items.iter().zip(ids) {
+        if let Body::Governance(g) = &item.entry.entry.body {
+            if let GovernanceChange::RevokeKey {
+                public_key,
+                compromised_since: Some(since),
+                ..
+            } = &g.change
+            {
+                revoked.entry(*public_key).or_insert((*since, *id));
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    if revoked.is_empty() {
+        return lines;
+    }
+    for (item, id) in trail.items.iter().zip(ids) {
+        let e = &item.entry.entry;
+        let signers =
+            std::iter::once(&e.author).chain(item.entry.cosignatures.iter().map(|c| &c.signer));
+        for key in signers {
+            let Some((since, by)) = revoked.get(key) else {
+                continue;
+            };
+            if !since.covers(item.header.height, e.recorded_at_ms) {
+                continue;
+            }
+            lines.push(CompromisedLine {
+                entry_id: *id,
+                kind: e.body.kind().to_string(),
+                height: item.header.height,
+                signer: member_name(state, key),
+                key: *key,
+                since: match since {
+                    Compromise::Height(h) => format!("height {h}"),
+                    Compromise::Time(t) => crate::text::rfc3339_ms(*t),
+                },
+                revoked_by: *by,
+            });
+        }
+    }
+    lines
+}
+
 /// The member's name in `state`, or the key's short form.
 pub(super) fn member_name(state: &Overlay<'_, State>, k: &PublicKey) -> String {
     state
@@ -404,6 +481,7 @@ pub(super) fn custody_step(
         }
         Body::Payment(_)
         | Body::Membership(_)
+        | Body::Governance(_)
         | Body::Readings(_)
         | Body::Recall(_)
         | Body::RecallLift(_)
@@ -763,14 +841,29 @@ pub(super) fn state_members<V: View>(
 ) -> BTreeMap<PublicKey, (String, Vec<crate::genesis::Role>)> {
     let mut keys: BTreeSet<PublicKey> = genesis.members.iter().map(|m| m.public_key).collect();
     for item in &trail.items {
-        if let Body::Membership(crate::entry::MembershipChange::Add(spec)) = &item.entry.entry.body
-        {
-            keys.insert(spec.public_key);
-        }
-        if let Body::Membership(crate::entry::MembershipChange::RotateKey { new, .. }) =
-            &item.entry.entry.body
-        {
-            keys.insert(*new);
+        use crate::entry::MembershipChange as M;
+        use crate::governance::GovernanceChange as G;
+        match &item.entry.entry.body {
+            Body::Membership(M::Add(spec)) => {
+                keys.insert(spec.public_key);
+            }
+            Body::Membership(M::RotateKey { new, .. }) => {
+                keys.insert(*new);
+            }
+            Body::Governance(g) => match &g.change {
+                G::AddMember(spec) => {
+                    keys.insert(spec.public_key);
+                }
+                G::RotateKey { new, .. }
+                | G::RevokeKey {
+                    replacement: Some(new),
+                    ..
+                } => {
+                    keys.insert(*new);
+                }
+                _ => {}
+            },
+            _ => {}
         }
     }
     keys.into_iter()

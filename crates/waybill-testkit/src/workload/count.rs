@@ -24,6 +24,7 @@ pub fn kind_label(body: &Body) -> &'static str {
         Body::Recall(_) => "recall",
         Body::RecallLift(_) => "recall_lift",
         Body::Correction(_) => "correction",
+        Body::Governance(_) => "governance",
     }
 }
 

@@ -1,0 +1,140 @@
+//! Governance through the store (issue 26): a change scheduled on a sled
+//! ledger waits in the council through the delta log, a snapshot and a
+//! reopen, is made at its height by an empty block, and the member it
+//! adds signs from then on; in memory the same chain ends in the same
+//! state.
+
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use tempfile::TempDir;
+use waybill_core::genesis::{Role, ValidatorSpec};
+use waybill_core::governance::{Compromise, GovernanceChange as G};
+use waybill_core::rules::RuleError;
+use waybill_core::state::View;
+use waybill_store::{create_dir, Ledger, MemBackend, StoreError};
+
+use support::*;
+use waybill_testkit::entries::{cosigned, governance, produce};
+
+#[test]
+fn scheduled_governance_survives_snapshots_and_reopening_and_is_made_on_time() {
+    let c = consortium();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).unwrap();
+    let mut mem = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
+    let mut s = Signer::new(&c);
+    let newcomer = Party::new("Exportadora del Sur", 90, &[Role::Producer]);
+    let quorum = |s: &mut Signer, at: u64, change: G| {
+        cosigned(
+            s.sign(&c.admins[0], governance(at, change)),
+            &[&c.admins[1]],
+        )
+    };
+    let block1 = vec![
+        quorum(&mut s, 4, G::AddMember(newcomer.spec("CO"))),
+        quorum(
+            &mut s,
+            4,
+            G::AddValidator(ValidatorSpec {
+                name: "validator-sg".into(),
+                public_key: Party::new("validator-sg", 91, &[]).pk,
+                power: 5,
+                p2p: Vec::new(),
+            }),
+        ),
+        quorum(
+            &mut s,
+            6,
+            G::RevokeKey {
+                public_key: c.carrier.pk,
+                compromised_since: Some(Compromise::Height(1)),
+                replacement: None,
+            },
+        ),
+    ];
+    for l in [&mut ledger as &mut dyn AppendBoth, &mut mem] {
+        l.append(&c, block1.clone());
+    }
+    // Scheduled, not made.
+    let council = ledger.state().council().clone();
+    assert_eq!(
+        council.scheduled.keys().copied().collect::<Vec<_>>(),
+        vec![4, 6]
+    );
+    assert!(ledger.state().member(&newcomer.pk).is_none());
+    // A snapshot, then a block whose delta goes to the log; reopen.
+    ledger.snapshot().unwrap();
+    append_block(&c, &mut ledger, Vec::new());
+    append_block(&c, &mut mem, Vec::new());
+    let digest = ledger.state().digest();
+    drop(ledger);
+    let mut ledger = reopen(&dir).unwrap();
+    assert_eq!(ledger.state().digest(), digest);
+    assert_eq!(ledger.state().council(), &council);
+    // Before height 4 the newcomer is refused; the block at 4 makes it a
+    // member before its entries, so its production stands there.
+    let early = s.sign(&newcomer, produce("EXPORT-1", "5"));
+    let err = ledger
+        .append_entries(vec![early.clone()], next_time(&ledger), c.validator.pk)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Rule {
+                error: RuleError::UnknownAuthor(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    append_block(&c, &mut ledger, Vec::new());
+    append_block(&c, &mut mem, Vec::new());
+    assert_eq!(ledger.height(), 3);
+    for l in [&mut ledger as &mut dyn AppendBoth, &mut mem] {
+        l.append(&c, vec![early.clone()]);
+    }
+    let council = ledger.state().council().clone();
+    assert_eq!(council.validators.len(), 2);
+    assert_eq!(
+        council.scheduled.keys().copied().collect::<Vec<_>>(),
+        vec![6]
+    );
+    assert!(ledger
+        .state()
+        .member(&newcomer.pk)
+        .is_some_and(|m| m.active()));
+    // Two empty blocks: the revocation is made at 6, and kept over a
+    // reopen (from the log alone, no snapshot since).
+    for _ in 0..2 {
+        append_block(&c, &mut ledger, Vec::new());
+        append_block(&c, &mut mem, Vec::new());
+    }
+    let digest = ledger.state().digest();
+    drop(ledger);
+    let ledger = reopen(&dir).unwrap();
+    assert_eq!(ledger.state().digest(), digest);
+    assert_eq!(ledger.state().digest(), mem.state().digest());
+    let council = ledger.state().council();
+    assert!(council.scheduled.is_empty());
+    assert_eq!(council.revocations[&c.carrier.pk].effective_height, 6);
+    assert!(ledger
+        .state()
+        .member(&c.carrier.pk)
+        .is_some_and(|m| m.removed_at == Some(6)));
+    ledger.check().unwrap();
+}
+
+/// Appending one block to a sled or a memory ledger alike.
+trait AppendBoth {
+    fn append(&mut self, c: &Consortium, entries: Vec<waybill_core::entry::SignedEntry>);
+}
+
+impl<B: waybill_store::Backend> AppendBoth for Ledger<B> {
+    fn append(&mut self, c: &Consortium, entries: Vec<waybill_core::entry::SignedEntry>) {
+        append_block(c, self, entries);
+    }
+}
