@@ -110,7 +110,10 @@ pub fn print(
                 "  (made from it)"
             }
         );
-        for line in report::recall_lines(&x.report) {
+        for line in report::recall_lines(&x.report)
+            .into_iter()
+            .chain(report::compromised_lines(&x.report))
+        {
             println!("    {line}");
         }
         println!("    now: {}", x.report.status);

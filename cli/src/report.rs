@@ -86,9 +86,31 @@ fn struck(text: &str) -> String {
     text.chars().flat_map(|c| [c, '\u{0336}']).collect()
 }
 
+/// The lines flagging entries signed with a key revoked as compromised
+/// (they stand on the ledger, but their signer's word is in doubt).
+pub fn compromised_lines(r: &TrailReport) -> Vec<String> {
+    r.compromised
+        .iter()
+        .map(|x| {
+            format!(
+                "FLAGGED: the {} at height {} (entry {}) was signed with a key of {} that was revoked as compromised since {} (entry {})",
+                x.kind,
+                x.height,
+                x.entry_id.short(),
+                x.signer,
+                x.since,
+                x.revoked_by.short()
+            )
+        })
+        .collect()
+}
+
 /// Prints a verified trail for people.
 pub fn print_trail(r: &TrailReport) {
     for line in recall_lines(r) {
+        println!("{line}");
+    }
+    for line in compromised_lines(r) {
         println!("{line}");
     }
     println!("Lot {}", r.lot);
@@ -284,6 +306,7 @@ pub fn trail_json(r: &TrailReport, ok: bool, extra: Option<(&str, Value)>) -> Va
         "recalls": r.recalls,
         "corrections": r.corrections,
         "excursions": r.excursions,
+        "compromised": r.compromised,
         "custody": r.custody,
         "payments": r.payments,
         "custodian": r.custodian,

@@ -20,6 +20,7 @@
 mod cli_story;
 mod cluster;
 mod demo;
+mod governance;
 mod lying_node;
 mod node_nonce;
 mod record_kinds;

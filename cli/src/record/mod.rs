@@ -11,9 +11,11 @@
 //! - `transit`: handover, readings.
 //! - `notices`: recall, recall-lift, correct.
 //! - `pay`, `member`: payments and membership changes.
+//! - `govern`: governance changes scheduled for a later height.
 
 mod args;
 mod goods;
+mod govern;
 mod member;
 mod notices;
 mod pay;
@@ -102,6 +104,11 @@ pub enum RecordCmd {
     /// A membership change (admins only; needs co-signatures from an admin
     /// quorum: pass the file around with `waybill cosign`).
     Member(member::MemberArgs),
+    /// A change to the consortium (members, keys, GS1 prefixes, the admin
+    /// threshold, validators) that takes effect at a stated later height
+    /// (admins only; needs co-signatures from an admin quorum: pass the
+    /// file around with `waybill cosign`).
+    Govern(govern::GovernArgs),
 }
 
 /// Runs a `record` command.
@@ -118,6 +125,7 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
         RecordCmd::Correct(a) => notices::correct(&a),
         RecordCmd::Pay(a) => pay::pay(&a),
         RecordCmd::Member(a) => member::member(&a),
+        RecordCmd::Govern(a) => govern::govern(&a),
     }
 }
 
@@ -313,7 +321,8 @@ fn admin_in_genesis(g: &Genesis, key: &crypto::PublicKey) -> bool {
 
 /// `waybill cosign`: adds the key's co-signature to an entry file.
 ///
-/// Co-signed are membership changes, recalls, recall lifts and corrections
+/// Co-signed are membership and governance changes, recalls, recall lifts
+/// and corrections
 /// (by admins, making an admin quorum) and handovers (by the next
 /// carrier, the one taking over).
 pub fn cosign(
@@ -342,13 +351,14 @@ pub fn cosign(
     if !matches!(
         e.entry.body,
         Body::Membership(_)
+            | Body::Governance(_)
             | Body::Handover(_)
             | Body::Recall(_)
             | Body::RecallLift(_)
             | Body::Correction(_)
     ) {
         bail!(
-            "only membership changes, handovers, recalls, recall lifts and corrections are co-signed; {} is a {} entry",
+            "only membership and governance changes, handovers, recalls, recall lifts and corrections are co-signed; {} is a {} entry",
             entry.display(),
             e.entry.body.kind()
         );
