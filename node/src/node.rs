@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use waybill_consensus::{App, AppError, EngineSettings};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate};
 use waybill_core::crypto::{self, PublicKey};
-use waybill_core::genesis::Genesis;
+use waybill_core::genesis::{Genesis, ValidatorSpec};
 use waybill_store::{SledBackend, StoreError};
 
 use crate::api;
@@ -54,6 +54,10 @@ impl App for NodeApp {
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError> {
         Ok(self.shared.committed(height)?)
+    }
+
+    fn validators(&self, height: u64) -> Result<Vec<ValidatorSpec>, AppError> {
+        Ok(self.shared.validators_at(height)?)
     }
 }
 

@@ -26,8 +26,8 @@ use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Header};
 use waybill_core::crypto::{BatchVerifier, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
-use waybill_core::genesis::{ChainId, Genesis};
-use waybill_core::rules::{At, RuleError};
+use waybill_core::genesis::{ChainId, Genesis, ValidatorSpec};
+use waybill_core::rules::{self, At, RuleError};
 use waybill_core::state::View;
 use waybill_mempool::{FromPeer, Limits, Mempool, MempoolError, Recheck};
 use waybill_store::{Backend, Ledger, StoreError, Validated};
@@ -674,6 +674,14 @@ impl<B: Backend + 'static> Shared<B> {
         };
         let cert = ledger.certificate(height)?;
         Ok(Some((block, cert)))
+    }
+
+    /// The validator set of `height`, the next to decide: genesis and the
+    /// governance changes made by then (for a height further on, the
+    /// changes scheduled up to it).
+    pub fn validators_at(&self, height: u64) -> Result<Vec<ValidatorSpec>, ReadError> {
+        let ledger = self.read()?;
+        Ok(rules::validators_at(ledger.state(), height))
     }
 
     /// The tip header.

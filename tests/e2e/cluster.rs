@@ -1,8 +1,10 @@
 //! End to end on real `waybill-node` processes: four validators agreeing by
 //! BFT consensus on loopback, entries gossiped and finalised, one crashed
 //! validator tolerated and caught up, two crashed validators halting the
-//! chain (safety over liveness), and a full node joining late and syncing
-//! the whole certified chain.
+//! chain (safety over liveness), a full node joining late and syncing
+//! the whole certified chain, and a validator's power changed by a
+//! governance entry under load (Malachite takes each height's set from
+//! the ledger).
 //!
 //! Each test makes its own network in a temporary directory
 //! (`waybill_testnet`); the processes are killed when the test ends,
@@ -228,14 +230,19 @@ impl Net {
     }
 
     /// Asserts that every node of `names` serves the same block hash at
-    /// every height from 1 to `upto`, that the blocks link up, and that
-    /// each node's copy carries a commit certificate that verifies against
-    /// the genesis. Returns every entry id in chain order.
+    /// every height from 1 to `upto`, that the blocks link up and obey the
+    /// rules, and that each node's copy carries a commit certificate that
+    /// verifies against the validator set of its height (the genesis's,
+    /// with the governance changes made by then). Returns every entry id
+    /// in chain order.
     fn assert_same_chain(&self, names: &[&str], upto: u64) -> Vec<EntryId> {
         let genesis = &self.cluster.net.genesis;
         let mut prev = genesis.chain_id();
         let mut ids = Vec::new();
+        // The state the blocks make, for the validator set of each height.
+        let mut state = waybill_core::state::State::genesis(genesis);
         for h in 1..=upto {
+            let validators = waybill_core::rules::validators_at(&state, h);
             let mut first: Option<String> = None;
             for name in names {
                 let b = self
@@ -259,12 +266,19 @@ impl Net {
                     header.hash(),
                     "{name} block {h}: certificate"
                 );
-                cert.verify(genesis, header).unwrap_or_else(|e| {
+                cert.verify_with(&validators, header).unwrap_or_else(|e| {
                     panic!("{name} block {h}: the certificate does not verify: {e}")
                 });
                 match &first {
                     None => {
                         ids.extend(b.block.entry_ids());
+                        let at = waybill_core::rules::At::new(h, header.time_ms);
+                        let applied =
+                            waybill_core::rules::apply_block(&state, &b.block.entries, at)
+                                .unwrap_or_else(|(i, e)| {
+                                    panic!("{name} block {h}: entry {i} breaks a rule: {e}")
+                                });
+                        state.commit(applied.changes);
                         first = Some(b.hash.clone());
                     }
                     Some(f) => assert_eq!(
@@ -885,4 +899,100 @@ fn a_full_node_that_no_validator_lists_connects_and_syncs() {
         "[{:?}] 1..={common} identical on all five; no connection rejected",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_governance_entry_changes_the_validator_set_and_consensus_follows() {
+    let _one = one_cluster_at_a_time();
+    let started = Instant::now();
+    let mut n = Net::generate("coffee-governance", &[], Duration::from_secs(150));
+    n.cluster.start_all().unwrap();
+    for v in VALIDATORS {
+        n.wait_height(v, 2, Duration::from_secs(60));
+    }
+    // Four validators of power 1: three of them are needed. The admins
+    // give v1 a power of 10 (10 of 13 is more than 2/3), a few blocks on.
+    let v1 = n.cluster.net.genesis.validators[0].public_key;
+    let at = n.max_height(&VALIDATORS) + 6;
+    let mut e = n.signers.sign(
+        "bank",
+        waybill_core::entry::Body::Governance(waybill_core::governance::GovernanceEntry {
+            effective_height: at,
+            change: waybill_core::governance::GovernanceChange::SetValidatorPower {
+                public_key: v1,
+                power: 10,
+            },
+        }),
+    );
+    n.signers.cosign("auditor", &mut e);
+    n.submit("v2", &e);
+    let h = n.wait_final(&VALIDATORS, &e, Duration::from_secs(30));
+    assert!(h < at, "scheduled at {h} for {at}");
+    // Entries keep flowing across the change.
+    let mut last = None;
+    for i in 0..6 {
+        let e = n.signers.sign(
+            "cooperative",
+            produce(&lot(&format!("GOV-LOAD-{i}")), "Green coffee", 10, &[]),
+        );
+        // One author's entries go to one node, in nonce order.
+        n.submit("v3", &e);
+        last = Some(e);
+    }
+    let last = last.expect("an entry");
+    n.wait_final(&VALIDATORS, &last, Duration::from_secs(30));
+    for v in VALIDATORS {
+        n.wait_height(v, at + 1, Duration::from_secs(30));
+    }
+    eprintln!(
+        "[{:?}] past height {at}, where v1's power became 10",
+        started.elapsed()
+    );
+    // The others stop: v1 alone now holds more than 2/3 and finalises.
+    for v in ["v2", "v3", "v4"] {
+        n.cluster.kill(v);
+    }
+    let alone = n.signers.sign(
+        "cooperative",
+        produce(&lot("GOV-ALONE-1"), "Green coffee", 10, &[]),
+    );
+    n.submit("v1", &alone);
+    let h_alone = n.wait_final(&["v1"], &alone, Duration::from_secs(30));
+    assert!(h_alone > at);
+    eprintln!(
+        "[{:?}] v1 finalised height {h_alone} alone",
+        started.elapsed()
+    );
+    // Every certificate verifies against its height's set, and the trail
+    // of the lot finalised by v1 alone verifies offline from the genesis.
+    let tip = n.height("v1");
+    n.assert_same_chain(&["v1"], tip);
+    let b = n.block("v1", h_alone).expect("the block");
+    let signers: Vec<_> = b
+        .certificate
+        .expect("a certificate")
+        .signatures
+        .iter()
+        .map(|s| s.validator)
+        .collect();
+    assert_eq!(signers, vec![v1], "signed by v1 alone");
+    let (t, _) = n.verified_trail("v1", &lot("GOV-ALONE-1"));
+    assert!(
+        t.items.iter().any(|i| i.entry.id() == e.id()),
+        "the trail carries the governance entry"
+    );
+    // Against the genesis set alone, the certificate of that block fails.
+    let err = b_cert_against_genesis(&n, h_alone);
+    assert!(err.contains("voting power"), "{err}");
+}
+
+/// Verifies block `h`'s certificate from v1 against the genesis set (as a
+/// verifier that ignored governance would); the error.
+fn b_cert_against_genesis(n: &Net, h: u64) -> String {
+    let b = n.block("v1", h).expect("the block");
+    b.certificate
+        .expect("a certificate")
+        .verify(&n.cluster.net.genesis, &b.block.header)
+        .expect_err("a certificate of v1 alone does not hold against the genesis set")
+        .to_string()
 }

@@ -24,6 +24,7 @@ use tracing::{debug, error, info, warn};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature};
 use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::{self, Domain, PublicKey};
+use waybill_core::genesis::ValidatorSpec;
 
 use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
 use crate::signer::{part_message, WaybillSigner};
@@ -75,12 +76,17 @@ pub trait App: Send + Sync + 'static {
         &self,
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError>;
+    /// The validator set of `height`, the next one to decide: genesis and
+    /// the governance changes made by then (the ledger's council).
+    fn validators(&self, height: u64) -> Result<Vec<ValidatorSpec>, AppError>;
 }
 
 /// Per-node settings the loop needs.
 pub(crate) struct LoopConfig {
     pub ctx: WaybillCtx,
     pub signer: Option<WaybillSigner>,
+    /// The genesis validator set: the set of every height the ledger
+    /// cannot name (it failed to read).
     pub validator_set: ValidatorSet,
     pub timeouts: LinearTimeouts,
     pub target_time: Option<Duration>,
@@ -110,12 +116,40 @@ struct Loop<A: App> {
     next_stream: u64,
     /// Heights whose commit failed: restart them (and sync).
     failed: Option<Height>,
+    /// The validator set of the height being decided, and that height.
+    vset: Option<(Height, ValidatorSet)>,
 }
 
 impl<A: App> Loop<A> {
-    fn params(&self) -> HeightParams<WaybillCtx> {
+    /// The validator set of `height` (asked of the ledger once per
+    /// height; the genesis set if the ledger cannot say).
+    fn validators(&mut self, height: Height) -> ValidatorSet {
+        if let Some((h, set)) = &self.vset {
+            if *h == height {
+                return set.clone();
+            }
+        }
+        let set = match self.app.validators(height.0) {
+            Ok(specs) => match crate::validator_set(&specs) {
+                Ok(set) => set,
+                Err(e) => {
+                    error!(%height, "the ledger's validator set is unusable ({e}); using the genesis set");
+                    self.cfg.validator_set.clone()
+                }
+            },
+            Err(e) => {
+                error!(%height, "cannot read the validator set ({e}); using the genesis set");
+                self.cfg.validator_set.clone()
+            }
+        };
+        self.vset = Some((height, set.clone()));
+        set
+    }
+
+    fn params(&mut self) -> HeightParams<WaybillCtx> {
+        let height = self.height;
         HeightParams::new(
-            self.cfg.validator_set.clone(),
+            self.validators(height),
             self.cfg.timeouts,
             self.cfg.target_time,
         )
@@ -161,10 +195,11 @@ impl<A: App> Loop<A> {
     /// block's header, and every rule (through the node). An invalid block
     /// still yields a value, marked invalid, so consensus votes nil.
     fn validate(&mut self, p: &ProposalPart) -> Option<ProposedValue<WaybillCtx>> {
+        let set = self.validators(p.height);
         let expected = self
             .cfg
             .ctx
-            .select_proposer(&self.cfg.validator_set, p.height, p.round)
+            .select_proposer(&set, p.height, p.round)
             .address;
         if expected != p.proposer {
             warn!(height = %p.height, round = %p.round, "proposal part from {} who is not the proposer", p.proposer);
@@ -299,6 +334,7 @@ pub(crate) async fn run<A: App>(
         streams: HashMap::new(),
         next_stream: 0,
         failed: None,
+        vset: None,
     };
     while let Some(msg) = channels.consensus.recv().await {
         match msg {

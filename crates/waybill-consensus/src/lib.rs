@@ -29,7 +29,7 @@ use malachitebft_app_channel::{
     Signer, SyncContext, WalContext,
 };
 use waybill_core::crypto::{self, PublicKey};
-use waybill_core::genesis::Genesis;
+use waybill_core::genesis::{Genesis, ValidatorSpec};
 
 pub use app::{to_engine_certificate, to_ledger_certificate, App, AppError, BoxError};
 use libp2p::multiaddr::Protocol;
@@ -220,9 +220,9 @@ fn p2p_id(addr: &Multiaddr) -> Option<PeerId> {
     })
 }
 
-fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
-    genesis
-        .validators
+/// Malachite's validator set for `validators`.
+pub(crate) fn validator_set(validators: &[ValidatorSpec]) -> Result<ValidatorSet, ConsensusError> {
+    validators
         .iter()
         .map(|v| {
             let vk = v
@@ -243,9 +243,20 @@ fn validator_set(genesis: &Genesis) -> Result<ValidatorSet, ConsensusError> {
 pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus, ConsensusError> {
     let chain_id = cfg.genesis.chain_id();
     let ctx = WaybillCtx { chain_id };
-    let vset = validator_set(&cfg.genesis)?;
+    let vset = validator_set(&cfg.genesis.validators)?;
     let me = crypto::public_key(&cfg.key);
-    let is_validator = cfg.genesis.validators.iter().any(|v| v.public_key == me);
+    // A validator now, or once the changes scheduled on the ledger are
+    // made (it then votes from the height it joins; Malachite lets a
+    // signer outside a height's set only follow that height).
+    let next = app.committed_height().saturating_add(1);
+    let in_set = |h: u64| {
+        app.validators(h)
+            .map(|set| set.iter().any(|v| v.public_key == me))
+            .unwrap_or(false)
+    };
+    let is_validator = cfg.genesis.validators.iter().any(|v| v.public_key == me)
+        || in_set(next)
+        || in_set(u64::MAX);
     if is_validator {
         for v in unlisted_validators(&cfg.genesis, &me, &cfg.peers) {
             tracing::warn!(

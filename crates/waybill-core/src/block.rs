@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, CodecError, MAX_BLOCK_BYTES};
 use crate::crypto::{Domain, Hash32, PublicKey, Signature};
 use crate::entry::{Cosignature, Encoded, Entry, EntryId, SignedEntry};
-use crate::genesis::{ChainId, Genesis};
+use crate::genesis::{ChainId, Genesis, ValidatorSpec};
 use crate::merkle;
 
 /// Block hash: SHA-256 of the header's canonical bytes under the header tag.
@@ -454,9 +454,22 @@ pub fn check_header_chain(chain_id: &ChainId, headers: &[Header]) -> Result<(), 
 
 impl CommitCertificate {
     /// Verifies the certificate for `header` against the genesis validator
-    /// set: every signature valid, from distinct validators, with more than
-    /// 2/3 of the total voting power. Returns the power that signed.
+    /// set (a chain whose validators never changed). Returns the power
+    /// that signed.
     pub fn verify(&self, genesis: &Genesis, header: &Header) -> Result<u64, BlockError> {
+        self.verify_with(&genesis.validators, header)
+    }
+
+    /// Verifies the certificate for `header` against `validators`, the set
+    /// of its height (from genesis and the governance changes made by
+    /// then, [`crate::rules::validators_at`]): every signature valid, from
+    /// distinct validators of the set, with more than 2/3 of its total
+    /// voting power. Returns the power that signed.
+    pub fn verify_with(
+        &self,
+        validators: &[ValidatorSpec],
+        header: &Header,
+    ) -> Result<u64, BlockError> {
         let bad = |reason: String| BlockError::Certificate {
             height: header.height,
             reason,
@@ -480,14 +493,14 @@ impl CommitCertificate {
                 ));
             }
             prev = Some(&s.validator);
-            let v = genesis
-                .validators
+            let v = validators
                 .iter()
                 .find(|v| v.public_key == s.validator)
                 .ok_or_else(|| {
                     bad(format!(
-                        "commit signer {} is not a validator in genesis",
-                        s.validator.short()
+                        "commit signer {} is not a validator at height {}",
+                        s.validator.short(),
+                        header.height
                     ))
                 })?;
             let bytes = precommit_bytes(
@@ -507,7 +520,10 @@ impl CommitCertificate {
                 })?;
             power = power.saturating_add(v.power);
         }
-        let total = genesis.total_power();
+        let total = validators
+            .iter()
+            .map(|v| v.power)
+            .fold(0u64, u64::saturating_add);
         // More than 2/3: 3 * power > 2 * total, in u128 so it cannot overflow.
         if u128::from(power) * 3 <= u128::from(total) * 2 {
             return Err(bad(format!(

@@ -623,3 +623,77 @@ fn a_trail_flags_what_a_compromised_key_signed_since_the_compromise() {
         }
     }
 }
+
+#[test]
+fn a_trail_verifies_each_certificate_against_the_validator_set_of_its_height() {
+    // Validator 1 (power 40 of 100) moves to new hardware at height 4.
+    let c = Consortium::new();
+    let mut chain = Chain::new(&c.genesis);
+    let ch = &mut chain;
+    let new_hw = Party::new("validator-1, new hardware", 81, &[]);
+    let e = cosigned(
+        ch.sign(
+            &c.admins[0],
+            governance(
+                4,
+                G::RotateValidatorKey {
+                    old: c.validators[0].0.pk,
+                    new: new_hw.pk,
+                },
+            ),
+        ),
+        &[&c.admins[1]],
+    );
+    push(ch, &c, e);
+    for (n, lot_id) in ["GREEN-1", "GREEN-2", "GREEN-3", "GREEN-4"]
+        .iter()
+        .enumerate()
+    {
+        let e = ch.sign(&c.producer, produce(lot_id, &format!("{}", 100 + n)));
+        push(ch, &c, e);
+    }
+    assert_eq!(chain.blocks.len(), 5);
+    let policy = waybill_core::trail::Policy {
+        require_certificates: true,
+    };
+    // Each block certified by validators 1 and 2 (70 of 100) as the set
+    // of its height has them: the old key of validator 1 before 4, the
+    // new one from 4.
+    let certify = |t: &mut waybill_core::trail::Trail, retired_signs_late: bool| {
+        for item in &mut t.items {
+            let h = item.header.height;
+            let first = if h < 4 || retired_signs_late {
+                &c.validators[0].0
+            } else {
+                &new_hw
+            };
+            item.certificate = Some(waybill_testkit::certs::certificate(
+                &[first, &c.validators[1].0],
+                &item.header,
+            ));
+        }
+    };
+    let mut t = store_trail(&c, &chain, &lot("GREEN-4"), None);
+    assert!(t.items.iter().any(|i| i.header.height >= 4));
+    certify(&mut t, false);
+    let r = waybill_core::trail::verify(&c.genesis, &t, policy).unwrap();
+    assert_eq!(r.certified_blocks, t.items.len());
+    // The retired key's signature on a block of height 4 or later no
+    // longer counts.
+    certify(&mut t, true);
+    let err = waybill_core::trail::verify(&c.genesis, &t, policy).unwrap_err();
+    assert!(
+        err.to_string().contains("is not a validator at height"),
+        "{err}"
+    );
+    // Nor does the new key's before its height.
+    let mut t = store_trail(&c, &chain, &lot("GREEN-4"), None);
+    for item in &mut t.items {
+        item.certificate = Some(waybill_testkit::certs::certificate(
+            &[&new_hw, &c.validators[1].0],
+            &item.header,
+        ));
+    }
+    let err = waybill_core::trail::verify(&c.genesis, &t, policy).unwrap_err();
+    assert!(err.to_string().contains("at height 1"), "{err}");
+}

@@ -19,7 +19,7 @@ use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Encoded, EntryId, SignedEntry};
 use waybill_core::merkle;
-use waybill_core::rules::Applied;
+use waybill_core::rules::{self, Applied};
 
 use crate::backend::{Backend, WriteBatch};
 use crate::block_map::BlockMap;
@@ -130,7 +130,10 @@ impl<B: Backend> Ledger<B> {
         };
         let (block, block_bytes, entries) = block.into_parts();
         if let Some(c) = &cert {
-            c.verify(&self.genesis, &block.header)?;
+            // The set of the block's height: genesis and the governance
+            // changes made by then.
+            let validators = rules::validators_at(&self.state, block.header.height);
+            c.verify_with(&validators, &block.header)?;
         }
         let index = IndexDelta::of_block(&block.entries, &applied.effects);
         let delta = self

@@ -13,7 +13,7 @@
 
 use std::sync::mpsc;
 
-use waybill_core::block::{self, Block, Header};
+use waybill_core::block::{self, Block, CommitCertificate, Header};
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{self, Encoded, EntryId, SignedEntry};
 use waybill_core::rules;
@@ -67,7 +67,9 @@ struct Rebuilt {
 struct ReadBlock {
     block: Block,
     ids: Vec<EntryId>,
-    certified: bool,
+    /// Its commit certificate, verified in order (the validator set of
+    /// its height comes from the state before it).
+    certificate: Option<CommitCertificate>,
 }
 
 /// A stored block with every check done but its signatures', and each
@@ -264,19 +266,12 @@ impl<B: Backend> Ledger<B> {
         if self.entry_ids(h)?.as_deref() != Some(&ids[..]) {
             return Err(corrupt("the entry map differs from the block".into()));
         }
-        let certified = match self.certificate(h)? {
-            Some(c) => {
-                c.verify(&self.genesis, &header)
-                    .map_err(|e| corrupt(e.to_string()))?;
-                true
-            }
-            None => false,
-        };
+        let certificate = self.certificate(h)?;
         Ok(Unverified {
             block: ReadBlock {
                 block,
                 ids,
-                certified,
+                certificate,
             },
             prepared,
         })
@@ -297,7 +292,7 @@ impl<B: Backend> Ledger<B> {
             let ReadBlock {
                 block,
                 ids,
-                certified: has_certificate,
+                certificate,
             } = readers
                 .get(((h - 1) % readers.len() as u64) as usize)
                 .ok_or_else(|| corrupt("no reader for this block".into()))?
@@ -305,10 +300,14 @@ impl<B: Backend> Ledger<B> {
                 .map_err(|_| corrupt("the reader stopped".into()))??;
             block::check_link(&self.chain_id, prev.as_ref(), &block.header)
                 .map_err(|e| corrupt(e.to_string()))?;
+            if let Some(c) = &certificate {
+                c.verify_with(&rules::validators_at(&state, h), &block.header)
+                    .map_err(|e| corrupt(e.to_string()))?;
+            }
             let at = rules::At::new(h, block.header.time_ms);
             let applied = rules::apply_block_with_ids(&state, &block.entries, &ids, at, true)
                 .map_err(|(i, e)| corrupt(format!("entry #{i} breaks a rule: {e}")))?;
-            certified += u64::from(has_certificate);
+            certified += u64::from(certificate.is_some());
             let delta = IndexDelta::of_block(&block.entries, &applied.effects);
             state.apply(h, &applied.changes, &delta);
             ids_index.push_block(ids.iter().copied());
@@ -416,7 +415,7 @@ mod tests {
             block: ReadBlock {
                 ids: prepared.iter().map(|p| p.id).collect(),
                 block,
-                certified: false,
+                certificate: None,
             },
             prepared,
         }

@@ -138,3 +138,58 @@ impl<B: waybill_store::Backend> AppendBoth for Ledger<B> {
         append_block(c, self, entries);
     }
 }
+
+#[test]
+fn certificates_are_verified_against_the_validator_set_of_their_height() {
+    // One validator; it moves to a new key at height 3.
+    let c = consortium();
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).unwrap();
+    let mut s = Signer::new(&c);
+    let new_hw = Party::new("validator, new hardware", 92, &[]);
+    let rotate = cosigned(
+        s.sign(
+            &c.admins[0],
+            governance(
+                3,
+                G::RotateValidatorKey {
+                    old: c.validator.pk,
+                    new: new_hw.pk,
+                },
+            ),
+        ),
+        &[&c.admins[1]],
+    );
+    let certified = |ledger: &mut Ledger<_>, entries, signer: &Party| {
+        let block = ledger.seal(entries, next_time(ledger), c.validator.pk);
+        let cert = certify_with(signer, &block.header);
+        ledger.append(block, Some(cert))
+    };
+    certified(&mut ledger, vec![rotate], &c.validator).unwrap();
+    // Height 2: still the old key's.
+    let e = s.sign(&c.producer, produce("GREEN-1", "10"));
+    certified(&mut ledger, vec![e], &c.validator).unwrap();
+    // Height 3: the old key's certificate is refused, the new key's
+    // stands.
+    let e = s.sign(&c.producer, produce("GREEN-2", "10"));
+    let before = ledger.state().digest();
+    let err = certified(&mut ledger, vec![e.clone()], &c.validator).unwrap_err();
+    assert!(
+        err.to_string().contains("is not a validator at height 3"),
+        "{err}"
+    );
+    assert_eq!((ledger.height(), ledger.state().digest()), (2, before));
+    certified(&mut ledger, vec![e], &new_hw).unwrap();
+    // `check` re-verifies every certificate against its height's set,
+    // after a reopen too.
+    assert_eq!(ledger.check().unwrap().certified, 3);
+    drop(ledger);
+    let ledger = reopen(&dir).unwrap();
+    assert_eq!(ledger.check().unwrap().certified, 3);
+    let t = ledger.trail(&waybill_testkit::ids::lot("GREEN-2")).unwrap();
+    let strict = waybill_core::trail::Policy {
+        require_certificates: true,
+    };
+    waybill_core::trail::verify(&c.genesis, &t, strict).unwrap();
+}

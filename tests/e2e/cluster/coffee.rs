@@ -132,6 +132,11 @@ impl Signers {
         self.sign_at(step.who, nonce, step.at_ms, step.body.clone())
     }
 
+    /// Adds `stem`'s co-signature to `e`.
+    pub fn cosign(&self, stem: &str, e: &mut SignedEntry) {
+        e.cosign(self.key(stem));
+    }
+
     /// Signs `body` as `stem` with its next nonce.
     pub fn sign(&mut self, stem: &str, body: Body) -> SignedEntry {
         let nonce = self.next_nonce(stem);

@@ -115,6 +115,15 @@ pub fn activate<V: View + ?Sized>(view: &V, height: u64) -> Option<Changes> {
     Some(fold_due(view, height, true))
 }
 
+/// The validator set of `height`, on `view` (the state after the block
+/// before it): the council's, with the changes due by then made.
+pub fn validators_at<V: View + ?Sized>(view: &V, height: u64) -> Vec<ValidatorSpec> {
+    match activate(view, height).and_then(|c| c.council) {
+        Some(c) => c.validators,
+        None => view.council().validators.clone(),
+    }
+}
+
 /// The state's changes up to `height` as [`activate`] makes them, for
 /// judging a change scheduled then (lapses are not kept).
 fn projected<V: View + ?Sized>(view: &V, height: u64) -> Changes {

@@ -47,7 +47,7 @@ use ctx::Ctx;
 use permission::check_role;
 
 pub use error::RuleError;
-pub use governance::{activate, MAX_VALIDATORS};
+pub use governance::{activate, validators_at, MAX_VALIDATORS};
 pub use shape::{
     check_shape, check_shape_sized, MAX_DOCS, MAX_INPUTS, MAX_PAYMENT_SHIPMENTS, MAX_SHIPMENT_LOTS,
     MAX_TEXT,

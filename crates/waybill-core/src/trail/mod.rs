@@ -272,6 +272,11 @@ fn check_proofs(
     };
     let mut headers: BTreeMap<u64, Hash32> = BTreeMap::new();
     let mut last: Option<(u64, u32)> = None;
+    // The consortium as the trail's membership and governance entries
+    // leave it, for the validator set of each block's height: a block is
+    // certified by the set of its height, which those entries (each
+    // proven under an earlier height's set) changed.
+    let mut council = Council::new(genesis);
     for (i, item) in trail.items.iter().enumerate() {
         let pos = (item.header.height, item.index);
         if last.is_some_and(|l| l >= pos) {
@@ -282,10 +287,11 @@ fn check_proofs(
         let fail = item_error(i, item, &id);
         check_header(item, chain_id, trail.tip_height, &mut headers).map_err(&fail)?;
         check_inclusion(item, &id).map_err(&fail)?;
-        check_certificate(genesis, item, policy, &mut proven).map_err(&fail)?;
+        check_certificate(&mut council, item, policy, &mut proven).map_err(&fail)?;
         item.entry
             .verify_signatures()
             .map_err(|e| fail(e.to_string()))?;
+        council.follow(item, id);
         proven.ids.push(id);
     }
     Ok(proven)
@@ -334,7 +340,7 @@ fn check_inclusion(item: &TrailItem, id: &EntryId) -> Result<(), String> {
 /// one, refuses it if `policy` requires certificates; records the block
 /// as certified or not in `proven`.
 fn check_certificate(
-    genesis: &Genesis,
+    council: &mut Council,
     item: &TrailItem,
     policy: Policy,
     proven: &mut Proven,
@@ -342,7 +348,8 @@ fn check_certificate(
     match &item.certificate {
         Some(cert) => {
             if !proven.certified.contains(&item.header.height) {
-                cert.verify(genesis, &item.header)
+                let validators = rules::validators_at(&council.state, item.header.height);
+                cert.verify_with(&validators, &item.header)
                     .map_err(|e| e.to_string())?;
                 proven.certified.insert(item.header.height);
             }
@@ -433,4 +440,41 @@ fn replay<'a>(
         custody,
         payments,
     })
+}
+
+/// The membership and governance entries of a trail applied in order on
+/// the genesis state (nothing else), for the validator set of each
+/// height ([`check_proofs`]).
+struct Council {
+    state: State,
+}
+
+impl Council {
+    fn new(genesis: &Genesis) -> Self {
+        Council {
+            state: State::genesis(genesis),
+        }
+    }
+
+    /// Applies `item` if it changes the consortium. One the rules refuse
+    /// is left out here; the replay of the whole trail refuses it.
+    fn follow(&mut self, item: &TrailItem, id: EntryId) {
+        if !matches!(
+            item.entry.entry.body,
+            Body::Membership(_) | Body::Governance(_)
+        ) {
+            return;
+        }
+        let at = rules::At::new(item.header.height, item.header.time_ms);
+        let scope = BTreeSet::new();
+        if let Ok(c) = rules::apply_verified(
+            &self.state,
+            &item.entry,
+            id,
+            at,
+            rules::Mode::Trail { scope: &scope },
+        ) {
+            self.state.commit(c);
+        }
+    }
 }
