@@ -3,14 +3,13 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use waybill_core::codes::Country;
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::Body;
-use waybill_core::genesis::{MemberSpec, ValidatorSpec};
+use waybill_core::genesis::ValidatorSpec;
 use waybill_core::governance::{Compromise, GovernanceChange, GovernanceEntry};
 use waybill_core::gs1::CompanyPrefix;
 
-use super::member::parse_roles;
+use super::member::{parse_roles, NewMember};
 use super::{finish, Common};
 use crate::util;
 
@@ -48,24 +47,7 @@ pub struct GovernArgs {
 #[derive(Subcommand, Debug)]
 pub enum Change {
     /// A new member joins.
-    AddMember {
-        /// Organisation name (unique among active members).
-        #[arg(long)]
-        name: String,
-        /// Its public key (64 hex digits), never used before.
-        #[arg(long)]
-        public_key: PublicKey,
-        /// Its roles, e.g. producer+payer.
-        #[arg(long)]
-        roles: String,
-        /// ISO 3166-1 alpha-2 country.
-        #[arg(long)]
-        country: Option<Country>,
-        /// GS1 company prefixes it owns (repeat); none may overlap
-        /// another member's.
-        #[arg(long = "prefix")]
-        prefixes: Vec<CompanyPrefix>,
-    },
+    AddMember(NewMember),
     /// A member leaves: its key signs nothing from the height on.
     RemoveMember {
         /// The member's key.
@@ -195,19 +177,7 @@ pub fn govern(a: &GovernArgs) -> Result<()> {
 
 fn change(c: &Change) -> Result<GovernanceChange> {
     Ok(match c {
-        Change::AddMember {
-            name,
-            public_key,
-            roles,
-            country,
-            prefixes,
-        } => GovernanceChange::AddMember(MemberSpec {
-            name: name.clone(),
-            public_key: *public_key,
-            roles: parse_roles(roles)?,
-            country: *country,
-            gs1_company_prefixes: prefixes.clone(),
-        }),
+        Change::AddMember(m) => GovernanceChange::AddMember(m.spec()?),
         Change::RemoveMember { public_key } => GovernanceChange::RemoveMember {
             public_key: *public_key,
         },

@@ -22,23 +22,7 @@ pub struct MemberArgs {
 #[derive(Subcommand, Debug)]
 pub enum MemberChange {
     /// Add a member.
-    Add {
-        /// Organisation name.
-        #[arg(long)]
-        name: String,
-        /// Its public key (64 hex digits).
-        #[arg(long)]
-        public_key: PublicKey,
-        /// Its roles, e.g. producer+payer.
-        #[arg(long)]
-        roles: String,
-        /// ISO 3166-1 alpha-2 country.
-        #[arg(long)]
-        country: Option<Country>,
-        /// GS1 company prefixes it owns (repeat).
-        #[arg(long = "prefix")]
-        prefixes: Vec<waybill_core::gs1::CompanyPrefix>,
-    },
+    Add(NewMember),
     /// Remove a member: its key signs nothing after this block.
     Remove {
         /// The member's key.
@@ -65,6 +49,41 @@ pub enum MemberChange {
     },
 }
 
+/// A new member's flags (`record member add`, `record govern
+/// add-member`).
+#[derive(Args, Debug)]
+pub struct NewMember {
+    /// Organisation name (unique among active members).
+    #[arg(long)]
+    name: String,
+    /// Its public key (64 hex digits), never used before.
+    #[arg(long)]
+    public_key: PublicKey,
+    /// Its roles, e.g. producer+payer.
+    #[arg(long)]
+    roles: String,
+    /// ISO 3166-1 alpha-2 country.
+    #[arg(long)]
+    country: Option<Country>,
+    /// GS1 company prefixes it owns (repeat); none may overlap another
+    /// member's.
+    #[arg(long = "prefix")]
+    prefixes: Vec<waybill_core::gs1::CompanyPrefix>,
+}
+
+impl NewMember {
+    /// The member's spec.
+    pub fn spec(&self) -> Result<MemberSpec> {
+        Ok(MemberSpec {
+            name: self.name.clone(),
+            public_key: self.public_key,
+            roles: parse_roles(&self.roles)?,
+            country: self.country,
+            gs1_company_prefixes: self.prefixes.clone(),
+        })
+    }
+}
+
 /// Records a membership change.
 pub fn member(a: &MemberArgs) -> Result<()> {
     finish(&a.common, |_| member_body(&a.change))?;
@@ -80,19 +99,7 @@ pub fn parse_roles(s: &str) -> Result<Vec<Role>> {
 
 fn member_body(change: &MemberChange) -> Result<Body> {
     Ok(Body::Membership(match change {
-        MemberChange::Add {
-            name,
-            public_key,
-            roles,
-            country,
-            prefixes,
-        } => MembershipChange::Add(MemberSpec {
-            name: name.clone(),
-            public_key: *public_key,
-            roles: parse_roles(roles)?,
-            country: *country,
-            gs1_company_prefixes: prefixes.clone(),
-        }),
+        MemberChange::Add(m) => MembershipChange::Add(m.spec()?),
         MemberChange::Remove { public_key } => MembershipChange::Remove {
             public_key: *public_key,
         },

@@ -922,25 +922,7 @@ fn later_kinds_canonical_bytes() {
             "142e545704af936a771bd4813c7b9dc62d8afcdb42708b8d602d2d3cce5c8f4a",
         ),
     ];
-    let got: Vec<(&str, String, String)> = later_kinds::all()
-        .into_iter()
-        .map(|(name, _, e)| {
-            (
-                name,
-                sha256_hex(&e.entry.canonical_bytes()),
-                e.id().to_hex(),
-            )
-        })
-        .collect();
-    for ((name, bytes, id), (want_name, want_bytes, want_id)) in got.iter().zip(pinned) {
-        assert_eq!(*name, want_name);
-        assert_eq!(
-            bytes, want_bytes,
-            "{name}: canonical bytes of the unsigned entry"
-        );
-        assert_eq!(id, want_id, "{name}: entry id");
-    }
-    assert_eq!(got.len(), pinned.len());
+    assert_pinned(later_kinds::all(), &pinned);
 }
 
 /// Governance entries (issue 26): the body after `Correction`, each
@@ -1108,23 +1090,20 @@ fn governance_canonical_bytes() {
             "97fcdd390e94b622c126a02f247b6017d04f863f105035160c1f9b3bda31a368",
         ),
     ];
-    let got: Vec<(&str, String, String)> = governance_kinds::all()
-        .into_iter()
-        .map(|(name, _, e)| {
-            (
-                name,
-                sha256_hex(&e.entry.canonical_bytes()),
-                e.id().to_hex(),
-            )
-        })
-        .collect();
-    for ((name, bytes, id), (want_name, want_bytes, want_id)) in got.iter().zip(pinned) {
-        assert_eq!(*name, want_name);
+    assert_pinned(governance_kinds::all(), &pinned);
+}
+
+/// Checks each fixture's name, the SHA-256 of its unsigned entry's
+/// canonical bytes and its entry id against `pinned`, in order.
+fn assert_pinned(fixtures: Vec<(&'static str, u32, SignedEntry)>, pinned: &[(&str, &str, &str)]) {
+    assert_eq!(fixtures.len(), pinned.len());
+    for ((name, _, e), (want_name, want_bytes, want_id)) in fixtures.into_iter().zip(pinned) {
+        assert_eq!(name, *want_name);
         assert_eq!(
-            bytes, want_bytes,
+            sha256_hex(&e.entry.canonical_bytes()),
+            *want_bytes,
             "{name}: canonical bytes of the unsigned entry"
         );
-        assert_eq!(id, want_id, "{name}: entry id");
+        assert_eq!(e.id().to_hex(), *want_id, "{name}: entry id");
     }
-    assert_eq!(got.len(), pinned.len());
 }

@@ -13,7 +13,7 @@
 
 use super::ctx::Ctx;
 use super::error::RuleError;
-use super::membership::Members;
+use super::membership::{prefix_taken, Members};
 use crate::crypto::PublicKey;
 use crate::entry::{EntryId, SignedEntry};
 use crate::genesis::{prefix_conflict, ValidatorSpec};
@@ -339,18 +339,7 @@ fn check_prefix_free<V: View + ?Sized>(
     }
     if let Some(m) = view.prefix_overlapping(prefix) {
         if Some(&m.spec.public_key) != except {
-            let theirs = m
-                .spec
-                .gs1_company_prefixes
-                .iter()
-                .find(|p| p.overlaps(prefix))
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            return Err(RuleError::Governance(format!(
-                "GS1 company prefix {prefix} overlaps prefix {theirs} of `{}`; \
-                 a GS1 company prefix belongs to one member, and none may start another",
-                m.spec.name
-            )));
+            return Err(RuleError::Governance(prefix_taken(prefix, "", m)));
         }
     }
     Ok(())

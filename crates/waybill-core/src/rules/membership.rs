@@ -14,6 +14,7 @@ use super::governance::check_schedule_holds;
 use crate::crypto::PublicKey;
 use crate::entry::{MembershipChange, SignedEntry};
 use crate::genesis::{MemberSpec, Role};
+use crate::gs1::CompanyPrefix;
 use crate::state::{Changes, MemberRecord, View};
 
 impl<V: View> Ctx<'_, V> {
@@ -66,6 +67,28 @@ impl<V: View> Ctx<'_, V> {
         }
         Ok(())
     }
+}
+
+/// Why `prefix` (with `whose`, e.g. `` of `Newco` ``) cannot be given:
+/// `owner` owns a prefix that overlaps it.
+pub(super) fn prefix_taken(prefix: &CompanyPrefix, whose: &str, owner: &MemberRecord) -> String {
+    let theirs = owner
+        .spec
+        .gs1_company_prefixes
+        .iter()
+        .find(|p| p.overlaps(prefix))
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let former = if owner.active() {
+        ""
+    } else {
+        " (a former member, whose prefixes stay its own)"
+    };
+    format!(
+        "GS1 company prefix {prefix}{whose} overlaps prefix {theirs} of `{}`{former}; \
+         a GS1 company prefix belongs to one member, and none may start another",
+        owner.spec.name
+    )
 }
 
 /// Changes to the member table that hold from `height` on (a key removed
@@ -158,22 +181,10 @@ impl<V: View + ?Sized> Members<'_, V> {
         }
         for prefix in &spec.gs1_company_prefixes {
             if let Some(owner) = self.view.prefix_overlapping(prefix) {
-                let theirs = owner
-                    .spec
-                    .gs1_company_prefixes
-                    .iter()
-                    .find(|p| p.overlaps(prefix))
-                    .map(|p| p.to_string())
-                    .unwrap_or_default();
-                let former = if owner.active() {
-                    ""
-                } else {
-                    " (a former member, whose prefixes stay its own)"
-                };
-                return Err(RuleError::Membership(format!(
-                    "GS1 company prefix {prefix} of `{}` overlaps prefix {theirs} of `{}`{former}; \
-                     a GS1 company prefix belongs to one member, and none may start another",
-                    spec.name, owner.spec.name
+                return Err(RuleError::Membership(prefix_taken(
+                    prefix,
+                    &format!(" of `{}`", spec.name),
+                    owner,
                 )));
             }
         }
