@@ -117,14 +117,13 @@ pub async fn run(
     let me = crypto::public_key(&key);
     let chain_id = genesis.chain_id();
 
-    // Entry gossip: only genesis keys may connect.
-    let allowed: Vec<PublicKey> = genesis
-        .validators
-        .iter()
-        .map(|v| v.public_key)
-        .chain(genesis.members.iter().map(|m| m.public_key))
-        .collect();
-    let mut net_cfg = waybill_net::NetConfig::new(key.to_bytes(), chain_id, allowed);
+    // Entry gossip: only the keys of active members and validators may
+    // connect, as the ledger has them now (and as governance changes
+    // them, below).
+    let allowed = shared
+        .allowed_keys()
+        .context("cannot read the member table")?;
+    let mut net_cfg = waybill_net::NetConfig::new(key.to_bytes(), chain_id, allowed.clone());
     net_cfg.listen = multiaddrs("gossip.listen", &config.gossip.listen)?
         .into_iter()
         .map(|a| a.to_string().parse())
@@ -192,6 +191,36 @@ pub async fn run(
                 }
                 if let Err(e) = net.publish_verified(&batch).await {
                     tracing::warn!(entries = batch.len(), "cannot gossip entries: {e}");
+                }
+            }
+        })
+    };
+    // The allow list follows the ledger: after each block, the keys of
+    // the members and validators it leaves (a member added or a key
+    // rotated in is admitted; a removed or revoked key is cut off).
+    let follow = {
+        let (net, shared) = (net.clone(), Arc::clone(&shared));
+        let mut decided = shared.subscribe();
+        let mut current = allowed;
+        tokio::spawn(async move {
+            while decided.changed().await.is_ok() {
+                let keys = match shared.allowed_keys() {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::warn!("cannot read the member table for the allow list: {e}");
+                        continue;
+                    }
+                };
+                if keys != current {
+                    tracing::info!(
+                        keys = keys.len(),
+                        "the member table changed: updating the entry network's allow list"
+                    );
+                    if let Err(e) = net.set_allowed(&keys).await {
+                        tracing::warn!("cannot update the allow list: {e}");
+                        continue;
+                    }
+                    current = keys;
                 }
             }
         })
@@ -284,6 +313,7 @@ pub async fn run(
     inbound.abort();
     outbound.abort();
     peers_gauge.abort();
+    follow.abort();
     if let Err(e) = &outcome {
         bail!("{e}");
     }

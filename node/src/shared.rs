@@ -684,6 +684,29 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(rules::validators_at(ledger.state(), height))
     }
 
+    /// The keys allowed on the entry network now: every active member's
+    /// and the next height's validators (genesis, with the governance
+    /// changes made by then), sorted.
+    pub fn allowed_keys(&self) -> Result<Vec<PublicKey>, ReadError> {
+        let ledger = self.read()?;
+        let state = ledger.state();
+        let next = ledger.height().saturating_add(1);
+        let mut keys: Vec<PublicKey> = state
+            .members
+            .iter()
+            .filter(|(_, m)| m.active())
+            .map(|(k, _)| *k)
+            .chain(
+                rules::validators_at(state, next)
+                    .into_iter()
+                    .map(|v| v.public_key),
+            )
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
     /// The tip header.
     pub fn tip(&self) -> Result<Option<Header>, SharedError> {
         Ok(self.read()?.tip().cloned())

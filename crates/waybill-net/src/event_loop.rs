@@ -97,6 +97,12 @@ pub(crate) enum Command {
     },
     /// A client's entries, for their signatures (see [`crate::NetHandle::verify`]).
     Verify(LocalCheck),
+    /// The keys allowed to connect from now on (see
+    /// [`crate::NetHandle::set_allowed`]).
+    SetAllowed {
+        peers: HashSet<PeerId>,
+        reply: oneshot::Sender<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -532,11 +538,41 @@ impl EventLoop {
                 self.local.push(check);
                 self.start_checks();
             }
+            Command::SetAllowed { peers, reply } => {
+                self.set_allowed(peers);
+                let _ = reply.send(());
+            }
             // Handled by `run`.
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
             }
         }
+    }
+
+    /// Admits `peers` from now on: a newly allowed peer may connect (and
+    /// is dialed if configured); one no longer allowed is disconnected at
+    /// once and refused after.
+    fn set_allowed(&mut self, peers: HashSet<PeerId>) {
+        let behaviour = self.swarm.behaviour_mut();
+        for gone in self.allowed.difference(&peers) {
+            tracing::info!(peer = %gone, "peer no longer allowed: disconnecting it");
+            behaviour.allowed.disallow_peer(*gone);
+        }
+        for new in peers.difference(&self.allowed) {
+            tracing::info!(peer = %new, "peer allowed from now on");
+            behaviour.allowed.allow_peer(*new);
+        }
+        let most = u32::try_from(peers.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(MAX_PER_PEER);
+        let limits = behaviour.limits.limits_mut();
+        *limits = limits.clone().with_max_established(Some(most.max(1)));
+        let gone: Vec<PeerId> = self.allowed.difference(&peers).copied().collect();
+        self.allowed = peers;
+        for peer in gone {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        self.update_connected();
     }
 
     fn publish(&mut self, bytes: Vec<u8>) -> Result<(), NetError> {

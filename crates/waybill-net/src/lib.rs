@@ -383,6 +383,20 @@ impl NetHandle {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Replaces the keys allowed to connect (the ledger's members and
+    /// validators as governance changes them): a key added may connect
+    /// from now on; a key removed is disconnected at once and refused
+    /// after. Returns once the network applies it.
+    pub async fn set_allowed(&self, keys: &[PublicKey]) -> Result<(), NetError> {
+        let peers = keys.iter().map(peer_id_of).collect::<Result<_, _>>()?;
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::SetAllowed { peers, reply })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)
+    }
+
     /// Stops the network: closes every connection and listener, ends the
     /// task and closes the entry receiver. Other clones of the handle get
     /// [`NetError::Stopped`] afterwards.

@@ -512,3 +512,47 @@ async fn entries_the_middle_node_has_committed_are_dropped_unverified_and_not_pa
     assert_eq!(b.handle.settled_entries(), 3);
     shutdown(vec![a, b, c]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allow_list_follows_the_ledger_while_running() {
+    // B allows only A (1) and itself (2) at first; N (3), a member added
+    // later, dials B and is refused.
+    let b = start(config(2, &[1, 2]), &[], false).await;
+    let mut a = start(config(1, &[1, 2, 3]), &[&b], true).await;
+    let mut n = start(config(3, &[1, 2, 3]), &[&b], true).await;
+    let mut b = b;
+    wait_until("A and B are connected", || async {
+        a.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 1
+    })
+    .await;
+    assert_eq!(n.handle.connected_peers(), 0);
+
+    // The ledger adds N: B admits it, and N's redials get through.
+    b.handle.set_allowed(&[pk(1), pk(2), pk(3)]).await.unwrap();
+    wait_until("N is admitted", || async {
+        n.handle.topic_peers().await == 1 && b.handle.topic_peers().await == 2
+    })
+    .await;
+    let from_n = produce_entry(chain(), 3, 1, 0);
+    n.handle.publish(&from_n).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, from_n);
+    assert_eq!(next_entry(&mut a).await, from_n);
+
+    // The ledger removes A: B disconnects it at once and refuses it after
+    // (A keeps redialing); N and B still talk.
+    b.handle.set_allowed(&[pk(2), pk(3)]).await.unwrap();
+    wait_until("A is cut off", || async {
+        a.handle.topic_peers().await == 0 && b.handle.topic_peers().await == 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(a.handle.connected_peers(), 0, "A got back in");
+    let from_a = produce_entry(chain(), 1, 1, 0);
+    a.handle.publish(&from_a).await.unwrap();
+    let from_n = produce_entry(chain(), 3, 2, 0);
+    n.handle.publish(&from_n).await.unwrap();
+    assert_eq!(next_entry(&mut b).await, from_n);
+    assert_quiet(&mut b, "B after A was removed").await;
+    assert_quiet(&mut n, "N").await;
+    shutdown(vec![a, b, n]).await;
+}
