@@ -948,6 +948,17 @@ fn a_governance_entry_changes_the_validator_set_and_consensus_follows() {
         "[{:?}] past height {at}, where v1's power became 10",
         started.elapsed()
     );
+    // Finality did not stall across the change: the longest gap between
+    // block times from the governance entry to just past the change.
+    let times: Vec<i64> = (h..=at + 1)
+        .map(|x| n.block("v1", x).expect("a block").block.header.time_ms)
+        .collect();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    eprintln!("longest gap between blocks {h}..={}: {gap} ms", at + 1);
+    assert!(
+        gap < 5_000,
+        "finality stalled for {gap} ms across the change"
+    );
     // The others stop: v1 alone now holds more than 2/3 and finalises.
     for v in ["v2", "v3", "v4"] {
         n.cluster.kill(v);
