@@ -86,9 +86,15 @@ fn admins_schedule_a_member_and_revoke_its_stolen_key_through_the_cli() {
         &produce_args,
         "export-1.json",
     );
-    net.assert_unchanged("append", || {
-        fails(&mut net.append_cmd(&[&first]), &["not a member"])
+    let out = net.assert_unchanged("append", || {
+        fails(
+            &mut net.append_cmd(&[&first]),
+            &["not a member of this chain yet"],
+        )
     });
+    for needle in [EXPORTER, &format!("from height {at}")] {
+        assert!(out.all().contains(needle), "no `{needle}` in:\n{out}");
+    }
     net.record_and_append(
         "cooperative",
         "produce",

@@ -60,7 +60,15 @@ fn a_member_added_for_a_later_height_signs_from_that_height() {
     // next block, which is still before it.
     l.advance(1);
     let early = l.sign(&p, produce("EARLY-1", "1"));
-    assert!(matches!(l.refuse(&early), RuleError::UnknownAuthor(_)));
+    let err = l.refuse(&early);
+    assert!(
+        matches!(&err, RuleError::NotYetMember { height, .. } if *height == at),
+        "{err:?}"
+    );
+    assert_mentions(
+        &err,
+        &["not a member of this chain yet", "Exportadora del Sur"],
+    );
     // The block at the height makes the change first: the entry in it
     // stands.
     l.advance(1);
@@ -216,7 +224,10 @@ fn a_rotated_key_takes_the_custody_from_its_height() {
     ));
     l.advance(1);
     let d = l.sign(&new, dispatch("S-1", &["GREEN-1"], &c.processor.pk, None));
-    assert!(matches!(l.refuse(&d), RuleError::UnknownAuthor(_)));
+    assert!(matches!(
+        l.refuse(&d),
+        RuleError::NotYetMember { height, .. } if height == at
+    ));
     l.advance(1);
     l.record(&new, dispatch("S-1", &["GREEN-1"], &c.processor.pk, None));
     let old = l.sign(&c.producer, produce("OLD-1", "1"));
@@ -550,7 +561,7 @@ fn an_entry_waiting_for_the_next_block_sees_the_changes_due_then() {
     let before = At::new(at - 1, T0 + 60_000);
     assert!(matches!(
         rules::apply(&l.state, &e, e.id(), before),
-        Err(RuleError::UnknownAuthor(_))
+        Err(RuleError::NotYetMember { .. })
     ));
 }
 

@@ -471,6 +471,7 @@ fn kind(e: &RuleError) -> &'static str {
         RuleError::BadField(_) => "BadField",
         RuleError::Signature(_) => "Signature",
         RuleError::UnknownAuthor(_) => "UnknownAuthor",
+        RuleError::NotYetMember { .. } => "NotYetMember",
         RuleError::AuthorRemoved { .. } => "AuthorRemoved",
         RuleError::MissingRole { .. } => "MissingRole",
         RuleError::NonceReplayed { .. } => "NonceReplayed",

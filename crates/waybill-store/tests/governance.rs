@@ -85,7 +85,7 @@ fn scheduled_governance_survives_snapshots_and_reopening_and_is_made_on_time() {
         matches!(
             &err,
             StoreError::Rule {
-                error: RuleError::UnknownAuthor(_),
+                error: RuleError::NotYetMember { height: 4, .. },
                 ..
             }
         ),

@@ -40,6 +40,16 @@ pub enum RuleError {
     /// The author is not a member.
     #[error("the author {0} is not a member of this chain")]
     UnknownAuthor(PublicKey),
+    /// The author is a member scheduled to join at a later height.
+    #[error("the author {key} is not a member of this chain yet: a governance entry adds it as `{name}` from height {height}; its entries go in blocks of that height or later")]
+    NotYetMember {
+        /// The author's key.
+        key: PublicKey,
+        /// The name it joins under.
+        name: String,
+        /// The height it joins at.
+        height: u64,
+    },
     /// The author's key was removed or rotated out.
     #[error("the key {key} of `{name}` was removed or rotated out at height {height} and can sign nothing after it")]
     AuthorRemoved {

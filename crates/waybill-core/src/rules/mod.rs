@@ -322,7 +322,7 @@ fn check_time(e: &Entry, at: At) -> Result<(), RuleError> {
 fn active_author<'v, V: View>(view: &'v V, e: &Entry) -> Result<&'v MemberRecord, RuleError> {
     let author = view
         .member(&e.author)
-        .ok_or(RuleError::UnknownAuthor(e.author))?;
+        .ok_or_else(|| not_a_member(view, &e.author))?;
     if let Some(h) = author.removed_at {
         return Err(RuleError::AuthorRemoved {
             name: author.spec.name.clone(),
@@ -331,6 +331,43 @@ fn active_author<'v, V: View>(view: &'v V, e: &Entry) -> Result<&'v MemberRecord
         });
     }
     Ok(author)
+}
+
+/// Why `key` may not sign: it joins later, or it is no member at all.
+fn not_a_member<V: View>(view: &V, key: &crate::crypto::PublicKey) -> RuleError {
+    use crate::governance::GovernanceChange;
+    view.council()
+        .scheduled
+        .iter()
+        .flat_map(|(h, items)| items.iter().map(move |s| (*h, &s.change)))
+        .find_map(|(h, c)| match c {
+            GovernanceChange::AddMember(spec) if &spec.public_key == key => {
+                Some((h, spec.name.clone()))
+            }
+            GovernanceChange::RotateKey { new, old } if new == key => {
+                Some((h, name_of_key(view, old)))
+            }
+            GovernanceChange::RevokeKey {
+                replacement: Some(new),
+                public_key,
+                ..
+            } if new == key => Some((h, name_of_key(view, public_key))),
+            _ => None,
+        })
+        .map_or(RuleError::UnknownAuthor(*key), |(height, name)| {
+            RuleError::NotYetMember {
+                key: *key,
+                name,
+                height,
+            }
+        })
+}
+
+/// A member's name, or the short key.
+fn name_of_key<V: View>(view: &V, key: &crate::crypto::PublicKey) -> String {
+    view.member(key)
+        .map(|m| m.spec.name.clone())
+        .unwrap_or_else(|| key.short())
 }
 
 /// Refuses any nonce but the author's next one: a used one is a replay,
