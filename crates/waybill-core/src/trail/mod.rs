@@ -276,7 +276,7 @@ fn check_proofs(
     // leave it, for the validator set of each block's height: a block is
     // certified by the set of its height, which those entries (each
     // proven under an earlier height's set) changed.
-    let mut council = Council::new(genesis);
+    let mut governed = Governed::new(genesis);
     for (i, item) in trail.items.iter().enumerate() {
         let pos = (item.header.height, item.index);
         if last.is_some_and(|l| l >= pos) {
@@ -287,11 +287,11 @@ fn check_proofs(
         let fail = item_error(i, item, &id);
         check_header(item, chain_id, trail.tip_height, &mut headers).map_err(&fail)?;
         check_inclusion(item, &id).map_err(&fail)?;
-        check_certificate(&mut council, item, policy, &mut proven).map_err(&fail)?;
+        check_certificate(&governed, item, policy, &mut proven).map_err(&fail)?;
         item.entry
             .verify_signatures()
             .map_err(|e| fail(e.to_string()))?;
-        council.follow(item, id);
+        governed.follow(item, id);
         proven.ids.push(id);
     }
     Ok(proven)
@@ -340,7 +340,7 @@ fn check_inclusion(item: &TrailItem, id: &EntryId) -> Result<(), String> {
 /// one, refuses it if `policy` requires certificates; records the block
 /// as certified or not in `proven`.
 fn check_certificate(
-    council: &mut Council,
+    governed: &Governed,
     item: &TrailItem,
     policy: Policy,
     proven: &mut Proven,
@@ -348,7 +348,7 @@ fn check_certificate(
     match &item.certificate {
         Some(cert) => {
             if !proven.certified.contains(&item.header.height) {
-                let validators = rules::validators_at(&council.state, item.header.height);
+                let validators = rules::validators_at(&governed.state, item.header.height);
                 cert.verify_with(&validators, &item.header)
                     .map_err(|e| e.to_string())?;
                 proven.certified.insert(item.header.height);
@@ -445,13 +445,13 @@ fn replay<'a>(
 /// The membership and governance entries of a trail applied in order on
 /// the genesis state (nothing else), for the validator set of each
 /// height ([`check_proofs`]).
-struct Council {
+struct Governed {
     state: State,
 }
 
-impl Council {
+impl Governed {
     fn new(genesis: &Genesis) -> Self {
-        Council {
+        Governed {
             state: State::genesis(genesis),
         }
     }
