@@ -88,13 +88,41 @@ pub fn prefix_owner_in<'m>(
     members: &'m BTreeMap<PublicKey, MemberRecord>,
     digits: &str,
 ) -> Option<&'m MemberRecord> {
-    let owns = |m: &&MemberRecord| m.spec.gs1_company_prefixes.iter().any(|p| p.covers(digits));
-    let mut owners = members.values().filter(owns);
-    let first = owners.next()?;
+    prefix_holder_in(members, |p| p.covers(digits))
+}
+
+/// The member among `members` with a prefix for which `holds` is true:
+/// an active record first, else a removed one.
+fn prefix_holder_in(
+    members: &BTreeMap<PublicKey, MemberRecord>,
+    holds: impl Fn(&CompanyPrefix) -> bool,
+) -> Option<&MemberRecord> {
+    let mut holders = members
+        .values()
+        .filter(|m| m.spec.gs1_company_prefixes.iter().any(&holds));
+    let first = holders.next()?;
     if first.active() {
         return Some(first);
     }
-    Some(owners.find(|m| m.active()).unwrap_or(first))
+    Some(holders.find(|m| m.active()).unwrap_or(first))
+}
+
+/// For an [`Overlay`]: the holder among the pending `members`, else the
+/// base's `holder` unless a pending change of its record took the prefix
+/// away.
+fn overlay_prefix_holder<'a>(
+    members: &'a BTreeMap<PublicKey, MemberRecord>,
+    base_holder: Option<&'a MemberRecord>,
+    holds: impl Fn(&CompanyPrefix) -> bool,
+) -> Option<&'a MemberRecord> {
+    if let Some(m) = prefix_holder_in(members, &holds) {
+        return Some(m);
+    }
+    base_holder.filter(|m| {
+        members
+            .get(&m.spec.public_key)
+            .is_none_or(|p| p.spec.gs1_company_prefixes.iter().any(&holds))
+    })
 }
 
 /// GS1 company prefixes and the member owning each (its active record
@@ -143,18 +171,7 @@ pub fn prefix_overlapping_in<'m>(
     members: &'m BTreeMap<PublicKey, MemberRecord>,
     prefix: &CompanyPrefix,
 ) -> Option<&'m MemberRecord> {
-    let overlaps = |m: &&MemberRecord| {
-        m.spec
-            .gs1_company_prefixes
-            .iter()
-            .any(|p| p.overlaps(prefix))
-    };
-    let mut owners = members.values().filter(overlaps);
-    let first = owners.next()?;
-    if first.active() {
-        return Some(first);
-    }
-    Some(owners.find(|m| m.active()).unwrap_or(first))
+    prefix_holder_in(members, |p| p.overlaps(prefix))
 }
 
 /// Part of a lot in one member's custody: held, or in a shipment.
@@ -895,31 +912,18 @@ impl<V: View + ?Sized, C: ChangeSet> View for Overlay<'_, V, C> {
         })
     }
     fn prefix_owner(&self, digits: &str) -> Option<&MemberRecord> {
-        let members = self.pending.members();
-        if let Some(m) = prefix_owner_in(members, digits) {
-            return Some(m);
-        }
-        // The base's owner, unless a pending change of its record took
-        // the prefix away.
-        self.base.prefix_owner(digits).filter(|m| {
-            members
-                .get(&m.spec.public_key)
-                .is_none_or(|p| p.spec.gs1_company_prefixes.iter().any(|x| x.covers(digits)))
-        })
+        overlay_prefix_holder(
+            self.pending.members(),
+            self.base.prefix_owner(digits),
+            |p| p.covers(digits),
+        )
     }
     fn prefix_overlapping(&self, prefix: &CompanyPrefix) -> Option<&MemberRecord> {
-        let members = self.pending.members();
-        if let Some(m) = prefix_overlapping_in(members, prefix) {
-            return Some(m);
-        }
-        self.base.prefix_overlapping(prefix).filter(|m| {
-            members.get(&m.spec.public_key).is_none_or(|p| {
-                p.spec
-                    .gs1_company_prefixes
-                    .iter()
-                    .any(|x| x.overlaps(prefix))
-            })
-        })
+        overlay_prefix_holder(
+            self.pending.members(),
+            self.base.prefix_overlapping(prefix),
+            |p| p.overlaps(prefix),
+        )
     }
     fn nonce(&self, key: &PublicKey) -> u64 {
         self.pending

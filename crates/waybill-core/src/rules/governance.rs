@@ -92,9 +92,9 @@ pub(super) fn check_schedule_holds<V: View + ?Sized>(
         .find(|l| !without.iter().any(|w| w.entry == l.entry))
     {
         None => Ok(()),
+        // A lapse's reason starts with the change's kind.
         Some(l) => Err(RuleError::Governance(format!(
-            "it would make the {} scheduled for height {} by entry {} impossible ({})",
-            l.reason.split(':').next().unwrap_or("change"),
+            "it would make the change scheduled for height {} by entry {} impossible: {}",
             l.height,
             l.entry.short(),
             l.reason

@@ -345,13 +345,13 @@ fn not_a_member<V: View>(view: &V, key: &crate::crypto::PublicKey) -> RuleError 
                 Some((h, spec.name.clone()))
             }
             GovernanceChange::RotateKey { new, old } if new == key => {
-                Some((h, name_of_key(view, old)))
+                Some((h, ctx::name_of(view, old)))
             }
             GovernanceChange::RevokeKey {
                 replacement: Some(new),
                 public_key,
                 ..
-            } if new == key => Some((h, name_of_key(view, public_key))),
+            } if new == key => Some((h, ctx::name_of(view, public_key))),
             _ => None,
         })
         .map_or(RuleError::UnknownAuthor(*key), |(height, name)| {
@@ -361,13 +361,6 @@ fn not_a_member<V: View>(view: &V, key: &crate::crypto::PublicKey) -> RuleError 
                 height,
             }
         })
-}
-
-/// A member's name, or the short key.
-fn name_of_key<V: View>(view: &V, key: &crate::crypto::PublicKey) -> String {
-    view.member(key)
-        .map(|m| m.spec.name.clone())
-        .unwrap_or_else(|| key.short())
 }
 
 /// Refuses any nonce but the author's next one: a used one is a replay,
