@@ -684,23 +684,28 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(rules::validators_at(ledger.state(), height))
     }
 
-    /// The keys allowed on the entry network now: every active member's
-    /// and the next height's validators (genesis, with the governance
-    /// changes made by then), sorted.
+    /// The keys allowed on the networks from the next height on: every
+    /// member active then and that height's validators (genesis, with
+    /// the governance changes made by then), sorted. A change scheduled
+    /// for the next height counts already, so a new member's node is
+    /// admitted while the block that makes the change is decided.
     pub fn allowed_keys(&self) -> Result<Vec<PublicKey>, ReadError> {
         let ledger = self.read()?;
         let state = ledger.state();
         let next = ledger.height().saturating_add(1);
+        let due = rules::activate(state, next).unwrap_or_default();
+        let validators = match &due.council {
+            Some(c) => c.validators.clone(),
+            None => state.council().validators.clone(),
+        };
         let mut keys: Vec<PublicKey> = state
             .members
             .iter()
+            .filter(|(k, _)| !due.members.contains_key(*k))
+            .chain(due.members.iter())
             .filter(|(_, m)| m.active())
             .map(|(k, _)| *k)
-            .chain(
-                rules::validators_at(state, next)
-                    .into_iter()
-                    .map(|v| v.public_key),
-            )
+            .chain(validators.into_iter().map(|v| v.public_key))
             .collect();
         keys.sort();
         keys.dedup();

@@ -497,3 +497,54 @@ fn settled_nonces_follow_the_committed_blocks_only() {
     assert_eq!(sh.settled_nonces(&[producer]), [3]);
     assert!(sh.settled_nonces(&[]).is_empty());
 }
+
+#[test]
+fn the_allow_list_admits_a_change_while_its_height_is_decided() {
+    use waybill_core::genesis::Role;
+    use waybill_core::governance::GovernanceChange;
+    let c = consortium();
+    let sh = shared(&c);
+    let mut s = Signer::new(&c);
+    let newcomer = Party::new("Exportadora del Sur", 61, &[Role::Producer]);
+    let before = sh.allowed_keys().unwrap();
+    assert!(before.contains(&c.producer.pk) && before.contains(&c.validator.pk));
+    assert!(!before.contains(&newcomer.pk));
+    // Two admins add the newcomer from height 3 and remove the producer.
+    let add = cosigned(
+        s.sign(
+            &c.admins[0],
+            governance(3, GovernanceChange::AddMember(newcomer.spec("CO"))),
+        ),
+        &[&c.admins[1]],
+    );
+    let remove = cosigned(
+        s.sign(
+            &c.admins[0],
+            governance(
+                3,
+                GovernanceChange::RemoveMember {
+                    public_key: c.producer.pk,
+                },
+            ),
+        ),
+        &[&c.admins[1]],
+    );
+    sh.submit(add).unwrap();
+    sh.submit(remove).unwrap();
+    let block = sh.propose(1, T0, c.validator.pk).unwrap();
+    assert_eq!(block.entries.len(), 2);
+    sh.commit_block(block, None).unwrap();
+    // At height 1 the change is two blocks away: nothing moves yet.
+    assert_eq!(sh.allowed_keys().unwrap(), before);
+    let block = sh.propose(2, T0 + 1, c.validator.pk).unwrap();
+    sh.commit_block(block, None).unwrap();
+    // Block 3 makes the change: the list already holds it while block 3
+    // is decided, so the newcomer's node is in by the time it may sign.
+    let during = sh.allowed_keys().unwrap();
+    assert!(during.contains(&newcomer.pk), "the newcomer is admitted");
+    assert!(!during.contains(&c.producer.pk), "the producer is cut off");
+    assert!(during.windows(2).all(|w| w[0] < w[1]), "sorted, each once");
+    let block = sh.propose(3, T0 + 2, c.validator.pk).unwrap();
+    sh.commit_block(block, None).unwrap();
+    assert_eq!(sh.allowed_keys().unwrap(), during);
+}

@@ -15,6 +15,7 @@ use waybill_store::{Backend, Ledger, MemBackend, SledBackend};
 pub use waybill_testkit::consortium::{PROCESSOR_PREFIX, PRODUCER_PREFIX};
 pub use waybill_testkit::ids::{gtin_under, lot};
 // The node's tests call shipment ids `shipment` (`ship` is often a local).
+pub use waybill_testkit::entries::{cosigned, governance};
 pub use waybill_testkit::ids::ship as shipment;
 pub use waybill_testkit::signer::{dispatch_body, produce_body, receive_body, Signer};
 pub use waybill_testkit::{Consortium, ConsortiumBuilder, Party, T0};
