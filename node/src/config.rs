@@ -11,7 +11,7 @@
 //!
 //! [gossip]
 //! listen = ["/ip4/0.0.0.0/tcp/7171"]
-//! peers = []                     # dialed; other genesis keys may connect unlisted
+//! peers = []                     # dialed; other members' keys may connect unlisted
 //!
 //! [consensus]
 //! listen = "/ip4/0.0.0.0/tcp/7272"
@@ -20,6 +20,7 @@
 //! # timeout_prevote_ms = 500
 //! # timeout_precommit_ms = 500
 //! max_clock_skew_ms = 2000
+//! max_peers = 50                 # followers a validator keeps, and more
 //!
 //! [mempool]
 //! max_entries = 100000
@@ -165,6 +166,9 @@ pub enum InvalidValue {
         "consensus.max_clock_skew_ms is 0; no block could ever be voted for (the default is 2000)"
     )]
     ZeroClockSkew,
+    /// `consensus.max_peers` is 0.
+    #[error("consensus.max_peers is 0; the node could connect to no one (the default is 50)")]
+    ZeroPeers,
     /// `mempool.max_entries` is 0.
     #[error("mempool.max_entries is 0; the node could accept no entry")]
     ZeroMempoolEntries,
@@ -238,8 +242,8 @@ pub struct GossipConfig {
     #[serde(default = "default_gossip_listen")]
     pub listen: Vec<String>,
     /// Peers to dial and keep connected (each `.../p2p/<peer id>`). Any
-    /// other genesis key may still connect to this node without being
-    /// listed.
+    /// other key the ledger admits (an active member's or a validator's)
+    /// may still connect to this node without being listed.
     #[serde(default)]
     pub peers: Vec<String>,
 }
@@ -265,9 +269,10 @@ pub struct ConsensusConfig {
     #[serde(default = "default_consensus_listen")]
     pub listen: String,
     /// Consensus peers to dial and keep connected (each
-    /// `.../p2p/<peer id>`). Any other genesis key may still connect
-    /// unlisted; a full node lists one or more validators. Of every two
-    /// validators, one must list the other: votes are not relayed.
+    /// `.../p2p/<peer id>`). Any other key the ledger admits (an active
+    /// member's or a validator's) may still connect unlisted; a full node
+    /// lists one or more validators. Of every two validators, one must
+    /// list the other: votes are not relayed.
     #[serde(default)]
     pub peers: Vec<String>,
     /// Propose timeout (ms); unset: the genesis value.
@@ -287,6 +292,14 @@ pub struct ConsensusConfig {
     /// (empty blocks too).
     #[serde(default = "default_block_interval_ms")]
     pub block_interval_ms: Option<u64>,
+    /// Most consensus peers connected at once, each way: the bound on the
+    /// full nodes a validator serves, however many members run one.
+    #[serde(default = "default_max_peers")]
+    pub max_peers: usize,
+}
+
+fn default_max_peers() -> usize {
+    50
 }
 
 fn default_block_interval_ms() -> Option<u64> {
@@ -310,6 +323,7 @@ impl Default for ConsensusConfig {
             timeout_precommit_ms: None,
             max_clock_skew_ms: default_max_clock_skew_ms(),
             block_interval_ms: default_block_interval_ms(),
+            max_peers: default_max_peers(),
         }
     }
 }
@@ -476,6 +490,9 @@ impl Config {
         }
         if self.consensus.max_clock_skew_ms == 0 {
             return Err(InvalidValue::ZeroClockSkew);
+        }
+        if self.consensus.max_peers == 0 {
+            return Err(InvalidValue::ZeroPeers);
         }
         if self.mempool.max_entries == 0 {
             return Err(InvalidValue::ZeroMempoolEntries);
@@ -647,6 +664,8 @@ mod tests {
         assert!(msg.contains("consensus.timeout_prevote_ms is 0"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[consensus]\nmax_clock_skew_ms = 0\n"));
         assert!(msg.contains("max_clock_skew_ms is 0"), "{msg}");
+        let msg = invalid(&format!("{MINIMAL}[consensus]\nmax_peers = 0\n"));
+        assert!(msg.contains("consensus.max_peers is 0"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[gossip]\npeers = [\"10.0.0.1:7171\"]\n"));
         assert!(msg.contains("gossip.peers"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[gossip]\nlisten = []\n"));

@@ -195,36 +195,6 @@ pub async fn run(
             }
         })
     };
-    // The allow list follows the ledger: after each block, the keys of
-    // the members and validators it leaves (a member added or a key
-    // rotated in is admitted; a removed or revoked key is cut off).
-    let follow = {
-        let (net, shared) = (net.clone(), Arc::clone(&shared));
-        let mut decided = shared.subscribe();
-        let mut current = allowed;
-        tokio::spawn(async move {
-            while decided.changed().await.is_ok() {
-                let keys = match shared.allowed_keys() {
-                    Ok(k) => k,
-                    Err(e) => {
-                        tracing::warn!("cannot read the member table for the allow list: {e}");
-                        continue;
-                    }
-                };
-                if keys != current {
-                    tracing::info!(
-                        keys = keys.len(),
-                        "the member table changed: updating the entry network's allow list"
-                    );
-                    if let Err(e) = net.set_allowed(&keys).await {
-                        tracing::warn!("cannot update the allow list: {e}");
-                        continue;
-                    }
-                    current = keys;
-                }
-            }
-        })
-    };
     let peers_gauge = {
         let (net, shared) = (net.clone(), Arc::clone(&shared));
         tokio::spawn(async move {
@@ -253,6 +223,8 @@ pub async fn run(
             .parse()
             .map_err(|e| anyhow!("consensus.listen `{}`: {e}", config.consensus.listen))?,
         peers: multiaddrs("consensus peer", &config.consensus.peers)?,
+        admitted: allowed.clone(),
+        max_peers: config.consensus.max_peers,
         wal_dir: config.data_dir.join("consensus"),
         timeouts: (t.propose, t.prevote, t.precommit),
         block_interval: config
@@ -273,6 +245,51 @@ pub async fn run(
         "consensus started at height {}",
         shared.height() + 1
     );
+
+    // The networks follow the ledger: after each block, the keys of the
+    // members and validators from the next height on (a member added or a
+    // key rotated in is admitted; a removed or revoked key, or a retired
+    // validator's, is cut off from entry gossip and from consensus).
+    let follow = {
+        let (net, shared) = (net.clone(), Arc::clone(&shared));
+        let peers = consensus.peers();
+        let mut decided = shared.subscribe();
+        let mut current = allowed;
+        tokio::spawn(async move {
+            while decided.changed().await.is_ok() {
+                let keys = match shared.allowed_keys() {
+                    Ok(k) => k,
+                    Err(e) => {
+                        tracing::warn!("cannot read the member table for the allow list: {e}");
+                        continue;
+                    }
+                };
+                if keys == current {
+                    continue;
+                }
+                tracing::info!(
+                    keys = keys.len(),
+                    "the members or validators change: updating who may connect"
+                );
+                if let Err(e) = net.set_allowed(&keys).await {
+                    tracing::warn!("cannot update the entry network's allow list: {e}");
+                    continue;
+                }
+                match peers.admit(&keys).await {
+                    Ok(a) => tracing::info!(
+                        added = a.added,
+                        removed = a.removed,
+                        "consensus peers follow the ledger"
+                    ),
+                    Err(e) => {
+                        tracing::warn!("cannot update the consensus peers: {e}");
+                        continue;
+                    }
+                }
+                current = keys;
+            }
+        })
+    };
 
     // The HTTP API.
     let router = api::router(

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, NodeConfig, P2pConfig, PubSubProtocol, ValuePayload, ValueSyncConfig,
+    ConsensusConfig, DiscoveryConfig, NodeConfig, P2pConfig, PubSubProtocol, ValuePayload,
+    ValueSyncConfig,
 };
 use malachitebft_app_channel::app::net::Multiaddr;
 
@@ -38,7 +39,7 @@ impl EngineConfig {
     /// `/p2p/<peer id>`) may connect; values travel as proposal parts;
     /// lagging nodes sync decided blocks. `peers` holds the configured
     /// peers, which the engine dials and keeps connected, and a peer-only
-    /// `/p2p/<peer id>` entry for each other genesis key, which admits that
+    /// `/p2p/<peer id>` entry for each other admitted key, which admits that
     /// peer when it dials in but is never dialed (see
     /// [`crate::persistent_peers`]).
     ///
@@ -55,7 +56,12 @@ impl EngineConfig {
     /// CPU per finalised entry. The cost: a validator hears only the peers it is
     /// connected to, so the validators must connect to each other, which
     /// [`crate::unlisted_validators`] helps to check.
-    pub fn new(moniker: &str, listen: Multiaddr, peers: Vec<Multiaddr>) -> Self {
+    ///
+    /// `max_peers` bounds the peers connected each way (the engine allows
+    /// four connections per slot, for churn), so a validator keeps a
+    /// bounded number of followers however many members run nodes.
+    pub fn new(moniker: &str, listen: Multiaddr, peers: Vec<Multiaddr>, max_peers: usize) -> Self {
+        let defaults = P2pConfig::default();
         let consensus = ConsensusConfig {
             enabled: true,
             value_payload: ValuePayload::ProposalAndParts,
@@ -64,7 +70,12 @@ impl EngineConfig {
                 persistent_peers: peers,
                 persistent_peers_only: true,
                 protocol: PubSubProtocol::Broadcast,
-                ..P2pConfig::default()
+                discovery: DiscoveryConfig {
+                    num_inbound_peers: max_peers,
+                    num_outbound_peers: max_peers,
+                    ..defaults.discovery
+                },
+                ..defaults
             },
             ..ConsensusConfig::default()
         };

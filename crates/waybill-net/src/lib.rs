@@ -5,9 +5,11 @@
 //! blocks, this network only makes sure every validator sees every entry.
 //! TCP, noise, yamux and gossipsub, with these rules:
 //!
-//! - **Only genesis keys connect.** A node's libp2p identity is its ed25519
-//!   member/validator key; a connection from or to any peer whose key is not
-//!   in [`NetConfig::allowed`] is refused once noise has authenticated it.
+//! - **Only admitted keys connect.** A node's libp2p identity is its
+//!   ed25519 member/validator key; a connection from or to any peer whose
+//!   key is not in [`NetConfig::allowed`] (as the node keeps it in line
+//!   with the ledger, [`NetHandle::set_allowed`]) is refused once noise
+//!   has authenticated it.
 //! - **Many entries per message.** A message is a batch of entries (framed
 //!   as [`wire`] describes), so per-message costs (framing, ids, queues,
 //!   duplicate copies) are paid once per batch; the node collects its
