@@ -2,9 +2,10 @@
 //! BFT consensus on loopback, entries gossiped and finalised, one crashed
 //! validator tolerated and caught up, two crashed validators halting the
 //! chain (safety over liveness), a full node joining late and syncing
-//! the whole certified chain, and a validator's power changed by a
+//! the whole certified chain, a validator's power changed by a
 //! governance entry under load (Malachite takes each height's set from
-//! the ledger).
+//! the ledger), and a member outside genesis admitted, made a validator,
+//! while a retired validator is cut off (`joining.rs`).
 //!
 //! Each test makes its own network in a temporary directory
 //! (`waybill_testnet`); the processes are killed when the test ends,
@@ -13,6 +14,7 @@
 //! `WAYBILL_NODE_LOG` to change the nodes' `RUST_LOG`.
 
 mod coffee;
+mod joining;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -795,7 +797,7 @@ fn unlist(config: &Path, peer_id: &str) {
 /// Scenario 4: a full node (the auditor's, a genesis member that is not a
 /// validator) that no validator lists in `consensus.peers` or
 /// `gossip.peers`, while it lists the four validators, connects to them
-/// (only genesis keys may connect, and it is one), syncs the certified
+/// (only admitted keys may connect, and it is one), syncs the certified
 /// chain and follows it; no connection is rejected on either side.
 #[test]
 fn a_full_node_that_no_validator_lists_connects_and_syncs() {

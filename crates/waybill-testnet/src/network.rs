@@ -35,8 +35,12 @@ pub struct NodeDef {
     pub api: SocketAddr,
     /// Its key.
     pub public_key: PublicKey,
-    /// Whether it is a validator.
+    /// Whether it is a validator in genesis.
     pub validator: bool,
+    /// Its entry gossip port.
+    pub gossip_port: u16,
+    /// Its consensus port.
+    pub consensus_port: u16,
 }
 
 /// A generated network.
@@ -52,6 +56,8 @@ pub struct Testnet {
     pub nodes: Vec<NodeDef>,
     /// Member key files by stem.
     pub member_keys: BTreeMap<String, PathBuf>,
+    /// The least time between blocks every node is configured with.
+    pub block_interval_ms: u64,
 }
 
 /// Free loopback ports (bound and released; a tiny race is possible).
@@ -202,57 +208,113 @@ fn write_network(
         .map_err(|e| TestnetError::Other(e.to_string()))?;
     let genesis_path = dir.join("genesis.toml");
     std::fs::write(&genesis_path, genesis.to_toml()).map_err(io(genesis_path.display()))?;
-
+    let mut net = Testnet {
+        dir: dir.to_path_buf(),
+        genesis_path,
+        genesis,
+        nodes: Vec::new(),
+        member_keys,
+        block_interval_ms,
+    };
     let ports = free_ports(node_keys.len() * 3)?;
-    let addr = |i: usize, which: usize| ports.get(i * 3 + which).copied().unwrap_or(0);
-    let mut nodes = Vec::new();
+    let port = |i: usize, which: usize| ports.get(i * 3 + which).copied().unwrap_or(0);
+    let planned: Vec<(PublicKey, u16, u16)> = node_keys
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (crypto::public_key(&n.key), port(i, 1), port(i, 2)))
+        .collect();
     for (i, node) in node_keys.iter().enumerate() {
-        let node_dir = dir.join("nodes").join(&node.name);
+        let others: Vec<(PublicKey, u16, u16)> = planned
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| *p)
+            .collect();
+        let def = net.write_node(node, [port(i, 0), port(i, 1), port(i, 2)], &others)?;
+        net.nodes.push(def);
+    }
+    Ok(net)
+}
+
+impl Testnet {
+    /// Adds a node run with `key`, which genesis need not name (a member
+    /// or validator the ledger admits later), its key written to
+    /// `keys/<name>.pem`: a data directory and a `node.toml` on free
+    /// ports that list every other node as a peer. No other node lists
+    /// it: they let it in once the ledger admits its key.
+    pub fn add_node(&mut self, name: &str, key: &SigningKey) -> Result<NodeDef, TestnetError> {
+        if self.nodes.iter().any(|n| n.name == name) {
+            return Err(TestnetError::Other(format!(
+                "there is a node `{name}` already"
+            )));
+        }
+        let path = self.dir.join("keys").join(format!("{name}.pem"));
+        write_key(&path, key)?;
+        let node = NodeKey {
+            name: name.to_string(),
+            path,
+            key: key.clone(),
+            validator: false,
+        };
+        let others: Vec<(PublicKey, u16, u16)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.public_key, n.gossip_port, n.consensus_port))
+            .collect();
+        let ports = free_ports(3)?;
+        let port = |i: usize| ports.get(i).copied().unwrap_or(0);
+        let def = self.write_node(&node, [port(0), port(1), port(2)], &others)?;
+        self.nodes.push(def.clone());
+        Ok(def)
+    }
+
+    /// Writes one node's data directory and `node.toml`: API, gossip and
+    /// consensus on `ports`, dialing `peers` (key, gossip port, consensus
+    /// port).
+    fn write_node(
+        &self,
+        node: &NodeKey,
+        ports: [u16; 3],
+        peers: &[(PublicKey, u16, u16)],
+    ) -> Result<NodeDef, TestnetError> {
+        let node_dir = self.dir.join("nodes").join(&node.name);
         std::fs::create_dir_all(&node_dir).map_err(io(node_dir.display()))?;
         let data_dir = node_dir.join("data");
-        waybill_store::create_dir(&data_dir, genesis.clone())
+        waybill_store::create_dir(&data_dir, self.genesis.clone())
             .map_err(|e| TestnetError::Other(e.to_string()))?;
         let mut gossip_peers = Vec::new();
         let mut consensus_peers = Vec::new();
-        for (j, other) in node_keys.iter().enumerate() {
-            if i == j {
-                continue;
-            }
-            let pid = peer_id(&crypto::public_key(&other.key))?;
-            gossip_peers.push(format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{pid}\"", addr(j, 1)));
-            consensus_peers.push(format!("\"/ip4/127.0.0.1/tcp/{}/p2p/{pid}\"", addr(j, 2)));
+        for (key, gossip, consensus) in peers {
+            let pid = peer_id(key)?;
+            gossip_peers.push(format!("\"/ip4/127.0.0.1/tcp/{gossip}/p2p/{pid}\""));
+            consensus_peers.push(format!("\"/ip4/127.0.0.1/tcp/{consensus}/p2p/{pid}\""));
         }
-        let api: SocketAddr = SocketAddr::from(([127, 0, 0, 1], addr(i, 0)));
+        let [api_port, gossip_port, consensus_port] = ports;
+        let api = SocketAddr::from(([127, 0, 0, 1], api_port));
         let config = format!(
             "data_dir = {:?}\ngenesis = {:?}\nkey = {:?}\n\n[api]\nlisten = \"{api}\"\n\n\
-             [gossip]\nlisten = [\"/ip4/127.0.0.1/tcp/{}\"]\npeers = [{}]\n\n\
-             [consensus]\nlisten = \"/ip4/127.0.0.1/tcp/{}\"\npeers = [{}]\n\
+             [gossip]\nlisten = [\"/ip4/127.0.0.1/tcp/{gossip_port}\"]\npeers = [{}]\n\n\
+             [consensus]\nlisten = \"/ip4/127.0.0.1/tcp/{consensus_port}\"\npeers = [{}]\n\
              timeout_propose_ms = 1000\ntimeout_prevote_ms = 500\ntimeout_precommit_ms = 500\n\
-             block_interval_ms = {block_interval_ms}\n",
+             block_interval_ms = {}\n",
             data_dir.display().to_string(),
-            genesis_path.display().to_string(),
+            self.genesis_path.display().to_string(),
             node.path.display().to_string(),
-            addr(i, 1),
             gossip_peers.join(", "),
-            addr(i, 2),
             consensus_peers.join(", "),
+            self.block_interval_ms,
         );
         let config_path = node_dir.join("node.toml");
         std::fs::write(&config_path, config).map_err(io(config_path.display()))?;
-        nodes.push(NodeDef {
+        Ok(NodeDef {
             name: node.name.clone(),
             config: config_path,
             data_dir,
             api,
             public_key: crypto::public_key(&node.key),
             validator: node.validator,
-        });
+            gossip_port,
+            consensus_port,
+        })
     }
-    Ok(Testnet {
-        dir: dir.to_path_buf(),
-        genesis_path,
-        genesis,
-        nodes,
-        member_keys,
-    })
 }
