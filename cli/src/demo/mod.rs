@@ -1,6 +1,11 @@
 //! `waybill demo`: the coffee story end to end on four real validator
 //! nodes that agree by BFT consensus. The story (members, ids, steps) is
-//! `waybill_testkit::coffee`, which the tests tell too.
+//! `waybill_testkit::coffee`, which the tests tell too. `waybill demo
+//! consortium` ([`consortium`]) tells how the consortium itself changes.
+
+mod consortium;
+
+pub use consortium::run as run_consortium;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -234,29 +239,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     );
 
     // Every node holds the same chain.
-    let mut tips = Vec::new();
-    for api in &apis {
-        let (h, _) =
-            testnet::status(*api).ok_or_else(|| anyhow!("node {api} stopped answering"))?;
-        tips.push(h);
-    }
-    let common = tips.iter().copied().min().unwrap_or(0);
-    let mut hashes = std::collections::BTreeSet::new();
-    for api in &apis {
-        let (code, body) = testnet::http_get(
-            *api,
-            &format!("/v1/blocks/{common}"),
-            Duration::from_secs(5),
-        )?;
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if code != 200 {
-            bail!("node {api} has no block {common}");
-        }
-        hashes.insert(v["hash"].as_str().unwrap_or_default().to_string());
-    }
-    if hashes.len() != 1 {
-        bail!("the nodes disagree at height {common}: {hashes:?}");
-    }
+    let common = same_block(&apis)?;
     println!("\nAll four nodes hold the same block at height {common}.");
     let clean = cluster.stop_all(Duration::from_secs(10));
     println!(
@@ -279,7 +262,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
 
 /// Finds the `waybill-node` binary: next to this one, or on PATH
 /// (`waybill_testnet::binary`).
-fn node_binary() -> Result<PathBuf> {
+pub(crate) fn node_binary() -> Result<PathBuf> {
     testnet::binary("waybill-node").map_err(|e| match e {
         testnet::TestnetError::NoBinary { .. } => anyhow!(
             "the demo runs real nodes, but no `waybill-node` binary is next to `waybill` or on PATH; build both with `cargo build --workspace`"
@@ -290,7 +273,7 @@ fn node_binary() -> Result<PathBuf> {
 
 /// Submits an entry through the CLI's node client and waits until it is
 /// final; returns its block height.
-fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
+pub(crate) fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
     let node = node_client::Node::new(&format!("http://{api}"))?;
     if let node_client::Submitted::Rejected(why) = node.submit(e)? {
         bail!("node {api} refused the entry: {why}");
@@ -308,8 +291,40 @@ fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
 }
 
 /// Fetches a lot's trail from a node (to be verified, never trusted).
-fn fetch_trail(api: std::net::SocketAddr, lot: &LotId) -> Result<waybill_core::trail::Trail> {
+pub(crate) fn fetch_trail(
+    api: std::net::SocketAddr,
+    lot: &LotId,
+) -> Result<waybill_core::trail::Trail> {
     node_client::Node::new(&format!("http://{api}"))?
         .trail(lot)?
         .map_err(|e| anyhow!("node {api}: {e}"))
+}
+
+/// Checks that every node at `apis` serves the same block at the lowest
+/// of their heights; returns that height.
+pub(crate) fn same_block(apis: &[std::net::SocketAddr]) -> Result<u64> {
+    let mut tips = Vec::new();
+    for api in apis {
+        let (h, _) =
+            testnet::status(*api).ok_or_else(|| anyhow!("node {api} stopped answering"))?;
+        tips.push(h);
+    }
+    let common = tips.iter().copied().min().unwrap_or(0);
+    let mut hashes = std::collections::BTreeSet::new();
+    for api in apis {
+        let (code, body) = testnet::http_get(
+            *api,
+            &format!("/v1/blocks/{common}"),
+            Duration::from_secs(5),
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if code != 200 {
+            bail!("node {api} has no block {common}");
+        }
+        hashes.insert(v["hash"].as_str().unwrap_or_default().to_string());
+    }
+    if hashes.len() != 1 {
+        bail!("the nodes disagree at height {common}: {hashes:?}");
+    }
+    Ok(common)
 }
