@@ -2,7 +2,9 @@
 //! exporter outside genesis runs a node that lists the validators, while
 //! no validator lists it: refused until governance adds it as a member,
 //! then admitted, synced and gossiping; made a fifth validator, it votes;
-//! a genesis validator retired by governance is cut off and falls behind.
+//! a genesis validator retired by governance, and the full node of a
+//! member removed at the same height (listed by every validator), are cut
+//! off and fall behind.
 //! Entries flow throughout, and every certificate verifies against the
 //! set of its height.
 
@@ -71,7 +73,7 @@ fn signers_of(n: &Net, name: &str, h: u64) -> Vec<PublicKey> {
 fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
     let _one = one_cluster_at_a_time();
     let started = Instant::now();
-    let mut n = Net::generate("coffee-joining", &[], Duration::from_secs(240));
+    let mut n = Net::generate("coffee-joining", &["retailer"], Duration::from_secs(240));
     let exporter_key = waybill_keys::generate();
     let exporter = crypto::public_key(&exporter_key);
     n.cluster
@@ -83,6 +85,7 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
     for v in VALIDATORS {
         n.wait_height(v, 2, Duration::from_secs(60));
     }
+    n.wait_height("retailer", 2, Duration::from_secs(60));
 
     // Outside the ledger, the exporter's node is refused: it stays at 0.
     let t = Instant::now();
@@ -185,6 +188,14 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
         retires,
         GovernanceChange::RemoveValidator { public_key: v4 },
     );
+    let retailer = n.signers.pk("retailer");
+    govern(
+        &mut n,
+        retires,
+        GovernanceChange::RemoveMember {
+            public_key: retailer,
+        },
+    );
     all_load.extend(load(&mut n, "retire", 6));
     n.wait_height("v1", retires + 3, Duration::from_secs(30));
     let gap_retire = longest_gap(&n, "v1", scheduled, retires + 3);
@@ -197,17 +208,23 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
         "finality stalled {gap_retire} ms retiring v4"
     );
     let cut = n.height("v4");
+    let cut_retailer = n.height("retailer");
     let on = ["v1", "v2", "v3", "exporter"];
-    n.wait_height("v1", cut + 15, Duration::from_secs(30));
+    n.wait_height("v1", cut.max(cut_retailer) + 15, Duration::from_secs(30));
     let later = n.height("v4");
     assert!(
         later < cut + 5,
         "v4 was retired at {retires} but still follows: {cut} -> {later}"
     );
+    let later_retailer = n.height("retailer");
+    assert!(
+        later_retailer < cut_retailer + 5 && later_retailer <= retires + 2,
+        "the retailer was removed at {retires} but its node still follows: {cut_retailer} -> {later_retailer}"
+    );
     eprintln!(
-        "[{:?}] v4 is cut off at {later} while v1 passed {}",
+        "[{:?}] v4 is cut off at {later} and the removed retailer's node at {later_retailer} while v1 passed {}",
         started.elapsed(),
-        cut + 15
+        cut.max(cut_retailer) + 15
     );
     for e in &all_load {
         n.wait_final(&on, e, Duration::from_secs(30));
