@@ -80,6 +80,11 @@ struct Args {
     /// nodes; each network figure is the median (default 3; quick 1).
     #[arg(long)]
     network_runs: Option<usize>,
+    /// Network: during saturation, have the admin change the validator
+    /// set (the first validator's power from 1 to 2, a few blocks on) and
+    /// report the longest time between two blocks.
+    #[arg(long)]
+    network_change: bool,
     /// Network: keep the nodes' keys, configs, ledgers and logs here
     /// (with more than one run, in `run-1`, `run-2`, ... under it).
     #[arg(long)]
@@ -417,6 +422,7 @@ fn main() -> Result<()> {
         block_interval_ms: args.network_block_ms,
         keep: args.network_keep.clone(),
         mix: args.mix.mix(),
+        change: args.network_change,
     };
 
     let consortium = workload::Consortium::new()?;
@@ -654,6 +660,7 @@ fn main() -> Result<()> {
                     "node_counters": r.node_counters.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
                     "fixed": phase_json(&r.fixed, &r.fixed_blocks),
                     "saturation": phase_json(&r.saturation, &r.saturation_blocks),
+                    "validator_change_height": r.change_height,
                 })).collect::<Vec<_>>(),
             })
         });
@@ -701,6 +708,7 @@ fn phase_json(p: &network::Phase, b: &network::Blocks) -> serde_json::Value {
         "block_entries_mean": b.mean_entries,
         "block_entries_max": b.max_entries,
         "block_interval_ms": b.mean_interval_ms,
+        "block_gap_max_ms": b.max_gap_ms,
         "block_own_share": b.own_share,
     })
 }
@@ -799,6 +807,20 @@ fn network_figures(
                 o.block_interval_ms
             )),
         },
+        Figure {
+            name: "network.block_gap_max_ms",
+            runs: each(&|r| r.saturation_blocks.max_gap_ms),
+            unit: "ms",
+            ratio: None,
+            note: Some(format!(
+                "longest time between two blocks at saturation{}; {once}",
+                if o.change {
+                    ", across a validator change"
+                } else {
+                    ""
+                }
+            )),
+        },
     ]
 }
 
@@ -826,7 +848,7 @@ fn print_network_run(k: usize, n: usize, r: &network::NetworkReport) {
         fb.mean_interval_ms,
     );
     println!(
-        "  saturation: {:.0} entries/s final, {} entries, latency max {:.0} ms; {} requests, round trip p50 {:.1} ms, p99 {:.1} ms; mempool-full answers {}{}; {} blocks, mean {:.0} entries, max {}, {:.0}% from the proposer's own clients, {:.0} ms apart",
+        "  saturation: {:.0} entries/s final, {} entries, latency max {:.0} ms; {} requests, round trip p50 {:.1} ms, p99 {:.1} ms; mempool-full answers {}{}; {} blocks, mean {:.0} entries, max {}, {:.0}% from the proposer's own clients, {:.0} ms apart, longest gap {:.0} ms",
         s.finalised_per_s,
         s.entries,
         s.max_ms,
@@ -840,7 +862,13 @@ fn print_network_run(k: usize, n: usize, r: &network::NetworkReport) {
         sb.max_entries,
         sb.own_share * 100.0,
         sb.mean_interval_ms,
+        sb.max_gap_ms,
     );
+    if let Some(h) = r.change_height {
+        println!(
+            "  validator change during saturation: validator 1's power 1 -> 2 from height {h}; every certificate verified against its height's set"
+        );
+    }
     let counters: Vec<String> = r
         .node_counters
         .iter()

@@ -16,6 +16,8 @@ use waybill_core::crypto::Hash32;
 use waybill_core::entry::EntryId;
 use waybill_testnet::Conn;
 
+use super::change::ValidatorSets;
+
 #[derive(Deserialize)]
 struct FullBlockMsg {
     hash: Hash32,
@@ -32,10 +34,11 @@ struct Chain {
 }
 
 /// Reads blocks 1..=height from one node and verifies each: hash, entry
-/// root, link, certificate.
+/// root, link, certificate (against the validator set of its height).
 fn read_chain(
     addr: SocketAddr,
     genesis: &waybill_core::genesis::Genesis,
+    sets: &ValidatorSets,
     height: u64,
 ) -> Result<Chain> {
     let chain_id = genesis.chain_id();
@@ -65,7 +68,7 @@ fn read_chain(
         let cert = m
             .certificate
             .ok_or_else(|| anyhow!("{addr}: block {h} has no commit certificate"))?;
-        cert.verify(genesis, header)
+        cert.verify_with(sets.at(h), header)
             .map_err(|e| anyhow!("{addr}: block {h}: {e}"))?;
         rounds.push(cert.round);
         hashes.push(m.hash);
@@ -85,13 +88,14 @@ fn read_chain(
 pub(super) fn check_chains(
     addrs: &[SocketAddr],
     genesis: &waybill_core::genesis::Genesis,
+    sets: &ValidatorSets,
     height: u64,
     expected: &HashSet<EntryId>,
 ) -> Result<(usize, Vec<u32>)> {
     let chains: Vec<Result<Chain>> = std::thread::scope(|s| {
         let handles: Vec<_> = addrs
             .iter()
-            .map(|a| s.spawn(move || read_chain(*a, genesis, height)))
+            .map(|a| s.spawn(move || read_chain(*a, genesis, sets, height)))
             .collect();
         handles
             .into_iter()

@@ -26,6 +26,10 @@
 //! Merkle root, link and commit certificate verified against the genesis,
 //! and every accepted entry present exactly once on every node.
 //!
+//! With `--network-change`, the admin changes the validator set during
+//! saturation ([`change`]); certificates are checked against the set of
+//! their height, and the longest time between two blocks is reported.
+//!
 //! The work is split by job: [`types`] (options, report, shares),
 //! [`groups`] (the workload), [`nodes`] (the validators), [`track`] (the
 //! measurement state, poller and fetcher), [`submit`] (the load
@@ -34,6 +38,7 @@
 //! order.
 
 mod chains;
+mod change;
 mod groups;
 mod nodes;
 mod phases;
@@ -48,6 +53,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use chains::{check_chains, log_counters, node_counters};
+use change::{ValidatorChange, ValidatorSets};
 use groups::generate_workload;
 use nodes::{node_binary, start_network, warm_up_network, with_log_tails, Network};
 use phases::{fixed_figures, measure, saturation_figures};
@@ -88,8 +94,14 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     let groups = &workload.groups;
     let seen_height = warm_up_network(groups, &addrs, &logs)?;
     let track = new_track(groups, shares, c0, seen_height);
+    let change = if opts.change {
+        Some(ValidatorChange::new(&genesis, c0.admin_key().clone())?)
+    } else {
+        None
+    };
 
-    let (fixed_run, saturation_run) = match measure(&track, groups, &addrs, opts, shares) {
+    let measured = measure(&track, groups, &addrs, opts, shares, change.as_ref());
+    let (fixed_run, saturation_run) = match measured {
         Ok(runs) => runs,
         Err(e) => return Err(with_log_tails(e, &cluster, &names, &logs)),
     };
@@ -100,12 +112,14 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     // accepted entry on it.
     let t = Instant::now();
     eprintln!("network: checking every block on every node...");
-    let expected = accepted_ids(&track, groups, shares);
+    let mut expected = accepted_ids(&track, groups, shares);
+    expected.extend(change.as_ref().and_then(ValidatorChange::entry));
+    let sets = ValidatorSets::new(&genesis, change.as_ref());
     let height = track.seen_height.load(Ordering::SeqCst);
     for n in &names {
         cluster.wait_height(n, height, Duration::from_secs(60))?;
     }
-    let (checked_entries, rounds) = check_chains(&addrs, &genesis, height, &expected)?;
+    let (checked_entries, rounds) = check_chains(&addrs, &genesis, &sets, height, &expected)?;
     let check_s = t.elapsed().as_secs_f64();
 
     let mut node_counters = node_counters(&addrs)?;
@@ -114,6 +128,7 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     Ok(NetworkReport {
         fixed,
         saturation,
+        change_height: change.as_ref().and_then(ValidatorChange::height),
         fixed_blocks,
         saturation_blocks,
         options: opts.clone(),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::change::ValidatorChange;
 use super::groups::Group;
 use super::submit::{submit_fixed, submit_from_every_group, submit_saturated, Sent};
 use super::track::{block_stats, count_final, drain, fetcher, latencies, poller, take_rtts, Track};
@@ -44,13 +45,18 @@ pub(super) fn measure(
     addrs: &[SocketAddr],
     opts: &Options,
     shares: Shares,
+    change: Option<&ValidatorChange>,
 ) -> Result<(FixedRun, SaturationRun)> {
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel();
         let poll = s.spawn(move || poller(track, addrs, tx));
         let fetch = s.spawn(move || fetcher(track, addrs, rx));
-        let result = fixed_phase(track, groups, addrs, opts, shares)
-            .and_then(|fixed| Ok((fixed, saturation_phase(track, groups, addrs, opts, shares)?)));
+        let result = fixed_phase(track, groups, addrs, opts, shares).and_then(|fixed| {
+            Ok((
+                fixed,
+                saturation_phase(track, groups, addrs, opts, shares, change)?,
+            ))
+        });
         track.stop.store(true, Ordering::SeqCst);
         let _ = poll.join();
         let _ = fetch.join();
@@ -101,13 +107,15 @@ fn fixed_phase(
     })
 }
 
-/// Phase 2: saturation, then a drain.
+/// Phase 2: saturation, then a drain; with a `change`, made two fifths
+/// into the phase (after the warm-up, well before the end).
 fn saturation_phase(
     track: &Track,
     groups: &[Group],
     addrs: &[SocketAddr],
     opts: &Options,
     shares: Shares,
+    change: Option<&ValidatorChange>,
 ) -> Result<SaturationRun> {
     eprintln!(
         "network: saturation for {:.0} s (at most {} unfinalised entries per node)...",
@@ -117,18 +125,31 @@ fn saturation_phase(
     let sat_start = Instant::now();
     let from_ns = track.now_ns();
     let deadline = sat_start + opts.phase;
-    let sent = submit_from_every_group(track, groups, addrs, |k, g, addr| {
-        submit_saturated(
-            track,
-            addr,
-            k,
-            g,
-            (shares.fixed, shares.per_node),
-            k * shares.per_node,
-            opts.window,
-            deadline,
-            opts.batch,
-        )
+    let sent = std::thread::scope(|s| {
+        let changer = change.map(|c| {
+            s.spawn(move || {
+                std::thread::sleep(opts.phase * 2 / 5);
+                c.submit(addrs[0])
+            })
+        });
+        let sent = submit_from_every_group(track, groups, addrs, |k, g, addr| {
+            submit_saturated(
+                track,
+                addr,
+                k,
+                g,
+                (shares.fixed, shares.per_node),
+                k * shares.per_node,
+                opts.window,
+                deadline,
+                opts.batch,
+            )
+        });
+        if let Some(h) = changer {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("the validator change panicked"))??;
+        }
+        sent
     })?;
     let to_ns = track.now_ns().max(from_ns + 1);
     let full = track.full.swap(0, Ordering::SeqCst);

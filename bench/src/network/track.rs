@@ -42,6 +42,8 @@ pub(super) struct Track {
     blocks: Mutex<Vec<Seen>>,
     /// Validator key → its node (and group) index.
     node_of: HashMap<PublicKey, usize>,
+    /// The admin's key: its entries (a validator change) are no load.
+    admin: PublicKey,
     /// Highest height first seen.
     pub(super) seen_height: AtomicU64,
     /// Set on the first failure: everyone stops.
@@ -112,6 +114,7 @@ pub(super) fn new_track(
         // The warm-up entry of each group.
         accepted: (0..NODES).map(|_| AtomicUsize::new(1)).collect(),
         blocks: Mutex::new(Vec::new()),
+        admin: waybill_core::crypto::public_key(c0.admin_key()),
         node_of: c0
             .validator_keys()
             .iter()
@@ -202,7 +205,7 @@ pub(super) fn fetcher(track: &Track, addrs: &[SocketAddr], rx: mpsc::Receiver<(u
             }
             let proposer = track.node_of.get(&b.header.proposer).copied();
             let mut own = 0;
-            for e in &b.entries {
+            for e in b.entries.iter().filter(|e| e.entry.author != track.admin) {
                 let Some(&i) = track.index.get(&(e.entry.author, e.entry.nonce)) else {
                     bail!(
                         "block {height} holds an entry the load generator did not make ({} nonce {})",
@@ -335,8 +338,13 @@ pub(super) fn block_stats(track: &Track, from_ns: u64, to_ns: u64) -> Blocks {
     } else {
         f64::NAN
     };
+    let max_gap_ms = blocks
+        .windows(2)
+        .map(|w| w[1].at.saturating_sub(w[0].at) as f64 / 1e6)
+        .fold(f64::NAN, f64::max);
     Blocks {
         count,
+        max_gap_ms,
         mean_entries: total as f64 / count as f64,
         max_entries: blocks.iter().map(|b| b.entries).max().unwrap_or(0),
         mean_interval_ms: interval,

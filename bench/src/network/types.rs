@@ -35,6 +35,8 @@ pub struct Options {
     pub keep: Option<PathBuf>,
     /// Which entry kinds the workload makes.
     pub mix: Mix,
+    /// Change the validator set during saturation (see `change.rs`).
+    pub change: bool,
 }
 
 /// What one phase measured.
@@ -79,6 +81,9 @@ pub struct Blocks {
     pub max_entries: usize,
     /// Mean time between consecutive blocks (ms).
     pub mean_interval_ms: f64,
+    /// Longest time between two consecutive blocks (ms), as the poller
+    /// first saw them committed.
+    pub max_gap_ms: f64,
     /// Share of the blocks' entries that their proposer's own node
     /// received from the load generator (1.0: no proposer included an
     /// entry it only had by gossip).
@@ -92,6 +97,8 @@ pub struct NetworkReport {
     pub fixed: Phase,
     /// Saturation.
     pub saturation: Phase,
+    /// The height from which the validator change held, if one was made.
+    pub change_height: Option<u64>,
     /// Blocks during the fixed phase.
     pub fixed_blocks: Blocks,
     /// Blocks during the saturation window.

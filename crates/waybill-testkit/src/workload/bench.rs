@@ -30,7 +30,8 @@ pub struct BenchConsortium {
     pub validator: Party,
     /// Every validator, in genesis order (`validator` is the first).
     validators: Vec<Party>,
-    /// An auditor (signs audit bundles; records nothing).
+    /// An auditor and the one admin (signs audit bundles and governance
+    /// entries; the workloads record nothing with it).
     auditor: Party,
     by_key: BTreeMap<PublicKey, (Party, Role)>,
 }
@@ -105,11 +106,13 @@ impl BenchConsortium {
             }
             parties.push(group);
         }
-        let auditor = Party::new("Auditor", 250, &[Role::Auditor]);
+        // The auditor is the consortium's one admin too (it signs
+        // governance entries, which the network benchmark can make).
+        let auditor = Party::new("Auditor", 250, &[Role::Auditor, Role::Admin]);
         members.push(MemberSpec {
             name: auditor.name.clone(),
             public_key: auditor.pk,
-            roles: vec![Role::Auditor],
+            roles: vec![Role::Auditor, Role::Admin],
             country: Some(parse("country", "DE")?),
             gs1_company_prefixes: Vec::new(),
         });
@@ -179,6 +182,11 @@ impl BenchConsortium {
 
     /// The auditor's signing key.
     pub fn auditor_key(&self) -> &SigningKey {
+        &self.auditor.key
+    }
+
+    /// The admin's signing key (the auditor's): alone it is the quorum.
+    pub fn admin_key(&self) -> &SigningKey {
         &self.auditor.key
     }
 
