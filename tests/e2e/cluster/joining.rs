@@ -237,6 +237,39 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
         assert!(!signers_of(&n, "v1", h).contains(&v4), "v4 signed {h}");
     }
     n.assert_same_chain(&on, tip);
+    // Offline, from the genesis alone: a lot recorded after both changes
+    // has certificates of the set without v4, each verified against its
+    // height's set, replayed from the governance entries the trail
+    // carries.
+    let late = n.signers.sign(
+        "cooperative",
+        produce(&lot("JOIN-AFTER"), "Green coffee", 5, &[]),
+    );
+    n.submit("v3", &late);
+    let h_late = n.wait_final(&on, &late, Duration::from_secs(30));
+    assert!(h_late > retires);
+    let late_lot = lot("JOIN-AFTER");
+    let (t, _) = n.verified_trail("exporter", &late_lot);
+    assert!(t.items.iter().any(|i| i.header.height >= retires));
+    let carried: Vec<&str> = t
+        .items
+        .iter()
+        .filter_map(|i| match &i.entry.entry.body {
+            Body::Governance(g) => Some(g.change.kind()),
+            _ => None,
+        })
+        .collect();
+    for kind in [
+        "add member",
+        "add validator",
+        "remove validator",
+        "remove member",
+    ] {
+        assert!(
+            carried.contains(&kind),
+            "the trail lacks the {kind} change: {carried:?}"
+        );
+    }
     eprintln!(
         "[{:?}] 1..={tip} identical on the four; gaps {gap_add} and {gap_retire} ms",
         started.elapsed()
