@@ -84,7 +84,8 @@ pub trait App: Send + Sync + 'static {
 /// Per-node settings the loop needs.
 pub(crate) struct LoopConfig {
     pub ctx: WaybillCtx,
-    pub signer: Option<WaybillSigner>,
+    /// The node's key, which signs at the heights whose set holds it.
+    pub signer: WaybillSigner,
     /// The genesis validator set: the set of every height the ledger
     /// cannot name (it failed to read).
     pub validator_set: ValidatorSet,
@@ -368,10 +369,7 @@ pub(crate) async fn run<A: App>(
                 reply,
                 ..
             } => {
-                let Some(me) = s.cfg.signer.as_ref().map(|x| x.address()) else {
-                    error!("asked to propose, but this node has no validator key");
-                    continue;
-                };
+                let me = s.cfg.signer.address();
                 if let Some(v) = s.built.get(&(height, round)).cloned() {
                     let part = s.parts.get(&(height, v.value)).cloned();
                     let _ = reply.send(v);
@@ -397,14 +395,7 @@ pub(crate) async fn run<A: App>(
                 let hash = BlockHash(block.block().header.hash());
                 let pol_round = Round::Nil;
                 let msg = part_message(&s.cfg.ctx.chain_id, height.0, round, pol_round, &me, &hash);
-                let Some(signature) = s
-                    .cfg
-                    .signer
-                    .as_ref()
-                    .map(|x| x.sign_in(Domain::ProposalPart, &msg))
-                else {
-                    continue;
-                };
+                let signature = s.cfg.signer.sign_in(Domain::ProposalPart, &msg);
                 let part = ProposalPart {
                     height,
                     round,

@@ -225,7 +225,6 @@ pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus
         Box::new(verifier),
         Box::new(WaybillSigner::new(cfg.key.clone(), chain_id)),
     );
-    let signer = Some(signer);
     let (channels, engine) = start_engine(
         ctx.clone(),
         engine_cfg,
