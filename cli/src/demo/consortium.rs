@@ -23,12 +23,11 @@ use waybill_core::entry::{Body, Location, Produce, Product, Quantity, SignedEntr
 use waybill_core::genesis::{Genesis, MemberSpec, Role, ValidatorSpec};
 use waybill_core::governance::{Compromise, GovernanceChange, GovernanceEntry};
 use waybill_core::gs1::LotId;
-use waybill_core::trail::{self, Policy};
 use waybill_testkit::coffee;
 use waybill_testnet as testnet;
 
-use super::{fetch_trail, node_binary, same_block, submit_and_wait};
-use crate::{record, report, util};
+use super::{coffee_members, node_binary, same_block, shopper_lookup, submit_and_wait, work_dir};
+use crate::{record, util};
 
 /// How far ahead the admins schedule each change: far enough for the
 /// entry to be final first, near enough not to keep anyone waiting.
@@ -191,19 +190,8 @@ fn exporter_produce(lot: &LotId, kg: &str) -> Result<Body> {
 
 /// Runs the demo.
 pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
-    let tmp;
-    let dir: &Path = match &keep {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-            d
-        }
-        None => {
-            tmp = tempfile::Builder::new()
-                .prefix("waybill-demo-consortium-")
-                .tempdir()?;
-            tmp.path()
-        }
-    };
+    let (_tmp, dir) = work_dir(keep.as_deref(), "waybill-demo-consortium-")?;
+    let dir: &Path = &dir;
     println!("Waybill demo: a consortium that changes while it runs.");
     println!("working in {}\n", dir.display());
     let started = Instant::now();
@@ -212,16 +200,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     // exporter that genesis does not name; it lists the validators, none
     // of them lists it.
     let node_bin = node_binary()?;
-    let members: Vec<testnet::MemberDef> = coffee::MEMBERS
-        .iter()
-        .map(|m| {
-            Ok(testnet::MemberDef {
-                stem: m.stem.into(),
-                spec: m.spec(PublicKey([0; 32]))?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let mut net = testnet::generate(dir, coffee::CHAIN_NAME, &members, 4, &[], 200)?;
+    let mut net = testnet::generate(dir, coffee::CHAIN_NAME, &coffee_members()?, 4, &[], 200)?;
     let exporter_key = waybill_keys::generate();
     net.add_node("exporter", &exporter_key)?;
     let mut keys = BTreeMap::new();
@@ -422,21 +401,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         .unwrap_or_else(|| story.ids.roasted.to_string());
     let via = demo.api("exporter")?;
     println!("\nA shopper scans {link}; the exporter's node answers:\n");
-    let t = fetch_trail(via, &story.ids.roasted)?;
-    let r = trail::verify(
-        &demo.genesis,
-        &t,
-        Policy {
-            require_certificates: true,
-        },
-    )
-    .map_err(|e| anyhow!("the demo trail failed to verify: {e}"))?;
-    report::print_trail(&r);
-    println!(
-        "VERIFIED: {} entries; {}\n",
-        r.entries,
-        report::finality(&r)
-    );
+    let (_, r) = shopper_lookup(&demo.genesis, via, &story.ids.roasted)?;
     if !r.compromised.iter().any(|c| c.key == carrier) {
         bail!("the lookup does not flag the carrier's entry signed after the theft");
     }

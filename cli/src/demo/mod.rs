@@ -42,33 +42,15 @@ impl Actors {
 
 /// Runs the demo.
 pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
-    let tmp;
-    let dir: &Path = match &keep {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-            d
-        }
-        None => {
-            tmp = tempfile::Builder::new().prefix("waybill-demo-").tempdir()?;
-            tmp.path()
-        }
-    };
+    let (_tmp, dir) = work_dir(keep.as_deref(), "waybill-demo-")?;
+    let dir: &Path = &dir;
     println!("Waybill demo: one lot of Colombian coffee, from the farm to a German shelf, as it really goes.");
     println!("working in {}\n", dir.display());
 
     // 1. A four-validator consortium on this machine: keys, genesis and a
     //    node.toml per node, on free loopback ports.
     let node_bin = node_binary()?;
-    let members: Vec<testnet::MemberDef> = coffee::MEMBERS
-        .iter()
-        .map(|m| {
-            Ok(testnet::MemberDef {
-                stem: m.stem.into(),
-                spec: m.spec(crypto::PublicKey([0; 32]))?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let net = testnet::generate(dir, coffee::CHAIN_NAME, &members, 4, &[], 200)?;
+    let net = testnet::generate(dir, coffee::CHAIN_NAME, &coffee_members()?, 4, &[], 200)?;
     let genesis = net.genesis.clone();
     let genesis_path = net.genesis_path.clone();
     for m in &genesis.members {
@@ -168,21 +150,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     let lot: LotId = link.parse()?;
     let via = apis[2];
     println!("\nA shopper scans {link}; node {via} answers:\n");
-    let trail = fetch_trail(via, &lot)?;
-    let r = trail::verify(
-        &genesis,
-        &trail,
-        Policy {
-            require_certificates: true,
-        },
-    )
-    .map_err(|e| anyhow!("the demo trail failed to verify: {e}"))?;
-    report::print_trail(&r);
-    println!(
-        "VERIFIED: {} entries; {}\n",
-        r.entries,
-        report::finality(&r)
-    );
+    let (trail, r) = shopper_lookup(&genesis, via, &lot)?;
     if r.recalls.iter().all(|x| x.lifted.is_some()) {
         bail!("the demo's recall of the green lot does not show on the roasted lot's lookup");
     }
@@ -291,7 +259,7 @@ pub(crate) fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Res
 }
 
 /// Fetches a lot's trail from a node (to be verified, never trusted).
-pub(crate) fn fetch_trail(
+fn fetch_trail(
     api: std::net::SocketAddr,
     lot: &LotId,
 ) -> Result<waybill_core::trail::Trail> {
@@ -327,4 +295,62 @@ pub(crate) fn same_block(apis: &[std::net::SocketAddr]) -> Result<u64> {
         bail!("the nodes disagree at height {common}: {hashes:?}");
     }
     Ok(common)
+}
+
+/// The directory a demo works in: `keep`, made if need be, or a new
+/// temporary one (removed when the returned guard is dropped).
+pub(crate) fn work_dir(
+    keep: Option<&Path>,
+    prefix: &str,
+) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match keep {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            Ok((None, d.to_path_buf()))
+        }
+        None => {
+            let tmp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            let path = tmp.path().to_path_buf();
+            Ok((Some(tmp), path))
+        }
+    }
+}
+
+/// The coffee consortium as `testnet` members (keys filled in there).
+pub(crate) fn coffee_members() -> Result<Vec<testnet::MemberDef>> {
+    coffee::MEMBERS
+        .iter()
+        .map(|m| {
+            Ok(testnet::MemberDef {
+                stem: m.stem.into(),
+                spec: m.spec(crypto::PublicKey([0; 32]))?,
+            })
+        })
+        .collect()
+}
+
+/// A shopper's lookup of `lot` on the node at `api`: the trail, verified
+/// against the genesis with certificates required, printed as `waybill
+/// lookup` prints it.
+pub(crate) fn shopper_lookup(
+    genesis: &waybill_core::genesis::Genesis,
+    api: std::net::SocketAddr,
+    lot: &LotId,
+) -> Result<(waybill_core::trail::Trail, waybill_core::trail::TrailReport)> {
+    let trail = fetch_trail(api, lot)?;
+    let r = trail::verify(
+        genesis,
+        &trail,
+        Policy {
+            require_certificates: true,
+        },
+    )
+    .map_err(|e| anyhow!("the trail of {lot} failed to verify: {e}"))?;
+    report::print_trail(&r);
+    println!(
+        "VERIFIED: {} entries; {}\n",
+        r.entries,
+        report::finality(&r)
+    );
+    Ok((trail, r))
 }
