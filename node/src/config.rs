@@ -3,7 +3,7 @@
 //! ```toml
 //! data_dir = "ledger"            # relative paths are relative to this file
 //! genesis = "genesis.toml"
-//! key = "node.pem"               # PKCS#8 PEM; passphrase from WAYBILL_PASSPHRASE
+//! key = "node.pem"               # PKCS#8 PEM (a validator, member or bound node key); passphrase from WAYBILL_PASSPHRASE
 //!
 //! [api]
 //! listen = "127.0.0.1:7070"      # loopback unless you mean it

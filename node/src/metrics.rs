@@ -181,6 +181,7 @@ pub fn rule_reason(e: &RuleError) -> &'static str {
         RuleError::Signature(_) => "bad_signature",
         RuleError::UnknownAuthor(_) => "unknown_author",
         RuleError::NotYetMember { .. } => "not_yet_member",
+        RuleError::NodeKeySigned { .. } => "node_key_signed",
         RuleError::AuthorRemoved { .. } => "author_removed",
         RuleError::MissingRole { .. } => "missing_role",
         RuleError::NonceReplayed { .. } => "nonce_replayed",

@@ -685,10 +685,11 @@ impl<B: Backend + 'static> Shared<B> {
     }
 
     /// The keys allowed on the networks from the next height on: every
-    /// member active then and that height's validators (genesis, with
-    /// the governance changes made by then), sorted. A change scheduled
-    /// for the next height counts already, so a new member's node is
-    /// admitted while the block that makes the change is decided.
+    /// member active then, the node keys bound to those members, and that
+    /// height's validators (genesis, with the governance changes made by
+    /// then), sorted. A change scheduled for the next height counts
+    /// already, so a new member's node is admitted while the block that
+    /// makes the change is decided.
     pub fn allowed_keys(&self) -> Result<Vec<PublicKey>, ReadError> {
         let ledger = self.read()?;
         let state = ledger.state();
@@ -706,6 +707,7 @@ impl<B: Backend + 'static> Shared<B> {
             .filter(|(_, m)| m.active())
             .map(|(k, _)| *k)
             .chain(validators.into_iter().map(|v| v.public_key))
+            .chain(rules::node_keys_at(state, next))
             .collect();
         keys.sort();
         keys.dedup();

@@ -529,10 +529,26 @@ fn the_allow_list_admits_a_change_while_its_height_is_decided() {
         ),
         &[&c.admins[1]],
     );
+    // Its node runs with a node key bound to it at the same height.
+    let node = Party::new("node of Exportadora del Sur", 62, &[]);
+    let bind = cosigned(
+        s.sign(
+            &c.admins[0],
+            governance(
+                3,
+                GovernanceChange::BindNodeKey {
+                    member: newcomer.pk,
+                    node_key: node.pk,
+                },
+            ),
+        ),
+        &[&c.admins[1]],
+    );
     sh.submit(add).unwrap();
     sh.submit(remove).unwrap();
+    sh.submit(bind).unwrap();
     let block = sh.propose(1, T0, c.validator.pk).unwrap();
-    assert_eq!(block.entries.len(), 2);
+    assert_eq!(block.entries.len(), 3);
     sh.commit_block(block, None).unwrap();
     // At height 1 the change is two blocks away: nothing moves yet.
     assert_eq!(sh.allowed_keys().unwrap(), before);
@@ -542,6 +558,8 @@ fn the_allow_list_admits_a_change_while_its_height_is_decided() {
     // is decided, so the newcomer's node is in by the time it may sign.
     let during = sh.allowed_keys().unwrap();
     assert!(during.contains(&newcomer.pk), "the newcomer is admitted");
+    assert!(during.contains(&node.pk), "and its node key");
+    assert!(!before.contains(&node.pk));
     assert!(!during.contains(&c.producer.pk), "the producer is cut off");
     assert!(during.windows(2).all(|w| w[0] < w[1]), "sorted, each once");
     let block = sh.propose(3, T0 + 2, c.validator.pk).unwrap();

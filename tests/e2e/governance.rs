@@ -64,7 +64,40 @@ fn admins_schedule_a_member_and_revoke_its_stolen_key_through_the_cli() {
         "-g",
         &genesis,
     ]));
-    net.append(&[&join]);
+    // Its node will run with a key of its own, bound to it in the same
+    // block, from the same height.
+    let out = ok(net.wb().args([
+        "key",
+        "new",
+        "--insecure-plaintext",
+        "--out",
+        &s(&net.key("exporter-node")),
+    ]));
+    let node_pk = out.stdout.trim().to_owned();
+    let bind = net.record(
+        "auditor",
+        "govern",
+        Nonce::FromLedger,
+        &[
+            "--at",
+            &at,
+            "bind-node-key",
+            "--member",
+            &exporter_pk,
+            "--node-key",
+            &node_pk,
+        ],
+        "bind.json",
+    );
+    ok(net.wb().args([
+        "cosign",
+        &s(&bind),
+        "-k",
+        &s(&net.key("bank")),
+        "-g",
+        &genesis,
+    ]));
+    net.append(&[&join, &bind]);
 
     // Height h + 2: still before the exporter's height.
     let produce_args = [
@@ -105,6 +138,27 @@ fn admins_schedule_a_member_and_revoke_its_stolen_key_through_the_cli() {
     // Height h + 3: the exporter is a member before the block's entries.
     net.append(&[&first]);
     assert_eq!(net.height(), h + 3);
+    // Its node key signs nothing.
+    let by_node = net.record(
+        "exporter-node",
+        "produce",
+        Nonce::Given(1),
+        &[
+            "--lot",
+            "NODE-KEY-LOT",
+            "--product",
+            "Green coffee",
+            "--quantity",
+            "1",
+            "--unit",
+            "KGM",
+        ],
+        "by-node.json",
+    );
+    let out = net.assert_unchanged("append", || {
+        fails(&mut net.append_cmd(&[&by_node]), &["node key"])
+    });
+    assert!(out.all().contains(EXPORTER), "{out}");
 
     // Its laptop is stolen: the admins revoke the key from two blocks on,
     // compromised since the exporter's height.
@@ -168,6 +222,7 @@ fn admins_schedule_a_member_and_revoke_its_stolen_key_through_the_cli() {
         "--at",
         "revoke-key",
         "add-validator",
+        "bind-node-key",
         "Example",
         "waybill cosign",
     ] {

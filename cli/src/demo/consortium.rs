@@ -107,6 +107,11 @@ impl Demo {
     /// [`LEAD`] blocks on; returns the height it holds from.
     fn govern(&mut self, change: GovernanceChange, what: &str) -> Result<u64> {
         let at = self.height("v1")? + LEAD;
+        self.govern_at(at, change, what)
+    }
+
+    /// [`Demo::govern`] for height `at`.
+    fn govern_at(&mut self, at: u64, change: GovernanceChange, what: &str) -> Result<u64> {
         let body = Body::Governance(GovernanceEntry {
             effective_height: at,
             change,
@@ -201,8 +206,12 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     // of them lists it.
     let node_bin = node_binary()?;
     let mut net = testnet::generate(dir, coffee::CHAIN_NAME, &coffee_members()?, 4, &[], 200)?;
+    // The exporter signs with its own key, which stays with it; its node
+    // runs with a node key.
     let exporter_key = waybill_keys::generate();
-    net.add_node("exporter", &exporter_key)?;
+    let node_key = waybill_keys::generate();
+    let exporter_node = crypto::public_key(&node_key);
+    net.add_node("exporter", &node_key)?;
     let mut keys = BTreeMap::new();
     for (stem, path) in &net.member_keys {
         keys.insert(stem.clone(), util::read_key(path)?);
@@ -274,6 +283,14 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         }),
         "The admins add Exportadora del Sur as a producer with GS1 prefix 7707070",
     )?;
+    demo.govern_at(
+        joins,
+        GovernanceChange::BindNodeKey {
+            member: exporter,
+            node_key: exporter_node,
+        },
+        "They bind the exporter's node key to it: the node may connect, its key signs nothing, and the exporter's own key stays off the server",
+    )?;
     story_step(&mut demo, "v2")?;
     story_step(&mut demo, "v3")?;
     demo.wait_height("v1", joins)?;
@@ -296,7 +313,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     let votes = demo.govern(
         GovernanceChange::AddValidator(ValidatorSpec {
             name: "v5 Exportadora del Sur".into(),
-            public_key: exporter,
+            public_key: exporter_node,
             power: 1,
             p2p: vec![],
         }),
@@ -315,7 +332,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
                 .1
                 .signatures
                 .iter()
-                .any(|s| s.validator == exporter)
+                .any(|s| s.validator == exporter_node)
             {
                 found = Some(h);
                 break;
@@ -329,7 +346,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    println!("    height {votes}: five validators; the exporter's signature is on block {signed}'s commit certificate");
+    println!("    height {votes}: five validators; the exporter's node key signs block {signed}'s commit certificate");
 
     // The carrier's laptop was stolen the night before it took the
     // container over: its key is revoked, compromised since then, and

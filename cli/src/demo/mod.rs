@@ -259,10 +259,7 @@ pub(crate) fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Res
 }
 
 /// Fetches a lot's trail from a node (to be verified, never trusted).
-fn fetch_trail(
-    api: std::net::SocketAddr,
-    lot: &LotId,
-) -> Result<waybill_core::trail::Trail> {
+fn fetch_trail(api: std::net::SocketAddr, lot: &LotId) -> Result<waybill_core::trail::Trail> {
     node_client::Node::new(&format!("http://{api}"))?
         .trail(lot)?
         .map_err(|e| anyhow!("node {api}: {e}"))

@@ -19,6 +19,8 @@ Example (the chain is at height 1200; a new exporter joins at 1210):
       --at 1210 add-member --name 'Exportadora del Sur' \\
       --public-key 5f3c… --roles producer+payer --country CO --prefix 7709876
   waybill cosign join.json -k admin2.pem -g genesis.toml
+Its node runs with a key of its own, so its signing key stays off the server:
+  waybill record govern … --at 1210 bind-node-key --member 5f3c… --node-key 0b7d…
 A stolen carrier key, cut off at 1205 and flagged since last night:
   waybill record govern -g genesis.toml -k admin1.pem --data-dir ledger -o revoke.json \\
       --at 1205 revoke-key --public-key 9a1b… \\
@@ -162,6 +164,25 @@ pub enum Change {
         #[arg(long)]
         new: PublicKey,
     },
+    /// A member's node runs with a key of its own (make it with `waybill
+    /// key new`): the node connects to gossip and consensus while the
+    /// member is active, but its key signs no entry, so the member's
+    /// signing key stays off the server. It may also be made a validator
+    /// key.
+    BindNodeKey {
+        /// The member's key.
+        #[arg(long)]
+        member: PublicKey,
+        /// The node's key (its public key, hex).
+        #[arg(long)]
+        node_key: PublicKey,
+    },
+    /// A node key is let go: its node is cut off from the networks.
+    UnbindNodeKey {
+        /// The node's key.
+        #[arg(long)]
+        node_key: PublicKey,
+    },
 }
 
 /// Records a governance change.
@@ -243,6 +264,13 @@ fn change(c: &Change) -> Result<GovernanceChange> {
         Change::RotateValidatorKey { old, new } => GovernanceChange::RotateValidatorKey {
             old: *old,
             new: *new,
+        },
+        Change::BindNodeKey { member, node_key } => GovernanceChange::BindNodeKey {
+            member: *member,
+            node_key: *node_key,
+        },
+        Change::UnbindNodeKey { node_key } => GovernanceChange::UnbindNodeKey {
+            node_key: *node_key,
         },
     })
 }

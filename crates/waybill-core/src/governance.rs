@@ -27,6 +27,9 @@ use crate::gs1::CompanyPrefix;
 /// height is noticed.
 pub const MAX_SCHEDULE_AHEAD: u64 = 3_000_000;
 
+/// Most node keys bound to one member at once.
+pub const MAX_NODE_KEYS_PER_MEMBER: usize = 8;
+
 /// A governance entry's body: one change and the height it takes effect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +119,22 @@ pub enum GovernanceChange {
         /// The new key.
         new: PublicKey,
     },
+    /// A member's node runs with a key of its own: the node key may
+    /// connect to entry gossip and consensus while the member is active
+    /// (it follows the member through key rotations), but signs no entry,
+    /// so the member's signing key need not live on a server. A node key
+    /// may also be, or later become, a validator's consensus key.
+    BindNodeKey {
+        /// The member's key.
+        member: PublicKey,
+        /// The node's key.
+        node_key: PublicKey,
+    },
+    /// A node key is let go: its node is cut off from the networks.
+    UnbindNodeKey {
+        /// The node's key.
+        node_key: PublicKey,
+    },
 }
 
 impl GovernanceChange {
@@ -134,6 +153,8 @@ impl GovernanceChange {
             GovernanceChange::RemoveValidator { .. } => "remove validator",
             GovernanceChange::SetValidatorPower { .. } => "set validator power",
             GovernanceChange::RotateValidatorKey { .. } => "rotate validator key",
+            GovernanceChange::BindNodeKey { .. } => "bind node key",
+            GovernanceChange::UnbindNodeKey { .. } => "unbind node key",
         }
     }
 
@@ -218,6 +239,9 @@ pub struct Council {
     pub revocations: BTreeMap<PublicKey, Revocation>,
     /// Changes that lapsed.
     pub lapsed: Vec<Lapsed>,
+    /// Node keys, each with the key of the member it was bound to (which
+    /// may since have been rotated: follow `MemberRecord::rotated_to`).
+    pub node_keys: BTreeMap<PublicKey, PublicKey>,
 }
 
 impl Council {
@@ -230,6 +254,7 @@ impl Council {
             scheduled: BTreeMap::new(),
             revocations: BTreeMap::new(),
             lapsed: Vec::new(),
+            node_keys: BTreeMap::new(),
         }
     }
 

@@ -381,6 +381,9 @@ fn governance_s() -> impl Strategy<Value = GovernanceEntry> {
         }),
         (public_key(), public_key())
             .prop_map(|(old, new)| GovernanceChange::RotateValidatorKey { old, new }),
+        (public_key(), public_key())
+            .prop_map(|(member, node_key)| GovernanceChange::BindNodeKey { member, node_key }),
+        public_key().prop_map(|node_key| GovernanceChange::UnbindNodeKey { node_key }),
     ];
     (any::<u64>(), change).prop_map(|(effective_height, change)| GovernanceEntry {
         effective_height,

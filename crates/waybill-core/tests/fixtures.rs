@@ -1028,6 +1028,24 @@ mod governance_kinds {
                     },
                 ),
             ),
+            (
+                "bind node key",
+                12,
+                admin_entry(
+                    9,
+                    26_000,
+                    160,
+                    G::BindNodeKey {
+                        member: pk(30),
+                        node_key: pk(34),
+                    },
+                ),
+            ),
+            (
+                "unbind node key",
+                13,
+                admin_entry(10, 27_000, 170, G::UnbindNodeKey { node_key: pk(34) }),
+            ),
         ]
     }
 }
@@ -1088,6 +1106,16 @@ fn governance_canonical_bytes() {
             "rotate validator key",
             "b519b2983b76e045a4d3946c94091510c7c6b98e53203c29094baba044ed1db4",
             "97fcdd390e94b622c126a02f247b6017d04f863f105035160c1f9b3bda31a368",
+        ),
+        (
+            "bind node key",
+            "cbe96afc8954726d968d21bf9676a62e4325f1da383b6dc8815c0b726febcc8e",
+            "14a050a8875c6b6a8bf6c61847dcf48df16e6ca3036ace09bf81a1132c5a2d68",
+        ),
+        (
+            "unbind node key",
+            "d1a6966cf641b9fb1b88436eee99bbba00e2582f4960e3ac6955a29b42b6e890",
+            "1dac425e48ce9fd21b616e64a9a3e0a1d11168a4ec8685bf32e0cefccd260a80",
         ),
     ];
     assert_pinned(governance_kinds::all(), &pinned);

@@ -887,3 +887,152 @@ fn a_trail_replays_each_kind_of_change_its_entries_depend_on() {
         }
     }
 }
+
+/// Node keys (issue 26, item 3): a member's node runs with a key bound
+/// to it by governance. The key may connect while the member is active,
+/// follows the member through a rotation, signs nothing, and is let go
+/// by unbinding it or by the member leaving.
+#[test]
+fn a_node_key_connects_for_its_member_and_signs_nothing() {
+    let (c, mut l) = setup();
+    let node = Party::new("node of the producer", 64, &[Role::Producer]);
+    let at = l.height + 2;
+    l.commit(&scheduled(
+        &c,
+        &l,
+        at,
+        G::BindNodeKey {
+            member: c.producer.pk,
+            node_key: node.pk,
+        },
+    ));
+    assert!(rules::node_keys_at(&l.state, at - 1).is_empty());
+    assert_eq!(rules::node_keys_at(&l.state, at), vec![node.pk]);
+    l.advance(1);
+    assert_eq!(
+        l.state.council.node_keys.get(&node.pk),
+        Some(&c.producer.pk)
+    );
+
+    // It signs no entry, and no member may take it as a signing key.
+    let by_node = signed(l.chain_id(), &node, 1, produce("NODE-1", "1"));
+    let err = l.refuse(&by_node);
+    assert!(matches!(&err, RuleError::NodeKeySigned { .. }), "{err:?}");
+    assert!(err.to_string().contains(&c.producer.name), "{err}");
+    let mut spec = node.spec("CO");
+    spec.name = "Someone Else".into();
+    let err = l.refuse(&scheduled(&c, &l, l.height + 2, G::AddMember(spec)));
+    assert!(err.to_string().contains("node key"), "{err}");
+    let err = l.refuse(&scheduled(
+        &c,
+        &l,
+        l.height + 2,
+        G::RotateKey {
+            old: c.carrier.pk,
+            new: node.pk,
+        },
+    ));
+    assert!(err.to_string().contains("node key"), "{err}");
+    // Bound once; never a member's key; never to a removed member.
+    for (change, needle) in [
+        (
+            G::BindNodeKey {
+                member: c.carrier.pk,
+                node_key: node.pk,
+            },
+            "already the node key",
+        ),
+        (
+            G::BindNodeKey {
+                member: c.producer.pk,
+                node_key: c.carrier.pk,
+            },
+            "is, or was once, the key of member",
+        ),
+        (
+            G::UnbindNodeKey {
+                node_key: c.carrier.pk,
+            },
+            "no member's node key",
+        ),
+    ] {
+        let err = governance_error(&l.refuse(&scheduled(&c, &l, l.height + 2, change)));
+        assert!(err.contains(needle), "{err}");
+    }
+    let same = scheduled(
+        &c,
+        &l,
+        l.height + 2,
+        G::BindNodeKey {
+            member: c.producer.pk,
+            node_key: c.producer.pk,
+        },
+    );
+    assert!(matches!(l.refuse(&same), RuleError::BadField(_)));
+
+    // The producer moves to a new key: the node key follows it.
+    let moved = Party::new("Finca Nueva", 65, &[Role::Producer]);
+    let at = l.height + 2;
+    l.commit(&scheduled(
+        &c,
+        &l,
+        at,
+        G::RotateKey {
+            old: c.producer.pk,
+            new: moved.pk,
+        },
+    ));
+    l.advance(1);
+    assert_eq!(rules::current_key(&l.state, &c.producer.pk), Some(moved.pk));
+    assert_eq!(rules::node_keys_at(&l.state, l.height + 1), vec![node.pk]);
+
+    // A second node key, unbound again: only the first is left.
+    let spare = Party::new("spare node", 66, &[]);
+    let at = l.height + 2;
+    l.commit(&scheduled(
+        &c,
+        &l,
+        at,
+        G::BindNodeKey {
+            member: moved.pk,
+            node_key: spare.pk,
+        },
+    ));
+    l.advance(1);
+    let mut both = vec![node.pk, spare.pk];
+    both.sort();
+    assert_eq!(rules::node_keys_at(&l.state, l.height + 1), both);
+    let at = l.height + 2;
+    l.commit(&scheduled(
+        &c,
+        &l,
+        at,
+        G::UnbindNodeKey { node_key: spare.pk },
+    ));
+    assert_eq!(rules::node_keys_at(&l.state, at), vec![node.pk]);
+    l.advance(1);
+
+    // The member leaves: its node key is cut off with it.
+    let at = l.height + 2;
+    l.commit(&scheduled(
+        &c,
+        &l,
+        at,
+        G::RemoveMember {
+            public_key: moved.pk,
+        },
+    ));
+    assert_eq!(rules::node_keys_at(&l.state, at - 1), vec![node.pk]);
+    assert!(rules::node_keys_at(&l.state, at).is_empty());
+    l.advance(1);
+    let err = governance_error(&l.refuse(&scheduled(
+        &c,
+        &l,
+        l.height + 2,
+        G::BindNodeKey {
+            member: moved.pk,
+            node_key: Party::new("late node", 67, &[]).pk,
+        },
+    )));
+    assert!(err.contains("already removed"), "{err}");
+}

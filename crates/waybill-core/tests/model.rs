@@ -472,6 +472,7 @@ fn kind(e: &RuleError) -> &'static str {
         RuleError::Signature(_) => "Signature",
         RuleError::UnknownAuthor(_) => "UnknownAuthor",
         RuleError::NotYetMember { .. } => "NotYetMember",
+        RuleError::NodeKeySigned { .. } => "NodeKeySigned",
         RuleError::AuthorRemoved { .. } => "AuthorRemoved",
         RuleError::MissingRole { .. } => "MissingRole",
         RuleError::NonceReplayed { .. } => "NonceReplayed",

@@ -36,8 +36,9 @@ use crate::state::Committed;
 /// (numbers instead of ids and keys, see `delta.rs`). 8: the deltas are
 /// kept in a log beside the database, not in it (see `delta_log.rs`).
 /// 9: the state holds the council (admin quorum, validator set, scheduled
-/// governance changes, revoked keys) in snapshots and deltas.
-pub const STORE_FORMAT: u32 = 9;
+/// governance changes, revoked keys) in snapshots and deltas. 10: the
+/// council also holds the node keys bound to members.
+pub const STORE_FORMAT: u32 = 10;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.

@@ -545,6 +545,7 @@ pub(crate) mod tests {
                 scheduled: BTreeMap::new(),
                 revocations: BTreeMap::new(),
                 lapsed: Vec::new(),
+                node_keys: BTreeMap::new(),
             },
             yields: sample_yields(),
             members: BTreeMap::new(),

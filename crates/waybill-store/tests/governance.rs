@@ -48,6 +48,14 @@ fn scheduled_governance_survives_snapshots_and_reopening_and_is_made_on_time() {
         ),
         quorum(
             &mut s,
+            4,
+            G::BindNodeKey {
+                member: newcomer.pk,
+                node_key: Party::new("node of Exportadora", 92, &[]).pk,
+            },
+        ),
+        quorum(
+            &mut s,
             6,
             G::RevokeKey {
                 public_key: c.carrier.pk,
@@ -100,6 +108,12 @@ fn scheduled_governance_survives_snapshots_and_reopening_and_is_made_on_time() {
     let council = ledger.state().council().clone();
     assert_eq!(council.validators.len(), 2);
     assert_eq!(
+        council
+            .node_keys
+            .get(&Party::new("node of Exportadora", 92, &[]).pk),
+        Some(&newcomer.pk)
+    );
+    assert_eq!(
         council.scheduled.keys().copied().collect::<Vec<_>>(),
         vec![6]
     );
@@ -121,6 +135,7 @@ fn scheduled_governance_survives_snapshots_and_reopening_and_is_made_on_time() {
     let council = ledger.state().council();
     assert!(council.scheduled.is_empty());
     assert_eq!(council.revocations[&c.carrier.pk].effective_height, 6);
+    assert_eq!(council.node_keys.len(), 1, "the node key survives a reopen");
     assert!(ledger
         .state()
         .member(&c.carrier.pk)

@@ -1,7 +1,10 @@
 //! Scenario: the networks follow the ledger (issue 26, item 3). An
 //! exporter outside genesis runs a node that lists the validators, while
-//! no validator lists it: refused until governance adds it as a member,
-//! then admitted, synced and gossiping; made a fifth validator, it votes;
+//! no validator lists it. The node runs with a node key of its own, not
+//! the exporter's signing key: refused until governance adds the exporter
+//! as a member and binds the node key to it, then admitted, synced and
+//! gossiping the exporter's entries; the node key made a fifth
+//! validator, it votes;
 //! a genesis validator retired by governance, and the full node of a
 //! member removed at the same height (listed by every validator), are cut
 //! off and fall behind.
@@ -74,11 +77,14 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
     let _one = one_cluster_at_a_time();
     let started = Instant::now();
     let mut n = Net::generate("coffee-joining", &["retailer"], Duration::from_secs(240));
+    // The exporter signs with its own key; its node runs with another.
     let exporter_key = waybill_keys::generate();
     let exporter = crypto::public_key(&exporter_key);
+    let node_key = waybill_keys::generate();
+    let node = crypto::public_key(&node_key);
     n.cluster
         .net
-        .add_node("exporter", &exporter_key)
+        .add_node("exporter", &node_key)
         .unwrap_or_else(|e| panic!("cannot add the exporter's node: {e}"));
     n.signers.keys.insert("exporter".into(), exporter_key);
     n.cluster.start_all().unwrap();
@@ -101,7 +107,8 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
         t.elapsed()
     );
 
-    // The admins add the exporter as a member a few blocks on.
+    // The admins add the exporter as a member a few blocks on, and bind
+    // its node key to it.
     let joins = n.max_height(&VALIDATORS) + 12;
     govern(
         &mut n,
@@ -113,6 +120,14 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
             country: Some("CO".parse().expect("a country")),
             gs1_company_prefixes: Vec::new(),
         }),
+    );
+    govern(
+        &mut n,
+        joins,
+        GovernanceChange::BindNodeKey {
+            member: exporter,
+            node_key: node,
+        },
     );
     let mut all_load = load(&mut n, "before-join", 4);
     n.wait_height("v1", joins, Duration::from_secs(30));
@@ -152,7 +167,7 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
         votes,
         GovernanceChange::AddValidator(ValidatorSpec {
             name: "v5 (Exportadora del Sur)".into(),
-            public_key: exporter,
+            public_key: node,
             power: 1,
             p2p: Vec::new(),
         }),
@@ -170,7 +185,7 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
         Duration::from_secs(30),
         || {
             let tip = n.height("v1");
-            (votes..=tip).any(|h| signers_of(&n, "v1", h).contains(&exporter))
+            (votes..=tip).any(|h| signers_of(&n, "v1", h).contains(&node))
         },
     );
     eprintln!(

@@ -50,6 +50,15 @@ pub enum RuleError {
         /// The height it joins at.
         height: u64,
     },
+    /// The author is a node key: it connects to the networks, it signs
+    /// no entry.
+    #[error("the key {key} is a node key of `{name}`: a node key lets a node connect but signs no entry; sign with the member's own key")]
+    NodeKeySigned {
+        /// The node key.
+        key: PublicKey,
+        /// The member it belongs to.
+        name: String,
+    },
     /// The author's key was removed or rotated out.
     #[error("the key {key} of `{name}` was removed or rotated out at height {height} and can sign nothing after it")]
     AuthorRemoved {

@@ -18,7 +18,8 @@ use crate::crypto::PublicKey;
 use crate::entry::{EntryId, SignedEntry};
 use crate::genesis::{prefix_conflict, ValidatorSpec};
 use crate::governance::{
-    GovernanceChange, GovernanceEntry, Lapsed, Revocation, Scheduled, MAX_SCHEDULE_AHEAD,
+    GovernanceChange, GovernanceEntry, Lapsed, Revocation, Scheduled, MAX_NODE_KEYS_PER_MEMBER,
+    MAX_SCHEDULE_AHEAD,
 };
 use crate::gs1::CompanyPrefix;
 use crate::state::{Changes, MemberRecord, Overlay, View};
@@ -319,8 +320,87 @@ fn make<V: View + ?Sized>(
             council.validators[i].public_key = *new;
             changes.council = Some(council);
         }
+        GovernanceChange::BindNodeKey { member, node_key } => {
+            let rec = members.existing(member)?;
+            let mut council = view.council().clone();
+            if let Some(m) = view.member(node_key) {
+                return Err(RuleError::Governance(format!(
+                    "{} is, or was once, the key of member `{}`; a node key must be one no member signs with",
+                    node_key.short(),
+                    m.spec.name
+                )));
+            }
+            if let Some(owner) = council.node_keys.get(node_key) {
+                return Err(RuleError::Governance(format!(
+                    "{} is already the node key of `{}`",
+                    node_key.short(),
+                    super::ctx::name_of(view, owner)
+                )));
+            }
+            if node_key.check_registrable().is_err() {
+                return Err(RuleError::Governance(format!(
+                    "the node key {node_key} is not a valid ed25519 key (a canonical point not of small order)"
+                )));
+            }
+            let bound = council
+                .node_keys
+                .values()
+                .filter(|m| current_key(view, m) == Some(*member))
+                .count();
+            if bound >= MAX_NODE_KEYS_PER_MEMBER {
+                return Err(RuleError::Governance(format!(
+                    "`{}` has {bound} node keys, the most a member may; unbind one first",
+                    rec.spec.name
+                )));
+            }
+            council.node_keys.insert(*node_key, *member);
+            changes.council = Some(council);
+        }
+        GovernanceChange::UnbindNodeKey { node_key } => {
+            let mut council = view.council().clone();
+            if council.node_keys.remove(node_key).is_none() {
+                return Err(RuleError::Governance(format!(
+                    "{} is no member's node key",
+                    node_key.short()
+                )));
+            }
+            changes.council = Some(council);
+        }
     }
     Ok(changes)
+}
+
+/// The key `member` signs with now: itself, or the key it was rotated
+/// to (and so on); none if the member was removed.
+pub fn current_key<V: View + ?Sized>(view: &V, member: &PublicKey) -> Option<PublicKey> {
+    let mut key = *member;
+    // Each rotation moves to a key never used before, so the chain of
+    // rotations ends; the bound only guards against a corrupt state.
+    for _ in 0..1024 {
+        let rec = view.member(&key)?;
+        match rec.rotated_to {
+            Some(next) => key = next,
+            None => return rec.active().then_some(key),
+        }
+    }
+    None
+}
+
+/// The node keys that may connect at `height`, on `view` (the state
+/// after the block before it): those bound to a member active then.
+pub fn node_keys_at<V: View + ?Sized>(view: &V, height: u64) -> Vec<PublicKey> {
+    let due = activate(view, height);
+    let mut overlay = Overlay::new(view);
+    if let Some(c) = due {
+        overlay.push(c);
+    }
+    overlay
+        .council()
+        .node_keys
+        .iter()
+        .filter(|(_, member)| current_key(&overlay, member).is_some())
+        .map(|(k, _)| *k)
+        .collect()
 }
 
 /// Refuses `prefix` for `to` when a member other than `except` owns an

@@ -179,6 +179,7 @@ impl<V: View + ?Sized> Members<'_, V> {
                 spec.public_key.short()
             )));
         }
+        self.check_not_node_key(&spec.public_key)?;
         for prefix in &spec.gs1_company_prefixes {
             if let Some(owner) = self.view.prefix_overlapping(prefix) {
                 return Err(RuleError::Membership(prefix_taken(
@@ -199,6 +200,19 @@ impl<V: View + ?Sized> Members<'_, V> {
         Ok(())
     }
 
+    /// Refuses a node key as a member's signing key: node keys sign no
+    /// entry.
+    fn check_not_node_key(&self, key: &PublicKey) -> Result<(), RuleError> {
+        match self.view.council().node_keys.get(key) {
+            Some(owner) => Err(RuleError::Membership(format!(
+                "the key {} is the node key of `{}`; node keys sign no entry, so use a fresh key",
+                key.short(),
+                super::ctx::name_of(self.view, owner)
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Moves a member from `old` to a fresh, valid key `new`: the old
     /// record is retired at [`Members::height`] and points at the new one.
     pub(super) fn rotate(
@@ -214,6 +228,7 @@ impl<V: View + ?Sized> Members<'_, V> {
                 new.short()
             )));
         }
+        self.check_not_node_key(new)?;
         if new.check_registrable().is_err() {
             return Err(RuleError::Membership(format!(
                 "the new key {new} is not a valid ed25519 key (a canonical point not of small order)"

@@ -47,7 +47,7 @@ use ctx::Ctx;
 use permission::check_role;
 
 pub use error::RuleError;
-pub use governance::{activate, validators_at, MAX_VALIDATORS};
+pub use governance::{activate, current_key, node_keys_at, validators_at, MAX_VALIDATORS};
 pub use shape::{
     check_shape, check_shape_sized, MAX_DOCS, MAX_INPUTS, MAX_PAYMENT_SHIPMENTS, MAX_SHIPMENT_LOTS,
     MAX_TEXT,
@@ -354,13 +354,20 @@ fn not_a_member<V: View>(view: &V, key: &crate::crypto::PublicKey) -> RuleError 
             } if new == key => Some((h, ctx::name_of(view, public_key))),
             _ => None,
         })
-        .map_or(RuleError::UnknownAuthor(*key), |(height, name)| {
-            RuleError::NotYetMember {
+        .map_or_else(
+            || match view.council().node_keys.get(key) {
+                Some(member) => RuleError::NodeKeySigned {
+                    key: *key,
+                    name: ctx::name_of(view, member),
+                },
+                None => RuleError::UnknownAuthor(*key),
+            },
+            |(height, name)| RuleError::NotYetMember {
                 key: *key,
                 name,
                 height,
-            }
-        })
+            },
+        )
 }
 
 /// Refuses any nonce but the author's next one: a used one is a replay,

@@ -115,6 +115,12 @@ fn check_governance_shape(c: &GovernanceChange) -> Result<(), RuleError> {
                 "a rotation needs a new key different from the old one".into(),
             ));
         }
+        GovernanceChange::BindNodeKey { member, node_key } if member == node_key => {
+            return Err(RuleError::BadField(
+                "a node key must differ from the member's signing key (that is the point of it)"
+                    .into(),
+            ));
+        }
         GovernanceChange::RevokeKey {
             public_key,
             replacement: Some(r),
