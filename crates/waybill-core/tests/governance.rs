@@ -1036,3 +1036,32 @@ fn a_node_key_connects_for_its_member_and_signs_nothing() {
     )));
     assert!(err.contains("already removed"), "{err}");
 }
+
+#[test]
+fn a_member_binds_at_most_eight_node_keys() {
+    let (c, mut l) = setup();
+    let at = l.height + 20;
+    for seed in 0..waybill_core::governance::MAX_NODE_KEYS_PER_MEMBER as u8 {
+        l.commit(&scheduled(
+            &c,
+            &l,
+            at,
+            G::BindNodeKey {
+                member: c.carrier.pk,
+                node_key: Party::new("carrier node", 100 + seed, &[]).pk,
+            },
+        ));
+    }
+    let err = governance_error(&l.refuse(&scheduled(
+        &c,
+        &l,
+        at,
+        G::BindNodeKey {
+            member: c.carrier.pk,
+            node_key: Party::new("one node too many", 120, &[]).pk,
+        },
+    )));
+    assert!(err.contains("8 node keys, the most"), "{err}");
+    l.advance(at - l.height);
+    assert_eq!(rules::node_keys_at(&l.state, l.height + 1).len(), 8);
+}
