@@ -92,3 +92,20 @@ impl EngineConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_peers_bounds_the_engine_s_peers_each_way_and_only_listed_peers_connect() {
+        let listen: Multiaddr = "/ip4/127.0.0.1/tcp/7272"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = EngineConfig::new("n", listen, Vec::new(), 7);
+        let p2p = &c.consensus.p2p;
+        assert_eq!(p2p.discovery.num_inbound_peers, 7);
+        assert_eq!(p2p.discovery.num_outbound_peers, 7);
+        assert!(p2p.persistent_peers_only);
+    }
+}
