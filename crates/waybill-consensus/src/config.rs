@@ -8,6 +8,16 @@ use malachitebft_app_channel::app::config::{
 };
 use malachitebft_app_channel::app::net::Multiaddr;
 
+/// How long the engine refuses new inbound connections from an address
+/// after one from it closed (Malachite's default is 30 s). A member's
+/// node that dialled before the ledger admitted it was refused, and so
+/// throttled; with 30 s it could wait that long after its admission
+/// height to connect, where the networks should follow the ledger within
+/// seconds. Two seconds still bounds a churning peer to one connection
+/// attempt every two seconds per address. Addresses of configured peers
+/// are exempt either way.
+const IP_THROTTLE: Duration = Duration::from_secs(2);
+
 /// What the engine reads.
 #[derive(Clone, Debug)]
 pub(crate) struct EngineConfig {
@@ -73,6 +83,7 @@ impl EngineConfig {
                 discovery: DiscoveryConfig {
                     num_inbound_peers: max_peers,
                     num_outbound_peers: max_peers,
+                    ip_throttle_duration: IP_THROTTLE,
                     ..defaults.discovery
                 },
                 ..defaults
@@ -106,6 +117,7 @@ mod tests {
         let p2p = &c.consensus.p2p;
         assert_eq!(p2p.discovery.num_inbound_peers, 7);
         assert_eq!(p2p.discovery.num_outbound_peers, 7);
+        assert_eq!(p2p.discovery.ip_throttle_duration, IP_THROTTLE);
         assert!(p2p.persistent_peers_only);
     }
 }
