@@ -115,7 +115,15 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     let mut expected = accepted_ids(&track, groups, shares);
     expected.extend(change.as_ref().and_then(ValidatorChange::entry));
     let sets = ValidatorSets::new(&genesis, change.as_ref());
-    let height = track.seen_height.load(Ordering::SeqCst);
+    // With a validator change, the check reaches past its height, so
+    // the certificates of the new set are checked too.
+    let height = track.seen_height.load(Ordering::SeqCst).max(
+        change
+            .as_ref()
+            .and_then(ValidatorChange::height)
+            .unwrap_or(0)
+            + 1,
+    );
     for n in &names {
         cluster.wait_height(n, height, Duration::from_secs(60))?;
     }
