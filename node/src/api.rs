@@ -16,7 +16,9 @@
 //! Digital Link with its slashes as `%2F`). Every error is JSON
 //! `{"error": "<a sentence>"}` with a 4xx or 5xx status; bad input never
 //! panics the node. Ledger work runs on the blocking pool, taking the
-//! ledger's read lock briefly.
+//! ledger's read lock briefly. The server around it ([`crate::serve`])
+//! caps connections, times out slow headers, bodies and idle connections,
+//! and bounds the request bytes held at once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -117,15 +119,20 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes, under the
+/// default limits ([`crate::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    crate::serve::serve(
+        listener,
+        app,
+        crate::serve::ServeLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,11 @@
 //! [api]
 //! listen = "127.0.0.1:7070"      # loopback unless you mean it
 //! max_body_bytes = 262144
+//! max_connections = 1024         # one more is answered 503
+//! header_timeout_ms = 10000
+//! idle_timeout_ms = 60000        # no byte either way: closed
+//! body_timeout_ms = 30000        # 408 beyond
+//! max_inflight_bytes = 33554432  # request bodies held at once, all clients
 //!
 //! [gossip]
 //! listen = ["/ip4/0.0.0.0/tcp/7171"]
@@ -138,6 +143,22 @@ pub enum InvalidValue {
         /// The value given.
         value: usize,
     },
+    /// An `[api]` limit is 0.
+    #[error("api.{field} is 0; the API could serve nothing (leave it out for the default)")]
+    ZeroApiLimit {
+        /// The field.
+        field: &'static str,
+    },
+    /// `api.max_inflight_bytes` cannot hold one full batch.
+    #[error(
+        "api.max_inflight_bytes is {value}; it must hold at least one full batch, 32 × api.max_body_bytes = {batch}"
+    )]
+    InflightTooSmall {
+        /// The value given.
+        value: usize,
+        /// The batch limit.
+        batch: usize,
+    },
     /// `gossip.listen` lists no address.
     #[error(
         "gossip.listen is empty; give at least one multiaddress, e.g. \"/ip4/0.0.0.0/tcp/7171\""
@@ -216,6 +237,54 @@ pub struct ApiConfig {
     /// Largest request body accepted; larger ones get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Connections served at once; one more is answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time (ms) for a request's headers to arrive once they start; the
+    /// connection is closed beyond.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// Time (ms) a connection may pass without a byte read or written
+    /// (a silent kept-alive connection); it is closed beyond.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// Time (ms) for a request's body to arrive; 408 beyond.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// Request body bytes held at once over all connections: a request
+    /// waits for room (up to the body timeout, then 503). At least a
+    /// full batch (32 × `max_body_bytes`).
+    #[serde(default = "default_max_inflight_bytes")]
+    pub max_inflight_bytes: usize,
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+fn default_body_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_inflight_bytes() -> usize {
+    32 * 1024 * 1024
+}
+
+impl ApiConfig {
+    /// The limits the API is served under.
+    pub fn serve_limits(&self) -> crate::serve::ServeLimits {
+        crate::serve::ServeLimits {
+            max_connections: self.max_connections,
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            max_inflight_bytes: self.max_inflight_bytes,
+        }
+    }
 }
 
 fn default_api_listen() -> SocketAddr {
@@ -230,6 +299,11 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: default_api_listen(),
             max_body_bytes: default_max_body_bytes(),
+            max_connections: default_max_connections(),
+            header_timeout_ms: default_header_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+            body_timeout_ms: default_body_timeout_ms(),
+            max_inflight_bytes: default_max_inflight_bytes(),
         }
     }
 }
@@ -488,6 +562,26 @@ impl Config {
                 return Err(InvalidValue::ZeroTimeout { field });
             }
         }
+        for (field, v) in [
+            ("max_connections", self.api.max_connections as u64),
+            ("header_timeout_ms", self.api.header_timeout_ms),
+            ("idle_timeout_ms", self.api.idle_timeout_ms),
+            ("body_timeout_ms", self.api.body_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(InvalidValue::ZeroApiLimit { field });
+            }
+        }
+        let batch = self
+            .api
+            .max_body_bytes
+            .saturating_mul(crate::api::BATCH_BODY_FACTOR);
+        if self.api.max_inflight_bytes < batch {
+            return Err(InvalidValue::InflightTooSmall {
+                value: self.api.max_inflight_bytes,
+                batch,
+            });
+        }
         if self.consensus.max_clock_skew_ms == 0 {
             return Err(InvalidValue::ZeroClockSkew);
         }
@@ -664,6 +758,10 @@ mod tests {
         assert!(msg.contains("consensus.timeout_prevote_ms is 0"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[consensus]\nmax_clock_skew_ms = 0\n"));
         assert!(msg.contains("max_clock_skew_ms is 0"), "{msg}");
+        let msg = invalid(&format!("{MINIMAL}[api]\nheader_timeout_ms = 0\n"));
+        assert!(msg.contains("api.header_timeout_ms is 0"), "{msg}");
+        let msg = invalid(&format!("{MINIMAL}[api]\nmax_inflight_bytes = 1000000\n"));
+        assert!(msg.contains("at least one full batch"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[consensus]\nmax_peers = 0\n"));
         assert!(msg.contains("consensus.max_peers is 0"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[gossip]\npeers = [\"10.0.0.1:7171\"]\n"));

@@ -23,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod metrics;
 pub mod node;
+pub mod serve;
 pub mod shared;
 
 pub use api::{router, ApiOptions};

@@ -305,9 +305,14 @@ pub async fn run(
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
     tracing::info!("HTTP API on http://{}", config.api.listen);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let api_task = tokio::spawn(api::serve(listener, router, async {
-        let _ = stop_rx.await;
-    }));
+    let api_task = tokio::spawn(crate::serve::serve(
+        listener,
+        router,
+        config.api.serve_limits(),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let outcome = tokio::select! {
         _ = shutdown_signal() => Ok(()),
