@@ -138,7 +138,7 @@ pub async fn serve(
 // ---------------------------------------------------------------------------
 // Responses
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 

@@ -25,8 +25,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::response::Response;
+use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
@@ -202,8 +202,9 @@ impl Budget {
     }
 }
 
+/// The API's JSON error.
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    crate::api::error(status, message)
 }
 
 /// Refuses oversized URIs and headers as JSON, and reads a request's body
