@@ -3,11 +3,14 @@
 //! network on loopback in the same run, and reports each figure as the
 //! median of several runs: the limits and ingest `--runs` times, the
 //! network `--network-runs` times (each on a new network), and the timed
-//! parts of the large ledger `--runs` times on the one ledger.
+//! parts of the large ledger `--runs` times on the one ledger. The fault
+//! campaign (`--only faults`) counts rather than times: kills, pauses and
+//! partitions of a loaded network, and what it lost (nothing).
 
 #![forbid(unsafe_code)]
 
 mod big;
+mod faults;
 mod ingest;
 mod network;
 mod workload;
@@ -50,8 +53,18 @@ struct Args {
     /// Run only these scenarios (comma-separated): limits, ingest, network,
     /// ledger (lookup, verify-chain, storage and export on one large
     /// ledger; those four names select it too). Default: all of them.
+    /// `faults` (the fault campaign, which times nothing) runs only when
+    /// named, and alone.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// Faults: validators killed with SIGKILL and restarted (default 100;
+    /// quick 5). Pauses (SIGSTOP, SIGCONT), one node cut off (3/1) and
+    /// halves split (2/2) are a fifth as many each. `--seed` orders them.
+    #[arg(long)]
+    faults_kills: Option<usize>,
+    /// Faults: keep the nodes' keys, configs, ledgers and logs here.
+    #[arg(long)]
+    faults_keep: Option<PathBuf>,
     /// Entries in the large ledger (default 1000000; quick 100000).
     #[arg(long)]
     ledger_scale: Option<usize>,
@@ -354,6 +367,13 @@ fn main() -> Result<()> {
         .unwrap_or(if args.quick { 5_000 } else { 20_000 });
     if scale == 0 {
         bail!("--scale must be at least 1");
+    }
+    if args
+        .only
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|n| n.trim() == "faults"))
+    {
+        return run_faults(&args);
     }
     let selected: Vec<&str> = match &args.only {
         None => SCENARIOS.to_vec(),
@@ -714,6 +734,61 @@ fn phase_json(p: &network::Phase, b: &network::Blocks) -> serde_json::Value {
 }
 
 /// "median of N runs" or "one run".
+/// `--only faults`: the campaign alone; fails unless the network held.
+fn run_faults(args: &Args) -> Result<()> {
+    if let Some(other) = args
+        .only
+        .iter()
+        .flatten()
+        .map(|n| n.trim())
+        .find(|n| !n.is_empty() && *n != "faults")
+    {
+        bail!("--only: the fault campaign runs alone (`--only faults`), not with `{other}`");
+    }
+    let kills = args
+        .faults_kills
+        .unwrap_or(if args.quick { 5 } else { 100 });
+    if kills == 0 {
+        bail!("--faults-kills must be at least 1");
+    }
+    let report = faults::run(&faults::Options {
+        seed: args.seed,
+        kills,
+        batch: 20,
+        block_interval_ms: args.network_block_ms,
+        keep: args.faults_keep.clone(),
+    })?;
+    report.print();
+    if let Some(path) = &args.json_out {
+        let r = &report;
+        let v = json!({
+            "scenario": "faults",
+            "commit": git_commit(),
+            "seed": args.seed,
+            "kills": r.kills, "pauses": r.pauses,
+            "minority_partitions": r.minority_partitions,
+            "half_partitions": r.half_partitions,
+            "acknowledged": r.acknowledged, "signed": r.signed, "on_chain": r.on_chain,
+            "lost": r.lost, "forks": r.forks, "duplicates": r.duplicates, "unknown": r.unknown,
+            "height": r.height, "resent": r.resent, "failed_requests": r.failed_requests,
+            "recover_max_s": r.recover_max_s, "halves_max_advance": r.halves_max_advance,
+            "refused_connections": r.refused_connections, "seconds": r.seconds,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if !report.held() {
+        bail!(
+            "the network lost {} acknowledged entries, forked at {} heights, holds {} entries twice and {} nobody sent",
+            report.lost,
+            report.forks,
+            report.duplicates,
+            report.unknown
+        );
+    }
+    Ok(())
+}
+
 fn runs_note(n: usize, what: &str) -> String {
     if n == 1 {
         format!("one {what}")

@@ -26,16 +26,16 @@ struct FullBlockMsg {
 }
 
 /// One node's chain as read back.
-struct Chain {
-    hashes: Vec<Hash32>,
-    ids: Vec<EntryId>,
+pub(crate) struct Chain {
+    pub(crate) hashes: Vec<Hash32>,
+    pub(crate) ids: Vec<EntryId>,
     /// The consensus round each block was decided in (its certificate's).
     rounds: Vec<u32>,
 }
 
 /// Reads blocks 1..=height from one node and verifies each: hash, entry
 /// root, link, certificate (against the validator set of its height).
-fn read_chain(
+pub(crate) fn read_chain(
     addr: SocketAddr,
     genesis: &waybill_core::genesis::Genesis,
     sets: &ValidatorSets,

@@ -25,7 +25,7 @@ const LEAD: u64 = 4;
 const POWER: u64 = 2;
 
 /// The change to make, and what became of it.
-pub(super) struct ValidatorChange {
+pub(crate) struct ValidatorChange {
     genesis: Genesis,
     admin: SigningKey,
     validator: PublicKey,
@@ -100,14 +100,14 @@ impl ValidatorChange {
 
 /// The validator set of each height: the genesis set, and from one height
 /// on another.
-pub(super) struct ValidatorSets {
+pub(crate) struct ValidatorSets {
     genesis: Vec<ValidatorSpec>,
     changed: Option<(u64, Vec<ValidatorSpec>)>,
 }
 
 impl ValidatorSets {
     /// The sets of a chain with `change` made (or none).
-    pub(super) fn new(genesis: &Genesis, change: Option<&ValidatorChange>) -> Self {
+    pub(crate) fn new(genesis: &Genesis, change: Option<&ValidatorChange>) -> Self {
         let changed = change.and_then(|c| {
             let at = c.height()?;
             let mut set = genesis.validators.clone();
@@ -125,7 +125,7 @@ impl ValidatorSets {
     }
 
     /// The set of `height`.
-    pub(super) fn at(&self, height: u64) -> &[ValidatorSpec] {
+    pub(crate) fn at(&self, height: u64) -> &[ValidatorSpec] {
         match &self.changed {
             Some((from, set)) if height >= *from => set,
             _ => &self.genesis,

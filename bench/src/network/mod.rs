@@ -37,10 +37,10 @@
 //! [`chains`] (the final check and counters). This file only runs them in
 //! order.
 
-mod chains;
-mod change;
+pub(crate) mod chains;
+pub(crate) mod change;
 mod groups;
-mod nodes;
+pub(crate) mod nodes;
 mod phases;
 mod submit;
 mod track;

@@ -15,7 +15,7 @@ use super::types::{Options, NODES};
 use crate::workload::Consortium;
 
 /// `waybill-node`, built next to the benchmark (`waybill_testnet::built_binary`).
-pub(super) fn node_binary() -> Result<PathBuf> {
+pub(crate) fn node_binary() -> Result<PathBuf> {
     testnet::built_binary("waybill-node").map_err(|e| match e {
         testnet::TestnetError::NoBinary {
             searched, release, ..

@@ -1,5 +1,5 @@
 //! Running a generated network's nodes as `waybill-node` processes: start,
-//! crash (SIGKILL), stop (SIGTERM), wait for a height, read a log. Every
+//! crash (SIGKILL), pause (SIGSTOP) and resume, stop (SIGTERM), wait for a height, read a log. Every
 //! process is killed when the [`Cluster`] is dropped.
 
 use std::collections::BTreeMap;
@@ -93,6 +93,29 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Pauses a node with SIGSTOP (a stall: the process holds its
+    /// connections but answers nothing). Returns whether the signal went.
+    pub fn pause(&mut self, name: &str) -> bool {
+        self.signal(name, "-STOP")
+    }
+
+    /// Resumes a paused node with SIGCONT.
+    pub fn resume(&mut self, name: &str) -> bool {
+        self.signal(name, "-CONT")
+    }
+
+    fn signal(&self, name: &str, signal: &str) -> bool {
+        let Some(c) = self.procs.get(name) else {
+            return false;
+        };
+        Command::new("kill")
+            .arg(signal)
+            .arg(c.id().to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     }
 
     /// Stops a node gracefully (SIGTERM), waiting up to `timeout`, then
