@@ -240,13 +240,7 @@ pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus
     )
     .await
     .map_err(|e| ConsensusError::Engine(e.to_string()))?;
-    let (propose, prevote, precommit) = cfg.timeouts;
-    let timeouts = LinearTimeouts {
-        propose,
-        prevote,
-        precommit,
-        ..LinearTimeouts::default()
-    };
+    let timeouts = linear_timeouts(cfg.timeouts);
     let loop_cfg = app::LoopConfig {
         ctx,
         signer,
@@ -262,4 +256,43 @@ pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus
         is_validator,
         peers,
     })
+}
+
+/// Malachite's timeouts from ours (propose, prevote, precommit), each
+/// growing by Malachite's default step per round.
+///
+/// The rebroadcast timeout is Malachite's liveness protocol: a node stuck
+/// in a round sends its votes again. Its default is the sum of the
+/// *default* timeouts (3 + 1 + 1 s) whatever the others are set to; here
+/// it follows ours. Measured with `waybill-bench --only faults`: after a
+/// 2/2 split healed, the first block came 13-15 s later with the default
+/// (the split had pushed every node a few rounds on), 5-9 s with this.
+fn linear_timeouts(
+    (propose, prevote, precommit): (Duration, Duration, Duration),
+) -> LinearTimeouts {
+    LinearTimeouts {
+        propose,
+        prevote,
+        precommit,
+        rebroadcast: propose + prevote + precommit,
+        ..LinearTimeouts::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rebroadcast_follows_the_configured_timeouts() {
+        let ms = Duration::from_millis;
+        let t = linear_timeouts((ms(1000), ms(500), ms(500)));
+        assert_eq!(
+            (t.propose, t.prevote, t.precommit),
+            (ms(1000), ms(500), ms(500))
+        );
+        // Malachite's default would be 5 s, whatever ours are.
+        assert_eq!(t.rebroadcast, ms(2000));
+        assert_eq!(t.propose_delta, LinearTimeouts::default().propose_delta);
+    }
 }
