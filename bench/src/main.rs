@@ -680,6 +680,7 @@ fn main() -> Result<()> {
                     "node_counters": r.node_counters.iter().map(|(n, v)| json!({ "name": n, "value": v })).collect::<Vec<_>>(),
                     "fixed": phase_json(&r.fixed, &r.fixed_blocks),
                     "saturation": phase_json(&r.saturation, &r.saturation_blocks),
+                    "one_validator_down": phase_json(&r.down, &r.down_blocks),
                     "validator_change_height": r.change_height,
                 })).collect::<Vec<_>>(),
             })
@@ -865,6 +866,33 @@ fn network_figures(
             each(&|r| r.saturation.p99_ms),
             "finality latency at saturation",
         ),
+        with_ratio(
+            "network.down.finalised",
+            each(&|r| r.down.finalised_per_s),
+            format!(
+                "saturation with validator {} of 4 killed, last 80%; {once}",
+                network::DOWN + 1
+            ),
+        ),
+        Figure {
+            name: "network.down.share",
+            runs: each(&|r| r.down.finalised_per_s / r.saturation.finalised_per_s),
+            unit: "x",
+            ratio: None,
+            note: Some(format!(
+                "one validator down against all four, each run's own saturation; {once}"
+            )),
+        },
+        ms(
+            "network.down.p50_ms",
+            each(&|r| r.down.p50_ms),
+            "finality latency with one validator down, send -> committed",
+        ),
+        ms(
+            "network.down.p99_ms",
+            each(&|r| r.down.p99_ms),
+            "finality latency with one validator down",
+        ),
         Figure {
             name: "network.block_entries",
             runs: each(&|r| r.saturation_blocks.mean_entries),
@@ -938,6 +966,21 @@ fn print_network_run(k: usize, n: usize, r: &network::NetworkReport) {
         sb.own_share * 100.0,
         sb.mean_interval_ms,
         sb.max_gap_ms,
+    );
+    let (d, db) = (&r.down, &r.down_blocks);
+    println!(
+        "  one validator down: {:.0} entries/s final ({:.0}% of saturation), {} entries, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms{}; {} blocks, mean {:.0} entries, {:.0} ms apart, longest gap {:.0} ms",
+        d.finalised_per_s,
+        d.finalised_per_s / s.finalised_per_s * 100.0,
+        d.entries,
+        d.p50_ms,
+        d.p99_ms,
+        d.max_ms,
+        if d.ran_out { "; RAN OUT of generated entries" } else { "" },
+        db.count,
+        db.mean_entries,
+        db.mean_interval_ms,
+        db.max_gap_ms,
     );
     if let Some(h) = r.change_height {
         println!(

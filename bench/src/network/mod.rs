@@ -26,6 +26,10 @@
 //! Merkle root, link and commit certificate verified against the genesis,
 //! and every accepted entry present exactly once on every node.
 //!
+//! A third phase repeats saturation with the last validator killed
+//! (SIGKILL): its group sends to the first node, and the validator is
+//! restarted afterwards and must catch up before the final check.
+//!
 //! With `--network-change`, the admin changes the validator set during
 //! saturation ([`change`]); certificates are checked against the set of
 //! their height, and the longest time between two blocks is reported.
@@ -33,7 +37,7 @@
 //! The work is split by job: [`types`] (options, report, shares),
 //! [`groups`] (the workload), [`nodes`] (the validators), [`track`] (the
 //! measurement state, poller and fetcher), [`submit`] (the load
-//! generator), [`phases`] (the two phases and their figures) and
+//! generator), [`phases`] (the three phases and their figures) and
 //! [`chains`] (the final check and counters). This file only runs them in
 //! order.
 
@@ -56,6 +60,7 @@ use chains::{check_chains, log_counters, node_counters};
 use change::{ValidatorChange, ValidatorSets};
 use groups::generate_workload;
 use nodes::{node_binary, start_network, warm_up_network, with_log_tails, Network};
+pub use phases::DOWN;
 use phases::{fixed_figures, measure, saturation_figures};
 use track::{accepted_ids, new_track};
 use types::Shares;
@@ -100,19 +105,35 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         None
     };
 
-    let measured = measure(&track, groups, &addrs, opts, shares, change.as_ref());
-    let (fixed_run, saturation_run) = match measured {
+    let measured = measure(
+        &track,
+        groups,
+        &addrs,
+        opts,
+        shares,
+        change.as_ref(),
+        &mut cluster,
+        &names,
+    );
+    let runs = match measured {
         Ok(runs) => runs,
         Err(e) => return Err(with_log_tails(e, &cluster, &names, &logs)),
     };
-    let (fixed, fixed_blocks) = fixed_figures(&track, fixed_run, opts, shares);
-    let (saturation, saturation_blocks) = saturation_figures(&track, saturation_run, opts, shares);
+    let (fixed, fixed_blocks) = fixed_figures(&track, runs.fixed, opts, shares);
+    let (saturation, saturation_blocks) =
+        saturation_figures(&track, runs.saturation, opts, &shares.saturation_ranges());
+    let (down, down_blocks) = saturation_figures(
+        &track,
+        runs.down,
+        opts,
+        &shares.down_ranges(&runs.down_starts),
+    );
 
     // Correctness: all four nodes hold the same verified chain with every
     // accepted entry on it.
     let t = Instant::now();
     eprintln!("network: checking every block on every node...");
-    let mut expected = accepted_ids(&track, groups, shares);
+    let mut expected = accepted_ids(&track, groups);
     expected.extend(change.as_ref().and_then(ValidatorChange::entry));
     let sets = ValidatorSets::new(&genesis, change.as_ref());
     // With a validator change, the check reaches past its height, so
@@ -136,9 +157,11 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
     Ok(NetworkReport {
         fixed,
         saturation,
+        down,
         change_height: change.as_ref().and_then(ValidatorChange::height),
         fixed_blocks,
         saturation_blocks,
+        down_blocks,
         options: opts.clone(),
         mean_json_bytes: workload.mean_json_bytes,
         height,

@@ -1,14 +1,16 @@
-//! The two measured phases, a fixed offered rate then saturation, each
-//! followed by a drain until its entries are final, with the poller and
-//! the fetcher watching the chain throughout ([`measure`]); and the
-//! figures each phase yields ([`fixed_figures`], [`saturation_figures`]).
+//! The three measured phases, a fixed offered rate, saturation, and
+//! saturation with one validator of four stopped, each followed by a
+//! drain until its entries are final, with the poller and the fetcher
+//! watching the chain throughout ([`measure`]); and the figures each
+//! phase yields ([`fixed_figures`], [`saturation_figures`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
+use waybill_testnet::Cluster;
 
 use super::change::ValidatorChange;
 use super::groups::Group;
@@ -27,7 +29,7 @@ pub(super) struct FixedRun {
     rtts: Vec<f64>,
 }
 
-/// What the saturation phase did.
+/// What a saturation phase did.
 pub(super) struct SaturationRun {
     sent: Vec<Sent>,
     /// When submission started and ended (ns since base).
@@ -37,8 +39,22 @@ pub(super) struct SaturationRun {
     rtts: Vec<f64>,
 }
 
-/// Runs both phases, each until its entries are final, with the poller
-/// and the fetcher watching the chain throughout.
+/// What the three phases did.
+pub(super) struct Runs {
+    pub(super) fixed: FixedRun,
+    pub(super) saturation: SaturationRun,
+    pub(super) down: SaturationRun,
+    /// Where the down phase started in each group.
+    pub(super) down_starts: Vec<usize>,
+}
+
+/// The validator the one-validator-down phase stops: the last.
+pub const DOWN: usize = NODES - 1;
+
+/// Runs the three phases, each until its entries are final, with the
+/// poller and the fetcher watching the chain throughout. The down phase
+/// kills validator [`DOWN`] and restarts it after its drain.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn measure(
     track: &Track,
     groups: &[Group],
@@ -46,17 +62,37 @@ pub(super) fn measure(
     opts: &Options,
     shares: Shares,
     change: Option<&ValidatorChange>,
-) -> Result<(FixedRun, SaturationRun)> {
+    cluster: &mut Cluster,
+    names: &[String],
+) -> Result<Runs> {
     std::thread::scope(|s| {
         let (tx, rx) = mpsc::channel();
         let poll = s.spawn(move || poller(track, addrs, tx));
         let fetch = s.spawn(move || fetcher(track, addrs, rx));
-        let result = fixed_phase(track, groups, addrs, opts, shares).and_then(|fixed| {
-            Ok((
+        let result = (|| {
+            let fixed = fixed_phase(track, groups, addrs, opts, shares)?;
+            let saturation = saturation_phase(track, groups, addrs, opts, shares, change)?;
+            let accepted: Vec<usize> = (0..groups.len())
+                .map(|k| track.accepted[k].load(Ordering::SeqCst))
+                .collect();
+            let down_starts = shares.down_starts(&accepted);
+            let down = down_phase(
+                track,
+                groups,
+                addrs,
+                opts,
+                shares,
+                &down_starts,
+                cluster,
+                names,
+            )?;
+            Ok(Runs {
                 fixed,
-                saturation_phase(track, groups, addrs, opts, shares, change)?,
-            ))
-        });
+                saturation,
+                down,
+                down_starts,
+            })
+        })();
         track.stop.store(true, Ordering::SeqCst);
         let _ = poll.join();
         let _ = fetch.join();
@@ -107,6 +143,39 @@ fn fixed_phase(
     })
 }
 
+/// Phase 3: saturation with validator [`DOWN`] killed (SIGKILL) first;
+/// its group sends to the first node instead (its earlier entries are
+/// all final by now, so none of them can be missing there). After the
+/// drain the validator is restarted; the final check waits for it to
+/// catch up.
+#[allow(clippy::too_many_arguments)]
+fn down_phase(
+    track: &Track,
+    groups: &[Group],
+    addrs: &[SocketAddr],
+    opts: &Options,
+    shares: Shares,
+    starts: &[usize],
+    cluster: &mut Cluster,
+    names: &[String],
+) -> Result<SaturationRun> {
+    let name = names
+        .get(DOWN)
+        .ok_or_else(|| anyhow!("internal: no validator {}", DOWN + 1))?;
+    eprintln!(
+        "network: {name} killed; saturation on the other three for {:.0} s...",
+        opts.phase.as_secs_f64()
+    );
+    cluster.kill(name);
+    let mut to: Vec<SocketAddr> = addrs.to_vec();
+    to[DOWN] = addrs[0];
+    let run = saturated(track, groups, &to, opts, shares, starts, None)?;
+    cluster
+        .start(name)
+        .map_err(|e| anyhow!("restarting {name}: {e}"))?;
+    Ok(run)
+}
+
 /// Phase 2: saturation, then a drain; with a `change`, made two fifths
 /// into the phase (after the warm-up, well before the end).
 fn saturation_phase(
@@ -122,6 +191,20 @@ fn saturation_phase(
         opts.phase.as_secs_f64(),
         opts.window
     );
+    let starts = vec![shares.fixed; groups.len()];
+    saturated(track, groups, addrs, opts, shares, &starts, change)
+}
+
+/// Saturation from entry `starts[k]` of each group `k`, then a drain.
+fn saturated(
+    track: &Track,
+    groups: &[Group],
+    addrs: &[SocketAddr],
+    opts: &Options,
+    shares: Shares,
+    starts: &[usize],
+    change: Option<&ValidatorChange>,
+) -> Result<SaturationRun> {
     let sat_start = Instant::now();
     let from_ns = track.now_ns();
     let deadline = sat_start + opts.phase;
@@ -138,7 +221,7 @@ fn saturation_phase(
                 addr,
                 k,
                 g,
-                (shares.fixed, shares.per_node),
+                (starts[k], starts[k] + shares.saturation),
                 k * shares.per_node,
                 opts.window,
                 deadline,
@@ -214,7 +297,7 @@ pub(super) fn saturation_figures(
     track: &Track,
     run: SaturationRun,
     opts: &Options,
-    shares: Shares,
+    ranges: &[(usize, usize)],
 ) -> (Phase, Blocks) {
     let SaturationRun {
         sent,
@@ -223,10 +306,9 @@ pub(super) fn saturation_figures(
         full,
         mut rtts,
     } = run;
-    let ranges = shares.saturation_ranges();
     let warm = from_ns + (to_ns - from_ns) / 5;
-    let in_window = count_final(track, &ranges, warm, to_ns);
-    let lat = latencies(track, &ranges);
+    let in_window = count_final(track, ranges, warm, to_ns);
+    let lat = latencies(track, ranges);
     let n: usize = sent.iter().map(|s| s.n).sum();
     rtts.sort_by(|a, b| a.total_cmp(b));
     let phase = Phase {

@@ -356,16 +356,13 @@ pub(super) fn block_stats(track: &Track, from_ns: u64, to_ns: u64) -> Blocks {
     }
 }
 
-/// The ids of every accepted entry: a prefix of each phase's share of
-/// each group.
-pub(super) fn accepted_ids(track: &Track, groups: &[Group], shares: Shares) -> HashSet<EntryId> {
+/// The ids of every accepted entry: a prefix of each group (each phase
+/// goes on from the entry after the last one the phase before accepted).
+pub(super) fn accepted_ids(track: &Track, groups: &[Group]) -> HashSet<EntryId> {
     let mut expected = HashSet::new();
     for (k, g) in groups.iter().enumerate() {
         let n = track.accepted[k].load(Ordering::SeqCst);
-        let fixed_part = shares.fixed.min(n);
-        expected.extend(g.ids[..fixed_part].iter().copied());
-        let sat_part = n - fixed_part;
-        expected.extend(g.ids[shares.fixed..shares.fixed + sat_part].iter().copied());
+        expected.extend(g.ids[..n].iter().copied());
     }
     expected
 }

@@ -97,12 +97,16 @@ pub struct NetworkReport {
     pub fixed: Phase,
     /// Saturation.
     pub saturation: Phase,
+    /// Saturation with one validator of four stopped.
+    pub down: Phase,
     /// The height from which the validator change held, if one was made.
     pub change_height: Option<u64>,
     /// Blocks during the fixed phase.
     pub fixed_blocks: Blocks,
     /// Blocks during the saturation window.
     pub saturation_blocks: Blocks,
+    /// Blocks during the one-validator-down window.
+    pub down_blocks: Blocks,
     /// Options used.
     pub options: Options,
     /// Mean JSON bytes per submitted entry.
@@ -133,12 +137,16 @@ pub struct NetworkReport {
 }
 
 /// How many entries each group has: the fixed-rate phase's first, then
-/// the saturation phase's. Entry `i` of group `k` has global index
+/// the saturation phase's, then the one-validator-down phase's (as many
+/// as saturation's, from where saturation stopped). Entry `i` of group `k` has global index
 /// `k * per_node + i`; entry 0 of each group is its warm-up entry.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Shares {
     /// Entries per group for the fixed phase (its warm-up entry included).
     pub(super) fixed: usize,
+    /// Entries per group for the saturation phase, and again for the
+    /// one-validator-down phase.
+    pub(super) saturation: usize,
     /// Entries per group in all.
     pub(super) per_node: usize,
 }
@@ -148,7 +156,8 @@ impl Shares {
         let fixed = (opts.rate * opts.phase.as_secs_f64() / NODES as f64).ceil() as usize;
         Shares {
             fixed,
-            per_node: fixed + opts.saturation_entries,
+            saturation: opts.saturation_entries,
+            per_node: fixed + 2 * opts.saturation_entries,
         }
     }
 
@@ -162,7 +171,35 @@ impl Shares {
     /// The saturation phase's entries of each group (global).
     pub(super) fn saturation_ranges(&self) -> Vec<(usize, usize)> {
         (0..NODES)
-            .map(|k| (k * self.per_node + self.fixed, (k + 1) * self.per_node))
+            .map(|k| {
+                let first = k * self.per_node + self.fixed;
+                (first, first + self.saturation)
+            })
+            .collect()
+    }
+
+    /// Where the one-validator-down phase starts in each group: right
+    /// after the saturation phase's last accepted entry (`accepted[k]`
+    /// entries of group `k` were accepted before it), since an author's
+    /// nonces must not skip.
+    pub(super) fn down_starts(&self, accepted: &[usize]) -> Vec<usize> {
+        accepted
+            .iter()
+            .map(|a| (*a).min(self.per_node - self.saturation))
+            .collect()
+    }
+
+    /// The one-validator-down phase's entries of each group (global).
+    pub(super) fn down_ranges(&self, starts: &[usize]) -> Vec<(usize, usize)> {
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                (
+                    k * self.per_node + s,
+                    k * self.per_node + s + self.saturation,
+                )
+            })
             .collect()
     }
 }
