@@ -122,6 +122,23 @@ struct Loop<A: App> {
 }
 
 impl<A: App> Loop<A> {
+    fn new(cfg: LoopConfig, app: Arc<A>) -> Self {
+        Loop {
+            cfg,
+            app,
+            height: Height(1),
+            blocks: HashMap::new(),
+            seen: BTreeMap::new(),
+            built: HashMap::new(),
+            parts: HashMap::new(),
+            early: Vec::new(),
+            streams: HashMap::new(),
+            next_stream: 0,
+            failed: None,
+            vset: None,
+        }
+    }
+
     /// The validator set of `height` (asked of the ledger once per
     /// height; the genesis set if the ledger cannot say).
     fn validators(&mut self, height: Height) -> ValidatorSet {
@@ -271,6 +288,27 @@ impl<A: App> Loop<A> {
         Some(pv)
     }
 
+    /// Commits a decided block (live or synced: both end here). A block
+    /// taken out is committed or, if that fails, the height restarts and
+    /// syncs it.
+    fn decided(&mut self, certificate: &MCert<WaybillCtx>) {
+        let height = certificate.height;
+        let Some(block) = self.blocks.remove(&certificate.value_id) else {
+            warn!(%height, "decided block {} is not here; will sync it", certificate.value_id);
+            self.failed = Some(height);
+            return;
+        };
+        let cert = to_ledger_certificate(certificate);
+        let app = self.app.clone();
+        match tokio::task::block_in_place(|| app.commit(block, cert)) {
+            Ok(()) => info!(%height, block = %certificate.value_id, "committed"),
+            Err(e) => {
+                error!(%height, "cannot commit the decided block: {e}");
+                self.failed = Some(height);
+            }
+        }
+    }
+
     fn prune(&mut self, decided: Height) {
         self.seen.retain(|(h, _), _| *h > decided);
         self.built.retain(|(h, _), _| *h > decided);
@@ -323,20 +361,7 @@ pub(crate) async fn run<A: App>(
     app: Arc<A>,
     mut channels: Channels<WaybillCtx>,
 ) -> eyre::Result<()> {
-    let mut s = Loop {
-        cfg,
-        app,
-        height: Height(1),
-        blocks: HashMap::new(),
-        seen: BTreeMap::new(),
-        built: HashMap::new(),
-        parts: HashMap::new(),
-        early: Vec::new(),
-        streams: HashMap::new(),
-        next_stream: 0,
-        failed: None,
-        vset: None,
-    };
+    let mut s = Loop::new(cfg, app);
     while let Some(msg) = channels.consensus.recv().await {
         match msg {
             AppMsg::ConsensusReady { reply } => {
@@ -476,26 +501,7 @@ pub(crate) async fn run<A: App>(
             AppMsg::Decided {
                 certificate, reply, ..
             } => {
-                let height = certificate.height;
-                // Taken out, not copied: once decided it is committed or,
-                // if that fails, the height restarts and syncs it.
-                match s.blocks.remove(&certificate.value_id) {
-                    Some(block) => {
-                        let cert = to_ledger_certificate(&certificate);
-                        let app = s.app.clone();
-                        match tokio::task::block_in_place(|| app.commit(block, cert)) {
-                            Ok(()) => info!(%height, block = %certificate.value_id, "committed"),
-                            Err(e) => {
-                                error!(%height, "cannot commit the decided block: {e}");
-                                s.failed = Some(height);
-                            }
-                        }
-                    }
-                    None => {
-                        warn!(%height, "decided block {} is not here; will sync it", certificate.value_id);
-                        s.failed = Some(height);
-                    }
-                }
+                s.decided(&certificate);
                 let _ = reply.send(());
             }
             AppMsg::Finalized {
