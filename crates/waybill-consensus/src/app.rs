@@ -21,7 +21,7 @@ use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use tracing::{debug, error, info, warn};
-use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature};
+use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature, Header};
 use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::{self, Domain, PublicKey};
 use waybill_core::genesis::ValidatorSpec;
@@ -76,6 +76,10 @@ pub trait App: Send + Sync + 'static {
         &self,
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError>;
+    /// The header of a committed block. Consensus reads the proposers of
+    /// the last blocks from it at start (to know which validators are
+    /// down), so it must not read the block: blocks run to megabytes.
+    fn committed_header(&self, height: u64) -> Result<Option<Header>, AppError>;
     /// The validator set of `height`, the next one to decide: genesis and
     /// the governance changes made by then (the ledger's council).
     fn validators(&self, height: u64) -> Result<Vec<ValidatorSpec>, AppError>;
