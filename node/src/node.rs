@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use waybill_consensus::{App, AppError, EngineSettings};
-use waybill_core::block::{Block, BlockBytes, CommitCertificate};
+use waybill_core::block::{Block, BlockBytes, CommitCertificate, Header};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{Genesis, ValidatorSpec};
 use waybill_store::{SledBackend, StoreError};
@@ -54,6 +54,10 @@ impl App for NodeApp {
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError> {
         Ok(self.shared.committed(height)?)
+    }
+
+    fn committed_header(&self, height: u64) -> Result<Option<Header>, AppError> {
+        Ok(self.shared.committed_header(height)?)
     }
 
     fn validators(&self, height: u64) -> Result<Vec<ValidatorSpec>, AppError> {

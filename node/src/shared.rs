@@ -676,6 +676,12 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(Some((block, cert)))
     }
 
+    /// A committed block's header, without reading the block (consensus
+    /// reads the last few at start for their proposers).
+    pub fn committed_header(&self, height: u64) -> Result<Option<Header>, ReadError> {
+        Ok(self.read()?.header(height)?)
+    }
+
     /// The validator set of `height`, the next to decide: genesis and the
     /// governance changes made by then (for a height further on, the
     /// changes scheduled up to it).

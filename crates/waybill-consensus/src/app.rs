@@ -21,12 +21,13 @@ use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use tracing::{debug, error, info, warn};
-use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature};
+use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature, Header};
 use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::{self, Domain, PublicKey};
 use waybill_core::genesis::ValidatorSpec;
 
 use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
+use crate::schedule::{self, RecentProposers};
 use crate::signer::{part_message, WaybillSigner};
 use crate::signing::Signature;
 
@@ -76,6 +77,10 @@ pub trait App: Send + Sync + 'static {
         &self,
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError>;
+    /// The header of a committed block. Consensus reads the proposers of
+    /// the last blocks from it at start (to know which validators are
+    /// down), so it must not read the block: blocks run to megabytes.
+    fn committed_header(&self, height: u64) -> Result<Option<Header>, AppError>;
     /// The validator set of `height`, the next one to decide: genesis and
     /// the governance changes made by then (the ledger's council).
     fn validators(&self, height: u64) -> Result<Vec<ValidatorSpec>, AppError>;
@@ -119,11 +124,35 @@ struct Loop<A: App> {
     failed: Option<Height>,
     /// The validator set of the height being decided, and that height.
     vset: Option<(Height, ValidatorSet)>,
+    /// The proposers of the last decided blocks, which tell the validators
+    /// suspected down: read from the ledger at start, then recorded as
+    /// blocks are committed.
+    proposers: RecentProposers,
 }
 
 impl<A: App> Loop<A> {
-    /// The validator set of `height` (asked of the ledger once per
-    /// height; the genesis set if the ledger cannot say).
+    fn new(cfg: LoopConfig, app: Arc<A>) -> Self {
+        Loop {
+            cfg,
+            app,
+            height: Height(1),
+            blocks: HashMap::new(),
+            seen: BTreeMap::new(),
+            built: HashMap::new(),
+            parts: HashMap::new(),
+            early: Vec::new(),
+            streams: HashMap::new(),
+            next_stream: 0,
+            failed: None,
+            vset: None,
+            proposers: RecentProposers::default(),
+        }
+    }
+
+    /// The validator set of `height`, with its suspects (asked of the
+    /// ledger once per height; the genesis set if the ledger cannot say).
+    /// Cached for the height, so that the loop's own proposer check always
+    /// agrees with what the engine was given.
     fn validators(&mut self, height: Height) -> ValidatorSet {
         if let Some((h, set)) = &self.vset {
             if *h == height {
@@ -143,8 +172,51 @@ impl<A: App> Loop<A> {
                 self.cfg.validator_set.clone()
             }
         };
+        let set = self.with_suspects(set, height);
+        let before: Vec<Address> = match &self.vset {
+            Some((_, prev)) => prev.suspects().copied().collect(),
+            None => Vec::new(),
+        };
+        let now: Vec<Address> = set.suspects().copied().collect();
+        if now != before {
+            let names: Vec<String> = now.iter().map(|a| a.to_string()).collect();
+            info!(%height, "validators suspected down (skipped as round-0 proposers outside retry slots): [{}]", names.join(", "));
+        }
         self.vset = Some((height, set.clone()));
         set
+    }
+
+    /// `set`, the set of `height`, with the validators that proposed none
+    /// of the window's decided blocks suspected. The proposers missing
+    /// from the window are read from the ledger's headers. If one cannot
+    /// be read nobody is suspected: this node then names other proposers
+    /// than its peers at some heights (costing timeouts, never safety),
+    /// rather than guessing.
+    fn with_suspects(&mut self, set: ValidatorSet, height: Height) -> ValidatorSet {
+        let Some(window) = schedule::window(height.0, set.validators().len()) else {
+            return set;
+        };
+        self.proposers.forget_before(*window.start());
+        for h in window {
+            if self.proposers.get(h).is_some() {
+                continue;
+            }
+            match self.app.committed_header(h) {
+                Ok(Some(header)) => self.proposers.record(h, header.proposer),
+                Ok(None) => break,
+                Err(e) => {
+                    error!(height = h, "cannot read a committed header: {e}");
+                    break;
+                }
+            }
+        }
+        match self.proposers.suspects(&set, height.0) {
+            Ok(suspects) => set.with_suspects(&suspects),
+            Err(e) => {
+                error!(%height, "cannot tell which validators are down ({e}); plain round robin");
+                set
+            }
+        }
     }
 
     fn params(&mut self) -> HeightParams<WaybillCtx> {
@@ -271,6 +343,31 @@ impl<A: App> Loop<A> {
         Some(pv)
     }
 
+    /// Commits a decided block (live or synced: both end here) and records
+    /// its proposer. A block taken out is committed or, if that fails, the
+    /// height restarts and syncs it.
+    fn decided(&mut self, certificate: &MCert<WaybillCtx>) {
+        let height = certificate.height;
+        let Some(block) = self.blocks.remove(&certificate.value_id) else {
+            warn!(%height, "decided block {} is not here; will sync it", certificate.value_id);
+            self.failed = Some(height);
+            return;
+        };
+        let proposer = block.block().header.proposer;
+        let cert = to_ledger_certificate(certificate);
+        let app = self.app.clone();
+        match tokio::task::block_in_place(|| app.commit(block, cert)) {
+            Ok(()) => {
+                info!(%height, block = %certificate.value_id, "committed");
+                self.proposers.record(height.0, proposer);
+            }
+            Err(e) => {
+                error!(%height, "cannot commit the decided block: {e}");
+                self.failed = Some(height);
+            }
+        }
+    }
+
     fn prune(&mut self, decided: Height) {
         self.seen.retain(|(h, _), _| *h > decided);
         self.built.retain(|(h, _), _| *h > decided);
@@ -323,20 +420,7 @@ pub(crate) async fn run<A: App>(
     app: Arc<A>,
     mut channels: Channels<WaybillCtx>,
 ) -> eyre::Result<()> {
-    let mut s = Loop {
-        cfg,
-        app,
-        height: Height(1),
-        blocks: HashMap::new(),
-        seen: BTreeMap::new(),
-        built: HashMap::new(),
-        parts: HashMap::new(),
-        early: Vec::new(),
-        streams: HashMap::new(),
-        next_stream: 0,
-        failed: None,
-        vset: None,
-    };
+    let mut s = Loop::new(cfg, app);
     while let Some(msg) = channels.consensus.recv().await {
         match msg {
             AppMsg::ConsensusReady { reply } => {
@@ -476,26 +560,7 @@ pub(crate) async fn run<A: App>(
             AppMsg::Decided {
                 certificate, reply, ..
             } => {
-                let height = certificate.height;
-                // Taken out, not copied: once decided it is committed or,
-                // if that fails, the height restarts and syncs it.
-                match s.blocks.remove(&certificate.value_id) {
-                    Some(block) => {
-                        let cert = to_ledger_certificate(&certificate);
-                        let app = s.app.clone();
-                        match tokio::task::block_in_place(|| app.commit(block, cert)) {
-                            Ok(()) => info!(%height, block = %certificate.value_id, "committed"),
-                            Err(e) => {
-                                error!(%height, "cannot commit the decided block: {e}");
-                                s.failed = Some(height);
-                            }
-                        }
-                    }
-                    None => {
-                        warn!(%height, "decided block {} is not here; will sync it", certificate.value_id);
-                        s.failed = Some(height);
-                    }
-                }
+                s.decided(&certificate);
                 let _ = reply.send(());
             }
             AppMsg::Finalized {
@@ -577,4 +642,214 @@ pub(crate) async fn run<A: App>(
         }
     }
     Err(eyre::eyre!("the consensus engine stopped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use ed25519_dalek::SigningKey;
+    use malachitebft_app_channel::app::types::core::ValidatorSet as _;
+    use waybill_core::crypto::Hash32;
+
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// A ledger in memory that counts what consensus reads of it.
+    struct Chain {
+        blocks: Mutex<Vec<Block>>,
+        validators: Vec<ValidatorSpec>,
+        header_reads: AtomicUsize,
+        block_reads: AtomicUsize,
+        /// A height whose header cannot be read.
+        unreadable: Option<u64>,
+    }
+
+    impl App for Chain {
+        fn committed_height(&self) -> u64 {
+            self.blocks.lock().unwrap().len() as u64
+        }
+        fn build_block(&self, height: u64, _: PublicKey) -> Result<Block, AppError> {
+            Err(AppError::NotNext { height, next: 0 })
+        }
+        fn check_block(&self, _: &BlockBytes, _: bool) -> Result<(), AppError> {
+            Ok(())
+        }
+        fn commit(&self, block: BlockBytes, _: CommitCertificate) -> Result<(), AppError> {
+            self.blocks.lock().unwrap().push(block.block().clone());
+            Ok(())
+        }
+        fn committed(
+            &self,
+            height: u64,
+        ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError> {
+            self.block_reads.fetch_add(1, Ordering::Relaxed);
+            let blocks = self.blocks.lock().unwrap();
+            Ok(height
+                .checked_sub(1)
+                .and_then(|i| blocks.get(i as usize))
+                .map(|b| (b.clone(), None)))
+        }
+        fn committed_header(&self, height: u64) -> Result<Option<Header>, AppError> {
+            self.header_reads.fetch_add(1, Ordering::Relaxed);
+            if self.unreadable == Some(height) {
+                return Err(AppError::Storage("disk on fire".into()));
+            }
+            let blocks = self.blocks.lock().unwrap();
+            Ok(height
+                .checked_sub(1)
+                .and_then(|i| blocks.get(i as usize))
+                .map(|b| b.header.clone()))
+        }
+        fn validators(&self, _: u64) -> Result<Vec<ValidatorSpec>, AppError> {
+            Ok(self.validators.clone())
+        }
+    }
+
+    const CHAIN: Hash32 = Hash32([7; 32]);
+
+    impl Chain {
+        /// Four validators of equal power and blocks `1..=proposers.len()`
+        /// proposed by the validators at these indexes of the set.
+        fn new(proposers: &[usize]) -> (Chain, Vec<PublicKey>) {
+            let validators: Vec<ValidatorSpec> = (1..=4)
+                .map(|i| ValidatorSpec {
+                    name: format!("v{i}"),
+                    public_key: crypto::public_key(&key(i)),
+                    power: 1,
+                    p2p: Vec::new(),
+                })
+                .collect();
+            let order: Vec<PublicKey> = crate::validator_set(&validators)
+                .unwrap()
+                .validators()
+                .iter()
+                .map(|v| v.address.0)
+                .collect();
+            let mut blocks: Vec<Block> = Vec::new();
+            for (h, &i) in proposers.iter().enumerate() {
+                let prev = blocks.last().map(|b| &b.header);
+                blocks.push(Block::seal(CHAIN, prev, h as i64, order[i], Vec::new()));
+            }
+            let chain = Chain {
+                blocks: Mutex::new(blocks),
+                validators,
+                header_reads: AtomicUsize::new(0),
+                block_reads: AtomicUsize::new(0),
+                unreadable: None,
+            };
+            (chain, order)
+        }
+
+        fn next_block(&self, proposer: PublicKey) -> BlockBytes {
+            let blocks = self.blocks.lock().unwrap();
+            let prev = blocks.last().map(|b| &b.header);
+            let time = blocks.len() as i64;
+            BlockBytes::encode(Block::seal(CHAIN, prev, time, proposer, Vec::new()))
+        }
+    }
+
+    /// The loop as the engine finds it when consensus is ready.
+    fn ready(app: Arc<Chain>) -> Loop<Chain> {
+        let ctx = WaybillCtx { chain_id: CHAIN };
+        let cfg = LoopConfig {
+            ctx,
+            signer: WaybillSigner::new(key(1), CHAIN),
+            validator_set: crate::validator_set(&app.validators).unwrap(),
+            timeouts: LinearTimeouts::default(),
+            target_time: None,
+        };
+        let mut s = Loop::new(cfg, app);
+        s.height = Height(s.app.committed_height() + 1);
+        s
+    }
+
+    fn suspects(s: &mut Loop<Chain>) -> Vec<PublicKey> {
+        s.params().validator_set.suspects().map(|a| a.0).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_loop_suspects_the_validators_absent_from_the_last_blocks() {
+        // 23 blocks proposed by set indexes 0, 1, 2 in turn: 3 is down.
+        let proposers: Vec<usize> = (0..23).map(|h| h % 3).collect();
+        let (chain, order) = Chain::new(&proposers);
+        let app = Arc::new(chain);
+        let mut s = ready(app.clone());
+        assert_eq!(s.height, Height(24));
+        let set = s.params().validator_set;
+        assert_eq!(suspects(&mut s), vec![order[3]]);
+        // The suspects steer the proposer only: the set is whole.
+        assert_eq!(set.count(), 4);
+        assert_eq!(set.total_voting_power(), 4);
+        assert!(set.get_by_address(&Address(order[3])).is_some());
+        // Height 24 is 3's slot (rotation 5, no retry): 0 proposes instead.
+        let ctx = s.cfg.ctx.clone();
+        let proposer = |set: &ValidatorSet, r: i64| {
+            ctx.select_proposer(set, Height(24), Round::from(r))
+                .address
+                .0
+        };
+        assert_eq!(proposer(&set, 0), order[0]);
+        assert_eq!(proposer(&set, 1), order[1]);
+        assert_eq!(proposer(&set, 3), order[3]);
+        // Only the window's headers were read, never a block.
+        assert_eq!(app.header_reads.load(Ordering::Relaxed), 8);
+        assert_eq!(app.block_reads.load(Ordering::Relaxed), 0);
+
+        // 3 comes back and its block is decided (say in round 3): it is
+        // recorded from the commit, not read back, and no longer suspected.
+        let block = app.next_block(order[3]);
+        let hash = BlockHash(block.block().header.hash());
+        s.blocks.insert(hash, block);
+        s.decided(&MCert {
+            height: Height(24),
+            round: Round::new(3),
+            value_id: hash,
+            commit_signatures: Vec::new(),
+        });
+        assert_eq!(s.failed, None);
+        assert_eq!(app.committed_height(), 24);
+        s.height = Height(25);
+        assert_eq!(suspects(&mut s), Vec::<PublicKey>::new());
+        assert_eq!(app.header_reads.load(Ordering::Relaxed), 8);
+
+        // A node started now computes the same set from the ledger.
+        let mut again = ready(app.clone());
+        assert_eq!(again.height, Height(25));
+        assert_eq!(again.params().validator_set, s.params().validator_set);
+        assert_eq!(app.block_reads.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn without_a_full_window_or_its_headers_it_is_round_robin() {
+        // Eight blocks: 9 is the first height with a full window.
+        let (chain, order) = Chain::new(&[0, 1, 2, 0, 1, 2, 0]);
+        let app = Arc::new(chain);
+        let mut s = ready(app.clone());
+        assert_eq!(suspects(&mut s), Vec::<PublicKey>::new());
+        assert_eq!(app.header_reads.load(Ordering::Relaxed), 0);
+        let block = app.next_block(order[1]);
+        let hash = BlockHash(block.block().header.hash());
+        s.blocks.insert(hash, block);
+        s.decided(&MCert {
+            height: Height(8),
+            round: Round::new(0),
+            value_id: hash,
+            commit_signatures: Vec::new(),
+        });
+        s.height = Height(9);
+        assert_eq!(suspects(&mut s), vec![order[3]]);
+
+        // A header that cannot be read: nobody is suspected (and the
+        // answer is kept for the height, as the engine was given it).
+        let (mut chain, _) = Chain::new(&[0, 1, 2, 0, 1, 2, 0, 1, 2, 0]);
+        chain.unreadable = Some(5);
+        let mut s = ready(Arc::new(chain));
+        assert_eq!(suspects(&mut s), Vec::<PublicKey>::new());
+        assert_eq!(suspects(&mut s), Vec::<PublicKey>::new());
+    }
 }

@@ -103,16 +103,26 @@ impl mc::Validator<WaybillCtx> for Validator {
     }
 }
 
-/// The validator set, sorted by power (descending) then address, as
-/// Malachite requires.
+/// The validator set of one height, sorted by power (descending) then
+/// address, as Malachite requires, with the validators suspected down at
+/// that height (see `crate::schedule`).
+///
+/// The suspects only steer who proposes: counting, powers, lookups and so
+/// certificate checks see the validators alone. They are part of equality
+/// because two sets with different suspects name different proposers,
+/// which makes them different sets to consensus.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatorSet {
     validators: Vec<Validator>,
     total: VotingPower,
+    /// Whether each validator (same order) is suspected down. Always as
+    /// long as `validators`.
+    suspected: Vec<bool>,
 }
 
 impl ValidatorSet {
-    /// A set from validators (duplicates by address are dropped).
+    /// A set from validators (duplicates by address are dropped), none
+    /// suspected.
     pub fn new(mut validators: Vec<Validator>) -> Self {
         validators.sort_by(|a, b| {
             b.voting_power
@@ -124,12 +134,37 @@ impl ValidatorSet {
             .iter()
             .map(|v| v.voting_power)
             .fold(0u64, u64::saturating_add);
-        ValidatorSet { validators, total }
+        let suspected = vec![false; validators.len()];
+        ValidatorSet {
+            validators,
+            total,
+            suspected,
+        }
+    }
+
+    /// The same set with exactly `suspects` suspected down (addresses not
+    /// in the set are ignored).
+    pub fn with_suspects(mut self, suspects: &[Address]) -> Self {
+        self.suspected = self
+            .validators
+            .iter()
+            .map(|v| suspects.contains(&v.address))
+            .collect();
+        self
     }
 
     /// The validators, in proposer order.
     pub fn validators(&self) -> &[Validator] {
         &self.validators
+    }
+
+    /// The validators suspected down, in set order.
+    pub fn suspects(&self) -> impl Iterator<Item = &Address> {
+        self.validators
+            .iter()
+            .zip(&self.suspected)
+            .filter(|(_, s)| **s)
+            .map(|(v, _)| &v.address)
     }
 }
 
@@ -295,17 +330,20 @@ impl Context for WaybillCtx {
     type Extension = Bytes;
     type SigningScheme = Ed25519Scheme;
 
-    /// Round robin over the sorted set, shifted by height.
+    /// Round robin over the sorted set, shifted by height, skipping the
+    /// validators suspected down (see `crate::schedule`). Depends on its
+    /// arguments alone, so every node names the same proposer.
     fn select_proposer<'a>(
         &self,
         vs: &'a ValidatorSet,
         height: Height,
         round: Round,
     ) -> &'a Validator {
-        let n = vs.validators.len().max(1) as u64;
-        let r = u64::from(round.as_u32().unwrap_or(0));
-        let i = (height.0.saturating_sub(1).wrapping_add(r) % n) as usize;
-        // Genesis validation guarantees a non-empty set; index is in range.
+        let r = round.as_u32().unwrap_or(0);
+        let i = crate::schedule::proposer_index(&vs.suspected, height.0, r);
+        // Genesis validation guarantees a non-empty set (and the engine
+        // refuses an empty one); `suspected` is as long as the set, so the
+        // index is in range.
         #[allow(clippy::indexing_slicing)]
         &vs.validators[i]
     }

@@ -14,6 +14,7 @@ mod codec;
 mod config;
 mod ctx;
 mod peers;
+mod schedule;
 mod signer;
 mod signing;
 
