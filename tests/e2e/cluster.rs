@@ -553,6 +553,30 @@ fn four_validators_agree_finalise_and_survive_crashes() {
         n.min_height(&three)
     );
 
+    // With v4 down, its turns to propose go to the others: once the
+    // last two rotations (8 heights) hold no block of v4's, its round-0
+    // slot passes to the next validator except in every eighth rotation.
+    // Plain round robin would decide every fourth height in round 1,
+    // after a full propose timeout.
+    let from = at_kill + 9;
+    let to = from + 15;
+    n.wait_height("v1", to, Duration::from_secs(60));
+    let late: Vec<(u64, u32)> = (from..=to)
+        .filter_map(|h| {
+            let b = n.block("v1", h).expect("a decided block");
+            let round = b.certificate.expect("a certificate").round;
+            (round > 0).then_some((h, round))
+        })
+        .collect();
+    assert!(
+        late.len() <= 2,
+        "with v4 down, heights {from}..={to} should be decided in round 0 but for a retry of v4's; late: {late:?}"
+    );
+    eprintln!(
+        "[{:?}] v4 down: heights {from}..={to} decided after round 0: {late:?}",
+        started.elapsed()
+    );
+
     // v4 restarts from its data dir and catches up.
     let at_restart = n.max_height(&three);
     n.start("v4");
