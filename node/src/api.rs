@@ -2,8 +2,8 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/entries` | body: a signed entry as JSON (what `waybill record` writes). 202 `{"status":"accepted","id"}`; 200 `{"status":"pending","id"}` if it already waits; 400 unparsable JSON; 413 body too large; 415 not `Content-Type: application/json`; 422 `{"status":"rejected","error"}` when it breaks a rule; 503 mempool full |
-//! | `POST /v1/entries/batch` | body: a JSON array of 1 to 1000 signed entries (at most 32 times `api.max_body_bytes`). Each entry is checked and gossiped as by `POST /v1/entries`, in array order (so an author's consecutive nonces may go in one batch). 200 `{"accepted","results":[…]}` with one result per entry: `{"status":"accepted","id"}`, `{"status":"pending","id"}`, `{"status":"rejected","error"}`, or, once the mempool is full (or the node unavailable), `{"status":"full"|"unavailable","error"}` for that entry and `{"status":"not_attempted"}` for the rest (resend them later; `Retry-After` is set); 400 not a JSON array of signed entries, empty or too many; 413; 415 |
+//! | `POST /v1/entries` | body: a signed entry as JSON (what `waybill record` writes). 202 `{"status":"accepted","id"}`; 200 `{"status":"pending","id"}` if it already waits; 400 unparsable JSON; 413 body too large; 415 not `Content-Type: application/json`; 422 `{"status":"rejected","error"}` when it breaks a rule; 429 its author has its share of the mempool waiting (`mempool.author_share`); 503 mempool full |
+//! | `POST /v1/entries/batch` | body: a JSON array of 1 to 1000 signed entries (at most 32 times `api.max_body_bytes`). Each entry is checked and gossiped as by `POST /v1/entries`, in array order (so an author's consecutive nonces may go in one batch). 200 `{"accepted","results":[…]}` with one result per entry: `{"status":"accepted","id"}`, `{"status":"pending","id"}`, `{"status":"rejected","error"}`, or, once the mempool or the author's share of it is full (or the node unavailable), `{"status":"full"|"author_full"|"unavailable","error"}` for that entry and `{"status":"not_attempted"}` for the rest (resend them later; `Retry-After` is set); 400 not a JSON array of signed entries, empty or too many; 413; 415 |
 //! | `GET /v1/entries/{id}` | `{"id","status":"final","entry","height","index"}` or `{"id","status":"pending","entry"}`; 404 unknown; 400 bad id |
 //! | `GET /v1/lots/{lot}/trail` | the lot's trail (`waybill_core::trail::Trail`) with proofs; 404 unknown lot; 400 bad lot id |
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, each with its holdings (who holds how much, held or in which shipment), what is left, consumed and lost, and whether it is recalled or voided (the node's word; `waybill trace-forward` verifies each lot's trail) |
@@ -343,6 +343,12 @@ async fn submit<B: Backend + 'static>(
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             r
         }
+        Ok(Err(e @ SubmitError::Mempool(MempoolError::AuthorFull { .. }))) => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
         Ok(Err(e @ SubmitError::Unavailable(_))) => {
             error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
@@ -413,6 +419,9 @@ async fn submit_batch<B: Backend + 'static>(
                 }
                 Some(Err(e @ SubmitError::Mempool(MempoolError::Full { .. }))) => {
                     BatchOutcome::Stopped("full", e.to_string())
+                }
+                Some(Err(e @ SubmitError::Mempool(MempoolError::AuthorFull { .. }))) => {
+                    BatchOutcome::Stopped("author_full", e.to_string())
                 }
                 Some(Err(e @ SubmitError::Unavailable(_))) => {
                     BatchOutcome::Stopped("unavailable", e.to_string())

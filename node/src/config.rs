@@ -30,6 +30,7 @@
 //! [mempool]
 //! max_entries = 100000
 //! max_bytes = 268435456
+//! author_share = 8               # one member may fill at most 1/8 of it
 //! ```
 //!
 //! Every section and every field but `data_dir`, `genesis` and `key` has a
@@ -201,6 +202,9 @@ pub enum InvalidValue {
         /// The value given.
         value: usize,
     },
+    /// `mempool.author_share` is 0.
+    #[error("mempool.author_share is 0; it is the n in each member's share 1/n of the mempool (the default is 8; 1 gives no share)")]
+    ZeroAuthorShare,
 }
 
 /// The whole `node.toml`.
@@ -437,6 +441,15 @@ pub struct MempoolConfig {
     /// Most bytes (canonical encoding) waiting.
     #[serde(default = "default_max_bytes")]
     pub max_bytes: usize,
+    /// One member may have at most this share (1/n) of the entries and
+    /// bytes waiting; beyond it its entries are refused (429) and others'
+    /// still taken. 1: no share of its own.
+    #[serde(default = "default_author_share")]
+    pub author_share: usize,
+}
+
+fn default_author_share() -> usize {
+    mempool::Limits::default().author_share
 }
 
 fn default_max_entries() -> usize {
@@ -451,6 +464,7 @@ impl Default for MempoolConfig {
         MempoolConfig {
             max_entries: default_max_entries(),
             max_bytes: default_max_bytes(),
+            author_share: default_author_share(),
         }
     }
 }
@@ -460,6 +474,7 @@ impl From<MempoolConfig> for mempool::Limits {
         mempool::Limits {
             max_entries: c.max_entries,
             max_bytes: c.max_bytes,
+            author_share: c.author_share,
         }
     }
 }
@@ -595,6 +610,9 @@ impl Config {
             return Err(InvalidValue::MempoolTooSmall {
                 value: self.mempool.max_bytes,
             });
+        }
+        if self.mempool.author_share == 0 {
+            return Err(InvalidValue::ZeroAuthorShare);
         }
         Ok(())
     }
@@ -752,6 +770,8 @@ mod tests {
         assert!(msg.contains("api.max_body_bytes is 10"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[mempool]\nmax_entries = 0\n"));
         assert!(msg.contains("mempool.max_entries is 0"), "{msg}");
+        let msg = invalid(&format!("{MINIMAL}[mempool]\nauthor_share = 0\n"));
+        assert!(msg.contains("mempool.author_share is 0"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[mempool]\nmax_bytes = 100\n"));
         assert!(msg.contains("mempool.max_bytes is 100"), "{msg}");
         let msg = invalid(&format!("{MINIMAL}[consensus]\ntimeout_prevote_ms = 0\n"));

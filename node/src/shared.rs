@@ -418,8 +418,9 @@ impl<B: Backend + 'static> Shared<B> {
                 };
                 stopped = matches!(
                     result,
-                    Err(SubmitError::Mempool(MempoolError::Full { .. }))
-                        | Err(SubmitError::Unavailable(_))
+                    Err(SubmitError::Mempool(
+                        MempoolError::Full { .. } | MempoolError::AuthorFull { .. }
+                    )) | Err(SubmitError::Unavailable(_))
                 );
                 results.push(Some(result));
             }
@@ -504,6 +505,9 @@ impl<B: Backend + 'static> Shared<B> {
             }
             Err(SubmitError::Mempool(MempoolError::Full { .. })) => {
                 self.metrics.submission("rejected", "mempool_full");
+            }
+            Err(SubmitError::Mempool(MempoolError::AuthorFull { .. })) => {
+                self.metrics.submission("rejected", "author_full");
             }
             Err(SubmitError::Unavailable(_)) => self.metrics.submission("rejected", "unavailable"),
         }

@@ -380,6 +380,7 @@ async fn full_mempool_answers_503() {
     let node = TestNode::start(Limits {
         max_entries: 1,
         max_bytes: 1 << 20,
+        author_share: 1,
     })
     .await;
     let mut s = Signer::new(&node.c);
@@ -391,6 +392,41 @@ async fn full_mempool_answers_503() {
     assert!(error_of(&v).contains("the mempool is full"), "{v}");
     node.commit(10).await;
     assert_eq!(node.submit(&b).await.0, 202);
+}
+
+#[tokio::test]
+async fn a_member_flooding_the_mempool_is_held_to_its_share() {
+    // Each member may have 2 of the 8 places.
+    let node = TestNode::start(Limits {
+        max_entries: 8,
+        max_bytes: 1 << 24,
+        author_share: 4,
+    })
+    .await;
+    let mut s = Signer::new(&node.c);
+    let mine: Vec<_> = (1..=4)
+        .map(|n| s.produce(&node.c.producer, &lot(&format!("LOT-{n}")), 1_000, &[]))
+        .collect();
+    assert_eq!(node.submit(&mine[0]).await.0, 202);
+    assert_eq!(node.submit(&mine[1]).await.0, 202);
+    let (status, v) = node.submit(&mine[2]).await;
+    assert_eq!(status, 429, "{v}");
+    assert!(
+        error_of(&v).contains("its share of this node's mempool"),
+        "{v}"
+    );
+    // A batch stops at the flooding member's first entry past its share.
+    let (status, v) = submit_batch(&node, &[&mine[2], &mine[3]]).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["results"][0]["status"], "author_full", "{v}");
+    assert_eq!(v["results"][1]["status"], "not_attempted", "{v}");
+    // Another member is still served, with room to spare.
+    let other = s.produce(&node.c.processor, &lot("P-1"), 10, &[]);
+    assert_eq!(node.submit(&other).await.0, 202);
+    assert_eq!(node.shared.pool().len(), 3);
+    // After a block, the flooding member may go on.
+    node.commit(10).await;
+    assert_eq!(node.submit(&mine[2]).await.0, 202);
 }
 
 /// Green coffee produced, shipped to the roaster, received, roasted into a
@@ -792,6 +828,7 @@ async fn a_batch_stops_where_the_mempool_is_full() {
     let node = TestNode::start(Limits {
         max_entries: 2,
         max_bytes: 1 << 20,
+        author_share: 1,
     })
     .await;
     let mut s = Signer::new(&node.c);

@@ -149,6 +149,7 @@ fn submit_reports_every_refusal() {
         Limits {
             max_entries: 1,
             max_bytes: 1 << 20,
+            author_share: 1,
         },
     );
     let mut s = Signer::new(&c);
@@ -372,6 +373,7 @@ fn a_batch_submission_gives_each_entry_what_one_by_one_would() {
         Limits {
             max_entries: 4,
             max_bytes: 1 << 20,
+            author_share: 1,
         },
     );
     let mut s = Signer::new(&c);

@@ -262,7 +262,7 @@ fn send_request(
     for (k, r) in a.results.iter().enumerate() {
         match r.status.as_str() {
             "accepted" => ok += 1,
-            "full" => {
+            "full" | "author_full" => {
                 track.full.fetch_add(1, Ordering::Relaxed);
                 return Ok(ok);
             }

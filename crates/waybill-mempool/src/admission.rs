@@ -1,6 +1,7 @@
 //! Admission: checking an entry and adding it to the pool.
 //!
-//! An entry is refused if its id waits already or there is no room;
+//! An entry is refused if its id waits already or there is no room, in
+//! the pool or in its author's share of it;
 //! otherwise its signatures (unless the caller verified them), its shape
 //! and every rule are checked against the committed state plus the
 //! entries already waiting ([`crate::view`]), and it is appended with what
@@ -85,6 +86,23 @@ impl Mempool {
                     bytes: self.bytes,
                     max_entries: self.limits.max_entries,
                     max_bytes: self.limits.max_bytes,
+                },
+                None,
+            ));
+        }
+        let author = entry.entry.author;
+        let waiting = self.by_author.get(&author).map_or(0, |n| n.len());
+        let waiting_bytes = self.author_bytes.get(&author).copied().unwrap_or(0);
+        if waiting >= self.limits.author_entries()
+            || waiting_bytes.saturating_add(size) > self.limits.author_bytes()
+        {
+            return Err((
+                MempoolError::AuthorFull {
+                    author: author.short(),
+                    entries: waiting,
+                    bytes: waiting_bytes,
+                    max_entries: self.limits.author_entries(),
+                    max_bytes: self.limits.author_bytes(),
                 },
                 None,
             ));

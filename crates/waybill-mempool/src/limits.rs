@@ -1,10 +1,13 @@
 //! How much the pool may hold, and the bounds derived from it.
 //!
 //! [`Limits`] caps the waiting entries by count and by total canonical
-//! bytes; when full, new entries are refused, nothing is evicted. The
+//! bytes, and each author's by a share of both; when full, new entries
+//! are refused, nothing is evicted. The
 //! waiting rooms for entries from peers (parked and orphaned entries) are
 //! bounded by shares of the entry limit, and the queue's empty places by a
 //! fixed slack before a commit renumbers the pool.
+
+use waybill_core::codec::MAX_ENTRY_BYTES;
 
 /// How much the pool may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +16,13 @@ pub struct Limits {
     pub max_entries: usize,
     /// Most bytes, counting each entry's canonical encoding.
     pub max_bytes: usize,
+    /// One author may have at most `1 / author_share` of the entries and
+    /// of the bytes waiting (but always room for one entry of the largest
+    /// size): a member that floods the pool, even with valid entries,
+    /// fills its own share and is refused
+    /// ([`MempoolError::AuthorFull`](crate::MempoolError::AuthorFull))
+    /// while everyone else's entries are still taken. 1: no share.
+    pub author_share: usize,
 }
 
 impl Default for Limits {
@@ -20,7 +30,20 @@ impl Default for Limits {
         Limits {
             max_entries: 100_000,
             max_bytes: 256 * 1024 * 1024,
+            author_share: 8,
         }
+    }
+}
+
+impl Limits {
+    /// Most entries one author may have waiting.
+    pub fn author_entries(&self) -> usize {
+        (self.max_entries / self.author_share.max(1)).max(1)
+    }
+
+    /// Most bytes one author may have waiting.
+    pub fn author_bytes(&self) -> usize {
+        (self.max_bytes / self.author_share.max(1)).max(MAX_ENTRY_BYTES.min(self.max_bytes))
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Mempool {
     pub(crate) index: HashMap<EntryId, u64>,
     /// Author → nonce → entry id.
     pub(crate) by_author: BTreeMap<PublicKey, BTreeMap<u64, EntryId>>,
+    /// Author → bytes waiting (only authors with entries waiting).
+    pub(crate) author_bytes: HashMap<PublicKey, usize>,
     /// Hashes keys for `writers` and `state_readers`, with a random key:
     /// lot and shipment ids are chosen by members.
     pub(crate) hasher: RandomState,
@@ -74,6 +76,7 @@ impl Mempool {
             live: 0,
             index: HashMap::new(),
             by_author: BTreeMap::new(),
+            author_bytes: HashMap::new(),
             hasher: RandomState::new(),
             writers: ByHash::default(),
             state_readers: ByHash::default(),
@@ -184,6 +187,7 @@ impl Mempool {
             .entry(w.entry.entry.author)
             .or_default()
             .insert(w.entry.entry.nonce, w.id);
+        *self.author_bytes.entry(w.entry.entry.author).or_default() += w.bytes;
         self.bytes += w.bytes;
         self.live += 1;
         self.queue.push_back(Some(Box::new(Slot {
@@ -240,6 +244,12 @@ impl Mempool {
             nonces.remove(&slot.w.entry.entry.nonce);
             if nonces.is_empty() {
                 self.by_author.remove(&author);
+            }
+        }
+        if let Some(b) = self.author_bytes.get_mut(&author) {
+            *b = b.saturating_sub(slot.w.bytes);
+            if *b == 0 || !self.by_author.contains_key(&author) {
+                self.author_bytes.remove(&author);
             }
         }
         self.bytes -= slot.w.bytes;

@@ -360,6 +360,7 @@ impl Mempool {
         self.live = 0;
         self.index.clear();
         self.by_author.clear();
+        self.author_bytes.clear();
         self.writers.clear();
         self.state_readers.clear();
         self.members.clear();

@@ -167,6 +167,7 @@ fn entries_from_peers_that_name_an_unknown_shipment_wait_for_it_until_a_commit()
     let mut pool = Mempool::new(Limits {
         max_entries: ORPHAN_SHARE,
         max_bytes: 1 << 20,
+        author_share: 1,
     });
     assert!(matches!(
         pool.insert_from_peer(r1.clone(), &w.state, at(0)),

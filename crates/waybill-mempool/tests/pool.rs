@@ -123,6 +123,7 @@ fn entries_from_peers_ahead_of_their_nonce_wait_for_the_gap() {
     let mut pool = Mempool::new(Limits {
         max_entries: 4,
         max_bytes: 1 << 20,
+        author_share: 1,
     });
     assert!(matches!(
         pool.insert_from_peer(e[2].clone(), &w.state, at(0)),
@@ -219,6 +220,7 @@ fn bounded_by_count_and_bytes() {
     let mut pool = Mempool::new(Limits {
         max_entries: 2,
         max_bytes: usize::MAX,
+        author_share: 1,
     });
     pool.insert(produce(&w, 1, "LOT-A"), &w.state, at(0))
         .unwrap();
@@ -234,6 +236,7 @@ fn bounded_by_count_and_bytes() {
     let mut pool = Mempool::new(Limits {
         max_entries: 100,
         max_bytes: one * 2 + one / 2,
+        author_share: 1,
     });
     pool.insert(produce(&w, 1, "LOT-A"), &w.state, at(0))
         .unwrap();
@@ -254,6 +257,86 @@ fn bounded_by_count_and_bytes() {
     assert!(r.dropped.is_empty());
     pool.insert(produce(&w, 3, "LOT-C"), &state, at(1)).unwrap();
     assert_eq!(pool.len(), 2);
+}
+
+#[test]
+fn one_author_fills_only_its_share() {
+    let w = world();
+    // Four authors' worth: each may have 2 of the 8 entries waiting.
+    let mut pool = Mempool::new(Limits {
+        max_entries: 8,
+        max_bytes: usize::MAX / 2,
+        author_share: 4,
+    });
+    assert_eq!(pool.limits().author_entries(), 2);
+    pool.insert(produce(&w, 1, "LOT-A"), &w.state, at(0))
+        .unwrap();
+    pool.insert(produce(&w, 2, "LOT-B"), &w.state, at(0))
+        .unwrap();
+    // The flooding author is refused, from a client and from a peer
+    // alike, and nothing of it is kept or parked.
+    let third = produce(&w, 3, "LOT-C");
+    let err = pool.insert(third.clone(), &w.state, at(0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MempoolError::AuthorFull {
+                entries: 2,
+                max_entries: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("its share"), "{err}");
+    assert!(matches!(
+        pool.insert_from_peer(produce(&w, 4, "LOT-D"), &w.state, at(0)),
+        Err(MempoolError::AuthorFull { .. })
+    ));
+    assert_eq!((pool.len(), pool.parked()), (2, 0));
+    // Everyone else is still taken.
+    let other = waybill_testkit::entries::signed(
+        w.chain_id,
+        &w.processor,
+        1,
+        waybill_testkit::entries::produce("P-1", "10"),
+    );
+    pool.insert(other.clone(), &w.state, at(0)).unwrap();
+    assert!(pool.contains(&other.id()));
+
+    // A block with the author's entries gives it room again.
+    let mut state = w.state.clone();
+    let (ids, block) = commit(&mut state, &pool.take(2), 1);
+    pool.on_commit(&ids, &block, &state, at(1));
+    pool.insert(third, &state, at(1)).unwrap();
+    let one = produce(&w, 1, "LOT-A").canonical_bytes().len();
+
+    // The byte share bounds an author too: here 64 KiB (an eighth of
+    // 512 KiB), reached long before its 1,250 entries.
+    let mut pool = Mempool::new(Limits {
+        max_entries: 10_000,
+        max_bytes: 8 * 65_536,
+        author_share: 8,
+    });
+    assert_eq!(pool.limits().author_bytes(), 65_536);
+    let mut nonce = 1;
+    let err = loop {
+        match pool.insert(produce(&w, nonce, &format!("LOT-{nonce}")), &w.state, at(0)) {
+            Ok(_) => nonce += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, MempoolError::AuthorFull { .. }), "{err:?}");
+    assert!(
+        pool.bytes() <= 65_536 && pool.len() < 1_250,
+        "{}",
+        pool.len()
+    );
+    assert!(
+        pool.bytes() + 2 * one > 65_536,
+        "stopped early at {}",
+        pool.bytes()
+    );
 }
 
 #[test]
