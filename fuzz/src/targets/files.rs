@@ -1,0 +1,203 @@
+//! Files from other parties: audit bundles, genesis files, key files.
+
+use std::cell::Cell;
+
+use pkcs8::der::Decode;
+use pkcs8::pkcs5::pbes2::Kdf;
+use pkcs8::EncryptedPrivateKeyInfo;
+use waybill_core::bundle::Bundle;
+use waybill_core::genesis::Genesis;
+use waybill_core::state::State;
+use waybill_core::trail::{self, Policy};
+use waybill_keys::KeyError;
+use zeroize::Zeroizing;
+
+use super::json_round_trip;
+use crate::fixture::fixture;
+use crate::{broken, ensure};
+
+/// `Bundle::verify_file` against the fixed genesis, as `waybill
+/// verify-bundle` reads a bundle, with and without certificates demanded;
+/// and the trail of any bundle that parses, verified whatever its
+/// signature (an auditor can sign any trail).
+pub fn bundle(data: &[u8]) {
+    const T: &str = "bundle";
+    let f = fixture();
+    let verdict = Bundle::verify_file(data, &f.genesis, false);
+    let strict = Bundle::verify_file(data, &f.genesis, true);
+    match &verdict {
+        Ok((b, report)) => {
+            ensure!(
+                T,
+                b.to_file_text().as_bytes() == data,
+                "a bundle verified that is not its canonical text"
+            );
+            ensure!(
+                T,
+                strict.is_ok() == b.body.certificates_required,
+                "demanding certificates gave {:?} on a bundle that {} them",
+                strict.as_ref().err(),
+                if b.body.certificates_required {
+                    "requires"
+                } else {
+                    "does not require"
+                }
+            );
+            let again = trail::verify(
+                &f.genesis,
+                &b.body.trail,
+                Policy {
+                    require_certificates: b.body.certificates_required,
+                },
+            );
+            ensure!(
+                T,
+                again.as_ref() == Ok(report),
+                "the bundle's report differs from its trail's"
+            );
+        }
+        Err(_) => ensure!(
+            T,
+            strict.is_err(),
+            "a bundle refused without demanding certificates verifies when they are demanded"
+        ),
+    }
+    let Ok(b) = serde_json::from_slice::<Bundle>(data) else {
+        return;
+    };
+    json_round_trip(T, &b);
+    for require_certificates in [false, true] {
+        let _ = trail::verify(
+            &f.genesis,
+            &b.body.trail,
+            Policy {
+                require_certificates,
+            },
+        );
+    }
+}
+
+/// `Genesis::from_toml` on UTF-8 text, as the CLI and the node read a
+/// genesis file.
+pub fn genesis(data: &[u8]) {
+    const T: &str = "genesis";
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(g) = Genesis::from_toml(text) else {
+        return;
+    };
+    ensure!(
+        T,
+        g.validate().is_ok(),
+        "a genesis read from TOML does not validate"
+    );
+    match Genesis::from_toml(&g.to_toml()) {
+        Ok(back) => ensure!(T, back == g, "TOML round trip changed the genesis"),
+        Err(e) => broken(
+            T,
+            format_args!("a valid genesis written as TOML does not read back: {e}"),
+        ),
+    }
+    match Genesis::from_canonical_bytes(&g.canonical_bytes()) {
+        Ok(back) => ensure!(
+            T,
+            back == g && back.chain_id() == g.chain_id(),
+            "a genesis changed through its canonical bytes"
+        ),
+        Err(e) => broken(
+            T,
+            format_args!("a valid genesis's canonical bytes do not decode: {e}"),
+        ),
+    }
+    let _ = State::genesis(&g);
+}
+
+/// The passphrase of the encrypted seeds.
+pub const PASSPHRASE: &str = "fuzz";
+
+/// Highest key derivation cost at which the target decrypts: PBKDF2
+/// rounds, or scrypt's memory in bytes over 128 (N·r·p). The real limits
+/// (10 million rounds, 256 MiB) would make one execution take seconds.
+const CHEAP_KDF: u64 = 64;
+
+/// `waybill_keys::from_pem` on UTF-8 text, as the CLI and the node read
+/// a key file: without a passphrase (plain keys, and encrypted ones up to
+/// the passphrase prompt, which comes after every check of the key
+/// derivation's parameters), with an empty one, and with the seeds'
+/// passphrase when the key derivation is cheap enough to run (see
+/// [`CHEAP_KDF`]; costlier ones are parsed up to the derivation only).
+pub fn key_file(data: &[u8]) {
+    const T: &str = "key_file";
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let asked = Cell::new(false);
+    let plain = waybill_keys::from_pem(text, || {
+        asked.set(true);
+        Err(KeyError::PassphraseRequired)
+    });
+    if asked.get() {
+        ensure!(
+            T,
+            matches!(plain, Err(KeyError::PassphraseRequired)),
+            "a key read on after the passphrase was refused: {plain:?}"
+        );
+        let empty = waybill_keys::from_pem(text, || Ok(Zeroizing::new(String::new())));
+        ensure!(
+            T,
+            matches!(empty, Err(KeyError::PassphraseRequired)),
+            "an empty passphrase gave {empty:?}"
+        );
+        if kdf_cost(text).is_some_and(|c| c <= CHEAP_KDF) {
+            if let Ok(key) =
+                waybill_keys::from_pem(text, || Ok(Zeroizing::new(PASSPHRASE.to_owned())))
+            {
+                check_key(T, &key);
+            }
+        }
+    } else if let Ok(key) = &plain {
+        check_key(T, key);
+    }
+}
+
+/// A key read from a file writes out and reads back as itself.
+fn check_key(target: &str, key: &ed25519_dalek::SigningKey) {
+    let pem = match waybill_keys::to_pem(key, None) {
+        Ok(p) => p,
+        Err(e) => broken(target, format_args!("a key read cannot be written: {e}")),
+    };
+    match waybill_keys::from_pem(&pem, || Err(KeyError::PassphraseRequired)) {
+        Ok(back) => ensure!(
+            target,
+            back.to_bytes() == key.to_bytes(),
+            "a key changed through its PEM file"
+        ),
+        Err(e) => broken(
+            target,
+            format_args!("a key written as PEM does not read back: {e}"),
+        ),
+    }
+}
+
+/// The cost of the key derivation of the first PEM block, if it is an
+/// encrypted key with PBKDF2 or scrypt (see [`CHEAP_KDF`]).
+fn kdf_cost(text: &str) -> Option<u64> {
+    const BEGIN: &str = "-----BEGIN ";
+    let start = text.find(BEGIN)?;
+    let rest = text.get(start + BEGIN.len()..)?;
+    let label = rest.get(..rest.find("-----")?)?;
+    let end_line = format!("-----END {label}-----");
+    let end = start + text.get(start..)?.find(&end_line)? + end_line.len();
+    let (_, der) = pkcs8::der::pem::decode_vec(text.get(start..end)?.as_bytes()).ok()?;
+    let info = EncryptedPrivateKeyInfo::from_der(&der).ok()?;
+    match &info.encryption_algorithm.pbes2()?.kdf {
+        Kdf::Pbkdf2(p) => Some(u64::from(p.iteration_count)),
+        Kdf::Scrypt(p) => Some(
+            p.cost_parameter
+                .saturating_mul(u64::from(p.block_size))
+                .saturating_mul(u64::from(p.parallelization)),
+        ),
+        _ => None,
+    }
+}
