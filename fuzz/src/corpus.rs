@@ -24,6 +24,7 @@ use waybill_core::codec;
 use waybill_core::crypto::{self, Domain, Hash32, PublicKey};
 use waybill_core::entry::{Body, LossCause, RecallClass, SignedEntry};
 use waybill_core::genesis::{Genesis, Role, YieldRule};
+use waybill_core::geo::{self, Geometry, Plot};
 use waybill_core::governance::GovernanceChange;
 use waybill_core::merkle;
 use waybill_core::rules::{self, At};
@@ -37,6 +38,7 @@ use waybill_testkit::entries::{
     set_roles, signed,
 };
 use waybill_testkit::ids::{lot, uetr};
+use waybill_testkit::workload::{workload_mix, Mix};
 use waybill_testkit::{ConsortiumBuilder, Party, T0};
 
 use crate::fixture::{fixture, Fixture};
@@ -126,6 +128,10 @@ pub fn seeds() -> Result<Seeds, CorpusError> {
 
     for (name, text) in key_files(f)? {
         add("key_file", format!("{name}.pem"), text.into_bytes());
+    }
+
+    for (name, text) in geojson_files(f) {
+        add("geojson", format!("{name}.geojson"), text.into_bytes());
     }
 
     for (name, bytes) in consensus_messages(f)? {
@@ -395,6 +401,46 @@ fn key_files(f: &Fixture) -> Result<Vec<(&'static str, String)>, CorpusError> {
         ("public", public),
     ])
 }
+
+/// Plots of the test kit's generated productions (points and polygons)
+/// as GeoJSON text: one plot at a time, and all of them.
+fn geojson_files(f: &Fixture) -> Vec<(String, String)> {
+    let plots: Vec<Plot> = workload_mix(&f.consortium, GEOJSON_SEED, 40, Mix::Consortium)
+        .into_iter()
+        .filter_map(|e| match e.entry.body {
+            Body::ProduceV2(p) => p.plots,
+            _ => None,
+        })
+        .flat_map(|facts| facts.plots)
+        .collect();
+    let points = plots
+        .iter()
+        .filter(|p| matches!(p.geometry, Geometry::Point(_)))
+        .take(2);
+    let polygons = plots
+        .iter()
+        .filter(|p| matches!(p.geometry, Geometry::Polygon(_)))
+        .take(3);
+    let mut out: Vec<(String, String)> = points
+        .chain(polygons)
+        .enumerate()
+        .map(|(i, p)| {
+            let kind = match p.geometry {
+                Geometry::Point(_) => "point",
+                _ => "polygon",
+            };
+            (
+                format!("{i}-{kind}"),
+                geo::plots_to_geojson_text(std::slice::from_ref(p)),
+            )
+        })
+        .collect();
+    out.push(("all".into(), geo::plots_to_geojson_text(&plots)));
+    out
+}
+
+/// Seed of the workload whose productions give the GeoJSON seeds.
+const GEOJSON_SEED: u64 = 5;
 
 /// Consensus messages in `WaybillCodec`'s wire format, each after its
 /// [`tag`] byte, signed by the fixture's validators.

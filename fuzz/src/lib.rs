@@ -16,6 +16,7 @@
 //! | [`bundle`] | `Bundle::verify_file` | audit bundles |
 //! | [`genesis`] | `Genesis::from_toml` | genesis files |
 //! | [`key_file`] | `waybill_keys::from_pem` | key files |
+//! | [`geojson`] | `geo::plots_from_geojson` | producers' plot files |
 //!
 //! Bad input must get an error. A target panics only when an invariant
 //! is broken (a decoder accepted bytes it must refuse, or a value does
@@ -33,8 +34,8 @@ pub mod fixture;
 mod targets;
 
 pub use targets::{
-    batch_json, block, bundle, certificate, consensus, entry, entry_json, genesis, gossip_batch,
-    key_file,
+    batch_json, block, bundle, certificate, consensus, entry, entry_json, genesis, geojson,
+    gossip_batch, key_file,
 };
 
 /// A fuzz target.
@@ -52,6 +53,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("bundle", bundle),
     ("genesis", genesis),
     ("key_file", key_file),
+    ("geojson", geojson),
 ];
 
 /// Reports a broken invariant: a decoder accepted what it must refuse, or

@@ -143,6 +143,11 @@ fn every_seed_is_accepted_by_its_decoder() {
             "{name}: {read:?}"
         );
     }
+    for (name, b) in &s["geojson"] {
+        let plots = waybill_core::geo::plots_from_geojson(std::str::from_utf8(b).unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!plots.is_empty(), "{name}");
+    }
     for (name, b) in &s["consensus"] {
         let (&tag, msg) = b.split_first().unwrap();
         let back = match tag {

@@ -136,4 +136,5 @@ targets!(
     bundle,
     genesis,
     key_file,
+    geojson,
 );

@@ -7,6 +7,7 @@ use pkcs8::pkcs5::pbes2::Kdf;
 use pkcs8::EncryptedPrivateKeyInfo;
 use waybill_core::bundle::Bundle;
 use waybill_core::genesis::Genesis;
+use waybill_core::geo;
 use waybill_core::state::State;
 use waybill_core::trail::{self, Policy};
 use waybill_keys::KeyError;
@@ -111,6 +112,39 @@ pub fn genesis(data: &[u8]) {
         ),
     }
     let _ = State::genesis(&g);
+}
+
+/// `waybill_core::geo::plots_from_geojson` on UTF-8 text, as `waybill
+/// record produce --plots FILE` reads a producer's plots (a file from a
+/// mapping tool or a supplier; the parser is our own). Every plot read
+/// passes `check_plot`, and the plots written as GeoJSON text read back
+/// as themselves. (Not through `plots_to_geojson`'s `serde_json::Value`,
+/// which by its documented limitation drops a coordinate's trailing
+/// zeros; nothing but tests uses it.)
+pub fn geojson(data: &[u8]) {
+    const T: &str = "geojson";
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(plots) = geo::plots_from_geojson(text) else {
+        return;
+    };
+    for (i, p) in plots.iter().enumerate() {
+        let check = geo::check_plot("plot", p);
+        ensure!(
+            T,
+            check.is_ok(),
+            "plot {i} read from GeoJSON fails check_plot: {check:?}"
+        );
+    }
+    let compact = geo::plots_to_geojson_text(&plots);
+    match geo::plots_from_geojson(&compact) {
+        Ok(back) => ensure!(T, back == plots, "plots changed through GeoJSON text"),
+        Err(e) => broken(
+            T,
+            format_args!("plots written as GeoJSON text do not read back: {e}"),
+        ),
+    }
 }
 
 /// The passphrase of the encrypted seeds.
