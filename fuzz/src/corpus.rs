@@ -26,12 +26,14 @@ use waybill_core::entry::{Body, LossCause, RecallClass, SignedEntry};
 use waybill_core::genesis::{Genesis, Role, YieldRule};
 use waybill_core::geo::{self, Geometry, Plot};
 use waybill_core::governance::GovernanceChange;
+use waybill_core::gs1::{Gtin, LotId};
 use waybill_core::merkle;
 use waybill_core::rules::{self, At};
 use waybill_core::state::State;
 use waybill_core::trail::{Trail, TrailItem, TRAIL_VERSION};
 use waybill_net::wire;
 use waybill_testkit::certs::commit_certificate;
+use waybill_testkit::consortium::BRAND_GTIN;
 use waybill_testkit::entries::{
     correct_receipt, cosigned, dispatch, dispatch_v2, governance, handover, kg, pay, produce,
     produce_v2, recall, recall_lift, receive, receive_v2, received, reject, remove_member,
@@ -128,6 +130,10 @@ pub fn seeds() -> Result<Seeds, CorpusError> {
 
     for (name, text) in key_files(f)? {
         add("key_file", format!("{name}.pem"), text.into_bytes());
+    }
+
+    for (name, text) in http_paths(f)? {
+        add("http_path", format!("{name}.txt"), text.into_bytes());
     }
 
     for (name, text) in geojson_files(f) {
@@ -437,6 +443,36 @@ fn geojson_files(f: &Fixture) -> Vec<(String, String)> {
         .collect();
     out.push(("all".into(), geo::plots_to_geojson_text(&plots)));
     out
+}
+
+/// The HTTP API's path segments: lot ids in each form the node reads
+/// (free ids, GS1 element strings with a batch or a serial, escaped
+/// brackets, Digital Link URIs with and without a host), an entry id and
+/// a member key.
+fn http_paths(f: &Fixture) -> Result<Vec<(&'static str, String)>, CorpusError> {
+    let err = seed_error("http path");
+    let gtin: Gtin = BRAND_GTIN
+        .parse()
+        .map_err(|e: waybill_core::IdError| err(e.to_string()))?;
+    let batch = LotId::batch(gtin, "LOT(7)/A").map_err(|e| err(e.to_string()))?;
+    let serial = LotId::serial(gtin, "SER-0042").map_err(|e| err(e.to_string()))?;
+    let link = batch
+        .digital_link()
+        .ok_or_else(|| err("no Digital Link for a GS1 lot".into()))?;
+    let path = serial
+        .digital_link()
+        .and_then(|l| l.split_once("id.gs1.org/").map(|(_, p)| p.to_owned()))
+        .ok_or_else(|| err("no Digital Link for a GS1 serial".into()))?;
+    let id = f.block.entries.first().map(|e| e.id()).unwrap_or_default();
+    Ok(vec![
+        ("lot-free", STORY_LOT.to_owned()),
+        ("lot-batch", batch.as_str().to_owned()),
+        ("lot-serial", serial.as_str().to_owned()),
+        ("lot-digital-link", link),
+        ("lot-path", path),
+        ("entry-id", id.to_hex()),
+        ("member-key", f.consortium.producer.pk.to_hex()),
+    ])
 }
 
 /// Seed of the workload whose productions give the GeoJSON seeds.

@@ -17,6 +17,7 @@
 //! | [`genesis`] | `Genesis::from_toml` | genesis files |
 //! | [`key_file`] | `waybill_keys::from_pem` | key files |
 //! | [`geojson`] | `geo::plots_from_geojson` | producers' plot files |
+//! | [`http_path`] | lot ids, entry ids, keys from text | the HTTP API's paths |
 //!
 //! Bad input must get an error. A target panics only when an invariant
 //! is broken (a decoder accepted bytes it must refuse, or a value does
@@ -35,7 +36,7 @@ mod targets;
 
 pub use targets::{
     batch_json, block, bundle, certificate, consensus, entry, entry_json, genesis, geojson,
-    gossip_batch, key_file,
+    gossip_batch, http_path, key_file,
 };
 
 /// A fuzz target.
@@ -54,6 +55,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("genesis", genesis),
     ("key_file", key_file),
     ("geojson", geojson),
+    ("http_path", http_path),
 ];
 
 /// Reports a broken invariant: a decoder accepted what it must refuse, or

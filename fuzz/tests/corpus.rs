@@ -148,6 +148,23 @@ fn every_seed_is_accepted_by_its_decoder() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!plots.is_empty(), "{name}");
     }
+    for (name, b) in &s["http_path"] {
+        let text = std::str::from_utf8(b).unwrap();
+        let parsed = if name.starts_with("lot-") {
+            text.parse::<waybill_core::gs1::LotId>()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else if name.starts_with("entry-") {
+            text.parse::<waybill_core::crypto::Hash32>()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        } else {
+            text.parse::<waybill_core::crypto::PublicKey>()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        parsed.unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     for (name, b) in &s["consensus"] {
         let (&tag, msg) = b.split_first().unwrap();
         let back = match tag {

@@ -137,4 +137,5 @@ targets!(
     genesis,
     key_file,
     geojson,
+    http_path,
 );

@@ -6,8 +6,11 @@ use pkcs8::der::Decode;
 use pkcs8::pkcs5::pbes2::Kdf;
 use pkcs8::EncryptedPrivateKeyInfo;
 use waybill_core::bundle::Bundle;
+use waybill_core::codec::{self, MAX_ENTRY_BYTES};
+use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::genesis::Genesis;
 use waybill_core::geo;
+use waybill_core::gs1::LotId;
 use waybill_core::state::State;
 use waybill_core::trail::{self, Policy};
 use waybill_keys::KeyError;
@@ -144,6 +147,55 @@ pub fn geojson(data: &[u8]) {
             T,
             format_args!("plots written as GeoJSON text do not read back: {e}"),
         ),
+    }
+}
+
+/// The path segments of the HTTP API, as the node parses them once axum
+/// has percent-decoded them: a lot id (`/v1/lots/{lot}/trail` and
+/// `/forward`, GS1 element strings and Digital Link URIs included), an
+/// entry id (`/v1/entries/{id}`) and a member key
+/// (`/v1/members/{key}/next-nonce`). Whatever parses is in canonical form
+/// afterwards: its text parses back to the same value, and it survives
+/// JSON and the canonical codec.
+pub fn http_path(data: &[u8]) {
+    const T: &str = "http_path";
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(lot) = text.parse::<LotId>() {
+        match lot.as_str().parse::<LotId>() {
+            Ok(again) => ensure!(
+                T,
+                again == lot,
+                "lot id {lot:?} parses from its own text as {again:?}"
+            ),
+            Err(e) => broken(
+                T,
+                format_args!("lot id {lot:?} does not parse from its own text: {e}"),
+            ),
+        }
+        json_round_trip(T, &lot);
+        match codec::decode::<LotId, MAX_ENTRY_BYTES>("lot", &codec::encode(&lot)) {
+            Ok(back) => ensure!(T, back == lot, "lot id {lot:?} changed through its bytes"),
+            Err(e) => broken(
+                T,
+                format_args!("lot id {lot:?} does not decode from its bytes: {e}"),
+            ),
+        }
+    }
+    if let Ok(id) = text.parse::<Hash32>() {
+        ensure!(
+            T,
+            id.to_hex().parse::<Hash32>() == Ok(id),
+            "an entry id does not parse from its hex"
+        );
+    }
+    if let Ok(key) = text.parse::<PublicKey>() {
+        ensure!(
+            T,
+            key.to_hex().parse::<PublicKey>() == Ok(key),
+            "a key does not parse from its hex"
+        );
     }
 }
 
