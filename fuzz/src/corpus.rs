@@ -120,7 +120,9 @@ pub fn seeds() -> Result<Seeds, CorpusError> {
     }
 
     for (name, certified) in [("certified", true), ("uncertified", false)] {
-        let text = story_bundle(f, &chain, certified)?;
+        let trail = story_trail(f, &chain, certified)?;
+        add("trail_json", format!("{name}.json"), compact(&trail));
+        let text = story_bundle(f, trail, certified);
         add("bundle", format!("{name}.json"), text.into_bytes());
     }
 
@@ -288,20 +290,19 @@ fn story_chain(f: &Fixture) -> Result<Vec<(Block, CommitCertificate)>, CorpusErr
 const STORY_LOT: &str = "FUZZ-STORY-LOT";
 const STORY_SHIPMENT: &str = "S-FUZZ-STORY";
 
-/// The story's trail as a bundle signed by the auditor, in its canonical
-/// file text.
-fn story_bundle(
+/// The story's trail, as a node serves it, with or without the blocks'
+/// certificates.
+fn story_trail(
     f: &Fixture,
     chain: &[(Block, CommitCertificate)],
     certified: bool,
-) -> Result<String, CorpusError> {
-    let c = &f.consortium;
+) -> Result<Trail, CorpusError> {
     let mut items = Vec::new();
     for (b, cert) in chain {
         let leaves: Vec<[u8; 32]> = b.entry_ids().iter().map(|h| h.0).collect();
         for (index, e) in b.entries.iter().enumerate() {
             let proof = merkle::inclusion_proof(&leaves, index)
-                .ok_or_else(|| seed_error("bundle")("no inclusion proof".into()))?;
+                .ok_or_else(|| seed_error("trail")("no inclusion proof".into()))?;
             items.push(TrailItem {
                 entry: e.clone(),
                 index: u32::try_from(index).unwrap_or(u32::MAX),
@@ -311,13 +312,18 @@ fn story_bundle(
             });
         }
     }
-    let trail = Trail {
+    Ok(Trail {
         version: TRAIL_VERSION,
         chain_id: f.chain_id,
         lot: lot(STORY_LOT),
         tip_height: chain.last().map_or(0, |(b, _)| b.header.height),
         items,
-    };
+    })
+}
+
+/// A trail as a bundle signed by the auditor, in its canonical file text.
+fn story_bundle(f: &Fixture, trail: Trail, certified: bool) -> String {
+    let c = &f.consortium;
     let body = BundleBody {
         format: BUNDLE_FORMAT.into(),
         version: BUNDLE_VERSION,
@@ -328,7 +334,7 @@ fn story_bundle(
         certificates_required: certified,
         trail,
     };
-    Ok(body.sign(&c.auditor.key).to_file_text())
+    body.sign(&c.auditor.key).to_file_text()
 }
 
 /// The fixed genesis, a one-validator one, and one with yield rules and

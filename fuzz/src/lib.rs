@@ -18,6 +18,7 @@
 //! | [`key_file`] | `waybill_keys::from_pem` | key files |
 //! | [`geojson`] | `geo::plots_from_geojson` | producers' plot files |
 //! | [`http_path`] | lot ids, entry ids, keys from text | the HTTP API's paths |
+//! | [`trail_json`] | `Trail` from JSON, then `trail::verify` | a node's answer to the CLI |
 //!
 //! Bad input must get an error. A target panics only when an invariant
 //! is broken (a decoder accepted bytes it must refuse, or a value does
@@ -36,7 +37,7 @@ mod targets;
 
 pub use targets::{
     batch_json, block, bundle, certificate, consensus, entry, entry_json, genesis, geojson,
-    gossip_batch, http_path, key_file,
+    gossip_batch, http_path, key_file, trail_json,
 };
 
 /// A fuzz target.
@@ -56,6 +57,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("key_file", key_file),
     ("geojson", geojson),
     ("http_path", http_path),
+    ("trail_json", trail_json),
 ];
 
 /// Reports a broken invariant: a decoder accepted what it must refuse, or

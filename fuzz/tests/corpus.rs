@@ -130,6 +130,14 @@ fn every_seed_is_accepted_by_its_decoder() {
             name.starts_with("certified")
         );
     }
+    for (name, b) in &s["trail_json"] {
+        let t: waybill_core::trail::Trail = serde_json::from_slice(b).unwrap();
+        let policy = waybill_core::trail::Policy {
+            require_certificates: name.starts_with("certified"),
+        };
+        waybill_core::trail::verify(&f.genesis, &t, policy)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     for (name, b) in &s["genesis"] {
         Genesis::from_toml(std::str::from_utf8(b).unwrap())
             .unwrap_or_else(|e| panic!("{name}: {e}"));

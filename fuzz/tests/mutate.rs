@@ -138,4 +138,5 @@ targets!(
     key_file,
     geojson,
     http_path,
+    trail_json,
 );

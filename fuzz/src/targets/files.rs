@@ -12,7 +12,7 @@ use waybill_core::genesis::Genesis;
 use waybill_core::geo;
 use waybill_core::gs1::LotId;
 use waybill_core::state::State;
-use waybill_core::trail::{self, Policy};
+use waybill_core::trail::{self, Policy, Trail};
 use waybill_keys::KeyError;
 use zeroize::Zeroizing;
 
@@ -77,6 +77,55 @@ pub fn bundle(data: &[u8]) {
             Policy {
                 require_certificates,
             },
+        );
+    }
+}
+
+/// A trail as JSON, as `waybill lookup --node` reads a node's answer to
+/// `GET /v1/lots/{lot}/trail` before verifying it offline against the
+/// fixed genesis, with and without certificates demanded.
+pub fn trail_json(data: &[u8]) {
+    const T: &str = "trail_json";
+    let Ok(t) = serde_json::from_slice::<Trail>(data) else {
+        return;
+    };
+    json_round_trip(T, &t);
+    let f = fixture();
+    let strict = trail::verify(
+        &f.genesis,
+        &t,
+        Policy {
+            require_certificates: true,
+        },
+    );
+    let lax = trail::verify(
+        &f.genesis,
+        &t,
+        Policy {
+            require_certificates: false,
+        },
+    );
+    if let Ok(report) = &strict {
+        ensure!(
+            T,
+            lax.is_ok(),
+            "a trail verifies with certificates demanded but not without: {:?}",
+            lax.as_ref().err()
+        );
+        ensure!(
+            T,
+            report.entries == t.items.len() && report.uncertified_blocks == 0,
+            "a trail verified with certificates demanded reports {} entries of {} and {} uncertified blocks",
+            report.entries,
+            t.items.len(),
+            report.uncertified_blocks
+        );
+    }
+    if let Ok(report) = &lax {
+        ensure!(
+            T,
+            report.entries == t.items.len() && report.lot == t.lot,
+            "a verified trail's report does not match it"
         );
     }
 }
