@@ -39,10 +39,16 @@ pub use peers::{
     peer_id, peers_not_admitted, persistent_peers, unlisted_validators, Admission, Peers,
 };
 
-use crate::codec::WaybillCodec;
+// The codec of the engine's network and WAL messages, the context they
+// are typed over and the verifier of their signatures: public so that the
+// decoders of peers' messages can be fuzzed from outside (`fuzz/`).
+pub use crate::codec::{WaybillCodec, WireError};
+pub use crate::ctx::{ProposalPart, WaybillCtx};
+pub use crate::signer::WaybillVerifier;
+
 use crate::config::EngineConfig;
-use crate::ctx::{Address, Validator, ValidatorSet, WaybillCtx};
-use crate::signer::{WaybillSigner, WaybillVerifier};
+use crate::ctx::{Address, Validator, ValidatorSet};
+use crate::signer::WaybillSigner;
 use crate::signing::VerifyKey;
 
 /// Largest block a proposer may build, in canonical bytes. A block travels

@@ -343,6 +343,12 @@ fn check_encryption(scheme: &EncryptionScheme<'_>) -> Result<(), KeyError> {
             p.iteration_count
         )),
         Kdf::Pbkdf2(_) => Ok(()),
+        // pkcs5 0.7.1 takes log2(N) as 63 - N.leading_zeros(), which
+        // overflows for N = 0 (a panic where overflow is checked, as in
+        // debug builds). Found by fuzzing (fuzz/, target `key_file`).
+        Kdf::Scrypt(p) if p.cost_parameter == 0 => {
+            unsupported("scrypt with N=0 (N must be a power of two)".to_owned())
+        }
         Kdf::Scrypt(p) => {
             let memory = 128u64
                 .saturating_mul(u64::from(p.block_size))
@@ -611,6 +617,33 @@ mod tests {
         assert!(matches!(
             from_pem(&encrypted_with(ok), || pass("pw")),
             Err(KeyError::WrongPassphrase)
+        ));
+    }
+
+    #[test]
+    fn a_zero_scrypt_cost_is_refused_before_prompting() {
+        // Reading this used to panic inside pkcs5 (an overflow computing
+        // log2(N)) in builds with overflow checks.
+        let (salt, iv) = ([1u8; 16], [2u8; 16]);
+        let zero = pbes2::Parameters {
+            kdf: pkcs8::pkcs5::pbes2::ScryptParams {
+                salt: &salt,
+                cost_parameter: 0,
+                block_size: 8,
+                parallelization: 1,
+                key_length: Some(32),
+            }
+            .into(),
+            encryption: pkcs8::pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv: &iv },
+        };
+        let pem = encrypted_with(zero);
+        assert!(matches!(
+            from_pem(&pem, || pass("pw")),
+            Err(KeyError::UnsupportedEncryption { .. })
+        ));
+        assert!(matches!(
+            from_pem(&pem, never),
+            Err(KeyError::UnsupportedEncryption { .. })
         ));
     }
 

@@ -1,0 +1,5 @@
+//! AFL++ target `genesis`: see `waybill_fuzz::genesis`.
+
+fn main() {
+    afl::fuzz!(|data: &[u8]| waybill_fuzz::genesis(data));
+}
