@@ -17,7 +17,7 @@ mod load;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
@@ -26,9 +26,9 @@ use waybill_core::entry::EntryId;
 use waybill_testkit::consortium::Roster;
 use waybill_testnet::{self as testnet, Cluster, Relay};
 
-use crate::network::chains::{read_chain, Chain};
+use crate::network::chains::read_chains;
 use crate::network::change::ValidatorSets;
-use crate::network::nodes::node_binary;
+use crate::network::nodes::{node_binary, WorkDir};
 use crate::workload::Consortium;
 use campaign::{schedule, Campaign, Counts};
 use load::Load;
@@ -95,17 +95,8 @@ pub fn run(opts: &Options) -> Result<FaultsReport> {
         .pop()
         .ok_or_else(|| anyhow!("internal: no consortium"))?;
     let genesis = consortium.genesis.clone();
-    let tmp;
-    let dir: &Path = match &opts.keep {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d
-        }
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary directory")?;
-            tmp.path()
-        }
-    };
+    let work = WorkDir::new(opts.keep.as_deref())?;
+    let dir = work.path();
     let net = testnet::from_genesis(
         dir,
         genesis.clone(),
@@ -243,20 +234,7 @@ fn compare_chains(
     acknowledged: &HashSet<EntryId>,
     signed: &HashSet<EntryId>,
 ) -> Result<ChainCheck> {
-    let chains: Vec<Chain> = std::thread::scope(|s| {
-        let handles: Vec<_> = addrs
-            .iter()
-            .map(|a| s.spawn(move || read_chain(*a, genesis, sets, height)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow!("a chain reader panicked"))
-                    .and_then(|r| r)
-            })
-            .collect::<Result<Vec<_>>>()
-    })?;
+    let chains = read_chains(addrs, genesis, sets, height)?;
     let first = chains
         .first()
         .ok_or_else(|| anyhow!("internal: no chains"))?;

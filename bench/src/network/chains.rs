@@ -25,6 +25,29 @@ struct FullBlockMsg {
     certificate: Option<CommitCertificate>,
 }
 
+/// Every node's chain, read back in parallel ([`read_chain`]).
+pub(crate) fn read_chains(
+    addrs: &[SocketAddr],
+    genesis: &waybill_core::genesis::Genesis,
+    sets: &ValidatorSets,
+    height: u64,
+) -> Result<Vec<Chain>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = addrs
+            .iter()
+            .map(|a| s.spawn(move || read_chain(*a, genesis, sets, height)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow!("a chain reader panicked"))
+                    .and_then(|r| r)
+            })
+            .collect()
+    })
+}
+
 /// One node's chain as read back.
 pub(crate) struct Chain {
     pub(crate) hashes: Vec<Hash32>,
@@ -35,7 +58,7 @@ pub(crate) struct Chain {
 
 /// Reads blocks 1..=height from one node and verifies each: hash, entry
 /// root, link, certificate (against the validator set of its height).
-pub(crate) fn read_chain(
+fn read_chain(
     addr: SocketAddr,
     genesis: &waybill_core::genesis::Genesis,
     sets: &ValidatorSets,
@@ -92,21 +115,7 @@ pub(super) fn check_chains(
     height: u64,
     expected: &HashSet<EntryId>,
 ) -> Result<(usize, Vec<u32>)> {
-    let chains: Vec<Result<Chain>> = std::thread::scope(|s| {
-        let handles: Vec<_> = addrs
-            .iter()
-            .map(|a| s.spawn(move || read_chain(*a, genesis, sets, height)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| anyhow!("a chain reader panicked"))
-                    .and_then(|r| r)
-            })
-            .collect()
-    });
-    let mut chains = chains.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut chains = read_chains(addrs, genesis, sets, height)?;
     let first_hashes = &chains[0].hashes;
     for (n, Chain { hashes, ids, .. }) in chains.iter().enumerate() {
         if let Some(h) = (0..height as usize).find(|&i| hashes[i] != first_hashes[i]) {

@@ -50,16 +50,15 @@ mod submit;
 mod track;
 mod types;
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 use chains::{check_chains, log_counters, node_counters};
 use change::{ValidatorChange, ValidatorSets};
 use groups::generate_workload;
-use nodes::{node_binary, start_network, warm_up_network, with_log_tails, Network};
+use nodes::{node_binary, start_network, warm_up_network, with_log_tails, Network, WorkDir};
 pub use phases::DOWN;
 use phases::{fixed_figures, measure, saturation_figures};
 use track::{accepted_ids, new_track};
@@ -78,17 +77,8 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         .first()
         .ok_or_else(|| anyhow!("internal: no consortium"))?;
     let genesis = c0.genesis.clone();
-    let tmp;
-    let dir: &Path = match &opts.keep {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d
-        }
-        None => {
-            tmp = tempfile::tempdir().context("creating a temporary directory")?;
-            tmp.path()
-        }
-    };
+    let work = WorkDir::new(opts.keep.as_deref())?;
+    let dir = work.path();
     // Dropping the cluster kills every node, on every path out of here.
     let Network {
         mut cluster,

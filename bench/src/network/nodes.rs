@@ -34,6 +34,35 @@ pub(crate) fn node_binary() -> Result<PathBuf> {
     })
 }
 
+/// Where a scenario writes its network: a directory to keep, or a
+/// temporary one removed when this is dropped.
+pub(crate) enum WorkDir {
+    Kept(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl WorkDir {
+    /// `keep` (created if missing), or a new temporary directory.
+    pub(crate) fn new(keep: Option<&Path>) -> Result<Self> {
+        Ok(match keep {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+                WorkDir::Kept(d.to_path_buf())
+            }
+            None => {
+                WorkDir::Temporary(tempfile::tempdir().context("creating a temporary directory")?)
+            }
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        match self {
+            WorkDir::Kept(p) => p,
+            WorkDir::Temporary(t) => t.path(),
+        }
+    }
+}
+
 /// The running validators.
 pub(super) struct Network {
     /// Kills every node when dropped.
