@@ -258,19 +258,13 @@ impl Campaign<'_> {
         let n = self.names.len();
         let a = below(&mut self.rng, n);
         let b = (a + 1 + below(&mut self.rng, n - 1)) % n;
-        let (one, other): (Vec<&str>, Vec<&str>) = self
-            .names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| (j == a || j == b, name.as_str()))
-            .fold((Vec::new(), Vec::new()), |(mut x, mut y), (side, name)| {
-                if side {
-                    x.push(name);
-                } else {
-                    y.push(name);
-                }
-                (x, y)
-            });
+        let side = |inside: bool| -> Vec<&str> {
+            (0..n)
+                .filter(|j| (*j == a || *j == b) == inside)
+                .map(|j| self.names[j].as_str())
+                .collect()
+        };
+        let (one, other) = (side(true), side(false));
         self.relay
             .partition(&[&one, &other])
             .map_err(|e| anyhow!("{e}"))?;
