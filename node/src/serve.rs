@@ -1,8 +1,12 @@
 //! Serving the API under limits, so that slow, idle or greedy clients
 //! cannot starve the others or the node's memory:
 //!
-//! - at most [`ServeLimits::max_connections`] connections at once; one
-//!   more is answered `503` with the API's JSON error and closed;
+//! - at most [`ServeLimits::max_connections`] connections at once. One
+//!   more takes the place of the connection that has waited longest for
+//!   a request (idle, or still sending its headers), which is closed, so
+//!   that connections held open without requests cannot lock clients
+//!   out; only when every connection has a request in progress is the
+//!   new one answered `503` with the API's JSON error and closed;
 //! - a request's headers must arrive within
 //!   [`ServeLimits::header_timeout`] once they start, and a connection
 //!   on which nothing moves for [`ServeLimits::idle_timeout`] (no byte
@@ -27,16 +31,17 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tower::ServiceExt;
 
 /// Longest request URI answered (`414` beyond, as JSON).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -87,10 +92,11 @@ pub async fn serve(
         guard,
     ));
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let registry = Arc::new(Registry::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let (mut stream, _) = tokio::select! {
+        let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -103,68 +109,32 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
-            tokio::spawn(async move {
-                let body = json!({
-                    "error": "the node serves as many connections as it may; try again shortly"
-                })
-                .to_string();
-                let reply = format!(
-                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    stream.write_all(reply.as_bytes()).await?;
-                    stream.shutdown().await?;
-                    // Read what the client sent, so that closing does not
-                    // reset the connection before it reads the answer.
-                    let mut sink = [0u8; 4096];
-                    while stream.read(&mut sink).await? > 0 {}
-                    Ok::<(), std::io::Error>(())
-                })
-                .await;
-            });
-            continue;
+        let conn = Conn {
+            app: app.clone(),
+            limits,
+            registry: Arc::clone(&registry),
+            stop: stop_rx.clone(),
         };
-        let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let (io, last) = Idle::new(stream);
-            let base = io.base;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout)
-                .max_buf_size(HYPER_BUF_BYTES)
-                .serve_connection(TokioIo::new(io), service);
-            tokio::pin!(conn);
-            let stopping = async move {
-                // The guard `wait_for` returns must not live across an
-                // await: only whether it came.
-                stop.wait_for(|s| *s).await.is_ok()
-            };
-            tokio::pin!(stopping);
-            let idle_ms = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-            let mut watch =
-                tokio::time::interval((limits.idle_timeout / 4).max(Duration::from_millis(10)));
-            loop {
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    _ = &mut stopping => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
-                        break;
-                    }
-                    _ = watch.tick() => {
-                        let now = u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX);
-                        if now.saturating_sub(last.load(Ordering::Relaxed)) > idle_ms {
-                            // Dropping the connection closes it.
-                            break;
-                        }
-                    }
-                }
+        match Arc::clone(&connections).try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(conn.serve(stream, permit));
             }
-            drop(permit);
-        });
+            // At the cap, the connection waiting longest for a request
+            // (idle, or still sending its headers) makes room; when every
+            // connection has a request in progress, the new one is refused.
+            Err(_) if registry.evict_longest_waiting() => {
+                let connections = Arc::clone(&connections);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(EVICTION_WAIT, connections.acquire_owned()).await {
+                        Ok(Ok(permit)) => conn.serve(stream, permit).await,
+                        _ => refuse(stream).await,
+                    }
+                });
+            }
+            Err(_) => {
+                tokio::spawn(refuse(stream));
+            }
+        }
     }
     let _ = stop_tx.send(true);
     // Wait (briefly) for the connections to finish what they serve.
@@ -174,6 +144,221 @@ pub async fn serve(
     )
     .await;
     Ok(())
+}
+
+/// How long a connection admitted in place of an evicted one waits for
+/// the evicted one to let go of its place (it closes at once; a moment
+/// suffices unless others took the place first).
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// Answers a connection beyond the cap `503` with the API's JSON error,
+/// and closes it.
+async fn refuse(mut stream: TcpStream) {
+    let body = json!({
+        "error": "the node serves as many connections as it may, each with a request in progress; try again shortly"
+    })
+    .to_string();
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(reply.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Read what the client sent, so that closing does not reset the
+        // connection before it reads the answer.
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
+
+/// What serving one connection needs.
+struct Conn {
+    app: Router,
+    limits: ServeLimits,
+    registry: Arc<Registry>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Conn {
+    /// Serves `stream` until it closes, idles out, is evicted or the
+    /// server stops; then gives its place (`permit`) back.
+    async fn serve(self, stream: TcpStream, permit: OwnedSemaphorePermit) {
+        let Conn {
+            app,
+            limits,
+            registry,
+            mut stop,
+        } = self;
+        let (id, slot) = registry.enter();
+        let service = {
+            let slot = Arc::clone(&slot);
+            hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                // In progress from its head to the last byte of its answer:
+                // the guard travels with the response body.
+                let busy = Busy::start(&slot);
+                let answer = app.clone().oneshot(req.map(Body::new));
+                async move {
+                    let response = answer.await?;
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        Body::new(body.map_frame(move |frame| {
+                            let _in_progress = &busy;
+                            frame
+                        }))
+                    }))
+                }
+            })
+        };
+        let (io, last) = Idle::new(stream);
+        let base = io.base;
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_buf_size(HYPER_BUF_BYTES)
+            .serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let stopping = async move {
+            // The guard `wait_for` returns must not live across an
+            // await: only whether it came.
+            stop.wait_for(|s| *s).await.is_ok()
+        };
+        tokio::pin!(stopping);
+        let idle_ms = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut watch =
+            tokio::time::interval((limits.idle_timeout / 4).max(Duration::from_millis(10)));
+        loop {
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                _ = &mut stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                    break;
+                }
+                // Dropping the connection closes it.
+                _ = slot.evict.notified() => break,
+                _ = watch.tick() => {
+                    let now = u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    if now.saturating_sub(last.load(Ordering::Relaxed)) > idle_ms {
+                        break;
+                    }
+                }
+            }
+        }
+        registry.leave(id);
+        drop(permit);
+    }
+}
+
+/// The connections being served, each with whether a request is in
+/// progress on it, so that one more at the cap can take the place of the
+/// one waiting longest for a request.
+struct Registry {
+    base: Instant,
+    slots: std::sync::Mutex<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    next: u64,
+    open: std::collections::HashMap<u64, Arc<Slot>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            base: Instant::now(),
+            slots: std::sync::Mutex::new(Slots::default()),
+        }
+    }
+}
+
+/// One connection's place.
+struct Slot {
+    base: Instant,
+    /// Milliseconds since `base` from which the connection has waited
+    /// for a request; [`IN_PROGRESS`] while one is in progress.
+    waiting_since: AtomicU64,
+    /// Chosen to make room: it closes, and is not chosen again.
+    evict: tokio::sync::Notify,
+    evicted: std::sync::atomic::AtomicBool,
+}
+
+/// [`Slot::waiting_since`] while a request is in progress.
+const IN_PROGRESS: u64 = u64::MAX;
+
+fn millis_since(base: Instant) -> u64 {
+    u64::try_from(base.elapsed().as_millis()).unwrap_or(IN_PROGRESS - 1)
+}
+
+impl Registry {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A new connection's place; it waits for a request from now.
+    fn enter(&self) -> (u64, Arc<Slot>) {
+        let slot = Arc::new(Slot {
+            base: self.base,
+            waiting_since: AtomicU64::new(millis_since(self.base)),
+            evict: tokio::sync::Notify::new(),
+            evicted: std::sync::atomic::AtomicBool::new(false),
+        });
+        let mut slots = self.slots();
+        let id = slots.next;
+        slots.next += 1;
+        slots.open.insert(id, Arc::clone(&slot));
+        (id, slot)
+    }
+
+    fn leave(&self, id: u64) {
+        self.slots().open.remove(&id);
+    }
+
+    /// Tells the connection that has waited longest for a request to
+    /// close; `false` if every connection has a request in progress.
+    fn evict_longest_waiting(&self) -> bool {
+        let slots = self.slots();
+        let longest = slots
+            .open
+            .values()
+            .filter(|s| !s.evicted.load(Ordering::Relaxed))
+            .map(|s| (s.waiting_since.load(Ordering::Relaxed), s))
+            .filter(|(since, _)| *since != IN_PROGRESS)
+            .min_by_key(|(since, _)| *since);
+        match longest {
+            Some((_, slot)) => {
+                slot.evicted.store(true, Ordering::Relaxed);
+                // Stored if the connection is not listening this moment.
+                slot.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A request in progress on a connection; when it ends (its answer's
+/// last byte written, or the request dropped), the connection waits for
+/// the next one from then.
+struct Busy(Arc<Slot>);
+
+impl Busy {
+    fn start(slot: &Arc<Slot>) -> Busy {
+        slot.waiting_since.store(IN_PROGRESS, Ordering::Relaxed);
+        Busy(Arc::clone(slot))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0
+            .waiting_since
+            .store(millis_since(self.0.base), Ordering::Relaxed);
+    }
 }
 
 /// The bytes of request bodies that may be held at once.

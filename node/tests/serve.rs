@@ -135,14 +135,85 @@ async fn idle_and_stalled_connections_are_closed() {
     assert!(status_ok(addr).await);
 }
 
+/// Opens a connection that sends the start of a request head and stalls.
+async fn stalled(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /v1/status HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    s
+}
+
+/// Opens a connection with a request in progress: a body announced and
+/// trickled.
+async fn busy(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /v1/entries HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    s
+}
+
 #[tokio::test]
-async fn a_connection_beyond_the_cap_gets_503_json_and_others_are_served_again() {
+async fn at_the_cap_the_connection_waiting_longest_makes_room() {
+    let addr = start(limits()).await;
+    // The oldest: connected and silent.
+    let mut oldest = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut held = Vec::new();
+    for _ in 0..15 {
+        held.push(stalled(addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // One more is served, in the oldest one's place, which is closed.
+    assert!(status_ok(addr).await, "a client was locked out at the cap");
+    assert!(
+        closed_within(&mut oldest, HEADERS / 4).await,
+        "the connection waiting longest was not the one closed"
+    );
+    // A connection with a request in progress is never the one evicted:
+    // fill the places with busy ones, then each new client is served in
+    // the place of a stalled one, not of a busy one.
+    let mut working = Vec::new();
+    for _ in 0..8 {
+        working.push(busy(addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    for w in &mut working {
+        let mut b = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(20), w.read(&mut b)).await;
+        assert!(
+            read.is_err(),
+            "a connection with a request in progress was closed"
+        );
+    }
+    drop(held);
+}
+
+#[tokio::test]
+async fn hundreds_of_stalled_connections_do_not_lock_clients_out() {
+    let addr = start(limits()).await;
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.push(stalled(addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    for _ in 0..5 {
+        assert!(status_ok(addr).await, "a client was locked out");
+    }
+    drop(held);
+}
+
+#[tokio::test]
+async fn at_the_cap_with_a_request_in_progress_on_each_a_new_one_gets_503_json() {
     let addr = start(limits()).await;
     let mut held = Vec::new();
     for _ in 0..16 {
-        held.push(TcpStream::connect(addr).await.unwrap());
+        held.push(busy(addr).await);
     }
-    // Give the server a moment to accept them all.
+    // Give the server a moment to read their heads.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (code, v) = exchange(
         addr,
@@ -151,10 +222,12 @@ async fn a_connection_beyond_the_cap_gets_503_json_and_others_are_served_again()
     .await;
     assert_eq!(code, 503, "{v}");
     assert!(v["error"].as_str().unwrap().contains("connections"), "{v}");
-    // The idle ones time out, and the node answers again.
-    tokio::time::sleep(HEADERS * 3).await;
+    // Their bodies time out (408), and the node answers again.
+    for s in &mut held {
+        let (code, _) = read_answer(s).await;
+        assert_eq!(code, 408);
+    }
     assert!(status_ok(addr).await);
-    drop(held);
 }
 
 #[tokio::test]
