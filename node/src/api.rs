@@ -78,6 +78,18 @@ struct AppState<B: Backend> {
     shared: Arc<Shared<B>>,
     gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
     net: Option<NetHandle>,
+    /// Batches decoded and checked at once ([`batch_slots`]).
+    batches: Arc<tokio::sync::Semaphore>,
+}
+
+/// How many batches are decoded and checked at once: twice the cores.
+/// The others wait with their bodies read (bounded by the serve layer's
+/// in-flight budget), so a hundred clients' batches at once hold a
+/// handful of decoded batches in memory, not a hundred, and the decoding
+/// (on the blocking pool) leaves the API's workers free to answer
+/// everyone else.
+fn batch_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -86,6 +98,7 @@ impl<B: Backend> Clone for AppState<B> {
             shared: Arc::clone(&self.shared),
             gossip: self.gossip.clone(),
             net: self.net.clone(),
+            batches: Arc::clone(&self.batches),
         }
     }
 }
@@ -96,6 +109,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         shared,
         gossip: options.gossip,
         net: options.net,
+        batches: Arc::new(tokio::sync::Semaphore::new(batch_slots())),
     };
     Router::new()
         .route("/v1/entries", post(submit::<B>))
@@ -381,9 +395,13 @@ async fn submit_batch<B: Backend + 'static>(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let entries: Vec<SignedEntry> = match serde_json::from_slice(&body) {
-        Ok(e) => e,
-        Err(e) => {
+    let Ok(_slot) = st.batches.acquire().await else {
+        return internal("the batch queue is closed".to_owned());
+    };
+    let decoded = blocking(move || Ok(serde_json::from_slice::<Vec<SignedEntry>>(&body))).await;
+    let entries = match decoded {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
             metrics.submission("rejected", "bad_json");
             return error(
                 StatusCode::BAD_REQUEST,
@@ -392,6 +410,7 @@ async fn submit_batch<B: Backend + 'static>(
                 ),
             );
         }
+        Err(r) => return r,
     };
     if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
         metrics.submission("rejected", "bad_batch");
