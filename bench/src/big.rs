@@ -127,7 +127,7 @@ fn rss_bytes(pid: u32) -> Result<u64> {
 }
 
 /// A `kB` figure from `/proc/{pid}/status`, in bytes.
-fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
+pub(crate) fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status

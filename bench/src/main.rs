@@ -13,6 +13,7 @@ mod big;
 mod faults;
 mod ingest;
 mod network;
+mod siege;
 mod workload;
 
 use std::hint::black_box;
@@ -53,8 +54,9 @@ struct Args {
     /// Run only these scenarios (comma-separated): limits, ingest, network,
     /// ledger (lookup, verify-chain, storage and export on one large
     /// ledger; those four names select it too). Default: all of them.
-    /// `faults` (the fault campaign, which times nothing) runs only when
-    /// named, and alone.
+    /// `faults` (the fault campaign, which times nothing) and `siege`
+    /// (the API under thousands of held connections and a hundred
+    /// clients' batches) run only when named, and alone.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Faults: validators killed with SIGKILL and restarted (default 100;
@@ -65,6 +67,13 @@ struct Args {
     /// Faults: keep the nodes' keys, configs, ledgers and logs here.
     #[arg(long)]
     faults_keep: Option<PathBuf>,
+    /// Siege: connections held open without a request (default 3000;
+    /// quick 300): idle, stalled and trickling headers, a third each.
+    #[arg(long)]
+    siege_connections: Option<usize>,
+    /// Siege: seconds it lasts (default 20; quick 5).
+    #[arg(long)]
+    siege_secs: Option<f64>,
     /// Entries in the large ledger (default 1000000; quick 100000).
     #[arg(long)]
     ledger_scale: Option<usize>,
@@ -374,6 +383,13 @@ fn main() -> Result<()> {
         .is_some_and(|o| o.iter().any(|n| n.trim() == "faults"))
     {
         return run_faults(&args);
+    }
+    if args
+        .only
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|n| n.trim() == "siege"))
+    {
+        return run_siege(&args);
     }
     let selected: Vec<&str> = match &args.only {
         None => SCENARIOS.to_vec(),
@@ -785,6 +801,63 @@ fn run_faults(args: &Args) -> Result<()> {
             report.forks,
             report.duplicates,
             report.unknown
+        );
+    }
+    Ok(())
+}
+
+/// `--only siege`: the API under siege, alone; fails if a newcomer was
+/// turned away or the node died.
+fn run_siege(args: &Args) -> Result<()> {
+    if let Some(other) = args
+        .only
+        .iter()
+        .flatten()
+        .map(|n| n.trim())
+        .find(|n| !n.is_empty() && *n != "siege")
+    {
+        bail!("--only: the siege runs alone (`--only siege`), not with `{other}`");
+    }
+    let connections = args
+        .siege_connections
+        .unwrap_or(if args.quick { 300 } else { 3_000 });
+    let secs = args
+        .siege_secs
+        .unwrap_or(if args.quick { 5.0 } else { 20.0 });
+    if !(secs > 0.0 && secs.is_finite()) {
+        bail!("--siege-secs must be positive");
+    }
+    let r = siege::run(&siege::Options {
+        connections,
+        batch_clients: if args.quick { 10 } else { 100 },
+        batch_entries: 1_000,
+        duration: Duration::from_secs_f64(secs),
+        seed: args.seed,
+    })?;
+    r.print();
+    if let Some(path) = &args.json_out {
+        let v = json!({
+            "scenario": "siege",
+            "commit": git_commit(),
+            "connections": r.connections, "opened": r.opened,
+            "batch_clients": r.batch_clients, "batch_entries": r.batch_entries,
+            "seconds": r.seconds,
+            "calm_p50_ms": r.calm_p50_ms, "calm_p99_ms": r.calm_p99_ms,
+            "probes": r.probes, "probe_p50_ms": r.probe_p50_ms,
+            "probe_p99_ms": r.probe_p99_ms, "probe_max_ms": r.probe_max_ms,
+            "probe_failures": r.probe_failures,
+            "batches_ok": r.batches_ok, "batches_503": r.batches_503,
+            "batches_other": r.batches_other,
+            "rss_before_mib": r.rss_before_mib, "rss_peak_mib": r.rss_peak_mib,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&v)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if r.probe_failures > 0 {
+        bail!(
+            "{} of {} newcomer requests were not answered 200 during the siege",
+            r.probe_failures,
+            r.probes
         );
     }
     Ok(())
