@@ -240,7 +240,10 @@ fn equivocating_forged_and_replayed_votes_change_nothing() {
         Duration::from_secs(60),
         |t| {
             let eq = t.get("equivocate").map(Vec::as_slice).unwrap_or_default();
-            eq.iter().any(|(_, d)| d.starts_with("second proposal"))
+            eq.iter()
+                .filter(|(_, d)| d.starts_with("second proposal"))
+                .count()
+                >= 2
                 && eq.iter().any(|(_, d)| d.starts_with("second precommit"))
                 && t.contains_key("forge-votes")
                 && t.contains_key("replay-votes")
@@ -254,6 +257,14 @@ fn equivocating_forged_and_replayed_votes_change_nothing() {
         lies.values().map(Vec::len).sum::<usize>()
     );
     let common = honest_chain_holds(&mut n, &[], last, &sent);
+    // The honest nodes saw the double proposals and votes as such:
+    // Malachite hands the evidence to the loop at finalisation.
+    assert!(
+        HONEST
+            .iter()
+            .any(|v| n.cluster.log(v).contains("misbehaviour evidence")),
+        "no honest node recorded the liar's equivocation"
+    );
     finish(&mut n, &[], common);
     eprintln!("[{:?}] done at height {common}", started.elapsed());
 }
