@@ -131,23 +131,39 @@ impl Proxy {
                 &format!("second {tname} in round {r}, for {}", other.0.to_hex()),
             );
         }
-        if self.lies.tells(Lie::ForgeVotes) && st.done.insert((h, r.as_i64(), typ, "forge")) {
-            let phantom = Self::phantom(h, r);
-            for who in &self.others {
-                let forged = Vote {
-                    value: NilOrVal::Val(phantom),
-                    validator: *who,
-                    ..vote.clone()
-                };
-                // Signed with this node's key, in another's name.
-                let signed = self.sign(forged).await?;
-                self.publish_vote(signed)?;
+        // Once per round: prevotes and precommits in every other
+        // validator's name for one block nobody proposed, in this round
+        // and the next (which the honest nodes have not voted in yet, so
+        // were the signatures not checked, these would be the votes they
+        // count: more than 2/3 of the power, with this node's own, for a
+        // block they cannot have).
+        if self.lies.tells(Lie::ForgeVotes) && st.done.insert((h, r.as_i64(), 0, "forge")) {
+            let phantom = Self::phantom(h, Round::new(0));
+            let mut forged = 0;
+            for round in [r, r.increment()] {
+                for typ in [VoteType::Prevote, VoteType::Precommit] {
+                    for who in &self.others {
+                        let vote = Vote {
+                            typ,
+                            round,
+                            value: NilOrVal::Val(phantom),
+                            validator: *who,
+                            extension: None,
+                            ..vote.clone()
+                        };
+                        // Signed with this node's key, in another's name.
+                        let signed = self.sign(vote).await?;
+                        self.publish_vote(signed)?;
+                        forged += 1;
+                    }
+                }
             }
             self.lies.told(
                 Lie::ForgeVotes,
                 h,
                 &format!(
-                    "{tname}s in round {r} forged in {} others' names for {}",
+                    "{forged} votes in rounds {r} and {} forged in {} others' names for {}",
+                    r.increment(),
                     self.others.len(),
                     phantom.0.to_hex()
                 ),
