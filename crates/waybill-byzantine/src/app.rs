@@ -153,7 +153,7 @@ impl App for Handle {
 impl App for LyingApp {
     fn committed_height(&self) -> u64 {
         let tip = self.inner.committed_height();
-        if self.lies.tells(Lie::LieHeight) && tip >= ARM_HEIGHT_LIE_AT {
+        if self.lies.tells(Lie::FalseTip) && tip >= ARM_HEIGHT_LIE_AT {
             tip + HEIGHT_LIE
         } else {
             tip
@@ -207,12 +207,12 @@ impl App for LyingApp {
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError> {
         let tip = self.inner.committed_height();
         if height > tip {
-            if !self.lies.tells(Lie::LieHeight) {
+            if !self.lies.tells(Lie::FalseTip) {
                 return Ok(None);
             }
             let (block, cert) = self.made_up(height, tip)?;
             self.lies.told(
-                Lie::LieHeight,
+                Lie::FalseTip,
                 height,
                 &format!("served made-up block {}", block.header.hash().to_hex()),
             );

@@ -34,10 +34,10 @@ pub enum Lie {
     ServeBadBlocks,
     /// Claims a tip [`HEIGHT_LIE`] heights above its own, and serves the
     /// heights it does not have as blocks it made up, certified by itself.
-    LieHeight,
+    FalseTip,
 }
 
-/// How far above its tip the node claims to be with [`Lie::LieHeight`].
+/// How far above its tip the node claims to be with [`Lie::FalseTip`].
 pub const HEIGHT_LIE: u64 = 50;
 
 impl Lie {
@@ -51,7 +51,7 @@ impl Lie {
             Lie::ForgeVotes => "forge-votes",
             Lie::ReplayVotes => "replay-votes",
             Lie::ServeBadBlocks => "serve-bad-blocks",
-            Lie::LieHeight => "lie-height",
+            Lie::FalseTip => "lie-height",
         }
     }
 
@@ -63,7 +63,7 @@ impl Lie {
         Lie::ForgeVotes,
         Lie::ReplayVotes,
         Lie::ServeBadBlocks,
-        Lie::LieHeight,
+        Lie::FalseTip,
     ];
 }
 

@@ -315,11 +315,11 @@ impl Actor for Proxy {
                     self.double_proposal(&m, st).await?;
                 }
             }
-            NetMsg::BroadcastStatus(mut status) if self.lies.tells(Lie::LieHeight) => {
+            NetMsg::BroadcastStatus(mut status) if self.lies.tells(Lie::FalseTip) => {
                 let tip = status.tip_height.0;
                 status.tip_height = Height(tip + HEIGHT_LIE);
                 self.lies.told(
-                    Lie::LieHeight,
+                    Lie::FalseTip,
                     tip,
                     &format!("status claims tip {}", tip + HEIGHT_LIE),
                 );
@@ -329,7 +329,7 @@ impl Actor for Proxy {
             // a request for the heights its status claimed gets nothing:
             // with `lie-height` the liar answers with a block it made up.
             NetMsg::OutgoingResponse(id, Response::ValueResponse(mut r))
-                if self.lies.tells(Lie::LieHeight) && r.values.is_empty() =>
+                if self.lies.tells(Lie::FalseTip) && r.values.is_empty() =>
             {
                 if let Some(liar) = self.liar.get() {
                     if let Ok(Some((block, Some(cert)))) = liar.committed(r.start_height.0) {
