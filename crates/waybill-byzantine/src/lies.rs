@@ -23,14 +23,15 @@ pub enum Lie {
     /// Sends two proposals (two valid blocks, each streamed and signed)
     /// and two votes in each of its rounds.
     Equivocate,
-    /// Sends, with each of its votes, votes claiming to be the other
-    /// validators' (signed with its own key) for a block nobody proposed.
+    /// Sends, once per round, prevotes and precommits claiming to be the
+    /// other validators' (signed with its own key) for a block nobody
+    /// proposed, in that round and the next.
     ForgeVotes,
     /// Sends its votes of earlier heights again: as they were, and with
     /// the current height and round but the old signature.
     ReplayVotes,
     /// Serves syncing peers committed blocks with a tampered entry (or,
-    /// for an empty block, a tampered commit signature).
+    /// for an empty block, every other time, a tampered commit signature).
     ServeBadBlocks,
     /// Claims a tip [`HEIGHT_LIE`] heights above its own, and serves the
     /// heights it does not have as blocks it made up, certified by itself.
