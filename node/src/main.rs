@@ -10,13 +10,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use waybill_core::crypto;
-use waybill_node::{Config, Shared};
 
 // mimalloc: see the workspace Cargo.toml for why and how it is configured.
 #[global_allocator]
@@ -234,49 +232,13 @@ fn run_node(path: &std::path::Path) -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = Config::load(path)?;
-    let genesis = config.load_genesis()?;
-    let key = config.load_key()?;
-    let me = crypto::public_key(&key);
-    let ledger = waybill_store::open_dir(&config.data_dir).with_context(|| {
-        format!(
-            "cannot open the ledger in {} (create it with `waybill ledger init --data-dir {} --genesis {}`)",
-            config.data_dir.display(),
-            config.data_dir.display(),
-            config.genesis.display()
-        )
-    })?;
-    if ledger.chain_id() != genesis.chain_id() {
-        bail!(
-            "the ledger in {} is chain {}, but the genesis {} is chain {}; point the config at the matching genesis",
-            config.data_dir.display(),
-            ledger.chain_id(),
-            config.genesis.display(),
-            genesis.chain_id()
-        );
-    }
-    let validator = genesis.validators.iter().find(|v| v.public_key == me);
-    match validator {
-        Some(v) => tracing::info!(key = %me, "this node is validator `{}`", v.name),
-        None => {
-            tracing::info!(key = %me, "this node's key is not a validator: running as a full node")
-        }
-    }
-    if !config.api.listen.ip().is_loopback() {
-        tracing::warn!(
-            "the HTTP API listens on {}, not on loopback: anyone who can reach it may submit entries",
-            config.api.listen
-        );
-    }
-    let timeouts = config.consensus.timeouts(&genesis);
-    tracing::info!(
-        chain = %genesis.chain_name,
-        height = ledger.height(),
-        ?timeouts,
-        "ledger opened"
-    );
+    let waybill_node::node::Opened {
+        config,
+        genesis,
+        key,
+        shared,
+    } = waybill_node::node::open(path)?;
     return_freed_memory();
-    let shared = Arc::new(Shared::new(ledger, config.mempool.into()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

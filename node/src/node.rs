@@ -111,12 +111,93 @@ const GOSSIP_LINGER: Duration = Duration::from_millis(5);
 /// Most entries collected for gossip at once (more go in further messages).
 const GOSSIP_BATCH: usize = waybill_net::wire::MAX_BATCH_ENTRIES;
 
+/// A node ready to run: its configuration, genesis, key and ledger.
+pub struct Opened {
+    /// The configuration.
+    pub config: Config,
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    /// The node's key.
+    pub key: SigningKey,
+    /// The ledger and mempool the node's tasks share.
+    pub shared: Arc<Shared<SledBackend>>,
+}
+
+/// Reads the configuration at `path`, its genesis and key, and opens the
+/// ledger (which must be the genesis's chain).
+pub fn open(path: &std::path::Path) -> Result<Opened> {
+    let config = Config::load(path)?;
+    let genesis = config.load_genesis()?;
+    let key = config.load_key()?;
+    let me = crypto::public_key(&key);
+    let ledger = waybill_store::open_dir(&config.data_dir).with_context(|| {
+        format!(
+            "cannot open the ledger in {} (create it with `waybill ledger init --data-dir {} --genesis {}`)",
+            config.data_dir.display(),
+            config.data_dir.display(),
+            config.genesis.display()
+        )
+    })?;
+    if ledger.chain_id() != genesis.chain_id() {
+        bail!(
+            "the ledger in {} is chain {}, but the genesis {} is chain {}; point the config at the matching genesis",
+            config.data_dir.display(),
+            ledger.chain_id(),
+            config.genesis.display(),
+            genesis.chain_id()
+        );
+    }
+    let validator = genesis.validators.iter().find(|v| v.public_key == me);
+    match validator {
+        Some(v) => tracing::info!(key = %me, "this node is validator `{}`", v.name),
+        None => {
+            tracing::info!(key = %me, "this node's key is not a validator: running as a full node")
+        }
+    }
+    if !config.api.listen.ip().is_loopback() {
+        tracing::warn!(
+            "the HTTP API listens on {}, not on loopback: anyone who can reach it may submit entries",
+            config.api.listen
+        );
+    }
+    let timeouts = config.consensus.timeouts(&genesis);
+    tracing::info!(
+        chain = %genesis.chain_name,
+        height = ledger.height(),
+        ?timeouts,
+        "ledger opened"
+    );
+    let shared = Arc::new(Shared::new(ledger, config.mempool.into()));
+    Ok(Opened {
+        config,
+        genesis,
+        key,
+        shared,
+    })
+}
+
 /// Runs the node until Ctrl-C or SIGTERM.
 pub async fn run(
     config: Config,
     genesis: Genesis,
     key: SigningKey,
     shared: Arc<Shared<SledBackend>>,
+) -> Result<()> {
+    run_with(config, genesis, key, shared, |app| app, None).await
+}
+
+/// [`run`] with consensus given `wrap(NodeApp)` instead of the node's
+/// own [`NodeApp`], and its network actor wrapped by `network`. For the
+/// Byzantine test node (`crates/waybill-byzantine`), which lies through
+/// these; [`run`] passes the identity and no wrapper.
+#[doc(hidden)]
+pub async fn run_with<A: App>(
+    config: Config,
+    genesis: Genesis,
+    key: SigningKey,
+    shared: Arc<Shared<SledBackend>>,
+    wrap: impl FnOnce(NodeApp) -> A,
+    network: Option<waybill_consensus::testing::WrapNetwork>,
 ) -> Result<()> {
     let me = crypto::public_key(&key);
     let chain_id = genesis.chain_id();
@@ -237,13 +318,15 @@ pub async fn run(
             .map(Duration::from_millis),
         moniker: me.short(),
     };
-    let app = Arc::new(NodeApp {
+    let app = Arc::new(wrap(NodeApp {
         shared: Arc::clone(&shared),
         max_clock_skew_ms: config.consensus.max_clock_skew_ms,
-    });
-    let mut consensus = waybill_consensus::start(settings, app)
-        .await
-        .context("cannot start consensus")?;
+    }));
+    let started = match network {
+        None => waybill_consensus::start(settings, app).await,
+        Some(wrap) => waybill_consensus::start_with_network(settings, app, wrap).await,
+    };
+    let mut consensus = started.context("cannot start consensus")?;
     tracing::info!(
         validator = consensus.is_validator,
         "consensus started at height {}",

@@ -5,7 +5,8 @@
 //! the whole certified chain, a validator's power changed by a
 //! governance entry under load (Malachite takes each height's set from
 //! the ledger), and a member outside genesis admitted, made a validator,
-//! while a retired validator is cut off (`joining.rs`).
+//! while a retired validator is cut off (`joining.rs`), and one lying
+//! validator of four outvoted (`byzantine.rs`).
 //!
 //! Each test makes its own network in a temporary directory
 //! (`waybill_testnet`); the processes are killed when the test ends,
@@ -13,6 +14,7 @@
 //! Every wait is bounded by the test's total time budget. Set
 //! `WAYBILL_NODE_LOG` to change the nodes' `RUST_LOG`.
 
+mod byzantine;
 mod coffee;
 mod joining;
 

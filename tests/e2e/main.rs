@@ -9,7 +9,8 @@
 //! - [`node_nonce`]: `record --node` and `nonce` taking nonces from a
 //!   real node (a lone validator).
 //! - [`cluster`]: networks of `waybill-node` processes: consensus, crashes,
-//!   a halted chain, full nodes syncing.
+//!   a halted chain, full nodes syncing, and one lying validator of four
+//!   (`waybill-byzantine-node`, `cluster/byzantine.rs`).
 //! - [`demo`]: `waybill demo` as the README runs it.
 //! - [`record_kinds`]: every kind of entry through `waybill record`, and
 //!   the refusals of bad input.

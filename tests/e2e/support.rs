@@ -22,6 +22,11 @@ pub fn waybill_node() -> PathBuf {
     binary("waybill-node")
 }
 
+/// The lying validator of the Byzantine tests (`crates/waybill-byzantine`).
+pub fn waybill_byzantine_node() -> PathBuf {
+    binary("waybill-byzantine-node")
+}
+
 /// A fresh `waybill` process with no passphrase in its environment
 /// (`waybill_testkit::cli::waybill`); run it with `waybill_testkit::process`,
 /// which bounds its time.

@@ -621,14 +621,27 @@ pub(crate) async fn run<A: App>(
                 };
                 let hash = BlockHash(block.block().header.hash());
                 let app = s.app.clone();
-                let validity = match tokio::task::block_in_place(|| app.check_block(&block, false))
-                {
-                    Ok(()) => Validity::Valid,
-                    Err(e) => {
-                        warn!(%height, "synced block {hash} is invalid: {e}");
-                        Validity::Invalid
+                match tokio::task::block_in_place(|| app.check_block(&block, false)) {
+                    Ok(()) => {}
+                    // A decided block is valid (more than 2/3 of the power
+                    // checked it), so a synced block that breaks a rule was
+                    // tampered with by the peer that sent it (the header,
+                    // and so the hash its certificate names, may be
+                    // genuine). Answering `Invalid` left the height to a
+                    // certificate for an invalid value, never asked of
+                    // another peer: one lying peer stalled a syncing node
+                    // for good (tests/e2e/cluster/byzantine.rs).
+                    Err(AppError::Rejected(e)) => {
+                        warn!(%height, "synced block {hash} is invalid ({e}); the peer tampered with it: asking another");
+                        let _ = reply.send(SyncedValueOutcome::PeerFault);
+                        continue;
                     }
-                };
+                    Err(e) => {
+                        warn!(%height, "cannot check synced block {hash} ({e}); asking again");
+                        let _ = reply.send(SyncedValueOutcome::LocalTransientError);
+                        continue;
+                    }
+                }
                 s.blocks.insert(hash, block);
                 let _ = reply.send(SyncedValueOutcome::Verdict(ProposedValue {
                     height,
@@ -636,7 +649,7 @@ pub(crate) async fn run<A: App>(
                     valid_round: Round::Nil,
                     proposer,
                     value: hash,
-                    validity,
+                    validity: Validity::Valid,
                 }));
             }
         }

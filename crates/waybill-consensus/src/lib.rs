@@ -23,12 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use malachitebft_app_channel::app::config::NodeConfig as _;
+use malachitebft_app_channel::app::metrics::SharedRegistry;
 use malachitebft_app_channel::app::types::codec::Codec;
 use malachitebft_app_channel::app::types::core::LinearTimeouts;
 use malachitebft_app_channel::app::types::Keypair;
 use malachitebft_app_channel::{
-    start_engine, ConsensusContext, EngineHandle, NetworkContext, NetworkIdentity, RequestContext,
-    Signer, SyncContext, WalContext,
+    start_engine, ConsensusContext, EngineBuilder, EngineHandle, NetworkContext, NetworkIdentity,
+    NetworkMsg, RequestContext, Signer, SyncContext, WalContext,
 };
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{Genesis, ValidatorSpec};
@@ -168,6 +170,56 @@ pub(crate) fn validator_set(validators: &[ValidatorSpec]) -> Result<ValidatorSet
 
 /// Starts the engine and the application loop.
 pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus, ConsensusError> {
+    start_inner(cfg, app, None).await
+}
+
+/// A seam for the Byzantine test node (`crates/waybill-byzantine`, never
+/// published or shipped): the types a misbehaving node needs to build and
+/// sign consensus messages the way an honest one does, and a way to put
+/// an actor between the engine and its network. Nothing here changes
+/// what an honest node does; [`start`] never uses it.
+#[doc(hidden)]
+pub mod testing {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    pub use crate::ctx::{Address, BlockHash, Height, Proposal, Vote};
+    pub use crate::signer::{part_message, WaybillSigner};
+    pub use crate::signing::Signature;
+
+    /// The engine's network actor (the real one, or what stands in for it).
+    pub type NetworkRef =
+        malachitebft_app_channel::app::engine::network::NetworkRef<crate::WaybillCtx>;
+
+    /// Given the real network actor and a signer with the node's key, an
+    /// actor the engine talks to instead (it forwards to the real one).
+    pub type WrapNetwork = Box<
+        dyn FnOnce(
+                NetworkRef,
+                WaybillSigner,
+            ) -> Pin<Box<dyn Future<Output = Result<NetworkRef, String>> + Send>>
+            + Send,
+    >;
+}
+
+/// [`start`] with the engine's network actor wrapped by `wrap`: every
+/// message the engine or the application loop publishes (votes,
+/// proposals, proposal parts, sync status and responses) goes through the
+/// wrapper. For the Byzantine test node only (see [`testing`]).
+#[doc(hidden)]
+pub async fn start_with_network<A: App>(
+    cfg: EngineSettings,
+    app: Arc<A>,
+    wrap: testing::WrapNetwork,
+) -> Result<Consensus, ConsensusError> {
+    start_inner(cfg, app, Some(wrap)).await
+}
+
+async fn start_inner<A: App>(
+    cfg: EngineSettings,
+    app: Arc<A>,
+    wrap: Option<testing::WrapNetwork>,
+) -> Result<Consensus, ConsensusError> {
     let chain_id = cfg.genesis.chain_id();
     let ctx = WaybillCtx { chain_id };
     let vset = validator_set(&cfg.genesis.validators)?;
@@ -232,21 +284,59 @@ pub async fn start<A: App>(cfg: EngineSettings, app: Arc<A>) -> Result<Consensus
         Box::new(verifier),
         Box::new(WaybillSigner::new(cfg.key.clone(), chain_id)),
     );
-    let (channels, engine) = start_engine(
-        ctx.clone(),
-        engine_cfg,
-        WalContext::new(
-            cfg.wal_dir
-                .join(format!("consensus-v{}.wal", codec::WAL_FORMAT)),
-            WaybillCodec,
-        ),
-        NetworkContext::new(identity, WaybillCodec),
-        consensus_ctx,
-        SyncContext::new(WaybillCodec),
-        RequestContext::new(100),
-    )
-    .await
-    .map_err(|e| ConsensusError::Engine(e.to_string()))?;
+    let wal = WalContext::new(
+        cfg.wal_dir
+            .join(format!("consensus-v{}.wal", codec::WAL_FORMAT)),
+        WaybillCodec,
+    );
+    let started = match wrap {
+        None => {
+            start_engine(
+                ctx.clone(),
+                engine_cfg,
+                wal,
+                NetworkContext::new(identity, WaybillCodec),
+                consensus_ctx,
+                SyncContext::new(WaybillCodec),
+                RequestContext::new(100),
+            )
+            .await
+        }
+        Some(wrap) => {
+            let registry = SharedRegistry::global().with_moniker(&cfg.moniker);
+            let (real, _) = malachitebft_app_channel::spawn::spawn_network_actor(
+                identity,
+                engine_cfg.consensus(),
+                engine_cfg.value_sync(),
+                &registry,
+                WaybillCodec,
+            )
+            .await
+            .map_err(|e| ConsensusError::Engine(e.to_string()))?;
+            let proxy = wrap(real, WaybillSigner::new(cfg.key.clone(), chain_id))
+                .await
+                .map_err(ConsensusError::Engine)?;
+            // The loop's proposal parts go through the wrapper too.
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<NetworkMsg<WaybillCtx>>(1);
+            let to = proxy.clone();
+            tokio::spawn(async move {
+                while let Some(msg) = rx.recv().await {
+                    if to.cast(msg.into()).is_err() {
+                        break;
+                    }
+                }
+            });
+            EngineBuilder::new(ctx.clone(), engine_cfg)
+                .with_default_wal(wal)
+                .with_custom_network(proxy, tx)
+                .with_default_sync(SyncContext::new(WaybillCodec))
+                .with_default_consensus(consensus_ctx)
+                .with_default_request(RequestContext::new(100))
+                .build()
+                .await
+        }
+    };
+    let (channels, engine) = started.map_err(|e| ConsensusError::Engine(e.to_string()))?;
     let timeouts = linear_timeouts(cfg.timeouts);
     let loop_cfg = app::LoopConfig {
         ctx,

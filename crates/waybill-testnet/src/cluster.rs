@@ -18,6 +18,8 @@ pub struct Cluster {
     bin: PathBuf,
     procs: BTreeMap<String, Child>,
     logs: PathBuf,
+    /// Nodes run with another binary and extra environment variables.
+    other_bins: BTreeMap<String, (PathBuf, Vec<(String, String)>)>,
 }
 
 impl Cluster {
@@ -30,7 +32,20 @@ impl Cluster {
             bin: bin.to_path_buf(),
             procs: BTreeMap::new(),
             logs,
+            other_bins: BTreeMap::new(),
         }
+    }
+
+    /// Runs the node `name`, from its next start on, with the binary
+    /// `bin` (which takes `run --config <file>` as `waybill-node` does) and
+    /// these environment variables: a test's misbehaving node.
+    pub fn use_binary(&mut self, name: &str, bin: &Path, env: &[(&str, &str)]) {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        self.other_bins
+            .insert(name.to_string(), (bin.to_path_buf(), env));
     }
 
     /// The process id of a running node.
@@ -58,7 +73,12 @@ impl Cluster {
             .open(&log_path)
             .map_err(io(log_path.display()))?;
         let err = log.try_clone().map_err(io(log_path.display()))?;
-        let child = Command::new(&self.bin)
+        let (bin, env) = match self.other_bins.get(name) {
+            Some((bin, env)) => (bin, env.as_slice()),
+            None => (&self.bin, &[][..]),
+        };
+        let child = Command::new(bin)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("run")
             .arg("--config")
             .arg(&node.config)
@@ -73,7 +93,7 @@ impl Cluster {
             .stdout(log)
             .stderr(err)
             .spawn()
-            .map_err(io(format!("cannot start {}", self.bin.display())))?;
+            .map_err(io(format!("cannot start {}", bin.display())))?;
         self.procs.insert(name.to_string(), child);
         Ok(())
     }
