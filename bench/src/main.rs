@@ -697,6 +697,7 @@ fn main() -> Result<()> {
                     "fixed": phase_json(&r.fixed, &r.fixed_blocks),
                     "saturation": phase_json(&r.saturation, &r.saturation_blocks),
                     "one_validator_down": phase_json(&r.down, &r.down_blocks),
+                    "one_validator_down_fixed": phase_json(&r.down_fixed, &r.down_fixed_blocks),
                     "validator_change_height": r.change_height,
                 })).collect::<Vec<_>>(),
             })
@@ -959,12 +960,22 @@ fn network_figures(
         ms(
             "network.down.p50_ms",
             each(&|r| r.down.p50_ms),
-            "finality latency with one validator down, send -> committed",
+            "finality latency at saturation with one validator down, send -> committed",
         ),
         ms(
             "network.down.p99_ms",
             each(&|r| r.down.p99_ms),
-            "finality latency with one validator down",
+            "finality latency at saturation with one validator down",
+        ),
+        ms(
+            "network.down.fixed_p50_ms",
+            each(&|r| r.down_fixed.p50_ms),
+            "finality latency at the fixed rate with one validator down, due time -> committed",
+        ),
+        ms(
+            "network.down.fixed_p99_ms",
+            each(&|r| r.down_fixed.p99_ms),
+            "finality latency at the fixed rate with one validator down",
         ),
         Figure {
             name: "network.block_entries",
@@ -1054,6 +1065,19 @@ fn print_network_run(k: usize, n: usize, r: &network::NetworkReport) {
         db.mean_entries,
         db.mean_interval_ms,
         db.max_gap_ms,
+    );
+    let (f, fb) = (&r.down_fixed, &r.down_fixed_blocks);
+    println!(
+        "  one validator down, fixed rate: {:.0} entries/s final, {:.0}/s achieved, {} entries, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} blocks, {:.0} ms apart, longest gap {:.0} ms",
+        f.finalised_per_s,
+        f.offered_per_s,
+        f.entries,
+        f.p50_ms,
+        f.p99_ms,
+        f.max_ms,
+        fb.count,
+        fb.mean_interval_ms,
+        fb.max_gap_ms,
     );
     if let Some(h) = r.change_height {
         println!(

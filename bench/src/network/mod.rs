@@ -109,7 +109,7 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         Ok(runs) => runs,
         Err(e) => return Err(with_log_tails(e, &cluster, &names, &logs)),
     };
-    let (fixed, fixed_blocks) = fixed_figures(&track, runs.fixed, opts, shares);
+    let (fixed, fixed_blocks) = fixed_figures(&track, runs.fixed, opts, &shares.fixed_ranges());
     let (saturation, saturation_blocks) =
         saturation_figures(&track, runs.saturation, opts, &shares.saturation_ranges());
     let (down, down_blocks) = saturation_figures(
@@ -117,6 +117,12 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         runs.down,
         opts,
         &shares.down_ranges(&runs.down_starts),
+    );
+    let (down_fixed, down_fixed_blocks) = fixed_figures(
+        &track,
+        runs.down_fixed,
+        opts,
+        &shares.down_fixed_ranges(&runs.down_fixed_starts),
     );
 
     // Correctness: all four nodes hold the same verified chain with every
@@ -148,10 +154,12 @@ pub fn run(opts: &Options) -> Result<NetworkReport> {
         fixed,
         saturation,
         down,
+        down_fixed,
         change_height: change.as_ref().and_then(ValidatorChange::height),
         fixed_blocks,
         saturation_blocks,
         down_blocks,
+        down_fixed_blocks,
         options: opts.clone(),
         mean_json_bytes: workload.mean_json_bytes,
         height,

@@ -1,6 +1,6 @@
-//! The three measured phases, a fixed offered rate, saturation, and
-//! saturation with one validator of four stopped, each followed by a
-//! drain until its entries are final, with the poller and the fetcher
+//! The four measured phases, a fixed offered rate, saturation, and
+//! saturation then the fixed rate again with one validator of four
+//! stopped, each followed by a drain until its entries are final, with the poller and the fetcher
 //! watching the chain throughout ([`measure`]); and the figures each
 //! phase yields ([`fixed_figures`], [`saturation_figures`]).
 
@@ -39,21 +39,25 @@ pub(super) struct SaturationRun {
     rtts: Vec<f64>,
 }
 
-/// What the three phases did.
+/// What the four phases did.
 pub(super) struct Runs {
     pub(super) fixed: FixedRun,
     pub(super) saturation: SaturationRun,
     pub(super) down: SaturationRun,
     /// Where the down phase started in each group.
     pub(super) down_starts: Vec<usize>,
+    /// The fixed rate with one validator down.
+    pub(super) down_fixed: FixedRun,
+    /// Where it started in each group.
+    pub(super) down_fixed_starts: Vec<usize>,
 }
 
 /// The validator the one-validator-down phase stops: the last.
 pub const DOWN: usize = NODES - 1;
 
-/// Runs the three phases, each until its entries are final, with the
-/// poller and the fetcher watching the chain throughout. The down phase
-/// kills validator [`DOWN`] and restarts it after its drain.
+/// Runs the four phases, each until its entries are final, with the
+/// poller and the fetcher watching the chain throughout. The down phases
+/// kill validator [`DOWN`] and restart it after the second one's drain.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn measure(
     track: &Track,
@@ -76,7 +80,7 @@ pub(super) fn measure(
                 .map(|k| track.accepted[k].load(Ordering::SeqCst))
                 .collect();
             let down_starts = shares.down_starts(&accepted);
-            let down = down_phase(
+            let (down, down_fixed_starts, down_fixed) = down_phases(
                 track,
                 groups,
                 addrs,
@@ -91,6 +95,8 @@ pub(super) fn measure(
                 saturation,
                 down,
                 down_starts,
+                down_fixed,
+                down_fixed_starts,
             })
         })();
         track.stop.store(true, Ordering::SeqCst);
@@ -113,16 +119,37 @@ fn fixed_phase(
         opts.rate,
         opts.phase.as_secs_f64()
     );
+    let starts = vec![1; groups.len()];
+    fixed_rate(track, groups, addrs, opts, shares, &starts)
+}
+
+/// The fixed offered rate from entry `starts[k]` of each group `k`
+/// (`shares.fixed` entries each, or one fewer from entry 1, after the
+/// warm-up entry), then a drain.
+fn fixed_rate(
+    track: &Track,
+    groups: &[Group],
+    addrs: &[SocketAddr],
+    opts: &Options,
+    shares: Shares,
+    starts: &[usize],
+) -> Result<FixedRun> {
     let rate = opts.rate / NODES as f64;
     let start = Instant::now() + Duration::from_millis(20);
     let sent = submit_from_every_group(track, groups, addrs, |k, g, addr| {
         std::thread::sleep(start.saturating_duration_since(Instant::now()));
+        // The first phase's share holds the warm-up entry (entry 0).
+        let end = if starts[k] == 1 {
+            shares.fixed
+        } else {
+            starts[k] + shares.fixed
+        };
         submit_fixed(
             track,
             addr,
             k,
             g,
-            (1, shares.fixed),
+            (starts[k], end),
             k * shares.per_node,
             rate,
             start,
@@ -143,13 +170,15 @@ fn fixed_phase(
     })
 }
 
-/// Phase 3: saturation with validator [`DOWN`] killed (SIGKILL) first;
-/// its group sends to the first node instead (its earlier entries are
-/// all final by now, so none of them can be missing there). After the
-/// drain the validator is restarted; the final check waits for it to
-/// catch up.
+/// Phases 3 and 4: saturation, then the fixed offered rate, with
+/// validator [`DOWN`] killed (SIGKILL) first; its group sends to the
+/// first node instead (its earlier entries are all final by now, so none
+/// of them can be missing there). Saturation measures what throughput is
+/// left, the fixed rate what finality latency a client sees (at
+/// saturation latency is the load's own queue). After the second drain
+/// the validator is restarted; the final check waits for it to catch up.
 #[allow(clippy::too_many_arguments)]
-fn down_phase(
+fn down_phases(
     track: &Track,
     groups: &[Group],
     addrs: &[SocketAddr],
@@ -158,7 +187,7 @@ fn down_phase(
     starts: &[usize],
     cluster: &mut Cluster,
     names: &[String],
-) -> Result<SaturationRun> {
+) -> Result<(SaturationRun, Vec<usize>, FixedRun)> {
     let name = names
         .get(DOWN)
         .ok_or_else(|| anyhow!("internal: no validator {}", DOWN + 1))?;
@@ -169,11 +198,21 @@ fn down_phase(
     cluster.kill(name);
     let mut to: Vec<SocketAddr> = addrs.to_vec();
     to[DOWN] = addrs[0];
-    let run = saturated(track, groups, &to, opts, shares, starts, None)?;
+    let saturation = saturated(track, groups, &to, opts, shares, starts, None)?;
+    let accepted: Vec<usize> = (0..groups.len())
+        .map(|k| track.accepted[k].load(Ordering::SeqCst))
+        .collect();
+    let fixed_starts = shares.down_fixed_starts(&accepted);
+    eprintln!(
+        "network: {name} still down; fixed rate {:.0} entries/s on the other three for {:.0} s...",
+        opts.rate,
+        opts.phase.as_secs_f64()
+    );
+    let fixed = fixed_rate(track, groups, &to, opts, shares, &fixed_starts)?;
     cluster
         .start(name)
         .map_err(|e| anyhow!("restarting {name}: {e}"))?;
-    Ok(run)
+    Ok((saturation, fixed_starts, fixed))
 }
 
 /// Phase 2: saturation, then a drain; with a `change`, made two fifths
@@ -247,12 +286,12 @@ fn saturated(
     })
 }
 
-/// The fixed phase's figures and blocks.
+/// A fixed-rate phase's figures and blocks, over its entries `ranges`.
 pub(super) fn fixed_figures(
     track: &Track,
     run: FixedRun,
     opts: &Options,
-    shares: Shares,
+    ranges: &[(usize, usize)],
 ) -> (Phase, Blocks) {
     let FixedRun {
         sent,
@@ -261,8 +300,7 @@ pub(super) fn fixed_figures(
         full,
         mut rtts,
     } = run;
-    let ranges = shares.fixed_ranges();
-    let lat = latencies(track, &ranges);
+    let lat = latencies(track, ranges);
     let n: usize = sent.iter().map(|s| s.n).sum();
     let dur_s = opts.phase.as_secs_f64();
     // Finalised entries/s in the steady part of the phase: from a fifth
@@ -270,7 +308,7 @@ pub(super) fn fixed_figures(
     let phase_ns = u64::try_from(opts.phase.as_nanos()).unwrap_or(u64::MAX / 4);
     let warm = start_ns + phase_ns / 5;
     let end_ns = start_ns + phase_ns;
-    let in_window = count_final(track, &ranges, warm, end_ns);
+    let in_window = count_final(track, ranges, warm, end_ns);
     rtts.sort_by(|a, b| a.total_cmp(b));
     let phase = Phase {
         entries: n,

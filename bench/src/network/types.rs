@@ -99,6 +99,8 @@ pub struct NetworkReport {
     pub saturation: Phase,
     /// Saturation with one validator of four stopped.
     pub down: Phase,
+    /// The fixed offered rate again, with that validator still stopped.
+    pub down_fixed: Phase,
     /// The height from which the validator change held, if one was made.
     pub change_height: Option<u64>,
     /// Blocks during the fixed phase.
@@ -107,6 +109,8 @@ pub struct NetworkReport {
     pub saturation_blocks: Blocks,
     /// Blocks during the one-validator-down window.
     pub down_blocks: Blocks,
+    /// Blocks during the fixed rate with one validator down.
+    pub down_fixed_blocks: Blocks,
     /// Options used.
     pub options: Options,
     /// Mean JSON bytes per submitted entry.
@@ -145,7 +149,8 @@ pub(super) struct Shares {
     /// Entries per group for the fixed phase (its warm-up entry included).
     pub(super) fixed: usize,
     /// Entries per group for the saturation phase, and again for the
-    /// one-validator-down phase.
+    /// one-validator-down phase (the fixed phase's share is used again
+    /// for the fixed rate with one validator down).
     pub(super) saturation: usize,
     /// Entries per group in all.
     pub(super) per_node: usize,
@@ -157,7 +162,7 @@ impl Shares {
         Shares {
             fixed,
             saturation: opts.saturation_entries,
-            per_node: fixed + 2 * opts.saturation_entries,
+            per_node: 2 * fixed + 2 * opts.saturation_entries,
         }
     }
 
@@ -185,7 +190,26 @@ impl Shares {
     pub(super) fn down_starts(&self, accepted: &[usize]) -> Vec<usize> {
         accepted
             .iter()
-            .map(|a| (*a).min(self.per_node - self.saturation))
+            .map(|a| (*a).min(self.per_node - self.saturation - self.fixed))
+            .collect()
+    }
+
+    /// Where the fixed rate with one validator down starts in each group:
+    /// right after the down saturation's last accepted entry.
+    pub(super) fn down_fixed_starts(&self, accepted: &[usize]) -> Vec<usize> {
+        accepted
+            .iter()
+            .map(|a| (*a).min(self.per_node - self.fixed))
+            .collect()
+    }
+
+    /// The fixed rate with one validator down: its entries of each group
+    /// (global).
+    pub(super) fn down_fixed_ranges(&self, starts: &[usize]) -> Vec<(usize, usize)> {
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, s)| (k * self.per_node + s, k * self.per_node + s + self.fixed))
             .collect()
     }
 
