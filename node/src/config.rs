@@ -8,7 +8,7 @@
 //! [api]
 //! listen = "127.0.0.1:7070"      # loopback unless you mean it
 //! max_body_bytes = 262144
-//! max_connections = 1024         # one more is answered 503
+//! max_connections = 1024         # one more evicts the longest-waiting idle one, else 503
 //! header_timeout_ms = 10000
 //! idle_timeout_ms = 60000        # no byte either way: closed
 //! body_timeout_ms = 30000        # 408 beyond
@@ -241,7 +241,9 @@ pub struct ApiConfig {
     /// Largest request body accepted; larger ones get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Connections served at once; one more is answered 503 and closed.
+    /// Connections served at once. One more takes the place of the
+    /// connection that has waited longest for a request (closed); when
+    /// every connection has a request in progress it is answered 503.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Time (ms) for a request's headers to arrive once they start; the
