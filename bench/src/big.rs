@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use waybill_core::entry::SignedEntry;
 use waybill_core::trail::{self, Trail};
-use waybill_testnet::{self as testnet, Cluster};
+use waybill_testnet::{self as testnet, Cluster, NodeDef};
 
 use crate::ingest;
 use crate::workload::{self, Consortium, Workload};
@@ -106,6 +106,41 @@ pub fn sibling_binary(name: &str) -> Result<PathBuf> {
         ),
         e => anyhow!(e),
     })
+}
+
+/// A network of one validator node (the consortium's first validator)
+/// in `dir`, and that node.
+pub(crate) fn one_node(dir: &Path, c: &Consortium) -> Result<(testnet::Testnet, NodeDef)> {
+    let net = testnet::from_genesis(dir, c.genesis.clone(), &c.validator_keys()[..1], 250)
+        .map_err(|e| anyhow!("writing the node's configuration: {e}"))?;
+    let node = net
+        .nodes
+        .first()
+        .ok_or_else(|| anyhow!("the network has no node"))?
+        .clone();
+    Ok((net, node))
+}
+
+/// Starts `node` and waits up to `timeout` for its API to answer; its
+/// process id.
+pub(crate) fn start_and_wait(
+    cluster: &mut Cluster,
+    node: &NodeDef,
+    timeout: Duration,
+) -> Result<u32> {
+    cluster
+        .start(&node.name)
+        .map_err(|e| anyhow!("starting the node: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    while testnet::status(node.api).is_none() {
+        if Instant::now() > deadline || cluster.exited(&node.name) {
+            bail!("the node did not start: {}", cluster.log(&node.name));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cluster
+        .pid(&node.name)
+        .ok_or_else(|| anyhow!("the node has no process id"))
 }
 
 fn dir_size(path: &Path) -> Result<u64> {
@@ -205,18 +240,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     drop(entries);
     let generate_s = gen_start.elapsed().as_secs_f64();
 
-    let net = testnet::from_genesis(
-        &root.join("net"),
-        c.genesis.clone(),
-        &c.validator_keys()[..1],
-        250,
-    )
-    .map_err(|e| anyhow!("writing the node's configuration: {e}"))?;
-    let node = net
-        .nodes
-        .first()
-        .ok_or_else(|| anyhow!("the network has no node"))?
-        .clone();
+    let (net, node) = one_node(&root.join("net"), &c)?;
     std::fs::remove_dir_all(&node.data_dir)
         .with_context(|| format!("clearing {}", node.data_dir.display()))?;
     eprintln!("large ledger: writing {} entries...", encoded.len());
@@ -265,19 +289,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     eprintln!("lookup: starting the node...");
     let genesis_path = net.genesis_path.clone();
     let mut cluster = Cluster::new(net, &node_bin);
-    cluster
-        .start(&node.name)
-        .map_err(|e| anyhow!("starting the node: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while testnet::status(node.api).is_none() {
-        if Instant::now() > deadline || cluster.exited(&node.name) {
-            bail!("the node did not start: {}", cluster.log(&node.name));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let pid = cluster
-        .pid(&node.name)
-        .ok_or_else(|| anyhow!("the node has no process id"))?;
+    let pid = start_and_wait(&mut cluster, &node, Duration::from_secs(120))?;
     let rss = rss_bytes(pid)?;
 
     let lookup_path = format!(

@@ -751,18 +751,23 @@ fn phase_json(p: &network::Phase, b: &network::Blocks) -> serde_json::Value {
     })
 }
 
-/// "median of N runs" or "one run".
-/// `--only faults`: the campaign alone; fails unless the network held.
-fn run_faults(args: &Args) -> Result<()> {
+/// Fails unless `--only` names `scenario` and nothing else.
+fn only_alone(args: &Args, scenario: &str, what: &str) -> Result<()> {
     if let Some(other) = args
         .only
         .iter()
         .flatten()
         .map(|n| n.trim())
-        .find(|n| !n.is_empty() && *n != "faults")
+        .find(|n| !n.is_empty() && *n != scenario)
     {
-        bail!("--only: the fault campaign runs alone (`--only faults`), not with `{other}`");
+        bail!("--only: {what} runs alone (`--only {scenario}`), not with `{other}`");
     }
+    Ok(())
+}
+
+/// `--only faults`: the campaign alone; fails unless the network held.
+fn run_faults(args: &Args) -> Result<()> {
+    only_alone(args, "faults", "the fault campaign")?;
     let kills = args
         .faults_kills
         .unwrap_or(if args.quick { 5 } else { 100 });
@@ -810,15 +815,7 @@ fn run_faults(args: &Args) -> Result<()> {
 /// `--only siege`: the API under siege, alone; fails if a newcomer was
 /// turned away or the node died.
 fn run_siege(args: &Args) -> Result<()> {
-    if let Some(other) = args
-        .only
-        .iter()
-        .flatten()
-        .map(|n| n.trim())
-        .find(|n| !n.is_empty() && *n != "siege")
-    {
-        bail!("--only: the siege runs alone (`--only siege`), not with `{other}`");
-    }
+    only_alone(args, "siege", "the siege")?;
     let connections = args
         .siege_connections
         .unwrap_or(if args.quick { 300 } else { 3_000 });
@@ -864,6 +861,7 @@ fn run_siege(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// "median of N runs" or "one run".
 fn runs_note(n: usize, what: &str) -> String {
     if n == 1 {
         format!("one {what}")

@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use waybill_core::entry::SignedEntry;
 use waybill_testnet::http::{request, Request};
 use waybill_testnet::{self as testnet, Cluster};
 
-use crate::big::{proc_status_bytes, sibling_binary};
+use crate::big::{one_node, proc_status_bytes, sibling_binary, start_and_wait};
 use crate::workload::{Consortium, Workload};
 
 /// The siege's settings.
@@ -190,33 +190,10 @@ pub fn run(opts: &Options) -> Result<SiegeReport> {
     }
     drop(entries);
 
-    let net = testnet::from_genesis(
-        &tmp.path().join("net"),
-        c.genesis.clone(),
-        &c.validator_keys()[..1],
-        250,
-    )
-    .map_err(|e| anyhow!("writing the node's configuration: {e}"))?;
-    let node = net
-        .nodes
-        .first()
-        .ok_or_else(|| anyhow!("the network has no node"))?
-        .clone();
+    let (net, node) = one_node(&tmp.path().join("net"), &c)?;
     let api = node.api;
     let mut cluster = Cluster::new(net, &node_bin);
-    cluster
-        .start(&node.name)
-        .map_err(|e| anyhow!("starting the node: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while testnet::status(api).is_none() {
-        if Instant::now() > deadline || cluster.exited(&node.name) {
-            anyhow::bail!("the node did not start: {}", cluster.log(&node.name));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let pid = cluster
-        .pid(&node.name)
-        .ok_or_else(|| anyhow!("the node has no process id"))?;
+    let pid = start_and_wait(&mut cluster, &node, Duration::from_secs(60))?;
 
     // The newcomer, calm.
     let mut calm = Vec::new();
