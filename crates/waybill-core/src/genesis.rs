@@ -397,6 +397,19 @@ pub enum GenesisError {
     /// Bad consensus parameters.
     #[error("consensus parameter {0} must be more than zero")]
     BadConsensusParam(&'static str),
+    /// A free text that is empty, too long or holds control characters
+    /// (names and addresses are at most
+    /// [`crate::transport::MAX_TEXT_CHARS`] characters).
+    #[error("{field} {problem}")]
+    BadText {
+        /// Which field, for people (`members[2].name`).
+        field: String,
+        /// What is wrong, as the end of a sentence.
+        problem: String,
+    },
+    /// A validator lists more p2p addresses than [`MAX_P2P_ADDRESSES`].
+    #[error("validator `{0}` lists more than {MAX_P2P_ADDRESSES} p2p addresses")]
+    TooManyAddresses(String),
     /// A yield rule that cannot be met or names no member.
     #[error("yields #{index}: {problem}")]
     BadYield {
@@ -426,6 +439,9 @@ pub enum GenesisError {
 /// entry's index in its block into 24 bits, and a block this large is far
 /// beyond what one consensus message carries anyway.
 pub const MAX_BLOCK_ENTRIES: u32 = 1 << 20;
+
+/// Most p2p addresses a validator lists in genesis.
+pub const MAX_P2P_ADDRESSES: usize = 16;
 
 impl Genesis {
     /// Parses and validates a TOML genesis.
@@ -527,6 +543,7 @@ impl Genesis {
         if c.max_block_entries > MAX_BLOCK_ENTRIES {
             return Err(GenesisError::TooManyBlockEntries(c.max_block_entries));
         }
+        self.validate_texts()?;
         self.validate_yields()
     }
 
@@ -549,6 +566,39 @@ impl Genesis {
                         second_prefix: p.clone(),
                     });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every name and address is a bounded text without control
+    /// characters. Beyond being sane, the bound keeps the TOML writer
+    /// within its limits: it counts runs of quotes in a byte, so a text
+    /// with 256 quotes in a row was written wrongly (found by fuzzing).
+    fn validate_texts(&self) -> Result<(), GenesisError> {
+        let check = |field: String, text: &str| match crate::transport::text_fault(text) {
+            Some(problem) => Err(GenesisError::BadText { field, problem }),
+            None => Ok(()),
+        };
+        check("chain_name".into(), &self.chain_name)?;
+        for (i, m) in self.members.iter().enumerate() {
+            check(format!("members[{}].name", i + 1), &m.name)?;
+        }
+        for (i, v) in self.validators.iter().enumerate() {
+            check(format!("validators[{}].name", i + 1), &v.name)?;
+            if v.p2p.len() > MAX_P2P_ADDRESSES {
+                return Err(GenesisError::TooManyAddresses(v.name.clone()));
+            }
+            for (k, a) in v.p2p.iter().enumerate() {
+                check(format!("validators[{}].p2p[{}]", i + 1, k + 1), a)?;
+            }
+        }
+        for (i, r) in self.yields.iter().enumerate() {
+            if let Some(m) = &r.member {
+                check(format!("yields[{}].member", i + 1), m)?;
+            }
+            if let Some(p) = &r.product {
+                check(format!("yields[{}].product", i + 1), p)?;
             }
         }
         Ok(())

@@ -1566,3 +1566,33 @@ fn yield_rules_in_genesis_are_validated() {
     g.yields = vec![roasting_rule(), roasting_rule()];
     assert_mentions(&g.validate().unwrap_err(), &["yields #2", "repeats"]);
 }
+
+#[test]
+fn genesis_names_and_addresses_are_bounded_texts() {
+    let c = Consortium::new();
+    let bad = |edit: &dyn Fn(&mut Genesis)| {
+        let mut g = c.genesis.clone();
+        edit(&mut g);
+        g.validate().unwrap_err()
+    };
+    // A run of 300 quotes: the TOML writer counted such runs in a byte
+    // (a fuzzer found it); now refused before anything writes it.
+    let err = bad(&|g| g.members[1].name = "'".repeat(300));
+    assert!(matches!(err, GenesisError::BadText { .. }), "{err:?}");
+    assert_mentions(&err, &["members[2].name", "300 characters"]);
+    let err = bad(&|g| g.validators[0].p2p = vec!["\"".repeat(256)]);
+    assert_mentions(&err, &["validators[1].p2p[1]", "256 characters"]);
+    let err = bad(&|g| g.chain_name = "coffee\u{7}".into());
+    assert_mentions(&err, &["chain_name", "U+0007"]);
+    let err = bad(&|g| g.validators[0].name = String::new());
+    assert_mentions(&err, &["validators[1].name", "empty"]);
+    let err = bad(&|g| g.validators[0].p2p = vec!["/ip4/127.0.0.1/tcp/1".into(); 17]);
+    assert!(matches!(err, GenesisError::TooManyAddresses(_)), "{err:?}");
+    // At the bound, and what a real genesis holds, still pass.
+    let mut g = c.genesis.clone();
+    g.members[1].name = "é".repeat(200);
+    g.validators[0].p2p = vec!["/dns4/v1.example.org/tcp/7272".into(); 16];
+    g.validate().unwrap();
+    let back = Genesis::from_toml(&g.to_toml()).unwrap();
+    assert_eq!(back, g);
+}
