@@ -27,6 +27,7 @@ use waybill_core::trail::{self, Trail};
 use waybill_testnet::{self as testnet, Cluster, NodeDef};
 
 use crate::ingest;
+use crate::stats::{percentile, sorted};
 use crate::workload::{self, Consortium, Workload};
 
 /// Settings of the large-ledger scenarios.
@@ -81,19 +82,6 @@ const LOOKUP_HOPS: usize = 20;
 /// Hops of the export story: about 10,000 trail entries (two per hop, a
 /// payment every fourth hop, 68 for the production tree).
 const EXPORT_HOPS: usize = 4_400;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v
-}
 
 /// A binary built next to this one (`waybill_testnet::built_binary`).
 pub fn sibling_binary(name: &str) -> Result<PathBuf> {

@@ -14,6 +14,7 @@ mod faults;
 mod ingest;
 mod network;
 mod siege;
+mod stats;
 mod workload;
 
 use std::hint::black_box;

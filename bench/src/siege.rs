@@ -19,6 +19,7 @@ use waybill_testnet::http::{request, Request};
 use waybill_testnet::{self as testnet, Cluster};
 
 use crate::big::{one_node, proc_status_bytes, sibling_binary, start_and_wait};
+use crate::stats::{percentile, sorted};
 use crate::workload::{Consortium, Workload};
 
 /// The siege's settings.
@@ -86,14 +87,6 @@ impl SiegeReport {
             self.batches_ok, self.batches_503, self.batches_other, self.rss_before_mib, self.rss_peak_mib
         );
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// One newcomer request: milliseconds to a 200, or `None`.
@@ -203,7 +196,7 @@ pub fn run(opts: &Options) -> Result<SiegeReport> {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    calm.sort_by(f64::total_cmp);
+    let calm = sorted(calm);
     let rss_before = proc_status_bytes(pid, "VmRSS:")?;
 
     eprintln!(
@@ -282,18 +275,18 @@ pub fn run(opts: &Options) -> Result<SiegeReport> {
             cluster.log(&node.name)
         );
     }
-    probes.sort_by(f64::total_cmp);
+    let probes = sorted(probes);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     Ok(SiegeReport {
         connections: opts.connections,
         batch_clients: opts.batch_clients,
         batch_entries: opts.batch_entries,
         seconds,
-        calm_p50_ms: percentile(&calm, 0.5),
-        calm_p99_ms: percentile(&calm, 0.99),
+        calm_p50_ms: percentile(&calm, 50.0),
+        calm_p99_ms: percentile(&calm, 99.0),
         probes: probes.len() + failures,
-        probe_p50_ms: percentile(&probes, 0.5),
-        probe_p99_ms: percentile(&probes, 0.99),
+        probe_p50_ms: percentile(&probes, 50.0),
+        probe_p99_ms: percentile(&probes, 99.0),
         probe_max_ms: probes.last().copied().unwrap_or(f64::NAN),
         probe_failures: failures,
         opened,

@@ -17,6 +17,7 @@ use super::groups::Group;
 use super::submit::{submit_fixed, submit_from_every_group, submit_saturated, Sent};
 use super::track::{block_stats, count_final, drain, fetcher, latencies, poller, take_rtts, Track};
 use super::types::{Blocks, Options, Phase, Shares, NODES};
+use crate::stats::percentile;
 
 /// What the fixed-rate phase did.
 pub(super) struct FixedRun {
@@ -76,10 +77,7 @@ pub(super) fn measure(
         let result = (|| {
             let fixed = fixed_phase(track, groups, addrs, opts, shares)?;
             let saturation = saturation_phase(track, groups, addrs, opts, shares, change)?;
-            let accepted: Vec<usize> = (0..groups.len())
-                .map(|k| track.accepted[k].load(Ordering::SeqCst))
-                .collect();
-            let down_starts = shares.down_starts(&accepted);
+            let down_starts = shares.down_starts(&track.accepted_counts());
             let (down, down_fixed_starts, down_fixed) = down_phases(
                 track,
                 groups,
@@ -119,37 +117,31 @@ fn fixed_phase(
         opts.rate,
         opts.phase.as_secs_f64()
     );
-    let starts = vec![1; groups.len()];
-    fixed_rate(track, groups, addrs, opts, shares, &starts)
+    // Entry 0 of each group is its warm-up entry.
+    let ranges = vec![(1, shares.fixed); groups.len()];
+    fixed_rate(track, groups, addrs, opts, shares, &ranges)
 }
 
-/// The fixed offered rate from entry `starts[k]` of each group `k`
-/// (`shares.fixed` entries each, or one fewer from entry 1, after the
-/// warm-up entry), then a drain.
+/// The fixed offered rate over entries `ranges[k]` of each group `k`,
+/// then a drain.
 fn fixed_rate(
     track: &Track,
     groups: &[Group],
     addrs: &[SocketAddr],
     opts: &Options,
     shares: Shares,
-    starts: &[usize],
+    ranges: &[(usize, usize)],
 ) -> Result<FixedRun> {
     let rate = opts.rate / NODES as f64;
     let start = Instant::now() + Duration::from_millis(20);
     let sent = submit_from_every_group(track, groups, addrs, |k, g, addr| {
         std::thread::sleep(start.saturating_duration_since(Instant::now()));
-        // The first phase's share holds the warm-up entry (entry 0).
-        let end = if starts[k] == 1 {
-            shares.fixed
-        } else {
-            starts[k] + shares.fixed
-        };
         submit_fixed(
             track,
             addr,
             k,
             g,
-            (starts[k], end),
+            ranges[k],
             k * shares.per_node,
             rate,
             start,
@@ -199,16 +191,17 @@ fn down_phases(
     let mut to: Vec<SocketAddr> = addrs.to_vec();
     to[DOWN] = addrs[0];
     let saturation = saturated(track, groups, &to, opts, shares, starts, None)?;
-    let accepted: Vec<usize> = (0..groups.len())
-        .map(|k| track.accepted[k].load(Ordering::SeqCst))
-        .collect();
-    let fixed_starts = shares.down_fixed_starts(&accepted);
+    let fixed_starts = shares.down_fixed_starts(&track.accepted_counts());
     eprintln!(
         "network: {name} still down; fixed rate {:.0} entries/s on the other three for {:.0} s...",
         opts.rate,
         opts.phase.as_secs_f64()
     );
-    let fixed = fixed_rate(track, groups, &to, opts, shares, &fixed_starts)?;
+    let ranges: Vec<(usize, usize)> = fixed_starts
+        .iter()
+        .map(|s| (*s, s + shares.fixed))
+        .collect();
+    let fixed = fixed_rate(track, groups, &to, opts, shares, &ranges)?;
     cluster
         .start(name)
         .map_err(|e| anyhow!("restarting {name}: {e}"))?;
@@ -365,12 +358,4 @@ pub(super) fn saturation_figures(
         ran_out: sent.iter().any(|s| s.n >= opts.saturation_entries),
     };
     (phase, block_stats(track, warm, to_ns))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }

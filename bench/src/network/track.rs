@@ -56,6 +56,15 @@ pub(super) struct Track {
 }
 
 impl Track {
+    /// Entries of each group accepted so far (each group's next phase
+    /// starts there: an author's nonces must not skip).
+    pub(super) fn accepted_counts(&self) -> Vec<usize> {
+        self.accepted
+            .iter()
+            .map(|a| a.load(Ordering::SeqCst))
+            .collect()
+    }
+
     pub(super) fn now_ns(&self) -> u64 {
         u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
     }
