@@ -13,6 +13,7 @@
 
 pub mod block;
 pub mod bundle;
+pub mod checkpoint;
 pub mod codec;
 pub mod codes;
 pub mod crypto;
