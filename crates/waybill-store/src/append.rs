@@ -10,7 +10,8 @@
 //!
 //! A block is stored as a fixed handful of values whatever its size (see
 //! `block_map.rs`): its canonical bytes as they came, its header, its
-//! map, its certificate and its *delta*, the state changes and index
+//! map, its certificate, the hashes its entries add to the ledger's log
+//! (see `log.rs`) and its *delta*, the state changes and index
 //! additions in the state's compact form (see `delta.rs`), which opening
 //! installs until a snapshot covers them.
 
@@ -28,6 +29,7 @@ use crate::error::StoreError;
 use crate::index::{self, IndexDelta};
 use crate::keys::{self, ns};
 use crate::ledger::Ledger;
+use crate::log::Frontier;
 use crate::validate::Validated;
 
 /// A block made ready to commit by [`Ledger::prepare`]: validated on the
@@ -55,6 +57,7 @@ struct Staged {
     applied: Applied,
     delta: Delta,
     delta_len: u64,
+    log: Frontier,
 }
 
 impl<B: Backend> Ledger<B> {
@@ -139,7 +142,12 @@ impl<B: Backend> Ledger<B> {
         let delta = self
             .state
             .plan(block.header.height, &applied.changes, &index);
-        let batch = self.block_batch(&block.header, block_bytes, &entries, cert.as_ref())?;
+        let mut batch = self.block_batch(&block.header, block_bytes, &entries, cert.as_ref())?;
+        let ids: Vec<EntryId> = entries.iter().map(|e| e.id).collect();
+        let (log_hashes, log) = self.log.append(&ids)?;
+        if !log_hashes.is_empty() {
+            batch.put(keys::at_height(ns::LOG, block.header.height), log_hashes);
+        }
         let id_prefixes: Vec<u64> = entries.iter().map(|e| index::prefix(&e.id)).collect();
         let delta_bytes = codec::try_encode(
             "delta",
@@ -153,10 +161,11 @@ impl<B: Backend> Ledger<B> {
             staged: Staged {
                 tip,
                 header: block.header,
-                ids: entries.iter().map(|e| e.id).collect(),
+                ids,
                 applied,
                 delta,
                 delta_len,
+                log,
             },
             batch,
             delta_bytes,
@@ -210,6 +219,7 @@ impl<B: Backend> Ledger<B> {
             ))
         })?;
         self.ids.push_block(staged.ids.into_iter());
+        self.log = staged.log;
         self.tip = Some(staged.header);
         self.snapshots().delta_bytes += staged.delta_len;
         if self.auto_snapshot && self.snapshot_due() {

@@ -1,7 +1,8 @@
 //! The integrity check: re-verifies the whole stored chain from genesis
 //! (every header link, Merkle root, signature, rule and certificate) and
 //! compares the state and indexes rebuilt from the blocks with the ones in
-//! use.
+//! use, and the ledger's log (`log.rs`) with the tree rebuilt from every
+//! entry id.
 //!
 //! Blocks are read and checked on one reader thread per core, reader `k`
 //! taking every `workers`-th block, so the in-order thread that applies
@@ -23,6 +24,7 @@ use crate::error::{corrupt_at, StoreError};
 use crate::index::{IdIndex, IndexDelta};
 use crate::keys::{self, ns};
 use crate::ledger::Ledger;
+use crate::log::Frontier;
 use crate::state::Committed;
 use crate::validate::{check_unsigned, signature_error};
 
@@ -55,6 +57,7 @@ pub struct CheckReport {
 struct Rebuilt {
     state: Committed,
     ids: IdIndex,
+    log: Frontier,
     blocks: u64,
     entries: u64,
     certified: u64,
@@ -67,6 +70,8 @@ struct Rebuilt {
 struct ReadBlock {
     block: Block,
     ids: Vec<EntryId>,
+    /// The hashes it stored in the ledger's log.
+    log: Option<Vec<u8>>,
     /// Its commit certificate, verified in order (the validator set of
     /// its height comes from the state before it).
     certificate: Option<CommitCertificate>,
@@ -267,10 +272,12 @@ impl<B: Backend> Ledger<B> {
             return Err(corrupt("the entry map differs from the block".into()));
         }
         let certificate = self.certificate(h)?;
+        let log = self.backend.get(&keys::at_height(ns::LOG, h))?;
         Ok(Unverified {
             block: ReadBlock {
                 block,
                 ids,
+                log,
                 certificate,
             },
             prepared,
@@ -284,6 +291,7 @@ impl<B: Backend> Ledger<B> {
     ) -> Result<Rebuilt, StoreError> {
         let mut state = Committed::genesis(&self.genesis);
         let mut ids_index = IdIndex::default();
+        let mut log = Frontier::default();
         let mut prev: Option<Header> = None;
         let mut entries = 0u64;
         let mut certified = 0u64;
@@ -292,6 +300,7 @@ impl<B: Backend> Ledger<B> {
             let ReadBlock {
                 block,
                 ids,
+                log: stored_log,
                 certificate,
             } = readers
                 .get(((h - 1) % readers.len() as u64) as usize)
@@ -310,6 +319,14 @@ impl<B: Backend> Ledger<B> {
             certified += u64::from(certificate.is_some());
             let delta = IndexDelta::of_block(&block.entries, &applied.effects);
             state.apply(h, &applied.changes, &delta);
+            let (log_hashes, next) = log.append(&ids)?;
+            let expected = (!log_hashes.is_empty()).then_some(log_hashes);
+            if stored_log != expected {
+                return Err(corrupt(
+                    "the hashes it added to the log differ from its entries'".into(),
+                ));
+            }
+            log = next;
             ids_index.push_block(ids.iter().copied());
             entries += ids.len() as u64;
             prev = Some(block.header);
@@ -317,6 +334,7 @@ impl<B: Backend> Ledger<B> {
         Ok(Rebuilt {
             state,
             ids: ids_index,
+            log,
             blocks: tip,
             entries,
             certified,
@@ -330,6 +348,7 @@ impl<B: Backend> Ledger<B> {
         let Rebuilt {
             state,
             ids,
+            log,
             blocks,
             entries,
             certified,
@@ -349,6 +368,11 @@ impl<B: Backend> Ledger<B> {
         if ids != self.ids {
             return Err(StoreError::Corrupt(
                 "the entry id index differs from the one rebuilt from the blocks".into(),
+            ));
+        }
+        if log != self.log {
+            return Err(StoreError::Corrupt(
+                "the log's frontier in use differs from the one rebuilt from the blocks".into(),
             ));
         }
         Ok(CheckReport {
@@ -415,6 +439,7 @@ mod tests {
             block: ReadBlock {
                 ids: prepared.iter().map(|p| p.id).collect(),
                 block,
+                log: None,
                 certificate: None,
             },
             prepared,

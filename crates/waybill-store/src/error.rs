@@ -54,6 +54,10 @@ pub enum StoreError {
         error: RuleError,
     },
     /// A lot the ledger does not have.
+    /// A question of the ledger's log beyond it (a size larger than the
+    /// log, a proof backwards).
+    #[error("the ledger's log cannot answer that: {0}")]
+    Log(String),
     #[error("lot {0} is not on this ledger")]
     UnknownLot(String),
     /// Codec failures on stored data.

@@ -153,6 +153,20 @@ impl IdIndex {
         self.starts.len() as u64
     }
 
+    /// Entries indexed.
+    pub(crate) fn entries(&self) -> u64 {
+        self.prefixes.len() as u64
+    }
+
+    /// Entries in blocks 1 to `height`, if those blocks are indexed.
+    pub(crate) fn entries_through(&self, height: u64) -> Option<u64> {
+        match height.cmp(&self.blocks()) {
+            std::cmp::Ordering::Less => self.starts.get(usize::try_from(height).ok()?).copied(),
+            std::cmp::Ordering::Equal => Some(self.entries()),
+            std::cmp::Ordering::Greater => None,
+        }
+    }
+
     /// Candidate positions for `id`: every entry with its prefix.
     pub(crate) fn candidates(&self, id: &EntryId) -> impl Iterator<Item = Position> + '_ {
         let p = prefix(id);

@@ -20,6 +20,9 @@ pub mod ns {
     pub const MAP: u8 = b'I';
     /// height → commit certificate.
     pub const CERT: u8 = b'C';
+    /// height → the log's stored hashes its entries added (see `log.rs`);
+    /// none for a block without entries.
+    pub const LOG: u8 = b'L';
     // b'D' held each block's delta up to store format 7; the deltas are
     // now in the delta log (`delta_log.rs`).
 }

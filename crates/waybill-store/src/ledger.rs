@@ -31,6 +31,7 @@ use waybill_core::genesis::{ChainId, Genesis};
 
 use crate::backend::Backend;
 use crate::index::IdIndex;
+use crate::log::Frontier;
 use crate::state::Committed;
 
 /// Deltas written since the last snapshot must reach this many bytes (and
@@ -45,6 +46,8 @@ pub struct Ledger<B: Backend> {
     pub(crate) chain_id: ChainId,
     pub(crate) state: Committed,
     pub(crate) ids: IdIndex,
+    /// The log's frontier (see `log.rs`).
+    pub(crate) log: Frontier,
     pub(crate) tip: Option<Header>,
     /// Behind a lock so that a snapshot needs only a shared borrow: a node
     /// writes it on another thread while blocks are validated.

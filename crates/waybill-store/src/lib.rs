@@ -16,7 +16,8 @@
 //!
 //! The ledger: `ledger` (the type), and its jobs `open`, `validate`,
 //! `append`, `snapshot`, `read`, `trail` and `check`, over the values
-//! `block_map` (a block's ids, offsets and Merkle nodes) and `index`.
+//! `block_map` (a block's ids, offsets and Merkle nodes), `index` and
+//! `log` (the tree over every entry, for checkpoints).
 //!
 //! The committed state in memory: `state` ([`Committed`]), built from
 //! `intern` (numbered id strings) and `compact` (the records), persisted
@@ -40,6 +41,7 @@ mod index;
 mod intern;
 pub mod keys;
 mod ledger;
+mod log;
 mod marker;
 mod open;
 mod persist;

@@ -20,6 +20,7 @@ use crate::error::{corrupt_at, StoreError};
 use crate::index::IdIndex;
 use crate::keys::{self, ns};
 use crate::ledger::{Ledger, Snapshots, SNAPSHOT_MIN_BYTES};
+use crate::log::Frontier;
 use crate::snapshot::Snapshot;
 use crate::state::Committed;
 
@@ -37,8 +38,9 @@ use crate::state::Committed;
 /// kept in a log beside the database, not in it (see `delta_log.rs`).
 /// 9: the state holds the council (admin quorum, validator set, scheduled
 /// governance changes, revoked keys) in snapshots and deltas. 10: the
-/// council also holds the node keys bound to members.
-pub const STORE_FORMAT: u32 = 10;
+/// council also holds the node keys bound to members. 11: each block also
+/// stores the hashes its entries add to the ledger's log (`log.rs`).
+pub const STORE_FORMAT: u32 = 11;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.
@@ -66,6 +68,7 @@ impl<B: Backend> Ledger<B> {
             state: Committed::genesis(&genesis),
             genesis,
             ids: IdIndex::default(),
+            log: Frontier::default(),
             tip: None,
             snapshots: Mutex::new(Snapshots::default()),
             auto_snapshot: true,
@@ -117,12 +120,14 @@ impl<B: Backend> Ledger<B> {
             snapshot_height,
             tip_height,
         )?;
+        let log = Frontier::load(&backend, &ids, ids.entries())?;
         let mut ledger = Ledger {
             backend,
             genesis,
             chain_id,
             state,
             ids,
+            log,
             tip: None,
             snapshots: Mutex::new(Snapshots {
                 height: snapshot_height,

@@ -8,8 +8,9 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 use waybill_core::block::{Block, CommitCertificate, Header};
+use waybill_core::checkpoint::{self, Checkpoint};
 use waybill_core::codec;
-use waybill_core::crypto::PublicKey;
+use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
 
@@ -19,6 +20,7 @@ use crate::error::{corrupt_at, StoreError};
 use crate::index::Position;
 use crate::keys::{self, ns};
 use crate::ledger::Ledger;
+use crate::log::Proofs;
 
 /// An entry with its position on the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +58,55 @@ impl<B: Backend> Ledger<B> {
             StoreError::Codec(c) => StoreError::Corrupt(format!("block {height}: {c}")),
             other => other,
         })
+    }
+    /// Entries in the ledger's log: every committed entry, in chain order
+    /// (see [`waybill_core::checkpoint`]).
+    pub fn log_size(&self) -> u64 {
+        self.log.size()
+    }
+
+    /// The root of the whole log.
+    pub fn log_root(&self) -> Hash32 {
+        self.log.root()
+    }
+
+    /// The log's leaf number of the entry at `index` in block `height`.
+    pub fn log_leaf(&self, height: u64, index: u32) -> Option<u64> {
+        let before = self.ids.entries_through(height.checked_sub(1)?)?;
+        let through = self.ids.entries_through(height)?;
+        let leaf = before.checked_add(u64::from(index))?;
+        (leaf < through).then_some(leaf)
+    }
+
+    /// The log's checkpoint as of block `height` (not cosigned): its size
+    /// is every entry through that block. `None` for height 0 or a block
+    /// not committed.
+    pub fn checkpoint(&self, height: u64) -> Result<Option<Checkpoint>, StoreError> {
+        let Some(size) = self.ids.entries_through(height).filter(|_| height > 0) else {
+            return Ok(None);
+        };
+        let Some(header) = self.header(height)? else {
+            return Ok(None);
+        };
+        let root = Proofs::new(&self.backend, &self.ids, &self.log).root(size)?;
+        Ok(Some(Checkpoint {
+            origin: checkpoint::origin(&self.chain_id),
+            size,
+            root,
+            height,
+            block: header.hash(),
+        }))
+    }
+
+    /// The proof that leaf `leaf` is in the log's first `size` entries.
+    pub fn prove_inclusion(&self, leaf: u64, size: u64) -> Result<Vec<Hash32>, StoreError> {
+        Proofs::new(&self.backend, &self.ids, &self.log).inclusion(leaf, size)
+    }
+
+    /// The proof that the log's first `old` entries are a prefix of its
+    /// first `new`.
+    pub fn prove_consistency(&self, old: u64, new: u64) -> Result<Vec<Hash32>, StoreError> {
+        Proofs::new(&self.backend, &self.ids, &self.log).consistency(old, new)
     }
 
     /// A header by height.

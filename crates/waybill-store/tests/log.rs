@@ -1,0 +1,209 @@
+//! The ledger's log (one RFC 6962 tree over every entry, for C2SP
+//! checkpoints): the stored tree against a tree kept apart in memory,
+//! over blocks of every size, across reopening, and with its hashes
+//! damaged on disk.
+
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use tempfile::TempDir;
+use waybill_core::checkpoint::{check_consistency, check_inclusion, Checkpoint, MemoryLog};
+use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_store::{create_dir, keys, Backend, Ledger, MemBackend, StoreError};
+
+use support::*;
+
+/// Every entry id on the ledger, in chain order.
+fn chain_ids<B: Backend>(ledger: &Ledger<B>) -> Vec<EntryId> {
+    (1..=ledger.height())
+        .flat_map(|h| ledger.entry_ids(h).expect("ids").expect("a block"))
+        .collect()
+}
+
+/// Blocks of 0 to 40 entries (sizes that cross the tree's powers of two
+/// at every alignment), then the rest.
+fn append_uneven<B: Backend>(c: &Consortium, ledger: &mut Ledger<B>, entries: &[SignedEntry]) {
+    let sizes = [1usize, 0, 3, 7, 8, 0, 1, 16, 33, 2, 40, 5];
+    let mut rest = entries;
+    for n in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (now, later) = rest.split_at((*n).min(rest.len()));
+        append_block(c, ledger, now.to_vec());
+        rest = later;
+    }
+}
+
+/// The stored log agrees with a log built apart from the chain's ids:
+/// size, root, each height's checkpoint, and proofs that verify.
+fn assert_log<B: Backend>(ledger: &Ledger<B>) -> Vec<Checkpoint> {
+    let ids = chain_ids(ledger);
+    let mut model = MemoryLog::new();
+    for id in &ids {
+        model.push(id);
+    }
+    assert_eq!(ledger.log_size(), ids.len() as u64);
+    assert_eq!(ledger.log_root(), model.root(model.size()).expect("root"));
+    assert_eq!(ledger.checkpoint(0).expect("read"), None);
+    assert_eq!(ledger.checkpoint(ledger.height() + 1).expect("read"), None);
+
+    let mut through = 0u64;
+    let mut checkpoints = Vec::new();
+    for h in 1..=ledger.height() {
+        through += ledger.entry_ids(h).expect("ids").expect("block").len() as u64;
+        let cp = ledger.checkpoint(h).expect("read").expect("a checkpoint");
+        assert_eq!(cp.size, through, "height {h}");
+        assert_eq!(cp.height, h);
+        assert_eq!(cp.root, model.root(through).expect("root"), "height {h}");
+        assert_eq!(
+            cp.block,
+            ledger.header(h).expect("read").expect("header").hash()
+        );
+        assert_eq!(
+            Checkpoint::parse(&cp.body()).expect("a C2SP body"),
+            cp,
+            "height {h}"
+        );
+        checkpoints.push(cp);
+    }
+    // Consistency between every pair of heights' checkpoints.
+    for old in &checkpoints {
+        for new in checkpoints.iter().filter(|n| n.size >= old.size) {
+            let proof = ledger
+                .prove_consistency(old.size, new.size)
+                .expect("a proof");
+            assert_eq!(
+                proof,
+                model.prove_consistency(old.size, new.size).expect("model")
+            );
+            check_consistency(old, new, &proof)
+                .unwrap_or_else(|e| panic!("{} -> {}: {e}", old.size, new.size));
+        }
+    }
+    // Every entry is in the tip's checkpoint, at its leaf.
+    if let Some(tip) = checkpoints.last() {
+        let mut leaf = 0u64;
+        for h in 1..=ledger.height() {
+            let block = ledger.entry_ids(h).expect("ids").expect("block");
+            for (i, id) in block.iter().enumerate() {
+                assert_eq!(ledger.log_leaf(h, i as u32), Some(leaf));
+                let proof = ledger.prove_inclusion(leaf, tip.size).expect("a proof");
+                check_inclusion(tip, leaf, id, &proof)
+                    .unwrap_or_else(|e| panic!("entry {leaf}: {e}"));
+                leaf += 1;
+            }
+            assert_eq!(
+                ledger.log_leaf(h, block.len() as u32),
+                None,
+                "past block {h}"
+            );
+        }
+    }
+    checkpoints
+}
+
+#[test]
+fn the_stored_log_is_the_tree_of_every_entry_and_proves_growth() {
+    let c = consortium();
+    let entries = workload(&c, 31, 260);
+    let mut mem = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    assert_eq!(mem.log_size(), 0);
+    assert_eq!(mem.log_root(), MemoryLog::new().root(0).expect("empty"));
+    append_uneven(&c, &mut mem, &entries);
+    let checkpoints = assert_log(&mem);
+    assert!(checkpoints.len() > 20, "{} blocks", checkpoints.len());
+
+    // Questions beyond the log are refused, not answered wrongly.
+    let size = mem.log_size();
+    for e in [
+        mem.prove_consistency(3, size + 1).expect_err("beyond"),
+        mem.prove_consistency(size, 3).expect_err("backwards"),
+        mem.prove_inclusion(size, size).expect_err("outside"),
+    ] {
+        assert!(matches!(e, StoreError::Log(_)), "{e}");
+    }
+}
+
+#[test]
+fn the_log_survives_reopening_and_grows_on_after_it() {
+    let c = consortium();
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let mut w = Workload::new(&c, 32);
+    let first = w.take(150).expect("entries");
+    append_uneven(&c, &mut ledger, &first);
+    append_block(&c, &mut ledger, Vec::new());
+    let before = assert_log(&ledger);
+    drop(ledger);
+
+    let mut ledger = reopen(&dir).expect("reopen");
+    assert_eq!(assert_log(&ledger), before);
+    let more = w.take(77).expect("entries");
+    append_uneven(&c, &mut ledger, &more);
+    let after = assert_log(&ledger);
+    assert_eq!(&after[..before.len()], &before[..], "old checkpoints stay");
+    drop(ledger);
+    assert_eq!(assert_log(&reopen(&dir).expect("reopen")), after);
+}
+
+/// Block `height`'s log key.
+fn log_key(height: u64) -> Vec<u8> {
+    let mut key = vec![keys::ns::LOG];
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+/// Sets (or, with `None`, removes) a raw value of the ledger in `dir`;
+/// returns what was there.
+fn set_raw(dir: &std::path::Path, key: &[u8], value: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    let db = sled_open(&dir.join("db"));
+    let old = match value {
+        Some(v) => db.insert(key, v),
+        None => db.remove(key),
+    }
+    .expect("write");
+    db.flush().expect("flush");
+    old.map(|v| v.to_vec())
+}
+
+#[test]
+fn lost_or_damaged_log_hashes_are_reported_as_corruption() {
+    let c = consortium();
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    append_in_blocks(&c, &mut ledger, &workload(&c, 33, 64), 8);
+    let last = ledger.height();
+    drop(ledger);
+
+    // The last block holds the tree's frontier: opening needs it.
+    let kept = set_raw(&dir, &log_key(last), None).expect("the last block's hashes");
+    match reopen(&dir) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("log hashes"), "{m}"),
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("opened without its log"),
+    }
+    // Cut short, as bad.
+    set_raw(&dir, &log_key(last), Some(vec![0u8; 40]));
+    assert!(matches!(reopen(&dir), Err(StoreError::Corrupt(_))));
+    set_raw(&dir, &log_key(last), Some(kept));
+    reopen(&dir)
+        .expect("whole again")
+        .check()
+        .expect("and checks");
+
+    // Wrong hashes of the right length in a block whose nodes are not on
+    // the frontier: the ledger opens, and the check finds them.
+    let mut first = set_raw(&dir, &log_key(1), None).expect("block 1's hashes");
+    first[0] ^= 1;
+    set_raw(&dir, &log_key(1), Some(first));
+    let e = reopen(&dir)
+        .expect("opens")
+        .check()
+        .expect_err("the check finds it");
+    assert!(e.to_string().contains("differ from its entries'"), "{e}");
+}
