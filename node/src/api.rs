@@ -9,6 +9,7 @@
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, each with its holdings (who holds how much, held or in which shipment), what is left, consumed and lost, and whether it is recalled or voided (the node's word; `waybill trace-forward` verifies each lot's trail) |
 //! | `GET /v1/members/{key}/next-nonce` | `{"key","member","chain_id","next_nonce","committed_nonce","pending"}` for the member with this public key (64 hex digits): `pending` counts its entries waiting in this node's mempool and `next_nonce` comes after them (`committed_nonce` + `pending` + 1), so entries submitted one after another each get the next one; 404 not a member, or its key was removed or rotated out (the waiting entries counted); 400 bad key |
 //! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; with `Accept: application/octet-stream`, the block's canonical bytes as stored (its hash and entry ids are computed from them); 404 beyond the tip |
+//! | `GET /v1/log/…` | the ledger's log: checkpoints cosigned by this node, consistency proofs (see [`crate::log_api`]) |
 //! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
 //!
@@ -31,6 +32,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use waybill_core::crypto::{Hash32, PublicKey};
@@ -40,6 +42,7 @@ use waybill_mempool::MempoolError;
 use waybill_net::NetHandle;
 use waybill_store::{Backend, StoreError};
 
+use crate::log_api;
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{verify_each, AuthorNonces, EntryStatus, ReadError, Shared, SubmitError};
 
@@ -62,6 +65,9 @@ pub struct ApiOptions {
     /// clients' signatures too (in larger batches, so at less cost per
     /// signature). Without it, each request's are verified on their own.
     pub net: Option<NetHandle>,
+    /// The node's key, to cosign the log's checkpoints with while it is a
+    /// validator (`GET /v1/log/checkpoint`).
+    pub cosigner: Option<Arc<SigningKey>>,
 }
 
 impl Default for ApiOptions {
@@ -70,12 +76,14 @@ impl Default for ApiOptions {
             max_body_bytes: 256 * 1024,
             gossip: None,
             net: None,
+            cosigner: None,
         }
     }
 }
 
-struct AppState<B: Backend> {
-    shared: Arc<Shared<B>>,
+pub(crate) struct AppState<B: Backend> {
+    pub(crate) shared: Arc<Shared<B>>,
+    pub(crate) cosigner: Option<Arc<SigningKey>>,
     gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
     net: Option<NetHandle>,
     /// Batches decoded and checked at once ([`batch_slots`]).
@@ -96,6 +104,7 @@ impl<B: Backend> Clone for AppState<B> {
     fn clone(&self) -> Self {
         AppState {
             shared: Arc::clone(&self.shared),
+            cosigner: self.cosigner.clone(),
             gossip: self.gossip.clone(),
             net: self.net.clone(),
             batches: Arc::clone(&self.batches),
@@ -107,6 +116,7 @@ impl<B: Backend> Clone for AppState<B> {
 pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions) -> Router {
     let state = AppState {
         shared,
+        cosigner: options.cosigner,
         gossip: options.gossip,
         net: options.net,
         batches: Arc::new(tokio::sync::Semaphore::new(batch_slots())),
@@ -124,6 +134,12 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         .route("/v1/lots/{lot}/forward", get(forward::<B>))
         .route("/v1/members/{key}/next-nonce", get(next_nonce::<B>))
         .route("/v1/blocks/{height}", get(block::<B>))
+        .route("/v1/log/checkpoint", get(log_api::tip::<B>))
+        .route("/v1/log/checkpoint/{height}", get(log_api::at::<B>))
+        .route(
+            "/v1/log/consistency/{old}/{new}",
+            get(log_api::consistency::<B>),
+        )
         .route("/v1/status", get(status::<B>))
         .route("/metrics", get(metrics::<B>))
         .fallback(not_found)
@@ -176,7 +192,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
     )
 }
 
-fn read_error(e: ReadError) -> Response {
+pub(crate) fn read_error(e: ReadError) -> Response {
     match e {
         ReadError::Store(StoreError::UnknownLot(lot)) => error(
             StatusCode::NOT_FOUND,
@@ -192,7 +208,7 @@ fn read_error(e: ReadError) -> Response {
 const TRAIL_ITEM_JSON: usize = 2304;
 
 /// Runs ledger work on the blocking pool; a panic there becomes a 500.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Response> + Send + 'static,
 ) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
@@ -201,7 +217,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn path_rejection(r: PathRejection) -> Response {
+pub(crate) fn path_rejection(r: PathRejection) -> Response {
     error(
         StatusCode::BAD_REQUEST,
         format!("the URL path is not valid: {}", r.body_text()),
@@ -217,7 +233,7 @@ fn parse_lot(text: &str) -> Result<LotId, Response> {
     })
 }
 
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     let mut out: String = s.chars().take(100).collect();
     if out.len() < s.len() {
         out.push('…');

@@ -385,6 +385,7 @@ pub async fn run_with<A: App>(
             max_body_bytes: config.api.max_body_bytes,
             gossip: Some(to_gossip),
             net: Some(net.clone()),
+            cosigner: Some(Arc::new(key.clone())),
         },
     );
     let listener = tokio::net::TcpListener::bind(config.api.listen)

@@ -24,7 +24,8 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWrit
 use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Header};
-use waybill_core::crypto::{BatchVerifier, PublicKey};
+use waybill_core::checkpoint::Checkpoint;
+use waybill_core::crypto::{BatchVerifier, Hash32, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis, ValidatorSpec};
 use waybill_core::rules::{self, At, RuleError};
@@ -88,6 +89,20 @@ pub enum ReadError {
     /// The node's state is unusable.
     #[error("the node's ledger is unavailable: {0}")]
     Unavailable(#[from] SharedError),
+}
+
+/// A checkpoint of the ledger's log, with what cosigning it needs.
+#[derive(Debug, Clone)]
+pub struct LogHead {
+    /// The tree head.
+    pub checkpoint: Checkpoint,
+    /// Its block's time (ms since the Unix epoch): the time a validator's
+    /// cosignature states, so every validator signs the same message.
+    pub time_ms: i64,
+    /// The validators of its height.
+    pub validators: Vec<ValidatorSpec>,
+    /// The chain.
+    pub chain_id: ChainId,
 }
 
 /// Why no block was proposed.
@@ -684,6 +699,32 @@ impl<B: Backend + 'static> Shared<B> {
     /// reads the last few at start for their proposers).
     pub fn committed_header(&self, height: u64) -> Result<Option<Header>, ReadError> {
         Ok(self.read()?.header(height)?)
+    }
+
+    /// The log's checkpoint as of block `height` (the tip's with `None`),
+    /// with that block's time and the validators of its height; `None`
+    /// before the first block or beyond the tip.
+    pub fn log_head(&self, height: Option<u64>) -> Result<Option<LogHead>, ReadError> {
+        let ledger = self.read()?;
+        let height = height.unwrap_or_else(|| ledger.height());
+        let Some(checkpoint) = ledger.checkpoint(height)? else {
+            return Ok(None);
+        };
+        let Some(header) = ledger.header(height)? else {
+            return Ok(None);
+        };
+        Ok(Some(LogHead {
+            checkpoint,
+            time_ms: header.time_ms,
+            validators: rules::validators_at(ledger.state(), height),
+            chain_id: ledger.chain_id(),
+        }))
+    }
+
+    /// The proof that the log's first `old` entries are a prefix of its
+    /// first `new`.
+    pub fn log_consistency(&self, old: u64, new: u64) -> Result<Vec<Hash32>, ReadError> {
+        Ok(self.read()?.prove_consistency(old, new)?)
     }
 
     /// The validator set of `height`, the next to decide: genesis and the

@@ -231,6 +231,59 @@ pub fn note(
     Ok(n.to_bytes())
 }
 
+/// The checkpoint a note carries and its signature lines, unverified.
+pub fn open_note(
+    note_bytes: &[u8],
+) -> Result<(Checkpoint, Vec<signed_note::Signature>), CheckpointError> {
+    let n = Note::from_bytes(note_bytes).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+    let checkpoint = Checkpoint::parse(n.text())?;
+    let text = n.to_bytes();
+    // The note type keeps its lines private; read them back from its
+    // canonical bytes, after the body and the blank line.
+    let sigs = text
+        .get(n.text().len() + 1..)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(signed_note::Signature::from_bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+    Ok((checkpoint, sigs))
+}
+
+/// Joins notes of one checkpoint (as several validators' nodes serve it,
+/// each with its own cosignature) into one note with every distinct line.
+/// Notes of different checkpoints are not joined: two tree heads at one
+/// height cannot both be right, and the error shows both.
+pub fn join(notes: &[Vec<u8>]) -> Result<Vec<u8>, CheckpointError> {
+    let mut first: Option<Checkpoint> = None;
+    let mut lines: Vec<signed_note::Signature> = Vec::new();
+    for bytes in notes {
+        let (cp, sigs) = open_note(bytes)?;
+        match &first {
+            None => first = Some(cp),
+            Some(f) if *f == cp => {}
+            Some(f) => {
+                return Err(CheckpointError::Fork(format!(
+                "two checkpoints at height {}: {} entries with root {} and {} entries with root {}",
+                f.height,
+                f.size,
+                Hash(f.root.0),
+                cp.size,
+                Hash(cp.root.0)
+            )))
+            }
+        }
+        for s in sigs {
+            if !lines.contains(&s) {
+                lines.push(s);
+            }
+        }
+    }
+    let cp = first.ok_or_else(|| CheckpointError::Malformed("no notes to join".into()))?;
+    note(&cp, &lines)
+}
+
 /// One validator as a note verifier of its cosignatures.
 struct Cosigner {
     name: String,
@@ -406,6 +459,18 @@ pub fn check_consistency(
         return Err(CheckpointError::Fork(format!(
             "the newer checkpoint has {} entries, fewer than the {} of the older",
             new.size, old.size
+        )));
+    }
+    if old.height == new.height && old.block != new.block {
+        return Err(CheckpointError::Fork(format!(
+            "two checkpoints at height {} name different blocks",
+            old.height
+        )));
+    }
+    if new.height < old.height {
+        return Err(CheckpointError::Fork(format!(
+            "the newer checkpoint is of height {}, before the older's {}",
+            new.height, old.height
         )));
     }
     if old.size == new.size {

@@ -76,6 +76,7 @@ impl<B: Backend + 'static> TestNode<B> {
                 max_body_bytes: MAX_BODY,
                 gossip: Some(tx),
                 net: None,
+                cosigner: Some(Arc::new(c.validator.key.clone())),
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -168,6 +168,18 @@ fn a_forked_history_is_caught() {
         &log.prove_consistency(7, 12).expect("within"),
     )
     .expect("a common prefix");
+    // Heights that go back, or two blocks at one height, with the same
+    // entries (empty blocks in between).
+    let mut later = checkpoint_of(&log, 12);
+    later.height += 3;
+    later.block = Hash32::digest(b"a later block");
+    check_consistency(&ours, &later, &[]).expect("empty blocks on");
+    let e = check_consistency(&later, &ours, &[]).expect_err("back in height");
+    assert!(e.to_string().contains("before the older's"), "{e}");
+    let mut twin = ours.clone();
+    twin.block = Hash32::digest(b"another block");
+    let e = check_consistency(&ours, &twin, &[]).expect_err("two blocks");
+    assert!(e.to_string().contains("different blocks"), "{e}");
     // A log that shrank.
     let e = check_consistency(&ours, &checkpoint_of(&log, 11), &[]).expect_err("shrank");
     assert!(e.to_string().contains("fewer"), "{e}");
@@ -381,4 +393,55 @@ fn a_changed_checkpoint_or_another_chains_is_refused() {
     }
     // A time past 2^63 - 1 is refused when signing.
     assert!(cosign(&cp, &chain(), &keys[0], u64::MAX).is_err());
+}
+
+#[test]
+fn notes_of_one_checkpoint_join_and_notes_of_two_do_not() {
+    let keys = keys(4);
+    let set = validators(&keys);
+    let log = log_of(10);
+    let cp = checkpoint_of(&log, 10);
+    // Each validator's node serves the note with its own line.
+    let single: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| cosigned(&cp, std::slice::from_ref(k), 7))
+        .collect();
+    for one in &single {
+        assert!(matches!(
+            verify(one, &chain(), &set),
+            Err(CheckpointError::NoQuorum { power: 1, total: 4 })
+        ));
+    }
+    let joined = join(&single[..3]).expect("one checkpoint");
+    assert_eq!(
+        verify(&joined, &chain(), &set)
+            .expect("three")
+            .cosigners
+            .len(),
+        3
+    );
+    // Joining again, or a note twice, adds nothing twice.
+    let again = join(&[joined.clone(), single[0].clone(), single[3].clone()]).expect("join");
+    assert_eq!(
+        verify(&again, &chain(), &set)
+            .expect("four")
+            .cosigners
+            .len(),
+        4
+    );
+    let (_, lines) = open_note(&again).expect("a note");
+    assert_eq!(lines.len(), 4);
+
+    // A node serving another tree head for the height.
+    let mut other_log = log_of(9);
+    other_log.push(&id(1000));
+    let other = checkpoint_of(&other_log, 10);
+    let e =
+        join(&[single[0].clone(), cosigned(&other, &[keys[1].clone()], 7)]).expect_err("two heads");
+    assert!(
+        matches!(e, CheckpointError::Fork(ref m) if m.contains("two checkpoints at height 11")),
+        "{e}"
+    );
+    assert!(join(&[]).is_err());
+    assert!(join(&[b"junk".to_vec()]).is_err());
 }
