@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod checkpoint_cmd;
 mod demo;
 mod forward;
 mod ledger_cmd;
@@ -123,6 +124,10 @@ enum Cmd {
     /// A local ledger: create, append entries, check, status.
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCmd),
+    /// The log of every entry: fetch checkpoints cosigned by the
+    /// validators, verify them, prove one extends another.
+    #[command(subcommand)]
+    Checkpoint(checkpoint_cmd::CheckpointCmd),
     /// Send signed entries to a node; with --wait, until they are in a block.
     ///
     /// Each file is checked to be a signed entry, then POSTed to the node's
@@ -645,6 +650,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Ledger(l) => ledger_cmd::run(l),
+        Cmd::Checkpoint(c) => checkpoint_cmd::run(c),
         Cmd::Submit {
             entries,
             node,

@@ -16,7 +16,7 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use waybill_core::bundle::MAX_BUNDLE_BYTES;
-use waybill_core::crypto::PublicKey;
+use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::trail::Trail;
@@ -449,6 +449,68 @@ impl Node {
             ),
             _ => Err(self.http_error(&reply, &what)),
         }
+    }
+
+    /// `GET /v1/log/checkpoint[/{height}]`: the checkpoint note as this
+    /// node cosigns it, unverified; `Ok(None)` when the node has none to
+    /// give (404: not committed there, or not a validator's node), with
+    /// its reason.
+    pub fn checkpoint(&self, height: Option<u64>) -> Result<Result<Vec<u8>, String>> {
+        let h = height.map(|h| h.to_string());
+        let mut path = vec!["v1", "log", "checkpoint"];
+        if let Some(h) = &h {
+            path.push(h);
+        }
+        let what = "the request for the log's checkpoint";
+        let reply = self.get(&path, SMALL_ANSWER, REQUEST_TIMEOUT, what)?;
+        match reply.status {
+            StatusCode::OK => Ok(Ok(reply.body)),
+            StatusCode::NOT_FOUND => Ok(Err(reply.message())),
+            _ => Err(self.http_error(&reply, what)),
+        }
+    }
+
+    /// `GET /v1/status`'s height: the node's tip (its word).
+    pub fn height(&self) -> Result<u64> {
+        let what = "the request for its status";
+        let reply = self.get(&["v1", "status"], SMALL_ANSWER, REQUEST_TIMEOUT, what)?;
+        if reply.status != StatusCode::OK {
+            return Err(self.http_error(&reply, what));
+        }
+        reply
+            .json()
+            .ok()
+            .and_then(|v| v.get("height").and_then(Value::as_u64))
+            .ok_or_else(|| anyhow!("the node at {} answered {what} without a height", self.base))
+    }
+
+    /// `GET /v1/log/consistency/{old}/{new}`: the node's proof, unverified.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash32>> {
+        let (o, n) = (old.to_string(), new.to_string());
+        let what = format!(
+            "the request for a proof that the log of {new} entries extends the log of {old}"
+        );
+        let reply = self.get(
+            &["v1", "log", "consistency", &o, &n],
+            SMALL_ANSWER,
+            REQUEST_TIMEOUT,
+            &what,
+        )?;
+        if reply.status != StatusCode::OK {
+            return Err(self.http_error(&reply, &what));
+        }
+        let not_api = |why: &str| anyhow!("the node at {} answered {what} with {why}", self.base);
+        let v = reply.json().map_err(|e| not_api(&e))?;
+        v.get("proof")
+            .and_then(Value::as_array)
+            .ok_or_else(|| not_api("no proof"))?
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .and_then(|t| t.parse::<Hash32>().ok())
+                    .ok_or_else(|| not_api("a proof hash that is not 64 hex digits"))
+            })
+            .collect()
     }
 
     /// `GET /v1/lots/{lot}/forward`: the node's JSON answer.

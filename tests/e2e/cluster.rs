@@ -418,6 +418,99 @@ struct Story {
     rest: Vec<waybill_testkit::coffee::Step>,
 }
 
+/// `waybill checkpoint fetch`, `verify` and `consistency` against the
+/// running validators.
+fn checkpoints_extend(n: &mut Net) {
+    use waybill_testkit::process::{fails, ok};
+    let s = |p: &Path| p.display().to_string();
+    let dir = n.cluster.net.dir.clone();
+    let g = s(&n.cluster.net.genesis_path);
+    let url = |n: &Net, v: &str| format!("http://{}", n.api(v));
+    let fetch = |n: &Net, nodes: &[&str], out: &Path| {
+        let mut cmd = support::wb();
+        cmd.args(["checkpoint", "fetch", "-g", &g, "-o", &s(out)]);
+        for v in nodes {
+            cmd.args(["--node", &url(n, v)]);
+        }
+        ok(&mut cmd)
+    };
+    let a = dir.join("a.checkpoint");
+    let out = fetch(n, &["v1", "v2", "v3"], &a);
+    assert!(
+        out.stdout.contains("VERIFIED checkpoint") && out.stdout.contains("(3 of 4 voting power)"),
+        "{out}"
+    );
+    // One validator's word is not enough.
+    fails(
+        support::wb().args(["checkpoint", "fetch", "-g", &g, "--node", &url(n, "v1")]),
+        &["more than 2/3"],
+    );
+    // Later, after another entry, from all four, and proven to extend
+    // the first.
+    let more = n.signers.sign(
+        "cooperative",
+        produce(
+            &lot("CHECKPOINTED-1"),
+            "Coffee recorded between checkpoints",
+            10,
+            &[],
+        ),
+    );
+    n.submit("v1", &more);
+    let at = n.wait_final(&VALIDATORS, &more, Duration::from_secs(30));
+    for v in VALIDATORS {
+        n.wait_height(v, at + 1, Duration::from_secs(30));
+    }
+    let b = dir.join("b.checkpoint");
+    fetch(n, &VALIDATORS, &b);
+    let v = ok(support::wb().args(["checkpoint", "verify", &s(&b), "-g", &g, "--json"])).json();
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["cosigners"].as_array().map(Vec::len), Some(4), "{v}");
+    let out = ok(support::wb().args([
+        "checkpoint",
+        "consistency",
+        &s(&a),
+        &s(&b),
+        "-g",
+        &g,
+        "--node",
+        &url(n, "v4"),
+    ]));
+    assert!(
+        out.stdout.contains("CONSISTENT: the log at height"),
+        "{out}"
+    );
+    // Backwards, the log would have shrunk.
+    let out = fails(
+        support::wb().args([
+            "checkpoint",
+            "consistency",
+            &s(&b),
+            &s(&a),
+            "-g",
+            &g,
+            "--node",
+            &url(n, "v4"),
+        ]),
+        &["FAILED: the log forked: the newer checkpoint has"],
+    );
+    assert_eq!(out.code, Some(1), "{out}");
+    // A note whose size was changed no longer verifies.
+    let text = std::fs::read_to_string(&a).expect("the note");
+    let size = text.lines().nth(1).expect("a size line").to_string();
+    let changed = text.replacen(
+        &format!("\n{size}\n"),
+        &format!("\n{}\n", size.len() + 1000),
+        1,
+    );
+    let c = dir.join("changed.checkpoint");
+    std::fs::write(&c, changed).expect("write");
+    fails(
+        support::wb().args(["checkpoint", "verify", &s(&c), "-g", &g]),
+        &["does not verify"],
+    );
+}
+
 fn green_coffee_story(s: &mut Signers, lot_suffix: &str) -> Story {
     let told = coffee_story(s, &format!("HUILA-{lot_suffix}"));
     let mut steps = told.steps;
@@ -537,6 +630,15 @@ fn four_validators_agree_finalise_and_survive_crashes() {
     );
     assert_eq!(report.payments.len(), 1);
     assert_eq!(report.payments[0].shipments, vec![story.sea.clone()]);
+
+    // --- 1b. The log's checkpoint: each validator's node cosigns it, the
+    // CLI joins three nodes' lines into a note that verifies against the
+    // genesis, and a later one is proven to extend it.
+    checkpoints_extend(&mut n);
+    eprintln!(
+        "[{:?}] checkpoints cosigned and consistent",
+        started.elapsed()
+    );
 
     // --- 2a. One validator crashes: the other three go on.
     n.cluster.kill("v4");

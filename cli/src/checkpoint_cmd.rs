@@ -1,0 +1,286 @@
+//! `waybill checkpoint`: the ledger's log of every entry, as C2SP
+//! checkpoints cosigned by the validators (see `waybill_core::checkpoint`).
+//!
+//! Each validator's node serves the checkpoint with its own cosignature;
+//! `fetch` asks several and joins their lines into one note, `verify`
+//! checks a note against the genesis (more than 2/3 of the voting power
+//! must have cosigned), and `consistency` proves that a later checkpoint
+//! extends an earlier one, so a ledger that was rewritten is caught.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use serde_json::json;
+use waybill_core::checkpoint::{self, Certified, CheckpointError};
+use waybill_core::genesis::Genesis;
+
+use crate::node_client::Node;
+use crate::util::{self, Existing};
+
+/// Largest checkpoint note read from a file.
+const MAX_NOTE_BYTES: u64 = 1024 * 1024;
+
+/// `waybill checkpoint …`.
+#[derive(Subcommand, Debug)]
+pub enum CheckpointCmd {
+    /// Fetch the log's checkpoint from validators' nodes and join their
+    /// cosignatures into one note (more than 2/3 of the voting power must
+    /// answer for it to verify).
+    ///
+    /// Every node is asked for the same height: --height, or the lowest
+    /// tip among the nodes that answer. A node that serves another tree head
+    /// for that height is reported: the log forked, or the node lies.
+    Fetch {
+        /// A validator's node API, e.g. http://127.0.0.1:7001 (repeat, one
+        /// per validator).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+        /// The block height (default: the first node's tip).
+        #[arg(long)]
+        height: Option<u64>,
+        /// Write the note here (default: print it).
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// Replace --out if it exists.
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
+    /// Verify a checkpoint note against the genesis: its validators with
+    /// more than 2/3 of the voting power cosigned it.
+    Verify {
+        /// The note (from `waybill checkpoint fetch`).
+        checkpoint: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove that the log at NEW extends the log at OLD (two verified
+    /// checkpoint notes), with a consistency proof from a node. Exits
+    /// non-zero if it does not: the ledger was rewritten.
+    Consistency {
+        /// The earlier checkpoint note.
+        old: PathBuf,
+        /// The later checkpoint note.
+        new: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
+        /// A node API to ask for the proof (it need not be trusted).
+        #[arg(long)]
+        node: String,
+    },
+}
+
+/// Runs `waybill checkpoint …`. A checkpoint that does not verify, or a
+/// later one that does not extend an earlier one, prints `FAILED` and
+/// exits 1; bad files, unreachable nodes and the like are errors (2).
+pub fn run(cmd: CheckpointCmd) -> Result<ExitCode> {
+    match cmd {
+        CheckpointCmd::Fetch {
+            nodes,
+            genesis,
+            height,
+            out,
+            force,
+        } => fetch(&nodes, &genesis, height, out.as_deref(), force).map(|()| ExitCode::SUCCESS),
+        CheckpointCmd::Verify {
+            checkpoint,
+            genesis,
+            json,
+        } => {
+            let g = util::read_genesis(&genesis)?;
+            let bytes = util::read_limited(&checkpoint, MAX_NOTE_BYTES, "checkpoint")?;
+            match verify_bytes(&bytes, &g) {
+                Ok(c) if json => {
+                    println!("{}", serde_json::to_string_pretty(&to_json(&g, &c))?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(c) => {
+                    print_certified(&g, &c);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(failed(json, &format!("{}: {e}", checkpoint.display()))),
+            }
+        }
+        CheckpointCmd::Consistency {
+            old,
+            new,
+            genesis,
+            node,
+        } => {
+            let g = util::read_genesis(&genesis)?;
+            let mut heads = Vec::new();
+            for path in [&old, &new] {
+                let bytes = util::read_limited(path, MAX_NOTE_BYTES, "checkpoint")?;
+                match verify_bytes(&bytes, &g) {
+                    Ok(c) => heads.push(c.checkpoint),
+                    Err(e) => return Ok(failed(false, &format!("{}: {e}", path.display()))),
+                }
+            }
+            let (o, n) = (&heads[0], &heads[1]);
+            let proof = if o.size < n.size && o.size > 0 {
+                Node::new(&node)?.consistency(o.size, n.size)?
+            } else {
+                Vec::new()
+            };
+            match checkpoint::check_consistency(o, n, &proof) {
+                Ok(()) => {
+                    println!(
+                        "CONSISTENT: the log at height {} ({} entries) extends the log at height {} ({} entries)",
+                        n.height, n.size, o.height, o.size
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Ok(failed(false, &e.to_string())),
+            }
+        }
+    }
+}
+
+/// Prints a failed verification and gives exit code 1.
+fn failed(json: bool, why: &str) -> ExitCode {
+    if json {
+        println!("{}", json!({ "verified": false, "error": why }));
+    } else {
+        println!("FAILED: {why}");
+    }
+    ExitCode::from(1)
+}
+
+/// The validators a checkpoint is verified against: the genesis's. (A
+/// checkpoint after a change of validators by governance does not verify
+/// against the genesis alone yet.)
+fn verify_bytes(bytes: &[u8], g: &Genesis) -> Result<Certified, CheckpointError> {
+    checkpoint::verify(bytes, &g.chain_id(), &g.validators)
+}
+
+fn fetch(
+    nodes: &[String],
+    genesis: &Path,
+    height: Option<u64>,
+    out: Option<&Path>,
+    force: bool,
+) -> Result<()> {
+    let g = util::read_genesis(genesis)?;
+    let nodes = nodes
+        .iter()
+        .map(|u| Node::new(u))
+        .collect::<Result<Vec<_>>>()?;
+    // One height for all: the lowest tip, so every node has committed it.
+    let height = match height {
+        Some(h) => h,
+        None => nodes
+            .iter()
+            .filter_map(|n| match n.height() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    eprintln!("warning: {e:#}");
+                    None
+                }
+            })
+            .min()
+            .ok_or_else(|| anyhow!("no node answered"))?,
+    };
+    if height == 0 {
+        bail!("the nodes have no blocks yet, so the log is empty");
+    }
+    let mut notes: Vec<Vec<u8>> = Vec::new();
+    for node in &nodes {
+        match node.checkpoint(Some(height))? {
+            Ok(bytes) => {
+                let (cp, _) = checkpoint::open_note(&bytes).with_context(|| {
+                    format!(
+                        "the node at {} served something that is not a checkpoint",
+                        node.url()
+                    )
+                })?;
+                if let Err(e) = cp.check_origin(&g.chain_id()) {
+                    bail!("the node at {}: {e}", node.url());
+                }
+                notes.push(bytes);
+            }
+            Err(why) => eprintln!(
+                "warning: the node at {} gave no checkpoint: {why}",
+                node.url()
+            ),
+        }
+    }
+    if notes.is_empty() {
+        bail!("no node gave a checkpoint");
+    }
+    let joined = checkpoint::join(&notes).context("the nodes disagree")?;
+    let certified = verify_bytes(&joined, &g).context(
+        "the joined checkpoint does not verify; ask the nodes of more validators (--node)",
+    )?;
+    let text = String::from_utf8(joined).map_err(|_| anyhow!("internal: a note is text"))?;
+    let existing = if force {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    };
+    util::write_out(out, &text, existing)?;
+    if out.is_some() {
+        print_certified(&g, &certified);
+    }
+    Ok(())
+}
+
+fn names(g: &Genesis, c: &Certified) -> Vec<String> {
+    c.cosigners
+        .iter()
+        .map(|(k, _)| {
+            g.validators
+                .iter()
+                .find(|v| v.public_key == *k)
+                .map_or_else(|| k.short(), |v| v.name.clone())
+        })
+        .collect()
+}
+
+fn print_certified(g: &Genesis, c: &Certified) {
+    let cp = &c.checkpoint;
+    let power: u64 = c
+        .cosigners
+        .iter()
+        .filter_map(|(k, _)| g.validators.iter().find(|v| v.public_key == *k))
+        .map(|v| v.power)
+        .sum();
+    let total: u64 = g.validators.iter().map(|v| v.power).sum();
+    println!(
+        "VERIFIED checkpoint of {}: {} entries at height {}, root {}",
+        g.chain_name,
+        cp.size,
+        cp.height,
+        cp.root.to_hex()
+    );
+    println!(
+        "  cosigned by {} ({power} of {total} voting power)",
+        names(g, c).join(", ")
+    );
+    if let Some(t) = c.latest_time() {
+        let ms = i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000);
+        println!("  as of block time {}", util::fmt_time(ms));
+    }
+}
+
+fn to_json(g: &Genesis, c: &Certified) -> serde_json::Value {
+    let cp = &c.checkpoint;
+    json!({
+        "verified": true,
+        "origin": cp.origin,
+        "size": cp.size,
+        "root": cp.root.to_hex(),
+        "height": cp.height,
+        "block": cp.block.to_hex(),
+        "cosigners": names(g, c),
+        "time": c.latest_time(),
+    })
+}
