@@ -20,6 +20,7 @@ use waybill_core::block::{
     precommit_bytes, proposal_bytes, vote_bytes, Block, CommitCertificate, Header, VoteKind,
 };
 use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
+use waybill_core::checkpoint;
 use waybill_core::codec;
 use waybill_core::crypto::{self, Domain, Hash32, PublicKey};
 use waybill_core::entry::{Body, LossCause, RecallClass, SignedEntry};
@@ -144,6 +145,10 @@ pub fn seeds() -> Result<Seeds, CorpusError> {
 
     for (name, bytes) in consensus_messages(f)? {
         add("consensus", format!("{name}.bin"), bytes);
+    }
+
+    for (name, bytes) in checkpoint_notes(f)? {
+        add("checkpoint", format!("{name}.txt"), bytes);
     }
     Ok(s)
 }
@@ -339,6 +344,41 @@ fn story_bundle(f: &Fixture, trail: Trail, certified: bool) -> String {
 
 /// The fixed genesis, a one-validator one, and one with yield rules and
 /// an admin threshold.
+/// Checkpoint notes of the fixture's block 1 (its entries as the whole
+/// log): cosigned by three validators (a quorum), by one, with a line of
+/// a key that is not a validator's; and the bare body.
+fn checkpoint_notes(f: &Fixture) -> Result<Vec<(&'static str, Vec<u8>)>, CorpusError> {
+    let bad = seed_error("checkpoint");
+    let mut log = checkpoint::MemoryLog::new();
+    for e in &f.block.entries {
+        log.push(&e.id());
+    }
+    let cp = checkpoint::Checkpoint {
+        origin: checkpoint::origin(&f.chain_id),
+        size: log.size(),
+        root: log.root(log.size()).map_err(|e| bad(e.to_string()))?,
+        height: 1,
+        block: f.block.header.hash(),
+    };
+    let time = u64::try_from((T0 + 60_000) / 1000).map_err(|e| bad(e.to_string()))?;
+    let line = |key: &ed25519_dalek::SigningKey| {
+        checkpoint::cosign(&cp, &f.chain_id, key, time).map_err(|e| bad(e.to_string()))
+    };
+    let v = &f.consortium.validators;
+    let three = [line(&v[0].0.key)?, line(&v[1].0.key)?, line(&v[2].0.key)?];
+    let mut with_outsider = vec![line(&v[0].0.key)?];
+    with_outsider.push(line(&f.consortium.auditor.key)?);
+    let note = |lines: &[checkpoint::NoteLine]| {
+        checkpoint::note(&cp, lines).map_err(|e| bad(e.to_string()))
+    };
+    Ok(vec![
+        ("quorum", note(&three)?),
+        ("one", note(&three[..1])?),
+        ("outsider", note(&with_outsider)?),
+        ("body", cp.body()),
+    ])
+}
+
 fn genesis_samples(f: &Fixture) -> Result<Vec<(&'static str, Genesis)>, CorpusError> {
     let single = ConsortiumBuilder::default()
         .single_validator()

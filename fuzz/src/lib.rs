@@ -19,6 +19,7 @@
 //! | [`geojson`] | `geo::plots_from_geojson` | producers' plot files |
 //! | [`http_path`] | lot ids, entry ids, keys from text | the HTTP API's paths |
 //! | [`trail_json`] | `Trail` from JSON, then `trail::verify` | a node's answer to the CLI |
+//! | [`checkpoint`] | `checkpoint::verify`, `open_note`, `join` | a node's checkpoint note, note files |
 //!
 //! Bad input must get an error. A target panics only when an invariant
 //! is broken (a decoder accepted bytes it must refuse, or a value does
@@ -36,8 +37,8 @@ pub mod fixture;
 mod targets;
 
 pub use targets::{
-    batch_json, block, bundle, certificate, consensus, entry, entry_json, genesis, geojson,
-    gossip_batch, http_path, key_file, trail_json,
+    batch_json, block, bundle, certificate, checkpoint, consensus, entry, entry_json, genesis,
+    geojson, gossip_batch, http_path, key_file, trail_json,
 };
 
 /// A fuzz target.
@@ -58,6 +59,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("geojson", geojson),
     ("http_path", http_path),
     ("trail_json", trail_json),
+    ("checkpoint", checkpoint),
 ];
 
 /// Reports a broken invariant: a decoder accepted what it must refuse, or

@@ -38,6 +38,9 @@ use crate::crypto::{Hash32, PublicKey, Signature};
 use crate::entry::EntryId;
 use crate::genesis::{ChainId, ValidatorSpec};
 
+/// One signature line of a note (a cosignature, or another key's line).
+pub use signed_note::Signature as NoteLine;
+
 /// The signature type byte of an Ed25519 cosignature (`tlog-cosignature`).
 const COSIGNATURE_TYPE: u8 = 0x04;
 
@@ -205,7 +208,7 @@ pub fn cosign(
     chain: &ChainId,
     key: &SigningKey,
     time: u64,
-) -> Result<signed_note::Signature, CheckpointError> {
+) -> Result<NoteLine, CheckpointError> {
     if time > i64::MAX as u64 {
         return Err(CheckpointError::Malformed(
             "a cosignature's time must not exceed 2^63 - 1".into(),
@@ -217,24 +220,19 @@ pub fn cosign(
     let signature = key.sign(&cosigned_message(time, &checkpoint.body()));
     let mut bytes = time.to_be_bytes().to_vec();
     bytes.extend_from_slice(&signature.to_bytes());
-    signed_note::Signature::new(name, id, bytes)
+    NoteLine::new(name, id, bytes)
         .map_err(|e| CheckpointError::Malformed(format!("cosignature: {e}")))
 }
 
 /// A checkpoint note: the body, a blank line and one line per signature.
-pub fn note(
-    checkpoint: &Checkpoint,
-    signatures: &[signed_note::Signature],
-) -> Result<Vec<u8>, CheckpointError> {
+pub fn note(checkpoint: &Checkpoint, signatures: &[NoteLine]) -> Result<Vec<u8>, CheckpointError> {
     let n = Note::new(&checkpoint.body(), signatures)
         .map_err(|e| CheckpointError::Malformed(e.to_string()))?;
     Ok(n.to_bytes())
 }
 
 /// The checkpoint a note carries and its signature lines, unverified.
-pub fn open_note(
-    note_bytes: &[u8],
-) -> Result<(Checkpoint, Vec<signed_note::Signature>), CheckpointError> {
+pub fn open_note(note_bytes: &[u8]) -> Result<(Checkpoint, Vec<NoteLine>), CheckpointError> {
     let n = Note::from_bytes(note_bytes).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
     let checkpoint = Checkpoint::parse(n.text())?;
     let text = n.to_bytes();
@@ -245,7 +243,7 @@ pub fn open_note(
         .unwrap_or_default()
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(signed_note::Signature::from_bytes)
+        .map(NoteLine::from_bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CheckpointError::Malformed(e.to_string()))?;
     Ok((checkpoint, sigs))
@@ -257,7 +255,7 @@ pub fn open_note(
 /// height cannot both be right, and the error shows both.
 pub fn join(notes: &[Vec<u8>]) -> Result<Vec<u8>, CheckpointError> {
     let mut first: Option<Checkpoint> = None;
-    let mut lines: Vec<signed_note::Signature> = Vec::new();
+    let mut lines: Vec<NoteLine> = Vec::new();
     for bytes in notes {
         let (cp, sigs) = open_note(bytes)?;
         match &first {

@@ -3,12 +3,14 @@
 mod consensus;
 mod files;
 mod ledger;
+mod log;
 
 pub use consensus::consensus;
 pub(crate) use consensus::tag as consensus_tag;
 pub(crate) use files::PASSPHRASE;
 pub use files::{bundle, genesis, geojson, http_path, key_file, trail_json};
 pub use ledger::{batch_json, block, certificate, entry, entry_json, gossip_batch};
+pub use log::checkpoint;
 
 use std::fmt::Debug;
 
