@@ -11,7 +11,6 @@
 //! blocks that stored them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use tlog_tiles::{stored_hash_count, stored_hash_index, Hash, HashReader};
 use waybill_core::crypto::Hash32;
@@ -73,12 +72,10 @@ impl<B: Backend> HashReader for Reader<'_, B> {
     }
 }
 
-/// Stored hashes read from the blocks on disk, each block's value read
-/// once per question.
+/// Stored hashes read from the blocks on disk.
 struct Disk<'a, B: Backend> {
     backend: &'a B,
     ids: &'a IdIndex,
-    read: RefCell<HashMap<u64, Vec<u8>>>,
     /// Why a read failed, kept to be reported as a store error.
     failed: RefCell<Option<StoreError>>,
 }
@@ -88,7 +85,6 @@ impl<'a, B: Backend> Disk<'a, B> {
         Disk {
             backend,
             ids,
-            read: RefCell::new(HashMap::new()),
             failed: RefCell::new(None),
         }
     }
@@ -125,35 +121,28 @@ impl<'a, B: Backend> Disk<'a, B> {
         let first = self
             .first_index(height)
             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
-        let mut read = self.read.borrow_mut();
-        let value = match read.entry(height) {
-            std::collections::hash_map::Entry::Occupied(v) => v.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let value = self
-                    .backend
-                    .get(&keys::at_height(ns::LOG, height))
-                    .map_err(fail)?
-                    .ok_or_else(|| {
-                        fail(StoreError::Corrupt(format!(
-                            "block {height}'s log hashes are missing"
-                        )))
-                    })?;
-                slot.insert(value)
-            }
-        };
         let at = usize::try_from(i - first)
             .ok()
             .and_then(|k| k.checked_mul(32))
             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
-        value
-            .get(at..at + 32)
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .map(Hash)
-            .ok_or_else(|| {
-                fail(StoreError::Corrupt(format!(
-                    "block {height}'s log hashes are cut short"
-                )))
+        // Only the 32 bytes are copied out of the block's value (up to
+        // two hashes per entry of the block).
+        let found = self
+            .backend
+            .read(&keys::at_height(ns::LOG, height), |v| {
+                v.get(at..at + 32)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
             })
+            .map_err(fail)?;
+        match found {
+            Some(Some(h)) => Ok(Hash(h)),
+            Some(None) => Err(fail(StoreError::Corrupt(format!(
+                "block {height}'s log hashes are cut short"
+            )))),
+            None => Err(fail(StoreError::Corrupt(format!(
+                "block {height}'s log hashes are missing"
+            )))),
+        }
     }
 
     fn error(&self, e: tlog_tiles::Error, what: &str) -> StoreError {

@@ -71,7 +71,7 @@ fn assert_log<B: Backend>(ledger: &Ledger<B>) -> Vec<Checkpoint> {
     }
     // Consistency between every pair of heights' checkpoints.
     for old in &checkpoints {
-        for new in checkpoints.iter().filter(|n| n.size >= old.size) {
+        for new in checkpoints.iter().filter(|n| n.height >= old.height) {
             let proof = ledger
                 .prove_consistency(old.size, new.size)
                 .expect("a proof");
