@@ -40,8 +40,9 @@ use waybill_core::entry::{EncodedEntry, EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_mempool::MempoolError;
 use waybill_net::NetHandle;
-use waybill_store::{Backend, StoreError};
+use waybill_store::Backend;
 
+use crate::handler::{blocking, error, internal, path_rejection, read_error, shorten, AppState};
 use crate::log_api;
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{verify_each, AuthorNonces, EntryStatus, ReadError, Shared, SubmitError};
@@ -81,15 +82,6 @@ impl Default for ApiOptions {
     }
 }
 
-pub(crate) struct AppState<B: Backend> {
-    pub(crate) shared: Arc<Shared<B>>,
-    pub(crate) cosigner: Option<Arc<SigningKey>>,
-    gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
-    net: Option<NetHandle>,
-    /// Batches decoded and checked at once ([`batch_slots`]).
-    batches: Arc<tokio::sync::Semaphore>,
-}
-
 /// How many batches are decoded and checked at once: twice the cores.
 /// The others wait with their bodies read (bounded by the serve layer's
 /// in-flight budget), so a hundred clients' batches at once hold a
@@ -98,18 +90,6 @@ pub(crate) struct AppState<B: Backend> {
 /// everyone else.
 fn batch_slots() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-impl<B: Backend> Clone for AppState<B> {
-    fn clone(&self) -> Self {
-        AppState {
-            shared: Arc::clone(&self.shared),
-            cosigner: self.cosigner.clone(),
-            gossip: self.gossip.clone(),
-            net: self.net.clone(),
-            batches: Arc::clone(&self.batches),
-        }
-    }
 }
 
 /// The API's routes over `shared`.
@@ -168,10 +148,6 @@ pub async fn serve(
 // ---------------------------------------------------------------------------
 // Responses
 
-pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
 fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
@@ -184,45 +160,9 @@ fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!("API request failed: {e}");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("the node failed: {e}"),
-    )
-}
-
-pub(crate) fn read_error(e: ReadError) -> Response {
-    match e {
-        ReadError::Store(StoreError::UnknownLot(lot)) => error(
-            StatusCode::NOT_FOUND,
-            format!("lot {lot} is not on this ledger"),
-        ),
-        ReadError::Unavailable(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        other => internal(other),
-    }
-}
-
 /// Room reserved per trail item for its JSON (an entry, its block's
 /// header and an inclusion proof: about 2 KiB).
 const TRAIL_ITEM_JSON: usize = 2304;
-
-/// Runs ledger work on the blocking pool; a panic there becomes a 500.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Response> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => Err(internal(format!("a request task failed ({e})"))),
-    }
-}
-
-pub(crate) fn path_rejection(r: PathRejection) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        format!("the URL path is not valid: {}", r.body_text()),
-    )
-}
 
 fn parse_lot(text: &str) -> Result<LotId, Response> {
     text.parse::<LotId>().map_err(|e| {
@@ -231,14 +171,6 @@ fn parse_lot(text: &str) -> Result<LotId, Response> {
             format!("`{}` is not a lot id: {e}", shorten(text)),
         )
     })
-}
-
-pub(crate) fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(100).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------

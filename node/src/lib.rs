@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod config;
+mod handler;
 pub mod log_api;
 pub mod metrics;
 pub mod node;

@@ -18,7 +18,7 @@ use waybill_core::checkpoint;
 use waybill_core::crypto::{self, Hash32};
 use waybill_store::{Backend, StoreError};
 
-use crate::api::{blocking, error, path_rejection, read_error, shorten, AppState};
+use crate::handler::{blocking, error, path_rejection, read_error, shorten, AppState};
 use crate::shared::{LogHead, ReadError};
 
 /// A whole number from a path segment, or a 400 naming `what`.

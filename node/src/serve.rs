@@ -389,7 +389,7 @@ impl Budget {
 
 /// The API's JSON error.
 fn error(status: StatusCode, message: &str) -> Response {
-    crate::api::error(status, message)
+    crate::handler::error(status, message)
 }
 
 /// Refuses oversized URIs and headers as JSON, and reads a request's body

@@ -1,0 +1,91 @@
+//! What every route handler of the API shares: its state, running ledger
+//! work on the blocking pool, and errors as the API's JSON
+//! (`{"error": "<a sentence>"}`), which the server around it
+//! ([`crate::serve`]) answers with too.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+use tokio::sync::mpsc;
+use waybill_core::entry::EncodedEntry;
+use waybill_net::NetHandle;
+use waybill_store::{Backend, StoreError};
+
+use crate::shared::{ReadError, Shared};
+
+/// The state of the API's handlers.
+pub(crate) struct AppState<B: Backend> {
+    pub(crate) shared: Arc<Shared<B>>,
+    pub(crate) cosigner: Option<Arc<SigningKey>>,
+    pub(crate) gossip: Option<mpsc::Sender<Vec<EncodedEntry>>>,
+    pub(crate) net: Option<NetHandle>,
+    /// Batches decoded and checked at once (`api::batch_slots`).
+    pub(crate) batches: Arc<tokio::sync::Semaphore>,
+}
+
+impl<B: Backend> Clone for AppState<B> {
+    fn clone(&self) -> Self {
+        AppState {
+            shared: Arc::clone(&self.shared),
+            cosigner: self.cosigner.clone(),
+            gossip: self.gossip.clone(),
+            net: self.net.clone(),
+            batches: Arc::clone(&self.batches),
+        }
+    }
+}
+
+/// An error answer: `status` with `{"error": message}`.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!("API request failed: {e}");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the node failed: {e}"),
+    )
+}
+
+pub(crate) fn read_error(e: ReadError) -> Response {
+    match e {
+        ReadError::Store(StoreError::UnknownLot(lot)) => error(
+            StatusCode::NOT_FOUND,
+            format!("lot {lot} is not on this ledger"),
+        ),
+        ReadError::Unavailable(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        other => internal(other),
+    }
+}
+
+/// Runs ledger work on the blocking pool; a panic there becomes a 500.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(internal(format!("a request task failed ({e})"))),
+    }
+}
+
+pub(crate) fn path_rejection(r: PathRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("the URL path is not valid: {}", r.body_text()),
+    )
+}
+
+/// `s`, cut to 100 characters for a message.
+pub(crate) fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(100).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
