@@ -389,14 +389,19 @@ pub fn verify(
             })
             .collect(),
     );
+    // `known` lists the validators in order, each under its key name.
+    let named = |name: &str| {
+        known
+            .0
+            .iter()
+            .position(|c| c.name == name)
+            .and_then(|i| validators.get(i))
+    };
     let (verified, _others) = match n.verify(&known) {
         Ok(v) => v,
         Err(NoteError::UnverifiedNote) => (Vec::new(), Vec::new()),
         Err(NoteError::InvalidSignature { name, .. }) => {
-            let who = validators
-                .iter()
-                .find(|v| cosigner_name(chain, &v.public_key) == name)
-                .map_or(name, |v| format!("`{}`", v.name));
+            let who = named(&name).map_or(name, |v| format!("`{}`", v.name));
             return Err(CheckpointError::BadCosignature(who));
         }
         Err(e) => return Err(CheckpointError::Malformed(e.to_string())),
@@ -404,10 +409,7 @@ pub fn verify(
     let mut power: u64 = 0;
     let mut cosigners = Vec::with_capacity(verified.len());
     for sig in &verified {
-        let Some(v) = validators
-            .iter()
-            .find(|v| cosigner_name(chain, &v.public_key) == sig.name())
-        else {
+        let Some(v) = named(sig.name()) else {
             continue;
         };
         let Some((time, _)) = split_timestamped(sig.signature()) else {
