@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /v1/log/checkpoint` | the tip's checkpoint as a C2SP signed note (`text/plain; charset=utf-8`): origin, size, root, `height`, `block`, a blank line, and this node's `tlog-cosignature` line, stamped with the block's time (so every validator's line for one height signs the same message, and lines from several nodes make one note: `waybill checkpoint fetch`); 404 before the first block, or if this node is not a validator of that height (it cannot cosign) |
+//! | `GET /v1/log/checkpoint` | the tip's checkpoint as a C2SP signed note (`text/plain; charset=utf-8`): origin, size, root, `height`, `block`, a blank line, and a `tlog-cosignature` line per validator: those its precommit carried, kept with the block, and this node's own if it is a validator of that height not among them. Each states the block's time, so every validator signs the same message and lines from several nodes join into one note (`waybill checkpoint fetch`). 404 before the first block, or for a block kept without cosignatures on a node that cannot cosign |
 //! | `GET /v1/log/checkpoint/{height}` | the same as of block `height`; 404 beyond the tip; 400 bad height |
 //! | `GET /v1/log/consistency/{old}/{new}` | `{"old","new","proof":[hex…]}`, the RFC 6962 proof that the log's first `old` entries are a prefix of its first `new`; 404 `new` beyond the log; 400 `old > new` or not numbers |
 
@@ -14,7 +14,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
-use waybill_core::checkpoint;
+use waybill_consensus::cosignature_time;
+use waybill_core::checkpoint::{self, Cosignature};
 use waybill_core::crypto::{self, Hash32};
 use waybill_store::{Backend, StoreError};
 
@@ -71,27 +72,40 @@ async fn note<B: Backend + 'static>(st: AppState<B>, height: Option<u64>) -> Res
             )
         }
     };
-    let Some(key) = st.cosigner.as_deref() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "this node has no key to cosign checkpoints with; ask a validator's node",
-        );
-    };
-    let me = crypto::public_key(key);
     let cp = &head.checkpoint;
-    if !head.validators.iter().any(|v| v.public_key == me) {
+    // The cosignatures kept with the block, then this node's own if it is
+    // a validator of that height whose line is not among them (it
+    // precommitted another round, or the block came by sync).
+    let mut cosignatures = head.cosignatures.clone();
+    if let Some(key) = st.cosigner.as_deref() {
+        let me = crypto::public_key(key);
+        let mine = cosignatures.iter().any(|c| c.validator == me);
+        if !mine && head.validators.iter().any(|v| v.public_key == me) {
+            match Cosignature::sign(cp, key, cosignature_time(head.time_ms)) {
+                Ok(c) => cosignatures.push(c),
+                Err(e) => {
+                    return error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("the node failed to cosign checkpoint {}: {e}", cp.height),
+                    )
+                }
+            }
+        }
+    }
+    if cosignatures.is_empty() {
         return error(
             StatusCode::NOT_FOUND,
             format!(
-                "this node ({}) is not a validator at height {}, so it cannot cosign the checkpoint; ask a validator's node",
-                me.short(),
+                "block {} was committed without its validators' cosignatures, and this node is not a validator of its height; ask a validator's node",
                 cp.height
             ),
         );
     }
-    let time = u64::try_from(head.time_ms.div_euclid(1000)).unwrap_or(0);
-    let text = checkpoint::cosign(cp, &head.chain_id, key, time)
-        .and_then(|line| checkpoint::note(cp, &[line]));
+    let text = cosignatures
+        .iter()
+        .map(|c| c.line(&head.chain_id))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|lines| checkpoint::note(cp, &lines));
     match text {
         Ok(bytes) => (
             StatusCode::OK,

@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
 use waybill_consensus::{App, AppError, EngineSettings};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate, Header};
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{Genesis, ValidatorSpec};
 use waybill_store::{SledBackend, StoreError};
@@ -44,9 +45,23 @@ impl App for NodeApp {
         Ok(self.shared.validate_encoded(block)?)
     }
 
-    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), AppError> {
-        self.shared.commit_encoded(block, Some(certificate))?;
+    fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, AppError> {
+        Ok(self.shared.checkpoint_after(block)?)
+    }
+
+    fn commit(
+        &self,
+        block: BlockBytes,
+        certificate: CommitCertificate,
+        cosignatures: Vec<CarriedCosignature>,
+    ) -> Result<(), AppError> {
+        self.shared
+            .commit_decided(block, Some(certificate), &cosignatures)?;
         Ok(())
+    }
+
+    fn cosignatures(&self, height: u64) -> Result<Vec<CarriedCosignature>, AppError> {
+        Ok(self.shared.cosignatures(height)?)
     }
 
     fn committed(

@@ -24,7 +24,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWrit
 use tokio::sync::{mpsc, watch};
 use waybill_consensus::MAX_PROPOSED_BLOCK_BYTES as MAX_BLOCK_BYTES;
 use waybill_core::block::{Block, BlockBytes, BlockHash, CommitCertificate, Header};
-use waybill_core::checkpoint::Checkpoint;
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint, Cosignature};
 use waybill_core::crypto::{BatchVerifier, Hash32, PublicKey};
 use waybill_core::entry::{self, EncodedEntry, EntryId, SignatureError, SignedEntry};
 use waybill_core::genesis::{ChainId, Genesis, ValidatorSpec};
@@ -103,6 +103,9 @@ pub struct LogHead {
     pub validators: Vec<ValidatorSpec>,
     /// The chain.
     pub chain_id: ChainId,
+    /// The validators' cosignatures of it kept with its block (as their
+    /// precommits carried them) that verify.
+    pub cosignatures: Vec<Cosignature>,
 }
 
 /// Why no block was proposed.
@@ -695,6 +698,16 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(Some((block, cert)))
     }
 
+    /// The cosignatures kept with a committed block (for peers that sync).
+    pub fn cosignatures(&self, height: u64) -> Result<Vec<CarriedCosignature>, ReadError> {
+        Ok(self.read()?.cosignatures(height)?)
+    }
+
+    /// The checkpoint of the log with `block` committed on the tip.
+    pub fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, ReadError> {
+        Ok(self.read()?.checkpoint_after(block)?)
+    }
+
     /// A committed block's header, without reading the block (consensus
     /// reads the last few at start for their proposers).
     pub fn committed_header(&self, height: u64) -> Result<Option<Header>, ReadError> {
@@ -707,7 +720,7 @@ impl<B: Backend + 'static> Shared<B> {
     pub fn log_head(&self, height: Option<u64>) -> Result<Option<LogHead>, ReadError> {
         let ledger = self.read()?;
         let height = height.unwrap_or_else(|| ledger.height());
-        let Some(checkpoint) = ledger.checkpoint(height)? else {
+        let Some((checkpoint, cosignatures)) = ledger.cosigned(height)? else {
             return Ok(None);
         };
         let Some(header) = ledger.header(height)? else {
@@ -718,6 +731,7 @@ impl<B: Backend + 'static> Shared<B> {
             time_ms: header.time_ms,
             validators: rules::validators_at(ledger.state(), height),
             chain_id: ledger.chain_id(),
+            cosignatures,
         }))
     }
 
@@ -790,6 +804,19 @@ impl<B: Backend + 'static> Shared<B> {
         block: BlockBytes,
         cert: Option<CommitCertificate>,
     ) -> Result<CommitSummary, CommitError> {
+        self.commit_decided(block, cert, &[])
+    }
+
+    /// [`Shared::commit_encoded`] with the validators' cosignatures of
+    /// the block's checkpoint, as consensus decided it: kept with the
+    /// block as they are (one that does not verify is logged, and kept
+    /// for syncing peers but never served).
+    pub fn commit_decided(
+        &self,
+        block: BlockBytes,
+        cert: Option<CommitCertificate>,
+        cosignatures: &[CarriedCosignature],
+    ) -> Result<CommitSummary, CommitError> {
         let hash = block.block().header.hash();
         let ledger = self.committing()?;
         let found = {
@@ -816,7 +843,18 @@ impl<B: Backend + 'static> Shared<B> {
             .collect();
         // Validating and writing only read the ledger: lookups, submissions
         // and gossip checks go on against the tip before this block.
-        let prepared = ledger.prepare(block, cert, found, &|id| self.pool().verified(id))?;
+        let height = block.block().header.height;
+        let mut prepared = ledger.prepare(block, cert, found, &|id| self.pool().verified(id))?;
+        let attached = ledger.attach_cosignatures(&mut prepared, cosignatures);
+        if attached.verified < cosignatures.len() {
+            tracing::warn!(
+                height,
+                given = cosignatures.len(),
+                kept = attached.kept,
+                verified = attached.verified,
+                "some validators' cosignatures of block {height}'s checkpoint do not verify; they are kept for syncing peers but not served"
+            );
+        }
         let written = ledger.write(prepared)?;
         let mut ledger = RwLockUpgradableReadGuard::upgrade(ledger);
         let guard = BreakOnPanic(&self.broken);

@@ -7,9 +7,10 @@
 mod support;
 
 use support::*;
-use waybill_core::checkpoint::{self, Certified};
-use waybill_core::crypto::Hash32;
+use waybill_core::checkpoint::{self, CarriedCosignature, Certified, Cosignature};
+use waybill_core::crypto::{Hash32, Signature};
 use waybill_node::Limits;
+use waybill_store::{Ledger, MemBackend};
 use waybill_testkit::workload::workload;
 
 async fn certified<B: waybill_store::Backend + 'static>(
@@ -99,4 +100,68 @@ async fn checkpoints_are_cosigned_and_each_extends_the_last() {
             "{path}: {v}"
         );
     }
+}
+
+/// `p`'s cosignature of `cp`, carried as a precommit carries it.
+fn carried(p: &Party, cp: &checkpoint::Checkpoint, time: u64) -> CarriedCosignature {
+    CarriedCosignature {
+        cosignature: Cosignature::sign(cp, &p.key, time).expect("a time in range"),
+        extension_signature: Signature([7; 64]),
+    }
+}
+
+/// The cosignatures consensus decided a block with are served as its
+/// checkpoint note, by any node: one that is no validator serves them
+/// alone, and a validator's node adds its own line if it is not among
+/// them. A block kept without any, on a node that cannot cosign, is a 404
+/// with a sentence.
+#[tokio::test]
+async fn a_blocks_cosignatures_are_served_by_any_node_as_one_note() {
+    let c = Consortium::builder()
+        .chain_name("waybill-node-cosign")
+        .build();
+    let v: Vec<Party> = c.validators.iter().map(|(p, _)| p.clone()).collect();
+    let entries = workload(&c, 42, 30);
+
+    // A node with no key (a member's full node).
+    let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    let full = TestNode::serve_as(c.clone(), ledger, Limits::default(), None).await;
+    let (a, b, d) = (v[0].clone(), v[1].clone(), v[2].clone());
+    full.commit_cosigned(entries[..20].to_vec(), move |cp| {
+        vec![carried(&a, cp, 5), carried(&b, cp, 5), carried(&d, cp, 5)]
+    })
+    .await;
+    full.commit_cosigned(entries[20..].to_vec(), |_| Vec::new())
+        .await;
+    let one = certified(&full, "/v1/log/checkpoint/1").await;
+    assert_eq!(one.checkpoint.size, 20);
+    let mut who: Vec<_> = one.cosigners.iter().map(|(k, t)| (*k, *t)).collect();
+    who.sort();
+    let mut want = vec![(v[0].pk, 5), (v[1].pk, 5), (v[2].pk, 5)];
+    want.sort();
+    assert_eq!(who, want);
+    let (status, v2) = full.get("/v1/log/checkpoint/2").await;
+    assert_eq!(status, 404, "{v2}");
+    assert!(
+        v2["error"]
+            .as_str()
+            .unwrap()
+            .contains("without its validators' cosignatures"),
+        "{v2}"
+    );
+
+    // validator-4's node: the kept lines of validators 1 and 3 (60 of
+    // 100, not enough) and its own (10 more, enough).
+    let ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    let four =
+        TestNode::serve_as(c.clone(), ledger, Limits::default(), Some(v[3].key.clone())).await;
+    let (a, d) = (v[0].clone(), v[2].clone());
+    four.commit_cosigned(entries[..20].to_vec(), move |cp| {
+        vec![carried(&a, cp, 5), carried(&d, cp, 5)]
+    })
+    .await;
+    let one = certified(&four, "/v1/log/checkpoint/1").await;
+    assert_eq!(one.cosigners.len(), 3);
+    let block_time = four.shared.committed_header(1).unwrap().unwrap().time_ms / 1000;
+    assert!(one.cosigners.contains(&(v[3].pk, block_time as u64)));
 }

@@ -10,6 +10,7 @@ use waybill_core::block::{
     entries_root, vote_bytes, Block, BlockBytes, CommitCertificate, CommitSignature, Header,
     VoteKind,
 };
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint};
 use waybill_core::crypto::{self, Domain, Hash32, PublicKey};
 use waybill_core::genesis::ValidatorSpec;
 use waybill_node::node::NodeApp;
@@ -133,8 +134,19 @@ impl App for Handle {
     fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), AppError> {
         self.0.check_block(block, live)
     }
-    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), AppError> {
-        self.0.commit(block, certificate)
+    fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, AppError> {
+        self.0.checkpoint_after(block)
+    }
+    fn commit(
+        &self,
+        block: BlockBytes,
+        certificate: CommitCertificate,
+        cosignatures: Vec<CarriedCosignature>,
+    ) -> Result<(), AppError> {
+        self.0.commit(block, certificate, cosignatures)
+    }
+    fn cosignatures(&self, height: u64) -> Result<Vec<CarriedCosignature>, AppError> {
+        self.0.cosignatures(height)
     }
     fn committed(
         &self,
@@ -197,8 +209,36 @@ impl App for LyingApp {
         self.inner.check_block(block, live)
     }
 
-    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), AppError> {
-        self.inner.commit(block, certificate)
+    /// With [`Lie::BadCosignature`], the checkpoint it cosigns in its
+    /// precommits has a wrong root.
+    fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, AppError> {
+        let mut cp = self.inner.checkpoint_after(block)?;
+        if self.lies.tells(Lie::BadCosignature) {
+            cp.root.0[0] ^= 1;
+            self.lies.told(
+                Lie::BadCosignature,
+                cp.height,
+                &format!(
+                    "cosigned root {} for block {}",
+                    cp.root.to_hex(),
+                    cp.block.to_hex()
+                ),
+            );
+        }
+        Ok(cp)
+    }
+
+    fn commit(
+        &self,
+        block: BlockBytes,
+        certificate: CommitCertificate,
+        cosignatures: Vec<CarriedCosignature>,
+    ) -> Result<(), AppError> {
+        self.inner.commit(block, certificate, cosignatures)
+    }
+
+    fn cosignatures(&self, height: u64) -> Result<Vec<CarriedCosignature>, AppError> {
+        self.inner.cosignatures(height)
     }
 
     fn committed(

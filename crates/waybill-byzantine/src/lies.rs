@@ -36,6 +36,9 @@ pub enum Lie {
     /// Claims a tip [`HEIGHT_LIE`] heights above its own, and serves the
     /// heights it does not have as blocks it made up, certified by itself.
     FalseTip,
+    /// Cosigns, in its precommits, a checkpoint of the log with a wrong
+    /// root (a validator that lies about the log's history).
+    BadCosignature,
 }
 
 /// How far above its tip the node claims to be with [`Lie::FalseTip`].
@@ -53,10 +56,11 @@ impl Lie {
             Lie::ReplayVotes => "replay-votes",
             Lie::ServeBadBlocks => "serve-bad-blocks",
             Lie::FalseTip => "lie-height",
+            Lie::BadCosignature => "bad-cosignature",
         }
     }
 
-    const ALL: [Lie; 8] = [
+    const ALL: [Lie; 9] = [
         Lie::BadSignature,
         Lie::Custody,
         Lie::BadRoot,
@@ -65,6 +69,7 @@ impl Lie {
         Lie::ReplayVotes,
         Lie::ServeBadBlocks,
         Lie::FalseTip,
+        Lie::BadCosignature,
     ];
 }
 

@@ -337,7 +337,7 @@ impl Actor for Proxy {
                             r.start_height,
                             vec![RawDecidedValue::new(
                                 Bytes::from(block.canonical_bytes()),
-                                waybill_consensus::to_engine_certificate(&cert),
+                                waybill_consensus::to_engine_certificate(&cert, &[]),
                             )],
                         );
                     }

@@ -15,17 +15,19 @@ use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValu
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::core::{
     CommitCertificate as MCert, Context as _, ExtendedCommitCertificate, ExtendedCommitSignature,
-    LinearTimeouts, Round, Validity, VoteExtensionPolicy,
+    LinearTimeouts, Round, Validity, VoteExtensionPolicy, VoteExtensions,
 };
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use tracing::{debug, error, info, warn};
 use waybill_core::block::{Block, BlockBytes, CommitCertificate, CommitSignature, Header};
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint};
 use waybill_core::codec::MAX_BLOCK_BYTES;
 use waybill_core::crypto::{self, Domain, PublicKey};
 use waybill_core::genesis::ValidatorSpec;
 
+use crate::cosign::{self, Checkpoints};
 use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
 use crate::schedule::{self, RecentProposers};
 use crate::signer::{part_message, WaybillSigner};
@@ -70,13 +72,27 @@ pub trait App: Send + Sync + 'static {
     /// Checks a block fully against the tip and the state. `live`: also
     /// check its time against the local clock (not for synced blocks).
     fn check_block(&self, block: &BlockBytes, live: bool) -> Result<(), AppError>;
-    /// Commits a decided block with its certificate, durably.
-    fn commit(&self, block: BlockBytes, certificate: CommitCertificate) -> Result<(), AppError>;
+    /// The checkpoint of the ledger's log with `block` committed on the
+    /// tip (what a validator cosigns in its precommit); refused if the
+    /// block does not follow the tip.
+    fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, AppError>;
+    /// Commits a decided block with its certificate and the validators'
+    /// cosignatures of its checkpoint (its precommits' extensions, kept
+    /// as they are: syncing peers need them all), durably.
+    fn commit(
+        &self,
+        block: BlockBytes,
+        certificate: CommitCertificate,
+        cosignatures: Vec<CarriedCosignature>,
+    ) -> Result<(), AppError>;
     /// A committed block and its certificate, to serve to syncing peers.
     fn committed(
         &self,
         height: u64,
     ) -> Result<Option<(Block, Option<CommitCertificate>)>, AppError>;
+    /// The cosignatures kept with a committed block, to serve to syncing
+    /// peers with its certificate.
+    fn cosignatures(&self, height: u64) -> Result<Vec<CarriedCosignature>, AppError>;
     /// The header of a committed block. Consensus reads the proposers of
     /// the last blocks from it at start (to know which validators are
     /// down), so it must not read the block: blocks run to megabytes.
@@ -109,6 +125,8 @@ struct Loop<A: App> {
     height: Height,
     /// Block bodies seen for the current and future heights, by hash.
     blocks: HashMap<BlockHash, BlockBytes>,
+    /// The log's checkpoint with each of `blocks` committed, as needed.
+    checkpoints: Checkpoints,
     /// Values seen per (height, round), re-offered when a round starts.
     seen: BTreeMap<(Height, Round), Vec<ProposedValue<WaybillCtx>>>,
     /// What we proposed per (height, round): asked twice, we answer the same.
@@ -137,6 +155,7 @@ impl<A: App> Loop<A> {
             app,
             height: Height(1),
             blocks: HashMap::new(),
+            checkpoints: Checkpoints::default(),
             seen: BTreeMap::new(),
             built: HashMap::new(),
             parts: HashMap::new(),
@@ -226,7 +245,7 @@ impl<A: App> Loop<A> {
             self.cfg.timeouts,
             self.cfg.target_time,
         )
-        .with_vote_extension_policy(VoteExtensionPolicy::Disabled)
+        .with_vote_extension_policy(VoteExtensionPolicy::Required)
     }
 
     fn stream(&mut self, part: ProposalPart) -> [StreamMessage<ProposalPart>; 2] {
@@ -346,7 +365,11 @@ impl<A: App> Loop<A> {
     /// Commits a decided block (live or synced: both end here) and records
     /// its proposer. A block taken out is committed or, if that fails, the
     /// height restarts and syncs it.
-    fn decided(&mut self, certificate: &MCert<WaybillCtx>) {
+    fn decided(
+        &mut self,
+        certificate: &MCert<WaybillCtx>,
+        extensions: &VoteExtensions<WaybillCtx>,
+    ) {
         let height = certificate.height;
         let Some(block) = self.blocks.remove(&certificate.value_id) else {
             warn!(%height, "decided block {} is not here; will sync it", certificate.value_id);
@@ -355,8 +378,9 @@ impl<A: App> Loop<A> {
         };
         let proposer = block.block().header.proposer;
         let cert = to_ledger_certificate(certificate);
+        let cosignatures = cosign::carried(extensions);
         let app = self.app.clone();
-        match tokio::task::block_in_place(|| app.commit(block, cert)) {
+        match tokio::task::block_in_place(|| app.commit(block, cert, cosignatures)) {
             Ok(()) => {
                 info!(%height, block = %certificate.value_id, "committed");
                 self.proposers.record(height.0, proposer);
@@ -368,12 +392,42 @@ impl<A: App> Loop<A> {
         }
     }
 
+    /// The log's checkpoint with block `hash` committed, if this node
+    /// has the block and it follows the tip.
+    fn checkpoint(&mut self, hash: BlockHash) -> Option<Checkpoint> {
+        let block = self.blocks.get(&hash)?;
+        self.checkpoints.of(&*self.app, hash, block).cloned()
+    }
+
+    /// This validator's vote extension for a precommit of block `hash`:
+    /// its cosignature of the block's checkpoint. `None` (so no
+    /// precommit for it) if the block is not here or does not follow the
+    /// tip, which a block this node found valid always does.
+    fn extension(&mut self, height: Height, hash: BlockHash) -> Option<Bytes> {
+        let Some(time_ms) = self.blocks.get(&hash).map(|b| b.block().header.time_ms) else {
+            error!(%height, "cannot cosign block {hash} for the precommit: the block is not here");
+            return None;
+        };
+        let Some(cp) = self.checkpoint(hash) else {
+            error!(%height, "cannot cosign block {hash} for the precommit: it does not follow the tip");
+            return None;
+        };
+        match cosign::extension(self.cfg.signer.key(), &cp, time_ms) {
+            Ok(ext) => Some(ext),
+            Err(e) => {
+                error!(%height, "cannot cosign block {hash} for the precommit: {e}");
+                None
+            }
+        }
+    }
+
     fn prune(&mut self, decided: Height) {
         self.seen.retain(|(h, _), _| *h > decided);
         self.built.retain(|(h, _), _| *h > decided);
         self.parts.retain(|(h, _), _| *h > decided);
         let keep: Vec<BlockHash> = self.parts.keys().map(|(_, v)| *v).collect();
         self.blocks.retain(|k, _| keep.contains(k));
+        self.checkpoints.retain(&keep);
         self.early.retain(|p| p.height > decided);
     }
 }
@@ -398,8 +452,13 @@ pub fn to_ledger_certificate(c: &MCert<WaybillCtx>) -> CommitCertificate {
     }
 }
 
-/// Converts a stored certificate back for serving sync.
-pub fn to_engine_certificate(c: &CommitCertificate) -> ExtendedCommitCertificate<WaybillCtx> {
+/// Converts a stored certificate back for serving sync, each signature
+/// with the extension its validator's precommit carried (kept with the
+/// block as a cosignature; none if it was not kept).
+pub fn to_engine_certificate(
+    c: &CommitCertificate,
+    cosignatures: &[CarriedCosignature],
+) -> ExtendedCommitCertificate<WaybillCtx> {
     ExtendedCommitCertificate {
         height: Height(c.height),
         round: Round::new(c.round),
@@ -408,7 +467,15 @@ pub fn to_engine_certificate(c: &CommitCertificate) -> ExtendedCommitCertificate
             .signatures
             .iter()
             .map(|s| {
-                ExtendedCommitSignature::new(Address(s.validator), Signature(s.signature.0), None)
+                let extension = cosignatures
+                    .iter()
+                    .find(|c| c.cosignature.validator == s.validator)
+                    .map(cosign::signed_extension);
+                ExtendedCommitSignature::new(
+                    Address(s.validator),
+                    Signature(s.signature.0),
+                    extension,
+                )
             })
             .collect(),
     }
@@ -501,20 +568,29 @@ pub(crate) async fn run<A: App>(
                         .await?;
                 }
             }
-            AppMsg::ExtendVote { reply, .. } => {
-                let _ = reply.send(None);
+            AppMsg::ExtendVote {
+                height,
+                value_id,
+                reply,
+                ..
+            } => {
+                let _ = reply.send(s.extension(height, value_id));
             }
             AppMsg::VerifyVoteExtensions {
-                extensions, reply, ..
+                value_id,
+                extensions,
+                reply,
+                ..
             } => {
-                // Extensions are disabled: any that arrive are refused.
+                let cp = s.checkpoint(value_id);
                 let verdicts = extensions
                     .into_iter()
-                    .map(|(addr, _)| {
-                        (
-                            addr,
-                            Err(malachitebft_app_channel::app::consensus::VoteExtensionError::InvalidVoteExtension),
-                        )
+                    .map(|(addr, ext)| {
+                        let v = cosign::verdict(&addr, &ext, cp.as_ref());
+                        if v.is_err() {
+                            warn!(block = %value_id, "the precommit of {addr} carries no valid cosignature of the block's checkpoint");
+                        }
+                        (addr, v)
                     })
                     .collect();
                 let _ = reply.send(verdicts);
@@ -558,9 +634,11 @@ pub(crate) async fn run<A: App>(
                 let _ = reply.send(out);
             }
             AppMsg::Decided {
-                certificate, reply, ..
+                certificate,
+                extensions,
+                reply,
             } => {
-                s.decided(&certificate);
+                s.decided(&certificate, &extensions);
                 let _ = reply.send(());
             }
             AppMsg::Finalized {
@@ -591,11 +669,17 @@ pub(crate) async fn run<A: App>(
                     .min(start.saturating_add(MAX_SYNC_BATCH - 1));
                 let mut out = Vec::new();
                 for h in start..=end {
-                    match s.app.committed(h) {
-                        Ok(Some((block, Some(cert)))) => out.push(RawDecidedValue::new(
-                            Bytes::from(block.canonical_bytes()),
-                            to_engine_certificate(&cert),
-                        )),
+                    let found = s
+                        .app
+                        .committed(h)
+                        .and_then(|b| Ok((b, s.app.cosignatures(h)?)));
+                    match found {
+                        Ok((Some((block, Some(cert))), cosignatures)) => {
+                            out.push(RawDecidedValue::new(
+                                Bytes::from(block.canonical_bytes()),
+                                to_engine_certificate(&cert, &cosignatures),
+                            ))
+                        }
                         Ok(_) => break,
                         Err(e) => {
                             error!(height = h, "cannot read a committed block for a peer: {e}");
@@ -692,9 +776,20 @@ mod tests {
         fn check_block(&self, _: &BlockBytes, _: bool) -> Result<(), AppError> {
             Ok(())
         }
-        fn commit(&self, block: BlockBytes, _: CommitCertificate) -> Result<(), AppError> {
+        fn checkpoint_after(&self, _: &BlockBytes) -> Result<Checkpoint, AppError> {
+            Err(AppError::Storage("no log here".into()))
+        }
+        fn commit(
+            &self,
+            block: BlockBytes,
+            _: CommitCertificate,
+            _: Vec<CarriedCosignature>,
+        ) -> Result<(), AppError> {
             self.blocks.lock().unwrap().push(block.block().clone());
             Ok(())
+        }
+        fn cosignatures(&self, _: u64) -> Result<Vec<CarriedCosignature>, AppError> {
+            Ok(Vec::new())
         }
         fn committed(
             &self,
@@ -818,12 +913,15 @@ mod tests {
         let block = app.next_block(order[3]);
         let hash = BlockHash(block.block().header.hash());
         s.blocks.insert(hash, block);
-        s.decided(&MCert {
-            height: Height(24),
-            round: Round::new(3),
-            value_id: hash,
-            commit_signatures: Vec::new(),
-        });
+        s.decided(
+            &MCert {
+                height: Height(24),
+                round: Round::new(3),
+                value_id: hash,
+                commit_signatures: Vec::new(),
+            },
+            &VoteExtensions::new(Vec::new()),
+        );
         assert_eq!(s.failed, None);
         assert_eq!(app.committed_height(), 24);
         s.height = Height(25);
@@ -848,12 +946,15 @@ mod tests {
         let block = app.next_block(order[1]);
         let hash = BlockHash(block.block().header.hash());
         s.blocks.insert(hash, block);
-        s.decided(&MCert {
-            height: Height(8),
-            round: Round::new(0),
-            value_id: hash,
-            commit_signatures: Vec::new(),
-        });
+        s.decided(
+            &MCert {
+                height: Height(8),
+                round: Round::new(0),
+                value_id: hash,
+                commit_signatures: Vec::new(),
+            },
+            &VoteExtensions::new(Vec::new()),
+        );
         s.height = Height(9);
         assert_eq!(suspects(&mut s), vec![order[3]]);
 

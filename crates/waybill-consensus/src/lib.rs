@@ -12,6 +12,7 @@
 mod app;
 mod codec;
 mod config;
+mod cosign;
 mod ctx;
 mod peers;
 mod schedule;
@@ -36,6 +37,7 @@ use waybill_core::crypto::{self, PublicKey};
 use waybill_core::genesis::{Genesis, ValidatorSpec};
 
 pub use app::{to_engine_certificate, to_ledger_certificate, App, AppError, BoxError};
+pub use cosign::cosignature_time;
 pub use malachitebft_app_channel::app::net::{Multiaddr, PeerId};
 pub use peers::{
     peer_id, peers_not_admitted, persistent_peers, unlisted_validators, Admission, Peers,

@@ -181,6 +181,11 @@ impl WaybillSigner {
         Address(crypto::public_key(&self.key))
     }
 
+    /// The key (which also cosigns the ledger's log, see `cosign.rs`).
+    pub(crate) fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// Signs `domain || msg`.
     pub fn sign_in(&self, domain: Domain, msg: &[u8]) -> Signature {
         Signature(crypto::sign(&self.key, domain, msg).0)

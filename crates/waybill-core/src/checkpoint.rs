@@ -201,27 +201,111 @@ fn decimal(s: &str) -> Option<u64> {
     canonical.then(|| s.parse().ok()).flatten()
 }
 
-/// A validator's cosignature on a checkpoint: its key name, key id and
-/// `timestamp || signature`, as one note signature line carries them.
+/// Cosigns `checkpoint` as the validator of `key`, stating `time`
+/// (seconds since the Unix epoch): its `tlog-cosignature` line.
 pub fn cosign(
     checkpoint: &Checkpoint,
     chain: &ChainId,
     key: &SigningKey,
     time: u64,
 ) -> Result<NoteLine, CheckpointError> {
-    if time > i64::MAX as u64 {
-        return Err(CheckpointError::Malformed(
-            "a cosignature's time must not exceed 2^63 - 1".into(),
-        ));
+    Cosignature::sign(checkpoint, key, time)?.line(chain)
+}
+
+/// A cosignature as a validator's precommit carried it (its vote
+/// extension), with the validator's signature of that extension. A block
+/// keeps both, so that its commit certificate can be served to syncing
+/// peers with the extensions consensus requires of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarriedCosignature {
+    /// The cosignature of the block's checkpoint.
+    pub cosignature: Cosignature,
+    /// The validator's signature of the vote extension that carried it.
+    pub extension_signature: Signature,
+}
+
+/// A validator's cosignature of a checkpoint, apart from its note line:
+/// what a validator's precommit carries (its vote extension) and a
+/// block keeps, to be served in the block's checkpoint note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cosignature {
+    /// The validator.
+    pub validator: PublicKey,
+    /// The time it states, in seconds since the Unix epoch.
+    pub time: u64,
+    /// Its Ed25519 signature of `cosignature/v1`, the time and the body.
+    pub signature: Signature,
+}
+
+impl Cosignature {
+    /// The length of [`Cosignature::to_bytes`].
+    pub const BYTES: usize = 72;
+
+    /// Cosigns `checkpoint` with `key`, stating `time`.
+    pub fn sign(
+        checkpoint: &Checkpoint,
+        key: &SigningKey,
+        time: u64,
+    ) -> Result<Cosignature, CheckpointError> {
+        if time > i64::MAX as u64 {
+            return Err(CheckpointError::Malformed(
+                "a cosignature's time must not exceed 2^63 - 1".into(),
+            ));
+        }
+        let signature = key.sign(&cosigned_message(time, &checkpoint.body()));
+        Ok(Cosignature {
+            validator: PublicKey(key.verifying_key().to_bytes()),
+            time,
+            signature: Signature(signature.to_bytes()),
+        })
     }
-    let public = PublicKey(key.verifying_key().to_bytes());
-    let name = cosigner_name(chain, &public);
-    let id = key_id(&name, COSIGNATURE_TYPE, &public.0);
-    let signature = key.sign(&cosigned_message(time, &checkpoint.body()));
-    let mut bytes = time.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&signature.to_bytes());
-    NoteLine::new(name, id, bytes)
-        .map_err(|e| CheckpointError::Malformed(format!("cosignature: {e}")))
+
+    /// Checks that it is `validator`'s cosignature of `checkpoint`.
+    pub fn verify(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        self.validator
+            .verify_raw(
+                &cosigned_message(self.time, &checkpoint.body()),
+                &self.signature,
+            )
+            .map_err(|_| CheckpointError::BadCosignature(self.validator.short()))
+    }
+
+    /// The signature bytes of its note line: the time (8 bytes,
+    /// big-endian), then the signature.
+    pub fn to_bytes(&self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        out[..8].copy_from_slice(&self.time.to_be_bytes());
+        out[8..].copy_from_slice(&self.signature.0);
+        out
+    }
+
+    /// `validator`'s cosignature from the bytes of [`Cosignature::to_bytes`]
+    /// (not verified).
+    pub fn from_bytes(validator: PublicKey, bytes: &[u8]) -> Result<Cosignature, CheckpointError> {
+        let bad = || {
+            CheckpointError::Malformed(format!(
+                "a cosignature is {} bytes (a time and an Ed25519 signature), not {}",
+                Self::BYTES,
+                bytes.len()
+            ))
+        };
+        let (time, sig) = split_timestamped(bytes).ok_or_else(bad)?;
+        let sig = <[u8; 64]>::try_from(sig).map_err(|_| bad())?;
+        Ok(Cosignature {
+            validator,
+            time,
+            signature: Signature(sig),
+        })
+    }
+
+    /// Its `tlog-cosignature` line under the validator's key name on
+    /// `chain`'s log.
+    pub fn line(&self, chain: &ChainId) -> Result<NoteLine, CheckpointError> {
+        let name = cosigner_name(chain, &self.validator);
+        let id = key_id(&name, COSIGNATURE_TYPE, &self.validator.0);
+        NoteLine::new(name, id, self.to_bytes().to_vec())
+            .map_err(|e| CheckpointError::Malformed(format!("cosignature: {e}")))
+    }
 }
 
 /// A checkpoint note: the body, a blank line and one line per signature.

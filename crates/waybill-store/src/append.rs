@@ -11,14 +11,18 @@
 //! A block is stored as a fixed handful of values whatever its size (see
 //! `block_map.rs`): its canonical bytes as they came, its header, its
 //! map, its certificate, the hashes its entries add to the ledger's log
-//! (see `log.rs`) and its *delta*, the state changes and index
+//! (see `log.rs`), its validators' cosignatures of the log's checkpoint
+//! (see `cosign.rs`, added by [`Ledger::attach_cosignatures`] between
+//! preparing and writing) and its *delta*, the state changes and index
 //! additions in the state's compact form (see `delta.rs`), which opening
 //! installs until a snapshot covers them.
 
 use waybill_core::block::{Block, BlockBytes, CommitCertificate, Header};
+use waybill_core::checkpoint::{self, Checkpoint};
 use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Encoded, EntryId, SignedEntry};
+use waybill_core::genesis::ChainId;
 use waybill_core::merkle;
 use waybill_core::rules::{self, Applied};
 
@@ -40,6 +44,27 @@ pub struct Prepared {
     batch: WriteBatch,
     /// The encoded delta, for the delta log.
     delta_bytes: Vec<u8>,
+}
+
+impl Prepared {
+    /// The checkpoint of the log with this block committed, and its
+    /// height.
+    pub(crate) fn checkpoint(&self, chain: &ChainId) -> (Checkpoint, u64) {
+        let s = &self.staged;
+        let cp = Checkpoint {
+            origin: checkpoint::origin(chain),
+            size: s.log.size(),
+            root: s.log.root(),
+            height: s.header.height,
+            block: s.header.hash(),
+        };
+        (cp, s.header.height)
+    }
+
+    /// Adds a value to the block's writes.
+    pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.put(key, value);
+    }
 }
 
 /// A block stored durably by [`Ledger::write`], for [`Ledger::install`]

@@ -15,6 +15,7 @@
 use std::sync::mpsc;
 
 use waybill_core::block::{self, Block, CommitCertificate, Header};
+use waybill_core::checkpoint::CarriedCosignature;
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{self, Encoded, EntryId, SignedEntry};
 use waybill_core::rules;
@@ -75,6 +76,9 @@ struct ReadBlock {
     /// Its commit certificate, verified in order (the validator set of
     /// its height comes from the state before it).
     certificate: Option<CommitCertificate>,
+    /// Its validators' cosignatures of the log's checkpoint (read, so
+    /// malformed ones are found, and each from a validator of its height).
+    cosignatures: Vec<CarriedCosignature>,
 }
 
 /// A stored block with every check done but its signatures', and each
@@ -273,12 +277,14 @@ impl<B: Backend> Ledger<B> {
         }
         let certificate = self.certificate(h)?;
         let log = self.backend.get(&keys::at_height(ns::LOG, h))?;
+        let cosignatures = self.cosignatures(h)?;
         Ok(Unverified {
             block: ReadBlock {
                 block,
                 ids,
                 log,
                 certificate,
+                cosignatures,
             },
             prepared,
         })
@@ -302,6 +308,7 @@ impl<B: Backend> Ledger<B> {
                 ids,
                 log: stored_log,
                 certificate,
+                cosignatures,
             } = readers
                 .get(((h - 1) % readers.len() as u64) as usize)
                 .ok_or_else(|| corrupt("no reader for this block".into()))?
@@ -309,8 +316,9 @@ impl<B: Backend> Ledger<B> {
                 .map_err(|_| corrupt("the reader stopped".into()))??;
             block::check_link(&self.chain_id, prev.as_ref(), &block.header)
                 .map_err(|e| corrupt(e.to_string()))?;
+            let validators = rules::validators_at(&state, h);
             if let Some(c) = &certificate {
-                c.verify_with(&rules::validators_at(&state, h), &block.header)
+                c.verify_with(&validators, &block.header)
                     .map_err(|e| corrupt(e.to_string()))?;
             }
             let at = rules::At::new(h, block.header.time_ms);
@@ -325,6 +333,18 @@ impl<B: Backend> Ledger<B> {
                 return Err(corrupt(
                     "the hashes it added to the log differ from its entries'".into(),
                 ));
+            }
+            // Kept as decided, each authenticated by its own signature:
+            // one that does not verify is not served, and not corruption.
+            if let Some(c) = cosignatures.iter().find(|c| {
+                !validators
+                    .iter()
+                    .any(|s| s.public_key == c.cosignature.validator)
+            }) {
+                return Err(corrupt(format!(
+                    "it keeps a cosignature by {}, not a validator of its height",
+                    c.cosignature.validator.short()
+                )));
             }
             log = next;
             ids_index.push_block(ids.iter().copied());
@@ -441,6 +461,7 @@ mod tests {
                 block,
                 log: None,
                 certificate: None,
+                cosignatures: Vec::new(),
             },
             prepared,
         }

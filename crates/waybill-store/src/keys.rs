@@ -23,6 +23,9 @@ pub mod ns {
     /// height → the log's stored hashes its entries added (see `log.rs`);
     /// none for a block without entries.
     pub const LOG: u8 = b'L';
+    /// height → the validators' cosignatures of the log's checkpoint as
+    /// of the block (see `cosign.rs`); none for a block committed without.
+    pub const COSIG: u8 = b'S';
     // b'D' held each block's delta up to store format 7; the deltas are
     // now in the delta log (`delta_log.rs`).
 }

@@ -33,6 +33,7 @@ mod backend;
 mod block_map;
 mod check;
 mod compact;
+mod cosign;
 mod datadir;
 mod delta;
 mod delta_log;
@@ -57,6 +58,7 @@ pub use backend::{
     SNAPSHOT_FILE,
 };
 pub use check::CheckReport;
+pub use cosign::Attached;
 pub use datadir::{create_dir, open_and_check_dir, open_dir, DataDir};
 pub use delta_log::DELTA_LOG_FILE;
 pub use error::StoreError;

@@ -39,8 +39,10 @@ use crate::state::Committed;
 /// 9: the state holds the council (admin quorum, validator set, scheduled
 /// governance changes, revoked keys) in snapshots and deltas. 10: the
 /// council also holds the node keys bound to members. 11: each block also
-/// stores the hashes its entries add to the ledger's log (`log.rs`).
-pub const STORE_FORMAT: u32 = 11;
+/// stores the hashes its entries add to the ledger's log (`log.rs`). 12:
+/// and its validators' cosignatures of the log's checkpoint
+/// (`cosign.rs`).
+pub const STORE_FORMAT: u32 = 12;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.

@@ -9,9 +9,14 @@
 mod support;
 
 use tempfile::TempDir;
-use waybill_core::checkpoint::{check_consistency, check_inclusion, Checkpoint, MemoryLog};
+use waybill_core::block::BlockBytes;
+use waybill_core::checkpoint::{
+    self, check_consistency, check_inclusion, CarriedCosignature, Checkpoint, Cosignature,
+    MemoryLog,
+};
+use waybill_core::crypto::Signature;
 use waybill_core::entry::{EntryId, SignedEntry};
-use waybill_store::{create_dir, keys, Backend, Ledger, MemBackend, StoreError};
+use waybill_store::{create_dir, keys, Attached, Backend, Ledger, MemBackend, StoreError};
 
 use support::*;
 
@@ -206,4 +211,140 @@ fn lost_or_damaged_log_hashes_are_reported_as_corruption() {
         .check()
         .expect_err("the check finds it");
     assert!(e.to_string().contains("differ from its entries'"), "{e}");
+}
+
+/// A cosignature of `cp` by `p`, carried (the carrying signature is not
+/// the store's to check).
+fn carried(p: &Party, cp: &Checkpoint, time: u64) -> CarriedCosignature {
+    CarriedCosignature {
+        cosignature: Cosignature::sign(cp, &p.key, time).expect("a time in range"),
+        extension_signature: Signature([0x5e; 64]),
+    }
+}
+
+/// Commits the next block of `entries` with the cosignatures `sign`
+/// makes of its checkpoint; returns what was kept and the checkpoint.
+fn commit_cosigned<B: Backend>(
+    c: &Consortium,
+    ledger: &mut Ledger<B>,
+    entries: Vec<SignedEntry>,
+    sign: impl Fn(&Checkpoint) -> Vec<CarriedCosignature>,
+) -> (Attached, Checkpoint) {
+    let block = BlockBytes::encode(ledger.seal(entries, next_time(ledger), c.validator.pk));
+    let cp = ledger.checkpoint_after(&block).expect("the next block");
+    let mut prepared = ledger
+        .prepare(block, None, None, &|_| false)
+        .expect("a valid block");
+    let kept = ledger.attach_cosignatures(&mut prepared, &sign(&cp));
+    let written = ledger.write(prepared).expect("written");
+    ledger.install(written).expect("installed");
+    (kept, cp)
+}
+
+/// The validators' cosignatures of a block's checkpoint are kept with it
+/// as given, from validators of its height, once each (a syncing peer
+/// needs them all); those that verify are its note, which verifies on
+/// its own. The checkpoint they sign is the one the ledger has once the
+/// block is committed.
+#[test]
+fn a_blocks_cosignatures_are_kept_with_it_and_make_a_note_that_verifies() {
+    let c = Consortium::builder()
+        .chain_name("waybill-store-cosign")
+        .build();
+    let v: Vec<&Party> = c.validators.iter().map(|(p, _)| p).collect();
+    let chain = c.chain_id;
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let mut w = Workload::new(&c, 34);
+
+    // Block 1: three good cosignatures, one repeated, one of another
+    // checkpoint, one by a key that is no validator.
+    let (kept, cp1) = commit_cosigned(&c, &mut ledger, w.take(12).expect("entries"), |cp| {
+        let mut other = cp.clone();
+        other.size += 1;
+        vec![
+            carried(v[0], cp, 10),
+            carried(v[1], cp, 10),
+            carried(v[0], cp, 11),
+            carried(v[2], &other, 10),
+            carried(&c.outsider, cp, 10),
+            carried(v[3], cp, 10),
+        ]
+    });
+    assert_eq!(
+        kept,
+        Attached {
+            kept: 4,
+            verified: 3
+        }
+    );
+    assert_eq!(ledger.checkpoint(1).expect("read"), Some(cp1.clone()));
+    let stored = ledger.cosignatures(1).expect("read");
+    let who: Vec<_> = stored.iter().map(|s| s.cosignature.validator).collect();
+    assert_eq!(who, vec![v[0].pk, v[1].pk, v[2].pk, v[3].pk]);
+    assert_eq!(stored[0].cosignature.time, 10);
+    assert!(stored
+        .iter()
+        .all(|s| s.extension_signature == Signature([0x5e; 64])));
+    let (cp, good) = ledger.cosigned(1).expect("read").expect("block 1");
+    assert_eq!(cp, cp1);
+    let who: Vec<_> = good.iter().map(|c| c.validator).collect();
+    assert_eq!(who, vec![v[0].pk, v[1].pk, v[3].pk]);
+    let lines: Vec<_> = good
+        .iter()
+        .map(|c| c.line(&chain).expect("a line"))
+        .collect();
+    let note = checkpoint::note(&cp1, &lines).expect("a note");
+    let certified = checkpoint::verify(&note, &c.chain_id, &c.genesis.validators)
+        .expect("validators with 80 of 100 power");
+    assert_eq!(certified.checkpoint, cp1);
+
+    // Block 2 without any, block 3 with all four: they read back so.
+    commit_cosigned(&c, &mut ledger, w.take(5).expect("entries"), |_| Vec::new());
+    let (kept, _) = commit_cosigned(&c, &mut ledger, Vec::new(), |cp| {
+        v.iter().map(|p| carried(p, cp, 3)).collect()
+    });
+    assert_eq!(
+        kept,
+        Attached {
+            kept: 4,
+            verified: 4
+        }
+    );
+    assert!(ledger.cosignatures(2).expect("read").is_empty());
+    assert_eq!(ledger.cosignatures(3).expect("read").len(), 4);
+    assert!(ledger.cosignatures(4).expect("read").is_empty());
+    // A block that does not follow the tip has no checkpoint to cosign.
+    let stale = BlockBytes::encode(ledger.block(3).expect("read").expect("block 3"));
+    assert!(ledger.checkpoint_after(&stale).is_err());
+    ledger.check().expect("a sound ledger");
+    drop(ledger);
+
+    // Across reopening; a damaged one is no longer served, and one cut
+    // short is corruption.
+    let ledger = reopen(&dir).expect("reopen");
+    assert_eq!(ledger.cosignatures(1).expect("read"), stored);
+    drop(ledger);
+    let mut value = set_raw(&dir, &cosig_key(1), None).expect("block 1's cosignatures");
+    value[32 + 8] ^= 1;
+    set_raw(&dir, &cosig_key(1), Some(value.clone()));
+    let ledger = reopen(&dir).expect("opens");
+    let (_, good) = ledger.cosigned(1).expect("read").expect("block 1");
+    let who: Vec<_> = good.iter().map(|c| c.validator).collect();
+    assert_eq!(who, vec![v[1].pk, v[3].pk]);
+    drop(ledger);
+    set_raw(&dir, &cosig_key(1), Some(value[..100].to_vec()));
+    let ledger = reopen(&dir).expect("opens");
+    let e = ledger.cosignatures(1).expect_err("cut short");
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+    let e = ledger.check().expect_err("the check finds it");
+    assert!(e.to_string().contains("cosignatures"), "{e}");
+}
+
+/// Block `height`'s cosignatures key.
+fn cosig_key(height: u64) -> Vec<u8> {
+    let mut key = vec![keys::ns::COSIG];
+    key.extend_from_slice(&height.to_be_bytes());
+    key
 }

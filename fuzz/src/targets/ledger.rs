@@ -299,7 +299,7 @@ fn check_certificate(target: &str, c: &CommitCertificate) {
     }
     // Served to a syncing peer in the engine's form, on the wire, and
     // read back by it.
-    let engine = to_engine_certificate(c);
+    let engine = to_engine_certificate(c, &[]);
     let response = Response::<WaybillCtx>::ValueResponse(ValueResponse::new(
         engine.height,
         vec![RawDecidedValue::new(Bytes::new(), engine)],

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;
+use waybill_core::block::BlockBytes;
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint};
 use waybill_core::entry::{EncodedEntry, SignedEntry};
 use waybill_node::{api, CommitSummary, Limits, Shared};
 use waybill_store::{Backend, Ledger, MemBackend, SledBackend};
@@ -68,6 +71,18 @@ impl TestNode<SledBackend> {
 
 impl<B: Backend + 'static> TestNode<B> {
     pub async fn serve(c: Consortium, ledger: Ledger<B>, limits: Limits) -> Self {
+        let key = c.validator.key.clone();
+        TestNode::serve_as(c, ledger, limits, Some(key)).await
+    }
+
+    /// [`TestNode::serve`] with `cosigner` as the key that cosigns the
+    /// log's checkpoints (none: a node that is no validator).
+    pub async fn serve_as(
+        c: Consortium,
+        ledger: Ledger<B>,
+        limits: Limits,
+        cosigner: Option<SigningKey>,
+    ) -> Self {
         let shared = Arc::new(Shared::new(ledger, limits));
         let (tx, gossip) = mpsc::channel(64);
         let app = api::router(
@@ -76,7 +91,7 @@ impl<B: Backend + 'static> TestNode<B> {
                 max_body_bytes: MAX_BODY,
                 gossip: Some(tx),
                 net: None,
-                cosigner: Some(Arc::new(c.validator.key.clone())),
+                cosigner: cosigner.map(Arc::new),
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -204,6 +219,30 @@ impl<B: Backend + 'static> TestNode<B> {
                 ledger.seal(entries, time, proposer)
             };
             shared.commit_block(block, None).expect("commit")
+        })
+        .await
+        .expect("commit task")
+    }
+
+    /// Commits a block of these entries with the cosignatures `sign`
+    /// makes of its checkpoint (as consensus decides one).
+    pub async fn commit_cosigned(
+        &self,
+        entries: Vec<SignedEntry>,
+        sign: impl FnOnce(&Checkpoint) -> Vec<CarriedCosignature> + Send + 'static,
+    ) -> CommitSummary {
+        let shared = Arc::clone(&self.shared);
+        let proposer = self.c.validator.pk;
+        tokio::task::spawn_blocking(move || {
+            let block = {
+                let ledger = shared.read().expect("ledger");
+                let time = ledger.tip().map_or(T0, |t| t.time_ms + 1_000);
+                BlockBytes::encode(ledger.seal(entries, time, proposer))
+            };
+            let cp = shared.checkpoint_after(&block).expect("the next block");
+            shared
+                .commit_decided(block, None, &sign(&cp))
+                .expect("commit")
         })
         .await
         .expect("commit task")

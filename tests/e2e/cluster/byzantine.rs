@@ -11,7 +11,7 @@
 //! the defence against its lies is removed (checked by hand: see the
 //! Byzantine section of ARCHITECTURE.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -265,6 +265,58 @@ fn equivocating_forged_and_replayed_votes_change_nothing() {
             .any(|v| n.cluster.log(v).contains("misbehaviour evidence")),
         "no honest node recorded the liar's equivocation"
     );
+    finish(&mut n, &[], common);
+    eprintln!("[{:?}] done at height {common}", started.elapsed());
+}
+
+/// The liar cosigns, in its precommits, checkpoints of the log with a
+/// wrong root. The honest validators, which work out each block's
+/// checkpoint, refuse those precommits and decide without it; each honest
+/// node's checkpoint note of a height where the liar lied verifies on its
+/// own against the genesis, with no line of the liar's. (The liar, which
+/// refuses every honest cosignature by its own wrong log, stalls: its
+/// problem.)
+#[test]
+fn a_validator_cosigning_a_wrong_log_is_left_out_of_the_checkpoints() {
+    let _one = one_cluster_at_a_time();
+    let started = Instant::now();
+    let (mut n, record, _) = with_liar("byzantine-cosign", &[], "bad-cosignature");
+    for v in VALIDATORS {
+        n.start(v);
+    }
+    for v in HONEST {
+        n.wait_height(v, 1, Duration::from_secs(60));
+    }
+    let sent = load_until(
+        &mut n,
+        &record,
+        "cosign wrong checkpoints",
+        Duration::from_secs(60),
+        |t| t.contains_key("bad-cosignature"),
+    );
+    let lies = told(&record);
+    let heights: BTreeSet<u64> = lies["bad-cosignature"].iter().map(|(h, _)| *h).collect();
+    let last = heights.iter().max().copied().unwrap_or(0);
+    eprintln!(
+        "[{:?}] the liar cosigned wrong checkpoints at heights {heights:?}",
+        started.elapsed()
+    );
+    let common = honest_chain_holds(&mut n, &[], last, &sent);
+    for h in heights.iter().filter(|h| **h >= 1 && **h <= common) {
+        for v in HONEST {
+            let cp = node_checkpoint(&n, v, *h);
+            let names: Vec<&str> = cp["cosigners"]
+                .as_array()
+                .expect("cosigners")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert!(
+                !names.contains(&LIAR),
+                "{v}'s note of block {h} has the liar's line: {cp}"
+            );
+        }
+    }
     finish(&mut n, &[], common);
     eprintln!("[{:?}] done at height {common}", started.elapsed());
 }

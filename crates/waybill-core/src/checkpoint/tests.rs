@@ -4,6 +4,7 @@ use ed25519_dalek::SigningKey;
 use signed_note::StandardVerifier;
 use waybill_testkit::consortium::key;
 
+use crate::crypto;
 use crate::merkle;
 
 fn chain() -> ChainId {
@@ -444,4 +445,56 @@ fn notes_of_one_checkpoint_join_and_notes_of_two_do_not() {
     );
     assert!(join(&[]).is_err());
     assert!(join(&[b"junk".to_vec()]).is_err());
+}
+
+/// A cosignature kept apart from its note (as a precommit carries it and
+/// a block stores it) makes the same line as `cosign`, reads back from its
+/// bytes, and verifies only for its own checkpoint and validator.
+#[test]
+fn a_cosignature_apart_from_its_note_makes_the_same_line() {
+    let log = log_of(9);
+    let cp = checkpoint_of(&log, 9);
+    let k = key(3);
+    let c = Cosignature::sign(&cp, &k, 1_700_000_000).expect("a time in range");
+    assert_eq!(
+        c.line(&chain()).expect("a line"),
+        cosign(&cp, &chain(), &k, 1_700_000_000).expect("a line")
+    );
+    let back = Cosignature::from_bytes(c.validator, &c.to_bytes()).expect("its own bytes");
+    assert_eq!(back, c);
+    assert_eq!(back.verify(&cp), Ok(()));
+    // Another checkpoint, another validator, another time: refused.
+    assert!(c.verify(&checkpoint_of(&log, 8)).is_err());
+    let other = Cosignature {
+        validator: crypto::public_key(&key(4)),
+        ..c
+    };
+    assert!(other.verify(&cp).is_err());
+    let later = Cosignature {
+        time: c.time + 1,
+        ..c
+    };
+    assert!(later.verify(&cp).is_err());
+    // Bytes of another length, or a time past 2^63 - 1, are not one.
+    assert!(Cosignature::from_bytes(c.validator, &c.to_bytes()[..71]).is_err());
+    assert!(
+        Cosignature::from_bytes(c.validator, &[c.to_bytes().as_slice(), &[0]].concat()).is_err()
+    );
+    let mut far = c.to_bytes();
+    far[0] = 0x80;
+    assert!(Cosignature::from_bytes(c.validator, &far).is_err());
+    assert!(Cosignature::sign(&cp, &k, 1 << 63).is_err());
+    // Its line verifies in a note with the others of a quorum.
+    let ks = keys(4);
+    let lines: Vec<NoteLine> = ks[..3]
+        .iter()
+        .map(|k| {
+            Cosignature::sign(&cp, k, 5)
+                .and_then(|c| c.line(&chain()))
+                .expect("a line")
+        })
+        .collect();
+    let n = note(&cp, &lines).expect("a note");
+    let certified = verify(&n, &chain(), &validators(&ks)).expect("a quorum");
+    assert_eq!(certified.cosigners.len(), 3);
 }
