@@ -1,11 +1,13 @@
 //! `waybill checkpoint`: the ledger's log of every entry, as C2SP
 //! checkpoints cosigned by the validators (see `waybill_core::checkpoint`).
 //!
-//! Each validator's node serves the checkpoint with its own cosignature;
-//! `fetch` asks several and joins their lines into one note, `verify`
-//! checks a note against the genesis (more than 2/3 of the voting power
-//! must have cosigned), and `consistency` proves that a later checkpoint
-//! extends an earlier one, so a ledger that was rewritten is caught.
+//! The validators cosign each block's checkpoint in their precommits, and
+//! any node serves the note with those cosignatures (a validator's node
+//! adds its own line if missing); `fetch` asks one node or several and
+//! joins their lines into one note, `verify` checks a note against the
+//! genesis (more than 2/3 of the voting power must have cosigned), and
+//! `consistency` proves that a later checkpoint extends an earlier one, so
+//! a ledger that was rewritten is caught.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,9 +16,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 use waybill_core::checkpoint::{self, Certified, CheckpointError};
+use waybill_core::crypto::Hash32;
 use waybill_core::genesis::Genesis;
 
 use crate::node_client::Node;
+use crate::seen::{self, Seen, Standing};
 use crate::util::{self, Existing};
 
 /// Largest checkpoint note read from a file.
@@ -25,22 +29,30 @@ const MAX_NOTE_BYTES: u64 = 1024 * 1024;
 /// `waybill checkpoint …`.
 #[derive(Subcommand, Debug)]
 pub enum CheckpointCmd {
-    /// Fetch the log's checkpoint from validators' nodes and join their
-    /// cosignatures into one note (more than 2/3 of the voting power must
-    /// answer for it to verify).
+    /// Fetch the log's checkpoint from a node (or several, joining their
+    /// cosignatures into one note) and verify it: validators with more
+    /// than 2/3 of the voting power must have cosigned it.
     ///
-    /// Every node is asked for the same height: --height, or the lowest
-    /// tip among the nodes that answer. A node that serves another tree head
-    /// for that height is reported: the log forked, or the node lies.
+    /// A node serves the cosignatures its block was decided with, so one
+    /// node is usually enough. Every node is asked for the same height:
+    /// --height, or the lowest tip among the nodes that answer. A node
+    /// that serves another tree head for that height is reported: the log
+    /// forked, or the node lies.
+    ///
+    /// The last checkpoint of each chain seen is remembered (in
+    /// $WAYBILL_STATE_DIR, else $XDG_STATE_HOME/waybill, else
+    /// ~/.local/state/waybill): a checkpoint must extend it, or be proven
+    /// a prefix of it, with a consistency proof from the nodes. A forked
+    /// or rolled-back log, or a stale view, prints FAILED and exits 1.
     Fetch {
-        /// A validator's node API, e.g. http://127.0.0.1:7001 (repeat, one
-        /// per validator).
+        /// A node's API, e.g. http://127.0.0.1:7001 (repeat to join the
+        /// lines of several).
         #[arg(long = "node", required = true)]
         nodes: Vec<String>,
         /// The genesis file.
         #[arg(long, short = 'g')]
         genesis: PathBuf,
-        /// The block height (default: the first node's tip).
+        /// The block height (default: the lowest tip among the nodes).
         #[arg(long)]
         height: Option<u64>,
         /// Write the note here (default: print it).
@@ -90,7 +102,7 @@ pub fn run(cmd: CheckpointCmd) -> Result<ExitCode> {
             height,
             out,
             force,
-        } => fetch(&nodes, &genesis, height, out.as_deref(), force).map(|()| ExitCode::SUCCESS),
+        } => fetch(&nodes, &genesis, height, out.as_deref(), force),
         CheckpointCmd::Verify {
             checkpoint,
             genesis,
@@ -168,7 +180,7 @@ fn fetch(
     height: Option<u64>,
     out: Option<&Path>,
     force: bool,
-) -> Result<()> {
+) -> Result<ExitCode> {
     let g = util::read_genesis(genesis)?;
     let nodes = nodes
         .iter()
@@ -217,9 +229,48 @@ fn fetch(
         bail!("no node gave a checkpoint");
     }
     let joined = checkpoint::join(&notes).context("the nodes disagree")?;
-    let certified = verify_bytes(&joined, &g).context(
-        "the joined checkpoint does not verify; ask the nodes of more validators (--node)",
-    )?;
+    let certified = verify_bytes(&joined, &g)
+        .context("the checkpoint does not verify; ask more validators' nodes (--node)")?;
+    // Against the last checkpoint of this chain seen here: a view that
+    // does not extend it is refused, and one that does is remembered.
+    let standing = match Seen::for_chain(&g.chain_id()) {
+        None => {
+            eprintln!("note: no state directory (set WAYBILL_STATE_DIR or HOME), so the checkpoint is not checked against the last one seen");
+            None
+        }
+        Some(seen) => {
+            let last = seen.last(&g)?;
+            let prove = |o: u64, n: u64| -> Result<Option<Vec<Hash32>>> {
+                for node in &nodes {
+                    if let Some(p) = node.consistency_if(o, n)? {
+                        return Ok(Some(p));
+                    }
+                }
+                Ok(None)
+            };
+            match seen::stand(
+                last.as_ref().map(|c| &c.checkpoint),
+                &certified.checkpoint,
+                prove,
+            )? {
+                Err(e) => {
+                    return Ok(failed(
+                        false,
+                        &format!(
+                            "{e} (the last checkpoint seen is in {})",
+                            seen.path().display()
+                        ),
+                    ))
+                }
+                Ok(st) => {
+                    if matches!(st, Standing::First | Standing::Extends(_)) {
+                        seen.remember(&joined)?;
+                    }
+                    Some(st)
+                }
+            }
+        }
+    };
     let text = String::from_utf8(joined).map_err(|_| anyhow!("internal: a note is text"))?;
     let existing = if force {
         Existing::Replace
@@ -227,10 +278,28 @@ fn fetch(
         Existing::Refuse
     };
     util::write_out(out, &text, existing)?;
+    let said = match standing {
+        None => None,
+        Some(Standing::First) => {
+            Some("  the first checkpoint of this chain seen here: remembered".to_string())
+        }
+        Some(Standing::Same) => Some("  the same as the last checkpoint seen".to_string()),
+        Some(Standing::Extends(h)) => Some(format!(
+            "  extends the last checkpoint seen (height {h}), proven consistent: remembered"
+        )),
+        Some(Standing::Earlier(h)) => Some(format!(
+            "  an earlier checkpoint, proven a prefix of the last one seen (height {h})"
+        )),
+    };
     if out.is_some() {
         print_certified(&g, &certified);
+        if let Some(line) = said {
+            println!("{line}");
+        }
+    } else if let Some(line) = said {
+        eprintln!("{line}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn names(g: &Genesis, c: &Certified) -> Vec<String> {

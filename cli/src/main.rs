@@ -14,6 +14,7 @@ mod node_client;
 mod node_cmd;
 mod record;
 mod report;
+mod seen;
 mod util;
 
 use waybill_keys as keys;

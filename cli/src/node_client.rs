@@ -486,6 +486,17 @@ impl Node {
 
     /// `GET /v1/log/consistency/{old}/{new}`: the node's proof, unverified.
     pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash32>> {
+        self.consistency_if(old, new)?.ok_or_else(|| {
+            anyhow!(
+                "the node at {} has no log of {new} entries to prove it extends the log of {old}",
+                self.base
+            )
+        })
+    }
+
+    /// [`Node::consistency`], or `None` if the node's log is shorter than
+    /// `new` (it answers 404).
+    pub fn consistency_if(&self, old: u64, new: u64) -> Result<Option<Vec<Hash32>>> {
         let (o, n) = (old.to_string(), new.to_string());
         let what = format!(
             "the request for a proof that the log of {new} entries extends the log of {old}"
@@ -496,6 +507,9 @@ impl Node {
             REQUEST_TIMEOUT,
             &what,
         )?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         if reply.status != StatusCode::OK {
             return Err(self.http_error(&reply, &what));
         }
@@ -510,7 +524,8 @@ impl Node {
                     .and_then(|t| t.parse::<Hash32>().ok())
                     .ok_or_else(|| not_api("a proof hash that is not 64 hex digits"))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     /// `GET /v1/lots/{lot}/forward`: the node's JSON answer.

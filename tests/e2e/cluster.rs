@@ -425,9 +425,12 @@ fn checkpoints_extend(n: &mut Net) {
     let s = |p: &Path| p.display().to_string();
     let dir = n.cluster.net.dir.clone();
     let g = s(&n.cluster.net.genesis_path);
+    // The CLI's memory of the last checkpoint seen, kept here.
+    let state = dir.join("cli-state");
     let url = |n: &Net, v: &str| format!("http://{}", n.api(v));
     let fetch_cmd = |n: &Net, nodes: &[&str], out: &Path, height: Option<&str>| {
         let mut cmd = support::wb();
+        cmd.env("WAYBILL_STATE_DIR", &state);
         cmd.args(["checkpoint", "fetch", "-g", &g, "-o", &s(out), "--force"]);
         if let Some(h) = height {
             cmd.args(["--height", h]);
@@ -439,20 +442,40 @@ fn checkpoints_extend(n: &mut Net) {
     };
     let fetch = |n: &Net, nodes: &[&str], out: &Path| ok(&mut fetch_cmd(n, nodes, out, None));
     // One node's note holds the cosignatures its block was decided with
-    // (its validators' precommits carried them): it verifies on its own.
+    // (its validators' precommits carried them): it verifies on its own,
+    // and is remembered as the first of this chain.
     let a = dir.join("a.checkpoint");
     let out = fetch(n, &["v1"], &a);
-    assert!(out.stdout.contains("VERIFIED checkpoint"), "{out}");
+    assert!(
+        out.stdout.contains("VERIFIED checkpoint")
+            && out
+                .stdout
+                .contains("the first checkpoint of this chain seen here"),
+        "{out}"
+    );
     let v = ok(support::wb().args(["checkpoint", "verify", &s(&a), "-g", &g, "--json"])).json();
     let cosigners = v["cosigners"].as_array().map_or(0, Vec::len);
     assert!(
         cosigners >= 3,
         "one node's note has {cosigners} cosigners: {v}"
     );
+    let origin = v["origin"].as_str().expect("an origin");
+    let remembered = state.join("checkpoints").join(format!(
+        "{}.checkpoint",
+        origin.trim_start_matches("waybill/")
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&remembered).expect("remembered"),
+        std::fs::read_to_string(&a).expect("the note")
+    );
     // Several nodes' notes of one height join into the same checkpoint.
     let joined = dir.join("joined.checkpoint");
     let height = v["height"].as_u64().expect("a height").to_string();
-    ok(&mut fetch_cmd(n, &["v2", "v3"], &joined, Some(&height)));
+    let out = ok(&mut fetch_cmd(n, &["v2", "v3"], &joined, Some(&height)));
+    assert!(
+        out.stdout.contains("the same as the last checkpoint seen"),
+        "{out}"
+    );
     let w =
         ok(support::wb().args(["checkpoint", "verify", &s(&joined), "-g", &g, "--json"])).json();
     assert_eq!((&w["size"], &w["root"]), (&v["size"], &v["root"]), "{w}");
@@ -473,7 +496,20 @@ fn checkpoints_extend(n: &mut Net) {
         n.wait_height(v, at + 1, Duration::from_secs(30));
     }
     let b = dir.join("b.checkpoint");
-    fetch(n, &VALIDATORS, &b);
+    let out = fetch(n, &VALIDATORS, &b);
+    assert!(
+        out.stdout.contains(&format!(
+            "extends the last checkpoint seen (height {height}), proven consistent: remembered"
+        )),
+        "{out}"
+    );
+    // The first again, now earlier than the last seen: proven a prefix.
+    let out = ok(&mut fetch_cmd(n, &["v2"], &a, Some(&height)));
+    assert!(
+        out.stdout
+            .contains("an earlier checkpoint, proven a prefix"),
+        "{out}"
+    );
     let v = ok(support::wb().args(["checkpoint", "verify", &s(&b), "-g", &g, "--json"])).json();
     assert_eq!(v["verified"], true, "{v}");
     assert_eq!(v["cosigners"].as_array().map(Vec::len), Some(4), "{v}");
@@ -515,10 +551,20 @@ fn checkpoints_extend(n: &mut Net) {
         1,
     );
     let c = dir.join("changed.checkpoint");
-    std::fs::write(&c, changed).expect("write");
+    std::fs::write(&c, &changed).expect("write");
     fails(
         support::wb().args(["checkpoint", "verify", &s(&c), "-g", &g]),
         &["does not verify"],
+    );
+    // Nor is a remembered checkpoint changed by hand a new trust root.
+    std::fs::write(&remembered, &changed).expect("write");
+    fails(
+        &mut fetch_cmd(n, &["v1"], &b, None),
+        &[
+            "the remembered checkpoint",
+            "does not verify",
+            "remove it to start afresh",
+        ],
     );
 }
 

@@ -62,10 +62,21 @@ pub fn s(p: &Path) -> String {
 
 /// A fresh process of the `waybill` binary `bin`, with no passphrase in
 /// its environment (run it with [`crate::process`]: a time limit keeps a
-/// stray passphrase prompt from hanging the test run).
+/// stray passphrase prompt from hanging the test run), and its state (the
+/// last checkpoint seen of each chain) in the build tree's scratch
+/// directory (`target/tmp`) rather than the user's: every test chain has
+/// its own id, so tests do not see each other's.
 pub fn waybill(bin: &Path) -> Command {
     let mut c = Command::new(bin);
     c.env_remove("WAYBILL_PASSPHRASE");
+    let target = bin
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    c.env(
+        "WAYBILL_STATE_DIR",
+        target.join("tmp").join("waybill-state"),
+    );
     c
 }
 
