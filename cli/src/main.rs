@@ -264,7 +264,11 @@ enum Cmd {
     /// FILE). A node's trail is verified first, with a commit certificate
     /// required on every block, and only then signed; the bundle says so
     /// (`certificates_required`), so `waybill verify-bundle` demands them
-    /// too. A trail that fails verification is not exported (exit code 1).
+    /// too. From a node the bundle also carries its place in the ledger's
+    /// log: the checkpoint of the trail's tip, cosigned by the validators,
+    /// and each entry's inclusion proof in it. A trail that fails
+    /// verification, or whose place in the log the node cannot prove, is
+    /// not exported (exit code 1).
     ///
     /// Example:
     ///   waybill export '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 \
@@ -624,6 +628,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                         );
                     } else {
                         report::print_trail(&report);
+                        println!("{}", report::bundle_log_line(&b, &report));
                         println!(
                             "VERIFIED: audit bundle signed by {} at {}; {}",
                             report

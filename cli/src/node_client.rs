@@ -484,6 +484,43 @@ impl Node {
             .ok_or_else(|| anyhow!("the node at {} answered {what} without a height", self.base))
     }
 
+    /// `GET /v1/log/inclusion/{height}/{index}/{size}`: the log leaf of
+    /// the entry at `index` in block `height` and the node's proof that it
+    /// is in the log's first `size` entries, unverified.
+    pub fn inclusion(&self, height: u64, index: u32, size: u64) -> Result<(u64, Vec<Hash32>)> {
+        let (h, i, n) = (height.to_string(), index.to_string(), size.to_string());
+        let what = format!(
+            "the request for the proof that entry {index} of block {height} is in the log of {size} entries"
+        );
+        let reply = self.get(
+            &["v1", "log", "inclusion", &h, &i, &n],
+            SMALL_ANSWER,
+            REQUEST_TIMEOUT,
+            &what,
+        )?;
+        if reply.status != StatusCode::OK {
+            return Err(self.http_error(&reply, &what));
+        }
+        let not_api = |why: &str| anyhow!("the node at {} answered {what} with {why}", self.base);
+        let v = reply.json().map_err(|e| not_api(&e))?;
+        let leaf = v
+            .get("leaf")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| not_api("no leaf"))?;
+        let proof = v
+            .get("proof")
+            .and_then(Value::as_array)
+            .ok_or_else(|| not_api("no proof"))?
+            .iter()
+            .map(|h| {
+                h.as_str()
+                    .and_then(|t| t.parse::<Hash32>().ok())
+                    .ok_or_else(|| not_api("a proof hash that is not 64 hex digits"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((leaf, proof))
+    }
+
     /// `GET /v1/log/consistency/{old}/{new}`: the node's proof, unverified.
     pub fn consistency(&self, old: u64, new: u64) -> Result<Vec<Hash32>> {
         self.consistency_if(old, new)?.ok_or_else(|| {

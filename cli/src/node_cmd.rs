@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use waybill_core::bundle::{BundleBody, BUNDLE_FORMAT, BUNDLE_VERSION};
+use waybill_core::bundle::{BundleBody, BundleLog, LogLeaf, BUNDLE_FORMAT, BUNDLE_VERSION};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::genesis::{Genesis, Role};
@@ -163,7 +163,21 @@ pub fn export(
             g.chain_name
         ),
     }
-    let bundle = BundleBody {
+    // The trail's place in the ledger's log, as of its tip: checked here
+    // as the verifier will check it, so a node that cannot give it (or
+    // lies about it) exports nothing.
+    let log = match log_of(&node, &trail, &report) {
+        Ok(log) => log,
+        Err(why) => {
+            println!("FAILED: {why:#}");
+            println!(
+                "The node at {} could not show where the trail of {lot} stands in the ledger's log, so nothing was exported.",
+                node.url()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut bundle = BundleBody {
         format: BUNDLE_FORMAT.into(),
         version: BUNDLE_VERSION,
         chain_name: g.chain_name.clone(),
@@ -174,6 +188,7 @@ pub fn export(
         trail,
     }
     .sign(&key);
+    bundle.log = Some(log);
     util::write_out(Some(out), &bundle.to_file_text(), existing)?;
     println!(
         "exported {} entries for {lot} from the node at {} to {} (commit certificates of {} blocks verified; the bundle requires them)",
@@ -183,6 +198,32 @@ pub fn export(
         report.certified_blocks
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The verified `trail`'s place in the ledger's log: the checkpoint of its
+/// tip height and each item's leaf with its inclusion proof, from `node`,
+/// verified as `waybill verify-bundle` will.
+fn log_of(node: &Node, trail: &Trail, report: &TrailReport) -> Result<BundleLog> {
+    let note = node
+        .checkpoint(Some(trail.tip_height))?
+        .map_err(|why| anyhow!("no checkpoint of height {}: {why}", trail.tip_height))?;
+    let checkpoint = String::from_utf8(note)
+        .map_err(|_| anyhow!("the checkpoint of height {} is not text", trail.tip_height))?;
+    let size = waybill_core::checkpoint::open_note(checkpoint.as_bytes())
+        .map_err(|e| anyhow!("the checkpoint of height {}: {e}", trail.tip_height))?
+        .0
+        .size;
+    let leaves = trail
+        .items
+        .iter()
+        .map(|item| {
+            node.inclusion(item.header.height, item.index, size)
+                .map(|(leaf, proof)| LogLeaf { leaf, proof })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let log = BundleLog { checkpoint, leaves };
+    log.verify(trail, report)?;
+    Ok(log)
 }
 
 /// `waybill nonce -k KEY --node URL`: the member's next nonce at the

@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 use waybill_core::bundle::Bundle;
+use waybill_core::checkpoint::Certified;
 use waybill_core::entry::RecallClass;
 use waybill_core::genesis::Genesis;
 use waybill_core::trail::TrailReport;
@@ -323,6 +324,14 @@ pub fn trail_json(r: &TrailReport, ok: bool, extra: Option<(&str, Value)>) -> Va
 
 /// A verified bundle as JSON.
 pub fn bundle_json(b: &Bundle, r: &TrailReport) -> Value {
+    let log = bundle_log(b, r).map(|c| {
+        json!({
+            "size": c.checkpoint.size,
+            "height": c.checkpoint.height,
+            "root": c.checkpoint.root.to_hex(),
+            "cosigners": cosigner_names(r, &c),
+        })
+    });
     trail_json(
         r,
         true,
@@ -332,7 +341,41 @@ pub fn bundle_json(b: &Bundle, r: &TrailReport) -> Value {
                 "exporter": b.body.exporter.to_hex(),
                 "exported_at_ms": b.body.exported_at_ms,
                 "certificates_required": b.body.certificates_required,
+                "log": log,
             }),
         )),
     )
+}
+
+/// A verified bundle's checkpoint of the ledger's log, if it has one.
+fn bundle_log(b: &Bundle, r: &TrailReport) -> Option<Certified> {
+    b.log.as_ref()?.verify(&b.body.trail, r).ok()
+}
+
+/// The names of a checkpoint's cosigners, as the trail's validators.
+fn cosigner_names(r: &TrailReport, c: &Certified) -> Vec<String> {
+    c.cosigners
+        .iter()
+        .map(|(k, _)| {
+            r.validators
+                .iter()
+                .find(|v| v.public_key == *k)
+                .map_or_else(|| k.short(), |v| v.name.clone())
+        })
+        .collect()
+}
+
+/// The line on a verified bundle's place in the ledger's log.
+pub fn bundle_log_line(b: &Bundle, r: &TrailReport) -> String {
+    match bundle_log(b, r) {
+        Some(c) => format!(
+            "Log: its {} entries are in the ledger's log of {} entries at height {} (root {}), cosigned by {}",
+            b.body.trail.items.len(),
+            c.checkpoint.size,
+            c.checkpoint.height,
+            c.checkpoint.root.to_hex(),
+            cosigner_names(r, &c).join(", ")
+        ),
+        None => "Log: no checkpoint of the ledger's log (exported from a local ledger)".into(),
+    }
 }

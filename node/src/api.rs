@@ -120,6 +120,10 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
             "/v1/log/consistency/{old}/{new}",
             get(log_api::consistency::<B>),
         )
+        .route(
+            "/v1/log/inclusion/{height}/{index}/{size}",
+            get(log_api::inclusion::<B>),
+        )
         .route("/v1/status", get(status::<B>))
         .route("/metrics", get(metrics::<B>))
         .fallback(not_found)

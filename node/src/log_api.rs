@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /v1/log/checkpoint` | the tip's checkpoint as a C2SP signed note (`text/plain; charset=utf-8`): origin, size, root, `height`, `block`, a blank line, and a `tlog-cosignature` line per validator: those its precommit carried, kept with the block, and this node's own if it is a validator of that height not among them. Each states the block's time, so every validator signs the same message and lines from several nodes join into one note (`waybill checkpoint fetch`). 404 before the first block, or for a block kept without cosignatures on a node that cannot cosign |
 //! | `GET /v1/log/checkpoint/{height}` | the same as of block `height`; 404 beyond the tip; 400 bad height |
+//! | `GET /v1/log/inclusion/{height}/{index}/{size}` | `{"leaf","size","proof":[hex…]}`: the entry at `index` in block `height` is leaf `leaf` of the log, and the RFC 6962 proof that it is in the log's first `size` entries; 404 no such entry, or `size` beyond the log or not past the leaf; 400 not numbers |
 //! | `GET /v1/log/consistency/{old}/{new}` | `{"old","new","proof":[hex…]}`, the RFC 6962 proof that the log's first `old` entries are a prefix of its first `new`; 404 `new` beyond the log; 400 `old > new` or not numbers |
 
 use std::sync::Arc;
@@ -156,6 +157,51 @@ pub(crate) async fn consistency<B: Backend + 'static>(
             "proof": p.iter().map(Hash32::to_hex).collect::<Vec<_>>(),
         }))
         .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /v1/log/inclusion/{height}/{index}/{size}`.
+pub(crate) async fn inclusion<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    at: Result<Path<(String, String, String)>, PathRejection>,
+) -> Response {
+    let Path((height, index, size)) = match at {
+        Ok(p) => p,
+        Err(r) => return path_rejection(r),
+    };
+    let (height, index, size) = match (
+        number(&height, "a block height"),
+        number(&index, "an entry's index in its block"),
+        number(&size, "a log size"),
+    ) {
+        (Ok(h), Ok(i), Ok(n)) => (h, i, n),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+    };
+    let Ok(index) = u32::try_from(index) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("block {height} has no entry {index}"),
+        );
+    };
+    let shared = Arc::clone(&st.shared);
+    let found = blocking(move || match shared.log_inclusion(height, index, size) {
+        Ok(p) => Ok(p),
+        Err(ReadError::Store(StoreError::Log(m))) => Err(error(StatusCode::NOT_FOUND, m)),
+        Err(e) => Err(read_error(e)),
+    })
+    .await;
+    match found {
+        Ok(Some((leaf, proof))) => Json(json!({
+            "leaf": leaf,
+            "size": size,
+            "proof": proof.iter().map(Hash32::to_hex).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("there is no entry {index} in a committed block {height}"),
+        ),
         Err(r) => r,
     }
 }

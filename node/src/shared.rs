@@ -735,6 +735,22 @@ impl<B: Backend + 'static> Shared<B> {
         }))
     }
 
+    /// The log leaf of the entry at `index` in block `height` and the
+    /// proof that it is in the log's first `size` entries; `None` if there
+    /// is no such entry.
+    pub fn log_inclusion(
+        &self,
+        height: u64,
+        index: u32,
+        size: u64,
+    ) -> Result<Option<(u64, Vec<Hash32>)>, ReadError> {
+        let ledger = self.read()?;
+        let Some(leaf) = ledger.log_leaf(height, index) else {
+            return Ok(None);
+        };
+        Ok(Some((leaf, ledger.prove_inclusion(leaf, size)?)))
+    }
+
     /// The proof that the log's first `old` entries are a prefix of its
     /// first `new`.
     pub fn log_consistency(&self, old: u64, new: u64) -> Result<Vec<Hash32>, ReadError> {

@@ -84,8 +84,27 @@ async fn checkpoints_are_cosigned_and_each_extends_the_last() {
         assert_eq!(again, old);
     }
 
+    // Every entry's place in the tip's log, proven.
+    let mut leaf = 0u64;
+    for (h, chunk) in (1..).zip(entries.chunks(17)) {
+        for (i, e) in chunk.iter().enumerate() {
+            let path = format!("/v1/log/inclusion/{h}/{i}/{}", tip.checkpoint.size);
+            let (status, v) = node.get(&path).await;
+            assert_eq!(status, 200, "{path}: {v}");
+            assert_eq!(v["leaf"], leaf, "{path}");
+            checkpoint::check_inclusion(&tip.checkpoint, leaf, &e.id(), &hashes(&v))
+                .unwrap_or_else(|err| panic!("{path}: {err}"));
+            leaf += 1;
+        }
+    }
+
     // Bad questions get a sentence.
     for (path, want) in [
+        ("/v1/log/inclusion/1/17/90", 404),
+        ("/v1/log/inclusion/99/0/90", 404),
+        ("/v1/log/inclusion/1/0/91", 404),
+        ("/v1/log/inclusion/2/0/17", 404),
+        ("/v1/log/inclusion/1/x/90", 400),
         ("/v1/log/checkpoint/99", 404),
         ("/v1/log/checkpoint/0", 400),
         ("/v1/log/checkpoint/x", 400),

@@ -25,6 +25,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use waybill_core::block::{CommitCertificate, Header};
+use waybill_core::checkpoint;
 use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{
@@ -346,6 +347,8 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
         only_roasted(json!({ "hello": "world" })),
     );
 
+    // The honest trails, with wrong proofs of their place in the log.
+    all.insert("bad-log".to_owned(), honest.clone());
     all.insert("honest".to_owned(), honest);
     all
 }
@@ -364,6 +367,55 @@ struct Served {
     polls: AtomicUsize,
     /// The chain id (hex), for next-nonce answers.
     chain_id: String,
+    /// The ledger's log as of its tip.
+    log: ServedLog,
+}
+
+/// The log's checkpoint of the tip, cosigned by every validator, and
+/// each entry's leaf and inclusion proof in it. Served honestly in every
+/// scenario but `bad-log`, whose proofs are wrong.
+struct ServedLog {
+    height: u64,
+    size: u64,
+    note: String,
+    /// (height, index) → (leaf, proof as hex).
+    leaves: HashMap<(u64, u32), (u64, Vec<String>)>,
+}
+
+impl ServedLog {
+    fn new(ledger: &Ledger<MemBackend>, world: &World) -> ServedLog {
+        let height = ledger.height();
+        let cp = ledger
+            .checkpoint(height)
+            .expect("read")
+            .expect("the tip's checkpoint");
+        let chain = world.genesis.chain_id();
+        let lines: Vec<_> = world
+            .validators
+            .iter()
+            .map(|(v, _)| {
+                checkpoint::Cosignature::sign(&cp, &v.key, 1_700_000_000)
+                    .and_then(|c| c.line(&chain))
+                    .expect("a line")
+            })
+            .collect();
+        let note = String::from_utf8(checkpoint::note(&cp, &lines).expect("a note")).expect("text");
+        let mut leaves = HashMap::new();
+        for h in 1..=height {
+            let n = ledger.entry_ids(h).expect("read").expect("a block").len();
+            for i in 0..n as u32 {
+                let leaf = ledger.log_leaf(h, i).expect("a leaf");
+                let proof = ledger.prove_inclusion(leaf, cp.size).expect("a proof");
+                leaves.insert((h, i), (leaf, proof.iter().map(|p| p.to_hex()).collect()));
+            }
+        }
+        ServedLog {
+            height,
+            size: cp.size,
+            note,
+            leaves,
+        }
+    }
 }
 
 fn api_error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -537,6 +589,35 @@ async fn next_nonce(
     }
 }
 
+async fn log_checkpoint(
+    State(st): State<Arc<Served>>,
+    UrlPath((_scenario, height)): UrlPath<(String, u64)>,
+) -> Response {
+    if height != st.log.height {
+        return api_error(StatusCode::NOT_FOUND, "only the tip's checkpoint here");
+    }
+    st.log.note.clone().into_response()
+}
+
+async fn log_inclusion(
+    State(st): State<Arc<Served>>,
+    UrlPath((scenario, height, index, size)): UrlPath<(String, u64, u32, u64)>,
+) -> Response {
+    let found = st.log.leaves.get(&(height, index));
+    match found {
+        Some((leaf, proof)) if size == st.log.size => {
+            let mut proof = proof.clone();
+            if scenario == "bad-log" {
+                if let Some(p) = proof.first_mut() {
+                    p.replace_range(0..1, if p.starts_with('0') { "1" } else { "0" });
+                }
+            }
+            Json(json!({ "leaf": leaf, "size": size, "proof": proof })).into_response()
+        }
+        _ => api_error(StatusCode::NOT_FOUND, "no such entry in the log"),
+    }
+}
+
 /// The node's `/forward` answer for `l`, as `node/src/api.rs` builds it.
 fn forward_json(ledger: &Ledger<MemBackend>, l: &LotId) -> Value {
     let rows: Vec<Value> = ledger
@@ -569,6 +650,14 @@ fn start(served: Served) -> String {
         .route("/{scenario}/v1/entries", axum::routing::post(submit))
         .route("/{scenario}/v1/entries/{id}", get(entry_status))
         .route("/{scenario}/v1/members/{key}/next-nonce", get(next_nonce))
+        .route(
+            "/{scenario}/v1/log/checkpoint/{height}",
+            get(log_checkpoint),
+        )
+        .route(
+            "/{scenario}/v1/log/inclusion/{height}/{index}/{size}",
+            get(log_inclusion),
+        )
         .with_state(Arc::new(served));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -614,6 +703,7 @@ impl Fixture {
             submitted: Mutex::new(Vec::new()),
             polls: AtomicUsize::new(0),
             chain_id: world.genesis.chain_id().to_hex(),
+            log: ServedLog::new(&ledger, &world),
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = dir.path().join("genesis.toml");
@@ -865,9 +955,34 @@ fn export_from_a_node_then_verify_bundle() {
     ]));
     assert!(out.stdout.contains("VERIFIED"), "{out}");
     assert!(out.stdout.contains("BFT-final"), "{out}");
+    assert!(
+        out.stdout.contains("are in the ledger's log of")
+            && out
+                .stdout
+                .contains("cosigned by validator-1, validator-2, validator-3, validator-4"),
+        "{out}"
+    );
+
+    // Nor from one that cannot prove where the trail stands in the log.
+    let never = f.path("never.json");
+    let out = run(wb().args([
+        "export",
+        ROASTED,
+        "--node",
+        &f.node("bad-log"),
+        "--genesis",
+        &s(&f.genesis),
+        "--key",
+        &s(&f.auditor_key),
+        "--out",
+        &s(&never),
+    ]));
+    failed(&out, &["is not leaf", "of the log"]);
+    assert!(out.stdout.contains("nothing was exported"), "{out}");
+    assert!(!never.exists());
 
     // Nothing is signed from a lying node.
-    let never = f.path("never.json");
+    let never = f.path("never-again.json");
     let out = run(wb().args([
         "export",
         ROASTED,

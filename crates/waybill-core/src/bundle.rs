@@ -7,6 +7,7 @@
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{self, Certified};
 use crate::codec;
 use crate::crypto::{self, Domain, Hash32, PublicKey, Signature};
 use crate::genesis::{Genesis, Role};
@@ -51,6 +52,38 @@ pub struct Bundle {
     pub body: BundleBody,
     /// The exporter's signature over `Domain::Bundle || canonical(body)`.
     pub signature: Signature,
+    /// The trail's place in the ledger's log (a bundle exported from a
+    /// node has it; one from a local ledger, whose blocks no validators
+    /// cosigned, does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<BundleLog>,
+}
+
+/// Where a bundle's entries stand in the ledger's log of every entry (see
+/// [`crate::checkpoint`]): the checkpoint of the trail's tip height, a
+/// C2SP note cosigned by that height's validators, and each trail item's
+/// leaf in the log with the proof that it is there. It is outside the
+/// auditor's signature: the validators' cosignatures authenticate it. A
+/// later checkpoint's consistency proof from it shows that the ledger
+/// still holds every entry of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleLog {
+    /// The checkpoint note, as text.
+    pub checkpoint: String,
+    /// One per trail item, in the trail's order.
+    pub leaves: Vec<LogLeaf>,
+}
+
+/// A trail item's place in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogLeaf {
+    /// Its leaf number (its position among every entry committed).
+    pub leaf: u64,
+    /// The RFC 6962 proof that the entry is that leaf of the checkpoint's
+    /// tree.
+    pub proof: Vec<Hash32>,
 }
 
 /// Why a bundle does not verify.
@@ -93,6 +126,9 @@ pub enum BundleError {
     /// The verifier demanded certificates the bundle does not promise.
     #[error("the bundle comes from a ledger without consensus certificates, and certificates were required")]
     CertificatesMissing,
+    /// Its place in the ledger's log does not hold.
+    #[error("the bundle's checkpoint of the ledger's log does not hold: {0}")]
+    Log(String),
 }
 
 impl BundleBody {
@@ -102,6 +138,7 @@ impl BundleBody {
         Bundle {
             body: self,
             signature,
+            log: None,
         }
     }
 }
@@ -171,6 +208,62 @@ impl Bundle {
             Some((name, _)) => return Err(BundleError::NotAuditor(format!("`{name}`"))),
             None => return Err(BundleError::NotAuditor(b.exporter.short())),
         }
+        if let Some(log) = &bundle.log {
+            log.verify(&b.trail, &report)?;
+        }
         Ok((bundle, report))
+    }
+}
+
+impl BundleLog {
+    /// Checks that every item of `trail` (verified, with `report`) is in
+    /// the log at the checkpoint, which the validators of the trail's tip
+    /// height cosigned; returns the certified checkpoint.
+    pub fn verify(&self, trail: &Trail, report: &TrailReport) -> Result<Certified, BundleError> {
+        let fail = |why: String| BundleError::Log(why);
+        let certified = checkpoint::verify(
+            self.checkpoint.as_bytes(),
+            &trail.chain_id,
+            &report.validators,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let cp = &certified.checkpoint;
+        if cp.height != trail.tip_height {
+            return Err(fail(format!(
+                "it is of height {}, not the trail's tip {}",
+                cp.height, trail.tip_height
+            )));
+        }
+        if self.leaves.len() != trail.items.len() {
+            return Err(fail(format!(
+                "it places {} entries, but the trail has {}",
+                self.leaves.len(),
+                trail.items.len()
+            )));
+        }
+        let mut last: Option<u64> = None;
+        for (i, (item, at)) in trail.items.iter().zip(&self.leaves).enumerate() {
+            let id = item.entry.id();
+            let what = || format!("entry #{} ({})", i + 1, id.short());
+            if last.is_some_and(|l| l >= at.leaf) {
+                return Err(fail(format!("{} is placed out of chain order", what())));
+            }
+            last = Some(at.leaf);
+            if item.header.height == cp.height && item.header.hash() != cp.block {
+                return Err(fail(format!(
+                    "{} is in another block {} than the checkpoint's",
+                    what(),
+                    item.header.height
+                )));
+            }
+            checkpoint::check_inclusion(cp, at.leaf, &id, &at.proof).map_err(|e| {
+                fail(format!(
+                    "{} is not leaf {} of the log: {e}",
+                    what(),
+                    at.leaf
+                ))
+            })?;
+        }
+        Ok(certified)
     }
 }

@@ -990,6 +990,7 @@ fn a_bundle_hiding_a_correction_a_later_entry_depends_on_fails() {
         let forged = Bundle {
             body: body.clone(),
             signature: b.signature,
+            log: None,
         };
         assert!(matches!(
             verify_file(&s, &forged.to_file_text()),

@@ -10,12 +10,16 @@ mod support;
 
 use tempfile::TempDir;
 use waybill_core::block::BlockBytes;
+use waybill_core::bundle::{
+    Bundle, BundleBody, BundleError, BundleLog, LogLeaf, BUNDLE_FORMAT, BUNDLE_VERSION,
+};
 use waybill_core::checkpoint::{
     self, check_consistency, check_inclusion, CarriedCosignature, Checkpoint, Cosignature,
     MemoryLog,
 };
 use waybill_core::crypto::Signature;
 use waybill_core::entry::{EntryId, SignedEntry};
+use waybill_core::trail::{self, Policy};
 use waybill_store::{create_dir, keys, Attached, Backend, Ledger, MemBackend, StoreError};
 
 use support::*;
@@ -347,4 +351,103 @@ fn cosig_key(height: u64) -> Vec<u8> {
     let mut key = vec![keys::ns::COSIG];
     key.extend_from_slice(&height.to_be_bytes());
     key
+}
+
+/// A bundle's place in the log, as `waybill export` makes it from a node:
+/// the checkpoint of the trail's tip, cosigned by its validators, and
+/// each trail item's leaf with its inclusion proof. It verifies with the
+/// bundle; changed in any part, the bundle fails, naming the log.
+#[test]
+fn a_bundle_carries_its_place_in_the_log_and_a_changed_one_fails() {
+    let c = consortium();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    append_uneven(&c, &mut ledger, &workload(&c, 35, 200));
+    // The lot with the longest trail.
+    let t = (1..=ledger.height())
+        .flat_map(|h| ledger.block(h).expect("read").expect("a block").entries)
+        .filter_map(|e| trail::produce_of(&e.entry.body).map(|p| p.lot.clone()))
+        .map(|lot| ledger.trail(&lot).expect("trail"))
+        .max_by_key(|t| t.items.len())
+        .expect("a lot");
+    assert!(t.items.len() > 1, "{} items", t.items.len());
+    let policy = Policy {
+        require_certificates: false,
+    };
+    let report = trail::verify(&c.genesis, &t, policy).expect("a sound trail");
+    let cosigned = |cp: &Checkpoint, by: &Party| {
+        let line = Cosignature::sign(cp, &by.key, 1)
+            .and_then(|s| s.line(&c.chain_id))
+            .expect("a line");
+        String::from_utf8(checkpoint::note(cp, &[line]).expect("a note")).expect("text")
+    };
+    let cp = ledger
+        .checkpoint(t.tip_height)
+        .expect("read")
+        .expect("the tip's");
+    let leaves: Vec<LogLeaf> = t
+        .items
+        .iter()
+        .map(|i| {
+            let leaf = ledger.log_leaf(i.header.height, i.index).expect("a leaf");
+            let proof = ledger.prove_inclusion(leaf, cp.size).expect("a proof");
+            LogLeaf { leaf, proof }
+        })
+        .collect();
+    let log = BundleLog {
+        checkpoint: cosigned(&cp, &c.validator),
+        leaves,
+    };
+    assert_eq!(log.verify(&t, &report).expect("it holds").checkpoint, cp);
+
+    let mut bundle = BundleBody {
+        format: BUNDLE_FORMAT.into(),
+        version: BUNDLE_VERSION,
+        chain_name: c.genesis.chain_name.clone(),
+        chain_id: c.chain_id,
+        exported_at_ms: T0,
+        exporter: c.auditor.pk,
+        certificates_required: false,
+        trail: t.clone(),
+    }
+    .sign(&c.auditor.key);
+    let verify = |b: &Bundle| Bundle::verify_file(b.to_file_text().as_bytes(), &c.genesis, false);
+    // Without a log (a local export), and with it.
+    verify(&bundle).expect("a bundle without a log");
+    bundle.log = Some(log.clone());
+    verify(&bundle).expect("a bundle with its log");
+
+    // Each change fails, naming the log.
+    append_block(&c, &mut ledger, Vec::new());
+    let later = ledger
+        .checkpoint(t.tip_height + 1)
+        .expect("read")
+        .expect("later");
+    type Change<'a> = Box<dyn Fn(&mut BundleLog) + 'a>;
+    let changes: Vec<(&str, Change)> = vec![
+        ("a proof hash", Box::new(|l| l.leaves[0].proof[0].0[0] ^= 1)),
+        ("two leaves swapped", Box::new(|l| l.leaves.swap(0, 1))),
+        ("a leaf left out", Box::new(|l| drop(l.leaves.pop()))),
+        ("a leaf number", Box::new(|l| l.leaves[0].leaf += 1)),
+        (
+            "a checkpoint cosigned by no validator",
+            Box::new(|l| l.checkpoint = cosigned(&cp, &c.outsider)),
+        ),
+        (
+            "a later checkpoint",
+            Box::new(|l| l.checkpoint = cosigned(&later, &c.validator)),
+        ),
+        (
+            "a note changed",
+            Box::new(|l| l.checkpoint = l.checkpoint.replacen("height", "heigth", 1)),
+        ),
+    ];
+    for (what, change) in changes {
+        let mut changed = log.clone();
+        change(&mut changed);
+        bundle.log = Some(changed);
+        match verify(&bundle) {
+            Err(BundleError::Log(why)) => eprintln!("{what}: {why}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
 }

@@ -146,6 +146,11 @@ pub struct TrailReport {
     /// them (they stand, flagged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compromised: Vec<CompromisedLine>,
+    /// The validator set at the trail's tip height, as genesis and the
+    /// trail's governance entries make it (what certifies that height's
+    /// checkpoint of the log).
+    #[serde(skip)]
+    pub validators: Vec<crate::genesis::ValidatorSpec>,
 }
 
 /// Verifies a trail against the genesis: chain, order, inclusion proofs,
@@ -195,6 +200,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         tip_height: trail.tip_height,
         final_members,
         compromised,
+        validators: proven.validators,
     })
 }
 
@@ -204,6 +210,8 @@ struct Proven {
     ids: Vec<EntryId>,
     certified: BTreeSet<u64>,
     uncertified: BTreeSet<u64>,
+    /// The validator set at the trail's tip height.
+    validators: Vec<crate::genesis::ValidatorSpec>,
 }
 
 /// The lot and its ancestors, from the production entries.
@@ -269,6 +277,7 @@ fn check_proofs(
         ids: Vec::with_capacity(trail.items.len()),
         certified: BTreeSet::new(),
         uncertified: BTreeSet::new(),
+        validators: Vec::new(),
     };
     let mut headers: BTreeMap<u64, Hash32> = BTreeMap::new();
     let mut last: Option<(u64, u32)> = None;
@@ -294,6 +303,7 @@ fn check_proofs(
         governed.follow(item, id);
         proven.ids.push(id);
     }
+    proven.validators = rules::validators_at(&governed.state, trail.tip_height);
     Ok(proven)
 }
 
