@@ -16,11 +16,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 use waybill_core::checkpoint::{self, Certified, CheckpointError};
-use waybill_core::crypto::Hash32;
 use waybill_core::genesis::Genesis;
 
 use crate::node_client::Node;
-use crate::seen::{self, Seen, Standing};
+use crate::seen;
 use crate::util::{self, Existing};
 
 /// Largest checkpoint note read from a file.
@@ -39,11 +38,12 @@ pub enum CheckpointCmd {
     /// that serves another tree head for that height is reported: the log
     /// forked, or the node lies.
     ///
-    /// The last checkpoint of each chain seen is remembered (in
-    /// $WAYBILL_STATE_DIR, else $XDG_STATE_HOME/waybill, else
-    /// ~/.local/state/waybill): a checkpoint must extend it, or be proven
-    /// a prefix of it, with a consistency proof from the nodes. A forked
-    /// or rolled-back log, or a stale view, prints FAILED and exits 1.
+    /// The last checkpoint of each chain seen (here and by `waybill lookup
+    /// --node`) is remembered in $WAYBILL_STATE_DIR, else
+    /// $XDG_STATE_HOME/waybill, else ~/.local/state/waybill: a checkpoint
+    /// must extend it, or be proven a prefix of it, with a consistency
+    /// proof from the nodes. A forked or rolled-back log, or a stale view,
+    /// prints FAILED and exits 1.
     Fetch {
         /// A node's API, e.g. http://127.0.0.1:7001 (repeat to join the
         /// lines of several).
@@ -233,44 +233,12 @@ fn fetch(
         .context("the checkpoint does not verify; ask more validators' nodes (--node)")?;
     // Against the last checkpoint of this chain seen here: a view that
     // does not extend it is refused, and one that does is remembered.
-    let standing = match Seen::for_chain(&g.chain_id()) {
-        None => {
-            eprintln!("note: no state directory (set WAYBILL_STATE_DIR or HOME), so the checkpoint is not checked against the last one seen");
-            None
-        }
-        Some(seen) => {
-            let last = seen.last(&g)?;
-            let prove = |o: u64, n: u64| -> Result<Option<Vec<Hash32>>> {
-                for node in &nodes {
-                    if let Some(p) = node.consistency_if(o, n)? {
-                        return Ok(Some(p));
-                    }
-                }
-                Ok(None)
-            };
-            match seen::stand(
-                last.as_ref().map(|c| &c.checkpoint),
-                &certified.checkpoint,
-                prove,
-            )? {
-                Err(e) => {
-                    return Ok(failed(
-                        false,
-                        &format!(
-                            "{e} (the last checkpoint seen is in {})",
-                            seen.path().display()
-                        ),
-                    ))
-                }
-                Ok(st) => {
-                    if matches!(st, Standing::First | Standing::Extends(_)) {
-                        seen.remember(&joined)?;
-                    }
-                    Some(st)
-                }
-            }
-        }
-    };
+    let standing =
+        match seen::check_and_remember(&g.chain_id(), &certified.checkpoint, &joined, &nodes)? {
+            None => None,
+            Some(Ok(st)) => Some(st),
+            Some(Err(why)) => return Ok(failed(false, &why)),
+        };
     let text = String::from_utf8(joined).map_err(|_| anyhow!("internal: a note is text"))?;
     let existing = if force {
         Existing::Replace
@@ -278,19 +246,7 @@ fn fetch(
         Existing::Refuse
     };
     util::write_out(out, &text, existing)?;
-    let said = match standing {
-        None => None,
-        Some(Standing::First) => {
-            Some("  the first checkpoint of this chain seen here: remembered".to_string())
-        }
-        Some(Standing::Same) => Some("  the same as the last checkpoint seen".to_string()),
-        Some(Standing::Extends(h)) => Some(format!(
-            "  extends the last checkpoint seen (height {h}), proven consistent: remembered"
-        )),
-        Some(Standing::Earlier(h)) => Some(format!(
-            "  an earlier checkpoint, proven a prefix of the last one seen (height {h})"
-        )),
-    };
+    let said = standing.map(|st| format!("  {}", st.describe()));
     if out.is_some() {
         print_certified(&g, &certified);
         if let Some(line) = said {

@@ -200,7 +200,11 @@ enum Cmd {
     /// --genesis FILE). A node is not trusted: its trail is verified here,
     /// trusting only the genesis file: every signature, Merkle inclusion
     /// proof and custody step, and a commit certificate signed by more than
-    /// 2/3 of the genesis voting power on every block. Prints VERIFIED, or
+    /// 2/3 of the genesis voting power on every block. From a node it also
+    /// checks the node's checkpoint of the ledger's log at the trail's
+    /// height (cosigned by that height's validators) against the last one
+    /// of the chain seen here (see `waybill checkpoint fetch --help`): a
+    /// forked, rolled-back or stale view is refused. Prints VERIFIED, or
     /// FAILED and exactly what failed (exit code 1).
     ///
     /// Examples:

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use waybill_core::bundle::{BundleBody, BundleLog, LogLeaf, BUNDLE_FORMAT, BUNDLE_VERSION};
+use waybill_core::checkpoint::{self, Certified};
 use waybill_core::crypto::{self, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::genesis::{Genesis, Role};
@@ -20,6 +21,7 @@ use waybill_core::gs1::LotId;
 use waybill_core::trail::{self, Policy, Trail, TrailReport};
 
 use crate::node_client::{EntryState, Node, Submitted};
+use crate::seen::{self, Standing};
 use crate::{report, util};
 
 /// How often `submit --wait` asks about an entry.
@@ -76,19 +78,19 @@ pub fn lookup(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCo
     let lot = parse_lot(lot)?;
     let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
-    match fetch_verified(&node, &g, &lot)? {
-        Ok((_, r)) => {
+    let verified = match fetch_verified(&node, &g, &lot)? {
+        Ok((trail, r)) => log_view(&node, &trail, &r)?.map(|view| (r, view)),
+        Err(why) => Err(why),
+    };
+    match verified {
+        Ok((r, view)) => {
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report::trail_json(
-                        &r,
-                        true,
-                        Some(("node", json!(node.url())))
-                    ))?
-                );
+                let mut v = report::trail_json(&r, true, Some(("node", json!(node.url()))));
+                v["log"] = view.json(&r);
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 report::print_trail(&r);
+                println!("{}", view.line(&r));
                 println!(
                     "VERIFIED: {} entries from the node at {}; {}",
                     r.entries,
@@ -112,7 +114,7 @@ pub fn lookup(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCo
             } else {
                 println!("FAILED: {why}");
                 println!(
-                    "The node at {} served a trail for {lot} that does not verify against the genesis {}; do not trust it.",
+                    "The node at {} served a view of {lot} that does not verify against the genesis {}; do not trust it.",
                     node.url(),
                     genesis.display()
                 );
@@ -120,6 +122,91 @@ pub fn lookup(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCo
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The ledger's log as a verified trail's node shows it: the checkpoint of
+/// the trail's tip height, cosigned by that height's validators, and how
+/// it stands against the last checkpoint of the chain seen here.
+struct LogView {
+    certified: Certified,
+    /// `None` without a state directory.
+    standing: Option<Standing>,
+}
+
+impl LogView {
+    fn line(&self, r: &TrailReport) -> String {
+        let cp = &self.certified.checkpoint;
+        let mut line = format!(
+            "Log: {} entries at height {}, cosigned by {}",
+            cp.size,
+            cp.height,
+            report::cosigner_names(r, &self.certified).join(", ")
+        );
+        if let Some(st) = &self.standing {
+            line.push_str("; ");
+            line.push_str(&st.describe());
+        }
+        line
+    }
+
+    fn json(&self, r: &TrailReport) -> Value {
+        let cp = &self.certified.checkpoint;
+        json!({
+            "size": cp.size,
+            "height": cp.height,
+            "root": cp.root.to_hex(),
+            "cosigners": report::cosigner_names(r, &self.certified),
+            "standing": self.standing.as_ref().map(Standing::describe),
+        })
+    }
+}
+
+/// The node's checkpoint of the verified trail's tip height, verified
+/// against that height's validators (as the trail's governance entries
+/// make them) and against the last checkpoint of the chain seen here.
+/// `Err` says why the view is refused.
+fn log_view(
+    node: &Node,
+    trail: &Trail,
+    r: &TrailReport,
+) -> Result<std::result::Result<LogView, String>> {
+    let note = match node.checkpoint(Some(trail.tip_height))? {
+        Ok(n) => n,
+        Err(why) => {
+            return Ok(Err(format!(
+                "the node gave no checkpoint of the ledger's log at the trail's height {}: {why}",
+                trail.tip_height
+            )))
+        }
+    };
+    let certified = match checkpoint::verify(&note, &trail.chain_id, &r.validators) {
+        Ok(c) if c.checkpoint.height == trail.tip_height => c,
+        Ok(c) => {
+            return Ok(Err(format!(
+                "the node's checkpoint is of height {}, not the trail's {}",
+                c.checkpoint.height, trail.tip_height
+            )))
+        }
+        Err(e) => {
+            return Ok(Err(format!(
+                "the node's checkpoint of the ledger's log: {e}"
+            )))
+        }
+    };
+    let standing = match seen::check_and_remember(
+        &trail.chain_id,
+        &certified.checkpoint,
+        &note,
+        std::slice::from_ref(node),
+    )? {
+        None => None,
+        Some(Ok(st)) => Some(st),
+        Some(Err(why)) => return Ok(Err(why)),
+    };
+    Ok(Ok(LogView {
+        certified,
+        standing,
+    }))
 }
 
 /// `waybill export LOT --node URL --genesis G --key K --out B`.

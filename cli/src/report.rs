@@ -353,7 +353,7 @@ fn bundle_log(b: &Bundle, r: &TrailReport) -> Option<Certified> {
 }
 
 /// The names of a checkpoint's cosigners, as the trail's validators.
-fn cosigner_names(r: &TrailReport, c: &Certified) -> Vec<String> {
+pub fn cosigner_names(r: &TrailReport, c: &Certified) -> Vec<String> {
     c.cosigners
         .iter()
         .map(|(k, _)| {

@@ -5,17 +5,20 @@
 //! Kept as the note itself, one file per chain,
 //! `checkpoints/<chain id hex>.checkpoint` under the state directory:
 //! `$WAYBILL_STATE_DIR`, else `$XDG_STATE_HOME/waybill`, else
-//! `~/.local/state/waybill`. A remembered note is verified against the
-//! genesis again each time it is read, so a file changed by hand is an
-//! error, not a new trust root.
+//! `~/.local/state/waybill`. A remembered note is read back as a
+//! checkpoint of this chain's log, not verified again: it was verified
+//! when it was remembered (against the validators of its height, which
+//! governance may since have changed), and a file changed by hand can
+//! only make views fail to extend it, never make a false one pass.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
-use waybill_core::checkpoint::{self, Certified, Checkpoint, CheckpointError};
+use waybill_core::checkpoint::{self, Checkpoint, CheckpointError};
 use waybill_core::crypto::Hash32;
-use waybill_core::genesis::{ChainId, Genesis};
+use waybill_core::genesis::ChainId;
 
+use crate::node_client::Node;
 use crate::util::{self, Existing};
 
 /// Largest remembered note read.
@@ -67,20 +70,21 @@ impl Seen {
         &self.path
     }
 
-    /// The last checkpoint seen, verified against `g` again.
-    pub fn last(&self, g: &Genesis) -> Result<Option<Certified>> {
+    /// The last checkpoint seen of `chain`.
+    pub fn last(&self, chain: &ChainId) -> Result<Option<Checkpoint>> {
         if !self.path.exists() {
             return Ok(None);
         }
         let bytes = util::read_limited(&self.path, MAX_NOTE_BYTES, "the remembered checkpoint")?;
-        checkpoint::verify(&bytes, &g.chain_id(), &g.validators)
-            .map(Some)
-            .map_err(|e| {
-                anyhow!(
-                    "the remembered checkpoint {} does not verify ({e}); remove it to start afresh",
-                    self.path.display()
-                )
-            })
+        let bad = |e: CheckpointError| {
+            anyhow!(
+                "the remembered checkpoint {} is not one ({e}); remove it to start afresh",
+                self.path.display()
+            )
+        };
+        let (cp, _) = checkpoint::open_note(&bytes).map_err(bad)?;
+        cp.check_origin(chain).map_err(bad)?;
+        Ok(Some(cp))
     }
 
     /// Remembers `note` (a verified checkpoint note) as the last seen.
@@ -91,6 +95,60 @@ impl Seen {
         }
         let text = std::str::from_utf8(note).map_err(|_| anyhow!("internal: a note is text"))?;
         util::write_out(Some(&self.path), text, Existing::Replace)
+    }
+}
+
+/// Checks `new` (a verified checkpoint, `note` its text) against the last
+/// checkpoint of `chain` seen here, with consistency proofs from `nodes`,
+/// and remembers it if it is the newest. `Ok(None)`: there is no state
+/// directory, so nothing is checked; `Ok(Some(Err(why)))`: the view does
+/// not extend the last seen, and is refused.
+pub fn check_and_remember(
+    chain: &ChainId,
+    new: &Checkpoint,
+    note: &[u8],
+    nodes: &[Node],
+) -> Result<Option<std::result::Result<Standing, String>>> {
+    let Some(seen) = Seen::for_chain(chain) else {
+        eprintln!("note: no state directory (set WAYBILL_STATE_DIR or HOME), so the checkpoint is not checked against the last one seen");
+        return Ok(None);
+    };
+    let last = seen.last(chain)?;
+    let prove = |o: u64, n: u64| -> Result<Option<Vec<Hash32>>> {
+        for node in nodes {
+            if let Some(p) = node.consistency_if(o, n)? {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    };
+    Ok(Some(match stand(last.as_ref(), new, prove)? {
+        Err(e) => Err(format!(
+            "{e} (the last checkpoint seen is in {})",
+            seen.path().display()
+        )),
+        Ok(st) => {
+            if matches!(st, Standing::First | Standing::Extends(_)) {
+                seen.remember(note)?;
+            }
+            Ok(st)
+        }
+    }))
+}
+
+impl Standing {
+    /// A line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Standing::First => "the first checkpoint of this chain seen here: remembered".into(),
+            Standing::Same => "the same as the last checkpoint seen".into(),
+            Standing::Extends(h) => format!(
+                "extends the last checkpoint seen (height {h}), proven consistent: remembered"
+            ),
+            Standing::Earlier(h) => {
+                format!("an earlier checkpoint, proven a prefix of the last one seen (height {h})")
+            }
+        }
     }
 }
 

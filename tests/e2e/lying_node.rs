@@ -27,7 +27,7 @@ use tempfile::TempDir;
 use waybill_core::block::{CommitCertificate, Header};
 use waybill_core::checkpoint;
 use waybill_core::codes::{Decimal3, UnitCode};
-use waybill_core::crypto::PublicKey;
+use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{
     Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Receive, SignedEntry,
     ENTRY_VERSION,
@@ -854,6 +854,8 @@ fn honest_node_verifies() {
         "held by Frischmarkt Retail",
         "VERIFIED: ",
         "commit certificates of 6 blocks verified (BFT-final)",
+        "Log: ",
+        "at height 6, cosigned by validator-1, validator-2, validator-3, validator-4",
     ] {
         assert!(out.stdout.contains(needle), "no {needle:?}:\n{out}");
     }
@@ -871,6 +873,78 @@ fn honest_node_verifies() {
     assert_eq!(j["status"], json!("consumed (made into other lots)"), "{j}");
     assert_eq!(j["uncertified_blocks"], json!(0), "{j}");
     assert_eq!(j["node"], json!(f.node("honest")), "{j}");
+    assert_eq!(j["log"]["height"], json!(6), "{j}");
+}
+
+/// `lookup` checks the node's checkpoint of the ledger's log against the
+/// last one of the chain it saw: the same again passes; a view older
+/// than a checkpoint seen before (the node cannot prove it a prefix: a
+/// stale node, or a ledger rolled back) and one of another log at the
+/// same height (a fork) are refused.
+#[test]
+fn a_lookup_refuses_a_view_that_does_not_extend_the_last_checkpoint_seen() {
+    let f = Fixture::new();
+    let state = f.path("cli-state");
+    let lookup = |json: bool| {
+        let mut c = f.lookup("honest", ROASTED);
+        c.env("WAYBILL_STATE_DIR", &state);
+        if json {
+            c.arg("--json");
+        }
+        c
+    };
+    let out = ok(&mut lookup(false));
+    assert!(
+        out.stdout
+            .contains("the first checkpoint of this chain seen here: remembered"),
+        "{out}"
+    );
+    let j = ok(&mut lookup(true)).json();
+    assert_eq!(
+        j["log"]["standing"],
+        json!("the same as the last checkpoint seen"),
+        "{j}"
+    );
+    let (size, height) = (
+        j["log"]["size"].as_u64().expect("a size"),
+        j["log"]["height"].as_u64().expect("a height"),
+    );
+
+    // What the CLI would have remembered from a node further on, or from
+    // another history: cosigned by the validators.
+    let chain = f.world.genesis.chain_id();
+    let remember = |cp: checkpoint::Checkpoint| {
+        let lines: Vec<_> = f
+            .world
+            .validators
+            .iter()
+            .map(|(v, _)| {
+                checkpoint::Cosignature::sign(&cp, &v.key, 1_700_000_100)
+                    .and_then(|c| c.line(&chain))
+                    .expect("a line")
+            })
+            .collect();
+        let dir = state.join("checkpoints");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join(format!("{}.checkpoint", chain.to_hex())),
+            checkpoint::note(&cp, &lines).expect("a note"),
+        )
+        .expect("write");
+    };
+    let other = |size: u64, height: u64| checkpoint::Checkpoint {
+        origin: checkpoint::origin(&chain),
+        size,
+        root: Hash32([7; 32]),
+        height,
+        block: Hash32([8; 32]),
+    };
+    remember(other(size + 5, height + 1));
+    let out = run(&mut lookup(false));
+    failed(&out, &["stale", "last checkpoint seen"]);
+    remember(other(size, height));
+    let out = run(&mut lookup(false));
+    failed(&out, &["forked"]);
 }
 
 #[test]
