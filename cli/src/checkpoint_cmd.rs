@@ -259,15 +259,7 @@ fn fetch(
 }
 
 fn names(g: &Genesis, c: &Certified) -> Vec<String> {
-    c.cosigners
-        .iter()
-        .map(|(k, _)| {
-            g.validators
-                .iter()
-                .find(|v| v.public_key == *k)
-                .map_or_else(|| k.short(), |v| v.name.clone())
-        })
-        .collect()
+    crate::report::cosigner_names(&g.validators, c)
 }
 
 fn print_certified(g: &Genesis, c: &Certified) {

@@ -507,17 +507,7 @@ impl Node {
             .get("leaf")
             .and_then(Value::as_u64)
             .ok_or_else(|| not_api("no leaf"))?;
-        let proof = v
-            .get("proof")
-            .and_then(Value::as_array)
-            .ok_or_else(|| not_api("no proof"))?
-            .iter()
-            .map(|h| {
-                h.as_str()
-                    .and_then(|t| t.parse::<Hash32>().ok())
-                    .ok_or_else(|| not_api("a proof hash that is not 64 hex digits"))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let proof = proof_hashes(&v).map_err(not_api)?;
         Ok((leaf, proof))
     }
 
@@ -552,17 +542,7 @@ impl Node {
         }
         let not_api = |why: &str| anyhow!("the node at {} answered {what} with {why}", self.base);
         let v = reply.json().map_err(|e| not_api(&e))?;
-        v.get("proof")
-            .and_then(Value::as_array)
-            .ok_or_else(|| not_api("no proof"))?
-            .iter()
-            .map(|h| {
-                h.as_str()
-                    .and_then(|t| t.parse::<Hash32>().ok())
-                    .ok_or_else(|| not_api("a proof hash that is not 64 hex digits"))
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        proof_hashes(&v).map(Some).map_err(not_api)
     }
 
     /// `GET /v1/lots/{lot}/forward`: the node's JSON answer.
@@ -635,6 +615,20 @@ fn clip(s: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+/// The `proof` of a log answer: hashes as hex; `Err` says what is wrong.
+fn proof_hashes(v: &Value) -> std::result::Result<Vec<Hash32>, &'static str> {
+    v.get("proof")
+        .and_then(Value::as_array)
+        .ok_or("no proof")?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|t| t.parse::<Hash32>().ok())
+                .ok_or("a proof hash that is not 64 hex digits")
+        })
+        .collect()
 }
 
 #[cfg(test)]

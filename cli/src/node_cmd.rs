@@ -140,7 +140,7 @@ impl LogView {
             "Log: {} entries at height {}, cosigned by {}",
             cp.size,
             cp.height,
-            report::cosigner_names(r, &self.certified).join(", ")
+            report::cosigner_names(&r.validators, &self.certified).join(", ")
         );
         if let Some(st) = &self.standing {
             line.push_str("; ");
@@ -155,7 +155,7 @@ impl LogView {
             "size": cp.size,
             "height": cp.height,
             "root": cp.root.to_hex(),
-            "cosigners": report::cosigner_names(r, &self.certified),
+            "cosigners": report::cosigner_names(&r.validators, &self.certified),
             "standing": self.standing.as_ref().map(Standing::describe),
         })
     }

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use waybill_core::bundle::Bundle;
 use waybill_core::checkpoint::Certified;
 use waybill_core::entry::RecallClass;
-use waybill_core::genesis::Genesis;
+use waybill_core::genesis::{Genesis, ValidatorSpec};
 use waybill_core::trail::TrailReport;
 
 use crate::util::fmt_time;
@@ -329,7 +329,7 @@ pub fn bundle_json(b: &Bundle, r: &TrailReport) -> Value {
             "size": c.checkpoint.size,
             "height": c.checkpoint.height,
             "root": c.checkpoint.root.to_hex(),
-            "cosigners": cosigner_names(r, &c),
+            "cosigners": cosigner_names(&r.validators, &c),
         })
     });
     trail_json(
@@ -352,12 +352,13 @@ fn bundle_log(b: &Bundle, r: &TrailReport) -> Option<Certified> {
     b.log.as_ref()?.verify(&b.body.trail, r).ok()
 }
 
-/// The names of a checkpoint's cosigners, as the trail's validators.
-pub fn cosigner_names(r: &TrailReport, c: &Certified) -> Vec<String> {
+/// The names of a checkpoint's cosigners among `validators` (a key's
+/// short form if it is not there).
+pub fn cosigner_names(validators: &[ValidatorSpec], c: &Certified) -> Vec<String> {
     c.cosigners
         .iter()
         .map(|(k, _)| {
-            r.validators
+            validators
                 .iter()
                 .find(|v| v.public_key == *k)
                 .map_or_else(|| k.short(), |v| v.name.clone())
@@ -374,7 +375,7 @@ pub fn bundle_log_line(b: &Bundle, r: &TrailReport) -> String {
             c.checkpoint.size,
             c.checkpoint.height,
             c.checkpoint.root.to_hex(),
-            cosigner_names(r, &c).join(", ")
+            cosigner_names(&r.validators, &c).join(", ")
         ),
         None => "Log: no checkpoint of the ledger's log (exported from a local ledger)".into(),
     }

@@ -210,18 +210,7 @@ impl<B: Backend + 'static> TestNode<B> {
 
     /// Commits a block of exactly these entries (as if another proposer made it).
     pub async fn commit_entries(&self, entries: Vec<SignedEntry>) -> CommitSummary {
-        let shared = Arc::clone(&self.shared);
-        let proposer = self.c.validator.pk;
-        tokio::task::spawn_blocking(move || {
-            let block = {
-                let ledger = shared.read().expect("ledger");
-                let time = ledger.tip().map_or(T0, |t| t.time_ms + 1_000);
-                ledger.seal(entries, time, proposer)
-            };
-            shared.commit_block(block, None).expect("commit")
-        })
-        .await
-        .expect("commit task")
+        self.commit_cosigned(entries, |_| Vec::new()).await
     }
 
     /// Commits a block of these entries with the cosignatures `sign`
