@@ -396,7 +396,10 @@ impl<A: App> Loop<A> {
     /// has the block and it follows the tip.
     fn checkpoint(&mut self, hash: BlockHash) -> Option<Checkpoint> {
         let block = self.blocks.get(&hash)?;
-        self.checkpoints.of(&*self.app, hash, block).cloned()
+        let app = &self.app;
+        self.checkpoints
+            .of(hash, || app.checkpoint_after(block).ok())
+            .cloned()
     }
 
     /// This validator's vote extension for a precommit of block `hash`:
@@ -965,5 +968,100 @@ mod tests {
         let mut s = ready(Arc::new(chain));
         assert_eq!(suspects(&mut s), Vec::<PublicKey>::new());
         assert_eq!(suspects(&mut s), Vec::<PublicKey>::new());
+    }
+
+    /// Certificates to and from the engine's form with the cosignatures
+    /// their precommits carried.
+    mod cosigned {
+        use bytes::Bytes;
+        use malachitebft_app_channel::app::types::core::SignedExtension;
+        use waybill_core::checkpoint::{self, Checkpoint};
+
+        use super::*;
+        use crate::cosign::{carried, extension};
+
+        fn address(k: &SigningKey) -> Address {
+            Address(crypto::public_key(k))
+        }
+
+        fn cp(size: u64) -> Checkpoint {
+            Checkpoint {
+                origin: checkpoint::origin(&Hash32([7; 32])),
+                size,
+                root: Hash32([size as u8; 32]),
+                height: 3,
+                block: Hash32([9; 32]),
+            }
+        }
+
+        /// The cosignatures of a decision go to the ledger with the
+        /// signatures that carried them, and come back out with the
+        /// certificate for syncing peers: each with its own validator's
+        /// signature, and none for a validator without one.
+        #[test]
+        fn cosignatures_travel_with_the_certificate_to_syncing_peers() {
+            let (a, b, c) = (key(1), key(2), key(3));
+            let ext = |k: &SigningKey| extension(k, &cp(5), 0).expect("a time in range");
+            let signed = |k: &SigningKey, seed: u8| {
+                SignedExtension::<WaybillCtx>::new(ext(k), Signature([seed; 64]))
+            };
+            let decided = VoteExtensions::<WaybillCtx>::new(vec![
+                (address(&a), signed(&a, 0xa1)),
+                (address(&b), signed(&b, 0xb2)),
+                // Not a cosignature at all: left out.
+                (
+                    address(&c),
+                    SignedExtension::<WaybillCtx>::new(
+                        Bytes::from_static(b"junk"),
+                        Signature([0; 64]),
+                    ),
+                ),
+            ]);
+            let kept = carried(&decided);
+            assert_eq!(kept.len(), 2);
+            for k in kept.iter() {
+                assert_eq!(k.cosignature.verify(&cp(5)), Ok(()));
+            }
+            let sig = |k: &SigningKey| CommitSignature {
+                validator: crypto::public_key(k),
+                signature: crypto::Signature([1; 64]),
+            };
+            let mut signatures = vec![sig(&a), sig(&b), sig(&c)];
+            signatures.sort_by_key(|s| s.validator);
+            let cert = CommitCertificate {
+                height: 3,
+                round: 0,
+                block_hash: Hash32([9; 32]),
+                signatures,
+            };
+            let engine = to_engine_certificate(&cert, &kept);
+            let by = |k: &SigningKey| {
+                engine
+                    .commit_signatures
+                    .iter()
+                    .find(|s| s.address == address(k))
+                    .and_then(|s| s.extension.clone())
+            };
+            let ea = by(&a).expect("a's extension");
+            assert_eq!(
+                (ea.message.clone(), ea.signature),
+                (ext(&a), Signature([0xa1; 64]))
+            );
+            let eb = by(&b).expect("b's extension");
+            assert_eq!(
+                (eb.message.clone(), eb.signature),
+                (ext(&b), Signature([0xb2; 64]))
+            );
+            assert!(by(&c).is_none());
+            assert_eq!(to_ledger_certificate(&engine.trim_vote_extensions()), cert);
+            // The cosignatures read back from the engine's form are the same.
+            let back = carried(&engine.vote_extensions());
+            let key_of = |c: &CarriedCosignature| c.cosignature.validator;
+            let mut want = kept.clone();
+            want.sort_by_key(key_of);
+            let mut got = back;
+            got.sort_by_key(key_of);
+            assert_eq!(got, want);
+        }
     }
 }

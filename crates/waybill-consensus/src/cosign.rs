@@ -26,11 +26,9 @@ use std::collections::hash_map::{Entry, HashMap};
 use bytes::Bytes;
 use malachitebft_app_channel::app::consensus::VoteExtensionError;
 use malachitebft_app_channel::app::types::core::{SignedExtension, VoteExtensions};
-use waybill_core::block::BlockBytes;
-use waybill_core::checkpoint::{CarriedCosignature, Checkpoint, Cosignature};
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint, CheckpointError, Cosignature};
 use waybill_core::crypto;
 
-use crate::app::{App, AppError};
 use crate::ctx::{Address, BlockHash, WaybillCtx};
 use crate::signing::Signature;
 
@@ -48,17 +46,17 @@ pub(crate) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// The log's checkpoint with `block` committed on the tip, or `None`
-    /// if the block does not follow the tip (or the ledger cannot say).
-    pub(crate) fn of<A: App>(
+    /// Block `hash`'s checkpoint, worked out by `make` the first time
+    /// (`None`: the block does not follow the tip, or the ledger cannot
+    /// say; asked again next time).
+    pub(crate) fn of(
         &mut self,
-        app: &A,
         hash: BlockHash,
-        block: &BlockBytes,
+        make: impl FnOnce() -> Option<Checkpoint>,
     ) -> Option<&Checkpoint> {
         match self.by_block.entry(hash) {
             Entry::Occupied(e) => Some(e.into_mut()),
-            Entry::Vacant(e) => Some(e.insert(app.checkpoint_after(block).ok()?)),
+            Entry::Vacant(e) => Some(e.insert(make()?)),
         }
     }
 
@@ -74,9 +72,8 @@ pub(crate) fn extension(
     key: &ed25519_dalek::SigningKey,
     cp: &Checkpoint,
     time_ms: i64,
-) -> Result<Bytes, AppError> {
-    let c = Cosignature::sign(cp, key, cosignature_time(time_ms))
-        .map_err(|e| AppError::Rejected(Box::new(e)))?;
+) -> Result<Bytes, CheckpointError> {
+    let c = Cosignature::sign(cp, key, cosignature_time(time_ms))?;
     Ok(Bytes::copy_from_slice(&c.to_bytes()))
 }
 
@@ -125,12 +122,10 @@ pub(crate) fn signed_extension(c: &CarriedCosignature) -> SignedExtension<Waybil
 #[cfg(test)]
 mod tests {
     use ed25519_dalek::SigningKey;
-    use waybill_core::block::{CommitCertificate, CommitSignature};
     use waybill_core::checkpoint;
     use waybill_core::crypto::Hash32;
 
     use super::*;
-    use crate::app::{to_engine_certificate, to_ledger_certificate};
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
@@ -171,72 +166,5 @@ mod tests {
         // A block before the epoch states time 0.
         assert_eq!(cosignature_time(-1), 0);
         assert_eq!(cosignature_time(1999), 1);
-    }
-
-    /// The cosignatures of a decision go to the ledger with the
-    /// signatures that carried them, and come back out with the
-    /// certificate for syncing peers: each with its own validator's
-    /// signature, and none for a validator without one.
-    #[test]
-    fn cosignatures_travel_with_the_certificate_to_syncing_peers() {
-        let (a, b, c) = (key(1), key(2), key(3));
-        let ext = |k: &SigningKey| extension(k, &cp(5), 0).expect("a time in range");
-        let signed = |k: &SigningKey, seed: u8| {
-            SignedExtension::<WaybillCtx>::new(ext(k), Signature([seed; 64]))
-        };
-        let decided = VoteExtensions::<WaybillCtx>::new(vec![
-            (address(&a), signed(&a, 0xa1)),
-            (address(&b), signed(&b, 0xb2)),
-            // Not a cosignature at all: left out.
-            (
-                address(&c),
-                SignedExtension::<WaybillCtx>::new(Bytes::from_static(b"junk"), Signature([0; 64])),
-            ),
-        ]);
-        let kept = carried(&decided);
-        assert_eq!(kept.len(), 2);
-        for k in kept.iter() {
-            assert_eq!(k.cosignature.verify(&cp(5)), Ok(()));
-        }
-        let sig = |k: &SigningKey| CommitSignature {
-            validator: crypto::public_key(k),
-            signature: crypto::Signature([1; 64]),
-        };
-        let mut signatures = vec![sig(&a), sig(&b), sig(&c)];
-        signatures.sort_by_key(|s| s.validator);
-        let cert = CommitCertificate {
-            height: 3,
-            round: 0,
-            block_hash: Hash32([9; 32]),
-            signatures,
-        };
-        let engine = to_engine_certificate(&cert, &kept);
-        let by = |k: &SigningKey| {
-            engine
-                .commit_signatures
-                .iter()
-                .find(|s| s.address == address(k))
-                .and_then(|s| s.extension.clone())
-        };
-        let ea = by(&a).expect("a's extension");
-        assert_eq!(
-            (ea.message.clone(), ea.signature),
-            (ext(&a), Signature([0xa1; 64]))
-        );
-        let eb = by(&b).expect("b's extension");
-        assert_eq!(
-            (eb.message.clone(), eb.signature),
-            (ext(&b), Signature([0xb2; 64]))
-        );
-        assert!(by(&c).is_none());
-        assert_eq!(to_ledger_certificate(&engine.trim_vote_extensions()), cert);
-        // The cosignatures read back from the engine's form are the same.
-        let back = carried(&engine.vote_extensions());
-        let key_of = |c: &CarriedCosignature| c.cosignature.validator;
-        let mut want = kept.clone();
-        want.sort_by_key(key_of);
-        let mut got = back;
-        got.sort_by_key(key_of);
-        assert_eq!(got, want);
     }
 }
