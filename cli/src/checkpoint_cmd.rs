@@ -16,9 +16,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use serde_json::json;
 use waybill_core::checkpoint::{self, Certified, CheckpointError};
-use waybill_core::genesis::Genesis;
+use waybill_core::genesis::{Genesis, ValidatorSpec};
+use waybill_core::trail::{council_validators, Council};
 
 use crate::node_client::Node;
+use crate::report::cosigner_names;
 use crate::seen;
 use crate::util::{self, Existing};
 
@@ -62,14 +64,23 @@ pub enum CheckpointCmd {
         #[arg(long, requires = "out")]
         force: bool,
     },
-    /// Verify a checkpoint note against the genesis: its validators with
-    /// more than 2/3 of the voting power cosigned it.
+    /// Verify a checkpoint note against the genesis: the validators of its
+    /// height with more than 2/3 of the voting power cosigned it.
+    ///
+    /// Without --node the validators are the genesis's; if governance has
+    /// changed them since, give --node to read the consortium's history
+    /// (every membership and governance entry, each proven on the chain
+    /// against the genesis) and take the set of the checkpoint's height.
     Verify {
         /// The note (from `waybill checkpoint fetch`).
         checkpoint: PathBuf,
         /// The genesis file.
         #[arg(long, short = 'g')]
         genesis: PathBuf,
+        /// A node to read the consortium's history from (it need not be
+        /// trusted).
+        #[arg(long)]
+        node: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -85,10 +96,60 @@ pub enum CheckpointCmd {
         /// The genesis file.
         #[arg(long, short = 'g')]
         genesis: PathBuf,
-        /// A node API to ask for the proof (it need not be trusted).
+        /// A node API to ask for the proof and the consortium's history
+        /// (it need not be trusted).
         #[arg(long)]
         node: String,
     },
+}
+
+/// What checkpoints are verified against: the genesis, and the
+/// consortium's history read from a node when there is one, for the
+/// validators of heights after governance changed them.
+struct Trust {
+    g: Genesis,
+    council: Option<Council>,
+}
+
+impl Trust {
+    /// The genesis in `path`, with the history from the first of `nodes`
+    /// that gives one (none: the genesis's validators only).
+    fn new(path: &Path, nodes: &[Node]) -> Result<Trust> {
+        let g = util::read_genesis(path)?;
+        let mut council = None;
+        for node in nodes {
+            match node.council() {
+                Ok(c) => {
+                    council = Some(c);
+                    break;
+                }
+                Err(e) => eprintln!("warning: {e:#}"),
+            }
+        }
+        Ok(Trust { g, council })
+    }
+
+    /// The validator set of `height`.
+    fn validators(&self, height: u64) -> Result<Vec<ValidatorSpec>, String> {
+        match &self.council {
+            None => Ok(self.g.validators.clone()),
+            Some(c) => council_validators(&self.g, c, height).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Verifies a note against the validators of its height; returns them
+    /// with it.
+    fn verify(&self, bytes: &[u8]) -> Result<(Certified, Vec<ValidatorSpec>), String> {
+        let (cp, _) = checkpoint::open_note(bytes).map_err(|e| e.to_string())?;
+        let validators = self.validators(cp.height)?;
+        match checkpoint::verify(bytes, &self.g.chain_id(), &validators) {
+            Ok(c) => Ok((c, validators)),
+            Err(e @ CheckpointError::NoQuorum { .. }) if self.council.is_none() => Err(format!(
+                "{e}, counting the genesis's validators (if governance has changed them since, give --node to read the consortium's history)"
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 /// Runs `waybill checkpoint …`. A checkpoint that does not verify, or a
@@ -106,17 +167,22 @@ pub fn run(cmd: CheckpointCmd) -> Result<ExitCode> {
         CheckpointCmd::Verify {
             checkpoint,
             genesis,
+            node,
             json,
         } => {
-            let g = util::read_genesis(&genesis)?;
+            let nodes = node
+                .iter()
+                .map(|u| Node::new(u))
+                .collect::<Result<Vec<_>>>()?;
+            let trust = Trust::new(&genesis, &nodes)?;
             let bytes = util::read_limited(&checkpoint, MAX_NOTE_BYTES, "checkpoint")?;
-            match verify_bytes(&bytes, &g) {
-                Ok(c) if json => {
-                    println!("{}", serde_json::to_string_pretty(&to_json(&g, &c))?);
+            match trust.verify(&bytes) {
+                Ok((c, v)) if json => {
+                    println!("{}", serde_json::to_string_pretty(&to_json(&v, &c))?);
                     Ok(ExitCode::SUCCESS)
                 }
-                Ok(c) => {
-                    print_certified(&g, &c);
+                Ok((c, v)) => {
+                    print_certified(&trust.g, &v, &c);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => Ok(failed(json, &format!("{}: {e}", checkpoint.display()))),
@@ -128,18 +194,19 @@ pub fn run(cmd: CheckpointCmd) -> Result<ExitCode> {
             genesis,
             node,
         } => {
-            let g = util::read_genesis(&genesis)?;
+            let node = Node::new(&node)?;
+            let trust = Trust::new(&genesis, std::slice::from_ref(&node))?;
             let mut heads = Vec::new();
             for path in [&old, &new] {
                 let bytes = util::read_limited(path, MAX_NOTE_BYTES, "checkpoint")?;
-                match verify_bytes(&bytes, &g) {
-                    Ok(c) => heads.push(c.checkpoint),
+                match trust.verify(&bytes) {
+                    Ok((c, _)) => heads.push(c.checkpoint),
                     Err(e) => return Ok(failed(false, &format!("{}: {e}", path.display()))),
                 }
             }
             let (o, n) = (&heads[0], &heads[1]);
             let proof = if o.size < n.size && o.size > 0 {
-                Node::new(&node)?.consistency(o.size, n.size)?
+                node.consistency(o.size, n.size)?
             } else {
                 Vec::new()
             };
@@ -167,13 +234,6 @@ fn failed(json: bool, why: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// The validators a checkpoint is verified against: the genesis's. (A
-/// checkpoint after a change of validators by governance does not verify
-/// against the genesis alone yet.)
-fn verify_bytes(bytes: &[u8], g: &Genesis) -> Result<Certified, CheckpointError> {
-    checkpoint::verify(bytes, &g.chain_id(), &g.validators)
-}
-
 fn fetch(
     nodes: &[String],
     genesis: &Path,
@@ -181,11 +241,12 @@ fn fetch(
     out: Option<&Path>,
     force: bool,
 ) -> Result<ExitCode> {
-    let g = util::read_genesis(genesis)?;
     let nodes = nodes
         .iter()
         .map(|u| Node::new(u))
         .collect::<Result<Vec<_>>>()?;
+    let trust = Trust::new(genesis, &nodes)?;
+    let g = &trust.g;
     // One height for all: the lowest tip, so every node has committed it.
     let height = match height {
         Some(h) => h,
@@ -229,8 +290,9 @@ fn fetch(
         bail!("no node gave a checkpoint");
     }
     let joined = checkpoint::join(&notes).context("the nodes disagree")?;
-    let certified = verify_bytes(&joined, &g)
-        .context("the checkpoint does not verify; ask more validators' nodes (--node)")?;
+    let (certified, validators) = trust.verify(&joined).map_err(|e| {
+        anyhow!("the checkpoint does not verify ({e}); ask more validators' nodes (--node)")
+    })?;
     // Against the last checkpoint of this chain seen here: a view that
     // does not extend it is refused, and one that does is remembered.
     let standing =
@@ -248,7 +310,7 @@ fn fetch(
     util::write_out(out, &text, existing)?;
     let said = standing.map(|st| format!("  {}", st.describe()));
     if out.is_some() {
-        print_certified(&g, &certified);
+        print_certified(g, &validators, &certified);
         if let Some(line) = said {
             println!("{line}");
         }
@@ -258,19 +320,15 @@ fn fetch(
     Ok(ExitCode::SUCCESS)
 }
 
-fn names(g: &Genesis, c: &Certified) -> Vec<String> {
-    crate::report::cosigner_names(&g.validators, c)
-}
-
-fn print_certified(g: &Genesis, c: &Certified) {
+fn print_certified(g: &Genesis, validators: &[ValidatorSpec], c: &Certified) {
     let cp = &c.checkpoint;
     let power: u64 = c
         .cosigners
         .iter()
-        .filter_map(|(k, _)| g.validators.iter().find(|v| v.public_key == *k))
+        .filter_map(|(k, _)| validators.iter().find(|v| v.public_key == *k))
         .map(|v| v.power)
         .sum();
-    let total: u64 = g.validators.iter().map(|v| v.power).sum();
+    let total: u64 = validators.iter().map(|v| v.power).sum();
     println!(
         "VERIFIED checkpoint of {}: {} entries at height {}, root {}",
         g.chain_name,
@@ -280,7 +338,7 @@ fn print_certified(g: &Genesis, c: &Certified) {
     );
     println!(
         "  cosigned by {} ({power} of {total} voting power)",
-        names(g, c).join(", ")
+        cosigner_names(validators, c).join(", ")
     );
     if let Some(t) = c.latest_time() {
         let ms = i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000);
@@ -288,7 +346,7 @@ fn print_certified(g: &Genesis, c: &Certified) {
     }
 }
 
-fn to_json(g: &Genesis, c: &Certified) -> serde_json::Value {
+fn to_json(validators: &[ValidatorSpec], c: &Certified) -> serde_json::Value {
     let cp = &c.checkpoint;
     json!({
         "verified": true,
@@ -297,7 +355,7 @@ fn to_json(g: &Genesis, c: &Certified) -> serde_json::Value {
         "root": cp.root.to_hex(),
         "height": cp.height,
         "block": cp.block.to_hex(),
-        "cosigners": names(g, c),
+        "cosigners": cosigner_names(validators, c),
         "time": c.latest_time(),
     })
 }

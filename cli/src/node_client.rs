@@ -19,7 +19,7 @@ use waybill_core::bundle::MAX_BUNDLE_BYTES;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
-use waybill_core::trail::Trail;
+use waybill_core::trail::{Council, Trail};
 
 /// How long to wait for a TCP connection to the node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -468,6 +468,22 @@ impl Node {
             StatusCode::NOT_FOUND => Ok(Err(reply.message())),
             _ => Err(self.http_error(&reply, what)),
         }
+    }
+
+    /// `GET /v1/council`: the consortium's history (every membership and
+    /// governance entry with its proofs), unverified.
+    pub fn council(&self) -> Result<Council> {
+        let what = "the request for the consortium's history";
+        let reply = self.get(&["v1", "council"], TRAIL_ANSWER, REQUEST_TIMEOUT, what)?;
+        if reply.status != StatusCode::OK {
+            return Err(self.http_error(&reply, what));
+        }
+        serde_json::from_slice::<Council>(&reply.body).map_err(|e| {
+            anyhow!(
+                "the node at {} answered {what} with something that is not one: {e}",
+                self.base
+            )
+        })
     }
 
     /// `GET /v1/status`'s height: the node's tip (its word).

@@ -124,6 +124,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
             "/v1/log/inclusion/{height}/{index}/{size}",
             get(log_api::inclusion::<B>),
         )
+        .route("/v1/council", get(log_api::council::<B>))
         .route("/v1/status", get(status::<B>))
         .route("/metrics", get(metrics::<B>))
         .fallback(not_found)

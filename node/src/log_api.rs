@@ -5,6 +5,7 @@
 //! | `GET /v1/log/checkpoint` | the tip's checkpoint as a C2SP signed note (`text/plain; charset=utf-8`): origin, size, root, `height`, `block`, a blank line, and a `tlog-cosignature` line per validator: those its precommit carried, kept with the block, and this node's own if it is a validator of that height not among them. Each states the block's time, so every validator signs the same message and lines from several nodes join into one note (`waybill checkpoint fetch`). 404 before the first block, or for a block kept without cosignatures on a node that cannot cosign |
 //! | `GET /v1/log/checkpoint/{height}` | the same as of block `height`; 404 beyond the tip; 400 bad height |
 //! | `GET /v1/log/inclusion/{height}/{index}/{size}` | `{"leaf","size","proof":[hex…]}`: the entry at `index` in block `height` is leaf `leaf` of the log, and the RFC 6962 proof that it is in the log's first `size` entries; 404 no such entry, or `size` beyond the log or not past the leaf; 400 not numbers |
+//! | `GET /v1/council` | every membership and governance entry with its proofs, as of the tip (`waybill_core::trail::Council`): with the genesis, the validator set of any height, to verify a checkpoint cosigned after the validators changed |
 //! | `GET /v1/log/consistency/{old}/{new}` | `{"old","new","proof":[hex…]}`, the RFC 6962 proof that the log's first `old` entries are a prefix of its first `new`; 404 `new` beyond the log; 400 `old > new` or not numbers |
 
 use std::sync::Arc;
@@ -202,6 +203,24 @@ pub(crate) async fn inclusion<B: Backend + 'static>(
             StatusCode::NOT_FOUND,
             format!("there is no entry {index} in a committed block {height}"),
         ),
+        Err(r) => r,
+    }
+}
+
+/// `GET /v1/council`.
+pub(crate) async fn council<B: Backend + 'static>(State(st): State<AppState<B>>) -> Response {
+    let shared = Arc::clone(&st.shared);
+    let council = blocking(move || {
+        let ledger = shared
+            .read()
+            .map_err(|e| read_error(ReadError::Unavailable(e)))?;
+        ledger
+            .council()
+            .map_err(|e| read_error(ReadError::Store(e)))
+    })
+    .await;
+    match council {
+        Ok(c) => Json(c).into_response(),
         Err(r) => r,
     }
 }

@@ -19,7 +19,7 @@ use waybill_core::entry::{Body, SignedEntry};
 use waybill_core::gs1::LotId;
 use waybill_core::merkle;
 use waybill_core::state::{LotState, View};
-use waybill_core::trail::{produce_of, Trail, TrailItem, TRAIL_VERSION};
+use waybill_core::trail::{produce_of, Council, Trail, TrailItem, TRAIL_VERSION};
 
 use crate::backend::Backend;
 use crate::error::{corrupt_at, StoreError};
@@ -63,6 +63,21 @@ impl<B: Backend> Ledger<B> {
             version: TRAIL_VERSION,
             chain_id: self.chain_id,
             lot: lot.clone(),
+            tip_height: self.height(),
+            items,
+        })
+    }
+
+    /// The consortium's history: every membership and governance entry,
+    /// with its proofs, as of the tip (what tells a verifier holding the
+    /// genesis the validator set of any height; see
+    /// [`waybill_core::trail::council_validators`]).
+    pub fn council(&self) -> Result<Council, StoreError> {
+        let positions: BTreeSet<Position> = self.state.membership().into_iter().collect();
+        let items = self.trail_items(positions, BTreeMap::new())?;
+        Ok(Council {
+            version: TRAIL_VERSION,
+            chain_id: self.chain_id,
             tip_height: self.height(),
             items,
         })

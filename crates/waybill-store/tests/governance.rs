@@ -208,3 +208,81 @@ fn certificates_are_verified_against_the_validator_set_of_their_height() {
     };
     waybill_core::trail::verify(&c.genesis, &t, strict).unwrap();
 }
+
+/// The consortium's history as a node serves it: with the genesis alone,
+/// it tells the validator set of each height (the set that cosigns that
+/// height's checkpoint), and it is refused if it cannot say it.
+#[test]
+fn the_council_tells_the_validators_of_each_height() {
+    use waybill_core::trail::council_validators;
+    use waybill_testkit::certs::certificate;
+
+    let c = consortium();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).unwrap();
+    let mut s = Signer::new(&c);
+    let sg = Party::new("validator-sg", 91, &[]);
+    let add = cosigned(
+        s.sign(
+            &c.admins[0],
+            governance(
+                4,
+                G::AddValidator(ValidatorSpec {
+                    name: "validator-sg".into(),
+                    public_key: sg.pk,
+                    power: 5,
+                    p2p: Vec::new(),
+                }),
+            ),
+        ),
+        &[&c.admins[1]],
+    );
+    let made = s.sign(&c.producer, produce("COUNCIL-1", "10"));
+    for (h, entries) in (1u64..).zip([vec![add], vec![made], vec![], vec![], vec![]]) {
+        let block = ledger.seal(entries, next_time(&ledger), c.validator.pk);
+        // From height 4 the new validator's power is needed.
+        let signers: Vec<&Party> = if h < 4 {
+            vec![&c.validator]
+        } else {
+            vec![&c.validator, &sg]
+        };
+        let cert = certificate(&signers, &block.header);
+        ledger.append(block, Some(cert)).unwrap();
+    }
+    let council = ledger.council().unwrap();
+    assert_eq!(council.tip_height, 5);
+    assert_eq!(council.items.len(), 1);
+    let set = |council: &waybill_core::trail::Council, h: u64| {
+        council_validators(&c.genesis, council, h)
+            .map(|v| v.iter().map(|s| s.public_key).collect::<Vec<_>>())
+    };
+    assert_eq!(set(&council, 3).unwrap(), vec![c.validator.pk]);
+    assert_eq!(set(&council, 4).unwrap(), vec![c.validator.pk, sg.pk]);
+    assert_eq!(set(&council, 5).unwrap(), vec![c.validator.pk, sg.pk]);
+
+    // Heights it cannot speak for.
+    assert!(set(&council, 0).is_err());
+    assert!(set(&council, 6).is_err());
+    // Another kind of entry.
+    let mut mixed = council.clone();
+    let t = ledger
+        .trail(&waybill_testkit::ids::lot("COUNCIL-1"))
+        .unwrap();
+    mixed.items.extend(
+        t.items
+            .into_iter()
+            .filter(|i| !matches!(i.entry.entry.body, waybill_core::entry::Body::Governance(_))),
+    );
+    let e = set(&mixed, 5).unwrap_err().to_string();
+    assert!(e.contains("not a membership or governance entry"), "{e}");
+    // An entry changed, or its block's certificate left out.
+    let mut changed = council.clone();
+    changed.items[0].entry.signature.0[0] ^= 1;
+    assert!(set(&changed, 5).is_err());
+    let mut uncertified = council.clone();
+    uncertified.items[0].certificate = None;
+    let e = set(&uncertified, 5).unwrap_err().to_string();
+    assert!(e.contains("commit certificate"), "{e}");
+    // Another chain's genesis.
+    let other = Consortium::named("another-chain");
+    assert!(council_validators(&other.genesis, &council, 5).is_err());
+}

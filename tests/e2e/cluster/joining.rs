@@ -285,6 +285,78 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
             "the trail lacks the {kind} change: {carried:?}"
         );
     }
+    // The log's checkpoint of that height is cosigned by the set without
+    // v4: read with the consortium's history from a node, its cosigners
+    // are that set's; from the genesis alone the exporter's line is of no
+    // validator it knows. `lookup` takes the set from the trail.
+    {
+        use waybill_testkit::process::ok;
+        let g = n.cluster.net.genesis_path.display().to_string();
+        let note = n.cluster.net.dir.join("late.checkpoint");
+        let url = format!("http://{}", n.api("exporter"));
+        let h = h_late.to_string();
+        let out = ok(support::wb().args([
+            "checkpoint",
+            "fetch",
+            "-g",
+            &g,
+            "--node",
+            &url,
+            "--height",
+            &h,
+            "-o",
+            &note.display().to_string(),
+        ]));
+        assert!(out.stdout.contains("v5 (Exportadora del Sur)"), "{out}");
+        let names = |v: &Value| -> Vec<String> {
+            v["cosigners"]
+                .as_array()
+                .expect("cosigners")
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        };
+        let note = note.display().to_string();
+        let with = ok(support::wb().args([
+            "checkpoint",
+            "verify",
+            &note,
+            "-g",
+            &g,
+            "--node",
+            &url,
+            "--json",
+        ]))
+        .json();
+        let with = names(&with);
+        assert!(
+            with.iter().any(|c| c == "v5 (Exportadora del Sur)"),
+            "{with:?}"
+        );
+        assert!(!with.iter().any(|c| c == "v4"), "{with:?}");
+        // From the genesis alone the exporter's line is not counted: it
+        // verifies only if three genesis validators cosigned, and says so.
+        let alone = waybill_testkit::process::run(support::wb().args([
+            "checkpoint",
+            "verify",
+            &note,
+            "-g",
+            &g,
+            "--json",
+        ]));
+        if alone.code == Some(0) {
+            let alone = names(&alone.json());
+            assert!(!alone.iter().any(|c| c.starts_with("v5")), "{alone:?}");
+        } else {
+            assert!(alone.stdout.contains("give --node"), "{alone}");
+        }
+        let out =
+            ok(support::wb().args(["lookup", &late_lot.to_string(), "--node", &url, "-g", &g]));
+        assert!(
+            out.stdout.contains("Log: ") && out.stdout.contains("v5 (Exportadora del Sur)"),
+            "{out}"
+        );
+    }
     eprintln!(
         "[{:?}] 1..={tip} identical on the four; gaps {gap_add} and {gap_retire} ms",
         started.elapsed()

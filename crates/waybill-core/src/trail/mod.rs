@@ -14,8 +14,10 @@ use crate::merkle;
 use crate::rules::{self, At, Mode};
 use crate::state::{Overlay, State};
 
+mod council;
 mod report;
 
+pub use council::{council_validators, Council};
 use report::{
     compromised, custody_step, holding, notices, origins, payment_line, state_members, strike,
 };
@@ -103,6 +105,9 @@ pub enum TrailError {
     /// No production entry for the lot.
     #[error("the trail has no production entry for lot {0}: its origin is missing")]
     MissingOrigin(LotId),
+    /// A council (see [`Council`]) that cannot say the validator set.
+    #[error("the consortium's history does not hold: {0}")]
+    Council(String),
 }
 
 /// A verified trail, summarised.
@@ -273,8 +278,19 @@ fn check_proofs(
     chain_id: Hash32,
     policy: Policy,
 ) -> Result<Proven, TrailError> {
+    check_items(genesis, &trail.items, trail.tip_height, chain_id, policy)
+}
+
+/// [`check_proofs`] of `items` under a tip of `tip_height`.
+fn check_items(
+    genesis: &Genesis,
+    items: &[TrailItem],
+    tip_height: u64,
+    chain_id: Hash32,
+    policy: Policy,
+) -> Result<Proven, TrailError> {
     let mut proven = Proven {
-        ids: Vec::with_capacity(trail.items.len()),
+        ids: Vec::with_capacity(items.len()),
         certified: BTreeSet::new(),
         uncertified: BTreeSet::new(),
         validators: Vec::new(),
@@ -286,7 +302,7 @@ fn check_proofs(
     // certified by the set of its height, which those entries (each
     // proven under an earlier height's set) changed.
     let mut governed = Governed::new(genesis);
-    for (i, item) in trail.items.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         let pos = (item.header.height, item.index);
         if last.is_some_and(|l| l >= pos) {
             return Err(TrailError::Order(i + 1));
@@ -294,7 +310,7 @@ fn check_proofs(
         last = Some(pos);
         let id = item.entry.id();
         let fail = item_error(i, item, &id);
-        check_header(item, chain_id, trail.tip_height, &mut headers).map_err(&fail)?;
+        check_header(item, chain_id, tip_height, &mut headers).map_err(&fail)?;
         check_inclusion(item, &id).map_err(&fail)?;
         check_certificate(&governed, item, policy, &mut proven).map_err(&fail)?;
         item.entry
@@ -303,7 +319,7 @@ fn check_proofs(
         governed.follow(item, id);
         proven.ids.push(id);
     }
-    proven.validators = rules::validators_at(&governed.state, trail.tip_height);
+    proven.validators = rules::validators_at(&governed.state, tip_height);
     Ok(proven)
 }
 
