@@ -418,7 +418,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         .unwrap_or_else(|| story.ids.roasted.to_string());
     let via = demo.api("exporter")?;
     println!("\nA shopper scans {link}; the exporter's node answers:\n");
-    let (_, r) = shopper_lookup(&demo.genesis, via, &story.ids.roasted)?;
+    let (_, r) = shopper_lookup(&demo.genesis, via, &story.ids.roasted, tip)?;
     if !r.compromised.iter().any(|c| c.key == carrier) {
         bail!("the lookup does not flag the carrier's entry signed after the theft");
     }

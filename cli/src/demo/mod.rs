@@ -102,6 +102,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
 
     let t0: i64 = util::now_ms();
     let mut step = 3;
+    let mut last_final = 0u64;
     let mut nonces: std::collections::BTreeMap<crypto::PublicKey, u64> = Default::default();
     let apis: Vec<std::net::SocketAddr> = cluster.net.nodes.iter().map(|n| n.api).collect();
     let mut record =
@@ -117,6 +118,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
             // Each step goes to a different node; gossip brings it to the rest.
             let api = apis[(step - 3) % apis.len()];
             let height = submit_and_wait(api, &e).with_context(|| what.clone())?;
+            last_final = last_final.max(height);
             println!(
                 "{step}. {what}\n     entry {} sent to node {api}, final in block {height}",
                 e.id().short()
@@ -150,7 +152,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     let lot: LotId = link.parse()?;
     let via = apis[2];
     println!("\nA shopper scans {link}; node {via} answers:\n");
-    let (trail, r) = shopper_lookup(&genesis, via, &lot)?;
+    let (trail, r) = shopper_lookup(&genesis, via, &lot, last_final)?;
     if r.recalls.iter().all(|x| x.lifted.is_some()) {
         bail!("the demo's recall of the green lot does not show on the roasted lot's lookup");
     }
@@ -326,14 +328,24 @@ pub(crate) fn coffee_members() -> Result<Vec<testnet::MemberDef>> {
         .collect()
 }
 
-/// A shopper's lookup of `lot` on the node at `api`: the trail, verified
-/// against the genesis with certificates required, printed as `waybill
-/// lookup` prints it.
+/// A shopper's lookup of `lot` on the node at `api`, once it has
+/// committed block `at_least` (another node may have reported an entry
+/// final a moment before this one committed its block): the trail,
+/// verified against the genesis with certificates required, printed as
+/// `waybill lookup` prints it.
 pub(crate) fn shopper_lookup(
     genesis: &waybill_core::genesis::Genesis,
     api: std::net::SocketAddr,
     lot: &LotId,
+    at_least: u64,
 ) -> Result<(waybill_core::trail::Trail, waybill_core::trail::TrailReport)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while testnet::status(api).map_or(0, |(h, _)| h) < at_least {
+        if Instant::now() >= deadline {
+            bail!("node {api} did not reach block {at_least} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let trail = fetch_trail(api, lot)?;
     let r = trail::verify(
         genesis,
