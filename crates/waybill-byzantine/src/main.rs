@@ -8,7 +8,8 @@
 //! it does wrong is chosen by `WAYBILL_BYZANTINE`, a comma-separated list
 //! of: `bad-signature`, `custody`, `bad-root` (its proposals, in turn,
 //! every other one of them honest), `equivocate`, `forge-votes`,
-//! `replay-votes`, `serve-bad-blocks`, `lie-height`. `custody` proposes
+//! `replay-votes`, `serve-bad-blocks`, `lie-height`, `bad-cosignature`
+//! (its precommits cosign a checkpoint with a wrong root). `custody` proposes
 //! the rule-breaking entry in the JSON file `WAYBILL_BYZANTINE_ENTRY`.
 //! Each lie told is appended as a line to `WAYBILL_BYZANTINE_RECORD`.
 
