@@ -7,10 +7,11 @@
 mod support;
 
 use support::*;
-use waybill_core::checkpoint::{self, CarriedCosignature, Certified, Cosignature};
-use waybill_core::crypto::{Hash32, Signature};
+use waybill_core::checkpoint::{self, Certified};
+use waybill_core::crypto::Hash32;
 use waybill_node::Limits;
 use waybill_store::{Ledger, MemBackend};
+use waybill_testkit::certs::carried_cosignature;
 use waybill_testkit::workload::workload;
 
 async fn certified<B: waybill_store::Backend + 'static>(
@@ -121,14 +122,6 @@ async fn checkpoints_are_cosigned_and_each_extends_the_last() {
     }
 }
 
-/// `p`'s cosignature of `cp`, carried as a precommit carries it.
-fn carried(p: &Party, cp: &checkpoint::Checkpoint, time: u64) -> CarriedCosignature {
-    CarriedCosignature {
-        cosignature: Cosignature::sign(cp, &p.key, time).expect("a time in range"),
-        extension_signature: Signature([7; 64]),
-    }
-}
-
 /// The cosignatures consensus decided a block with are served as its
 /// checkpoint note, by any node: one that is no validator serves them
 /// alone, and a validator's node adds its own line if it is not among
@@ -147,7 +140,11 @@ async fn a_blocks_cosignatures_are_served_by_any_node_as_one_note() {
     let full = TestNode::serve_as(c.clone(), ledger, Limits::default(), None).await;
     let (a, b, d) = (v[0].clone(), v[1].clone(), v[2].clone());
     full.commit_cosigned(entries[..20].to_vec(), move |cp| {
-        vec![carried(&a, cp, 5), carried(&b, cp, 5), carried(&d, cp, 5)]
+        vec![
+            carried_cosignature(&a, cp, 5),
+            carried_cosignature(&b, cp, 5),
+            carried_cosignature(&d, cp, 5),
+        ]
     })
     .await;
     full.commit_cosigned(entries[20..].to_vec(), |_| Vec::new())
@@ -176,7 +173,10 @@ async fn a_blocks_cosignatures_are_served_by_any_node_as_one_note() {
         TestNode::serve_as(c.clone(), ledger, Limits::default(), Some(v[3].key.clone())).await;
     let (a, d) = (v[0].clone(), v[2].clone());
     four.commit_cosigned(entries[..20].to_vec(), move |cp| {
-        vec![carried(&a, cp, 5), carried(&d, cp, 5)]
+        vec![
+            carried_cosignature(&a, cp, 5),
+            carried_cosignature(&d, cp, 5),
+        ]
     })
     .await;
     let one = certified(&four, "/v1/log/checkpoint/1").await;

@@ -566,9 +566,11 @@ fn checkpoints_extend(n: &mut Net) {
 }
 
 /// `node`'s checkpoint note of block `height`, fetched from it alone and
-/// verified against the genesis: `waybill checkpoint verify --json`'s
-/// answer (the fetch fails the test if it does not verify).
-fn node_checkpoint(n: &Net, node: &str, height: u64) -> Value {
+/// verified against the genesis with the consortium's history from the
+/// same node (so a set changed by governance counts): `waybill checkpoint
+/// verify --json`'s answer and the note's file. The fetch fails the test
+/// if the note does not verify.
+fn node_checkpoint(n: &Net, node: &str, height: u64) -> (Value, String) {
     use waybill_testkit::process::ok;
     let out = n
         .cluster
@@ -594,16 +596,36 @@ fn node_checkpoint(n: &Net, node: &str, height: u64) -> Value {
         &o,
         "--force",
     ]));
-    let v = ok(support::wb().args(["checkpoint", "verify", &o, "-g", &g, "--json"])).json();
+    let v = ok(support::wb().args([
+        "checkpoint",
+        "verify",
+        &o,
+        "-g",
+        &g,
+        "--node",
+        &url,
+        "--json",
+    ]))
+    .json();
     assert_eq!(v["verified"], true, "{node}'s note of block {height}: {v}");
-    v
+    (v, o)
+}
+
+/// The cosigners' names in `waybill checkpoint verify --json`'s answer.
+fn cosigner_names(v: &Value) -> Vec<String> {
+    v["cosigners"]
+        .as_array()
+        .expect("cosigners")
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// `node`'s checkpoint note of block `height`, a block it synced while
 /// down, alone verifies with all four validators' lines: the other
 /// three's came with the certificate.
 fn synced_checkpoint_verifies(n: &Net, node: &str, height: u64) {
-    let v = node_checkpoint(n, node, height);
+    let (v, _) = node_checkpoint(n, node, height);
     assert_eq!(
         v["cosigners"].as_array().map(Vec::len),
         Some(4),

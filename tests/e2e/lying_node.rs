@@ -39,7 +39,7 @@ use waybill_core::gs1::LotId;
 use waybill_core::state::View;
 use waybill_core::trail::Trail;
 use waybill_store::{Ledger, MemBackend};
-use waybill_testkit::certs::certificate;
+use waybill_testkit::certs::{certificate, cosigned_note};
 use waybill_testkit::cli::{self, s, Net, Nonce};
 use waybill_testkit::ids::{lot, ship as shipment};
 use waybill_testkit::process::{fails, ok, run, Out};
@@ -389,17 +389,8 @@ impl ServedLog {
             .checkpoint(height)
             .expect("read")
             .expect("the tip's checkpoint");
-        let chain = world.genesis.chain_id();
-        let lines: Vec<_> = world
-            .validators
-            .iter()
-            .map(|(v, _)| {
-                checkpoint::Cosignature::sign(&cp, &v.key, 1_700_000_000)
-                    .and_then(|c| c.line(&chain))
-                    .expect("a line")
-            })
-            .collect();
-        let note = String::from_utf8(checkpoint::note(&cp, &lines).expect("a note")).expect("text");
+        let signers: Vec<&Party> = world.validators.iter().map(|(v, _)| v).collect();
+        let note = cosigned_note(&cp, &world.genesis.chain_id(), &signers, 1_700_000_000);
         let mut leaves = HashMap::new();
         for h in 1..=height {
             let n = ledger.entry_ids(h).expect("read").expect("a block").len();
@@ -913,22 +904,13 @@ fn a_lookup_refuses_a_view_that_does_not_extend_the_last_checkpoint_seen() {
     // What the CLI would have remembered from a node further on, or from
     // another history: cosigned by the validators.
     let chain = f.world.genesis.chain_id();
+    let signers: Vec<&Party> = f.world.validators.iter().map(|(v, _)| v).collect();
     let remember = |cp: checkpoint::Checkpoint| {
-        let lines: Vec<_> = f
-            .world
-            .validators
-            .iter()
-            .map(|(v, _)| {
-                checkpoint::Cosignature::sign(&cp, &v.key, 1_700_000_100)
-                    .and_then(|c| c.line(&chain))
-                    .expect("a line")
-            })
-            .collect();
         let dir = state.join("checkpoints");
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(
             dir.join(format!("{}.checkpoint", chain.to_hex())),
-            checkpoint::note(&cp, &lines).expect("a note"),
+            cosigned_note(&cp, &chain, &signers, 1_700_000_100),
         )
         .expect("write");
     };

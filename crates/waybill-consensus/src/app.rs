@@ -973,26 +973,11 @@ mod tests {
     /// Certificates to and from the engine's form with the cosignatures
     /// their precommits carried.
     mod cosigned {
+        use super::*;
+        use crate::cosign::tests::{address, cp};
+        use crate::cosign::{carried, extension};
         use bytes::Bytes;
         use malachitebft_app_channel::app::types::core::SignedExtension;
-        use waybill_core::checkpoint::{self, Checkpoint};
-
-        use super::*;
-        use crate::cosign::{carried, extension};
-
-        fn address(k: &SigningKey) -> Address {
-            Address(crypto::public_key(k))
-        }
-
-        fn cp(size: u64) -> Checkpoint {
-            Checkpoint {
-                origin: checkpoint::origin(&Hash32([7; 32])),
-                size,
-                root: Hash32([size as u8; 32]),
-                height: 3,
-                block: Hash32([9; 32]),
-            }
-        }
 
         /// The cosignatures of a decision go to the ledger with the
         /// signatures that carried them, and come back out with the

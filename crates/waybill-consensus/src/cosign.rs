@@ -120,7 +120,7 @@ pub(crate) fn signed_extension(c: &CarriedCosignature) -> SignedExtension<Waybil
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ed25519_dalek::SigningKey;
     use waybill_core::checkpoint;
     use waybill_core::crypto::Hash32;
@@ -131,11 +131,13 @@ mod tests {
         SigningKey::from_bytes(&[seed; 32])
     }
 
-    fn address(k: &SigningKey) -> Address {
+    /// A validator's address.
+    pub(crate) fn address(k: &SigningKey) -> Address {
         Address(crypto::public_key(k))
     }
 
-    fn cp(size: u64) -> Checkpoint {
+    /// A checkpoint of `size` entries at height 3 (made up).
+    pub(crate) fn cp(size: u64) -> Checkpoint {
         Checkpoint {
             origin: checkpoint::origin(&Hash32([7; 32])),
             size,

@@ -18,7 +18,7 @@
 //! installs until a snapshot covers them.
 
 use waybill_core::block::{Block, BlockBytes, CommitCertificate, Header};
-use waybill_core::checkpoint::{self, Checkpoint};
+use waybill_core::checkpoint::Checkpoint;
 use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Encoded, EntryId, SignedEntry};
@@ -51,14 +51,7 @@ impl Prepared {
     /// height.
     pub(crate) fn checkpoint(&self, chain: &ChainId) -> (Checkpoint, u64) {
         let s = &self.staged;
-        let cp = Checkpoint {
-            origin: checkpoint::origin(chain),
-            size: s.log.size(),
-            root: s.log.root(),
-            height: s.header.height,
-            block: s.header.hash(),
-        };
-        (cp, s.header.height)
+        (s.log.checkpoint(chain, &s.header), s.header.height)
     }
 
     /// Adds a value to the block's writes.

@@ -18,7 +18,7 @@
 //! require them.
 
 use waybill_core::block::{self, BlockBytes};
-use waybill_core::checkpoint::{self, CarriedCosignature, Checkpoint, Cosignature};
+use waybill_core::checkpoint::{CarriedCosignature, Checkpoint, Cosignature};
 use waybill_core::crypto::{PublicKey, Signature};
 use waybill_core::rules;
 
@@ -81,13 +81,7 @@ impl<B: Backend> Ledger<B> {
         block::check_link(&self.chain_id(), self.tip.as_ref(), header)?;
         let ids: Vec<_> = block.entries().iter().map(|e| e.id).collect();
         let (_, after) = self.log.append(&ids)?;
-        Ok(Checkpoint {
-            origin: checkpoint::origin(&self.chain_id()),
-            size: after.size(),
-            root: after.root(),
-            height: header.height,
-            block: header.hash(),
-        })
+        Ok(after.checkpoint(&self.chain_id(), header))
     }
 
     /// Keeps with a prepared block the cosignatures its validators'

@@ -13,8 +13,11 @@
 use std::cell::RefCell;
 
 use tlog_tiles::{stored_hash_count, stored_hash_index, Hash, HashReader};
+use waybill_core::block::Header;
+use waybill_core::checkpoint::{self, Checkpoint};
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::EntryId;
+use waybill_core::genesis::ChainId;
 
 use crate::backend::Backend;
 use crate::error::StoreError;
@@ -171,6 +174,18 @@ impl Frontier {
         match tlog_tiles::tree_hash(self.size, &r) {
             Ok(h) => Hash32(h.0),
             Err(_) => Hash32(tlog_tiles::EMPTY_HASH.0),
+        }
+    }
+
+    /// The checkpoint of this log on `chain`, brought to its size by the
+    /// block of `header`.
+    pub(crate) fn checkpoint(&self, chain: &ChainId, header: &Header) -> Checkpoint {
+        Checkpoint {
+            origin: checkpoint::origin(chain),
+            size: self.size,
+            root: self.root(),
+            height: header.height,
+            block: header.hash(),
         }
     }
 

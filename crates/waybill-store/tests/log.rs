@@ -14,13 +14,12 @@ use waybill_core::bundle::{
     Bundle, BundleBody, BundleError, BundleLog, LogLeaf, BUNDLE_FORMAT, BUNDLE_VERSION,
 };
 use waybill_core::checkpoint::{
-    self, check_consistency, check_inclusion, CarriedCosignature, Checkpoint, Cosignature,
-    MemoryLog,
+    self, check_consistency, check_inclusion, CarriedCosignature, Checkpoint, MemoryLog,
 };
-use waybill_core::crypto::Signature;
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::trail::{self, Policy};
 use waybill_store::{create_dir, keys, Attached, Backend, Ledger, MemBackend, StoreError};
+use waybill_testkit::certs::{carried_cosignature, cosigned_note, EXTENSION_SIGNATURE};
 
 use support::*;
 
@@ -217,15 +216,6 @@ fn lost_or_damaged_log_hashes_are_reported_as_corruption() {
     assert!(e.to_string().contains("differ from its entries'"), "{e}");
 }
 
-/// A cosignature of `cp` by `p`, carried (the carrying signature is not
-/// the store's to check).
-fn carried(p: &Party, cp: &Checkpoint, time: u64) -> CarriedCosignature {
-    CarriedCosignature {
-        cosignature: Cosignature::sign(cp, &p.key, time).expect("a time in range"),
-        extension_signature: Signature([0x5e; 64]),
-    }
-}
-
 /// Commits the next block of `entries` with the cosignatures `sign`
 /// makes of its checkpoint; returns what was kept and the checkpoint.
 fn commit_cosigned<B: Backend>(
@@ -268,12 +258,12 @@ fn a_blocks_cosignatures_are_kept_with_it_and_make_a_note_that_verifies() {
         let mut other = cp.clone();
         other.size += 1;
         vec![
-            carried(v[0], cp, 10),
-            carried(v[1], cp, 10),
-            carried(v[0], cp, 11),
-            carried(v[2], &other, 10),
-            carried(&c.outsider, cp, 10),
-            carried(v[3], cp, 10),
+            carried_cosignature(v[0], cp, 10),
+            carried_cosignature(v[1], cp, 10),
+            carried_cosignature(v[0], cp, 11),
+            carried_cosignature(v[2], &other, 10),
+            carried_cosignature(&c.outsider, cp, 10),
+            carried_cosignature(v[3], cp, 10),
         ]
     });
     assert_eq!(
@@ -290,7 +280,7 @@ fn a_blocks_cosignatures_are_kept_with_it_and_make_a_note_that_verifies() {
     assert_eq!(stored[0].cosignature.time, 10);
     assert!(stored
         .iter()
-        .all(|s| s.extension_signature == Signature([0x5e; 64])));
+        .all(|s| s.extension_signature == EXTENSION_SIGNATURE));
     let (cp, good) = ledger.cosigned(1).expect("read").expect("block 1");
     assert_eq!(cp, cp1);
     let who: Vec<_> = good.iter().map(|c| c.validator).collect();
@@ -307,7 +297,7 @@ fn a_blocks_cosignatures_are_kept_with_it_and_make_a_note_that_verifies() {
     // Block 2 without any, block 3 with all four: they read back so.
     commit_cosigned(&c, &mut ledger, w.take(5).expect("entries"), |_| Vec::new());
     let (kept, _) = commit_cosigned(&c, &mut ledger, Vec::new(), |cp| {
-        v.iter().map(|p| carried(p, cp, 3)).collect()
+        v.iter().map(|p| carried_cosignature(p, cp, 3)).collect()
     });
     assert_eq!(
         kept,
@@ -374,12 +364,7 @@ fn a_bundle_carries_its_place_in_the_log_and_a_changed_one_fails() {
         require_certificates: false,
     };
     let report = trail::verify(&c.genesis, &t, policy).expect("a sound trail");
-    let cosigned = |cp: &Checkpoint, by: &Party| {
-        let line = Cosignature::sign(cp, &by.key, 1)
-            .and_then(|s| s.line(&c.chain_id))
-            .expect("a line");
-        String::from_utf8(checkpoint::note(cp, &[line]).expect("a note")).expect("text")
-    };
+    let cosigned = |cp: &Checkpoint, by: &Party| cosigned_note(cp, &c.chain_id, &[by], 1);
     let cp = ledger
         .checkpoint(t.tip_height)
         .expect("read")

@@ -292,43 +292,9 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
     {
         use waybill_testkit::process::ok;
         let g = n.cluster.net.genesis_path.display().to_string();
-        let note = n.cluster.net.dir.join("late.checkpoint");
         let url = format!("http://{}", n.api("exporter"));
-        let h = h_late.to_string();
-        let out = ok(support::wb().args([
-            "checkpoint",
-            "fetch",
-            "-g",
-            &g,
-            "--node",
-            &url,
-            "--height",
-            &h,
-            "-o",
-            &note.display().to_string(),
-        ]));
-        assert!(out.stdout.contains("v5 (Exportadora del Sur)"), "{out}");
-        let names = |v: &Value| -> Vec<String> {
-            v["cosigners"]
-                .as_array()
-                .expect("cosigners")
-                .iter()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect()
-        };
-        let note = note.display().to_string();
-        let with = ok(support::wb().args([
-            "checkpoint",
-            "verify",
-            &note,
-            "-g",
-            &g,
-            "--node",
-            &url,
-            "--json",
-        ]))
-        .json();
-        let with = names(&with);
+        let (with, note) = node_checkpoint(&n, "exporter", h_late);
+        let with = cosigner_names(&with);
         assert!(
             with.iter().any(|c| c == "v5 (Exportadora del Sur)"),
             "{with:?}"
@@ -345,7 +311,7 @@ fn a_new_member_joins_becomes_a_validator_and_a_retired_one_is_cut_off() {
             "--json",
         ]));
         if alone.code == Some(0) {
-            let alone = names(&alone.json());
+            let alone = cosigner_names(&alone.json());
             assert!(!alone.iter().any(|c| c.starts_with("v5")), "{alone:?}");
         } else {
             assert!(alone.stdout.contains("give --node"), "{alone}");

@@ -6,18 +6,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_items, Governed, Policy, TrailError, TrailItem, TRAIL_VERSION};
+use super::{check_format, check_items, Policy, TrailError, TrailItem};
 use crate::crypto::Hash32;
 use crate::entry::Body;
 use crate::genesis::{Genesis, ValidatorSpec};
-use crate::rules;
 
 /// Every membership and governance entry of a chain up to `tip_height`,
 /// in chain order, with their proofs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Council {
-    /// Format version ([`TRAIL_VERSION`]).
+    /// Format version ([`super::TRAIL_VERSION`]).
     pub version: u16,
     /// The chain.
     pub chain_id: Hash32,
@@ -40,16 +39,7 @@ pub fn council_validators(
     council: &Council,
     height: u64,
 ) -> Result<Vec<ValidatorSpec>, TrailError> {
-    if council.version != TRAIL_VERSION {
-        return Err(TrailError::Version(council.version));
-    }
-    let chain_id = genesis.chain_id();
-    if council.chain_id != chain_id {
-        return Err(TrailError::WrongChain {
-            expected: chain_id.to_hex(),
-            got: council.chain_id.to_hex(),
-        });
-    }
+    let chain_id = check_format(genesis, council.version, council.chain_id)?;
     if height == 0 || height > council.tip_height {
         return Err(TrailError::Council(format!(
             "it runs to height {}, so it cannot say the validators of height {height}",
@@ -76,13 +66,7 @@ pub fn council_validators(
         council.tip_height,
         chain_id,
         policy,
+        height,
     )?;
-    let mut governed = Governed::new(genesis);
-    for (item, id) in council.items.iter().zip(proven.ids) {
-        if item.header.height >= height {
-            break;
-        }
-        governed.follow(item, id);
-    }
-    Ok(rules::validators_at(&governed.state, height))
+    Ok(proven.validators)
 }

@@ -215,7 +215,7 @@ struct Proven {
     ids: Vec<EntryId>,
     certified: BTreeSet<u64>,
     uncertified: BTreeSet<u64>,
-    /// The validator set at the trail's tip height.
+    /// The validator set of the height asked for (the trail's tip).
     validators: Vec<crate::genesis::ValidatorSpec>,
 }
 
@@ -255,17 +255,23 @@ fn item_error<'t>(
 /// Checks the trail's format version and that it is of the genesis's
 /// chain. Returns the chain id.
 fn check_version_and_chain(genesis: &Genesis, trail: &Trail) -> Result<Hash32, TrailError> {
-    if trail.version != TRAIL_VERSION {
-        return Err(TrailError::Version(trail.version));
+    check_format(genesis, trail.version, trail.chain_id)
+}
+
+/// The chain id of `genesis`, if a trail-format document of `version`
+/// for `chain_id` can be read against it.
+fn check_format(genesis: &Genesis, version: u16, chain_id: Hash32) -> Result<Hash32, TrailError> {
+    if version != TRAIL_VERSION {
+        return Err(TrailError::Version(version));
     }
-    let chain_id = genesis.chain_id();
-    if trail.chain_id != chain_id {
+    let expected = genesis.chain_id();
+    if chain_id != expected {
         return Err(TrailError::WrongChain {
-            expected: chain_id.to_hex(),
-            got: trail.chain_id.to_hex(),
+            expected: expected.to_hex(),
+            got: chain_id.to_hex(),
         });
     }
-    Ok(chain_id)
+    Ok(expected)
 }
 
 /// Checks that every item is on the chain: in chain order, under a header
@@ -278,16 +284,20 @@ fn check_proofs(
     chain_id: Hash32,
     policy: Policy,
 ) -> Result<Proven, TrailError> {
-    check_items(genesis, &trail.items, trail.tip_height, chain_id, policy)
+    let tip = trail.tip_height;
+    check_items(genesis, &trail.items, tip, chain_id, policy, tip)
 }
 
-/// [`check_proofs`] of `items` under a tip of `tip_height`.
+/// [`check_proofs`] of `items` under a tip of `tip_height`, with the
+/// validator set of height `set_at` (as the genesis and the items of
+/// earlier heights make it) in [`Proven::validators`].
 fn check_items(
     genesis: &Genesis,
     items: &[TrailItem],
     tip_height: u64,
     chain_id: Hash32,
     policy: Policy,
+    set_at: u64,
 ) -> Result<Proven, TrailError> {
     let mut proven = Proven {
         ids: Vec::with_capacity(items.len()),
@@ -302,7 +312,11 @@ fn check_items(
     // certified by the set of its height, which those entries (each
     // proven under an earlier height's set) changed.
     let mut governed = Governed::new(genesis);
+    let mut set: Option<Vec<crate::genesis::ValidatorSpec>> = None;
     for (i, item) in items.iter().enumerate() {
+        if set.is_none() && item.header.height >= set_at {
+            set = Some(rules::validators_at(&governed.state, set_at));
+        }
         let pos = (item.header.height, item.index);
         if last.is_some_and(|l| l >= pos) {
             return Err(TrailError::Order(i + 1));
@@ -319,7 +333,7 @@ fn check_items(
         governed.follow(item, id);
         proven.ids.push(id);
     }
-    proven.validators = rules::validators_at(&governed.state, tip_height);
+    proven.validators = set.unwrap_or_else(|| rules::validators_at(&governed.state, set_at));
     Ok(proven)
 }
 
