@@ -26,7 +26,10 @@ use waybill_core::gs1::LotId;
 use waybill_testkit::coffee;
 use waybill_testnet as testnet;
 
-use super::{coffee_members, node_binary, same_block, shopper_lookup, submit_and_wait, work_dir};
+use super::{
+    coffee_members, node_binary, same_block, shopper_lookup, submit_and_wait, wait_for_height,
+    work_dir,
+};
 use crate::{record, util};
 
 /// How far ahead the admins schedule each change: far enough for the
@@ -45,6 +48,8 @@ struct Demo {
     /// The API of each node by name.
     apis: BTreeMap<String, SocketAddr>,
     step: usize,
+    /// The highest block an entry of the story was final in.
+    last_final: u64,
 }
 
 impl Demo {
@@ -93,7 +98,9 @@ impl Demo {
         }
         self.nonces.insert(me, nonce);
         let api = self.api(node)?;
+        wait_for_height(api, self.last_final).with_context(|| what.to_string())?;
         let height = submit_and_wait(api, &e).with_context(|| what.to_string())?;
+        self.last_final = self.last_final.max(height);
         println!(
             "{:>2}. {what}\n    entry {} sent to {node}, final in block {height}",
             self.step,
@@ -225,6 +232,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         nonces: BTreeMap::new(),
         apis,
         step: 1,
+        last_final: 0,
     };
     let genesis_path = net.genesis_path.clone();
     let mut cluster = testnet::Cluster::new(net, &node_bin);

@@ -117,6 +117,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
             nonces.insert(me, nonce);
             // Each step goes to a different node; gossip brings it to the rest.
             let api = apis[(step - 3) % apis.len()];
+            wait_for_height(api, last_final).with_context(|| what.clone())?;
             let height = submit_and_wait(api, &e).with_context(|| what.clone())?;
             last_final = last_final.max(height);
             println!(
@@ -243,6 +244,20 @@ pub(crate) fn node_binary() -> Result<PathBuf> {
 
 /// Submits an entry through the CLI's node client and waits until it is
 /// final; returns its block height.
+/// Waits, up to 30 s, until the node at `api` has committed block
+/// `height`: an entry final on one node may not be on another yet, so the
+/// story's next step, sent to another node, waits for it to catch up.
+pub(crate) fn wait_for_height(api: std::net::SocketAddr, height: u64) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while testnet::status(api).map_or(0, |(h, _)| h) < height {
+        if Instant::now() >= deadline {
+            bail!("node {api} did not reach block {height} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 pub(crate) fn submit_and_wait(api: std::net::SocketAddr, e: &SignedEntry) -> Result<u64> {
     let node = node_client::Node::new(&format!("http://{api}"))?;
     if let node_client::Submitted::Rejected(why) = node.submit(e)? {
@@ -339,13 +354,7 @@ pub(crate) fn shopper_lookup(
     lot: &LotId,
     at_least: u64,
 ) -> Result<(waybill_core::trail::Trail, waybill_core::trail::TrailReport)> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while testnet::status(api).map_or(0, |(h, _)| h) < at_least {
-        if Instant::now() >= deadline {
-            bail!("node {api} did not reach block {at_least} within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_height(api, at_least)?;
     let trail = fetch_trail(api, lot)?;
     let r = trail::verify(
         genesis,
