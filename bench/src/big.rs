@@ -161,9 +161,14 @@ pub(crate) fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
         .ok_or_else(|| anyhow!("no {field} in /proc/{pid}/status"))
 }
 
-fn run_cli(bin: &Path, args: &[&str]) -> Result<(Duration, String)> {
+/// Runs `waybill` with `args`, its remembered checkpoints in `state`:
+/// the bench's ledger is made afresh each run under the same genesis (so
+/// the same chain id), and in the user's state directory a second run
+/// would rightly look like a fork of the first.
+fn run_cli(bin: &Path, state: &Path, args: &[&str]) -> Result<(Duration, String)> {
     let start = Instant::now();
     let out = Command::new(bin)
+        .env("WAYBILL_STATE_DIR", state)
         .args(args)
         .output()
         .with_context(|| format!("running {}", bin.display()))?;
@@ -209,6 +214,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
     };
     let node_bin = sibling_binary("waybill-node")?;
     let cli_bin = sibling_binary("waybill")?;
+    let state = tmp.path().join("cli-state");
 
     // The ledger, with both stories spread through it.
     eprintln!(
@@ -324,6 +330,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         for _ in 0..opts.cli_runs {
             let (took, out) = run_cli(
                 &cli_bin,
+                &state,
                 &[
                     "lookup",
                     &lot_arg,
@@ -359,6 +366,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         let bundle = root.join(format!("bundle-{round}.json"));
         let (export_took, _) = run_cli(
             &cli_bin,
+            &state,
             &[
                 "export",
                 &export_arg,
@@ -374,6 +382,7 @@ pub fn run(opts: &BigOpts) -> Result<BigReport> {
         )?;
         let (verify_took, out) = run_cli(
             &cli_bin,
+            &state,
             &[
                 "verify-bundle",
                 &bundle.display().to_string(),

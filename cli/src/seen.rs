@@ -124,7 +124,8 @@ pub fn check_and_remember(
     };
     Ok(Some(match stand(last.as_ref(), new, prove)? {
         Err(e) => Err(format!(
-            "{e} (the last checkpoint seen is in {})",
+            "{e} (the last checkpoint seen is in {}; only if this chain was \
+             knowingly started again from the same genesis, remove that file)",
             seen.path().display()
         )),
         Ok(st) => {
