@@ -340,10 +340,10 @@ fn print_certified(g: &Genesis, validators: &[ValidatorSpec], c: &Certified) {
         "  cosigned by {} ({power} of {total} voting power)",
         cosigner_names(validators, c).join(", ")
     );
-    if let Some(t) = c.latest_time() {
-        let ms = i64::try_from(t).unwrap_or(i64::MAX).saturating_mul(1000);
-        println!("  as of block time {}", util::fmt_time(ms));
-    }
+    let ms = i64::try_from(c.time)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    println!("  as of block time {}", util::fmt_time(ms));
 }
 
 fn to_json(validators: &[ValidatorSpec], c: &Certified) -> serde_json::Value {
@@ -356,6 +356,6 @@ fn to_json(validators: &[ValidatorSpec], c: &Certified) -> serde_json::Value {
         "height": cp.height,
         "block": cp.block.to_hex(),
         "cosigners": cosigner_names(validators, c),
-        "time": c.latest_time(),
+        "time": c.time,
     })
 }

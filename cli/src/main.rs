@@ -21,6 +21,7 @@ use waybill_keys as keys;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use clap::{Parser, Subcommand};
@@ -204,12 +205,16 @@ enum Cmd {
     /// checks the node's checkpoint of the ledger's log at the trail's
     /// height (cosigned by that height's validators) against the last one
     /// of the chain seen here (see `waybill checkpoint fetch --help`): a
-    /// forked, rolled-back or stale view is refused. Prints VERIFIED, or
-    /// FAILED and exactly what failed (exit code 1).
+    /// forked, rolled-back or stale view is refused, and so is a view
+    /// older than --max-age (the ledger makes a block every few seconds,
+    /// so an old tip means a node that is behind or cut off). Prints
+    /// VERIFIED, or FAILED and exactly what failed (exit code 1).
     ///
     /// Examples:
     ///   waybill lookup '(01)07709998000018(10)LOT1' --data-dir ledger
     ///   waybill lookup https://id.gs1.org/01/07709998000018/10/LOT1 \
+    ///       --node http://127.0.0.1:8080 --genesis genesis.toml
+    ///   waybill lookup '(01)07709998000018(10)LOT1' --max-age 1h \
     ///       --node http://127.0.0.1:8080 --genesis genesis.toml
     ///
     /// A trail shows everything up to what the node served; it cannot show
@@ -230,6 +235,10 @@ enum Cmd {
         /// with --data-dir it replaces the ledger's own copy.
         #[arg(long, short = 'g', value_name = "FILE")]
         genesis: Option<PathBuf>,
+        /// With --node: refuse a view whose certified block is older than
+        /// this (e.g. 90s, 10m, 2h). [default: 10m]
+        #[arg(long, value_name = "AGE", requires = "node")]
+        max_age: Option<humantime::Duration>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -404,6 +413,11 @@ enum GenesisCmd {
         json: bool,
     },
 }
+
+/// `lookup --node`'s default `--max-age`: the ledger makes a block at
+/// least every few seconds, so a view this old is a node that is behind,
+/// with room for a slow full node and a shopper's clock that is off.
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(10 * 60);
 
 const HELP_WORKFLOW: &str = "\
 A typical flow:
@@ -686,9 +700,16 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             data_dir,
             node,
             genesis,
+            max_age,
             json,
         } => match (node, data_dir) {
-            (Some(url), _) => node_cmd::lookup(&lot, &url, &need_genesis(genesis)?, json),
+            (Some(url), _) => node_cmd::lookup(
+                &lot,
+                &url,
+                &need_genesis(genesis)?,
+                max_age.map_or(DEFAULT_MAX_AGE, Into::into),
+                json,
+            ),
             (None, Some(dir)) => ledger_cmd::lookup(&lot, &dir, genesis.as_deref(), json),
             (None, None) => bail!("give --data-dir DIR or --node URL"),
         },

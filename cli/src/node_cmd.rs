@@ -73,13 +73,19 @@ fn check_trail(
     }
 }
 
-/// `waybill lookup LOT --node URL --genesis G`.
-pub fn lookup(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCode> {
+/// `waybill lookup LOT --node URL --genesis G [--max-age D]`.
+pub fn lookup(
+    lot: &str,
+    url: &str,
+    genesis: &Path,
+    max_age: Duration,
+    json: bool,
+) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
     let verified = match fetch_verified(&node, &g, &lot)? {
-        Ok((trail, r)) => log_view(&node, &trail, &r)?.map(|view| (r, view)),
+        Ok((trail, r)) => log_view(&node, &trail, &r, max_age)?.map(|view| (r, view)),
         Err(why) => Err(why),
     };
     match verified {
@@ -131,15 +137,20 @@ struct LogView {
     certified: Certified,
     /// `None` without a state directory.
     standing: Option<Standing>,
+    /// How old the view was when checked (block time to this clock; zero
+    /// if the block's time is ahead of it).
+    age: Duration,
 }
 
 impl LogView {
     fn line(&self, r: &TrailReport) -> String {
         let cp = &self.certified.checkpoint;
         let mut line = format!(
-            "Log: {} entries at height {}, cosigned by {}",
+            "Log: {} entries at height {} as of {} ({} old), cosigned by {}",
             cp.size,
             cp.height,
+            util::fmt_time(secs_to_ms(self.certified.time)),
+            fmt_age(self.age),
             report::cosigner_names(&r.validators, &self.certified).join(", ")
         );
         if let Some(st) = &self.standing {
@@ -155,20 +166,40 @@ impl LogView {
             "size": cp.size,
             "height": cp.height,
             "root": cp.root.to_hex(),
+            "time": self.certified.time,
+            "age_s": self.age.as_secs(),
             "cosigners": report::cosigner_names(&r.validators, &self.certified),
             "standing": self.standing.as_ref().map(Standing::describe),
         })
     }
 }
 
+/// Milliseconds of `secs` since the Unix epoch, for [`util::fmt_time`].
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)
+}
+
+/// An age for people, to the second ("4m 12s").
+fn fmt_age(age: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(age.as_secs())).to_string()
+}
+
+/// How old a view certified as of `time` (seconds since the Unix epoch)
+/// is now; zero if `time` is ahead of this clock.
+fn age_of(time: u64) -> Duration {
+    let now = u64::try_from(util::now_ms()).unwrap_or(0) / 1000;
+    Duration::from_secs(now.saturating_sub(time))
+}
+
 /// The node's checkpoint of the verified trail's tip height, verified
 /// against that height's validators (as the trail's governance entries
-/// make them) and against the last checkpoint of the chain seen here.
-/// `Err` says why the view is refused.
+/// make them), no older than `max_age`, and against the last checkpoint
+/// of the chain seen here. `Err` says why the view is refused.
 fn log_view(
     node: &Node,
     trail: &Trail,
     r: &TrailReport,
+    max_age: Duration,
 ) -> Result<std::result::Result<LogView, String>> {
     let note = match node.checkpoint(Some(trail.tip_height))? {
         Ok(n) => n,
@@ -193,6 +224,19 @@ fn log_view(
             )))
         }
     };
+    // The ledger makes a block at least every few seconds, empty or not,
+    // so an old tip means the node is behind, cut off or showing an old
+    // view on purpose.
+    let age = age_of(certified.time);
+    if age > max_age {
+        return Ok(Err(format!(
+            "the node's view is of height {} as of {}, {} old, older than --max-age {}: the node is behind or cut off from the validators",
+            certified.checkpoint.height,
+            util::fmt_time(secs_to_ms(certified.time)),
+            fmt_age(age),
+            fmt_age(max_age)
+        )));
+    }
     let standing = match seen::check_and_remember(
         &trail.chain_id,
         &certified.checkpoint,
@@ -206,6 +250,7 @@ fn log_view(
     Ok(Ok(LogView {
         certified,
         standing,
+        age,
     }))
 }
 

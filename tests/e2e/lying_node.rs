@@ -349,6 +349,9 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
 
     // The honest trails, with wrong proofs of their place in the log.
     all.insert("bad-log".to_owned(), honest.clone());
+    // The honest trails, as of a checkpoint two hours old: a node cut off
+    // from the validators, or one showing an old view on purpose.
+    all.insert("stale".to_owned(), honest.clone());
     all.insert("honest".to_owned(), honest);
     all
 }
@@ -373,11 +376,15 @@ struct Served {
 
 /// The log's checkpoint of the tip, cosigned by every validator, and
 /// each entry's leaf and inclusion proof in it. Served honestly in every
-/// scenario but `bad-log`, whose proofs are wrong.
+/// scenario but `bad-log`, whose proofs are wrong, and `stale`, whose
+/// checkpoint is two hours old.
 struct ServedLog {
     height: u64,
     size: u64,
+    /// Cosigned as of now: a live node's view.
     note: String,
+    /// Cosigned as of two hours ago.
+    stale_note: String,
     /// (height, index) → (leaf, proof as hex).
     leaves: HashMap<(u64, u32), (u64, Vec<String>)>,
 }
@@ -390,7 +397,13 @@ impl ServedLog {
             .expect("read")
             .expect("the tip's checkpoint");
         let signers: Vec<&Party> = world.validators.iter().map(|(v, _)| v).collect();
-        let note = cosigned_note(&cp, &world.genesis.chain_id(), &signers, 1_700_000_000);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs();
+        let chain = world.genesis.chain_id();
+        let note = cosigned_note(&cp, &chain, &signers, now);
+        let stale_note = cosigned_note(&cp, &chain, &signers, now - 2 * 3600);
         let mut leaves = HashMap::new();
         for h in 1..=height {
             let n = ledger.entry_ids(h).expect("read").expect("a block").len();
@@ -404,6 +417,7 @@ impl ServedLog {
             height,
             size: cp.size,
             note,
+            stale_note,
             leaves,
         }
     }
@@ -582,10 +596,13 @@ async fn next_nonce(
 
 async fn log_checkpoint(
     State(st): State<Arc<Served>>,
-    UrlPath((_scenario, height)): UrlPath<(String, u64)>,
+    UrlPath((scenario, height)): UrlPath<(String, u64)>,
 ) -> Response {
     if height != st.log.height {
         return api_error(StatusCode::NOT_FOUND, "only the tip's checkpoint here");
+    }
+    if scenario == "stale" {
+        return st.log.stale_note.clone().into_response();
     }
     st.log.note.clone().into_response()
 }
@@ -846,7 +863,8 @@ fn honest_node_verifies() {
         "VERIFIED: ",
         "commit certificates of 6 blocks verified (BFT-final)",
         "Log: ",
-        "at height 6, cosigned by validator-1, validator-2, validator-3, validator-4",
+        "at height 6 as of ",
+        "old), cosigned by validator-1, validator-2, validator-3, validator-4",
     ] {
         assert!(out.stdout.contains(needle), "no {needle:?}:\n{out}");
     }
@@ -865,6 +883,48 @@ fn honest_node_verifies() {
     assert_eq!(j["uncertified_blocks"], json!(0), "{j}");
     assert_eq!(j["node"], json!(f.node("honest")), "{j}");
     assert_eq!(j["log"]["height"], json!(6), "{j}");
+    let age = j["log"]["age_s"]
+        .as_u64()
+        .expect("the view's age in seconds");
+    assert!(age < 600, "the stand-in's view is as of now: {j}");
+}
+
+/// A view whose certified block is older than `--max-age` (10 minutes by
+/// default) is refused, saying how old it is; a larger `--max-age` takes
+/// it, and the flag needs `--node`.
+#[test]
+fn a_lookup_refuses_a_view_older_than_max_age() {
+    let f = Fixture::new();
+    let out = run(&mut f.lookup("stale", ROASTED));
+    failed(
+        &out,
+        &["2h", "old, older than --max-age 10m", "behind or cut off"],
+    );
+    let out = run(f.lookup("stale", ROASTED).args(["--max-age", "90m"]));
+    failed(&out, &["older than --max-age 1h 30m"]);
+    let j = ok(f
+        .lookup("stale", ROASTED)
+        .args(["--max-age", "3h", "--json"]))
+    .json();
+    assert_eq!(j["ok"], json!(true), "{j}");
+    let age = j["log"]["age_s"].as_u64().expect("age");
+    assert!((7200..7200 + 600).contains(&age), "{j}");
+    // Not a duration; and a local ledger has no age to check.
+    fails(
+        f.lookup("honest", ROASTED).args(["--max-age", "soon"]),
+        &["--max-age"],
+    );
+    fails(
+        wb().args([
+            "lookup",
+            ROASTED,
+            "--data-dir",
+            &s(&f.path("ledger")),
+            "--max-age",
+            "1h",
+        ]),
+        &["--node"],
+    );
 }
 
 /// `lookup` checks the node's checkpoint of the ledger's log against the

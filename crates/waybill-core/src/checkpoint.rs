@@ -426,13 +426,12 @@ pub struct Certified {
     /// Each validator whose cosignature verified, with the time it states
     /// (seconds since the Unix epoch), in the note's order.
     pub cosigners: Vec<(PublicKey, u64)>,
-}
-
-impl Certified {
-    /// The latest time a cosigner states: how fresh the view is.
-    pub fn latest_time(&self) -> Option<u64> {
-        self.cosigners.iter().map(|(_, t)| *t).max()
-    }
+    /// How fresh the view is: the latest time (seconds since the Unix
+    /// epoch) stated by cosigners holding more than a third of the voting
+    /// power, so by at least one honest validator. Honest validators state
+    /// the block's time, so fewer than a third cannot make an old
+    /// checkpoint look new by stating a later time.
+    pub time: u64,
 }
 
 impl fmt::Display for Certified {
@@ -514,10 +513,37 @@ pub fn verify(
     if u128::from(power) * 3 <= u128::from(total) * 2 {
         return Err(CheckpointError::NoQuorum { power, total });
     }
+    let time = attested_time(&cosigners, validators, total);
     Ok(Certified {
         checkpoint,
         cosigners,
+        time,
     })
+}
+
+/// The latest time `t` such that the `cosigners` stating `t` or later hold
+/// more than a third of `total` power (0 if none do, which a quorum of
+/// cosigners rules out).
+fn attested_time(cosigners: &[(PublicKey, u64)], validators: &[ValidatorSpec], total: u64) -> u64 {
+    let mut by_time: Vec<(u64, u64)> = cosigners
+        .iter()
+        .map(|(k, t)| {
+            let power = validators
+                .iter()
+                .find(|v| v.public_key == *k)
+                .map_or(0, |v| v.power);
+            (*t, power)
+        })
+        .collect();
+    by_time.sort_unstable_by_key(|&(time, _)| std::cmp::Reverse(time));
+    let mut power: u64 = 0;
+    for (time, p) in by_time {
+        power = power.saturating_add(p);
+        if u128::from(power) * 3 > u128::from(total) {
+            return time;
+        }
+    }
+    0
 }
 
 fn hashes(proof: &[Hash32]) -> Vec<Hash> {

@@ -309,6 +309,55 @@ fn cosigned(cp: &Checkpoint, signers: &[SigningKey], time: u64) -> Vec<u8> {
 }
 
 #[test]
+fn a_checkpoint_is_as_fresh_as_more_than_a_third_of_the_power_says() {
+    let keys = keys(4);
+    let set = validators(&keys);
+    let cp = checkpoint_of(&log_of(10), 10);
+    let line = |k: &SigningKey, t: u64| cosign(&cp, &chain(), k, t).expect("cosign");
+    let old = 1_765_000_000;
+    // One validator (a quarter of the power) states a later time: the
+    // view stays as old as the other three say.
+    let one_liar = note(
+        &cp,
+        &[
+            line(&keys[0], old),
+            line(&keys[1], old),
+            line(&keys[2], old),
+            line(&keys[3], old + 86_400),
+        ],
+    )
+    .expect("a note");
+    let c = verify(&one_liar, &chain(), &set).expect("certified");
+    assert_eq!(c.time, old);
+    // Two (half the power) are more than a third: at least one of them is
+    // honest, so the later time stands.
+    let two = note(
+        &cp,
+        &[
+            line(&keys[0], old),
+            line(&keys[1], old),
+            line(&keys[2], old + 60),
+            line(&keys[3], old + 86_400),
+        ],
+    )
+    .expect("a note");
+    assert_eq!(
+        verify(&two, &chain(), &set).expect("certified").time,
+        old + 60
+    );
+    // Power counts, not lines: a validator with two of five votes alone
+    // is more than a third.
+    let mut weighted = set.clone();
+    weighted[3].power = 2;
+    assert_eq!(
+        verify(&one_liar, &chain(), &weighted)
+            .expect("certified")
+            .time,
+        old + 86_400
+    );
+}
+
+#[test]
 fn a_checkpoint_cosigned_by_more_than_two_thirds_is_certified() {
     let keys = keys(4);
     let set = validators(&keys);
@@ -317,7 +366,7 @@ fn a_checkpoint_cosigned_by_more_than_two_thirds_is_certified() {
     let certified = verify(&bytes, &chain(), &set).expect("three of four");
     assert_eq!(certified.checkpoint, cp);
     assert_eq!(certified.cosigners.len(), 3);
-    assert_eq!(certified.latest_time(), Some(1_765_000_000));
+    assert_eq!(certified.time, 1_765_000_000);
     // Each line is a C2SP cosignature: `— name base64(id || time || sig)`.
     let text = String::from_utf8(bytes.clone()).expect("text");
     let line = text.lines().find(|l| l.starts_with("— ")).expect("a line");
