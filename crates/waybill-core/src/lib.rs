@@ -23,6 +23,7 @@ pub mod genesis;
 pub mod geo;
 pub mod governance;
 pub mod gs1;
+pub mod index;
 pub mod merkle;
 pub mod rules;
 pub mod sensor;
