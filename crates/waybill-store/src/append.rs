@@ -23,13 +23,11 @@ use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Encoded, EntryId, SignedEntry};
 use waybill_core::genesis::ChainId;
-use waybill_core::index::IndexUpdate;
 use waybill_core::merkle;
 use waybill_core::rules::{self, Applied};
 
 use crate::backend::{Backend, WriteBatch};
 use crate::block_map::BlockMap;
-use crate::complete;
 use crate::delta::{Delta, LoggedRef};
 use crate::error::StoreError;
 use crate::index::{self, IndexDelta};
@@ -53,10 +51,7 @@ impl Prepared {
     /// height.
     pub(crate) fn checkpoint(&self, chain: &ChainId) -> (Checkpoint, u64) {
         let s = &self.staged;
-        (
-            s.log.checkpoint(chain, &s.header, s.index.root()),
-            s.header.height,
-        )
+        (s.log.checkpoint(chain, &s.header), s.header.height)
     }
 
     /// Adds a value to the block's writes.
@@ -81,7 +76,6 @@ struct Staged {
     delta: Delta,
     delta_len: u64,
     log: Frontier,
-    index: IndexUpdate,
 }
 
 impl<B: Backend> Ledger<B> {
@@ -172,16 +166,6 @@ impl<B: Backend> Ledger<B> {
         if !log_hashes.is_empty() {
             batch.put(keys::at_height(ns::LOG, block.header.height), log_hashes);
         }
-        let index_update = complete::block_update(
-            &self.index,
-            block.header.height,
-            &block.entries,
-            &applied.effects,
-        )?;
-        batch.put(
-            keys::at_height(ns::INDEX, block.header.height),
-            index_update.root().0.to_vec(),
-        );
         let id_prefixes: Vec<u64> = entries.iter().map(|e| index::prefix(&e.id)).collect();
         let delta_bytes = codec::try_encode(
             "delta",
@@ -200,7 +184,6 @@ impl<B: Backend> Ledger<B> {
                 delta,
                 delta_len,
                 log,
-                index: index_update,
             },
             batch,
             delta_bytes,
@@ -254,11 +237,6 @@ impl<B: Backend> Ledger<B> {
             ))
         })?;
         self.ids.push_block(staged.ids.into_iter());
-        self.index.install(staged.index).map_err(|e| {
-            StoreError::Backend(format!(
-                "internal: block {h}'s completeness index update does not follow ({e}); reopen the ledger"
-            ))
-        })?;
         self.log = staged.log;
         self.tip = Some(staged.header);
         self.snapshots().delta_bytes += staged.delta_len;

@@ -33,7 +33,6 @@ mod backend;
 mod block_map;
 mod check;
 mod compact;
-mod complete;
 mod cosign;
 mod datadir;
 mod delta;
