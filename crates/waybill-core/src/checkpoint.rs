@@ -10,9 +10,11 @@
 //!   Go's `sumdb/tlog`.
 //! - **The checkpoint** ([`Checkpoint`]) is a C2SP `tlog-checkpoint` note
 //!   body: the origin line (`waybill/` and the chain id in hex), the tree
-//!   size, the base64 root, then two extension lines, `height N` (the
-//!   block that brought the tree to this size) and `block B` (that block's
-//!   hash, base64).
+//!   size, the base64 root, then three extension lines, `height N` (the
+//!   block that brought the tree to this size), `block B` (that block's
+//!   hash, base64) and `index I` (the root of the completeness index with
+//!   that block committed, base64: the ledger's state root as far as a
+//!   lookup needs it; see [`crate::index`]).
 //! - **Cosignatures** are C2SP `tlog-cosignature` lines of the Ed25519 type
 //!   (`0x04`): each validator signs `cosignature/v1`, a `time` line and the
 //!   body with its consensus key, under the key name
@@ -98,6 +100,10 @@ pub struct Checkpoint {
     pub height: u64,
     /// That block's hash.
     pub block: Hash32,
+    /// The root of the completeness index ([`crate::index`]) with that
+    /// block committed: what touched each lot, shipment, payment and
+    /// member.
+    pub index: Hash32,
 }
 
 /// The origin line of a chain's log: `waybill/` and the chain id in hex
@@ -131,16 +137,17 @@ fn cosigned_message(time: u64, body: &[u8]) -> Vec<u8> {
 }
 
 impl Checkpoint {
-    /// The note body: origin, size, root, then the `height` and `block`
-    /// extension lines, each ending in a newline.
+    /// The note body: origin, size, root, then the `height`, `block` and
+    /// `index` extension lines, each ending in a newline.
     pub fn body(&self) -> Vec<u8> {
         format!(
-            "{}\n{}\n{}\nheight {}\nblock {}\n",
+            "{}\n{}\n{}\nheight {}\nblock {}\nindex {}\n",
             self.origin,
             self.size,
             Hash(self.root.0),
             self.height,
-            Hash(self.block.0)
+            Hash(self.block.0),
+            Hash(self.index.0)
         )
         .into_bytes()
     }
@@ -163,8 +170,14 @@ impl Checkpoint {
             .ok_or_else(|| bad("the line after the height must be `block HASH`"))?;
         let block =
             Hash::parse_hash(block).map_err(|_| bad("the block hash is not 32 bytes in base64"))?;
+        let index = lines
+            .next()
+            .and_then(|l| l.strip_prefix("index "))
+            .ok_or_else(|| bad("the line after the block hash must be `index HASH`"))?;
+        let index =
+            Hash::parse_hash(index).map_err(|_| bad("the index root is not 32 bytes in base64"))?;
         if lines.next().is_some() {
-            return Err(bad("the body has lines after the block hash"));
+            return Err(bad("the body has lines after the index root"));
         }
         let cp = Checkpoint {
             origin: parsed.origin().to_string(),
@@ -172,6 +185,7 @@ impl Checkpoint {
             root: Hash32(parsed.hash().0),
             height,
             block: Hash32(block.0),
+            index: Hash32(index.0),
         };
         // Only one spelling of each checkpoint (no leading zeros, padding
         // as base64 writes it): a body reads back to the same bytes.

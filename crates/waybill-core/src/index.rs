@@ -10,20 +10,18 @@
 //! - **Which keys an entry touches** ([`keys_touched`]) comes from the
 //!   rules' [`Effects`], the same facts the store's lookup indexes are
 //!   built from, so the index and the trails cannot disagree about scope.
-//! - **The map** is a Jellyfish Merkle tree (the `jmt` crate, SHA-256): a
-//!   sparse Merkle tree over the SHA-256 of each key's canonical bytes,
-//!   with proofs of a value or of its absence under the root.
-//!   [`MemoryIndex`] keeps the tree of the current height in memory;
-//!   [`KeyProof`] is one key's proof, checked against a root alone.
+//! - **The map** is a binary sparse Merkle tree over the SHA-256 of each
+//!   key's canonical bytes, hashed as the `jmt` crate's tree (so its
+//!   roots are that crate's, and its published vectors hold here), with
+//!   proofs of a value or of its absence under the root. [`MemoryIndex`]
+//!   keeps the tree of the current height in memory; [`KeyProof`] is one
+//!   key's proof: the path from the root, about 20 hashes for a million
+//!   keys, checked against a root alone.
 //!
 //! Pure: the caller says which entries a block brought.
 
-use std::collections::{BTreeMap, HashMap};
+mod smt;
 
-use foldhash::fast::FixedState;
-use jmt::proof::SparseMerkleProof;
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, RootHash, Version};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -50,10 +48,8 @@ pub enum IndexError {
         /// What did not hold.
         why: String,
     },
-    /// A stored value is not a [`Touched`].
-    #[error("the index value of {0} is malformed")]
-    Malformed(String),
-    /// The tree refused an update or a read (a bug or a lost node).
+    /// The tree refused an update (a bug, or an update made against
+    /// another tree).
     #[error("the index tree: {0}")]
     Tree(String),
     /// An update made for another height than the next.
@@ -121,7 +117,7 @@ pub fn keys_touched(author: &PublicKey, effects: &Effects) -> Vec<IndexKey> {
 
 /// The entries that touched a key: how many, and the running hash of
 /// their ids in chain order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Touched {
     /// How many entries.
     pub count: u64,
@@ -172,16 +168,20 @@ impl Touched {
     }
 }
 
-/// One key's proof: its value (`None`: no entry touched it) under an
-/// index root.
-#[derive(Debug, Serialize, Deserialize)]
+/// One key's proof: what touched it (`None`: nothing did) under an index
+/// root, as the path from the root down to where the key sits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyProof {
     /// The key.
     pub key: IndexKey,
     /// What the node says touched it.
-    pub touched: Option<(u64, Hash32)>,
-    /// The sparse Merkle proof of that value (or of its absence).
-    pub proof: SparseMerkleProof<Sha256>,
+    pub touched: Option<Touched>,
+    /// For a key nothing touched whose place holds another key's leaf:
+    /// that key's hash and its value's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<(Hash32, Hash32)>,
+    /// The hashes beside the key's path, from the root down.
+    pub siblings: Vec<Hash32>,
 }
 
 impl KeyProof {
@@ -191,31 +191,29 @@ impl KeyProof {
             key: self.key.to_string(),
             why,
         };
-        let key = KeyHash(self.key.hash().0);
-        let touched = self.touched.map(|(count, last)| Touched { count, last });
-        let value = touched.map(|t| t.to_bytes());
-        self.proof
-            .verify(RootHash(root.0), key, value.as_ref())
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(touched.unwrap_or_default())
+        let siblings: Vec<[u8; 32]> = self.siblings.iter().map(|h| h.0).collect();
+        let got = smt::root_of(
+            &self.key.hash().0,
+            self.touched.as_ref(),
+            self.other.map(|(k, v)| (k.0, v.0)),
+            &siblings,
+        )
+        .map_err(bad)?;
+        if got != root.0 {
+            return Err(bad("it leads to another root".into()));
+        }
+        Ok(self.touched.unwrap_or_default())
     }
 }
 
-/// The index as of a height, held in memory: the tree's current nodes
-/// and each key's current value.
-///
-/// The tree's versions count from the height it was made at (`base`, 0
-/// for a tree grown from the genesis, the tip for one rebuilt from a
-/// ledger's values): a root does not depend on versions, only on the map.
-#[derive(Debug, Default)]
+/// A key's place in the tree and an entry that touched it.
+type KeyTouch<'a> = ([u8; 32], &'a EntryId);
+
+/// The index as of a height, held in memory.
+#[derive(Debug, Clone, Default)]
 pub struct MemoryIndex {
-    nodes: HashMap<NodeKey, Node, FixedState>,
-    values: HashMap<KeyHash, (Version, OwnedValue), FixedState>,
-    /// The height of the tree's version 0.
-    base: u64,
-    /// The tree's version; `None` before the first update.
-    version: Option<Version>,
-    root: Hash32,
+    tree: smt::Tree,
+    height: u64,
 }
 
 /// A block's changes to the index, worked out but not installed: the root
@@ -223,9 +221,7 @@ pub struct MemoryIndex {
 #[derive(Debug, Clone)]
 pub struct IndexUpdate {
     height: u64,
-    root: Hash32,
-    values: Vec<(KeyHash, Touched)>,
-    batch: jmt::storage::TreeUpdateBatch,
+    patch: smt::Patch,
 }
 
 impl IndexUpdate {
@@ -236,93 +232,62 @@ impl IndexUpdate {
 
     /// The index root at that height.
     pub fn root(&self) -> Hash32 {
-        self.root
+        Hash32(self.patch.root_hash())
     }
-}
-
-impl TreeReader for MemoryIndex {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.nodes.get(node_key).cloned())
-    }
-
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(self
-            .values
-            .get(&key_hash)
-            .filter(|(v, _)| *v <= max_version)
-            .map(|(_, value)| value.clone()))
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        // Only a tree being restored from chunks asks; this one never is.
-        Ok(None)
-    }
-}
-
-fn tree_error(e: impl std::fmt::Display) -> IndexError {
-    IndexError::Tree(e.to_string())
 }
 
 impl MemoryIndex {
     /// An empty index, as of height 0 (the genesis).
-    pub fn new() -> Result<MemoryIndex, IndexError> {
-        MemoryIndex::rebuilt(0, Vec::new())
+    pub fn new() -> MemoryIndex {
+        MemoryIndex::default()
     }
 
     /// The index as of `height` that holds `values` (a ledger's, worked
     /// out from its entries when it opens).
     pub fn rebuilt(
         height: u64,
-        values: Vec<(IndexKey, Touched)>,
+        values: impl IntoIterator<Item = (IndexKey, Touched)>,
     ) -> Result<MemoryIndex, IndexError> {
+        let mut sets: Vec<([u8; 32], Touched)> =
+            values.into_iter().map(|(k, t)| (k.hash().0, t)).collect();
+        sets.sort_unstable_by_key(|s| s.0);
         let mut index = MemoryIndex {
-            base: height,
+            height,
             ..MemoryIndex::default()
         };
-        let set = values
-            .into_iter()
-            .map(|(k, t)| (KeyHash(k.hash().0), t))
-            .collect();
-        let update = index.put(height, set)?;
-        index.install(update)?;
+        let patch = index.tree.patch(&sets)?;
+        index.tree.install(patch)?;
         Ok(index)
     }
 
     /// The height it is as of.
     pub fn height(&self) -> u64 {
-        self.base + self.version.unwrap_or(0)
-    }
-
-    /// The height an update must be of.
-    fn next(&self) -> u64 {
-        match self.version {
-            None => self.base,
-            Some(_) => self.height() + 1,
-        }
+        self.height
     }
 
     /// The root as of [`MemoryIndex::height`].
     pub fn root(&self) -> Hash32 {
-        self.root
+        Hash32(self.tree.root_hash())
     }
 
     /// How many keys it holds.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.tree.len()
     }
 
     /// Whether no entry touched anything yet.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.tree.len() == 0
     }
 
     /// What touched `key`, as of now.
     pub fn get(&self, key: &IndexKey) -> Touched {
-        self.get_hashed(&KeyHash(key.hash().0))
+        self.get_hashed(&key.hash().0)
+    }
+
+    /// What touched the key placed at `k`.
+    fn get_hashed(&self, k: &[u8; 32]) -> Touched {
+        self.tree.get(k).unwrap_or_default()
     }
 
     /// Works out block `height`'s changes (the next height): `touches`
@@ -333,115 +298,63 @@ impl MemoryIndex {
         height: u64,
         touches: impl IntoIterator<Item = (&'a IndexKey, &'a EntryId)>,
     ) -> Result<IndexUpdate, IndexError> {
-        let mut changed: BTreeMap<KeyHash, Touched> = BTreeMap::new();
-        for (key, id) in touches {
-            let k = KeyHash(key.hash().0);
-            let before = match changed.get(&k) {
-                Some(t) => *t,
-                None => self.get_hashed(&k),
-            };
-            changed.insert(k, before.with(id));
-        }
-        self.put(height, changed)
-    }
-
-    /// What touched the key placed at `k`.
-    fn get_hashed(&self, k: &KeyHash) -> Touched {
-        self.values
-            .get(k)
-            .and_then(|(_, v)| Touched::from_bytes(v))
-            .unwrap_or_default()
-    }
-
-    /// The update that sets `values` at `height`.
-    fn put(
-        &self,
-        height: u64,
-        values: BTreeMap<KeyHash, Touched>,
-    ) -> Result<IndexUpdate, IndexError> {
-        if height != self.next() {
+        if height != self.height + 1 {
             return Err(IndexError::NotNext {
                 update: height,
-                current: self.height(),
+                current: self.height,
             });
         }
-        let tree: JellyfishMerkleTree<'_, _, Sha256> = JellyfishMerkleTree::new(self);
-        let version = height - self.base;
-        let (root, batch) = if values.is_empty() {
-            // The batch insertion refuses an empty set (it asserts); an
-            // empty block still makes a version, with the same root.
-            tree.put_value_set(std::iter::empty(), version)
-                .map_err(tree_error)?
-        } else {
-            // Sorted keys inserted subtree by subtree: each node on the
-            // way is made once, not once per key (45 ms against 70 for a
-            // block of 1,300 entries on 300,000 keys, with the map's
-            // fixed-seed hash).
-            let set: Vec<(KeyHash, OwnedValue)> = values
-                .iter()
-                .map(|(k, t)| (*k, t.to_bytes().to_vec()))
-                .collect();
-            let (roots, batch) = tree
-                .batch_put_value_sets(vec![set], None, version)
-                .map_err(tree_error)?;
-            let root = roots
-                .first()
-                .copied()
-                .ok_or_else(|| IndexError::Tree("no root for the update".into()))?;
-            (root, batch)
-        };
-        Ok(IndexUpdate {
-            height,
-            root: Hash32(root.0),
-            values: values.into_iter().collect(),
-            batch,
-        })
+        // Each key's touches in chain order, the keys in the tree's order.
+        let mut flat: Vec<KeyTouch<'_>> = touches
+            .into_iter()
+            .map(|(k, id)| (k.hash().0, id))
+            .collect();
+        // Stable: a key's touches keep their order.
+        flat.sort_by_key(|t| t.0);
+        let mut changes: Vec<([u8; 32], &[KeyTouch<'_>])> = Vec::new();
+        let mut rest = flat.as_slice();
+        while let Some((k, _)) = rest.first() {
+            let n = rest.partition_point(|(other, _)| other == k);
+            let (run, after) = rest.split_at(n);
+            changes.push((*k, run));
+            rest = after;
+        }
+        let patch = self.tree.patch_with(&changes, |old, run| {
+            run.iter()
+                .fold(old.copied().unwrap_or_default(), |t, (_, id)| t.with(id))
+        })?;
+        Ok(IndexUpdate { height, patch })
     }
 
     /// Installs an update made by [`MemoryIndex::update`] on this very
-    /// index. The nodes it made stale are dropped: the index answers as of
-    /// its height only.
+    /// index.
     pub fn install(&mut self, update: IndexUpdate) -> Result<(), IndexError> {
-        if update.height != self.next() {
+        if update.height != self.height + 1 {
             return Err(IndexError::NotNext {
                 update: update.height,
-                current: self.height(),
+                current: self.height,
             });
         }
-        for stale in &update.batch.stale_node_index_batch {
-            self.nodes.remove(&stale.node_key);
-        }
-        for (key, node) in update.batch.node_batch.nodes() {
-            self.nodes.insert(key.clone(), node.clone());
-        }
-        let version = update.height - self.base;
-        for (key, t) in update.values {
-            self.values.insert(key, (version, t.to_bytes().to_vec()));
-        }
-        self.version = Some(version);
-        self.root = update.root;
+        self.tree.install(update.patch)?;
+        self.height = update.height;
         Ok(())
     }
 
     /// `key`'s proof as of now.
-    pub fn prove(&self, key: &IndexKey) -> Result<KeyProof, IndexError> {
-        let tree: JellyfishMerkleTree<'_, _, Sha256> = JellyfishMerkleTree::new(self);
-        let (value, proof) = tree
-            .get_with_proof(KeyHash(key.hash().0), self.version.unwrap_or(0))
-            .map_err(tree_error)?;
-        let touched = match value {
-            None => None,
-            Some(v) => {
-                let t = Touched::from_bytes(&v)
-                    .ok_or_else(|| IndexError::Malformed(key.to_string()))?;
-                Some((t.count, t.last))
-            }
+    pub fn prove(&self, key: &IndexKey) -> KeyProof {
+        let k = key.hash().0;
+        let path = self.tree.path(&k);
+        let (touched, other) = match path.leaf {
+            Some((at, value)) if at == k => (Some(value), None),
+            Some((at, value)) => (None, Some((Hash32(at), Hash32(smt::value_hash(&value))))),
+            None => (None, None),
         };
-        Ok(KeyProof {
+        KeyProof {
             key: key.clone(),
             touched,
-            proof,
-        })
+            other,
+            siblings: path.siblings.into_iter().map(Hash32).collect(),
+        }
     }
 }
 

@@ -46,6 +46,7 @@ fn checkpoint_of(log: &MemoryLog, size: u64) -> Checkpoint {
         root: log.root(size).expect("a size within the log"),
         height: size + 1,
         block: Hash32::digest(&size.to_be_bytes()),
+        index: Hash32::digest(b"an index"),
     }
 }
 
@@ -216,11 +217,12 @@ fn a_checkpoint_body_reads_back_and_only_its_own_spelling_is_accepted() {
     let body = cp.body();
     let text = String::from_utf8(body.clone()).expect("text");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines.len(), 6, "{text}");
     assert_eq!(lines[0], format!("waybill/{}", chain().to_hex()));
     assert_eq!(lines[1], "5");
     assert_eq!(lines[3], "height 6");
     assert!(lines[4].starts_with("block "));
+    assert!(lines[5].starts_with("index "));
     assert_eq!(Checkpoint::parse(&body).expect("its own body"), cp);
     // Any tlog-checkpoint reader sees origin, size and root.
     let generic = tlog_tiles::Checkpoint::from_bytes(&body).expect("a C2SP checkpoint");
@@ -236,6 +238,15 @@ fn a_checkpoint_body_reads_back_and_only_its_own_spelling_is_accepted() {
         (text.replace("height 6\n", ""), "no height"),
         (format!("{text}more\n"), "a line too many"),
         (text.replace("block ", "block  "), "two spaces"),
+        (text.replace(lines[5], ""), "no index"),
+        (
+            text.replace(
+                &format!("{}\n{}", lines[4], lines[5]),
+                &format!("{}\n{}", lines[5], lines[4]),
+            ),
+            "index before block",
+        ),
+        (text.replace("index ", "index AAAA"), "index not 32 bytes"),
         (text.trim_end().to_string(), "no final newline"),
     ] {
         assert!(Checkpoint::parse(bad.as_bytes()).is_err(), "{why}: {bad}");
