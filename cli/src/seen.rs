@@ -216,6 +216,7 @@ mod tests {
             root: log.root(size).expect("within the log"),
             height: size,
             block: Hash32::digest(&size.to_be_bytes()),
+            index: Hash32::digest(b"an index"),
         }
     }
 

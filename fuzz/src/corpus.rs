@@ -359,6 +359,7 @@ fn checkpoint_notes(f: &Fixture) -> Result<Vec<(&'static str, Vec<u8>)>, CorpusE
         root: log.root(log.size()).map_err(|e| bad(e.to_string()))?,
         height: 1,
         block: f.block.header.hash(),
+        index: waybill_core::crypto::Hash32::digest(b"the index"),
     };
     let time = u64::try_from((T0 + 60_000) / 1000).map_err(|e| bad(e.to_string()))?;
     let line = |key: &ed25519_dalek::SigningKey| {

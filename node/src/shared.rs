@@ -703,9 +703,30 @@ impl<B: Backend + 'static> Shared<B> {
         Ok(self.read()?.cosignatures(height)?)
     }
 
-    /// The checkpoint of the log with `block` committed on the tip.
+    /// The checkpoint of the log with `block` committed on the tip, its
+    /// completeness index root included: worked out from the block's
+    /// validation, which a block this node votes for has had (a block it
+    /// has not, such as its own proposal, is validated first, skipping
+    /// the signatures the mempool verified).
     pub fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, ReadError> {
-        Ok(self.read()?.checkpoint_after(block)?)
+        let hash = block.block().header.hash();
+        let validated_here = |s: &Self| {
+            s.validated
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .any(|v| v.block_hash() == hash)
+        };
+        if !validated_here(self) {
+            self.validate_encoded(block)?;
+        }
+        let ledger = self.read()?;
+        let kept = self
+            .validated
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let checked = kept.iter().rev().find(|v| v.block_hash() == hash);
+        Ok(ledger.checkpoint_after(block, checked)?)
     }
 
     /// A committed block's header, without reading the block (consensus

@@ -980,6 +980,7 @@ fn a_lookup_refuses_a_view_that_does_not_extend_the_last_checkpoint_seen() {
         root: Hash32([7; 32]),
         height,
         block: Hash32([8; 32]),
+        index: Hash32([9; 32]),
     };
     remember(other(size + 5, height + 1));
     let out = run(&mut lookup(false));

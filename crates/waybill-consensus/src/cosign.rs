@@ -144,6 +144,7 @@ pub(crate) mod tests {
             root: Hash32([size as u8; 32]),
             height: 3,
             block: Hash32([9; 32]),
+            index: Hash32([10; 32]),
         }
     }
 

@@ -23,6 +23,7 @@ use waybill_core::codec;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Encoded, EntryId, SignedEntry};
 use waybill_core::genesis::ChainId;
+use waybill_core::index::IndexUpdate;
 use waybill_core::merkle;
 use waybill_core::rules::{self, Applied};
 
@@ -51,7 +52,10 @@ impl Prepared {
     /// height.
     pub(crate) fn checkpoint(&self, chain: &ChainId) -> (Checkpoint, u64) {
         let s = &self.staged;
-        (s.log.checkpoint(chain, &s.header), s.header.height)
+        (
+            s.log.checkpoint(chain, &s.header, s.index.root()),
+            s.header.height,
+        )
     }
 
     /// Adds a value to the block's writes.
@@ -76,6 +80,7 @@ struct Staged {
     delta: Delta,
     delta_len: u64,
     log: Frontier,
+    index: IndexUpdate,
 }
 
 impl<B: Backend> Ledger<B> {
@@ -145,10 +150,11 @@ impl<B: Backend> Ledger<B> {
         // these entries: each id is the hash of an entry's bytes here.
         let same_entries = |v: &Validated| v.ids.iter().eq(block.entries().iter().map(|e| &e.id));
         let reusable = checked.filter(|v| v.tip == tip && v.block == hash && same_entries(v));
-        let applied = match reusable {
-            Some(v) => v.applied,
-            None => self.validate_encoded(&block, known)?.applied,
+        let validated = match reusable {
+            Some(v) => v,
+            None => self.validate_encoded(&block, known)?,
         };
+        let (applied, index_update) = (validated.applied, validated.index);
         let (block, block_bytes, entries) = block.into_parts();
         if let Some(c) = &cert {
             // The set of the block's height: genesis and the governance
@@ -166,6 +172,10 @@ impl<B: Backend> Ledger<B> {
         if !log_hashes.is_empty() {
             batch.put(keys::at_height(ns::LOG, block.header.height), log_hashes);
         }
+        batch.put(
+            keys::at_height(ns::INDEX, block.header.height),
+            index_update.root().0.to_vec(),
+        );
         let id_prefixes: Vec<u64> = entries.iter().map(|e| index::prefix(&e.id)).collect();
         let delta_bytes = codec::try_encode(
             "delta",
@@ -184,6 +194,7 @@ impl<B: Backend> Ledger<B> {
                 delta,
                 delta_len,
                 log,
+                index: index_update,
             },
             batch,
             delta_bytes,
@@ -237,6 +248,11 @@ impl<B: Backend> Ledger<B> {
             ))
         })?;
         self.ids.push_block(staged.ids.into_iter());
+        self.index.install(staged.index).map_err(|e| {
+            StoreError::Backend(format!(
+                "internal: block {h}'s completeness index update does not follow ({e}); reopen the ledger"
+            ))
+        })?;
         self.log = staged.log;
         self.tip = Some(staged.header);
         self.snapshots().delta_bytes += staged.delta_len;

@@ -18,9 +18,11 @@ use waybill_core::block::{self, Block, CommitCertificate, Header};
 use waybill_core::checkpoint::CarriedCosignature;
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{self, Encoded, EntryId, SignedEntry};
+use waybill_core::index::MemoryIndex;
 use waybill_core::rules;
 
 use crate::backend::Backend;
+use crate::complete;
 use crate::error::{corrupt_at, StoreError};
 use crate::index::{IdIndex, IndexDelta};
 use crate::keys::{self, ns};
@@ -79,6 +81,8 @@ struct ReadBlock {
     /// Its validators' cosignatures of the log's checkpoint (read, so
     /// malformed ones are found, and each from a validator of its height).
     cosignatures: Vec<CarriedCosignature>,
+    /// Its stored completeness index root.
+    index_root: Option<Hash32>,
 }
 
 /// A stored block with every check done but its signatures', and each
@@ -131,7 +135,7 @@ impl<B: Backend> Ledger<B> {
         B: Clone + Send + Sync,
     {
         let (genesis, _, tip) = Self::open_meta(&backend)?;
-        let reader = Self::at_genesis(backend.clone(), genesis);
+        let reader = Self::at_genesis(backend.clone(), genesis)?;
         let (opened, rebuilt) = std::thread::scope(|s| {
             let opening = s.spawn(move || {
                 Ledger::open(backend).map(|l| {
@@ -278,6 +282,7 @@ impl<B: Backend> Ledger<B> {
         let certificate = self.certificate(h)?;
         let log = self.backend.get(&keys::at_height(ns::LOG, h))?;
         let cosignatures = self.cosignatures(h)?;
+        let index_root = self.index_root(h)?;
         Ok(Unverified {
             block: ReadBlock {
                 block,
@@ -285,6 +290,7 @@ impl<B: Backend> Ledger<B> {
                 log,
                 certificate,
                 cosignatures,
+                index_root,
             },
             prepared,
         })
@@ -298,6 +304,7 @@ impl<B: Backend> Ledger<B> {
         let mut state = Committed::genesis(&self.genesis);
         let mut ids_index = IdIndex::default();
         let mut log = Frontier::default();
+        let mut index = MemoryIndex::new();
         let mut prev: Option<Header> = None;
         let mut entries = 0u64;
         let mut certified = 0u64;
@@ -309,6 +316,7 @@ impl<B: Backend> Ledger<B> {
                 log: stored_log,
                 certificate,
                 cosignatures,
+                index_root,
             } = readers
                 .get(((h - 1) % readers.len() as u64) as usize)
                 .ok_or_else(|| corrupt("no reader for this block".into()))?
@@ -346,6 +354,20 @@ impl<B: Backend> Ledger<B> {
                     c.cosignature.validator.short()
                 )));
             }
+            let update = complete::block_update(&index, h, &block.entries, &applied.effects)?;
+            if index_root != Some(update.root()) {
+                return Err(corrupt(match index_root {
+                    None => "its completeness index root is missing".into(),
+                    Some(r) => format!(
+                        "its completeness index root is {}, but its entries make it {}",
+                        r.to_hex(),
+                        update.root().to_hex()
+                    ),
+                }));
+            }
+            index
+                .install(update)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
             log = next;
             ids_index.push_block(ids.iter().copied());
             entries += ids.len() as u64;
@@ -462,6 +484,7 @@ mod tests {
                 log: None,
                 certificate: None,
                 cosignatures: Vec::new(),
+                index_root: None,
             },
             prepared,
         }

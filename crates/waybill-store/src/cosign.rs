@@ -27,6 +27,7 @@ use crate::backend::Backend;
 use crate::error::StoreError;
 use crate::keys::{self, ns};
 use crate::ledger::Ledger;
+use crate::validate::Validated;
 
 /// What [`Ledger::attach_cosignatures`] kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,14 +75,31 @@ fn decode(height: u64, bytes: &[u8]) -> Result<Vec<CarriedCosignature>, StoreErr
 
 impl<B: Backend> Ledger<B> {
     /// The checkpoint the log would have with `block` committed on the
-    /// tip (what its validators cosign before it is). Refused if the
-    /// block does not follow the tip; nothing else of it is checked.
-    pub fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, StoreError> {
+    /// tip (what its validators cosign before it is), its completeness
+    /// index root included. `checked` is the block's validation on this
+    /// tip, if at hand (a validator has validated what it precommits);
+    /// without it, the block is validated here. Refused if the block does
+    /// not follow the tip or breaks a rule.
+    pub fn checkpoint_after(
+        &self,
+        block: &BlockBytes,
+        checked: Option<&Validated>,
+    ) -> Result<Checkpoint, StoreError> {
         let header = &block.block().header;
         block::check_link(&self.chain_id(), self.tip.as_ref(), header)?;
         let ids: Vec<_> = block.entries().iter().map(|e| e.id).collect();
+        let tip = self.tip_hash();
+        let hash = header.hash();
+        let fresh;
+        let validated = match checked.filter(|v| v.tip == tip && v.block == hash && v.ids == ids) {
+            Some(v) => v,
+            None => {
+                fresh = self.validate_encoded(block, &|_| false)?;
+                &fresh
+            }
+        };
         let (_, after) = self.log.append(&ids)?;
-        Ok(after.checkpoint(&self.chain_id(), header))
+        Ok(after.checkpoint(&self.chain_id(), header, validated.index.root()))
     }
 
     /// Keeps with a prepared block the cosignatures its validators'

@@ -26,6 +26,9 @@ pub mod ns {
     /// height → the validators' cosignatures of the log's checkpoint as
     /// of the block (see `cosign.rs`); none for a block committed without.
     pub const COSIG: u8 = b'S';
+    /// height → the completeness index's root with the block committed
+    /// (see `complete.rs`).
+    pub const INDEX: u8 = b'X';
     // b'D' held each block's delta up to store format 7; the deltas are
     // now in the delta log (`delta_log.rs`).
 }

@@ -28,6 +28,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use waybill_core::block::Header;
 use waybill_core::crypto::Hash32;
 use waybill_core::genesis::{ChainId, Genesis};
+use waybill_core::index::MemoryIndex;
 
 use crate::backend::Backend;
 use crate::index::IdIndex;
@@ -48,6 +49,8 @@ pub struct Ledger<B: Backend> {
     pub(crate) ids: IdIndex,
     /// The log's frontier (see `log.rs`).
     pub(crate) log: Frontier,
+    /// The completeness index as of the tip (see `complete.rs`).
+    pub(crate) index: MemoryIndex,
     pub(crate) tip: Option<Header>,
     /// Behind a lock so that a snapshot needs only a shared borrow: a node
     /// writes it on another thread while blocks are validated.

@@ -33,6 +33,7 @@ mod backend;
 mod block_map;
 mod check;
 mod compact;
+mod complete;
 mod cosign;
 mod datadir;
 mod delta;

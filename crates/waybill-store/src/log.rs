@@ -178,14 +178,15 @@ impl Frontier {
     }
 
     /// The checkpoint of this log on `chain`, brought to its size by the
-    /// block of `header`.
-    pub(crate) fn checkpoint(&self, chain: &ChainId, header: &Header) -> Checkpoint {
+    /// block of `header`, with the completeness index at `index`.
+    pub(crate) fn checkpoint(&self, chain: &ChainId, header: &Header, index: Hash32) -> Checkpoint {
         Checkpoint {
             origin: checkpoint::origin(chain),
             size: self.size,
             root: self.root(),
             height: header.height,
             block: header.hash(),
+            index,
         }
     }
 

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use waybill_core::block::{self, Header};
 use waybill_core::codec;
 use waybill_core::genesis::{ChainId, Genesis};
+use waybill_core::index::MemoryIndex;
 
 use crate::backend::{Backend, WriteBatch};
 use crate::delta::Logged;
@@ -41,8 +42,9 @@ use crate::state::Committed;
 /// council also holds the node keys bound to members. 11: each block also
 /// stores the hashes its entries add to the ledger's log (`log.rs`). 12:
 /// and its validators' cosignatures of the log's checkpoint
-/// (`cosign.rs`).
-pub const STORE_FORMAT: u32 = 12;
+/// (`cosign.rs`). 13: and the root of the completeness index with it
+/// committed (`complete.rs`), which its checkpoint names.
+pub const STORE_FORMAT: u32 = 13;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.
@@ -59,23 +61,24 @@ impl<B: Backend> Ledger<B> {
         // nobody's.
         backend.drop_deltas_after(0)?;
         backend.commit(batch)?;
-        Ok(Self::at_genesis(backend, genesis))
+        Self::at_genesis(backend, genesis)
     }
 
     /// A ledger over `backend` holding `genesis`'s state and no blocks.
-    pub(crate) fn at_genesis(backend: B, genesis: Genesis) -> Self {
-        Ledger {
+    pub(crate) fn at_genesis(backend: B, genesis: Genesis) -> Result<Self, StoreError> {
+        Ok(Ledger {
             backend,
             chain_id: genesis.chain_id(),
             state: Committed::genesis(&genesis),
             genesis,
             ids: IdIndex::default(),
             log: Frontier::default(),
+            index: MemoryIndex::new(),
             tip: None,
             snapshots: Mutex::new(Snapshots::default()),
             auto_snapshot: true,
             snapshot_min_bytes: SNAPSHOT_MIN_BYTES,
-        }
+        })
     }
 
     /// The store's format, genesis and recorded tip height, checked.
@@ -130,6 +133,8 @@ impl<B: Backend> Ledger<B> {
             state,
             ids,
             log,
+            // Rebuilt below, once the tip is verified.
+            index: MemoryIndex::default(),
             tip: None,
             snapshots: Mutex::new(Snapshots {
                 height: snapshot_height,
@@ -144,6 +149,7 @@ impl<B: Backend> Ledger<B> {
         if tip_height > 0 {
             ledger.tip = Some(ledger.verify_tip(tip_height)?);
         }
+        ledger.index = ledger.rebuild_index(tip_height)?;
         // Only once the ledger has opened: the deltas the snapshot covers
         // (a crash between writing it and dropping them left them), and
         // any logged for a block whose commit never happened.

@@ -89,12 +89,16 @@ impl<B: Backend> Ledger<B> {
             return Ok(None);
         };
         let root = Proofs::new(&self.backend, &self.ids, &self.log).root(size)?;
+        let index = self.index_root(height)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("block {height} has no completeness index root"))
+        })?;
         Ok(Some(Checkpoint {
             origin: checkpoint::origin(&self.chain_id),
             size,
             root,
             height,
             block: header.hash(),
+            index,
         }))
     }
 

@@ -140,6 +140,16 @@ impl Committed {
         self.ship_names.name(n).parse().ok()
     }
 
+    /// The lot of number `n`, if it names one.
+    pub(crate) fn lot_named(&self, n: usize) -> Option<LotId> {
+        self.lot_id(u32::try_from(n).ok()?)
+    }
+
+    /// The shipment of number `n`, if it names one.
+    pub(crate) fn ship_named(&self, n: usize) -> Option<ShipmentId> {
+        self.ship_id(u32::try_from(n).ok()?)
+    }
+
     /// Folds in block `height`: its state changes, then its index
     /// additions (planned, then installed: see `delta.rs`). Every path
     /// that builds this structure (commit, opening, the integrity check)

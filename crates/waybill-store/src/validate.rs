@@ -11,9 +11,11 @@
 use waybill_core::block::{self, Block, BlockBytes};
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{self, Encoded, EntryId, SignedEntry};
+use waybill_core::index::IndexUpdate;
 use waybill_core::rules::{self, Applied, RuleError};
 
 use crate::backend::Backend;
+use crate::complete;
 use crate::error::StoreError;
 use crate::ledger::Ledger;
 
@@ -36,6 +38,9 @@ pub struct Validated {
     pub(crate) block: Hash32,
     pub(crate) ids: Vec<EntryId>,
     pub(crate) applied: Applied,
+    /// The block's changes to the completeness index, worked out once
+    /// for the checkpoint its validators cosign and for its commit.
+    pub(crate) index: IndexUpdate,
 }
 
 impl Validated {
@@ -268,11 +273,18 @@ impl<B: Backend> Ledger<B> {
         self.check_shape(block)?;
         let Checked { block: hash, ids } = checked;
         let (ids, applied) = self.apply_rules(block, ids)?;
+        let index = complete::block_update(
+            &self.index,
+            block.header.height,
+            &block.entries,
+            &applied.effects,
+        )?;
         Ok(Validated {
             tip: self.tip_hash(),
             block: hash,
             ids,
             applied,
+            index,
         })
     }
 }

@@ -165,19 +165,6 @@ fn log_key(height: u64) -> Vec<u8> {
     key
 }
 
-/// Sets (or, with `None`, removes) a raw value of the ledger in `dir`;
-/// returns what was there.
-fn set_raw(dir: &std::path::Path, key: &[u8], value: Option<Vec<u8>>) -> Option<Vec<u8>> {
-    let db = sled_open(&dir.join("db"));
-    let old = match value {
-        Some(v) => db.insert(key, v),
-        None => db.remove(key),
-    }
-    .expect("write");
-    db.flush().expect("flush");
-    old.map(|v| v.to_vec())
-}
-
 #[test]
 fn lost_or_damaged_log_hashes_are_reported_as_corruption() {
     let c = consortium();
@@ -225,9 +212,21 @@ fn commit_cosigned<B: Backend>(
     sign: impl Fn(&Checkpoint) -> Vec<CarriedCosignature>,
 ) -> (Attached, Checkpoint) {
     let block = BlockBytes::encode(ledger.seal(entries, next_time(ledger), c.validator.pk));
-    let cp = ledger.checkpoint_after(&block).expect("the next block");
+    let checked = ledger
+        .validate_encoded(&block, &|_| false)
+        .expect("a valid block");
+    let cp = ledger
+        .checkpoint_after(&block, Some(&checked))
+        .expect("the next block");
+    // Without the validation at hand, the block is validated for it.
+    assert_eq!(
+        ledger
+            .checkpoint_after(&block, None)
+            .expect("validated here"),
+        cp
+    );
     let mut prepared = ledger
-        .prepare(block, None, None, &|_| false)
+        .prepare(block, None, Some(checked), &|_| false)
         .expect("a valid block");
     let kept = ledger.attach_cosignatures(&mut prepared, &sign(&cp));
     let written = ledger.write(prepared).expect("written");
@@ -311,7 +310,7 @@ fn a_blocks_cosignatures_are_kept_with_it_and_make_a_note_that_verifies() {
     assert!(ledger.cosignatures(4).expect("read").is_empty());
     // A block that does not follow the tip has no checkpoint to cosign.
     let stale = BlockBytes::encode(ledger.block(3).expect("read").expect("block 3"));
-    assert!(ledger.checkpoint_after(&stale).is_err());
+    assert!(ledger.checkpoint_after(&stale, None).is_err());
     ledger.check().expect("a sound ledger");
     drop(ledger);
 

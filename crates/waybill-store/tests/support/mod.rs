@@ -118,6 +118,19 @@ pub fn sled_open(path: &Path) -> sled::Db {
     }
 }
 
+/// Sets (or, with `None`, removes) a raw value of the ledger in `dir`;
+/// returns what was there.
+pub fn set_raw(dir: &Path, key: &[u8], value: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    let db = sled_open(&dir.join("db"));
+    let old = match value {
+        Some(v) => db.insert(key, v),
+        None => db.remove(key),
+    }
+    .expect("write");
+    db.flush().expect("flush");
+    old.map(|v| v.to_vec())
+}
+
 // ---------------------------------------------------------------------------
 // Trails
 

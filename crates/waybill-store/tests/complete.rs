@@ -1,0 +1,142 @@
+//! The completeness index as the ledger keeps it: every key's value is
+//! what its entries make, proven under the root each block's checkpoint
+//! names; it survives reopening and snapshots; a stored root that lies
+//! is corruption.
+
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use tempfile::TempDir;
+use waybill_core::index::{IndexKey, Touched};
+use waybill_store::{create_dir, keys, Backend, Ledger, MemBackend, StoreError};
+
+use support::*;
+
+/// Block `height`'s index root key.
+fn index_key(height: u64) -> Vec<u8> {
+    let mut key = vec![keys::ns::INDEX];
+    key.extend_from_slice(&height.to_be_bytes());
+    key
+}
+
+/// Checks every lot's, shipment's and author's proof under the tip
+/// checkpoint's index root against the entries the lookup indexes list;
+/// returns the root.
+fn assert_index<B: Backend>(ledger: &Ledger<B>) -> waybill_core::crypto::Hash32 {
+    let tip = ledger.height();
+    let cp = ledger.checkpoint(tip).expect("read").expect("a checkpoint");
+    assert_eq!(ledger.index_root(tip).expect("read"), Some(cp.index));
+    let state = ledger.state().to_state();
+    let id = |(h, i): (u64, u32)| ledger.entry_ids(h).expect("read").expect("a block")[i as usize];
+    let mut keys: Vec<(IndexKey, Vec<(u64, u32)>)> = Vec::new();
+    for l in state.lots.keys() {
+        keys.push((IndexKey::Lot(l.clone()), ledger.state().by_lot(l)));
+    }
+    for s in state.shipments.keys() {
+        keys.push((IndexKey::Shipment(s.clone()), ledger.state().by_shipment(s)));
+    }
+    for p in state.payments.keys() {
+        keys.push((IndexKey::Payment(*p), ledger.state().by_payment(p)));
+    }
+    assert!(!state.payments.is_empty(), "the workload records payments");
+    for a in state.members.keys() {
+        keys.push((IndexKey::Author(*a), ledger.state().by_author(a)));
+    }
+    keys.push((IndexKey::Council, ledger.state().membership()));
+    assert!(keys.len() > 20, "{} keys", keys.len());
+    for (key, mut positions) in keys {
+        positions.dedup();
+        let want = Touched::of(&positions.into_iter().map(id).collect::<Vec<_>>());
+        let proof = ledger.prove_touched(&key);
+        assert_eq!(proof.verify(&cp.index), Ok(want), "{key}");
+    }
+    // A key nothing touched is proven untouched.
+    let never = IndexKey::Lot(lot("NEVER-MADE"));
+    let proof = ledger.prove_touched(&never);
+    assert_eq!(proof.verify(&cp.index), Ok(Touched::default()));
+    cp.index
+}
+
+#[test]
+fn every_key_is_proven_under_each_blocks_checkpoint() {
+    let c = consortium();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    let entries = workload(&c, 41, 240);
+    let mut roots = Vec::new();
+    for chunk in entries.chunks(30) {
+        append_block(&c, &mut ledger, chunk.to_vec());
+        roots.push(assert_index(&ledger));
+    }
+    // An empty block changes nothing the index holds.
+    append_block(&c, &mut ledger, Vec::new());
+    assert_eq!(assert_index(&ledger), *roots.last().expect("a root"));
+    // Each block's checkpoint keeps the root of its height.
+    for (h, root) in (1..).zip(&roots) {
+        let cp = ledger.checkpoint(h).expect("read").expect("a checkpoint");
+        assert_eq!(cp.index, *root, "block {h}");
+    }
+    ledger.check().expect("a sound ledger");
+}
+
+#[test]
+fn the_index_survives_reopening_and_snapshots() {
+    let c = consortium();
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    let mut w = Workload::new(&c, 42);
+    append_in_blocks(&c, &mut ledger, &w.take(120).expect("entries"), 20);
+    let root = assert_index(&ledger);
+    drop(ledger);
+
+    let mut ledger = reopen(&dir).expect("reopen");
+    assert_eq!(assert_index(&ledger), root);
+    ledger.snapshot().expect("snapshot");
+    append_in_blocks(&c, &mut ledger, &w.take(60).expect("entries"), 20);
+    let root = assert_index(&ledger);
+    drop(ledger);
+    let ledger = reopen(&dir).expect("reopen after the snapshot");
+    assert_eq!(assert_index(&ledger), root);
+    ledger.check().expect("a sound ledger");
+}
+
+#[test]
+fn a_lost_or_wrong_index_root_is_corruption() {
+    let c = consortium();
+    let tmp = TempDir::new().expect("tempdir");
+    let dir = tmp.path().join("ledger");
+    let mut ledger = create_dir(&dir, c.genesis.clone()).expect("create");
+    append_in_blocks(&c, &mut ledger, &workload(&c, 43, 64), 8);
+    let last = ledger.height();
+    drop(ledger);
+
+    // The tip's root is checked when the ledger opens.
+    let kept = set_raw(&dir, &index_key(last), Some(vec![7u8; 32])).expect("the tip's root");
+    match reopen(&dir) {
+        Err(StoreError::Corrupt(m)) => assert!(m.contains("completeness index"), "{m}"),
+        Err(e) => panic!("another error: {e}"),
+        Ok(_) => panic!("opened with a wrong index root"),
+    }
+    set_raw(&dir, &index_key(last), Some(vec![0u8; 31]));
+    assert!(matches!(reopen(&dir), Err(StoreError::Corrupt(_))));
+    set_raw(&dir, &index_key(last), None);
+    assert!(matches!(reopen(&dir), Err(StoreError::Corrupt(_))));
+    set_raw(&dir, &index_key(last), Some(kept));
+
+    // An older block's, by the check, which replays every block.
+    let old = set_raw(&dir, &index_key(3), Some(vec![7u8; 32])).expect("block 3's root");
+    let ledger = reopen(&dir).expect("opens: only the tip's is read");
+    let e = ledger.check().expect_err("the check finds it");
+    assert!(e.to_string().contains("completeness index root is"), "{e}");
+    drop(ledger);
+    set_raw(&dir, &index_key(3), None);
+    let e = reopen(&dir)
+        .expect("opens")
+        .check()
+        .expect_err("a lost one too");
+    assert!(e.to_string().contains("root is missing"), "{e}");
+    set_raw(&dir, &index_key(3), Some(old));
+    reopen(&dir).expect("opens").check().expect("sound again");
+}
