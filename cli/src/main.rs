@@ -207,8 +207,14 @@ enum Cmd {
     /// of the chain seen here (see `waybill checkpoint fetch --help`): a
     /// forked, rolled-back or stale view is refused, and so is a view
     /// older than --max-age (the ledger makes a block every few seconds,
-    /// so an old tip means a node that is behind or cut off). Prints
-    /// VERIFIED, or FAILED and exactly what failed (exit code 1).
+    /// so an old tip means a node that is behind or cut off). And it checks
+    /// that the node left nothing out: the trail comes with proofs, under
+    /// the completeness index root that checkpoint certifies, of how many
+    /// entries touch the lot, each ancestor, each shipment and payment of
+    /// the trail and the membership; a trail short of any of them (a
+    /// recall, a correction, a later dispatch, a payment) fails, naming
+    /// what is missing. Prints VERIFIED, or FAILED and exactly what failed
+    /// (exit code 1).
     ///
     /// Examples:
     ///   waybill lookup '(01)07709998000018(10)LOT1' --data-dir ledger
@@ -216,9 +222,6 @@ enum Cmd {
     ///       --node http://127.0.0.1:8080 --genesis genesis.toml
     ///   waybill lookup '(01)07709998000018(10)LOT1' --max-age 1h \
     ///       --node http://127.0.0.1:8080 --genesis genesis.toml
-    ///
-    /// A trail shows everything up to what the node served; it cannot show
-    /// that a node left out the latest entries about the lot.
     #[command(verbatim_doc_comment, group(
         clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
     ))]

@@ -18,6 +18,7 @@ use waybill_core::crypto::{self, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::genesis::{Genesis, Role};
 use waybill_core::gs1::LotId;
+use waybill_core::index::IndexKey;
 use waybill_core::trail::{self, Policy, Trail, TrailReport};
 
 use crate::node_client::{EntryState, Node, Submitted};
@@ -85,7 +86,8 @@ pub fn lookup(
     let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
     let verified = match fetch_verified(&node, &g, &lot)? {
-        Ok((trail, r)) => log_view(&node, &trail, &r, max_age)?.map(|view| (r, view)),
+        Ok((trail, r)) => log_view(&node, &trail, &r, max_age)?
+            .and_then(|view| complete(&trail, &r, &view).map(|()| (r, view))),
         Err(why) => Err(why),
     };
     match verified {
@@ -93,10 +95,12 @@ pub fn lookup(
             if json {
                 let mut v = report::trail_json(&r, true, Some(("node", json!(node.url()))));
                 v["log"] = view.json(&r);
+                v["complete"] = complete_json(&r);
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 report::print_trail(&r);
                 println!("{}", view.line(&r));
+                println!("{}", complete_line(&r, &view));
                 println!(
                     "VERIFIED: {} entries from the node at {}; {}",
                     r.entries,
@@ -128,6 +132,55 @@ pub fn lookup(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Checks that the node left nothing out of a verified trail: its
+/// completeness proofs hold under the index root of the checkpoint `view`
+/// verified, and the trail shows every entry they count.
+fn complete(trail: &Trail, r: &TrailReport, view: &LogView) -> std::result::Result<(), String> {
+    let cp = &view.certified.checkpoint;
+    trail::check_complete(r, trail.complete.as_deref(), &cp.index, cp.height)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// How many of each kind of key a trail was proven complete for.
+fn key_counts(r: &TrailReport) -> (usize, usize, usize) {
+    let mut counts = (0, 0, 0);
+    for k in &r.completeness.required {
+        match k {
+            IndexKey::Lot(_) => counts.0 += 1,
+            IndexKey::Shipment(_) => counts.1 += 1,
+            IndexKey::Payment(_) => counts.2 += 1,
+            IndexKey::Author(_) | IndexKey::Council => {}
+        }
+    }
+    counts
+}
+
+fn complete_line(r: &TrailReport, view: &LogView) -> String {
+    let (lots, shipments, payments) = key_counts(r);
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "Complete: nothing left out as of height {}: every entry about {} ({} and its ancestors), {}, {} and the membership, proven under the index root the validators cosigned",
+        view.certified.checkpoint.height,
+        plural(lots, "lot", "lots"),
+        r.lot,
+        plural(shipments, "shipment", "shipments"),
+        plural(payments, "payment", "payments"),
+    )
+}
+
+fn complete_json(r: &TrailReport) -> Value {
+    let (lots, shipments, payments) = key_counts(r);
+    json!({
+        "proven": true,
+        "lots": lots,
+        "shipments": shipments,
+        "payments": payments,
+        "membership": true,
+    })
 }
 
 /// The ledger's log as a verified trail's node shows it: the checkpoint of

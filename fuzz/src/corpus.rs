@@ -323,6 +323,7 @@ fn story_trail(
         lot: lot(STORY_LOT),
         tip_height: chain.last().map_or(0, |(b, _)| b.header.height),
         items,
+        complete: None,
     })
 }
 

@@ -29,13 +29,14 @@ use waybill_core::checkpoint;
 use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{
-    Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Receive, SignedEntry,
-    ENTRY_VERSION,
+    Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Recall, RecallClass,
+    Receive, SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::{
     ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
 };
 use waybill_core::gs1::LotId;
+use waybill_core::index::{IndexKey, Touched};
 use waybill_core::state::View;
 use waybill_core::trail::Trail;
 use waybill_store::{Ledger, MemBackend};
@@ -242,6 +243,18 @@ fn build_ledger(w: &World) -> Ledger<MemBackend> {
             dispatch(ROAD, &[ROASTED], &w.retailer.pk, None),
         )],
         vec![sign(&w.retailer, receive(ROAD))],
+        // The green coffee recalled by its producer after the roast: the
+        // roasted lot's trail must show it.
+        vec![sign(
+            &w.producer,
+            Body::Recall(Recall {
+                lots: vec![lot(GREEN)],
+                class: RecallClass::Recall,
+                reason: "ochratoxin above the limit".into(),
+                scope: "the whole lot".into(),
+                documents: Vec::new(),
+            }),
+        )],
     ];
     for (i, entries) in blocks.into_iter().enumerate() {
         let time = T0 + 1000 * i64::try_from(i).unwrap_or(0);
@@ -256,6 +269,17 @@ fn build_ledger(w: &World) -> Ledger<MemBackend> {
 
 // ---------------------------------------------------------------------------
 // Lies
+
+/// Whether a trail item is an entry that touched lot `l` in the story
+/// (its production, its dispatch, its receipt or a production using it).
+fn produce_or_dispatch_of(item: &waybill_core::trail::TrailItem, l: &str) -> bool {
+    match &item.entry.entry.body {
+        Body::Produce(p) => p.lot == lot(l) || p.inputs.iter().any(|i| i.lot == lot(l)),
+        Body::Dispatch(d) => d.lots.contains(&lot(l)),
+        Body::Receive(r) => r.shipment == shipment(SEA),
+        _ => false,
+    }
+}
 
 /// The trail's JSON with `f` applied to its typed form.
 fn altered(trail: &Trail, f: impl FnOnce(&mut Trail)) -> Value {
@@ -333,6 +357,52 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
         only_roasted(altered(&roasted, |t| {
             for item in &mut t.items {
                 item.certificate = None;
+            }
+        })),
+    );
+
+    // The recall of the roast's green coffee left out: every entry left
+    // is genuine and the custody holds without it; only the certified
+    // completeness index can tell.
+    all.insert(
+        "hidden-recall".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            t.items
+                .retain(|i| !matches!(&i.entry.entry.body, Body::Recall(_)))
+        })),
+    );
+    // The road shipment's completeness proof left out (whatever the node
+    // would hide about the shipment, a payment say, goes unproven).
+    all.insert(
+        "no-shipment-proof".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            if let Some(proofs) = &mut t.complete {
+                proofs.retain(|p| p.key != IndexKey::Shipment(shipment(ROAD)));
+            }
+        })),
+    );
+    // No completeness proofs at all (what an older node serves).
+    all.insert(
+        "no-completeness".to_owned(),
+        only_roasted(altered(&roasted, |t| t.complete = None)),
+    );
+    // The lot's count lowered in its proof to match a trail without the
+    // recall: the proof no longer leads to the certified root.
+    all.insert(
+        "forged-completeness".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            t.items
+                .retain(|i| !matches!(&i.entry.entry.body, Body::Recall(_)));
+            let shown: Vec<_> = t
+                .items
+                .iter()
+                .filter(|i| produce_or_dispatch_of(i, GREEN))
+                .map(|i| i.entry.id())
+                .collect();
+            for p in t.complete.iter_mut().flatten() {
+                if p.key == IndexKey::Lot(lot(GREEN)) {
+                    p.touched = Some(Touched::of(&shown));
+                }
             }
         })),
     );
@@ -861,13 +931,19 @@ fn honest_node_verifies() {
         "by Cooperativa del Huila",
         "held by Frischmarkt Retail",
         "VERIFIED: ",
-        "commit certificates of 6 blocks verified (BFT-final)",
+        "commit certificates of 7 blocks verified (BFT-final)",
         "Log: ",
-        "at height 6 as of ",
+        "at height 7 as of ",
         "old), cosigned by validator-1, validator-2, validator-3, validator-4",
+        "Complete: nothing left out as of height 7: every entry about 2 lots \
+         ((01)04061234000026(10)R1 and its ancestors), 2 shipments, 0 payments \
+         and the membership",
     ] {
         assert!(out.stdout.contains(needle), "no {needle:?}:\n{out}");
     }
+    // The recall of its green coffee heads the roasted lot's page.
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert!(first.starts_with("RECALLED"), "{out}");
 
     // The Digital Link form goes through the URL path percent-encoded.
     let out = ok(&mut f.lookup("honest", ROASTED_LINK));
@@ -882,7 +958,10 @@ fn honest_node_verifies() {
     assert_eq!(j["status"], json!("consumed (made into other lots)"), "{j}");
     assert_eq!(j["uncertified_blocks"], json!(0), "{j}");
     assert_eq!(j["node"], json!(f.node("honest")), "{j}");
-    assert_eq!(j["log"]["height"], json!(6), "{j}");
+    assert_eq!(j["log"]["height"], json!(7), "{j}");
+    assert_eq!(j["complete"]["proven"], json!(true), "{j}");
+    assert_eq!(j["complete"]["lots"], json!(1), "{j}");
+    assert_eq!(j["complete"]["shipments"], json!(1), "{j}");
     let age = j["log"]["age_s"]
         .as_u64()
         .expect("the view's age in seconds");
@@ -1007,6 +1086,22 @@ fn every_lie_fails() {
         ("no-certificates", &["no commit certificate"]),
         ("another-lot", &["trail of lot (01)07709998000018(10)LOT2"]),
         ("garbage", &["not a valid trail"]),
+        (
+            "hidden-recall",
+            &[
+                "not complete",
+                "1 entry touching lot (01)07709998000018(10)LOT1 is missing",
+            ],
+        ),
+        (
+            "no-shipment-proof",
+            &["no completeness proof for shipment (00)040612340000000026"],
+        ),
+        ("no-completeness", &["no completeness proofs"]),
+        (
+            "forged-completeness",
+            &["completeness proof of lot (01)07709998000018(10)LOT1 does not hold"],
+        ),
     ];
     for (scenario, needles) in cases {
         let out = run(&mut f.lookup(scenario, ROASTED));

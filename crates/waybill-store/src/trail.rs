@@ -14,9 +14,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use waybill_core::block::{CommitCertificate, Header};
+use waybill_core::codes::Uetr;
 use waybill_core::crypto::Hash32;
 use waybill_core::entry::{Body, SignedEntry};
-use waybill_core::gs1::LotId;
+use waybill_core::gs1::{LotId, ShipmentId};
+use waybill_core::index::IndexKey;
 use waybill_core::merkle;
 use waybill_core::state::{LotState, View};
 use waybill_core::trail::{produce_of, Council, Trail, TrailItem, TRAIL_VERSION};
@@ -56,15 +58,24 @@ impl<B: Backend> Ledger<B> {
         if !self.state.has_lot(lot) {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
-        let mut entries = self.lineage(lot)?;
-        let positions = self.trail_positions(&mut entries)?;
+        let (mut entries, scope) = self.lineage(lot)?;
+        let (positions, shipments, payments) = self.trail_positions(&mut entries)?;
         let items = self.trail_items(positions, entries)?;
+        // The keys the trail's verifier asks to be proven complete (see
+        // `waybill_core::trail::Completeness`), under the tip's root.
+        let keys = scope
+            .into_iter()
+            .map(IndexKey::Lot)
+            .chain(shipments.into_iter().map(IndexKey::Shipment))
+            .chain(payments.into_iter().map(IndexKey::Payment))
+            .chain([IndexKey::Council]);
         Ok(Trail {
             version: TRAIL_VERSION,
             chain_id: self.chain_id,
             lot: lot.clone(),
             tip_height: self.height(),
             items,
+            complete: Some(keys.map(|k| self.prove_touched(&k)).collect()),
         })
     }
 
@@ -84,8 +95,12 @@ impl<B: Backend> Ledger<B> {
     }
 
     /// Every entry that touches `lot` or its ancestors (the inputs of its
-    /// production, breadth first), by position.
-    fn lineage(&self, lot: &LotId) -> Result<BTreeMap<Position, SignedEntry>, StoreError> {
+    /// production, breadth first), by position, and those lots.
+    #[allow(clippy::type_complexity)]
+    fn lineage(
+        &self,
+        lot: &LotId,
+    ) -> Result<(BTreeMap<Position, SignedEntry>, BTreeSet<LotId>), StoreError> {
         let mut entries: BTreeMap<Position, SignedEntry> = BTreeMap::new();
         let mut scope = BTreeSet::new();
         let mut queue = VecDeque::from([lot.clone()]);
@@ -102,17 +117,19 @@ impl<B: Backend> Ledger<B> {
                 }
             }
         }
-        Ok(entries)
+        Ok((entries, scope))
     }
 
     /// The positions a trail lists: the lineage's `entries`, every entry
     /// naming a shipment they dispatched (the payments among them), every
     /// entry recording or correcting those payments, and every membership
-    /// change. The entries loaded on the way are added to `entries`.
+    /// change, with those shipments and payments. The entries loaded on
+    /// the way are added to `entries`.
+    #[allow(clippy::type_complexity)]
     fn trail_positions(
         &self,
         entries: &mut BTreeMap<Position, SignedEntry>,
-    ) -> Result<BTreeSet<Position>, StoreError> {
+    ) -> Result<(BTreeSet<Position>, BTreeSet<ShipmentId>, BTreeSet<Uetr>), StoreError> {
         let mut shipments = BTreeSet::new();
         for e in entries.values() {
             match &e.entry.body {
@@ -140,7 +157,7 @@ impl<B: Backend> Ledger<B> {
             positions.extend(self.state.by_payment(p));
         }
         positions.extend(self.state.membership());
-        Ok(positions)
+        Ok((positions, shipments, payments))
     }
 
     /// The entries at `positions` (taken from `entries` when loaded

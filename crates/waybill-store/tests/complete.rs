@@ -10,6 +10,7 @@ mod support;
 
 use tempfile::TempDir;
 use waybill_core::index::{IndexKey, Touched};
+use waybill_core::trail::{self, check_complete, Policy};
 use waybill_store::{create_dir, keys, Backend, Ledger, MemBackend, StoreError};
 
 use support::*;
@@ -139,4 +140,62 @@ fn a_lost_or_wrong_index_root_is_corruption() {
     assert!(e.to_string().contains("root is missing"), "{e}");
     set_raw(&dir, &index_key(3), Some(old));
     reopen(&dir).expect("opens").check().expect("sound again");
+}
+
+/// Every lot's trail from the ledger verifies and is proven complete
+/// under the tip's index root; with any one entry it needs left out,
+/// or a proof changed, it is not.
+#[test]
+fn every_trail_is_proven_complete_and_none_with_an_entry_left_out() {
+    let c = consortium();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    append_in_blocks(&c, &mut ledger, &workload(&c, 44, 240), 30);
+    let tip = ledger.height();
+    let root = ledger.index_root(tip).expect("read").expect("a root");
+    let policy = Policy {
+        require_certificates: false,
+    };
+    let lots: Vec<_> = ledger.state().to_state().lots.keys().cloned().collect();
+    assert!(lots.len() > 10, "{} lots", lots.len());
+    let mut dropped = 0;
+    for lot in &lots {
+        let trail = ledger.trail(lot).expect("a trail");
+        let report = trail::verify(&c.genesis, &trail, policy).expect("verifies");
+        let proven = check_complete(&report, trail.complete.as_deref(), &root, tip)
+            .unwrap_or_else(|e| panic!("lot {lot}: {e}"));
+        assert_eq!(proven, report.completeness.required.len());
+        assert!(report.completeness.required.contains(&IndexKey::Council));
+
+        // Leave out each entry that touches a required key but the lot's
+        // own production (without which the trail does not verify at all).
+        for i in 0..trail.items.len() {
+            let mut short = trail.clone();
+            short.items.remove(i);
+            let Ok(r) = trail::verify(&c.genesis, &short, policy) else {
+                continue;
+            };
+            let e = check_complete(&r, short.complete.as_deref(), &root, tip)
+                .expect_err("an entry left out");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("missing") || msg.contains("not the ones"),
+                "{msg}"
+            );
+            dropped += 1;
+        }
+    }
+    assert!(dropped > 50, "only {dropped} omissions tried");
+
+    // No proofs, a proof short of a key, a proof of another height.
+    let lot = &lots[lots.len() / 2];
+    let trail = ledger.trail(lot).expect("a trail");
+    let report = trail::verify(&c.genesis, &trail, policy).expect("verifies");
+    let e = check_complete(&report, None, &root, tip).expect_err("no proofs");
+    assert!(e.to_string().contains("no completeness proofs"), "{e}");
+    let mut proofs = trail.complete.clone().expect("proofs");
+    let gone = proofs.remove(0).key;
+    let e = check_complete(&report, Some(&proofs), &root, tip).expect_err("one short");
+    assert!(e.to_string().contains(&gone.to_string()), "{e}");
+    let older = ledger.index_root(tip - 1).expect("read").expect("a root");
+    assert!(check_complete(&report, trail.complete.as_deref(), &older, tip - 1).is_err());
 }

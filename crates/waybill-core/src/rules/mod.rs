@@ -179,8 +179,11 @@ pub fn apply_block_with_ids<V: View>(
     })
 }
 
-/// What entry `e` (with id `id` and state writes `c`) touched.
-fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
+/// What entry `e` (with id `id` and state writes `c`) touched: the
+/// lots whose state it wrote, and the shipments, payment and membership
+/// its body names. A trail's verifier works them out as a block's
+/// validation does, for the completeness index.
+pub fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
     let mut fx = Effects {
         id,
         lots: c.lots.keys().cloned().collect(),

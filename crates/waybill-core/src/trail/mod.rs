@@ -10,12 +10,16 @@ use crate::crypto::{Hash32, PublicKey};
 use crate::entry::{Body, EntryId, SignedEntry};
 use crate::genesis::Genesis;
 use crate::gs1::LotId;
+use crate::index::KeyProof;
 use crate::merkle;
-use crate::rules::{self, At, Mode};
+use crate::rules::{self, At, Effects, Mode};
 use crate::state::{Overlay, State};
 
+mod complete;
 mod council;
 mod report;
+
+pub use complete::{check_complete, Completeness};
 
 pub use council::{council_validators, Council};
 use report::{
@@ -61,6 +65,13 @@ pub struct Trail {
     pub tip_height: u64,
     /// The entries, ordered by (height, index).
     pub items: Vec<TrailItem>,
+    /// Proofs that nothing was left out: the completeness index's value
+    /// of each lot, shipment and payment of the trail and of the
+    /// consortium's membership, under the index root of the checkpoint of
+    /// `tip_height` (see [`check_complete`]). Absent from a local
+    /// ledger's trail and from older nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<Vec<KeyProof>>,
 }
 
 /// How strict verification is.
@@ -105,6 +116,10 @@ pub enum TrailError {
     /// No production entry for the lot.
     #[error("the trail has no production entry for lot {0}: its origin is missing")]
     MissingOrigin(LotId),
+    /// The trail leaves out entries the certified completeness index
+    /// counts, or its proofs do not hold.
+    #[error("the trail is not complete: {0}")]
+    Incomplete(String),
     /// A council (see [`Council`]) that cannot say the validator set.
     #[error("the consortium's history does not hold: {0}")]
     Council(String),
@@ -156,6 +171,10 @@ pub struct TrailReport {
     /// checkpoint of the log).
     #[serde(skip)]
     pub validators: Vec<crate::genesis::ValidatorSpec>,
+    /// What the trail shows of each key of the completeness index, and
+    /// which keys a complete trail must be proven complete for.
+    #[serde(skip)]
+    pub completeness: Completeness,
 }
 
 /// Verifies a trail against the genesis: chain, order, inclusion proofs,
@@ -171,6 +190,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
     let base = State::genesis(genesis);
     let replayed = replay(&base, trail, &proven.ids, &lineage.scope)?;
     let state = &replayed.state;
+    let completeness = Completeness::of(trail, &replayed.effects, &lineage.scope);
     let (custodian, status) = holding(state, trail)?;
     let mut origins = origins(state, trail, &lineage);
     let final_members = state_members(state, genesis, trail);
@@ -206,6 +226,7 @@ pub fn verify(genesis: &Genesis, trail: &Trail, policy: Policy) -> Result<TrailR
         final_members,
         compromised,
         validators: proven.validators,
+        completeness,
     })
 }
 
@@ -235,6 +256,8 @@ struct Replayed<'a> {
     state: Overlay<'a, State>,
     custody: Vec<CustodyStep>,
     payments: Vec<PaymentLine>,
+    /// What each item touched, as a block's validation works it out.
+    effects: Vec<Effects>,
 }
 
 /// The error for item `i` of a trail (entry id `id`), given the reason.
@@ -450,6 +473,7 @@ fn replay<'a>(
     let mut custody = Vec::new();
     let mut payments = Vec::new();
     let mut shipments_seen = BTreeSet::new();
+    let mut effects = Vec::with_capacity(trail.items.len());
     for (i, item) in trail.items.iter().enumerate() {
         let fail = item_error(i, item, &ids[i]);
         let new_step = match &item.entry.entry.body {
@@ -473,12 +497,14 @@ fn replay<'a>(
                 custody.push(s);
             }
         }
+        effects.push(rules::effects_of(&item.entry, ids[i], &changes));
         state.push(changes);
     }
     Ok(Replayed {
         state,
         custody,
         payments,
+        effects,
     })
 }
 

@@ -308,6 +308,7 @@ pub fn store_trail(
         lot: lot_id.clone(),
         tip_height: blocks.last().map_or(0, |b| b.header.height),
         items,
+        complete: None,
     }
 }
 
