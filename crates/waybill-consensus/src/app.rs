@@ -29,6 +29,7 @@ use waybill_core::genesis::ValidatorSpec;
 
 use crate::cosign::{self, Checkpoints};
 use crate::ctx::{Address, BlockHash, Height, ProposalPart, ValidatorSet, WaybillCtx};
+use crate::held::Held;
 use crate::schedule::{self, RecentProposers};
 use crate::signer::{part_message, WaybillSigner};
 use crate::signing::Signature;
@@ -112,6 +113,9 @@ pub(crate) struct LoopConfig {
     pub validator_set: ValidatorSet,
     pub timeouts: LinearTimeouts,
     pub target_time: Option<Duration>,
+    /// Where the blocks this validator precommits are kept until
+    /// committed (see [`crate::held`]); `None` keeps none.
+    pub held_dir: Option<std::path::PathBuf>,
 }
 
 /// Most proposal-part streams buffered at once (bounds memory under spam).
@@ -146,10 +150,13 @@ struct Loop<A: App> {
     /// suspected down: read from the ledger at start, then recorded as
     /// blocks are committed.
     proposers: RecentProposers,
+    /// The blocks precommitted and not yet committed, on disk.
+    held: Held,
 }
 
 impl<A: App> Loop<A> {
     fn new(cfg: LoopConfig, app: Arc<A>) -> Self {
+        let held = Held::new(cfg.held_dir.clone());
         Loop {
             cfg,
             app,
@@ -165,6 +172,7 @@ impl<A: App> Loop<A> {
             failed: None,
             vset: None,
             proposers: RecentProposers::default(),
+            held,
         }
     }
 
@@ -339,7 +347,15 @@ impl<A: App> Loop<A> {
             ))
         };
         let validity = match &verdict {
-            Ok(()) => Validity::Valid,
+            // Written down before this validator may vote for it (see
+            // `crate::held`); one it cannot write down it votes nil on.
+            Ok(()) => match self.held.keep(p.height.0, &hash, &block, false) {
+                Ok(()) => Validity::Valid,
+                Err(e) => {
+                    error!(height = %p.height, "voting nil on block {hash}: cannot keep it on disk: {e}");
+                    Validity::Invalid
+                }
+            },
             Err(e) => {
                 warn!(height = %p.height, round = %p.round, "voting nil on block {hash}: {e}");
                 Validity::Invalid
@@ -416,7 +432,16 @@ impl<A: App> Loop<A> {
             return None;
         };
         match cosign::extension(self.cfg.signer.key(), &cp, time_ms) {
-            Ok(ext) => Some(ext),
+            Ok(ext) => {
+                // Kept before the precommit is signed: after a crash, a
+                // replayed precommit always has its block.
+                let block = self.blocks.get(&hash)?;
+                if let Err(e) = self.held.keep(height.0, &hash, block, true) {
+                    error!(%height, "cannot keep block {hash} on disk for the precommit: {e}");
+                    return None;
+                }
+                Some(ext)
+            }
             Err(e) => {
                 error!(%height, "cannot cosign block {hash} for the precommit: {e}");
                 None
@@ -494,7 +519,12 @@ pub(crate) async fn run<A: App>(
     while let Some(msg) = channels.consensus.recv().await {
         match msg {
             AppMsg::ConsensusReady { reply } => {
-                s.height = Height(s.app.committed_height().saturating_add(1));
+                let committed = s.app.committed_height();
+                s.height = Height(committed.saturating_add(1));
+                for (hash, block) in s.held.load(committed) {
+                    info!(height = %s.height, "block {hash}, precommitted before a restart, is here again");
+                    s.blocks.insert(hash, block);
+                }
                 info!(height = %s.height, "consensus ready");
                 let _ = reply.send((s.height, s.params()));
             }
@@ -559,6 +589,11 @@ pub(crate) async fn run<A: App>(
                     signature,
                 };
                 debug!(%height, %round, entries = block.block().entries.len(), "proposing block {hash}");
+                // Written down before it is proposed (and so voted for).
+                if let Err(e) = s.held.keep(height.0, &hash, &block, false) {
+                    error!(%height, "cannot propose block {hash}: cannot keep it on disk: {e}");
+                    continue;
+                }
                 s.blocks.insert(hash, block);
                 s.parts.insert((height, hash), part.clone());
                 let v = LocallyProposedValue::new(height, round, hash);
@@ -659,6 +694,7 @@ pub(crate) async fn run<A: App>(
                     continue;
                 }
                 s.prune(height);
+                s.held.prune(height.0);
                 s.height = Height(height.0.saturating_add(1));
                 let _ = reply.send(Next::Start(s.height, s.params()));
             }
@@ -873,6 +909,7 @@ mod tests {
             validator_set: crate::validator_set(&app.validators).unwrap(),
             timeouts: LinearTimeouts::default(),
             target_time: None,
+            held_dir: None,
         };
         let mut s = Loop::new(cfg, app);
         s.height = Height(s.app.committed_height() + 1);

@@ -14,6 +14,7 @@ mod codec;
 mod config;
 mod cosign;
 mod ctx;
+mod held;
 mod peers;
 mod schedule;
 mod signer;
@@ -346,6 +347,7 @@ async fn start_inner<A: App>(
         validator_set: vset,
         timeouts,
         target_time: cfg.block_interval,
+        held_dir: Some(cfg.wal_dir.join("precommitted")),
     };
     let peers = Peers::new(channels.net_requests.clone(), me, cfg.peers, admitted);
     let app_task = tokio::spawn(app::run(loop_cfg, app, channels));
