@@ -1211,6 +1211,32 @@ fn export_from_a_node_then_verify_bundle() {
     assert!(out.stdout.contains("nothing was exported"), "{out}");
     assert!(!never.exists());
 
+    // Nor a trail with an entry left out: the auditor's bundle would
+    // carry the omission under its signature.
+    for (scenario, needle) in [
+        (
+            "hidden-recall",
+            "1 entry touching lot (01)07709998000018(10)LOT1 is missing",
+        ),
+        ("no-completeness", "no completeness proofs"),
+    ] {
+        let out = run(wb().args([
+            "export",
+            ROASTED,
+            "--node",
+            &f.node(scenario),
+            "--genesis",
+            &s(&f.genesis),
+            "--key",
+            &s(&f.auditor_key),
+            "--out",
+            &s(&never),
+        ]));
+        failed(&out, &[needle]);
+        assert!(out.stdout.contains("nothing was exported"), "{out}");
+        assert!(!never.exists());
+    }
+
     // Only an auditor exports.
     fails(
         wb().args([

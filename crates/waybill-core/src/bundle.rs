@@ -218,7 +218,8 @@ impl Bundle {
 impl BundleLog {
     /// Checks that every item of `trail` (verified, with `report`) is in
     /// the log at the checkpoint, which the validators of the trail's tip
-    /// height cosigned; returns the certified checkpoint.
+    /// height cosigned, and that the trail is proven complete under that
+    /// checkpoint's index root; returns the certified checkpoint.
     pub fn verify(&self, trail: &Trail, report: &TrailReport) -> Result<Certified, BundleError> {
         let fail = |why: String| BundleError::Log(why);
         let certified = checkpoint::verify(
@@ -264,6 +265,9 @@ impl BundleLog {
                 ))
             })?;
         }
+        // And that the trail left nothing out, as of that checkpoint.
+        trail::check_complete(report, trail.complete.as_deref(), &cp.index, cp.height)
+            .map_err(|e| fail(e.to_string()))?;
         Ok(certified)
     }
 }
