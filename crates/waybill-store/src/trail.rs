@@ -28,6 +28,17 @@ use crate::error::{corrupt_at, StoreError};
 use crate::index::Position;
 use crate::ledger::Ledger;
 
+/// Entries loaded on the way, by position.
+type Loaded = BTreeMap<Position, SignedEntry>;
+
+/// What a trail lists: its entries' positions, and the shipments and
+/// payments whose entries it holds (its completeness keys with its lots).
+struct Listed {
+    positions: BTreeSet<Position>,
+    shipments: BTreeSet<ShipmentId>,
+    payments: BTreeSet<Uetr>,
+}
+
 impl<B: Backend> Ledger<B> {
     /// Every lot made from `lot`, directly or not (the recall scope), with
     /// where each is now.
@@ -59,7 +70,11 @@ impl<B: Backend> Ledger<B> {
             return Err(StoreError::UnknownLot(lot.to_string()));
         }
         let (mut entries, scope) = self.lineage(lot)?;
-        let (positions, shipments, payments) = self.trail_positions(&mut entries)?;
+        let Listed {
+            positions,
+            shipments,
+            payments,
+        } = self.trail_positions(&mut entries)?;
         let items = self.trail_items(positions, entries)?;
         // The keys the trail's verifier asks to be proven complete (see
         // `waybill_core::trail::Completeness`), under the tip's root.
@@ -96,11 +111,7 @@ impl<B: Backend> Ledger<B> {
 
     /// Every entry that touches `lot` or its ancestors (the inputs of its
     /// production, breadth first), by position, and those lots.
-    #[allow(clippy::type_complexity)]
-    fn lineage(
-        &self,
-        lot: &LotId,
-    ) -> Result<(BTreeMap<Position, SignedEntry>, BTreeSet<LotId>), StoreError> {
+    fn lineage(&self, lot: &LotId) -> Result<(Loaded, BTreeSet<LotId>), StoreError> {
         let mut entries: BTreeMap<Position, SignedEntry> = BTreeMap::new();
         let mut scope = BTreeSet::new();
         let mut queue = VecDeque::from([lot.clone()]);
@@ -125,11 +136,7 @@ impl<B: Backend> Ledger<B> {
     /// entry recording or correcting those payments, and every membership
     /// change, with those shipments and payments. The entries loaded on
     /// the way are added to `entries`.
-    #[allow(clippy::type_complexity)]
-    fn trail_positions(
-        &self,
-        entries: &mut BTreeMap<Position, SignedEntry>,
-    ) -> Result<(BTreeSet<Position>, BTreeSet<ShipmentId>, BTreeSet<Uetr>), StoreError> {
+    fn trail_positions(&self, entries: &mut Loaded) -> Result<Listed, StoreError> {
         let mut shipments = BTreeSet::new();
         for e in entries.values() {
             match &e.entry.body {
@@ -157,7 +164,11 @@ impl<B: Backend> Ledger<B> {
             positions.extend(self.state.by_payment(p));
         }
         positions.extend(self.state.membership());
-        Ok((positions, shipments, payments))
+        Ok(Listed {
+            positions,
+            shipments,
+            payments,
+        })
     }
 
     /// The entries at `positions` (taken from `entries` when loaded
