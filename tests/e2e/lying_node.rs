@@ -809,6 +809,25 @@ impl Fixture {
         format!("{}/{scenario}", self.base)
     }
 
+    /// `waybill export` of the roasted lot from a scenario's node, signed
+    /// by the auditor, to `out`.
+    fn export(&self, scenario: &str, out: &std::path::Path) -> Command {
+        let mut c = wb();
+        c.args([
+            "export",
+            ROASTED,
+            "--node",
+            &self.node(scenario),
+            "--genesis",
+            &s(&self.genesis),
+            "--key",
+            &s(&self.auditor_key),
+            "--out",
+            &s(out),
+        ]);
+        c
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -1141,18 +1160,7 @@ fn the_missing_receipt_is_a_custody_failure() {
 fn export_from_a_node_then_verify_bundle() {
     let f = Fixture::new();
     let bundle = f.path("bundle.json");
-    let out = ok(wb().args([
-        "export",
-        ROASTED,
-        "--node",
-        &f.node("honest"),
-        "--genesis",
-        &s(&f.genesis),
-        "--key",
-        &s(&f.auditor_key),
-        "--out",
-        &s(&bundle),
-    ]));
+    let out = ok(&mut f.export("honest", &bundle));
     assert!(out.stdout.contains("exported"), "{out}");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).expect("read bundle"))
         .expect("JSON");
@@ -1177,36 +1185,14 @@ fn export_from_a_node_then_verify_bundle() {
 
     // Nor from one that cannot prove where the trail stands in the log.
     let never = f.path("never.json");
-    let out = run(wb().args([
-        "export",
-        ROASTED,
-        "--node",
-        &f.node("bad-log"),
-        "--genesis",
-        &s(&f.genesis),
-        "--key",
-        &s(&f.auditor_key),
-        "--out",
-        &s(&never),
-    ]));
+    let out = run(&mut f.export("bad-log", &never));
     failed(&out, &["is not leaf", "of the log"]);
     assert!(out.stdout.contains("nothing was exported"), "{out}");
     assert!(!never.exists());
 
     // Nothing is signed from a lying node.
     let never = f.path("never-again.json");
-    let out = run(wb().args([
-        "export",
-        ROASTED,
-        "--node",
-        &f.node("weak-certificate"),
-        "--genesis",
-        &s(&f.genesis),
-        "--key",
-        &s(&f.auditor_key),
-        "--out",
-        &s(&never),
-    ]));
+    let out = run(&mut f.export("weak-certificate", &never));
     failed(&out, &["voting power"]);
     assert!(out.stdout.contains("nothing was exported"), "{out}");
     assert!(!never.exists());
@@ -1220,18 +1206,7 @@ fn export_from_a_node_then_verify_bundle() {
         ),
         ("no-completeness", "no completeness proofs"),
     ] {
-        let out = run(wb().args([
-            "export",
-            ROASTED,
-            "--node",
-            &f.node(scenario),
-            "--genesis",
-            &s(&f.genesis),
-            "--key",
-            &s(&f.auditor_key),
-            "--out",
-            &s(&never),
-        ]));
+        let out = run(&mut f.export(scenario, &never));
         failed(&out, &[needle]);
         assert!(out.stdout.contains("nothing was exported"), "{out}");
         assert!(!never.exists());
