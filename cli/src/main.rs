@@ -15,6 +15,7 @@ mod node_cmd;
 mod record;
 mod report;
 mod seen;
+mod terms_cmd;
 mod util;
 
 use waybill_keys as keys;
@@ -130,6 +131,11 @@ enum Cmd {
     /// validators, verify them, prove one extends another.
     #[command(subcommand)]
     Checkpoint(checkpoint_cmd::CheckpointCmd),
+    /// A payment's sealed terms: check a terms file against the ledger,
+    /// keep it on a node, fetch it with a signed request (parties and
+    /// auditors only), erase it.
+    #[command(subcommand)]
+    Terms(terms_cmd::TermsCmd),
     /// Send signed entries to a node; with --wait, until they are in a block.
     ///
     /// Each file is checked to be a signed entry, then POSTed to the node's
@@ -678,6 +684,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         }
         Cmd::Ledger(l) => ledger_cmd::run(l),
         Cmd::Checkpoint(c) => checkpoint_cmd::run(c),
+        Cmd::Terms(t) => terms_cmd::run(t),
         Cmd::Submit {
             entries,
             node,

@@ -16,10 +16,14 @@ use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use waybill_core::bundle::MAX_BUNDLE_BYTES;
+use waybill_core::codes::Uetr;
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{EntryId, SignedEntry};
 use waybill_core::gs1::LotId;
+use waybill_core::request::{self, SignedRequest};
 use waybill_core::trail::{Council, Trail};
+
+use crate::util;
 
 /// How long to wait for a TCP connection to the node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -420,6 +424,68 @@ impl Node {
             return Err(not_api("next nonce 0 (nonces start at 1)"));
         }
         Ok(n)
+    }
+
+    /// `GET /v1/payments/{uetr}`: the payment as the node says the ledger
+    /// has it (parties, commitments, the recording entry), unverified.
+    pub fn payment(&self, id: &Uetr) -> Result<Value> {
+        let what = format!("the request for payment {id}");
+        let text = id.to_string();
+        let reply = self.get(
+            &["v1", "payments", &text],
+            SMALL_ANSWER,
+            REQUEST_TIMEOUT,
+            &what,
+        )?;
+        match reply.status {
+            StatusCode::OK => reply.json().map_err(|e| anyhow!("{e}")),
+            StatusCode::NOT_FOUND => bail!(
+                "payment {id} was not found at the node at {}: {}",
+                self.base,
+                reply.message()
+            ),
+            _ => Err(self.http_error(&reply, &what)),
+        }
+    }
+
+    /// The entry that recorded payment `id`, as the node serves it.
+    pub fn payment_entry(&self, id: &Uetr) -> Result<SignedEntry> {
+        let v = self.payment(id)?;
+        serde_json::from_value(v.get("entry").cloned().unwrap_or(Value::Null)).map_err(|e| {
+            anyhow!(
+                "the node at {} sent no valid entry for payment {id}: {e}",
+                self.base
+            )
+        })
+    }
+
+    /// A request signed by `key` for chain `chain_id` (see
+    /// [`waybill_core::request`]), with `body` (empty for GET and DELETE).
+    pub fn signed(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        body: Vec<u8>,
+        key: &ed25519_dalek::SigningKey,
+        chain_id: &Hash32,
+        what: &str,
+    ) -> Result<Reply> {
+        let url = self.endpoint(segments)?;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let r = SignedRequest::sign(key, chain_id, method.as_str(), &path, util::now_ms(), &body);
+        let req = self
+            .client
+            .request(method, url)
+            .header(request::KEY_HEADER, r.key.to_hex())
+            .header(request::TIME_HEADER, r.time_ms.to_string())
+            .header(request::SIGNATURE_HEADER, hex::encode(r.signature.0))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .timeout(REQUEST_TIMEOUT);
+        self.send(req, SMALL_ANSWER, what)
     }
 
     /// `GET /v1/lots/{lot}/trail`: the trail as the node serves it, or why

@@ -271,17 +271,21 @@ pub fn print_trail(r: &TrailReport) {
         println!();
         println!("Payments");
         for p in &r.payments {
+            let confirmed = match &p.confirmed {
+                Some(c) => format!("confirmed by {} in #{}", p.payee, c.height),
+                None => format!("not confirmed by {}", p.payee),
+            };
             let line = format!(
-                "#{:<4} {} paid {} {}{} under {} (UETR {})",
+                "#{:<4} {} paid {} for {} ({}, {confirmed}; terms sealed) (UETR {})",
                 p.height,
                 p.payer,
                 p.payee,
-                p.amount,
-                p.settlement
-                    .as_ref()
-                    .map(|s| format!(", settled as {s}"))
-                    .unwrap_or_default(),
-                p.incoterm,
+                p.shipments
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.status,
                 p.payment_id
             );
             match &p.corrected {

@@ -642,26 +642,59 @@ fn payment_in_an_unknown_currency() {
     );
     assert!(!net.path("xxy-settle.json").exists());
 
-    // A good EUR payment, hand-edited to XXY, is refused on append.
+    // A good EUR payment: its terms are sealed, so the entry does not say
+    // the currency; the terms file does.
     let args = pay_args("EUR");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let good = net.record("roaster", "pay", Nonce::Given(1), &args, "eur.json");
     let text = std::fs::read_to_string(&good).expect("read");
-    assert_eq!(text.matches("\"currency\": \"EUR\"").count(), 1, "{text}");
-    let edited = net.path("xxy-edited.json");
+    assert!(!text.contains("EUR") && !text.contains("10890"), "{text}");
+    let terms = net.path("eur.json.terms.json");
+    let opened = std::fs::read_to_string(&terms).expect("read the terms");
+    assert_eq!(opened.matches("\"value\": \"EUR\"").count(), 1, "{opened}");
+    // Hand-edited to XXY, the terms no longer open the commitment.
+    let edited = net.path("xxy-edited.terms.json");
     std::fs::write(
         &edited,
-        text.replace("\"currency\": \"EUR\"", "\"currency\": \"XXY\""),
+        opened.replace("\"value\": \"EUR\"", "\"value\": \"XXY\""),
     )
     .expect("write");
-    let out = append_fails(&net, &[&edited], &["XXY"]);
-    assert!(out.stderr.contains("currency"), "{out}");
     fails(
-        wb().args(["verify", &s(&edited), "--genesis", &s(&net.genesis)]),
-        &["XXY"],
+        wb().args([
+            "terms",
+            "verify",
+            "--terms",
+            &s(&edited),
+            "--payment",
+            &s(&good),
+        ]),
+        &["currency", "does not match its commitment"],
     );
-    // The unedited entry is fine.
+    // The payee will not confirm on them either.
+    net.assert_unchanged("record confirm-payment with edited terms", || {
+        fails(
+            &mut net.record_cmd(
+                "cooperative",
+                "confirm-payment",
+                Nonce::Given(2),
+                &["--terms", &s(&edited), "--payment", &s(&good)],
+                "confirm.json",
+            ),
+            &["does not match", "nothing was signed"],
+        );
+    });
+    assert!(!net.path("confirm.json").exists());
+    // The unedited entry and terms are fine.
     net.append(&[&good]);
+    let out = ok(wb().args([
+        "terms",
+        "verify",
+        "--terms",
+        &s(&terms),
+        "--data-dir",
+        &s(&net.data),
+    ]));
+    assert!(out.stdout.contains("10890.00 EUR"), "{out}");
 }
 
 #[test]

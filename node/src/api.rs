@@ -9,6 +9,7 @@
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, each with its holdings (who holds how much, held or in which shipment), what is left, consumed and lost, and whether it is recalled or voided (the node's word; `waybill trace-forward` verifies each lot's trail) |
 //! | `GET /v1/members/{key}/next-nonce` | `{"key","member","chain_id","next_nonce","committed_nonce","pending"}` for the member with this public key (64 hex digits): `pending` counts its entries waiting in this node's mempool and `next_nonce` comes after them (`committed_nonce` + `pending` + 1), so entries submitted one after another each get the next one; 404 not a member, or its key was removed or rotated out (the waiting entries counted); 400 bad key |
 //! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; with `Accept: application/octet-stream`, the block's canonical bytes as stored (its hash and entry ids are computed from them); 404 beyond the tip |
+//! | `GET /v1/payments/{uetr}` | a payment as the ledger has it, without its terms; its terms (`…/terms`) only on a request signed by a party or an auditor (see [`crate::payments_api`]) |
 //! | `GET /v1/log/…` | the ledger's log: checkpoints cosigned by this node, consistency proofs (see [`crate::log_api`]) |
 //! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
@@ -43,9 +44,9 @@ use waybill_net::NetHandle;
 use waybill_store::Backend;
 
 use crate::handler::{blocking, error, internal, path_rejection, read_error, shorten, AppState};
-use crate::log_api;
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{verify_each, AuthorNonces, EntryStatus, ReadError, Shared, SubmitError};
+use crate::{log_api, payments_api};
 
 /// Most entries in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_ENTRIES: usize = 1000;
@@ -100,6 +101,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         gossip: options.gossip,
         net: options.net,
         batches: Arc::new(tokio::sync::Semaphore::new(batch_slots())),
+        replays: Arc::default(),
     };
     Router::new()
         .route("/v1/entries", post(submit::<B>))
@@ -125,6 +127,13 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
             get(log_api::inclusion::<B>),
         )
         .route("/v1/council", get(log_api::council::<B>))
+        .route("/v1/payments/{id}", get(payments_api::payment::<B>))
+        .route(
+            "/v1/payments/{id}/terms",
+            get(payments_api::terms::<B>)
+                .put(payments_api::terms::<B>)
+                .delete(payments_api::terms::<B>),
+        )
         .route("/v1/status", get(status::<B>))
         .route("/metrics", get(metrics::<B>))
         .fallback(not_found)

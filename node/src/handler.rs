@@ -26,6 +26,8 @@ pub(crate) struct AppState<B: Backend> {
     pub(crate) net: Option<NetHandle>,
     /// Batches decoded and checked at once (`api::batch_slots`).
     pub(crate) batches: Arc<tokio::sync::Semaphore>,
+    /// Signed requests served lately (`payments_api`).
+    pub(crate) replays: Arc<crate::payments_api::Replays>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -36,6 +38,7 @@ impl<B: Backend> Clone for AppState<B> {
             gossip: self.gossip.clone(),
             net: self.net.clone(),
             batches: Arc::clone(&self.batches),
+            replays: Arc::clone(&self.replays),
         }
     }
 }

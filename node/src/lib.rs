@@ -25,6 +25,7 @@ mod handler;
 pub mod log_api;
 pub mod metrics;
 pub mod node;
+pub mod payments_api;
 pub mod serve;
 pub mod shared;
 

@@ -295,8 +295,24 @@ fn coffee_story_through_the_cli() {
         "pay.json",
     );
     assert_eq!(nonce_of(&pay), 4);
+    // Only commitments go on the ledger; the terms stay in the terms file.
+    let pay_text = std::fs::read_to_string(&pay).expect("read pay.json");
+    for term in ["1089000", "EUR", "USD", "1.101928", "DDP", "090111"] {
+        assert!(!pay_text.contains(term), "the payment entry shows {term}");
+    }
+    let pay_terms = net.path("pay.json.terms.json");
     let out = net.append(&[&retailer_rx, &pay]);
     assert!(out.stdout.contains("2 entries"), "{out}");
+    // The cooperative confirms it, after checking the terms it was given.
+    let confirm = net.record(
+        "cooperative",
+        "confirm-payment",
+        Nonce::FromLedger,
+        &["--terms", &s(&pay_terms)],
+        "confirm.json",
+    );
+    let out = net.append(&[&confirm]);
+    assert!(out.stdout.contains("1 entr"), "{out}");
     // `waybill nonce` reads the next one from the ledger too, for a public
     // key (no passphrase asked) or a key file.
     let data = s(&net.data);
@@ -326,7 +342,7 @@ fn coffee_story_through_the_cli() {
     );
 
     let state = net.state();
-    assert_eq!(state.status["height"], 7, "{}", state.status);
+    assert_eq!(state.status["height"], 8, "{}", state.status);
     assert_eq!(state.status["lots"], 2, "{}", state.status);
     assert_eq!(state.status["shipments"], 2, "{}", state.status);
     assert_eq!(state.status["payments"], 1, "{}", state.status);
@@ -334,7 +350,7 @@ fn coffee_story_through_the_cli() {
         state.status["chain_id"],
         Value::String(net.chain_id.clone())
     );
-    assert_eq!(state.check["entries"], 8, "{}", state.check);
+    assert_eq!(state.check["entries"], 9, "{}", state.check);
     assert!(
         is_hex64(state.check["state_digest"].as_str().unwrap_or("")),
         "{}",
@@ -357,15 +373,31 @@ fn coffee_story_through_the_cli() {
         name("retailer"),
         SEA,
         ROAD,
-        "10890.00 EUR",
-        "12000.00 USD",
-        "1.101928",
-        "DDP",
+        "terms sealed",
+        &format!("confirmed by {}", name("cooperative")),
     ] {
         assert!(
             text.contains(needle),
             "lookup does not show {needle}:\n{out}"
         );
+    }
+    // The shopper sees that a payment was made and confirmed, and none of
+    // its terms.
+    for term in ["10890", "EUR", "12000", "USD", "1.101928", "DDP", "090111"] {
+        assert!(!text.contains(term), "lookup shows the term {term}:\n{out}");
+    }
+    // A party or an auditor with the terms file sees them, checked against
+    // the commitments on the ledger.
+    let out = ok(wb().args([
+        "terms",
+        "verify",
+        "--terms",
+        &s(&pay_terms),
+        "--data-dir",
+        &data,
+    ]));
+    for needle in ["10890.00 EUR", "12000.00 USD at 1.101928", "DDP", "090111"] {
+        assert!(out.stdout.contains(needle), "terms verify: {needle}\n{out}");
     }
     assert!(
         text.contains(&format!("held by {}", name("retailer"))) && text.contains("Now: "),
@@ -391,7 +423,8 @@ fn coffee_story_through_the_cli() {
     assert_eq!(green_origin["origin"]["country"], "CO", "{j}");
     assert_eq!(green_origin["producer"], name("cooperative"), "{j}");
     assert_eq!(j["payments"].as_array().map(Vec::len), Some(1), "{j}");
-    assert_eq!(j["entries"], 8, "{j}");
+    assert!(j["payments"][0]["confirmed"].is_object(), "{j}");
+    assert_eq!(j["entries"], 9, "{j}");
     // The (01)…(10)… form gives the same trail.
     let j2 = ok(wb().args(["lookup", ROASTED, "--json", "--data-dir", &data])).json();
     assert_eq!(j, j2);
@@ -434,7 +467,7 @@ fn coffee_story_through_the_cli() {
         "--out",
         &s(&bundle),
     ]));
-    assert!(out.stdout.contains("exported 8 entries"), "{out}");
+    assert!(out.stdout.contains("exported 9 entries"), "{out}");
     // Only auditors export.
     fails(
         wb().args([
@@ -528,8 +561,8 @@ fn coffee_story_through_the_cli() {
             None,
         ),
         (
-            "the payment's currency".into(),
-            in_value(&text, "currency", items, 1),
+            "a payment term's commitment".into(),
+            in_value(&text, "commitment", items, 9),
             None,
         ),
         ("a colon".into(), text.find(": ").expect("colon"), None),
@@ -585,7 +618,7 @@ fn coffee_story_through_the_cli() {
     // --- Whole-ledger check and single entries -----------------------------
     let out = ok(wb().args(["ledger", "check", "--data-dir", &data]));
     assert!(
-        out.stdout.starts_with("OK: 7 blocks and 8 entries"),
+        out.stdout.starts_with("OK: 8 blocks and 9 entries"),
         "{out}"
     );
     for e in [&green, &dispatch, &roasted, &pay] {

@@ -49,6 +49,43 @@ fn the_demo_tells_the_harder_story_and_ends_verified_with_the_recall_first() {
         .find(|l| l.starts_with("VERIFIED: "))
         .unwrap_or_default();
     assert!(verified.contains("BFT-final"), "{verified:?}\n{out}");
+    // The shopper sees the payment made and confirmed, and none of its
+    // terms; the auditor's signed request gets them, checked.
+    let (shopper, rest) = lookup
+        .split_once("The payment's terms are not on the ledger")
+        .expect("the payment terms chapter");
+    assert!(
+        shopper.contains("confirmed by Cooperativa Cafetera del Huila")
+            && shopper.contains("terms sealed"),
+        "{out}"
+    );
+    for term in [
+        "10890",
+        "EUR",
+        "12000",
+        "USD",
+        "1.101928",
+        "DDP",
+        "COOP-2026-0117",
+    ] {
+        assert!(!shopper.contains(term), "the shopper sees {term}:\n{out}");
+    }
+    assert!(rest.contains("gets HTTP 401"), "{out}");
+    let (_, auditor) = rest
+        .split_once("The auditor's signed request gets them")
+        .expect("the auditor's view");
+    for term in [
+        "every term matches its commitment on the ledger",
+        "amount       10890.00 EUR",
+        "settlement   12000.00 USD at 1.101928",
+        "incoterm     DDP",
+        "invoice      COOP-2026-0117",
+    ] {
+        assert!(
+            auditor.contains(term),
+            "the auditor does not see {term}:\n{out}"
+        );
+    }
 }
 
 /// `waybill demo consortium`: the consortium changes under load on real

@@ -198,7 +198,7 @@ fn make_group(c: &Consortium, seed: u64, n: usize, mix: Mix) -> Result<Group> {
             Body::ProduceV2(p) => g.made.push(format!("lot {}", p.produce.lot)),
             Body::Dispatch(d) => g.made.push(format!("shipment {}", d.shipment)),
             Body::DispatchV2(d) => g.made.push(format!("shipment {}", d.shipment)),
-            Body::Payment(p) => g.made.push(format!("payment {}", p.payment_id)),
+            Body::SealedPayment(p) => g.made.push(format!("payment {}", p.payment_id)),
             _ => {}
         }
         *g.kinds.entry(kind_label(&e.entry.body)).or_default() += 1;

@@ -4,6 +4,7 @@
 //! consortium` ([`consortium`]) tells how the consortium itself changes.
 
 mod consortium;
+mod terms;
 
 pub use consortium::run as run_consortium;
 
@@ -135,6 +136,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         t0_ms: t0,
         green_batch: coffee::GREEN_BATCH,
         payment_id: record::new_uetr()?,
+        salt_seed: record::random_salt(),
         key_of: &key_of,
     })?;
     let mut ids = Vec::with_capacity(story.steps.len());
@@ -157,6 +159,18 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
     if r.recalls.iter().all(|x| x.lifted.is_some()) {
         bail!("the demo's recall of the green lot does not show on the roasted lot's lookup");
     }
+    if r.payments.iter().all(|p| p.confirmed.is_none()) {
+        bail!("the cooperative's confirmation of the payment does not show on the lookup");
+    }
+
+    // What the shopper did not see: the payment's terms, for the auditor.
+    terms::show(
+        &genesis,
+        apis[0],
+        &story.terms,
+        actors.key("roaster")?,
+        actors.key("auditor")?,
+    )?;
 
     // What the recall must reach, each lot's trail verified.
     println!("The cooperative asks what its recall of {green} must reach:\n");

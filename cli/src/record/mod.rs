@@ -33,7 +33,7 @@ use waybill_core::state::View;
 use crate::node_client::{NextNonce, Node};
 use crate::util;
 
-pub use pay::new_uetr;
+pub use pay::{new_uetr, random_salt, read_terms};
 
 /// Options every `record` command takes.
 #[derive(Args, Debug, Clone)]
@@ -99,8 +99,12 @@ pub enum RecordCmd {
     /// An earlier entry is declared erroneous (the original stays). By its
     /// author (or with an admin quorum's co-signatures).
     Correct(notices::CorrectArgs),
-    /// A cross-border payment record. By the payer.
+    /// A cross-border payment, its terms sealed (only commitments go on
+    /// the ledger; the terms file stays with you). By the payer.
     Pay(pay::PayArgs),
+    /// You, the payee, confirm a payment: the terms file the payer gave
+    /// you is checked against the payment's commitments first.
+    ConfirmPayment(pay::ConfirmArgs),
     /// A membership change (admins only; needs co-signatures from an admin
     /// quorum: pass the file around with `waybill cosign`).
     Member(member::MemberArgs),
@@ -124,6 +128,7 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
         RecordCmd::RecallLift(a) => notices::recall_lift(&a),
         RecordCmd::Correct(a) => notices::correct(&a),
         RecordCmd::Pay(a) => pay::pay(&a),
+        RecordCmd::ConfirmPayment(a) => pay::confirm(&a),
         RecordCmd::Member(a) => member::member(&a),
         RecordCmd::Govern(a) => govern::govern(&a),
     }
@@ -133,15 +138,17 @@ pub fn run(cmd: RecordCmd) -> Result<()> {
 /// `common` and writes it. Everything that can be refused without the
 /// key is refused before its passphrase is asked for.
 fn finish(common: &Common, prepare: impl FnOnce(&Genesis) -> Result<Body>) -> Result<SignedEntry> {
-    finish_with(common, prepare, |_, _| {})
+    finish_with(common, prepare, |_, _| {}, |_| Ok(()))
 }
 
 /// [`finish`], with `fill` setting the fields that name the author (a
-/// payment's payer) once the key is read.
+/// payment's payer) once the key is read, and `before_write` run on the
+/// signed entry before it is written (a payment's terms file).
 fn finish_with(
     common: &Common,
     prepare: impl FnOnce(&Genesis) -> Result<Body>,
     fill: impl FnOnce(&mut Body, &PublicKey),
+    before_write: impl FnOnce(&SignedEntry) -> Result<()>,
 ) -> Result<SignedEntry> {
     let existing = util::Existing::from_force(common.force);
     if let Some(out) = &common.out {
@@ -156,6 +163,7 @@ fn finish_with(
     fill(&mut body, &author);
     let (nonce, from) = author_nonce(common, &genesis, &author)?;
     let entry = sign_entry(&genesis, &key, nonce, common.recorded_at, body);
+    before_write(&entry)?;
     let text = serde_json::to_string_pretty(&entry)? + "\n";
     util::write_out(common.out.as_deref(), &text, existing)?;
     if let Some(out) = &common.out {

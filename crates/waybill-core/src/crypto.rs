@@ -55,6 +55,10 @@ pub enum Domain {
     VoteExtension,
     /// The chain id (hash of the genesis).
     Genesis,
+    /// A sealed payment term's commitment.
+    Terms,
+    /// A member's signed read request to a node's API.
+    Request,
 }
 
 impl Domain {
@@ -71,6 +75,8 @@ impl Domain {
             Domain::ValidatorProof => b"waybill/v1/validator-proof\0",
             Domain::VoteExtension => b"waybill/v1/vote-extension\0",
             Domain::Genesis => b"waybill/v1/genesis\0",
+            Domain::Terms => b"waybill/v1/terms\0",
+            Domain::Request => b"waybill/v1/request\0",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::geo::Plot;
 use crate::governance::GovernanceEntry;
 use crate::gs1::{Gln, Gtin, LotId, ShipmentId};
 use crate::sensor::Series;
+use crate::terms::{PaymentConfirmation, SealedPayment};
 use crate::transport::Transport;
 
 /// The entry format version this code writes and accepts.
@@ -102,6 +103,10 @@ pub enum Body {
     /// validators) scheduled for a later height, co-signed by an admin
     /// quorum.
     Governance(GovernanceEntry),
+    /// A cross-border payment with its terms sealed ([`crate::terms`]).
+    SealedPayment(SealedPayment),
+    /// The payee confirms a sealed payment.
+    PaymentConfirmation(PaymentConfirmation),
 }
 
 impl Body {
@@ -123,6 +128,8 @@ impl Body {
             Body::RecallLift(_) => "recall lift",
             Body::Correction(_) => "correction",
             Body::Governance(_) => "governance",
+            Body::SealedPayment(_) => "payment",
+            Body::PaymentConfirmation(_) => "payment confirmation",
         }
     }
 }

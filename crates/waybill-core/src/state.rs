@@ -588,6 +588,11 @@ pub struct PaymentState {
     pub recorded_by: EntryId,
     /// The correction that struck it out, if any.
     pub corrected_by: Option<EntryId>,
+    /// For a sealed payment, the digest of its commitments
+    /// ([`crate::terms::digest`]) that the payee confirms.
+    pub terms: Option<Hash32>,
+    /// The payee's confirmation, if any.
+    pub confirmed_by: Option<EntryId>,
 }
 
 /// Read access to ledger state, so rules run the same over the committed

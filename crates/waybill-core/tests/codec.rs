@@ -31,6 +31,7 @@ use waybill_core::geo::{Geometry, Plot};
 use waybill_core::governance::{Compromise, GovernanceChange, GovernanceEntry};
 use waybill_core::gs1::{gs1_check_digit, CompanyPrefix, Gln, Gtin, LotId, ShipmentId, Sscc};
 use waybill_core::sensor::{Measure, Range, Reading, Series};
+use waybill_core::terms::{PaymentConfirmation, Sealed, SealedPayment, TermField};
 use waybill_core::transport::{
     container_check_digit, ContainerNumber, ImoNumber, Transport, Vessel,
 };
@@ -288,6 +289,34 @@ fn payment_s() -> impl Strategy<Value = Payment> {
                 } else {
                     PaymentStatus::Initiated
                 },
+            },
+        )
+}
+
+fn sealed_payment_s() -> impl Strategy<Value = SealedPayment> {
+    (
+        (uetr_s(), public_key(), public_key()),
+        prop::collection::vec(shipment_id(), 0..3),
+        prop::bool::ANY,
+        prop::sample::subsequence(TermField::ALL.to_vec(), 0..=10),
+        prop::collection::vec(hash(), 10),
+    )
+        .prop_map(
+            |((payment_id, payer, payee), shipments, settled, fields, commitments)| SealedPayment {
+                payment_id,
+                payer,
+                payee,
+                shipments,
+                status: if settled {
+                    PaymentStatus::Settled
+                } else {
+                    PaymentStatus::Initiated
+                },
+                terms: fields
+                    .into_iter()
+                    .zip(commitments)
+                    .map(|(field, commitment)| Sealed { field, commitment })
+                    .collect(),
             },
         )
 }
@@ -696,6 +725,10 @@ fn body() -> impl Strategy<Value = Body> {
         (shipment_id(), text())
             .prop_map(|(shipment, reason)| Body::Reject(Reject { shipment, reason })),
         payment_s().prop_map(Body::Payment),
+        sealed_payment_s().prop_map(Body::SealedPayment),
+        (uetr_s(), hash()).prop_map(|(payment_id, terms)| Body::PaymentConfirmation(
+            PaymentConfirmation { payment_id, terms }
+        )),
         membership_s().prop_map(Body::Membership),
         produce_v2_s().prop_map(Body::ProduceV2),
         dispatch_v2_s().prop_map(Body::DispatchV2),
@@ -833,16 +866,40 @@ fn first_kinds_fixed_entries() -> Vec<SignedEntry> {
         lot: lot("CHERRY-1"),
         quantity: dec("1200.5"),
     }];
-    let mut pay = payment_body(uetr(42), &c.payer.pk, &c.processor.pk, 1_234_567, &["S-1"]);
-    pay.settlement = Some(Settlement {
-        amount_minor: 1_333_333,
-        currency: currency("USD"),
-        fx_rate: "1.08".parse().unwrap(),
-    });
-    pay.customs = Some(Customs {
-        hs_codes: vec!["0901.21".parse().unwrap()],
-        declaration_sha256: Some(Hash32::digest(b"declaration")),
-    });
+    // Terms in the clear: refused by the rules now, still decoded.
+    let pay = Payment {
+        payment_id: uetr(42),
+        payer: c.payer.pk,
+        payee: c.processor.pk,
+        amount_minor: 1_234_567,
+        currency: currency("EUR"),
+        settlement: Some(Settlement {
+            amount_minor: 1_333_333,
+            currency: currency("USD"),
+            fx_rate: "1.08".parse().unwrap(),
+        }),
+        incoterm: Incoterm::Fob,
+        shipments: vec![ship("S-1")],
+        customs: Some(Customs {
+            hs_codes: vec!["0901.21".parse().unwrap()],
+            declaration_sha256: Some(Hash32::digest(b"declaration")),
+        }),
+        method: PaymentMethod::SwiftTransfer,
+        status: PaymentStatus::Settled,
+    };
+    let (sealed, _) = sealed_with(
+        uetr(43),
+        &c.payer.pk,
+        &c.processor.pk,
+        &["S-1"],
+        &waybill_core::terms::Terms {
+            settlement: pay.settlement.clone(),
+            hs_codes: vec!["0901.21".parse().unwrap()],
+            customs_declaration: Some(Hash32::digest(b"declaration")),
+            invoice: Some("INV-1".into()),
+            ..waybill_testkit::sealed::fob(1_234_567, currency("EUR"))
+        },
+    );
     let membership = cosigned(
         signed(
             chain,
@@ -868,6 +925,13 @@ fn first_kinds_fixed_entries() -> Vec<SignedEntry> {
         signed(chain, &c.carrier, 1, receive("S-1")),
         signed(chain, &c.processor, 1, reject("S-1", "wet beans")),
         signed(chain, &c.payer, 1, Body::Payment(pay)),
+        signed(chain, &c.payer, 2, Body::SealedPayment(sealed.clone())),
+        signed(
+            chain,
+            &c.processor,
+            2,
+            waybill_testkit::sealed::confirm(&sealed),
+        ),
         membership,
     ]
 }
@@ -1042,11 +1106,13 @@ fn variant(b: &Body) -> &'static str {
         Body::RecallLift(_) => "RecallLift",
         Body::Correction(_) => "Correction",
         Body::Governance(_) => "Governance",
+        Body::SealedPayment(_) => "SealedPayment",
+        Body::PaymentConfirmation(_) => "PaymentConfirmation",
     }
 }
 
 /// Every kind of body, by [`variant`].
-const ALL_VARIANTS: [&str; 15] = [
+const ALL_VARIANTS: [&str; 17] = [
     "Produce",
     "Dispatch",
     "Receive",
@@ -1062,6 +1128,8 @@ const ALL_VARIANTS: [&str; 15] = [
     "RecallLift",
     "Correction",
     "Governance",
+    "SealedPayment",
+    "PaymentConfirmation",
 ];
 
 /// The generator and the fixed entries reach every kind of body, so the
@@ -1087,8 +1155,16 @@ fn generated_and_fixed_entries_cover_every_body_kind() {
         .map(|e| variant(&e.entry.body))
         .collect();
     assert_eq!(fixed, ALL_VARIANTS.into_iter().collect());
-    // Each fixed entry is one the rules would take in shape.
+    // Each fixed entry is one the rules would take in shape, but for the
+    // payment with its terms in the clear, which they refuse.
     for e in fixed_entries() {
+        if let Body::Payment(_) = e.entry.body {
+            assert!(matches!(
+                waybill_core::rules::check_shape(&e),
+                Err(waybill_core::rules::RuleError::PlainPayment)
+            ));
+            continue;
+        }
         waybill_core::rules::check_shape(&e).unwrap_or_else(|err| {
             panic!(
                 "{} fixed entry is out of shape: {err}",

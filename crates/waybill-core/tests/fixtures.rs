@@ -1135,3 +1135,151 @@ fn assert_pinned(fixtures: Vec<(&'static str, u32, SignedEntry)>, pinned: &[(&st
         assert_eq!(e.id().to_hex(), *want_id, "{name}: entry id");
     }
 }
+
+/// Sealed payments (issue 28): the bodies after `Governance`, with the
+/// commitments of fixed salts.
+mod sealed_kinds {
+    use super::*;
+    use waybill_core::terms::{self, PaymentConfirmation, SealedPayment, Terms};
+
+    pub(super) fn uetr() -> waybill_core::codes::Uetr {
+        "eb6305c9-1f7f-49de-aed0-16487c27b42d".parse().unwrap()
+    }
+
+    /// EUR 18,500.00 settled as USD 20,035.50 at 1.083, DDP, by SWIFT,
+    /// HS 0901.11, a declaration digest and an invoice number.
+    pub(super) fn terms() -> Terms {
+        Terms {
+            amount_minor: 1_850_000,
+            currency: "EUR".parse().unwrap(),
+            settlement: Some(Settlement {
+                amount_minor: 2_003_550,
+                currency: "USD".parse().unwrap(),
+                fx_rate: "1.083".parse().unwrap(),
+            }),
+            incoterm: Incoterm::Ddp,
+            method: PaymentMethod::SwiftTransfer,
+            hs_codes: vec!["0901.11".parse().unwrap()],
+            customs_declaration: Some(Hash32::digest(b"declaration")),
+            invoice: Some("INV-2026-0042".into()),
+        }
+    }
+
+    /// Salts 0x01.., 0x02.., … in field order.
+    pub(super) fn sealed() -> (SealedPayment, terms::Openings) {
+        let mut n = 0u8;
+        let (commitments, openings) = terms()
+            .seal(uetr(), || {
+                n += 1;
+                [n; 32]
+            })
+            .unwrap();
+        (
+            SealedPayment {
+                payment_id: uetr(),
+                payer: pk(2),
+                payee: pk(1),
+                shipments: vec!["(00)106141411234567897".parse().unwrap()],
+                status: PaymentStatus::Settled,
+                terms: commitments,
+            },
+            openings,
+        )
+    }
+
+    pub(super) fn payment() -> SignedEntry {
+        Entry {
+            version: ENTRY_VERSION,
+            chain_id: fixture_chain_id(),
+            author: pk(2),
+            nonce: 2,
+            recorded_at_ms: T + 9000,
+            body: Body::SealedPayment(sealed().0),
+        }
+        .sign(&key(2))
+    }
+
+    pub(super) fn confirmation() -> SignedEntry {
+        let (p, _) = sealed();
+        Entry {
+            version: ENTRY_VERSION,
+            chain_id: fixture_chain_id(),
+            author: pk(1),
+            nonce: 3,
+            recorded_at_ms: T + 9500,
+            body: Body::PaymentConfirmation(PaymentConfirmation {
+                payment_id: p.payment_id,
+                terms: terms::digest(&p.payment_id, &p.terms),
+            }),
+        }
+        .sign(&key(1))
+    }
+
+    pub(super) fn all() -> Vec<(&'static str, u32, SignedEntry)> {
+        vec![
+            ("sealed payment", 15, payment()),
+            ("payment confirmation", 16, confirmation()),
+        ]
+    }
+}
+
+#[test]
+fn sealed_payments_are_appended_to_body_and_round_trip() {
+    for (name, index, e) in sealed_kinds::all() {
+        e.verify_signatures()
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        waybill_core::rules::check_shape(&e).unwrap_or_else(|err| panic!("{name}: {err}"));
+        let body = waybill_core::codec::encode(&e.entry.body);
+        assert_eq!(body[..4], index.to_be_bytes(), "{name}");
+        let bytes = e.canonical_bytes();
+        assert_eq!(
+            SignedEntry::from_canonical_bytes(&bytes).unwrap(),
+            e,
+            "{name}"
+        );
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SignedEntry>(&json).unwrap(),
+            e,
+            "{name}"
+        );
+    }
+    // The terms file opens the commitments, through its JSON form too.
+    let (p, openings) = sealed_kinds::sealed();
+    let text = serde_json::to_string_pretty(&openings).unwrap();
+    let back: waybill_core::terms::Openings = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back.verify(&p.payment_id, &p.terms).unwrap(),
+        sealed_kinds::terms()
+    );
+}
+
+#[test]
+fn sealed_payment_canonical_bytes_and_commitments() {
+    let (p, _) = sealed_kinds::sealed();
+    // The amount's commitment: SHA-256 of the domain tag, the UETR's 16
+    // bytes, `amount`, a zero byte, 32 bytes of 0x01 and `1850000`.
+    assert_eq!(
+        p.terms[0].commitment.to_hex(),
+        "64f41b1b4442cd2adfea5c4c1029a88987df07413fcdbddedc5117a51f297f0d",
+        "the commitment to the amount"
+    );
+    assert_eq!(
+        waybill_core::terms::digest(&p.payment_id, &p.terms).to_hex(),
+        "3cc0bcb2133f8a36078726875a9fc54dde0f40b0d6a768152bf715986e458adb",
+        "the digest a confirmation signs"
+    );
+    let pinned = [
+        (
+            "sealed payment",
+            "b1a4e16ef39bfe24557c5d55338b18ca8d916e10796b4be2b73b0255322eaa7f",
+            "2f64686a43273be419c9f9248e0b69419f850747175faa93dbeef1caa01149d8",
+        ),
+        (
+            "payment confirmation",
+            "e2915f946e3cf2c8e804e9f5138908df2b34df8432a57676da5b3ed77a9804e0",
+            "b17bc41bda65603d438ac2004d009637187af8fcc61c509d3f6a589339a4c4dc",
+        ),
+    ];
+    assert_pinned(sealed_kinds::all(), &pinned);
+}

@@ -493,8 +493,11 @@ fn kind(e: &RuleError) -> &'static str {
         RuleError::ShipmentClosed { .. } => "ShipmentClosed",
         RuleError::NotConsignee { .. } => "NotConsignee",
         RuleError::PayerNotAuthor => "PayerNotAuthor",
-        RuleError::ZeroAmount => "ZeroAmount",
         RuleError::PaymentExists(_) => "PaymentExists",
+        RuleError::PlainPayment => "PlainPayment",
+        RuleError::Terms(_) => "Terms",
+        RuleError::UnknownPayment(_) => "UnknownPayment",
+        RuleError::Confirmation { .. } => "Confirmation",
         RuleError::AdminQuorum { .. } => "AdminQuorum",
         RuleError::CosignerNotAdmin(_) => "CosignerNotAdmin",
         RuleError::UnexpectedCosignatures => "UnexpectedCosignatures",
@@ -1306,14 +1309,15 @@ impl Model {
                 payer,
                 payment,
                 payee,
-                amount,
+                amount: _,
                 shipments,
             } => {
                 if *payer != author {
                     v.insert("PayerNotAuthor");
                 }
-                if *amount == 0 {
-                    v.insert("ZeroAmount");
+                // A payment to its own payer.
+                if payee == payer {
+                    v.insert("BadCounterparty");
                 }
                 if self.payments.contains_key(payment) {
                     v.insert("PaymentExists");
@@ -1791,11 +1795,13 @@ impl World {
             } => {
                 let names: Vec<String> = shipments.iter().map(ship_name).collect();
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                // Zero cannot be sealed: terms are checked before they
+                // are committed.
                 pay(
                     uetr(*payment as u64 + 1),
                     &self.pk(*payer),
                     &self.pk(*payee),
-                    *amount,
+                    (*amount).max(1),
                     &refs,
                 )
             }

@@ -9,12 +9,16 @@
 mod support;
 
 use support::*;
-use waybill_core::codes::{Decimal3, FxRate};
-use waybill_core::entry::{Body, Product, Settlement, SignatureError, ENTRY_VERSION};
+use waybill_core::codes::Decimal3;
+use waybill_core::entry::{
+    Body, Corrected, PaymentMethod, PaymentStatus, Product, SignatureError, ENTRY_VERSION,
+};
 use waybill_core::genesis::Role;
 use waybill_core::gs1::{Gtin, LotId};
 use waybill_core::rules::{self, RuleError};
 use waybill_core::state::{ShipmentStage, View};
+use waybill_core::terms::{TermField, TermsError};
+use waybill_testkit::sealed::{confirm, fob};
 
 fn setup() -> (Consortium, Ledger) {
     let c = Consortium::new();
@@ -981,24 +985,99 @@ fn payer_not_author() {
 }
 
 #[test]
-fn zero_amount() {
+fn payment_terms_in_the_clear_are_refused() {
     let c = Consortium::new();
     let l = shipped(&c);
-    let err = l.refuse(&l.sign(
-        &c.payer,
-        pay(uetr(1), &c.payer.pk, &c.producer.pk, 0, &["S-1"]),
-    ));
-    assert!(matches!(err, RuleError::ZeroAmount), "{err:?}");
-    assert_mentions(&err, &["amount", "zero"]);
-
-    let mut p = payment_body(uetr(1), &c.payer.pk, &c.producer.pk, 100, &["S-1"]);
-    p.settlement = Some(Settlement {
-        amount_minor: 0,
-        currency: currency("USD"),
-        fx_rate: FxRate::ONE,
+    let plain = Body::Payment(waybill_core::entry::Payment {
+        payment_id: uetr(1),
+        payer: c.payer.pk,
+        payee: c.producer.pk,
+        amount_minor: 100,
+        currency: currency("EUR"),
+        settlement: None,
+        incoterm: waybill_core::codes::Incoterm::Fob,
+        shipments: vec![ship("S-1")],
+        customs: None,
+        method: PaymentMethod::SwiftTransfer,
+        status: PaymentStatus::Settled,
     });
-    let err = l.refuse(&l.sign(&c.payer, Body::Payment(p)));
-    assert!(matches!(err, RuleError::ZeroAmount), "{err:?}");
+    let err = l.refuse(&l.sign(&c.payer, plain));
+    assert!(matches!(err, RuleError::PlainPayment), "{err:?}");
+    assert_mentions(&err, &["sealed", "waybill record pay"]);
+}
+
+#[test]
+fn sealed_terms_must_be_whole_and_in_order() {
+    let c = Consortium::new();
+    let l = shipped(&c);
+    let p = payment_body(uetr(1), &c.payer.pk, &c.producer.pk, 100, &["S-1"]);
+    let mut no_amount = p.clone();
+    no_amount.terms.retain(|t| t.field != TermField::Amount);
+    let err = l.refuse(&l.sign(&c.payer, Body::SealedPayment(no_amount)));
+    assert!(
+        matches!(
+            err,
+            RuleError::Terms(TermsError::Missing(TermField::Amount))
+        ),
+        "{err:?}"
+    );
+    assert_mentions(&err, &["amount"]);
+    let mut swapped = p.clone();
+    swapped.terms.swap(0, 1);
+    let err = l.refuse(&l.sign(&c.payer, Body::SealedPayment(swapped)));
+    assert!(
+        matches!(err, RuleError::Terms(TermsError::Order(_))),
+        "{err:?}"
+    );
+    // A zero amount cannot be sealed at all.
+    assert!(fob(0, currency("EUR")).seal(uetr(1), || [1; 32]).is_err());
+    let to_self = payment_body(uetr(1), &c.payer.pk, &c.payer.pk, 100, &["S-1"]);
+    let err = l.refuse(&l.sign(&c.payer, Body::SealedPayment(to_self)));
+    assert_mentions(&err, &["payee", "payer"]);
+}
+
+#[test]
+fn only_the_payee_confirms_once_over_the_same_terms() {
+    let c = Consortium::new();
+    let mut l = shipped(&c);
+    let p = payment_body(uetr(1), &c.payer.pk, &c.producer.pk, 100, &["S-1"]);
+    l.record(&c.payer, Body::SealedPayment(p.clone()));
+    assert_eq!(l.state.payment(&uetr(1)).unwrap().confirmed_by, None);
+
+    // Not the payee.
+    let err = l.refuse(&l.sign(&c.payer, confirm(&p)));
+    assert!(matches!(err, RuleError::Confirmation { .. }), "{err:?}");
+    assert_mentions(&err, &["only its payee"]);
+    // Other terms than those committed.
+    let other = payment_body(uetr(1), &c.payer.pk, &c.producer.pk, 101, &["S-1"]);
+    let err = l.refuse(&l.sign(&c.producer, confirm(&other)));
+    assert_mentions(&err, &["other terms"]);
+    // No such payment.
+    let stranger = payment_body(uetr(2), &c.payer.pk, &c.producer.pk, 100, &["S-1"]);
+    let err = l.refuse(&l.sign(&c.producer, confirm(&stranger)));
+    assert!(matches!(err, RuleError::UnknownPayment(_)), "{err:?}");
+
+    let e = l.record(&c.producer, confirm(&p));
+    assert_eq!(
+        l.state.payment(&uetr(1)).unwrap().confirmed_by,
+        Some(e.id())
+    );
+    let err = l.refuse(&l.sign(&c.producer, confirm(&p)));
+    assert_mentions(&err, &["confirmed it already"]);
+}
+
+#[test]
+fn a_payment_declared_erroneous_cannot_be_confirmed() {
+    let c = Consortium::new();
+    let mut l = shipped(&c);
+    let p = payment_body(uetr(1), &c.payer.pk, &c.producer.pk, 100, &["S-1"]);
+    let e = l.record(&c.payer, Body::SealedPayment(p.clone()));
+    l.record(
+        &c.payer,
+        correction(e.id(), Corrected::Payment(uetr(1)), "paid twice"),
+    );
+    let err = l.refuse(&l.sign(&c.producer, confirm(&p)));
+    assert_mentions(&err, &["declared it erroneous"]);
 }
 
 #[test]

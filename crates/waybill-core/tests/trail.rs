@@ -102,21 +102,38 @@ fn coffee_story() -> Story {
 
     // Block 7: received, and paid (EUR, settled in USD, DDP); an unrelated payment.
     let e7 = chain.sign(&c.retailer, receive(S_ROAST));
-    let mut p = payment_body(uetr(1), &c.payer.pk, &c.processor.pk, 1_850_000, &[S_ROAST]);
-    p.settlement = Some(Settlement {
-        amount_minor: 2_003_550,
-        currency: currency("USD"),
-        fx_rate: "1.083".parse().unwrap(),
-    });
-    p.incoterm = Incoterm::Ddp;
+    let (p, _) = sealed_with(
+        uetr(1),
+        &c.payer.pk,
+        &c.processor.pk,
+        &[S_ROAST],
+        &paid_terms(),
+    );
     let n7 = chain.sign(
         &c.payer,
         pay(uetr(2), &c.payer.pk, &c.brand.pk, 500, &[S_BISCUITS]),
     );
-    let e8 = chain.sign(&c.payer, Body::Payment(p));
-    chain.push_block(&v(2), vec![e7, n7, e8]);
+    let e8 = chain.sign(&c.payer, Body::SealedPayment(p.clone()));
+    // The payee confirms it in the same block.
+    let e9 = chain.sign(&c.processor, waybill_testkit::sealed::confirm(&p));
+    chain.push_block(&v(2), vec![e7, n7, e8, e9]);
 
     Story { c, chain, auditor2 }
+}
+
+/// The roasted shipment's payment terms: EUR 18,500.00 settled as USD
+/// 20,035.50 at 1.083, DDP, with an invoice number.
+fn paid_terms() -> waybill_core::terms::Terms {
+    waybill_core::terms::Terms {
+        settlement: Some(Settlement {
+            amount_minor: 2_003_550,
+            currency: currency("USD"),
+            fx_rate: "1.083".parse().unwrap(),
+        }),
+        incoterm: Incoterm::Ddp,
+        invoice: Some("INV-77341".into()),
+        ..waybill_testkit::sealed::fob(1_850_000, currency("EUR"))
+    }
 }
 
 fn certificate(c: &Consortium, header: &Header, signers: &[usize]) -> CommitCertificate {
@@ -244,11 +261,28 @@ fn check_story_report(s: &Story, r: &TrailReport, t: &Trail) {
     assert_eq!(p.payment_id, uetr(1).to_string());
     assert_eq!(p.payer, c.payer.name);
     assert_eq!(p.payee, c.processor.name);
-    assert_eq!(p.amount, "18500.00 EUR");
-    assert_eq!(p.settlement.as_deref(), Some("20035.50 USD at 1.083"));
-    assert_eq!(p.incoterm, "DDP");
     assert_eq!(p.shipments, vec![ship(S_ROAST)]);
+    assert_eq!(p.status, "settled");
     assert_eq!(p.height, 7);
+    assert_eq!(p.confirmed.as_ref().map(|x| x.height), Some(7));
+    // The report says the payment was made and confirmed, and nothing of
+    // its terms.
+    let text = serde_json::to_string(&r).unwrap();
+    for secret in [
+        "18500",
+        "1850000",
+        "EUR",
+        "20035",
+        "USD",
+        "1.083",
+        "DDP",
+        "INV-77341",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the report shows `{secret}`: {text}"
+        );
+    }
 
     // Members at the end include the one added in block 2.
     assert!(r.final_members.contains_key(&s.auditor2.pk));
@@ -262,10 +296,11 @@ fn a_complete_trail_verifies() {
     assert!(t.items.iter().all(|i| match &i.entry.entry.body {
         Body::Produce(p) => !p.lot.to_string().starts_with("BISCUITS"),
         Body::Dispatch(d) => d.shipment != ship(S_BISCUITS),
-        Body::Payment(p) => p.payment_id == uetr(1),
+        Body::SealedPayment(p) => p.payment_id == uetr(1),
         _ => true,
     }));
-    assert_eq!(t.items.len(), 9); // 7 custody entries, 1 payment, 1 membership
+    // 7 custody entries, 1 payment and its confirmation, 1 membership
+    assert_eq!(t.items.len(), 10);
     let r = trail::verify(&s.c.genesis, &t, NO_CERTS).unwrap();
     check_story_report(&s, &r, &t);
     assert_eq!(r.certified_blocks, 0);
@@ -317,7 +352,7 @@ fn a_wrong_inclusion_proof_fails() {
     let good = build_trail(&s, ROASTED, None);
     // Give the payment (index 2 of block 7) the proof of the receipt
     // (index 0 of the same block).
-    let pay = position(&good, |b| matches!(b, Body::Payment(_)));
+    let pay = position(&good, |b| matches!(b, Body::SealedPayment(_)));
     let recv = position(
         &good,
         |b| matches!(b, Body::Receive(r) if r.shipment == ship(S_ROAST)),
@@ -476,7 +511,7 @@ fn a_payment_for_a_shipment_outside_the_trail_is_refused() {
     let pay = roasted
         .items
         .iter()
-        .find(|i| matches!(i.entry.entry.body, Body::Payment(_)))
+        .find(|i| matches!(i.entry.entry.body, Body::SealedPayment(_)))
         .unwrap()
         .clone();
     t.items.push(pay);
@@ -693,7 +728,7 @@ fn changing_any_byte_of_a_bundle_fails() {
     let mut positions: Vec<usize> = (0..20).map(|k| k * (n - 1) / 19).collect();
     // Also the places a forger would aim at: digits and hex in values.
     for needle in [
-        "\"amount_minor\": ",
+        "\"commitment\": \"",
         "\"nonce\": ",
         "\"signature\": \"",
         "\"exported_at_ms\": ",

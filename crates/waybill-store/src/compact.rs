@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use waybill_core::codes::UnitCode;
+use waybill_core::crypto::Hash32;
 use waybill_core::entry::{EntryId, RecallClass};
 use waybill_core::state::{ShipmentStage, StepKind};
 
@@ -217,6 +218,8 @@ pub(crate) struct Pay {
     pub(crate) payee: u32,
     pub(crate) recorded_by: EntryId,
     pub(crate) corrected_by: Option<EntryId>,
+    pub(crate) terms: Option<Hash32>,
+    pub(crate) confirmed_by: Option<EntryId>,
 }
 
 #[cfg(test)]

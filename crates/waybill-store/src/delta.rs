@@ -290,6 +290,8 @@ impl Committed {
                     payee: n.key(&p.payee),
                     recorded_by: p.recorded_by,
                     corrected_by: p.corrected_by,
+                    terms: p.terms,
+                    confirmed_by: p.confirmed_by,
                 };
                 (*id, pay)
             })

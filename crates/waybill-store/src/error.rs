@@ -60,6 +60,9 @@ pub enum StoreError {
     Log(String),
     #[error("lot {0} is not on this ledger")]
     UnknownLot(String),
+    /// Payment terms that cannot be kept.
+    #[error("the payment terms cannot be kept: {0}")]
+    Terms(String),
     /// Codec failures on stored data.
     #[error("stored data cannot be decoded: {0}")]
     Codec(#[from] CodecError),

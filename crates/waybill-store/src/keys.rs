@@ -8,6 +8,9 @@ pub const GENESIS: &[u8] = b"G";
 pub const TIP: &[u8] = b"T";
 /// The store format version.
 pub const FORMAT: &[u8] = b"V";
+/// `P ‖ UETR` → the openings of a payment's sealed terms, off the ledger
+/// (see `terms.rs`).
+pub const TERMS: &[u8] = b"P";
 
 /// Namespaces of per-block values.
 pub mod ns {

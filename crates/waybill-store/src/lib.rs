@@ -50,6 +50,7 @@ mod persist;
 mod read;
 mod snapshot;
 mod state;
+mod terms;
 mod trail;
 mod validate;
 
@@ -69,4 +70,5 @@ pub use marker::MARKER_FILE;
 pub use open::STORE_FORMAT;
 pub use read::Located;
 pub use state::{Committed, Counts};
+pub use terms::MAX_TERMS_BYTES;
 pub use validate::{check_contents, check_contents_known, Checked, Validated};

@@ -43,8 +43,9 @@ use crate::state::Committed;
 /// stores the hashes its entries add to the ledger's log (`log.rs`). 12:
 /// and its validators' cosignatures of the log's checkpoint
 /// (`cosign.rs`). 13: and the root of the completeness index with it
-/// committed (`complete.rs`), which its checkpoint names.
-pub const STORE_FORMAT: u32 = 13;
+/// committed (`complete.rs`), which its checkpoint names. 14: payments
+/// hold the digest of their sealed terms and the payee's confirmation.
+pub const STORE_FORMAT: u32 = 14;
 
 impl<B: Backend> Ledger<B> {
     /// Starts a new ledger for `genesis` in an empty backend.

@@ -307,6 +307,8 @@ impl Committed {
             payee: self.key(p.payee)?,
             recorded_by: p.recorded_by,
             corrected_by: p.corrected_by,
+            terms: p.terms,
+            confirmed_by: p.confirmed_by,
         })
     }
 
@@ -663,6 +665,8 @@ pub(crate) mod tests {
                 payee: key(2),
                 recorded_by: Hash32([8; 32]),
                 corrected_by: Some(Hash32([4; 32])),
+                terms: Some(Hash32([5; 32])),
+                confirmed_by: Some(Hash32([6; 32])),
             },
         );
         second.lots.insert(

@@ -153,7 +153,7 @@ impl<B: Backend> Ledger<B> {
         let mut payments = BTreeSet::new();
         for s in &shipments {
             for pos in self.state.by_shipment(s) {
-                if let Body::Payment(p) = &self.load(entries, pos)?.entry.body {
+                if let Body::SealedPayment(p) = &self.load(entries, pos)?.entry.body {
                     payments.insert(p.payment_id);
                 }
                 positions.insert(pos);

@@ -86,7 +86,7 @@ impl Expected {
                     .or_default()
                     .push(pos);
             }
-            Body::Payment(p) => {
+            Body::SealedPayment(p) => {
                 for s in &p.shipments {
                     self.by_shipment.entry(s.to_string()).or_default().push(pos);
                 }

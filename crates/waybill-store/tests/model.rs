@@ -36,7 +36,7 @@ fn assert_same_lookups<A: Backend, B: Backend>(
             Body::DispatchV2(d) => {
                 shipments.insert(d.shipment.to_string());
             }
-            Body::Payment(p) => {
+            Body::SealedPayment(p) => {
                 payments.insert(p.payment_id.to_string());
             }
             _ => {}

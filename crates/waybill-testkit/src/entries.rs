@@ -10,21 +10,23 @@
 //! documents), so a test sets just the field it is about. The
 //! coffee-flavoured bodies of generated traffic are in [`crate::signer`].
 
-use waybill_core::codes::{Incoterm, Uetr, UnitCode};
+use waybill_core::codes::{Uetr, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{
     Body, Corrected, Correction, Dispatch, DispatchV2, Entry, EntryId, Handover, Input, Kdes,
-    Location, LossCause, MembershipChange, Payment, PaymentMethod, PaymentStatus, Produce,
-    ProduceV2, Product, Quantity, Readings, Recall, RecallClass, RecallLift, Receive, ReceiveV2,
-    ReceivedLot, Reject, ShippedLot, Shortfall, SignedEntry, ENTRY_VERSION,
+    Location, LossCause, MembershipChange, Produce, ProduceV2, Product, Quantity, Readings, Recall,
+    RecallClass, RecallLift, Receive, ReceiveV2, ReceivedLot, Reject, ShippedLot, Shortfall,
+    SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::{MemberSpec, Role};
 use waybill_core::governance::{GovernanceChange, GovernanceEntry};
 use waybill_core::sensor::Series;
+use waybill_core::terms::{Openings, SealedPayment, Terms};
 use waybill_core::transport::Transport;
 
 use crate::consortium::{Party, T0};
 use crate::ids::{currency, dec, lot, ship};
+use crate::sealed;
 
 /// A production of `quantity` kg of `lot` from nothing.
 pub fn produce_body(lot_id: &str, quantity: &str) -> Produce {
@@ -110,27 +112,47 @@ pub fn reject(shipment: &str, reason: &str) -> Body {
     })
 }
 
-/// A settled EUR payment (FOB, SWIFT) for `shipments`.
+/// A settled payment of EUR `amount_minor` (FOB, SWIFT) for `shipments`,
+/// its terms sealed with salts drawn from the UETR (fixtures, not
+/// secrets).
 pub fn payment_body(
     id: Uetr,
     payer: &PublicKey,
     payee: &PublicKey,
     amount_minor: u64,
     shipments: &[&str],
-) -> Payment {
-    Payment {
-        payment_id: id,
-        payer: *payer,
-        payee: *payee,
-        amount_minor,
-        currency: currency("EUR"),
-        settlement: None,
-        incoterm: Incoterm::Fob,
-        shipments: shipments.iter().map(|s| ship(s)).collect(),
-        customs: None,
-        method: PaymentMethod::SwiftTransfer,
-        status: PaymentStatus::Settled,
-    }
+) -> SealedPayment {
+    sealed_with(
+        id,
+        payer,
+        payee,
+        shipments,
+        &sealed::fob(amount_minor, currency("EUR")),
+    )
+    .0
+}
+
+/// [`payment_body`] with `terms`, and the openings.
+pub fn sealed_with(
+    id: Uetr,
+    payer: &PublicKey,
+    payee: &PublicKey,
+    shipments: &[&str],
+    terms: &Terms,
+) -> (SealedPayment, Openings) {
+    sealed::seal(
+        id,
+        payer,
+        payee,
+        shipments.iter().map(|s| ship(s)).collect(),
+        terms,
+        *id.as_uuid()
+            .as_bytes()
+            .repeat(2)
+            .first_chunk::<32>()
+            .expect("32 bytes"),
+    )
+    .expect("sealed terms")
 }
 
 /// [`payment_body`] as a body.
@@ -141,7 +163,7 @@ pub fn pay(
     amount_minor: u64,
     shipments: &[&str],
 ) -> Body {
-    Body::Payment(payment_body(id, payer, payee, amount_minor, shipments))
+    Body::SealedPayment(payment_body(id, payer, payee, amount_minor, shipments))
 }
 
 /// Adds a member.

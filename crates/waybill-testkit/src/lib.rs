@@ -9,6 +9,7 @@
 //!   numbers.
 //! - [`entries`]: minimal bodies from text ids (the rules' tests), entries,
 //!   signing and co-signing, membership changes.
+//! - [`sealed`]: sealed payments, their openings and confirmations.
 //! - [`signer`]: the traffic bodies (coffee-flavoured, typed ids) and a
 //!   [`Signer`] that gives each author its next nonce.
 //! - [`certs`]: commit certificates as validators would sign them.
@@ -44,6 +45,7 @@ pub mod files;
 pub mod ids;
 #[cfg(feature = "harness")]
 pub mod process;
+pub mod sealed;
 pub mod signer;
 pub mod workload;
 

@@ -7,18 +7,20 @@
 
 use std::collections::BTreeMap;
 
-use waybill_core::codes::{Decimal3, FxRate, Incoterm, Uetr, UnitCode};
+use waybill_core::codes::{Decimal3, FxRate, Uetr, UnitCode};
 use waybill_core::crypto::PublicKey;
 use waybill_core::entry::{
-    Body, Customs, Dispatch, Entry, Input, Location, Payment, PaymentMethod, PaymentStatus,
-    Produce, Product, Quantity, Receive, Reject, Settlement, SignedEntry, ENTRY_VERSION,
+    Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Receive, Reject,
+    Settlement, SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::ChainId;
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::state::State;
+use waybill_core::terms::Terms;
 
 use crate::consortium::{Consortium, Party, T0};
 use crate::error::{parse, KitError};
+use crate::sealed;
 
 /// A production of `milli` thousandths of a kilogram of `lot` (coffee from
 /// Huila), consuming `inputs` (lot, thousandths of a kilogram).
@@ -122,22 +124,19 @@ pub fn try_payment_body(
     } else {
         None
     };
-    Ok(Body::Payment(Payment {
-        payment_id,
-        payer: *payer,
-        payee: *payee,
-        amount_minor,
-        currency: parse("currency", "USD")?,
+    let terms = Terms {
         settlement,
-        incoterm: Incoterm::Fob,
-        shipments: shipments.to_vec(),
-        customs: Some(Customs {
-            hs_codes: vec![parse("HS code", "0901.21")?],
-            declaration_sha256: None,
-        }),
-        method: PaymentMethod::SwiftTransfer,
-        status: PaymentStatus::Settled,
-    }))
+        hs_codes: vec![parse("HS code", "0901.21")?],
+        ..sealed::fob(amount_minor, parse("currency", "USD")?)
+    };
+    let seed = *payment_id
+        .as_uuid()
+        .as_bytes()
+        .repeat(2)
+        .first_chunk::<32>()
+        .ok_or_else(|| KitError::Workload("a UUID is 16 bytes".into()))?;
+    let (p, _) = sealed::seal(payment_id, payer, payee, shipments.to_vec(), &terms, seed)?;
+    Ok(Body::SealedPayment(p))
 }
 
 /// [`try_payment_body`], for tests.

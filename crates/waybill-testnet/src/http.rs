@@ -57,8 +57,8 @@ pub enum HttpError {
     },
 }
 
-/// A request to send: method, path, and optionally an `Accept` header
-/// and a body with its `Content-Type`.
+/// A request to send: method, path, and optionally an `Accept` header,
+/// other headers and a body with its `Content-Type`.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     method: &'a str,
@@ -66,6 +66,7 @@ pub struct Request<'a> {
     accept: Option<&'a str>,
     content_type: Option<&'a str>,
     body: Option<&'a [u8]>,
+    headers: &'a [(String, String)],
 }
 
 impl<'a> Request<'a> {
@@ -77,6 +78,7 @@ impl<'a> Request<'a> {
             accept: None,
             content_type: None,
             body: None,
+            headers: &[],
         }
     }
 
@@ -100,6 +102,12 @@ impl<'a> Request<'a> {
     /// With this `Accept` header.
     pub fn accept(mut self, accept: &'a str) -> Self {
         self.accept = Some(accept);
+        self
+    }
+
+    /// With these headers too (name, value).
+    pub fn headers(mut self, headers: &'a [(String, String)]) -> Self {
+        self.headers = headers;
         self
     }
 
@@ -275,6 +283,9 @@ fn write_request(
         head.push_str("Accept: ");
         head.push_str(a);
         head.push_str("\r\n");
+    }
+    for (name, value) in req.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(b) = req.body {
         if let Some(ct) = req.content_type {

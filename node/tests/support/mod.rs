@@ -148,6 +148,28 @@ impl<B: Backend + 'static> TestNode<B> {
         .expect("the request's thread")
     }
 
+    /// `method path` with `headers` and an optional JSON body.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Option<Vec<u8>>,
+    ) -> waybill_testnet::Response {
+        let addr = self.addr;
+        let (method, path) = (method.to_owned(), path.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut req = waybill_testnet::Request::new(&method, &path).headers(&headers);
+            if let Some(b) = &body {
+                req = req.body(Some("application/json"), b);
+            }
+            waybill_testnet::request(addr, &req, Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .await
+        .expect("the request's thread")
+    }
+
     /// GET → (status, JSON body).
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.send("GET", path, None, None).await;

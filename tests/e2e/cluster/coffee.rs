@@ -55,6 +55,7 @@ pub fn coffee_story(s: &Signers, green_batch: &str) -> Story {
         t0_ms: now_ms(),
         green_batch,
         payment_id: uetr(0x5eed_0001),
+        salt_seed: [0x5e; 32],
         key_of: &key_of,
     })
     .unwrap_or_else(|e| panic!("the coffee story: {e}"))

@@ -228,12 +228,26 @@ pub enum RuleError {
     /// The payer is not the author.
     #[error("the payer of a payment must be its author; record it with the payer's key")]
     PayerNotAuthor,
-    /// Zero amount.
-    #[error("the payment amount must be more than zero")]
-    ZeroAmount,
     /// A payment id is taken.
     #[error("payment {0} is already recorded; UETRs are used once")]
     PaymentExists(Uetr),
+    /// A payment with its terms in the clear.
+    #[error("a payment's terms must be sealed (amount, currency, rate and references committed, not written out); record it with `waybill record pay`")]
+    PlainPayment,
+    /// A sealed payment's terms are malformed.
+    #[error("{0}")]
+    Terms(#[from] crate::terms::TermsError),
+    /// A payment that is not on the ledger.
+    #[error("payment {0} is not recorded on this ledger")]
+    UnknownPayment(Uetr),
+    /// A confirmation the rules refuse.
+    #[error("payment {payment} cannot be confirmed: {problem}")]
+    Confirmation {
+        /// The payment.
+        payment: Uetr,
+        /// Why not.
+        problem: String,
+    },
     /// Too few admins signed.
     #[error("a membership or governance change needs {need} admin signatures (of {admins} admins) but has {have}; collect co-signatures with `waybill cosign`")]
     AdminQuorum {

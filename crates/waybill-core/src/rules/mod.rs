@@ -204,6 +204,11 @@ pub fn effects_of(e: &SignedEntry, id: EntryId, c: &Changes) -> Effects {
             fx.shipments = p.shipments.clone();
             fx.payment = Some(p.payment_id);
         }
+        Body::SealedPayment(p) => {
+            fx.shipments = p.shipments.clone();
+            fx.payment = Some(p.payment_id);
+        }
+        Body::PaymentConfirmation(c) => fx.payment = Some(c.payment_id),
         Body::Membership(_) | Body::Governance(_) => fx.membership = true,
         Body::ProduceV2(p) => {
             fx.made_from = p
@@ -411,7 +416,10 @@ fn apply_body<V: View>(
         Body::Dispatch(d) => ctx.dispatch(d, changes),
         Body::Receive(r) => ctx.receive(r, changes),
         Body::Reject(r) => ctx.reject(r, changes),
-        Body::Payment(p) => ctx.payment(p, changes),
+        // Refused by the shape rules already; terms go on the ledger sealed.
+        Body::Payment(_) => Err(RuleError::PlainPayment),
+        Body::SealedPayment(p) => ctx.sealed_payment(p, changes),
+        Body::PaymentConfirmation(c) => ctx.confirm_payment(c, changes),
         Body::Membership(m) => ctx.membership(entry, m, changes),
         Body::ProduceV2(p) => ctx.produce_v2(p, changes),
         Body::DispatchV2(d) => ctx.dispatch_v2(d, changes),

@@ -43,12 +43,16 @@ fn permitted(body: &Body) -> &'static [Role] {
         | Body::ReceiveV2(_)
         | Body::Readings(_) => GOODS,
         Body::Handover(_) => &[Role::Carrier],
-        Body::Payment(_) => &[Role::Payer],
+        Body::Payment(_) | Body::SealedPayment(_) => &[Role::Payer],
         Body::Membership(_) | Body::Governance(_) => &[Role::Admin],
         // Who may recall, lift or correct depends on the record (its
         // producer or author, a regulator, an admin quorum): the body's
         // own rules decide.
-        Body::Recall(_) | Body::RecallLift(_) | Body::Correction(_) => &Role::ALL,
+        // Only the payee may confirm, whatever its roles.
+        Body::Recall(_)
+        | Body::RecallLift(_)
+        | Body::Correction(_)
+        | Body::PaymentConfirmation(_) => &Role::ALL,
     }
 }
 

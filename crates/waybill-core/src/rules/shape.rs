@@ -10,8 +10,7 @@ use super::error::RuleError;
 use crate::codec::{self, MAX_ENTRY_BYTES};
 use crate::entry::{
     Body, Correction, Dispatch, DispatchV2, DocRef, Handover, Kdes, Location, MembershipChange,
-    Payment, PlotFacts, Produce, Readings, Recall, RecallLift, ReceiveV2, SignedEntry,
-    ENTRY_VERSION,
+    PlotFacts, Produce, Readings, Recall, RecallLift, ReceiveV2, SignedEntry, ENTRY_VERSION,
 };
 use crate::genesis::{MemberSpec, Role};
 use crate::geo;
@@ -65,7 +64,17 @@ pub fn check_shape_sized(entry: &SignedEntry, len: usize) -> Result<(), RuleErro
             check_docs("documents", &r.documents)?;
         }
         Body::Reject(r) => check_text("reason", &r.reason, MAX_TEXT)?,
-        Body::Payment(p) => check_payment_shape(p)?,
+        // Terms in the clear are refused: the ledger keeps them sealed.
+        Body::Payment(_) => return Err(RuleError::PlainPayment),
+        Body::SealedPayment(p) => {
+            if p.shipments.len() > MAX_PAYMENT_SHIPMENTS {
+                return Err(RuleError::BadField(format!(
+                    "a payment may cover at most {MAX_PAYMENT_SHIPMENTS} shipments"
+                )));
+            }
+            crate::terms::check_sealed(&p.terms)?;
+        }
+        Body::PaymentConfirmation(_) => {}
         Body::Membership(m) => match m {
             MembershipChange::Add(spec) => check_member_spec(spec)?,
             MembershipChange::SetRoles { roles, .. } => check_roles("the member", roles)?,
@@ -365,21 +374,6 @@ fn check_dispatch_shape(d: &Dispatch) -> Result<(), RuleError> {
     check_location("from", &d.from)?;
     check_location("to", &d.to)?;
     check_docs("documents", &d.documents)?;
-    Ok(())
-}
-
-/// A payment: bounded lists of shipments and HS codes.
-fn check_payment_shape(p: &Payment) -> Result<(), RuleError> {
-    if p.shipments.len() > MAX_PAYMENT_SHIPMENTS {
-        return Err(RuleError::BadField(format!(
-            "a payment may cover at most {MAX_PAYMENT_SHIPMENTS} shipments"
-        )));
-    }
-    if let Some(c) = &p.customs {
-        if c.hs_codes.len() > 64 {
-            return Err(RuleError::BadField("at most 64 HS codes".into()));
-        }
-    }
     Ok(())
 }
 

@@ -66,7 +66,7 @@ impl Completeness {
             }
         }
         for (item, fx) in trail.items.iter().zip(effects) {
-            if let (Body::Payment(_), Some(p)) = (&item.entry.entry.body, fx.payment) {
+            if let (Body::SealedPayment(_), Some(p)) = (&item.entry.entry.body, fx.payment) {
                 if fx.shipments.iter().any(|s| shipments.contains(s)) {
                     required.insert(IndexKey::Payment(p));
                 }

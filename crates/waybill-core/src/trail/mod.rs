@@ -26,8 +26,8 @@ use report::{
     compromised, custody_step, holding, notices, origins, payment_line, state_members, strike,
 };
 pub use report::{
-    money, produce_of, CompromisedLine, CorrectionLine, CustodyStep, ExcursionLine, Origin,
-    PaymentLine, PlotLine, RecallLine,
+    money, produce_of, CompromisedLine, ConfirmedLine, CorrectionLine, CustodyStep, ExcursionLine,
+    Origin, PaymentLine, PlotLine, RecallLine,
 };
 
 /// The trail format version.
@@ -477,9 +477,25 @@ fn replay<'a>(
     for (i, item) in trail.items.iter().enumerate() {
         let fail = item_error(i, item, &ids[i]);
         let new_step = match &item.entry.entry.body {
-            Body::Payment(p) => {
+            Body::SealedPayment(p) => {
                 payments
                     .push(payment_line(&state, item, ids[i], p, &shipments_seen).map_err(&fail)?);
+                None
+            }
+            Body::PaymentConfirmation(c) => {
+                let id = c.payment_id.to_string();
+                let line = payments
+                    .iter_mut()
+                    .find(|p: &&mut PaymentLine| p.payment_id == id)
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "it confirms payment {id}, which the trail does not carry"
+                        ))
+                    })?;
+                line.confirmed = Some(ConfirmedLine {
+                    height: item.header.height,
+                    entry_id: ids[i],
+                });
                 None
             }
             _ => custody_step(&state, scope, item, ids[i], &mut shipments_seen),

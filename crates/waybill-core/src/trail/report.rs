@@ -95,7 +95,9 @@ pub struct Origin {
     pub corrected: Option<String>,
 }
 
-/// A payment in the trail, for people.
+/// A payment in the trail, for people: who paid whom for which
+/// shipments, and whether the payee confirmed it. Its terms are sealed on
+/// the ledger, so a trail never shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLine {
     /// UETR.
@@ -104,22 +106,30 @@ pub struct PaymentLine {
     pub payer: String,
     /// Payee name.
     pub payee: String,
-    /// Amount with currency.
-    pub amount: String,
-    /// Settlement, if converted.
-    pub settlement: Option<String>,
-    /// Incoterm.
-    pub incoterm: String,
     /// Shipments paid for.
     pub shipments: Vec<ShipmentId>,
+    /// The payer's word on its state: `settled` or `initiated`.
+    pub status: String,
     /// Block height.
     pub height: u64,
     /// The entry.
     #[serde(default)]
     pub entry_id: EntryId,
+    /// The payee's confirmation, if it has confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<ConfirmedLine>,
     /// Why it was declared erroneous, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrected: Option<String>,
+}
+
+/// A payee's confirmation of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmedLine {
+    /// Block height.
+    pub height: u64,
+    /// The entry.
+    pub entry_id: EntryId,
 }
 
 /// A recall or withdrawal of the lot or an ancestor.
@@ -480,6 +490,8 @@ pub(super) fn custody_step(
             )
         }
         Body::Payment(_)
+        | Body::SealedPayment(_)
+        | Body::PaymentConfirmation(_)
         | Body::Membership(_)
         | Body::Governance(_)
         | Body::Readings(_)
@@ -497,7 +509,7 @@ pub(super) fn payment_line(
     state: &Overlay<'_, State>,
     item: &TrailItem,
     id: EntryId,
-    p: &crate::entry::Payment,
+    p: &crate::terms::SealedPayment,
     shipments_seen: &BTreeSet<ShipmentId>,
 ) -> Result<PaymentLine, String> {
     if !p.shipments.iter().any(|s| shipments_seen.contains(s)) {
@@ -507,15 +519,15 @@ pub(super) fn payment_line(
         payment_id: p.payment_id.to_string(),
         payer: member_name(state, &item.entry.entry.author),
         payee: member_name(state, &p.payee),
-        amount: money(p.amount_minor, &p.currency),
-        settlement: p
-            .settlement
-            .as_ref()
-            .map(|s| format!("{} at {}", money(s.amount_minor, &s.currency), s.fx_rate)),
-        incoterm: p.incoterm.to_string(),
         shipments: p.shipments.clone(),
+        status: match p.status {
+            crate::entry::PaymentStatus::Settled => "settled",
+            crate::entry::PaymentStatus::Initiated => "initiated",
+        }
+        .into(),
         height: item.header.height,
         entry_id: id,
+        confirmed: None,
         corrected: None,
     })
 }

@@ -274,7 +274,7 @@ pub fn store_trail(
     // The payments for those shipments, whose corrections name only the
     // payment.
     let payments: BTreeSet<_> = all()
-        .filter(|(_, _, e, _)| matches!(e.entry.body, Body::Payment(_)))
+        .filter(|(_, _, e, _)| matches!(e.entry.body, Body::SealedPayment(_)))
         .filter(|(_, _, _, f)| f.shipments.iter().any(|s| shipments.contains(s)))
         .filter_map(|(_, _, _, f)| f.payment)
         .collect();

@@ -40,22 +40,24 @@ pub mod harder_step {
     pub const READINGS: usize = 4;
     /// The roaster receives 530 kg; 10 kg are short (damage).
     pub const ROASTER_RECEIVES: usize = 5;
-    /// The roaster pays the cooperative.
+    /// The roaster pays the cooperative, its terms sealed.
     pub const PAYMENT: usize = 6;
+    /// The cooperative confirms the payment.
+    pub const PAYMENT_CONFIRMED: usize = 7;
     /// It roasts the 530 kg into 440 kg.
-    pub const ROAST: usize = 7;
+    pub const ROAST: usize = 8;
     /// It dispatches the roasted lot to the wrong distribution centre.
-    pub const WRONG_DISPATCH: usize = 8;
+    pub const WRONG_DISPATCH: usize = 9;
     /// It corrects that dispatch before anyone took it over.
-    pub const CORRECTION: usize = 9;
+    pub const CORRECTION: usize = 10;
     /// It dispatches the roasted lot to the right one.
-    pub const DISPATCH_ROAD: usize = 10;
+    pub const DISPATCH_ROAD: usize = 11;
     /// The retailer receives it.
-    pub const RETAILER_RECEIVES: usize = 11;
+    pub const RETAILER_RECEIVES: usize = 12;
     /// The cooperative recalls the green lot.
-    pub const RECALL: usize = 12;
+    pub const RECALL: usize = 13;
     /// How many steps there are.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
 }
 
 /// The ids the harder story adds.
@@ -310,6 +312,7 @@ impl Story {
                 "The roaster receives 530 kg in Hamburg; 10 kg are short (a bag torn at Rotterdam)",
             ),
             take(step::PAYMENT)?,
+            take(step::PAYMENT_CONFIRMED)?,
             Step::new(
                 "roaster",
                 t0 - 5 * DAY,

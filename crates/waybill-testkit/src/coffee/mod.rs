@@ -1,13 +1,13 @@
 //! The coffee story: one lot of Colombian green coffee, produced in Huila,
 //! shipped by sea from Buenaventura to a roaster in Hamburg, paid for,
 //! roasted, and shipped to a German retailer. [`Story::tell`] tells it in
-//! eight whole-lot steps; [`Story::tell_harder`] (in `harder.rs`) tells
+//! nine whole-lot steps; [`Story::tell_harder`] (in `harder.rs`) tells
 //! the same journey as it really goes: plots, a split shipment, a
 //! transshipment, a cold-chain excursion, a shortfall, a correction and a
 //! recall.
 //!
 //! Its members (file stems, names, roles, countries, GS1 prefixes), its
-//! ids and its eight steps live here once; `waybill demo` records them on
+//! ids and its nine steps live here once; `waybill demo` records them on
 //! four real nodes and the tests tell the same story (the cluster test on
 //! real nodes, the CLI tests through `waybill record`). Nothing here
 //! panics: a bad key or id is a [`KitError`].
@@ -15,14 +15,16 @@
 use waybill_core::codes::{Decimal3, Uetr, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{
-    Body, Customs, Dispatch, DocRef, GeoPoint, Input, Location, Payment, PaymentMethod,
-    PaymentStatus, Produce, Product, Quantity, Receive, Settlement,
+    Body, Dispatch, DocRef, GeoPoint, Input, Location, PaymentMethod, Produce, Product, Quantity,
+    Receive, Settlement,
 };
 use waybill_core::genesis::{MemberSpec, Role};
 use waybill_core::gs1::{Gtin, LotId, ShipmentId};
+use waybill_core::terms::{Openings, Terms};
 
 use crate::error::{parse, KitError};
 use crate::ids::try_with_check_digit;
+use crate::sealed;
 
 mod harder;
 
@@ -252,16 +254,18 @@ pub mod step {
     pub const CARRIER_RECEIVES: usize = 2;
     /// The roaster receives it in Hamburg.
     pub const ROASTER_RECEIVES: usize = 3;
-    /// The roaster pays the cooperative.
+    /// The roaster pays the cooperative, its terms sealed.
     pub const PAYMENT: usize = 4;
+    /// The cooperative confirms the payment.
+    pub const PAYMENT_CONFIRMED: usize = 5;
     /// The roaster roasts the green lot into the roasted lot.
-    pub const ROAST: usize = 5;
+    pub const ROAST: usize = 6;
     /// It ships the roasted lot to the retailer.
-    pub const DISPATCH_ROAD: usize = 6;
+    pub const DISPATCH_ROAD: usize = 7;
     /// The retailer receives it.
-    pub const RETAILER_RECEIVES: usize = 7;
+    pub const RETAILER_RECEIVES: usize = 8;
     /// How many steps there are.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
 }
 
 /// The told story: its ids and its steps in order.
@@ -271,6 +275,9 @@ pub struct Story {
     pub ids: Ids,
     /// Its steps ([`step`] names them).
     pub steps: Vec<Step>,
+    /// The openings of the payment's sealed terms, as the roaster and the
+    /// cooperative keep them.
+    pub terms: Openings,
 }
 
 /// What the story needs from its teller.
@@ -282,6 +289,9 @@ pub struct Teller<'a> {
     pub green_batch: &'a str,
     /// The roaster's payment's UETR.
     pub payment_id: Uetr,
+    /// Where the payment terms' salts come from ([`crate::sealed::salts`]):
+    /// random in the demo, fixed in tests.
+    pub salt_seed: [u8; 32],
     /// The public key of the member with a file stem.
     pub key_of: &'a dyn Fn(&str) -> Option<PublicKey>,
 }
@@ -306,7 +316,7 @@ fn at(name: &str, country: &str) -> Result<Location, KitError> {
 }
 
 impl Story {
-    /// The eight steps, from the farm to the shelf.
+    /// The nine steps, from the farm to the shelf.
     pub fn tell(t: &Teller<'_>) -> Result<Story, KitError> {
         let ids = Ids::new(t.green_batch)?;
         let pk = |stem: &str| -> Result<PublicKey, KitError> {
@@ -323,6 +333,30 @@ impl Story {
             sea,
             road,
         } = ids.clone();
+        // The payment's terms stay off the ledger: sealed here, opened
+        // only to the parties and auditors (`terms`).
+        let terms = Terms {
+            amount_minor: 1_089_000,
+            currency: parse("currency", "EUR")?,
+            settlement: Some(Settlement {
+                amount_minor: 1_200_000,
+                currency: parse("currency", "USD")?,
+                fx_rate: parse("FX rate", "1.101928")?,
+            }),
+            incoterm: parse("incoterm", "DDP")?,
+            method: PaymentMethod::SwiftTransfer,
+            hs_codes: vec![parse("HS code", "0901.11")?],
+            customs_declaration: Some(Hash32::digest(b"salt||customs declaration")),
+            invoice: Some("COOP-2026-0117".into()),
+        };
+        let (payment, terms) = sealed::seal(
+            t.payment_id,
+            &pk("roaster")?,
+            &pk("cooperative")?,
+            vec![sea.clone()],
+            &terms,
+            t.salt_seed,
+        )?;
         let steps = vec![
             Step {
                 who: "cooperative",
@@ -409,28 +443,18 @@ impl Story {
             Step {
                 who: "roaster",
                 at_ms: t0 - 7 * DAY,
-                body: Body::Payment(Payment {
-                    payment_id: t.payment_id,
-                    payer: pk("roaster")?,
-                    payee: pk("cooperative")?,
-                    amount_minor: 1_089_000,
-                    currency: parse("currency", "EUR")?,
-                    settlement: Some(Settlement {
-                        amount_minor: 1_200_000,
-                        currency: parse("currency", "USD")?,
-                        fx_rate: parse("FX rate", "1.101928")?,
-                    }),
-                    incoterm: parse("incoterm", "DDP")?,
-                    shipments: vec![sea.clone()],
-                    customs: Some(Customs {
-                        hs_codes: vec![parse("HS code", "0901.11")?],
-                        declaration_sha256: Some(Hash32::digest(b"salt||customs declaration")),
-                    }),
-                    method: PaymentMethod::SwiftTransfer,
-                    status: PaymentStatus::Settled,
-                }),
-                what: "The roaster pays the cooperative's USD 12,000.00 invoice with EUR 10,890.00 under DDP"
-                    .into(),
+                body: Body::SealedPayment(payment.clone()),
+                what:
+                    "The roaster pays the cooperative's invoice; the terms go on the ledger sealed"
+                        .into(),
+                cosigners: Vec::new(),
+                corrects: None,
+            },
+            Step {
+                who: "cooperative",
+                at_ms: t0 - 7 * DAY + 3_600_000,
+                body: sealed::confirm(&payment),
+                what: "The cooperative confirms it was paid what the sealed terms say".into(),
                 cosigners: Vec::new(),
                 corrects: None,
             },
@@ -492,6 +516,6 @@ impl Story {
                 corrects: None,
             },
         ];
-        Ok(Story { ids, steps })
+        Ok(Story { ids, steps, terms })
     }
 }

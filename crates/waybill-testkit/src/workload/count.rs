@@ -7,7 +7,8 @@ use waybill_core::entry::{Body, SignedEntry};
 /// A name for each body, telling the versions apart: `produce`,
 /// `produce_v2`, `dispatch`, `dispatch_v2`, `receive`, `receive_v2`,
 /// `reject`, `payment`, `membership`, `handover`, `readings`, `recall`,
-/// `recall_lift`, `correction`.
+/// `recall_lift`, `correction`, `governance`, `sealed_payment`,
+/// `payment_confirmation`.
 pub fn kind_label(body: &Body) -> &'static str {
     match body {
         Body::Produce(_) => "produce",
@@ -25,6 +26,8 @@ pub fn kind_label(body: &Body) -> &'static str {
         Body::RecallLift(_) => "recall_lift",
         Body::Correction(_) => "correction",
         Body::Governance(_) => "governance",
+        Body::SealedPayment(_) => "sealed_payment",
+        Body::PaymentConfirmation(_) => "payment_confirmation",
     }
 }
 

@@ -4,11 +4,8 @@
 use std::collections::VecDeque;
 
 use rand_core::RngCore;
-use waybill_core::codes::Incoterm;
 use waybill_core::crypto::PublicKey;
-use waybill_core::entry::{
-    Body, Dispatch, Location, Payment, PaymentMethod, PaymentStatus, SignedEntry,
-};
+use waybill_core::entry::{Body, Dispatch, Location, SignedEntry};
 use waybill_core::gs1::{LotId, ShipmentId};
 
 use super::error::{internal, Result};
@@ -16,6 +13,7 @@ use super::generator::Workload;
 use crate::consortium::{Party, Roster};
 use crate::error::parse;
 use crate::ids::try_uetr_from_bits;
+use crate::sealed;
 use crate::signer::{receive_body, try_produce_body};
 
 /// A planned story: who records what, in order. Its lots and shipments
@@ -136,19 +134,19 @@ impl<R: Roster + ?Sized> Workload<'_, R> {
             .first()
             .ok_or_else(|| internal("the story needs a payer"))?
             .pk;
-        Ok(Body::Payment(Payment {
-            payment_id: try_uetr_from_bits(bits)?,
-            payer,
-            payee,
-            amount_minor: 125_000,
-            currency: parse("currency", "USD")?,
-            settlement: None,
-            incoterm: Incoterm::Fob,
-            shipments: vec![shipment.clone()],
-            customs: None,
-            method: PaymentMethod::SwiftTransfer,
-            status: PaymentStatus::Settled,
-        }))
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let terms = sealed::fob(125_000, parse("currency", "USD")?);
+        let (p, _) = sealed::seal(
+            try_uetr_from_bits(bits)?,
+            &payer,
+            &payee,
+            vec![shipment.clone()],
+            &terms,
+            seed,
+        )
+        .map_err(|e| internal(e.to_string()))?;
+        Ok(Body::SealedPayment(p))
     }
 
     /// Records the story's next step, if any.

@@ -1,0 +1,336 @@
+//! Payments on the API: what the ledger says of a payment, for anyone,
+//! and its sealed terms, only on a request signed by a member allowed to
+//! see them (see [`waybill_core::request`]).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /v1/payments/{uetr}` | the payment as the ledger has it: parties, shipments, the payer's status, the commitments, the recording entry (`entry`, `entry_id`, `height`), the payee's confirmation (`confirmed_by`), whether it was declared erroneous (`corrected_by`), and whether this node keeps its terms (`terms_kept`). No term is in it. 404 unknown; 400 bad UETR |
+//! | `GET /v1/payments/{uetr}/terms` | signed by the payer, the payee or a member with the auditor role: `{"payment_id","terms"}`, the openings as the parties keep them (check them against the commitments with `waybill terms verify`); 404 when this node keeps none |
+//! | `PUT /v1/payments/{uetr}/terms` | signed by the payer or the payee, body: the terms file. Kept only if every opening matches its commitment on the ledger (422 otherwise). 200 `{"payment_id","kept":true}` |
+//! | `DELETE /v1/payments/{uetr}/terms` | signed by the payer or the payee: the node forgets the openings (the chain still verifies without them). 200 `{"payment_id","erased":bool}` |
+//!
+//! A request without the signature headers, or with a bad signature, a
+//! time outside the node's window of [`REQUEST_WINDOW_MS`] either side of
+//! its clock, or a signature the node has seen before, is refused with 401;
+//! a signer that is not an active member, or whose roles do not allow the
+//! request, with 403. Neither answer says whether the payment exists or
+//! what its terms are.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use parking_lot::Mutex;
+use serde_json::json;
+use waybill_core::codes::Uetr;
+use waybill_core::crypto::{PublicKey, Signature};
+use waybill_core::genesis::Role;
+use waybill_core::request::{SignedRequest, KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER};
+use waybill_core::state::View;
+use waybill_core::terms::Openings;
+use waybill_store::{Backend, StoreError};
+
+use crate::handler::{blocking, error, internal, path_rejection, read_error, shorten, AppState};
+use crate::shared::now_ms;
+
+/// How far a signed request's time may be from the node's clock.
+pub const REQUEST_WINDOW_MS: i64 = 60_000;
+
+/// The most signatures remembered at once; beyond, signed requests wait
+/// their turn (503) rather than letting a replay through.
+const MAX_REMEMBERED: usize = 100_000;
+
+/// Signatures of the requests served within the window, so that none is
+/// served twice.
+#[derive(Default)]
+pub(crate) struct Replays {
+    seen: Mutex<HashMap<[u8; 64], i64>>,
+}
+
+impl Replays {
+    /// Remembers `sig` (made at `time_ms`); false if it was seen already.
+    fn first_time(&self, sig: &Signature, time_ms: i64, now: i64) -> Result<bool, Response> {
+        let mut seen = self.seen.lock();
+        if seen.len() >= MAX_REMEMBERED {
+            seen.retain(|_, t| (now - *t).abs() <= REQUEST_WINDOW_MS);
+        }
+        if seen.len() >= MAX_REMEMBERED {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many signed requests at once; try again in a minute",
+            ));
+        }
+        Ok(seen.insert(sig.0, time_ms).is_none())
+    }
+}
+
+/// Who may do what with a payment's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The parties and auditors.
+    Read,
+    /// The parties.
+    Write,
+}
+
+fn unauthorized(why: impl Into<String>) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, why);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Waybill-Signature"),
+    );
+    r
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, Response> {
+    headers
+        .get(name)
+        .ok_or_else(|| {
+            unauthorized(format!(
+                "the payment terms are private: sign the request (headers {KEY_HEADER}, \
+                 {TIME_HEADER}, {SIGNATURE_HEADER}; `waybill terms get` does it)"
+            ))
+        })?
+        .to_str()
+        .map_err(|_| unauthorized(format!("the {name} header is not text")))
+}
+
+/// Reads and checks a request's signature, its time and that it was not
+/// seen before.
+fn signed(
+    st_chain: &waybill_core::genesis::ChainId,
+    replays: &Replays,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<PublicKey, Response> {
+    let key: PublicKey = header_text(headers, KEY_HEADER)?
+        .parse()
+        .map_err(|_| unauthorized(format!("the {KEY_HEADER} header is not a public key")))?;
+    let time_ms: i64 = header_text(headers, TIME_HEADER)?
+        .parse()
+        .map_err(|_| unauthorized(format!("the {TIME_HEADER} header is not ms since 1970")))?;
+    let signature: Signature = header_text(headers, SIGNATURE_HEADER)?
+        .parse()
+        .map_err(|_| unauthorized(format!("the {SIGNATURE_HEADER} header is not a signature")))?;
+    let request = SignedRequest {
+        key,
+        time_ms,
+        signature,
+    };
+    request
+        .verify(st_chain, method.as_str(), path, body)
+        .map_err(|_| {
+            unauthorized(
+                "the request's signature does not verify for this chain, method, path and body",
+            )
+        })?;
+    let now = now_ms();
+    if (now - time_ms).abs() > REQUEST_WINDOW_MS {
+        return Err(unauthorized(format!(
+            "the request was signed at {time_ms}, more than {} s from this node's clock ({now}); sign it again",
+            REQUEST_WINDOW_MS / 1000
+        )));
+    }
+    if !replays.first_time(&signature, time_ms, now)? {
+        return Err(unauthorized(
+            "this signed request was served already; sign each request afresh",
+        ));
+    }
+    Ok(key)
+}
+
+fn parse_uetr(text: &str) -> Result<Uetr, Response> {
+    text.parse().map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a payment id (a UUID v4): {e}", shorten(text)),
+        )
+    })
+}
+
+/// `GET /v1/payments/{uetr}`.
+pub(crate) async fn payment<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = match id
+        .map_err(path_rejection)
+        .and_then(|Path(t)| parse_uetr(&t))
+    {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let shared = Arc::clone(&st.shared);
+    let found = blocking(move || {
+        let ledger = shared.read().map_err(|e| read_error(e.into()))?;
+        let Some(state) = ledger.state().payment(&id).map(|p| p.into_owned()) else {
+            return Ok(None);
+        };
+        let sealed = ledger.sealed_payment(&id).map_err(internal)?;
+        let kept = ledger.terms(&id).map_err(internal)?.is_some();
+        Ok(Some((state, sealed, kept)))
+    })
+    .await;
+    match found {
+        Err(r) => r,
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("payment {id} is not recorded on this ledger"),
+        ),
+        Ok(Some((state, sealed, kept))) => {
+            let (entry, height, body) = match sealed {
+                Some((located, body)) => (Some(located.entry), Some(located.height), Some(body)),
+                None => (None, None, None),
+            };
+            Json(json!({
+                "payment_id": id.to_string(),
+                "payer": state.payer,
+                "payee": state.payee,
+                "shipments": body.as_ref().map(|b| b.shipments.clone()),
+                "status": body.as_ref().map(|b| b.status),
+                "commitments": body.as_ref().map(|b| b.terms.clone()),
+                "entry_id": state.recorded_by,
+                "height": height,
+                "entry": entry,
+                "confirmed_by": state.confirmed_by,
+                "corrected_by": state.corrected_by,
+                "terms_kept": kept,
+            }))
+            .into_response()
+        }
+    }
+}
+
+/// `GET`, `PUT` and `DELETE /v1/payments/{uetr}/terms`.
+pub(crate) async fn terms<B: Backend + 'static>(
+    State(st): State<AppState<B>>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let id = match id
+        .map_err(path_rejection)
+        .and_then(|Path(t)| parse_uetr(&t))
+    {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let signer = match signed(
+        &st.shared.chain_id,
+        &st.replays,
+        &headers,
+        &method,
+        &path,
+        &body,
+    ) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let access = if method == Method::GET {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let shared = Arc::clone(&st.shared);
+    let m = method.clone();
+    blocking(move || {
+        let ledger = shared.read().map_err(|e| read_error(e.into()))?;
+        let forbidden = |why: String| error(StatusCode::FORBIDDEN, why);
+        let member = ledger
+            .state()
+            .member(&signer)
+            .filter(|m| m.active())
+            .ok_or_else(|| {
+                forbidden(format!(
+                    "{} is not an active member of this chain",
+                    signer.short()
+                ))
+            })?;
+        let auditor = member.spec.roles.contains(&Role::Auditor);
+        let party = ledger
+            .state()
+            .payment(&id)
+            .is_some_and(|p| p.payer == signer || p.payee == signer);
+        let allowed = match access {
+            Access::Read => party || auditor,
+            Access::Write => party,
+        };
+        if !allowed {
+            return Err(forbidden(format!(
+                "`{}` may not {} these terms: only the payment's parties{}",
+                member.spec.name,
+                if access == Access::Read {
+                    "see"
+                } else {
+                    "change"
+                },
+                if access == Access::Read {
+                    " and auditors"
+                } else {
+                    ""
+                }
+            )));
+        }
+        match m {
+            Method::GET => match ledger.terms(&id).map_err(internal)? {
+                Some(o) => {
+                    Ok(Json(json!({"payment_id": id.to_string(), "terms": o})).into_response())
+                }
+                None => Err(error(
+                    StatusCode::NOT_FOUND,
+                    format!("this node keeps no terms of payment {id}"),
+                )),
+            },
+            Method::PUT => {
+                let openings: Openings = serde_json::from_slice(&body).map_err(|e| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        format!("the body is not a payment terms file: {e}"),
+                    )
+                })?;
+                if openings.payment_id != id {
+                    return Err(error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!(
+                            "the terms are for payment {}, not {id}",
+                            openings.payment_id
+                        ),
+                    ));
+                }
+                match ledger.put_terms(&openings) {
+                    Ok(_) => {
+                        Ok(Json(json!({"payment_id": id.to_string(), "kept": true}))
+                            .into_response())
+                    }
+                    Err(StoreError::Terms(why)) => Err(error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("the payment terms were not kept: {why}"),
+                    )),
+                    Err(e) => Err(internal(e)),
+                }
+            }
+            Method::DELETE => {
+                let erased = ledger.erase_terms(&id).map_err(internal)?;
+                Ok(Json(json!({"payment_id": id.to_string(), "erased": erased})).into_response())
+            }
+            other => Err(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{other} is not allowed here; use GET, PUT or DELETE"),
+            )),
+        }
+    })
+    .await
+    .unwrap_or_else(|r| r)
+}

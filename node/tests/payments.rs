@@ -1,0 +1,348 @@
+//! Payments on the API: the public answers carry no term of a sealed
+//! payment; its terms are served only on requests signed by a party or an
+//! auditor, for this chain, path and time, once; anything else gets 401 or
+//! 403 with nothing leaked.
+
+// Tests fail by panicking; the workspace denies these in production code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::*;
+use waybill_core::codes::Uetr;
+use waybill_core::entry::{Body, Settlement};
+use waybill_core::request::{SignedRequest, KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER};
+use waybill_core::terms::{Openings, SealedPayment, Terms};
+use waybill_node::Limits;
+use waybill_testkit::sealed;
+
+/// What must never reach a shopper: every term, in the forms a reader
+/// would recognise (values chosen so that hex digests do not contain
+/// them by chance).
+const SECRETS: [&str; 10] = [
+    "125017",
+    "1250.17",
+    "USD",
+    "515434999",
+    "COP",
+    "4123.57",
+    "FOB",
+    "swift",
+    "090111",
+    "INV-9917",
+];
+
+fn terms() -> Terms {
+    Terms {
+        settlement: Some(Settlement {
+            amount_minor: 515_434_999,
+            currency: "COP".parse().unwrap(),
+            fx_rate: "4123.57".parse().unwrap(),
+        }),
+        hs_codes: vec!["0901.11".parse().unwrap()],
+        invoice: Some("INV-9917".into()),
+        ..sealed::fob(125_017, "USD".parse().unwrap())
+    }
+}
+
+fn uetr() -> Uetr {
+    waybill_testkit::ids::uetr(77)
+}
+
+/// A node with a lot dispatched and paid for with sealed terms, the
+/// payment confirmed; the lot, the payment and the openings.
+async fn paid() -> (TestNode, waybill_core::gs1::LotId, SealedPayment, Openings) {
+    let node = TestNode::start(Limits::default()).await;
+    let c = &node.c;
+    let mut s = Signer::new(c);
+    let green = waybill_core::gs1::LotId::batch(gtin_under(PRODUCER_PREFIX, 1), "GREEN-1").unwrap();
+    let ship = shipment("SHIP-1");
+    let (p, openings) = sealed::seal(
+        uetr(),
+        &c.payer.pk,
+        &c.producer.pk,
+        vec![ship.clone()],
+        &terms(),
+        [3; 32],
+    )
+    .unwrap();
+    let entries = vec![
+        s.produce(&c.producer, &green, 600_000, &[]),
+        s.dispatch(
+            &c.producer,
+            &ship,
+            std::slice::from_ref(&green),
+            &c.processor,
+            None,
+        ),
+        s.sign(&c.payer, Body::SealedPayment(p.clone())),
+        s.sign(&c.producer, sealed::confirm(&p)),
+    ];
+    for e in &entries {
+        assert_eq!(node.submit(e).await.0, 202);
+    }
+    node.commit(100).await;
+    (node, green, p, openings)
+}
+
+fn path() -> String {
+    format!("/v1/payments/{}/terms", uetr())
+}
+
+/// The signature headers of `who` for `method path` with `body`, signed
+/// at `time_ms` for `chain`.
+fn signed(
+    who: &Party,
+    chain: &waybill_core::genesis::ChainId,
+    method: &str,
+    path: &str,
+    time_ms: i64,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let r = SignedRequest::sign(&who.key, chain, method, path, time_ms, body);
+    vec![
+        (KEY_HEADER.into(), r.key.to_hex()),
+        (TIME_HEADER.into(), r.time_ms.to_string()),
+        (SIGNATURE_HEADER.into(), hex::encode(r.signature.0)),
+    ]
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn assert_no_terms(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "{what} shows `{s}`: {text}");
+    }
+}
+
+#[tokio::test]
+async fn public_answers_carry_no_term() {
+    let (node, green, p, _) = paid().await;
+    let (status, v) = node.get(&format!("/v1/payments/{}", uetr())).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["payer"], serde_json::json!(node.c.payer.pk));
+    assert!(!v["confirmed_by"].is_null(), "{v}");
+    assert_eq!(v["terms_kept"], false);
+    assert_eq!(v["commitments"].as_array().unwrap().len(), p.terms.len());
+    assert_no_terms("GET /v1/payments/{id}", &v.to_string());
+    let id = v["entry_id"].as_str().unwrap().to_owned();
+    let (status, e) = node.get(&format!("/v1/entries/{id}")).await;
+    assert_eq!(status, 200);
+    assert_no_terms("GET /v1/entries/{id}", &e.to_string());
+    let lot = encode_segment(&green.to_string());
+    let (status, _, trail) = node.get_text(&format!("/v1/lots/{lot}/trail")).await;
+    assert_eq!(status, 200);
+    assert!(
+        trail.contains(&uetr().to_string()),
+        "the trail carries the payment"
+    );
+    assert_no_terms("the trail", &trail);
+    let (status, v) = node
+        .get(&format!("/v1/payments/{}", waybill_testkit::ids::uetr(78)))
+        .await;
+    assert_eq!(status, 404, "{v}");
+}
+
+#[tokio::test]
+async fn only_signed_requests_of_parties_and_auditors_see_the_terms() {
+    let (node, _, p, openings) = paid().await;
+    let c = node.c.clone();
+    let chain = c.chain_id();
+    let path = path();
+    let body = serde_json::to_vec(&openings).unwrap();
+
+    // The payer keeps its terms on the node.
+    let r = node
+        .send_with(
+            "PUT",
+            &path,
+            signed(&c.payer, &chain, "PUT", &path, now(), &body),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let refused = |r: &waybill_testnet::Response, status: u16, what: &str| {
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        assert_no_terms(what, &r.text());
+        assert!(r.text().contains("\"error\""), "{what}: {}", r.text());
+    };
+    // Unsigned.
+    let r = node.send_with("GET", &path, Vec::new(), None).await;
+    refused(&r, 401, "an unsigned request");
+    assert_eq!(r.header("www-authenticate"), Some("Waybill-Signature"));
+    // Signed for another path, another chain, by a key that is not the one named.
+    let other = format!("/v1/payments/{}/terms", waybill_testkit::ids::uetr(78));
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.auditor, &chain, "GET", &other, now(), b""),
+            None,
+        )
+        .await;
+    refused(&r, 401, "a request signed for another path");
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(
+                &c.auditor,
+                &waybill_core::crypto::Hash32([9; 32]),
+                "GET",
+                &path,
+                now(),
+                b"",
+            ),
+            None,
+        )
+        .await;
+    refused(&r, 401, "a request signed for another chain");
+    let mut forged = signed(&c.auditor, &chain, "GET", &path, now(), b"");
+    forged[0].1 = c.payer.pk.to_hex();
+    let r = node.send_with("GET", &path, forged, None).await;
+    refused(&r, 401, "a signature under another key");
+    // Too old, and from the future.
+    for skew in [-120_000, 120_000] {
+        let r = node
+            .send_with(
+                "GET",
+                &path,
+                signed(&c.auditor, &chain, "GET", &path, now() + skew, b""),
+                None,
+            )
+            .await;
+        refused(&r, 401, "a request signed two minutes off");
+    }
+    // A member that is neither a party nor an auditor; a key that is no member.
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.processor, &chain, "GET", &path, now(), b""),
+            None,
+        )
+        .await;
+    refused(&r, 403, "a member with no business in the payment");
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.outsider, &chain, "GET", &path, now(), b""),
+            None,
+        )
+        .await;
+    refused(&r, 403, "an outsider");
+    // An auditor may read but not change them.
+    let r = node
+        .send_with(
+            "PUT",
+            &path,
+            signed(&c.auditor, &chain, "PUT", &path, now(), &body),
+            Some(body.clone()),
+        )
+        .await;
+    refused(&r, 403, "an auditor changing the terms");
+
+    // The auditor's signed request gets them, once; they open the
+    // commitments.
+    let headers = signed(&c.auditor, &chain, "GET", &path, now(), b"");
+    let r = node.send_with("GET", &path, headers.clone(), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+    let got: Openings = serde_json::from_value(v["terms"].clone()).unwrap();
+    assert_eq!(got.verify(&p.payment_id, &p.terms).unwrap(), terms());
+    let r = node.send_with("GET", &path, headers, None).await;
+    refused(&r, 401, "a replayed request");
+    // The payee too.
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.producer, &chain, "GET", &path, now(), b""),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn terms_that_do_not_open_are_not_kept_and_erased_terms_are_gone() {
+    let (node, green, _, openings) = paid().await;
+    let c = node.c.clone();
+    let chain = c.chain_id();
+    let path = path();
+    let mut lie = openings.clone();
+    lie.fields[0].value = "1".into();
+    let body = serde_json::to_vec(&lie).unwrap();
+    let r = node
+        .send_with(
+            "PUT",
+            &path,
+            signed(&c.payer, &chain, "PUT", &path, now(), &body),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("amount"), "{}", r.text());
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.auditor, &chain, "GET", &path, now(), b""),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    let body = serde_json::to_vec(&openings).unwrap();
+    let r = node
+        .send_with(
+            "PUT",
+            &path,
+            signed(&c.producer, &chain, "PUT", &path, now(), &body),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The payee erases them: gone from the node, and the lot's trail still
+    // verifies against the genesis.
+    let r = node
+        .send_with(
+            "DELETE",
+            &path,
+            signed(&c.producer, &chain, "DELETE", &path, now(), b""),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"erased\":true"), "{}", r.text());
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.auditor, &chain, "GET", &path, now(), b""),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let lot = encode_segment(&green.to_string());
+    let (status, _, text) = node.get_text(&format!("/v1/lots/{lot}/trail")).await;
+    assert_eq!(status, 200);
+    let trail: waybill_core::trail::Trail = serde_json::from_str(&text).unwrap();
+    let report = waybill_core::trail::verify(
+        &c.genesis,
+        &trail,
+        waybill_core::trail::Policy {
+            require_certificates: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.payments.len(), 1);
+    assert!(report.payments[0].confirmed.is_some());
+}
