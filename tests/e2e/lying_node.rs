@@ -29,8 +29,8 @@ use waybill_core::checkpoint;
 use waybill_core::codes::{Decimal3, UnitCode};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{
-    Body, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Recall, RecallClass,
-    Receive, SignedEntry, ENTRY_VERSION,
+    Body, Corrected, Dispatch, Entry, Input, Location, Produce, Product, Quantity, Recall,
+    RecallClass, Receive, SignedEntry, ENTRY_VERSION,
 };
 use waybill_core::genesis::{
     ConsensusParams, Genesis, Governance, MemberSpec, Role, ValidatorSpec,
@@ -110,7 +110,10 @@ impl World {
             chain_name: "node-client-tests".into(),
             members: vec![
                 owning(&producer, Role::Producer, "CO", "7709998"),
-                owning(&roaster, Role::Processor, "DE", "4061234"),
+                MemberSpec {
+                    roles: vec![Role::Processor, Role::Payer],
+                    ..owning(&roaster, Role::Processor, "DE", "4061234")
+                },
                 member(&carrier, Role::Carrier, "DK"),
                 member(&retailer, Role::Retailer, "DE"),
                 member(&auditor, Role::Auditor, "CH"),
@@ -223,7 +226,22 @@ fn build_ledger(w: &World) -> Ledger<MemBackend> {
         }
         .sign(&who.key)
     };
-    let blocks: Vec<Vec<SignedEntry>> = vec![
+    // The roaster pays the producer for the sea shipment (terms sealed),
+    // and by mistake pays again.
+    let pay = |n: u64| {
+        waybill_testkit::sealed::seal(
+            waybill_testkit::ids::uetr(n),
+            &w.roaster.pk,
+            &w.producer.pk,
+            vec![shipment(SEA)],
+            &waybill_testkit::sealed::fob(1_089_000, "EUR".parse().expect("EUR")),
+            [u8::try_from(n).unwrap_or(0); 32],
+        )
+        .expect("sealed terms")
+        .0
+    };
+    let (paid, paid_twice) = (pay(1), pay(2));
+    let mut blocks: Vec<Vec<SignedEntry>> = vec![
         vec![
             sign(&w.producer, produce(GREEN, 600_000, &[])),
             sign(&w.producer, produce(OTHER, 100_000, &[])),
@@ -256,6 +274,22 @@ fn build_ledger(w: &World) -> Ledger<MemBackend> {
             }),
         )],
     ];
+    let first = sign(&w.roaster, Body::SealedPayment(paid.clone()));
+    let twice = sign(&w.roaster, Body::SealedPayment(paid_twice.clone()));
+    let twice_id = twice.id();
+    blocks.push(vec![first, twice]);
+    // The producer confirms the first; the roaster strikes out the second.
+    blocks.push(vec![
+        sign(&w.producer, waybill_testkit::sealed::confirm(&paid)),
+        sign(
+            &w.roaster,
+            waybill_testkit::entries::correction(
+                twice_id,
+                Corrected::Payment(paid_twice.payment_id),
+                "paid twice by mistake",
+            ),
+        ),
+    ]);
     for (i, entries) in blocks.into_iter().enumerate() {
         let time = T0 + 1000 * i64::try_from(i).unwrap_or(0);
         let block = ledger.seal(entries, time, w.validators[0].0.pk);
@@ -369,6 +403,24 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
         only_roasted(altered(&roasted, |t| {
             t.items
                 .retain(|i| !matches!(&i.entry.entry.body, Body::Recall(_)))
+        })),
+    );
+    // The payee's confirmation of the payment left out: the payment looks
+    // unconfirmed, the payer's word alone.
+    all.insert(
+        "hidden-confirmation".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            t.items
+                .retain(|i| !matches!(&i.entry.entry.body, Body::PaymentConfirmation(_)))
+        })),
+    );
+    // The correction that struck out the second payment left out: it
+    // would look paid twice.
+    all.insert(
+        "hidden-correction".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            t.items
+                .retain(|i| !matches!(&i.entry.entry.body, Body::Correction(_)))
         })),
     );
     // The road shipment's completeness proof left out (whatever the node
@@ -950,13 +1002,14 @@ fn honest_node_verifies() {
         "by Cooperativa del Huila",
         "held by Frischmarkt Retail",
         "VERIFIED: ",
-        "commit certificates of 7 blocks verified (BFT-final)",
+        "commit certificates of 9 blocks verified (BFT-final)",
         "Log: ",
-        "at height 7 as of ",
+        "at height 9 as of ",
         "old), cosigned by validator-1, validator-2, validator-3, validator-4",
-        "Complete: nothing left out as of height 7: every entry about 2 lots \
-         ((01)04061234000026(10)R1 and its ancestors), 2 shipments, 0 payments \
+        "Complete: nothing left out as of height 9: every entry about 2 lots \
+         ((01)04061234000026(10)R1 and its ancestors), 2 shipments, 2 payments \
          and the membership",
+        "confirmed by Cooperativa del Huila",
     ] {
         assert!(out.stdout.contains(needle), "no {needle:?}:\n{out}");
     }
@@ -977,7 +1030,7 @@ fn honest_node_verifies() {
     assert_eq!(j["status"], json!("consumed (made into other lots)"), "{j}");
     assert_eq!(j["uncertified_blocks"], json!(0), "{j}");
     assert_eq!(j["node"], json!(f.node("honest")), "{j}");
-    assert_eq!(j["log"]["height"], json!(7), "{j}");
+    assert_eq!(j["log"]["height"], json!(9), "{j}");
     assert_eq!(j["complete"]["proven"], json!(true), "{j}");
     assert_eq!(j["complete"]["lots"], json!(1), "{j}");
     assert_eq!(j["complete"]["shipments"], json!(1), "{j}");
@@ -1110,6 +1163,20 @@ fn every_lie_fails() {
             &[
                 "not complete",
                 "1 entry touching lot (01)07709998000018(10)LOT1 is missing",
+            ],
+        ),
+        (
+            "hidden-confirmation",
+            &[
+                "not complete",
+                "1 entry touching payment 00000000-0000-4001-8000-000000000001 is missing",
+            ],
+        ),
+        (
+            "hidden-correction",
+            &[
+                "not complete",
+                "1 entry touching payment 00000000-0000-4002-8000-000000000002 is missing",
             ],
         ),
         (
