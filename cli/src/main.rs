@@ -8,6 +8,7 @@
 
 mod checkpoint_cmd;
 mod demo;
+mod document_cmd;
 mod forward;
 mod ledger_cmd;
 mod node_client;
@@ -136,6 +137,11 @@ enum Cmd {
     /// auditors only), erase it.
     #[command(subcommand)]
     Terms(terms_cmd::TermsCmd),
+    /// Documents and certificates: the ledger keeps a salted digest of
+    /// each; check a file against it with the salts file `waybill record`
+    /// wrote beside the entry.
+    #[command(subcommand)]
+    Document(DocumentCmd),
     /// Send signed entries to a node; with --wait, until they are in a block.
     ///
     /// Each file is checked to be a signed entry, then POSTed to the node's
@@ -347,6 +353,17 @@ enum DemoStory {
     Coffee,
     /// Members, keys and validators changing on a running consortium.
     Consortium,
+}
+
+#[derive(Subcommand, Debug)]
+enum DocumentCmd {
+    /// Whether a file is the document an entry recorded. Exit 0 on a
+    /// match, 1 on none.
+    ///
+    /// Example:
+    ///   waybill document check invoice.pdf --salts dispatch.json.salts.json
+    #[command(verbatim_doc_comment)]
+    Check(document_cmd::CheckArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -685,6 +702,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Ledger(l) => ledger_cmd::run(l),
         Cmd::Checkpoint(c) => checkpoint_cmd::run(c),
         Cmd::Terms(t) => terms_cmd::run(t),
+        Cmd::Document(DocumentCmd::Check(a)) => document_cmd::check(&a),
         Cmd::Submit {
             entries,
             node,

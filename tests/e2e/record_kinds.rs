@@ -761,3 +761,76 @@ fn record_help_teaches_every_new_kind() {
         }
     }
 }
+
+/// Documents and certificates go on the ledger as salted digests: the
+/// salts file beside the entry lets their holder show a file is the one
+/// recorded; a plain SHA-256 of a guessable document matches nothing on
+/// the ledger; without a place for the salts nothing is signed.
+#[test]
+fn documents_are_recorded_salted_and_checked_with_their_salts() {
+    let net = Net::new(&support::waybill(), &[]);
+    let bl = net.path("bill-of-lading.pdf");
+    std::fs::write(&bl, b"%PDF-1.7 B/L AOL-BUN-RTM-0912").expect("write");
+    let produce = net.record(
+        "cooperative",
+        "produce",
+        Nonce::Given(1),
+        &[
+            PRODUCE_GREEN_ARGS,
+            &["--document", &format!("{}:Bill of lading", s(&bl))],
+        ]
+        .concat(),
+        "produce.json",
+    );
+    let salts = net.path("produce.json.salts.json");
+    let text = std::fs::read_to_string(&salts).expect("the salts file");
+    let v: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["format"], "waybill-document-salts", "{v}");
+    let recorded = body(&produce, "produce_v2")["produce"]["documents"][0]["sha256"]
+        .as_str()
+        .expect("a digest")
+        .to_owned();
+    assert_eq!(v["documents"][0]["sha256"], recorded.as_str(), "{v}");
+    assert_eq!(v["documents"][0]["label"], "Bill of lading", "{v}");
+    // Not the file's plain SHA-256, which anyone holding a copy could match.
+    let plain = waybill_core::crypto::Hash32::digest(b"%PDF-1.7 B/L AOL-BUN-RTM-0912").to_hex();
+    assert_ne!(recorded, plain);
+    let produce_text = std::fs::read_to_string(&produce).expect("read");
+    assert!(!produce_text.contains(&plain));
+
+    let check = |file: &Path, digest: Option<&str>| {
+        let mut c = support::wb();
+        c.args(["document", "check", &s(file), "--salts", &s(&salts)]);
+        if let Some(d) = digest {
+            c.args(["--digest", d]);
+        }
+        c
+    };
+    let out = ok(&mut check(&bl, Some(&recorded)));
+    assert!(out.stdout.starts_with("MATCH"), "{out}");
+    let forged = net.path("forged.pdf");
+    std::fs::write(&forged, b"%PDF-1.7 B/L AOL-BUN-RTM-0913").expect("write");
+    let out = waybill_testkit::process::run(&mut check(&forged, None));
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stdout.starts_with("NO MATCH"), "{out}");
+    let out = waybill_testkit::process::run(&mut check(&bl, Some(&plain)));
+    assert_eq!(out.code, Some(1), "{out}");
+
+    // To stdout, a document needs --salts-out, and nothing is signed
+    // without it.
+    let mut cmd = net.wb();
+    cmd.args([
+        "record",
+        "produce",
+        "-g",
+        &s(&net.genesis),
+        "-k",
+        &s(&net.key("cooperative")),
+        "--nonce",
+        "2",
+    ]);
+    cmd.args(PRODUCE_GREEN_ARGS.iter().map(|a| a.replace("LOT1", "LOT9")));
+    cmd.args(["--document", &s(&bl)]);
+    let out = fails(&mut cmd, &["--salts-out"]);
+    assert!(!out.stdout.contains("signature"), "{out}");
+}

@@ -14,6 +14,7 @@ use waybill_core::entry::{
 };
 use waybill_core::geo::{self, LAT_LIMIT_DEG, LON_LIMIT_DEG};
 use waybill_core::gs1::{Gln, LotId};
+use waybill_core::terms::{document_digest, DocumentSalt, Salt};
 use waybill_core::transport::{ContainerNumber, ImoNumber, Transport, TransportError, Vessel};
 
 use crate::util;
@@ -376,8 +377,9 @@ fn parse_ref_doc(s: &str) -> Result<ReferenceDocument, String> {
 // Documents
 
 /// Reads document files given as `FILE[:LABEL]` (for `flag`) into
-/// references: the SHA-256 of each file goes on the ledger, not the file.
-pub fn doc_refs(flag: &str, specs: &[String]) -> Result<Vec<DocRef>> {
+/// references: the salted digest of each file goes on the ledger, not the
+/// file; each salt is kept in `common.salts` for the salts file.
+pub fn doc_refs(common: &super::Common, flag: &str, specs: &[String]) -> Result<Vec<DocRef>> {
     specs
         .iter()
         .map(|s| {
@@ -404,8 +406,17 @@ pub fn doc_refs(flag: &str, specs: &[String]) -> Result<Vec<DocRef>> {
                 Some("png") => "image/png",
                 _ => "application/octet-stream",
             };
+            let salt = Salt(Hash32(super::pay::random_salt()));
+            let sha256 = document_digest(&salt, &bytes);
+            common.salts.borrow_mut().push(DocumentSalt {
+                flag: flag.into(),
+                file: file.into(),
+                label: label.clone(),
+                sha256,
+                salt,
+            });
             Ok(DocRef {
-                sha256: Hash32::digest(&bytes),
+                sha256,
                 media_type: media_type.into(),
                 uri: None,
                 label,

@@ -157,8 +157,8 @@ pub fn produce(a: &ProduceArgs) -> Result<()> {
                 .produced_at
                 .or(a.common.recorded_at)
                 .unwrap_or_else(util::now_ms),
-            certificates: doc_refs("--certificate", &a.certificates)?,
-            documents: doc_refs("--document", &a.documents)?,
+            certificates: doc_refs(&a.common, "--certificate", &a.certificates)?,
+            documents: doc_refs(&a.common, "--document", &a.documents)?,
             inputs,
         };
         Ok(Body::ProduceV2(ProduceV2 {
@@ -406,7 +406,7 @@ pub fn dispatch(a: &DispatchArgs) -> Result<()> {
                 .transpose()?,
             from: a.from.location()?,
             to: a.to.location()?,
-            documents: doc_refs("--document", &a.documents)?,
+            documents: doc_refs(&a.common, "--document", &a.documents)?,
             transport: a.transport.transport()?,
             kdes: a.kdes.kdes(),
         }))
@@ -521,7 +521,7 @@ pub fn receive(a: &ReceiveArgs) -> Result<()> {
         Ok(Body::ReceiveV2(ReceiveV2 {
             shipment: a.shipment.clone(),
             at: a.at.location()?,
-            documents: doc_refs("--document", &a.documents)?,
+            documents: doc_refs(&a.common, "--document", &a.documents)?,
             lots,
             transport: a.transport.transport()?,
             kdes: a.kdes.kdes(),

@@ -21,6 +21,7 @@ mod notices;
 mod pay;
 mod transit;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
@@ -29,6 +30,7 @@ use waybill_core::crypto::{self, PublicKey, Signature};
 use waybill_core::entry::{Body, Entry, SignedEntry, ENTRY_VERSION};
 use waybill_core::genesis::Genesis;
 use waybill_core::state::View;
+use waybill_core::terms::{DocumentSalt, DocumentSalts, SALTS_FORMAT};
 
 use crate::node_client::{NextNonce, Node};
 use crate::util;
@@ -65,6 +67,15 @@ pub struct Common {
     /// Replace the file at --out if one exists.
     #[arg(long, requires = "out")]
     pub force: bool,
+    /// Where to keep the salts of the entry's documents and certificates
+    /// (their salted digests go on the ledger; with the salt and the file
+    /// anyone can check one, see `waybill document check`); default: --out
+    /// with `.salts.json` added.
+    #[arg(long, value_name = "FILE")]
+    pub salts_out: Option<PathBuf>,
+    /// The salts of the documents read so far (see `args::doc_refs`).
+    #[arg(skip)]
+    pub salts: RefCell<Vec<DocumentSalt>>,
 }
 
 /// What to record.
@@ -158,12 +169,33 @@ fn finish_with(
     let genesis = util::read_genesis(&common.genesis)?;
     let mut body = prepare(&genesis)?;
     precheck(&genesis, &body, common.recorded_at)?;
+    let salts_out = salts_path(common)?;
+    if let Some(p) = &salts_out {
+        util::refuse_existing(p, existing)?;
+    }
     let key = util::read_key(&common.key)?;
     let author = crypto::public_key(&key);
     fill(&mut body, &author);
     let (nonce, from) = author_nonce(common, &genesis, &author)?;
     let entry = sign_entry(&genesis, &key, nonce, common.recorded_at, body);
     before_write(&entry)?;
+    if let Some(p) = &salts_out {
+        let salts = DocumentSalts {
+            format: SALTS_FORMAT.into(),
+            version: 1,
+            documents: common.salts.borrow().clone(),
+        };
+        util::write_out(
+            Some(p),
+            &(serde_json::to_string_pretty(&salts)? + "\n"),
+            existing,
+        )?;
+        eprintln!(
+            "the documents' salts are in {} (keep it: with it and a document anyone can check \
+             the document against the ledger)",
+            p.display()
+        );
+    }
     let text = serde_json::to_string_pretty(&entry)? + "\n";
     util::write_out(common.out.as_deref(), &text, existing)?;
     if let Some(out) = &common.out {
@@ -176,6 +208,26 @@ fn finish_with(
         );
     }
     Ok(entry)
+}
+
+/// Where the documents' salts go, if the entry has documents.
+fn salts_path(common: &Common) -> Result<Option<PathBuf>> {
+    if common.salts.borrow().is_empty() {
+        return Ok(None);
+    }
+    match (&common.salts_out, &common.out) {
+        (Some(p), _) => Ok(Some(p.clone())),
+        (None, Some(out)) => {
+            let mut name = out.clone().into_os_string();
+            name.push(".salts.json");
+            Ok(Some(PathBuf::from(name)))
+        }
+        (None, None) => bail!(
+            "say where to keep the documents' salts with --salts-out FILE (or --out): only \
+             salted digests go on the ledger, and without the salts nobody can show a document \
+             is the one recorded"
+        ),
+    }
 }
 
 /// Runs the ledger's shape rules (every check that needs no state) on an

@@ -57,7 +57,7 @@ pub fn recall(a: &RecallArgs) -> Result<()> {
             class: a.class,
             reason: a.reason.clone(),
             scope: a.scope.clone(),
-            documents: doc_refs("--document", &a.documents)?,
+            documents: doc_refs(&a.common, "--document", &a.documents)?,
         }))
     })?;
     eprintln!(

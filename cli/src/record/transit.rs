@@ -62,7 +62,7 @@ pub fn handover(a: &HandoverArgs) -> Result<()> {
             to,
             at: a.at.location()?,
             transport: a.transport.transport()?,
-            documents: doc_refs("--document", &a.documents)?,
+            documents: doc_refs(&a.common, "--document", &a.documents)?,
         }))
     })?;
     eprintln!(

@@ -59,6 +59,8 @@ pub enum Domain {
     Terms,
     /// A member's signed read request to a node's API.
     Request,
+    /// A document's salted digest.
+    Document,
 }
 
 impl Domain {
@@ -77,6 +79,7 @@ impl Domain {
             Domain::Genesis => b"waybill/v1/genesis\0",
             Domain::Terms => b"waybill/v1/terms\0",
             Domain::Request => b"waybill/v1/request\0",
+            Domain::Document => b"waybill/v1/document\0",
         }
     }
 }

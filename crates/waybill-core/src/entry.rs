@@ -134,12 +134,14 @@ impl Body {
     }
 }
 
-/// A reference to an off-chain document: only its digest is on the ledger.
-/// Digests of documents that name a person must be salted by the author.
+/// A reference to an off-chain document: only its digest is on the ledger,
+/// salted by its author ([`crate::terms::document_digest`]; `waybill
+/// record` always salts) so that a guessable document cannot be
+/// recognised without the salt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocRef {
-    /// SHA-256 of the document bytes (salted where it names a person).
+    /// The document's salted digest ([`crate::terms::document_digest`]).
     pub sha256: Hash32,
     /// IANA media type, e.g. `application/pdf`.
     pub media_type: String,

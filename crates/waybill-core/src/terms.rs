@@ -515,6 +515,51 @@ impl Openings {
     }
 }
 
+/// The format name of a document salts file.
+pub const SALTS_FORMAT: &str = "waybill-document-salts";
+
+/// A document's digest as the ledger keeps it: SHA-256 of the domain tag
+/// `waybill/v1/document\0`, a 256-bit salt and the file's bytes, so that
+/// a guessable document (a standard form, a certificate anyone can
+/// fetch) cannot be recognised on the ledger without its salt.
+pub fn document_digest(salt: &Salt, bytes: &[u8]) -> Hash32 {
+    let mut h = Sha256::new();
+    h.update(Domain::Document.tag());
+    h.update(salt.0 .0);
+    h.update(bytes);
+    Hash32(h.finalize().into())
+}
+
+/// One document's salt, as its author keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSalt {
+    /// The flag it was given with (`--document`, `--certificate`).
+    pub flag: String,
+    /// The file's name as given.
+    pub file: String,
+    /// Its label, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The digest on the ledger ([`document_digest`]).
+    pub sha256: Hash32,
+    /// The salt.
+    pub salt: Salt,
+}
+
+/// The salts of an entry's documents (a salts file): whoever holds it and
+/// a document can show that the document is the one on the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentSalts {
+    /// [`SALTS_FORMAT`].
+    pub format: String,
+    /// 1.
+    pub version: u32,
+    /// Each document.
+    pub documents: Vec<DocumentSalt>,
+}
+
 /// A method's name, as serialised.
 pub fn method_name(m: PaymentMethod) -> &'static str {
     match m {
@@ -682,6 +727,19 @@ mod tests {
         let mut fields: BTreeMap<TermField, String> = terms().fields().into_iter().collect();
         fields.insert(TermField::Currency, "eur".into());
         assert!(Terms::from_fields(&fields).is_err());
+    }
+
+    #[test]
+    fn a_document_digest_is_the_documented_hash() {
+        let salt = Salt(Hash32([5; 32]));
+        let mut bytes = b"waybill/v1/document\0".to_vec();
+        bytes.extend_from_slice(&[5; 32]);
+        bytes.extend_from_slice(b"%PDF-1.7");
+        assert_eq!(document_digest(&salt, b"%PDF-1.7"), Hash32::digest(&bytes));
+        assert_ne!(
+            document_digest(&salt, b"%PDF-1.7"),
+            Hash32::digest(b"%PDF-1.7")
+        );
     }
 
     #[test]
