@@ -164,7 +164,8 @@ enum Cmd {
         /// Entry files (JSON from `waybill record`), sent in this order.
         #[arg(required = true, value_name = "ENTRY.json")]
         entries: Vec<PathBuf>,
-        /// The node's HTTP API, e.g. http://127.0.0.1:8080 (plain http://).
+        /// The node's HTTP API, e.g. http://127.0.0.1:8080 or
+        /// https://node.example:8443 (trusting WAYBILL_CA_CERT's CA if set).
         #[arg(long, value_name = "URL")]
         node: String,
         /// Wait until every entry is final (in a committed block) and print its height.
@@ -475,6 +476,10 @@ Lots: (01)GTIN(10)LOT, (01)GTIN(21)SERIAL, (00)SSCC, a GS1 Digital Link URI, or 
 Exit codes: 0 success, 1 verification FAILED, 2 error (bad input, nothing changed).";
 
 fn main() -> ExitCode {
+    // TLS to https:// nodes through rustls with ring, the provider the
+    // rest of the workspace uses. Installing fails only if one is already
+    // installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match run(cli.cmd) {
         Ok(code) => code,

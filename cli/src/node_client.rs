@@ -4,8 +4,10 @@
 //! verified by the caller against the genesis file; everything else a node
 //! says (an entry's status, a forward scope) is reported as the node's word.
 //!
-//! Plain HTTP only (no TLS stack is built in): integrity does not depend on
-//! the transport, because every trail is checked against the genesis.
+//! `http://` or `https://` (rustls; a consortium's own CA through
+//! [`CA_CERT_ENV`]). Integrity does not depend on the transport, because
+//! every trail is checked against the genesis; TLS keeps private reads
+//! (payment terms) and the signed requests for them from eavesdroppers.
 
 use std::io::Read;
 use std::time::Duration;
@@ -26,6 +28,10 @@ use waybill_core::trail::{Council, Trail};
 use crate::util;
 
 /// How long to wait for a TCP connection to the node.
+/// The environment variable naming a PEM file of the CA certificates to
+/// trust for `https://` nodes instead of the system's.
+pub const CA_CERT_ENV: &str = "WAYBILL_CA_CERT";
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one ordinary request may take (a trail may be large).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -123,28 +129,47 @@ impl Node {
         }
         let parsed =
             Url::parse(url).map_err(|e| anyhow!("`{url}` is not a node URL ({e}); {example}"))?;
-        match parsed.scheme() {
-            "http" => {}
-            "https" => bail!(
-                "`{url}`: this waybill speaks plain http:// only (it has no TLS stack); \
-                 reach the node over http:// (on loopback, or through a tunnel). \
-                 Nothing a node serves is trusted anyway: trails are verified against the genesis file"
-            ),
-            other => bail!("`{url}`: the scheme must be http://, not {other}://; {example}"),
-        }
+        let https = match parsed.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                bail!("`{url}`: the scheme must be http:// or https://, not {other}://; {example}")
+            }
+        };
         if parsed.host_str().is_none_or(str::is_empty) {
             bail!("`{url}` names no host; {example}");
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
             bail!("`{url}` must not have a query (?…) or a fragment (#…); {example}");
         }
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot set up the HTTP client")?;
+            .user_agent(concat!("waybill/", env!("CARGO_PKG_VERSION")));
+        if https {
+            if let Some(path) = std::env::var_os(CA_CERT_ENV) {
+                // The consortium's own CA: trusted alone, not alongside
+                // the system's roots.
+                let pem = std::fs::read(&path).with_context(|| {
+                    format!("cannot read {CA_CERT_ENV}={}", path.to_string_lossy())
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    anyhow!(
+                        "{CA_CERT_ENV}={} holds no PEM certificate: {e}",
+                        path.to_string_lossy()
+                    )
+                })?;
+                if certs.is_empty() {
+                    bail!(
+                        "{CA_CERT_ENV}={} holds no PEM certificate",
+                        path.to_string_lossy()
+                    );
+                }
+                builder = builder.tls_certs_only(certs);
+            }
+        }
+        let client = builder.build().context("cannot set up the HTTP client")?;
         Ok(Node {
             base: parsed.as_str().trim_end_matches('/').to_owned(),
             client,
@@ -215,6 +240,13 @@ impl Node {
         if e.is_timeout() {
             anyhow!(
                 "the node at {} did not answer {what} in time: {}",
+                self.base,
+                root_cause(e)
+            )
+        } else if self.base.starts_with("https://") && root_cause(e).contains("certificate") {
+            anyhow!(
+                "cannot reach the node at {}: {} (to trust the consortium's own CA, point \
+                 {CA_CERT_ENV} at its PEM certificate)",
                 self.base,
                 root_cause(e)
             )
@@ -731,7 +763,6 @@ mod tests {
     fn urls_are_checked() {
         for bad in [
             "127.0.0.1:8080",
-            "https://node.example",
             "ftp://node.example",
             "http://",
             "http://node.example/?x=1",
@@ -739,6 +770,10 @@ mod tests {
         ] {
             assert!(Node::new(bad).is_err(), "{bad}");
         }
+        // https:// builds a client (rustls with ring) without reaching out.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let s = Node::new("https://node.example:8443").expect("an https URL");
+        assert_eq!(s.url(), "https://node.example:8443");
         let n = Node::new("http://127.0.0.1:8080/").expect("a valid URL");
         assert_eq!(n.url(), "http://127.0.0.1:8080");
         let u = n

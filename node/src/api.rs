@@ -154,6 +154,7 @@ pub async fn serve(
         listener,
         app,
         crate::serve::ServeLimits::default(),
+        None,
         shutdown,
     )
     .await

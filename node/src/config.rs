@@ -13,6 +13,8 @@
 //! idle_timeout_ms = 60000        # no byte either way: closed
 //! body_timeout_ms = 30000        # 408 beyond
 //! max_inflight_bytes = 33554432  # request bodies held at once, all clients
+//! # tls_cert = "api-cert.pem"    # both set: HTTPS only (rustls); unset: plain HTTP
+//! # tls_key = "api-key.pem"
 //!
 //! [gossip]
 //! listen = ["/ip4/0.0.0.0/tcp/7171"]
@@ -160,6 +162,11 @@ pub enum InvalidValue {
         /// The batch limit.
         batch: usize,
     },
+    /// One of `api.tls_cert` and `api.tls_key` without the other.
+    #[error(
+        "api.tls_cert and api.tls_key go together: give both for HTTPS, or neither for plain HTTP"
+    )]
+    TlsHalf,
     /// `gossip.listen` lists no address.
     #[error(
         "gossip.listen is empty; give at least one multiaddress, e.g. \"/ip4/0.0.0.0/tcp/7171\""
@@ -262,6 +269,13 @@ pub struct ApiConfig {
     /// full batch (32 × `max_body_bytes`).
     #[serde(default = "default_max_inflight_bytes")]
     pub max_inflight_bytes: usize,
+    /// The API's TLS certificate chain (PEM, leaf first); with
+    /// `tls_key`, the API speaks HTTPS only. Unset: plain HTTP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_max_connections() -> usize {
@@ -310,6 +324,8 @@ impl Default for ApiConfig {
             idle_timeout_ms: default_idle_timeout_ms(),
             body_timeout_ms: default_body_timeout_ms(),
             max_inflight_bytes: default_max_inflight_bytes(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -523,7 +539,11 @@ impl Config {
             path: path.to_owned(),
             error,
         })?;
-        for p in [&mut c.data_dir, &mut c.genesis, &mut c.key] {
+        for p in [&mut c.data_dir, &mut c.genesis, &mut c.key]
+            .into_iter()
+            .chain(c.api.tls_cert.as_mut())
+            .chain(c.api.tls_key.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -615,6 +635,17 @@ impl Config {
         }
         if self.mempool.author_share == 0 {
             return Err(InvalidValue::ZeroAuthorShare);
+        }
+        if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
+            return Err(InvalidValue::TlsHalf);
+        }
+        for (field, p) in [
+            ("api.tls_cert", &self.api.tls_cert),
+            ("api.tls_key", &self.api.tls_key),
+        ] {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(InvalidValue::EmptyPath { field });
+            }
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ pub mod node;
 pub mod payments_api;
 pub mod serve;
 pub mod shared;
+pub mod tls;
 
 pub use api::{router, ApiOptions};
 pub use config::Config;

@@ -403,15 +403,24 @@ pub async fn run_with<A: App>(
             cosigner: Some(Arc::new(key.clone())),
         },
     );
+    let tls = match (&config.api.tls_cert, &config.api.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
-    tracing::info!("HTTP API on http://{}", config.api.listen);
+    tracing::info!(
+        "HTTP API on {}://{}",
+        if tls.is_some() { "https" } else { "http" },
+        config.api.listen
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(crate::serve::serve(
         listener,
         router,
         config.api.serve_limits(),
+        tls,
         async {
             let _ = stop_rx.await;
         },

@@ -41,6 +41,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// Longest request URI answered (`414` beyond, as JSON).
@@ -80,11 +81,14 @@ impl Default for ServeLimits {
 }
 
 /// Serves `app` on `listener` under `limits` until `shutdown` completes;
-/// then lets requests in progress finish.
+/// then lets requests in progress finish. With `tls`, every connection
+/// is TLS (its handshake within the header timeout); without, plain
+/// HTTP.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app.layer(axum::middleware::from_fn_with_state(
@@ -112,6 +116,7 @@ pub async fn serve(
         let conn = Conn {
             app: app.clone(),
             limits,
+            tls: tls.clone(),
             registry: Arc::clone(&registry),
             stop: stop_rx.clone(),
         };
@@ -178,6 +183,7 @@ async fn refuse(mut stream: TcpStream) {
 struct Conn {
     app: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     registry: Arc<Registry>,
     stop: watch::Receiver<bool>,
 }
@@ -186,11 +192,39 @@ impl Conn {
     /// Serves `stream` until it closes, idles out, is evicted or the
     /// server stops; then gives its place (`permit`) back.
     async fn serve(self, stream: TcpStream, permit: OwnedSemaphorePermit) {
+        let (io, last) = Idle::new(stream);
+        let base = io.base;
+        let Some(tls) = self.tls.clone() else {
+            self.run(io, base, last, permit).await;
+            return;
+        };
+        // The handshake must finish within the header timeout: a client
+        // that opens a connection and says nothing holds no place long.
+        match tokio::time::timeout(self.limits.header_timeout, tls.accept(io)).await {
+            Ok(Ok(io)) => self.run(io, base, last, permit).await,
+            Ok(Err(e)) => tracing::debug!("a TLS handshake failed: {e}"),
+            Err(_) => tracing::debug!("a TLS handshake timed out"),
+        }
+    }
+
+    /// Serves HTTP/1.1 on `io` (plain or TLS) until it closes, idles out
+    /// (no byte moved since `base` + `last`), is evicted or the server
+    /// stops; then gives its place (`permit`) back.
+    async fn run<IO>(
+        self,
+        io: IO,
+        base: Instant,
+        last: Arc<AtomicU64>,
+        permit: OwnedSemaphorePermit,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let Conn {
             app,
             limits,
             registry,
             mut stop,
+            ..
         } = self;
         let (id, slot) = registry.enter();
         let service = {
@@ -211,8 +245,6 @@ impl Conn {
                 }
             })
         };
-        let (io, last) = Idle::new(stream);
-        let base = io.base;
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)

@@ -36,6 +36,7 @@ async fn start(limits: ServeLimits) -> SocketAddr {
         listener,
         app,
         limits,
+        None,
         std::future::pending(),
     ));
     addr

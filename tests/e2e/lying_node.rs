@@ -1402,11 +1402,11 @@ fn unknown_lots_and_bad_arguments() {
             "lookup",
             ROASTED,
             "--node",
-            "https://node.example",
+            "ftp://node.example",
             "-g",
             &s(&f.genesis),
         ]),
-        &["plain http://"],
+        &["http:// or https://"],
     );
 }
 

@@ -29,6 +29,39 @@ struct World {
 
 impl World {
     fn start() -> World {
+        World::start_with(|_, _| {})
+    }
+
+    /// [`World::start`], serving the API over TLS with a fresh
+    /// self-signed certificate for 127.0.0.1; also its PEM file.
+    fn start_tls() -> (World, std::path::PathBuf) {
+        let mut ca = None;
+        let w = World::start_with(|dir, config| {
+            let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
+                .expect("a certificate");
+            let cert = dir.join("api-cert.pem");
+            std::fs::write(&cert, c.cert.pem()).expect("write the certificate");
+            std::fs::write(dir.join("api-key.pem"), c.key_pair.serialize_pem())
+                .expect("write the key");
+            let text = std::fs::read_to_string(config).expect("read node.toml");
+            let text = text.replacen(
+                "[api]\n",
+                &format!(
+                    "[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                    cert.display(),
+                    dir.join("api-key.pem").display()
+                ),
+                1,
+            );
+            assert!(text.contains("tls_cert"), "no [api] section: {text}");
+            std::fs::write(config, text).expect("write node.toml");
+            ca = Some(cert);
+        });
+        let ca = ca.expect("the certificate");
+        (w, ca)
+    }
+
+    fn start_with(configure: impl FnOnce(&Path, &Path)) -> World {
         let net = Net::new(&support::waybill(), &["roaster"]);
         let text = std::fs::read_to_string(&net.genesis).expect("read the genesis");
         let genesis = Genesis::from_toml(&text).expect("the CLI's genesis");
@@ -37,6 +70,7 @@ impl World {
             .expect("the validator key is plaintext");
         let nodes = testnet::from_genesis(&net.path("node"), genesis, &[key], BLOCK_INTERVAL_MS)
             .unwrap_or_else(|e| panic!("cannot write the node's files: {e}"));
+        configure(&net.path("node"), &nodes.nodes[0].config);
         let mut cluster = Cluster::new(nodes, &support::waybill_node());
         cluster
             .start("v1")
@@ -221,5 +255,56 @@ fn a_key_the_node_does_not_know_gets_nothing_signed() {
     fails(
         wb().args(["nonce", "-k", &stranger_hex, "--node", &url]),
         &["is not a member of this chain"],
+    );
+}
+
+/// The API over TLS (`api.tls_cert`, `api.tls_key`): the CLI reaches an
+/// `https://` node whose certificate it trusts through WAYBILL_CA_CERT,
+/// refuses one it does not trust (saying how to trust it), and plain
+/// HTTP to the TLS port gets no answer.
+#[test]
+fn the_cli_talks_to_a_node_over_tls() {
+    let (world, ca) = World::start_tls();
+    let https = world.url.replacen("http://", "https://", 1);
+    let nonce = |extra: &[(&str, &std::path::Path)]| {
+        let mut c = wb();
+        c.args([
+            "nonce",
+            "-k",
+            &world.net.public_keys["cooperative"],
+            "--node",
+            &https,
+        ]);
+        c.env_remove("WAYBILL_CA_CERT");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c
+    };
+    // Up when it answers over TLS.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = waybill_testkit::process::run(&mut nonce(&[("WAYBILL_CA_CERT", &ca)]));
+        if out.code == Some(0) || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.stdout, "1\n", "{out}");
+
+    // Without the CA, the system's roots do not vouch for the node.
+    let out = fails(&mut nonce(&[]), &["certificate"]);
+    assert!(out.stderr.contains("WAYBILL_CA_CERT"), "{out}");
+    // Plain HTTP to the TLS port.
+    fails(
+        wb().args([
+            "nonce",
+            "-k",
+            &world.net.public_keys["cooperative"],
+            "--node",
+            &world.url,
+        ]),
+        &["node"],
     );
 }
