@@ -4,9 +4,10 @@
 //! each with where it is now and every member that held it and where.
 //! Each lot's part is taken from its trail, verified against the genesis
 //! like a lookup (from a node, with commit certificates required), so a
-//! node cannot misstate where a lot went. Which lots were made from it is
-//! the source's list: a node could still leave a derived lot out (proving
-//! the list complete is later work, and is said so in the output).
+//! node cannot misstate where a lot went. From a node, each trail is also
+//! checked complete, and the lots made from a lot are read from the
+//! productions in its complete trail (`node_cmd::trace_forward`), so a
+//! node cannot leave one out either.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;

@@ -265,9 +265,11 @@ enum Cmd {
     ///
     /// From a local ledger (--data-dir) or a node (--node URL --genesis
     /// G). Each lot's part comes from its trail, verified against the
-    /// genesis as `waybill lookup` does (from a node, with commit
-    /// certificates required). Which lots were made from it is the
-    /// source's list: a node could leave one out, and the output says so.
+    /// genesis as `waybill lookup` does. From a node, with commit
+    /// certificates required and each trail checked complete under the
+    /// validators' checkpoint: every production that consumed a lot is in
+    /// its trail, so the lots made from it are found through the proofs,
+    /// not taken from the node's list (one the node left out is named).
     #[command(group(
         clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
     ))]
@@ -283,6 +285,10 @@ enum Cmd {
         /// The chain's genesis file: what the trails from --node are verified against.
         #[arg(long, short = 'g', value_name = "GENESIS.toml")]
         genesis: Option<PathBuf>,
+        /// With --node: refuse a view whose certified block is older than
+        /// this (e.g. 90s, 10m, 2h). [default: 10m]
+        #[arg(long, value_name = "AGE", requires = "node")]
+        max_age: Option<humantime::Duration>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -751,9 +757,16 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             data_dir,
             node,
             genesis,
+            max_age,
             json,
         } => match (node, data_dir) {
-            (Some(url), _) => node_cmd::trace_forward(&lot, &url, &need_genesis(genesis)?, json),
+            (Some(url), _) => node_cmd::trace_forward(
+                &lot,
+                &url,
+                &need_genesis(genesis)?,
+                max_age.map_or(DEFAULT_MAX_AGE, Into::into),
+                json,
+            ),
             (None, Some(dir)) => ledger_cmd::trace_forward(&lot, &dir, json),
             (None, None) => bail!("give --data-dir DIR or --node URL"),
         },

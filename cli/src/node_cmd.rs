@@ -437,14 +437,85 @@ pub fn nonce(key: &PublicKey, url: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `waybill trace-forward LOT --node URL --genesis G`: the node lists the
-/// lots made from LOT; each lot's trail (LOT's too) is fetched and
-/// verified with certificates required before it is shown.
-pub fn trace_forward(lot: &str, url: &str, genesis: &Path, json: bool) -> Result<ExitCode> {
+/// `waybill trace-forward LOT --node URL --genesis G`: the recall scope,
+/// proven. Each lot's trail is verified and checked complete under the
+/// checkpoint of its height (as `lookup` does), so every production that
+/// consumed the lot is in it; the lots those made are the next to
+/// check. The node's own list is only compared with what the proofs
+/// found.
+pub fn trace_forward(
+    lot: &str,
+    url: &str,
+    genesis: &Path,
+    max_age: Duration,
+    json: bool,
+) -> Result<ExitCode> {
     let lot = parse_lot(lot)?;
     let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
-    let answer = node.forward(&lot)?;
+    let listed = node_forward_list(&node, &lot)?;
+    let mut reach = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(lot.clone(), true)]);
+    let mut seen = std::collections::BTreeSet::from([lot.clone()]);
+    while let Some((id, itself)) = queue.pop_front() {
+        let checked = match fetch_verified(&node, &g, &id)? {
+            Ok((trail, r)) => log_view(&node, &trail, &r, max_age)?
+                .and_then(|view| complete(&trail, &r, &view))
+                .map(|()| (trail, r)),
+            Err(why) => Err(why),
+        };
+        let (trail, report) = checked.map_err(|why| {
+            anyhow!(
+                "the trail of {id}{}, from the node at {}, does not hold: {why}",
+                if itself {
+                    String::new()
+                } else {
+                    format!(" (made from {lot})")
+                },
+                node.url()
+            )
+        })?;
+        // Every production that consumed `id` touched it, so the complete
+        // trail holds each one.
+        for item in &trail.items {
+            if let Some(p) = trail::produce_of(&item.entry.entry.body) {
+                if p.inputs.iter().any(|i| i.lot == id) && seen.insert(p.lot.clone()) {
+                    queue.push_back((p.lot.clone(), false));
+                }
+            }
+        }
+        reach.push(crate::forward::Reach {
+            lot: id,
+            itself,
+            report,
+        });
+    }
+    let left_out: Vec<String> = seen
+        .iter()
+        .filter(|l| **l != lot && !listed.contains(*l))
+        .map(|l| l.to_string())
+        .collect();
+    let note = if left_out.is_empty() {
+        "every lot's trail is proof-checked and complete under a checkpoint the validators cosigned, so no lot made from it is left out".to_owned()
+    } else {
+        format!(
+            "the node's own list left out {} (found through the proofs): do not rely on that node",
+            left_out.join(", ")
+        )
+    };
+    crate::forward::print(
+        &lot,
+        &reach,
+        &format!("the node at {}", node.url()),
+        Some(&note),
+        json,
+    )
+}
+
+/// The lots the node says were made from `lot` (its word, compared with
+/// the proofs).
+fn node_forward_list(node: &Node, lot: &LotId) -> Result<std::collections::BTreeSet<LotId>> {
+    let answer = node.forward(lot)?;
     let bad = |what: &str| {
         anyhow!(
             "the node at {}'s answer about the lots made from {lot} is not usable: {what}",
@@ -456,7 +527,7 @@ pub fn trace_forward(lot: &str, url: &str, genesis: &Path, json: bool) -> Result
         .and_then(Value::as_str)
         .map(str::parse::<LotId>)
     {
-        Some(Ok(l)) if l == lot => {}
+        Some(Ok(l)) if &l == lot => {}
         Some(Ok(l)) => {
             return Err(bad(&format!(
                 "it is about lot {l}, not {lot} that was asked for"
@@ -468,39 +539,15 @@ pub fn trace_forward(lot: &str, url: &str, genesis: &Path, json: bool) -> Result
         .get("made_from_it")
         .and_then(Value::as_array)
         .ok_or_else(|| bad("it has no `made_from_it` list"))?;
-    let mut lots = vec![(lot.clone(), true)];
-    for r in rows {
-        let id = r
-            .get("lot")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("a row names no lot"))?
-            .parse::<LotId>()
-            .map_err(|e| bad(&format!("a row's lot is not a lot id: {e}")))?;
-        if !lots.iter().any(|(l, _)| l == &id) {
-            lots.push((id, false));
-        }
-    }
-    let mut reach = Vec::with_capacity(lots.len());
-    for (id, itself) in lots {
-        match fetch_verified(&node, &g, &id)? {
-            Ok((_, report)) => reach.push(crate::forward::Reach {
-                lot: id,
-                itself,
-                report,
-            }),
-            Err(why) => bail!(
-                "the trail of {id}, which the node lists in the recall scope of {lot}, does not verify: {why}"
-            ),
-        }
-    }
-    let note = "each lot's whereabouts are proof-checked; the list of lots made from it is the node's word (a node could leave one out), so ask a second node when it matters";
-    crate::forward::print(
-        &lot,
-        &reach,
-        &format!("the node at {}", node.url()),
-        Some(note),
-        json,
-    )
+    rows.iter()
+        .map(|r| {
+            r.get("lot")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("a row names no lot"))?
+                .parse::<LotId>()
+                .map_err(|e| bad(&format!("a row's lot is not a lot id: {e}")))
+        })
+        .collect()
 }
 
 /// One entry's progress through `submit`.

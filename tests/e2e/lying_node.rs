@@ -469,6 +469,20 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
         only_roasted(json!({ "hello": "world" })),
     );
 
+    // The green lot's trail without the roast that consumed it: the
+    // lot's remainder looks untouched and the roast outside the recall.
+    let mut hidden_roast = honest.clone();
+    hidden_roast.insert(
+        lot(GREEN),
+        altered(&trail(GREEN), |t| {
+            t.items.retain(
+                |i| !matches!(&i.entry.entry.body, Body::Produce(p) if p.lot == lot(ROASTED)),
+            )
+        }),
+    );
+    all.insert("hidden-roast".to_owned(), hidden_roast);
+    // Honest trails; the forward list is the lie (see `forward`).
+    all.insert("forward-omitted".to_owned(), honest.clone());
     // The honest trails, with wrong proofs of their place in the log.
     all.insert("bad-log".to_owned(), honest.clone());
     // The honest trails, as of a checkpoint two hours old: a node cut off
@@ -579,13 +593,19 @@ async fn trail(
 
 async fn forward(
     State(st): State<Arc<Served>>,
-    UrlPath((_scenario, lot_text)): UrlPath<(String, String)>,
+    UrlPath((scenario, lot_text)): UrlPath<(String, String)>,
 ) -> Response {
     match lot_text
         .parse::<LotId>()
         .ok()
         .and_then(|l| st.forward.get(&l))
     {
+        // A node that leaves the lots made from it out of its list.
+        Some(v) if scenario == "forward-omitted" => {
+            let mut v = v.clone();
+            v["made_from_it"] = json!([]);
+            Json(v).into_response()
+        }
         Some(v) => Json(v.clone()).into_response(),
         None => api_error(StatusCode::NOT_FOUND, format!("lot {lot_text} is unknown")),
     }
@@ -1299,7 +1319,7 @@ fn export_from_a_node_then_verify_bundle() {
 }
 
 #[test]
-fn trace_forward_from_a_node_verifies_each_lot_and_says_the_list_is_its_word() {
+fn trace_forward_from_a_node_proves_every_lot_made_from_it() {
     let f = Fixture::new();
     let g = s(&f.genesis);
     let out = ok(wb().args([
@@ -1312,7 +1332,40 @@ fn trace_forward_from_a_node_verifies_each_lot_and_says_the_list_is_its_word() {
     ]));
     assert!(out.stdout.contains(ROASTED), "{out}");
     assert!(out.stdout.contains("Frischmarkt Retail"), "{out}");
-    assert!(out.stdout.contains("the node's word"), "{out}");
+    assert!(
+        out.stdout.contains("no lot made from it is left out"),
+        "{out}"
+    );
+    // A node that leaves the roast out of its list: the proofs find it.
+    let out = ok(wb().args([
+        "trace-forward",
+        GREEN,
+        "--node",
+        &f.node("forward-omitted"),
+        "-g",
+        &g,
+    ]));
+    assert!(out.stdout.contains("1 made from it"), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("the node's own list left out {ROASTED}")),
+        "{out}"
+    );
+    // One that hides the roast from the green lot's trail fails.
+    fails(
+        wb().args([
+            "trace-forward",
+            GREEN,
+            "--node",
+            &f.node("hidden-roast"),
+            "-g",
+            &g,
+        ]),
+        &[
+            "not complete",
+            "1 entry touching lot (01)07709998000018(10)LOT1 is missing",
+        ],
+    );
     let j = ok(wb().args([
         "trace-forward",
         GREEN,
@@ -1345,7 +1398,7 @@ fn trace_forward_from_a_node_verifies_each_lot_and_says_the_list_is_its_word() {
             "-g",
             &g,
         ]),
-        &["does not verify"],
+        &["does not hold"],
     );
 }
 
