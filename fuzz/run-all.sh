@@ -19,7 +19,7 @@ fi
 execs=$1
 shift
 here=$(cd "$(dirname "$0")" && pwd)
-all=(entry entry_json batch_json block certificate gossip_batch consensus bundle genesis key_file geojson http_path trail_json checkpoint)
+all=(entry entry_json batch_json block certificate gossip_batch consensus bundle genesis key_file geojson http_path trail_json checkpoint terms_json key_proof)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

@@ -150,6 +150,27 @@ pub fn seeds() -> Result<Seeds, CorpusError> {
     for (name, bytes) in checkpoint_notes(f)? {
         add("checkpoint", format!("{name}.txt"), bytes);
     }
+
+    let (_, openings) = crate::sealed_fixture();
+    add("terms_json", "opens.json".into(), pretty(openings));
+    let mut some = openings.clone();
+    some.fields.truncate(2);
+    add("terms_json", "partial.json".into(), compact(&some));
+
+    let (index, keys) = crate::index_fixture();
+    for (i, k) in keys.iter().enumerate() {
+        add(
+            "key_proof",
+            format!("key-{i}.json"),
+            compact(&index.prove(k)),
+        );
+    }
+    let absent = waybill_core::index::IndexKey::Lot(waybill_testkit::ids::lot("NEVER"));
+    add(
+        "key_proof",
+        "absent.json".into(),
+        compact(&index.prove(&absent)),
+    );
     Ok(s)
 }
 

@@ -20,6 +20,8 @@
 //! | [`http_path`] | lot ids, entry ids, keys from text | the HTTP API's paths |
 //! | [`trail_json`] | `Trail` from JSON, then `trail::verify` | a node's answer to the CLI |
 //! | [`checkpoint`] | `checkpoint::verify`, `open_note`, `join` | a node's checkpoint note, note files |
+//! | [`terms_json`] | `Openings` from JSON, then `Openings::verify` | terms files, `PUT /v1/payments/{uetr}/terms` |
+//! | [`key_proof`] | `KeyProof` from JSON, then `KeyProof::verify` | completeness proofs in trails and bundles |
 //!
 //! Bad input must get an error. A target panics only when an invariant
 //! is broken (a decoder accepted bytes it must refuse, or a value does
@@ -38,8 +40,9 @@ mod targets;
 
 pub use targets::{
     batch_json, block, bundle, certificate, checkpoint, consensus, entry, entry_json, genesis,
-    geojson, gossip_batch, http_path, key_file, trail_json,
+    geojson, gossip_batch, http_path, key_file, key_proof, terms_json, trail_json,
 };
+pub use targets::{index_fixture, sealed_fixture};
 
 /// A fuzz target.
 pub type Target = fn(&[u8]);
@@ -60,6 +63,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("http_path", http_path),
     ("trail_json", trail_json),
     ("checkpoint", checkpoint),
+    ("terms_json", terms_json),
+    ("key_proof", key_proof),
 ];
 
 /// Reports a broken invariant: a decoder accepted what it must refuse, or

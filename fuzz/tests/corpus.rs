@@ -138,6 +138,24 @@ fn every_seed_is_accepted_by_its_decoder() {
         waybill_core::trail::verify(&f.genesis, &t, policy)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+    let (payment, _) = waybill_fuzz::sealed_fixture();
+    for (name, b) in &s["terms_json"] {
+        let o: waybill_core::terms::Openings = serde_json::from_slice(b).unwrap();
+        let opened = o.verify(&payment.payment_id, &payment.terms);
+        assert_eq!(
+            opened.is_ok(),
+            name.starts_with("opens"),
+            "{name}: {opened:?}"
+        );
+    }
+    let (index, _) = waybill_fuzz::index_fixture();
+    for (name, b) in &s["key_proof"] {
+        let p: waybill_core::index::KeyProof = serde_json::from_slice(b).unwrap();
+        let touched = p
+            .verify(&index.root())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(touched.count == 0, name.starts_with("absent"), "{name}");
+    }
     for (name, b) in &s["genesis"] {
         Genesis::from_toml(std::str::from_utf8(b).unwrap())
             .unwrap_or_else(|e| panic!("{name}: {e}"));

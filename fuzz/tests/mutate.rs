@@ -139,4 +139,6 @@ targets!(
     geojson,
     http_path,
     trail_json,
+    terms_json,
+    key_proof,
 );

@@ -4,6 +4,7 @@ mod consensus;
 mod files;
 mod ledger;
 mod log;
+mod private;
 
 pub use consensus::consensus;
 pub(crate) use consensus::tag as consensus_tag;
@@ -11,6 +12,7 @@ pub(crate) use files::PASSPHRASE;
 pub use files::{bundle, genesis, geojson, http_path, key_file, trail_json};
 pub use ledger::{batch_json, block, certificate, entry, entry_json, gossip_batch};
 pub use log::checkpoint;
+pub use private::{index_fixture, key_proof, sealed_fixture, terms_json};
 
 use std::fmt::Debug;
 
