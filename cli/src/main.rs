@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod checkpoint_cmd;
 mod demo;
 mod document_cmd;
@@ -314,7 +315,21 @@ enum Cmd {
     ))]
     Export {
         /// The lot.
-        lot: String,
+        #[arg(required_unless_present = "member", conflicts_with = "member")]
+        lot: Option<String>,
+        /// Instead of a lot: every entry this member (a name or a public
+        /// key) signed, from a node, on a request signed with --key (an
+        /// auditor's, or the member's own), verified and proven complete;
+        /// written with the checkpoint it was proven under.
+        #[arg(long, value_name = "MEMBER", requires = "node")]
+        member: Option<String>,
+        /// With --member: keep entries in blocks from this time (RFC 3339
+        /// or ms since 1970).
+        #[arg(long, value_parser = util::parse_time, value_name = "TIME", requires = "member")]
+        from: Option<i64>,
+        /// With --member: keep entries in blocks before this time.
+        #[arg(long, value_parser = util::parse_time, value_name = "TIME", requires = "member")]
+        to: Option<i64>,
         /// A local ledger.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -772,6 +787,9 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         },
         Cmd::Export {
             lot,
+            member,
+            from,
+            to,
             data_dir,
             node,
             genesis,
@@ -782,6 +800,20 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             // Refused before any work; the write itself refuses again.
             let existing = util::Existing::from_force(force);
             util::refuse_existing(&out, existing)?;
+            if let Some(member) = &member {
+                let url = node.ok_or_else(audit_cmd::need_node)?;
+                return audit_cmd::export_member(&audit_cmd::MemberExport {
+                    member,
+                    url: &url,
+                    genesis: &need_genesis(genesis)?,
+                    key: &key,
+                    from_ms: from,
+                    to_ms: to,
+                    out: &out,
+                    existing,
+                });
+            }
+            let lot = lot.ok_or_else(|| anyhow!("give the lot to export, or --member"))?;
             match (node, data_dir) {
                 (Some(url), _) => {
                     node_cmd::export(&lot, &url, &need_genesis(genesis)?, &key, &out, existing)

@@ -9,6 +9,7 @@
 //! | `GET /v1/lots/{lot}/forward` | lots made from it, directly or not, each with its holdings (who holds how much, held or in which shipment), what is left, consumed and lost, and whether it is recalled or voided (the node's word; `waybill trace-forward` verifies each lot's trail) |
 //! | `GET /v1/members/{key}/next-nonce` | `{"key","member","chain_id","next_nonce","committed_nonce","pending"}` for the member with this public key (64 hex digits): `pending` counts its entries waiting in this node's mempool and `next_nonce` comes after them (`committed_nonce` + `pending` + 1), so entries submitted one after another each get the next one; 404 not a member, or its key was removed or rotated out (the waiting entries counted); 400 bad key |
 //! | `GET /v1/blocks/{height}` | `{"hash","block","certificate"}`; with `Accept: application/octet-stream`, the block's canonical bytes as stored (its hash and entry ids are computed from them); 404 beyond the tip |
+//! | `GET /v1/members/{key}/entries` | signed by an auditor or the member: every entry the member signed and the membership, with proofs and completeness proofs (see [`crate::audit_api`]) |
 //! | `GET /v1/payments/{uetr}` | a payment as the ledger has it, without its terms; its terms (`…/terms`) only on a request signed by a party or an auditor (see [`crate::payments_api`]) |
 //! | `GET /v1/log/…` | the ledger's log: checkpoints cosigned by this node, consistency proofs (see [`crate::log_api`]) |
 //! | `GET /v1/status` | chain, height, tip, validators, peers, mempool, uptime |
@@ -46,7 +47,7 @@ use waybill_store::Backend;
 use crate::handler::{blocking, error, internal, path_rejection, read_error, shorten, AppState};
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{verify_each, AuthorNonces, EntryStatus, ReadError, Shared, SubmitError};
-use crate::{log_api, payments_api};
+use crate::{audit_api, log_api, payments_api};
 
 /// Most entries in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_ENTRIES: usize = 1000;
@@ -115,6 +116,10 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         .route("/v1/lots/{lot}/trail", get(trail::<B>))
         .route("/v1/lots/{lot}/forward", get(forward::<B>))
         .route("/v1/members/{key}/next-nonce", get(next_nonce::<B>))
+        .route(
+            "/v1/members/{key}/entries",
+            get(audit_api::member_entries::<B>),
+        )
         .route("/v1/blocks/{height}", get(block::<B>))
         .route("/v1/log/checkpoint", get(log_api::tip::<B>))
         .route("/v1/log/checkpoint/{height}", get(log_api::at::<B>))

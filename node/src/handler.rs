@@ -27,7 +27,7 @@ pub(crate) struct AppState<B: Backend> {
     /// Batches decoded and checked at once (`api::batch_slots`).
     pub(crate) batches: Arc<tokio::sync::Semaphore>,
     /// Signed requests served lately (`payments_api`).
-    pub(crate) replays: Arc<crate::payments_api::Replays>,
+    pub(crate) replays: Arc<crate::auth::Replays>,
 }
 
 impl<B: Backend> Clone for AppState<B> {

@@ -20,6 +20,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod audit_api;
+pub mod auth;
 pub mod config;
 mod handler;
 pub mod log_api;

@@ -346,3 +346,45 @@ async fn terms_that_do_not_open_are_not_kept_and_erased_terms_are_gone() {
     assert_eq!(report.payments.len(), 1);
     assert!(report.payments[0].confirmed.is_some());
 }
+
+/// `GET /v1/members/{key}/entries`: an auditor's (or the member's own)
+/// signed request gets the member's entries, which verify; anyone else
+/// gets 401 or 403.
+#[tokio::test]
+async fn a_members_entries_go_only_to_auditors_and_the_member() {
+    let (node, _, _, _) = paid().await;
+    let c = node.c.clone();
+    let chain = c.chain_id();
+    let path = format!("/v1/members/{}/entries", c.payer.pk.to_hex());
+    let r = node.send_with("GET", &path, Vec::new(), None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = node
+        .send_with(
+            "GET",
+            &path,
+            signed(&c.processor, &chain, "GET", &path, now(), b""),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    for who in [&c.auditor, &c.payer] {
+        let r = node
+            .send_with(
+                "GET",
+                &path,
+                signed(who, &chain, "GET", &path, now(), b""),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let t: waybill_core::trail::MemberTrail = serde_json::from_str(&r.text()).unwrap();
+        // No certificates on this node's blocks: the shape is what is
+        // checked here (the CLI's export, with certificates, in e2e).
+        assert_eq!(t.member, c.payer.pk);
+        assert!(t
+            .items
+            .iter()
+            .any(|i| matches!(i.entry.entry.body, Body::SealedPayment(_))));
+        assert_eq!(t.complete.len(), 2);
+    }
+}

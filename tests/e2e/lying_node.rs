@@ -492,6 +492,26 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
     all
 }
 
+/// The roaster's member trail, honest and with its correction of the
+/// second payment left out.
+fn member_trails(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, Value> {
+    let honest = ledger.member_trail(&w.roaster.pk).expect("a member trail");
+    let mut hidden = honest.clone();
+    hidden
+        .items
+        .retain(|i| !matches!(&i.entry.entry.body, Body::Correction(_)));
+    HashMap::from([
+        (
+            "honest".to_owned(),
+            serde_json::to_value(&honest).expect("JSON"),
+        ),
+        (
+            "hidden-member-entry".to_owned(),
+            serde_json::to_value(&hidden).expect("JSON"),
+        ),
+    ])
+}
+
 // ---------------------------------------------------------------------------
 // The stand-in node
 
@@ -508,6 +528,10 @@ struct Served {
     chain_id: String,
     /// The ledger's log as of its tip.
     log: ServedLog,
+    /// Scenario → the roaster's member trail (`/v1/members/{key}/entries`).
+    member_trails: HashMap<String, Value>,
+    /// The roaster's key, hex.
+    roaster: String,
 }
 
 /// The log's checkpoint of the tip, cosigned by every validator, and
@@ -700,6 +724,29 @@ async fn entry_status(
 /// does (next nonce 42); `garbage` with a web page; `wrong-chain` and
 /// `wrong-key` about another chain or key; `rejecting` knows no such
 /// member; the rest have no such endpoint (as an older node answers).
+/// The roaster's entries, as an auditor's signed request gets them (the
+/// stand-in does not check the signature: what is tested is what the CLI
+/// does with the answer).
+async fn member_entries(
+    State(st): State<Arc<Served>>,
+    UrlPath((scenario, key)): UrlPath<(String, String)>,
+) -> Response {
+    if key != st.roaster {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "only the roaster's entries are served here",
+        );
+    }
+    match st
+        .member_trails
+        .get(&scenario)
+        .or_else(|| st.member_trails.get("honest"))
+    {
+        Some(v) => Json(v.clone()).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "no such scenario"),
+    }
+}
+
 async fn next_nonce(
     State(st): State<Arc<Served>>,
     UrlPath((scenario, key)): UrlPath<(String, String)>,
@@ -800,6 +847,7 @@ fn start(served: Served) -> String {
         .route("/{scenario}/v1/entries", axum::routing::post(submit))
         .route("/{scenario}/v1/entries/{id}", get(entry_status))
         .route("/{scenario}/v1/members/{key}/next-nonce", get(next_nonce))
+        .route("/{scenario}/v1/members/{key}/entries", get(member_entries))
         .route(
             "/{scenario}/v1/log/checkpoint/{height}",
             get(log_checkpoint),
@@ -854,6 +902,8 @@ impl Fixture {
             polls: AtomicUsize::new(0),
             chain_id: world.genesis.chain_id().to_hex(),
             log: ServedLog::new(&ledger, &world),
+            member_trails: member_trails(&ledger, &world),
+            roaster: world.roaster.pk.to_hex(),
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = dir.path().join("genesis.toml");
@@ -1747,4 +1797,60 @@ fn data_dir_mode_is_unchanged_and_takes_a_genesis() {
         &["does not verify"],
     );
     assert!(!net.path("never.json").exists());
+}
+
+/// An auditor's export of every entry one member signed: verified,
+/// proven complete, cut to a period; a node that leaves one out exports
+/// nothing.
+#[test]
+fn export_of_a_member_is_proven_complete() {
+    let f = Fixture::new();
+    let export = |scenario: &str, out: &std::path::Path, extra: &[&str]| {
+        let mut c = wb();
+        c.args([
+            "export",
+            "--member",
+            "Hanseatic Roasters",
+            "--node",
+            &f.node(scenario),
+            "-g",
+            &s(&f.genesis),
+            "-k",
+            &s(&f.auditor_key),
+            "-o",
+            &s(out),
+        ]);
+        c.args(extra);
+        c
+    };
+    let out_file = f.path("roaster.json");
+    let out = ok(&mut export("honest", &out_file, &[]));
+    assert!(
+        out.stdout
+            .contains("VERIFIED and complete: 6 entries signed by Hanseatic Roasters"),
+        "{out}"
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).expect("read")).expect("JSON");
+    assert_eq!(v["format"], json!("waybill-member-export"), "{v}");
+    // The receipt, the roast, the road dispatch, two payments, a correction.
+    assert_eq!(v["entries"].as_array().map(Vec::len), Some(6), "{v}");
+    // A period: the blocks from the roast on (T0 + 3 s): all but the receipt.
+    let period = f.path("roaster-period.json");
+    let out = ok(&mut export(
+        "honest",
+        &period,
+        &["--from", &(T0 + 3_000).to_string()],
+    ));
+    assert!(out.stdout.contains("in the period"), "{out}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&period).expect("read")).expect("JSON");
+    assert_eq!(v["entries"].as_array().map(Vec::len), Some(5), "{v}");
+
+    // The correction left out: nothing is written.
+    let never = f.path("never-member.json");
+    let out = run(&mut export("hidden-member-entry", &never, &[]));
+    failed(&out, &["1 entry signed by Hanseatic Roasters is missing"]);
+    assert!(out.stdout.contains("nothing was exported"), "{out}");
+    assert!(!never.exists());
 }

@@ -15,13 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use waybill_core::block::{CommitCertificate, Header};
 use waybill_core::codes::Uetr;
-use waybill_core::crypto::Hash32;
+use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Body, SignedEntry};
 use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::index::IndexKey;
 use waybill_core::merkle;
 use waybill_core::state::{LotState, View};
-use waybill_core::trail::{produce_of, Council, Trail, TrailItem, TRAIL_VERSION};
+use waybill_core::trail::{produce_of, Council, MemberTrail, Trail, TrailItem, TRAIL_VERSION};
 
 use crate::backend::Backend;
 use crate::error::{corrupt_at, StoreError};
@@ -106,6 +106,32 @@ impl<B: Backend> Ledger<B> {
             chain_id: self.chain_id,
             tip_height: self.height(),
             items,
+        })
+    }
+
+    /// Every entry `member` signed, and every membership and governance
+    /// entry, with their proofs, and the completeness proofs of the
+    /// member's key and the membership under the tip's root (what an
+    /// auditor's export of a member is made of). Unknown keys get an
+    /// empty list, proven empty.
+    pub fn member_trail(&self, member: &PublicKey) -> Result<MemberTrail, StoreError> {
+        let positions: BTreeSet<Position> = self
+            .state
+            .by_author(member)
+            .into_iter()
+            .chain(self.state.membership())
+            .collect();
+        let items = self.trail_items(positions, BTreeMap::new())?;
+        Ok(MemberTrail {
+            version: TRAIL_VERSION,
+            chain_id: self.chain_id,
+            member: *member,
+            tip_height: self.height(),
+            items,
+            complete: vec![
+                self.prove_touched(&IndexKey::Author(*member)),
+                self.prove_touched(&IndexKey::Council),
+            ],
         })
     }
 

@@ -199,3 +199,66 @@ fn every_trail_is_proven_complete_and_none_with_an_entry_left_out() {
     let older = ledger.index_root(tip - 1).expect("read").expect("a root");
     assert!(check_complete(&report, trail.complete.as_deref(), &older, tip - 1).is_err());
 }
+
+#[test]
+fn every_members_entries_are_proven_complete_and_none_with_one_left_out() {
+    let c = consortium();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    // Certified blocks: a member's entries are taken on their blocks'
+    // certificates, not replayed.
+    for chunk in workload(&c, 45, 200).chunks(25) {
+        let block = ledger.seal(chunk.to_vec(), next_time(&ledger), c.validator.pk);
+        let cert = certify(&c, &block.header);
+        ledger.append(block, Some(cert)).expect("append");
+    }
+    let tip = ledger.height();
+    let root = ledger.index_root(tip).expect("read").expect("a root");
+    let members: Vec<_> = c.genesis.members.iter().map(|m| m.public_key).collect();
+    let mut checked = 0;
+    for m in &members {
+        let t = ledger.member_trail(m).expect("a member trail");
+        let report = trail::verify_member(&c.genesis, &t).expect("verifies");
+        assert_eq!(report.entries.len(), ledger.state().by_author(m).len());
+        trail::check_member_complete(&report, &t.complete, &root, tip)
+            .unwrap_or_else(|e| panic!("{}: {e}", report.member_name));
+        // Each of the member's entries left out is caught.
+        for i in (0..t.items.len()).filter(|i| t.items[*i].entry.entry.author == *m) {
+            let mut short = t.clone();
+            short.items.remove(i);
+            let Ok(r) = trail::verify_member(&c.genesis, &short) else {
+                continue;
+            };
+            let e = trail::check_member_complete(&r, &short.complete, &root, tip)
+                .expect_err("an entry left out");
+            assert!(
+                e.to_string().contains("1 entry signed by"),
+                "{}: {e}",
+                report.member_name
+            );
+            checked += 1;
+        }
+        // Another member's entry slipped in is refused.
+        if let Some(other) = ledger
+            .member_trail(
+                &members[(members.iter().position(|x| x == m).unwrap() + 1) % members.len()],
+            )
+            .expect("a member trail")
+            .items
+            .into_iter()
+            .find(|i| {
+                i.entry.entry.author != *m
+                    && !matches!(
+                        i.entry.entry.body,
+                        waybill_core::entry::Body::Membership(_)
+                            | waybill_core::entry::Body::Governance(_)
+                    )
+            })
+        {
+            let mut more = t.clone();
+            more.items.push(other);
+            more.items.sort_by_key(|i| (i.header.height, i.index));
+            assert!(trail::verify_member(&c.genesis, &more).is_err());
+        }
+    }
+    assert!(checked > 20, "only {checked} omissions tried");
+}

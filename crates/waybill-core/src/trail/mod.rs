@@ -17,11 +17,13 @@ use crate::state::{Overlay, State};
 
 mod complete;
 mod council;
+mod member;
 mod report;
 
 pub use complete::{check_complete, Completeness};
 
 pub use council::{council_validators, Council};
+pub use member::{check_member_complete, verify_member, MemberLine, MemberReport, MemberTrail};
 use report::{
     compromised, custody_step, holding, notices, origins, payment_line, state_members, strike,
 };

@@ -1,0 +1,163 @@
+//! `waybill export --member`: an auditor's export of every entry one
+//! member signed, from a node, on a signed request. What the node sends is
+//! verified against the genesis (each entry in a block certified by that
+//! height's validators) and checked complete under the index root of the
+//! validators' checkpoint: an entry the node left out fails the export,
+//! naming how many are missing. The period (`--from`, `--to`) is cut from
+//! the proven whole.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use waybill_core::checkpoint;
+use waybill_core::trail::{self, MemberReport, MemberTrail};
+
+use crate::node_client::Node;
+use crate::util;
+
+/// The format name of a member export file.
+pub const MEMBER_EXPORT_FORMAT: &str = "waybill-member-export";
+
+/// What `export --member` needs.
+pub struct MemberExport<'a> {
+    /// The member: a name in the genesis or a public key.
+    pub member: &'a str,
+    /// The node.
+    pub url: &'a str,
+    /// The genesis file.
+    pub genesis: &'a Path,
+    /// The auditor's (or the member's own) key, which signs the request.
+    pub key: &'a Path,
+    /// The first block time kept (ms since 1970).
+    pub from_ms: Option<i64>,
+    /// The first block time not kept.
+    pub to_ms: Option<i64>,
+    /// Where to write it.
+    pub out: &'a Path,
+    /// Replace `out`.
+    pub existing: util::Existing,
+}
+
+/// Runs `waybill export --member`.
+pub fn export_member(a: &MemberExport<'_>) -> Result<ExitCode> {
+    let g = util::read_genesis(a.genesis)?;
+    let member = util::party(&g, a.member)?;
+    let node = Node::new(a.url)?;
+    let key = util::read_key(a.key)?;
+    let hex = member.to_hex();
+    let what = format!("the request for the entries of {}", a.member);
+    let reply = node.signed(
+        Method::GET,
+        &["v1", "members", &hex, "entries"],
+        Vec::new(),
+        &key,
+        &g.chain_id(),
+        &what,
+    )?;
+    if reply.status != StatusCode::OK {
+        return Err(node.http_error(&reply, &what));
+    }
+    let failed = |why: String| {
+        println!("FAILED: {why}");
+        println!(
+            "The node at {} did not show every entry {} signed, proven, so nothing was exported.",
+            node.url(),
+            a.member
+        );
+        Ok(ExitCode::from(1))
+    };
+    let t: MemberTrail = match serde_json::from_slice(&reply.body) {
+        Ok(t) => t,
+        Err(e) => return failed(format!("the node's answer is not a member's entries: {e}")),
+    };
+    if t.member != member {
+        return failed(format!(
+            "the node answered with the entries of {}, not of {}",
+            t.member.short(),
+            a.member
+        ));
+    }
+    let report = match trail::verify_member(&g, &t) {
+        Ok(r) => r,
+        Err(e) => return failed(e.to_string()),
+    };
+    let note = match node.checkpoint(Some(t.tip_height))? {
+        Ok(n) => n,
+        Err(why) => {
+            return failed(format!(
+                "the node gave no checkpoint of the ledger's log at height {}: {why}",
+                t.tip_height
+            ))
+        }
+    };
+    let certified = match checkpoint::verify(&note, &t.chain_id, &report.validators) {
+        Ok(c) if c.checkpoint.height == t.tip_height => c,
+        Ok(c) => {
+            return failed(format!(
+                "the node's checkpoint is of height {}, not the export's {}",
+                c.checkpoint.height, t.tip_height
+            ))
+        }
+        Err(e) => return failed(format!("the node's checkpoint of the ledger's log: {e}")),
+    };
+    if let Err(e) = trail::check_member_complete(
+        &report,
+        &t.complete,
+        &certified.checkpoint.index,
+        t.tip_height,
+    ) {
+        return failed(e.to_string());
+    }
+    let in_period: Vec<&trail::MemberLine> = report
+        .entries
+        .iter()
+        .filter(|l| a.from_ms.is_none_or(|f| l.block_time_ms >= f))
+        .filter(|l| a.to_ms.is_none_or(|to| l.block_time_ms < to))
+        .collect();
+    let file = json!({
+        "format": MEMBER_EXPORT_FORMAT,
+        "version": 1,
+        "chain_name": g.chain_name,
+        "member": member,
+        "member_name": report.member_name,
+        "exported_at_ms": util::now_ms(),
+        "from_ms": a.from_ms,
+        "to_ms": a.to_ms,
+        "entries": in_period,
+        "checkpoint": String::from_utf8_lossy(&note),
+        "trail": t,
+    });
+    util::write_out(
+        Some(a.out),
+        &(serde_json::to_string_pretty(&file)? + "\n"),
+        a.existing,
+    )
+    .with_context(|| format!("cannot write {}", a.out.display()))?;
+    print_summary(&report, in_period.len(), a, &certified.checkpoint.height);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(report: &MemberReport, kept: usize, a: &MemberExport<'_>, height: &u64) {
+    println!(
+        "VERIFIED and complete: {} entries signed by {} up to height {height}, each in a block its validators certified; none left out, proven under the index root they cosigned",
+        report.entries.len(),
+        report.member_name
+    );
+    let period = match (a.from_ms, a.to_ms) {
+        (None, None) => "all of them".to_owned(),
+        (f, t) => format!(
+            "{kept} in the period {} to {}",
+            f.map_or_else(|| "the start".into(), util::fmt_time),
+            t.map_or_else(|| "now".into(), util::fmt_time)
+        ),
+    };
+    println!("exported {period} to {}", a.out.display());
+}
+
+/// Why an argument combination cannot export a member.
+pub fn need_node() -> anyhow::Error {
+    anyhow!("--member exports from a node: give --node URL and --genesis FILE")
+}
