@@ -405,6 +405,19 @@ fn scenarios(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, HashMap<
                 .retain(|i| !matches!(&i.entry.entry.body, Body::Recall(_)))
         })),
     );
+    // The roasted lot's latest dispatch left out, with the receipt that
+    // follows it: the roaster still seems to hold the lot, and custody
+    // holds without them; only the certified index can tell.
+    all.insert(
+        "hidden-dispatch".to_owned(),
+        only_roasted(altered(&roasted, |t| {
+            t.items.retain(|i| match &i.entry.entry.body {
+                Body::Dispatch(d) => d.shipment != shipment(ROAD),
+                Body::Receive(r) => r.shipment != shipment(ROAD),
+                _ => true,
+            })
+        })),
+    );
     // The payee's confirmation of the payment left out: the payment looks
     // unconfirmed, the payer's word alone.
     all.insert(
@@ -1233,6 +1246,13 @@ fn every_lie_fails() {
             &[
                 "not complete",
                 "1 entry touching lot (01)07709998000018(10)LOT1 is missing",
+            ],
+        ),
+        (
+            "hidden-dispatch",
+            &[
+                "not complete",
+                "2 entries touching lot (01)04061234000026(10)R1 are missing",
             ],
         ),
         (
