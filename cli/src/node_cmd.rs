@@ -74,6 +74,22 @@ fn check_trail(
     }
 }
 
+/// A lot's trail from `node`, verified ([`fetch_verified`]), placed in
+/// the log no older than `max_age` ([`log_view`]) and checked complete
+/// under that checkpoint; or why not (`Ok(Err(…))`).
+fn fetch_complete(
+    node: &Node,
+    genesis: &Genesis,
+    lot: &LotId,
+    max_age: Duration,
+) -> Result<std::result::Result<(Trail, TrailReport, LogView), String>> {
+    Ok(match fetch_verified(node, genesis, lot)? {
+        Ok((trail, r)) => log_view(node, &trail, &r, max_age)?
+            .and_then(|view| complete(&trail, &r, &view).map(|()| (trail, r, view))),
+        Err(why) => Err(why),
+    })
+}
+
 /// `waybill lookup LOT --node URL --genesis G [--max-age D]`.
 pub fn lookup(
     lot: &str,
@@ -85,13 +101,8 @@ pub fn lookup(
     let lot = parse_lot(lot)?;
     let g = util::read_genesis(genesis)?;
     let node = Node::new(url)?;
-    let verified = match fetch_verified(&node, &g, &lot)? {
-        Ok((trail, r)) => log_view(&node, &trail, &r, max_age)?
-            .and_then(|view| complete(&trail, &r, &view).map(|()| (r, view))),
-        Err(why) => Err(why),
-    };
-    match verified {
-        Ok((r, view)) => {
+    match fetch_complete(&node, &g, &lot, max_age)? {
+        Ok((_, r, view)) => {
             if json {
                 let mut v = report::trail_json(&r, true, Some(("node", json!(node.url()))));
                 v["log"] = view.json(&r);
@@ -458,13 +469,7 @@ pub fn trace_forward(
     let mut queue = std::collections::VecDeque::from([(lot.clone(), true)]);
     let mut seen = std::collections::BTreeSet::from([lot.clone()]);
     while let Some((id, itself)) = queue.pop_front() {
-        let checked = match fetch_verified(&node, &g, &id)? {
-            Ok((trail, r)) => log_view(&node, &trail, &r, max_age)?
-                .and_then(|view| complete(&trail, &r, &view))
-                .map(|()| (trail, r)),
-            Err(why) => Err(why),
-        };
-        let (trail, report) = checked.map_err(|why| {
+        let (trail, report, _) = fetch_complete(&node, &g, &id, max_age)?.map_err(|why| {
             anyhow!(
                 "the trail of {id}{}, from the node at {}, does not hold: {why}",
                 if itself {

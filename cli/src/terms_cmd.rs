@@ -168,21 +168,13 @@ pub fn run(cmd: TermsCmd) -> Result<ExitCode> {
         }
         TermsCmd::Put { terms, signer } => {
             let openings = read_terms(&terms)?;
-            let (node, genesis, key) = signer.open()?;
-            let id = openings.payment_id.to_string();
-            let body = serde_json::to_vec(&openings)?;
-            let what = format!("the terms of payment {id}");
-            let reply = node.signed(
+            let id = openings.payment_id;
+            let (node, _, _) = signer.call(
                 Method::PUT,
-                &["v1", "payments", &id, "terms"],
-                body,
-                &key,
-                &genesis.chain_id(),
-                &what,
+                &id,
+                serde_json::to_vec(&openings)?,
+                &format!("the terms of payment {id}"),
             )?;
-            if reply.status != StatusCode::OK {
-                return Err(node.http_error(&reply, &what));
-            }
             println!(
                 "the node at {} keeps the terms of payment {id}; it shows them only to the \
                  payment's parties and auditors, on signed requests",
@@ -200,20 +192,12 @@ pub fn run(cmd: TermsCmd) -> Result<ExitCode> {
             if let Some(o) = &out {
                 util::refuse_existing(o, existing)?;
             }
-            let (node, genesis, key) = signer.open()?;
-            let id = payment_id.to_string();
-            let what = format!("the request for the terms of payment {id}");
-            let reply = node.signed(
+            let (node, genesis, reply) = signer.call(
                 Method::GET,
-                &["v1", "payments", &id, "terms"],
+                &payment_id,
                 Vec::new(),
-                &key,
-                &genesis.chain_id(),
-                &what,
+                &format!("the request for the terms of payment {payment_id}"),
             )?;
-            if reply.status != StatusCode::OK {
-                return Err(node.http_error(&reply, &what));
-            }
             let v = reply
                 .json()
                 .map_err(|e| anyhow!("the node's answer: {e}"))?;
@@ -234,20 +218,13 @@ pub fn run(cmd: TermsCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         TermsCmd::Erase { payment_id, signer } => {
-            let (node, genesis, key) = signer.open()?;
-            let id = payment_id.to_string();
-            let what = format!("the erasure of the terms of payment {id}");
-            let reply = node.signed(
+            let id = payment_id;
+            let (node, _, reply) = signer.call(
                 Method::DELETE,
-                &["v1", "payments", &id, "terms"],
+                &id,
                 Vec::new(),
-                &key,
-                &genesis.chain_id(),
-                &what,
+                &format!("the erasure of the terms of payment {id}"),
             )?;
-            if reply.status != StatusCode::OK {
-                return Err(node.http_error(&reply, &what));
-            }
             let erased = reply
                 .json()
                 .ok()
@@ -267,11 +244,31 @@ pub fn run(cmd: TermsCmd) -> Result<ExitCode> {
 }
 
 impl Signer {
-    fn open(&self) -> Result<(Node, Genesis, ed25519_dalek::SigningKey)> {
+    /// Sends `method` to payment `id`'s terms, signed; the answer, which
+    /// must be 200.
+    fn call(
+        &self,
+        method: Method,
+        id: &Uetr,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<(Node, Genesis, crate::node_client::Reply)> {
         let genesis = util::read_genesis(&self.genesis)?;
         let node = Node::new(&self.node)?;
         let key = util::read_key(&self.key)?;
-        Ok((node, genesis, key))
+        let id = id.to_string();
+        let reply = node.signed(
+            method,
+            &["v1", "payments", &id, "terms"],
+            body,
+            &key,
+            &genesis.chain_id(),
+            what,
+        )?;
+        if reply.status != StatusCode::OK {
+            return Err(node.http_error(&reply, what));
+        }
+        Ok((node, genesis, reply))
     }
 }
 

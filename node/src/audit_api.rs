@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use waybill_core::crypto::PublicKey;
 use waybill_core::genesis::Role;
-use waybill_core::state::View;
 use waybill_store::Backend;
 
 use crate::auth;
@@ -46,17 +45,7 @@ pub(crate) async fn member_entries<B: Backend + 'static>(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    let signer = match auth::signed(
-        &st.shared.chain_id,
-        &st.replays,
-        &headers,
-        &method,
-        &path,
-        &body,
-    ) {
+    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -64,16 +53,7 @@ pub(crate) async fn member_entries<B: Backend + 'static>(
     blocking(move || {
         let ledger = shared.read().map_err(|e| read_error(e.into()))?;
         let forbidden = |why: String| error(StatusCode::FORBIDDEN, why);
-        let record = ledger
-            .state()
-            .member(&signer)
-            .filter(|m| m.active())
-            .ok_or_else(|| {
-                forbidden(format!(
-                    "{} is not an active member of this chain",
-                    signer.short()
-                ))
-            })?;
+        let record = auth::active_member(&ledger, &signer)?;
         if signer != member && !record.spec.roles.contains(&Role::Auditor) {
             return Err(forbidden(format!(
                 "`{}` may not export another member's entries: only auditors may",

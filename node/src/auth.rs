@@ -9,13 +9,15 @@
 
 use std::collections::HashMap;
 
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use parking_lot::Mutex;
 use waybill_core::crypto::{PublicKey, Signature};
 use waybill_core::request::{SignedRequest, KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER};
+use waybill_core::state::{MemberRecord, View};
+use waybill_store::{Backend, Ledger};
 
-use crate::handler::error;
+use crate::handler::{error, AppState};
 use crate::shared::now_ms;
 
 /// How far a signed request's time may be from the node's clock.
@@ -115,4 +117,43 @@ pub(crate) fn signed(
         ));
     }
     Ok(key)
+}
+
+/// The signer of a request to `uri` (its path and query are what was
+/// signed), checked as [`signed`] does, for the node in `st`.
+pub(crate) fn signer<B: Backend>(
+    st: &AppState<B>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PublicKey, Response> {
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    signed(
+        &st.shared.chain_id,
+        &st.replays,
+        headers,
+        method,
+        &path,
+        body,
+    )
+}
+
+/// The signer's record, if it is an active member; 403 otherwise.
+pub(crate) fn active_member<'a, B: Backend>(
+    ledger: &'a Ledger<B>,
+    signer: &PublicKey,
+) -> Result<&'a MemberRecord, Response> {
+    ledger
+        .state()
+        .member(signer)
+        .filter(|m| m.active())
+        .ok_or_else(|| {
+            error(
+                StatusCode::FORBIDDEN,
+                format!("{} is not an active member of this chain", signer.short()),
+            )
+        })
 }

@@ -119,17 +119,7 @@ pub(crate) async fn terms<B: Backend + 'static>(
         Ok(id) => id,
         Err(r) => return r,
     };
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    let signer = match auth::signed(
-        &st.shared.chain_id,
-        &st.replays,
-        &headers,
-        &method,
-        &path,
-        &body,
-    ) {
+    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -143,16 +133,7 @@ pub(crate) async fn terms<B: Backend + 'static>(
     blocking(move || {
         let ledger = shared.read().map_err(|e| read_error(e.into()))?;
         let forbidden = |why: String| error(StatusCode::FORBIDDEN, why);
-        let member = ledger
-            .state()
-            .member(&signer)
-            .filter(|m| m.active())
-            .ok_or_else(|| {
-                forbidden(format!(
-                    "{} is not an active member of this chain",
-                    signer.short()
-                ))
-            })?;
+        let member = auth::active_member(&ledger, &signer)?;
         let auditor = member.spec.roles.contains(&Role::Auditor);
         let party = ledger
             .state()

@@ -107,6 +107,19 @@ fn signed(
     ]
 }
 
+/// `method path` with `body`, signed by `who` now.
+async fn as_member(
+    node: &TestNode,
+    who: &Party,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> waybill_testnet::Response {
+    let b = body.clone().unwrap_or_default();
+    let headers = signed(who, &node.c.chain_id(), method, path, now(), &b);
+    node.send_with(method, path, headers, body).await
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -157,14 +170,7 @@ async fn only_signed_requests_of_parties_and_auditors_see_the_terms() {
     let body = serde_json::to_vec(&openings).unwrap();
 
     // The payer keeps its terms on the node.
-    let r = node
-        .send_with(
-            "PUT",
-            &path,
-            signed(&c.payer, &chain, "PUT", &path, now(), &body),
-            Some(body.clone()),
-        )
-        .await;
+    let r = as_member(&node, &c.payer, "PUT", &path, Some(body.clone())).await;
     assert_eq!(r.status, 200, "{}", r.text());
 
     let refused = |r: &waybill_testnet::Response, status: u16, what: &str| {
@@ -220,33 +226,12 @@ async fn only_signed_requests_of_parties_and_auditors_see_the_terms() {
         refused(&r, 401, "a request signed two minutes off");
     }
     // A member that is neither a party nor an auditor; a key that is no member.
-    let r = node
-        .send_with(
-            "GET",
-            &path,
-            signed(&c.processor, &chain, "GET", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.processor, "GET", &path, None).await;
     refused(&r, 403, "a member with no business in the payment");
-    let r = node
-        .send_with(
-            "GET",
-            &path,
-            signed(&c.outsider, &chain, "GET", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.outsider, "GET", &path, None).await;
     refused(&r, 403, "an outsider");
     // An auditor may read but not change them.
-    let r = node
-        .send_with(
-            "PUT",
-            &path,
-            signed(&c.auditor, &chain, "PUT", &path, now(), &body),
-            Some(body.clone()),
-        )
-        .await;
+    let r = as_member(&node, &c.auditor, "PUT", &path, Some(body.clone())).await;
     refused(&r, 403, "an auditor changing the terms");
 
     // The auditor's signed request gets them, once; they open the
@@ -260,14 +245,7 @@ async fn only_signed_requests_of_parties_and_auditors_see_the_terms() {
     let r = node.send_with("GET", &path, headers, None).await;
     refused(&r, 401, "a replayed request");
     // The payee too.
-    let r = node
-        .send_with(
-            "GET",
-            &path,
-            signed(&c.producer, &chain, "GET", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.producer, "GET", &path, None).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -275,61 +253,25 @@ async fn only_signed_requests_of_parties_and_auditors_see_the_terms() {
 async fn terms_that_do_not_open_are_not_kept_and_erased_terms_are_gone() {
     let (node, green, _, openings) = paid().await;
     let c = node.c.clone();
-    let chain = c.chain_id();
     let path = path();
     let mut lie = openings.clone();
     lie.fields[0].value = "1".into();
     let body = serde_json::to_vec(&lie).unwrap();
-    let r = node
-        .send_with(
-            "PUT",
-            &path,
-            signed(&c.payer, &chain, "PUT", &path, now(), &body),
-            Some(body),
-        )
-        .await;
+    let r = as_member(&node, &c.payer, "PUT", &path, Some(body)).await;
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("amount"), "{}", r.text());
-    let r = node
-        .send_with(
-            "GET",
-            &path,
-            signed(&c.auditor, &chain, "GET", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.auditor, "GET", &path, None).await;
     assert_eq!(r.status, 404, "{}", r.text());
 
     let body = serde_json::to_vec(&openings).unwrap();
-    let r = node
-        .send_with(
-            "PUT",
-            &path,
-            signed(&c.producer, &chain, "PUT", &path, now(), &body),
-            Some(body),
-        )
-        .await;
+    let r = as_member(&node, &c.producer, "PUT", &path, Some(body)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // The payee erases them: gone from the node, and the lot's trail still
     // verifies against the genesis.
-    let r = node
-        .send_with(
-            "DELETE",
-            &path,
-            signed(&c.producer, &chain, "DELETE", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.producer, "DELETE", &path, None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("\"erased\":true"), "{}", r.text());
-    let r = node
-        .send_with(
-            "GET",
-            &path,
-            signed(&c.auditor, &chain, "GET", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.auditor, "GET", &path, None).await;
     assert_eq!(r.status, 404, "{}", r.text());
     let lot = encode_segment(&green.to_string());
     let (status, _, text) = node.get_text(&format!("/v1/lots/{lot}/trail")).await;
@@ -358,14 +300,7 @@ async fn a_members_entries_go_only_to_auditors_and_the_member() {
     let path = format!("/v1/members/{}/entries", c.payer.pk.to_hex());
     let r = node.send_with("GET", &path, Vec::new(), None).await;
     assert_eq!(r.status, 401, "{}", r.text());
-    let r = node
-        .send_with(
-            "GET",
-            &path,
-            signed(&c.processor, &chain, "GET", &path, now(), b""),
-            None,
-        )
-        .await;
+    let r = as_member(&node, &c.processor, "GET", &path, None).await;
     assert_eq!(r.status, 403, "{}", r.text());
     for who in [&c.auditor, &c.payer] {
         let r = node
