@@ -20,7 +20,6 @@ use waybill_core::terms::{Openings, SealedPayment, Terms};
 use waybill_core::trail::money;
 
 use crate::node_client::Node;
-use crate::record::read_terms;
 use crate::util;
 
 /// `waybill terms …`.
@@ -304,6 +303,17 @@ pub(crate) fn check(openings: &Openings, payment: &SealedPayment, source: &str) 
                 payment.payment_id
             )
         })
+}
+
+/// Reads a terms file.
+pub fn read_terms(path: &std::path::Path) -> Result<Openings> {
+    let bytes = util::read_limited(path, 64 * 1024, "terms file")?;
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a payment terms file (as `waybill record pay` writes it)",
+            path.display()
+        )
+    })
 }
 
 /// The terms in one line, for people.

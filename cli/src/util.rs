@@ -222,3 +222,10 @@ pub fn name_of(genesis: &Genesis, key: &PublicKey) -> String {
         .map(|m| m.name.clone())
         .unwrap_or_else(|| format!("key {}", key.short()))
 }
+
+/// A fresh random 256-bit salt (or seed).
+pub fn random_salt() -> [u8; 32] {
+    let mut salt = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+    salt
+}

@@ -45,7 +45,14 @@ pub(crate) async fn member_entries<B: Backend + 'static>(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
+    let signer = match auth::signer(
+        &st.shared.chain_id,
+        &st.replays,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    ) {
         Ok(k) => k,
         Err(r) => return r,
     };

@@ -10,15 +10,23 @@
 use std::collections::HashMap;
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use waybill_core::crypto::{PublicKey, Signature};
 use waybill_core::request::{SignedRequest, KEY_HEADER, SIGNATURE_HEADER, TIME_HEADER};
 use waybill_core::state::{MemberRecord, View};
 use waybill_store::{Backend, Ledger};
 
-use crate::handler::{error, AppState};
 use crate::shared::now_ms;
+
+/// An error answer: `status` with `{"error": message}` (as every route's).
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
+}
 
 /// How far a signed request's time may be from the node's clock.
 pub const REQUEST_WINDOW_MS: i64 = 60_000;
@@ -120,9 +128,10 @@ pub(crate) fn signed(
 }
 
 /// The signer of a request to `uri` (its path and query are what was
-/// signed), checked as [`signed`] does, for the node in `st`.
-pub(crate) fn signer<B: Backend>(
-    st: &AppState<B>,
+/// signed), checked as [`signed`] does, for chain `chain_id`.
+pub(crate) fn signer(
+    chain_id: &waybill_core::genesis::ChainId,
+    replays: &Replays,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -131,14 +140,7 @@ pub(crate) fn signer<B: Backend>(
     let path = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    signed(
-        &st.shared.chain_id,
-        &st.replays,
-        headers,
-        method,
-        &path,
-        body,
-    )
+    signed(chain_id, replays, headers, method, &path, body)
 }
 
 /// The signer's record, if it is an active member; 403 otherwise.

@@ -119,7 +119,14 @@ pub(crate) async fn terms<B: Backend + 'static>(
         Ok(id) => id,
         Err(r) => return r,
     };
-    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
+    let signer = match auth::signer(
+        &st.shared.chain_id,
+        &st.replays,
+        &method,
+        &uri,
+        &headers,
+        &body,
+    ) {
         Ok(k) => k,
         Err(r) => return r,
     };

@@ -263,7 +263,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         t0_ms: t0,
         green_batch: "NARINO-2612-01",
         payment_id: record::new_uetr()?,
-        salt_seed: record::random_salt(),
+        salt_seed: util::random_salt(),
         key_of: &key_of,
     })?;
     let mut steps = story.steps.iter();

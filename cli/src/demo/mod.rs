@@ -136,7 +136,7 @@ pub fn run(keep: Option<PathBuf>) -> Result<ExitCode> {
         t0_ms: t0,
         green_batch: coffee::GREEN_BATCH,
         payment_id: record::new_uetr()?,
-        salt_seed: record::random_salt(),
+        salt_seed: util::random_salt(),
         key_of: &key_of,
     })?;
     let mut ids = Vec::with_capacity(story.steps.len());

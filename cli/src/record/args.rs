@@ -406,7 +406,7 @@ pub fn doc_refs(common: &super::Common, flag: &str, specs: &[String]) -> Result<
                 Some("png") => "image/png",
                 _ => "application/octet-stream",
             };
-            let salt = Salt(Hash32(super::pay::random_salt()));
+            let salt = Salt(Hash32(crate::util::random_salt()));
             let sha256 = document_digest(&salt, &bytes);
             common.salts.borrow_mut().push(DocumentSalt {
                 flag: flag.into(),

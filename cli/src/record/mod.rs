@@ -35,7 +35,7 @@ use waybill_core::terms::{DocumentSalt, DocumentSalts, SALTS_FORMAT};
 use crate::node_client::{NextNonce, Node};
 use crate::util;
 
-pub use pay::{new_uetr, random_salt, read_terms};
+pub use pay::new_uetr;
 
 /// Options every `record` command takes.
 #[derive(Args, Debug, Clone)]

@@ -9,11 +9,11 @@ use waybill_core::codes::{Currency, FxRate, HsCode, Incoterm, Uetr};
 use waybill_core::crypto::{Hash32, PublicKey};
 use waybill_core::entry::{Body, PaymentMethod, PaymentStatus, Settlement};
 use waybill_core::gs1::ShipmentId;
-use waybill_core::terms::{self, Openings, PaymentConfirmation, SealedPayment, Terms};
+use waybill_core::terms::{self, PaymentConfirmation, SealedPayment, Terms};
 
 use super::args::serde_name;
 use super::{finish_with, party, Common};
-use crate::util;
+use crate::{terms_cmd, util};
 
 /// `record pay`.
 #[derive(Args, Debug)]
@@ -141,7 +141,7 @@ pub fn pay(a: &PayArgs) -> Result<()> {
                 None => new_uetr()?,
             };
             let (sealed, opened) = terms
-                .seal(payment_id, random_salt)
+                .seal(payment_id, util::random_salt)
                 .map_err(|e| anyhow!("the payment terms cannot be recorded: {e}"))?;
             openings
                 .set(opened)
@@ -187,7 +187,7 @@ pub fn pay(a: &PayArgs) -> Result<()> {
 /// Records the payee's confirmation of a sealed payment, after checking
 /// the terms file against the payment's commitments.
 pub fn confirm(a: &ConfirmArgs) -> Result<()> {
-    let openings = read_terms(&a.terms)?;
+    let openings = terms_cmd::read_terms(&a.terms)?;
     let payment = match &a.payment {
         Some(p) => {
             let entry = util::read_entry(p)?;
@@ -209,7 +209,7 @@ pub fn confirm(a: &ConfirmArgs) -> Result<()> {
         "the terms in {} match payment {}: {}",
         a.terms.display(),
         payment.payment_id,
-        crate::terms_cmd::summary(&terms)
+        terms_cmd::summary(&terms)
     );
     finish_with(
         &a.common,
@@ -225,17 +225,6 @@ fn sealed_confirm(p: &SealedPayment) -> Body {
     Body::PaymentConfirmation(PaymentConfirmation {
         payment_id: p.payment_id,
         terms: terms::digest(&p.payment_id, &p.terms),
-    })
-}
-
-/// Reads a terms file.
-pub fn read_terms(path: &std::path::Path) -> Result<Openings> {
-    let bytes = util::read_limited(path, 64 * 1024, "terms file")?;
-    serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} is not a payment terms file (as `waybill record pay` writes it)",
-            path.display()
-        )
     })
 }
 
@@ -266,13 +255,6 @@ fn find_payment(common: &Common, id: &Uetr) -> Result<SealedPayment> {
             other.kind()
         ),
     }
-}
-
-/// A fresh random 256-bit salt (or seed).
-pub fn random_salt() -> [u8; 32] {
-    let mut salt = [0u8; 32];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
-    salt
 }
 
 /// Parses a major-unit amount into minor units of `currency`.

@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError, MAX_ENTRY_BYTES};
-use crate::codes::{Country, Currency, Decimal3, FxRate, HsCode, Incoterm, Uetr, UnitCode};
+use crate::codes::{Country, Currency, Decimal3, HsCode, Incoterm, Uetr, UnitCode};
 use crate::crypto::{self, BatchVerifier, CryptoError, Domain, Hash32, PublicKey, Signature};
 use crate::genesis::{MemberSpec, Role};
 use crate::geo::Plot;
@@ -16,6 +16,7 @@ use crate::governance::GovernanceEntry;
 use crate::gs1::{Gln, Gtin, LotId, ShipmentId};
 use crate::sensor::Series;
 use crate::terms::{PaymentConfirmation, SealedPayment};
+pub use crate::terms::{PaymentMethod, PaymentStatus, Settlement};
 use crate::transport::Transport;
 
 /// The entry format version this code writes and accepts.
@@ -270,46 +271,6 @@ pub struct Reject {
     pub shipment: ShipmentId,
     /// Why, for people.
     pub reason: String,
-}
-
-/// How a payment was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethod {
-    /// A SWIFT credit transfer (the UETR tracks it).
-    SwiftTransfer,
-    /// A SEPA credit transfer.
-    SepaTransfer,
-    /// A documentary letter of credit.
-    LetterOfCredit,
-    /// Documentary collection.
-    DocumentaryCollection,
-    /// Open account.
-    OpenAccount,
-    /// Anything else.
-    Other,
-}
-
-/// A payment's state when recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    /// Instructed, not yet settled.
-    Initiated,
-    /// Settled with the payee.
-    Settled,
-}
-
-/// What the payee received when it differs from what was paid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settlement {
-    /// Amount in the settlement currency's minor units.
-    pub amount_minor: u64,
-    /// Settlement currency.
-    pub currency: Currency,
-    /// Units of settlement currency per unit of payment currency.
-    pub fx_rate: FxRate,
 }
 
 /// Customs data for the goods paid for.

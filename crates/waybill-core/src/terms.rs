@@ -30,7 +30,6 @@ use sha2::{Digest, Sha256};
 
 use crate::codes::{Currency, FxRate, HsCode, Incoterm, Uetr};
 use crate::crypto::{Domain, Hash32, PublicKey};
-use crate::entry::{PaymentMethod, PaymentStatus, Settlement};
 use crate::gs1::ShipmentId;
 
 /// The format name of a terms file.
@@ -39,6 +38,46 @@ pub const TERMS_FORMAT: &str = "waybill-payment-terms";
 pub const TERMS_VERSION: u32 = 1;
 /// The most characters an invoice number may have.
 pub const MAX_INVOICE_CHARS: usize = 64;
+
+/// How a payment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    /// A SWIFT credit transfer (the UETR tracks it).
+    SwiftTransfer,
+    /// A SEPA credit transfer.
+    SepaTransfer,
+    /// A documentary letter of credit.
+    LetterOfCredit,
+    /// Documentary collection.
+    DocumentaryCollection,
+    /// Open account.
+    OpenAccount,
+    /// Anything else.
+    Other,
+}
+
+/// A payment's state when recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Instructed, not yet settled.
+    Initiated,
+    /// Settled with the payee.
+    Settled,
+}
+
+/// What the payee received when it differs from what was paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settlement {
+    /// Amount in the settlement currency's minor units.
+    pub amount_minor: u64,
+    /// Settlement currency.
+    pub currency: Currency,
+    /// Units of settlement currency per unit of payment currency.
+    pub fx_rate: FxRate,
+}
 
 /// A cross-border payment whose terms are sealed: the parties and the
 /// shipments in the clear, each term as a salted commitment.
