@@ -172,7 +172,7 @@ fn consortium_mix_has_every_kind_in_its_share_and_applies_in_blocks() {
         "receive",
         "receive_v2",
         "reject",
-        "payment",
+        "sealed_payment",
         "handover",
         "readings",
         "recall",
@@ -229,7 +229,12 @@ fn consortium_mix_has_every_kind_in_its_share_and_applies_in_blocks() {
     // The classic kinds keep their shares (productions, dispatches, ...).
     within("productions", share(m.lots, ENTRIES), 0.28, 0.38);
     within("dispatches", share(m.dispatches, ENTRIES), 0.20, 0.30);
-    within("payments", share(m.kinds["payment"], ENTRIES), 0.07, 0.13);
+    within(
+        "payments",
+        share(m.kinds["sealed_payment"], ENTRIES),
+        0.07,
+        0.13,
+    );
 
     // Valid through the rules in blocks of 500, ending where the
     // generator's own state is.
@@ -286,7 +291,7 @@ fn the_classic_mix_makes_only_the_first_kinds() {
     let kinds: Vec<&str> = count_kinds(&entries).into_keys().collect();
     assert_eq!(
         kinds,
-        ["dispatch", "payment", "produce", "receive", "reject"],
+        ["dispatch", "produce", "receive", "reject", "sealed_payment"],
         "the classic mix makes only the first kinds"
     );
     apply_in_blocks(&c.genesis, &entries, 700);
