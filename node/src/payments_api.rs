@@ -69,7 +69,7 @@ pub(crate) async fn payment<B: Backend + 'static>(
             return Ok(None);
         };
         let sealed = ledger.sealed_payment(&id).map_err(internal)?;
-        let kept = ledger.terms(&id).map_err(internal)?.is_some();
+        let kept = ledger.has_terms(&id).map_err(internal)?;
         Ok(Some((state, sealed, kept)))
     })
     .await;

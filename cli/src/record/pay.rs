@@ -109,7 +109,7 @@ pub fn pay(a: &PayArgs) -> Result<()> {
     let existing = util::Existing::from_force(a.common.force);
     util::refuse_existing(&terms_out, existing)?;
     let openings = std::cell::OnceCell::new();
-    let entry = finish_with(
+    finish_with(
         &a.common,
         |g| {
             let settlement = match (&a.settlement_amount, a.settlement_currency, a.fx_rate) {
@@ -180,7 +180,6 @@ pub fn pay(a: &PayArgs) -> Result<()> {
             Ok(())
         },
     )?;
-    drop(entry);
     Ok(())
 }
 

@@ -82,9 +82,14 @@ impl<B: Backend> Ledger<B> {
             .map_err(|e| StoreError::Corrupt(format!("the kept terms of payment {id}: {e}")))
     }
 
+    /// Whether openings of payment `id` are kept (without reading them).
+    pub fn has_terms(&self, id: &Uetr) -> Result<bool, StoreError> {
+        Ok(self.backend.read(&key(id), |_| ())?.is_some())
+    }
+
     /// Forgets the openings of payment `id`; whether there were any.
     pub fn erase_terms(&self, id: &Uetr) -> Result<bool, StoreError> {
-        let had = self.backend.get(&key(id))?.is_some();
+        let had = self.has_terms(id)?;
         let mut batch = WriteBatch::default();
         batch.delete(key(id));
         self.backend.commit(batch)?;
