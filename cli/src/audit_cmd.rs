@@ -10,12 +10,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use waybill_core::checkpoint;
-use waybill_core::trail::{self, MemberReport, MemberTrail};
+use waybill_core::trail::{self, MemberReport, MemberTrail, PeriodTrail};
 
 use crate::node_client::Node;
+use crate::node_cmd;
 use crate::util;
 
 /// The format name of a member export file.
@@ -49,10 +50,9 @@ pub fn export_member(a: &MemberExport<'_>) -> Result<ExitCode> {
     let key = util::read_key(a.key)?;
     let hex = member.to_hex();
     let what = format!("the request for the entries of {}", a.member);
-    let reply = node.signed(
-        Method::GET,
+    let reply = node.signed_get(
         &["v1", "members", &hex, "entries"],
-        Vec::new(),
+        &[],
         &key,
         &g.chain_id(),
         &what,
@@ -159,5 +159,154 @@ fn print_summary(report: &MemberReport, kept: usize, a: &MemberExport<'_>, heigh
 
 /// Why an argument combination cannot export a member.
 pub fn need_node() -> anyhow::Error {
-    anyhow!("--member exports from a node: give --node URL and --genesis FILE")
+    anyhow!("--member and --period export from a node: give --node URL and --genesis FILE")
+}
+
+/// The format name of a period export file.
+pub const PERIOD_EXPORT_FORMAT: &str = "waybill-period-export";
+
+/// What `export --period` needs.
+pub struct PeriodExport<'a> {
+    /// The node.
+    pub url: &'a str,
+    /// The genesis file.
+    pub genesis: &'a Path,
+    /// The auditor's key, which signs the request.
+    pub key: &'a Path,
+    /// The first block time kept (ms since 1970).
+    pub from_ms: Option<i64>,
+    /// The first block time not kept.
+    pub to_ms: Option<i64>,
+    /// How old the node's view may be when the period runs to its tip.
+    pub max_age: std::time::Duration,
+    /// Where to write it.
+    pub out: &'a Path,
+    /// Replace `out`.
+    pub existing: util::Existing,
+}
+
+/// Runs `waybill export --period`: every entry of every member in the
+/// blocks of the period, verified against the genesis and proven
+/// complete by the log's checkpoints at the period's bounds.
+pub fn export_period(a: &PeriodExport<'_>) -> Result<ExitCode> {
+    if let (Some(f), Some(t)) = (a.from_ms, a.to_ms) {
+        if f >= t {
+            return Err(anyhow!("--to must be after --from"));
+        }
+    }
+    let g = util::read_genesis(a.genesis)?;
+    let node = Node::new(a.url)?;
+    let key = util::read_key(a.key)?;
+    let query: Vec<(&str, String)> = [("from", a.from_ms), ("to", a.to_ms)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v.to_string())))
+        .collect();
+    let what = "the request for the entries of the period";
+    let reply = node.signed_get(&["v1", "period"], &query, &key, &g.chain_id(), what)?;
+    if reply.status != StatusCode::OK {
+        return Err(node.http_error(&reply, what));
+    }
+    let failed = |why: String| {
+        println!("FAILED: {why}");
+        println!(
+            "The node at {} did not show every entry of the period, proven, so nothing was exported.",
+            node.url()
+        );
+        Ok(ExitCode::from(1))
+    };
+    let t: PeriodTrail = match serde_json::from_slice(&reply.body) {
+        Ok(t) => t,
+        Err(e) => return failed(format!("the node's answer is not a period's entries: {e}")),
+    };
+    if (t.from_ms, t.to_ms) != (a.from_ms, a.to_ms) {
+        return failed("the node answered with the entries of another period".into());
+    }
+    let (report, needed) = match trail::verify_period(&g, &t) {
+        Ok(r) => r,
+        Err(e) => return failed(e.to_string()),
+    };
+    let mut notes = Vec::new();
+    let mut checkpoints = Vec::new();
+    let mut tip_time = None;
+    for n in &needed {
+        let note = match node.checkpoint(Some(n.height))? {
+            Ok(note) => note,
+            Err(why) => {
+                return failed(format!(
+                    "the node gave no checkpoint of the ledger's log at height {}: {why}",
+                    n.height
+                ))
+            }
+        };
+        let certified = match checkpoint::verify(&note, &t.chain_id, &n.validators) {
+            Ok(c) if c.checkpoint.height == n.height => c,
+            Ok(c) => {
+                return failed(format!(
+                    "the node's checkpoint is of height {}, not {}",
+                    c.checkpoint.height, n.height
+                ))
+            }
+            Err(e) => return failed(format!("the node's checkpoint of height {}: {e}", n.height)),
+        };
+        if n.height == t.tip_height {
+            tip_time = Some(certified.time);
+        }
+        notes.push(String::from_utf8_lossy(&note).into_owned());
+        checkpoints.push(certified.checkpoint);
+    }
+    // A period that runs to the tip is complete as of the tip: a node
+    // showing an old tip would hide the period's last blocks, so the view
+    // must be recent.
+    if !report.closed && t.tip_height > 0 {
+        let age = node_cmd::age_of(tip_time.unwrap_or(0));
+        if age > a.max_age {
+            return failed(format!(
+                "the node's view is of height {}, {} old, older than --max-age {}: the period's latest blocks may be missing",
+                t.tip_height,
+                node_cmd::fmt_age(age),
+                node_cmd::fmt_age(a.max_age)
+            ));
+        }
+    }
+    if let Err(e) = trail::check_period_complete(&report, &checkpoints, &t.complete) {
+        return failed(e.to_string());
+    }
+    let file = json!({
+        "format": PERIOD_EXPORT_FORMAT,
+        "version": 1,
+        "chain_name": g.chain_name,
+        "exported_at_ms": util::now_ms(),
+        "from_ms": a.from_ms,
+        "to_ms": a.to_ms,
+        "blocks": [report.start_height + 1, report.end_height],
+        "closed": report.closed,
+        "entries": report.entries,
+        "checkpoints": notes,
+        "trail": t,
+    });
+    util::write_out(
+        Some(a.out),
+        &(serde_json::to_string_pretty(&file)? + "\n"),
+        a.existing,
+    )
+    .with_context(|| format!("cannot write {}", a.out.display()))?;
+    let when = |ms: Option<i64>, none: &str| ms.map_or_else(|| none.to_owned(), util::fmt_time);
+    println!(
+        "VERIFIED and complete: {} entries in blocks {}..={} ({} to {}), each in a block its validators certified; none left out, proven by the log's checkpoints at heights {} and {}",
+        report.entries.len(),
+        report.start_height + 1,
+        report.end_height,
+        when(a.from_ms, "the start"),
+        when(a.to_ms, "now"),
+        report.start_height,
+        report.end_height
+    );
+    if !report.closed {
+        println!(
+            "The period runs to the tip: complete as of height {}.",
+            report.tip_height
+        );
+    }
+    println!("exported to {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
 }

@@ -306,30 +306,55 @@ enum Cmd {
     /// verification, or whose place in the log the node cannot prove, is
     /// not exported (exit code 1).
     ///
-    /// Example:
+    /// An auditor can also export, from a node, every entry one member
+    /// signed (--member) or every entry in the blocks of a period
+    /// (--period, --from, --to), proven complete: an entry the node leaves
+    /// out fails the export, naming what is missing.
+    ///
+    /// Examples:
     ///   waybill export '(01)07709998000018(10)LOT1' --node http://127.0.0.1:8080 \
     ///       --genesis genesis.toml --key auditor.pem --out bundle.json
     ///   waybill verify-bundle bundle.json --genesis genesis.toml --require-certificates
+    ///   waybill export --period --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z \
+    ///       --node http://127.0.0.1:8080 -g genesis.toml -k auditor.pem -o november.json
     #[command(verbatim_doc_comment, group(
         clap::ArgGroup::new("source").required(true).args(["data_dir", "node"])
     ))]
     Export {
         /// The lot.
-        #[arg(required_unless_present = "member", conflicts_with = "member")]
+        #[arg(required_unless_present_any = ["member", "period"], conflicts_with_all = ["member", "period"])]
         lot: Option<String>,
         /// Instead of a lot: every entry this member (a name or a public
         /// key) signed, from a node, on a request signed with --key (an
         /// auditor's, or the member's own), verified and proven complete;
         /// written with the checkpoint it was proven under.
-        #[arg(long, value_name = "MEMBER", requires = "node")]
+        #[arg(
+            long,
+            value_name = "MEMBER",
+            requires = "node",
+            conflicts_with = "period"
+        )]
         member: Option<String>,
-        /// With --member: keep entries in blocks from this time (RFC 3339
-        /// or ms since 1970).
-        #[arg(long, value_parser = util::parse_time, value_name = "TIME", requires = "member")]
+        /// Instead of a lot: every entry of every member in the blocks of
+        /// a period (--from, --to; either may be left out), from a node,
+        /// on a request signed with an auditor's --key, verified and
+        /// proven complete by the log's checkpoints at the period's
+        /// bounds; written with those checkpoints.
+        #[arg(long, requires = "node")]
+        period: bool,
+        /// With --member or --period: keep entries in blocks from this
+        /// time (RFC 3339 or ms since 1970).
+        #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
         from: Option<i64>,
-        /// With --member: keep entries in blocks before this time.
-        #[arg(long, value_parser = util::parse_time, value_name = "TIME", requires = "member")]
+        /// With --member or --period: keep entries in blocks before this
+        /// time.
+        #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
         to: Option<i64>,
+        /// With --period running to the node's tip: refuse a view older
+        /// than this (e.g. 10m, 1h; default 10m), which could hide the
+        /// period's latest blocks.
+        #[arg(long, value_name = "DURATION", requires = "period")]
+        max_age: Option<humantime::Duration>,
         /// A local ledger.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -788,8 +813,10 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Export {
             lot,
             member,
+            period,
             from,
             to,
+            max_age,
             data_dir,
             node,
             genesis,
@@ -800,6 +827,22 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
             // Refused before any work; the write itself refuses again.
             let existing = util::Existing::from_force(force);
             util::refuse_existing(&out, existing)?;
+            if period {
+                let url = node.ok_or_else(audit_cmd::need_node)?;
+                return audit_cmd::export_period(&audit_cmd::PeriodExport {
+                    url: &url,
+                    genesis: &need_genesis(genesis)?,
+                    key: &key,
+                    from_ms: from,
+                    to_ms: to,
+                    max_age: max_age.map_or(DEFAULT_MAX_AGE, Into::into),
+                    out: &out,
+                    existing,
+                });
+            }
+            if from.is_some() || to.is_some() {
+                bail!("--from and --to cut a --member or --period export; a lot's trail is exported whole");
+            }
             if let Some(member) = &member {
                 let url = node.ok_or_else(audit_cmd::need_node)?;
                 return audit_cmd::export_member(&audit_cmd::MemberExport {

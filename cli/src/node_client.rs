@@ -503,6 +503,47 @@ impl Node {
         what: &str,
     ) -> Result<Reply> {
         let url = self.endpoint(segments)?;
+        self.send_signed(method, url, body, key, chain_id, what, SMALL_ANSWER)
+    }
+
+    /// A GET signed by `key` for chain `chain_id`, with `query` (name,
+    /// value) pairs, whose answer may be as large as a trail (an
+    /// auditor's export).
+    pub fn signed_get(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        key: &ed25519_dalek::SigningKey,
+        chain_id: &Hash32,
+        what: &str,
+    ) -> Result<Reply> {
+        let mut url = self.endpoint(segments)?;
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        self.send_signed(
+            reqwest::Method::GET,
+            url,
+            Vec::new(),
+            key,
+            chain_id,
+            what,
+            TRAIL_ANSWER,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_signed(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        body: Vec<u8>,
+        key: &ed25519_dalek::SigningKey,
+        chain_id: &Hash32,
+        what: &str,
+        limit: u64,
+    ) -> Result<Reply> {
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
@@ -517,7 +558,7 @@ impl Node {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .timeout(REQUEST_TIMEOUT);
-        self.send(req, SMALL_ANSWER, what)
+        self.send(req, limit, what)
     }
 
     /// `GET /v1/lots/{lot}/trail`: the trail as the node serves it, or why

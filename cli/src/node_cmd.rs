@@ -239,13 +239,13 @@ impl LogView {
 }
 
 /// An age for people, to the second ("4m 12s").
-fn fmt_age(age: Duration) -> String {
+pub(crate) fn fmt_age(age: Duration) -> String {
     humantime::format_duration(Duration::from_secs(age.as_secs())).to_string()
 }
 
 /// How old a view certified as of `time` (seconds since the Unix epoch)
 /// is now; zero if `time` is ahead of this clock.
-fn age_of(time: u64) -> Duration {
+pub(crate) fn age_of(time: u64) -> Duration {
     let now = u64::try_from(util::now_ms()).unwrap_or(0) / 1000;
     Duration::from_secs(now.saturating_sub(time))
 }

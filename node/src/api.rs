@@ -120,6 +120,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
             "/v1/members/{key}/entries",
             get(audit_api::member_entries::<B>),
         )
+        .route("/v1/period", get(audit_api::period_entries::<B>))
         .route("/v1/blocks/{height}", get(block::<B>))
         .route("/v1/log/checkpoint", get(log_api::tip::<B>))
         .route("/v1/log/checkpoint/{height}", get(log_api::at::<B>))

@@ -323,3 +323,36 @@ async fn a_members_entries_go_only_to_auditors_and_the_member() {
         assert_eq!(t.complete.len(), 2);
     }
 }
+
+#[tokio::test]
+async fn a_periods_entries_go_only_to_auditors() {
+    let (node, _, _, _) = paid().await;
+    let c = node.c.clone();
+    let chain = c.chain_id();
+    let path = "/v1/period?from=0";
+    let r = node.send_with("GET", path, Vec::new(), None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    // A party to the payment is no auditor.
+    let r = as_member(&node, &c.payer, "GET", path, None).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("only auditors"), "{}", r.text());
+    // Signed for another query: the signature binds it.
+    let headers = signed(&c.auditor, &chain, "GET", "/v1/period?from=1", now(), b"");
+    let r = node.send_with("GET", path, headers, None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = as_member(&node, &c.auditor, "GET", "/v1/period?from=x", None).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = as_member(&node, &c.auditor, "GET", "/v1/period?from=9&to=5", None).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = as_member(&node, &c.auditor, "GET", path, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t: waybill_core::trail::PeriodTrail = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!((t.start_height, t.end_height), (0, t.tip_height));
+    assert!(t
+        .items
+        .iter()
+        .any(|i| matches!(i.entry.entry.body, Body::SealedPayment(_))));
+    // Even an auditor's period carries no term: the terms stay off the
+    // ledger.
+    assert_no_terms("a period's export", &r.text());
+}

@@ -525,6 +525,35 @@ fn member_trails(ledger: &Ledger<MemBackend>, w: &World) -> HashMap<String, Valu
     ])
 }
 
+/// The two periods the tests ask for: blocks 3..=5 (closed by block 6)
+/// and blocks 8..=9 (to the tip).
+const PERIODS: [(Option<i64>, Option<i64>); 2] = [
+    (Some(T0 + 2_000), Some(T0 + 5_000)),
+    (Some(T0 + 7_000), None),
+];
+
+/// Each period's export, honest, and the open one with the producer's
+/// payment confirmation left out.
+fn period_trails(ledger: &Ledger<MemBackend>) -> HashMap<String, Vec<Value>> {
+    let honest: Vec<_> = PERIODS
+        .iter()
+        .map(|(f, t)| ledger.period_trail(*f, *t, 1_000).expect("a period"))
+        .collect();
+    let mut hidden = honest.clone();
+    hidden[1]
+        .items
+        .retain(|i| !matches!(&i.entry.entry.body, Body::PaymentConfirmation(_)));
+    let json = |v: Vec<waybill_core::trail::PeriodTrail>| {
+        v.iter()
+            .map(|t| serde_json::to_value(t).expect("JSON"))
+            .collect()
+    };
+    HashMap::from([
+        ("honest".to_owned(), json(honest)),
+        ("hidden-period-entry".to_owned(), json(hidden)),
+    ])
+}
+
 // ---------------------------------------------------------------------------
 // The stand-in node
 
@@ -545,6 +574,8 @@ struct Served {
     member_trails: HashMap<String, Value>,
     /// The roaster's key, hex.
     roaster: String,
+    /// Scenario → the export of each of [`PERIODS`] (`/v1/period`).
+    periods: HashMap<String, Vec<Value>>,
 }
 
 /// The log's checkpoint of the tip, cosigned by every validator, and
@@ -558,6 +589,8 @@ struct ServedLog {
     note: String,
     /// Cosigned as of two hours ago.
     stale_note: String,
+    /// Every earlier height's checkpoint, cosigned as of now.
+    earlier: HashMap<u64, String>,
     /// (height, index) → (leaf, proof as hex).
     leaves: HashMap<(u64, u32), (u64, Vec<String>)>,
 }
@@ -577,6 +610,12 @@ impl ServedLog {
         let chain = world.genesis.chain_id();
         let note = cosigned_note(&cp, &chain, &signers, now);
         let stale_note = cosigned_note(&cp, &chain, &signers, now - 2 * 3600);
+        let earlier = (1..height)
+            .map(|h| {
+                let cp = ledger.checkpoint(h).expect("read").expect("a checkpoint");
+                (h, cosigned_note(&cp, &chain, &signers, now))
+            })
+            .collect();
         let mut leaves = HashMap::new();
         for h in 1..=height {
             let n = ledger.entry_ids(h).expect("read").expect("a block").len();
@@ -591,6 +630,7 @@ impl ServedLog {
             size: cp.size,
             note,
             stale_note,
+            earlier,
             leaves,
         }
     }
@@ -760,6 +800,27 @@ async fn member_entries(
     }
 }
 
+/// An auditor's export of one of [`PERIODS`], by its query (the
+/// stand-in does not check the signature).
+async fn period(
+    State(st): State<Arc<Served>>,
+    UrlPath(scenario): UrlPath<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, i64>>,
+) -> Response {
+    let asked = (q.get("from").copied(), q.get("to").copied());
+    let Some(i) = PERIODS.iter().position(|p| *p == asked) else {
+        return api_error(StatusCode::NOT_FOUND, "not a period served here");
+    };
+    match st
+        .periods
+        .get(&scenario)
+        .or_else(|| st.periods.get("honest"))
+    {
+        Some(v) => Json(v[i].clone()).into_response(),
+        None => api_error(StatusCode::NOT_FOUND, "no such scenario"),
+    }
+}
+
 async fn next_nonce(
     State(st): State<Arc<Served>>,
     UrlPath((scenario, key)): UrlPath<(String, String)>,
@@ -801,7 +862,10 @@ async fn log_checkpoint(
     UrlPath((scenario, height)): UrlPath<(String, u64)>,
 ) -> Response {
     if height != st.log.height {
-        return api_error(StatusCode::NOT_FOUND, "only the tip's checkpoint here");
+        return match st.log.earlier.get(&height) {
+            Some(note) => note.clone().into_response(),
+            None => api_error(StatusCode::NOT_FOUND, "no checkpoint of that height"),
+        };
     }
     if scenario == "stale" {
         return st.log.stale_note.clone().into_response();
@@ -861,6 +925,7 @@ fn start(served: Served) -> String {
         .route("/{scenario}/v1/entries/{id}", get(entry_status))
         .route("/{scenario}/v1/members/{key}/next-nonce", get(next_nonce))
         .route("/{scenario}/v1/members/{key}/entries", get(member_entries))
+        .route("/{scenario}/v1/period", get(period))
         .route(
             "/{scenario}/v1/log/checkpoint/{height}",
             get(log_checkpoint),
@@ -917,6 +982,7 @@ impl Fixture {
             log: ServedLog::new(&ledger, &world),
             member_trails: member_trails(&ledger, &world),
             roaster: world.roaster.pk.to_hex(),
+            periods: period_trails(&ledger),
         });
         let dir = tempfile::tempdir().expect("temp dir");
         let genesis = dir.path().join("genesis.toml");
@@ -1872,5 +1938,83 @@ fn export_of_a_member_is_proven_complete() {
     let out = run(&mut export("hidden-member-entry", &never, &[]));
     failed(&out, &["1 entry signed by Hanseatic Roasters is missing"]);
     assert!(out.stdout.contains("nothing was exported"), "{out}");
+    assert!(!never.exists());
+}
+
+/// An auditor's export of a period: every member's entries in its
+/// blocks, proven complete by the log's checkpoints at its bounds; a node
+/// that leaves one out, or shows an old tip, exports nothing.
+#[test]
+fn export_of_a_period_is_proven_complete() {
+    let f = Fixture::new();
+    let export = |scenario: &str, out: &std::path::Path, (from, to): (Option<i64>, Option<i64>)| {
+        let mut c = wb();
+        c.args([
+            "export",
+            "--period",
+            "--node",
+            &f.node(scenario),
+            "-g",
+            &s(&f.genesis),
+            "-k",
+            &s(&f.auditor_key),
+            "-o",
+            &s(out),
+        ]);
+        if let Some(from) = from {
+            c.args(["--from", &from.to_string()]);
+        }
+        if let Some(to) = to {
+            c.args(["--to", &to.to_string()]);
+        }
+        c
+    };
+    // Closed by block 6: the sea receipt, the roast and the road dispatch.
+    let closed = f.path("closed.json");
+    let out = ok(&mut export("honest", &closed, PERIODS[0]));
+    assert!(
+        out.stdout
+            .contains("VERIFIED and complete: 3 entries in blocks 3..=5"),
+        "{out}"
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(&closed).expect("read")).expect("JSON");
+    assert_eq!(v["format"], json!("waybill-period-export"), "{v}");
+    let kinds: Vec<&str> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["receive", "produce", "dispatch"], "{v}");
+    assert_eq!(v["closed"], json!(true), "{v}");
+    // To the tip: two payments, the confirmation and the correction.
+    let open = f.path("open.json");
+    let out = ok(&mut export("honest", &open, PERIODS[1]));
+    assert!(
+        out.stdout
+            .contains("VERIFIED and complete: 4 entries in blocks 8..=9"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("complete as of height 9"), "{out}");
+
+    // The producer's payment confirmation left out: nothing is written,
+    // and the failure names where the hole is.
+    let never = f.path("never-period.json");
+    let out = run(&mut export("hidden-period-entry", &never, PERIODS[1]));
+    failed(&out, &["1 entry in blocks 8..=9 is missing", "of block 9"]);
+    assert!(out.stdout.contains("nothing was exported"), "{out}");
+    assert!(!never.exists());
+    // An old tip could hide the period's last blocks.
+    let out = run(&mut export("stale", &never, PERIODS[1]));
+    failed(&out, &["older than --max-age"]);
+    assert!(!never.exists());
+    // A period the node does not answer as asked is refused whole.
+    let out = run(&mut export(
+        "honest",
+        &never,
+        (Some(T0 + 7_000), Some(T0 + 9_000)),
+    ));
+    assert_ne!(out.code, Some(0), "{out}");
     assert!(!never.exists());
 }

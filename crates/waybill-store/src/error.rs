@@ -60,6 +60,14 @@ pub enum StoreError {
     Log(String),
     #[error("lot {0} is not on this ledger")]
     UnknownLot(String),
+    /// A period export asked for more entries than may be sent at once.
+    #[error("the period holds {entries} entries, more than the {max} one export may carry: ask for a shorter period")]
+    PeriodTooLarge {
+        /// Entries in the period.
+        entries: u64,
+        /// The most one export carries.
+        max: u64,
+    },
     /// Payment terms that cannot be kept.
     #[error("the payment terms cannot be kept: {0}")]
     Terms(String),

@@ -21,7 +21,9 @@ use waybill_core::gs1::{LotId, ShipmentId};
 use waybill_core::index::IndexKey;
 use waybill_core::merkle;
 use waybill_core::state::{LotState, View};
-use waybill_core::trail::{produce_of, Council, MemberTrail, Trail, TrailItem, TRAIL_VERSION};
+use waybill_core::trail::{
+    produce_of, Council, MemberTrail, PeriodTrail, Trail, TrailItem, TRAIL_VERSION,
+};
 
 use crate::backend::Backend;
 use crate::error::{corrupt_at, StoreError};
@@ -133,6 +135,91 @@ impl<B: Backend> Ledger<B> {
                 self.prove_touched(&IndexKey::Council),
             ],
         })
+    }
+
+    /// Every entry in the blocks whose time is in `[from_ms, to_ms)` (none:
+    /// unbounded), every membership and governance entry, with their
+    /// proofs, the headers that bound the period and the membership's
+    /// completeness proof under the tip's root (what an auditor's export
+    /// of a period is made of; see [`waybill_core::trail::PeriodTrail`]).
+    /// A period of more than `max_entries` entries is refused
+    /// ([`StoreError::PeriodTooLarge`]), before any is read.
+    pub fn period_trail(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        max_entries: u64,
+    ) -> Result<PeriodTrail, StoreError> {
+        let tip_height = self.height();
+        // Block times strictly increase, so each bound is one search.
+        let start_height = match from_ms {
+            Some(f) => self.last_before(f)?,
+            None => 0,
+        };
+        let end_height = match to_ms {
+            Some(t) => self.last_before(t)?.max(start_height),
+            None => tip_height,
+        };
+        let size = |h: u64| self.ids.entries_through(h).unwrap_or(0);
+        let entries = size(end_height).saturating_sub(size(start_height));
+        if entries > max_entries {
+            return Err(StoreError::PeriodTooLarge {
+                entries,
+                max: max_entries,
+            });
+        }
+        let header = |h: u64| -> Result<Header, StoreError> {
+            self.header(h)?
+                .ok_or_else(|| corrupt_at(h)("its header is missing".into()))
+        };
+        let mut loaded = BTreeMap::new();
+        let mut positions: BTreeSet<Position> = self.state.membership().into_iter().collect();
+        for h in start_height + 1..=end_height {
+            let block = self
+                .block(h)?
+                .ok_or_else(|| corrupt_at(h)("the block is missing".into()))?;
+            for (i, e) in (0u32..).zip(block.entries) {
+                positions.insert((h, i));
+                loaded.insert((h, i), e);
+            }
+        }
+        Ok(PeriodTrail {
+            version: TRAIL_VERSION,
+            chain_id: self.chain_id,
+            from_ms,
+            to_ms,
+            tip_height,
+            start_height,
+            end_height,
+            start: (start_height > 0)
+                .then(|| header(start_height))
+                .transpose()?,
+            after: (end_height < tip_height)
+                .then(|| header(end_height + 1))
+                .transpose()?,
+            items: self.trail_items(positions, loaded)?,
+            complete: vec![self.prove_touched(&IndexKey::Council)],
+        })
+    }
+
+    /// The last block whose time is before `time_ms` (0: none).
+    fn last_before(&self, time_ms: i64) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0, self.height());
+        // Invariant: block `lo` (or none, at 0) is before; every block
+        // after `hi` is not.
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let t = self
+                .header(mid)?
+                .ok_or_else(|| corrupt_at(mid)("its header is missing".into()))?
+                .time_ms;
+            if t < time_ms {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
     }
 
     /// Every entry that touches `lot` or its ancestors (the inputs of its

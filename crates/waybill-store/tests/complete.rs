@@ -262,3 +262,155 @@ fn every_members_entries_are_proven_complete_and_none_with_one_left_out() {
     }
     assert!(checked > 20, "only {checked} omissions tried");
 }
+
+/// An auditor's export of a period: every window's entries are proven
+/// complete by the log's sizes at its bounds; one left out, a bound moved
+/// or a block's header swapped is caught.
+#[test]
+fn every_periods_entries_are_proven_complete_and_none_with_one_left_out() {
+    let c = consortium();
+    let mut ledger = Ledger::create(MemBackend::new(), c.genesis.clone()).expect("create");
+    for chunk in workload(&c, 46, 180).chunks(20) {
+        let block = ledger.seal(chunk.to_vec(), next_time(&ledger), c.validator.pk);
+        let cert = certify(&c, &block.header);
+        ledger.append(block, Some(cert)).expect("append");
+    }
+    // Empty blocks at the end: they hold nothing, and hide nothing.
+    for _ in 0..3 {
+        let block = ledger.seal(Vec::new(), next_time(&ledger), c.validator.pk);
+        let cert = certify(&c, &block.header);
+        ledger.append(block, Some(cert)).expect("append");
+    }
+    let tip = ledger.height();
+    let cps: Vec<_> = (1..=tip)
+        .map(|h| ledger.checkpoint(h).expect("read").expect("a checkpoint"))
+        .collect();
+    let time = |h: u64| ledger.header(h).expect("read").expect("a header").time_ms;
+    let windows = [
+        (None, None),
+        (Some(time(3)), Some(time(6))),
+        (Some(time(3) - 1), Some(time(3) + 1)),
+        (Some(time(tip) + 1), None),
+        (None, Some(time(1))),
+        (Some(time(9)), None),
+        (Some(time(2) + 500), Some(time(5) + 500)),
+    ];
+    let mut omissions = 0;
+    for (from, to) in windows {
+        let what = format!("{from:?}..{to:?}");
+        let t = ledger.period_trail(from, to, 10_000).expect("a period");
+        let (report, needed) = trail::verify_period(&c.genesis, &t).expect(&what);
+        let want: usize = (t.start_height + 1..=t.end_height)
+            .map(|h| ledger.entry_ids(h).expect("read").expect("a block").len())
+            .sum();
+        assert_eq!(report.entries.len(), want, "{what}");
+        for e in &report.entries {
+            assert!(from.is_none_or(|f| e.block_time_ms >= f), "{what}");
+            assert!(to.is_none_or(|t| e.block_time_ms < t), "{what}");
+        }
+        let given: Vec<_> = needed
+            .iter()
+            .map(|n| cps[n.height as usize - 1].clone())
+            .collect();
+        trail::check_period_complete(&report, &given, &t.complete).expect(&what);
+        // Each entry of the period left out is caught, and named.
+        for i in 0..t.items.len() {
+            let h = t.items[i].header.height;
+            if h <= t.start_height || h > t.end_height {
+                continue;
+            }
+            let mut short = t.clone();
+            let gone = short.items.remove(i);
+            let Ok((r, _)) = trail::verify_period(&c.genesis, &short) else {
+                continue;
+            };
+            let e = trail::check_period_complete(&r, &given, &short.complete)
+                .expect_err("an entry left out")
+                .to_string();
+            assert!(e.contains("1 entry in blocks"), "{what}: {e}");
+            assert!(
+                e.contains(&format!("entry {} of block {h}", gone.index)),
+                "{what}: {e}"
+            );
+            omissions += 1;
+        }
+        // The period ending one block early, as if the tip were there,
+        // with entries in its last block. (With its last block empty, that
+        // is an old view, which only its age tells: the CLI's --max-age.)
+        if t.items.iter().any(|i| i.header.height == t.end_height) && t.end_height > t.start_height
+        {
+            let mut early = t.clone();
+            early.end_height -= 1;
+            early.tip_height = early.end_height;
+            early.after = None;
+            assert!(
+                trail::verify_period(&c.genesis, &early).is_err(),
+                "{what}: an early end with entries past it"
+            );
+        }
+    }
+    assert!(omissions > 100, "only {omissions} omissions tried");
+
+    // A whole block left out, with the header after it moved up.
+    let t = ledger
+        .period_trail(Some(time(2)), Some(time(5)), 10_000)
+        .expect("a period");
+    let (report, needed) = trail::verify_period(&c.genesis, &t).expect("verifies");
+    let given: Vec<_> = needed
+        .iter()
+        .map(|n| cps[n.height as usize - 1].clone())
+        .collect();
+    let mut cut = t.clone();
+    cut.items.retain(|i| i.header.height != 4);
+    cut.end_height = 4;
+    cut.after = ledger.header(5).expect("read");
+    let (r, needed_cut) = trail::verify_period(&c.genesis, &cut).expect("verifies");
+    let given_cut: Vec<_> = needed_cut
+        .iter()
+        .map(|n| cps[n.height as usize - 1].clone())
+        .collect();
+    let e = trail::check_period_complete(&r, &given_cut, &cut.complete)
+        .expect_err("a block left out")
+        .to_string();
+    assert!(e.contains("entries in blocks 2..=4 are missing"), "{e}");
+    // A bound's header that is not the certified block.
+    let mut forged = t.clone();
+    if let Some(h) = forged.start.as_mut() {
+        h.time_ms -= 1;
+    }
+    let (r, _) = trail::verify_period(&c.genesis, &forged).expect("verifies");
+    let e = trail::check_period_complete(&r, &given, &forged.complete)
+        .expect_err("a forged bound")
+        .to_string();
+    assert!(e.contains("not the block the validators certified"), "{e}");
+    // A bound that does not bound: the block before is in the period.
+    let mut moved = t.clone();
+    moved.start_height = 2;
+    moved.start = ledger.header(2).expect("read");
+    assert!(trail::verify_period(&c.genesis, &moved).is_err());
+    // The membership short of one entry.
+    let mut no_council = t.clone();
+    if let Some(i) = no_council.items.iter().position(|i| {
+        i.header.height <= t.start_height
+            && matches!(
+                i.entry.entry.body,
+                waybill_core::entry::Body::Membership(_) | waybill_core::entry::Body::Governance(_)
+            )
+    }) {
+        no_council.items.remove(i);
+        if let Ok((r, needed)) = trail::verify_period(&c.genesis, &no_council) {
+            let given: Vec<_> = needed
+                .iter()
+                .map(|n| cps[n.height as usize - 1].clone())
+                .collect();
+            assert!(trail::check_period_complete(&r, &given, &no_council.complete).is_err());
+        }
+    }
+    // No checkpoint of a bound: nothing is taken as complete.
+    assert!(trail::check_period_complete(&report, &given[1..], &t.complete).is_err());
+    // Too large a period is refused before it is read.
+    assert!(matches!(
+        ledger.period_trail(None, None, 10),
+        Err(StoreError::PeriodTooLarge { .. })
+    ));
+}

@@ -18,12 +18,16 @@ use crate::state::{Overlay, State};
 mod complete;
 mod council;
 mod member;
+mod period;
 mod report;
 
 pub use complete::{check_complete, Completeness};
 
 pub use council::{council_validators, Council};
 pub use member::{check_member_complete, verify_member, MemberLine, MemberReport, MemberTrail};
+pub use period::{
+    check_period_complete, verify_period, NeededCheckpoint, PeriodLine, PeriodReport, PeriodTrail,
+};
 use report::{
     compromised, custody_step, holding, notices, origins, payment_line, state_members, strike,
 };
@@ -125,6 +129,9 @@ pub enum TrailError {
     /// A council (see [`Council`]) that cannot say the validator set.
     #[error("the consortium's history does not hold: {0}")]
     Council(String),
+    /// A period export (see [`PeriodTrail`]) whose bounds do not hold.
+    #[error("the period's bounds do not hold: {0}")]
+    Period(String),
 }
 
 /// A verified trail, summarised.
@@ -529,6 +536,35 @@ fn replay<'a>(
 /// The membership and governance entries of a trail applied in order on
 /// the genesis state (nothing else), for the validator set of each
 /// height ([`check_proofs`]).
+/// The validator set of each of `heights`, as the membership and
+/// governance entries among `items` (already verified) make it.
+fn validators_at_heights(
+    genesis: &Genesis,
+    items: &[TrailItem],
+    heights: &[u64],
+) -> Vec<Vec<crate::genesis::ValidatorSpec>> {
+    let council: Vec<(&TrailItem, EntryId)> = items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.entry.entry.body,
+                Body::Membership(_) | Body::Governance(_)
+            )
+        })
+        .map(|i| (i, i.entry.id()))
+        .collect();
+    heights
+        .iter()
+        .map(|&h| {
+            let mut governed = Governed::new(genesis);
+            for (item, id) in council.iter().take_while(|(i, _)| i.header.height < h) {
+                governed.follow(item, *id);
+            }
+            rules::validators_at(&governed.state, h)
+        })
+        .collect()
+}
+
 struct Governed {
     state: State,
 }
