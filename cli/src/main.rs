@@ -411,6 +411,28 @@ enum DocumentCmd {
     ///   waybill document check invoice.pdf --salts dispatch.json.salts.json
     #[command(verbatim_doc_comment)]
     Check(document_cmd::CheckArgs),
+    /// Keep an entry's salts file on a node (signed by the entry's
+    /// author), so that the author and auditors can fetch it to check a
+    /// document against the ledger. The node keeps it only if the entry
+    /// is on the ledger and references every digest in it.
+    ///
+    /// Example:
+    ///   waybill document put --salts dispatch.json.salts.json --entry dispatch.json \
+    ///       --node http://127.0.0.1:7070 -k roaster.pem -g genesis.toml
+    #[command(verbatim_doc_comment)]
+    Put(document_cmd::PutArgs),
+    /// Fetch an entry's salts file from a node, with a request signed by
+    /// the entry's author or an auditor.
+    ///
+    /// Example:
+    ///   waybill document get 3f2a…(64 hex) --node http://127.0.0.1:7070 \
+    ///       -k auditor.pem -g genesis.toml -o dispatch.salts.json
+    ///   waybill document check invoice.pdf --salts dispatch.salts.json
+    #[command(verbatim_doc_comment)]
+    Get(document_cmd::GetArgs),
+    /// Make a node forget an entry's salts (signed by the entry's
+    /// author). The chain still verifies: only salted digests are on it.
+    Erase(document_cmd::EraseArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -754,6 +776,9 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
         Cmd::Checkpoint(c) => checkpoint_cmd::run(c),
         Cmd::Terms(t) => terms_cmd::run(t),
         Cmd::Document(DocumentCmd::Check(a)) => document_cmd::check(&a),
+        Cmd::Document(DocumentCmd::Put(a)) => document_cmd::put(&a),
+        Cmd::Document(DocumentCmd::Get(a)) => document_cmd::get(&a),
+        Cmd::Document(DocumentCmd::Erase(a)) => document_cmd::erase(&a),
         Cmd::Submit {
             entries,
             node,

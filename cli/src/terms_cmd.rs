@@ -252,18 +252,23 @@ impl Signer {
         body: Vec<u8>,
         what: &str,
     ) -> Result<(Node, Genesis, crate::node_client::Reply)> {
+        let id = id.to_string();
+        self.request(method, &["v1", "payments", &id, "terms"], body, what)
+    }
+
+    /// Sends `method` to the path of `segments`, signed; the answer,
+    /// which must be 200.
+    pub(crate) fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<(Node, Genesis, crate::node_client::Reply)> {
         let genesis = util::read_genesis(&self.genesis)?;
         let node = Node::new(&self.node)?;
         let key = util::read_key(&self.key)?;
-        let id = id.to_string();
-        let reply = node.signed(
-            method,
-            &["v1", "payments", &id, "terms"],
-            body,
-            &key,
-            &genesis.chain_id(),
-            what,
-        )?;
+        let reply = node.signed(method, segments, body, &key, &genesis.chain_id(), what)?;
         if reply.status != StatusCode::OK {
             return Err(node.http_error(&reply, what));
         }

@@ -47,7 +47,7 @@ use waybill_store::Backend;
 use crate::handler::{blocking, error, internal, path_rejection, read_error, shorten, AppState};
 use crate::metrics::{self as m, HttpLabels};
 use crate::shared::{verify_each, AuthorNonces, EntryStatus, ReadError, Shared, SubmitError};
-use crate::{audit_api, log_api, payments_api};
+use crate::{audit_api, documents_api, log_api, payments_api};
 
 /// Most entries in one `POST /v1/entries/batch`.
 pub const MAX_BATCH_ENTRIES: usize = 1000;
@@ -113,6 +113,12 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
             )),
         )
         .route("/v1/entries/{id}", get(entry::<B>))
+        .route(
+            "/v1/entries/{id}/salts",
+            get(documents_api::salts::<B>)
+                .put(documents_api::salts::<B>)
+                .delete(documents_api::salts::<B>),
+        )
         .route("/v1/lots/{lot}/trail", get(trail::<B>))
         .route("/v1/lots/{lot}/forward", get(forward::<B>))
         .route("/v1/members/{key}/next-nonce", get(next_nonce::<B>))

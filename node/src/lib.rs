@@ -23,6 +23,7 @@ pub mod api;
 mod audit_api;
 pub mod auth;
 pub mod config;
+mod documents_api;
 mod handler;
 pub mod log_api;
 pub mod metrics;

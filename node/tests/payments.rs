@@ -1,7 +1,9 @@
-//! Payments on the API: the public answers carry no term of a sealed
+//! Private data on the API: the public answers carry no term of a sealed
 //! payment; its terms are served only on requests signed by a party or an
-//! auditor, for this chain, path and time, once; anything else gets 401 or
-//! 403 with nothing leaked.
+//! auditor, for this chain, path and time, once; a document's salts only
+//! to the entry's author and auditors; a member's or a period's entries
+//! only to auditors (and the member); anything else gets 401 or 403 with
+//! nothing leaked.
 
 // Tests fail by panicking; the workspace denies these in production code.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -355,4 +357,107 @@ async fn a_periods_entries_go_only_to_auditors() {
     // Even an auditor's period carries no term: the terms stay off the
     // ledger.
     assert_no_terms("a period's export", &r.text());
+}
+
+/// A node holding a production whose certificate's digest is salted; the
+/// entry, and the salts file its author keeps.
+async fn certified() -> (
+    TestNode,
+    waybill_core::entry::SignedEntry,
+    waybill_core::terms::DocumentSalts,
+) {
+    use waybill_core::terms::{document_digest, DocumentSalt, DocumentSalts, Salt, SALTS_FORMAT};
+    let node = TestNode::start(Limits::default()).await;
+    let c = &node.c;
+    let mut s = Signer::new(c);
+    let lot = waybill_core::gs1::LotId::batch(gtin_under(PRODUCER_PREFIX, 1), "CERT-1").unwrap();
+    let salt = Salt(waybill_core::crypto::Hash32([9; 32]));
+    let digest = document_digest(&salt, b"organic certificate 2026");
+    let Body::Produce(mut p) = waybill_testkit::signer::produce_body(&lot, 1_000, &[]) else {
+        panic!("a production");
+    };
+    p.certificates.push(waybill_core::entry::DocRef {
+        sha256: digest,
+        media_type: "application/pdf".into(),
+        uri: None,
+        label: Some("organic".into()),
+    });
+    let entry = s.sign(&c.producer, Body::Produce(p));
+    assert_eq!(node.submit(&entry).await.0, 202);
+    node.commit(100).await;
+    let salts = DocumentSalts {
+        format: SALTS_FORMAT.into(),
+        version: 1,
+        documents: vec![DocumentSalt {
+            flag: "--certificate".into(),
+            file: "organic.pdf".into(),
+            label: Some("organic".into()),
+            sha256: digest,
+            salt,
+        }],
+    };
+    (node, entry, salts)
+}
+
+#[tokio::test]
+async fn document_salts_go_only_to_the_author_and_auditors() {
+    let (node, entry, salts) = certified().await;
+    let c = node.c.clone();
+    let path = format!("/v1/entries/{}/salts", entry.id().to_hex());
+    let body = serde_json::to_vec(&salts).unwrap();
+    // Only the author keeps them there.
+    let r = node
+        .send_with("PUT", &path, Vec::new(), Some(body.clone()))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = as_member(&node, &c.auditor, "PUT", &path, Some(body.clone())).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    // A digest the entry does not reference is not kept.
+    let mut other = salts.clone();
+    other.documents[0].sha256 = waybill_core::crypto::Hash32([1; 32]);
+    let r = as_member(
+        &node,
+        &c.producer,
+        "PUT",
+        &path,
+        Some(serde_json::to_vec(&other).unwrap()),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = as_member(&node, &c.producer, "GET", &path, None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = as_member(&node, &c.producer, "PUT", &path, Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The author and auditors get them; another member, or nobody, not.
+    let r = node.send_with("GET", &path, Vec::new(), None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = as_member(&node, &c.processor, "GET", &path, None).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(!r.text().contains(&salts.documents[0].salt.0.to_hex()));
+    for who in [&c.producer, &c.auditor] {
+        let r = as_member(&node, who, "GET", &path, None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v: serde_json::Value = serde_json::from_str(&r.text()).unwrap();
+        let got: waybill_core::terms::DocumentSalts =
+            serde_json::from_value(v["salts"].clone()).unwrap();
+        assert_eq!(got, salts);
+    }
+    // The public entry carries the salted digest and no salt.
+    let r = node
+        .send_with(
+            "GET",
+            &format!("/v1/entries/{}", entry.id().to_hex()),
+            Vec::new(),
+            None,
+        )
+        .await;
+    assert!(!r.text().contains(&salts.documents[0].salt.0.to_hex()));
+    // An auditor may not erase them; the author may, and they are gone.
+    let r = as_member(&node, &c.auditor, "DELETE", &path, None).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = as_member(&node, &c.producer, "DELETE", &path, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"erased\":true"), "{}", r.text());
+    let r = as_member(&node, &c.auditor, "GET", &path, None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
 }

@@ -308,3 +308,101 @@ fn the_cli_talks_to_a_node_over_tls() {
         &["node"],
     );
 }
+
+/// A document's salts kept on the node: the author puts them there, an
+/// auditor fetches them with a signed request and checks the document
+/// against the ledger's salted digest, another member gets nothing, and
+/// after the author erases them they are gone.
+#[test]
+fn document_salts_are_kept_on_the_node_for_the_author_and_auditors() {
+    let mut w = World::start();
+    w.wait_up();
+    let (net, url) = (&w.net, w.url.as_str());
+    let bl = net.path("bill-of-lading.pdf");
+    std::fs::write(&bl, b"%PDF-1.7 B/L AOL-BUN-RTM-0912").expect("write");
+    let produce = net.record(
+        "cooperative",
+        "produce",
+        Nonce::FromNode(url),
+        &[
+            PRODUCE_GREEN_ARGS,
+            &["--document", &format!("{}:Bill of lading", s(&bl))],
+        ]
+        .concat(),
+        "produce.json",
+    );
+    ok(wb().args(["submit", &s(&produce), "--node", url, "--wait"]));
+    let salts = net.path("produce.json.salts.json");
+    let put = |who: &str| {
+        let mut c = wb();
+        c.args([
+            "document",
+            "put",
+            "--salts",
+            &s(&salts),
+            "--entry",
+            &s(&produce),
+        ]);
+        c.args([
+            "--node",
+            url,
+            "-k",
+            &s(&net.key(who)),
+            "-g",
+            &s(&net.genesis),
+        ]);
+        c
+    };
+    // Only the author keeps them there.
+    fails(&mut put("carrier"), &["403", "only the entry's author"]);
+    let out = ok(&mut put("cooperative"));
+    assert!(
+        out.stdout.contains("keeps the salts of 1 document(s)"),
+        "{out}"
+    );
+
+    let entry: waybill_core::entry::SignedEntry =
+        serde_json::from_value(read_json(&produce)).expect("an entry file");
+    let id = entry.id().to_hex();
+    let get = |who: &str, out: &Path| {
+        let mut c = wb();
+        c.args(["document", "get", &id, "-o", &s(out)]);
+        c.args([
+            "--node",
+            url,
+            "-k",
+            &s(&net.key(who)),
+            "-g",
+            &s(&net.genesis),
+        ]);
+        c
+    };
+    let fetched = net.path("fetched.salts.json");
+    let out = ok(&mut get("auditor", &fetched));
+    assert!(out.stdout.contains("Bill of lading"), "{out}");
+    let out = ok(wb().args(["document", "check", &s(&bl), "--salts", &s(&fetched)]));
+    assert!(out.stdout.starts_with("MATCH"), "{out}");
+    // Another member that is no auditor gets nothing.
+    let never = net.path("never.salts.json");
+    fails(&mut get("carrier", &never), &["403"]);
+    assert!(!never.exists());
+    // Erased: gone for everyone; the entry stays final on the ledger.
+    let mut erase = wb();
+    erase.args(["document", "erase", &id]);
+    erase.args([
+        "--node",
+        url,
+        "-k",
+        &s(&net.key("cooperative")),
+        "-g",
+        &s(&net.genesis),
+    ]);
+    let out = ok(&mut erase);
+    assert!(out.stdout.contains("forgot"), "{out}");
+    fails(
+        &mut get("auditor", &never),
+        &["404", "keeps no document salts"],
+    );
+    let out = ok(wb().args(["submit", &s(&produce), "--node", url, "--wait"]));
+    assert!(out.stdout.contains("final"), "{out}");
+}

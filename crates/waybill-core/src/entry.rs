@@ -111,6 +111,33 @@ pub enum Body {
 }
 
 impl Body {
+    /// Every document and certificate the entry references, in field
+    /// order.
+    pub fn doc_refs(&self) -> Vec<&DocRef> {
+        fn produce(p: &Produce) -> Vec<&DocRef> {
+            p.certificates.iter().chain(&p.documents).collect()
+        }
+        match self {
+            Body::Produce(p) => produce(p),
+            Body::ProduceV2(p) => produce(&p.produce),
+            Body::Dispatch(d) => d.documents.iter().collect(),
+            Body::DispatchV2(d) => d.documents.iter().collect(),
+            Body::Receive(r) => r.documents.iter().collect(),
+            Body::ReceiveV2(r) => r.documents.iter().collect(),
+            Body::Handover(h) => h.documents.iter().collect(),
+            Body::Recall(r) => r.documents.iter().collect(),
+            Body::Reject(_)
+            | Body::Payment(_)
+            | Body::Membership(_)
+            | Body::Readings(_)
+            | Body::RecallLift(_)
+            | Body::Correction(_)
+            | Body::Governance(_)
+            | Body::SealedPayment(_)
+            | Body::PaymentConfirmation(_) => Vec::new(),
+        }
+    }
+
     /// A short name for messages.
     pub fn kind(&self) -> &'static str {
         match self {

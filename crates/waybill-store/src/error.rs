@@ -71,6 +71,9 @@ pub enum StoreError {
     /// Payment terms that cannot be kept.
     #[error("the payment terms cannot be kept: {0}")]
     Terms(String),
+    /// Document salts that cannot be kept.
+    #[error("the document salts cannot be kept: {0}")]
+    Salts(String),
     /// Codec failures on stored data.
     #[error("stored data cannot be decoded: {0}")]
     Codec(#[from] CodecError),

@@ -11,6 +11,9 @@ pub const FORMAT: &[u8] = b"V";
 /// `P ‖ UETR` → the openings of a payment's sealed terms, off the ledger
 /// (see `terms.rs`).
 pub const TERMS: &[u8] = b"P";
+/// `D ‖ entry id` → the salts of the documents an entry references, off
+/// the ledger (see `salts.rs`).
+pub const SALTS: &[u8] = b"D";
 
 /// Namespaces of per-block values.
 pub mod ns {
