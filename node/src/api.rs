@@ -71,6 +71,9 @@ pub struct ApiOptions {
     /// The node's key, to cosign the log's checkpoints with while it is a
     /// validator (`GET /v1/log/checkpoint`).
     pub cosigner: Option<Arc<SigningKey>>,
+    /// The other members' nodes that a party's payment terms are passed
+    /// on to ([`crate::relay`]).
+    pub relay: Option<Arc<crate::relay::Relay>>,
 }
 
 impl Default for ApiOptions {
@@ -80,6 +83,7 @@ impl Default for ApiOptions {
             gossip: None,
             net: None,
             cosigner: None,
+            relay: None,
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn router<B: Backend + 'static>(shared: Arc<Shared<B>>, options: ApiOptions)
         net: options.net,
         batches: Arc::new(tokio::sync::Semaphore::new(batch_slots())),
         replays: Arc::default(),
+        relay: options.relay,
     };
     Router::new()
         .route("/v1/entries", post(submit::<B>))

@@ -236,6 +236,10 @@ pub struct Config {
     /// The pool of entries waiting for a block.
     #[serde(default)]
     pub mempool: MempoolConfig,
+    /// The other members' nodes a party's payment terms are passed on to
+    /// (see [`crate::relay`]): none by default.
+    #[serde(default)]
+    pub terms_relay: crate::relay::RelayConfig,
 }
 
 /// `[api]`.

@@ -28,6 +28,8 @@ pub(crate) struct AppState<B: Backend> {
     pub(crate) batches: Arc<tokio::sync::Semaphore>,
     /// Signed requests served lately (`payments_api`).
     pub(crate) replays: Arc<crate::auth::Replays>,
+    /// Where a party's payment terms are passed on to.
+    pub(crate) relay: Option<Arc<crate::relay::Relay>>,
 }
 
 impl<B: Backend> Clone for AppState<B> {
@@ -39,6 +41,7 @@ impl<B: Backend> Clone for AppState<B> {
             net: self.net.clone(),
             batches: Arc::clone(&self.batches),
             replays: Arc::clone(&self.replays),
+            relay: self.relay.clone(),
         }
     }
 }

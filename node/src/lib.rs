@@ -29,6 +29,7 @@ pub mod log_api;
 pub mod metrics;
 pub mod node;
 pub mod payments_api;
+pub mod relay;
 pub mod serve;
 pub mod shared;
 pub mod tls;

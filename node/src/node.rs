@@ -401,6 +401,7 @@ pub async fn run_with<A: App>(
             gossip: Some(to_gossip),
             net: Some(net.clone()),
             cosigner: Some(Arc::new(key.clone())),
+            relay: crate::relay::Relay::new(&config.terms_relay)?,
         },
     );
     let tls = match (&config.api.tls_cert, &config.api.tls_key) {

@@ -9,6 +9,10 @@
 //! | `PUT /v1/payments/{uetr}/terms` | signed by the payer or the payee, body: the terms file. Kept only if every opening matches its commitment on the ledger (422 otherwise). 200 `{"payment_id","kept":true}` |
 //! | `DELETE /v1/payments/{uetr}/terms` | signed by the payer or the payee: the node forgets the openings (the chain still verifies without them). 200 `{"payment_id","erased":bool}` |
 //!
+//! A PUT or DELETE that succeeds is passed on, with the party's own
+//! signature, to the nodes of the payment's parties and the auditors
+//! named in `[terms_relay]` ([`crate::relay`]).
+//!
 //! A request that is not signed as [`crate::auth`] requires is refused
 //! with 401; a signer that is not an active member, or whose roles do not
 //! allow the request, with 403. Neither answer says whether the payment
@@ -31,6 +35,7 @@ use waybill_store::{Backend, StoreError};
 
 use crate::auth;
 use crate::handler::{blocking, error, internal, path_rejection, read_error, shorten, AppState};
+use crate::relay::{Relay, Signed};
 
 /// Who may do what with a payment's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +140,13 @@ pub(crate) async fn terms<B: Backend + 'static>(
     } else {
         Access::Write
     };
+    // What a successful change passes on to the other members' nodes.
+    let relayed = st.relay.clone().and_then(|r| {
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+        Some((r, Signed::of(&method, &path, &headers, &body)?))
+    });
     let shared = Arc::clone(&st.shared);
     let m = method.clone();
     blocking(move || {
@@ -166,6 +178,22 @@ pub(crate) async fn terms<B: Backend + 'static>(
                 }
             )));
         }
+        let pass_on = |relayed: Option<(Arc<Relay>, Signed)>| {
+            let Some((relay, req)) = relayed else { return };
+            let Some(p) = ledger.state().payment(&id) else {
+                return;
+            };
+            let (payer, payee) = (p.payer, p.payee);
+            let targets = relay.targets(|k| {
+                *k == payer
+                    || *k == payee
+                    || ledger
+                        .state()
+                        .member(k)
+                        .is_some_and(|m| m.active() && m.spec.roles.contains(&Role::Auditor))
+            });
+            relay.pass_on(req, targets);
+        };
         match m {
             Method::GET => match ledger.terms(&id).map_err(internal)? {
                 Some(o) => {
@@ -194,6 +222,7 @@ pub(crate) async fn terms<B: Backend + 'static>(
                 }
                 match ledger.put_terms(&openings) {
                     Ok(_) => {
+                        pass_on(relayed);
                         Ok(Json(json!({"payment_id": id.to_string(), "kept": true}))
                             .into_response())
                     }
@@ -206,6 +235,7 @@ pub(crate) async fn terms<B: Backend + 'static>(
             }
             Method::DELETE => {
                 let erased = ledger.erase_terms(&id).map_err(internal)?;
+                pass_on(relayed);
                 Ok(Json(json!({"payment_id": id.to_string(), "erased": erased})).into_response())
             }
             other => Err(error(

@@ -54,7 +54,11 @@ fn uetr() -> Uetr {
 /// A node with a lot dispatched and paid for with sealed terms, the
 /// payment confirmed; the lot, the payment and the openings.
 async fn paid() -> (TestNode, waybill_core::gs1::LotId, SealedPayment, Openings) {
-    let node = TestNode::start(Limits::default()).await;
+    paid_on(TestNode::start(Limits::default()).await).await
+}
+
+/// [`paid`], on `node`.
+async fn paid_on(node: TestNode) -> (TestNode, waybill_core::gs1::LotId, SealedPayment, Openings) {
     let c = &node.c;
     let mut s = Signer::new(c);
     let green = waybill_core::gs1::LotId::batch(gtin_under(PRODUCER_PREFIX, 1), "GREEN-1").unwrap();
@@ -460,4 +464,88 @@ async fn document_salts_go_only_to_the_author_and_auditors() {
     assert!(r.text().contains("\"erased\":true"), "{}", r.text());
     let r = as_member(&node, &c.auditor, "GET", &path, None).await;
     assert_eq!(r.status, 404, "{}", r.text());
+}
+
+/// Waits up to 10 s for `node`'s kept terms of the test payment to be
+/// `kept` (or not).
+async fn wait_terms(node: &TestNode, kept: bool) -> bool {
+    for _ in 0..100 {
+        let has = node.shared.read().unwrap().has_terms(&uetr()).unwrap();
+        if has == kept {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The payer keeps its terms on its own node, which passes them on, with
+/// the payer's signature, to the payee's node and the auditor's, and not
+/// to the node of a member who is neither; the payer's erasure follows
+/// the same way.
+#[tokio::test]
+async fn terms_travel_only_to_the_nodes_of_the_parties_and_auditors() {
+    use waybill_node::relay::{PeerConfig, Relay, RelayConfig};
+    let (payee_node, _, _, openings) = paid().await;
+    let (auditor_node, _, _, _) = paid().await;
+    let (other_node, _, _, _) = paid().await;
+    let c = consortium();
+    let peer = |member: &waybill_core::crypto::PublicKey, node: &TestNode| PeerConfig {
+        member: *member,
+        api: format!("http://{}", node.addr),
+    };
+    let relay = Relay::new(&RelayConfig {
+        ca_cert: None,
+        peers: vec![
+            peer(&c.producer.pk, &payee_node),
+            peer(&c.auditor.pk, &auditor_node),
+            peer(&c.processor.pk, &other_node),
+        ],
+    })
+    .unwrap();
+    let node = TestNode::serve_with(
+        c.clone(),
+        waybill_store::Ledger::create(waybill_store::MemBackend::new(), c.genesis.clone()).unwrap(),
+        Limits::default(),
+        Some(c.validator.key.clone()),
+        relay,
+    )
+    .await;
+    let (payer_node, _, _, _) = paid_on(node).await;
+    let body = serde_json::to_vec(&openings).unwrap();
+    let r = as_member(&payer_node, &c.payer, "PUT", &path(), Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_terms(&payee_node, true).await,
+        "the payee's node has no terms"
+    );
+    assert!(
+        wait_terms(&auditor_node, true).await,
+        "the auditor's node has none"
+    );
+    // Sent at the same moment as the others, had it been sent at all.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!other_node
+        .shared
+        .read()
+        .unwrap()
+        .has_terms(&uetr())
+        .unwrap());
+    // A relayed request is not relayed again, and the receiving node
+    // checks it as its own: the payee's node keeps what opens the
+    // commitments, signed by a party.
+    let kept = payee_node.shared.read().unwrap().terms(&uetr()).unwrap();
+    assert_eq!(kept, Some(openings));
+
+    // The payer's erasure reaches them too.
+    let r = as_member(&payer_node, &c.payer, "DELETE", &path(), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        wait_terms(&payee_node, false).await,
+        "the payee's node kept them"
+    );
+    assert!(
+        wait_terms(&auditor_node, false).await,
+        "the auditor's node kept them"
+    );
 }

@@ -83,6 +83,17 @@ impl<B: Backend + 'static> TestNode<B> {
         limits: Limits,
         cosigner: Option<SigningKey>,
     ) -> Self {
+        TestNode::serve_with(c, ledger, limits, cosigner, None).await
+    }
+
+    /// [`TestNode::serve_as`], passing payment terms on through `relay`.
+    pub async fn serve_with(
+        c: Consortium,
+        ledger: Ledger<B>,
+        limits: Limits,
+        cosigner: Option<SigningKey>,
+        relay: Option<Arc<waybill_node::relay::Relay>>,
+    ) -> Self {
         let shared = Arc::new(Shared::new(ledger, limits));
         let (tx, gossip) = mpsc::channel(64);
         let app = api::router(
@@ -92,6 +103,7 @@ impl<B: Backend + 'static> TestNode<B> {
                 gossip: Some(tx),
                 net: None,
                 cosigner: cosigner.map(Arc::new),
+                relay,
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
