@@ -19,6 +19,7 @@ mod report;
 mod seen;
 mod terms_cmd;
 mod util;
+mod verify_export;
 
 use waybill_keys as keys;
 
@@ -125,6 +126,21 @@ enum Cmd {
         /// Print the verified trail as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Verify an auditor's export of a member's or a period's entries
+    /// (`waybill export --member`, `--period`) offline, trusting only the
+    /// genesis file: every entry on the chain, and none left out, by the
+    /// validators' checkpoints the file carries. Exit 0 VERIFIED, 1 FAILED.
+    ///
+    /// Example:
+    ///   waybill verify-export november.json -g genesis.toml
+    #[command(verbatim_doc_comment)]
+    VerifyExport {
+        /// The export file.
+        file: PathBuf,
+        /// The genesis file.
+        #[arg(long, short = 'g')]
+        genesis: PathBuf,
     },
     /// A local ledger: create, append entries, check, status.
     #[command(subcommand)]
@@ -724,6 +740,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                 }
             }
         }
+        Cmd::VerifyExport { file, genesis } => verify_export::run(&file, &genesis),
         Cmd::VerifyBundle {
             bundle,
             genesis,
@@ -865,9 +882,6 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                     existing,
                 });
             }
-            if from.is_some() || to.is_some() {
-                bail!("--from and --to cut a --member or --period export; a lot's trail is exported whole");
-            }
             if let Some(member) = &member {
                 let url = node.ok_or_else(audit_cmd::need_node)?;
                 return audit_cmd::export_member(&audit_cmd::MemberExport {
@@ -881,7 +895,10 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                     existing,
                 });
             }
-            let lot = lot.ok_or_else(|| anyhow!("give the lot to export, or --member"))?;
+            if from.is_some() || to.is_some() {
+                bail!("--from and --to cut a --member or --period export; a lot's trail is exported whole");
+            }
+            let lot = lot.ok_or_else(|| anyhow!("give the lot to export, --member or --period"))?;
             match (node, data_dir) {
                 (Some(url), _) => {
                     node_cmd::export(&lot, &url, &need_genesis(genesis)?, &key, &out, existing)

@@ -1932,6 +1932,21 @@ fn export_of_a_member_is_proven_complete() {
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(&period).expect("read")).expect("JSON");
     assert_eq!(v["entries"].as_array().map(Vec::len), Some(5), "{v}");
+    let out = ok(wb().args(["verify-export", &s(&period), "-g", &s(&f.genesis)]));
+    assert!(
+        out.stdout
+            .contains("5 of the 6 entries Hanseatic Roasters signed"),
+        "{out}"
+    );
+    let mut t = v.clone();
+    t["trail"]["items"]
+        .as_array_mut()
+        .expect("items")
+        .retain(|i| i["entry"]["entry"]["body"].get("correction").is_none());
+    let tampered = f.path("tampered-member.json");
+    std::fs::write(&tampered, t.to_string()).expect("write");
+    let out = run(wb().args(["verify-export", &s(&tampered), "-g", &s(&f.genesis)]));
+    failed(&out, &["1 entry signed by Hanseatic Roasters is missing"]);
 
     // The correction left out: nothing is written.
     let never = f.path("never-member.json");
@@ -1997,6 +2012,31 @@ fn export_of_a_period_is_proven_complete() {
         "{out}"
     );
     assert!(out.stdout.contains("complete as of height 9"), "{out}");
+    // Both verify offline against the genesis alone.
+    let verify = |file: &std::path::Path| {
+        let mut c = wb();
+        c.args(["verify-export", &s(file), "-g", &s(&f.genesis)]);
+        c
+    };
+    for file in [&closed, &open] {
+        let out = ok(&mut verify(file));
+        assert!(out.stdout.starts_with("VERIFIED offline"), "{out}");
+    }
+    // An entry cut from the file's proofs, or slipped into its list.
+    let tampered = f.path("tampered.json");
+    let mut t = v.clone();
+    t["trail"]["items"]
+        .as_array_mut()
+        .expect("items")
+        .retain(|i| i["entry"]["entry"]["body"].get("receive").is_none());
+    std::fs::write(&tampered, t.to_string()).expect("write");
+    let out = run(&mut verify(&tampered));
+    failed(&out, &["1 entry in blocks 3..=5 is missing"]);
+    let mut t = v.clone();
+    t["entries"].as_array_mut().expect("entries").pop();
+    std::fs::write(&tampered, t.to_string()).expect("write");
+    let out = run(&mut verify(&tampered));
+    failed(&out, &["list of entries"]);
 
     // The producer's payment confirmation left out: nothing is written,
     // and the failure names where the hole is.
@@ -2008,6 +2048,25 @@ fn export_of_a_period_is_proven_complete() {
     // An old tip could hide the period's last blocks.
     let out = run(&mut export("stale", &never, PERIODS[1]));
     failed(&out, &["older than --max-age"]);
+    assert!(!never.exists());
+    // A lot's trail is exported whole: no period of it.
+    fails(
+        wb().args([
+            "export",
+            ROASTED,
+            "--node",
+            &f.node("honest"),
+            "-g",
+            &s(&f.genesis),
+            "-k",
+            &s(&f.auditor_key),
+            "-o",
+            &s(&never),
+            "--from",
+            "5",
+        ]),
+        &["--from and --to cut a --member or --period export"],
+    );
     assert!(!never.exists());
     // A period the node does not answer as asked is refused whole.
     let out = run(&mut export(
