@@ -36,6 +36,8 @@ pub struct MemberExport<'a> {
     pub from_ms: Option<i64>,
     /// The first block time not kept.
     pub to_ms: Option<i64>,
+    /// How old the node's view may be.
+    pub max_age: std::time::Duration,
     /// Where to write it.
     pub out: &'a Path,
     /// Replace `out`.
@@ -103,6 +105,16 @@ pub fn export_member(a: &MemberExport<'_>) -> Result<ExitCode> {
         }
         Err(e) => return failed(format!("the node's checkpoint of the ledger's log: {e}")),
     };
+    // Complete as of the tip: an old tip would hide the latest entries.
+    let age = node_cmd::age_of(certified.time);
+    if age > a.max_age {
+        return failed(format!(
+            "the node's view is of height {}, {} old, older than --max-age {}: the member's latest entries may be missing",
+            t.tip_height,
+            node_cmd::fmt_age(age),
+            node_cmd::fmt_age(a.max_age)
+        ));
+    }
     if let Err(e) = trail::check_member_complete(
         &report,
         &t.complete,

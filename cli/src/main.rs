@@ -366,10 +366,10 @@ enum Cmd {
         /// time.
         #[arg(long, value_parser = util::parse_time, value_name = "TIME")]
         to: Option<i64>,
-        /// With --period running to the node's tip: refuse a view older
-        /// than this (e.g. 10m, 1h; default 10m), which could hide the
-        /// period's latest blocks.
-        #[arg(long, value_name = "DURATION", requires = "period")]
+        /// With --member, or --period running to the node's tip: refuse
+        /// a view older than this (e.g. 10m, 1h; default 10m), which could
+        /// hide the latest entries.
+        #[arg(long, value_name = "DURATION")]
         max_age: Option<humantime::Duration>,
         /// A local ledger.
         #[arg(long, value_name = "DIR")]
@@ -891,6 +891,7 @@ fn run(cmd: Cmd) -> Result<ExitCode> {
                     key: &key,
                     from_ms: from,
                     to_ms: to,
+                    max_age: max_age.map_or(DEFAULT_MAX_AGE, Into::into),
                     out: &out,
                     existing,
                 });

@@ -1954,6 +1954,10 @@ fn export_of_a_member_is_proven_complete() {
     failed(&out, &["1 entry signed by Hanseatic Roasters is missing"]);
     assert!(out.stdout.contains("nothing was exported"), "{out}");
     assert!(!never.exists());
+    // An old tip could hide the member's latest entries.
+    let out = run(&mut export("stale", &never, &[]));
+    failed(&out, &["older than --max-age"]);
+    assert!(!never.exists());
 }
 
 /// An auditor's export of a period: every member's entries in its
