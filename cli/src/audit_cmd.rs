@@ -13,6 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use reqwest::StatusCode;
 use serde_json::json;
 use waybill_core::checkpoint;
+use waybill_core::crypto;
 use waybill_core::trail::{self, MemberReport, MemberTrail, PeriodTrail};
 
 use crate::node_client::Node;
@@ -129,6 +130,8 @@ pub fn export_member(a: &MemberExport<'_>) -> Result<ExitCode> {
         .filter(|l| a.from_ms.is_none_or(|f| l.block_time_ms >= f))
         .filter(|l| a.to_ms.is_none_or(|to| l.block_time_ms < to))
         .collect();
+    let notes = vec![String::from_utf8_lossy(&note).into_owned()];
+    let message = trail::export_message(MEMBER_EXPORT_FORMAT, a.from_ms, a.to_ms, &t, &notes);
     let file = json!({
         "format": MEMBER_EXPORT_FORMAT,
         "version": 1,
@@ -139,8 +142,10 @@ pub fn export_member(a: &MemberExport<'_>) -> Result<ExitCode> {
         "from_ms": a.from_ms,
         "to_ms": a.to_ms,
         "entries": in_period,
-        "checkpoint": String::from_utf8_lossy(&note),
+        "checkpoint": notes[0],
         "trail": t,
+        "auditor": crypto::public_key(&key),
+        "signature": trail::sign_export(&key, &message),
     });
     util::write_out(
         Some(a.out),
@@ -283,6 +288,7 @@ pub fn export_period(a: &PeriodExport<'_>) -> Result<ExitCode> {
     if let Err(e) = trail::check_period_complete(&report, &checkpoints, &t.complete) {
         return failed(e.to_string());
     }
+    let message = trail::export_message(PERIOD_EXPORT_FORMAT, a.from_ms, a.to_ms, &t, &notes);
     let file = json!({
         "format": PERIOD_EXPORT_FORMAT,
         "version": 1,
@@ -295,6 +301,8 @@ pub fn export_period(a: &PeriodExport<'_>) -> Result<ExitCode> {
         "entries": report.entries,
         "checkpoints": notes,
         "trail": t,
+        "auditor": crypto::public_key(&key),
+        "signature": trail::sign_export(&key, &message),
     });
     util::write_out(
         Some(a.out),

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use waybill_core::bundle::MAX_BUNDLE_BYTES;
 use waybill_core::checkpoint::{self, Checkpoint};
+use waybill_core::crypto::{PublicKey, Signature};
 use waybill_core::genesis::Genesis;
 use waybill_core::trail::{self, MemberTrail, PeriodTrail};
 
@@ -37,7 +38,7 @@ pub fn run(file: &Path, genesis: &Path) -> Result<ExitCode> {
             file.display()
         ),
     };
-    match verdict {
+    match verdict.and_then(|what| Ok(format!("{what}; {}", signed_by(&g, &v, format)?))) {
         Ok(what) => {
             println!("VERIFIED offline against the genesis: {what}");
             Ok(ExitCode::SUCCESS)
@@ -70,6 +71,31 @@ fn certified(
         )),
         Err(e) => Err(format!("its checkpoint of height {height}: {e}")),
     }
+}
+
+/// Who signed the export, if the signature holds over its format, period
+/// and proofs (the trail and checkpoints, as the file holds them).
+fn signed_by(g: &Genesis, v: &Value, format: &str) -> Result<String, String> {
+    let auditor: PublicKey = field(v, "auditor")?;
+    let signature: Signature = field(v, "signature")?;
+    let (from, to): (Option<i64>, Option<i64>) = (field(v, "from_ms")?, field(v, "to_ms")?);
+    let notes: Vec<String> = if format == PERIOD_EXPORT_FORMAT {
+        field(v, "checkpoints")?
+    } else {
+        vec![field(v, "checkpoint")?]
+    };
+    let message = if format == PERIOD_EXPORT_FORMAT {
+        trail::export_message(format, from, to, &field::<PeriodTrail>(v, "trail")?, &notes)
+    } else {
+        trail::export_message(format, from, to, &field::<MemberTrail>(v, "trail")?, &notes)
+    };
+    trail::verify_export_signature(&auditor, &message, &signature).map_err(|_| {
+        format!(
+            "the exporter's signature does not verify (key {}): the file was changed after it was signed",
+            auditor.short()
+        )
+    })?;
+    Ok(format!("signed by {}", util::name_of(g, &auditor)))
 }
 
 fn period(g: &Genesis, v: &Value) -> Result<String, String> {

@@ -2041,6 +2041,19 @@ fn export_of_a_period_is_proven_complete() {
     std::fs::write(&tampered, t.to_string()).expect("write");
     let out = run(&mut verify(&tampered));
     failed(&out, &["list of entries"]);
+    // Who made it is signed: another period stated, or another signer.
+    for (k, val) in [
+        ("to_ms", json!(T0 + 5_001)),
+        ("auditor", json!(f.world.roaster.pk)),
+    ] {
+        let mut t = v.clone();
+        t[k] = val;
+        std::fs::write(&tampered, t.to_string()).expect("write");
+        let out = run(&mut verify(&tampered));
+        assert_eq!(out.code, Some(1), "{k}: {out}");
+    }
+    let out = ok(&mut verify(&closed));
+    assert!(out.stdout.contains("signed by"), "{out}");
 
     // The producer's payment confirmation left out: nothing is written,
     // and the failure names where the hole is.

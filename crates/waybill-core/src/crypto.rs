@@ -61,6 +61,8 @@ pub enum Domain {
     Request,
     /// A document's salted digest.
     Document,
+    /// An auditor's signature on a member's or a period's export.
+    Export,
 }
 
 impl Domain {
@@ -80,6 +82,7 @@ impl Domain {
             Domain::Terms => b"waybill/v1/terms\0",
             Domain::Request => b"waybill/v1/request\0",
             Domain::Document => b"waybill/v1/document\0",
+            Domain::Export => b"waybill/v1/export\0",
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::state::{Overlay, State};
 
 mod complete;
 mod council;
+mod export;
 mod member;
 mod period;
 mod report;
@@ -24,6 +25,7 @@ mod report;
 pub use complete::{check_complete, Completeness};
 
 pub use council::{council_validators, Council};
+pub use export::{export_message, sign_export, verify_export_signature};
 pub use member::{check_member_complete, verify_member, MemberLine, MemberReport, MemberTrail};
 pub use period::{
     check_period_complete, verify_period, NeededCheckpoint, PeriodLine, PeriodReport, PeriodTrail,
