@@ -87,34 +87,19 @@ pub fn export_member(a: &MemberExport<'_>) -> Result<ExitCode> {
         Ok(r) => r,
         Err(e) => return failed(e.to_string()),
     };
-    let note = match node.checkpoint(Some(t.tip_height))? {
-        Ok(n) => n,
-        Err(why) => {
-            return failed(format!(
-                "the node gave no checkpoint of the ledger's log at height {}: {why}",
-                t.tip_height
-            ))
-        }
-    };
-    let certified = match checkpoint::verify(&note, &t.chain_id, &report.validators) {
-        Ok(c) if c.checkpoint.height == t.tip_height => c,
-        Ok(c) => {
-            return failed(format!(
-                "the node's checkpoint is of height {}, not the export's {}",
-                c.checkpoint.height, t.tip_height
-            ))
-        }
-        Err(e) => return failed(format!("the node's checkpoint of the ledger's log: {e}")),
-    };
+    let (note, certified) =
+        match certified_at(&node, &t.chain_id, t.tip_height, &report.validators)? {
+            Ok(c) => c,
+            Err(why) => return failed(why),
+        };
     // Complete as of the tip: an old tip would hide the latest entries.
-    let age = node_cmd::age_of(certified.time);
-    if age > a.max_age {
-        return failed(format!(
-            "the node's view is of height {}, {} old, older than --max-age {}: the member's latest entries may be missing",
-            t.tip_height,
-            node_cmd::fmt_age(age),
-            node_cmd::fmt_age(a.max_age)
-        ));
+    if let Some(why) = stale(
+        certified.time,
+        t.tip_height,
+        a.max_age,
+        "the member's latest entries",
+    ) {
+        return failed(why);
     }
     if let Err(e) = trail::check_member_complete(
         &report,
@@ -177,6 +162,46 @@ fn print_summary(report: &MemberReport, kept: usize, a: &MemberExport<'_>, heigh
 /// Why an argument combination cannot export a member.
 pub fn need_node() -> anyhow::Error {
     anyhow!("--member and --period export from a node: give --node URL and --genesis FILE")
+}
+
+/// The node's checkpoint of `height`, verified against that height's
+/// `validators`: the note and what it certifies, or (`Ok(Err(…))`) why
+/// the node's answer is refused.
+fn certified_at(
+    node: &Node,
+    chain: &waybill_core::crypto::Hash32,
+    height: u64,
+    validators: &[waybill_core::genesis::ValidatorSpec],
+) -> Result<std::result::Result<(Vec<u8>, checkpoint::Certified), String>> {
+    let note = match node.checkpoint(Some(height))? {
+        Ok(note) => note,
+        Err(why) => {
+            return Ok(Err(format!(
+                "the node gave no checkpoint of the ledger's log at height {height}: {why}"
+            )))
+        }
+    };
+    Ok(match checkpoint::verify(&note, chain, validators) {
+        Ok(c) if c.checkpoint.height == height => Ok((note, c)),
+        Ok(c) => Err(format!(
+            "the node's checkpoint is of height {}, not {height}",
+            c.checkpoint.height
+        )),
+        Err(e) => Err(format!("the node's checkpoint of height {height}: {e}")),
+    })
+}
+
+/// Why a view certified as of `time` at `height` is too old for
+/// `max_age`, since it could hide `what`; none if it is recent enough.
+fn stale(time: u64, height: u64, max_age: std::time::Duration, what: &str) -> Option<String> {
+    let age = node_cmd::age_of(time);
+    (age > max_age).then(|| {
+        format!(
+            "the node's view is of height {height}, {} old, older than --max-age {}: {what} may be missing",
+            node_cmd::fmt_age(age),
+            node_cmd::fmt_age(max_age)
+        )
+    })
 }
 
 /// The format name of a period export file.
@@ -246,24 +271,9 @@ pub fn export_period(a: &PeriodExport<'_>) -> Result<ExitCode> {
     let mut checkpoints = Vec::new();
     let mut tip_time = None;
     for n in &needed {
-        let note = match node.checkpoint(Some(n.height))? {
-            Ok(note) => note,
-            Err(why) => {
-                return failed(format!(
-                    "the node gave no checkpoint of the ledger's log at height {}: {why}",
-                    n.height
-                ))
-            }
-        };
-        let certified = match checkpoint::verify(&note, &t.chain_id, &n.validators) {
-            Ok(c) if c.checkpoint.height == n.height => c,
-            Ok(c) => {
-                return failed(format!(
-                    "the node's checkpoint is of height {}, not {}",
-                    c.checkpoint.height, n.height
-                ))
-            }
-            Err(e) => return failed(format!("the node's checkpoint of height {}: {e}", n.height)),
+        let (note, certified) = match certified_at(&node, &t.chain_id, n.height, &n.validators)? {
+            Ok(c) => c,
+            Err(why) => return failed(why),
         };
         if n.height == t.tip_height {
             tip_time = Some(certified.time);
@@ -275,14 +285,9 @@ pub fn export_period(a: &PeriodExport<'_>) -> Result<ExitCode> {
     // showing an old tip would hide the period's last blocks, so the view
     // must be recent.
     if !report.closed && t.tip_height > 0 {
-        let age = node_cmd::age_of(tip_time.unwrap_or(0));
-        if age > a.max_age {
-            return failed(format!(
-                "the node's view is of height {}, {} old, older than --max-age {}: the period's latest blocks may be missing",
-                t.tip_height,
-                node_cmd::fmt_age(age),
-                node_cmd::fmt_age(a.max_age)
-            ));
+        let time = tip_time.unwrap_or(0);
+        if let Some(why) = stale(time, t.tip_height, a.max_age, "the period's latest blocks") {
+            return failed(why);
         }
     }
     if let Err(e) = trail::check_period_complete(&report, &checkpoints, &t.complete) {

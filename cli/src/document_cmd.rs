@@ -140,11 +140,7 @@ pub fn erase(a: &EraseArgs) -> Result<ExitCode> {
         Vec::new(),
         &format!("the erasure of the document salts of entry {}", id.short()),
     )?;
-    let erased = reply
-        .json()
-        .ok()
-        .and_then(|v| v.get("erased").and_then(|e| e.as_bool()))
-        .unwrap_or(false);
+    let erased = reply.erased();
     if erased {
         println!(
             "the node at {} forgot the document salts of entry {}",

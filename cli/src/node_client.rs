@@ -58,6 +58,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Whether an erasure's answer (`{"erased": bool}`) says something
+    /// was erased; false for any other answer.
+    pub fn erased(&self) -> bool {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("erased").and_then(Value::as_bool))
+            .unwrap_or(false)
+    }
+
     /// The node's error sentence (`{"error": "…"}`), or the body's text.
     pub fn message(&self) -> String {
         if let Ok(v) = serde_json::from_slice::<Value>(&self.body) {

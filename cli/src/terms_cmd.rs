@@ -224,11 +224,7 @@ pub fn run(cmd: TermsCmd) -> Result<ExitCode> {
                 Vec::new(),
                 &format!("the erasure of the terms of payment {id}"),
             )?;
-            let erased = reply
-                .json()
-                .ok()
-                .and_then(|v| v.get("erased").and_then(|e| e.as_bool()))
-                .unwrap_or(false);
+            let erased = reply.erased();
             if erased {
                 println!(
                     "the node at {} forgot the terms of payment {id}",

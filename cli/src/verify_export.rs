@@ -38,7 +38,9 @@ pub fn run(file: &Path, genesis: &Path) -> Result<ExitCode> {
             file.display()
         ),
     };
-    match verdict.and_then(|what| Ok(format!("{what}; {}", signed_by(&g, &v, format)?))) {
+    match verdict
+        .and_then(|(what, message)| Ok(format!("{what}; {}", signed_by(&g, &v, &message)?)))
+    {
         Ok(what) => {
             println!("VERIFIED offline against the genesis: {what}");
             Ok(ExitCode::SUCCESS)
@@ -73,23 +75,12 @@ fn certified(
     }
 }
 
-/// Who signed the export, if the signature holds over its format, period
-/// and proofs (the trail and checkpoints, as the file holds them).
-fn signed_by(g: &Genesis, v: &Value, format: &str) -> Result<String, String> {
+/// Who signed the export, if the signature holds over `message` (its
+/// format, period and proofs: [`trail::export_message`]).
+fn signed_by(g: &Genesis, v: &Value, message: &[u8]) -> Result<String, String> {
     let auditor: PublicKey = field(v, "auditor")?;
     let signature: Signature = field(v, "signature")?;
-    let (from, to): (Option<i64>, Option<i64>) = (field(v, "from_ms")?, field(v, "to_ms")?);
-    let notes: Vec<String> = if format == PERIOD_EXPORT_FORMAT {
-        field(v, "checkpoints")?
-    } else {
-        vec![field(v, "checkpoint")?]
-    };
-    let message = if format == PERIOD_EXPORT_FORMAT {
-        trail::export_message(format, from, to, &field::<PeriodTrail>(v, "trail")?, &notes)
-    } else {
-        trail::export_message(format, from, to, &field::<MemberTrail>(v, "trail")?, &notes)
-    };
-    trail::verify_export_signature(&auditor, &message, &signature).map_err(|_| {
+    trail::verify_export_signature(&auditor, message, &signature).map_err(|_| {
         format!(
             "the exporter's signature does not verify (key {}): the file was changed after it was signed",
             auditor.short()
@@ -98,14 +89,12 @@ fn signed_by(g: &Genesis, v: &Value, format: &str) -> Result<String, String> {
     Ok(format!("signed by {}", util::name_of(g, &auditor)))
 }
 
-fn period(g: &Genesis, v: &Value) -> Result<String, String> {
+/// Checks a period export: what it proves, and what its signature covers.
+fn period(g: &Genesis, v: &Value) -> Result<(String, Vec<u8>), String> {
     let t: PeriodTrail = field(v, "trail")?;
     let notes: Vec<String> = field(v, "checkpoints")?;
-    if (
-        field::<Option<i64>>(v, "from_ms")?,
-        field::<Option<i64>>(v, "to_ms")?,
-    ) != (t.from_ms, t.to_ms)
-    {
+    let (from, to): (Option<i64>, Option<i64>) = (field(v, "from_ms")?, field(v, "to_ms")?);
+    if (from, to) != (t.from_ms, t.to_ms) {
         return Err("its period is not the one its proofs are of".into());
     }
     let (report, needed) = trail::verify_period(g, &t).map_err(|e| e.to_string())?;
@@ -127,7 +116,8 @@ fn period(g: &Genesis, v: &Value) -> Result<String, String> {
     if v.get("entries") != Some(&shown) {
         return Err("its list of entries is not the entries its proofs show".into());
     }
-    Ok(format!(
+    let message = trail::export_message(PERIOD_EXPORT_FORMAT, from, to, &t, &notes);
+    let what = format!(
         "{} entries in blocks {}..={}, each in a block its validators certified, none left out (the log's checkpoints at heights {} and {}){}",
         report.entries.len(),
         report.start_height + 1,
@@ -139,10 +129,12 @@ fn period(g: &Genesis, v: &Value) -> Result<String, String> {
         } else {
             format!("; the period ran to the tip, height {}", report.tip_height)
         }
-    ))
+    );
+    Ok((what, message))
 }
 
-fn member(g: &Genesis, v: &Value) -> Result<String, String> {
+/// Checks a member export: what it proves, and what its signature covers.
+fn member(g: &Genesis, v: &Value) -> Result<(String, Vec<u8>), String> {
     let t: MemberTrail = field(v, "trail")?;
     let note: String = field(v, "checkpoint")?;
     let report = trail::verify_member(g, &t).map_err(|e| e.to_string())?;
@@ -163,11 +155,13 @@ fn member(g: &Genesis, v: &Value) -> Result<String, String> {
     if field::<waybill_core::crypto::PublicKey>(v, "member")? != t.member {
         return Err("it names another member than its proofs are of".into());
     }
-    Ok(format!(
+    let what = format!(
         "{} of the {} entries {} signed up to height {}, each in a block its validators certified, none left out (the index they cosigned)",
         kept.len(),
         report.entries.len(),
         report.member_name,
         t.tip_height
-    ))
+    );
+    let message = trail::export_message(MEMBER_EXPORT_FORMAT, from, to, &t, &[note]);
+    Ok((what, message))
 }

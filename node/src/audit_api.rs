@@ -52,14 +52,7 @@ pub(crate) async fn member_entries<B: Backend + 'static>(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let signer = match auth::signer(
-        &st.shared.chain_id,
-        &st.replays,
-        &method,
-        &uri,
-        &headers,
-        &body,
-    ) {
+    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -98,14 +91,7 @@ pub(crate) async fn period_entries<B: Backend + 'static>(
         Ok(b) => b,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    let signer = match auth::signer(
-        &st.shared.chain_id,
-        &st.replays,
-        &method,
-        &uri,
-        &headers,
-        &body,
-    ) {
+    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };

@@ -17,6 +17,7 @@ use waybill_core::request::{SignedRequest, KEY_HEADER, SIGNATURE_HEADER, TIME_HE
 use waybill_core::state::{MemberRecord, View};
 use waybill_store::{Backend, Ledger};
 
+use crate::handler::AppState;
 use crate::shared::now_ms;
 
 /// An error answer: `status` with `{"error": message}` (as every route's).
@@ -127,20 +128,30 @@ pub(crate) fn signed(
     Ok(key)
 }
 
-/// The signer of a request to `uri` (its path and query are what was
-/// signed), checked as [`signed`] does, for chain `chain_id`.
-pub(crate) fn signer(
-    chain_id: &waybill_core::genesis::ChainId,
-    replays: &Replays,
+/// The signer of a request to `uri` served with `st` (its path and query
+/// are what was signed), checked as [`signed`] does, for the node's chain
+/// and against its replays.
+pub(crate) fn signer<B: Backend>(
+    st: &AppState<B>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<PublicKey, Response> {
-    let path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-    signed(chain_id, replays, headers, method, &path, body)
+    signed(
+        &st.shared.chain_id,
+        &st.replays,
+        headers,
+        method,
+        &signed_path(uri),
+        body,
+    )
+}
+
+/// What a request to `uri` signs as its path: the path and query.
+pub(crate) fn signed_path(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }
 
 /// The signer's record, if it is an active member; 403 otherwise.

@@ -124,14 +124,7 @@ pub(crate) async fn terms<B: Backend + 'static>(
         Ok(id) => id,
         Err(r) => return r,
     };
-    let signer = match auth::signer(
-        &st.shared.chain_id,
-        &st.replays,
-        &method,
-        &uri,
-        &headers,
-        &body,
-    ) {
+    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -142,10 +135,10 @@ pub(crate) async fn terms<B: Backend + 'static>(
     };
     // What a successful change passes on to the other members' nodes.
     let relayed = st.relay.clone().and_then(|r| {
-        let path = uri
-            .path_and_query()
-            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
-        Some((r, Signed::of(&method, &path, &headers, &body)?))
+        Some((
+            r,
+            Signed::of(&method, &auth::signed_path(&uri), &headers, &body)?,
+        ))
     });
     let shared = Arc::clone(&st.shared);
     let m = method.clone();
