@@ -248,14 +248,30 @@ impl MemoryIndex {
         height: u64,
         values: impl IntoIterator<Item = (IndexKey, Touched)>,
     ) -> Result<MemoryIndex, IndexError> {
+        MemoryIndex::rebuilt_hashed(
+            height,
+            values.into_iter().map(|(k, t)| (k.hash(), t)).collect(),
+        )
+    }
+
+    /// [`MemoryIndex::rebuilt`] from each key's place in the tree
+    /// ([`IndexKey::hash`]) rather than the key, each key once: a caller
+    /// with a million keys hashes them one at a time instead of holding
+    /// them all.
+    pub fn rebuilt_hashed(
+        height: u64,
+        values: Vec<(Hash32, Touched)>,
+    ) -> Result<MemoryIndex, IndexError> {
+        // The same layout either side: collected in place.
         let mut sets: Vec<([u8; 32], Touched)> =
-            values.into_iter().map(|(k, t)| (k.hash().0, t)).collect();
+            values.into_iter().map(|(k, t)| (k.0, t)).collect();
         sets.sort_unstable_by_key(|s| s.0);
         let mut index = MemoryIndex {
             height,
             ..MemoryIndex::default()
         };
         let patch = index.tree.patch(&sets)?;
+        drop(sets);
         index.tree.install(patch)?;
         Ok(index)
     }

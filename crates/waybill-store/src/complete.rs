@@ -15,7 +15,7 @@ use waybill_core::index::{
 use waybill_core::rules::Effects;
 
 use crate::backend::Backend;
-use crate::compact::positions;
+use crate::compact::unpack;
 use crate::error::StoreError;
 use crate::index::Position;
 use crate::keys::{self, ns};
@@ -49,30 +49,43 @@ pub(crate) fn block_update(
 }
 
 impl Committed {
-    /// Every key of the index with the positions of the entries that
-    /// touched it, in chain order.
-    fn index_touches(&self) -> Vec<(IndexKey, Vec<Position>)> {
-        let mut out = Vec::new();
+    /// Keys in the index: every key some entry touched.
+    fn index_keys(&self) -> usize {
+        let listed = |lists: &[Vec<u64>]| lists.iter().filter(|l| !l.is_empty()).count();
+        listed(&self.lot_positions)
+            + listed(&self.ship_positions)
+            + self.payment_positions.len()
+            + self.author_positions.len()
+            + usize::from(!self.membership.is_empty())
+    }
+
+    /// Calls `f` with every key of the index and the packed positions of
+    /// the entries that touched it, in chain order, one key at a time (a
+    /// million keys' worth at once would double the memory of opening).
+    fn each_index_touch(
+        &self,
+        mut f: impl FnMut(IndexKey, &[u64]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         for (n, list) in self.lot_positions.iter().enumerate() {
             if let (Some(l), false) = (self.lot_named(n), list.is_empty()) {
-                out.push((IndexKey::Lot(l), positions(list)));
+                f(IndexKey::Lot(l), list)?;
             }
         }
         for (n, list) in self.ship_positions.iter().enumerate() {
             if let (Some(s), false) = (self.ship_named(n), list.is_empty()) {
-                out.push((IndexKey::Shipment(s), positions(list)));
+                f(IndexKey::Shipment(s), list)?;
             }
         }
         for (p, list) in &self.payment_positions {
-            out.push((IndexKey::Payment(*p), positions(list)));
+            f(IndexKey::Payment(*p), list)?;
         }
         for (a, list) in &self.author_positions {
-            out.push((IndexKey::Author(*a), positions(list)));
+            f(IndexKey::Author(*a), list)?;
         }
         if !self.membership.is_empty() {
-            out.push((IndexKey::Council, positions(&self.membership)));
+            f(IndexKey::Council, &self.membership)?;
         }
-        out
+        Ok(())
     }
 }
 
@@ -100,18 +113,21 @@ impl<B: Backend> Ledger<B> {
                     ))
                 })
         };
-        let mut values = Vec::new();
-        for (key, mut list) in self.state.index_touches() {
-            // An entry touches a key once, however often its effects
-            // name it.
-            list.dedup();
+        let mut values = Vec::with_capacity(self.state.index_keys());
+        self.state.each_index_touch(|key, list| {
             let mut t = Touched::default();
-            for pos in list {
-                t = t.with(id_at(pos)?);
+            let mut last = None;
+            for pos in list.iter().copied().map(unpack) {
+                // An entry touches a key once, however often its effects
+                // name it.
+                if last.replace(pos) != Some(pos) {
+                    t = t.with(id_at(pos)?);
+                }
             }
-            values.push((key, t));
-        }
-        let index = MemoryIndex::rebuilt(height, values).map_err(tree_error)?;
+            values.push((key.hash(), t));
+            Ok(())
+        })?;
+        let index = MemoryIndex::rebuilt_hashed(height, values).map_err(tree_error)?;
         if height > 0 {
             let stored = self.index_root(height)?.ok_or_else(|| {
                 StoreError::Corrupt(format!("block {height} has no completeness index root"))

@@ -256,6 +256,14 @@ impl Tree {
         }
         let mut patch = Patch {
             base: (self.leaves.len(), self.internals.len()),
+            // At most one new leaf a change; internal nodes, about as
+            // many again for a tree built whole (a guess: they grow).
+            new_leaves: Vec::with_capacity(changes.len()),
+            new_internals: Vec::with_capacity(if self.leaves.is_empty() {
+                changes.len()
+            } else {
+                0
+            }),
             ..Patch::default()
         };
         let (root, hash) = self.apply(&mut patch, self.root, 0, changes, &f)?;
@@ -272,8 +280,18 @@ impl Tree {
         let Some(root) = patch.root else {
             return Err(IndexError::Tree("a patch with no root".into()));
         };
-        self.leaves.extend(patch.new_leaves);
-        self.internals.extend(patch.new_internals);
+        // Into an empty tree (a ledger opening) the nodes move rather
+        // than being copied, which would hold both at once.
+        if self.leaves.is_empty() {
+            self.leaves = patch.new_leaves;
+        } else {
+            self.leaves.extend(patch.new_leaves);
+        }
+        if self.internals.is_empty() {
+            self.internals = patch.new_internals;
+        } else {
+            self.internals.extend(patch.new_internals);
+        }
         for (i, leaf) in patch.changed_leaves {
             self.leaves[i as usize] = leaf;
         }
