@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use waybill_core::rules::RuleError;
 
@@ -21,6 +22,17 @@ pub struct SubmissionLabels {
 }
 
 /// Labels of `waybill_http_requests_total`.
+/// A step of deciding a height, for [`Metrics::block_steps`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub step: &'static str,
+}
+
+/// The buckets of a step's seconds: 0.5 ms to about 16 s, doubling.
+fn step_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     /// The route template, e.g. `/v1/entries/{id}` (`unmatched` for none).
@@ -62,6 +74,13 @@ pub struct Metrics {
     pub uptime_seconds: Gauge,
     /// HTTP requests by route, method and status.
     pub http_requests: Family<HttpLabels, Counter>,
+    /// Seconds each step of a height took on this node: `build` (a
+    /// proposal from the mempool), `check` (a block's rules and its
+    /// completeness index update), `checkpoint` (what a precommit
+    /// cosigns; a check of this node's own proposal within it) and
+    /// `commit` (written and installed, waiting for the ledger's lock
+    /// included).
+    pub block_steps: Family<StepLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -89,6 +108,7 @@ impl Metrics {
             peers: Gauge::default(),
             uptime_seconds: Gauge::default(),
             http_requests: Family::default(),
+            block_steps: Family::new_with_constructor(step_histogram),
         };
         registry.register("height", "Committed block height", m.height.clone());
         registry.register(
@@ -148,6 +168,13 @@ impl Metrics {
             "HTTP requests by route, method and status",
             m.http_requests.clone(),
         );
+        registry.register(
+            "block_step_seconds",
+            "Seconds each step of a height took on this node: build (a proposal), check (a \
+             block's rules and index update), checkpoint (what a precommit cosigns), commit \
+             (written and installed)",
+            m.block_steps.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -158,11 +185,37 @@ impl Metrics {
             .inc();
     }
 
+    /// Times one run of a height's `step`, from now until the guard is
+    /// dropped (on every way out of the step, errors included).
+    pub fn step(&self, step: &'static str) -> StepTimer<'_> {
+        StepTimer {
+            family: &self.block_steps,
+            step,
+            start: std::time::Instant::now(),
+        }
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// A step being timed (see [`Metrics::step`]). It holds no lock while
+/// the step runs, so steps may nest.
+pub struct StepTimer<'a> {
+    family: &'a Family<StepLabels, Histogram, fn() -> Histogram>,
+    step: &'static str,
+    start: std::time::Instant,
+}
+
+impl Drop for StepTimer<'_> {
+    fn drop(&mut self) {
+        self.family
+            .get_or_create(&StepLabels { step: self.step })
+            .observe(self.start.elapsed().as_secs_f64());
     }
 }
 

@@ -600,6 +600,7 @@ impl<B: Backend + 'static> Shared<B> {
         time_ms: i64,
         proposer: PublicKey,
     ) -> Result<Block, ProposeError> {
+        let _timer = self.metrics.step("build");
         let ledger = self.read()?;
         let next = ledger.height() + 1;
         if height != next {
@@ -622,6 +623,7 @@ impl<B: Backend + 'static> Shared<B> {
     /// [`Shared::validate_block`] for a block with its bytes (a proposal
     /// as it arrived): its entries' ids and signed messages come from them.
     pub fn validate_encoded(&self, block: &BlockBytes) -> Result<(), ReadError> {
+        let _timer = self.metrics.step("check");
         let ledger = self.read()?;
         // Entries this node holds in its mempool, waiting or parked, had
         // their signatures verified on the way in; a block usually
@@ -709,6 +711,7 @@ impl<B: Backend + 'static> Shared<B> {
     /// has not, such as its own proposal, is validated first, skipping
     /// the signatures the mempool verified).
     pub fn checkpoint_after(&self, block: &BlockBytes) -> Result<Checkpoint, ReadError> {
+        let _timer = self.metrics.step("checkpoint");
         let hash = block.block().header.hash();
         let validated_here = |s: &Self| {
             s.validated
@@ -854,6 +857,7 @@ impl<B: Backend + 'static> Shared<B> {
         cert: Option<CommitCertificate>,
         cosignatures: &[CarriedCosignature],
     ) -> Result<CommitSummary, CommitError> {
+        let _timer = self.metrics.step("commit");
         let hash = block.block().header.hash();
         let ledger = self.committing()?;
         let found = {

@@ -602,6 +602,13 @@ async fn blocks_status_and_metrics() {
     assert_eq!(v["mempool"]["max_entries"], 100_000);
     assert!(v["uptime_s"].is_u64());
 
+    // A proposal built (empty: the mempool is), to see the step timed.
+    let empty = node
+        .shared
+        .propose(3, T0 + 10_000, node.c.validator.pk)
+        .unwrap();
+    assert!(empty.entries.is_empty());
+
     // One rejection, to see it counted.
     let mut s = Signer::new(&node.c);
     let replay = s.produce(&node.c.producer, &lot("LOT-X"), 1, &[]);
@@ -640,6 +647,24 @@ async fn blocks_status_and_metrics() {
         8.0,
         "block 2 twice as bytes and five times as JSON, block 1 once"
     );
+    // Each step of a height, timed: both commits and the one proposal.
+    for (step, runs) in [("commit", 2.0), ("build", 1.0)] {
+        let count = value(&format!(
+            "waybill_block_step_seconds_count{{step=\"{step}\"}}"
+        ));
+        assert_eq!(count, runs, "{step}");
+        assert!(
+            value(&format!(
+                "waybill_block_step_seconds_sum{{step=\"{step}\"}}"
+            )) > 0.0
+        );
+        assert_eq!(
+            value(&format!(
+                "waybill_block_step_seconds_bucket{{le=\"+Inf\",step=\"{step}\"}}"
+            )),
+            runs
+        );
+    }
 }
 
 /// Parses an OpenMetrics text exposition into (series, value) pairs,

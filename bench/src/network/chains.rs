@@ -159,7 +159,8 @@ pub(super) fn check_chains(
 /// (by reason; the load generator's were all accepted, so these came by
 /// gossip), checked again and dropped by mempools after a commit, not
 /// gossiped for a full queue, and gossiped after their nonce was
-/// committed.
+/// committed; and the seconds each step of a height took (build, check,
+/// checkpoint, commit) with how many ran, for their means.
 pub(super) fn node_counters(addrs: &[SocketAddr]) -> Result<Vec<(String, f64)>> {
     let mut sums: Vec<(String, f64)> = Vec::new();
     for a in addrs {
@@ -174,7 +175,9 @@ pub(super) fn node_counters(addrs: &[SocketAddr]) -> Result<Vec<(String, f64)>> 
                 || line.starts_with("waybill_mempool_dropped_total")
                 || line.starts_with("waybill_mempool_rechecked_total")
                 || line.starts_with("waybill_gossip_queue_full_total")
-                || line.starts_with("waybill_gossip_settled_entries_total");
+                || line.starts_with("waybill_gossip_settled_entries_total")
+                || line.starts_with("waybill_block_step_seconds_sum{")
+                || line.starts_with("waybill_block_step_seconds_count{");
             if !wanted {
                 continue;
             }
