@@ -52,7 +52,7 @@ pub(crate) async fn member_entries<B: Backend + 'static>(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
+    let signer = match st.signer(&method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -91,7 +91,7 @@ pub(crate) async fn period_entries<B: Backend + 'static>(
         Ok(b) => b,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
+    let signer = match st.signer(&method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };

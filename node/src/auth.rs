@@ -17,7 +17,6 @@ use waybill_core::request::{SignedRequest, KEY_HEADER, SIGNATURE_HEADER, TIME_HE
 use waybill_core::state::{MemberRecord, View};
 use waybill_store::{Backend, Ledger};
 
-use crate::handler::AppState;
 use crate::shared::now_ms;
 
 /// An error answer: `status` with `{"error": message}` (as every route's).
@@ -126,26 +125,6 @@ pub(crate) fn signed(
         ));
     }
     Ok(key)
-}
-
-/// The signer of a request to `uri` served with `st` (its path and query
-/// are what was signed), checked as [`signed`] does, for the node's chain
-/// and against its replays.
-pub(crate) fn signer<B: Backend>(
-    st: &AppState<B>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<PublicKey, Response> {
-    signed(
-        &st.shared.chain_id,
-        &st.replays,
-        headers,
-        method,
-        &signed_path(uri),
-        body,
-    )
 }
 
 /// What a request to `uri` signs as its path: the path and query.

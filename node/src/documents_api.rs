@@ -53,7 +53,7 @@ pub(crate) async fn salts<B: Backend + 'static>(
         Ok(h) => h,
         Err(r) => return r,
     };
-    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
+    let signer = match st.signer(&method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };

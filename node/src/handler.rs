@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 use tokio::sync::mpsc;
+use waybill_core::crypto::PublicKey;
 use waybill_core::entry::EncodedEntry;
 use waybill_net::NetHandle;
 use waybill_store::{Backend, StoreError};
@@ -43,6 +44,28 @@ impl<B: Backend> Clone for AppState<B> {
             replays: Arc::clone(&self.replays),
             relay: self.relay.clone(),
         }
+    }
+}
+
+impl<B: Backend> AppState<B> {
+    /// The signer of a request to `uri` (its path and query are what was
+    /// signed), checked as [`crate::auth::signed`] does, for the node's
+    /// chain and against its replays.
+    pub(crate) fn signer(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<PublicKey, Response> {
+        crate::auth::signed(
+            &self.shared.chain_id,
+            &self.replays,
+            headers,
+            method,
+            &crate::auth::signed_path(uri),
+            body,
+        )
     }
 }
 

@@ -124,7 +124,7 @@ pub(crate) async fn terms<B: Backend + 'static>(
         Ok(id) => id,
         Err(r) => return r,
     };
-    let signer = match auth::signer(&st, &method, &uri, &headers, &body) {
+    let signer = match st.signer(&method, &uri, &headers, &body) {
         Ok(k) => k,
         Err(r) => return r,
     };
