@@ -21,10 +21,10 @@ pub struct SubmissionLabels {
     pub reason: &'static str,
 }
 
-/// Labels of `waybill_http_requests_total`.
 /// A step of deciding a height, for [`Metrics::block_steps`].
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabels {
+    /// `build`, `check`, `checkpoint` or `commit`.
     pub step: &'static str,
 }
 
@@ -33,6 +33,7 @@ fn step_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+/// Labels of `waybill_http_requests_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     /// The route template, e.g. `/v1/entries/{id}` (`unmatched` for none).
